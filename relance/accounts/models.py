@@ -1,0 +1,63 @@
+"""Organisations (the creditor companies, i.e. tenants) and their members."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", _("Administrator")
+    MANAGER = "manager", _("Credit manager")
+    COLLECTOR = "collector", _("Collector")
+    VIEWER = "viewer", _("Viewer")
+
+
+class Organisation(models.Model):
+    """A creditor company. Every tenant table points here and every query filters on it."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    legal_name = models.CharField(_("legal name"), max_length=200, blank=True)
+    siren = models.CharField("SIREN", max_length=9, blank=True)
+    vat_number = models.CharField(_("VAT number"), max_length=20, blank=True)
+    country = models.CharField(_("country"), max_length=2, default="FR")
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    language = models.CharField(_("language"), max_length=8, default="fr")
+    timezone = models.CharField(_("time zone"), max_length=64, default="Europe/Paris")
+    # An item whose balance is at or under this amount is not dunned (rounding leftovers).
+    min_balance = models.DecimalField(
+        _("minimum balance"), max_digits=18, decimal_places=2, default=Decimal("1.00")
+    )
+    email = models.EmailField(_("e-mail"), blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    address = models.TextField(_("address"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "user"], name="membership_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organisation} ({self.role})"

@@ -1,0 +1,150 @@
+"""What every import format produces: plain records of customers, invoices, payments and
+allocations, each remembering the file row it came from. ``relance.ledger.imports.apply``
+compares them with the database and writes the difference in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, located as precisely as we can."""
+
+    file: str
+    row: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.field:
+            where += f", field {self.field!r}"
+        return f"{where}: {self.message}"
+
+
+class ImportFailed(Exception):
+    """The input cannot be imported; nothing was written."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class Problems:
+    """Collects problems so that the user sees many at once, not one per attempt."""
+
+    LIMIT = 50
+
+    def __init__(self, file: str):
+        self.file = file
+        self.items: list[Problem] = []
+
+    def add(self, row: int | None, field: str | None, message: str) -> None:
+        if len(self.items) < self.LIMIT:
+            self.items.append(Problem(self.file, row, field, message))
+
+    def fail(self, row: int | None, field: str | None, message: str) -> ImportFailed:
+        self.add(row, field, message)
+        return ImportFailed(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ImportFailed(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+@dataclass
+class CustomerRecord:
+    reference: str
+    row: int | None = None
+    # Only the fields the file provides; absent ones keep their value in the database.
+    # Keys are Customer model field names; "address" holds a dict of billing address parts.
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ContactRecord:
+    customer: str  # CustomerRecord.reference
+    name: str  # with the customer, identifies the contact on re-import
+    email: str = ""
+    phone: str = ""
+    role: str = ""
+    preferred_channel: str = "email"
+    is_primary: bool = False
+    row: int | None = None
+
+
+@dataclass
+class InvoiceRecord:
+    number: str
+    customer: str  # CustomerRecord.reference
+    issue_date: dt.date
+    due_date: dt.date | None  # None: issue date + the customer's payment terms
+    currency: str
+    amount: Decimal  # including tax
+    amount_excl_tax: Decimal | None = None
+    tax_amount: Decimal | None = None
+    kind: str = "invoice"
+    po_reference: str = ""
+    disputed: bool | None = None  # None: the file says nothing about disputes
+    row: int | None = None
+
+
+@dataclass
+class PaymentRecord:
+    reference: str
+    customer: str
+    date: dt.date
+    currency: str
+    amount: Decimal
+    kind: str = "payment"
+    method: str = ""
+    memo: str = ""
+    row: int | None = None
+
+
+@dataclass
+class AllocationRecord:
+    payment: str  # PaymentRecord.reference
+    invoice: str  # InvoiceRecord.number
+    amount: Decimal
+    date: dt.date
+    row: int | None = None
+
+
+@dataclass
+class LedgerBatch:
+    """Everything one file says about the ledger of one organisation."""
+
+    file: str
+    format: str
+    # Tags the rows this kind of file creates, so that a snapshot import only settles
+    # items that came from the same kind of file.
+    source: str
+    customers: dict[str, CustomerRecord] = field(default_factory=dict)
+    contacts: list[ContactRecord] = field(default_factory=list)
+    invoices: list[InvoiceRecord] = field(default_factory=list)
+    payments: list[PaymentRecord] = field(default_factory=list)
+    allocations: list[AllocationRecord] = field(default_factory=list)
+    # True when the file lists every open item of its source: open items of that source
+    # missing from it were paid in the source system and are settled.
+    snapshot: bool = False
+    # Payment references of that source whose records must vanish (e.g. a synthetic
+    # "paid in the source system" payment whose amount fell back to zero).
+    obsolete_payments: set[str] = field(default_factory=set)
+    rows_read: int = 0
+
+    def customer(self, reference: str, row: int | None = None) -> CustomerRecord:
+        record = self.customers.get(reference)
+        if record is None:
+            record = self.customers[reference] = CustomerRecord(reference, row)
+        return record

@@ -1,0 +1,396 @@
+"""The receivables ledger: customers, their contacts, invoices, payments and credit notes,
+the allocations between them (French *lettrage*), disputes, holds and the timeline.
+
+The balance of an item is derived from its allocations. It is also stored on the invoice
+(``balance``, ``settled_on``) because the dunning run reads a million of them at once;
+``relance.ledger.balances.refresh`` is the one place that recomputes it, set-based, in the
+transaction that changed the allocations.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from relance.accounts.models import Organisation
+
+
+class Language(models.TextChoices):
+    FR = "fr", "Français"
+    EN = "en", "English"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    SMS = "sms", _("Text message")
+    LETTER = "letter", _("Letter")
+    PHONE = "phone", _("Phone")
+
+
+class RiskClass(models.TextChoices):
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
+
+
+class Customer(models.Model):
+    """A debtor of the organisation."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    # The customer's account in the organisation's books (FEC ``CompAuxNum``, ERP code).
+    reference = models.CharField(_("account"), max_length=64)
+    legal_name = models.CharField(_("legal name"), max_length=200)
+    trade_name = models.CharField(_("trade name"), max_length=200, blank=True)
+    siren = models.CharField("SIREN", max_length=9, blank=True)
+    siret = models.CharField("SIRET", max_length=14, blank=True)
+    vat_number = models.CharField(_("VAT number"), max_length=20, blank=True)
+    email = models.EmailField(_("billing e-mail"), blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    language = models.CharField(
+        _("language"), max_length=8, choices=Language.choices, default=Language.FR
+    )
+    country = models.CharField(_("country"), max_length=2, default="FR")
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    # French legal default (L441-10): 30 days when nothing is agreed.
+    payment_terms_days = models.PositiveSmallIntegerField(_("payment terms (days)"), default=30)
+    credit_limit = models.DecimalField(
+        _("credit limit"), null=True, blank=True, max_digits=18, decimal_places=2
+    )
+    risk_class = models.CharField(
+        _("risk class"), max_length=8, choices=RiskClass.choices, default=RiskClass.MEDIUM
+    )
+    customer_since = models.DateField(_("customer since"), null=True, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    source = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["legal_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "reference"], name="customer_reference_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.legal_name
+
+
+class AddressKind(models.TextChoices):
+    BILLING = "billing", _("Billing")
+    DUNNING = "dunning", _("Dunning (letters)")
+    DELIVERY = "delivery", _("Delivery")
+
+
+class Address(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="addresses")
+    kind = models.CharField(max_length=16, choices=AddressKind.choices)
+    line1 = models.CharField(_("address"), max_length=200)
+    line2 = models.CharField(_("address (continued)"), max_length=200, blank=True)
+    postcode = models.CharField(_("postcode"), max_length=16, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, default="FR")
+    valid = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "kind"], name="address_kind_unique")
+        ]
+
+    def __str__(self) -> str:
+        return ", ".join(p for p in (self.line1, self.line2, self.postcode, self.city) if p)
+
+
+class Contact(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(_("name"), max_length=200)
+    role = models.CharField(_("role"), max_length=100, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    preferred_channel = models.CharField(
+        _("preferred channel"), max_length=8, choices=Channel.choices, default=Channel.EMAIL
+    )
+    # The contact reminders go to; others are copied or kept for calls.
+    is_primary = models.BooleanField(_("dunning contact"), default=False)
+    email_valid = models.BooleanField(default=True)
+    phone_valid = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-is_primary", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HoldKind(models.TextChoices):
+    MANUAL = "manual", _("Manual hold")
+    NEGOTIATION = "negotiation", _("Under negotiation")
+    INSOLVENCY = "insolvency", _("Collective proceedings")
+
+
+class Hold(models.Model):
+    """A reason to stop dunning a whole customer, for a while or for good."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="holds")
+    kind = models.CharField(max_length=16, choices=HoldKind.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    start_date = models.DateField(_("from"))
+    end_date = models.DateField(_("until"), null=True, blank=True)
+    # Collective proceedings: publication in the BODACC starts the two months to declare.
+    published_on = models.DateField(_("published on"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "customer"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} from {self.start_date}"
+
+
+class InvoiceKind(models.TextChoices):
+    INVOICE = "invoice", _("Invoice")
+    DEBIT_NOTE = "debit_note", _("Debit note")
+
+
+class Invoice(models.Model):
+    """An item the customer owes: an invoice or a debit note."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    kind = models.CharField(max_length=16, choices=InvoiceKind.choices, default="invoice")
+    number = models.CharField(_("number"), max_length=64)
+    issue_date = models.DateField(_("issue date"))
+    due_date = models.DateField(_("due date"))
+    # True when the file had no due date: it is issue date + the customer's terms.
+    due_date_derived = models.BooleanField(default=False)
+    currency = models.CharField(_("currency"), max_length=3)
+    amount_excl_tax = models.DecimalField(_("amount excl. tax"), max_digits=18, decimal_places=2)
+    tax_amount = models.DecimalField(_("tax"), max_digits=18, decimal_places=2)
+    amount = models.DecimalField(_("amount incl. tax"), max_digits=18, decimal_places=2)
+    balance = models.DecimalField(_("balance"), max_digits=18, decimal_places=2)
+    settled_on = models.DateField(_("settled on"), null=True, blank=True)
+    po_reference = models.CharField(_("purchase order"), max_length=64, blank=True)
+    source = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["due_date", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "number"], name="invoice_number_unique"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="invoice_amount_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "customer"]),
+            models.Index(
+                fields=["organisation", "due_date"],
+                name="invoice_open_by_due",
+                condition=Q(balance__gt=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_open(self) -> bool:
+        return self.balance > 0
+
+
+class PaymentKind(models.TextChoices):
+    PAYMENT = "payment", _("Payment")
+    CREDIT_NOTE = "credit_note", _("Credit note")
+    # Recorded when an item vanished from an imported snapshot of open items: the source
+    # system settled it, we do not know how.
+    SETTLEMENT = "settlement", _("Settled in the source system")
+    WRITE_OFF = "write_off", _("Write-off")
+
+
+class Payment(models.Model):
+    """Money or a credit that reduces what a customer owes: payment, credit note, ..."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(max_length=16, choices=PaymentKind.choices, default="payment")
+    reference = models.CharField(_("reference"), max_length=96)
+    date = models.DateField(_("date"))
+    currency = models.CharField(_("currency"), max_length=3)
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2)
+    method = models.CharField(_("method"), max_length=32, blank=True)
+    memo = models.CharField(_("memo"), max_length=200, blank=True)
+    source = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["date", "reference"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "reference"], name="payment_reference_unique"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["organisation", "customer"])]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class Allocation(models.Model):
+    """Part of a payment or credit note set against an invoice (*lettrage*)."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="allocations")
+    amount = models.DecimalField(max_digits=18, decimal_places=2)
+    # The day the money counts against the item: the payment's date unless matched later.
+    date = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "invoice"], name="allocation_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_positive"),
+        ]
+        indexes = [models.Index(fields=["organisation", "invoice"])]
+
+    def __str__(self) -> str:
+        return f"{self.amount} of {self.payment_id} on {self.invoice_id}"
+
+
+class AttachmentKind(models.TextChoices):
+    INVOICE_PDF = "invoice_pdf", _("Invoice PDF")
+    PROOF_OF_DELIVERY = "proof_of_delivery", _("Proof of delivery")
+    CONTRACT = "contract", _("Contract or terms of sale")
+    OTHER = "other", _("Other")
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"org-{instance.organisation_id}/invoices/{instance.invoice_id}/{filename}"
+
+
+class Attachment(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="attachments")
+    kind = models.CharField(max_length=24, choices=AttachmentKind.choices)
+    file = models.FileField(upload_to=attachment_path)
+    name = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DisputeReason(models.TextChoices):
+    PRICE = "price", _("Price or amount")
+    QUANTITY = "quantity", _("Quantity")
+    QUALITY = "quality", _("Quality of the goods or service")
+    NOT_RECEIVED = "not_received", _("Not received")
+    ADMINISTRATIVE = "administrative", _("Administrative (PO, address, ...)")
+    OTHER = "other", _("Other")
+
+
+class Dispute(models.Model):
+    """A *litige* on an invoice: dunning of that invoice pauses while it is open."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="disputes")
+    reason = models.CharField(max_length=16, choices=DisputeReason.choices, default="other")
+    amount = models.DecimalField(
+        _("disputed amount"), null=True, blank=True, max_digits=18, decimal_places=2
+    )
+    note = models.TextField(blank=True)
+    opened_on = models.DateField(_("opened on"))
+    resolved_on = models.DateField(_("resolved on"), null=True, blank=True)
+    resolution = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "invoice"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} ({self.opened_on})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_on is None
+
+
+class TimelineEvent(models.Model):
+    """One line of a customer's history. Every part of Relance writes here."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField(db_index=True)
+    kind = models.CharField(max_length=48)
+    summary = models.CharField(max_length=300)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["organisation", "customer", "at"])]
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class ImportMapping(models.Model):
+    """A column mapping a user defined once and reuses (see docs/imports.md)."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    name = models.SlugField(max_length=64)
+    spec = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name"], name="mapping_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportRun(models.Model):
+    """The record of one import: what came in, what changed, or why it failed."""
+
+    class Status(models.TextChoices):
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    file_name = models.CharField(max_length=300)
+    format = models.CharField(max_length=16)
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    counts = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.status})"
+
+
+ZERO = Decimal("0.00")

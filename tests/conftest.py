@@ -1,0 +1,39 @@
+"""Shared fixtures: a fixed cast of organisations and users, and helpers to write files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# The embedded default keeps its files in a data directory: never the developer's own.
+os.environ.setdefault("RELANCE_DATA_DIR", tempfile.mkdtemp(prefix="relance-test-"))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def org(db):
+    from relance.accounts.services import create_organisation
+
+    return create_organisation("acme", name="Acme Industrie SAS")
+
+
+@pytest.fixture
+def other_org(db):
+    from relance.accounts.services import create_organisation
+
+    return create_organisation("globex", name="Globex SARL")
+
+
+@pytest.fixture
+def owner(org):
+    from relance.accounts.services import add_member
+
+    return add_member(org, "alice@acme.test", "admin", password="correct-horse-battery")
+
+
+@pytest.fixture
+def outsider(other_org):
+    from relance.accounts.services import add_member
+
+    return add_member(other_org, "mallory@globex.test", "admin", password="correct-horse-battery")
