@@ -8,7 +8,7 @@ import tempfile
 # The embedded default keeps its files in a data directory: never the developer's own.
 os.environ.setdefault("RELANCE_DATA_DIR", tempfile.mkdtemp(prefix="relance-test-"))
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture
