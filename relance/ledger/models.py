@@ -175,8 +175,13 @@ class Invoice(models.Model):
     # True when the file had no due date: it is issue date + the customer's terms.
     due_date_derived = models.BooleanField(default=False)
     currency = models.CharField(_("currency"), max_length=3)
-    amount_excl_tax = models.DecimalField(_("amount excl. tax"), max_digits=18, decimal_places=2)
-    tax_amount = models.DecimalField(_("tax"), max_digits=18, decimal_places=2)
+    # Unknown (null) when the file gives only the total, as FEC payments and many exports do.
+    amount_excl_tax = models.DecimalField(
+        _("amount excl. tax"), null=True, blank=True, max_digits=18, decimal_places=2
+    )
+    tax_amount = models.DecimalField(
+        _("tax"), null=True, blank=True, max_digits=18, decimal_places=2
+    )
     amount = models.DecimalField(_("amount incl. tax"), max_digits=18, decimal_places=2)
     balance = models.DecimalField(_("balance"), max_digits=18, decimal_places=2)
     settled_on = models.DateField(_("settled on"), null=True, blank=True)
@@ -315,6 +320,8 @@ class Dispute(models.Model):
     opened_on = models.DateField(_("opened on"))
     resolved_on = models.DateField(_("resolved on"), null=True, blank=True)
     resolution = models.TextField(blank=True)
+    # Where the dispute was learnt: an import only closes the disputes it opened.
+    source = models.CharField(max_length=64, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["organisation", "invoice"])]
