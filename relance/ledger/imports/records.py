@@ -142,6 +142,7 @@ class LedgerBatch:
     # "paid in the source system" payment whose amount fell back to zero).
     obsolete_payments: set[str] = field(default_factory=set)
     rows_read: int = 0
+    sha256: str = ""  # of the file, recorded with the import
 
     def customer(self, reference: str, row: int | None = None) -> CustomerRecord:
         record = self.customers.get(reference)

@@ -1,0 +1,683 @@
+"""Write a LedgerBatch to the database: compare it with what the organisation already has,
+then create and update only the difference, in one transaction.
+
+Re-importing the same file changes nothing: customers, contacts, invoices, payments and
+allocations are matched by their natural keys (customer reference, contact name, invoice
+number, payment reference, payment and invoice). A dry run computes the same plan and
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from relance.accounts.models import Organisation
+from relance.ledger import balances
+from relance.ledger.imports.records import (
+    ImportFailed,
+    InvoiceRecord,
+    LedgerBatch,
+    Problems,
+)
+from relance.ledger.models import (
+    Address,
+    AddressKind,
+    Allocation,
+    Contact,
+    Customer,
+    Dispute,
+    ImportRun,
+    Invoice,
+    Payment,
+    PaymentKind,
+    TimelineEvent,
+)
+from relance.ledger.validation import check_customer_fields
+
+Progress = Callable[[str, int, int], None]
+BATCH = 2000
+_CENT = Decimal("0.01")
+
+CUSTOMER_FIELDS = (
+    "legal_name", "trade_name", "siren", "siret", "vat_number", "email", "phone", "language",
+    "country", "currency", "payment_terms_days", "credit_limit", "risk_class",
+    "customer_since", "notes",
+)  # fmt: skip
+INVOICE_FIELDS = (
+    "customer_id", "kind", "issue_date", "due_date", "due_date_derived", "currency", "amount",
+    "amount_excl_tax", "tax_amount", "po_reference",
+)  # fmt: skip
+PAYMENT_FIELDS = ("customer_id", "kind", "date", "currency", "amount", "method", "memo")
+CONTACT_FIELDS = ("email", "phone", "role", "preferred_channel", "is_primary")
+
+
+@dataclass
+class ImportResult:
+    file: str
+    format: str
+    dry_run: bool
+    rows: int
+    counts: Counter[str] = field(default_factory=Counter)
+    # A readable sample of what changed (or would change), for the dry run and the console.
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    run_id: int | None = None
+
+    SAMPLE = 200
+
+    def note(self, what: str, key: str, action: str, diff: dict[str, Any] | None = None) -> None:
+        self.counts[f"{what}_{action}"] += 1
+        if len(self.changes) < self.SAMPLE:
+            change: dict[str, Any] = {"what": what, "key": key, "action": action}
+            if diff:
+                change["changes"] = {k: [str(a), str(b)] for k, (a, b) in diff.items()}
+            self.changes.append(change)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "format": self.format,
+            "dry_run": self.dry_run,
+            "rows": self.rows,
+            "counts": dict(sorted(self.counts.items())),
+            "changes": self.changes,
+            "run_id": self.run_id,
+        }
+
+
+def apply_batch(
+    organisation: Organisation,
+    batch: LedgerBatch,
+    *,
+    dry_run: bool = False,
+    as_of: dt.date | None = None,
+    progress: Progress | None = None,
+    user_id: int | None = None,
+) -> ImportResult:
+    """Bring the organisation's ledger in line with the batch; raise ImportFailed (and write
+    nothing but a failed ImportRun record) when the batch cannot be applied whole."""
+    as_of = as_of or timezone.localdate()
+    started = timezone.now()
+    result = ImportResult(batch.file, batch.format, dry_run, batch.rows_read)
+    try:
+        with transaction.atomic():
+            _Applier(organisation, batch, result, as_of, progress or _silent).run(dry_run)
+            if not dry_run:
+                result.run_id = _record_run(
+                    organisation, batch, result, started, ImportRun.Status.DONE, "", user_id
+                ).pk
+    except ImportFailed as failure:
+        if not dry_run:
+            _record_run(
+                organisation, batch, result, started, ImportRun.Status.FAILED, str(failure),
+                user_id,
+            )  # fmt: skip
+        raise
+    return result
+
+
+def _silent(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def _record_run(
+    organisation: Organisation,
+    batch: LedgerBatch,
+    result: ImportResult,
+    started: dt.datetime,
+    status: str,
+    error: str,
+    user_id: int | None,
+) -> ImportRun:
+    return ImportRun.objects.create(
+        organisation=organisation,
+        file_name=batch.file,
+        format=batch.format,
+        sha256=batch.sha256,
+        status=status,
+        counts=dict(result.counts),
+        error=error[:20000],
+        started_at=started,
+        finished_at=timezone.now(),
+        user_id=user_id,
+    )
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {k: (old[k], v) for k, v in new.items() if old.get(k) != v}
+
+
+class _Applier:
+    """One application of a batch. Each step loads what it compares against in one query."""
+
+    def __init__(
+        self,
+        organisation: Organisation,
+        batch: LedgerBatch,
+        result: ImportResult,
+        as_of: dt.date,
+        progress: Progress,
+    ):
+        self.org = organisation
+        self.batch = batch
+        self.result = result
+        self.as_of = as_of
+        self.progress = progress
+        self.problems = Problems(batch.file)
+        self.customer_ids: dict[str, int] = {}
+        self.customer_terms: dict[int, int] = {}
+        self.invoice_ids: dict[str, int] = {}
+        self.payment_ids: dict[str, int] = {}
+        self.touched_invoices: set[int] = set()
+        self.touched_customers: Counter[int] = Counter()
+        self.dry_run = False
+        self._next_fake_id = -1
+
+    def fake_id(self) -> int:
+        """Stand-in primary keys for rows a dry run does not create."""
+        self._next_fake_id -= 1
+        return self._next_fake_id
+
+    def run(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        self.check_batch()
+        self.apply_customers()
+        self.apply_contacts()
+        self.apply_invoices()
+        self.apply_payments()
+        self.apply_allocations()
+        if self.batch.snapshot:
+            self.settle_missing()
+        self.problems.raise_if_any()
+        if dry_run:
+            return
+        self.progress("balances", 0, len(self.touched_invoices))
+        balances.refresh(self.org.pk, self.touched_invoices)
+        self.apply_disputes()
+        self.write_timeline()
+
+    # -- checks on the batch alone ------------------------------------------------------
+
+    def check_batch(self) -> None:
+        seen: dict[str, int | None] = {}
+        for inv in self.batch.invoices:
+            if inv.number in seen:
+                self.problems.add(
+                    inv.row, "invoice.number",
+                    f"invoice number {inv.number!r} appears twice (also row {seen[inv.number]})",
+                )  # fmt: skip
+            seen[inv.number] = inv.row
+        refs: dict[str, int | None] = {}
+        for pay in self.batch.payments:
+            if pay.reference in refs:
+                self.problems.add(
+                    pay.row, "payment.reference",
+                    f"payment reference {pay.reference!r} appears twice (also row "
+                    f"{refs[pay.reference]})",
+                )  # fmt: skip
+            refs[pay.reference] = pay.row
+        for record in self.batch.customers.values():
+            for name, message in check_customer_fields(record.fields):
+                self.problems.add(record.row, f"customer.{name}", message)
+        self.problems.raise_if_any()
+
+    # -- customers ----------------------------------------------------------------------
+
+    def apply_customers(self) -> None:
+        existing = {
+            c["reference"]: c
+            for c in Customer.objects.filter(organisation=self.org).values(
+                "id", "reference", *CUSTOMER_FIELDS
+            )
+        }
+        create: list[Customer] = []
+        update: list[Customer] = []
+        update_fields: set[str] = set()
+        addresses: dict[str, dict[str, Any]] = {}
+        for ref in sorted(self.batch.customers):
+            record = self.batch.customers[ref]
+            values = {k: v for k, v in record.fields.items() if k in CUSTOMER_FIELDS}
+            if "address" in record.fields:
+                addresses[ref] = record.fields["address"]
+            old = existing.get(ref)
+            if old is None:
+                values.setdefault("legal_name", ref)
+                values.setdefault("currency", self.org.currency)
+                create.append(
+                    Customer(organisation=self.org, reference=ref, source=self.batch.source,
+                             **values)
+                )  # fmt: skip
+                self.result.note("customers", ref, "created")
+                continue
+            self.customer_ids[ref] = old["id"]
+            self.customer_terms[old["id"]] = values.get(
+                "payment_terms_days", old["payment_terms_days"]
+            )
+            diff = _changed(old, values)
+            if diff:
+                update.append(_updated(Customer, old, CUSTOMER_FIELDS, values))
+                update_fields.update(diff)
+                self.result.note("customers", ref, "updated", diff)
+        for ref, old in existing.items():
+            self.customer_ids.setdefault(ref, old["id"])
+            self.customer_terms.setdefault(old["id"], old["payment_terms_days"])
+        if self.dry_run:
+            for customer in create:
+                fake = self.fake_id()
+                self.customer_ids[customer.reference] = fake
+                self.customer_terms[fake] = customer.payment_terms_days
+            return
+        Customer.objects.bulk_create(create, batch_size=BATCH)
+        for customer in create:
+            self.customer_ids[customer.reference] = customer.pk
+            self.customer_terms[customer.pk] = customer.payment_terms_days
+        _bulk_update(Customer, update, update_fields)
+        self.apply_addresses(addresses)
+
+    def apply_addresses(self, addresses: dict[str, dict[str, Any]]) -> None:
+        if not addresses:
+            return
+        ids = {self.customer_ids[ref]: parts for ref, parts in addresses.items()}
+        existing = {
+            a.customer_id: a
+            for a in Address.objects.filter(
+                organisation=self.org, kind=AddressKind.BILLING, customer_id__in=list(ids)
+            )
+        }
+        create, update = [], []
+        for customer_id, parts in ids.items():
+            old = existing.get(customer_id)
+            if old is None:
+                create.append(
+                    Address(organisation=self.org, customer_id=customer_id,
+                            kind=AddressKind.BILLING, **parts)
+                )  # fmt: skip
+            elif any(getattr(old, k) != v for k, v in parts.items()):
+                for k, v in parts.items():
+                    setattr(old, k, v)
+                update.append(old)
+        Address.objects.bulk_create(create, batch_size=BATCH)
+        _bulk_update(Address, update, {"line1", "line2", "postcode", "city", "country"})
+
+    # -- contacts -----------------------------------------------------------------------
+
+    def apply_contacts(self) -> None:
+        if not self.batch.contacts:
+            return
+        existing = {
+            (c["customer_id"], c["name"]): c
+            for c in Contact.objects.filter(organisation=self.org).values(
+                "id", "customer_id", "name", *CONTACT_FIELDS
+            )
+        }
+        create: list[Contact] = []
+        update: list[Contact] = []
+        fields: set[str] = set()
+        for rec in self.batch.contacts:
+            customer_id = self.customer_ids[rec.customer]
+            values = {
+                "email": rec.email, "phone": rec.phone, "role": rec.role,
+                "preferred_channel": rec.preferred_channel, "is_primary": rec.is_primary,
+            }  # fmt: skip
+            old = existing.get((customer_id, rec.name))
+            key = f"{rec.customer}/{rec.name}"
+            if old is None:
+                create.append(
+                    Contact(organisation=self.org, customer_id=customer_id, name=rec.name,
+                            **values)
+                )  # fmt: skip
+                self.result.note("contacts", key, "created")
+            elif diff := _changed(old, values):
+                update.append(_updated(Contact, old, CONTACT_FIELDS, values))
+                fields.update(diff)
+                self.result.note("contacts", key, "updated", diff)
+        if not self.dry_run:
+            Contact.objects.bulk_create(create, batch_size=BATCH)
+            _bulk_update(Contact, update, fields)
+
+    # -- invoices -----------------------------------------------------------------------
+
+    def invoice_values(self, rec: InvoiceRecord) -> dict[str, Any]:
+        customer_id = self.customer_ids[rec.customer]
+        excl, tax = rec.amount_excl_tax, rec.tax_amount
+        if excl is not None and tax is None:
+            tax = rec.amount - excl
+        elif tax is not None and excl is None:
+            excl = rec.amount - tax
+        elif excl is not None and tax is not None and abs(excl + tax - rec.amount) > _CENT:
+            self.problems.add(
+                rec.row, "invoice.amount",
+                f"amount {rec.amount} is not the amount excl. tax {excl} plus the tax {tax}",
+            )  # fmt: skip
+        due = rec.due_date
+        derived = due is None
+        if due is None:
+            due = rec.issue_date + dt.timedelta(days=self.customer_terms[customer_id])
+        if due < rec.issue_date:
+            self.problems.add(
+                rec.row, "invoice.due_date",
+                f"due date {due} is before the issue date {rec.issue_date}",
+            )  # fmt: skip
+        return {
+            "customer_id": customer_id, "kind": rec.kind, "issue_date": rec.issue_date,
+            "due_date": due, "due_date_derived": derived, "currency": rec.currency,
+            "amount": rec.amount, "amount_excl_tax": excl, "tax_amount": tax,
+            "po_reference": rec.po_reference,
+        }  # fmt: skip
+
+    def apply_invoices(self) -> None:
+        existing = {
+            i["number"]: i
+            for i in Invoice.objects.filter(organisation=self.org).values(
+                "id", "number", "balance", "source", *INVOICE_FIELDS
+            )
+        }
+        self.existing_invoices = existing
+        create: list[Invoice] = []
+        update: list[Invoice] = []
+        fields: set[str] = set()
+        total = len(self.batch.invoices)
+        for n, rec in enumerate(self.batch.invoices):
+            if n % 50000 == 0:
+                self.progress("invoices", n, total)
+            values = self.invoice_values(rec)
+            old = existing.get(rec.number)
+            if old is None:
+                create.append(
+                    Invoice(organisation=self.org, number=rec.number, balance=rec.amount,
+                            source=self.batch.source, **values)
+                )  # fmt: skip
+                self.result.counts["invoices_created"] += 1
+                continue
+            self.invoice_ids[rec.number] = old["id"]
+            diff = _changed(old, values)
+            if diff:
+                update.append(_updated(Invoice, old, INVOICE_FIELDS, values))
+                fields.update(diff)
+                self.result.note("invoices", rec.number, "updated", diff)
+                if "amount" in diff:
+                    self.touched_invoices.add(old["id"])
+                self.touched_customers[values["customer_id"]] += 1
+            else:
+                self.result.counts["invoices_unchanged"] += 1
+        for number, old in existing.items():
+            self.invoice_ids.setdefault(number, old["id"])
+        self.progress("invoices", total, total)
+        for invoice in create[: ImportResult.SAMPLE]:
+            self.result.changes.append({"what": "invoices", "key": invoice.number,
+                                        "action": "created"})  # fmt: skip
+        if self.dry_run:
+            for invoice in create:
+                self.invoice_ids[invoice.number] = self.fake_id()
+            return
+        for start in range(0, len(create), 50000):
+            Invoice.objects.bulk_create(create[start : start + 50000], batch_size=BATCH)
+            self.progress("writing invoices", start, len(create))
+        for invoice in create:
+            self.invoice_ids[invoice.number] = invoice.pk
+            self.touched_customers[invoice.customer_id] += 1
+        _bulk_update(Invoice, update, fields)
+
+    # -- payments and credit notes --------------------------------------------------------
+
+    def apply_payments(self) -> None:
+        existing = {
+            p["reference"]: p
+            for p in Payment.objects.filter(organisation=self.org).values(
+                "id", "reference", *PAYMENT_FIELDS
+            )
+        }
+        self.payment_amounts: dict[str, Decimal] = {}
+        create: list[Payment] = []
+        update: list[Payment] = []
+        fields: set[str] = set()
+        for rec in self.batch.payments:
+            values: dict[str, Any] = {
+                "customer_id": self.customer_ids[rec.customer], "kind": rec.kind,
+                "date": rec.date, "currency": rec.currency, "amount": rec.amount,
+                "method": rec.method, "memo": rec.memo,
+            }  # fmt: skip
+            self.payment_amounts[rec.reference] = rec.amount
+            if rec.amount <= 0:
+                self.problems.add(rec.row, "payment.amount", f"{rec.amount} is not positive")
+                continue
+            old = existing.get(rec.reference)
+            if old is None:
+                create.append(
+                    Payment(organisation=self.org, reference=rec.reference,
+                            source=self.batch.source, **values)
+                )  # fmt: skip
+                self.result.counts["payments_created"] += 1
+                continue
+            self.payment_ids[rec.reference] = old["id"]
+            if diff := _changed(old, values):
+                update.append(_updated(Payment, old, PAYMENT_FIELDS, values))
+                fields.update(diff)
+                self.result.note("payments", rec.reference, "updated", diff)
+                self.touched_customers[values["customer_id"]] += 1
+        for ref, old in existing.items():
+            self.payment_ids.setdefault(ref, old["id"])
+            self.payment_amounts.setdefault(ref, old["amount"])
+        obsolete = [
+            existing[ref]["id"] for ref in sorted(self.batch.obsolete_payments) if ref in existing
+        ]
+        for ref in sorted(self.batch.obsolete_payments):
+            if ref in existing:
+                self.result.note("payments", ref, "deleted")
+                self.payment_amounts.pop(ref, None)
+        if self.dry_run:
+            for payment in create:
+                self.payment_ids[payment.reference] = self.fake_id()
+            self.obsolete_payment_ids = set(obsolete)
+            return
+        Payment.objects.bulk_create(create, batch_size=BATCH)
+        for payment in create:
+            self.payment_ids[payment.reference] = payment.pk
+            self.touched_customers[payment.customer_id] += 1
+        _bulk_update(Payment, update, fields)
+        if obsolete:
+            self.touched_invoices.update(
+                Allocation.objects.filter(payment_id__in=obsolete).values_list(
+                    "invoice_id", flat=True
+                )
+            )
+            Payment.objects.filter(organisation=self.org, pk__in=obsolete).delete()
+        self.obsolete_payment_ids = set(obsolete)
+
+    # -- allocations (lettrage) ---------------------------------------------------------
+
+    def apply_allocations(self) -> None:
+        existing = {
+            (a["payment_id"], a["invoice_id"]): a
+            for a in Allocation.objects.filter(organisation=self.org).values(
+                "id", "payment_id", "invoice_id", "amount", "date"
+            )
+            if a["payment_id"] not in self.obsolete_payment_ids
+        }
+        invoice_currency = {n: i["currency"] for n, i in self.existing_invoices.items()}
+        invoice_currency.update((rec.number, rec.currency) for rec in self.batch.invoices)
+        payment_currency = {p.reference: p.currency for p in self.batch.payments}
+        create: list[Allocation] = []
+        update: list[Allocation] = []
+        new_totals = {key: a["amount"] for key, a in existing.items()}
+        for rec in self.batch.allocations:
+            pid = self.payment_ids.get(rec.payment)
+            iid = self.invoice_ids.get(rec.invoice)
+            if pid is None:
+                self.problems.add(rec.row, "payment.reference", f"no payment {rec.payment!r}")
+                continue
+            if iid is None:
+                self.problems.add(rec.row, "invoice.number", f"no invoice {rec.invoice!r}")
+                continue
+            currency = payment_currency.get(rec.payment)
+            if currency and currency != invoice_currency.get(rec.invoice, currency):
+                self.problems.add(
+                    rec.row, "payment.currency",
+                    f"payment {rec.payment} in {currency} cannot settle invoice {rec.invoice} "
+                    f"in {invoice_currency[rec.invoice]}",
+                )  # fmt: skip
+                continue
+            if rec.amount <= 0:
+                continue
+            key = (pid, iid)
+            new_totals[key] = rec.amount
+            old = existing.get(key)
+            if old is None:
+                create.append(
+                    Allocation(organisation=self.org, payment_id=pid, invoice_id=iid,
+                               amount=rec.amount, date=rec.date)
+                )  # fmt: skip
+                self.result.counts["allocations_created"] += 1
+                self.touched_invoices.add(iid)
+            elif old["amount"] != rec.amount or old["date"] != rec.date:
+                update.append(Allocation(pk=old["id"], amount=rec.amount, date=rec.date))
+                self.result.counts["allocations_updated"] += 1
+                self.touched_invoices.add(iid)
+        self.check_allocation_totals(new_totals)
+        if not self.dry_run:
+            Allocation.objects.bulk_create(create, batch_size=BATCH)
+            _bulk_update(Allocation, update, {"amount", "date"})
+        self.allocated = new_totals
+
+    def check_allocation_totals(self, totals: dict[tuple[int, int], Decimal]) -> None:
+        """Nothing may allocate more than a payment holds or more than an invoice owes."""
+        by_payment: dict[int, Decimal] = defaultdict(Decimal)
+        by_invoice: dict[int, Decimal] = defaultdict(Decimal)
+        for (pid, iid), amount in totals.items():
+            by_payment[pid] += amount
+            by_invoice[iid] += amount
+        payment_amount = {self.payment_ids[r]: a for r, a in self.payment_amounts.items()
+                          if r in self.payment_ids}  # fmt: skip
+        payment_ref = {v: k for k, v in self.payment_ids.items()}
+        rows = {p.reference: p.row for p in self.batch.payments}
+        for pid, total in sorted(by_payment.items()):
+            if pid in payment_amount and total > payment_amount[pid]:
+                ref = payment_ref[pid]
+                self.problems.add(
+                    rows.get(ref), "payment.amount",
+                    f"payment {ref} of {payment_amount[pid]} is allocated {total}",
+                )  # fmt: skip
+        amounts = {self.invoice_ids[r.number]: (r.amount, r.row, r.number)
+                   for r in self.batch.invoices}  # fmt: skip
+        for n, i in self.existing_invoices.items():
+            amounts.setdefault(i["id"], (i["amount"], None, n))
+        for iid, total in sorted(by_invoice.items()):
+            amount, row, number = amounts[iid]
+            if total > amount:
+                self.problems.add(
+                    row, "invoice.amount",
+                    f"invoice {number} of {amount} would receive {total} of payments "
+                    "and credit notes",
+                )  # fmt: skip
+
+    # -- open items that vanished from a snapshot ---------------------------------------
+
+    def settle_missing(self) -> None:
+        """Open items of this source absent from a snapshot file were paid in the source
+        system: record a settlement for their balance, dated the import's date."""
+        present = {rec.number for rec in self.batch.invoices}
+        settle = [
+            (number, i)
+            for number, i in sorted(self.existing_invoices.items())
+            if i["source"] == self.batch.source and i["balance"] > 0 and number not in present
+        ]
+        payments = []
+        for number, inv in settle:
+            self.result.note("invoices", number, "settled")
+            payments.append(
+                Payment(organisation=self.org, customer_id=inv["customer_id"],
+                        kind=PaymentKind.SETTLEMENT, reference=f"SETTLED:{number}",
+                        date=self.as_of, currency=inv["currency"], amount=inv["balance"],
+                        source=self.batch.source,
+                        memo=f"absent from {self.batch.file}: paid in the source system")
+            )  # fmt: skip
+        if self.dry_run or not payments:
+            return
+        Payment.objects.bulk_create(payments, batch_size=BATCH)
+        Allocation.objects.bulk_create(
+            [
+                Allocation(organisation=self.org, payment_id=p.pk, invoice_id=inv["id"],
+                           amount=p.amount, date=self.as_of)
+                for p, (_, inv) in zip(payments, settle, strict=True)
+            ],
+            batch_size=BATCH,
+        )  # fmt: skip
+        self.touched_invoices.update(inv["id"] for _, inv in settle)
+        for _, inv in settle:
+            self.touched_customers[inv["customer_id"]] += 1
+
+    # -- disputes -----------------------------------------------------------------------
+
+    def apply_disputes(self) -> None:
+        flagged = {r.number: r.disputed for r in self.batch.invoices if r.disputed is not None}
+        if not flagged:
+            return
+        ids = {self.invoice_ids[n]: d for n, d in flagged.items()}
+        open_ids = set(
+            Dispute.objects.filter(
+                organisation=self.org, resolved_on__isnull=True, invoice_id__in=list(ids)
+            ).values_list("invoice_id", flat=True)
+        )
+        known_ids = set(
+            Dispute.objects.filter(organisation=self.org, invoice_id__in=list(ids)).values_list(
+                "invoice_id", flat=True
+            )
+        )
+        settled = dict(
+            Invoice.objects.filter(pk__in=list(ids), balance__lte=0).values_list("pk", "settled_on")
+        )
+        create = []
+        for iid, disputed in sorted(ids.items()):
+            if disputed and iid not in known_ids:
+                # A flag on an item already paid is history: record it, closed.
+                closed = self.as_of if iid in settled else None
+                create.append(
+                    Dispute(organisation=self.org, invoice_id=iid, opened_on=self.as_of,
+                            resolved_on=closed, source=self.batch.source,
+                            note=f"flagged as disputed in {self.batch.file}",
+                            resolution="settled before the import" if closed else "")
+                )  # fmt: skip
+                self.result.counts["disputes_opened"] += 1
+        Dispute.objects.bulk_create(create, batch_size=BATCH)
+        cleared = [iid for iid, disputed in ids.items() if not disputed and iid in open_ids]
+        if cleared:
+            resolved = Dispute.objects.filter(
+                organisation=self.org,
+                invoice_id__in=cleared,
+                resolved_on__isnull=True,
+                source=self.batch.source,
+            ).update(resolved_on=self.as_of, resolution=f"no longer disputed in {self.batch.file}")
+            self.result.counts["disputes_resolved"] += resolved
+
+    # -- timeline -----------------------------------------------------------------------
+
+    def write_timeline(self) -> None:
+        """One event per customer the import touched, rather than one per row."""
+        now = timezone.now()
+        events = [
+            TimelineEvent(
+                organisation=self.org, customer_id=customer_id, at=now, kind="import",
+                summary=f"Import of {self.batch.file}: {count} item(s) added or changed",
+                data={"file": self.batch.file, "format": self.batch.format, "items": count},
+            )
+            for customer_id, count in sorted(self.touched_customers.items())
+        ]  # fmt: skip
+        TimelineEvent.objects.bulk_create(events, batch_size=BATCH)
+
+
+def _updated(model: Any, old: dict[str, Any], names: Iterable[str], new: dict[str, Any]) -> Any:
+    """An unsaved instance holding the new value of every field, for bulk_update."""
+    return model(pk=old["id"], **{name: new.get(name, old[name]) for name in names})
+
+
+def _bulk_update(model: Any, objects: list[Any], fields: Iterable[str]) -> None:
+    fields = sorted(fields)
+    if objects and fields:
+        model.objects.bulk_update(objects, fields, batch_size=500)

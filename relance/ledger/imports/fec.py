@@ -1,0 +1,592 @@
+"""Reading the customer sub-ledger out of a French FEC (*Fichier des Écritures Comptables*,
+article A47 A-1 of the Livre des procédures fiscales), the export every French accounting
+program produces.
+
+The file: a header naming the columns (case-insensitively), then one accounting line per
+row, separated by tabs or ``|``; dates ``YYYYMMDD``; amounts with a decimal comma (or dot);
+UTF-8 or Windows-1252. Debit and Credit may be replaced by ``Montant`` + ``Sens`` (``D``/``C``
+or ``+1``/``-1``). Relance needs JournalCode, EcritureNum, EcritureDate, CompteNum,
+CompteLib, CompAuxNum, CompAuxLib, PieceRef, PieceDate, EcritureLet, DateLet and the amounts;
+it also reads EcritureLib, Montantdevise and Idevise when present and ignores the others.
+
+Rules:
+
+- Customer lines are those whose CompteNum starts with one of ``customer_accounts``
+  (411, 416). The customer is CompAuxNum, named CompAuxLib; without CompAuxNum it is the
+  CompteNum itself, named CompteLib. When a customer's name changes, the latest wins.
+- A debit line is an invoice: number PieceRef (else ``JournalCode-EcritureNum``), issue
+  date PieceDate (else EcritureDate), no due date (the customer's terms give it). Debit
+  lines of one customer with the same number make one invoice. A number used by several
+  customers (an opening entry numbered ``AN`` for everyone) becomes ``number/customer``.
+- Tax: when the invoice's entry has a single customer line, its tax is the net credit of
+  the entry's 4457 (VAT collected) lines; otherwise tax and amount excl. tax stay unknown.
+- A credit line is a credit note when its entry has class-7 (revenue) or 4457 lines, else a
+  payment. Its reference, ``FEC:JournalCode:EcritureNum:customer``, is stable across
+  re-exports; credit lines of one customer in one entry are summed.
+- A negative debit is a credit and a negative credit a debit. Zero lines are skipped.
+  Opening entries (journal AN/RAN) are read like any other: an opening debit is an invoice
+  carried forward.
+- Matching (*lettrage*): lines of one account and customer with the same EcritureLet form
+  a group (a trailing ``*``, which some programs use for partial matching, is dropped;
+  case is kept). In a group, credits pay debits oldest first (by date, then number); the
+  allocation is dated DateLet when later than the payment. Whatever a group leaves over is
+  open on its newest invoices, or unallocated on its newest payments. Unmatched lines stay
+  open or unallocated: the books did not match them, neither do we.
+- Currency: a line with an Idevise other than the book currency and a Montantdevise is read
+  in that currency and amount. When a record or matching group mixes currencies (say an
+  exchange difference booked in euros), all of its lines are read in the book currency.
+- Problems (missing columns, wrong field counts, bad dates or amounts on the lines Relance
+  reads, a line with both a debit and a credit) are collected with their physical line
+  number, then raised together. Other lines only need the right number of fields.
+
+Output is sorted, so that the same books give the same batch whatever the line order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from relance.ledger.imports.parsing import (
+    UnreadableFile,
+    decode,
+    file_label,
+    parse_date,
+    parse_money,
+)
+from relance.ledger.imports.records import (
+    AllocationRecord,
+    ImportFailed,
+    InvoiceRecord,
+    LedgerBatch,
+    PaymentRecord,
+    Problems,
+)
+
+Progress = Callable[[int, int], None]
+
+FEC_COLUMNS = (
+    "JournalCode", "JournalLib", "EcritureNum", "EcritureDate", "CompteNum", "CompteLib",
+    "CompAuxNum", "CompAuxLib", "PieceRef", "PieceDate", "EcritureLib", "Debit", "Credit",
+    "EcritureLet", "DateLet", "ValidDate", "Montantdevise", "Idevise", "Montant", "Sens",
+)  # fmt: skip
+REQUIRED = (
+    "JournalCode", "EcritureNum", "EcritureDate", "CompteNum", "CompteLib", "CompAuxNum",
+    "CompAuxLib", "PieceRef", "PieceDate", "EcritureLet", "DateLet",
+)  # fmt: skip
+VAT_COLLECTED = "4457"
+REVENUE = "7"
+PROGRESS_EVERY = 50_000
+MEMO_LENGTH = 200
+ZERO = Decimal("0.00")
+_CENT = Decimal("0.01")
+# What FEC files nearly always hold; anything else goes through parse_money.
+_PLAIN_AMOUNT = re.compile(r"-?\d+(?:[.,]\d{1,2})?")
+_DIRECTIONS = {"d": 1, "+1": 1, "1": 1, "+": 1, "c": -1, "-1": -1, "-": -1}
+
+Entry = tuple[str, str]  # (JournalCode, EcritureNum)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Where the columns Relance reads sit in a row."""
+
+    width: int
+    journal: int
+    number: int
+    date: int
+    account: int
+    account_name: int
+    aux: int
+    aux_name: int
+    piece: int
+    piece_date: int
+    letter: int
+    date_let: int
+    label: int | None
+    # Debit and Credit, or Montant and Sens when ``with_direction``.
+    amounts: tuple[int, int]
+    with_direction: bool
+    fx_amount: int | None
+    fx_currency: int | None
+
+
+@dataclass(slots=True)
+class _Line:
+    """A customer line with a non-zero amount."""
+
+    row: int
+    entry: Entry
+    account: str
+    customer: str
+    date: dt.date
+    piece: str
+    piece_date: dt.date
+    debit: bool
+    amount: Decimal  # positive, in ``currency``
+    book_amount: Decimal  # positive, in the book currency
+    currency: str
+    letter: str
+    date_let: dt.date | None
+    label: str
+    record: str = ""  # invoice number or payment reference, once named
+
+
+@dataclass
+class _Ledger:
+    """What the scan of the file keeps."""
+
+    lines: list[_Line] = field(default_factory=list)
+    customer_rows: dict[str, int] = field(default_factory=dict)
+    names: dict[str, tuple[dt.date, str]] = field(default_factory=dict)
+    revenue_entries: set[Entry] = field(default_factory=set)
+    vat: dict[Entry, Decimal] = field(default_factory=dict)
+    rows_read: int = 0
+
+    def see_customer(self, customer: str, row: int, date: dt.date, name: str) -> None:
+        if customer not in self.customer_rows or row < self.customer_rows[customer]:
+            self.customer_rows[customer] = row
+        # The latest name wins; equal dates pick by the name, not by the line order.
+        if name and (customer not in self.names or (date, name) > self.names[customer]):
+            self.names[customer] = (date, name)
+
+
+def read_fec(
+    path: Path,
+    *,
+    currency: str = "EUR",
+    customer_accounts: tuple[str, ...] = ("411", "416"),
+    progress: Progress | None = None,
+) -> LedgerBatch:
+    """The customers, invoices, payments, credit notes and matching of a FEC file."""
+    label = file_label(path)
+    problems = Problems(label)
+    lines = _read_lines(path, problems)
+    delimiter, columns = _read_header(lines[0], problems)
+    ledger = _scan(lines, delimiter, columns, currency, tuple(customer_accounts), problems,
+                   progress)  # fmt: skip
+    problems.raise_if_any()
+    return _build(ledger, label, currency)
+
+
+# -- the file ---------------------------------------------------------------------------
+
+
+def _read_lines(path: Path, problems: Problems) -> list[str]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise problems.fail(None, None, f"cannot read the file: {exc.strerror}") from None
+    if not data.strip():
+        raise problems.fail(None, None, "the file is empty")
+    try:
+        text, _ = decode(data)
+    except UnreadableFile as exc:
+        raise problems.fail(None, None, str(exc)) from None
+    del data
+    text = text.replace("\r\n", "\n")
+    if text.startswith('"'):
+        # FEC values are never quoted, but spreadsheets re-saving one quote everything.
+        text = text.replace('"', "")
+    return text.split("\n")
+
+
+def _read_header(line: str, problems: Problems) -> tuple[str, _Columns]:
+    delimiter = "\t" if "\t" in line else "|" if "|" in line else ""
+    names = [name.strip().lower() for name in line.split(delimiter)] if delimiter else []
+    known = {name.lower() for name in FEC_COLUMNS}
+    if sum(name in known for name in names) < 3:
+        raise problems.fail(
+            1, None,
+            "this is not a FEC: its first line must name the FEC columns (JournalCode, "
+            "JournalLib, EcritureNum, ...) separated by tabs or |",
+        )  # fmt: skip
+    index: dict[str, int] = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, i)
+    missing = [name for name in REQUIRED if name.lower() not in index]
+    amounts, with_direction = _amount_columns(index, missing)
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        raise problems.fail(1, None, f"missing FEC column{plural}: {', '.join(missing)}")
+    return delimiter, _Columns(
+        width=len(names), journal=index["journalcode"], number=index["ecriturenum"],
+        date=index["ecrituredate"], account=index["comptenum"],
+        account_name=index["comptelib"], aux=index["compauxnum"],
+        aux_name=index["compauxlib"], piece=index["pieceref"],
+        piece_date=index["piecedate"], letter=index["ecriturelet"],
+        date_let=index["datelet"], label=index.get("ecriturelib"), amounts=amounts,
+        with_direction=with_direction, fx_amount=index.get("montantdevise"),
+        fx_currency=index.get("idevise"),
+    )  # fmt: skip
+
+
+def _amount_columns(index: dict[str, int], missing: list[str]) -> tuple[tuple[int, int], bool]:
+    """Debit and Credit, else the permitted variant Montant and Sens."""
+    if "debit" in index and "credit" in index:
+        return (index["debit"], index["credit"]), False
+    if "montant" in index and "sens" in index:
+        return (index["montant"], index["sens"]), True
+    if "montant" in index or "sens" in index:
+        missing.extend(name for name in ("Montant", "Sens") if name.lower() not in index)
+    else:
+        missing.extend(name for name in ("Debit", "Credit") if name.lower() not in index)
+    return (0, 0), False
+
+
+# -- values -----------------------------------------------------------------------------
+
+
+class _Values:
+    """Parses the values of one file, remembering the dates it has seen (a FEC has a few
+    hundred distinct dates over a million lines). ``failed`` tells the caller a value of the
+    current line was wrong."""
+
+    def __init__(self, problems: Problems):
+        self.problems = problems
+        self.failed = False
+        self._dates: dict[str, dt.date] = {}
+
+    def bad(self, row: int, name: str, message: str) -> None:
+        self.failed = True
+        self.problems.add(row, name, message)
+
+    def date(self, text: str, row: int, name: str, required: bool = False) -> dt.date | None:
+        text = text.strip()
+        value = self._dates.get(text)
+        if value is not None:
+            return value
+        if not text:
+            if required:
+                self.bad(row, name, "the date is missing")
+            return None
+        try:
+            value = self._dates[text] = parse_date(text)
+        except ValueError as exc:
+            self.bad(row, name, str(exc))
+        return value
+
+    def money(self, text: str, row: int, name: str) -> Decimal:
+        text = text.strip()
+        if _PLAIN_AMOUNT.fullmatch(text):
+            return Decimal(text.replace(",", ".")).quantize(_CENT)
+        if not text:
+            return ZERO
+        try:
+            return parse_money(text)
+        except ValueError as exc:
+            self.bad(row, name, str(exc))
+            return ZERO
+
+    def net(self, fields: list[str], row: int, columns: _Columns) -> Decimal:
+        """Debit minus credit: a negative debit thus counts as a credit, and vice versa."""
+        first, second = columns.amounts
+        if columns.with_direction:
+            amount = self.money(fields[first], row, "Montant")
+            direction = _DIRECTIONS.get(fields[second].strip().lower())
+            if direction is None:
+                self.bad(row, "Sens", f"{fields[second].strip()!r} is neither D nor C")
+                return ZERO
+            return amount if direction > 0 else -amount
+        debit = self.money(fields[first], row, "Debit")
+        credit = self.money(fields[second], row, "Credit")
+        if debit and credit:
+            self.bad(row, "Credit", f"the line has both a debit ({debit}) and a credit ({credit})")
+        return debit - credit
+
+    def foreign(
+        self, fields: list[str], row: int, columns: _Columns, book: str
+    ) -> tuple[str, Decimal] | None:
+        """The line's currency and amount when it is not in the book currency."""
+        if columns.fx_currency is None or columns.fx_amount is None:
+            return None
+        currency = fields[columns.fx_currency].strip().upper()
+        if not currency or currency == book:
+            return None
+        amount = abs(self.money(fields[columns.fx_amount], row, "Montantdevise"))
+        return (currency, amount) if amount else None
+
+
+# -- scanning ---------------------------------------------------------------------------
+
+
+def _scan(
+    lines: list[str],
+    delimiter: str,
+    columns: _Columns,
+    book: str,
+    customer_accounts: tuple[str, ...],
+    problems: Problems,
+    progress: Progress | None,
+) -> _Ledger:
+    ledger = _Ledger()
+    values = _Values(problems)
+    width, total = columns.width, len(lines) - 1
+    for index in range(1, len(lines)):
+        if progress and index % PROGRESS_EVERY == 0:
+            progress(index, total)
+        line, row = lines[index], index + 1
+        fields = line.split(delimiter)
+        if len(fields) != width:
+            if not line.strip():
+                continue  # blank lines, the end of the file
+            # Some programs end every line but the header with a separator.
+            if len(fields) != width + 1 or fields[-1].strip():
+                ledger.rows_read += 1
+                problems.add(row, None, f"has {len(fields)} fields where the header has "
+                             f"{width} (a tab or | inside a label?)")  # fmt: skip
+                continue
+        ledger.rows_read += 1
+        account = fields[columns.account].strip()
+        if account.startswith(customer_accounts):
+            _read_customer_line(fields, row, account, columns, book, values, ledger)
+        elif account.startswith(VAT_COLLECTED):
+            entry = (fields[columns.journal].strip(), fields[columns.number].strip())
+            # Collected VAT is a credit: count it positive.
+            ledger.vat[entry] = ledger.vat.get(entry, ZERO) - values.net(fields, row, columns)
+        elif account.startswith(REVENUE):
+            ledger.revenue_entries.add(
+                (fields[columns.journal].strip(), fields[columns.number].strip())
+            )
+    if progress:
+        progress(total, total)
+    return ledger
+
+
+def _read_customer_line(
+    fields: list[str],
+    row: int,
+    account: str,
+    columns: _Columns,
+    book: str,
+    values: _Values,
+    ledger: _Ledger,
+) -> None:
+    values.failed = False
+    net = values.net(fields, row, columns)
+    date = values.date(fields[columns.date], row, "EcritureDate", required=True)
+    piece_date = values.date(fields[columns.piece_date], row, "PieceDate")
+    date_let = values.date(fields[columns.date_let], row, "DateLet")
+    foreign = values.foreign(fields, row, columns, book)
+    if values.failed or date is None:
+        return
+    aux = fields[columns.aux].strip()
+    customer = aux or account
+    name = fields[columns.aux_name if aux else columns.account_name].strip()
+    ledger.see_customer(customer, row, date, name)
+    if not net:
+        return
+    journal, number = fields[columns.journal].strip(), fields[columns.number].strip()
+    amount, currency = abs(net), book
+    if foreign:
+        currency, amount = foreign
+    ledger.lines.append(
+        _Line(
+            row=row, entry=(journal, number), account=account, customer=customer, date=date,
+            piece=fields[columns.piece].strip() or f"{journal}-{number}",
+            piece_date=piece_date or date, debit=net > 0, amount=amount,
+            book_amount=abs(net), currency=currency,
+            letter=fields[columns.letter].strip().rstrip("*").strip(), date_let=date_let,
+            label=fields[columns.label].strip() if columns.label is not None else "",
+        )
+    )  # fmt: skip
+
+
+# -- records ----------------------------------------------------------------------------
+
+
+def _build(ledger: _Ledger, label: str, book: str) -> LedgerBatch:
+    batch = LedgerBatch(file=label, format="fec", source="fec", snapshot=False)
+    batch.rows_read = ledger.rows_read
+    for customer in sorted(ledger.customer_rows):
+        name = ledger.names.get(customer, (None, customer))[1]
+        batch.customer(customer, ledger.customer_rows[customer]).fields["legal_name"] = name
+    _keep_records_in_one_currency(ledger.lines, book)
+    debits = [line for line in ledger.lines if line.debit]
+    credits = [line for line in ledger.lines if not line.debit]
+    invoices = _invoices(debits, _taxes(ledger, book))
+    payments = _payments(credits, ledger)
+    batch.invoices = sorted(invoices.values(), key=lambda record: record.number)
+    batch.payments = sorted(payments.values(), key=lambda record: record.reference)
+    batch.allocations = _allocations(ledger.lines, invoices, payments)
+    return batch
+
+
+def _invoice_key(line: _Line) -> tuple[str, str, str]:
+    return ("invoice", line.customer, line.piece)
+
+
+def _payment_key(line: _Line) -> tuple[str, str, str]:
+    return ("payment", line.customer, f"{line.entry[0]}:{line.entry[1]}")
+
+
+def _group_key(line: _Line) -> tuple[str, str, str]:
+    return (line.account, line.customer, line.letter)
+
+
+def _keep_records_in_one_currency(lines: list[_Line], book: str) -> None:
+    """Lines that make one record or one matching group must share a currency: when they
+    do not (a USD invoice matched with its exchange difference in EUR), read all of them,
+    and whatever they are connected to, in the book currency, where the books balance."""
+    if all(line.currency == book for line in lines):
+        return
+    parent: dict[object, object] = {}
+
+    def root(key: object) -> object:
+        while parent.setdefault(key, key) != key:
+            key = parent[key] = parent[parent[key]]
+        return key
+
+    for line in lines:
+        record = _invoice_key(line) if line.debit else _payment_key(line)
+        if line.letter:
+            parent[root(record)] = root(_group_key(line))
+        else:
+            root(record)
+    currencies: dict[object, set[str]] = defaultdict(set)
+    for line in lines:
+        currencies[root(_invoice_key(line) if line.debit else _payment_key(line))].add(
+            line.currency
+        )
+    for line in lines:
+        key = _invoice_key(line) if line.debit else _payment_key(line)
+        if len(currencies[root(key)]) > 1:
+            line.amount, line.currency = line.book_amount, book
+
+
+def _taxes(ledger: _Ledger, book: str) -> Callable[[_Line], Decimal | None]:
+    """The tax of an invoice line: the VAT of its entry when the entry has no other
+    customer line (else the VAT could belong to any of them)."""
+    customer_lines = Counter(line.entry for line in ledger.lines)
+
+    def tax(line: _Line) -> Decimal | None:
+        vat = ledger.vat.get(line.entry)
+        if vat is None or customer_lines[line.entry] != 1 or line.currency != book:
+            return None
+        return vat if ZERO <= vat <= line.amount else None
+
+    return tax
+
+
+def _invoices(
+    debits: list[_Line], tax_of: Callable[[_Line], Decimal | None]
+) -> dict[str, InvoiceRecord]:
+    _name_invoices(debits)
+    records: dict[str, InvoiceRecord] = {}
+    taxes: dict[str, Decimal | None] = {}
+    for line in debits:
+        record, tax = records.get(line.record), tax_of(line)
+        if record is None:
+            records[line.record] = InvoiceRecord(
+                number=line.record, customer=line.customer, issue_date=line.piece_date,
+                due_date=None, currency=line.currency, amount=line.amount, row=line.row,
+            )  # fmt: skip
+            taxes[line.record] = tax
+            continue
+        record.amount += line.amount
+        record.issue_date = min(record.issue_date, line.piece_date)
+        record.row = min(record.row or line.row, line.row)
+        known = taxes[line.record]
+        taxes[line.record] = None if known is None or tax is None else known + tax
+    for number, record in records.items():
+        if (tax := taxes[number]) is not None:
+            record.tax_amount, record.amount_excl_tax = tax, record.amount - tax
+    return records
+
+
+def _name_invoices(debits: list[_Line]) -> None:
+    """The number is the piece reference, unless several customers share it."""
+    owners: dict[str, set[str]] = defaultdict(set)
+    for line in debits:
+        owners[line.piece].add(line.customer)
+    for line in debits:
+        shared = len(owners[line.piece]) > 1
+        line.record = f"{line.piece}/{line.customer}" if shared else line.piece
+
+
+def _payments(credits: list[_Line], ledger: _Ledger) -> dict[str, PaymentRecord]:
+    records: dict[str, PaymentRecord] = {}
+    for line in credits:
+        journal, number = line.entry
+        line.record = f"FEC:{journal}:{number}:{line.customer}"
+        record = records.get(line.record)
+        if record is None:
+            records[line.record] = PaymentRecord(
+                reference=line.record, customer=line.customer, date=line.date,
+                currency=line.currency, amount=line.amount, kind=_credit_kind(line, ledger),
+                memo=line.label[:MEMO_LENGTH], row=line.row,
+            )  # fmt: skip
+            continue
+        record.amount += line.amount
+        record.date = min(record.date, line.date)
+        record.row = min(record.row or line.row, line.row)
+        if line.label and (not record.memo or line.label[:MEMO_LENGTH] < record.memo):
+            record.memo = line.label[:MEMO_LENGTH]  # the same memo whatever the line order
+    return records
+
+
+def _credit_kind(line: _Line, ledger: _Ledger) -> str:
+    """Revenue or VAT given back is a credit note; anything else paid the customer's debt."""
+    if line.entry in ledger.revenue_entries or line.entry in ledger.vat:
+        return "credit_note"
+    return "payment"
+
+
+# -- matching ---------------------------------------------------------------------------
+
+
+def _allocations(
+    lines: list[_Line], invoices: dict[str, InvoiceRecord], payments: dict[str, PaymentRecord]
+) -> list[AllocationRecord]:
+    groups: dict[tuple[str, str, str], list[_Line]] = defaultdict(list)
+    for line in lines:
+        if line.letter:
+            groups[_group_key(line)].append(line)
+    merged: dict[tuple[str, str], AllocationRecord] = {}
+    for key in sorted(groups):
+        for allocation in _allocate_group(groups[key], invoices, payments):
+            known = merged.get((allocation.payment, allocation.invoice))
+            if known is None:
+                merged[(allocation.payment, allocation.invoice)] = allocation
+            else:  # one payment and one invoice can meet in two groups
+                known.amount += allocation.amount
+                known.date = max(known.date, allocation.date)
+    return sorted(merged.values(), key=lambda a: (a.payment, a.invoice))
+
+
+def _allocate_group(
+    group: list[_Line], invoices: dict[str, InvoiceRecord], payments: dict[str, PaymentRecord]
+) -> Iterable[AllocationRecord]:
+    """Credits of a matching group pay its debits, oldest first on both sides."""
+    owed = _amounts_by_record(line for line in group if line.debit)
+    paid = _amounts_by_record(line for line in group if not line.debit)
+    matched_on = max((line.date_let for line in group if line.date_let), default=None)
+    debts = sorted(owed, key=lambda number: (invoices[number].issue_date, number))
+    credits = sorted(paid, key=lambda ref: (payments[ref].date, ref))
+    debt_index = 0
+    for ref in credits:
+        payment, available = payments[ref], paid[ref]
+        date = max(payment.date, matched_on) if matched_on else payment.date
+        while available and debt_index < len(debts):
+            number = debts[debt_index]
+            amount = min(available, owed[number])
+            yield AllocationRecord(ref, number, amount, date, row=payment.row)
+            available -= amount
+            owed[number] -= amount
+            if not owed[number]:
+                debt_index += 1
+
+
+def _amounts_by_record(lines: Iterable[_Line]) -> dict[str, Decimal]:
+    amounts: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for line in lines:
+        amounts[line.record] += line.amount
+    return amounts
+
+
+__all__ = ["ImportFailed", "read_fec"]

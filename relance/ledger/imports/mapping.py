@@ -1,0 +1,454 @@
+"""Column mappings: which column of a user's file holds which field of the ledger.
+
+A mapping is a small YAML document (see docs/imports.md and examples/mappings/) that a user
+writes once and reuses, from a file or saved in the organisation under a name. Each row of
+the file becomes records (relance.ledger.imports.records); values are read as French
+software writes them unless the mapping says otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from relance.ledger.imports.parsing import parse_bool, parse_date, parse_money
+from relance.ledger.imports.records import (
+    AllocationRecord,
+    ContactRecord,
+    ImportFailed,
+    InvoiceRecord,
+    LedgerBatch,
+    PaymentRecord,
+    Problem,
+    Problems,
+)
+from relance.ledger.imports.tabular import Table
+from relance.ledger.models import Channel, InvoiceKind, PaymentKind
+
+# target field -> value type
+CUSTOMER_TARGETS = {
+    "customer.reference": "str", "customer.legal_name": "str", "customer.trade_name": "str",
+    "customer.siren": "str", "customer.siret": "str", "customer.vat_number": "str",
+    "customer.email": "str", "customer.phone": "str", "customer.language": "lower",
+    "customer.country": "upper", "customer.currency": "upper",
+    "customer.payment_terms_days": "int", "customer.credit_limit": "money",
+    "customer.risk_class": "lower", "customer.customer_since": "date", "customer.notes": "str",
+    "customer.address.line1": "str", "customer.address.line2": "str",
+    "customer.address.postcode": "str", "customer.address.city": "str",
+    "customer.address.country": "upper",
+    "contact.name": "str", "contact.email": "str", "contact.phone": "str",
+    "contact.role": "str", "contact.preferred_channel": "lower",
+}  # fmt: skip
+INVOICE_TARGETS = {
+    "invoice.number": "str", "invoice.kind": "lower", "invoice.issue_date": "date",
+    "invoice.due_date": "date", "invoice.currency": "upper", "invoice.amount": "money",
+    "invoice.amount_excl_tax": "money", "invoice.tax_amount": "money",
+    "invoice.po_reference": "str", "invoice.disputed": "bool", "invoice.open_amount": "money",
+    "invoice.paid_amount": "money", "settlement.date": "date", "settlement.amount": "money",
+}  # fmt: skip
+PAYMENT_TARGETS = {
+    "payment.reference": "str", "payment.date": "date", "payment.amount": "money",
+    "payment.currency": "upper", "payment.kind": "lower", "payment.method": "str",
+    "payment.memo": "str", "allocation.invoice": "str", "allocation.amount": "money",
+}  # fmt: skip
+RECORDS = {
+    "invoice": (CUSTOMER_TARGETS | INVOICE_TARGETS, ("customer.reference", "invoice.number",
+                                                      "invoice.issue_date")),
+    "payment": (CUSTOMER_TARGETS | PAYMENT_TARGETS, ("customer.reference", "payment.reference",
+                                                      "payment.date")),
+    "customer": (CUSTOMER_TARGETS, ("customer.reference",)),
+}  # fmt: skip
+OPTIONS = {"name", "description", "format", "record", "encoding", "delimiter", "sheet",
+           "header_row", "dates", "decimal", "currency", "snapshot", "columns"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Column:
+    target: str
+    column: str | None = None  # header of the user's file
+    value: Any = None  # a constant, when no column holds the field
+    values: dict[str, Any] = field(default_factory=dict)  # translation of raw values
+    format: str | None = None  # date format of this column
+
+
+@dataclass
+class Mapping:
+    name: str
+    record: str = "invoice"
+    format: str | None = None
+    encoding: str = "auto"
+    delimiter: str = "auto"
+    sheet: str | int | None = None
+    header_row: int = 1
+    dates: str = "auto"
+    decimal: str = "auto"
+    currency: str | None = None
+    snapshot: bool = False
+    columns: dict[str, Column] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return f"{self.record}:{self.name}"
+
+
+def load_mapping(path: Path) -> Mapping:
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ImportFailed(
+            [Problem(path.name, None, None, f"cannot read the mapping: {exc}")]
+        ) from None
+    return parse_mapping(spec, path.name, default_name=path.stem)
+
+
+def parse_mapping(spec: Any, label: str, default_name: str = "mapping") -> Mapping:
+    """Validate a mapping document; every mistake names the mapping file and the key."""
+    problems = Problems(label)
+    if not isinstance(spec, dict):
+        raise problems.fail(None, None, "a mapping is a YAML dictionary with a `columns` key")
+    for key in sorted(set(spec) - OPTIONS):
+        problems.add(None, key, f"unknown option (known: {', '.join(sorted(OPTIONS))})")
+    record = spec.get("record", "invoice")
+    if record not in RECORDS:
+        raise problems.fail(None, "record", f"{record!r} is not one of {', '.join(RECORDS)}")
+    targets, required = RECORDS[record]
+    columns: dict[str, Column] = {}
+    raw_columns = spec.get("columns")
+    if not isinstance(raw_columns, dict) or not raw_columns:
+        raise problems.fail(None, "columns", "list the columns: `target.field: Column header`")
+    for target, value in raw_columns.items():
+        if target not in targets:
+            problems.add(None, f"columns.{target}", f"unknown field for {record} records")
+            continue
+        if isinstance(value, str):
+            columns[target] = Column(target, column=value)
+        elif isinstance(value, dict) and ("column" in value or "value" in value):
+            columns[target] = Column(
+                target, column=value.get("column"), value=value.get("value"),
+                values={str(k): v for k, v in (value.get("values") or {}).items()},
+                format=value.get("format"),
+            )  # fmt: skip
+        else:
+            problems.add(None, f"columns.{target}", "give a column header, or {value: ...}")
+    for target in required:
+        if target not in columns:
+            problems.add(None, f"columns.{target}", "is required")
+    if record == "invoice" and not {"invoice.amount", "invoice.amount_excl_tax"} & set(columns):
+        problems.add(None, "columns.invoice.amount", "is required")
+    problems.raise_if_any()
+    return Mapping(
+        name=str(spec.get("name") or default_name),
+        record=record,
+        format=spec.get("format"),
+        encoding=str(spec.get("encoding", "auto")),
+        delimiter=str(spec.get("delimiter", "auto")),
+        sheet=spec.get("sheet"),
+        header_row=int(spec.get("header_row", 1)),
+        dates=str(spec.get("dates", "auto")),
+        decimal=str(spec.get("decimal", "auto")),
+        currency=spec.get("currency"),
+        snapshot=bool(spec.get("snapshot", False)),
+        columns=columns,
+    )
+
+
+def default_mapping(header: list[str]) -> Mapping:
+    """Without a mapping, a file whose headers are our field names (``invoice.number`` or
+    ``invoice_number``) imports as it is: that is the template in docs/imports.md."""
+    normalised = {h.strip().lower().replace("_", ".", 1): h for h in header}
+    for record in ("payment", "invoice", "customer"):
+        targets, required = RECORDS[record]
+        if all(t in normalised for t in required):
+            columns = {t: normalised[t] for t in targets if t in normalised}
+            return parse_mapping({"record": record, "columns": columns}, "default mapping",
+                                 default_name="default")  # fmt: skip
+    raise ImportFailed([Problem("(no mapping)", None, None,
+                                "give a mapping (--mapping FILE or NAME): the file's headers "
+                                "are not Relance's template headers")])  # fmt: skip
+
+
+Converter = Callable[[Any], Any]
+
+
+def _converter(kind: str, column: Column, mapping: Mapping) -> Converter:
+    """A function from a raw cell (text, or a typed spreadsheet value) to the field value."""
+
+    def money(raw: Any) -> Decimal:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return Decimal(repr(raw)).quantize(Decimal("0.01"))
+        return parse_money(str(raw), mapping.decimal)
+
+    def date(raw: Any) -> dt.date:
+        if isinstance(raw, dt.datetime):
+            return raw.date()
+        if isinstance(raw, dt.date):
+            return raw
+        return parse_date(str(raw), column.format or mapping.dates)
+
+    def integer(raw: Any) -> int:
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        text = str(raw).strip()
+        if not text.lstrip("-").isdigit():
+            raise ValueError(f"{text!r} is not a whole number")
+        return int(text)
+
+    def boolean(raw: Any) -> bool:
+        return raw if isinstance(raw, bool) else parse_bool(str(raw))
+
+    def text(raw: Any) -> str:
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)  # spreadsheets turn codes like 00123 into numbers
+        return str(raw).strip()
+
+    simple: dict[str, Converter] = {
+        "money": money, "date": date, "int": integer, "bool": boolean, "str": text,
+        "lower": lambda raw: text(raw).lower(), "upper": lambda raw: text(raw).upper(),
+    }  # fmt: skip
+    return simple[kind]
+
+
+@dataclass
+class _Field:
+    target: str
+    index: int | None
+    column: Column
+    convert: Converter
+    label: str  # what the user sees in errors: the header, or the target for constants
+
+
+def _fields(mapping: Mapping, table: Table, problems: Problems) -> list[_Field]:
+    targets, _ = RECORDS[mapping.record]
+    positions = {name: i for i, name in enumerate(table.header)}
+    fields = []
+    for target, column in mapping.columns.items():
+        index = None
+        if column.column is not None:
+            index = positions.get(column.column)
+            if index is None:
+                problems.add(
+                    1, column.column,
+                    f"missing column (mapped to {target}); the file has: "
+                    + ", ".join(h for h in table.header if h),
+                )  # fmt: skip
+                continue
+        convert = _converter(targets[target], column, mapping)
+        fields.append(_Field(target, index, column, convert, column.column or target))
+    problems.raise_if_any()
+    return fields
+
+
+def read_rows(
+    table: Table,
+    mapping: Mapping,
+    *,
+    default_currency: str,
+    as_of: dt.date,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> LedgerBatch:
+    """Turn the rows of a table into a LedgerBatch, collecting every bad value."""
+    problems = Problems(table.file)
+    fields = _fields(mapping, table, problems)
+    batch = LedgerBatch(
+        file=table.file, format=mapping.format or "csv", source=mapping.source,
+        snapshot=mapping.snapshot,
+    )  # fmt: skip
+    build = {"invoice": _invoice_rows, "payment": _payment_rows, "customer": _customer_rows}
+    builder = build[mapping.record]
+    state = _State((mapping.currency or default_currency).upper(), as_of, problems)
+    rows = 0
+    try:
+        for rows, (line, cells) in enumerate(table.rows, start=1):
+            if progress and rows % 20000 == 0:
+                progress("reading", rows, table.size)
+            values = _values(fields, cells, line, problems)
+            if values is not None:
+                builder(batch, values, line, state)
+    except ImportFailed as failure:  # a structural error: report it after the value errors
+        problems.items.extend(failure.problems)
+        raise ImportFailed(problems.items) from None
+    if rows == 0:
+        problems.add(None, None, "the file has a header but no rows")
+    problems.raise_if_any()
+    batch.rows_read = rows
+    return batch
+
+
+@dataclass
+class _State:
+    currency: str  # when the file names none
+    as_of: dt.date  # the date of what the source system has already matched
+    problems: Problems
+    payments: dict[str, PaymentRecord] = field(default_factory=dict)
+
+
+def _values(
+    fields: list[_Field], cells: list[Any], line: int, problems: Problems
+) -> dict[str, Any] | None:
+    values: dict[str, Any] = {}
+    ok = True
+    for f in fields:
+        raw = f.column.value if f.index is None else cells[f.index]
+        if isinstance(raw, str):
+            raw = raw.strip()
+        if f.column.values and str(raw) in f.column.values:
+            raw = f.column.values[str(raw)]
+        if raw is None or raw == "":
+            continue
+        try:
+            values[f.target] = f.convert(raw)
+        except ValueError as exc:
+            problems.add(line, f.label, str(exc))
+            ok = False
+    return values if ok else None
+
+
+def _customer(batch: LedgerBatch, values: dict[str, Any], line: int) -> str:
+    ref = values["customer.reference"]
+    record = batch.customer(ref, line)
+    address = {}
+    for target, value in values.items():
+        if target.startswith("customer.address."):
+            address[target.rsplit(".", 1)[1]] = value
+        elif target.startswith("customer.") and target != "customer.reference":
+            record.fields[target.split(".", 1)[1]] = value
+    if address:
+        record.fields["address"] = {"line1": "", **address}
+    if "contact.name" in values:
+        batch.contacts.append(
+            ContactRecord(
+                customer=ref, name=values["contact.name"], email=values.get("contact.email", ""),
+                phone=values.get("contact.phone", ""), role=values.get("contact.role", ""),
+                preferred_channel=values.get("contact.preferred_channel", Channel.EMAIL),
+                is_primary=True, row=line,
+            )
+        )  # fmt: skip
+    return ref
+
+
+def _require(values: dict[str, Any], targets: tuple[str, ...], line: int, p: Problems) -> bool:
+    missing = [t for t in targets if t not in values]
+    for target in missing:
+        p.add(line, target, "is empty")
+    return not missing
+
+
+def _invoice_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: _State) -> None:
+    p = state.problems
+    if not _require(values, ("customer.reference", "invoice.number", "invoice.issue_date"),
+                    line, p):  # fmt: skip
+        return
+    customer = _customer(batch, values, line)
+    number = values["invoice.number"]
+    currency = values.get("invoice.currency", state.currency)
+    amount = values.get("invoice.amount")
+    if amount is None:
+        excl = values.get("invoice.amount_excl_tax")
+        if excl is None:
+            p.add(line, "invoice.amount", "is empty")
+            return
+        amount = excl + values.get("invoice.tax_amount", Decimal("0.00"))
+    if amount < 0:
+        # Open-item lists show credit notes as negative invoices: they are credits.
+        batch.payments.append(
+            PaymentRecord(number, customer, values["invoice.issue_date"], currency, -amount,
+                          kind=PaymentKind.CREDIT_NOTE, row=line)
+        )  # fmt: skip
+        return
+    kind = values.get("invoice.kind", InvoiceKind.INVOICE)
+    if kind not in InvoiceKind.values:
+        p.add(line, "invoice.kind", f"{kind!r} is not one of {', '.join(InvoiceKind.values)}")
+        return
+    batch.invoices.append(
+        InvoiceRecord(
+            number=number, customer=customer, issue_date=values["invoice.issue_date"],
+            due_date=values.get("invoice.due_date"), currency=currency, amount=amount,
+            amount_excl_tax=values.get("invoice.amount_excl_tax"),
+            tax_amount=values.get("invoice.tax_amount"), kind=kind,
+            po_reference=values.get("invoice.po_reference", ""),
+            disputed=values.get("invoice.disputed"), row=line,
+        )
+    )  # fmt: skip
+    _settlement(batch, values, number, customer, currency, amount, line, state)
+
+
+def _settlement(
+    batch: LedgerBatch,
+    values: dict[str, Any],
+    number: str,
+    customer: str,
+    currency: str,
+    amount: Decimal,
+    line: int,
+    state: _State,
+) -> None:
+    """What the file says was paid on the invoice, as a payment allocated to it.
+
+    ``settlement.date`` (with ``settlement.amount``, default the whole invoice) records a
+    dated payment; ``invoice.open_amount`` or ``invoice.paid_amount`` record what the source
+    system has already matched, dated the day of the import.
+    """
+    if "settlement.date" in values:
+        paid = values.get("settlement.amount", amount)
+        reference, date, kind = f"{number}/settlement", values["settlement.date"], "payment"
+    elif "invoice.open_amount" in values or "invoice.paid_amount" in values:
+        paid = values.get("invoice.paid_amount", amount - values.get("invoice.open_amount", 0))
+        reference, date, kind = f"{number}/paid", state.as_of, PaymentKind.SETTLEMENT
+    else:
+        return
+    if paid < 0 or paid > amount:
+        state.problems.add(line, "settlement.amount", f"{paid} paid on an invoice of {amount}")
+        return
+    if paid == 0:
+        batch.obsolete_payments.add(reference)
+        return
+    batch.payments.append(
+        PaymentRecord(reference, customer, date, currency, paid, kind=kind,
+                      memo=f"recorded in {batch.file}", row=line)
+    )  # fmt: skip
+    batch.allocations.append(AllocationRecord(reference, number, paid, date, line))
+
+
+def _payment_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: _State) -> None:
+    p = state.problems
+    if not _require(values, ("customer.reference", "payment.reference", "payment.date"),
+                    line, p):  # fmt: skip
+        return
+    customer = _customer(batch, values, line)
+    reference = values["payment.reference"]
+    allocated = values.get("allocation.amount")
+    total = values.get("payment.amount", allocated)
+    if total is None:
+        p.add(line, "payment.amount", "is empty")
+        return
+    kind = values.get("payment.kind", PaymentKind.PAYMENT)
+    if kind not in PaymentKind.values:
+        p.add(line, "payment.kind", f"{kind!r} is not one of {', '.join(PaymentKind.values)}")
+        return
+    previous = state.payments.get(reference)
+    if previous is None:
+        state.payments[reference] = record = PaymentRecord(
+            reference, customer, values["payment.date"],
+            values.get("payment.currency", state.currency), total, kind=kind,
+            method=values.get("payment.method", ""), memo=values.get("payment.memo", ""),
+            row=line,
+        )  # fmt: skip
+        batch.payments.append(record)
+    elif "payment.amount" not in values:
+        # One line per invoice settled, no total column: the payment is the sum of lines.
+        previous.amount += total
+    if invoice := values.get("allocation.invoice"):
+        batch.allocations.append(
+            AllocationRecord(reference, invoice, allocated or total, values["payment.date"], line)
+        )
+
+
+def _customer_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: _State) -> None:
+    if _require(values, ("customer.reference",), line, state.problems):
+        _customer(batch, values, line)
