@@ -320,7 +320,9 @@ class _Applier:
         create: list[Contact] = []
         update: list[Contact] = []
         fields: set[str] = set()
-        for rec in self.batch.contacts:
+        # A contact repeated on every row of its customer's invoices is one contact.
+        unique = {(rec.customer, rec.name): rec for rec in self.batch.contacts}
+        for rec in unique.values():
             customer_id = self.customer_ids[rec.customer]
             values = {
                 "email": rec.email, "phone": rec.phone, "role": rec.role,
@@ -435,6 +437,7 @@ class _Applier:
             )
         }
         self.payment_amounts: dict[str, Decimal] = {}
+        self.kept_dates: dict[str, dt.date] = {}
         create: list[Payment] = []
         update: list[Payment] = []
         fields: set[str] = set()
@@ -449,6 +452,10 @@ class _Applier:
                 self.problems.add(rec.row, "payment.amount", f"{rec.amount} is not positive")
                 continue
             old = existing.get(rec.reference)
+            if old and rec.kind == PaymentKind.SETTLEMENT and old["amount"] == rec.amount:
+                # What the source system had matched keeps the date we first saw it.
+                values["date"] = old["date"]
+                self.kept_dates[rec.reference] = old["date"]
             if old is None:
                 create.append(
                     Payment(organisation=self.org, reference=rec.reference,
@@ -528,16 +535,17 @@ class _Applier:
                 continue
             key = (pid, iid)
             new_totals[key] = rec.amount
+            date = self.kept_dates.get(rec.payment, rec.date)
             old = existing.get(key)
             if old is None:
                 create.append(
                     Allocation(organisation=self.org, payment_id=pid, invoice_id=iid,
-                               amount=rec.amount, date=rec.date)
+                               amount=rec.amount, date=date)
                 )  # fmt: skip
                 self.result.counts["allocations_created"] += 1
                 self.touched_invoices.add(iid)
-            elif old["amount"] != rec.amount or old["date"] != rec.date:
-                update.append(Allocation(pk=old["id"], amount=rec.amount, date=rec.date))
+            elif old["amount"] != rec.amount or old["date"] != date:
+                update.append(Allocation(pk=old["id"], amount=rec.amount, date=date))
                 self.result.counts["allocations_updated"] += 1
                 self.touched_invoices.add(iid)
         self.check_allocation_totals(new_totals)

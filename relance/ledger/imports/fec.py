@@ -61,7 +61,6 @@ from relance.ledger.imports.parsing import (
 )
 from relance.ledger.imports.records import (
     AllocationRecord,
-    ImportFailed,
     InvoiceRecord,
     LedgerBatch,
     PaymentRecord,
@@ -90,6 +89,7 @@ _PLAIN_AMOUNT = re.compile(r"-?\d+(?:[.,]\d{1,2})?")
 _DIRECTIONS = {"d": 1, "+1": 1, "1": 1, "+": 1, "c": -1, "-1": -1, "-": -1}
 
 Entry = tuple[str, str]  # (JournalCode, EcritureNum)
+Key = tuple[str, str, str]  # of a record or a matching group
 
 
 @dataclass(frozen=True)
@@ -404,7 +404,7 @@ def _build(ledger: _Ledger, label: str, book: str) -> LedgerBatch:
     batch = LedgerBatch(file=label, format="fec", source="fec", snapshot=False)
     batch.rows_read = ledger.rows_read
     for customer in sorted(ledger.customer_rows):
-        name = ledger.names.get(customer, (None, customer))[1]
+        name = ledger.names[customer][1] if customer in ledger.names else customer
         batch.customer(customer, ledger.customer_rows[customer]).fields["legal_name"] = name
     _keep_records_in_one_currency(ledger.lines, book)
     debits = [line for line in ledger.lines if line.debit]
@@ -417,15 +417,15 @@ def _build(ledger: _Ledger, label: str, book: str) -> LedgerBatch:
     return batch
 
 
-def _invoice_key(line: _Line) -> tuple[str, str, str]:
+def _invoice_key(line: _Line) -> Key:
     return ("invoice", line.customer, line.piece)
 
 
-def _payment_key(line: _Line) -> tuple[str, str, str]:
+def _payment_key(line: _Line) -> Key:
     return ("payment", line.customer, f"{line.entry[0]}:{line.entry[1]}")
 
 
-def _group_key(line: _Line) -> tuple[str, str, str]:
+def _group_key(line: _Line) -> Key:
     return (line.account, line.customer, line.letter)
 
 
@@ -435,27 +435,25 @@ def _keep_records_in_one_currency(lines: list[_Line], book: str) -> None:
     and whatever they are connected to, in the book currency, where the books balance."""
     if all(line.currency == book for line in lines):
         return
-    parent: dict[object, object] = {}
+    parent: dict[Key, Key] = {}
 
-    def root(key: object) -> object:
-        while parent.setdefault(key, key) != key:
-            key = parent[key] = parent[parent[key]]
+    def root(key: Key) -> Key:
+        while (up := parent.setdefault(key, key)) != key:
+            parent[key] = parent[up]  # halve the path for the next lookups
+            key = up
         return key
 
+    def record(line: _Line) -> Key:
+        return _invoice_key(line) if line.debit else _payment_key(line)
+
     for line in lines:
-        record = _invoice_key(line) if line.debit else _payment_key(line)
         if line.letter:
-            parent[root(record)] = root(_group_key(line))
-        else:
-            root(record)
-    currencies: dict[object, set[str]] = defaultdict(set)
+            parent[root(record(line))] = root(_group_key(line))
+    currencies: dict[Key, set[str]] = defaultdict(set)
     for line in lines:
-        currencies[root(_invoice_key(line) if line.debit else _payment_key(line))].add(
-            line.currency
-        )
+        currencies[root(record(line))].add(line.currency)
     for line in lines:
-        key = _invoice_key(line) if line.debit else _payment_key(line)
-        if len(currencies[root(key)]) > 1:
+        if len(currencies[root(record(line))]) > 1:
             line.amount, line.currency = line.book_amount, book
 
 
@@ -543,7 +541,7 @@ def _credit_kind(line: _Line, ledger: _Ledger) -> str:
 def _allocations(
     lines: list[_Line], invoices: dict[str, InvoiceRecord], payments: dict[str, PaymentRecord]
 ) -> list[AllocationRecord]:
-    groups: dict[tuple[str, str, str], list[_Line]] = defaultdict(list)
+    groups: dict[Key, list[_Line]] = defaultdict(list)
     for line in lines:
         if line.letter:
             groups[_group_key(line)].append(line)
@@ -587,6 +585,3 @@ def _amounts_by_record(lines: Iterable[_Line]) -> dict[str, Decimal]:
     for line in lines:
         amounts[line.record] += line.amount
     return amounts
-
-
-__all__ = ["ImportFailed", "read_fec"]

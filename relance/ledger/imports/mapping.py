@@ -410,7 +410,7 @@ def _settlement(
         return
     batch.payments.append(
         PaymentRecord(reference, customer, date, currency, paid, kind=kind,
-                      memo=f"recorded in {batch.file}", row=line)
+                      memo="recorded in the source system", row=line)
     )  # fmt: skip
     batch.allocations.append(AllocationRecord(reference, number, paid, date, line))
 

@@ -98,7 +98,11 @@ def parse_bool(text: str) -> bool:
 
 
 class UnreadableFile(ValueError):
-    """The file is not text in a known encoding (the message says where it breaks)."""
+    """The file is not text in a known encoding."""
+
+    def __init__(self, message: str, row: int | None = None):
+        super().__init__(message)
+        self.row = row  # where it breaks, when we know
 
 
 def looks_binary(sample: bytes) -> bool:
@@ -121,8 +125,9 @@ def decode(data: bytes, encoding: str = "auto") -> tuple[str, str]:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise UnreadableFile(
-            f"row {line} is not valid {encoding} (byte {exc.object[exc.start]:#04x} at offset "
-            f"{exc.start}); save the file as UTF-8 or set the encoding in the mapping"
+            f"not valid {encoding} (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save the file as UTF-8 or set the right encoding in the mapping",
+            row=line,
         ) from None
     except LookupError:
         raise UnreadableFile(f"unknown encoding {encoding!r}") from None

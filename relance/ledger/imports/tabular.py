@@ -47,7 +47,7 @@ def read_table(
     try:
         text, used = decode(data, encoding)
     except UnreadableFile as exc:
-        raise _fail(label, str(exc)) from None
+        raise _fail(label, str(exc), exc.row) from None
     return _read_csv(text, label, used, delimiter, header_row)
 
 
