@@ -80,9 +80,17 @@ def ledger_state(org) -> dict:
             tuple(str(v) for v in row)
             for row in model.objects.filter(organisation=org).values_list()
         )
-        for model in (Customer, Address, Contact, Invoice, Payment, Allocation, Dispute,
-                      TimelineEvent)
-    }  # fmt: skip
+        for model in (
+            Customer,
+            Address,
+            Contact,
+            Invoice,
+            Payment,
+            Allocation,
+            Dispute,
+            TimelineEvent,
+        )
+    }
 
 
 def do_import(org, path, tmp_path, mapping_text=FRENCH_MAPPING, **kw):
@@ -103,8 +111,10 @@ def test_it_reads_a_french_windows_export(org, tmp_path):
     assert sge.contacts.get().name == "Élodie Martin"
     fa1 = Invoice.objects.get(organisation=org, number="FA-001")
     assert (fa1.amount, fa1.amount_excl_tax, fa1.tax_amount) == (
-        Decimal("1234.56"), Decimal("1028.80"), Decimal("205.76"),
-    )  # fmt: skip
+        Decimal("1234.56"),
+        Decimal("1028.80"),
+        Decimal("205.76"),
+    )
     assert fa1.balance == Decimal("1234.56")
     assert fa1.due_date == dt.date(2026, 10, 15)
     fa2 = Invoice.objects.get(organisation=org, number="FA-002")
@@ -184,8 +194,10 @@ def test_it_shows_a_dry_run_and_writes_nothing(org, tmp_path):
     result = do_import(org, path, tmp_path, dry_run=True)
     assert result.counts["invoices_created"] == 3
     assert {c["key"] for c in result.changes if c["what"] == "invoices"} == {
-        "FA-001", "FA-002", "FA-003",
-    }  # fmt: skip
+        "FA-001",
+        "FA-002",
+        "FA-003",
+    }
     assert not Invoice.objects.exists() and not Customer.objects.exists()
     assert not ImportRun.objects.exists()
 
@@ -226,8 +238,10 @@ def test_it_reads_ods(org, tmp_path):
 
     doc = OpenDocumentSpreadsheet()
     table = Table(name="Factures")
-    for cells in (["Code client", "N° facture", "Date", "Montant TTC"],
-                  ["C009", "FA-900", "01/09/2026", "99,90"]):  # fmt: skip
+    for cells in (
+        ["Code client", "N° facture", "Date", "Montant TTC"],
+        ["C009", "FA-900", "01/09/2026", "99,90"],
+    ):
         row = TableRow()
         for value in cells:
             cell = TableCell(valuetype="string")
@@ -281,40 +295,66 @@ def broken_cases(tmp_path: Path) -> dict[str, tuple[Path, str, int | None, str |
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
     return {
         "missing column": (
-            write(tmp_path / "m.csv", [HEADER.replace(";Échéance", ";Echeance"),
-                                       *ROWS]),  # fmt: skip
-            "missing column", 1, "Échéance",
+            write(tmp_path / "m.csv", [HEADER.replace(";Échéance", ";Echeance"), *ROWS]),
+            "missing column",
+            1,
+            "Échéance",
         ),
         "bad date": (
-            write(tmp_path / "d.csv", [HEADER, ROWS[0], ROWS[1].replace("01/10/2026", "31/02/2026")]),
-            "is not a date", 3, "Date",
+            write(
+                tmp_path / "d.csv", [HEADER, ROWS[0], ROWS[1].replace("01/10/2026", "31/02/2026")]
+            ),
+            "is not a date",
+            3,
+            "Date",
         ),
         "bad amount": (
-            write(tmp_path / "a.csv", [HEADER, ROWS[0], ROWS[1], ROWS[2].replace("1 200,00;1 200", "12O0,00;1 200")]),
-            "is not an amount", 4, "Montant TTC",
+            write(
+                tmp_path / "a.csv",
+                [HEADER, ROWS[0], ROWS[1], ROWS[2].replace("1 200,00;1 200", "12O0,00;1 200")],
+            ),
+            "is not an amount",
+            4,
+            "Montant TTC",
         ),
         "wrong encoding": (utf8, "not valid utf-8", 1, None),  # "N°" in the header
         "duplicate numbers": (
-            write(tmp_path / "n.csv", [HEADER, *ROWS, ROWS[0]]), "appears twice", 5,
+            write(tmp_path / "n.csv", [HEADER, *ROWS, ROWS[0]]),
+            "appears twice",
+            5,
             "invoice.number",
         ),
         "empty file": (write(tmp_path / "e.csv", []), "empty", None, None),
         "binary file": (binary, "binary", None, None),
         "bad siren": (
             write(tmp_path / "s.csv", [HEADER, ROWS[0].replace("552100554", "552100555")]),
-            "not a valid SIREN", 2, "customer.siren",
+            "not a valid SIREN",
+            2,
+            "customer.siren",
         ),
         "ragged row": (
-            write(tmp_path / "r.csv", [HEADER, ROWS[0] + ";extra"]), "fields", 2, None,
+            write(tmp_path / "r.csv", [HEADER, ROWS[0] + ";extra"]),
+            "fields",
+            2,
+            None,
         ),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize(
     "case",
-    ["missing column", "bad date", "bad amount", "wrong encoding", "duplicate numbers",
-     "empty file", "binary file", "bad siren", "ragged row"],
-)  # fmt: skip
+    [
+        "missing column",
+        "bad date",
+        "bad amount",
+        "wrong encoding",
+        "duplicate numbers",
+        "empty file",
+        "binary file",
+        "bad siren",
+        "ragged row",
+    ],
+)
 def test_it_refuses_a_broken_file_and_writes_nothing(org, tmp_path, case):
     do_import(org, write(tmp_path / "good.csv", [HEADER, *ROWS]), tmp_path)
     before = ledger_state(org)
@@ -333,8 +373,15 @@ def test_it_refuses_a_broken_file_and_writes_nothing(org, tmp_path, case):
     assert path.name in str(failure.value)
     assert ledger_state(org) == before
     # The failure is on record, for the console's import history.
-    if case not in ("missing column", "bad date", "bad amount", "wrong encoding",
-                    "empty file", "binary file", "ragged row"):  # fmt: skip
+    if case not in (
+        "missing column",
+        "bad date",
+        "bad amount",
+        "wrong encoding",
+        "empty file",
+        "binary file",
+        "ragged row",
+    ):
         assert ImportRun.objects.filter(organisation=org, status="failed").exists()
 
 
@@ -343,8 +390,9 @@ def test_it_reports_every_bad_value_at_once(org, tmp_path):
     with pytest.raises(ImportFailed) as failure:
         do_import(org, write(tmp_path / "x.csv", [HEADER, *rows]), tmp_path)
     assert [(p.row, p.field) for p in failure.value.problems] == [
-        (2, "Date"), (3, "Montant TTC"),
-    ]  # fmt: skip
+        (2, "Date"),
+        (3, "Montant TTC"),
+    ]
 
 
 def test_it_names_the_mapping_key_that_is_wrong(org, tmp_path):
@@ -361,8 +409,18 @@ def test_it_names_the_mapping_key_that_is_wrong(org, tmp_path):
 def test_it_imports_from_the_command_line_and_saves_the_mapping(org, tmp_path):
     path = write(tmp_path / "export.csv", [HEADER, *ROWS])
     out = StringIO()
-    call_command("import", str(path), "--mapping", str(mapping_file(tmp_path)),
-                 "--save-mapping", "erp", "--json", "--as-of", "2026-11-22", stdout=out)  # fmt: skip
+    call_command(
+        "import",
+        str(path),
+        "--mapping",
+        str(mapping_file(tmp_path)),
+        "--save-mapping",
+        "erp",
+        "--json",
+        "--as-of",
+        "2026-11-22",
+        stdout=out,
+    )
     data = json.loads(out.getvalue())
     assert data["ok"] and data["counts"]["invoices_created"] == 3
     out = StringIO()
