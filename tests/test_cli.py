@@ -1,15 +1,72 @@
+"""The `relance` command: organisations, users, and a fresh database on first use."""
+
+from __future__ import annotations
+
+import json
 import subprocess
 import sys
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from relance.accounts.models import Membership, Organisation
 
 
-def test_it_migrates_a_fresh_database_on_first_use(tmp_path):
+def relance(tmp_path, *args, stdin=""):
     env = {"RELANCE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "DATABASE_URL": ""}
-    out = subprocess.run(
-        [sys.executable, "-m", "relance", "createorg", "fresh", "--name", "Fresh SAS"],
+    return subprocess.run(
+        [sys.executable, "-m", "relance", *args],
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        input=stdin,
     )
+
+
+def test_it_migrates_a_fresh_database_on_first_use(tmp_path):
+    out = relance(tmp_path, "createorg", "fresh", "--name", "Fresh SAS", "--json")
+    assert out.returncode == 0, out.stderr
     assert (tmp_path / "relance.sqlite3").exists()
-    assert "fresh" in out.stdout
+    assert json.loads(out.stdout)["slug"] == "fresh"
+    # A read command on the fresh database: machine output, one JSON document.
+    report = relance(tmp_path, "report", "aged-balance", "--date", "2026-11-22", "--json")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["organisation"] == "fresh"
+
+
+def test_it_explains_when_no_organisation_exists(tmp_path):
+    out = relance(tmp_path, "report", "aged-balance")
+    assert out.returncode == 1
+    assert "createorg" in out.stderr
+
+
+@pytest.mark.django_db
+def test_it_creates_an_organisation_and_a_member_who_can_log_in(monkeypatch):
+    call_command("createorg", "acme", "--name", "Acme SAS", stdout=StringIO())
+    monkeypatch.setattr("sys.stdin", StringIO("a-long-enough-secret\n"))
+    call_command(
+        "createuser", "Bob@Acme.test", "--role", "collector", "--password-stdin", stdout=StringIO()
+    )
+    membership = Membership.objects.get()
+    assert (membership.organisation.slug, membership.role) == ("acme", "collector")
+    assert authenticate(username="bob@acme.test", password="a-long-enough-secret")
+
+
+@pytest.mark.django_db
+def test_it_refuses_bad_input_to_the_account_commands(monkeypatch):
+    call_command("createorg", "acme", "--name", "Acme SAS", stdout=StringIO())
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("createorg", "acme", "--name", "Again", stdout=StringIO())
+    with pytest.raises(CommandError, match="not a valid slug"):
+        call_command("createorg", "Not A Slug", "--name", "X", stdout=StringIO())
+    with pytest.raises(CommandError, match="not an e-mail"):
+        call_command("createuser", "bob", stdout=StringIO())
+    with pytest.raises(CommandError, match="no organisation 'nope'"):
+        call_command("createuser", "bob@acme.test", "--org", "nope", stdout=StringIO())
+    monkeypatch.setattr("sys.stdin", StringIO("123\n"))
+    with pytest.raises(CommandError, match="8"):
+        call_command("createuser", "bob@acme.test", "--password-stdin", stdout=StringIO())
+    assert Organisation.objects.count() == 1 and not Membership.objects.exists()
