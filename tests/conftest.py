@@ -37,3 +37,12 @@ def outsider(other_org):
     from relance.accounts.services import add_member
 
     return add_member(other_org, "mallory@globex.test", "admin", password="correct-horse-battery")
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    """Pages render in tests without `collectstatic` (production uses the manifest)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

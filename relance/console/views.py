@@ -1,8 +1,87 @@
+"""The credit team's pages."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
+
+from relance.accounts.models import Membership, Organisation
+from relance.ledger.models import Customer, Invoice
+
+
+@dataclass(frozen=True)
+class CurrencyTotal:
+    currency: str
+    outstanding: Decimal
+    overdue: Decimal
+
+
+@dataclass
+class OrganisationSummary:
+    organisation: Organisation
+    role: str
+    customers: int = 0
+    open_invoices: int = 0
+    overdue_invoices: int = 0
+    # Amounts are never added across currencies.
+    totals: list[CurrencyTotal] = field(default_factory=list)
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/home.html", {})
+    user = request.user
+    assert user.is_authenticated  # login_required
+    memberships = (
+        Membership.objects.filter(user=user)
+        .select_related("organisation")
+        .order_by("organisation__name")
+    )
+    summaries = summarise(
+        [(m.organisation, m.get_role_display()) for m in memberships], timezone.localdate()
+    )
+    return render(request, "console/home.html", {"summaries": summaries})
+
+
+def summarise(
+    organisations: list[tuple[Organisation, str]], today: date
+) -> list[OrganisationSummary]:
+    """Counts and open amounts of each organisation, in two grouped queries for them all."""
+    summaries = {org.pk: OrganisationSummary(org, role) for org, role in organisations}
+    ids = list(summaries)
+    for row in (
+        Customer.objects.filter(organisation_id__in=ids)
+        .values("organisation_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        summaries[row["organisation_id"]].customers = row["n"]
+    overdue = Q(due_date__lt=today)
+    totals: dict[int, list[CurrencyTotal]] = defaultdict(list)
+    for row in (
+        Invoice.objects.filter(organisation_id__in=ids, balance__gt=0)
+        .values("organisation_id", "currency")
+        .annotate(
+            count=Count("id"),
+            late=Count("id", filter=overdue),
+            outstanding=Sum("balance"),
+            overdue=Sum("balance", filter=overdue),
+        )
+        .order_by("organisation_id", "currency")
+    ):
+        summary = summaries[row["organisation_id"]]
+        summary.open_invoices += row["count"]
+        summary.overdue_invoices += row["late"]
+        totals[row["organisation_id"]].append(
+            CurrencyTotal(row["currency"], row["outstanding"], row["overdue"] or Decimal("0.00"))
+        )
+    for org_id, currency_totals in totals.items():
+        summaries[org_id].totals = currency_totals
+    return list(summaries.values())

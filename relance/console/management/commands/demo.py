@@ -1,0 +1,94 @@
+"""relance demo [--host H] [--port P] [--date D] [--no-serve]"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from typing import Any
+
+from django.core.management import call_command, get_commands, load_command_class
+from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
+
+from relance.accounts.models import Organisation
+from relance.cli import ensure_migrated
+from relance.console.management import serving
+from relance.console.management.commands.serve import add_server_arguments, start
+from relance.demo.load import ORGANISATION_NAME, USER_EMAIL, USER_PASSWORD, load_demo
+from relance.ledger.models import Customer, Invoice
+
+
+def iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+class Command(BaseCommand):
+    help = (
+        f"Load (or refresh) the demo organisation {ORGANISATION_NAME!r} as of a day, run that "
+        "day's dunning, print the login and serve the console."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        add_server_arguments(parser)
+        parser.add_argument("--date", type=iso_date, help="the demo's today (default: today)")
+        parser.add_argument("--no-serve", action="store_true", help="load, print, and exit")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        ensure_migrated()
+        today: dt.date = opts["date"] or timezone.localdate()
+        self.stdout.write(f"Loading the demo organisation as of {today:%Y-%m-%d}...")
+        organisation = load_demo(today)
+        self.run_dunning(organisation, today)
+        if not opts["no_serve"]:
+            serving.collect_static()
+        self.print_welcome(organisation, opts["host"], opts["port"], served=not opts["no_serve"])
+        if not opts["no_serve"]:
+            start(self, opts)
+
+    def run_dunning(self, organisation: Organisation, today: dt.date) -> None:
+        """Run the day's dunning when the engine is installed (the `run` command)."""
+        app = get_commands().get("run")
+        if app is None:
+            return
+        values = {"org": organisation.slug, "date": today.isoformat()}
+        args: list[str] = []
+        for option, key in _run_options(app).items():
+            args += [option, values[key]]
+        self.stdout.write("Running the day's dunning...")
+        call_command("run", *args)
+
+    def print_welcome(
+        self, organisation: Organisation, host: str, port: int, *, served: bool
+    ) -> None:
+        customers = Customer.objects.filter(organisation=organisation).count()
+        invoices = Invoice.objects.filter(organisation=organisation)
+        open_items = invoices.filter(balance__gt=0).count()
+        lines = [
+            "",
+            self.style.SUCCESS(f"Demo ready: {organisation.name}"),
+            f"  {customers} customers, {invoices.count()} invoices, {open_items} open",
+            "",
+            f"  Address   {serving.address(host, port)}" + ("" if served else "  (relance serve)"),
+            f"  Login     {USER_EMAIL}",
+            f"  Password  {USER_PASSWORD}",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+
+
+def _run_options(app: str) -> dict[str, str]:
+    """The organisation and date options the `run` command accepts, by its own spelling."""
+    parser = load_command_class(app, "run").create_parser("relance", "run")
+    found: dict[str, str] = {}
+    for action in parser._actions:
+        if not action.option_strings:
+            continue
+        option = action.option_strings[-1]
+        if action.dest in ("org", "organisation"):
+            found[option] = "org"
+        elif action.dest in ("date", "as_of", "today"):
+            found[option] = "date"
+    return found

@@ -1,0 +1,388 @@
+"""The demo data: realistic, deterministic, internally consistent, and loaded idempotently."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter, defaultdict
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from stdnum.eu import vat
+from stdnum.fr import siren, siret
+
+from relance.demo import generate
+from relance.demo.generator import months_before
+
+TODAY = dt.date(2026, 3, 2)
+BUCKETS = ("not_due", "1-30", "31-60", "61-90", "over_90")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return generate(TODAY)
+
+
+@pytest.fixture(scope="module")
+def batch(demo):
+    return demo.batch
+
+
+@pytest.fixture(scope="module")
+def allocated(batch):
+    """Sum of allocations per invoice number."""
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for allocation in batch.allocations:
+        totals[allocation.invoice] += allocation.amount
+    return totals
+
+
+def bucket(days_overdue: int) -> str:
+    if days_overdue <= 0:
+        return "not_due"
+    if days_overdue <= 30:
+        return "1-30"
+    if days_overdue <= 60:
+        return "31-60"
+    return "61-90" if days_overdue <= 90 else "over_90"
+
+
+# --- determinism ------------------------------------------------------------------------
+
+
+def test_it_gives_the_same_data_for_the_same_seed_and_day(demo):
+    again = generate(TODAY)
+    assert again == demo
+    assert again.batch.sha256 == demo.batch.sha256
+
+
+def test_it_gives_other_data_for_another_seed(demo):
+    other = generate(TODAY, seed=7)
+    assert other.batch.sha256 != demo.batch.sha256
+    names = {c.fields["legal_name"] for c in other.batch.customers.values()}
+    assert names != {c.fields["legal_name"] for c in demo.batch.customers.values()}
+
+
+# --- customers --------------------------------------------------------------------------
+
+
+def test_it_gives_every_customer_valid_registration_numbers(batch):
+    sirens = []
+    for customer in batch.customers.values():
+        f = customer.fields
+        assert vat.is_valid(f["vat_number"]), f["vat_number"]
+        if f["country"] == "FR":
+            assert siren.is_valid(f["siren"]), f["siren"]
+            assert siret.is_valid(f["siret"]), f["siret"]
+            assert f["siret"].startswith(f["siren"])
+            assert f["vat_number"] == "FR" + siren.to_tva(f["siren"])
+            sirens.append(f["siren"])
+        else:
+            assert f["siren"] == f["siret"] == ""
+            assert f["vat_number"].startswith(f["country"])
+    assert len(sirens) == len(set(sirens))
+    assert len(sirens) > 250
+
+
+def test_it_passes_the_products_own_customer_checks(batch):
+    from relance.ledger.validation import check_customer_fields
+
+    problems = [
+        (ref, problem)
+        for ref, customer in batch.customers.items()
+        for problem in check_customer_fields(dict(customer.fields))
+    ]
+    assert problems == []
+
+
+def test_it_describes_customers_as_a_french_credit_manager_knows_them(batch):
+    customers = list(batch.customers.values())
+    assert len(customers) == 300
+    languages = Counter(c.fields["language"] for c in customers)
+    assert languages["fr"] >= 0.85 * len(customers)
+    assert languages["en"] >= 3
+    assert {c.fields["payment_terms_days"] for c in customers} == {30, 45, 60}
+    assert {c.fields["risk_class"] for c in customers} == {"low", "medium", "high"}
+    forms = Counter(c.fields["legal_name"].rsplit(" ", 1)[1] for c in customers)
+    assert forms["SAS"] > forms["SARL"] > forms["SA"] > 0
+    for c in customers:
+        address = c.fields["address"]
+        assert address["line1"] and address["city"]
+        assert address["country"] == c.fields["country"]
+        if c.fields["country"] == "FR":
+            assert re.fullmatch(r"\d{5}", address["postcode"])
+        assert c.fields["credit_limit"] > 0
+        assert c.fields["customer_since"] < TODAY
+    assert len({c.fields["legal_name"] for c in customers}) == len(customers)
+
+
+def test_it_never_points_at_real_mailboxes_or_phone_lines(batch):
+    emails = [c.fields["email"] for c in batch.customers.values()]
+    emails += [c.email for c in batch.contacts]
+    assert all(e.endswith(".example") for e in emails)
+    french = [c.fields["phone"] for c in batch.customers.values() if c.fields["country"] == "FR"]
+    french += [c.phone for c in batch.contacts if c.phone.startswith("0")]
+    fiction = re.compile(r"0(1 99 00|2 61 91|3 53 01|4 65 71|5 36 49|6 39 98)( \d\d){2}")
+    assert [p for p in french if not fiction.fullmatch(p)] == []
+
+
+def test_it_gives_each_customer_one_dunning_contact(batch):
+    primaries = Counter(c.customer for c in batch.contacts if c.is_primary)
+    assert set(primaries) == set(batch.customers)
+    assert set(primaries.values()) == {1}
+
+
+# --- invoices ---------------------------------------------------------------------------
+
+
+def test_it_issues_a_few_thousand_invoices_over_eighteen_months(batch):
+    invoices = batch.invoices
+    assert 3000 <= len(invoices) <= 5000
+    start = months_before(TODAY, 18)
+    assert all(start <= i.issue_date <= TODAY for i in invoices)
+    assert min(i.issue_date for i in invoices) < start + dt.timedelta(days=15)
+    assert max(i.issue_date for i in invoices) > TODAY - dt.timedelta(days=5)
+    assert all(i.issue_date.weekday() < 5 for i in invoices)
+
+
+def test_it_numbers_invoices_in_one_chronological_sequence_per_year(batch):
+    numbers = [i.number for i in batch.invoices]
+    assert len(set(numbers)) == len(numbers)
+    by_year: dict[int, list[tuple[int, dt.date]]] = defaultdict(list)
+    for invoice in batch.invoices:
+        match = re.fullmatch(r"FA-(\d{4})-(\d{5})", invoice.number)
+        assert match, invoice.number
+        assert int(match[1]) == invoice.issue_date.year
+        by_year[invoice.issue_date.year].append((int(match[2]), invoice.issue_date))
+    for entries in by_year.values():
+        entries.sort()
+        sequence = [n for n, _ in entries]
+        assert sequence == list(range(sequence[0], sequence[0] + len(sequence)))
+        assert [d for _, d in entries] == sorted(d for _, d in entries)
+
+
+def test_it_writes_money_as_decimals_with_cents_and_french_vat(batch):
+    customers = batch.customers
+    for i in batch.invoices:
+        for amount in (i.amount, i.amount_excl_tax, i.tax_amount):
+            assert isinstance(amount, Decimal)
+            assert amount.as_tuple().exponent == -2
+        assert i.amount == i.amount_excl_tax + i.tax_amount
+        if customers[i.customer].fields["country"] == "FR":
+            assert i.tax_amount == (i.amount_excl_tax * Decimal("0.2")).quantize(Decimal("0.01"))
+        else:  # intra-EU supplies: the customer self-assesses the VAT
+            assert i.tax_amount == 0
+    for record in [*batch.payments, *batch.allocations]:
+        assert isinstance(record.amount, Decimal)
+        assert record.amount.as_tuple().exponent == -2
+        assert record.amount > 0
+
+
+def test_it_skews_amounts_like_real_sales(batch):
+    amounts = sorted(i.amount for i in batch.invoices)
+    median = amounts[len(amounts) // 2]
+    assert Decimal(300) < median < Decimal(5000)
+    assert amounts[-1] > 20 * median
+    # Many small invoices, a few large ones: the top 10 % make a large share of sales.
+    top = sum(amounts[int(len(amounts) * 0.9) :])
+    assert top > Decimal("0.35") * sum(amounts)
+
+
+# --- payments ---------------------------------------------------------------------------
+
+
+def test_it_records_no_payment_after_today(batch):
+    assert batch.payments
+    assert max(p.date for p in batch.payments) <= TODAY
+    assert max(a.date for a in batch.allocations) <= TODAY
+
+
+def test_it_never_allocates_more_than_an_invoice_or_a_payment_holds(batch, allocated):
+    invoices = {i.number: i for i in batch.invoices}
+    payments = {p.reference: p for p in batch.payments}
+    assert len(payments) == len(batch.payments)
+    by_payment: dict[str, Decimal] = defaultdict(Decimal)
+    for a in batch.allocations:
+        assert invoices[a.invoice].customer == payments[a.payment].customer
+        assert a.date >= invoices[a.invoice].issue_date
+        assert a.date == payments[a.payment].date
+        by_payment[a.payment] += a.amount
+    for number, total in allocated.items():
+        assert total <= invoices[number].amount, number
+    for reference, total in by_payment.items():
+        assert total <= payments[reference].amount, reference
+    pairs = [(a.payment, a.invoice) for a in batch.allocations]
+    assert len(pairs) == len(set(pairs))
+
+
+def test_it_names_payments_and_credit_notes_as_french_books_do(batch):
+    kinds = Counter(p.kind for p in batch.payments)
+    assert kinds["payment"] > 1000
+    assert kinds["credit_note"] >= 20
+    for p in batch.payments:
+        pattern = r"AV-\d{4}-\d{5}" if p.kind == "credit_note" else r"(VIR|CHQ|LCR)-\d{8}-\d{5}"
+        assert re.fullmatch(pattern, p.reference), p.reference
+    assert sum(p.reference.startswith("VIR-") for p in batch.payments) > 0.6 * kinds["payment"]
+
+
+def test_it_pays_some_invoices_on_time_and_others_late(batch, allocated):
+    invoices = {i.number: i for i in batch.invoices}
+    last: dict[str, dt.date] = {}
+    for a in batch.allocations:
+        last[a.invoice] = max(last.get(a.invoice, a.date), a.date)
+    delays = [
+        (last[n] - invoices[n].due_date).days for n in last if allocated[n] == invoices[n].amount
+    ]
+    late = [d for d in delays if d > 0]
+    assert 0.25 < len(late) / len(delays) < 0.75
+    assert sum(1 for d in late if 10 <= d <= 40) > 0.3 * len(late)
+    assert sum(1 for d in late if d > 60) > 10  # the chronic late payers
+
+
+def test_it_leaves_open_items_in_every_aging_bucket(batch, allocated):
+    counts = Counter(
+        bucket((TODAY - i.due_date).days) for i in batch.invoices if allocated[i.number] < i.amount
+    )
+    for name in BUCKETS:
+        assert counts[name] >= 10, counts
+
+
+def test_it_has_disputes_and_partial_payments(demo, batch, allocated):
+    disputed = [i for i in batch.invoices if i.disputed]
+    assert 0.02 <= len(disputed) / len(batch.invoices) <= 0.04
+    assert all(allocated[i.number] < i.amount for i in disputed)
+    assert {d.invoice for d in demo.disputes} == {i.number for i in disputed}
+    assert all(d.opened_on <= TODAY for d in demo.disputes)
+    partial = [i for i in batch.invoices if 0 < allocated[i.number] < i.amount]
+    assert len(partial) >= 10
+
+
+def test_it_plans_manual_holds_and_one_insolvency(demo, batch):
+    kinds = Counter(h.kind for h in demo.holds)
+    assert kinds == {"manual": 2, "insolvency": 1}
+    assert all(h.customer in batch.customers for h in demo.holds)
+    for hold in demo.holds:
+        assert hold.start_date <= TODAY
+        if hold.kind == "manual":
+            assert hold.end_date and hold.end_date > TODAY
+    (insolvency,) = [h for h in demo.holds if h.kind == "insolvency"]
+    assert insolvency.start_date < insolvency.published_on <= TODAY
+    # Once proceedings are opened, earlier debts may no longer be paid.
+    late_payments = [
+        p
+        for p in batch.payments
+        if p.customer == insolvency.customer and p.date >= insolvency.start_date
+    ]
+    assert late_payments == []
+
+
+# --- loading into the database ----------------------------------------------------------
+
+
+def ledger_counts(organisation):
+    from relance.ledger.models import (
+        Address,
+        Allocation,
+        Contact,
+        Customer,
+        Dispute,
+        Hold,
+        Invoice,
+        Payment,
+    )
+
+    models = (Customer, Contact, Address, Invoice, Payment, Allocation, Dispute, Hold)
+    return {m.__name__: m.objects.filter(organisation=organisation).count() for m in models}
+
+
+@pytest.mark.django_db
+def test_it_loads_the_same_demo_twice_without_changing_anything():
+    from django.contrib.auth import authenticate
+
+    from relance.accounts.models import Membership
+    from relance.demo.load import load_demo
+
+    organisation = load_demo(TODAY, customers=60)
+    first = ledger_counts(organisation)
+    again = load_demo(TODAY, customers=60)
+    assert again.pk == organisation.pk
+    assert ledger_counts(organisation) == first
+    data = generate(TODAY, customers=60)
+    assert first["Invoice"] == len(data.batch.invoices)
+    assert first["Payment"] == len(data.batch.payments)
+    assert first["Hold"] == len(data.holds) == 3
+    assert first["Dispute"] == len(data.disputes) > 0
+    assert organisation.name == "Démo Industrie SAS"
+    user = authenticate(username="demo@relance.example", password="relance-demo")
+    assert user is not None
+    assert Membership.objects.get(user=user, organisation=organisation).role == "admin"
+
+
+@pytest.mark.django_db
+def test_it_stores_the_balances_and_disputes_the_generator_planned():
+    from relance.demo.load import load_demo
+    from relance.ledger.models import Dispute, Invoice
+
+    organisation = load_demo(TODAY, customers=60)
+    data = generate(TODAY, customers=60)
+    paid: dict[str, Decimal] = defaultdict(Decimal)
+    for a in data.batch.allocations:
+        paid[a.invoice] += a.amount
+    expected = {i.number: i.amount - paid[i.number] for i in data.batch.invoices}
+    stored = dict(
+        Invoice.objects.filter(organisation=organisation).values_list("number", "balance")
+    )
+    assert stored == expected
+    planned = {d.invoice: (d.reason, d.opened_on) for d in data.disputes}
+    disputes = Dispute.objects.filter(organisation=organisation).select_related("invoice")
+    assert {d.invoice.number: (d.reason, d.opened_on) for d in disputes} == planned
+
+
+@pytest.mark.django_db
+def test_it_regenerates_the_ledger_for_another_day():
+    from relance.demo.load import load_demo
+    from relance.ledger.models import Invoice, Payment
+
+    load_demo(TODAY, customers=60)
+    later = TODAY + dt.timedelta(days=45)
+    organisation = load_demo(later, customers=60)
+    data = generate(later, customers=60)
+    invoices = Invoice.objects.filter(organisation=organisation)
+    numbers = set(invoices.values_list("number", flat=True))
+    assert numbers == {i.number for i in data.batch.invoices}
+    assert Payment.objects.filter(organisation=organisation).count() == len(data.batch.payments)
+    assert ledger_counts(organisation)["Hold"] == 3
+
+
+@pytest.mark.django_db
+def test_it_prints_the_address_and_login_from_the_demo_command():
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("demo", "--no-serve", "--date", "2026-03-02", "--port", "8123", stdout=out)
+    text = out.getvalue()
+    assert "http://127.0.0.1:8123/" in text
+    assert "demo@relance.example" in text
+    assert "relance-demo" in text
+    assert "300 customers" in text
+
+
+@pytest.mark.django_db
+def test_it_shows_the_demo_user_its_organisation_and_counts(client, settings):
+    from relance.demo.load import load_demo
+    from relance.ledger.models import Invoice
+
+    # Pages link hashed static files; without collectstatic, plain names will do.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    organisation = load_demo(TODAY, customers=30)
+    assert client.login(username="demo@relance.example", password="relance-demo")
+    page = client.get("/").content.decode()
+    assert "Démo Industrie SAS" in page
+    open_count = Invoice.objects.filter(organisation=organisation, balance__gt=0).count()
+    assert open_count > 0
+    assert f"<dd>{open_count}</dd>" in page
+    assert "<dd>30</dd>" in page
