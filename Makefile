@@ -38,6 +38,11 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
 
+## Extract the messages to translate, then compile the catalogues (needs GNU gettext).
+locale: $(VENV)/.dev
+	cd relance && ../$(BIN)/relance makemessages -l fr --no-obsolete --no-location
+	cd relance && ../$(BIN)/relance compilemessages
+
 ## Refresh the lock files after editing pyproject.toml (needs uv).
 lock:
 	uv pip compile -q pyproject.toml --python-version 3.11 -o requirements/base.lock

@@ -1,0 +1,44 @@
+"""The French translation is complete, and the compiled catalogue matches its source."""
+
+from __future__ import annotations
+
+import gettext
+import re
+from pathlib import Path
+
+import pytest
+
+LOCALE = Path(__file__).resolve().parents[1] / "relance" / "locale" / "fr" / "LC_MESSAGES"
+
+
+def po_entries() -> dict[str, str]:
+    text = (LOCALE / "django.po").read_text(encoding="utf-8")
+    entries = {}
+    for block in text.split("\n\n"):
+        msgid = re.search(r'^msgid ((?:".*"\n)+)', block + "\n", re.M)
+        msgstr = re.search(r'^msgstr ((?:".*"\n?)+)', block + "\n", re.M)
+        if msgid and msgstr:
+            join = lambda m: "".join(re.findall(r'"(.*)"', m.group(1)))  # noqa: E731
+            entries[join(msgid).encode().decode("unicode_escape").encode("latin-1").decode()] = (
+                join(msgstr).encode().decode("unicode_escape").encode("latin-1").decode()
+            )
+    entries.pop("", None)
+    return entries
+
+
+def test_it_translates_every_message_into_french():
+    untranslated = [k for k, v in po_entries().items() if not v]
+    assert untranslated == []
+
+
+def test_it_ships_the_compiled_catalogue_of_the_source():
+    with (LOCALE / "django.mo").open("rb") as fh:
+        compiled = gettext.GNUTranslations(fh)
+    assert {k: compiled.gettext(k) for k in po_entries()} == po_entries()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("language", "text"), [("fr", "Se connecter"), ("en", "Sign in")])
+def test_it_speaks_the_browser_language(client, language, text):
+    page = client.get("/login/", HTTP_ACCEPT_LANGUAGE=language)
+    assert text in page.content.decode()
