@@ -30,7 +30,7 @@ def guess_format(path: Path) -> str:
     if suffix in SPREADSHEETS:
         return "ods" if suffix == ".ods" else "xlsx"
     with path.open("rb") as fh:
-        head = fh.read(200).lstrip(b"\xef\xbb\xbf").lower()
+        head = fh.read(200).lstrip(b"\xef\xbb\xbf").lstrip(b'"').lower()
     return "fec" if head.startswith(b"journalcode") else "csv"
 
 
