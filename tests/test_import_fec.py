@@ -754,3 +754,32 @@ def test_it_applies_a_fec_to_the_ledger_and_leaves_the_open_balances(tmp_path, o
     # Applying the same books again changes nothing.
     again = apply_batch(org, read(tmp_path, rows), as_of=dt.date(2026, 2, 15))
     assert not {k: v for k, v in again.counts.items() if k.endswith(("_created", "_updated"))}
+
+
+@pytest.mark.django_db
+def test_it_recognises_a_fec_on_the_command_line_and_refuses_a_broken_one(tmp_path, org):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from relance.ledger.models import Invoice
+
+    rows = [
+        *sale("1", "20260105", ACME, "F1", "1200,00", "200,00", "AA", "20260130"),
+        *receipt("4", "20260130", ACME, "500,00", "AA", "20260130"),
+    ]
+    path = write_fec(tmp_path, rows, name="552100554FEC20261231.txt")
+    out = StringIO()
+    call_command("import", str(path), "--org", "acme", "--json", stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["format"] == "fec" and result["counts"]["invoices_created"] == 1
+    assert Invoice.objects.get(organisation=org, number="F1").balance == Decimal("700.00")
+
+    broken = write_fec(
+        tmp_path, [*rows, *sale("9", "20261399", SGE, "F9", "12,00", "2,00")], name="broken.txt"
+    )
+    with pytest.raises(CommandError, match=r"broken.txt, row \d+, field 'EcritureDate'"):
+        call_command("import", str(broken), "--org", "acme")
+    assert not Invoice.objects.filter(number="F9").exists()
