@@ -1,0 +1,192 @@
+"""Days sales outstanding (DSO, *délai moyen de paiement clients*) at a date D, per currency.
+
+Receivables at D are the open balances at D, exactly as in the aged balance (items issued
+on or before D, amount minus allocations dated on or before D). Credit sales are the
+amounts including tax of the invoices and debit notes issued in a period; credit notes are
+not deducted (they are credits, not negative sales).
+
+Standard (average) method, over ``days`` days (90 by default)::
+
+    DSO = receivables at D / credit sales issued in (D - days, D] x days
+
+Count-back method: walk back one month at a time from D, over calendar months ending at D:
+(D - 1 month, D], then (D - 2 months, D - 1 month], ... Each month's credit sales are
+taken from what remains of the receivables; while the remainder covers the month's sales,
+the month's days are added in full; for the first month it does not cover, the fraction
+remainder / that month's sales x that month's days is added, and the walk stops. "D - n
+months" keeps the day of the month, clamped to the month's end (31 March - 1 month =
+29 February); when D is a month's last day, every boundary is a month's last day, so the
+months are whole calendar months. A month without sales is counted in full: the
+receivables still open are older than it.
+
+Both figures are in days, rounded to one decimal. When the credit sales are zero the
+DSO is None, with a note saying why, rather than a division by zero. Receivables of zero
+give a DSO of 0.
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Sum
+
+from relance.accounts.models import Organisation
+from relance.insights.aging import ZERO, money, receivables
+from relance.ledger.models import Invoice
+
+TENTH = Decimal("0.1")
+
+
+@dataclass
+class CountBackMonth:
+    """One month of the count-back walk: (start, end], the start excluded."""
+
+    start: date
+    end: date
+    days: int
+    sales: Decimal
+    days_counted: Decimal
+
+
+@dataclass
+class CurrencyDso:
+    currency: str
+    receivables: Decimal
+    sales: Decimal
+    standard: Decimal | None
+    standard_note: str
+    count_back: Decimal | None
+    count_back_note: str
+    count_back_months: list[CountBackMonth] = field(default_factory=list)
+
+
+@dataclass
+class DsoResult:
+    organisation: str
+    as_of: date
+    days: int
+    currencies: dict[str, CurrencyDso] = field(default_factory=dict)
+
+
+def months_back(as_of: date, months: int) -> date:
+    """``as_of`` moved back ``months`` calendar months, clamped to the month's end; from
+    a month's last day, the last day of the earlier month."""
+    year, month0 = divmod(as_of.year * 12 + as_of.month - 1 - months, 12)
+    month = month0 + 1
+    last = calendar.monthrange(year, month)[1]
+    at_month_end = as_of.day == calendar.monthrange(as_of.year, as_of.month)[1]
+    return date(year, month, last if at_month_end else min(as_of.day, last))
+
+
+def round_days(value: Decimal) -> Decimal:
+    return value.quantize(TENTH, rounding=ROUND_HALF_UP)
+
+
+def standard_dso(
+    receivable: Decimal, sales: Decimal, days: int, as_of: date
+) -> tuple[Decimal | None, str]:
+    if sales <= 0:
+        note = f"no credit sales in the {days} days to {as_of.isoformat()}: no standard DSO"
+        return None, note
+    return round_days(receivable / sales * days), ""
+
+
+def count_back_dso(
+    receivable: Decimal, months: list[tuple[date, date, Decimal]]
+) -> tuple[Decimal | None, str, list[CountBackMonth]]:
+    """Walk ``months`` (start, end, sales), most recent first, until the receivables are
+    used up."""
+    remaining = receivable
+    total = Decimal(0)
+    walked: list[CountBackMonth] = []
+    for start, end, sales in months:
+        if remaining <= 0:
+            break
+        length = (end - start).days
+        if remaining >= sales:
+            counted = Decimal(length)
+            remaining -= sales
+        else:
+            counted = remaining / sales * length
+            remaining = ZERO
+        walked.append(CountBackMonth(start, end, length, sales, round_days(counted)))
+        total += counted
+    if remaining > 0:
+        # Cannot happen while every balance is at most its amount; say so rather than guess.
+        return None, "the receivables exceed all the credit sales before the date", walked
+    return round_days(total), "", walked
+
+
+def month_boundaries(as_of: date, oldest: date) -> list[date]:
+    """The count-back months' boundaries, oldest first, back to the month holding
+    ``oldest`` (the oldest open item): the sales since then cover every open balance."""
+    months = 1
+    while months_back(as_of, months) >= oldest:
+        months += 1
+    return [months_back(as_of, n) for n in range(months, -1, -1)]
+
+
+def credit_sales(
+    organisation: Organisation, as_of: date, days: int, boundaries: list[date]
+) -> tuple[dict[str, Decimal], dict[str, list[Decimal]]]:
+    """Per currency: the sales of (as_of - days, as_of], and those of each month
+    (boundaries[n], boundaries[n + 1]]. One query of sales per day: a few thousand rows
+    at most, whatever the number of invoices."""
+    period_start = as_of - timedelta(days=days)
+    daily = (
+        Invoice.objects.filter(
+            organisation=organisation,
+            issue_date__gt=min(boundaries[0], period_start),
+            issue_date__lte=as_of,
+        )
+        .order_by()
+        .values("currency", "issue_date")
+        .annotate(total=Sum("amount"))
+    )
+    period: dict[str, Decimal] = {}
+    months: dict[str, list[Decimal]] = {}
+    for row in daily:
+        currency, day, amount = row["currency"], row["issue_date"], money(row["total"])
+        if day > period_start:
+            period[currency] = period.get(currency, ZERO) + amount
+        index = bisect.bisect_left(boundaries, day) - 1
+        if index >= 0:
+            months.setdefault(currency, [ZERO] * (len(boundaries) - 1))[index] += amount
+    return period, months
+
+
+def dso(organisation: Organisation, as_of: date, days: int = 90) -> DsoResult:
+    if days < 1:
+        raise ValueError("the period must be at least one day")
+    open_at = receivables(organisation, as_of)
+    oldest = min((r.oldest_issue_date for r in open_at.values()), default=as_of)
+    boundaries = month_boundaries(as_of, oldest)
+    period_sales, month_sales = credit_sales(organisation, as_of, days, boundaries)
+
+    result = DsoResult(organisation=organisation.slug, as_of=as_of, days=days)
+    for currency in sorted(set(open_at) | set(period_sales)):
+        receivable = open_at[currency].amount if currency in open_at else ZERO
+        sales = period_sales.get(currency, ZERO)
+        per_month = month_sales.get(currency, [ZERO] * (len(boundaries) - 1))
+        # Most recent month first.
+        walk = [
+            (boundaries[n], boundaries[n + 1], per_month[n])
+            for n in reversed(range(len(boundaries) - 1))
+        ]
+        standard, standard_note = standard_dso(receivable, sales, days, as_of)
+        count_back, count_back_note, walked = count_back_dso(receivable, walk)
+        result.currencies[currency] = CurrencyDso(
+            currency=currency,
+            receivables=receivable,
+            sales=sales,
+            standard=standard,
+            standard_note=standard_note,
+            count_back=count_back,
+            count_back_note=count_back_note,
+            count_back_months=walked,
+        )
+    return result
