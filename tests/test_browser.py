@@ -62,6 +62,9 @@ def test_it_signs_in_and_shows_the_organisation(live_server, page, transactional
     page.wait_for_url(f"{live_server.url}/")
     assert "Démo Industrie SAS" in page.content()
     assert page.get_by_text("Factures ouvertes").count() >= 1
+    # The aged balance is drawn, one bar per bucket.
+    assert page.get_by_text("Balance âgée (EUR)").is_visible()
+    assert page.locator(".aging-bar").count() == 5
     page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
     # The stylesheet arrived: the page is styled, not raw HTML.
     assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"

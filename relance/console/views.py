@@ -12,9 +12,19 @@ from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from relance.accounts.models import Membership, Organisation
+from relance.insights.aging import BUCKETS, bucket_condition
 from relance.ledger.models import Customer, Invoice
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str | Promise
+    amount: Decimal
+    percent: int  # of the largest bucket, for the chart
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,22 @@ class CurrencyTotal:
     currency: str
     outstanding: Decimal
     overdue: Decimal
+    buckets: list[Bar] = field(default_factory=list)
+
+
+BUCKET_LABELS = {
+    "not_due": _("Not due"), "1-30": _("1-30 days"), "31-60": _("31-60 days"),
+    "61-90": _("61-90 days"), "over_90": _("Over 90 days"),
+}  # fmt: skip
+
+
+def bars(row: dict[str, Decimal | None]) -> list[Bar]:
+    amounts = [row[f"b{i}"] or Decimal("0.00") for i in range(len(BUCKETS))]
+    top = max(amounts) or Decimal(1)
+    return [
+        Bar(BUCKET_LABELS[name], amount, int(amount * 100 / top))
+        for (name, _low, _high), amount in zip(BUCKETS, amounts, strict=True)
+    ]
 
 
 @dataclass
@@ -73,6 +99,11 @@ def summarise(
             late=Count("id", filter=overdue),
             outstanding=Sum("balance"),
             overdue=Sum("balance", filter=overdue),
+            # Today's aged balance: the stored balances are today's.
+            **{
+                f"b{i}": Sum("balance", filter=bucket_condition(today, low, high))
+                for i, (_name, low, high) in enumerate(BUCKETS)
+            },
         )
         .order_by("organisation_id", "currency")
     ):
@@ -80,7 +111,9 @@ def summarise(
         summary.open_invoices += row["count"]
         summary.overdue_invoices += row["late"]
         totals[row["organisation_id"]].append(
-            CurrencyTotal(row["currency"], row["outstanding"], row["overdue"] or Decimal("0.00"))
+            CurrencyTotal(
+                row["currency"], row["outstanding"], row["overdue"] or Decimal("0.00"), bars(row)
+            )
         )
     for org_id, currency_totals in totals.items():
         summaries[org_id].totals = currency_totals
