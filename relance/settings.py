@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "relance.accounts",
     "relance.ledger",
+    "relance.dunning",
     "relance.insights",
     "relance.console",
 ]

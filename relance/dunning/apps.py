@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DunningConfig(AppConfig):
+    name = "relance.dunning"
+    verbose_name = "Dunning"
