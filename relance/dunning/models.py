@@ -3,6 +3,7 @@ the outbox of communications, tasks for people, and the late-payment rate tables
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -32,3 +33,337 @@ class Rate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series} {self.date}: {self.percent}%"
+
+
+# -- scenarios ---------------------------------------------------------------------------
+
+
+class StepChannel(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    SMS = "sms", _("Text message")
+    LETTER = "letter", _("Letter")
+    REGISTERED_LETTER = "registered_letter", _("Registered letter")
+    CALL = "call", _("Phone call")
+    TASK = "task", _("Task for a person")
+    HANDOVER = "handover", _("Hand-over to an insurer or agency")
+
+
+# Channels a person carries out: the outbox turns them into tasks rather than messages.
+PERSON_CHANNELS = frozenset({StepChannel.CALL, StepChannel.TASK, StepChannel.HANDOVER})
+
+
+class StepMode(models.TextChoices):
+    AUTO = "auto", _("Automatic")
+    APPROVAL = "approval", _("After approval")
+
+
+class Scenario(models.Model):
+    """An ordered list of steps a customer's items follow (*scénario de relance*)."""
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    # The scenario of customers no rule matches.
+    is_default = models.BooleanField(_("default scenario"), default=False)
+    thank_on_payment = models.BooleanField(_("thank on payment"), default=True)
+    thank_template = models.CharField(max_length=64, default="thanks")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "slug"], name="scenario_slug_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Step(models.Model):
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()  # 1, 2, ...: an item's level names one
+    name = models.CharField(_("name"), max_length=100)
+    # Earliest days overdue at which the step may happen; negative before the due date.
+    offset = models.SmallIntegerField(_("offset (days)"))
+    # Minimum days since the item's previous step.
+    min_gap = models.PositiveSmallIntegerField(_("minimum gap (days)"), default=0)
+    channel = models.CharField(max_length=24, choices=StepChannel.choices)
+    template = models.CharField(_("template"), max_length=64)
+    mode = models.CharField(max_length=16, choices=StepMode.choices, default=StepMode.AUTO)
+    min_amount = models.DecimalField(
+        _("minimum amount"), max_digits=18, decimal_places=2, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["scenario", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["scenario", "position"], name="step_position_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scenario}: {self.position}. {self.name}"
+
+
+class SegmentRule(models.Model):
+    """Chooses the scenario of customers that match it; the first matching rule wins.
+    Empty conditions match everything."""
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(_("name"), max_length=100)
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="rules")
+    risk_class = models.CharField(_("risk class"), max_length=8, blank=True)
+    # Any open item at least this large (personal follow-up for large invoices).
+    min_invoice_amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    # Seniority: customer for at least / less than so many years.
+    min_years = models.PositiveSmallIntegerField(null=True, blank=True)
+    max_years = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "position"], name="segment_rule_position_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerScenario(models.Model):
+    """An explicit choice of scenario for one customer; it overrides the rules."""
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    customer = models.OneToOneField(
+        "ledger.Customer", on_delete=models.CASCADE, related_name="scenario_choice"
+    )
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} → {self.scenario}"
+
+
+# -- the state of each item ---------------------------------------------------------------
+
+
+class ItemState(models.Model):
+    """Where an open item stands in its scenario. No row means level 0."""
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    invoice = models.OneToOneField(
+        "ledger.Invoice", on_delete=models.CASCADE, primary_key=True, related_name="dunning"
+    )
+    customer = models.ForeignKey("ledger.Customer", on_delete=models.CASCADE, related_name="+")
+    level = models.PositiveSmallIntegerField(default=0)  # the last step executed
+    level_date = models.DateField(null=True)  # the run date of that step
+    thanked = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "customer"])]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id}: level {self.level}"
+
+
+# -- pauses -------------------------------------------------------------------------------
+
+
+class Promise(models.Model):
+    """A promise to pay, on one invoice or on the whole customer."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        KEPT = "kept", _("Kept")
+        BROKEN = "broken", _("Broken")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    customer = models.ForeignKey("ledger.Customer", on_delete=models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(
+        "ledger.Invoice", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    promised_on = models.DateField(_("promised for"))
+    amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    grace_days = models.PositiveSmallIntegerField(default=2)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    broken_on = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "status"])]
+
+    def __str__(self) -> str:
+        return f"promise for {self.promised_on}"
+
+
+class PaymentPlan(models.Model):
+    """An agreed schedule: its items are suspended, its instalments are followed instead."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        COMPLETED = "completed", _("Completed")
+        DEFAULTED = "defaulted", _("Defaulted")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    customer = models.ForeignKey("ledger.Customer", on_delete=models.CASCADE, related_name="+")
+    invoices = models.ManyToManyField("ledger.Invoice", related_name="payment_plans")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    agreed_on = models.DateField()
+    note = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"plan of {self.agreed_on}"
+
+
+class Instalment(models.Model):
+    plan = models.ForeignKey(PaymentPlan, on_delete=models.CASCADE, related_name="instalments")
+    due_date = models.DateField()
+    amount = models.DecimalField(max_digits=18, decimal_places=2)
+    paid_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_date"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} on {self.due_date}"
+
+
+# -- the outbox ---------------------------------------------------------------------------
+
+
+class CommStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval")
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+    # Killed while sending: maybe sent, maybe not. A person decides; never retried blindly.
+    AMBIGUOUS = "ambiguous", _("Ambiguous: check before resending")
+
+
+class Communication(models.Model):
+    """One message or task towards one customer, covering one or more invoices."""
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    customer = models.ForeignKey(
+        "ledger.Customer", on_delete=models.CASCADE, related_name="communications"
+    )
+    channel = models.CharField(max_length=24, choices=StepChannel.choices)
+    run_date = models.DateField()  # the run that planned it
+    # Thank-you messages are keyed apart from reminders of the same day and channel.
+    purpose = models.CharField(max_length=16, default="reminder")
+    send_on = models.DateField()  # the next business day on or after run_date
+    scenario = models.ForeignKey(Scenario, null=True, on_delete=models.SET_NULL, related_name="+")
+    step = models.ForeignKey(Step, null=True, on_delete=models.SET_NULL, related_name="+")
+    template = models.CharField(max_length=64)
+    language = models.CharField(max_length=8, default="fr")
+    status = models.CharField(max_length=24, choices=CommStatus.choices)
+    explanation = models.JSONField(default=dict)
+    recipient = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    message_id = models.CharField(max_length=254, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-run_date", "customer_id"]
+        constraints = [
+            # Planning is idempotent by construction: one per customer, channel and run.
+            models.UniqueConstraint(
+                fields=["organisation", "customer", "channel", "run_date", "purpose"],
+                name="communication_unique_per_run",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "status", "send_on"]),
+            models.Index(fields=["organisation", "customer", "channel", "run_date"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.customer_id} on {self.run_date} ({self.status})"
+
+
+class CommunicationItem(models.Model):
+    communication = models.ForeignKey(Communication, on_delete=models.CASCADE, related_name="items")
+    invoice = models.ForeignKey("ledger.Invoice", on_delete=models.CASCADE, related_name="+")
+    step_position = models.PositiveSmallIntegerField()
+    days_overdue = models.SmallIntegerField()
+    balance = models.DecimalField(max_digits=18, decimal_places=2)
+    # Dropped at send time: paid, disputed or promised meanwhile.
+    dropped = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["communication", "invoice"], name="communication_item_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} in {self.communication_id}"
+
+
+class Task(models.Model):
+    """Work for a person: a call, a formal notice to sign, a claim to declare, a send to
+    check."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    customer = models.ForeignKey("ledger.Customer", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32)
+    title = models.CharField(max_length=300)
+    due_on = models.DateField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    communication = models.ForeignKey(
+        Communication, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Makes task creation idempotent: e.g. "insolvency:<hold id>".
+    key = models.CharField(max_length=128)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_on", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "key"], name="task_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.title
