@@ -27,9 +27,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
+    "anymail",
     "relance.accounts",
     "relance.ledger",
     "relance.dunning",
+    "relance.channels",
     "relance.insights",
     "relance.console",
 ]
@@ -129,6 +133,32 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Background work through Django's tasks API; workers run `relance worker`.
+TASKS = {
+    "default": {
+        "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+
+# E-mail: SMTP by default (a local relay on port 25 unless configured); a provider through
+# django-anymail with EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "relance@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ANYMAIL = (
+    {"WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET")}
+    if env_str("ANYMAIL_WEBHOOK_SECRET")
+    else {}
+)
 
 LOGGING = {
     "version": 1,
