@@ -275,6 +275,8 @@ class Communication(models.Model):
     run_date = models.DateField()  # the run that planned it
     # Thank-you messages are keyed apart from reminders of the same day and channel.
     purpose = models.CharField(max_length=16, default="reminder")
+    # Courtesy reminders before the due date do not count against the contact gap.
+    pre_due = models.BooleanField(default=False)
     send_on = models.DateField()  # the next business day on or after run_date
     scenario = models.ForeignKey(Scenario, null=True, on_delete=models.SET_NULL, related_name="+")
     step = models.ForeignKey(Step, null=True, on_delete=models.SET_NULL, related_name="+")

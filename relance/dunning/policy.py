@@ -128,6 +128,7 @@ class PlannedCommunication:
     pre_due: bool
     items: list[PlannedItem]
     explanation: dict
+    scenario_id: int | None = None
 
 
 @dataclass
@@ -271,6 +272,7 @@ def _plan_channel(
             pre_due=pre_due,
             items=items,
             explanation=_explain(case, group, decision, top),
+            scenario_id=case.scenario.scenario_id,
         )
     )
 
@@ -301,6 +303,7 @@ def _plan_thanks(case: CustomerCase, calendar: Calendar, decision: Decision) -> 
             template=case.scenario.thank_template, step_position=None, step_id=None,
             approval=False, pre_due=False, items=[],
             explanation={"scenario": case.scenario.slug, "thanks_for": numbers},
+            scenario_id=case.scenario.scenario_id,
         )
     )  # fmt: skip
     decision.thanked = sorted(s.invoice_id for s in case.settled)

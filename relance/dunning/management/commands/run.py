@@ -1,0 +1,65 @@
+"""relance run [--date D] [--org SLUG] [--dry-run] [--json]"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from relance.accounts.models import Organisation
+from relance.accounts.services import OrganisationNotFound, resolve_organisation
+from relance.dunning.engine import RunError, run
+from relance.lib.output import Column, print_json, print_table
+
+
+class Command(BaseCommand):
+    help = "Run the dunning of a day: decide and plan the reminders, calls and tasks."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--date", type=_date, help="the run date (default: today)")
+        parser.add_argument("--org", help="organisation slug; every organisation if omitted")
+        parser.add_argument("--dry-run", action="store_true", help="show the decisions only")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        try:
+            orgs = (
+                [resolve_organisation(opts["org"])]
+                if opts["org"]
+                else list(Organisation.objects.order_by("slug"))
+            )
+        except OrganisationNotFound as exc:
+            raise CommandError(str(exc)) from None
+        results = []
+        for org in orgs:
+            day = opts["date"] or timezone.localdate()
+            try:
+                results.append(run(org, day, dry_run=opts["dry_run"], explain=opts["json"]))
+            except RunError as exc:
+                raise CommandError(str(exc)) from None
+        if opts["json"]:
+            print_json(self.stdout, {"runs": [r.as_dict() for r in results]})
+            return
+        for result in results:
+            verb = "would plan" if result.dry_run else "planned"
+            when = (
+                ""
+                if result.business_day
+                else f" (not a business day: {result.holiday or 'weekend'}; nothing is sent)"
+            )
+            self.stdout.write(
+                f"{result.organisation} {result.run_date}: {result.customers} customers, "
+                f"{result.open_items} open items{when}; {verb}:"
+            )
+            rows = [(k.replace("_", " "), str(v)) for k, v in sorted(result.counts.items())]
+            print_table(self.stdout, [Column("what"), Column("count", numeric=True)],
+                        rows or [("nothing", "0")])  # fmt: skip
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"{text!r} is not a date (YYYY-MM-DD)") from None

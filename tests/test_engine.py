@@ -1,0 +1,307 @@
+"""The run against the database: the contract's worked examples end to end, idempotence,
+the dry run, and decisions that do not depend on the database or the order of rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from relance.dunning.engine import run
+from relance.dunning.models import (
+    Communication,
+    CommunicationItem,
+    ItemState,
+    Promise,
+    Scenario,
+    SegmentRule,
+    Step,
+    Task,
+)
+from relance.ledger.models import Customer, Dispute, Hold, Invoice, TimelineEvent
+
+D = dt.date(2026, 11, 24)  # a Tuesday
+STEPS = [
+    (-5, 0, "email", "courtesy"),
+    (5, 3, "email", "first_reminder"),
+    (8, 3, "call", "call"),
+    (15, 5, "email", "firm_reminder"),
+    (30, 10, "letter", "registered_letter"),
+]
+
+
+def days(n: int) -> dt.timedelta:
+    return dt.timedelta(days=n)
+
+
+@pytest.fixture
+def scenario(org):
+    scenario = Scenario.objects.create(
+        organisation=org, slug="example", name="Example", is_default=True
+    )
+    for position, (offset, gap, channel, template) in enumerate(STEPS, start=1):
+        Step.objects.create(
+            organisation=org,
+            scenario=scenario,
+            position=position,
+            name=template,
+            offset=offset,
+            min_gap=gap,
+            channel=channel,
+            template=template,
+        )
+    return scenario
+
+
+@pytest.fixture
+def customer(org):
+    return Customer.objects.create(organisation=org, reference="C1", legal_name="Dupont SAS")
+
+
+def invoice(org, customer, number: str, due: dt.date, amount: str = "100.00") -> Invoice:
+    return Invoice.objects.create(
+        organisation=org,
+        customer=customer,
+        number=number,
+        issue_date=due - days(30),
+        due_date=due,
+        currency="EUR",
+        amount=Decimal(amount),
+        balance=Decimal(amount),
+    )
+
+
+def comms(org):
+    return list(
+        Communication.objects.filter(organisation=org)
+        .order_by("id")
+        .values_list("customer__reference", "channel", "template", "status", "run_date")
+    )
+
+
+def level(inv: Invoice) -> int:
+    state = ItemState.objects.filter(invoice=inv).first()
+    return state.level if state else 0
+
+
+def test_it_plans_the_pre_due_reminder_and_records_the_level(org, scenario, customer):
+    inv = invoice(org, customer, "F1", D + days(5))
+    run(org, D)
+    assert comms(org) == [("C1", "email", "courtesy", "queued", D)]
+    assert level(inv) == 1
+    comm = Communication.objects.get()
+    assert comm.pre_due and comm.explanation["items"][0]["days_overdue"] == -5
+    assert comm.explanation["scenario_rule"] == "no rule matched: default scenario"
+    assert TimelineEvent.objects.filter(customer=customer, kind="communication_queued").count() == 1
+
+
+def test_it_does_nothing_new_when_the_same_date_runs_again(org, scenario, customer):
+    invoice(org, customer, "F1", D - days(5))
+    invoice(org, customer, "F2", D - days(40))
+    run(org, D)
+    before = (comms(org), list(ItemState.objects.values_list("invoice_id", "level", "level_date")))
+    second = run(org, D)
+    assert not second.counts.get("queued")
+    assert (
+        comms(org),
+        list(ItemState.objects.values_list("invoice_id", "level", "level_date")),
+    ) == before
+
+
+def test_it_groups_and_moves_each_item_to_its_own_step(org, scenario, customer):
+    a = invoice(org, customer, "F1", D - days(5))
+    b = invoice(org, customer, "F2", D - days(15))
+    ItemState.objects.create(
+        organisation=org, invoice=b, customer=customer, level=3, level_date=D - days(7)
+    )
+    ItemState.objects.create(
+        organisation=org, invoice=a, customer=customer, level=1, level_date=D - days(10)
+    )
+    run(org, D)
+    [comm] = Communication.objects.all()
+    assert comm.template == "firm_reminder"
+    assert sorted(comm.items.values_list("invoice__number", "step_position")) == [
+        ("F1", 2),
+        ("F2", 4),
+    ]
+    assert (level(a), level(b)) == (2, 4)
+
+
+def test_it_catches_up_an_old_item_one_step_at_a_time(org, scenario, customer):
+    inv = invoice(org, customer, "F1", D - days(40))
+    run(org, D)
+    assert comms(org) == [("C1", "email", "first_reminder", "queued", D)]
+    run(org, D + days(1))  # the call waits for its 3-day gap
+    assert len(comms(org)) == 1
+    run(org, D + days(3))
+    assert comms(org)[-1][1:3] == ("call", "call")
+    assert level(inv) == 3
+
+
+def test_it_suspends_a_disputed_item_only(org, scenario, customer):
+    disputed = invoice(org, customer, "F1", D - days(15))
+    invoice(org, customer, "F2", D - days(5))
+    Dispute.objects.create(organisation=org, invoice=disputed, opened_on=D - days(2))
+    run(org, D)
+    [comm] = Communication.objects.all()
+    assert list(comm.items.values_list("invoice__number", flat=True)) == ["F2"]
+    assert level(disputed) == 0
+
+
+def test_it_breaks_a_promise_and_steps_at_once(org, scenario, customer):
+    inv = invoice(org, customer, "F1", D - days(9))
+    ItemState.objects.create(
+        organisation=org, invoice=inv, customer=customer, level=2, level_date=D - days(1)
+    )
+    promise = Promise.objects.create(
+        organisation=org, customer=customer, invoice=inv, promised_on=D - days(3), grace_days=2
+    )
+    run(org, D)
+    promise.refresh_from_db()
+    assert (promise.status, promise.broken_on) == ("broken", D)
+    assert comms(org) == [("C1", "call", "call", "queued", D)]
+    assert TimelineEvent.objects.filter(kind="promise_broken", customer=customer).exists()
+
+
+def test_it_waits_on_christmas_day(org, scenario, customer):
+    invoice(org, customer, "F1", dt.date(2026, 12, 20))
+    christmas = dt.date(2026, 12, 25)
+    result = run(org, christmas)
+    assert (result.business_day, result.holiday) == (False, "Noël")
+    assert comms(org) == []
+    run(org, dt.date(2026, 12, 28))  # Monday
+    assert comms(org) == [("C1", "email", "first_reminder", "queued", dt.date(2026, 12, 28))]
+
+
+def test_it_stops_for_insolvency_and_asks_for_the_claim_declaration(org, scenario, customer):
+    invoice(org, customer, "F1", D - days(20))
+    Hold.objects.create(
+        organisation=org,
+        customer=customer,
+        kind="insolvency",
+        start_date=D - days(3),
+        published_on=dt.date(2026, 11, 20),
+    )
+    run(org, D)
+    run(org, D + days(1))
+    assert comms(org) == []
+    [task] = Task.objects.all()
+    assert (task.kind, task.due_on) == ("declare_claim", dt.date(2027, 1, 20))
+
+
+def test_it_chooses_the_scenario_by_segment_rule(org, scenario, customer):
+    tight = Scenario.objects.create(organisation=org, slug="tight", name="Tight")
+    Step.objects.create(
+        organisation=org,
+        scenario=tight,
+        position=1,
+        name="call",
+        offset=1,
+        min_gap=0,
+        channel="call",
+        template="call",
+    )
+    SegmentRule.objects.create(
+        organisation=org, position=1, name="risky", scenario=tight, risk_class="high"
+    )
+    Customer.objects.filter(pk=customer.pk).update(risk_class="high")
+    invoice(org, customer, "F1", D - days(2))
+    run(org, D)
+    [comm] = Communication.objects.all()
+    assert (comm.channel, comm.scenario_id) == ("call", tight.pk)
+    assert "risky" in comm.explanation["scenario_rule"]
+
+
+def test_it_thanks_once_when_a_reminded_item_is_paid(org, scenario, customer):
+    inv = invoice(org, customer, "F1", D - days(5))
+    run(org, D)
+    Invoice.objects.filter(pk=inv.pk).update(balance=0, settled_on=D + days(1))
+    run(org, D + days(1))
+    run(org, D + days(2))
+    thanks = Communication.objects.filter(purpose="thanks")
+    assert list(thanks.values_list("template", "run_date")) == [("thanks", D + days(1))]
+
+
+def test_a_dry_run_shows_the_decisions_and_writes_nothing(org, scenario, customer):
+    invoice(org, customer, "F1", D - days(5))
+    out = StringIO()
+    call_command("run", "--date", D.isoformat(), "--dry-run", "--json", stdout=out)
+    data = json.loads(out.getvalue())["runs"][0]
+    [decision] = data["decisions"]
+    [comm] = decision["communications"]
+    assert comm["template"] == "first_reminder"
+    assert comm["items"][0] == {
+        "invoice": "F1",
+        "step": 2,
+        "days_overdue": 5,
+        "balance": "100.00",
+        "currency": "EUR",
+    }
+    assert not Communication.objects.exists() and not ItemState.objects.exists()
+
+
+def test_it_refuses_an_organisation_without_scenarios(org):
+    with pytest.raises(CommandError, match="no dunning scenario"):
+        call_command("run", "--org", org.slug, stdout=StringIO())
+
+
+def test_it_keeps_organisations_apart(org, other_org, scenario, customer):
+    other = Customer.objects.create(organisation=other_org, reference="C1", legal_name="X")
+    invoice(other_org, other, "F1", D - days(5))
+    invoice(org, customer, "F1", D - days(5))
+    run(org, D)
+    assert set(Communication.objects.values_list("organisation_id", flat=True)) == {org.pk}
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(-10, 60)), min_size=1, max_size=25),
+    st.randoms(use_true_random=False),
+)
+def test_decisions_do_not_depend_on_the_order_rows_were_written(org, scenario, rows, rnd):
+    """Same data inserted in two orders → the same plan (and the same on each database, since
+    the suite runs this on SQLite and PostgreSQL against the same pure expectations)."""
+
+    def plan(order):
+        Communication.objects.all().delete()
+        ItemState.objects.all().delete()
+        Invoice.objects.all().delete()
+        Customer.objects.all().delete()
+        customers = {}
+        for n in order:
+            c, overdue = rows[n]
+            if c not in customers:
+                customers[c] = Customer.objects.create(
+                    organisation=org, reference=f"C{c}", legal_name=f"C{c}"
+                )
+            invoice(org, customers[c], f"F{n}", D - days(overdue))
+        run(org, D)
+        return sorted(
+            (ref, channel, template, tuple(sorted(numbers.split(","))))
+            for ref, channel, template, numbers in (
+                (
+                    c.customer.reference,
+                    c.channel,
+                    c.template,
+                    ",".join(c.items.values_list("invoice__number", flat=True)),
+                )
+                for c in Communication.objects.select_related("customer")
+            )
+        )
+
+    order = list(range(len(rows)))
+    first = plan(order)
+    rnd.shuffle(order)
+    assert plan(order) == first
+    # Every open item past its courtesy window got exactly one planned step.
+    planned = CommunicationItem.objects.count()
+    assert planned == sum(1 for _, overdue in rows if overdue >= 5 or -5 <= overdue < 0)
