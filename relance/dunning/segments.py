@@ -1,0 +1,134 @@
+"""Which scenario a customer follows: an explicit choice, else the first segment rule that
+matches, else the organisation's default scenario (see docs/scenarios.md).
+
+``choose_scenario`` is pure (plain values in, plain values out) so that the dunning engine
+can call it for a million customers after ``load_rules`` has read the rules once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import NamedTuple
+
+from relance.accounts.models import Organisation
+from relance.dunning.models import CustomerScenario, Scenario, SegmentRule
+
+
+class NoDefaultScenario(LookupError):
+    """The organisation has no default scenario: nothing to fall back on."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    position: int
+    name: str
+    scenario_id: int
+    risk_class: str = ""  # "" matches any risk class
+    # Conditions left as None match every customer.
+    min_invoice_amount: Decimal | None = None
+    min_years: int | None = None  # customer for at least so many whole years
+    max_years: int | None = None  # customer for less than so many whole years
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    risk_class: str
+    customer_since: dt.date | None
+    # The largest open balance among the customer's items (None: nothing open).
+    largest_open_amount: Decimal | None
+    as_of: dt.date
+
+
+class Choice(NamedTuple):
+    scenario_id: int
+    reason: str
+
+
+def seniority(since: dt.date, as_of: dt.date) -> int:
+    """Whole years from ``since`` to ``as_of``; a date in the future counts as 0."""
+    years = as_of.year - since.year - ((as_of.month, as_of.day) < (since.month, since.day))
+    return max(years, 0)
+
+
+def rule_match(rule: Rule, facts: CustomerFacts) -> list[str] | None:
+    """What made the rule match (one phrase per condition), or None if it does not.
+
+    A condition that cannot be checked (no ``customer_since``, nothing open) does not
+    match: a rule for long-standing customers must not catch unknown ones.
+    """
+    why: list[str] = []
+    if rule.risk_class:
+        if facts.risk_class != rule.risk_class:
+            return None
+        why.append(f"risk class {rule.risk_class}")
+    if rule.min_invoice_amount is not None:
+        largest = facts.largest_open_amount
+        if largest is None or largest < rule.min_invoice_amount:
+            return None
+        why.append(f"an open item of {largest} >= {rule.min_invoice_amount}")
+    if rule.min_years is not None or rule.max_years is not None:
+        if facts.customer_since is None:
+            return None
+        years = seniority(facts.customer_since, facts.as_of)
+        if rule.min_years is not None and years < rule.min_years:
+            return None
+        if rule.max_years is not None and years >= rule.max_years:
+            return None
+        why.append(f"customer for {years} years")
+    return why
+
+
+def choose_scenario(
+    facts: CustomerFacts,
+    rules: Sequence[Rule],
+    default_scenario_id: int,
+    explicit_scenario_id: int | None = None,
+) -> Choice:
+    """The scenario of one customer and why. Rules are tried by position, whatever the order
+    of ``rules``; the first that matches wins."""
+    if explicit_scenario_id is not None:
+        return Choice(explicit_scenario_id, "explicit choice for this customer")
+    for rule in sorted(rules, key=lambda r: r.position):
+        why = rule_match(rule, facts)
+        if why is not None:
+            detail = ", ".join(why) or "no condition"
+            return Choice(rule.scenario_id, f"rule {rule.position} “{rule.name}”: {detail}")
+    return Choice(default_scenario_id, "no rule matched: default scenario")
+
+
+def load_rules(organisation: Organisation) -> tuple[list[Rule], int, dict[int, int]]:
+    """The organisation's rules in order, its default scenario and the explicit choices
+    (customer id -> scenario id), in three queries."""
+    rules = [
+        Rule(
+            position=row.position,
+            name=row.name,
+            scenario_id=row.scenario_id,
+            risk_class=row.risk_class,
+            min_invoice_amount=row.min_invoice_amount,
+            min_years=row.min_years,
+            max_years=row.max_years,
+        )
+        for row in SegmentRule.objects.filter(organisation=organisation).order_by("position")
+    ]
+    # Import keeps exactly one default; should an edit leave two, the choice stays stable.
+    default_id = (
+        Scenario.objects.filter(organisation=organisation, is_default=True)
+        .order_by("slug")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if default_id is None:
+        raise NoDefaultScenario(
+            f"organisation {organisation.slug!r} has no default scenario: "
+            "run `relance scenario install-defaults` or import a scenario file"
+        )
+    explicit = dict(
+        CustomerScenario.objects.filter(organisation=organisation).values_list(
+            "customer_id", "scenario_id"
+        )
+    )
+    return rules, default_id, explicit
