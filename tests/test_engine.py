@@ -43,6 +43,8 @@ def days(n: int) -> dt.timedelta:
 
 @pytest.fixture
 def scenario(org):
+    # The contract's example scenario alone, instead of the defaults every organisation gets.
+    Scenario.objects.filter(organisation=org).delete()
     scenario = Scenario.objects.create(
         organisation=org, slug="example", name="Example", is_default=True
     )
@@ -248,6 +250,7 @@ def test_a_dry_run_shows_the_decisions_and_writes_nothing(org, scenario, custome
 
 
 def test_it_refuses_an_organisation_without_scenarios(org):
+    Scenario.objects.filter(organisation=org).delete()
     with pytest.raises(CommandError, match="no dunning scenario"):
         call_command("run", "--org", org.slug, stdout=StringIO())
 

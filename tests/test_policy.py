@@ -211,7 +211,10 @@ items_strategy = st.lists(
 )
 
 
-def apply(items: list[Item], levels: dict[int, int], run_date: dt.date) -> list[Item]:
+def apply(items: list[Item], decision, run_date: dt.date) -> list[Item]:
+    """The items as the engine writes them back: a step taken today sets the level and its
+    date; a step passed over sets the level only."""
+    stepped = {p.invoice_id for c in decision.communications for p in c.items}
     return [
         Item(
             i.invoice_id,
@@ -219,11 +222,11 @@ def apply(items: list[Item], levels: dict[int, int], run_date: dt.date) -> list[
             i.due_date,
             i.balance,
             i.currency,
-            levels[i.invoice_id],
-            run_date,
+            decision.levels[i.invoice_id],
+            run_date if i.invoice_id in stepped else i.level_date,
             i.disputed,
         )
-        if i.invoice_id in levels
+        if i.invoice_id in decision.levels
         else i
         for i in items
     ]
@@ -258,5 +261,5 @@ def test_invariants_of_a_run(items, gap_ago, rnd: random.Random):
     assert decide(case(*shuffled, last_contact=last), D, WORKDAY) == decision
 
     # A second run of the same date, on the written levels, creates nothing.
-    again = decide(case(*apply(items, decision.levels, D), last_contact=last), D, WORKDAY)
+    again = decide(case(*apply(items, decision, D), last_contact=last), D, WORKDAY)
     assert again.communications == [] and again.levels == {}

@@ -48,11 +48,17 @@ def create_organisation(
     language: str = "fr",
     **fields: object,
 ) -> Organisation:
+    from relance.dunning.defaults import install_defaults
+
     if slugify(slug) != slug:
         raise ValueError(f"{slug!r} is not a valid slug (lowercase letters, digits, hyphens)")
-    return Organisation.objects.create(
-        slug=slug, name=name, country=country, currency=currency, language=language, **fields
-    )
+    with transaction.atomic():
+        organisation = Organisation.objects.create(
+            slug=slug, name=name, country=country, currency=currency, language=language, **fields
+        )
+        # Every organisation starts with the four default scenarios, ready to run.
+        install_defaults(organisation)
+    return organisation
 
 
 @transaction.atomic
