@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from relance.dunning.models import (
 )
 from relance.dunning.segments import CustomerFacts, NoDefaultScenario, choose_scenario, load_rules
 from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice, TimelineEvent
+from relance.lib import bulk
 
 Progress = Callable[[str, int, int], None]
 CHUNK_CUSTOMERS = 2000
@@ -387,67 +389,76 @@ def _write(
 
 
 def _write_chunk(org: Organisation, day: dt.date, decisions: list[policy.Decision]) -> None:
-    now = timezone.now()
-    planned = [(d, c) for d in decisions for c in d.communications]
-    comms = [
-        Communication(
-            organisation=org, customer_id=c.customer_id, channel=c.channel, run_date=day,
-            purpose=c.purpose, pre_due=c.pre_due, send_on=day, step_id=c.step_id,
-            scenario_id=c.scenario_id,
-            template=c.template,
-            status=CommStatus.AWAITING_APPROVAL if c.approval else CommStatus.QUEUED,
-            explanation=c.explanation,
-        )
-        for _, c in planned
-    ]  # fmt: skip
-    Communication.objects.bulk_create(comms, batch_size=1000)
-    CommunicationItem.objects.bulk_create(
-        [
-            CommunicationItem(
-                communication_id=comm.pk, invoice_id=i.invoice_id,
-                step_position=i.step_position, days_overdue=i.days_overdue, balance=i.balance,
-            )
-            for comm, (_, c) in zip(comms, planned, strict=True)
-            for i in c.items
-        ],
-        batch_size=2000,
-    )  # fmt: skip
+    """Communications, their items, the levels and the timeline of a chunk of customers, with
+    the driver's executemany: a million items are written in seconds, not minutes."""
+    now = bulk.db_datetime(timezone.now())
+    planned = [c for d in decisions for c in d.communications]
+    if planned:
+        bulk.insert(
+            Communication._meta.db_table,
+            ["organisation_id", "customer_id", "channel", "run_date", "purpose", "pre_due",
+             "send_on", "scenario_id", "step_id", "template", "language", "status",
+             "explanation", "recipient", "subject", "message_id", "attempts", "last_error",
+             "created_at", "updated_at"],
+            (
+                (org.pk, c.customer_id, c.channel, day, c.purpose, c.pre_due, day,
+                 c.scenario_id, c.step_id, c.template, org.language,
+                 CommStatus.AWAITING_APPROVAL if c.approval else CommStatus.QUEUED,
+                 json.dumps(c.explanation, default=str), "", "", "", 0, "", now, now)
+                for c in planned
+            ),
+        )  # fmt: skip
+        ids = _communication_ids(org, day, {c.customer_id for c in planned})
+        bulk.insert(
+            CommunicationItem._meta.db_table,
+            ["communication_id", "invoice_id", "step_position", "days_overdue", "balance",
+             "dropped"],
+            (
+                (ids[c.customer_id, c.channel, c.purpose], i.invoice_id, i.step_position,
+                 i.days_overdue, i.balance, "")
+                for c in planned
+                for i in c.items
+            ),
+        )  # fmt: skip
+        bulk.insert(
+            TimelineEvent._meta.db_table,
+            ["organisation_id", "customer_id", "at", "kind", "summary", "data"],
+            (
+                (org.pk, c.customer_id, now,
+                 "communication_awaiting_approval" if c.approval else "communication_queued",
+                 _summary(c),
+                 json.dumps({"communication": ids[c.customer_id, c.channel, c.purpose],
+                             "template": c.template}))
+                for c in planned
+            ),
+        )  # fmt: skip
     _write_levels(org, day, decisions)
-    _write_side_effects(org, day, decisions, now)
-    TimelineEvent.objects.bulk_create(
-        [
-            TimelineEvent(
-                organisation=org, customer_id=c.customer_id, at=now,
-                kind=f"communication_{comm.status}",
-                summary=_summary(c), data={"communication": comm.pk, "template": c.template},
-            )
-            for comm, (_, c) in zip(comms, planned, strict=True)
-        ],
-        batch_size=2000,
-    )  # fmt: skip
+    _write_side_effects(org, day, decisions, timezone.now())
+
+
+def _communication_ids(
+    org: Organisation, day: dt.date, customers: set[int]
+) -> dict[tuple[int, str, str], int]:
+    rows = Communication.objects.filter(
+        organisation=org, run_date=day, customer_id__in=sorted(customers)
+    ).values_list("customer_id", "channel", "purpose", "pk")
+    return {(customer, channel, purpose): pk for customer, channel, purpose, pk in rows}
 
 
 def _write_levels(org: Organisation, day: dt.date, decisions: list[policy.Decision]) -> None:
-    stepped: dict[int, tuple[int, int]] = {}
-    passed: dict[int, tuple[int, int]] = {}
+    """A step taken today sets the level and its date; a step passed over sets the level."""
+    stepped, passed = [], []
     for decision in decisions:
         planned_items = {i.invoice_id for c in decision.communications for i in c.items}
-        for invoice_id, level in decision.levels.items():
-            target = stepped if invoice_id in planned_items else passed
-            target[invoice_id] = (decision.customer_id, level)
-    # One upsert per kind: a step taken today sets level_date, a step passed over does not.
-    for rows, fields in ((stepped, ["level", "level_date"]), (passed, ["level"])):
-        if not rows:
-            continue
-        ItemState.objects.bulk_create(
-            [
-                ItemState(organisation=org, invoice_id=invoice, customer_id=customer,
-                          level=level, level_date=day if "level_date" in fields else None)
-                for invoice, (customer, level) in sorted(rows.items())
-            ],
-            batch_size=2000, update_conflicts=True, unique_fields=["invoice"],
-            update_fields=fields,
-        )  # fmt: skip
+        for invoice_id, level in sorted(decision.levels.items()):
+            if invoice_id in planned_items:
+                stepped.append((invoice_id, org.pk, decision.customer_id, level, day, False))
+            else:
+                passed.append((invoice_id, org.pk, decision.customer_id, level, None, False))
+    columns = ["invoice_id", "organisation_id", "customer_id", "level", "level_date", "thanked"]
+    table = ItemState._meta.db_table
+    bulk.insert(table, columns, stepped, conflict=["invoice_id"], update=["level", "level_date"])
+    bulk.insert(table, columns, passed, conflict=["invoice_id"], update=["level"])
 
 
 def _write_side_effects(
