@@ -29,12 +29,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 PRE_DUE = "pre_due"
 
 
-@dataclass(frozen=True)
-class StepSpec:
+class StepSpec(NamedTuple):
     position: int
     name: str
     offset: int
@@ -59,8 +59,7 @@ class ScenarioSpec:
         return self.steps[index] if 0 <= index < len(self.steps) else None
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     invoice_id: int
     number: str
     due_date: dt.date
@@ -78,8 +77,7 @@ class Item:
     promise_broken_on: dt.date | None = None
 
 
-@dataclass(frozen=True)
-class Settled:
+class Settled(NamedTuple):
     """An item paid since it was last reminded, not yet thanked."""
 
     invoice_id: int
@@ -106,8 +104,7 @@ class Calendar:
     contact_gap: int = 3
 
 
-@dataclass
-class PlannedItem:
+class PlannedItem(NamedTuple):
     invoice_id: int
     number: str
     step_position: int

@@ -45,11 +45,9 @@ Output is sorted, so that the same books give the same batch whatever the line o
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -68,6 +66,7 @@ from relance.ledger.imports.records import (
     PaymentRecord,
     Problems,
 )
+from relance.lib.perf import collector_paused
 
 Progress = Callable[[int, int], None]
 
@@ -173,25 +172,12 @@ def read_fec(
     problems = Problems(label)
     lines = _read_lines(path, problems)
     delimiter, columns = _read_header(lines[0], problems)
-    with _collector_paused():
+    with collector_paused():
         ledger = _scan(lines, delimiter, columns, book, tuple(customer_accounts), problems,
                        progress)  # fmt: skip
         del lines  # a million strings we no longer need
         problems.raise_if_any()
         return _build(ledger, label, book)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Reading makes millions of small objects and no reference cycles: the cyclic garbage
-    collector would walk them over and over for nothing (a third of the time)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # -- the file ---------------------------------------------------------------------------

@@ -1,0 +1,226 @@
+"""Benchmark of the dunning run: one organisation with N customers and M open invoices.
+
+    .venv/bin/python -m bench.engine_run --customers 100000 --invoices 1000000 [--db sqlite]
+
+Three processes per database: the set-up (not timed), the first run over the whole backlog
+at D, and the next day's run at D+1. Each run is timed from inside (wall clock around
+``engine.run``) and its peak memory read from outside (``os.wait4``). Next to each run, in
+the same process, the floor: reading the same open items and inserting the same number of
+rows into scratch tables of the same shape with the database driver alone
+(``cursor.executemany``), in a transaction rolled back afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+D = dt.date(2026, 11, 24)  # a Tuesday, so that D+1 is a business day too
+
+
+def setup(customers: int, invoices: int, seed: int = 7) -> None:
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from relance.accounts.services import create_organisation
+
+    call_command("migrate", verbosity=0)
+    org = create_organisation("bench", name="Bench SAS")
+    rnd = random.Random(seed)
+    now = dt.datetime.now(dt.UTC)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO ledger_customer (organisation_id, reference, legal_name, trade_name,"
+            " siren, siret, vat_number, email, phone, language, country, currency,"
+            " payment_terms_days, risk_class, customer_since, notes, source, created_at,"
+            " updated_at) VALUES (%s, %s, %s, '', '', '', '', '', '', 'fr', 'FR', 'EUR', 30,"
+            " %s, %s, '', 'bench', %s, %s)",
+            [
+                (org.pk, f"C{n:06d}", f"Client {n} SAS",
+                 rnd.choices(["low", "medium", "high"], [3, 6, 1])[0],
+                 D - dt.timedelta(days=rnd.randint(30, 4000)), now, now)
+                for n in range(customers)
+            ],
+        )  # fmt: skip
+        cursor.execute(
+            "SELECT id FROM ledger_customer WHERE organisation_id = %s ORDER BY id", [org.pk]
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        rows = []
+        for n in range(invoices):
+            due = D + dt.timedelta(days=rnd.randint(-200, 30))
+            amount = Decimal(rnd.randint(5000, 500000)) / 100
+            rows.append((org.pk, ids[n % len(ids)], f"FA-{n:07d}", due - dt.timedelta(days=30),
+                         due, amount, amount, now, now))  # fmt: skip
+        cursor.executemany(
+            "INSERT INTO ledger_invoice (organisation_id, customer_id, kind, number, issue_date,"
+            " due_date, due_date_derived, currency, amount, balance, po_reference, source,"
+            " created_at, updated_at) VALUES (%s, %s, 'invoice', %s, %s, %s, FALSE, 'EUR', %s,"
+            " %s, '', 'bench', %s, %s)",
+            rows,
+        )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
+def timed_run(day: dt.date) -> dict[str, Any]:
+    from relance.accounts.models import Organisation
+    from relance.dunning import engine
+
+    org = Organisation.objects.get(slug="bench")
+    before = written_rows(org)
+    start = time.perf_counter()
+    result = engine.run(org, day)
+    seconds = time.perf_counter() - start
+    after = written_rows(org)
+    floor = measure_floor(org, {k: after[k] - before[k] for k in after})
+    return {"seconds": seconds, "floor": floor, "counts": dict(result.counts),
+            "open_items": result.open_items, "customers": result.customers}  # fmt: skip
+
+
+def written_rows(org: Any) -> dict[str, int]:
+    from relance.dunning.models import Communication, CommunicationItem, ItemState
+    from relance.ledger.models import TimelineEvent
+
+    return {
+        "communications": Communication.objects.filter(organisation=org).count(),
+        "items": CommunicationItem.objects.filter(communication__organisation=org).count(),
+        "states": ItemState.objects.filter(organisation=org).count(),
+        "events": TimelineEvent.objects.filter(organisation=org).count(),
+    }
+
+
+def measure_floor(org: Any, written: dict[str, int]) -> dict[str, float]:
+    """Read the open items, then write as many rows as the run wrote into the same tables
+    (same indexes and constraints) with the driver alone, in a transaction rolled back.
+    Communications get another date so as not to collide with the run's own; item states
+    are upserted as the run does."""
+    from django.db import connection, transaction
+
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.id, i.number, i.customer_id, i.due_date, i.balance, i.currency, s.level,"
+            " s.level_date FROM ledger_invoice i LEFT JOIN dunning_itemstate s"
+            " ON s.invoice_id = i.id WHERE i.organisation_id = %s AND i.balance > %s"
+            " ORDER BY i.customer_id, i.id",
+            [org.pk, org.min_balance],
+        )
+        items = cursor.fetchall()
+    read = time.perf_counter() - start
+    customers = sorted({row[2] for row in items})
+    other_day = D + dt.timedelta(days=3650)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(" ")
+    start = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO dunning_communication (organisation_id, customer_id, channel, run_date,"
+            " purpose, pre_due, send_on, template, language, status, explanation, recipient,"
+            " subject, message_id, attempts, last_error, created_at, updated_at) VALUES"
+            " (%s, %s, 'email', %s, 'reminder', FALSE, %s, 'first_reminder', 'fr', 'queued',"
+            " %s, '', '', '', 0, '', %s, %s)",
+            [(org.pk, customers[n % len(customers)], other_day, other_day, '{"items": []}',
+              now, now) for n in range(written["communications"])],
+        )  # fmt: skip
+        cursor.execute(
+            "SELECT id FROM dunning_communication WHERE organisation_id = %s AND run_date = %s",
+            [org.pk, other_day],
+        )
+        comms = [row[0] for row in cursor.fetchall()] or [0]
+        cursor.executemany(
+            "INSERT INTO dunning_communicationitem (communication_id, invoice_id, step_position,"
+            " days_overdue, balance, dropped) VALUES (%s, %s, 2, 5, %s, '')",
+            [(comms[n % len(comms)], items[n][0], items[n][4])
+             for n in range(min(written["items"], len(items)))],
+        )  # fmt: skip
+        cursor.executemany(
+            "INSERT INTO dunning_itemstate (invoice_id, organisation_id, customer_id, level,"
+            " level_date, thanked) VALUES (%s, %s, %s, 2, %s, FALSE) ON CONFLICT (invoice_id)"
+            " DO UPDATE SET level = excluded.level, level_date = excluded.level_date",
+            [(items[n][0], org.pk, items[n][2], D)
+             for n in range(min(written["states"], len(items)))],
+        )  # fmt: skip
+        cursor.executemany(
+            "INSERT INTO ledger_timelineevent (organisation_id, customer_id, at, kind, summary,"
+            " data) VALUES (%s, %s, %s, 'communication_queued', 'planned', %s)",
+            [(org.pk, customers[n % len(customers)], now, '{"communication": 1}')
+             for n in range(written["events"])],
+        )  # fmt: skip
+        transaction.set_rollback(True)
+    return {"read": read, "write": time.perf_counter() - start, **written}
+
+
+def child(args: argparse.Namespace) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relance.settings")
+    django.setup()
+    if args.phase == "setup":
+        setup(args.customers, args.invoices)
+        return
+    day = D if args.phase == "first" else D + dt.timedelta(days=1)
+    print(json.dumps(timed_run(day)))
+
+
+def measure(phase: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.engine_run", "--phase", phase,
+           "--customers", str(args.customers), "--invoices", str(args.invoices)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status:
+        raise SystemExit(f"{phase} failed ({status})")
+    result = json.loads(out) if out.strip() else {}
+    result["peak_rss_mib"] = usage.ru_maxrss / 1024
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--invoices", type=int, default=1_000_000)
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--phase", choices=["setup", "first", "next"])
+    args = parser.parse_args()
+    if args.phase:
+        child(args)
+        return
+    for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
+        with tempfile.TemporaryDirectory(prefix=f"relance-bench-{db}-") as tmp:
+            env = {**os.environ, "RELANCE_DATA_DIR": tmp, "DATABASE_URL": ""}
+            if db == "postgres":
+                url = subprocess.check_output([ROOT / "scripts" / "pg-cluster", "start",
+                                               f"{tmp}/pg"], text=True).strip()  # fmt: skip
+                env["DATABASE_URL"] = url
+            try:
+                start = time.perf_counter()
+                measure("setup", env, args)
+                print(f"{db}: set-up of {args.customers:,} customers and {args.invoices:,} "
+                      f"invoices in {time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+                for phase in ("first", "next"):
+                    r = measure(phase, env, args)
+                    floor = r["floor"]["read"] + r["floor"]["write"]
+                    print(f"| {db} | {phase} | {r['open_items']:,} | {r['seconds']:.1f} s | "
+                          f"{floor:.1f} s (read {r['floor']['read']:.1f} + write "
+                          f"{r['floor']['write']:.1f}) | {r['seconds'] / floor:.2f} | "
+                          f"{r['peak_rss_mib']:,.0f} MiB | {r['floor']['communications']:,} "
+                          f"comms, {r['floor']['items']:,} items |", flush=True)  # fmt: skip
+            finally:
+                if db == "postgres":
+                    subprocess.run([ROOT / "scripts" / "pg-cluster", "stop", f"{tmp}/pg"])
+
+
+if __name__ == "__main__":
+    main()
