@@ -8,6 +8,7 @@ them); pass datetimes through ``db_datetime`` and JSON as ``json.dumps`` text.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,10 +32,7 @@ def insert(
 ) -> None:
     """INSERT many rows; with ``conflict``, update ``update`` columns of existing rows (or do
     nothing). ON CONFLICT works the same on SQLite (3.24+) and PostgreSQL."""
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))})"
-    )
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
     if conflict:
         action = (
             "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update)
@@ -51,3 +49,32 @@ def insert(
                 batch = []
         if batch:
             cursor.executemany(sql, batch)
+
+
+def create(model: Any, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert plain dicts as rows of ``model`` (attnames, e.g. ``customer_id``), with the
+    fields' defaults for missing keys and ``auto_now`` timestamps: ``bulk_create`` without
+    building model instances. Returns the largest primary key before the insert, so that
+    the caller can read the new keys back (``pk > it``) within its transaction."""
+    from django.db.models import JSONField, Max
+
+    before = model.objects.aggregate(m=Max("pk"))["m"] or 0
+    now = db_datetime(dt.datetime.now(dt.UTC))
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key or f.attname != "id"]
+    defaults: dict[str, Any] = {}
+    for f in fields:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            defaults[f.attname] = now
+        else:  # the field's default, or "" for text fields and None for the others
+            defaults[f.attname] = f.get_default()
+    names = [f.attname for f in fields]
+    json_names = {f.attname for f in fields if isinstance(f, JSONField)}
+
+    def values(row: dict[str, Any]) -> tuple[Any, ...]:
+        merged = {**defaults, **row}
+        for name in json_names:
+            merged[name] = json.dumps(merged[name], default=str)
+        return tuple(merged[name] for name in names)
+
+    insert(model._meta.db_table, [f.column for f in fields], (values(r) for r in rows))
+    return before

@@ -41,6 +41,7 @@ from relance.ledger.models import (
     TimelineEvent,
 )
 from relance.ledger.validation import check_customer_fields
+from relance.lib import bulk
 
 Progress = Callable[[str, int, int], None]
 BATCH = 2000
@@ -179,6 +180,7 @@ class _Applier:
         self.touched_customers: Counter[int] = Counter()
         self.dry_run = False
         self._next_fake_id = -1
+        self.new_invoices: set[int] = set()
 
     def fake_id(self) -> int:
         """Stand-in primary keys for rows a dry run does not create."""
@@ -237,7 +239,7 @@ class _Applier:
                 "id", "reference", *CUSTOMER_FIELDS
             )
         }
-        create: list[Customer] = []
+        create: list[dict[str, Any]] = []
         update: list[Customer] = []
         update_fields: set[str] = set()
         addresses: dict[str, dict[str, Any]] = {}
@@ -250,10 +252,8 @@ class _Applier:
             if old is None:
                 values.setdefault("legal_name", ref)
                 values.setdefault("currency", self.org.currency)
-                create.append(
-                    Customer(organisation=self.org, reference=ref, source=self.batch.source,
-                             **values)
-                )  # fmt: skip
+                create.append({"organisation_id": self.org.pk, "reference": ref,
+                               "source": self.batch.source, **values})  # fmt: skip
                 self.result.note("customers", ref, "created")
                 continue
             self.customer_ids[ref] = old["id"]
@@ -271,13 +271,16 @@ class _Applier:
         if self.dry_run:
             for customer in create:
                 fake = self.fake_id()
-                self.customer_ids[customer.reference] = fake
-                self.customer_terms[fake] = customer.payment_terms_days
+                self.customer_ids[customer["reference"]] = fake
+                self.customer_terms[fake] = customer.get("payment_terms_days", 30)
             return
-        Customer.objects.bulk_create(create, batch_size=BATCH)
-        for customer in create:
-            self.customer_ids[customer.reference] = customer.pk
-            self.customer_terms[customer.pk] = customer.payment_terms_days
+        if create:
+            before = bulk.create(Customer, create)
+            for ref, pk, terms in Customer.objects.filter(
+                organisation=self.org, pk__gt=before
+            ).values_list("reference", "pk", "payment_terms_days"):
+                self.customer_ids[ref] = pk
+                self.customer_terms[pk] = terms
         _bulk_update(Customer, update, update_fields)
         self.apply_addresses(addresses)
 
@@ -382,20 +385,23 @@ class _Applier:
             )
         }
         self.existing_invoices = existing
-        create: list[Invoice] = []
+        create: list[dict[str, Any]] = []
         update: list[Invoice] = []
         fields: set[str] = set()
         total = len(self.batch.invoices)
+        paid = self.paid_by_new_allocations()
         for n, rec in enumerate(self.batch.invoices):
             if n % 50000 == 0:
                 self.progress("invoices", n, total)
             values = self.invoice_values(rec)
             old = existing.get(rec.number)
             if old is None:
-                create.append(
-                    Invoice(organisation=self.org, number=rec.number, balance=rec.amount,
-                            source=self.batch.source, **values)
-                )  # fmt: skip
+                # A new invoice's allocations are all in this file: its balance is known now.
+                allocated, last = paid.get(rec.number, (Decimal(0), None))
+                balance = rec.amount - allocated
+                create.append({"organisation_id": self.org.pk, "number": rec.number,
+                               "balance": balance, "settled_on": last if balance <= 0 else None,
+                               "source": self.batch.source, **values})  # fmt: skip
                 self.result.counts["invoices_created"] += 1
                 continue
             self.invoice_ids[rec.number] = old["id"]
@@ -413,19 +419,32 @@ class _Applier:
             self.invoice_ids.setdefault(number, old["id"])
         self.progress("invoices", total, total)
         for invoice in create[: ImportResult.SAMPLE]:
-            self.result.changes.append({"what": "invoices", "key": invoice.number,
+            self.result.changes.append({"what": "invoices", "key": invoice["number"],
                                         "action": "created"})  # fmt: skip
         if self.dry_run:
             for invoice in create:
-                self.invoice_ids[invoice.number] = self.fake_id()
+                self.invoice_ids[invoice["number"]] = self.fake_id()
+            self.new_invoices = {self.invoice_ids[i["number"]] for i in create}
             return
-        for start in range(0, len(create), 50000):
-            Invoice.objects.bulk_create(create[start : start + 50000], batch_size=BATCH)
-            self.progress("writing invoices", start, len(create))
-        for invoice in create:
-            self.invoice_ids[invoice.number] = invoice.pk
-            self.touched_customers[invoice.customer_id] += 1
+        if create:
+            self.progress("writing invoices", 0, len(create))
+            before = bulk.create(Invoice, create)
+            new = Invoice.objects.filter(organisation=self.org, pk__gt=before)
+            self.new_invoices = set()
+            for number, pk in new.values_list("number", "pk").iterator(chunk_size=50000):
+                self.invoice_ids[number] = pk
+                self.new_invoices.add(pk)
+            for invoice in create:
+                self.touched_customers[invoice["customer_id"]] += 1
         _bulk_update(Invoice, update, fields)
+
+    def paid_by_new_allocations(self) -> dict[str, tuple[Decimal, dt.date | None]]:
+        """What the file allocates to each invoice, and the last date, per invoice number."""
+        paid: dict[str, tuple[Decimal, dt.date | None]] = {}
+        for rec in self.batch.allocations:
+            total, last = paid.get(rec.invoice, (Decimal(0), None))
+            paid[rec.invoice] = (total + rec.amount, max(rec.date, last or rec.date))
+        return paid
 
     # -- payments and credit notes --------------------------------------------------------
 
@@ -438,7 +457,7 @@ class _Applier:
         }
         self.payment_amounts: dict[str, Decimal] = {}
         self.kept_dates: dict[str, dt.date] = {}
-        create: list[Payment] = []
+        create: list[dict[str, Any]] = []
         update: list[Payment] = []
         fields: set[str] = set()
         for rec in self.batch.payments:
@@ -457,10 +476,8 @@ class _Applier:
                 values["date"] = old["date"]
                 self.kept_dates[rec.reference] = old["date"]
             if old is None:
-                create.append(
-                    Payment(organisation=self.org, reference=rec.reference,
-                            source=self.batch.source, **values)
-                )  # fmt: skip
+                create.append({"organisation_id": self.org.pk, "reference": rec.reference,
+                               "source": self.batch.source, **values})  # fmt: skip
                 self.result.counts["payments_created"] += 1
                 continue
             self.payment_ids[rec.reference] = old["id"]
@@ -481,13 +498,16 @@ class _Applier:
                 self.payment_amounts.pop(ref, None)
         if self.dry_run:
             for payment in create:
-                self.payment_ids[payment.reference] = self.fake_id()
+                self.payment_ids[payment["reference"]] = self.fake_id()
             self.obsolete_payment_ids = set(obsolete)
             return
-        Payment.objects.bulk_create(create, batch_size=BATCH)
-        for payment in create:
-            self.payment_ids[payment.reference] = payment.pk
-            self.touched_customers[payment.customer_id] += 1
+        if create:
+            before = bulk.create(Payment, create)
+            new = Payment.objects.filter(organisation=self.org, pk__gt=before)
+            for reference, pk in new.values_list("reference", "pk").iterator(chunk_size=50000):
+                self.payment_ids[reference] = pk
+            for payment in create:
+                self.touched_customers[payment["customer_id"]] += 1
         _bulk_update(Payment, update, fields)
         if obsolete:
             self.touched_invoices.update(
@@ -511,7 +531,7 @@ class _Applier:
         invoice_currency = {n: i["currency"] for n, i in self.existing_invoices.items()}
         invoice_currency.update((rec.number, rec.currency) for rec in self.batch.invoices)
         payment_currency = {p.reference: p.currency for p in self.batch.payments}
-        create: list[Allocation] = []
+        create: list[dict[str, Any]] = []
         update: list[Allocation] = []
         new_totals = {key: a["amount"] for key, a in existing.items()}
         for rec in self.batch.allocations:
@@ -538,19 +558,18 @@ class _Applier:
             date = self.kept_dates.get(rec.payment, rec.date)
             old = existing.get(key)
             if old is None:
-                create.append(
-                    Allocation(organisation=self.org, payment_id=pid, invoice_id=iid,
-                               amount=rec.amount, date=date)
-                )  # fmt: skip
+                create.append({"organisation_id": self.org.pk, "payment_id": pid,
+                               "invoice_id": iid, "amount": rec.amount, "date": date})  # fmt: skip
                 self.result.counts["allocations_created"] += 1
-                self.touched_invoices.add(iid)
+                if iid not in self.new_invoices:  # new ones got their balance on insert
+                    self.touched_invoices.add(iid)
             elif old["amount"] != rec.amount or old["date"] != date:
                 update.append(Allocation(pk=old["id"], amount=rec.amount, date=date))
                 self.result.counts["allocations_updated"] += 1
                 self.touched_invoices.add(iid)
         self.check_allocation_totals(new_totals)
         if not self.dry_run:
-            Allocation.objects.bulk_create(create, batch_size=BATCH)
+            bulk.create(Allocation, create)
             _bulk_update(Allocation, update, {"amount", "date"})
         self.allocated = new_totals
 

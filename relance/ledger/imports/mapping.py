@@ -174,6 +174,8 @@ def default_mapping(header: list[str]) -> Mapping:
 
 
 Converter = Callable[[Any], Any]
+INVOICE_KINDS = frozenset(InvoiceKind.values)
+PAYMENT_KINDS = frozenset(PaymentKind.values)
 
 
 def _converter(kind: str, column: Column, mapping: Mapping) -> Converter:
@@ -362,7 +364,7 @@ def _invoice_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: 
         )  # fmt: skip
         return
     kind = values.get("invoice.kind", InvoiceKind.INVOICE)
-    if kind not in InvoiceKind.values:
+    if kind not in INVOICE_KINDS:
         p.add(line, "invoice.kind", f"{kind!r} is not one of {', '.join(InvoiceKind.values)}")
         return
     batch.invoices.append(
@@ -428,7 +430,7 @@ def _payment_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: 
         p.add(line, "payment.amount", "is empty")
         return
     kind = values.get("payment.kind", PaymentKind.PAYMENT)
-    if kind not in PaymentKind.values:
+    if kind not in PAYMENT_KINDS:
         p.add(line, "payment.kind", f"{kind!r} is not one of {', '.join(PaymentKind.values)}")
         return
     previous = state.payments.get(reference)
