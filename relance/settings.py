@@ -144,7 +144,8 @@ TASKS = {
 
 # E-mail: SMTP by default (a local relay on port 25 unless configured); a provider through
 # django-anymail with EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend.
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+# Relance's SMTP backend tells a send that may have left from one that surely did not.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "relance.channels.smtp.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
@@ -154,6 +155,8 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "relance@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+RELANCE_EMAIL_FROM_ORGANISATION = env_bool("RELANCE_EMAIL_FROM_ORGANISATION", False)
+RELANCE_MESSAGE_ID_DOMAIN = env_str("RELANCE_MESSAGE_ID_DOMAIN")
 ANYMAIL = (
     {"WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET")}
     if env_str("ANYMAIL_WEBHOOK_SECRET")

@@ -7,5 +7,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    # Providers' bounce and delivery webhooks (django-anymail).
+    path("anymail/", include("anymail.urls")),
     path("", include("relance.console.urls")),
 ]

@@ -161,7 +161,7 @@ class ItemState(models.Model):
     """Where an open item stands in its scenario. No row means level 0."""
 
     organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     invoice = models.OneToOneField(
         "ledger.Invoice", on_delete=models.CASCADE, primary_key=True, related_name="dunning"
@@ -266,7 +266,7 @@ class Communication(models.Model):
     """One message or task towards one customer, covering one or more invoices."""
 
     organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     customer = models.ForeignKey(
         "ledger.Customer", on_delete=models.CASCADE, related_name="communications"
@@ -307,6 +307,10 @@ class Communication(models.Model):
         indexes = [
             models.Index(fields=["organisation", "status", "send_on"]),
             models.Index(fields=["organisation", "customer", "channel", "run_date"]),
+            # The sender's queue and its sweep of stale claims, across organisations.
+            models.Index(fields=["status", "send_on"], name="comm_due"),
+            models.Index(fields=["status", "claimed_at"], name="comm_claimed"),
+            models.Index(fields=["message_id"], name="comm_message_id"),
         ]
 
     def __str__(self) -> str:

@@ -40,7 +40,9 @@ class RiskClass(models.TextChoices):
 class Customer(models.Model):
     """A debtor of the organisation."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     # The customer's account in the organisation's books (FEC ``CompAuxNum``, ERP code).
     reference = models.CharField(_("account"), max_length=64)
     legal_name = models.CharField(_("legal name"), max_length=200)
@@ -138,7 +140,9 @@ class HoldKind(models.TextChoices):
 class Hold(models.Model):
     """A reason to stop dunning a whole customer, for a while or for good."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="holds")
     kind = models.CharField(max_length=16, choices=HoldKind.choices)
     reason = models.TextField(_("reason"), blank=True)
@@ -166,7 +170,9 @@ class InvoiceKind(models.TextChoices):
 class Invoice(models.Model):
     """An item the customer owes: an invoice or a debit note."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
     kind = models.CharField(max_length=16, choices=InvoiceKind.choices, default="invoice")
     number = models.CharField(_("number"), max_length=64)
@@ -199,7 +205,6 @@ class Invoice(models.Model):
             models.CheckConstraint(condition=Q(amount__gte=0), name="invoice_amount_positive"),
         ]
         indexes = [
-            models.Index(fields=["organisation", "customer"]),
             models.Index(
                 fields=["organisation", "due_date"],
                 name="invoice_open_by_due",
@@ -227,7 +232,9 @@ class PaymentKind(models.TextChoices):
 class Payment(models.Model):
     """Money or a credit that reduces what a customer owes: payment, credit note, ..."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
     kind = models.CharField(max_length=16, choices=PaymentKind.choices, default="payment")
     reference = models.CharField(_("reference"), max_length=96)
@@ -247,7 +254,6 @@ class Payment(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
         ]
-        indexes = [models.Index(fields=["organisation", "customer"])]
 
     def __str__(self) -> str:
         return self.reference
@@ -256,8 +262,13 @@ class Payment(models.Model):
 class Allocation(models.Model):
     """Part of a payment or credit note set against an invoice (*lettrage*)."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
-    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # Indexed by the unique (payment, invoice) key.
+    payment = models.ForeignKey(
+        Payment, on_delete=models.CASCADE, related_name="allocations", db_index=False
+    )
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="allocations")
     amount = models.DecimalField(max_digits=18, decimal_places=2)
     # The day the money counts against the item: the payment's date unless matched later.
@@ -310,7 +321,9 @@ class DisputeReason(models.TextChoices):
 class Dispute(models.Model):
     """A *litige* on an invoice: dunning of that invoice pauses while it is open."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="disputes")
     reason = models.CharField(max_length=16, choices=DisputeReason.choices, default="other")
     amount = models.DecimalField(
@@ -337,7 +350,9 @@ class Dispute(models.Model):
 class TimelineEvent(models.Model):
     """One line of a customer's history. Every part of Relance writes here."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
     invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.SET_NULL)
     at = models.DateTimeField(db_index=True)
@@ -359,7 +374,9 @@ class TimelineEvent(models.Model):
 class ImportMapping(models.Model):
     """A column mapping a user defined once and reuses (see docs/imports.md)."""
 
-    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     name = models.SlugField(max_length=64)
     spec = models.JSONField()
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,0 +1,116 @@
+"""What a batch of communications needs to be re-checked and written, loaded in a few
+queries for the whole batch rather than a dozen per message.
+
+The facts are read when the batch starts, so the re-check is as fresh as the batch is
+short: a batch of 200 goes out in about a second. A fact the batch itself changes (an
+address refused, a message sent to the same customer) is updated here as it happens.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Q
+
+from relance.dunning.models import (
+    CommStatus,
+    Communication,
+    CommunicationItem,
+    PaymentPlan,
+    Promise,
+    StepChannel,
+)
+from relance.ledger.models import Allocation, Attachment, AttachmentKind, Contact, Dispute, Hold
+
+THREAD_DEPTH = 10  # earlier messages named in References
+
+
+@dataclass
+class Facts:
+    items: dict[int, list[CommunicationItem]] = field(default_factory=dict)  # by communication
+    disputed: set[int] = field(default_factory=set)  # invoice ids with an open dispute
+    promises: dict[int, list[tuple[int | None, date, int]]] = field(default_factory=dict)
+    in_plan: set[int] = field(default_factory=set)  # invoice ids in an active plan
+    held: set[int] = field(default_factory=set)  # customer ids on hold today
+    contacts: dict[int, list[Contact]] = field(default_factory=dict)  # by customer
+    attachments: dict[int, list[Attachment]] = field(default_factory=dict)  # by invoice
+    thread: dict[int, list[str]] = field(default_factory=dict)  # earlier Message-IDs, oldest first
+    payments: dict[int, list[tuple[date, Decimal]]] = field(default_factory=dict)  # by invoice
+    rate_tables: dict[str, Any] = field(default_factory=dict)
+
+    def sent(self, customer_id: int, message_id: str) -> None:
+        self.thread.setdefault(customer_id, []).append(message_id)
+
+    def invalidated(self, customer_id: int, addresses: Sequence[str]) -> None:
+        gone = {address.lower() for address in addresses}
+        for contact in self.contacts.get(customer_id, []):
+            if contact.email.lower() in gone:
+                contact.email_valid = False
+
+
+def load(comms: Sequence[Communication], today: date) -> Facts:
+    comm_ids = [comm.pk for comm in comms]
+    customer_ids = sorted({comm.customer_id for comm in comms})
+    facts = Facts()
+    for item in (
+        CommunicationItem.objects.filter(communication_id__in=comm_ids)
+        .select_related("invoice")
+        .order_by("communication_id", "invoice__due_date", "invoice__number", "pk")
+    ):
+        facts.items.setdefault(item.communication_id, []).append(item)
+    invoice_ids = sorted({item.invoice_id for items in facts.items.values() for item in items})
+    facts.disputed = set(
+        Dispute.objects.filter(invoice_id__in=invoice_ids, resolved_on__isnull=True).values_list(
+            "invoice_id", flat=True
+        )
+    )
+    promises: dict[int, list[tuple[int | None, date, int]]] = defaultdict(list)
+    for customer_id, invoice_id, promised_on, grace in Promise.objects.filter(
+        customer_id__in=customer_ids, status=Promise.Status.OPEN
+    ).values_list("customer_id", "invoice_id", "promised_on", "grace_days"):
+        promises[customer_id].append((invoice_id, promised_on, grace))
+    facts.promises = dict(promises)
+    facts.in_plan = set(
+        PaymentPlan.invoices.through.objects.filter(
+            invoice_id__in=invoice_ids, paymentplan__status=PaymentPlan.Status.ACTIVE
+        ).values_list("invoice_id", flat=True)
+    )
+    facts.held = set(
+        Hold.objects.filter(customer_id__in=customer_ids, start_date__lte=today)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
+        .values_list("customer_id", flat=True)
+    )
+    if any(comm.channel == StepChannel.EMAIL for comm in comms):
+        load_email_facts(facts, customer_ids, invoice_ids)
+    return facts
+
+
+def load_email_facts(facts: Facts, customer_ids: list[int], invoice_ids: list[int]) -> None:
+    for contact in Contact.objects.filter(customer_id__in=customer_ids).order_by(
+        "-is_primary", "name", "pk"
+    ):
+        facts.contacts.setdefault(contact.customer_id, []).append(contact)
+    for attachment in Attachment.objects.filter(
+        invoice_id__in=invoice_ids, kind=AttachmentKind.INVOICE_PDF
+    ).order_by("pk"):
+        facts.attachments.setdefault(attachment.invoice_id, []).append(attachment)
+    thread: dict[int, list[str]] = defaultdict(list)
+    for customer_id, message_id in (
+        Communication.objects.filter(
+            customer_id__in=customer_ids, channel=StepChannel.EMAIL, status=CommStatus.SENT
+        )
+        .exclude(message_id="")
+        .order_by("customer_id", "sent_at", "pk")
+        .values_list("customer_id", "message_id")
+    ):
+        thread[customer_id].append(message_id)
+    facts.thread = {customer: ids[-THREAD_DEPTH:] for customer, ids in thread.items()}
+    for invoice_id, day, amount in Allocation.objects.filter(
+        invoice_id__in=invoice_ids
+    ).values_list("invoice_id", "date", "amount"):
+        facts.payments.setdefault(invoice_id, []).append((day, amount))

@@ -1,0 +1,173 @@
+"""What a message says: the values its templates receive, from the communication and the
+invoices kept at send time. Shared by every channel (e-mail today, SMS and letters later).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from relance.accounts.models import Organisation
+from relance.channels.batch import Facts
+from relance.dunning.models import Communication, CommunicationItem
+from relance.ledger.models import Contact, Invoice
+
+log = logging.getLogger(__name__)
+
+# Templates that state the penalties accrued so far, not only the rule.
+PENALTY_TEMPLATES = frozenset({"firm_reminder", "formal_notice", "registered_letter"})
+# A formal notice gives a new deadline of at least 8 days (see docs on escalation).
+FORMAL_NOTICE_DAYS = 8
+
+
+@dataclass(frozen=True)
+class Line:
+    number: str
+    kind: str
+    issue_date: date
+    due_date: date
+    amount: Decimal
+    balance: Decimal
+    currency: str
+    days_overdue: int
+
+    @property
+    def overdue(self) -> bool:
+        return self.days_overdue > 0
+
+
+@dataclass(frozen=True)
+class Total:
+    currency: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class PenaltyTotal:
+    currency: str
+    interest: Decimal
+    indemnity: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class Penalties:
+    """The late-payment rule of the organisation's country, and what it amounts to today
+    when the rate tables allow (``totals`` empty otherwise: the templates state the rule)."""
+
+    law: str | None  # "fr", "uk", "eu" or None when no rule is known
+    rate: Decimal | None = None  # percent a year, in force today
+    totals: tuple[PenaltyTotal, ...] = ()
+
+
+def lines_of(items: Sequence[CommunicationItem], today: date) -> list[Line]:
+    """The invoices as of today: current balance and days overdue, not those planned."""
+    return [line_of(item.invoice, today) for item in items]
+
+
+def line_of(invoice: Invoice, today: date) -> Line:
+    return Line(
+        number=invoice.number,
+        kind=invoice.kind,
+        issue_date=invoice.issue_date,
+        due_date=invoice.due_date,
+        amount=invoice.amount,
+        balance=invoice.balance,
+        currency=invoice.currency,
+        days_overdue=(today - invoice.due_date).days,
+    )
+
+
+def totals_of(lines: Sequence[Line], *, paid: bool = False) -> list[Total]:
+    """One total per currency, never across currencies; sorted by currency."""
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        sums[line.currency] += line.amount if paid else line.balance
+    return [Total(currency, sums[currency]) for currency in sorted(sums)]
+
+
+def contact_name(contacts: Sequence[Contact]) -> str:
+    """The dunning contact's name, for the greeting; "" when unknown."""
+    named = sorted((c.name for c in contacts if c.is_primary and c.name), key=str.lower)
+    return named[0] if named else ""
+
+
+def message_context(
+    comm: Communication, items: Sequence[CommunicationItem], today: date, facts: Facts
+) -> dict[str, Any]:
+    org = comm.organisation
+    lines = lines_of(items, today)
+    notice_days = max(FORMAL_NOTICE_DAYS, getattr(settings, "RELANCE_FORMAL_NOTICE_DAYS", 0))
+    with_amounts = comm.template in PENALTY_TEMPLATES
+    return {
+        "organisation": org,
+        "customer": comm.customer,
+        "contact_name": contact_name(facts.contacts.get(comm.customer_id, [])),
+        "lines": lines,
+        "single": len(lines) == 1,
+        "totals": totals_of(lines, paid=comm.purpose == "thanks"),
+        "today": today,
+        "notice_days": notice_days,
+        "deadline": today + timedelta(days=notice_days),
+        "penalties": penalties_for(
+            org, [item.invoice for item in items], today, facts if with_amounts else None
+        ),
+        "template": comm.template,
+        "purpose": comm.purpose,
+    }
+
+
+def penalties_for(
+    org: Organisation, invoices: Sequence[Invoice], today: date, facts: Facts | None
+) -> Penalties:
+    """The rule; and with ``facts`` (payments, rate tables), the amounts from the penalty
+    module when its tables cover today."""
+    try:
+        from relance.dunning import penalties, rates
+    except ImportError:  # the penalty module is optional: state the rule only
+        return Penalties(law=_law_code(org.country))
+    law = penalties.law_for_country(org.country)
+    if law is None:
+        return Penalties(law=None)
+    code = {penalties.Law.FR: "fr", penalties.Law.UK: "uk", penalties.Law.EU: "eu"}[law]
+    late = [invoice for invoice in invoices if invoice.due_date < today]
+    if facts is None or not late:
+        return Penalties(law=code)
+    try:
+        series = penalties.SERIES_FOR_LAW[law]
+        missing = [name for name in series if name not in facts.rate_tables]
+        if missing:
+            facts.rate_tables.update(rates.load_tables(missing))
+        results = [
+            penalties.penalty_for(
+                org.country,
+                invoice.amount,
+                invoice.currency,
+                invoice.due_date,
+                today,
+                tables=facts.rate_tables,
+                payments=sorted(facts.payments.get(invoice.pk, [])),
+            )
+            for invoice in late
+        ]
+    except (LookupError, ValueError) as error:
+        # A rate the tables do not know yet: say the rule, never guess a figure.
+        log.info("penalties not computed for %s: %s", org.slug, error)
+        return Penalties(law=code)
+    rate = next((p.lines[-1].rate for p in results if p.lines and p.lines[-1].end == today), None)
+    totals = tuple(
+        PenaltyTotal(t.currency, t.interest, t.indemnity, t.total)
+        for t in penalties.sum_penalties(results).values()
+    )
+    return Penalties(law=code, rate=rate, totals=totals)
+
+
+def _law_code(country: str) -> str | None:
+    return {"FR": "fr", "GB": "uk", "UK": "uk"}.get(country.upper())

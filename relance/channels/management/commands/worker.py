@@ -1,0 +1,106 @@
+"""relance worker [--once] [--batch 200] [--sleep 5] [--org SLUG] [--stale-after 600] [--enqueue]
+
+Sends what is due, in a loop: sweep abandoned claims, claim and send batches over one
+connection each, sleep when nothing is due. Any number of workers may run at once, on one
+machine or several: each message is claimed by compare-and-swap before it leaves.
+
+With ``--enqueue`` it sends nothing itself: it hands due batches to the task queue
+(django-tasks) for ``db_worker`` processes to send.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import close_old_connections
+
+from relance.accounts.models import Organisation
+from relance.channels import outbox
+
+
+class Command(BaseCommand):
+    help = "Send due communications (e-mails, tasks for people) until stopped."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--once", action="store_true", help="send what is due, then exit")
+        parser.add_argument("--batch", type=int, default=outbox.BATCH_SIZE, help="per connection")
+        parser.add_argument("--sleep", type=float, default=5.0, help="seconds when idle")
+        parser.add_argument("--org", help="one organisation's slug (default: all)")
+        parser.add_argument(
+            "--stale-after",
+            type=float,
+            default=outbox.STALE_AFTER.total_seconds(),
+            help="seconds after which a claim is a dead process's (ambiguous)",
+        )
+        parser.add_argument(
+            "--enqueue", action="store_true", help="enqueue batches as tasks instead of sending"
+        )
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        if opts["batch"] < 1:
+            raise CommandError("--batch must be at least 1")
+        organisation_id = None
+        if opts["org"]:
+            org = Organisation.objects.filter(slug=opts["org"]).first()
+            if org is None:
+                raise CommandError(f"no organisation {opts['org']!r}")
+            organisation_id = org.pk
+        self.stopping = False
+        # The thread talking to the server waits for replies while this one renders: let
+        # it take the interpreter back sooner than every 5 ms (measured: +25 % e-mails/s).
+        sys.setswitchinterval(0.0002)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._stop)
+        stale_after = timedelta(seconds=opts["stale_after"])
+        while not self.stopping:
+            close_old_connections()  # a long-lived loop: drop broken or expired connections
+            if opts["enqueue"]:
+                busy = self._enqueue(organisation_id, opts["batch"], stale_after)
+            else:
+                busy = self._send(organisation_id, opts["batch"], stale_after)
+            if not busy:
+                if opts["once"]:
+                    break
+                self._sleep(opts["sleep"])
+
+    def _send(self, organisation_id: int | None, batch: int, stale_after: timedelta) -> bool:
+        started = time.monotonic()
+        report = outbox.send_due(
+            organisation_id,
+            limit=batch * 5,
+            batch_size=batch,
+            stale_after=stale_after,
+            should_stop=lambda: self.stopping,
+        )
+        if report.total:
+            elapsed = time.monotonic() - started
+            counts = " ".join(f"{k}={v}" for k, v in report.as_dict().items())
+            self.stdout.write(f"{counts} in {elapsed:.2f}s")
+            self.stdout.flush()
+        # "skipped" alone means others are sending the same rows: nothing left for us.
+        return report.total > report.counts.get("skipped", 0)
+
+    def _enqueue(self, organisation_id: int | None, batch: int, stale_after: timedelta) -> bool:
+        from relance.channels.tasks import enqueue_due
+
+        swept = outbox.sweep_stale(stale_after=stale_after)
+        batches = enqueue_due(organisation_id=organisation_id, batch_size=batch)
+        if swept or batches:
+            self.stdout.write(f"ambiguous={swept} batches enqueued={batches}")
+            self.stdout.flush()
+        return bool(batches)
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(min(0.2, seconds))
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        # Finish the message in hand, then stop: a stop never leaves a message in doubt.
+        self.stopping = True

@@ -1,0 +1,107 @@
+"""Re-checking a communication's invoices just before it leaves.
+
+Planning happened hours or days ago: since then an invoice may have been paid, disputed,
+promised, put in a payment plan, or the customer put on hold. Nobody gets a reminder for
+an invoice paid this morning. The decision per item is a pure function over facts read
+when the batch starts (``batch.load``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from relance.channels import batch
+from relance.channels.batch import Facts
+from relance.dunning.models import Communication, CommunicationItem
+
+PAID = "paid"
+NOT_PAID = "not_paid"  # a thank-you for a payment that was reversed
+DISPUTED = "disputed"
+PROMISED = "promise"
+PAYMENT_PLAN = "payment_plan"
+HOLD = "hold"
+
+
+def drop_reason(
+    *,
+    thanks: bool,
+    balance: Decimal,
+    min_balance: Decimal,
+    disputed: bool,
+    promised: bool,
+    in_plan: bool,
+    held: bool,
+) -> str:
+    """Why an item must leave the message now, or "" to keep it."""
+    if thanks:
+        # A thank-you lists paid invoices: it only stops if the payment was undone.
+        return NOT_PAID if balance > min_balance else ""
+    if balance <= min_balance:
+        return PAID
+    if disputed:
+        return DISPUTED
+    if held:
+        return HOLD
+    if in_plan:
+        return PAYMENT_PLAN
+    if promised:
+        return PROMISED
+    return ""
+
+
+def promise_covers(promised_on: date, grace_days: int, today: date) -> bool:
+    """A promise suspends dunning until its date plus grace (then it is broken)."""
+    return promised_on + timedelta(days=grace_days) >= today
+
+
+@dataclass
+class Check:
+    kept: list[CommunicationItem] = field(default_factory=list)
+    dropped: list[CommunicationItem] = field(default_factory=list)
+    # Items whose ``dropped`` field changed and must be saved.
+    changed: list[CommunicationItem] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        return {item.invoice.number: item.dropped for item in self.dropped}
+
+
+def recheck(comm: Communication, today: date, facts: Facts | None = None) -> Check:
+    """Decide, per item of ``comm``, to keep or drop it, from facts read for its batch.
+
+    The decision is set on each item's ``dropped`` (unsaved: see ``Check.changed``); it is
+    made afresh at every attempt, so a promise that ran out since a failed attempt lets
+    its invoice back in.
+    """
+    if facts is None:
+        facts = batch.load([comm], today)
+    thanks = comm.purpose == "thanks"
+    promises = facts.promises.get(comm.customer_id, [])
+    promised_customer = any(
+        invoice_id is None and promise_covers(day, grace, today)
+        for invoice_id, day, grace in promises
+    )
+    promised = {
+        invoice_id
+        for invoice_id, day, grace in promises
+        if invoice_id is not None and promise_covers(day, grace, today)
+    }
+    min_balance = comm.organisation.min_balance
+    check = Check()
+    for item in facts.items.get(comm.pk, []):
+        reason = drop_reason(
+            thanks=thanks,
+            balance=item.invoice.balance,
+            min_balance=min_balance,
+            disputed=item.invoice_id in facts.disputed,
+            promised=promised_customer or item.invoice_id in promised,
+            in_plan=item.invoice_id in facts.in_plan,
+            held=comm.customer_id in facts.held,
+        )
+        if reason != item.dropped:
+            item.dropped = reason
+            check.changed.append(item)
+        (check.dropped if reason else check.kept).append(item)
+    return check
