@@ -1,0 +1,1 @@
+"""Benchmarks of Relance (``make bench``); the figures go into docs/performance.md."""
