@@ -1,0 +1,73 @@
+"""A person's decision on a communication awaiting approval: send it, or skip it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from relance.accounts.models import Organisation
+from relance.dunning.models import CommStatus, Communication
+from relance.ledger.models import TimelineEvent
+
+
+class NotAwaiting(Exception):
+    pass
+
+
+@transaction.atomic
+def decide(
+    organisation: Organisation,
+    ids: Iterable[int],
+    *,
+    approve: bool,
+    user_id: int | None = None,
+    note: str = "",
+) -> list[Communication]:
+    """Approve (queue for sending) or skip (cancel) communications awaiting approval.
+
+    The update is conditional on the status, so two people deciding at once cannot both
+    win; every id must belong to the organisation and be awaiting approval, or nothing
+    changes."""
+    wanted = sorted(set(ids))
+    comms = list(
+        Communication.objects.select_for_update().filter(organisation=organisation, pk__in=wanted)
+    )
+    waiting = [c for c in comms if c.status == CommStatus.AWAITING_APPROVAL]
+    if len(waiting) != len(wanted):
+        found = {c.pk for c in waiting}
+        missing = [pk for pk in wanted if pk not in found]
+        raise NotAwaiting(f"not awaiting approval in {organisation.slug}: {missing}")
+    status = CommStatus.QUEUED if approve else CommStatus.CANCELLED
+    changed = Communication.objects.filter(
+        pk__in=wanted, status=CommStatus.AWAITING_APPROVAL
+    ).update(status=status, updated_at=timezone.now())
+    if changed != len(wanted):  # someone else decided meanwhile
+        raise NotAwaiting("another person decided on some of them first; nothing was changed")
+    now = timezone.now()
+    TimelineEvent.objects.bulk_create(
+        [
+            TimelineEvent(
+                organisation=organisation, customer_id=c.customer_id, at=now, actor_id=user_id,
+                kind="communication_approved" if approve else "communication_skipped",
+                summary=f"{c.template} by {c.channel} {'approved' if approve else 'skipped'}"
+                + (f": {note}" if note else ""),
+                data={"communication": c.pk},
+            )
+            for c in waiting
+        ]
+    )  # fmt: skip
+    for c in waiting:
+        c.status = status
+    return waiting
+
+
+def describe(comm: Communication) -> dict[str, Any]:
+    return {
+        "id": comm.pk, "customer": comm.customer.reference, "name": comm.customer.legal_name,
+        "channel": comm.channel, "template": comm.template, "status": comm.status,
+        "run_date": comm.run_date, "send_on": comm.send_on,
+        "invoices": [i.invoice.number for i in comm.items.all()],
+    }  # fmt: skip
