@@ -523,8 +523,9 @@ def _insolvency_tasks(org: Organisation, day: dt.date, result: RunResult) -> Non
                  data={"hold": hold.pk, "published_on": published.isoformat()})
         )  # fmt: skip
     if tasks:
-        created = Task.objects.bulk_create(tasks, ignore_conflicts=True)
-        result.counts["insolvency_tasks_checked"] += len(created)
+        # Keyed by hold: a task already opened by an earlier run is left as it is.
+        Task.objects.bulk_create(tasks, ignore_conflicts=True)
+        result.counts["customers_in_proceedings"] += len(tasks)
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:
