@@ -40,6 +40,10 @@ def insert(
             else "DO NOTHING"
         )
         sql += f" ON CONFLICT ({', '.join(conflict)}) {action}"
+    if connection.vendor == "postgresql":
+        _insert_values(sql, len(columns), rows)
+        return
+    # SQLite runs executemany in C over one prepared statement: nothing is faster.
     batch: list[Sequence[Any]] = []
     with connection.cursor() as cursor:
         for row in rows:
@@ -49,6 +53,31 @@ def insert(
                 batch = []
         if batch:
             cursor.executemany(sql, batch)
+
+
+def _insert_values(sql: str, width: int, rows: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL: many rows per statement (one round trip each), within its 65,535
+    parameters, rather than one round trip per row."""
+    head, placeholders, tail = _split(sql)
+    per_statement = max(1, min(1000, 60000 // width))
+    batch: list[Any] = []
+    count = 0
+    with connection.cursor() as cursor:
+        for row in rows:
+            batch.extend(row)
+            count += 1
+            if count == per_statement:
+                cursor.execute(head + ", ".join([placeholders] * count) + tail, batch)
+                batch, count = [], 0
+        if count:
+            cursor.execute(head + ", ".join([placeholders] * count) + tail, batch)
+
+
+def _split(sql: str) -> tuple[str, str, str]:
+    """'INSERT ... VALUES (%s, %s) ON CONFLICT ...' -> head, the row's placeholders, tail."""
+    start = sql.index("VALUES (") + len("VALUES ")
+    end = sql.index(")", start) + 1
+    return sql[:start], sql[start:end], sql[end:]
 
 
 def create(model: Any, rows: Iterable[dict[str, Any]]) -> int:
