@@ -201,6 +201,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix=f"relance-bench-{db}-") as tmp:
             env = {**os.environ, "RELANCE_DATA_DIR": tmp, "DATABASE_URL": ""}
             if db == "postgres":
+                os.chmod(tmp, 0o755)  # the server runs as `postgres` under a root session
                 url = subprocess.check_output([ROOT / "scripts" / "pg-cluster", "start",
                                                f"{tmp}/pg"], text=True).strip()  # fmt: skip
                 env["DATABASE_URL"] = url
