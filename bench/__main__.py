@@ -110,8 +110,7 @@ def postgres_database() -> Iterator[Database]:
             [script, "start", cluster], check=True, capture_output=True, text=True
         ).stdout.strip()
         admin = url.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE relance")
+        with psycopg.connect(admin, autocommit=True) as conn:  # pg-cluster made `relance`
             version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
 
         def size() -> float:
