@@ -29,6 +29,7 @@ from relance.ledger.imports.records import (
     LedgerBatch,
     PaymentRecord,
 )
+from relance.lib.dates import add_months
 
 CENT = Decimal("0.01")
 EURO = Decimal("1")
@@ -192,12 +193,6 @@ def fingerprint(batch: LedgerBatch, holds: list[HoldSpec], disputes: list[Disput
 
 
 # --- dates ------------------------------------------------------------------------------
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day ``months`` later (or earlier), the month's last day when it is shorter."""
-    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return dt.date(year, month + 1, min(day.day, _month_length(year, month + 1)))
 
 
 def months_before(day: dt.date, months: int) -> dt.date:

@@ -39,6 +39,7 @@ from relance.dunning.models import (
 from relance.dunning.segments import CustomerFacts, NoDefaultScenario, choose_scenario, load_rules
 from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice, TimelineEvent
 from relance.lib import bulk
+from relance.lib.dates import add_months
 from relance.lib.perf import collector_paused
 
 Progress = Callable[[str, int, int], None]
@@ -514,7 +515,7 @@ def _insolvency_tasks(org: Organisation, day: dt.date, result: RunResult) -> Non
     tasks = []
     for hold in holds.select_related("customer"):
         published = hold.published_on or hold.start_date
-        deadline = _add_months(published, 2)
+        deadline = add_months(published, 2)
         tasks.append(
             Task(organisation=org, customer_id=hold.customer_id, kind="declare_claim",
                  key=f"insolvency:{hold.pk}", due_on=deadline,
@@ -526,14 +527,6 @@ def _insolvency_tasks(org: Organisation, day: dt.date, result: RunResult) -> Non
         # Keyed by hold: a task already opened by an earlier run is left as it is.
         Task.objects.bulk_create(tasks, ignore_conflicts=True)
         result.counts["customers_in_proceedings"] += len(tasks)
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    import calendar
-
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def _summary(comm: policy.PlannedCommunication) -> str:
