@@ -37,6 +37,7 @@ lint: $(VENV)/.dev
 ## Benchmarks (figures go into docs/performance.md).
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.engine_run
 
 ## Extract the messages to translate, then compile the catalogues (needs GNU gettext).
 locale: $(VENV)/.dev
