@@ -1,0 +1,163 @@
+"""What pauses dunning, recorded the one way that also writes the customer's timeline:
+disputes, promises to pay, holds and payment plans. The console, the API and the portal
+call these; the run reads their rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from relance.dunning.models import Instalment, PaymentPlan, Promise
+from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice, TimelineEvent
+
+
+class PauseError(ValueError):
+    pass
+
+
+def _event(
+    customer: Customer,
+    kind: str,
+    summary: str,
+    *,
+    invoice: Invoice | None = None,
+    user_id: int | None = None,
+    **data: Any,
+) -> None:
+    TimelineEvent.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, invoice=invoice,
+        at=timezone.now(), kind=kind, summary=summary[:300], actor_id=user_id,
+        data={k: str(v) if isinstance(v, Decimal | dt.date) else v for k, v in data.items()},
+    )  # fmt: skip
+
+
+@transaction.atomic
+def open_dispute(
+    invoice: Invoice,
+    *,
+    reason: str,
+    on: dt.date,
+    amount: Decimal | None = None,
+    note: str = "",
+    user_id: int | None = None,
+) -> Dispute:
+    if amount is not None and not 0 < amount <= invoice.amount:
+        raise PauseError(f"a disputed amount must be between 0 and {invoice.amount}")
+    dispute = Dispute.objects.create(
+        organisation_id=invoice.organisation_id, invoice=invoice, reason=reason, amount=amount,
+        note=note, opened_on=on, source="manual",
+    )  # fmt: skip
+    _event(invoice.customer, "dispute_opened",
+           f"Dispute on {invoice.number}: {dispute.get_reason_display()}",
+           invoice=invoice, user_id=user_id, dispute=dispute.pk, amount=amount)  # fmt: skip
+    return dispute
+
+
+@transaction.atomic
+def resolve_dispute(
+    dispute: Dispute, *, on: dt.date, resolution: str, user_id: int | None = None
+) -> Dispute:
+    if dispute.resolved_on is not None:
+        raise PauseError("this dispute is already resolved")
+    dispute.resolved_on, dispute.resolution = on, resolution
+    dispute.save(update_fields=["resolved_on", "resolution"])
+    _event(dispute.invoice.customer, "dispute_resolved",
+           f"Dispute on {dispute.invoice.number} resolved: {resolution}",
+           invoice=dispute.invoice, user_id=user_id, dispute=dispute.pk)  # fmt: skip
+    return dispute
+
+
+@transaction.atomic
+def record_promise(
+    customer: Customer,
+    *,
+    promised_on: dt.date,
+    invoice: Invoice | None = None,
+    amount: Decimal | None = None,
+    grace_days: int = 2,
+    note: str = "",
+    user_id: int | None = None,
+) -> Promise:
+    """A promise to pay on a date: the items it covers wait until that date plus grace."""
+    if invoice is not None and invoice.customer_id != customer.pk:
+        raise PauseError(f"invoice {invoice.number} is not {customer}'s")
+    promise = Promise.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, invoice=invoice,
+        promised_on=promised_on, amount=amount, grace_days=grace_days, note=note,
+    )  # fmt: skip
+    what = invoice.number if invoice else "all open invoices"
+    _event(customer, "promise_recorded", f"Promise to pay {what} by {promised_on.isoformat()}",
+           invoice=invoice, user_id=user_id, promise=promise.pk, amount=amount)  # fmt: skip
+    return promise
+
+
+@transaction.atomic
+def place_hold(
+    customer: Customer,
+    *,
+    kind: str,
+    start: dt.date,
+    reason: str = "",
+    published_on: dt.date | None = None,
+    user_id: int | None = None,
+) -> Hold:
+    """Stop dunning a customer: by hand, during a negotiation, or for collective
+    proceedings (then with the publication date that starts the claim deadline)."""
+    if kind == HoldKind.INSOLVENCY and published_on is None:
+        raise PauseError("collective proceedings need their date of publication")
+    hold = Hold.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, kind=kind,
+        start_date=start, reason=reason, published_on=published_on, created_by_id=user_id,
+    )  # fmt: skip
+    _event(customer, "hold_placed", f"{hold.get_kind_display()} from {start.isoformat()}",
+           user_id=user_id, hold=hold.pk, reason=reason)  # fmt: skip
+    return hold
+
+
+@transaction.atomic
+def release_hold(hold: Hold, *, on: dt.date, user_id: int | None = None) -> Hold:
+    if hold.end_date is not None and hold.end_date <= on:
+        raise PauseError("this hold has already ended")
+    hold.end_date = on
+    hold.save(update_fields=["end_date"])
+    _event(hold.customer, "hold_released",
+           f"{hold.get_kind_display()} lifted on {on.isoformat()}",
+           user_id=user_id, hold=hold.pk)  # fmt: skip
+    return hold
+
+
+@transaction.atomic
+def agree_plan(
+    customer: Customer,
+    invoices: Sequence[Invoice],
+    instalments: Sequence[tuple[dt.date, Decimal]],
+    *,
+    on: dt.date,
+    note: str = "",
+    user_id: int | None = None,
+) -> PaymentPlan:
+    """A payment plan covering some open invoices; the instalments must add up to what
+    they owe, so that nothing is forgotten or asked twice."""
+    owed = sum((i.balance for i in invoices), Decimal(0))
+    scheduled = sum((amount for _, amount in instalments), Decimal(0))
+    if any(i.customer_id != customer.pk for i in invoices):
+        raise PauseError("a plan covers the invoices of one customer")
+    if not instalments or scheduled != owed:
+        raise PauseError(f"the instalments add up to {scheduled}, the invoices owe {owed}")
+    plan = PaymentPlan.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, agreed_on=on, note=note
+    )
+    plan.invoices.set(invoices)
+    Instalment.objects.bulk_create(
+        [Instalment(plan=plan, due_date=d, amount=a) for d, a in sorted(instalments)]
+    )
+    numbers = ", ".join(i.number for i in invoices)
+    _event(customer, "plan_agreed",
+           f"Payment plan of {len(instalments)} instalments for {numbers}",
+           user_id=user_id, plan=plan.pk, total=owed)  # fmt: skip
+    return plan
