@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
-from django.core.management import call_command, get_commands, load_command_class
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
@@ -49,16 +49,8 @@ class Command(BaseCommand):
             start(self, opts)
 
     def run_dunning(self, organisation: Organisation, today: dt.date) -> None:
-        """Run the day's dunning when the engine is installed (the `run` command)."""
-        app = get_commands().get("run")
-        if app is None:
-            return
-        values = {"org": organisation.slug, "date": today.isoformat()}
-        args: list[str] = []
-        for option, key in _run_options(app).items():
-            args += [option, values[key]]
         self.stdout.write("Running the day's dunning...")
-        call_command("run", *args)
+        call_command("run", "--org", organisation.slug, "--date", today.isoformat())
 
     def print_welcome(
         self, organisation: Organisation, host: str, port: int, *, served: bool
@@ -77,18 +69,3 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write("\n".join(lines))
-
-
-def _run_options(app: str) -> dict[str, str]:
-    """The organisation and date options the `run` command accepts, by its own spelling."""
-    parser = load_command_class(app, "run").create_parser("relance", "run")
-    found: dict[str, str] = {}
-    for action in parser._actions:
-        if not action.option_strings:
-            continue
-        option = action.option_strings[-1]
-        if action.dest in ("org", "organisation"):
-            found[option] = "org"
-        elif action.dest in ("date", "as_of", "today"):
-            found[option] = "date"
-    return found
