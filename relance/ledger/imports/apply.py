@@ -687,16 +687,18 @@ class _Applier:
 
     def write_timeline(self) -> None:
         """One event per customer the import touched, rather than one per row."""
-        now = timezone.now()
-        events = [
-            TimelineEvent(
-                organisation=self.org, customer_id=customer_id, at=now, kind="import",
-                summary=f"Import of {self.batch.file}: {count} item(s) added or changed",
-                data={"file": self.batch.file, "format": self.batch.format, "items": count},
-            )
-            for customer_id, count in sorted(self.touched_customers.items())
-        ]  # fmt: skip
-        TimelineEvent.objects.bulk_create(events, batch_size=BATCH)
+        now = bulk.db_datetime(timezone.now())
+        bulk.create(
+            TimelineEvent,
+            (
+                {"organisation_id": self.org.pk, "customer_id": customer_id, "at": now,
+                 "kind": "import",
+                 "summary": f"Import of {self.batch.file}: {count} item(s) added or changed",
+                 "data": {"file": self.batch.file, "format": self.batch.format,
+                          "items": count}}
+                for customer_id, count in sorted(self.touched_customers.items())
+            ),
+        )  # fmt: skip
 
 
 def _updated(model: Any, old: dict[str, Any], names: Iterable[str], new: dict[str, Any]) -> Any:
