@@ -69,8 +69,7 @@ def _copy(
             target = f"bulk_{table}"
             cursor.execute(f"DROP TABLE IF EXISTS {target}")
             cursor.execute(
-                f"CREATE TEMPORARY TABLE {target} AS "
-                f"SELECT {names} FROM {table} LIMIT 0"
+                f"CREATE TEMPORARY TABLE {target} AS SELECT {names} FROM {table} LIMIT 0"
             )
         with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
             for row in rows:
