@@ -14,7 +14,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 
 from relance.accounts.models import Role
-from relance.accounts.services import OrganisationNotFound, add_member, resolve_organisation
+from relance.accounts.services import add_member
+from relance.lib.commands import organisation_option
 from relance.lib.output import print_json
 
 
@@ -33,11 +34,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
             validate_email(opts["email"])
-            org = resolve_organisation(opts["org"])
         except ValidationError:
             raise CommandError(f"{opts['email']!r} is not an e-mail address") from None
-        except OrganisationNotFound as exc:
-            raise CommandError(str(exc)) from None
+        org = organisation_option(opts["org"])
         password = self.password(opts["password_stdin"])
         if password:
             try:

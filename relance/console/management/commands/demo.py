@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 from typing import Any
 
@@ -16,13 +15,7 @@ from relance.console.management import serving
 from relance.console.management.commands.serve import add_server_arguments, start
 from relance.demo.load import ORGANISATION_NAME, USER_EMAIL, USER_PASSWORD, load_demo
 from relance.ledger.models import Customer, Invoice
-
-
-def iso_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+from relance.lib.commands import iso_date
 
 
 class Command(BaseCommand):

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from relance.accounts.services import OrganisationNotFound, resolve_organisation
 from relance.dunning.approval import NotAwaiting, decide, describe
 from relance.dunning.models import CommStatus, Communication
+from relance.lib.commands import organisation_option
 from relance.lib.output import Column, print_json, print_table
 
 
@@ -30,10 +30,7 @@ class Command(BaseCommand):
             action.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        try:
-            org = resolve_organisation(opts["org"])
-        except OrganisationNotFound as exc:
-            raise CommandError(str(exc)) from None
+        org = organisation_option(opts["org"])
         if opts["action"] == "list":
             comms = (
                 Communication.objects.filter(organisation=org, status=opts["status"])

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
-from relance.accounts.services import OrganisationNotFound, resolve_organisation
 from relance.dunning.engine import RunError, run
+from relance.lib.commands import iso_date, organisation_option
 from relance.lib.output import Column, print_json, print_table
 
 
@@ -18,20 +17,17 @@ class Command(BaseCommand):
     help = "Run the dunning of a day: decide and plan the reminders, calls and tasks."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--date", type=_date, help="the run date (default: today)")
+        parser.add_argument("--date", type=iso_date, help="the run date (default: today)")
         parser.add_argument("--org", help="organisation slug; every organisation if omitted")
         parser.add_argument("--dry-run", action="store_true", help="show the decisions only")
         parser.add_argument("--json", action="store_true", help="print JSON")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        try:
-            orgs = (
-                [resolve_organisation(opts["org"])]
-                if opts["org"]
-                else list(Organisation.objects.order_by("slug"))
-            )
-        except OrganisationNotFound as exc:
-            raise CommandError(str(exc)) from None
+        orgs = (
+            [organisation_option(opts["org"])]
+            if opts["org"]
+            else list(Organisation.objects.order_by("slug"))
+        )
         results = []
         for org in orgs:
             day = opts["date"] or timezone.localdate()
@@ -56,10 +52,3 @@ class Command(BaseCommand):
             rows = [(k.replace("_", " "), str(v)) for k, v in sorted(result.counts.items())]
             print_table(self.stdout, [Column("what"), Column("count", numeric=True)],
                         rows or [("nothing", "0")])  # fmt: skip
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise CommandError(f"{text!r} is not a date (YYYY-MM-DD)") from None

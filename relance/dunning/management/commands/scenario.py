@@ -13,7 +13,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from relance.accounts.models import Organisation
-from relance.accounts.services import OrganisationNotFound, resolve_organisation
 from relance.dunning.defaults import install_defaults
 from relance.dunning.scenarios_io import (
     ImportResult,
@@ -22,6 +21,7 @@ from relance.dunning.scenarios_io import (
     import_document,
     load_file,
 )
+from relance.lib.commands import organisation_option
 from relance.lib.output import print_json
 
 ORG_HELP = "the organisation's slug (may be omitted when there is only one)"
@@ -51,10 +51,7 @@ class Command(BaseCommand):
         ).add_argument("--org", help=ORG_HELP)
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        try:
-            organisation = resolve_organisation(opts["org"])
-        except OrganisationNotFound as exc:
-            raise CommandError(str(exc)) from None
+        organisation = organisation_option(opts["org"])
         if opts["action"] == "export":
             self.export(organisation, opts["output"])
         elif opts["action"] == "import":

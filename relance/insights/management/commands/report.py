@@ -8,13 +8,13 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
-from relance.accounts.services import OrganisationNotFound, resolve_organisation
 from relance.insights.aging import BUCKET_NAMES, AgedBalance, aged_balance
 from relance.insights.dso import DsoResult, dso
+from relance.lib.commands import iso_date, organisation_option
 from relance.lib.output import Column, money, print_json, print_table
 
 BUCKET_HEADERS = {
@@ -24,13 +24,6 @@ BUCKET_HEADERS = {
     "61-90": "61-90",
     "over_90": "Over 90",
 }
-
-
-def iso_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
 
 
 def positive_int(text: str) -> int:
@@ -85,10 +78,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            organisation = resolve_organisation(options["org"])
-        except OrganisationNotFound as exc:
-            raise CommandError(str(exc)) from exc
+        organisation = organisation_option(options["org"])
         as_of = options["date"] or today_for(organisation)
         if options["report"] == "aged-balance":
             report = aged_balance(organisation, as_of)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,11 @@ from django.db import transaction
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from relance.accounts.services import OrganisationNotFound, resolve_organisation
 from relance.ledger.imports import FORMATS, ImportFailed, ImportResult, import_file
 from relance.ledger.imports.mapping import Mapping, load_mapping, parse_mapping
 from relance.ledger.imports.records import Problem
 from relance.ledger.models import ImportMapping
+from relance.lib.commands import iso_date, organisation_option
 from relance.lib.output import Column, print_json, print_table
 
 
@@ -34,9 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--org", help="organisation slug (created if missing)")
         parser.add_argument("--dry-run", action="store_true", help="show, write nothing")
         parser.add_argument("--json", action="store_true", help="print JSON")
-        parser.add_argument(
-            "--as-of", type=dt.date.fromisoformat, help="date of the import (default: today)"
-        )
+        parser.add_argument("--as-of", type=iso_date, help="date of the import (default: today)")
         parser.add_argument(
             "--settle-missing",
             action="store_true",
@@ -50,10 +47,7 @@ class Command(BaseCommand):
             transaction.set_rollback(opts["dry_run"])
 
     def run(self, opts: dict[str, Any]) -> None:
-        try:
-            org = resolve_organisation(opts["org"], create=bool(opts["org"]))
-        except OrganisationNotFound as exc:
-            raise CommandError(str(exc)) from None
+        org = organisation_option(opts["org"], create=bool(opts["org"]))
         try:
             mapping = self.mapping(org, opts["mapping"], opts["save_mapping"])
             if mapping and opts["settle_missing"]:
