@@ -171,12 +171,12 @@ def suspension(case: CustomerCase, item: Item, run_date: dt.date) -> str | None:
     return None
 
 
-def promise_broken(item: Item, run_date: dt.date) -> bool:
-    return (
-        item.promised_on is not None
-        and item.promise_id is not None
-        and run_date > item.promised_on + dt.timedelta(days=item.promise_grace)
-    )
+def broken_promise(item: Item, run_date: dt.date) -> int | None:
+    """The promise covering the item, if its date plus grace has passed unpaid."""
+    if item.promised_on is None or item.promise_id is None:
+        return None
+    late = run_date > item.promised_on + dt.timedelta(days=item.promise_grace)
+    return item.promise_id if late else None
 
 
 def decide(case: CustomerCase, run_date: dt.date, calendar: Calendar) -> Decision:
@@ -208,9 +208,10 @@ def _decide_item(
     if item.level_date == run_date:
         return  # at most one step per item per run (and a second run of D does nothing)
     reason = suspension(case, item, run_date)
-    broken = reason is None and promise_broken(item, run_date) and item.promise_id is not None
-    if broken:
-        decision.broken_promises.add(item.promise_id)  # type: ignore[arg-type]
+    promise = None if reason else broken_promise(item, run_date)
+    broken = promise is not None
+    if promise is not None:
+        decision.broken_promises.add(promise)
     if reason:
         decision.notes.append({"invoice": item.number, "why": "suspended", "reason": reason})
         return
