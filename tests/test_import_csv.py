@@ -443,3 +443,27 @@ def test_it_creates_the_organisation_named_but_not_in_a_dry_run(db, tmp_path):
     assert not Organisation.objects.filter(slug="newco").exists()
     call_command("import", *args, stdout=StringIO())
     assert Invoice.objects.filter(organisation__slug="newco").count() == 3
+
+
+def test_it_refuses_allocations_beyond_an_invoice_or_a_payment(org, tmp_path):
+    do_import(org, write(tmp_path / "inv.csv", [HEADER, *ROWS]), tmp_path)
+    before = ledger_state(org)
+    mapping = (
+        "record: payment\ncolumns:\n  customer.reference: client\n  payment.reference: ref\n"
+        "  payment.date: date\n  payment.amount: total\n  allocation.amount: montant\n"
+        "  allocation.invoice: facture\n"
+    )
+    too_much = tmp_path / "too-much.csv"
+    too_much.write_text(
+        "client,ref,date,total,montant,facture\n"
+        "C002,VIR-1,12/11/2026,5000.00,1300.00,FA-003\n"  # FA-003 owes 1,200.00
+        "C001,VIR-2,12/11/2026,100.00,60.00,FA-001\n"  # VIR-2 holds 100.00: 120.00 allocated
+        "C001,VIR-2,12/11/2026,100.00,60.00,FA-002\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImportFailed) as failure:
+        do_import(org, too_much, tmp_path, mapping)
+    messages = [(p.row, p.message) for p in failure.value.problems]
+    assert (3, "payment VIR-2 of 100.00 is allocated 120.00") in messages
+    assert any("invoice FA-003 of 1200.00 would receive 1300.00" in m for _, m in messages)
+    assert ledger_state(org) == before

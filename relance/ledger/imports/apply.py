@@ -582,27 +582,30 @@ class _Applier:
             by_invoice[iid] += amount
         payment_amount = {self.payment_ids[r]: a for r, a in self.payment_amounts.items()
                           if r in self.payment_ids}  # fmt: skip
-        payment_ref = {v: k for k, v in self.payment_ids.items()}
-        rows = {p.reference: p.row for p in self.batch.payments}
-        for pid, total in sorted(by_payment.items()):
-            if pid in payment_amount and total > payment_amount[pid]:
-                ref = payment_ref[pid]
-                self.problems.add(
-                    rows.get(ref), "payment.amount",
-                    f"payment {ref} of {payment_amount[pid]} is allocated {total}",
-                )  # fmt: skip
         amounts = {self.invoice_ids[r.number]: (r.amount, r.row, r.number)
                    for r in self.batch.invoices}  # fmt: skip
         for n, i in self.existing_invoices.items():
             amounts.setdefault(i["id"], (i["amount"], None, n))
-        for iid, total in sorted(by_invoice.items()):
-            amount, row, number = amounts[iid]
-            if total > amount:
+        # Find the offenders first: naming them (and sorting them) is for the rare failure.
+        over_paid = [pid for pid, total in by_payment.items()
+                     if pid in payment_amount and total > payment_amount[pid]]  # fmt: skip
+        over_owed = [iid for iid, total in by_invoice.items() if total > amounts[iid][0]]
+        if over_paid:
+            payment_ref = {v: k for k, v in self.payment_ids.items()}
+            rows = {p.reference: p.row for p in self.batch.payments}
+            for pid in sorted(over_paid):
+                ref = payment_ref[pid]
                 self.problems.add(
-                    row, "invoice.amount",
-                    f"invoice {number} of {amount} would receive {total} of payments "
-                    "and credit notes",
+                    rows.get(ref), "payment.amount",
+                    f"payment {ref} of {payment_amount[pid]} is allocated {by_payment[pid]}",
                 )  # fmt: skip
+        for iid in sorted(over_owed):
+            amount, row, number = amounts[iid]
+            self.problems.add(
+                row, "invoice.amount",
+                f"invoice {number} of {amount} would receive {by_invoice[iid]} of payments "
+                "and credit notes",
+            )  # fmt: skip
 
     # -- open items that vanished from a snapshot ---------------------------------------
 
