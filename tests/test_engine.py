@@ -99,7 +99,7 @@ def test_it_plans_the_pre_due_reminder_and_records_the_level(org, scenario, cust
     assert comms(org) == [("C1", "email", "courtesy", "queued", D)]
     assert level(inv) == 1
     comm = Communication.objects.get()
-    assert comm.pre_due and comm.explanation["items"][0]["days_overdue"] == -5
+    assert comm.pre_due and comm.items.get().days_overdue == -5
     assert comm.explanation["scenario_rule"] == "no rule matched: default scenario"
     assert TimelineEvent.objects.filter(customer=customer, kind="communication_queued").count() == 1
 
@@ -120,12 +120,8 @@ def test_it_does_nothing_new_when_the_same_date_runs_again(org, scenario, custom
 def test_it_groups_and_moves_each_item_to_its_own_step(org, scenario, customer):
     a = invoice(org, customer, "F1", D - days(5))
     b = invoice(org, customer, "F2", D - days(15))
-    ItemState.objects.create(
-        organisation=org, invoice=b, customer=customer, level=3, level_date=D - days(7)
-    )
-    ItemState.objects.create(
-        organisation=org, invoice=a, customer=customer, level=1, level_date=D - days(10)
-    )
+    ItemState.objects.create(invoice=b, level=3, level_date=D - days(7))
+    ItemState.objects.create(invoice=a, level=1, level_date=D - days(10))
     run(org, D)
     [comm] = Communication.objects.all()
     assert comm.template == "firm_reminder"
@@ -159,9 +155,7 @@ def test_it_suspends_a_disputed_item_only(org, scenario, customer):
 
 def test_it_breaks_a_promise_and_steps_at_once(org, scenario, customer):
     inv = invoice(org, customer, "F1", D - days(9))
-    ItemState.objects.create(
-        organisation=org, invoice=inv, customer=customer, level=2, level_date=D - days(1)
-    )
+    ItemState.objects.create(invoice=inv, level=2, level_date=D - days(1))
     promise = Promise.objects.create(
         organisation=org, customer=customer, invoice=inv, promised_on=D - days(3), grace_days=2
     )
@@ -308,3 +302,68 @@ def test_decisions_do_not_depend_on_the_order_rows_were_written(org, scenario, r
     # Every open item past its courtesy window got exactly one planned step.
     planned = CommunicationItem.objects.count()
     assert planned == sum(1 for _, overdue in rows if overdue >= 5 or -5 <= overdue < 0)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(-10, 70), st.integers(0, 5), st.integers(0, 9)),
+        min_size=1,
+        max_size=20,
+    ),
+    st.sampled_from(["low", "medium", "high"]),
+)
+def test_reading_only_the_items_that_may_move_changes_no_decision(org, scenario, rows, risk):
+    """Day after day, the run (which reads only the items whose next step may be due, by
+    level, under any scenario) plans exactly what the policy plans over every open item."""
+    from relance.dunning import engine, policy
+
+    for model in (Communication, ItemState, Invoice, Customer, SegmentRule):
+        model.objects.all().delete()
+    Scenario.objects.filter(slug="tight").delete()
+    tight = Scenario.objects.create(organisation=org, slug="tight", name="Tight")
+    for position, (offset, gap) in enumerate([(-2, 0), (2, 1), (4, 2), (9, 2)], start=1):
+        Step.objects.create(organisation=org, scenario=tight, position=position,
+                            name=f"t{position}", offset=offset, min_gap=gap, channel="email",
+                            template=f"t{position}")  # fmt: skip
+    SegmentRule.objects.create(organisation=org, position=1, name="risky", scenario=tight,
+                               risk_class="high")  # fmt: skip
+    customers = [
+        Customer.objects.create(organisation=org, reference=f"C{c}", legal_name=f"C{c}",
+                                risk_class=risk if c % 2 else "low")
+        for c in range(4)
+    ]  # fmt: skip
+    levels: dict[int, tuple[int, dt.date | None]] = {}
+    for n, (c, overdue, lvl, ago) in enumerate(rows):
+        inv = invoice(org, customers[c], f"F{n}", D - days(overdue))
+        if lvl:
+            ItemState.objects.create(invoice=inv, level=lvl, level_date=D - days(ago + 1))
+            levels[inv.pk] = (lvl, D - days(ago + 1))
+    for day in [D + days(n) for n in range(12)]:
+        # The policy over every open item, from the levels the pure model carries.
+        context = engine._Context.load(org, day)
+        calendar = engine.calendar_for(org, day)
+        expected = []
+        for customer in customers:
+            items = [
+                policy.Item(i.pk, i.number, i.due_date, i.balance, i.currency,
+                            *levels.get(i.pk, (0, None)))
+                for i in Invoice.objects.filter(customer=customer)
+            ]  # fmt: skip
+            decision = policy.decide(engine._case(context, customer.pk, items, day), day, calendar)
+            for comm in decision.communications:
+                steps = sorted((i.number, i.step_position) for i in comm.items)
+                expected.append((customer.reference, comm.template, steps))
+            for invoice_id, lvl in decision.levels.items():
+                stepped = any(i.invoice_id == invoice_id for c in decision.communications
+                              for i in c.items)  # fmt: skip
+                levels[invoice_id] = (lvl, day if stepped else levels.get(invoice_id, (0, None))[1])
+        run(org, day)
+        planned = [
+            (c.customer.reference, c.template,
+             sorted(c.items.values_list("invoice__number", "step_position")))
+            for c in Communication.objects.filter(run_date=day).select_related("customer")
+        ]  # fmt: skip
+        assert sorted(planned) == sorted(expected), day

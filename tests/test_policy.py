@@ -179,7 +179,8 @@ def test_it_asks_for_approval_when_a_step_says_so():
     decision = decide(CustomerCase(7, scenario, "rule", [item(1, D - days(6))]), D, WORKDAY)
     [comm] = decision.communications
     assert comm.approval
-    assert comm.explanation["items"][0]["days_overdue"] == 6
+    assert [(i.number, i.days_overdue, i.step_position) for i in comm.items] == [("F1", 6, 1)]
+    assert comm.explanation["template_from_step"] == {"position": 1, "name": "notice"}
 
 
 def test_it_thanks_once_for_items_paid_when_the_scenario_asks():

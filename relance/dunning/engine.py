@@ -5,14 +5,20 @@ Loading streams the open items ordered by customer, so memory stays bounded by a
 writing uses bulk inserts and a handful of set-based updates. Idempotence does not rest on
 this code being careful: an item stepped today (``level_date == D``) is not stepped again,
 and the database keeps communications unique per (organisation, customer, channel, D).
+
+Only the items that may move today are read: the query leaves out, per level, the items
+whose next step cannot be due yet under any scenario (too early for the smallest offset of
+the steps ahead, or too soon after the last step for their smallest gap). On an ordinary
+day that is most of them; the policy still decides for every item read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import decimal
+import functools
 import itertools
 import json
+import operator
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +27,7 @@ from typing import Any
 
 import holidays
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
@@ -43,7 +49,7 @@ from relance.lib.dates import add_months
 from relance.lib.perf import collector_paused
 
 Progress = Callable[[str, int, int], None]
-CHUNK_CUSTOMERS = 2000
+CHUNK_CUSTOMERS = 10000
 CONTACT_GAP = 3
 HOLD_PRIORITY: dict[str, int] = {
     HoldKind.INSOLVENCY: 0, HoldKind.NEGOTIATION: 1, HoldKind.MANUAL: 2,
@@ -62,7 +68,8 @@ class RunResult:
     business_day: bool
     holiday: str | None = None
     customers: int = 0
-    open_items: int = 0
+    # Items read: the open items that may move today (see the module's docstring).
+    items_considered: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
@@ -74,7 +81,7 @@ class RunResult:
             "business_day": self.business_day,
             "holiday": self.holiday,
             "customers": self.customers,
-            "open_items": self.open_items,
+            "items_considered": self.items_considered,
             "counts": dict(sorted(self.counts.items())),
             "decisions": self.decisions,
         }
@@ -130,7 +137,7 @@ def _run(
     for chunk in _chunks(context, run_date, chunk_customers):
         decisions = [policy.decide(case, run_date, calendar) for case in chunk]
         result.customers += len(chunk)
-        result.open_items += sum(len(case.items) for case in chunk)
+        result.items_considered += sum(len(case.items) for case in chunk)
         if explain or dry_run:
             result.decisions += [_describe(d) for d in decisions if _matters(d)]
         if dry_run:
@@ -164,6 +171,12 @@ class _Context:
     holds: dict[int, str]
     last_contact: dict[int, dict[str, dt.date]]
     settled: dict[int, list[policy.Settled]]
+    # Largest open balance per customer, for the rules on invoice size: only customers with
+    # an item at least as large as the smallest threshold (smaller ones match no such rule).
+    largest: dict[int, Decimal]
+    # Items and customers concerned by a pause or a promise: their items are built in full.
+    special_invoices: set[int]
+    special_customers: set[int]
 
     @classmethod
     def load(cls, org: Organisation, day: dt.date) -> _Context:
@@ -178,6 +191,16 @@ class _Context:
         except NoDefaultScenario as exc:
             raise RunError(str(exc)) from None
         promises, promises_c, broken, broken_c = _promises(org)
+        disputed = set(
+            Dispute.objects.filter(organisation=org, resolved_on__isnull=True).values_list(
+                "invoice_id", flat=True
+            )
+        )
+        in_plan = set(
+            PaymentPlan.invoices.through.objects.filter(
+                paymentplan__organisation=org, paymentplan__status=PaymentPlan.Status.ACTIVE
+            ).values_list("invoice_id", flat=True)
+        )
         return cls(
             organisation=org,
             scenarios=scenarios,
@@ -190,17 +213,8 @@ class _Context:
                     "pk", "risk_class", "customer_since"
                 )
             },
-            disputed=set(
-                Dispute.objects.filter(organisation=org, resolved_on__isnull=True).values_list(
-                    "invoice_id", flat=True
-                )
-            ),
-            in_plan=set(
-                PaymentPlan.invoices.through.objects.filter(
-                    paymentplan__organisation=org,
-                    paymentplan__status=PaymentPlan.Status.ACTIVE,
-                ).values_list("invoice_id", flat=True)
-            ),
+            disputed=disputed,
+            in_plan=in_plan,
             promises_by_invoice=promises,
             promises_by_customer=promises_c,
             broken_by_invoice=broken,
@@ -208,6 +222,9 @@ class _Context:
             holds=_holds(org, day),
             last_contact=_last_contacts(org, day),
             settled=_settled(org),
+            largest=_largest(org, rules),
+            special_invoices=disputed | in_plan | set(promises) | set(broken),
+            special_customers=set(promises_c) | set(broken_c),
         )
 
 
@@ -290,52 +307,116 @@ def _last_contacts(org: Organisation, day: dt.date) -> dict[int, dict[str, dt.da
 def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:
     """Items reminded at least once, paid since, not yet thanked."""
     rows = ItemState.objects.filter(
-        organisation=org, thanked=False, level__gte=1, invoice__balance__lte=org.min_balance
-    ).values_list("customer_id", "invoice_id", "invoice__number", "level")
+        invoice__organisation=org, thanked=False, level__gte=1,
+        invoice__balance__lte=org.min_balance,
+    ).values_list("invoice__customer_id", "invoice_id", "invoice__number", "level")  # fmt: skip
     settled: dict[int, list[policy.Settled]] = defaultdict(list)
     for customer, invoice, number, level in rows:
         settled[customer].append(policy.Settled(invoice, number, level))
     return settled
 
 
-_OPEN_ITEMS = (
-    "SELECT i.id, i.number, i.customer_id, i.due_date, i.balance, i.currency, s.level,"
-    " s.level_date FROM ledger_invoice i LEFT JOIN dunning_itemstate s ON s.invoice_id = i.id"
-    " WHERE i.organisation_id = %s AND i.balance > %s ORDER BY i.customer_id, i.id"
-)
+def _largest(org: Organisation, rules: list[Any]) -> dict[int, Decimal]:
+    thresholds = [r.min_invoice_amount for r in rules if r.min_invoice_amount is not None]
+    if not thresholds:
+        return {}
+    rows = (
+        Invoice.objects.filter(
+            organisation=org, balance__gt=org.min_balance, balance__gte=min(thresholds)
+        )
+        .values("customer_id")
+        .annotate(largest=Max("balance"))
+        .values_list("customer_id", "largest")
+    )
+    return dict(rows)
+
+
+def _cutoffs(
+    scenarios: dict[int, policy.ScenarioSpec], day: dt.date
+) -> tuple[dict[int, dt.date], dict[int, dt.date]]:
+    """Per level, the latest due date and the latest date of the last step that let an item
+    of that level move today under some scenario: the smallest offset and the smallest gap
+    among the steps ahead of it, over every scenario (a customer may change scenario).
+    Levels with no step ahead in any scenario are absent: their items cannot move."""
+    top = max((len(s.steps) for s in scenarios.values()), default=0)
+    due: dict[int, dt.date] = {}
+    last: dict[int, dt.date] = {}
+    for level in range(top):
+        ahead = [step for s in scenarios.values() for step in s.steps[level:]]
+        due[level] = day - dt.timedelta(days=min(step.offset for step in ahead))
+        last[level] = day - dt.timedelta(days=min(step.min_gap for step in ahead))
+    return due, last
+
+
+def _open_items_query(org: Organisation, day: dt.date, context: _Context) -> tuple[str, list[Any]]:
+    """The open items that may move today, ordered by customer. Customers with a promise
+    (open or broken) are read in full: a promise breaking, or broken, changes what is due."""
+    due, last = _cutoffs(context.scenarios, day)
+    sqlite = connection.vendor == "sqlite"
+    # SQLite: read dates and amounts as text and convert them below; Django's converters
+    # for declared types cost more than the query on a million rows.
+    as_text = "CAST({} AS TEXT)" if sqlite else "{}"
+    due_case = " ".join("WHEN %s THEN %s" for _ in due) or "WHEN -1 THEN NULL"
+    last_case = " ".join("WHEN %s THEN %s" for _ in last) or "WHEN -1 THEN NULL"
+    sql = (
+        f"SELECT i.customer_id, i.id, i.number, {as_text.format('i.due_date')},"
+        f" {as_text.format('i.balance')}, i.currency, COALESCE(s.level, 0),"
+        f" {as_text.format('s.level_date')}"
+        " FROM ledger_invoice i LEFT JOIN dunning_itemstate s ON s.invoice_id = i.id"
+        " WHERE i.organisation_id = %s AND i.balance > %s AND ("
+        f"  (i.due_date <= CASE COALESCE(s.level, 0) {due_case} END"
+        f"   AND (s.level_date IS NULL OR s.level_date <= CASE s.level {last_case} END))"
+        "  OR i.customer_id IN (SELECT customer_id FROM dunning_promise"
+        "   WHERE organisation_id = %s AND status IN ('open', 'broken')))"
+        " ORDER BY i.customer_id, i.id"
+    )
+    params: list[Any] = [org.pk, org.min_balance]
+    params += [value for pair in due.items() for value in pair]
+    params += [value for pair in last.items() for value in pair]
+    params.append(org.pk)
+    return sql, params
+
+
+_new_item = functools.partial(tuple.__new__, policy.Item)
 _CENT = Decimal("0.01")
 
 
-def _open_rows(org: Organisation) -> Iterator[tuple[Any, ...]]:
-    """The open items ordered by customer, streamed. Read with the driver: the ORM's generic
-    converters cost more than the query on a million rows."""
+def _open_items(
+    org: Organisation, day: dt.date, context: _Context
+) -> Iterator[tuple[int, policy.Item]]:
+    """(customer id, item) for the items that may move today, streamed by customer. Items
+    are built without their pauses, which ``_case`` adds for the few concerned."""
+    sql, params = _open_items_query(org, day, context)
     sqlite = connection.vendor == "sqlite"
-    to_decimal = decimal.Context().create_decimal_from_float
+    dates: dict[Any, dt.date | None] = {None: None}
     with connection.cursor() as cursor:
-        cursor.execute(_OPEN_ITEMS, [org.pk, org.min_balance])
+        cursor.execute(sql, params)
         while rows := cursor.fetchmany(20000):
-            if not sqlite:  # psycopg returns dates and decimals already
-                yield from rows
-                continue
-            # SQLite returns floats for decimals (Django reads them so too); its date
-            # converter (registered by Django) already gives dates.
-            for invoice, number, customer, due, balance, currency, level, level_date in rows:
-                amount = (to_decimal(balance) if isinstance(balance, float)
-                          else Decimal(balance)).quantize(_CENT)  # fmt: skip
-                yield invoice, number, customer, due, amount, currency, level, level_date
+            for customer, invoice, number, due, balance, currency, level, level_date in rows:
+                if sqlite:
+                    due = dates.get(due) or dates.setdefault(due, dt.date.fromisoformat(due))
+                    if level_date not in dates:
+                        dates[level_date] = dt.date.fromisoformat(level_date)
+                    level_date = dates[level_date]
+                    balance = Decimal(balance).quantize(_CENT)
+                yield customer, _new_item(
+                    (invoice, number, due, balance, currency, level, level_date, False, False,
+                     None, 2, None, None)
+                )  # fmt: skip
 
 
 def _chunks(context: _Context, day: dt.date, size: int) -> Iterator[list[policy.CustomerCase]]:
     """Customer cases, a chunk of customers at a time, built from the streamed items."""
     chunk: list[policy.CustomerCase] = []
     seen: set[int] = set()
-    for customer_id, rows in itertools.groupby(_open_rows(context.organisation), key=_by_customer):
-        chunk.append(_case(context, customer_id, list(rows), day))
+    rows = _open_items(context.organisation, day, context)
+    for customer_id, pairs in itertools.groupby(rows, key=_first):
+        chunk.append(_case(context, customer_id, [item for _, item in pairs], day))
         seen.add(customer_id)
         if len(chunk) >= size:
             yield chunk
             chunk = []
-    # Customers with nothing open but something to thank for.
+    # Customers with nothing that may move but something to thank for.
     for customer_id in sorted(set(context.settled) - seen):
         chunk.append(_case(context, customer_id, [], day))
         if len(chunk) >= size:
@@ -345,42 +426,23 @@ def _chunks(context: _Context, day: dt.date, size: int) -> Iterator[list[policy.
         yield chunk
 
 
-def _by_customer(row: tuple[Any, ...]) -> int:
-    return int(row[2])
+_first = operator.itemgetter(0)
 
 
 def _case(
-    context: _Context, customer_id: int, rows: list[tuple[Any, ...]], day: dt.date
+    context: _Context, customer_id: int, items: list[policy.Item], day: dt.date
 ) -> policy.CustomerCase:
     risk, since = context.customers[customer_id]
-    largest = max((row[4] for row in rows), default=Decimal(0))
     scenario_id, reason = choose_scenario(
-        CustomerFacts(risk, since, largest, day),
+        CustomerFacts(risk, since, context.largest.get(customer_id), day),
         context.rules,
         context.default_scenario,
         context.explicit.get(customer_id),
     )
-    customer_promise = context.promises_by_customer.get(customer_id)
-    customer_broken = context.broken_by_customer.get(customer_id)
-    items = []
-    for invoice, number, _, due, balance, currency, level, level_date in rows:
-        promise = context.promises_by_invoice.get(invoice)
-        if customer_promise and (promise is None or customer_promise[0] > promise[0]):
-            promise = customer_promise
-        broken = context.broken_by_invoice.get(invoice) or customer_broken
-        if broken and customer_broken and customer_broken > broken:
-            broken = customer_broken
-        items.append(
-            policy.Item(
-                invoice_id=invoice, number=number, due_date=due, balance=balance,
-                currency=currency, level=level or 0, level_date=level_date,
-                disputed=invoice in context.disputed, in_plan=invoice in context.in_plan,
-                promised_on=promise[0] if promise else None,
-                promise_grace=promise[1] if promise else 2,
-                promise_id=promise[2] if promise else None,
-                promise_broken_on=broken,
-            )
-        )  # fmt: skip
+    if customer_id in context.special_customers or not context.special_invoices.isdisjoint(
+        item.invoice_id for item in items
+    ):
+        items = [_with_pauses(context, customer_id, item) for item in items]
     return policy.CustomerCase(
         customer_id=customer_id,
         scenario=context.scenarios[scenario_id],
@@ -390,6 +452,25 @@ def _case(
         last_contact=context.last_contact.get(customer_id, {}),
         settled=context.settled.get(customer_id, ()),
     )
+
+
+def _with_pauses(context: _Context, customer_id: int, item: policy.Item) -> policy.Item:
+    """The item with its dispute, plan and promises: the latest promise covering it (its
+    own or its customer's) and the latest broken one."""
+    invoice = item.invoice_id
+    promise = context.promises_by_invoice.get(invoice)
+    customer_promise = context.promises_by_customer.get(customer_id)
+    if customer_promise and (promise is None or customer_promise[0] > promise[0]):
+        promise = customer_promise
+    customer_broken = context.broken_by_customer.get(customer_id)
+    broken = context.broken_by_invoice.get(invoice) or customer_broken
+    if broken and customer_broken and customer_broken > broken:
+        broken = customer_broken
+    return item._replace(
+        disputed=invoice in context.disputed, in_plan=invoice in context.in_plan,
+        promised_on=promise[0] if promise else None, promise_grace=promise[1] if promise else 2,
+        promise_id=promise[2] if promise else None, promise_broken_on=broken,
+    )  # fmt: skip
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -419,10 +500,15 @@ def _write(
 
 def _write_chunk(org: Organisation, day: dt.date, decisions: list[policy.Decision]) -> None:
     """Communications, their items, the levels and the timeline of a chunk of customers, with
-    the driver's executemany: a million items are written in seconds, not minutes."""
+    the driver's executemany: a million items are written in seconds, not minutes.
+
+    Values go as text and integers (``bulk.plain``): SQLite's adapters for dates, decimals
+    and booleans cost about a microsecond a value, as much as the insert itself."""
     now = bulk.db_datetime(timezone.now())
+    today = bulk.plain(day)
     planned = [c for d in decisions for c in d.communications]
     if planned:
+        before = _last_communication_id()
         bulk.insert(
             Communication._meta.db_table,
             ["organisation_id", "customer_id", "channel", "run_date", "purpose", "pre_due",
@@ -430,21 +516,21 @@ def _write_chunk(org: Organisation, day: dt.date, decisions: list[policy.Decisio
              "explanation", "recipient", "subject", "message_id", "attempts", "last_error",
              "created_at", "updated_at"],
             (
-                (org.pk, c.customer_id, c.channel, day, c.purpose, c.pre_due, day,
+                (org.pk, c.customer_id, c.channel, today, c.purpose, int(c.pre_due), today,
                  c.scenario_id, c.step_id, c.template, org.language,
                  CommStatus.AWAITING_APPROVAL if c.approval else CommStatus.QUEUED,
                  json.dumps(c.explanation, default=str), "", "", "", 0, "", now, now)
                 for c in planned
             ),
         )  # fmt: skip
-        ids = _communication_ids(org, day, {c.customer_id for c in planned})
+        ids = _communication_ids(org, day, before)
         bulk.insert(
             CommunicationItem._meta.db_table,
             ["communication_id", "invoice_id", "step_position", "days_overdue", "balance",
              "dropped"],
             (
                 (ids[c.customer_id, c.channel, c.purpose], i.invoice_id, i.step_position,
-                 i.days_overdue, i.balance, "")
+                 i.days_overdue, str(i.balance), "")
                 for c in planned
                 for i in c.items
             ),
@@ -461,33 +547,45 @@ def _write_chunk(org: Organisation, day: dt.date, decisions: list[policy.Decisio
                 for c in planned
             ),
         )  # fmt: skip
-    _write_levels(org, day, decisions)
+    _write_levels(today, decisions)
     _write_side_effects(org, day, decisions, timezone.now())
 
 
+def _last_communication_id() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(id) FROM {Communication._meta.db_table}")
+        return int(cursor.fetchone()[0] or 0)
+
+
 def _communication_ids(
-    org: Organisation, day: dt.date, customers: set[int]
+    org: Organisation, day: dt.date, before: int
 ) -> dict[tuple[int, str, str], int]:
-    rows = Communication.objects.filter(
-        organisation=org, run_date=day, customer_id__in=sorted(customers)
-    ).values_list("customer_id", "channel", "purpose", "pk")
-    return {(customer, channel, purpose): pk for customer, channel, purpose, pk in rows}
+    """The keys of the communications just written: those of the run above ``before`` (a
+    range of the primary key, not a search by customer)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT customer_id, channel, purpose, id FROM {Communication._meta.db_table}"
+            " WHERE id > %s AND organisation_id = %s AND run_date = %s",
+            [before, org.pk, day],
+        )
+        return {(customer, channel, purpose): pk for customer, channel, purpose, pk in cursor}
 
 
-def _write_levels(org: Organisation, day: dt.date, decisions: list[policy.Decision]) -> None:
-    """A step taken today sets the level and its date; a step passed over sets the level."""
-    stepped, passed = [], []
-    for decision in decisions:
-        planned_items = {i.invoice_id for c in decision.communications for i in c.items}
-        for invoice_id, level in sorted(decision.levels.items()):
-            if invoice_id in planned_items:
-                stepped.append((invoice_id, org.pk, decision.customer_id, level, day, False))
-            else:
-                passed.append((invoice_id, org.pk, decision.customer_id, level, None, False))
-    columns = ["invoice_id", "organisation_id", "customer_id", "level", "level_date", "thanked"]
+def _write_levels(today: Any, decisions: list[policy.Decision]) -> None:
+    """A step taken today sets the level and its date; a step passed over sets the level.
+    Rows go in key order: the table is a b-tree on the invoice id."""
+    stepped = {i.invoice_id: i.step_position for d in decisions for c in d.communications
+               for i in c.items}  # fmt: skip
+    passed = [(invoice_id, level, None, 0) for d in decisions
+              for invoice_id, level in d.levels.items() if invoice_id not in stepped]  # fmt: skip
+    columns = ["invoice_id", "level", "level_date", "thanked"]
     table = ItemState._meta.db_table
-    bulk.insert(table, columns, stepped, conflict=["invoice_id"], update=["level", "level_date"])
-    bulk.insert(table, columns, passed, conflict=["invoice_id"], update=["level"])
+    bulk.insert(
+        table, columns, [(invoice_id, stepped[invoice_id], today, 0) for invoice_id in
+                         sorted(stepped)],
+        conflict=["invoice_id"], update=["level", "level_date"],
+    )  # fmt: skip
+    bulk.insert(table, columns, sorted(passed), conflict=["invoice_id"], update=["level"])
 
 
 def _write_side_effects(
@@ -557,6 +655,8 @@ def _describe(decision: policy.Decision) -> dict[str, Any]:
             for c in decision.communications
         ],
         "levels": {str(k): v for k, v in sorted(decision.levels.items())},
+        "passed_over": [{"invoice": number, "to_level": level}
+                        for number, level in decision.passed_over],
         "broken_promises": sorted(decision.broken_promises),
         "notes": decision.notes,
     }  # fmt: skip

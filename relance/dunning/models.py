@@ -3,9 +3,13 @@ the outbox of communications, tasks for people, and the late-payment rate tables
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from relance.lib.fields import RowIdAutoField, RowIdOneToOneField
 
 
 class RateSeries(models.TextChoices):
@@ -158,21 +162,17 @@ class CustomerScenario(models.Model):
 
 
 class ItemState(models.Model):
-    """Where an open item stands in its scenario. No row means level 0."""
+    """Where an open item stands in its scenario. No row means level 0.
 
-    organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
-    invoice = models.OneToOneField(
+    One row per item the run has moved, written for most open items on a first run: kept to
+    the key and three small columns (the organisation and customer are the invoice's)."""
+
+    invoice = RowIdOneToOneField(
         "ledger.Invoice", on_delete=models.CASCADE, primary_key=True, related_name="dunning"
     )
-    customer = models.ForeignKey("ledger.Customer", on_delete=models.CASCADE, related_name="+")
     level = models.PositiveSmallIntegerField(default=0)  # the last step executed
     level_date = models.DateField(null=True)  # the run date of that step
     thanked = models.BooleanField(default=False)
-
-    class Meta:
-        indexes = [models.Index(fields=["organisation", "customer"])]
 
     def __str__(self) -> str:
         return f"{self.invoice_id}: level {self.level}"
@@ -306,7 +306,6 @@ class Communication(models.Model):
         ]
         indexes = [
             models.Index(fields=["organisation", "status", "send_on"]),
-            models.Index(fields=["organisation", "customer", "channel", "run_date"]),
             # The sender's queue and its sweep of stale claims, across organisations.
             models.Index(fields=["status", "send_on"], name="comm_due"),
             models.Index(fields=["status", "claimed_at"], name="comm_claimed"),
@@ -318,8 +317,19 @@ class Communication(models.Model):
 
 
 class CommunicationItem(models.Model):
-    communication = models.ForeignKey(Communication, on_delete=models.CASCADE, related_name="items")
-    invoice = models.ForeignKey("ledger.Invoice", on_delete=models.CASCADE, related_name="+")
+    id = RowIdAutoField(primary_key=True)
+    # Looked up through the unique constraint below, which starts with it.
+    communication = models.ForeignKey(
+        Communication, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
+    # Without a database constraint or index of its own: the run writes one row per item it
+    # reminds (a million on a first run) and both would cost a third of that write. The
+    # invoice was read in the same transaction; an invoice's reminders are found through its
+    # customer's communications (see ``for_invoice``).
+    invoice = models.ForeignKey(
+        "ledger.Invoice", on_delete=models.CASCADE, related_name="+", db_constraint=False,
+        db_index=False,
+    )  # fmt: skip
     step_position = models.PositiveSmallIntegerField()
     days_overdue = models.SmallIntegerField()
     balance = models.DecimalField(max_digits=18, decimal_places=2)
@@ -335,6 +345,14 @@ class CommunicationItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice_id} in {self.communication_id}"
+
+    @classmethod
+    def for_invoice(cls, invoice: Any) -> models.QuerySet[CommunicationItem]:
+        """The reminders that listed ``invoice``: its customer's communications (indexed),
+        then the unique (communication, invoice) key."""
+        return cls.objects.filter(
+            communication__customer_id=invoice.customer_id, invoice_id=invoice.pk
+        ).select_related("communication")
 
 
 class Task(models.Model):

@@ -25,6 +25,7 @@ and writes the decisions in bulk. The rules are those of docs/dunning.md:
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -140,20 +141,21 @@ class Decision:
     thanked: list[int] = field(default_factory=list)
     # Why items did nothing today, for the dry run and the explanations.
     notes: list[dict] = field(default_factory=list)
-
-
-def days_overdue(run_date: dt.date, due_date: dt.date) -> int:
-    return (run_date - due_date).days
+    # (invoice number, level reached) of the items that passed over steps today: kept apart
+    # from the notes because on a first run nearly every overdue item passes over the
+    # courtesy reminder, and the explanations need not repeat it.
+    passed_over: list[tuple[str, int]] = field(default_factory=list)
 
 
 def candidate(scenario: ScenarioSpec, item: Item, d: int) -> tuple[StepSpec | None, int]:
     """The step the item may take next, and the level it reaches by passing over steps that
     do not apply: expired courtesy reminders and steps whose condition fails."""
+    steps = scenario.steps
     level = item.level
-    while (step := scenario.step(level + 1)) is not None:
+    while level < len(steps):
+        step = steps[level]  # position level + 1
         expired = step.offset < 0 and d >= 0
-        too_small = step.min_amount is not None and item.balance < step.min_amount
-        if not (expired or too_small):
+        if not (expired or (step.min_amount is not None and item.balance < step.min_amount)):
             return step, level
         level += 1
     return None, level
@@ -179,10 +181,13 @@ def broken_promise(item: Item, run_date: dt.date) -> int | None:
     return item.promise_id if late else None
 
 
+_ITEM_ORDER = operator.itemgetter(2, 1, 0)  # due date, number, id: whatever the row order
+
+
 def decide(case: CustomerCase, run_date: dt.date, calendar: Calendar) -> Decision:
     decision = Decision(case.customer_id)
     eligible: dict[str, list[tuple[Item, StepSpec, int]]] = defaultdict(list)
-    for item in sorted(case.items, key=lambda i: (i.due_date, i.number, i.invoice_id)):
+    for item in sorted(case.items, key=_ITEM_ORDER):
         _decide_item(case, item, run_date, decision, eligible)
     if not calendar.business_day:
         if eligible:
@@ -204,9 +209,9 @@ def _decide_item(
     decision: Decision,
     eligible: dict[str, list[tuple[Item, StepSpec, int]]],
 ) -> None:
-    d = days_overdue(run_date, item.due_date)
     if item.level_date == run_date:
         return  # at most one step per item per run (and a second run of D does nothing)
+    d = (run_date - item.due_date).days
     reason = suspension(case, item, run_date)
     promise = None if reason else broken_promise(item, run_date)
     broken = promise is not None
@@ -219,8 +224,7 @@ def _decide_item(
     if level != item.level:
         # Expired or inapplicable steps are passed over even if nothing is due today.
         decision.levels[item.invoice_id] = level
-        decision.notes.append({"invoice": item.number, "invoice_id": item.invoice_id,
-                               "why": "passed over", "to_level": level})  # fmt: skip
+        decision.passed_over.append((item.number, level))
     if step is None:
         return
     if d < step.offset:
@@ -269,26 +273,21 @@ def _plan_channel(
             approval=any(step.mode == "approval" for _, step, _ in group),
             pre_due=pre_due,
             items=items,
-            explanation=_explain(case, group, decision, top),
+            explanation=_explain(case, decision, top),
             scenario_id=case.scenario.scenario_id,
         )
     )
 
 
-def _explain(
-    case: CustomerCase, group: list[tuple[Item, StepSpec, int]], decision: Decision, top: StepSpec
-) -> dict:
+def _explain(case: CustomerCase, decision: Decision, top: StepSpec) -> dict:
+    """Why the communication exists. Each invoice's days overdue and step are stored with the
+    communication's items (one row each), not repeated here."""
     return {
         "scenario": case.scenario.slug,
         "scenario_rule": case.scenario_reason,
         "template_from_step": {"position": top.position, "name": top.name},
-        "items": [
-            {"invoice": i.number, "days_overdue": d, "step": s.position, "step_name": s.name,
-             "offset": s.offset, "level_before": i.level}
-            for i, s, d in group
-        ],
-        "postponed_or_suspended": [n for n in decision.notes if n.get("why") != "passed over"],
-    }  # fmt: skip
+        "postponed_or_suspended": list(decision.notes),
+    }
 
 
 def _plan_thanks(case: CustomerCase, calendar: Calendar, decision: Decision) -> None:

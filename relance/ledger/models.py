@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from relance.accounts.models import Organisation
+from relance.lib.fields import RowIdAutoField
 
 
 class Language(models.TextChoices):
@@ -350,12 +351,16 @@ class Dispute(models.Model):
 class TimelineEvent(models.Model):
     """One line of a customer's history. Every part of Relance writes here."""
 
+    id = RowIdAutoField(primary_key=True)
     organisation = models.ForeignKey(
         Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
     )
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    # Looked up through the (customer, at) index: a customer's history, newest first.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.SET_NULL)
-    at = models.DateTimeField(db_index=True)
+    at = models.DateTimeField()
     kind = models.CharField(max_length=48)
     summary = models.CharField(max_length=300)
     data = models.JSONField(default=dict, blank=True)
@@ -365,7 +370,7 @@ class TimelineEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["organisation", "customer", "at"])]
+        indexes = [models.Index(fields=["customer", "at"], name="timeline_by_customer")]
 
     def __str__(self) -> str:
         return self.summary

@@ -47,7 +47,7 @@ class Command(BaseCommand):
             )
             self.stdout.write(
                 f"{result.organisation} {result.run_date}: {result.customers} customers, "
-                f"{result.open_items} open items{when}; {verb}:"
+                f"{result.items_considered} items that may move{when}; {verb}:"
             )
             rows = [(k.replace("_", " "), str(v)) for k, v in sorted(result.counts.items())]
             print_table(self.stdout, [Column("what"), Column("count", numeric=True)],
