@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import itertools
 import json
-import operator
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -49,7 +47,7 @@ from relance.lib.dates import add_months
 from relance.lib.perf import collector_paused
 
 Progress = Callable[[str, int, int], None]
-CHUNK_CUSTOMERS = 10000
+CHUNK_CUSTOMERS = 5000
 CONTACT_GAP = 3
 HOLD_PRIORITY: dict[str, int] = {
     HoldKind.INSOLVENCY: 0, HoldKind.NEGOTIATION: 1, HoldKind.MANUAL: 2,
@@ -383,35 +381,42 @@ _CENT = Decimal("0.01")
 
 def _open_items(
     org: Organisation, day: dt.date, context: _Context
-) -> Iterator[tuple[int, policy.Item]]:
-    """(customer id, item) for the items that may move today, streamed by customer. Items
+) -> Iterator[tuple[int, list[policy.Item]]]:
+    """(customer id, items) for the items that may move today, streamed by customer. Items
     are built without their pauses, which ``_case`` adds for the few concerned."""
     sql, params = _open_items_query(org, day, context)
     sqlite = connection.vendor == "sqlite"
     dates: dict[Any, dt.date | None] = {None: None}
+    current: Any = None
+    items: list[policy.Item] = []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(20000):
             for customer, invoice, number, due, balance, currency, level, level_date in rows:
+                if customer != current:
+                    if items:
+                        yield current, items
+                    current, items = customer, []
                 if sqlite:
                     due = dates.get(due) or dates.setdefault(due, dt.date.fromisoformat(due))
                     if level_date not in dates:
                         dates[level_date] = dt.date.fromisoformat(level_date)
                     level_date = dates[level_date]
                     balance = Decimal(balance).quantize(_CENT)
-                yield customer, _new_item(
-                    (invoice, number, due, balance, currency, level, level_date, False, False,
-                     None, 2, None, None)
+                items.append(
+                    _new_item((invoice, number, due, balance, currency, level, level_date, False,
+                               False, None, 2, None, None))
                 )  # fmt: skip
+    if items:
+        yield current, items
 
 
 def _chunks(context: _Context, day: dt.date, size: int) -> Iterator[list[policy.CustomerCase]]:
     """Customer cases, a chunk of customers at a time, built from the streamed items."""
     chunk: list[policy.CustomerCase] = []
     seen: set[int] = set()
-    rows = _open_items(context.organisation, day, context)
-    for customer_id, pairs in itertools.groupby(rows, key=_first):
-        chunk.append(_case(context, customer_id, [item for _, item in pairs], day))
+    for customer_id, items in _open_items(context.organisation, day, context):
+        chunk.append(_case(context, customer_id, items, day))
         seen.add(customer_id)
         if len(chunk) >= size:
             yield chunk
@@ -426,9 +431,6 @@ def _chunks(context: _Context, day: dt.date, size: int) -> Iterator[list[policy.
         yield chunk
 
 
-_first = operator.itemgetter(0)
-
-
 def _case(
     context: _Context, customer_id: int, items: list[policy.Item], day: dt.date
 ) -> policy.CustomerCase:
@@ -439,8 +441,9 @@ def _case(
         context.default_scenario,
         context.explicit.get(customer_id),
     )
-    if customer_id in context.special_customers or not context.special_invoices.isdisjoint(
-        item.invoice_id for item in items
+    special = context.special_invoices
+    if customer_id in context.special_customers or (
+        special and any(item.invoice_id in special for item in items)
     ):
         items = [_with_pauses(context, customer_id, item) for item in items]
     return policy.CustomerCase(

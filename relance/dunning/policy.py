@@ -25,6 +25,7 @@ and writes the decisions in bulk. The rules are those of docs/dunning.md:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -209,33 +210,35 @@ def _decide_item(
     decision: Decision,
     eligible: dict[str, list[tuple[Item, StepSpec, int]]],
 ) -> None:
-    if item.level_date == run_date:
+    level_date = item.level_date
+    if level_date == run_date:
         return  # at most one step per item per run (and a second run of D does nothing)
+    broken = False
+    # Most items have no pause at all: the checks below are for the others.
+    if case.hold or item.disputed or item.in_plan or item.promised_on is not None:
+        reason = suspension(case, item, run_date)
+        if reason:
+            decision.notes.append({"invoice": item.number, "why": "suspended", "reason": reason})
+            return
+        promise = broken_promise(item, run_date)
+        if promise is not None:
+            decision.broken_promises.add(promise)
+            broken = True
     d = (run_date - item.due_date).days
-    reason = suspension(case, item, run_date)
-    promise = None if reason else broken_promise(item, run_date)
-    broken = promise is not None
-    if promise is not None:
-        decision.broken_promises.add(promise)
-    if reason:
-        decision.notes.append({"invoice": item.number, "why": "suspended", "reason": reason})
-        return
     step, level = candidate(case.scenario, item, d)
     if level != item.level:
         # Expired or inapplicable steps are passed over even if nothing is due today.
         decision.levels[item.invoice_id] = level
         decision.passed_over.append((item.number, level))
-    if step is None:
+    if step is None or d < step.offset:
         return
-    if d < step.offset:
-        return
-    gap_waived = broken or (
-        item.promise_broken_on is not None
-        and (item.level_date is None or item.level_date < item.promise_broken_on)
-    )
-    if not gap_waived and item.level_date and (run_date - item.level_date).days < step.min_gap:
-        decision.notes.append({"invoice": item.number, "why": "min_gap", "step": step.position})
-        return
+    if level_date is not None and (run_date - level_date).days < step.min_gap:
+        gap_waived = broken or (
+            item.promise_broken_on is not None and level_date < item.promise_broken_on
+        )
+        if not gap_waived:
+            decision.notes.append({"invoice": item.number, "why": "min_gap", "step": step.position})
+            return
     eligible[step.channel].append((item, step, d))
 
 
@@ -256,12 +259,11 @@ def _plan_channel(
         )  # fmt: skip
         return
     top = max(group, key=lambda entry: entry[1].position)[1]
-    items = [
-        PlannedItem(i.invoice_id, i.number, step.position, d, i.balance, i.currency)
-        for i, step, d in group
-    ]
-    for item, step, _ in group:
-        decision.levels[item.invoice_id] = step.position
+    items = []
+    levels = decision.levels
+    for i, step, d in group:
+        items.append(_planned((i.invoice_id, i.number, step.position, d, i.balance, i.currency)))
+        levels[i.invoice_id] = step.position
     decision.communications.append(
         PlannedCommunication(
             customer_id=case.customer_id,
@@ -277,6 +279,9 @@ def _plan_channel(
             scenario_id=case.scenario.scenario_id,
         )
     )
+
+
+_planned = functools.partial(tuple.__new__, PlannedItem)  # without the keyword machinery
 
 
 def _explain(case: CustomerCase, decision: Decision, top: StepSpec) -> dict:
