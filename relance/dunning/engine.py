@@ -29,7 +29,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
-from relance.dunning import policy
+from relance.dunning import instalments, policy
 from relance.dunning.models import (
     CommStatus,
     Communication,
@@ -70,6 +70,7 @@ class RunResult:
     items_considered: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[dict[str, Any]] = field(default_factory=list)  # payment plans' decisions
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +83,7 @@ class RunResult:
             "items_considered": self.items_considered,
             "counts": dict(sorted(self.counts.items())),
             "decisions": self.decisions,
+            "plans": self.plans,
         }
 
 
@@ -128,10 +130,11 @@ def _run(
     chunk_customers: int,
 ) -> RunResult:
     context = _Context.load(organisation, run_date)
-    # Counted only for a progress bar: a distinct count over every open item is not free.
-    total = _customers_with_open_items(organisation) if progress else 0
     if not dry_run:
         _insolvency_tasks(organisation, run_date, result)
+    context.in_plan -= _payment_plans(organisation, run_date, calendar, result, dry_run, explain)
+    # Counted only for a progress bar: a distinct count over every open item is not free.
+    total = _customers_with_open_items(organisation) if progress else 0
     for chunk in _chunks(context, run_date, chunk_customers):
         decisions = [policy.decide(case, run_date, calendar) for case in chunk]
         result.customers += len(chunk)
@@ -610,6 +613,37 @@ def _write_side_effects(
                 for pk, customer in sorted(broken.items())
             ]
         )  # fmt: skip
+
+
+def _payment_plans(
+    org: Organisation,
+    day: dt.date,
+    calendar: policy.Calendar,
+    result: RunResult,
+    dry_run: bool,
+    explain: bool,
+) -> set[int]:
+    """Follow the payment plans; return the invoices of the plans defaulted today, which
+    are dunned again from today."""
+    defaulted: list[int] = []
+    for decision in instalments.run(org, day, business_day=calendar.business_day,
+                                    dry_run=dry_run):  # fmt: skip
+        result.counts["instalments_paid"] += len(decision.newly_paid)
+        if decision.remind:
+            result.counts["communications_instalment_email"] += 1
+        if decision.outcome:
+            result.counts[f"plans_{decision.outcome}"] += 1
+        if decision.outcome == "defaulted":
+            defaulted.append(decision.plan_id)
+        if (explain or dry_run) and (decision.remind or decision.outcome or decision.newly_paid):
+            result.plans.append(instalments.describe(decision))
+    if not defaulted:
+        return set()
+    return set(
+        PaymentPlan.invoices.through.objects.filter(paymentplan_id__in=defaulted).values_list(
+            "invoice_id", flat=True
+        )
+    )
 
 
 def _insolvency_tasks(org: Organisation, day: dt.date, result: RunResult) -> None:

@@ -238,7 +238,9 @@ class Instalment(models.Model):
     plan = models.ForeignKey(PaymentPlan, on_delete=models.CASCADE, related_name="instalments")
     due_date = models.DateField()
     amount = models.DecimalField(max_digits=18, decimal_places=2)
+    # Set by the run: when payments on the plan's invoices covered it (see instalments.py).
     paid_on = models.DateField(null=True, blank=True)
+    reminded_on = models.DateField(null=True, blank=True)  # its one reminder, if any
 
     class Meta:
         ordering = ["due_date"]

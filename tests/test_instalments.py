@@ -1,0 +1,168 @@
+"""Payment plans: the instalments are followed instead of the invoices. Paid in order by what
+the customer pays, reminded once, and a plan left unpaid defaults back to dunning."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from relance.dunning import pauses
+from relance.dunning.engine import run
+from relance.dunning.instalments import (
+    DEFAULT_AFTER,
+    REMIND_AFTER,
+    InstalmentFacts,
+    PlanFacts,
+    decide,
+)
+from relance.dunning.models import Communication, Instalment, PaymentPlan, Task
+from relance.ledger import balances
+from relance.ledger.models import Allocation, Customer, Invoice, Payment, TimelineEvent
+
+D = dt.date(2026, 11, 24)  # a Tuesday
+pytestmark = pytest.mark.django_db
+
+
+def days(n: int) -> dt.timedelta:
+    return dt.timedelta(days=n)
+
+
+def plan(owed: str, *instalments: tuple[int, str, dt.date | None]) -> PlanFacts:
+    return PlanFacts(
+        1, 7,
+        [InstalmentFacts(n, D + days(offset), Decimal(amount), None, reminded)
+         for n, (offset, amount, reminded) in enumerate(instalments, start=1)],
+        Decimal(owed),
+    )  # fmt: skip
+
+
+# -- the pure decision --------------------------------------------------------------------
+
+
+def test_payments_cover_the_instalments_in_order():
+    # 900 owed at the start in three instalments; 350 paid since: the first only.
+    facts = plan("550.00", (-20, "300.00", None), (-5, "300.00", None), (10, "300.00", None))
+    decision = decide(facts, D)
+    assert decision.newly_paid == [1]
+    # The second is 5 days late, past the grace of REMIND_AFTER days: reminded.
+    assert decision.remind is not None and decision.remind.instalment_id == 2
+    assert decision.outcome is None and decision.remaining == Decimal("550.00")
+
+
+def test_an_instalment_is_reminded_once_and_not_before_its_grace():
+    early = plan("300.00", (-(REMIND_AFTER - 1), "300.00", None))
+    assert decide(early, D).remind is None
+    done = plan("300.00", (-(REMIND_AFTER + 3), "300.00", D - days(3)))
+    assert decide(done, D).remind is None and decide(done, D).outcome is None
+
+
+def test_nothing_is_sent_on_a_holiday_but_the_plan_is_still_followed():
+    facts = plan("300.00", (-5, "300.00", None))
+    assert decide(facts, D, business_day=False).remind is None
+
+
+def test_a_plan_left_unpaid_defaults_and_a_paid_one_completes():
+    late = plan("300.00", (-DEFAULT_AFTER, "300.00", D - days(10)))
+    assert decide(late, D).outcome == "defaulted"
+    paid = plan("0.00", (-30, "150.00", None), (-1, "150.00", None))
+    decision = decide(paid, D)
+    assert decision.outcome == "completed" and decision.newly_paid == [1, 2]
+
+
+# -- through the run ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def customer(org):
+    return Customer.objects.create(organisation=org, reference="C1", legal_name="Dupont SAS")
+
+
+@pytest.fixture
+def invoices(org, customer):
+    return [
+        Invoice.objects.create(
+            organisation=org, customer=customer, number=number, issue_date=D - days(90),
+            due_date=D - days(60), currency="EUR", amount=Decimal("600.00"),
+            balance=Decimal("600.00"),
+        )
+        for number in ("F1", "F2")
+    ]  # fmt: skip
+
+
+def pay(org, customer, invoice: Invoice, amount: str, on: dt.date) -> None:
+    payment = Payment.objects.create(
+        organisation=org, customer=customer, reference=f"VIR-{on}", date=on, currency="EUR",
+        amount=Decimal(amount),
+    )  # fmt: skip
+    Allocation.objects.create(organisation=org, payment=payment, invoice=invoice,
+                              amount=Decimal(amount), date=on)  # fmt: skip
+    balances.refresh(org.pk, [invoice.pk])
+
+
+def agree(customer, invoices) -> PaymentPlan:
+    # 1,200 in three instalments of 400: D+10, D+40, D+70.
+    return pauses.agree_plan(
+        customer, invoices,
+        [(D + days(10), Decimal("400.00")), (D + days(40), Decimal("400.00")),
+         (D + days(70), Decimal("400.00"))],
+        on=D,
+    )  # fmt: skip
+
+
+def reminders(org, purpose: str) -> list[dt.date]:
+    return sorted(
+        Communication.objects.filter(organisation=org, purpose=purpose).values_list(
+            "run_date", flat=True
+        )
+    )
+
+
+def test_the_run_follows_the_instalments_not_the_invoices(org, customer, invoices):
+    plan = agree(customer, invoices)
+    run(org, D)
+    assert reminders(org, "reminder") == []  # the invoices are in the plan
+    # Paid on time: the first instalment is recorded paid, nobody is reminded.
+    pay(org, customer, invoices[0], "400.00", D + days(9))
+    run(org, D + days(13))
+    first = Instalment.objects.filter(plan=plan).order_by("due_date").first()
+    assert first is not None and first.paid_on == D + days(13)
+    assert reminders(org, "instalment") == []
+    # The second is late: one reminder, on the first business day past the grace, only once.
+    second_due = D + days(40)
+    for n in range(REMIND_AFTER + 4):
+        run(org, second_due + days(n))
+    [comm] = Communication.objects.filter(purpose="instalment")
+    assert comm.template == "instalment_reminder" and comm.status == "queued"
+    assert comm.explanation["instalment_amount"] == "400.00"
+    assert comm.explanation["remaining_on_plan"] == "800.00"
+    assert comm.run_date >= second_due + days(REMIND_AFTER)
+    assert TimelineEvent.objects.filter(kind="communication_queued",
+                                        data__communication=comm.pk).exists()  # fmt: skip
+
+
+def test_a_defaulted_plan_sends_its_invoices_back_to_dunning(org, customer, invoices):
+    plan = agree(customer, invoices)
+    late = D + days(10 + DEFAULT_AFTER + 2)  # a Monday
+    run(org, late)
+    plan.refresh_from_db()
+    assert plan.status == PaymentPlan.Status.DEFAULTED
+    assert Task.objects.filter(key=f"plan-defaulted:{plan.pk}", kind="call").exists()
+    assert TimelineEvent.objects.filter(kind="plan_defaulted", customer=customer).exists()
+    # The same run reminds the invoices again, at the level they had.
+    assert reminders(org, "reminder") == [late]
+    run(org, late)  # the same day again: nothing new
+    assert Task.objects.count() == 1 and reminders(org, "reminder") == [late]
+
+
+def test_a_plan_paid_in_full_completes(org, customer, invoices):
+    plan = agree(customer, invoices)
+    pay(org, customer, invoices[0], "600.00", D + days(5))
+    pay(org, customer, invoices[1], "600.00", D + days(6))
+    run(org, D + days(7))
+    plan.refresh_from_db()
+    assert plan.status == PaymentPlan.Status.COMPLETED
+    assert set(Instalment.objects.values_list("paid_on", flat=True)) == {D + days(7)}
+    assert TimelineEvent.objects.filter(kind="plan_completed").exists()
+    assert reminders(org, "instalment") == []
