@@ -30,6 +30,7 @@ from relance.accounts.models import Organisation
 from relance.dunning.models import (
     CommStatus,
     Communication,
+    CommunicationItem,
     Instalment,
     PaymentPlan,
     StepChannel,
@@ -66,6 +67,8 @@ class PlanDecision(NamedTuple):
     remind: InstalmentFacts | None  # the instalment to remind of today
     outcome: str | None  # "completed", "defaulted" or None (still running)
     remaining: Decimal  # what is left to pay on the plan
+    # The instalment reminded counts as paid once the invoices owe no more than this.
+    paid_when_owed: Decimal = Decimal(0)
 
 
 def decide(plan: PlanFacts, day: dt.date, business_day: bool = True) -> PlanDecision:
@@ -96,7 +99,12 @@ def decide(plan: PlanFacts, day: dt.date, business_day: bool = True) -> PlanDeci
         if business_day and late >= REMIND_AFTER and first_unpaid.reminded_on is None
         else None
     )
-    return PlanDecision(plan.plan_id, plan.customer_id, newly_paid, remind, None, remaining)
+    through = (first_unpaid.due_date, first_unpaid.instalment_id)
+    due_so_far = sum(
+        (i.amount for i in schedule if (i.due_date, i.instalment_id) <= through), Decimal(0)
+    )
+    return PlanDecision(plan.plan_id, plan.customer_id, newly_paid, remind, None, remaining,
+                        scheduled - due_so_far)  # fmt: skip
 
 
 def load(organisation: Organisation) -> list[PlanFacts]:
@@ -156,6 +164,8 @@ def _plan_reminder(
         "instalment_amount": str(instalment.amount),
         "days_overdue": (day - instalment.due_date).days,
         "remaining_on_plan": str(decision.remaining),
+        # Checked again when the message leaves: paid meanwhile, it is not sent.
+        "paid_when_owed": str(decision.paid_when_owed),
         "why": f"instalment unpaid {REMIND_AFTER} days or more after its due date",
     }
     comm, created = Communication.objects.get_or_create(
@@ -165,6 +175,14 @@ def _plan_reminder(
                   "status": CommStatus.QUEUED, "explanation": explanation},
     )  # fmt: skip
     if created:
+        # The plan's invoices, listed in the message as a reminder's are.
+        CommunicationItem.objects.bulk_create(
+            CommunicationItem(communication=comm, invoice_id=pk, step_position=0,
+                              days_overdue=(day - due).days, balance=balance)
+            for pk, due, balance in Invoice.objects.filter(
+                payment_plans=decision.plan_id, balance__gt=0
+            ).values_list("pk", "due_date", "balance")
+        )  # fmt: skip
         TimelineEvent.objects.create(
             organisation=organisation, customer_id=decision.customer_id, at=now,
             kind="communication_queued",
