@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from decimal import Decimal
 from io import StringIO
 
@@ -367,3 +368,78 @@ def test_reading_only_the_items_that_may_move_changes_no_decision(org, scenario,
             for c in Communication.objects.filter(run_date=day).select_related("customer")
         ]  # fmt: skip
         assert sorted(planned) == sorted(expected), day
+
+
+def _planned(rows) -> list[tuple]:
+    return sorted((c, ch, p, t, st, tuple(sorted(i))) for c, ch, p, t, st, i in rows)
+
+
+@pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")), reason="SQLite files; see the next test")
+def test_processes_sharing_the_customers_plan_what_one_plans_on_a_sqlite_file(tmp_path):
+    """Two `relance run` processes on a real SQLite file, each on half of the customers and
+    reading on a connection of its own, plan exactly what one process plans."""
+    import shutil
+    import sqlite3
+    import subprocess
+    import sys
+
+    def relance(data_dir, *args):
+        env = {"RELANCE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "DATABASE_URL": ""}
+        out = subprocess.run([sys.executable, "-m", "relance", *args], env=env,
+                             capture_output=True, text=True)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    relance(one, "demo", "--no-serve", "--date", "2026-11-17")
+    shutil.copytree(one, two)
+    relance(one, "run", "--date", "2026-11-24", "--jobs", "1")
+    relance(two, "run", "--date", "2026-11-24", "--jobs", "2")
+
+    def plan(data_dir):
+        with sqlite3.connect(data_dir / "relance.sqlite3") as db:
+            rows = db.execute(
+                "SELECT c.customer_id, c.channel, c.purpose, c.template, c.status,"
+                " group_concat(i.invoice_id) FROM dunning_communication c"
+                " LEFT JOIN dunning_communicationitem i ON i.communication_id = c.id"
+                " WHERE c.run_date = '2026-11-24' GROUP BY c.id"
+            ).fetchall()
+            levels = db.execute("SELECT * FROM dunning_itemstate ORDER BY invoice_id").fetchall()
+        return _planned(
+            (c, ch, p, t, st, (i or "").split(",")) for c, ch, p, t, st, i in rows
+        ), levels
+
+    planned, levels = plan(one)
+    assert len(planned) > 10  # the demo's week gives work to both processes
+    assert plan(two) == (planned, levels)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL"), reason="PostgreSQL; see above")
+def test_processes_sharing_the_customers_plan_what_one_plans_on_postgresql():
+    from relance.accounts.services import create_organisation
+
+    org = create_organisation("shared", name="Shared SAS")
+    customers = [
+        Customer.objects.create(organisation=org, reference=f"C{n}", legal_name=f"C{n}")
+        for n in range(9)
+    ]
+    for n in range(60):
+        invoice(org, customers[n % 9], f"F{n}", D - days(n % 40 - 6), amount=f"{100 + n}.00")
+
+    def plan():
+        return _planned(
+            (c.customer_id, c.channel, c.purpose, c.template, c.status,
+             [str(i) for i in c.items.values_list("invoice_id", flat=True)])
+            for c in Communication.objects.filter(organisation=org)
+        )  # fmt: skip
+
+    result = run(org, D, jobs=3)
+    shared = plan(), sorted(ItemState.objects.values_list("invoice_id", "level", "level_date"))
+    assert result.customers == 9 and shared[0]
+    Communication.objects.all().delete()
+    ItemState.objects.all().delete()
+    TimelineEvent.objects.all().delete()
+    run(org, D, jobs=1)
+    alone = plan(), sorted(ItemState.objects.values_list("invoice_id", "level", "level_date"))
+    assert shared == alone

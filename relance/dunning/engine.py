@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 import holidays
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
@@ -43,6 +44,7 @@ from relance.dunning.models import (
 from relance.dunning.segments import CustomerFacts, NoDefaultScenario, choose_scenario, load_rules
 from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice, TimelineEvent
 from relance.lib import bulk
+from relance.lib import shares as lib_shares
 from relance.lib.dates import add_months
 from relance.lib.perf import collector_paused
 
@@ -110,44 +112,127 @@ def run(
     explain: bool = False,
     progress: Progress | None = None,
     chunk_customers: int = CHUNK_CUSTOMERS,
+    jobs: int | None = None,
 ) -> RunResult:
+    """The run of ``run_date``. ``jobs`` processes share the customers (default: one per
+    core, up to ``MAX_JOBS``, for organisations of ``PARALLEL_FROM`` open items or more)."""
     calendar = calendar_for(organisation, run_date)
     result = RunResult(organisation.slug, run_date, dry_run, calendar.business_day,
                        calendar.holiday_name)  # fmt: skip
     with collector_paused():
-        return _run(organisation, run_date, calendar, result, dry_run, explain, progress,
-                    chunk_customers)  # fmt: skip
+        context = _Context.load(organisation, run_date)
+        if not dry_run:
+            _insolvency_tasks(organisation, run_date, result)
+        context.in_plan -= _payment_plans(organisation, run_date, calendar, result, dry_run,
+                                          explain)  # fmt: skip
+        # Counted only for a progress bar: a distinct count over every open item is not free.
+        total = _customers_with_open_items(organisation) if progress else 0
+        step = _Step(context, run_date, calendar, dry_run, explain, chunk_customers)
+        shares = 1 if dry_run or explain else _shares(organisation, jobs)
+        if shares == 1:
+            done = 0
+
+            def report(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress:
+                    progress("customers", done, total)
+
+            step.run_share(result, report, reader=connection)
+            return result
+        try:
+            parts = lib_shares.run(shares, step.share, progress=_tally(progress, total))
+        except lib_shares.ShareFailed as error:
+            raise RunError(
+                f"{error}. What the other processes wrote stands: run the same date again "
+                "to finish (nothing is planned twice)."
+            ) from None
+        for customers, items, counts in parts:
+            result.customers += customers
+            result.items_considered += items
+            result.counts.update(counts)
+        return result
 
 
-def _run(
-    organisation: Organisation,
-    run_date: dt.date,
-    calendar: policy.Calendar,
-    result: RunResult,
-    dry_run: bool,
-    explain: bool,
-    progress: Progress | None,
-    chunk_customers: int,
-) -> RunResult:
-    context = _Context.load(organisation, run_date)
-    if not dry_run:
-        _insolvency_tasks(organisation, run_date, result)
-    context.in_plan -= _payment_plans(organisation, run_date, calendar, result, dry_run, explain)
-    # Counted only for a progress bar: a distinct count over every open item is not free.
-    total = _customers_with_open_items(organisation) if progress else 0
-    for chunk in _chunks(context, run_date, chunk_customers):
-        decisions = [policy.decide(case, run_date, calendar) for case in chunk]
-        result.customers += len(chunk)
-        result.items_considered += sum(len(case.items) for case in chunk)
-        if explain or dry_run:
-            result.decisions += [_describe(d) for d in decisions if _matters(d)]
-        if dry_run:
-            _count(decisions, result)
-        else:
-            _write(organisation, run_date, decisions, result)
-        if progress:
-            progress("customers", result.customers, total)
-    return result
+PARALLEL_FROM = 200_000  # open items: below, forking costs more than it saves
+MAX_JOBS = 4
+
+
+def _shares(org: Organisation, jobs: int | None) -> int:
+    """How many processes share the run. One inside a transaction (the others could not see
+    its rows), on an in-memory database (theirs would be empty) or where fork is missing."""
+    name = str(connection.settings_dict["NAME"])
+    in_memory = connection.vendor == "sqlite" and (name == ":memory:" or "mode=memory" in name)
+    if connection.in_atomic_block or in_memory:
+        return 1
+    if os.name != "posix":
+        return 1
+    if jobs is not None:
+        return max(1, jobs)
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        return 1
+    open_items = Invoice.objects.filter(organisation=org, balance__gt=org.min_balance).count()
+    return min(cores, MAX_JOBS) if open_items >= PARALLEL_FROM else 1
+
+
+def _tally(progress: Progress | None, total: int) -> lib_shares.Report | None:
+    if progress is None:
+        return None
+    done = 0
+
+    def report(n: int) -> None:
+        nonlocal done
+        done += n
+        progress("customers", done, total)
+
+    return report
+
+
+@dataclass
+class _Step:
+    """Deciding and writing the customers of one share, chunk by chunk."""
+
+    context: _Context
+    day: dt.date
+    calendar: policy.Calendar
+    dry_run: bool
+    explain: bool
+    chunk_customers: int
+
+    def run_share(
+        self,
+        result: RunResult,
+        report: lib_shares.Report,
+        reader: Any,
+        share: tuple[int, int] = (0, 1),
+    ) -> None:
+        org = self.context.organisation
+        for chunk in _chunks(self.context, self.day, self.chunk_customers, share, reader):
+            decisions = [policy.decide(case, self.day, self.calendar) for case in chunk]
+            result.customers += len(chunk)
+            result.items_considered += sum(len(case.items) for case in chunk)
+            if self.explain or self.dry_run:
+                result.decisions += [_describe(d) for d in decisions if _matters(d)]
+            if self.dry_run:
+                _count(decisions, result)
+            else:
+                _write(org, self.day, decisions, result)
+            report(len(chunk))
+
+    def share(
+        self, k: int, shares: int, report: lib_shares.Report
+    ) -> tuple[int, int, dict[str, int]]:
+        """One share in its own process. It reads on a connection of its own: SQLite does
+        not let a connection whose read snapshot another process has since written past
+        start writing, and this one writes between reads."""
+        result = RunResult(self.context.organisation.slug, self.day, False, True)
+        reader = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            self.run_share(result, report, reader, (k, shares))
+        finally:
+            reader.close()
+        return result.customers, result.items_considered, dict(result.counts)
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -349,7 +434,9 @@ def _cutoffs(
     return due, last
 
 
-def _open_items_query(org: Organisation, day: dt.date, context: _Context) -> tuple[str, list[Any]]:
+def _open_items_query(
+    org: Organisation, day: dt.date, context: _Context, share: tuple[int, int]
+) -> tuple[str, list[Any]]:
     """The open items that may move today, ordered by customer. Customers with a promise
     (open or broken) are read in full: a promise breaking, or broken, changes what is due."""
     due, last = _cutoffs(context.scenarios, day)
@@ -369,12 +456,15 @@ def _open_items_query(org: Organisation, day: dt.date, context: _Context) -> tup
         f"   AND (s.level_date IS NULL OR s.level_date <= CASE s.level {last_case} END))"
         "  OR i.customer_id IN (SELECT customer_id FROM dunning_promise"
         "   WHERE organisation_id = %s AND status IN ('open', 'broken')))"
-        " ORDER BY i.customer_id, i.id"
+        + (" AND i.customer_id %% %s = %s" if share[1] > 1 else "")
+        + " ORDER BY i.customer_id, i.id"
     )
     params: list[Any] = [org.pk, org.min_balance]
     params += [value for pair in due.items() for value in pair]
     params += [value for pair in last.items() for value in pair]
     params.append(org.pk)
+    if share[1] > 1:
+        params += [share[1], share[0]]
     return sql, params
 
 
@@ -383,16 +473,16 @@ _CENT = Decimal("0.01")
 
 
 def _open_items(
-    org: Organisation, day: dt.date, context: _Context
+    org: Organisation, day: dt.date, context: _Context, share: tuple[int, int], reader: Any
 ) -> Iterator[tuple[int, list[policy.Item]]]:
     """(customer id, items) for the items that may move today, streamed by customer. Items
     are built without their pauses, which ``_case`` adds for the few concerned."""
-    sql, params = _open_items_query(org, day, context)
+    sql, params = _open_items_query(org, day, context, share)
     sqlite = connection.vendor == "sqlite"
     dates: dict[Any, dt.date | None] = {None: None}
     current: Any = None
     items: list[policy.Item] = []
-    with connection.cursor() as cursor:
+    with reader.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(20000):
             for customer, invoice, number, due, balance, currency, level, level_date in rows:
@@ -414,18 +504,21 @@ def _open_items(
         yield current, items
 
 
-def _chunks(context: _Context, day: dt.date, size: int) -> Iterator[list[policy.CustomerCase]]:
-    """Customer cases, a chunk of customers at a time, built from the streamed items."""
+def _chunks(
+    context: _Context, day: dt.date, size: int, share: tuple[int, int], reader: Any
+) -> Iterator[list[policy.CustomerCase]]:
+    """Customer cases, a chunk of customers at a time, built from the streamed items of the
+    customers of ``share`` (k, n): those whose id is k modulo n."""
     chunk: list[policy.CustomerCase] = []
     seen: set[int] = set()
-    for customer_id, items in _open_items(context.organisation, day, context):
+    for customer_id, items in _open_items(context.organisation, day, context, share, reader):
         chunk.append(_case(context, customer_id, items, day))
         seen.add(customer_id)
         if len(chunk) >= size:
             yield chunk
             chunk = []
     # Customers with nothing that may move but something to thank for.
-    for customer_id in sorted(set(context.settled) - seen):
+    for customer_id in sorted(c for c in set(context.settled) - seen if c % share[1] == share[0]):
         chunk.append(_case(context, customer_id, [], day))
         if len(chunk) >= size:
             yield chunk
