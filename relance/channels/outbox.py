@@ -506,8 +506,7 @@ def sweep_stale(now: datetime | None = None, stale_after: timedelta | None = Non
 
 
 def save_drops(check: Check) -> None:
-    if check.changed:
-        CommunicationItem.objects.bulk_update(check.changed, ["dropped"])
+    update(check.changed, ["dropped"])
 
 
 def refresh_items(check: Check, today: date) -> None:
@@ -518,8 +517,7 @@ def refresh_items(check: Check, today: date) -> None:
         if (item.balance, item.days_overdue) != (item.invoice.balance, days):
             item.balance, item.days_overdue = item.invoice.balance, days
             changed.append(item)
-    if changed:
-        CommunicationItem.objects.bulk_update(changed, ["balance", "days_overdue"])
+    update(changed, ["balance", "days_overdue"])
 
 
 def event(
@@ -566,6 +564,32 @@ def insert(model: type[Any], **values: Any) -> None:
             [
                 field.get_db_prep_save(value, connection)
                 for field, value in zip(fields, values.values(), strict=True)
+            ],
+        )
+
+
+def update(instances: Sequence[Any], names: Sequence[str]) -> None:
+    """Save ``names`` of a few instances of one model by primary key: one prepared
+    statement, where ``bulk_update`` built a CASE expression through the ORM each time (a
+    third of the time spent recording a message sent)."""
+    if not instances:
+        return
+    meta = instances[0]._meta
+    fields = [meta.get_field(name) for name in names]
+    ops = connection.ops
+    # All or nothing, as bulk_update; no savepoint: inside a transaction it adds nothing.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {ops.quote_name(meta.db_table)}"
+            f" SET {', '.join(f'{ops.quote_name(field.column)} = %s' for field in fields)}"
+            f" WHERE {ops.quote_name(meta.pk.column)} = %s",
+            [
+                [
+                    field.get_db_prep_save(getattr(obj, field.attname), connection)
+                    for field in fields
+                ]
+                + [obj.pk]
+                for obj in instances
             ],
         )
 
