@@ -46,3 +46,25 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback (aiosmtpd), keeping what it receives."""
+    from smtp import SMTPServer
+
+    server = SMTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail(settings, smtp, tmp_path):
+    """Relance's e-mail settings pointed at ``smtp``."""
+    settings.EMAIL_BACKEND = "relance.channels.smtp.EmailBackend"
+    settings.EMAIL_HOST = smtp.host
+    settings.EMAIL_PORT = smtp.port
+    settings.EMAIL_TIMEOUT = 5
+    settings.DEFAULT_FROM_EMAIL = "Relance <relance@relance.test>"
+    settings.MEDIA_ROOT = tmp_path
+    return smtp

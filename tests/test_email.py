@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
-from smtp import SMTPServer
 
 from relance.channels import batch, outbox
 from relance.channels.bounces import record_bounce
@@ -41,24 +40,6 @@ TODAY = date(2026, 11, 23)  # a Monday
 def clock(time_machine):
     time_machine.move_to(datetime(2026, 11, 23, 9, 30, tzinfo=PARIS), tick=True)
     return time_machine
-
-
-@pytest.fixture
-def smtp():
-    server = SMTPServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def mail(settings, smtp, tmp_path):
-    settings.EMAIL_BACKEND = "relance.channels.smtp.EmailBackend"
-    settings.EMAIL_HOST = smtp.host
-    settings.EMAIL_PORT = smtp.port
-    settings.EMAIL_TIMEOUT = 5
-    settings.DEFAULT_FROM_EMAIL = "Relance <relance@relance.test>"
-    settings.MEDIA_ROOT = tmp_path
-    return smtp
 
 
 @pytest.fixture

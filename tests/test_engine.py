@@ -443,3 +443,13 @@ def test_processes_sharing_the_customers_plan_what_one_plans_on_postgresql():
     run(org, D, jobs=1)
     alone = plan(), sorted(ItemState.objects.values_list("invoice_id", "level", "level_date"))
     assert shared == alone
+
+
+def test_it_writes_to_each_customer_in_their_language(org, scenario, customer):
+    english = Customer.objects.create(organisation=org, reference="C2", legal_name="Smith Ltd",
+                                      language="en")  # fmt: skip
+    invoice(org, customer, "F1", D - days(5))
+    invoice(org, english, "F2", D - days(5))
+    run(org, D)
+    languages = dict(Communication.objects.values_list("customer__reference", "language"))
+    assert languages == {"C1": "fr", "C2": "en"}

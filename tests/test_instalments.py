@@ -166,3 +166,56 @@ def test_a_plan_paid_in_full_completes(org, customer, invoices):
     assert set(Instalment.objects.values_list("paid_on", flat=True)) == {D + days(7)}
     assert TimelineEvent.objects.filter(kind="plan_completed").exists()
     assert reminders(org, "instalment") == []
+
+
+# -- the message ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "amounts"),
+    [
+        ("fr", "Échéance du 3 janvier 2027 de votre échéancier", ("400,00\xa0€", "800,00\xa0€")),
+        ("en", "Payment plan instalment of 3 January 2027", ("€400.00", "€800.00")),
+    ],
+)
+def test_the_instalment_reminder_reaches_the_customer(
+    mail, org, customer, invoices, language, subject, amounts
+):
+    from relance.channels import outbox
+
+    customer.email = "compta@dupont.test"
+    customer.language = language
+    customer.save()
+    agree(customer, invoices)
+    pay(org, customer, invoices[0], "400.00", D + days(9))  # the first instalment, on time
+    day = D + days(40 + REMIND_AFTER + 1)  # the second is late
+    run(org, day)
+    outbox.send_due(today=day)
+
+    [received] = mail.received
+    text, html = received.text(), received.html()
+    assert received.rcpt_tos == ["compta@dupont.test"]
+    assert received.subject.startswith(subject)
+    instalment, left = amounts
+    for part in (text, html):
+        assert instalment in part and left in part  # the instalment, what is left on the plan
+        assert "F1" in part and "F2" in part
+        assert "{{" not in part and "{%" not in part
+    assert Communication.objects.get(purpose="instalment").status == "sent"
+
+
+def test_an_instalment_paid_before_the_reminder_leaves_cancels_it(mail, org, customer, invoices):
+    from relance.channels import outbox
+
+    customer.email = "compta@dupont.test"
+    customer.save()
+    agree(customer, invoices)
+    day = D + days(10 + REMIND_AFTER + 1)
+    run(org, day)
+    pay(org, customer, invoices[1], "400.00", day)  # paid in the meantime
+    report = outbox.send_due(today=day)
+
+    assert mail.received == [] and report.as_dict() == {"cancelled": 1}
+    comm = Communication.objects.get(purpose="instalment")
+    assert comm.status == "cancelled"
+    assert set(comm.items.values_list("dropped", flat=True)) == {"paid"}

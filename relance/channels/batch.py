@@ -36,6 +36,7 @@ class Facts:
     disputed: set[int] = field(default_factory=set)  # invoice ids with an open dispute
     promises: dict[int, list[tuple[int | None, date, int]]] = field(default_factory=dict)
     in_plan: set[int] = field(default_factory=set)  # invoice ids in an active plan
+    active_plans: set[int] = field(default_factory=set)  # of the instalment reminders
     held: set[int] = field(default_factory=set)  # customer ids on hold today
     contacts: dict[int, list[Contact]] = field(default_factory=dict)  # by customer
     attachments: dict[int, list[Attachment]] = field(default_factory=dict)  # by invoice
@@ -80,6 +81,13 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
             invoice_id__in=invoice_ids, paymentplan__status=PaymentPlan.Status.ACTIVE
         ).values_list("invoice_id", flat=True)
     )
+    plans = [c.explanation.get("plan") for c in comms if c.purpose == "instalment"]
+    if plans:
+        facts.active_plans = set(
+            PaymentPlan.objects.filter(pk__in=plans, status=PaymentPlan.Status.ACTIVE).values_list(
+                "pk", flat=True
+            )
+        )
     facts.held = set(
         Hold.objects.filter(customer_id__in=customer_ids, start_date__lte=today)
         .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))

@@ -121,6 +121,21 @@ def message_context(
         ),
         "template": comm.template,
         "purpose": comm.purpose,
+        "instalment": instalment_of(comm, lines),
+    }
+
+
+def instalment_of(comm: Communication, lines: Sequence[Line]) -> dict[str, Any] | None:
+    """For an instalment reminder: the instalment (as planned) and what the plan's invoices
+    owe today."""
+    if comm.purpose != "instalment":
+        return None
+    facts = comm.explanation
+    return {
+        "due_date": date.fromisoformat(facts["instalment_due_date"]),
+        "amount": Decimal(facts["instalment_amount"]),
+        "remaining": sum((line.balance for line in lines), Decimal(0)),
+        "currency": lines[0].currency if lines else comm.organisation.currency,
     }
 
 

@@ -22,6 +22,7 @@ DISPUTED = "disputed"
 PROMISED = "promise"
 PAYMENT_PLAN = "payment_plan"
 HOLD = "hold"
+PLAN_CLOSED = "plan_closed"  # an instalment reminder whose plan ended meanwhile
 
 
 def drop_reason(
@@ -77,6 +78,8 @@ def recheck(comm: Communication, today: date, facts: Facts | None = None) -> Che
     """
     if facts is None:
         facts = batch.load([comm], today)
+    if comm.purpose == "instalment":
+        return _recheck_instalment(comm, facts)
     thanks = comm.purpose == "thanks"
     promises = facts.promises.get(comm.customer_id, [])
     promised_customer = any(
@@ -100,6 +103,32 @@ def recheck(comm: Communication, today: date, facts: Facts | None = None) -> Che
             in_plan=item.invoice_id in facts.in_plan,
             held=comm.customer_id in facts.held,
         )
+        if reason != item.dropped:
+            item.dropped = reason
+            check.changed.append(item)
+        (check.dropped if reason else check.kept).append(item)
+    return check
+
+
+def instalment_reason(comm: Communication, owed: Decimal, plan_active: bool) -> str:
+    """Why an instalment reminder must not leave, or "": its plan ended meanwhile, or the
+    payments since planning covered the instalment (the invoices owe no more than what was
+    left once it is paid)."""
+    if not plan_active:
+        return PLAN_CLOSED
+    if owed <= Decimal(comm.explanation.get("paid_when_owed", "0")):
+        return PAID
+    return ""
+
+
+def _recheck_instalment(comm: Communication, facts: Facts) -> Check:
+    """The items of an instalment reminder are the plan's invoices, listed for reference:
+    they leave or stay together, on what the plan's invoices owe now."""
+    items = facts.items.get(comm.pk, [])
+    owed = sum((item.invoice.balance for item in items), Decimal(0))
+    reason = instalment_reason(comm, owed, comm.explanation.get("plan") in facts.active_plans)
+    check = Check()
+    for item in items:
         if reason != item.dropped:
             item.dropped = reason
             check.changed.append(item)

@@ -207,7 +207,6 @@ class _Step:
         reader: Any,
         share: tuple[int, int] = (0, 1),
     ) -> None:
-        org = self.context.organisation
         for chunk in _chunks(self.context, self.day, self.chunk_customers, share, reader):
             decisions = [policy.decide(case, self.day, self.calendar) for case in chunk]
             result.customers += len(chunk)
@@ -217,7 +216,7 @@ class _Step:
             if self.dry_run:
                 _count(decisions, result)
             else:
-                _write(org, self.day, decisions, result)
+                _write(self.context, self.day, decisions, result)
             report(len(chunk))
 
     def share(
@@ -247,7 +246,7 @@ class _Context:
     rules: Any
     default_scenario: int
     explicit: dict[int, int]
-    customers: dict[int, tuple[str, dt.date | None]]  # risk class, customer since
+    customers: dict[int, tuple[str, dt.date | None, str]]  # risk class, since, language
     disputed: set[int]
     in_plan: set[int]
     promises_by_invoice: dict[int, tuple[dt.date, int, int]]  # promised_on, grace, id
@@ -294,10 +293,10 @@ class _Context:
             default_scenario=default,
             explicit=explicit,
             customers={
-                pk: (risk, since)
-                for pk, risk, since in Customer.objects.filter(organisation=org).values_list(
-                    "pk", "risk_class", "customer_since"
-                )
+                pk: (risk, since, language)
+                for pk, risk, since, language in Customer.objects.filter(
+                    organisation=org
+                ).values_list("pk", "risk_class", "customer_since", "language")
             },
             disputed=disputed,
             in_plan=in_plan,
@@ -530,7 +529,7 @@ def _chunks(
 def _case(
     context: _Context, customer_id: int, items: list[policy.Item], day: dt.date
 ) -> policy.CustomerCase:
-    risk, since = context.customers[customer_id]
+    risk, since, _ = context.customers[customer_id]
     scenario_id, reason = choose_scenario(
         CustomerFacts(risk, since, context.largest.get(customer_id), day),
         context.rules,
@@ -585,11 +584,11 @@ def _count(decisions: list[policy.Decision], result: RunResult) -> None:
 
 
 def _write(
-    org: Organisation, day: dt.date, decisions: list[policy.Decision], result: RunResult
+    context: _Context, day: dt.date, decisions: list[policy.Decision], result: RunResult
 ) -> None:
     try:
         with transaction.atomic():
-            _write_chunk(org, day, decisions)
+            _write_chunk(context, day, decisions)
     except IntegrityError:
         # Another run of the same date got there first: its decisions stand.
         result.counts["chunks_already_done"] += 1
@@ -597,12 +596,13 @@ def _write(
     _count(decisions, result)
 
 
-def _write_chunk(org: Organisation, day: dt.date, decisions: list[policy.Decision]) -> None:
+def _write_chunk(context: _Context, day: dt.date, decisions: list[policy.Decision]) -> None:
     """Communications, their items, the levels and the timeline of a chunk of customers, with
     the driver's executemany: a million items are written in seconds, not minutes.
 
     Values go as text and integers (``bulk.plain``): SQLite's adapters for dates, decimals
     and booleans cost about a microsecond a value, as much as the insert itself."""
+    org, customers = context.organisation, context.customers
     now = bulk.db_datetime(timezone.now())
     today = bulk.plain(day)
     planned = [c for d in decisions for c in d.communications]
@@ -616,7 +616,7 @@ def _write_chunk(org: Organisation, day: dt.date, decisions: list[policy.Decisio
              "created_at", "updated_at"],
             (
                 (org.pk, c.customer_id, c.channel, today, c.purpose, int(c.pre_due), today,
-                 c.scenario_id, c.step_id, c.template, org.language,
+                 c.scenario_id, c.step_id, c.template, customers[c.customer_id][2],
                  CommStatus.AWAITING_APPROVAL if c.approval else CommStatus.QUEUED,
                  json.dumps(c.explanation, default=str), "", "", "", 0, "", now, now)
                 for c in planned

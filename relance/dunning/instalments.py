@@ -36,7 +36,7 @@ from relance.dunning.models import (
     StepChannel,
     Task,
 )
-from relance.ledger.models import Invoice, TimelineEvent
+from relance.ledger.models import Customer, Invoice, TimelineEvent
 
 REMIND_AFTER = 2
 DEFAULT_AFTER = 15
@@ -171,7 +171,7 @@ def _plan_reminder(
     comm, created = Communication.objects.get_or_create(
         organisation=organisation, customer_id=decision.customer_id,
         channel=StepChannel.EMAIL, run_date=day, purpose=PURPOSE,
-        defaults={"send_on": day, "template": TEMPLATE, "language": organisation.language,
+        defaults={"send_on": day, "template": TEMPLATE, "language": _language(decision.customer_id),
                   "status": CommStatus.QUEUED, "explanation": explanation},
     )  # fmt: skip
     if created:
@@ -189,6 +189,10 @@ def _plan_reminder(
             summary=f"Reminder of the instalment due {instalment.due_date.isoformat()} planned",
             data={"communication": comm.pk, "template": TEMPLATE, "plan": decision.plan_id},
         )  # fmt: skip
+
+
+def _language(customer_id: int) -> str:
+    return str(Customer.objects.values_list("language", flat=True).get(pk=customer_id))
 
 
 def _close(
