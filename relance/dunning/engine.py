@@ -26,7 +26,7 @@ from typing import Any
 
 import holidays
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
@@ -125,23 +125,17 @@ def run(
             _insolvency_tasks(organisation, run_date, result)
         context.in_plan -= _payment_plans(organisation, run_date, calendar, result, dry_run,
                                           explain)  # fmt: skip
-        # Counted only for a progress bar: a distinct count over every open item is not free.
-        total = _customers_with_open_items(organisation) if progress else 0
+        # Customers done, without a total: counting those with items that may move would
+        # cost a second pass over the open items.
+        total = 0
         step = _Step(context, run_date, calendar, dry_run, explain, chunk_customers)
         shares = 1 if dry_run or explain else _shares(organisation, jobs)
+        report = _tally(progress, total)
         if shares == 1:
-            done = 0
-
-            def report(n: int) -> None:
-                nonlocal done
-                done += n
-                if progress:
-                    progress("customers", done, total)
-
-            step.run_share(result, report, reader=connection)
+            step.run_share(result, report or _ignore, reader=connection)
             return result
         try:
-            parts = lib_shares.run(shares, step.share, progress=_tally(progress, total))
+            parts = lib_shares.run(shares, step.share, progress=report)
         except lib_shares.ShareFailed as error:
             raise RunError(
                 f"{error}. What the other processes wrote stands: run the same date again "
@@ -174,6 +168,10 @@ def _shares(org: Organisation, jobs: int | None) -> int:
         return 1
     open_items = Invoice.objects.filter(organisation=org, balance__gt=org.min_balance).count()
     return min(cores, MAX_JOBS) if open_items >= PARALLEL_FROM else 1
+
+
+def _ignore(done: int) -> None:
+    pass
 
 
 def _tally(progress: Progress | None, total: int) -> lib_shares.Report | None:
@@ -311,11 +309,6 @@ class _Context:
             special_invoices=disputed | in_plan | set(promises) | set(broken),
             special_customers=set(promises_c) | set(broken_c),
         )
-
-
-def _customers_with_open_items(org: Organisation) -> int:
-    open_items = Invoice.objects.filter(organisation=org, balance__gt=org.min_balance)
-    return int(open_items.aggregate(n=Count("customer_id", distinct=True))["n"])
 
 
 def _scenarios(org: Organisation) -> dict[int, policy.ScenarioSpec]:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from rich import box
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 
@@ -92,3 +93,33 @@ def render_json(data: Any) -> str:
 def print_json(out: Writer, data: Any) -> None:
     """Exactly one JSON document, ending with a newline."""
     out.write(render_json(data))
+
+
+class progress_bar:
+    """A progress bar on stderr for long work (imports, runs), one line per stage; silent
+    when stderr is not a terminal. ``report(stage, done, total)``, total 0 when unknown."""
+
+    def __init__(self, enabled: bool):
+        console = Console(stderr=True)
+        self.enabled = enabled and console.is_terminal
+        self.bar = Progress(
+            TextColumn("{task.description:>18}"), BarColumn(), TextColumn("{task.completed:,}"),
+            TimeElapsedColumn(), console=console, transient=True,
+        )  # fmt: skip
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> Any:
+        if self.enabled:
+            self.bar.start()
+        return self.report
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+    def report(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total or None)
+        self.bar.update(self.tasks[stage], completed=done, total=total or None)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from relance.accounts.models import Organisation
 from relance.dunning.engine import RunError, run
 from relance.lib.commands import iso_date, organisation_option
-from relance.lib.output import Column, print_json, print_table
+from relance.lib.output import Column, print_json, print_table, progress_bar
 
 
 class Command(BaseCommand):
@@ -37,9 +37,11 @@ class Command(BaseCommand):
         for org in orgs:
             day = opts["date"] or timezone.localdate()
             try:
-                results.append(
-                    run(org, day, dry_run=opts["dry_run"], explain=opts["json"], jobs=opts["jobs"])
-                )
+                with progress_bar(enabled=not opts["json"]) as report:
+                    results.append(
+                        run(org, day, dry_run=opts["dry_run"], explain=opts["json"],
+                            jobs=opts["jobs"], progress=report)
+                    )  # fmt: skip
             except RunError as exc:
                 raise CommandError(str(exc)) from None
         if opts["json"]:

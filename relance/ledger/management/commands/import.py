@@ -9,15 +9,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from relance.ledger.imports import FORMATS, ImportFailed, ImportResult, import_file
 from relance.ledger.imports.mapping import Mapping, load_mapping, parse_mapping
 from relance.ledger.imports.records import Problem
 from relance.ledger.models import ImportMapping
 from relance.lib.commands import iso_date, organisation_option
-from relance.lib.output import Column, print_json, print_table
+from relance.lib.output import Column, print_json, print_table, progress_bar
 
 
 class Command(BaseCommand):
@@ -52,7 +50,7 @@ class Command(BaseCommand):
             mapping = self.mapping(org, opts["mapping"], opts["save_mapping"])
             if mapping and opts["settle_missing"]:
                 mapping.snapshot = True
-            with _progress(enabled=not opts["json"]) as report:
+            with progress_bar(enabled=not opts["json"]) as report:
                 result = import_file(
                     org, opts["file"], format=opts["format"], mapping=mapping,
                     dry_run=opts["dry_run"], as_of=opts["as_of"], progress=report,
@@ -112,32 +110,3 @@ def _spec(path: Path) -> dict[str, Any]:
     import yaml
 
     return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
-
-
-class _progress:
-    """A progress bar on stderr for big files; silent when stderr is not a terminal."""
-
-    def __init__(self, enabled: bool):
-        console = Console(stderr=True)
-        self.enabled = enabled and console.is_terminal
-        self.bar = Progress(
-            TextColumn("{task.description:>18}"), BarColumn(), TextColumn("{task.completed:,}"),
-            TimeElapsedColumn(), console=console, transient=True,
-        )  # fmt: skip
-        self.tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> Any:
-        if self.enabled:
-            self.bar.start()
-        return self.report
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.bar.stop()
-
-    def report(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if stage not in self.tasks:
-            self.tasks[stage] = self.bar.add_task(stage, total=total or None)
-        self.bar.update(self.tasks[stage], completed=done, total=total or None)
