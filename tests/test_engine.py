@@ -102,7 +102,8 @@ def test_it_plans_the_pre_due_reminder_and_records_the_level(org, scenario, cust
     comm = Communication.objects.get()
     assert comm.pre_due and comm.items.get().days_overdue == -5
     assert comm.explanation["scenario_rule"] == "no rule matched: default scenario"
-    assert TimelineEvent.objects.filter(customer=customer, kind="communication_queued").count() == 1
+    event = TimelineEvent.objects.get(customer=customer, kind="communication_queued")
+    assert event.data == {"communication": comm.pk, "template": "courtesy"}
 
 
 def test_it_does_nothing_new_when_the_same_date_runs_again(org, scenario, customer):

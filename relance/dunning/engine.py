@@ -604,9 +604,12 @@ def _count(decisions: list[policy.Decision], result: RunResult) -> None:
 def _write(
     context: _Context, day: dt.date, decisions: list[policy.Decision], result: RunResult
 ) -> None:
+    # Rows are built before the transaction: on SQLite its write lock is the one thing
+    # processes sharing a run wait for, so it is held for the inserts alone.
+    rows = _Rows.of(context, day, decisions)
     try:
         with transaction.atomic():
-            _write_chunk(context, day, decisions)
+            _write_chunk(context, day, decisions, rows)
     except IntegrityError:
         # Another run of the same date got there first: its decisions stand.
         result.counts["chunks_already_done"] += 1
@@ -614,57 +617,84 @@ def _write(
     _count(decisions, result)
 
 
-def _write_chunk(context: _Context, day: dt.date, decisions: list[policy.Decision]) -> None:
-    """Communications, their items, the levels and the timeline of a chunk of customers, with
-    the driver's executemany: a million items are written in seconds, not minutes.
+COMMUNICATION_COLUMNS = [
+    "organisation_id", "customer_id", "channel", "run_date", "purpose", "pre_due", "send_on",
+    "scenario_id", "step_id", "template", "language", "status", "explanation", "recipient",
+    "subject", "message_id", "attempts", "last_error", "created_at", "updated_at",
+]  # fmt: skip
+ITEM_COLUMNS = ["communication_id", "invoice_id", "step_position", "days_overdue", "balance",
+                "dropped"]  # fmt: skip
+LEVEL_COLUMNS = ["invoice_id", "level", "level_date", "thanked"]
+EVENT_COLUMNS = ["organisation_id", "customer_id", "at", "kind", "summary", "data"]
 
-    Values go as text and integers (``bulk.plain``): SQLite's adapters for dates, decimals
-    and booleans cost about a microsecond a value, as much as the insert itself."""
-    org, customers = context.organisation, context.customers
-    now = bulk.db_datetime(timezone.now())
-    today = bulk.plain(day)
-    planned = [c for d in decisions for c in d.communications]
-    if planned:
-        before = _last_communication_id()
-        bulk.insert(
-            Communication._meta.db_table,
-            ["organisation_id", "customer_id", "channel", "run_date", "purpose", "pre_due",
-             "send_on", "scenario_id", "step_id", "template", "language", "status",
-             "explanation", "recipient", "subject", "message_id", "attempts", "last_error",
-             "created_at", "updated_at"],
-            (
+
+@dataclass
+class _Rows:
+    """A chunk's rows for the driver, as far as they can be built before the communications
+    have their keys. Values go as text and integers (``bulk.plain``): SQLite's adapters for
+    dates, decimals and booleans cost about a microsecond a value, as much as the insert."""
+
+    communications: list[tuple[Any, ...]]
+    keys: list[tuple[int, str, str]]  # (customer, channel, purpose) of each communication
+    items: list[tuple[Any, ...]]  # key index first, in place of the communication's id
+    events: list[tuple[Any, ...]]  # the template (as JSON) last, in place of the data
+    stepped: list[tuple[Any, ...]]
+    passed: list[tuple[Any, ...]]
+
+    @classmethod
+    def of(cls, context: _Context, day: dt.date, decisions: list[policy.Decision]) -> _Rows:
+        org, customers = context.organisation, context.customers
+        now = bulk.db_datetime(timezone.now())
+        today = bulk.plain(day)
+        planned = [c for d in decisions for c in d.communications]
+        rows = cls([], [], [], [], [], [])
+        for n, c in enumerate(planned):
+            status = CommStatus.AWAITING_APPROVAL if c.approval else CommStatus.QUEUED
+            rows.communications.append(
                 (org.pk, c.customer_id, c.channel, today, c.purpose, int(c.pre_due), today,
-                 c.scenario_id, c.step_id, c.template, customers[c.customer_id][2],
-                 CommStatus.AWAITING_APPROVAL if c.approval else CommStatus.QUEUED,
+                 c.scenario_id, c.step_id, c.template, customers[c.customer_id][2], status,
                  json.dumps(c.explanation, default=str), "", "", "", 0, "", now, now)
-                for c in planned
-            ),
-        )  # fmt: skip
-        ids = _communication_ids(org, day, before)
-        bulk.insert(
-            CommunicationItem._meta.db_table,
-            ["communication_id", "invoice_id", "step_position", "days_overdue", "balance",
-             "dropped"],
-            (
-                (ids[c.customer_id, c.channel, c.purpose], i.invoice_id, i.step_position,
-                 i.days_overdue, str(i.balance), "")
-                for c in planned
-                for i in c.items
-            ),
-        )  # fmt: skip
-        bulk.insert(
-            TimelineEvent._meta.db_table,
-            ["organisation_id", "customer_id", "at", "kind", "summary", "data"],
-            (
-                (org.pk, c.customer_id, now,
-                 "communication_awaiting_approval" if c.approval else "communication_queued",
-                 _summary(c),
-                 json.dumps({"communication": ids[c.customer_id, c.channel, c.purpose],
-                             "template": c.template}))
-                for c in planned
-            ),
-        )  # fmt: skip
-    _write_levels(today, decisions)
+            )  # fmt: skip
+            rows.keys.append((c.customer_id, c.channel, c.purpose))
+            rows.items += [(n, i.invoice_id, i.step_position, i.days_overdue, str(i.balance), "")
+                           for i in c.items]  # fmt: skip
+            kind = "communication_awaiting_approval" if c.approval else "communication_queued"
+            rows.events.append(
+                (org.pk, c.customer_id, now, kind, _summary(c), json.dumps(c.template))
+            )
+        # A step taken today sets the level and its date; a step passed over, the level.
+        # In key order: the table is a b-tree on the invoice id.
+        stepped = {i[1]: i[2] for i in rows.items}
+        rows.stepped = [(invoice, stepped[invoice], today, 0) for invoice in sorted(stepped)]
+        rows.passed = sorted(
+            (invoice, level, None, 0)
+            for d in decisions
+            for invoice, level in d.levels.items()
+            if invoice not in stepped
+        )
+        return rows
+
+
+def _write_chunk(
+    context: _Context, day: dt.date, decisions: list[policy.Decision], rows: _Rows
+) -> None:
+    """Communications, their items, the levels and the timeline of a chunk of customers, with
+    the driver's executemany: a million items are written in seconds, not minutes."""
+    org = context.organisation
+    if rows.communications:
+        before = _last_communication_id()
+        bulk.insert(Communication._meta.db_table, COMMUNICATION_COLUMNS, rows.communications)
+        by_key = _communication_ids(org, day, before)
+        ids = [by_key[key] for key in rows.keys]
+        bulk.insert(CommunicationItem._meta.db_table, ITEM_COLUMNS,
+                    [(ids[n], *rest) for n, *rest in rows.items])  # fmt: skip
+        events = [(*event[:-1], f'{{"communication": {ids[n]}, "template": {event[-1]}}}')
+                  for n, event in enumerate(rows.events)]  # fmt: skip
+        bulk.insert(TimelineEvent._meta.db_table, EVENT_COLUMNS, events)
+    table = ItemState._meta.db_table
+    bulk.insert(table, LEVEL_COLUMNS, rows.stepped, conflict=["invoice_id"],
+                update=["level", "level_date"])  # fmt: skip
+    bulk.insert(table, LEVEL_COLUMNS, rows.passed, conflict=["invoice_id"], update=["level"])
     _write_side_effects(org, day, decisions, timezone.now())
 
 
@@ -686,23 +716,6 @@ def _communication_ids(
             [before, org.pk, day],
         )
         return {(customer, channel, purpose): pk for customer, channel, purpose, pk in cursor}
-
-
-def _write_levels(today: Any, decisions: list[policy.Decision]) -> None:
-    """A step taken today sets the level and its date; a step passed over sets the level.
-    Rows go in key order: the table is a b-tree on the invoice id."""
-    stepped = {i.invoice_id: i.step_position for d in decisions for c in d.communications
-               for i in c.items}  # fmt: skip
-    passed = [(invoice_id, level, None, 0) for d in decisions
-              for invoice_id, level in d.levels.items() if invoice_id not in stepped]  # fmt: skip
-    columns = ["invoice_id", "level", "level_date", "thanked"]
-    table = ItemState._meta.db_table
-    bulk.insert(
-        table, columns, [(invoice_id, stepped[invoice_id], today, 0) for invoice_id in
-                         sorted(stepped)],
-        conflict=["invoice_id"], update=["level", "level_date"],
-    )  # fmt: skip
-    bulk.insert(table, columns, sorted(passed), conflict=["invoice_id"], update=["level"])
 
 
 def _write_side_effects(
