@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -135,6 +136,7 @@ def run(
     return decisions
 
 
+@transaction.atomic  # the reminder's mark and its message, or neither
 def _write(organisation: Organisation, day: dt.date, decision: PlanDecision) -> None:
     now = timezone.now()
     if decision.newly_paid:
