@@ -57,19 +57,11 @@ def invoice_penalty(
 ) -> Penalty:
     """The penalty of one invoice on ``as_of`` (a few queries)."""
     country = invoice.organisation.country
-    tables = _tables(country)
-    payments = _payments(invoice.organisation_id, [invoice], as_of)[invoice.pk]
-    return penalty_for(
-        country,
-        invoice.amount,
-        invoice.currency,
-        invoice.due_date,
-        as_of,
-        tables=tables,
-        payments=payments,
-        contractual_rate=contractual_rate,
-        collective_proceedings=_in_proceedings(invoice.organisation_id, invoice.customer_id, as_of),
-    )
+    return _penalty_of(
+        invoice, as_of, country, _tables(country),
+        _payments(invoice.organisation_id, [invoice], as_of)[invoice.pk], contractual_rate,
+        _in_proceedings(invoice.organisation_id, invoice.customer_id, as_of),
+    )  # fmt: skip
 
 
 def customer_penalties(
@@ -93,21 +85,28 @@ def customer_penalties(
     proceedings = _in_proceedings(customer.organisation_id, customer.pk, as_of)
     results = []
     for invoice in invoices:
-        penalty = penalty_for(
-            country,
-            invoice.amount,
-            invoice.currency,
-            invoice.due_date,
-            as_of,
-            tables=tables,
-            payments=payments[invoice.pk],
-            contractual_rate=contractual_rate,
-            collective_proceedings=proceedings,
-        )
+        penalty = _penalty_of(invoice, as_of, country, tables, payments[invoice.pk],
+                              contractual_rate, proceedings)  # fmt: skip
         if penalty.is_late:
             results.append(InvoicePenalty(invoice.pk, invoice.number, penalty))
     totals = sum_penalties(result.penalty for result in results)
     return CustomerPenalties(customer.pk, as_of, tuple(results), totals)
+
+
+def _penalty_of(
+    invoice: Invoice,
+    as_of: date,
+    country: str,
+    tables: dict[str, RateTable],
+    payments: Payments,
+    contractual_rate: Decimal | None,
+    proceedings: bool,
+) -> Penalty:
+    return penalty_for(
+        country, invoice.amount, invoice.currency, invoice.due_date, as_of, tables=tables,
+        payments=payments, contractual_rate=contractual_rate,
+        collective_proceedings=proceedings,
+    )  # fmt: skip
 
 
 def _tables(country: str) -> dict[str, RateTable]:
