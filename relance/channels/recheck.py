@@ -64,6 +64,13 @@ class Check:
     # Items whose ``dropped`` field changed and must be saved.
     changed: list[CommunicationItem] = field(default_factory=list)
 
+    def record(self, item: CommunicationItem, reason: str) -> None:
+        """Keep the item (reason "") or drop it, noting a changed ``dropped`` to be saved."""
+        if reason != item.dropped:
+            item.dropped = reason
+            self.changed.append(item)
+        (self.dropped if reason else self.kept).append(item)
+
     @property
     def reasons(self) -> dict[str, str]:
         return {item.invoice.number: item.dropped for item in self.dropped}
@@ -103,10 +110,7 @@ def recheck(comm: Communication, today: date, facts: Facts | None = None) -> Che
             in_plan=item.invoice_id in facts.in_plan,
             held=comm.customer_id in facts.held,
         )
-        if reason != item.dropped:
-            item.dropped = reason
-            check.changed.append(item)
-        (check.dropped if reason else check.kept).append(item)
+        check.record(item, reason)
     return check
 
 
@@ -129,8 +133,5 @@ def _recheck_instalment(comm: Communication, facts: Facts) -> Check:
     reason = instalment_reason(comm, owed, comm.explanation.get("plan") in facts.active_plans)
     check = Check()
     for item in items:
-        if reason != item.dropped:
-            item.dropped = reason
-            check.changed.append(item)
-        (check.dropped if reason else check.kept).append(item)
+        check.record(item, reason)
     return check
