@@ -32,9 +32,15 @@ class Organisation(models.Model):
     min_balance = models.DecimalField(
         _("minimum balance"), max_digits=18, decimal_places=2, default=Decimal("1.00")
     )
+    # The reply address of every reminder; a run queues no e-mail without it.
     email = models.EmailField(_("e-mail"), blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
     address = models.TextField(_("address"), blank=True)
+    signature = models.TextField(_("signature"), blank=True)
+    iban = models.CharField("IBAN", max_length=34, blank=True)
+    bic = models.CharField("BIC", max_length=11, blank=True)
+    # No reminder on a channel within this many days of the previous one on it.
+    contact_gap = models.PositiveSmallIntegerField(_("contact gap (days)"), default=3)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -103,6 +103,10 @@ class Step(models.Model):
     min_amount = models.DecimalField(
         _("minimum amount"), max_digits=18, decimal_places=2, null=True, blank=True
     )
+    # Only for items owing at most this much (a write-off review below a threshold).
+    max_amount = models.DecimalField(
+        _("maximum amount"), max_digits=18, decimal_places=2, null=True, blank=True
+    )
 
     class Meta:
         ordering = ["scenario", "position"]
@@ -264,6 +268,14 @@ class CommStatus(models.TextChoices):
     AMBIGUOUS = "ambiguous", _("Ambiguous: check before resending")
 
 
+class CommPurpose(models.TextChoices):
+    """Why a communication exists; part of its key with the channel and the run date."""
+
+    REMINDER = "reminder", _("Reminder")
+    THANKS = "thanks", _("Thank-you")
+    INSTALMENT = "instalment", _("Instalment reminder")
+
+
 class Communication(models.Model):
     """One message or task towards one customer, covering one or more invoices."""
 
@@ -276,7 +288,9 @@ class Communication(models.Model):
     channel = models.CharField(max_length=24, choices=StepChannel.choices)
     run_date = models.DateField()  # the run that planned it
     # Thank-you messages are keyed apart from reminders of the same day and channel.
-    purpose = models.CharField(max_length=16, default="reminder")
+    purpose = models.CharField(
+        max_length=16, choices=CommPurpose.choices, default=CommPurpose.REMINDER
+    )
     # Courtesy reminders before the due date do not count against the contact gap.
     pre_due = models.BooleanField(default=False)
     send_on = models.DateField()  # the next business day on or after run_date
@@ -294,6 +308,10 @@ class Communication(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # The instalment an instalment reminder is about.
+    instalment = models.ForeignKey(
+        Instalment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -337,6 +355,10 @@ class CommunicationItem(models.Model):
     balance = models.DecimalField(max_digits=18, decimal_places=2)
     # Dropped at send time: paid, disputed or promised meanwhile.
     dropped = models.CharField(max_length=32, blank=True)
+    # The item's level and its date before this step: given back, by compare-and-swap,
+    # when the item is dropped before it is sent (see docs/dunning.md).
+    previous_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    previous_level_date = models.DateField(null=True, blank=True)
 
     class Meta:
         constraints = [

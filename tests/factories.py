@@ -1,0 +1,167 @@
+"""The one set of builders tests make their data with.
+
+Balances are never typed in: an invoice starts at its amount and every payment or credit
+note goes through an allocation and ``balances.refresh``, the code the imports use, so a
+test sees the balances the product would compute. Pauses go through the services of
+``relance.dunning.pauses`` (which also write the timeline), scenarios through the models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from relance.accounts.models import Organisation
+from relance.dunning import pauses
+from relance.dunning.models import PaymentPlan, Promise, Scenario, Step
+from relance.ledger import balances
+from relance.ledger.models import Allocation, Customer, Dispute, Hold, Invoice, Payment
+
+_serial = itertools.count(1)
+
+# The contract's worked example: J-5 e-mail, J+5 e-mail, J+8 call, J+15 e-mail, J+30 letter
+# as (offset, min_gap, channel, template).
+EXAMPLE_STEPS: tuple[tuple[int, int, str, str], ...] = (
+    (-5, 0, "email", "courtesy"),
+    (5, 3, "email", "first_reminder"),
+    (8, 3, "call", "call"),
+    (15, 5, "email", "firm_reminder"),
+    (30, 10, "letter", "registered_letter"),
+)
+
+
+def days(n: int) -> dt.timedelta:
+    return dt.timedelta(days=n)
+
+
+def money(value: str | int | Decimal) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def organisation(slug: str = "acme", **fields: Any) -> Organisation:
+    from relance.accounts.services import create_organisation
+
+    name = fields.pop("name", f"{slug.title()} SAS")
+    org = create_organisation(slug, name=name)
+    if fields:
+        for key, value in fields.items():
+            setattr(org, key, value)
+        org.save()
+    return org
+
+
+def customer(org: Organisation, reference: str | None = None, **fields: Any) -> Customer:
+    reference = reference or f"C{next(_serial)}"
+    fields.setdefault("legal_name", f"Client {reference} SAS")
+    return Customer.objects.create(organisation=org, reference=reference, **fields)
+
+
+def invoice(
+    customer: Customer,
+    number: str | None = None,
+    *,
+    due: dt.date,
+    amount: str | int | Decimal = "100.00",
+    issued: dt.date | None = None,
+    currency: str = "EUR",
+    **fields: Any,
+) -> Invoice:
+    """An open invoice whose balance is its amount; pay it with ``pay``/``credit``."""
+    number = number or f"F{next(_serial):05d}"
+    value = money(amount)
+    return Invoice.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, number=number,
+        issue_date=issued or due - days(30), due_date=due, currency=currency, amount=value,
+        balance=value, **fields,
+    )  # fmt: skip
+
+
+def pay(
+    invoice: Invoice,
+    amount: str | int | Decimal | None = None,
+    *,
+    on: dt.date,
+    kind: str = "payment",
+    reference: str | None = None,
+) -> Payment:
+    """A payment (or, with ``kind="credit_note"``, a credit note) allocated to ``invoice``
+    on ``on``; the balance is recomputed by the product's own code. Without an amount it
+    pays what is left."""
+    invoice.refresh_from_db()
+    value = invoice.balance if amount is None else money(amount)
+    payment = Payment.objects.create(
+        organisation_id=invoice.organisation_id, customer_id=invoice.customer_id, kind=kind,
+        reference=reference or f"{kind.upper()}-{next(_serial)}", date=on,
+        currency=invoice.currency, amount=value,
+    )  # fmt: skip
+    Allocation.objects.create(
+        organisation_id=invoice.organisation_id, payment=payment, invoice=invoice,
+        amount=value, date=on,
+    )  # fmt: skip
+    balances.refresh(invoice.organisation_id, [invoice.pk])
+    invoice.refresh_from_db()
+    return payment
+
+
+def credit(invoice: Invoice, amount: str | int | Decimal, *, on: dt.date) -> Payment:
+    return pay(invoice, amount, on=on, kind="credit_note")
+
+
+def scenario(
+    org: Organisation,
+    steps: Iterable[tuple[Any, ...]] = EXAMPLE_STEPS,
+    *,
+    slug: str = "example",
+    default: bool = True,
+    replace: bool = True,
+    **fields: Any,
+) -> Scenario:
+    """A scenario from (offset, min_gap, channel, template[, mode[, min_amount]]) tuples.
+    By default it replaces the scenarios every organisation gets and becomes the default."""
+    if replace:
+        Scenario.objects.filter(organisation=org).delete()
+    made = Scenario.objects.create(
+        organisation=org, slug=slug, name=fields.pop("name", slug.title()), is_default=default,
+        **fields,
+    )  # fmt: skip
+    for position, step in enumerate(steps, start=1):
+        offset, gap, channel, template, *rest = step
+        extra: dict[str, Any] = {}
+        if rest:
+            extra["mode"] = rest[0]
+        if len(rest) > 1 and rest[1] is not None:
+            extra["min_amount"] = money(rest[1])
+        Step.objects.create(
+            organisation=org, scenario=made, position=position, name=template, offset=offset,
+            min_gap=gap, channel=channel, template=template, **extra,
+        )  # fmt: skip
+    return made
+
+
+def dispute(invoice: Invoice, *, on: dt.date, reason: str = "quality", **kw: Any) -> Dispute:
+    return pauses.open_dispute(invoice, reason=reason, on=on, **kw)
+
+
+def promise(
+    customer: Customer, *, promised_on: dt.date, invoice: Invoice | None = None, **kw: Any
+) -> Promise:
+    return pauses.record_promise(customer, promised_on=promised_on, invoice=invoice, **kw)
+
+
+def hold(customer: Customer, *, start: dt.date, kind: str = "manual", **kw: Any) -> Hold:
+    return pauses.place_hold(customer, kind=kind, start=start, **kw)
+
+
+def plan(
+    customer: Customer,
+    invoices: Sequence[Invoice],
+    instalments: Sequence[tuple[dt.date, str | int | Decimal]],
+    *,
+    on: dt.date,
+) -> PaymentPlan:
+    return pauses.agree_plan(
+        customer, invoices, [(when, money(amount)) for when, amount in instalments], on=on
+    )
