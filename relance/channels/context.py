@@ -17,6 +17,8 @@ from django.conf import settings
 from relance.accounts.models import Organisation
 from relance.channels.batch import Facts
 from relance.dunning.models import Communication, CommunicationItem
+from relance.dunning.penalties import Law, law_for_country, sum_penalties
+from relance.dunning.penalty_service import penalties_of
 from relance.ledger.models import Contact, Invoice
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 PENALTY_TEMPLATES = frozenset({"firm_reminder", "formal_notice", "registered_letter"})
 # A formal notice gives a new deadline of at least 8 days (see docs on escalation).
 FORMAL_NOTICE_DAYS = 8
+# The law's code in the templates.
+LAW_CODES = {Law.FR: "fr", Law.UK: "uk", Law.EU: "eu"}
 
 
 @dataclass(frozen=True)
@@ -142,36 +146,18 @@ def instalment_of(comm: Communication, lines: Sequence[Line]) -> dict[str, Any] 
 def penalties_for(
     org: Organisation, invoices: Sequence[Invoice], today: date, facts: Facts | None
 ) -> Penalties:
-    """The rule; and with ``facts`` (payments, rate tables), the amounts from the penalty
-    module when its tables cover today."""
-    try:
-        from relance.dunning import penalties, rates
-    except ImportError:  # the penalty module is optional: state the rule only
-        return Penalties(law=_law_code(org.country))
-    law = penalties.law_for_country(org.country)
+    """The rule; and with ``facts`` (its rate tables are kept between messages), the
+    amounts of the penalty service, the one that computes them everywhere, when its tables
+    cover today."""
+    law = law_for_country(org.country)
     if law is None:
         return Penalties(law=None)
-    code = {penalties.Law.FR: "fr", penalties.Law.UK: "uk", penalties.Law.EU: "eu"}[law]
+    code = LAW_CODES[law]
     late = [invoice for invoice in invoices if invoice.due_date < today]
     if facts is None or not late:
         return Penalties(law=code)
     try:
-        series = penalties.SERIES_FOR_LAW[law]
-        missing = [name for name in series if name not in facts.rate_tables]
-        if missing:
-            facts.rate_tables.update(rates.load_tables(missing))
-        results = [
-            penalties.penalty_for(
-                org.country,
-                invoice.amount,
-                invoice.currency,
-                invoice.due_date,
-                today,
-                tables=facts.rate_tables,
-                payments=sorted(facts.payments.get(invoice.pk, [])),
-            )
-            for invoice in late
-        ]
+        results = list(penalties_of(org, late, today, tables=facts.rate_tables).values())
     except (LookupError, ValueError) as error:
         # A rate the tables do not know yet: say the rule, never guess a figure.
         log.info("penalties not computed for %s: %s", org.slug, error)
@@ -179,10 +165,6 @@ def penalties_for(
     rate = next((p.lines[-1].rate for p in results if p.lines and p.lines[-1].end == today), None)
     totals = tuple(
         PenaltyTotal(t.currency, t.interest, t.indemnity, t.total)
-        for t in penalties.sum_penalties(results).values()
+        for t in sum_penalties(results).values()
     )
     return Penalties(law=code, rate=rate, totals=totals)
-
-
-def _law_code(country: str) -> str | None:
-    return {"FR": "fr", "GB": "uk", "UK": "uk"}.get(country.upper())
