@@ -10,11 +10,11 @@ from decimal import Decimal
 from io import StringIO
 from zoneinfo import ZoneInfo
 
+import factories as make
 import pytest
 from django.core.management import call_command
 from django.utils import translation
 
-import factories as make
 from relance.channels.formatting import money
 from relance.dunning.models import CommStatus, Communication, CommunicationItem, Rate
 from relance.dunning.penalty_service import customer_penalties, invoice_penalty, load_payments

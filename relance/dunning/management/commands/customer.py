@@ -105,7 +105,7 @@ class Command(BaseCommand):
         out.write("Pauses:" + ("".join(f"\n  {line}" for line in pauses) if pauses else " none"))
         print_table(
             out, [Column("when"), Column("what"), Column("invoice"), Column("summary")],
-            [(timezone.localtime(e["at"]).strftime("%Y-%m-%d %H:%M"), e["kind"], e["invoice"] or "", e["summary"])
-             for e in view.timeline] or [("", "nothing yet", "", "")],
+            [(f"{timezone.localtime(e['at']):%Y-%m-%d %H:%M}", e["kind"], e["invoice"] or "",
+              e["summary"]) for e in view.timeline] or [("", "nothing yet", "", "")],
             title="Timeline",
         )  # fmt: skip
