@@ -45,7 +45,9 @@ def credited(db):
     return item
 
 
-def test_it_states_in_the_email_the_figure_of_the_penalty_service(mail, credited):
+def test_it_states_in_the_email_the_figure_of_the_penalty_service(transactional_db, mail, credited):
+    # Through `relance worker --once`, whose loop drops old connections: outside a test
+    # transaction.
     comm = Communication.objects.create(
         organisation_id=credited.organisation_id, customer=credited.customer, channel="email",
         run_date=TODAY, send_on=TODAY, template="firm_reminder", language="fr",
