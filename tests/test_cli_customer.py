@@ -260,3 +260,11 @@ def test_it_exits_1_for_refused_input_and_2_for_a_usage_error(tmp_path):
     assert usage.returncode == 2 and "'soon' is not DATE:AMOUNT" in usage.stderr
     assert run("dispute", "open", "F-1").returncode == 2  # --reason is required
     assert run("promise", "add", "C001", "--on", "2026-12-01", "--amount", "-5").returncode == 2
+
+
+def test_it_says_why_no_penalty_is_shown_when_a_rate_is_missing(durand):
+    Rate.objects.all().delete()  # the shipped tables stop at the first half of 2026
+    make.invoice(durand, "F-1", due=D - make.days(10), amount="1000.00")
+    shown = relance("customer", "show", "C001")
+    assert shown["open_items"][0]["penalty"] is None and shown["penalties"] == {}
+    assert "relance rates add fr_late_penalty_default 2026-07" in shown["penalty_note"]
