@@ -827,3 +827,172 @@ def test_it_recognises_a_fec_on_the_command_line_and_refuses_a_broken_one(tmp_pa
     with pytest.raises(CommandError, match=r"broken.txt, row \d+, field 'EcritureDate'"):
         call_command("import", str(broken), "--org", "acme")
     assert not Invoice.objects.filter(number="F9").exists()
+
+
+# -- FEC files as accounting programs write them ----------------------------------------------
+
+
+def sales_with_placeholders(piece: str = "x") -> list[Row]:
+    """Twelve sales to two customers, all with the same meaningless PieceRef, as many
+    programs write when the invoice number lives in the label."""
+    rows: list[Row] = []
+    for n in range(1, 13):
+        customer = ACME if n % 3 else SGE
+        rows += sale(str(100 + n), f"202401{n:02d}", customer, piece, f"{n * 10},00", "0,00")
+    return rows
+
+
+@pytest.mark.parametrize("piece", ["x", "X", "-", ".", "0", "", "xxx", "n/a"])
+def test_it_makes_an_invoice_of_each_entry_whose_piece_is_a_placeholder(tmp_path, piece):
+    batch = read(tmp_path, sales_with_placeholders(piece))
+    assert len(batch.invoices) == 12
+    by_number = {i.number: (i.customer, i.issue_date, i.amount) for i in batch.invoices}
+    assert by_number["VE-101"] == ("C001", dt.date(2024, 1, 1), Decimal("10.00"))
+    assert by_number["VE-103"] == ("C002", dt.date(2024, 1, 3), Decimal("30.00"))
+    assert by_number["VE-112"] == ("C002", dt.date(2024, 1, 12), Decimal("120.00"))
+
+
+def test_it_names_an_invoice_by_its_entry_when_other_entries_carry_its_piece(tmp_path):
+    rows = [
+        *sale("1", "20240105", ACME, "FACT", "100,00", "0,00"),
+        *sale("2", "20240106", ACME, "FACT", "200,00", "0,00"),
+        *sale("3", "20240107", SGE, "F2024-003", "300,00", "0,00"),
+    ]
+    batch = read(tmp_path, rows)
+    assert [(i.number, i.amount) for i in batch.invoices] == [
+        ("F2024-003", Decimal("300.00")),
+        ("VE-1", Decimal("100.00")),
+        ("VE-2", Decimal("200.00")),
+    ]
+
+
+def test_it_counts_a_payment_from_the_day_it_was_paid_not_the_day_it_was_matched(tmp_path):
+    # Paid in February 2024, matched by the accountant in October 2025.
+    batch = read(
+        tmp_path,
+        sale("1", "20240110", ACME, "F1", "1200,00", "200,00", "AA", "20251003")
+        + receipt("7", "20240215", ACME, "1200,00", "AA", "20251003"),
+    )
+    assert allocations(batch) == [("FEC:BQ:7:C001", "F1", Decimal("1200.00"), dt.date(2024, 2, 15))]
+
+
+def test_it_counts_a_payment_on_account_from_the_day_its_invoice_was_issued(tmp_path):
+    batch = read(
+        tmp_path,
+        receipt("7", "20240105", ACME, "100,00", "AB", "20251003")
+        + sale("1", "20240110", ACME, "F1", "100,00", "0,00", "AB", "20251003"),
+    )
+    assert allocations(batch) == [("FEC:BQ:7:C001", "F1", Decimal("100.00"), dt.date(2024, 1, 10))]
+
+
+def test_it_ignores_when_the_books_were_matched(tmp_path):
+    rows = sale("1", "20240110", ACME, "F1", "100,00", "0,00", "AA", "hier")
+    rows += receipt("7", "20240215", ACME, "100,00", "AA", "")
+    assert open_balances(read(tmp_path, rows)) == {"F1": Decimal("0.00")}
+
+
+def test_it_refuses_an_entry_that_does_not_balance_naming_it(tmp_path):
+    rows = sale("1", "20240110", ACME, "F1", "120,00", "20,00")
+    rows += sale("2", "20240111", SGE, "F2", "60,00", "10,00")
+    rows[4]["Credit"] = "49,99"  # the revenue of VE 2
+    [problem] = problems(tmp_path, rows, balance=False)
+    assert (problem.file, problem.row, problem.field) == ("FEC.txt", 5, None)
+    assert problem.message == (
+        "entry VE 2 (rows 5-7) does not balance: its debits exceed its credits by 0.01"
+    )
+
+
+@pytest.mark.parametrize("apart", [True, False])
+def test_it_refuses_the_same_entry_twice_naming_it(tmp_path, apart):
+    entry = sale("1", "20240110", ACME, "F1", "120,00", "20,00")
+    between = receipt("2", "20240120", ACME, "120,00") if apart else []
+    # A later export pasted on: the matching changed, the entry is the same.
+    again = [row | {"EcritureLet": "AA", "DateLet": "20240131"} for row in entry]
+    [problem] = problems(tmp_path, entry + between + again, balance=False)
+    first = len(entry) + len(between) + 2
+    assert problem.row == first
+    assert problem.message == (
+        f"entry VE 1 is in the file twice (rows 2-4, then rows {first}-{first + 2})"
+    )
+
+
+def test_it_reads_an_entry_whose_lines_are_apart(tmp_path):
+    """Sorted by account, an entry's lines are apart: that is one entry, not two."""
+    rows = sale("1", "20240110", ACME, "F1", "120,00", "20,00")
+    rows += sale("2", "20240111", SGE, "F2", "120,00", "20,00")
+    by_account = sorted(rows, key=lambda row: row["CompteNum"])
+    assert [i.number for i in read(tmp_path, by_account).invoices] == ["F1", "F2"]
+
+
+@pytest.mark.parametrize(
+    ("account", "aux"),
+    [
+        ("411000", ""),  # the collective account, without its auxiliary account
+        ("41100000", ""),
+        ("411000", "512000"),  # the bank account's number as auxiliary account
+        ("411000", "512100"),  # one of the books' bank accounts (booked below)
+    ],
+)
+def test_it_reports_a_line_that_is_no_customers_and_leaves_it_out(tmp_path, account, aux):
+    stray = [
+        line("BQ", "8", "20240301", account, debit="500,00", customer=(aux, "BNP"),
+             account_name="Clients", label="Remise chèques"),
+        line("BQ", "8", "20240301", "512100", credit="500,00", label="Remise chèques"),
+    ]  # fmt: skip
+    rows = sale("1", "20240110", ACME, "F1", "120,00", "20,00") + stray
+    batch = read(tmp_path, rows)
+    assert list(batch.customers) == ["C001"]
+    assert [i.number for i in batch.invoices] == ["F1"]
+    [warning] = batch.warnings
+    assert (warning.row, warning.field) == (5, "CompAuxNum")
+    assert "rows 5 (debits 500.00, credits 0.00): left out" in warning.message
+    assert (aux or account) in warning.message
+
+
+def test_it_takes_accounts_without_auxiliary_accounts_as_customers_when_none_have_one(tmp_path):
+    rows = [
+        line("VE", "1", "20260110", "4110001", debit="120,00", account_name="ACME", piece="F1"),
+        line("VE", "2", "20260110", "411SGE", debit="60,00", account_name="SGE", piece="F2"),
+    ]
+    batch = read(tmp_path, rows)
+    assert (sorted(batch.customers), batch.warnings) == (["4110001", "411SGE"], [])
+
+
+@pytest.mark.django_db
+def test_it_imports_placeholders_and_late_matching_with_the_right_items_and_balances(tmp_path, org):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from relance.insights.aging import aged_balance
+    from relance.ledger.models import Customer, Invoice
+
+    rows = sales_with_placeholders()
+    # ACME pays its first two invoices (10 + 20) on 20 February 2024; the accountant
+    # matches them in October 2025. A stray 411 line without an auxiliary account.
+    rows[0]["EcritureLet"] = rows[3]["EcritureLet"] = "AA"
+    rows[0]["DateLet"] = rows[3]["DateLet"] = "20251015"
+    rows += receipt("900", "20240220", ACME, "30,00", "AA", "20251015")
+    rows += [
+        line("OD", "901", "20240225", "411000", debit="7,00", label="Ecart"),
+        line("OD", "901", "20240225", "658000", credit="7,00", label="Ecart"),
+    ]
+    path = write_fec(tmp_path, rows)
+    out = StringIO()
+    call_command("import", str(path), "--org", "acme", "--json", stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["counts"]["invoices_created"] == 12
+    [warning] = result["warnings"]
+    assert (
+        warning["row"] == len(rows)
+        and "411000 without an auxiliary account" in (warning["message"])
+    )
+    assert not Customer.objects.filter(organisation=org, reference="411000").exists()
+
+    paid = Invoice.objects.filter(organisation=org, number__in=["VE-101", "VE-102"])
+    assert {(i.balance, i.settled_on) for i in paid} == {(Decimal("0.00"), dt.date(2024, 2, 20))}
+    # At the end of 2024, those two are paid, the ten others are open.
+    report = aged_balance(org, dt.date(2024, 12, 31))
+    assert report.totals["EUR"].items == 10
+    assert report.totals["EUR"].total == sum(Decimal(n * 10) for n in range(3, 13))

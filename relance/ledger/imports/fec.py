@@ -450,9 +450,11 @@ def _repeated_block(
     if len(blocks) == 1:
         start, end = blocks[0]
         size = end - start + 1
-        if size % 2 or lines[start - 1] != lines[start - 1 + size // 2]:
-            return None  # the common case, decided without splitting anything
         half = size // 2
+        if size % 2 or _signature(lines[start - 1], delimiter, columns) != _signature(
+            lines[start - 1 + half], delimiter, columns
+        ):
+            return None  # the common case, decided on one line
         blocks = [[start, start + half - 1], [start + half, end]]
     seen: dict[tuple[tuple[str, ...], ...], list[int]] = {}
     for block in blocks:
