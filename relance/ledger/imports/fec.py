@@ -6,18 +6,28 @@ The file: a header naming the columns (case-insensitively), then one accounting 
 row, separated by tabs or ``|``; dates ``YYYYMMDD``; amounts with a decimal comma (or dot);
 UTF-8 or Windows-1252. Debit and Credit may be replaced by ``Montant`` + ``Sens`` (``D``/``C``
 or ``+1``/``-1``). Relance needs JournalCode, EcritureNum, EcritureDate, CompteNum,
-CompteLib, CompAuxNum, CompAuxLib, PieceRef, PieceDate, EcritureLet, DateLet and the amounts;
-it also reads EcritureLib, Montantdevise and Idevise when present and ignores the others.
+CompteLib, CompAuxNum, CompAuxLib, PieceRef, PieceDate, EcritureLet and the amounts; it
+also reads EcritureLib, Montantdevise and Idevise when present and ignores the others
+(DateLet included: see matching).
 
-Rules:
+Rules (docs/fec.md says them for users):
 
+- Entries: every entry (JournalCode + EcritureNum) must balance, and be in the file once
+  (the same lines again, apart or right after themselves); else the file is refused,
+  naming the entry and its rows.
 - Customer lines are those whose CompteNum starts with one of ``customer_accounts``
   (411, 416). The customer is CompAuxNum, named CompAuxLib; without CompAuxNum it is the
   CompteNum itself, named CompteLib. When a customer's name changes, the latest wins.
-- A debit line is an invoice: number PieceRef (else ``JournalCode-EcritureNum``), issue
-  date PieceDate (else EcritureDate), no due date (the customer's terms give it). Debit
-  lines of one customer with the same number make one invoice. A number used by several
-  customers (an opening entry numbered ``AN`` for everyone) becomes ``number/customer``.
+  Left out with a warning: a line without CompAuxNum on a collective account (one other
+  lines book with CompAuxNum, or numbered 411 followed by zeros), and a line whose
+  CompAuxNum looks like a bank or cash account (a class-5 account of the file, or 512.../
+  53... of six digits or more).
+- An invoice is what one entry books on one customer (its debit lines): number PieceRef
+  when it names it (not a placeholder such as ``x``, ``-``, ``0`` or empty, and carried by
+  no other entry), else ``JournalCode-EcritureNum``; issue date PieceDate (else
+  EcritureDate), no due date (the customer's terms give it). A number one entry gives
+  several customers (an opening entry numbered ``AN`` for everyone) becomes
+  ``number/customer``.
 - Tax: when the invoice's entry has a single customer line, its tax is the net credit of
   the entry's 4457 (VAT collected) lines; otherwise tax and amount excl. tax stay unknown.
 - A credit line is a credit note when its entry has class-7 (revenue) or 4457 lines, else a
@@ -28,16 +38,18 @@ Rules:
   carried forward.
 - Matching (*lettrage*): lines of one account and customer with the same EcritureLet form
   a group (a trailing ``*``, which some programs use for partial matching, is dropped;
-  case is kept). In a group, credits pay debits oldest first (by date, then number); the
-  allocation is dated DateLet when later than the payment. Whatever a group leaves over is
-  open on its newest invoices, or unallocated on its newest payments. Unmatched lines stay
-  open or unallocated: the books did not match them, neither do we.
+  case is kept). In a group, credits pay debits oldest first (by date, then number). An
+  allocation is dated on the payment's own EcritureDate (or its invoice's issue date when
+  paid before it), never on DateLet: accountants match weeks or months after the money
+  came in. Whatever a group leaves over is open on its newest invoices, or unallocated on
+  its newest payments. Unmatched lines stay open or unallocated: the books did not match
+  them, neither do we.
 - Currency: a line with an Idevise other than the book currency and a Montantdevise is read
   in that currency and amount. When a record or matching group mixes currencies (say an
   exchange difference booked in euros), all of its lines are read in the book currency.
-- Problems (missing columns, wrong field counts, bad dates or amounts on the lines Relance
-  reads, a line with both a debit and a credit) are collected with their physical line
-  number, then raised together. Other lines only need the right number of fields.
+- Problems (missing columns, wrong field counts, bad dates or amounts, a line with both a
+  debit and a credit, unbalanced or repeated entries) are collected with their physical
+  line number, then raised together.
 
 Output is sorted, so that the same books give the same batch whatever the line order.
 """
@@ -152,7 +164,10 @@ class _Entry:
     """What the scan keeps of an entry (JournalCode + EcritureNum) to check it."""
 
     first_row: int
+    first_line: tuple[str, Decimal]  # its first line's account and amount
     net: Decimal = ZERO  # debits minus credits
+    # Lines apart, or a line like the first one: worth checking for a repetition.
+    suspect: bool = False
     unreadable: bool = False  # a line's amount could not be read
     # Runs of consecutive rows holding the entry's lines: [first, last].
     blocks: list[list[int]] = field(default_factory=list)
@@ -378,7 +393,7 @@ def _scan(
                              "or | inside a label?)")  # fmt: skip
                 if len(fields) > max(journal_at, number_at):  # then its entry cannot add up
                     entry = (fields[journal_at].strip(), fields[number_at].strip())
-                    entries.setdefault(entry, _Entry(row)).unreadable = True
+                    entries.setdefault(entry, _Entry(row, ("", ZERO))).unreadable = True
             continue
         account = fields[account_at].strip()
         entry = (fields[journal_at].strip(), fields[number_at].strip())
@@ -387,9 +402,12 @@ def _scan(
         # Every line counts towards its entry's balance, and where its lines sit in the file.
         known = entries.get(entry)
         if known is None:
-            entries[entry] = known = _Entry(row)
+            entries[entry] = known = _Entry(row, (account, net))
         elif entry != previous:
             known.blocks.append([row, row])
+            known.suspect = True
+        elif not known.suspect and known.first_line == (account, net):
+            known.suspect = True
         known.blocks[-1][1] = row
         known.net += net
         known.unreadable = known.unreadable or values.failed
@@ -422,7 +440,7 @@ def _check_entries(
     or lines pasted again), refuses the file."""
     for (journal, number), entry in entries.items():
         name = f"entry {journal} {number}"
-        repeated = _repeated_block(lines, delimiter, columns, entry.blocks)
+        repeated = entry.suspect and _repeated_block(lines, delimiter, columns, entry.blocks)
         if repeated:
             first, again = repeated
             problems.add(again[0], None, f"{name} is in the file twice ({_rows(first)}, "
@@ -652,7 +670,6 @@ def _taxes(ledger: _Ledger, book: str) -> Callable[[_Line], Decimal | None]:
 def _invoices(
     debits: list[_Line], tax_of: Callable[[_Line], Decimal | None]
 ) -> dict[str, InvoiceRecord]:
-    _name_invoices(debits)
     records: dict[str, InvoiceRecord] = {}
     taxes: dict[str, Decimal | None] = {}
     for line in debits:
