@@ -574,11 +574,14 @@ def _customer_lines(ledger: _Ledger, warnings: Problems, batch: LedgerBatch) -> 
         if not line.has_aux and (
             line.account in ledger.accounts_with_aux or _collective(line.account)
         ):
-            left_out[("no_aux", line.account)].append(line)
+            reason = ("no_aux", line.account)
         elif line.has_aux and _looks_like_bank(line.customer, ledger.financial_accounts):
-            left_out[("bank", line.customer)].append(line)
+            reason = ("bank", line.customer)
         else:
             kept.append(line)
+            continue
+        if line.book_amount:  # a line of zero says nothing worth a warning
+            left_out[reason].append(line)
     for (why, code), lines in sorted(left_out.items(), key=lambda item: item[1][0].row):
         rows = ", ".join(str(line.row) for line in lines[:10]) + (
             ", ..." if len(lines) > 10 else ""
