@@ -945,7 +945,7 @@ def test_it_reports_a_line_that_is_no_customers_and_leaves_it_out(tmp_path, acco
     assert [i.number for i in batch.invoices] == ["F1"]
     [warning] = batch.warnings
     assert (warning.row, warning.field) == (5, "CompAuxNum")
-    assert "rows 5 (debits 500.00, credits 0.00): left out" in warning.message
+    assert "row 5 (debits 500.00, credits 0.00): left out" in warning.message
     assert (aux or account) in warning.message
 
 
@@ -996,3 +996,23 @@ def test_it_imports_placeholders_and_late_matching_with_the_right_items_and_bala
     report = aged_balance(org, dt.date(2024, 12, 31))
     assert report.totals["EUR"].items == 10
     assert report.totals["EUR"].total == sum(Decimal(n * 10) for n in range(3, 13))
+
+
+@pytest.mark.django_db
+def test_it_prints_what_it_left_out_on_standard_error(tmp_path, org):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    rows = sale("1", "20240110", ACME, "F1", "120,00", "20,00")
+    rows += [
+        line("OD", "2", "20240225", "411000", credit="7,00", label="Ecart"),
+        line("OD", "2", "20240225", "758000", debit="7,00", label="Ecart"),
+    ]
+    out, err = StringIO(), StringIO()
+    call_command("import", str(write_fec(tmp_path, rows)), "--org", "acme", stdout=out, stderr=err)
+    assert err.getvalue().startswith(
+        "warning: FEC.txt, row 5, field 'CompAuxNum': 1 line(s) on 411000 without an auxiliary "
+        "account (CompAuxNum), row 5 (debits 0.00, credits 7.00): left out"
+    )
+    assert "411000" not in out.getvalue()

@@ -583,8 +583,10 @@ def _customer_lines(ledger: _Ledger, warnings: Problems, batch: LedgerBatch) -> 
         if line.book_amount:  # a line of zero says nothing worth a warning
             left_out[reason].append(line)
     for (why, code), lines in sorted(left_out.items(), key=lambda item: item[1][0].row):
-        rows = ", ".join(str(line.row) for line in lines[:10]) + (
-            ", ..." if len(lines) > 10 else ""
+        rows = (
+            ("rows " if len(lines) > 1 else "row ")
+            + ", ".join(str(line.row) for line in lines[:10])
+            + (", ..." if len(lines) > 10 else "")
         )
         debits = sum((line.book_amount for line in lines if line.debit), ZERO)
         credits = sum((line.book_amount for line in lines if not line.debit), ZERO)
@@ -595,7 +597,7 @@ def _customer_lines(ledger: _Ledger, warnings: Problems, batch: LedgerBatch) -> 
                     "looks like a bank or cash account")  # fmt: skip
         warnings.add(
             lines[0].row, "CompAuxNum",
-            f"{what}, rows {rows} (debits {debits}, credits {credits}): left out, no "
+            f"{what}, {rows} (debits {debits}, credits {credits}): left out, no "
             "customer's; correct them in the books",
         )  # fmt: skip
     batch.warnings = warnings.items
