@@ -86,3 +86,33 @@ def test_it_adds_up_amounts_whose_sum_has_more_digits_than_a_float_keeps(org):
     assert aged_balance(org, D).totals["EUR"].total == exact
     result = dso(org, D).currencies["EUR"]
     assert (result.receivables, result.sales, result.standard) == (exact, exact, Decimal("90.0"))
+
+
+def test_it_settles_the_invoices_that_float_sums_left_open_when_migrating(org):
+    """Balances stored before sums were exact keep a trace on SQLite: the migration
+    recomputes them."""
+    import importlib
+
+    from django.db import connection
+    from django.db.models import DecimalField, ExpressionWrapper, F, Value
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's sums were exact")
+    customer = factories.customer(org, "C001")
+    item = factories.invoice(customer, "PAID", due=DUE, amount="1234.90")
+    factories.pay(item, "1000.30", on=DUE)
+    factories.pay(item, "234.60", on=PAID)
+    # What the float sum stored: 1234.90 - (1000.30 + 234.60) in binary floats.
+    drift = F("amount") - (Value(1000.30) + Value(234.60))
+    Invoice.objects.filter(pk=item.pk).update(
+        balance=ExpressionWrapper(drift, output_field=DecimalField()), settled_on=None
+    )
+    assert Invoice.objects.filter(pk=item.pk, balance__gt=0).exists()
+
+    migration = importlib.import_module("relance.ledger.migrations.0099_fec")
+    from django.apps import apps
+
+    migration.exact_balances(apps, connection.schema_editor())
+    item.refresh_from_db()
+    assert (item.balance, item.settled_on) == (Decimal("0.00"), PAID)
+    assert not Invoice.objects.filter(pk=item.pk, balance__gt=0).exists()
