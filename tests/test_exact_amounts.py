@@ -109,7 +109,7 @@ def test_it_settles_the_invoices_that_float_sums_left_open_when_migrating(org):
     )
     assert Invoice.objects.filter(pk=item.pk, balance__gt=0).exists()
 
-    migration = importlib.import_module("relance.ledger.migrations.0099_fec")
+    migration = importlib.import_module("relance.ledger.migrations.0004_exact_balances")
     from django.apps import apps
 
     migration.exact_balances(apps, connection.schema_editor())
