@@ -112,7 +112,7 @@ def test_it_refuses_a_run_for_an_organisation_without_a_reply_address():
     org = f.organisation("acme", email="")
     f.scenario(org)
     f.invoice(f.customer(org), due=D - f.days(5))
-    with pytest.raises(CommandError, match="no reply address.*relance org set"):
+    with pytest.raises(CommandError, match=r"no reply address.*relance org set"):
         call_command("run", "--org", "acme", "--date", D.isoformat(), stdout=StringIO())
     assert not Communication.objects.exists()
 

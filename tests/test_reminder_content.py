@@ -46,7 +46,7 @@ def parts(received):
     return message, text, html
 
 
-def reminded(org, *, language="fr", due=(D - f.days(5),)):
+def reminded(org, *, language="fr", due=(D - dt.timedelta(days=5),)):
     """A customer with invoices due on ``due``, today's run and the e-mail it sends."""
     customer = f.customer(org, "C-0042", language=language, email="factures@durand.test")
     invoices = [f.invoice(customer, f"F-{i}", due=day) for i, day in enumerate(due, start=1)]
