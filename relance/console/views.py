@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q, Sum
@@ -18,6 +19,13 @@ from django.utils.translation import gettext_lazy as _
 from relance.accounts.models import Membership, Organisation
 from relance.insights.aging import BUCKETS, bucket_condition
 from relance.ledger.models import Customer, Invoice
+
+FAVICON = Path(__file__).resolve().parent / "static" / "console" / "favicon.svg"
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """The icon the pages link to, also at the address browsers try first."""
+    return HttpResponse(FAVICON.read_bytes(), content_type="image/svg+xml")
 
 
 @dataclass(frozen=True)
