@@ -113,13 +113,15 @@ def test_it_asks_for_nothing_in_a_thank_you(mail):
 
 
 @pytest.mark.parametrize(
-    ("language", "heading", "due_words"),
+    ("language", "heading", "due_words", "due_total"),
     [
-        ("fr", "Pas encore échue, pour information", "arrivée à échéance"),
-        ("en", "Not yet due, for your information", "which is now due"),
+        ("fr", "Pas encore échue, pour information", "arrivée à échéance", "dont échu : 100,00"),
+        ("en", "Not yet due, for your information", "which is now due", "of which due: €100.00"),
     ],
 )
-def test_it_lists_not_yet_due_invoices_under_their_own_heading(mail, language, heading, due_words):
+def test_it_lists_not_yet_due_invoices_under_their_own_heading(
+    mail, language, heading, due_words, due_total
+):
     org = f.organisation("acme")
     # F-1 has been due five days (first reminder); F-2 falls due in five (courtesy): one
     # e-mail for both.
@@ -130,6 +132,7 @@ def test_it_lists_not_yet_due_invoices_under_their_own_heading(mail, language, h
     assert after, text
     assert "F-1" in before and "F-2" not in before
     assert "F-2" in after and "F-1" not in after
+    assert due_total in after  # the total outstanding, and what of it has fallen due
     html_before, _, html_after = html.partition(heading)
     assert "F-1" in html_before and "F-2" in html_after and "F-2" not in html_before
     assert "F-1" in message["Subject"]  # the subject names what has fallen due
