@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from relance.accounts.identity import bank_details
 from relance.accounts.models import Organisation
 from relance.channels.batch import Facts
 from relance.dunning.models import Communication, CommunicationItem
@@ -29,6 +30,8 @@ PENALTY_TEMPLATES = frozenset({"firm_reminder", "formal_notice", "registered_let
 FORMAL_NOTICE_DAYS = 8
 # The law's code in the templates.
 LAW_CODES = {Law.FR: "fr", Law.UK: "uk", Law.EU: "eu"}
+# The first reminder asks for payment within five days (docs/scenarios.md).
+FIRST_REMINDER_DAYS = 5
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class Line:
     @property
     def overdue(self) -> bool:
         return self.days_overdue > 0
+
+    @property
+    def upcoming(self) -> bool:
+        """Not yet due: listed apart, never among the invoices that have fallen due."""
+        return self.days_overdue < 0
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,9 @@ def message_context(
 ) -> dict[str, Any]:
     org = comm.organisation
     lines = lines_of(items, today)
+    due_lines = [line for line in lines if not line.upcoming]
+    upcoming_lines = [line for line in lines if line.upcoming]
+    lines = due_lines + upcoming_lines
     notice_days = max(FORMAL_NOTICE_DAYS, getattr(settings, "RELANCE_FORMAL_NOTICE_DAYS", 0))
     with_amounts = comm.template in PENALTY_TEMPLATES
     return {
@@ -126,6 +137,16 @@ def message_context(
         "template": comm.template,
         "purpose": comm.purpose,
         "instalment": instalment_of(comm, lines),
+        # What has fallen due, and what has not (under its own heading, from this index).
+        "due_lines": due_lines,
+        "single_due": len(due_lines) == 1,
+        "due_totals": totals_of(due_lines),
+        "upcoming_lines": upcoming_lines,
+        "upcoming_from": len(due_lines) if due_lines and upcoming_lines else None,
+        "pay_within": FIRST_REMINDER_DAYS,
+        "pay_by": today + timedelta(days=FIRST_REMINDER_DAYS),
+        # How to pay: only from bank details the organisation gave.
+        "payment": bank_details(org, comm.customer),
     }
 
 

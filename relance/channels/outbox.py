@@ -269,7 +269,7 @@ def prepare(comm: Communication, today: date, facts: Facts) -> Ready | str:
     try:
         return Ready(comm, check, builder(comm, check.kept, today, facts))
     except NoRecipient as error:
-        return fail_unsent(comm, check, today, str(error))
+        return no_address(comm, check, today, str(error))
     except Exception as error:  # a broken template must not stop the other messages
         log.exception("communication %s: the message could not be built", comm.pk)
         return fail_unsent(comm, check, today, f"the message could not be built: {error}")
@@ -476,6 +476,57 @@ def hand_to_person(comm: Communication, check: Check, today: date) -> str:
         )
         event(comm, now, "communication_sent", title[:300], check, {"handed_to": "task"})
     return "handed_over"
+
+
+def no_address(comm: Communication, check: Check, today: date, reason: str) -> str:
+    """No e-mail address to write to: not a failed send but work for a person, like a call.
+    The communication is handed over (``sent``, its reason in ``last_error``); the
+    customer's one open "no e-mail address" task (keyed by customer) lists it."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not Communication.objects.filter(pk=comm.pk, status=CommStatus.QUEUED).update(
+            status=CommStatus.SENT, claimed_at=now, sent_at=now, last_error=reason, updated_at=now
+        ):
+            return "skipped"
+        save_drops(check)
+        refresh_items(check, today)
+        with translation.override(comm.organisation.language):
+            title = _("No e-mail address for %(customer)s: add one, or remind them another way") % {
+                "customer": comm.customer.legal_name
+            }
+        numbers = [item.invoice.number for item in check.kept]
+        task, created = Task.objects.get_or_create(
+            organisation_id=comm.organisation_id,
+            key=f"no_email:{comm.customer_id}",
+            defaults={
+                "customer_id": comm.customer_id, "kind": "no_email", "title": title[:300],
+                "due_on": today, "communication": comm,
+                "data": {"communications": [comm.pk], "invoices": numbers},
+            },
+        )  # fmt: skip
+        if not created:  # the same task, open again if it was closed, listing this one too
+            task.data = {
+                "communications": [*task.data.get("communications", []), comm.pk],
+                "invoices": sorted({*task.data.get("invoices", []), *numbers}),
+            }
+            if task.status != Task.Status.OPEN:
+                task.status, task.due_on = Task.Status.OPEN, today
+            task.communication, task.title = comm, title[:300]
+            task.save(update_fields=["data", "status", "communication", "title", "due_on"])
+        event(comm, now, "communication_handed_over", title, check, {"handed_to": "task"})
+    return "no_address"
+
+
+def preview(comm: Communication, today: date) -> tuple[Check, Outgoing | None]:
+    """What the worker would send for ``comm`` today, written by the same re-check and
+    builder, nothing saved: None when nothing would leave (every item dropped, or a channel
+    a person carries out). Raises ``NoRecipient``."""
+    facts = batch.load([comm], today)
+    check = recheck(comm, today, facts)
+    builder = BUILDERS.get(comm.channel)
+    if not check.kept or builder is None or comm.channel in HANDED_TO_PERSON:
+        return check, None
+    return check, builder(comm, check.kept, today, facts)
 
 
 # -- abandoned claims ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
@@ -17,6 +18,13 @@ from django.utils.translation import gettext_lazy as _
 from relance.accounts.models import Membership, Organisation
 from relance.insights.aging import BUCKET_NAMES, aged_balance
 from relance.ledger.models import Customer
+
+FAVICON = Path(__file__).resolve().parent / "static" / "console" / "favicon.svg"
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """The icon the pages link to, also at the address browsers try first."""
+    return HttpResponse(FAVICON.read_bytes(), content_type="image/svg+xml")
 
 
 @dataclass(frozen=True)
