@@ -220,6 +220,7 @@ def test_it_chooses_the_scenario_by_segment_rule(org, scenario, customer):
 def test_it_thanks_once_when_a_reminded_item_is_paid(org, scenario, customer):
     inv = invoice(org, customer, "F1", D - days(5))
     run(org, D)
+    Communication.objects.update(status="sent")  # the worker sent the reminder
     Invoice.objects.filter(pk=inv.pk).update(balance=0, settled_on=D + days(1))
     run(org, D + days(1))
     run(org, D + days(2))
@@ -320,7 +321,7 @@ def test_decisions_do_not_depend_on_the_order_rows_were_written(org, scenario, r
 def test_reading_only_the_items_that_may_move_changes_no_decision(org, scenario, rows, risk):
     """Day after day, the run (which reads only the items whose next step may be due, by
     level, under any scenario) plans exactly what the policy plans over every open item."""
-    from relance.dunning import engine, policy
+    from relance.dunning import engine, loading, policy
 
     for model in (Communication, ItemState, Invoice, Customer, SegmentRule):
         model.objects.all().delete()
@@ -345,7 +346,7 @@ def test_reading_only_the_items_that_may_move_changes_no_decision(org, scenario,
             levels[inv.pk] = (lvl, D - days(ago + 1))
     for day in [D + days(n) for n in range(12)]:
         # The policy over every open item, from the levels the pure model carries.
-        context = engine._Context.load(org, day)
+        context = loading.Context.load(org, day)
         calendar = engine.calendar_for(org, day)
         expected = []
         for customer in customers:
@@ -354,7 +355,7 @@ def test_reading_only_the_items_that_may_move_changes_no_decision(org, scenario,
                             *levels.get(i.pk, (0, None)))
                 for i in Invoice.objects.filter(customer=customer)
             ]  # fmt: skip
-            decision = policy.decide(engine._case(context, customer.pk, items, day), day, calendar)
+            decision = policy.decide(loading.case(context, customer.pk, items, day), day, calendar)
             for comm in decision.communications:
                 steps = sorted((i.number, i.step_position) for i in comm.items)
                 expected.append((customer.reference, comm.template, steps))

@@ -118,18 +118,14 @@ def test_it_breaks_an_unpaid_promise_and_takes_the_next_step_at_once():
         D - days(9),
         level=2,
         level_date=D - days(1),
-        promised_on=D - days(3),
-        promise_grace=2,
-        promise_id=55,
+        promises=((D - days(3), 2, 55),),
     )
     decision = decide(case(promised), D, WORKDAY)
     assert decision.broken_promises == {55}
     [comm] = decision.communications
     assert comm.channel == "call"  # despite the 3-day min_gap since yesterday's step
     # Within the grace period, the promise suspends the item.
-    kept = item(
-        1, D - days(9), level=2, level_date=D - days(5), promised_on=D - days(1), promise_id=55
-    )
+    kept = item(1, D - days(9), level=2, level_date=D - days(5), promises=((D - days(1), 2, 55),))
     assert decide(case(kept), D, WORKDAY).communications == []
 
 
