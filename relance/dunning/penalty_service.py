@@ -33,6 +33,7 @@ from relance.dunning.penalties import (
     penalty_for,
     sum_penalties,
 )
+from relance.dunning.policy import hold_active
 from relance.dunning.rates import RateTable, load_tables
 from relance.ledger.models import Allocation, Customer, Hold, HoldKind, Invoice, PaymentKind
 
@@ -133,11 +134,8 @@ def _payments(
 
 
 def _in_proceedings(organisation_id: int, customer_id: int, as_of: date) -> bool:
-    return (
-        Hold.objects.filter(
-            organisation_id=organisation_id, customer_id=customer_id, kind=HoldKind.INSOLVENCY
-        )
-        .filter(start_date__lte=as_of)
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=as_of))
-        .exists()
-    )
+    holds = Hold.objects.filter(
+        organisation_id=organisation_id, customer_id=customer_id, kind=HoldKind.INSOLVENCY,
+        start_date__lte=as_of,
+    ).values_list("start_date", "end_date")  # fmt: skip
+    return any(hold_active(start, end, as_of) for start, end in holds)
