@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from factories import customer, days, invoice, pay, promise, scenario
+
 from relance.channels import outbox
 from relance.dunning import approval, levels
 from relance.dunning.engine import run

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 
 from relance.accounts.models import Organisation
 from relance.dunning import policy
@@ -199,27 +199,20 @@ def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:
     """Items reminded at least once (a reminder about them sent or handed to a person,
     the item not dropped from it), paid since, not yet thanked. A level reached by passing
     over steps alone is not a reminder."""
+    # Through the customer's communications: an item's reminders have no index of their own.
+    reminded = CommunicationItem.objects.filter(
+        invoice_id=OuterRef("invoice_id"),
+        communication__customer_id=OuterRef("invoice__customer_id"),
+        communication__purpose=CommPurpose.REMINDER,
+        communication__status=CommStatus.SENT,
+        dropped="",
+    )
     rows = ItemState.objects.filter(
-        invoice__organisation=org, thanked=False, level__gte=1,
+        Exists(reminded), invoice__organisation=org, thanked=False, level__gte=1,
         invoice__balance__lte=org.min_balance,
     ).values_list("invoice__customer_id", "invoice_id", "invoice__number", "level")  # fmt: skip
-    candidates = {invoice: (customer, number, level) for customer, invoice, number, level in rows}
-    if not candidates:
-        return {}
-    # Through the customers' communications: an item's reminders have no index of their own.
-    reminded = set(
-        CommunicationItem.objects.filter(
-            communication__organisation=org,
-            communication__customer_id__in=sorted({c for c, _, _ in candidates.values()}),
-            communication__purpose=CommPurpose.REMINDER,
-            communication__status=CommStatus.SENT,
-            invoice_id__in=sorted(candidates),
-            dropped="",
-        ).values_list("invoice_id", flat=True)
-    )
     settled: dict[int, list[policy.Settled]] = defaultdict(list)
-    for invoice in sorted(reminded):
-        customer, number, level = candidates[invoice]
+    for customer, invoice, number, level in sorted(rows):
         settled[customer].append(policy.Settled(invoice, number, level))
     return settled
 
