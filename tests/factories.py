@@ -167,3 +167,49 @@ def plan(
     return pauses.agree_plan(
         customer, invoices, [(when, money(amount)) for when, amount in instalments], on=on
     )
+
+
+LEDGER_MAPPING = """
+name: ledger-csv
+record: invoice
+columns:
+  customer.reference: Client
+  customer.legal_name: Nom
+  customer.email: Email
+  invoice.number: Facture
+  invoice.issue_date: Date
+  invoice.due_date: Echeance
+  invoice.amount: Montant
+  invoice.disputed: Litige
+"""
+
+
+def import_ledger(
+    org: Organisation,
+    folder: Any,
+    invoices: Iterable[Invoice],
+    *,
+    disputed: Iterable[str] = (),
+    on: dt.date,
+) -> Any:
+    """Import a CSV listing ``invoices`` (as they are) through the product's import path,
+    with the dispute column set for the invoice numbers in ``disputed``."""
+    from pathlib import Path
+
+    from relance.ledger.imports import import_file
+    from relance.ledger.imports.mapping import load_mapping
+
+    flagged = set(disputed)
+    lines = ["Client;Nom;Email;Facture;Date;Echeance;Montant;Litige"]
+    for inv in invoices:
+        cust = inv.customer
+        lines.append(
+            f"{cust.reference};{cust.legal_name};{cust.email};{inv.number};"
+            f"{inv.issue_date:%d/%m/%Y};{inv.due_date:%d/%m/%Y};{inv.amount};"
+            f"{'oui' if inv.number in flagged else 'non'}"
+        )
+    path = Path(folder) / f"ledger-{on.isoformat()}.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mapping = Path(folder) / "ledger-mapping.yaml"
+    mapping.write_text(LEDGER_MAPPING, encoding="utf-8")
+    return import_file(org, path, mapping=load_mapping(mapping), as_of=on)

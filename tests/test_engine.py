@@ -12,10 +12,13 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import IntegrityError, connection
+from factories import pay
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relance.dunning.engine import run
+from relance.dunning import loading, policy, writing
+from relance.dunning.engine import calendar_for, run
 from relance.dunning.models import (
     Communication,
     CommunicationItem,
@@ -220,6 +223,7 @@ def test_it_chooses_the_scenario_by_segment_rule(org, scenario, customer):
 def test_it_thanks_once_when_a_reminded_item_is_paid(org, scenario, customer):
     inv = invoice(org, customer, "F1", D - days(5))
     run(org, D)
+    Communication.objects.update(status="sent")  # the worker sent the reminder
     Invoice.objects.filter(pk=inv.pk).update(balance=0, settled_on=D + days(1))
     run(org, D + days(1))
     run(org, D + days(2))
@@ -320,7 +324,7 @@ def test_decisions_do_not_depend_on_the_order_rows_were_written(org, scenario, r
 def test_reading_only_the_items_that_may_move_changes_no_decision(org, scenario, rows, risk):
     """Day after day, the run (which reads only the items whose next step may be due, by
     level, under any scenario) plans exactly what the policy plans over every open item."""
-    from relance.dunning import engine, policy
+    from relance.dunning import engine
 
     for model in (Communication, ItemState, Invoice, Customer, SegmentRule):
         model.objects.all().delete()
@@ -345,7 +349,7 @@ def test_reading_only_the_items_that_may_move_changes_no_decision(org, scenario,
             levels[inv.pk] = (lvl, D - days(ago + 1))
     for day in [D + days(n) for n in range(12)]:
         # The policy over every open item, from the levels the pure model carries.
-        context = engine._Context.load(org, day)
+        context = loading.Context.load(org, day)
         calendar = engine.calendar_for(org, day)
         expected = []
         for customer in customers:
@@ -354,7 +358,7 @@ def test_reading_only_the_items_that_may_move_changes_no_decision(org, scenario,
                             *levels.get(i.pk, (0, None)))
                 for i in Invoice.objects.filter(customer=customer)
             ]  # fmt: skip
-            decision = policy.decide(engine._case(context, customer.pk, items, day), day, calendar)
+            decision = policy.decide(loading.case(context, customer.pk, items, day), day, calendar)
             for comm in decision.communications:
                 steps = sorted((i.number, i.step_position) for i in comm.items)
                 expected.append((customer.reference, comm.template, steps))
@@ -454,3 +458,98 @@ def test_it_writes_to_each_customer_in_their_language(org, scenario, customer):
     run(org, D)
     languages = dict(Communication.objects.values_list("customer__reference", "language"))
     assert languages == {"C1": "fr", "C2": "en"}
+
+
+# -- thanks, the organisation's settings, a step's maximum, calls, the run's own key --------
+
+
+def test_it_thanks_only_for_items_a_reminder_was_sent_about(org, scenario, customer):
+    """An item imported after its due date passes over the courtesy reminder (level 1)
+    without anything being sent: paid, it earns no thank-you; a reminded one does."""
+    never = invoice(org, customer, "F1", D + days(1))  # J-1: its courtesy reminder expired
+    reminded = invoice(org, customer, "F2", D - days(5))
+    run(org, D + days(1))
+    assert level(never) == 1 and level(reminded) == 2
+    Communication.objects.update(status="sent")  # the worker sent the reminder about F2
+    pay(never, on=D + days(2))
+    pay(reminded, on=D + days(2))
+    run(org, D + days(2))
+    run(org, D + days(3))
+    [thanks] = Communication.objects.filter(purpose="thanks")
+    assert thanks.explanation["thanks_for"] == ["F2"]
+
+
+def test_it_keeps_the_contact_gap_of_the_organisation(org, scenario, customer):
+    org.contact_gap = 8
+    org.save()
+    invoice(org, customer, "F1", D - days(5))
+    run(org, D)
+    invoice(org, customer, "F2", D - days(1))
+    for n in range(1, 9):
+        run(org, D + days(n))
+    # F2 reaches J+5 on Saturday D+4; not on Monday D+6 either, but eight days after the
+    # e-mail of D (three would have let it go on Monday).
+    assert comms(org) == [
+        ("C1", "email", "first_reminder", "queued", D),
+        ("C1", "call", "call", "queued", D + days(3)),
+        ("C1", "email", "first_reminder", "queued", D + days(8)),
+    ]
+
+
+def test_it_passes_over_a_step_for_items_owing_more_than_its_maximum(org, customer):
+    Scenario.objects.filter(organisation=org).delete()
+    small = Scenario.objects.create(organisation=org, slug="s", name="S", is_default=True)
+    for position, (offset, template, maximum) in enumerate(
+        [(5, "first_reminder", None), (30, "write_off_review", Decimal("50.00")),
+         (31, "handover", None)], start=1,
+    ):  # fmt: skip
+        Step.objects.create(organisation=org, scenario=small, position=position, name=template,
+                            offset=offset, min_gap=0, channel="task", template=template,
+                            max_amount=maximum)  # fmt: skip
+    low = invoice(org, customer, "F1", D - days(40), amount="40.00")
+    high = invoice(org, customer, "F2", D - days(40), amount="4000.00")
+    ItemState.objects.create(invoice=low, level=1, level_date=D - days(20))
+    ItemState.objects.create(invoice=high, level=1, level_date=D - days(20))
+    run(org, D)
+    steps = dict(CommunicationItem.objects.values_list("invoice__number", "step_position"))
+    assert steps == {"F1": 2, "F2": 3}
+
+
+def test_it_proposes_calls_for_the_business_hours_of_the_organisation(org, scenario, customer):
+    org.timezone = "America/Guadeloupe"
+    org.save()
+    invoice(org, customer, "F1", D - days(8))
+    ItemState.objects.create(invoice=Invoice.objects.get(), level=2, level_date=D - days(3))
+    run(org, D)
+    [call] = Communication.objects.filter(channel="call")
+    assert call.explanation["call_window"] == {
+        "from": "2026-11-24T09:00:00-04:00",
+        "until": "2026-11-24T18:00:00-04:00",
+    }
+
+
+def _decided(org, day):
+    """A chunk's decisions, as a run of ``day`` that read before another one wrote."""
+    context = loading.Context.load(org, day)
+    cases = next(loading.chunks(context, day, 100, (0, 1), connection))
+    return context, [policy.decide(case, day, calendar_for(org, day)) for case in cases]
+
+
+def test_it_leaves_a_chunk_another_run_of_the_date_wrote_first(org, scenario, customer):
+    """On both databases: the run's own key violated means another run did this chunk."""
+    invoice(org, customer, "F1", D - days(5))
+    context, decisions = _decided(org, D)
+    run(org, D)  # the other run writes first
+    assert writing.write(context, D, decisions) is False
+    assert comms(org) == [("C1", "email", "first_reminder", "queued", D)]
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign keys are checked at commit
+def test_it_fails_loudly_on_any_other_integrity_error(org, scenario, customer):
+    """An invoice deleted between reading and writing is not "another run's work"."""
+    inv = invoice(org, customer, "F1", D - days(5))
+    context, decisions = _decided(org, D)
+    Invoice.objects.filter(pk=inv.pk).delete()
+    with pytest.raises(IntegrityError):
+        writing.write(context, D, decisions)
+    assert Communication.objects.count() == 0

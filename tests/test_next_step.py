@@ -70,8 +70,7 @@ def test_it_waits_for_the_gap_after_the_previous_step():
 
 
 def test_it_resumes_the_day_after_a_promise_and_its_grace_without_the_gap():
-    promised = item(D - days(10), level=2, level_date=D - days(1), promised_on=D + days(3),
-                    promise_grace=2, promise_id=9)  # fmt: skip
+    promised = item(D - days(10), level=2, level_date=D - days(1), promises=((D + days(3), 2, 9),))
     nxt = ask(promised)
     assert (nxt.step.template, nxt.on, nxt.waiting_for) == ("call", D + days(6), "promise")
 
@@ -95,14 +94,13 @@ def test_it_has_nothing_next_after_the_last_step():
     due=st.integers(-60, 30),
     level=st.integers(0, 5),
     stepped=st.one_of(st.none(), st.integers(0, 40)),
-    promise=st.one_of(st.none(), st.tuples(st.integers(-10, 10), st.integers(0, 3))),
+    promises=st.lists(st.tuples(st.integers(-10, 10), st.integers(0, 3)), max_size=2),
 )
-def test_it_names_the_day_a_run_plans_the_step(due, level, stepped, promise):
+def test_it_names_the_day_a_run_plans_the_step(due, level, stepped, promises):
     """Run every day from D: the first communication is the step next_step named, on the
     day it named (an item without pause, every day a business day, no contact gap)."""
-    kw = {}
-    if promise is not None:
-        kw = {"promised_on": D + days(promise[0]), "promise_grace": promise[1], "promise_id": 3}
+    # Overlapping promises (the invoice's own and its customer's) as the run reads them.
+    kw = {"promises": tuple((D + days(on), grace, pk) for pk, (on, grace) in enumerate(promises))}
     current = item(D + days(due), level, None if stepped is None else D - days(stepped), **kw)
     predicted = ask(current)
     for n in range(120):
@@ -117,5 +115,6 @@ def test_it_names_the_day_a_run_plans_the_step(due, level, stepped, promise):
         if decision.levels:  # steps passed over: the item moves on, still nothing sent
             current = current._replace(level=decision.levels[1])
         if decision.broken_promises:
-            current = current._replace(promised_on=None, promise_id=None, promise_broken_on=day)
+            left = tuple(p for p in current.promises if p[2] not in decision.broken_promises)
+            current = current._replace(promises=left, promise_broken_on=day)
     assert predicted.step is None

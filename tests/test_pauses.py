@@ -7,11 +7,15 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from factories import days, import_ledger, promise, scenario
+from factories import hold as hold_on
+from factories import invoice as new_invoice
 
-from relance.dunning import pauses
+from relance.channels import batch, recheck
+from relance.dunning import pauses, penalty_service
 from relance.dunning.engine import run
-from relance.dunning.models import Communication
-from relance.ledger.models import Customer, Invoice, TimelineEvent
+from relance.dunning.models import Communication, ItemState, Promise
+from relance.ledger.models import Customer, Dispute, Invoice, TimelineEvent
 
 D = dt.date(2026, 11, 24)
 pytestmark = pytest.mark.django_db
@@ -123,3 +127,78 @@ def test_it_refuses_incoherent_pauses(org, customer, other_org):
             invoice(customer, "F1", 3), reason="price", on=D, amount=Decimal("5000")
         )
     assert TimelineEvent.objects.filter(customer=customer).count() == 0
+
+
+# -- pauses decided once: disputes flagged again, overlapping promises, a hold's end --------
+
+
+def test_a_dispute_flagged_cleared_and_flagged_again_by_imports_pauses_again(
+    org, customer, tmp_path
+):
+    scenario(org)
+    inv = new_invoice(customer, "F1", due=D - days(6))
+    import_ledger(org, tmp_path, [inv], disputed=["F1"], on=D - days(3))
+    import_ledger(org, tmp_path, [inv], disputed=["F1"], on=D - days(2))  # the same file again
+    assert Dispute.objects.filter(invoice=inv, resolved_on=None).count() == 1
+    import_ledger(org, tmp_path, [inv], on=D - days(1))  # cleared
+    import_ledger(org, tmp_path, [inv], disputed=["F1"], on=D)  # flagged again
+    assert Dispute.objects.filter(invoice=inv, resolved_on=None).count() == 1
+    run(org, D)
+    assert reminded(org) == []
+    import_ledger(org, tmp_path, [inv], disputed=["F1"], on=D + days(1))
+    assert Dispute.objects.filter(invoice=inv).count() == 2  # no third one
+
+
+def test_a_dispute_a_person_resolved_stays_resolved_while_the_file_still_flags_it(
+    org, customer, tmp_path
+):
+    scenario(org)
+    inv = new_invoice(customer, "F1", due=D - days(6))
+    import_ledger(org, tmp_path, [inv], disputed=["F1"], on=D - days(3))
+    pauses.resolve_dispute(Dispute.objects.get(), on=D - days(2), resolution="credit note")
+    import_ledger(org, tmp_path, [inv], disputed=["F1"], on=D - days(1))
+    assert Dispute.objects.filter(invoice=inv, resolved_on=None).count() == 0
+
+
+def test_overlapping_promises_each_break_once_and_waive_the_gap_once(org, customer):
+    """The invoice's own promise and its customer's both open: the item waits for both,
+    each breaks once, and the step after them waives its gap once."""
+    scenario(org)  # J+5 e-mail, J+8 call (gap 3), J+15 e-mail (gap 5), J+30 letter (gap 10)
+    inv = new_invoice(customer, "F1", due=D - days(20))
+    ItemState.objects.create(invoice=inv, level=3, level_date=D - days(1))
+    own = promise(customer, invoice=inv, promised_on=D + days(1))
+    everything = promise(customer, promised_on=D + days(6))
+    for n in range(0, 9):
+        run(org, D + days(n))
+    # The invoice's promise broke on D+4, the customer's on D+9 (not yet run).
+    assert Promise.objects.get(pk=own.pk).broken_on == D + days(4)
+    assert Promise.objects.get(pk=everything.pk).status == Promise.Status.OPEN
+    assert reminded(org) == []  # still covered by the customer's promise
+    run(org, D + days(9))
+    run(org, D + days(9))  # the same date again records nothing new
+    assert Promise.objects.get(pk=everything.pk).broken_on == D + days(9)
+    assert reminded(org) == ["F1"]  # the firm reminder at once, despite its gap
+    for n in range(10, 16):
+        run(org, D + days(n))
+    # No second waiver: the letter waits for its 10 days after the firm reminder.
+    assert reminded(org) == ["F1"]
+    assert events(customer).count("promise_broken") == 2
+
+
+def test_a_hold_released_on_a_day_lets_dunning_resume_that_day_everywhere(org, customer):
+    """The run plans on the day a hold ends, and the send-time re-check and the penalty
+    service agree that it no longer holds."""
+    scenario(org)
+    new_invoice(customer, "F1", due=D - days(6))
+    negotiation = hold_on(customer, start=D - days(10), kind="negotiation")
+    pauses.release_hold(negotiation, on=D)
+    run(org, D)
+    assert reminded(org) == ["F1"]
+    [comm] = Communication.objects.all()
+    facts = batch.load([comm], D)
+    assert recheck.recheck(comm, D, facts).kept  # not dropped as held on the day it ended
+    proceedings = hold_on(customer, start=D - days(40), kind="insolvency",
+                          published_on=D - days(40))  # fmt: skip
+    pauses.release_hold(proceedings, on=D)
+    assert penalty_service._in_proceedings(org.pk, [customer.pk], D) == set()
+    assert penalty_service._in_proceedings(org.pk, [customer.pk], D - days(1)) == {customer.pk}

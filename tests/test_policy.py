@@ -118,18 +118,14 @@ def test_it_breaks_an_unpaid_promise_and_takes_the_next_step_at_once():
         D - days(9),
         level=2,
         level_date=D - days(1),
-        promised_on=D - days(3),
-        promise_grace=2,
-        promise_id=55,
+        promises=((D - days(3), 2, 55),),
     )
     decision = decide(case(promised), D, WORKDAY)
     assert decision.broken_promises == {55}
     [comm] = decision.communications
     assert comm.channel == "call"  # despite the 3-day min_gap since yesterday's step
     # Within the grace period, the promise suspends the item.
-    kept = item(
-        1, D - days(9), level=2, level_date=D - days(5), promised_on=D - days(1), promise_id=55
-    )
+    kept = item(1, D - days(9), level=2, level_date=D - days(5), promises=((D - days(1), 2, 55),))
     assert decide(case(kept), D, WORKDAY).communications == []
 
 
@@ -264,3 +260,43 @@ def test_invariants_of_a_run(items, gap_ago, rnd: random.Random):
     # A second run of the same date, on the written levels, creates nothing.
     again = decide(case(*apply(items, decision, D), last_contact=last), D, WORKDAY)
     assert again.communications == [] and again.levels == {}
+
+
+def test_it_sees_every_promise_covering_an_item_and_breaks_each_once():
+    """Its own promise is late, its customer's still runs: the item waits, the late one
+    is broken today; once the other breaks too, the step waives its gap."""
+    both = ((D - days(5), 2, 1), (D + days(1), 2, 2))
+    waiting = item(1, D - days(20), level=2, level_date=D - days(2), promises=both)
+    decision = decide(case(waiting), D, WORKDAY)
+    assert decision.broken_promises == {1} and decision.communications == []
+    later = D + days(4)
+    after = item(1, D - days(20), level=2, level_date=D - days(2), promises=both[1:],
+                 promise_broken_on=D)  # fmt: skip
+    decision = decide(case(after), later, WORKDAY)
+    assert decision.broken_promises == {2}
+    assert [i.step_position for c in decision.communications for i in c.items] == [3]
+
+
+def test_a_pause_ends_on_its_end_date_and_a_promise_after_its_grace():
+    from relance.dunning.policy import hold_active, promise_active
+
+    assert [hold_active(D, D + days(2), D + days(n)) for n in range(-1, 4)] == [
+        False, True, True, False, False,
+    ]  # fmt: skip
+    assert hold_active(D, None, D + days(400))
+    assert [promise_active(D, 2, D + days(n)) for n in range(1, 4)] == [True, True, False]
+
+
+def test_it_passes_over_a_step_above_its_maximum_amount():
+    from relance.dunning.policy import ScenarioSpec, StepSpec, candidate
+
+    steps = (
+        StepSpec(1, "first", 5, 0, "email", "first"),
+        StepSpec(2, "write-off", 30, 0, "task", "write_off", max_amount=Decimal("50.00")),
+        StepSpec(3, "handover", 31, 0, "handover", "handover"),
+    )
+    scenario = ScenarioSpec(None, "s", steps)
+    small = item(1, D - days(40), level=1)._replace(balance=Decimal("50.00"))
+    large = item(2, D - days(40), level=1)._replace(balance=Decimal("50.01"))
+    assert candidate(scenario, small, 40)[0].position == 2
+    assert candidate(scenario, large, 40) == (steps[2], 2)

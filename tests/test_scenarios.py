@@ -58,7 +58,7 @@ def snapshot(org) -> dict:
             s.name, s.description, s.is_default, s.thank_on_payment, s.thank_template,
             [
                 (row.position, row.name, row.offset, row.min_gap, row.channel, row.template,
-                 row.mode, row.min_amount)
+                 row.mode, row.min_amount, row.max_amount)
                 for row in Step.objects.filter(scenario=s).order_by("position")
             ],
         )
@@ -236,6 +236,8 @@ def customise(org) -> None:
     Step.objects.filter(scenario=standard, position=2).update(
         name="yes", min_amount=Decimal("12.50"), mode=A
     )
+    # A write-off review for small balances only.
+    Step.objects.filter(scenario=standard, position=4).update(max_amount=Decimal("150.00"))
     vip = Scenario.objects.get(organisation=org, slug="key-account")
     SegmentRule.objects.create(
         organisation=org, position=9, name="Récent: 0-2 ans", scenario=vip, risk_class="medium",
@@ -403,7 +405,7 @@ BASE = {
     "rules": [{"name": "Gros", "scenario": "vip", "min_invoice_amount": "20000.00"}],
 }  # fmt: skip
 CHANNELS = "email, sms, letter, registered_letter, call, task, handover"
-STEP_KEYS = "name, offset, min_gap, channel, template, mode, min_amount"
+STEP_KEYS = "name, offset, min_gap, channel, template, mode, min_amount, max_amount"
 
 
 def step(doc, scenario, position):
@@ -473,6 +475,11 @@ INVALID = {
         lambda d: step(d, 1, 1).update(min_amount="12.345"),
         "doc.yaml, scenario 'vip', step 1, field 'min_amount': 12.345 is not an amount from 0"
         " with at most 2 decimals",
+    ),
+    "maximum below the minimum": (
+        lambda d: step(d, 1, 1).update(min_amount="500.00", max_amount="100.00"),
+        "doc.yaml, scenario 'vip', step 1, field 'max_amount': 100.00 is below the step's"
+        " min_amount 500.00",
     ),
     "amount in words": (
         lambda d: d["rules"][0].update(min_invoice_amount="lots"),
@@ -597,26 +604,30 @@ PRINTABLE = st.characters(
 )
 names = st.text(PRINTABLE, min_size=1, max_size=100).filter(lambda s: s.strip() != "")
 slugs = st.from_regex(r"[a-z0-9][a-zA-Z0-9_-]{0,20}", fullmatch=True)
-amounts = st.none() | st.decimals(
-    min_value=0, max_value=Decimal("9999999999999999.99"), places=2
-)  # fmt: skip
+AMOUNT_TOP = Decimal("9999999999999999.99")
+amounts = st.none() | st.decimals(min_value=0, max_value=AMOUNT_TOP, places=2)
 
 
 @st.composite
 def steps_strategy(draw) -> tuple[StepDef, ...]:
     offsets = sorted(draw(st.lists(st.integers(-3660, 3660), min_size=1, max_size=5)))
-    return tuple(
-        StepDef(
-            name=draw(names),
-            offset=offset,
-            min_gap=draw(st.integers(0, 3660)),
-            channel=draw(st.sampled_from([E, "sms", L, RL, C, T, H])),
-            template=draw(slugs),
-            mode=draw(st.sampled_from(["auto", A])),
-            min_amount=draw(amounts),
+    steps = []
+    for offset in offsets:
+        low = draw(amounts)
+        high = draw(st.none() | st.decimals(min_value=low or 0, max_value=AMOUNT_TOP, places=2))
+        steps.append(
+            StepDef(
+                name=draw(names),
+                offset=offset,
+                min_gap=draw(st.integers(0, 3660)),
+                channel=draw(st.sampled_from([E, "sms", L, RL, C, T, H])),
+                template=draw(slugs),
+                mode=draw(st.sampled_from(["auto", A])),
+                min_amount=low,
+                max_amount=high,
+            )
         )
-        for offset in offsets
-    )
+    return tuple(steps)
 
 
 @st.composite

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from django.db.models import Q
-
 from relance.dunning.models import (
     CommStatus,
     Communication,
@@ -24,6 +22,7 @@ from relance.dunning.models import (
     Promise,
     StepChannel,
 )
+from relance.dunning.policy import hold_active
 from relance.ledger.models import Attachment, AttachmentKind, Contact, Dispute, Hold
 
 THREAD_DEPTH = 10  # earlier messages named in References
@@ -86,11 +85,13 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
                 "pk", flat=True
             )
         )
-    facts.held = set(
-        Hold.objects.filter(customer_id__in=customer_ids, start_date__lte=today)
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
-        .values_list("customer_id", flat=True)
-    )
+    facts.held = {
+        customer_id
+        for customer_id, start, end in Hold.objects.filter(
+            customer_id__in=customer_ids, start_date__lte=today
+        ).values_list("customer_id", "start_date", "end_date")
+        if hold_active(start, end, today)
+    }
     if any(comm.channel == StepChannel.EMAIL for comm in comms):
         load_email_facts(facts, customer_ids, invoice_ids)
     return facts

@@ -44,6 +44,7 @@ from relance.channels.context import line_of, totals_of
 from relance.channels.email import EmailTransport, NoRecipient, build_email
 from relance.channels.formatting import money
 from relance.channels.recheck import Check, recheck
+from relance.dunning import levels
 from relance.dunning.models import (
     PERSON_CHANNELS,
     CommStatus,
@@ -352,6 +353,7 @@ def mark_sent(
                 organisation_id=comm.organisation_id, key=f"ambiguous:{comm.pk}", status="open"
             ).update(status=Task.Status.CANCELLED)
         refresh_items(check, today)
+        levels.give_back(check.dropped, comm.run_date)
         event(comm, now, "communication_sent", _sent_summary(comm, check), check, delivery.details)
         for address in delivery.refused:
             bounces.invalidate_address(comm, address, "refused when sending", today)
@@ -438,6 +440,7 @@ def cancel(comm: Communication, check: Check, today: date) -> str:
         ):
             return "skipped"
         save_drops(check)
+        levels.give_back(check.dropped, comm.run_date)
         event(
             comm,
             now,
@@ -459,6 +462,7 @@ def hand_to_person(comm: Communication, check: Check, today: date) -> str:
             return "skipped"
         save_drops(check)
         refresh_items(check, today)
+        levels.give_back(check.dropped, comm.run_date)
         lines = [line_of(item.invoice, today) for item in check.kept]
         with translation.override(comm.organisation.language):
             title = _person_title(comm, lines)

@@ -9,12 +9,13 @@ when the batch starts (``batch.load``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from relance.channels import batch
 from relance.channels.batch import Facts
 from relance.dunning.models import Communication, CommunicationItem
+from relance.dunning.policy import promise_active
 
 PAID = "paid"
 NOT_PAID = "not_paid"  # a thank-you for a payment that was reversed
@@ -54,7 +55,7 @@ def drop_reason(
 
 def promise_covers(promised_on: date, grace_days: int, today: date) -> bool:
     """A promise suspends dunning until its date plus grace (then it is broken)."""
-    return promised_on + timedelta(days=grace_days) >= today
+    return promise_active(promised_on, grace_days, today)
 
 
 @dataclass

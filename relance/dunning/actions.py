@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from relance.accounts.models import Organisation
-from relance.dunning import pauses
+from relance.dunning import pauses, policy
 from relance.dunning.models import PaymentPlan, Promise
 from relance.ledger.models import Customer, Dispute, DisputeReason, Hold, HoldKind, Invoice
 
@@ -158,15 +158,9 @@ def add_hold(
         raise Refused(f"customer {reference!r}: {exc}") from None
 
 
-def hold_in_force(start: dt.date, end: dt.date | None, day: dt.date) -> bool:
-    """A hold stops dunning from its first day until the day it is released, excluded, as
-    the run reads it."""
-    return start <= day and (end is None or end > day)
-
-
 def holds_in_force(customer: Customer, day: dt.date) -> list[Hold]:
     holds = Hold.objects.filter(customer=customer, start_date__lte=day).order_by("pk")
-    return [h for h in holds if hold_in_force(h.start_date, h.end_date, day)]
+    return [h for h in holds if policy.hold_active(h.start_date, h.end_date, day)]
 
 
 def release_hold(

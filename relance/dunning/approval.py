@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
+from relance.dunning import levels
 from relance.dunning.models import CommStatus, Communication
 from relance.ledger.models import TimelineEvent
 
@@ -59,6 +60,8 @@ def decide(
             for c in waiting
         ]
     )  # fmt: skip
+    if not approve:  # a skipped step is not done: its items go back to their level before
+        levels.give_back_all(waiting)
     for c in waiting:
         c.status = status
     return waiting

@@ -17,8 +17,8 @@ from typing import Any
 
 from relance.accounts.models import Organisation
 from relance.dunning import policy
-from relance.dunning.actions import hold_in_force
-from relance.dunning.engine import HOLD_PRIORITY, calendar_for
+from relance.dunning.engine import calendar_for
+from relance.dunning.loading import HOLD_PRIORITY
 from relance.dunning.models import ItemState, PaymentPlan, Promise, Scenario
 from relance.dunning.penalties import NoLaw
 from relance.dunning.penalty_service import customer_penalties
@@ -249,31 +249,30 @@ def _scenario(
 
 def _hold(holds: list[Hold], as_of: dt.date) -> str | None:
     """The hold the run applies: the strongest kind in force."""
-    kinds = [h.kind for h in holds if hold_in_force(h.start_date, h.end_date, as_of)]
+    kinds = [h.kind for h in holds if policy.hold_active(h.start_date, h.end_date, as_of)]
     return min(kinds, key=lambda kind: HOLD_PRIORITY[kind]) if kinds else None
 
 
 @dataclass
 class _PauseFacts:
     """The pauses of a customer's items as the run reads them: open disputes, active
-    plans, the latest open promise covering each item (its own or its customer's) and
-    the latest broken one."""
+    plans, every open promise (by invoice; None for the customer's) and when promises
+    last broke."""
 
     disputed: set[int]
     in_plan: set[int]
-    promised: dict[int | None, tuple[dt.date, int, int]]  # by invoice; None: the customer
+    promised: dict[int | None, list[tuple[dt.date, int, int]]]
     broken: dict[int | None, dt.date]
 
     @classmethod
     def of(
         cls, disputes: list[Dispute], promises: list[Promise], plans: list[PaymentPlan]
     ) -> _PauseFacts:
-        promised: dict[int | None, tuple[dt.date, int, int]] = {}
+        promised: dict[int | None, list[tuple[dt.date, int, int]]] = defaultdict(list)
         broken: dict[int | None, dt.date] = {}
-        for p in sorted(promises, key=lambda p: p.pk):
+        for p in promises:
             if p.status == Promise.Status.OPEN:
-                if p.invoice_id not in promised or promised[p.invoice_id][0] <= p.promised_on:
-                    promised[p.invoice_id] = (p.promised_on, p.grace_days, p.pk)
+                promised[p.invoice_id].append((p.promised_on, p.grace_days, p.pk))
             elif p.status == Promise.Status.BROKEN and p.broken_on:
                 broken[p.invoice_id] = max(broken.get(p.invoice_id, p.broken_on), p.broken_on)
         return cls(
@@ -287,20 +286,17 @@ class _PauseFacts:
         )  # fmt: skip
 
     def item(self, invoice: Invoice, level: int, level_date: dt.date | None) -> policy.Item:
-        promise = self.promised.get(invoice.pk)
-        for_customer = self.promised.get(None)
-        if for_customer and (promise is None or for_customer[0] > promise[0]):
-            promise = for_customer
-        broken = [d for d in (self.broken.get(invoice.pk), self.broken.get(None)) if d]
-        return policy.Item(
+        plain = policy.Item(
             invoice.pk, invoice.number, invoice.due_date, invoice.balance, invoice.currency,
-            level, level_date, disputed=invoice.pk in self.disputed,
-            in_plan=invoice.pk in self.in_plan,
-            promised_on=promise[0] if promise else None,
-            promise_grace=promise[1] if promise else 2,
-            promise_id=promise[2] if promise else None,
-            promise_broken_on=max(broken) if broken else None,
+            level, level_date,
         )  # fmt: skip
+        return policy.with_pauses(
+            plain,
+            disputed=invoice.pk in self.disputed,
+            in_plan=invoice.pk in self.in_plan,
+            promises=self.promised.get(invoice.pk, []) + self.promised.get(None, []),
+            broken=(self.broken.get(invoice.pk), self.broken.get(None)),
+        )
 
 
 class _BusinessDays:
@@ -371,7 +367,7 @@ def describe_promise(p: Promise) -> dict[str, Any]:
 
 
 def describe_hold(h: Hold, as_of: dt.date) -> dict[str, Any]:
-    in_force = hold_in_force(h.start_date, h.end_date, as_of)
+    in_force = policy.hold_active(h.start_date, h.end_date, as_of)
     return {
         "id": h.pk, "kind": h.kind, "from": h.start_date, "until": h.end_date,
         "published_on": h.published_on, "reason": h.reason, "in_force": in_force,

@@ -37,6 +37,7 @@ from relance.dunning.penalties import (
     penalty_for,
     sum_penalties,
 )
+from relance.dunning.policy import hold_active
 from relance.dunning.rates import RateTable, load_tables
 from relance.ledger.models import Allocation, Customer, Hold, HoldKind, Invoice, PaymentKind
 
@@ -148,13 +149,8 @@ def load_payments(
 
 def _in_proceedings(organisation_id: int, customer_ids: Iterable[int], as_of: date) -> set[int]:
     """The customers, among ``customer_ids``, in collective proceedings on ``as_of``."""
-    return set(
-        Hold.objects.filter(
-            organisation_id=organisation_id,
-            customer_id__in=sorted(set(customer_ids)),
-            kind=HoldKind.INSOLVENCY,
-        )
-        .filter(start_date__lte=as_of)
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=as_of))
-        .values_list("customer_id", flat=True)
-    )
+    holds = Hold.objects.filter(
+        organisation_id=organisation_id, customer_id__in=sorted(set(customer_ids)),
+        kind=HoldKind.INSOLVENCY, start_date__lte=as_of,
+    ).values_list("customer_id", "start_date", "end_date")  # fmt: skip
+    return {customer for customer, start, end in holds if hold_active(start, end, as_of)}

@@ -12,14 +12,17 @@ and writes the decisions in bulk. The rules are those of docs/dunning.md:
 - the candidate is eligible when ``d >= offset`` and ``min_gap`` days have passed since the
   item's previous step (ignored once, after a broken promise); at most one step per item
   per run;
-- disputes, open promises (until promised date + grace), payment plans and holds on the
-  customer suspend items, which keep their level;
+- disputes, open promises (until promised date + grace: every open promise covering the
+  item, its own and its customer's), payment plans and holds on the customer suspend items,
+  which keep their level; a pause's end is decided once, by ``hold_active`` and
+  ``promise_active``, for the run, the send-time re-check and the penalties;
 - eligible items are grouped per channel: one communication per customer and channel, with
   the template of the highest step; each item advances to its own step;
 - none on a channel within ``contact_gap`` days of the previous reminder on it (courtesy
   reminders before the due date and thank-you messages do not count); postponed items stay
   eligible;
-- on a weekend or public holiday nothing is planned: the next business day's run does it.
+- on a weekend or public holiday nothing is planned: the next business day's run does it;
+  a call is proposed for the organisation's business hours of the day it is planned.
 """
 
 from __future__ import annotations
@@ -32,8 +35,26 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 PRE_DUE = "pre_due"
+# Calls are proposed for these hours of a business day, in the organisation's time zone.
+BUSINESS_HOURS = (dt.time(9, 0), dt.time(18, 0))
+
+
+def hold_active(start: dt.date, end: dt.date | None, day: dt.date) -> bool:
+    """Whether a hold (or any pause with a start and an end date) stops dunning on ``day``.
+
+    The end date is the day dunning resumes: a hold released on D is not active on D (and
+    a reminder planned on D is sent on D). The run, the send-time re-check and the penalty
+    service all ask here."""
+    return start <= day and (end is None or day < end)
+
+
+def promise_active(promised_on: dt.date, grace_days: int, day: dt.date) -> bool:
+    """Whether a promise to pay still covers its items on ``day``: until the promised date
+    plus its grace, inclusive; the day after, unpaid, it is broken."""
+    return day <= promised_on + dt.timedelta(days=grace_days)
 
 
 class StepSpec(NamedTuple):
@@ -46,6 +67,14 @@ class StepSpec(NamedTuple):
     mode: str = "auto"
     min_amount: Decimal | None = None
     step_id: int | None = None
+    # Only for items owing at most this much (a write-off review below a threshold).
+    max_amount: Decimal | None = None
+
+    def applies_to(self, balance: Decimal) -> bool:
+        """The step's amount conditions: an item they exclude passes over the step."""
+        if self.min_amount is not None and balance < self.min_amount:
+            return False
+        return self.max_amount is None or balance <= self.max_amount
 
 
 @dataclass(frozen=True)
@@ -71,12 +100,29 @@ class Item(NamedTuple):
     level_date: dt.date | None = None
     disputed: bool = False
     in_plan: bool = False
-    # Latest promise covering the item (its own or its customer's), if any.
-    promised_on: dt.date | None = None
-    promise_grace: int = 2
-    promise_id: int | None = None
+    # Every open promise covering the item (its own and its customer's), as
+    # (promised_on, grace_days, promise id).
+    promises: tuple[tuple[dt.date, int, int], ...] = ()
     # When a promise on it broke and no step happened since: the next one waits no gap.
     promise_broken_on: dt.date | None = None
+
+
+def with_pauses(
+    item: Item,
+    *,
+    disputed: bool,
+    in_plan: bool,
+    promises: Iterable[tuple[dt.date, int, int]],
+    broken: Iterable[dt.date | None],
+) -> Item:
+    """The item with its pauses, as the run and a customer's page both read them: every
+    open promise covering it (its own and its customer's) and the latest day a promise
+    covering it broke."""
+    dates = [day for day in broken if day is not None]
+    return item._replace(
+        disputed=disputed, in_plan=in_plan, promises=tuple(sorted(promises)),
+        promise_broken_on=max(dates) if dates else None,
+    )  # fmt: skip
 
 
 class Settled(NamedTuple):
@@ -104,6 +150,19 @@ class Calendar:
     business_day: bool
     holiday_name: str | None = None
     contact_gap: int = 3
+    # The organisation's time zone, for the hours of the calls it is proposed.
+    timezone: str = "Europe/Paris"
+
+
+def call_window(day: dt.date, timezone: str) -> dict[str, str]:
+    """When a call planned on ``day`` is to be made: the business hours of that day in the
+    organisation's time zone (ISO 8601 with the offset)."""
+    zone = ZoneInfo(timezone)
+    start, end = BUSINESS_HOURS
+    return {
+        "from": dt.datetime.combine(day, start, zone).isoformat(),
+        "until": dt.datetime.combine(day, end, zone).isoformat(),
+    }
 
 
 class PlannedItem(NamedTuple):
@@ -113,6 +172,9 @@ class PlannedItem(NamedTuple):
     days_overdue: int
     balance: Decimal
     currency: str
+    # The item's level and its date before this run: given back if the step is not done.
+    previous_level: int = 0
+    previous_level_date: dt.date | None = None
 
 
 @dataclass
@@ -156,7 +218,7 @@ def candidate(scenario: ScenarioSpec, item: Item, d: int) -> tuple[StepSpec | No
     while level < len(steps):
         step = steps[level]  # position level + 1
         expired = step.offset < 0 and d >= 0
-        if not (expired or (step.min_amount is not None and item.balance < step.min_amount)):
+        if not expired and step.applies_to(item.balance):
             return step, level
         level += 1
     return None, level
@@ -169,17 +231,31 @@ def suspension(case: CustomerCase, item: Item, run_date: dt.date) -> str | None:
         return "dispute"
     if item.in_plan:
         return "payment_plan"
-    if item.promised_on and run_date <= item.promised_on + dt.timedelta(days=item.promise_grace):
+    if any(promise_active(on, grace, run_date) for on, grace, _ in item.promises):
         return "promise"
     return None
 
 
-def broken_promise(item: Item, run_date: dt.date) -> int | None:
-    """The promise covering the item, if its date plus grace has passed unpaid."""
-    if item.promised_on is None or item.promise_id is None:
-        return None
-    late = run_date > item.promised_on + dt.timedelta(days=item.promise_grace)
-    return item.promise_id if late else None
+def broken_promises(item: Item, run_date: dt.date) -> list[int]:
+    """The open promises covering the item whose date plus grace has passed unpaid: each
+    is broken once (the run records it, and the next run no longer sees it open)."""
+    return [pk for on, grace, pk in item.promises if not promise_active(on, grace, run_date)]
+
+
+def latest_due_date(scenario: ScenarioSpec, level: int, day: dt.date) -> dt.date | None:
+    """The latest due date of an item at ``level`` that may take a step on ``day`` under
+    ``scenario`` (any step ahead may become its candidate, the others being passed over),
+    or None when no step is ahead. The run's reading leaves the other items out."""
+    ahead = scenario.steps[level:]
+    return day - dt.timedelta(days=min(s.offset for s in ahead)) if ahead else None
+
+
+def latest_step_date(scenario: ScenarioSpec, level: int, day: dt.date) -> dt.date | None:
+    """The latest date of the previous step of an item at ``level`` that may take a step
+    on ``day`` (the smallest gap of the steps ahead), or None when no step is ahead. An
+    item whose gap is waived by a broken promise is read in full by the run."""
+    ahead = scenario.steps[level:]
+    return day - dt.timedelta(days=min(s.min_gap for s in ahead)) if ahead else None
 
 
 def gap_waived(item: Item, broken_today: bool) -> bool:
@@ -206,21 +282,24 @@ class NextStep(NamedTuple):
 def next_step(case: CustomerCase, item: Item, on: dt.date) -> NextStep:
     """Which step the item takes next, and the earliest run date it may, if nothing changes
     meanwhile (no payment, no new pause): the rules of ``decide`` (``candidate``,
-    ``suspension``, ``broken_promise``, ``gap_waived``) asked for a date instead of a yes
+    ``suspension``, ``broken_promises``, ``gap_waived``) asked for a date instead of a yes
     or no. The calendar and the contact gap may postpone it further: a weekend or a holiday
     to the next business day, another reminder on its channel by ``contact_gap`` days."""
     start, waiting, broken = on, "", False
     if item.level_date is not None and item.level_date >= on:
         start, waiting = item.level_date + dt.timedelta(days=1), "today_done"
     reason = suspension(case, item, on)
-    if reason == "promise" and item.promised_on is not None:
-        # Unpaid, the promise breaks the day after its grace; the gap is then waived.
-        start = max(start, item.promised_on + dt.timedelta(days=item.promise_grace + 1))
+    if reason == "promise":
+        # Unpaid, the last promise covering it breaks the day after its grace; the gap is
+        # then waived.
+        ends = [p + dt.timedelta(days=grace + 1) for p, grace, _ in item.promises
+                if promise_active(p, grace, on)]  # fmt: skip
+        start = max(start, *ends)
         waiting, broken = "promise", True
     elif reason:
         step, _ = candidate(case.scenario, item, (on - item.due_date).days)
         return NextStep(step, None, reason)
-    elif broken_promise(item, start) is not None:
+    elif broken_promises(item, start):
         broken = True
     waived = gap_waived(item, broken)
     when = start
@@ -275,15 +354,19 @@ def _decide_item(
         return  # at most one step per item per run (and a second run of D does nothing)
     broken = False
     # Most items have no pause at all: the checks below are for the others.
-    if case.hold or item.disputed or item.in_plan or item.promised_on is not None:
+    if case.hold or item.disputed or item.in_plan or item.promises:
         reason = suspension(case, item, run_date)
+        if reason != "promise" and reason is not None:
+            decision.notes.append({"invoice": item.number, "why": "suspended", "reason": reason})
+            return
+        # A late promise is broken even while another one still covers the item: each
+        # breaks once, and the step after the last one waives its gap once.
+        late = broken_promises(item, run_date)
+        decision.broken_promises.update(late)
         if reason:
             decision.notes.append({"invoice": item.number, "why": "suspended", "reason": reason})
             return
-        promise = broken_promise(item, run_date)
-        if promise is not None:
-            decision.broken_promises.add(promise)
-            broken = True
+        broken = bool(late)
     d = (run_date - item.due_date).days
     step, level = candidate(case.scenario, item, d)
     if level != item.level:
@@ -319,8 +402,12 @@ def _plan_channel(
     items = []
     levels = decision.levels
     for i, step, d in group:
-        items.append(_planned((i.invoice_id, i.number, step.position, d, i.balance, i.currency)))
+        items.append(_planned((i.invoice_id, i.number, step.position, d, i.balance, i.currency,
+                               i.level, i.level_date)))  # fmt: skip
         levels[i.invoice_id] = step.position
+    explanation = _explain(case, decision, top)
+    if channel == "call":
+        explanation["call_window"] = call_window(run_date, calendar.timezone)
     decision.communications.append(
         PlannedCommunication(
             customer_id=case.customer_id,
@@ -332,7 +419,7 @@ def _plan_channel(
             approval=any(step.mode == "approval" for _, step, _ in group),
             pre_due=pre_due,
             items=items,
-            explanation=_explain(case, decision, top),
+            explanation=explanation,
             scenario_id=case.scenario.scenario_id,
         )
     )

@@ -43,7 +43,9 @@ TOP_KEYS = ("version", "scenarios", "rules")
 SCENARIO_KEYS = (
     "slug", "name", "description", "default", "thank_on_payment", "thank_template", "steps",
 )  # fmt: skip
-STEP_KEYS = ("name", "offset", "min_gap", "channel", "template", "mode", "min_amount")
+STEP_KEYS = (
+    "name", "offset", "min_gap", "channel", "template", "mode", "min_amount", "max_amount",
+)  # fmt: skip
 RULE_KEYS = ("name", "scenario", "risk_class", "min_invoice_amount", "min_years", "max_years")
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]+")  # Django's slug
@@ -79,6 +81,7 @@ HEADER = f"""\
 #     template            template of the message, call script or task
 #     mode                auto, or approval (waits for a person's decision)
 #     min_amount          optional: an item with a smaller balance passes over the step
+#     max_amount          optional: an item with a larger balance passes over the step
 # rules:                  tried in order, the first that matches wins; a condition left
 #                         out matches everyone; no match: the default scenario
 #   name
@@ -103,6 +106,7 @@ class StepDef:
     min_gap: int = 0
     mode: str = StepMode.AUTO.value
     min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -314,6 +318,8 @@ def _step_data(step: StepDef) -> dict[str, Any]:
     }
     if step.min_amount is not None:
         data["min_amount"] = step.min_amount.quantize(CENT)
+    if step.max_amount is not None:
+        data["max_amount"] = step.max_amount.quantize(CENT)
     return data
 
 
@@ -508,6 +514,7 @@ def _step(raw: Any, where: str, problems: _Problems) -> StepDef:
         return StepDef(name="", offset=0, channel="", template="")
     fields = _Fields(raw, where, problems)
     fields.unknown_keys(STEP_KEYS)
+    low = fields.amount("min_amount")
     return StepDef(
         name=fields.name(),
         offset=fields.integer("offset", *OFFSET_RANGE, required=True, default=0) or 0,
@@ -515,8 +522,19 @@ def _step(raw: Any, where: str, problems: _Problems) -> StepDef:
         channel=fields.choice("channel", StepChannel.values),
         template=fields.slug("template", required=True),
         mode=fields.choice("mode", StepMode.values, default=StepMode.AUTO.value),
-        min_amount=fields.amount("min_amount"),
+        min_amount=low,
+        max_amount=_max_amount(fields, low),
     )
+
+
+def _max_amount(fields: _Fields, low: Decimal | None) -> Decimal | None:
+    """A step for items owing at most this much: not below the step's minimum, or no item
+    would ever take it."""
+    high = fields.amount("max_amount")
+    if low is not None and high is not None and high < low:
+        fields.bad("max_amount", f"{high} is below the step's min_amount {low}")
+        return None
+    return high
 
 
 def _check_offsets(steps: Sequence[StepDef], where: str, problems: _Problems) -> None:
@@ -615,6 +633,7 @@ def _step_def(step: Step) -> StepDef:
         template=step.template,
         mode=step.mode,
         min_amount=None if step.min_amount is None else step.min_amount.quantize(CENT),
+        max_amount=None if step.max_amount is None else step.max_amount.quantize(CENT),
     )
 
 
@@ -910,4 +929,5 @@ def _new_step(scenario: Scenario, position: int, step: StepDef) -> Step:
         template=step.template,
         mode=step.mode,
         min_amount=step.min_amount,
+        max_amount=step.max_amount,
     )

@@ -72,8 +72,10 @@ def _copy(
     then inserts from it with the ON CONFLICT clause."""
     names = ", ".join(columns)
     target = table
-    with connection.cursor() as wrapper:
-        cursor = wrapper.cursor  # psycopg's own, for copy()
+    # psycopg's own cursor, for copy(); its errors raised as Django's (an IntegrityError is
+    # one, whatever the statement), as every other query's are.
+    with connection.cursor() as wrapper, connection.wrap_database_errors:
+        cursor = wrapper.cursor
         if upsert:
             target = f"bulk_{table}"
             cursor.execute(f"DROP TABLE IF EXISTS {target}")

@@ -46,6 +46,7 @@ from relance.lib import bulk
 
 Progress = Callable[[str, int, int], None]
 BATCH = 2000
+CLEARED = "no longer disputed in "  # the resolution of a dispute a file cleared
 _CENT = Decimal("0.01")
 
 CUSTOMER_FIELDS = (
@@ -660,11 +661,22 @@ class _Applier:
                 organisation=self.org, resolved_on__isnull=True, invoice_id__in=list(ids)
             ).values_list("invoice_id", flat=True)
         )
-        known_ids = set(
-            Dispute.objects.filter(organisation=self.org, invoice_id__in=list(ids)).values_list(
-                "invoice_id", flat=True
+        # The file's flag is a state: a dispute opens when it turns on. An invoice whose
+        # latest dispute from this source was closed otherwise than by a file clearing the
+        # flag (by a person, or recorded closed because already paid) is still flagged
+        # since then: not again.
+        latest: dict[int, str] = {}
+        for iid, resolution in (
+            Dispute.objects.filter(
+                organisation=self.org, invoice_id__in=list(ids), source=self.batch.source
             )
-        )
+            .order_by("pk")
+            .values_list("invoice_id", "resolution")
+        ):
+            latest[iid] = resolution
+        known_ids = {
+            iid for iid, resolution in latest.items() if not resolution.startswith(CLEARED)
+        } | open_ids
         settled = dict(
             Invoice.objects.filter(pk__in=list(ids), balance__lte=0).values_list("pk", "settled_on")
         )
@@ -688,7 +700,7 @@ class _Applier:
                 invoice_id__in=cleared,
                 resolved_on__isnull=True,
                 source=self.batch.source,
-            ).update(resolved_on=self.as_of, resolution=f"no longer disputed in {self.batch.file}")
+            ).update(resolved_on=self.as_of, resolution=f"{CLEARED}{self.batch.file}")
             self.result.counts["disputes_resolved"] += resolved
 
     # -- timeline -----------------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""How a run uses the machine: how many processes share its customers, and the SQLite
+tuning of the connection that writes. The rest of the run does not know either exists.
+
+Large organisations' customers are shared between processes (one per core, up to
+``MAX_JOBS``, from ``PARALLEL_FROM`` open items; ``relance run --jobs``), each reading on a
+connection of its own and writing its own chunks, so the work is the same as one
+process's, customer by customer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+
+from relance.accounts.models import Organisation
+from relance.ledger.models import Invoice
+from relance.lib import shares as lib_shares
+
+PARALLEL_FROM = 200_000  # open items: below, forking costs more than it saves
+MAX_JOBS = 4
+WRITE_CACHE_KIB = 256 * 1024
+
+Report = lib_shares.Report
+ShareFailed = lib_shares.ShareFailed
+
+
+def how_many(org: Organisation, jobs: int | None) -> int:
+    """How many processes share the run. One inside a transaction (the others could not see
+    its rows), on an in-memory database (theirs would be empty) or where fork is missing."""
+    name = str(connection.settings_dict["NAME"])
+    in_memory = connection.vendor == "sqlite" and (name == ":memory:" or "mode=memory" in name)
+    if connection.in_atomic_block or in_memory:
+        return 1
+    if os.name != "posix":
+        return 1
+    if jobs is not None:
+        return max(1, jobs)
+    cores = os.cpu_count() or 1
+    if cores < 2:
+        return 1
+    open_items = Invoice.objects.filter(organisation=org, balance__gt=org.min_balance).count()
+    return min(cores, MAX_JOBS) if open_items >= PARALLEL_FROM else 1
+
+
+def share_out(
+    shares: int, work: Callable[[int, int, Report, Any], Any], progress: Report | None
+) -> list[Any]:
+    """``work(k, shares, report, reader)`` in ``shares`` processes, each reading on a
+    connection of its own: SQLite does not let a connection whose read snapshot another
+    process has since written past start writing, and a share writes between reads.
+    Raises ``ShareFailed`` when one failed (what the others wrote stands)."""
+
+    def share(k: int, n: int, report: Report) -> Any:
+        reader = connections.create_connection(DEFAULT_DB_ALIAS)
+        try:
+            return work(k, n, report, reader)
+        finally:
+            reader.close()
+
+    return lib_shares.run(shares, share, progress=progress)
+
+
+@contextmanager
+def write_cache() -> Iterator[None]:
+    """A larger SQLite page cache for the writing connection while the run writes: the item
+    state, the items and their indexes outgrow the default 64 MiB on a first run, and
+    spilling them costs about a second per million items. Restored afterwards, so that a
+    long-lived process does not keep it."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        before = cursor.fetchone()[0]
+        cursor.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {int(before)}")
