@@ -13,8 +13,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from relance.channels import batch, outbox
-from relance.channels.bounces import record_bounce
+from relance.dunning import batch, outbox
+from relance.dunning.bounces import record_bounce
 from relance.dunning.models import (
     CommStatus,
     Communication,
@@ -615,7 +615,7 @@ def test_it_takes_bounces_from_the_providers_webhooks(mail, durand):
 
 def test_it_enqueues_due_communications_in_batches(mail, acme, settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
-    from relance.channels.tasks import enqueue_due
+    from relance.dunning.queue import enqueue_due
 
     for n in range(5):
         cust = customer(acme, f"B{n}", email=f"b{n}@batch.test")

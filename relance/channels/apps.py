@@ -13,6 +13,6 @@ class ChannelsConfig(AppConfig):
             from anymail.signals import tracking
         except ImportError:  # providers are optional: plain SMTP needs none
             return
-        from relance.channels.bounces import on_tracking_event
+        from relance.dunning.bounces import on_tracking_event
 
-        tracking.connect(on_tracking_event, dispatch_uid="relance.channels.bounces")
+        tracking.connect(on_tracking_event, dispatch_uid="relance.dunning.bounces")

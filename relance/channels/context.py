@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from relance.accounts.models import Organisation
-from relance.channels.batch import Facts
+from relance.dunning.batch import Facts
 from relance.dunning.models import Communication, CommunicationItem
 from relance.ledger.models import Contact, Invoice
 

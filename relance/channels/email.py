@@ -20,9 +20,9 @@ from django.utils.module_loading import import_string
 
 from relance.channels import templates
 from relance.channels.base import Delivery, Outgoing, TransportError
-from relance.channels.batch import THREAD_DEPTH, Facts
 from relance.channels.context import message_context
 from relance.channels.smtp import TrackingMixin
+from relance.dunning.batch import THREAD_DEPTH, Facts
 from relance.dunning.models import Communication, CommunicationItem, StepChannel
 from relance.ledger.models import Contact, Customer
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from relance.channels import batch
-from relance.channels.batch import Facts
+from relance.dunning import batch
+from relance.dunning.batch import Facts
 from relance.dunning.models import Communication, CommunicationItem
 
 PAID = "paid"

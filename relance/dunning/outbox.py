@@ -37,13 +37,12 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from relance.channels import batch, bounces
 from relance.channels.base import Delivery, Outgoing, Transport, TransportError
-from relance.channels.batch import Facts
 from relance.channels.context import line_of, totals_of
 from relance.channels.email import EmailTransport, NoRecipient, build_email
 from relance.channels.formatting import money
-from relance.channels.recheck import Check, recheck
+from relance.dunning import batch, bounces
+from relance.dunning.batch import Facts
 from relance.dunning.models import (
     PERSON_CHANNELS,
     CommStatus,
@@ -52,6 +51,7 @@ from relance.dunning.models import (
     StepChannel,
     Task,
 )
+from relance.dunning.recheck import Check, recheck
 from relance.ledger.models import TimelineEvent
 
 log = logging.getLogger(__name__)
