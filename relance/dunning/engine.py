@@ -29,10 +29,13 @@ import holidays
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
-from relance.dunning import instalments, policy
+from relance.channels.formatting import lazy_short_date
+from relance.dunning import instalments, policy, tasks
 from relance.dunning.models import (
+    CommPurpose,
     CommStatus,
     Communication,
     CommunicationItem,
@@ -40,10 +43,12 @@ from relance.dunning.models import (
     PaymentPlan,
     Promise,
     Scenario,
-    Task,
+    StepChannel,
 )
 from relance.dunning.segments import CustomerFacts, NoDefaultScenario, choose_scenario, load_rules
-from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice, TimelineEvent
+from relance.ledger import timeline
+from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice
+from relance.ledger.timeline import Event, Text, label
 from relance.lib import bulk
 from relance.lib import shares as lib_shares
 from relance.lib.dates import add_months
@@ -394,7 +399,7 @@ def _last_contacts(org: Organisation, day: dt.date) -> dict[int, dict[str, dt.da
     """Latest reminder per customer and channel in the contact-gap window before D."""
     rows = (
         Communication.objects.filter(
-            organisation=org, purpose="reminder", pre_due=False,
+            organisation=org, purpose=CommPurpose.REMINDER, pre_due=False,
             send_on__gt=day - dt.timedelta(days=CONTACT_GAP + 1), send_on__lt=day,
         )
         .exclude(status=CommStatus.CANCELLED)
@@ -625,7 +630,7 @@ COMMUNICATION_COLUMNS = [
 ITEM_COLUMNS = ["communication_id", "invoice_id", "step_position", "days_overdue", "balance",
                 "dropped"]  # fmt: skip
 LEVEL_COLUMNS = ["invoice_id", "level", "level_date", "thanked"]
-EVENT_COLUMNS = ["organisation_id", "customer_id", "at", "kind", "summary", "data"]
+EVENT_COLUMNS = timeline.COLUMNS
 
 
 @dataclass
@@ -647,6 +652,7 @@ class _Rows:
         now = bulk.db_datetime(timezone.now())
         today = bulk.plain(day)
         planned = [c for d in decisions for c in d.communications]
+        summaries = timeline.summaries(org, [_summary(c) for c in planned])
         rows = cls([], [], [], [], [], [])
         for n, c in enumerate(planned):
             status = CommStatus.AWAITING_APPROVAL if c.approval else CommStatus.QUEUED
@@ -660,7 +666,7 @@ class _Rows:
                            for i in c.items]  # fmt: skip
             kind = "communication_awaiting_approval" if c.approval else "communication_queued"
             rows.events.append(
-                (org.pk, c.customer_id, now, kind, _summary(c), json.dumps(c.template))
+                (org.pk, c.customer_id, now, kind, summaries[n], json.dumps(c.template))
             )
         # A step taken today sets the level and its date; a step passed over, the level.
         # In key order: the table is a b-tree on the invoice id.
@@ -690,7 +696,7 @@ def _write_chunk(
                     [(ids[n], *rest) for n, *rest in rows.items])  # fmt: skip
         events = [(*event[:-1], f'{{"communication": {ids[n]}, "template": {event[-1]}}}')
                   for n, event in enumerate(rows.events)]  # fmt: skip
-        bulk.insert(TimelineEvent._meta.db_table, EVENT_COLUMNS, events)
+        timeline.insert_rows(events)
     table = ItemState._meta.db_table
     bulk.insert(table, LEVEL_COLUMNS, rows.stepped, conflict=["invoice_id"],
                 update=["level", "level_date"])  # fmt: skip
@@ -729,13 +735,12 @@ def _write_side_effects(
         Promise.objects.filter(pk__in=list(broken), status=Promise.Status.OPEN).update(
             status=Promise.Status.BROKEN, broken_on=day
         )
-        TimelineEvent.objects.bulk_create(
-            [
-                TimelineEvent(organisation=org, customer_id=customer, at=now,
-                              kind="promise_broken", summary="Promise to pay broken",
-                              data={"promise": pk, "run_date": day.isoformat()})
-                for pk, customer in sorted(broken.items())
-            ]
+        timeline.record_many(
+            org,
+            [Event(customer, "promise_broken", Text(gettext_noop("Promise to pay broken")),
+                   {"promise": pk, "run_date": day.isoformat()})
+             for pk, customer in sorted(broken.items())],
+            at=now,
         )  # fmt: skip
 
 
@@ -774,29 +779,33 @@ def _insolvency_tasks(org: Organisation, day: dt.date, result: RunResult) -> Non
     """A customer in collective proceedings: declare the claim within two months of the
     publication (Code de commerce L622-24, R622-24)."""
     holds = Hold.objects.filter(organisation=org, kind=HoldKind.INSOLVENCY, start_date__lte=day)
-    tasks = []
+    claims = []
     for hold in holds.select_related("customer"):
         published = hold.published_on or hold.start_date
         deadline = add_months(published, 2)
-        tasks.append(
-            Task(organisation=org, customer_id=hold.customer_id, kind="declare_claim",
-                 key=f"insolvency:{hold.pk}", due_on=deadline,
-                 title=f"Declare the claim on {hold.customer} to the court-appointed "
-                       f"representative before {deadline.isoformat()}",
-                 data={"hold": hold.pk, "published_on": published.isoformat()})
+        claims.append(
+            tasks.NewTask(f"insolvency:{hold.pk}", hold.customer_id, "declare_claim",
+                          Text(gettext_noop("Declare the claim on %(customer)s to the "
+                                            "court-appointed representative before %(date)s"),
+                               {"customer": str(hold.customer), "date": lazy_short_date(deadline)}),
+                          deadline, {"hold": hold.pk, "published_on": published.isoformat()})
         )  # fmt: skip
-    if tasks:
+    if claims:
         # Keyed by hold: a task already opened by an earlier run is left as it is.
-        Task.objects.bulk_create(tasks, ignore_conflicts=True)
-        result.counts["customers_in_proceedings"] += len(tasks)
+        tasks.open_many(org, claims)
+        result.counts["customers_in_proceedings"] += len(claims)
 
 
-def _summary(comm: policy.PlannedCommunication) -> str:
-    if comm.purpose == "thanks":
-        return f"Thank-you message planned ({comm.channel})"
-    numbers = ", ".join(i.number for i in comm.items[:5])
-    more = f" and {len(comm.items) - 5} more" if len(comm.items) > 5 else ""
-    return f"{comm.template} planned by {comm.channel} for {numbers}{more}"
+def _summary(comm: policy.PlannedCommunication) -> Text:
+    channel = label(StepChannel, comm.channel)
+    if comm.purpose == CommPurpose.THANKS:
+        return Text(gettext_noop("Thank-you message planned (%(channel)s)"), {"channel": channel})
+    params = {"template": comm.template, "channel": channel, "more": len(comm.items) - 5,
+              "numbers": ", ".join(i.number for i in comm.items[:5])}  # fmt: skip
+    if len(comm.items) > 5:
+        return Text(gettext_noop("%(template)s planned by %(channel)s for %(numbers)s and "
+                                 "%(more)s more"), params)  # fmt: skip
+    return Text(gettext_noop("%(template)s planned by %(channel)s for %(numbers)s"), params)
 
 
 def _matters(decision: policy.Decision) -> bool:

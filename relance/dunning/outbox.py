@@ -52,7 +52,7 @@ from relance.dunning.models import (
 )
 from relance.dunning.recheck import Check, recheck
 from relance.ledger import timeline
-from relance.ledger.timeline import Text
+from relance.ledger.timeline import Text, label
 
 log = logging.getLogger(__name__)
 
@@ -577,17 +577,12 @@ def _amounts(totals: Sequence[tuple[Any, str]]) -> str:
 lazy_amounts = lazy(_amounts, str)
 
 
-def channel_label(channel: str) -> Any:
-    """The channel's name, lazily: rendered in the language of the text it goes into."""
-    return StepChannel(channel).label if channel in StepChannel.values else channel
-
-
 def _sent_summary(comm: Communication, check: Check) -> Text:
     numbers = ", ".join(item.invoice.number for item in check.kept[:5])
     more = "…" if len(check.kept) > 5 else ""
     return Text(
         gettext_noop("%(channel)s “%(subject)s” sent for %(numbers)s"),
-        {"channel": channel_label(comm.channel), "subject": comm.subject,
+        {"channel": label(StepChannel, comm.channel), "subject": comm.subject,
          "numbers": numbers + more},
     )  # fmt: skip
 
@@ -625,7 +620,7 @@ def _open_task(
 def _ambiguous_task(comm: Communication, today: date, reason: str) -> None:
     title = Text(
         gettext_noop("Check whether the %(channel)s to %(customer)s was received before resending"),
-        {"channel": channel_label(comm.channel), "customer": comm.customer.legal_name},
+        {"channel": label(StepChannel, comm.channel), "customer": comm.customer.legal_name},
     )
     _open_task(
         comm,
@@ -641,7 +636,7 @@ def _ambiguous_task(comm: Communication, today: date, reason: str) -> None:
 def _failed_task(comm: Communication, today: date, reason: str) -> None:
     title = Text(
         gettext_noop("Send the %(channel)s to %(customer)s another way: %(reason)s"),
-        {"channel": channel_label(comm.channel), "customer": comm.customer.legal_name,
+        {"channel": label(StepChannel, comm.channel), "customer": comm.customer.legal_name,
          "reason": reason[:120]},
     )  # fmt: skip
     _open_task(comm, f"send_failed:{comm.pk}", "send_failed", title, today, reason=reason)

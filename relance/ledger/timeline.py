@@ -11,11 +11,12 @@ costs more than writing the row). A plain ``str`` is written as it is (a person'
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext
@@ -46,6 +47,16 @@ class Event(NamedTuple):
     summary: Text | str
     data: Mapping[str, Any] | None = None
     invoice_id: int | None = None
+
+
+def label(choices: type[models.Choices], value: str) -> Any:
+    """A choice's label, lazily (rendered in the text's language); an unknown value as it is."""
+    return _labels(choices).get(value, value)
+
+
+@functools.cache
+def _labels(choices: type[models.Choices]) -> dict[str, Any]:
+    return dict(choices.choices)
 
 
 def render(text: Text | str) -> str:
