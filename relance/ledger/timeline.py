@@ -61,21 +61,42 @@ def _labels(choices: type[models.Choices]) -> dict[str, Any]:
 
 def render(text: Text | str) -> str:
     """``text`` in the active language (see ``summaries`` for an organisation's)."""
-    if isinstance(text, str):
-        return text[:SUMMARY_LENGTH]
-    message = gettext(text.message)
-    if text.params:
-        message = message % {
-            key: str(value) if isinstance(value, Promise) else value
-            for key, value in text.params.items()
-        }
-    return message[:SUMMARY_LENGTH]
+    return _Renderer()(text)
 
 
 def summaries(organisation: Organisation, texts: Iterable[Text | str]) -> list[str]:
     """``texts`` rendered in the organisation's language, under one activation."""
     with translation.override(organisation.language):
-        return [render(text) for text in texts]
+        renderer = _Renderer()
+        return [renderer(text) for text in texts]
+
+
+class _Renderer:
+    """Renders texts in the active language, translating each message and each lazy value
+    once: a run writes thousands of summaries from a handful of messages and labels, and a
+    translation costs microseconds (the active language is a context-local)."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, str] = {}
+        self.values: dict[int, tuple[Any, str]] = {}  # by id, with the value kept alive
+
+    def __call__(self, text: Text | str) -> str:
+        if isinstance(text, str):
+            return text[:SUMMARY_LENGTH]
+        message = self.messages.get(text.message)
+        if message is None:
+            message = self.messages[text.message] = gettext(text.message)
+        if text.params:
+            message = message % {key: self.value(value) for key, value in text.params.items()}
+        return message[:SUMMARY_LENGTH]
+
+    def value(self, value: Any) -> Any:
+        if not isinstance(value, Promise):
+            return value
+        known = self.values.get(id(value))
+        if known is None:
+            known = self.values[id(value)] = (value, str(value))
+        return known[1]
 
 
 def record(
