@@ -1,8 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
+
+from relance.console.views import favicon
 
 urlpatterns = [
+    # Browsers ask for /favicon.ico whatever the pages link to.
+    path("favicon.ico", require_safe(cache_control(max_age=86400)(favicon))),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

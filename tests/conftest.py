@@ -15,14 +15,14 @@ import pytest
 def org(db):
     from relance.accounts.services import create_organisation
 
-    return create_organisation("acme", name="Acme Industrie SAS")
+    return create_organisation("acme", name="Acme Industrie SAS", email="compta@acme.test")
 
 
 @pytest.fixture
 def other_org(db):
     from relance.accounts.services import create_organisation
 
-    return create_organisation("globex", name="Globex SARL")
+    return create_organisation("globex", name="Globex SARL", email="compta@globex.test")
 
 
 @pytest.fixture

@@ -45,6 +45,8 @@ def organisation(slug: str = "acme", **fields: Any) -> Organisation:
     from relance.accounts.services import create_organisation
 
     name = fields.pop("name", f"{slug.title()} SAS")
+    # A reply address, as a run requires one; pass email="" for an organisation without.
+    fields.setdefault("email", f"compta@{slug}.test")
     org = create_organisation(slug, name=name)
     if fields:
         for key, value in fields.items():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
 from io import StringIO
 
+import factories
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -70,19 +70,9 @@ def test_it_changes_nothing_when_one_of_them_cannot_be_decided(org, other_org):
 @pytest.mark.django_db
 def test_the_default_formal_notice_waits_for_approval(org):
     from relance.dunning.engine import run
-    from relance.ledger.models import Invoice
 
-    customer = Customer.objects.create(organisation=org, reference="C1", legal_name="Dupont")
-    Invoice.objects.create(
-        organisation=org,
-        customer=customer,
-        number="F1",
-        issue_date=D - dt.timedelta(days=90),
-        due_date=D - dt.timedelta(days=60),
-        currency="EUR",
-        amount=Decimal("5000"),
-        balance=Decimal("5000"),
-    )
+    customer = factories.customer(org, "C1", legal_name="Dupont")
+    factories.invoice(customer, "F1", due=D - dt.timedelta(days=60), amount="5000")
     day = D
     for _ in range(60):  # catch up day by day, as daily runs do
         run(org, day)

@@ -97,16 +97,16 @@ def test_it_sends_through_a_channel_registered_by_a_module_of_its_own(channel_mo
     assert event.data["provider"] == "test" and event.data["channel"] == "sms"
 
 
-def test_it_reports_a_customer_the_channel_cannot_reach(channel_module, org):
+def test_it_hands_a_customer_the_channel_cannot_reach_to_a_person(channel_module, org):
     channel_module("sms")
     nobody = customer(org, "C002", legal_name="Sans Téléphone SARL")
     comm = communication(nobody, [invoice(nobody, "F2", due=D - dt.timedelta(days=20))], on=D,
                          channel="sms")  # fmt: skip
 
-    assert outbox.send_due(today=D).as_dict() == {"failed": 1}
+    assert outbox.send_due(today=D).as_dict() == {"no_address": 1}
     comm.refresh_from_db()
     assert comm.last_error == "no phone number for Sans Téléphone SARL"
-    assert Task.objects.get(key=f"send_failed:{comm.pk}").kind == "send_failed"
+    assert Task.objects.get(customer=nobody).data["communications"] == [comm.pk]
 
 
 def test_it_hands_letters_to_a_person_until_a_letter_channel_is_registered(channel_module, dupont):

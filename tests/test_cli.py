@@ -8,7 +8,7 @@ import sys
 from io import StringIO
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -70,3 +70,31 @@ def test_it_refuses_bad_input_to_the_account_commands(monkeypatch):
     with pytest.raises(CommandError, match="8"):
         call_command("createuser", "bob@acme.test", "--password-stdin", stdout=StringIO())
     assert Organisation.objects.count() == 1 and not Membership.objects.exists()
+
+
+def test_it_refuses_to_create_a_user_without_a_password(tmp_path):
+    assert relance(tmp_path, "createorg", "acme", "--name", "Acme SAS").returncode == 0
+    # No RELANCE_PASSWORD, no --password-stdin, stdin not a terminal.
+    out = relance(tmp_path, "createuser", "bob@acme.test", "--json")
+    assert out.returncode == 1
+    assert "no password" in out.stderr and "Traceback" not in out.stderr
+    assert out.stdout == ""
+    # Nothing was written: the same user is created once a password is given.
+    made = relance(tmp_path, "createuser", "bob@acme.test", "--password-stdin", "--json",
+                   stdin="a-long-enough-secret\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    # An existing user's role changes without a new password.
+    again = relance(tmp_path, "createuser", "bob@acme.test", "--role", "viewer", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["role"] == "viewer"
+
+
+@pytest.mark.django_db
+def test_it_creates_no_user_without_a_password(monkeypatch):
+    call_command("createorg", "acme", "--name", "Acme SAS", stdout=StringIO())
+    monkeypatch.delenv("RELANCE_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin", StringIO(""))
+    with pytest.raises(CommandError, match="no password"):
+        call_command("createuser", "bob@acme.test", stdout=StringIO())
+    assert not Membership.objects.exists()
+    assert not get_user_model().objects.exists()

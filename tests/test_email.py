@@ -465,14 +465,25 @@ def test_it_fails_a_message_the_server_refuses_for_good(mail, durand):
     assert Contact.objects.filter(email_valid=False).count() == 0
 
 
-def test_it_fails_a_customer_without_any_address_with_a_task(mail, acme):
+def test_it_gives_a_customer_without_any_address_a_task_not_a_failure(mail, acme):
     cust = customer(acme, "C3")
     comm = plan(cust, [invoice(cust, "F-1", "100")])
+    later = plan(cust, [invoice(cust, "F-2", "100")], run_date=TODAY + timedelta(days=1))
 
-    assert outbox.send_due(today=TODAY).as_dict() == {"failed": 1}
+    assert outbox.send_due(today=TODAY).as_dict() == {"no_address": 1}
     comm.refresh_from_db()
-    assert comm.status == CommStatus.FAILED and "no valid e-mail" in comm.last_error
-    assert Task.objects.get(key=f"send_failed:{comm.pk}").customer == cust
+    # Handed to a person, like a call: not a failure, and the reason kept.
+    assert comm.status == CommStatus.SENT and "no valid e-mail" in comm.last_error
+    assert not Task.objects.filter(key__startswith="send_failed").exists()
+    task = Task.objects.get(key=f"no_email:{cust.pk}")
+    assert (task.customer, task.kind, task.status) == (cust, "no_email", "open")
+    assert task.title.startswith("Pas d'adresse e-mail pour Client C3")  # the org's language
+    # Once per customer: the next message joins the same open task.
+    assert outbox.send_due(today=TODAY + timedelta(days=1)).as_dict() == {"no_address": 1}
+    task = Task.objects.get(customer=cust)
+    assert task.data["communications"] == [comm.pk, later.pk]
+    assert task.data["invoices"] == ["F-1", "F-2"]
+    assert not mail.received
 
 
 # -- interrupted sends: at most once -------------------------------------------------------

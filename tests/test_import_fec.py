@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from relance.ledger.imports.fec import read_fec
+from relance.ledger.imports.parsing import parse_money
 from relance.ledger.imports.records import ImportFailed, LedgerBatch
 
 COLUMNS = (
@@ -81,6 +82,39 @@ def receipt(
     ]  # fmt: skip
 
 
+def balanced(rows: list[Row]) -> list[Row]:
+    """The rows, and after them a suspense-account (471) line for each entry that does not
+    balance, as books would: tests that only write the customer's side of an entry stay
+    legal FEC files. Entries with amounts that cannot be read are left as they are."""
+    if not rows or "JournalCode" not in rows[0]:
+        return rows  # written with other column names: the test balances them itself
+    nets: dict[tuple[str, str], Decimal] = {}
+    dates: dict[tuple[str, str], str] = {}
+    for row in rows:
+        entry = (row["JournalCode"], row["EcritureNum"])
+        try:
+            if "Montant" in row:
+                sign = -1 if row["Sens"].strip().upper() in ("C", "-1") else 1
+                net = sign * parse_money(row["Montant"] or "0")
+            else:
+                net = parse_money(row["Debit"] or "0") - parse_money(row["Credit"] or "0")
+        except ValueError:
+            nets[entry] = Decimal("NaN")
+            continue
+        nets[entry] = nets.get(entry, Decimal(0)) + net
+        dates.setdefault(entry, row["EcritureDate"])
+    extra = []
+    for (journal, number), net in nets.items():
+        if net.is_nan() or not net:
+            continue
+        side = {"credit": str(net)} if net > 0 else {"debit": str(-net)}
+        counterpart = line(journal, number, dates[(journal, number)], "471000", **side)
+        if "Montant" in rows[0]:
+            counterpart |= {"Montant": str(abs(net)), "Sens": "C" if net > 0 else "D"}
+        extra.append(counterpart)
+    return rows + extra
+
+
 def write_fec(
     tmp_path: Path,
     rows: list[Row],
@@ -89,7 +123,10 @@ def write_fec(
     encoding: str = "utf-8",
     columns: tuple[str, ...] = COLUMNS,
     name: str = "FEC.txt",
+    balance: bool = True,
 ) -> Path:
+    if balance:
+        rows = balanced(rows)
     text = "\r\n".join(
         [sep.join(columns)] + [sep.join(row.get(c, "") for c in columns) for row in rows]
     )
@@ -149,8 +186,9 @@ def test_it_settles_an_invoice_matched_in_full_with_its_payment(tmp_path):
         "FEC:BQ:7:C001", "payment", Decimal("1200.00"), dt.date(2026, 2, 4),
     )  # fmt: skip
     assert payment.memo == "VIR ACME Industrie"
+    # Paid on 4 February, matched on 10 February: paid on 4 February.
     assert allocations(batch) == [
-        ("FEC:BQ:7:C001", "F2026-001", Decimal("1200.00"), dt.date(2026, 2, 10))
+        ("FEC:BQ:7:C001", "F2026-001", Decimal("1200.00"), dt.date(2026, 2, 4))
     ]
     assert open_balances(batch) == {"F2026-001": Decimal("0.00")}
 
@@ -185,7 +223,7 @@ def test_it_pays_several_matched_invoices_oldest_first(tmp_path):
         + sale("2", "20260201", ACME, "F2", "200,00", "0,00", "AC")
         + receipt("9", "20260315", ACME, "450,00", "AC", "20260320"),
     )
-    on = dt.date(2026, 3, 20)
+    on = dt.date(2026, 3, 15)
     assert allocations(batch) == [
         ("FEC:BQ:9:C001", "F2", Decimal("200.00"), on),
         ("FEC:BQ:9:C001", "F5", Decimal("150.00"), on),
@@ -246,14 +284,14 @@ def test_it_adds_up_what_one_payment_gives_one_invoice_in_two_groups(tmp_path):
     rows = [
         line("VE", "1", "20260110", "411000", debit="100,00", customer=ACME, piece="F1",
              letter="AA"),
-        line("VE", "2", "20260111", "411000", debit="50,00", customer=ACME, piece="F1",
+        line("VE", "1", "20260110", "411000", debit="50,00", customer=ACME, piece="F1",
              letter="AB"),
         line("BQ", "5", "20260120", "411000", credit="100,00", customer=ACME, letter="AA"),
         line("BQ", "5", "20260120", "411000", credit="30,00", customer=ACME, letter="AB",
              date_let="20260125"),
     ]  # fmt: skip
     assert allocations(read(tmp_path, rows)) == [
-        ("FEC:BQ:5:C001", "F1", Decimal("130.00"), dt.date(2026, 1, 25))
+        ("FEC:BQ:5:C001", "F1", Decimal("130.00"), dt.date(2026, 1, 20))
     ]
 
 
@@ -322,27 +360,31 @@ def test_it_reads_opening_balance_lines_as_invoices_carried_forward(tmp_path):
     ]
 
 
-def test_it_sums_debit_lines_of_one_customer_with_the_same_piece(tmp_path):
+def test_it_sums_debit_lines_of_one_customer_in_one_entry(tmp_path):
     rows = [
         line("VE", "1", "20260110", "411000", debit="100,00", customer=ACME, piece="F1",
              piece_date="20260110"),
-        line("OD", "4", "20260105", "411000", debit="25,50", customer=ACME, piece="F1"),
+        line("VE", "1", "20260110", "411000", debit="25,50", customer=ACME, piece="F1",
+             piece_date="20260105"),
     ]  # fmt: skip
     [invoice] = read(tmp_path, rows).invoices
     assert (invoice.amount, invoice.issue_date) == (Decimal("125.50"), dt.date(2026, 1, 5))
 
 
-def test_it_adds_up_the_tax_of_an_invoice_booked_in_two_entries(tmp_path):
+def test_it_takes_the_tax_of_each_entry_sharing_a_piece(tmp_path):
     rows = [
         line("VE", "1", "20260110", "411000", debit="120,00", customer=ACME, piece="F1"),
         line("VE", "1", "20260110", "445710", credit="20,00", piece="F1"),
         line("VE", "2", "20260111", "411000", debit="60,00", customer=ACME, piece="F1"),
         line("VE", "2", "20260111", "445710", credit="10,00", piece="F1"),
     ]
-    [invoice] = read(tmp_path, rows).invoices
-    assert (invoice.amount, invoice.tax_amount, invoice.amount_excl_tax) == (
-        Decimal("180.00"), Decimal("30.00"), Decimal("150.00"),
-    )  # fmt: skip
+    # Two entries carry F1: it names neither, each is an invoice of its own.
+    assert [
+        (i.number, i.amount, i.tax_amount, i.amount_excl_tax) for i in read(tmp_path, rows).invoices
+    ] == [
+        ("VE-1", Decimal("120.00"), Decimal("20.00"), Decimal("100.00")),
+        ("VE-2", Decimal("60.00"), Decimal("10.00"), Decimal("50.00")),
+    ]
 
 
 def test_it_numbers_invoices_without_piece_by_journal_and_entry(tmp_path):
@@ -628,9 +670,10 @@ def test_it_gives_the_same_batch_whatever_the_line_order(tmp_path):
 def test_it_reports_progress(tmp_path, monkeypatch):
     monkeypatch.setattr("relance.ledger.imports.fec.PROGRESS_EVERY", 2)
     calls: list[tuple[int, int]] = []
-    rows = sale("1", "20260101", ACME, "F1", "120,00", "20,00") * 2
-    read(tmp_path, rows[:5], progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(2, 5), (4, 5), (5, 5)]
+    rows = sale("1", "20260101", ACME, "F1", "120,00", "20,00")
+    rows += sale("2", "20260101", ACME, "F2", "120,00", "20,00")[:1]
+    read(tmp_path, rows, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(2, 5), (4, 5), (5, 5)]  # 4 lines and the 471 line that balances VE 2
 
 
 # -- broken files -----------------------------------------------------------------------------
@@ -661,8 +704,9 @@ def test_it_locates_a_bad_date(tmp_path):
 
 def test_it_locates_a_bad_amount(tmp_path):
     rows = sale("1", "20260101", ACME, "F1", "120,00", "20,00") + receipt(
-        "2", "20260110", ACME, "12O,00"
+        "2", "20260110", ACME, "120,00"
     )
+    rows[3]["Credit"] = "12O,00"
     [problem] = problems(tmp_path, rows)
     assert (problem.row, problem.field) == (5, "Credit")
     assert "12O,00" in problem.message
@@ -693,10 +737,10 @@ def test_it_refuses_a_row_with_the_wrong_number_of_fields(tmp_path):
 def test_it_reports_every_problem_at_once(tmp_path):
     rows = sale("1", "20260101", ACME, "F1", "120,00", "20,00")
     rows[0]["PieceDate"] = "32/01/2026"
-    rows[0]["DateLet"] = "hier"
+    rows[0]["DateLet"] = "hier"  # not read: see test_it_ignores_when_the_books_were_matched
     rows[2]["Credit"] = "vingt"
     found = [(p.row, p.field) for p in problems(tmp_path, rows)]
-    assert found == [(2, "PieceDate"), (2, "DateLet"), (4, "Credit")]
+    assert found == [(2, "PieceDate"), (4, "Credit")]
 
 
 def test_it_refuses_a_binary_file(tmp_path):
@@ -783,3 +827,192 @@ def test_it_recognises_a_fec_on_the_command_line_and_refuses_a_broken_one(tmp_pa
     with pytest.raises(CommandError, match=r"broken.txt, row \d+, field 'EcritureDate'"):
         call_command("import", str(broken), "--org", "acme")
     assert not Invoice.objects.filter(number="F9").exists()
+
+
+# -- FEC files as accounting programs write them ----------------------------------------------
+
+
+def sales_with_placeholders(piece: str = "x") -> list[Row]:
+    """Twelve sales to two customers, all with the same meaningless PieceRef, as many
+    programs write when the invoice number lives in the label."""
+    rows: list[Row] = []
+    for n in range(1, 13):
+        customer = ACME if n % 3 else SGE
+        rows += sale(str(100 + n), f"202401{n:02d}", customer, piece, f"{n * 10},00", "0,00")
+    return rows
+
+
+@pytest.mark.parametrize("piece", ["x", "X", "-", ".", "0", "", "xxx", "n/a"])
+def test_it_makes_an_invoice_of_each_entry_whose_piece_is_a_placeholder(tmp_path, piece):
+    batch = read(tmp_path, sales_with_placeholders(piece))
+    assert len(batch.invoices) == 12
+    by_number = {i.number: (i.customer, i.issue_date, i.amount) for i in batch.invoices}
+    assert by_number["VE-101"] == ("C001", dt.date(2024, 1, 1), Decimal("10.00"))
+    assert by_number["VE-103"] == ("C002", dt.date(2024, 1, 3), Decimal("30.00"))
+    assert by_number["VE-112"] == ("C002", dt.date(2024, 1, 12), Decimal("120.00"))
+
+
+def test_it_names_an_invoice_by_its_entry_when_other_entries_carry_its_piece(tmp_path):
+    rows = [
+        *sale("1", "20240105", ACME, "FACT", "100,00", "0,00"),
+        *sale("2", "20240106", ACME, "FACT", "200,00", "0,00"),
+        *sale("3", "20240107", SGE, "F2024-003", "300,00", "0,00"),
+    ]
+    batch = read(tmp_path, rows)
+    assert [(i.number, i.amount) for i in batch.invoices] == [
+        ("F2024-003", Decimal("300.00")),
+        ("VE-1", Decimal("100.00")),
+        ("VE-2", Decimal("200.00")),
+    ]
+
+
+def test_it_counts_a_payment_from_the_day_it_was_paid_not_the_day_it_was_matched(tmp_path):
+    # Paid in February 2024, matched by the accountant in October 2025.
+    batch = read(
+        tmp_path,
+        sale("1", "20240110", ACME, "F1", "1200,00", "200,00", "AA", "20251003")
+        + receipt("7", "20240215", ACME, "1200,00", "AA", "20251003"),
+    )
+    assert allocations(batch) == [("FEC:BQ:7:C001", "F1", Decimal("1200.00"), dt.date(2024, 2, 15))]
+
+
+def test_it_counts_a_payment_on_account_from_the_day_its_invoice_was_issued(tmp_path):
+    batch = read(
+        tmp_path,
+        receipt("7", "20240105", ACME, "100,00", "AB", "20251003")
+        + sale("1", "20240110", ACME, "F1", "100,00", "0,00", "AB", "20251003"),
+    )
+    assert allocations(batch) == [("FEC:BQ:7:C001", "F1", Decimal("100.00"), dt.date(2024, 1, 10))]
+
+
+def test_it_ignores_when_the_books_were_matched(tmp_path):
+    rows = sale("1", "20240110", ACME, "F1", "100,00", "0,00", "AA", "hier")
+    rows += receipt("7", "20240215", ACME, "100,00", "AA", "")
+    assert open_balances(read(tmp_path, rows)) == {"F1": Decimal("0.00")}
+
+
+def test_it_refuses_an_entry_that_does_not_balance_naming_it(tmp_path):
+    rows = sale("1", "20240110", ACME, "F1", "120,00", "20,00")
+    rows += sale("2", "20240111", SGE, "F2", "60,00", "10,00")
+    rows[4]["Credit"] = "49,99"  # the revenue of VE 2
+    [problem] = problems(tmp_path, rows, balance=False)
+    assert (problem.file, problem.row, problem.field) == ("FEC.txt", 5, None)
+    assert problem.message == (
+        "entry VE 2 (rows 5-7) does not balance: its debits exceed its credits by 0.01"
+    )
+
+
+@pytest.mark.parametrize("apart", [True, False])
+def test_it_refuses_the_same_entry_twice_naming_it(tmp_path, apart):
+    entry = sale("1", "20240110", ACME, "F1", "120,00", "20,00")
+    between = receipt("2", "20240120", ACME, "120,00") if apart else []
+    # A later export pasted on: the matching changed, the entry is the same.
+    again = [row | {"EcritureLet": "AA", "DateLet": "20240131"} for row in entry]
+    [problem] = problems(tmp_path, entry + between + again, balance=False)
+    first = len(entry) + len(between) + 2
+    assert problem.row == first
+    assert problem.message == (
+        f"entry VE 1 is in the file twice (rows 2-4, then rows {first}-{first + 2})"
+    )
+
+
+def test_it_reads_an_entry_whose_lines_are_apart(tmp_path):
+    """Sorted by account, an entry's lines are apart: that is one entry, not two."""
+    rows = sale("1", "20240110", ACME, "F1", "120,00", "20,00")
+    rows += sale("2", "20240111", SGE, "F2", "120,00", "20,00")
+    by_account = sorted(rows, key=lambda row: row["CompteNum"])
+    assert [i.number for i in read(tmp_path, by_account).invoices] == ["F1", "F2"]
+
+
+@pytest.mark.parametrize(
+    ("account", "aux"),
+    [
+        ("411000", ""),  # the collective account, without its auxiliary account
+        ("41100000", ""),
+        ("411000", "512000"),  # the bank account's number as auxiliary account
+        ("411000", "512100"),  # one of the books' bank accounts (booked below)
+    ],
+)
+def test_it_reports_a_line_that_is_no_customers_and_leaves_it_out(tmp_path, account, aux):
+    stray = [
+        line("BQ", "8", "20240301", account, debit="500,00", customer=(aux, "BNP"),
+             account_name="Clients", label="Remise chèques"),
+        line("BQ", "8", "20240301", "512100", credit="500,00", label="Remise chèques"),
+    ]  # fmt: skip
+    rows = sale("1", "20240110", ACME, "F1", "120,00", "20,00") + stray
+    batch = read(tmp_path, rows)
+    assert list(batch.customers) == ["C001"]
+    assert [i.number for i in batch.invoices] == ["F1"]
+    [warning] = batch.warnings
+    assert (warning.row, warning.field) == (5, "CompAuxNum")
+    assert "row 5 (debits 500.00, credits 0.00): left out" in warning.message
+    assert (aux or account) in warning.message
+
+
+def test_it_takes_accounts_without_auxiliary_accounts_as_customers_when_none_have_one(tmp_path):
+    rows = [
+        line("VE", "1", "20260110", "4110001", debit="120,00", account_name="ACME", piece="F1"),
+        line("VE", "2", "20260110", "411SGE", debit="60,00", account_name="SGE", piece="F2"),
+    ]
+    batch = read(tmp_path, rows)
+    assert (sorted(batch.customers), batch.warnings) == (["4110001", "411SGE"], [])
+
+
+@pytest.mark.django_db
+def test_it_imports_placeholders_and_late_matching_with_the_right_items_and_balances(tmp_path, org):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from relance.insights.aging import aged_balance
+    from relance.ledger.models import Customer, Invoice
+
+    rows = sales_with_placeholders()
+    # ACME pays its first two invoices (10 + 20) on 20 February 2024; the accountant
+    # matches them in October 2025. A stray 411 line without an auxiliary account.
+    rows[0]["EcritureLet"] = rows[3]["EcritureLet"] = "AA"
+    rows[0]["DateLet"] = rows[3]["DateLet"] = "20251015"
+    rows += receipt("900", "20240220", ACME, "30,00", "AA", "20251015")
+    rows += [
+        line("OD", "901", "20240225", "411000", debit="7,00", label="Ecart"),
+        line("OD", "901", "20240225", "658000", credit="7,00", label="Ecart"),
+    ]
+    path = write_fec(tmp_path, rows)
+    out = StringIO()
+    call_command("import", str(path), "--org", "acme", "--json", stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["counts"]["invoices_created"] == 12
+    [warning] = result["warnings"]
+    assert (
+        warning["row"] == len(rows)
+        and "411000 without an auxiliary account" in (warning["message"])
+    )
+    assert not Customer.objects.filter(organisation=org, reference="411000").exists()
+
+    paid = Invoice.objects.filter(organisation=org, number__in=["VE-101", "VE-102"])
+    assert {(i.balance, i.settled_on) for i in paid} == {(Decimal("0.00"), dt.date(2024, 2, 20))}
+    # At the end of 2024, those two are paid, the ten others are open.
+    report = aged_balance(org, dt.date(2024, 12, 31))
+    assert report.totals["EUR"].items == 10
+    assert report.totals["EUR"].total == sum(Decimal(n * 10) for n in range(3, 13))
+
+
+@pytest.mark.django_db
+def test_it_prints_what_it_left_out_on_standard_error(tmp_path, org):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    rows = sale("1", "20240110", ACME, "F1", "120,00", "20,00")
+    rows += [
+        line("OD", "2", "20240225", "411000", credit="7,00", label="Ecart"),
+        line("OD", "2", "20240225", "758000", debit="7,00", label="Ecart"),
+    ]
+    out, err = StringIO(), StringIO()
+    call_command("import", str(write_fec(tmp_path, rows)), "--org", "acme", stdout=out, stderr=err)
+    assert err.getvalue().startswith(
+        "warning: FEC.txt, row 5, field 'CompAuxNum': 1 line(s) on 411000 without an auxiliary "
+        "account (CompAuxNum), row 5 (debits 0.00, credits 7.00): left out"
+    )
+    assert "411000" not in out.getvalue()

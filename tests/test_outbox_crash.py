@@ -77,7 +77,7 @@ with transaction.atomic():
         invoices.append(Invoice(
             organisation=org, customer=customer, number=f"F{n:06d}",
             issue_date=run_date - dt.timedelta(days=60), due_date=run_date - dt.timedelta(days=20),
-            currency="EUR", amount=Decimal("1200.00"), balance=Decimal("1200.00") - n % 7,
+            currency="EUR", amount=Decimal("1200.00") - n % 7, balance=Decimal("1200.00") - n % 7,
         ))
         comms.append(Communication(
             organisation=org, customer=customer, channel="email", run_date=run_date,

@@ -7,11 +7,12 @@ import json
 import shutil
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
+import factories
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -26,7 +27,7 @@ from relance.dunning.rates import (
     load_tables,
     shipped_table,
 )
-from relance.ledger.models import Allocation, Customer, Hold, HoldKind, Invoice, Payment
+from relance.ledger.models import Customer, Hold, HoldKind, Invoice
 
 DATA = Path(__file__).resolve().parent.parent / "relance" / "dunning" / "data" / "rates"
 HEADER = "date,rate_percent,source\n"
@@ -42,38 +43,15 @@ def rates(*args):
 
 
 def customer(org, reference="C001"):
-    return Customer.objects.create(organisation=org, reference=reference, legal_name="Alpha SA")
+    return factories.customer(org, reference, legal_name="Alpha SA")
 
 
 def invoice(org, cust, number, amount, due, currency="EUR"):
-    return Invoice.objects.create(
-        organisation=org,
-        customer=cust,
-        number=number,
-        issue_date=due - timedelta(days=30),
-        due_date=due,
-        currency=currency,
-        amount=Decimal(amount),
-        balance=Decimal(amount),
-    )
+    return factories.invoice(cust, number, due=due, amount=amount, currency=currency)
 
 
 def allocate(org, item, reference, amount, on, kind="payment"):
-    pay = Payment.objects.create(
-        organisation=org,
-        customer=item.customer,
-        kind=kind,
-        reference=reference,
-        date=on,
-        currency=item.currency,
-        amount=Decimal(amount),
-    )
-    Allocation.objects.create(
-        organisation=org, payment=pay, invoice=item, amount=Decimal(amount), date=on
-    )
-    item.balance -= Decimal(amount)
-    item.settled_on = on if item.balance <= 0 else None
-    item.save()
+    factories.pay(item, amount, on=on, kind=kind, reference=reference)
 
 
 # --- Tables -----------------------------------------------------------------------------

@@ -310,6 +310,7 @@ def test_it_prints_one_json_document_with_exact_amounts(ledger):
         },
         "total": "6260.00",
         "items": 12,
+        "overdue_items": 10,  # all but A-5 and A+0
         "unallocated_credits": "340.00",
     }
     assert document["totals"]["EUR"]["total"] == "7760.00"

@@ -8,55 +8,33 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from io import StringIO
 
+import factories
 import pytest
 from django.core.management import CommandError, call_command
 
 from relance.insights.dso import dso, months_back
-from relance.ledger.models import Allocation, Customer, Invoice, Payment
+from relance.ledger.models import Allocation, Customer, Invoice
 
 D = date(2024, 6, 30)
 CENT = Decimal("0.01")
 
 
 def customer(org, reference, name, currency="EUR"):
-    return Customer.objects.create(
-        organisation=org, reference=reference, legal_name=name, currency=currency
-    )
+    return factories.customer(org, reference, legal_name=name, currency=currency)
 
 
 def invoice(org, cust, number, amount, issued, currency="EUR"):
     amount = Decimal(amount)
     excl = (amount / Decimal("1.2")).quantize(CENT)
-    return Invoice.objects.create(
-        organisation=org,
-        customer=cust,
-        number=number,
-        issue_date=issued,
-        due_date=issued + timedelta(days=30),
-        currency=currency,
-        amount_excl_tax=excl,
-        tax_amount=amount - excl,
-        amount=amount,
-        balance=amount,
-    )
+    return factories.invoice(
+        cust, number, due=issued + timedelta(days=30), issued=issued, amount=amount,
+        currency=currency, amount_excl_tax=excl, tax_amount=amount - excl,
+    )  # fmt: skip
 
 
 def pay(org, item, reference, amount, on):
-    """A payment wholly set against one item on its own date, keeping the balance right."""
-    payment = Payment.objects.create(
-        organisation=org,
-        customer=item.customer,
-        reference=reference,
-        date=on,
-        currency=item.currency,
-        amount=Decimal(amount),
-    )
-    Allocation.objects.create(
-        organisation=org, payment=payment, invoice=item, amount=Decimal(amount), date=on
-    )
-    item.balance -= Decimal(amount)
-    item.settled_on = on if item.balance == 0 else None
-    item.save()
+    """A payment wholly set against one item on its own date."""
+    factories.pay(item, amount, on=on, reference=reference)
 
 
 @pytest.fixture

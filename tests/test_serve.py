@@ -93,3 +93,23 @@ def test_it_prints_its_address_and_stops_on_sigterm(server):
     assert process.wait(timeout=30) == 0
     log.seek(0)
     assert f"listening on {base}/" in log.read()
+
+
+def test_it_says_in_one_line_that_the_port_is_busy(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DATABASE_URL": "",
+               "RELANCE_DATA_DIR": str(tmp_path)}  # fmt: skip
+        started = time.monotonic()
+        out = subprocess.run(
+            [sys.executable, "-m", "relance", "serve", "--port", str(port)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert out.returncode == 1
+    lines = [ln for ln in out.stderr.splitlines() if not ln.startswith("Preparing the database")]
+    assert len(lines) == 1, out.stderr
+    assert f"port {port} is busy" in lines[0] and "--port" in lines[0]
+    assert "listening" not in out.stdout
+    assert time.monotonic() - started < 60  # no retrying in a loop

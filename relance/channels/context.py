@@ -14,9 +14,12 @@ from typing import Any
 
 from django.conf import settings
 
+from relance.accounts.identity import bank_details
 from relance.accounts.models import Organisation
 from relance.dunning.batch import Facts
 from relance.dunning.models import CommPurpose, Communication, CommunicationItem
+from relance.dunning.penalties import Law, law_for_country, sum_penalties
+from relance.dunning.penalty_service import penalties_of
 from relance.ledger.models import Contact, Invoice
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,10 @@ log = logging.getLogger(__name__)
 PENALTY_TEMPLATES = frozenset({"firm_reminder", "formal_notice", "registered_letter"})
 # A formal notice gives a new deadline of at least 8 days (see docs on escalation).
 FORMAL_NOTICE_DAYS = 8
+# The law's code in the templates.
+LAW_CODES = {Law.FR: "fr", Law.UK: "uk", Law.EU: "eu"}
+# The first reminder asks for payment within five days (docs/scenarios.md).
+FIRST_REMINDER_DAYS = 5
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,11 @@ class Line:
     @property
     def overdue(self) -> bool:
         return self.days_overdue > 0
+
+    @property
+    def upcoming(self) -> bool:
+        """Not yet due: listed apart, never among the invoices that have fallen due."""
+        return self.days_overdue < 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,9 @@ def message_context(
 ) -> dict[str, Any]:
     org = comm.organisation
     lines = lines_of(items, today)
+    due_lines = [line for line in lines if not line.upcoming]
+    upcoming_lines = [line for line in lines if line.upcoming]
+    lines = due_lines + upcoming_lines
     notice_days = max(FORMAL_NOTICE_DAYS, getattr(settings, "RELANCE_FORMAL_NOTICE_DAYS", 0))
     with_amounts = comm.template in PENALTY_TEMPLATES
     return {
@@ -122,6 +137,16 @@ def message_context(
         "template": comm.template,
         "purpose": comm.purpose,
         "instalment": instalment_of(comm, lines, facts),
+        # What has fallen due, and what has not (under its own heading, from this index).
+        "due_lines": due_lines,
+        "single_due": len(due_lines) == 1,
+        "due_totals": totals_of(due_lines),
+        "upcoming_lines": upcoming_lines,
+        "upcoming_from": len(due_lines) if due_lines and upcoming_lines else None,
+        "pay_within": FIRST_REMINDER_DAYS,
+        "pay_by": today + timedelta(days=FIRST_REMINDER_DAYS),
+        # How to pay: only from bank details the organisation gave.
+        "payment": bank_details(org, comm.customer),
     }
 
 
@@ -146,36 +171,18 @@ def instalment_of(
 def penalties_for(
     org: Organisation, invoices: Sequence[Invoice], today: date, facts: Facts | None
 ) -> Penalties:
-    """The rule; and with ``facts`` (payments, rate tables), the amounts from the penalty
-    module when its tables cover today."""
-    try:
-        from relance.dunning import penalties, rates
-    except ImportError:  # the penalty module is optional: state the rule only
-        return Penalties(law=_law_code(org.country))
-    law = penalties.law_for_country(org.country)
+    """The rule; and with ``facts`` (its rate tables are kept between messages), the
+    amounts of the penalty service, the one that computes them everywhere, when its tables
+    cover today."""
+    law = law_for_country(org.country)
     if law is None:
         return Penalties(law=None)
-    code = {penalties.Law.FR: "fr", penalties.Law.UK: "uk", penalties.Law.EU: "eu"}[law]
+    code = LAW_CODES[law]
     late = [invoice for invoice in invoices if invoice.due_date < today]
     if facts is None or not late:
         return Penalties(law=code)
     try:
-        series = penalties.SERIES_FOR_LAW[law]
-        missing = [name for name in series if name not in facts.rate_tables]
-        if missing:
-            facts.rate_tables.update(rates.load_tables(missing))
-        results = [
-            penalties.penalty_for(
-                org.country,
-                invoice.amount,
-                invoice.currency,
-                invoice.due_date,
-                today,
-                tables=facts.rate_tables,
-                payments=sorted(facts.payments.get(invoice.pk, [])),
-            )
-            for invoice in late
-        ]
+        results = list(penalties_of(org, late, today, tables=facts.rate_tables).values())
     except (LookupError, ValueError) as error:
         # A rate the tables do not know yet: say the rule, never guess a figure.
         log.info("penalties not computed for %s: %s", org.slug, error)
@@ -183,10 +190,6 @@ def penalties_for(
     rate = next((p.lines[-1].rate for p in results if p.lines and p.lines[-1].end == today), None)
     totals = tuple(
         PenaltyTotal(t.currency, t.interest, t.indemnity, t.total)
-        for t in penalties.sum_penalties(results).values()
+        for t in sum_penalties(results).values()
     )
     return Penalties(law=code, rate=rate, totals=totals)
-
-
-def _law_code(country: str) -> str | None:
-    return {"FR": "fr", "GB": "uk", "UK": "uk"}.get(country.upper())

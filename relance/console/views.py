@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q, Sum
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -16,8 +16,15 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from relance.accounts.models import Membership, Organisation
-from relance.insights.aging import BUCKETS, bucket_condition
-from relance.ledger.models import Customer, Invoice
+from relance.insights.aging import BUCKET_NAMES, aged_balance
+from relance.ledger.models import Customer
+
+FAVICON = Path(__file__).resolve().parent / "static" / "console" / "favicon.svg"
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """The icon the pages link to, also at the address browsers try first."""
+    return HttpResponse(FAVICON.read_bytes(), content_type="image/svg+xml")
 
 
 @dataclass(frozen=True)
@@ -41,12 +48,11 @@ BUCKET_LABELS = {
 }  # fmt: skip
 
 
-def bars(row: dict[str, Decimal | None]) -> list[Bar]:
-    amounts = [row[f"b{i}"] or Decimal("0.00") for i in range(len(BUCKETS))]
-    top = max(amounts) or Decimal(1)
+def bars(buckets: dict[str, Decimal]) -> list[Bar]:
+    top = max(buckets.values()) or Decimal(1)
     return [
-        Bar(BUCKET_LABELS[name], amount, int(amount * 100 / top))
-        for (name, _low, _high), amount in zip(BUCKETS, amounts, strict=True)
+        Bar(BUCKET_LABELS[name], buckets[name], int(buckets[name] * 100 / top))
+        for name in BUCKET_NAMES
     ]
 
 
@@ -79,42 +85,25 @@ def home(request: HttpRequest) -> HttpResponse:
 def summarise(
     organisations: list[tuple[Organisation, str]], today: date
 ) -> list[OrganisationSummary]:
-    """Counts and open amounts of each organisation, in two grouped queries for them all."""
+    """Counts and open amounts of each organisation: its aged balance as of today, the
+    service ``relance report aged-balance`` prints, so that both show the same figures."""
     summaries = {org.pk: OrganisationSummary(org, role) for org, role in organisations}
-    ids = list(summaries)
     for row in (
-        Customer.objects.filter(organisation_id__in=ids)
+        Customer.objects.filter(organisation_id__in=list(summaries))
         .values("organisation_id")
         .annotate(n=Count("id"))
         .order_by()
     ):
         summaries[row["organisation_id"]].customers = row["n"]
-    overdue = Q(due_date__lt=today)
-    totals: dict[int, list[CurrencyTotal]] = defaultdict(list)
-    for row in (
-        Invoice.objects.filter(organisation_id__in=ids, balance__gt=0)
-        .values("organisation_id", "currency")
-        .annotate(
-            count=Count("id"),
-            late=Count("id", filter=overdue),
-            outstanding=Sum("balance"),
-            overdue=Sum("balance", filter=overdue),
-            # Today's aged balance: the stored balances are today's.
-            **{
-                f"b{i}": Sum("balance", filter=bucket_condition(today, low, high))
-                for i, (_name, low, high) in enumerate(BUCKETS)
-            },
-        )
-        .order_by("organisation_id", "currency")
-    ):
-        summary = summaries[row["organisation_id"]]
-        summary.open_invoices += row["count"]
-        summary.overdue_invoices += row["late"]
-        totals[row["organisation_id"]].append(
-            CurrencyTotal(
-                row["currency"], row["outstanding"], row["overdue"] or Decimal("0.00"), bars(row)
+    for org, _role in organisations:
+        summary = summaries[org.pk]
+        for total in aged_balance(org, today).totals.values():
+            if not total.items:
+                continue  # only unallocated credits in that currency
+            summary.open_invoices += total.items
+            summary.overdue_invoices += total.overdue_items
+            overdue = total.total - total.buckets["not_due"]
+            summary.totals.append(
+                CurrencyTotal(total.currency, total.total, overdue, bars(total.buckets))
             )
-        )
-    for org_id, currency_totals in totals.items():
-        summaries[org_id].totals = currency_totals
     return list(summaries.values())

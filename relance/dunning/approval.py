@@ -77,4 +77,5 @@ def describe(comm: Communication) -> dict[str, Any]:
         "channel": comm.channel, "template": comm.template, "status": comm.status,
         "run_date": comm.run_date, "send_on": comm.send_on,
         "invoices": [i.invoice.number for i in comm.items.all()],
+        "attempts": comm.attempts, "last_error": comm.last_error,  # why a send failed
     }  # fmt: skip

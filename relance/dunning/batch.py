@@ -28,7 +28,7 @@ from relance.dunning.models import (
     Promise,
     StepChannel,
 )
-from relance.ledger.models import Allocation, Attachment, AttachmentKind, Contact, Dispute, Hold
+from relance.ledger.models import Attachment, AttachmentKind, Contact, Dispute, Hold
 
 THREAD_DEPTH = 10  # earlier messages named in References
 
@@ -46,7 +46,6 @@ class Facts:
     contacts: dict[int, list[Contact]] = field(default_factory=dict)  # by customer
     attachments: dict[int, list[Attachment]] = field(default_factory=dict)  # by invoice
     thread: dict[int, list[str]] = field(default_factory=dict)  # earlier Message-IDs, oldest first
-    payments: dict[int, list[tuple[date, Decimal]]] = field(default_factory=dict)  # by invoice
     rate_tables: dict[str, Any] = field(default_factory=dict)
 
     def sent(self, customer_id: int, message_id: str) -> None:
@@ -148,7 +147,3 @@ def load_email_facts(facts: Facts, customer_ids: list[int], invoice_ids: list[in
     ):
         thread[customer_id].append(message_id)
     facts.thread = {customer: ids[-THREAD_DEPTH:] for customer, ids in thread.items()}
-    for invoice_id, day, amount in Allocation.objects.filter(
-        invoice_id__in=invoice_ids
-    ).values_list("invoice_id", "date", "amount"):
-        facts.payments.setdefault(invoice_id, []).append((day, amount))

@@ -31,6 +31,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from relance.accounts.identity import missing_for_email
 from relance.accounts.models import Organisation
 from relance.channels.formatting import lazy_short_date
 from relance.dunning import instalments, policy, tasks
@@ -121,7 +122,12 @@ def run(
     jobs: int | None = None,
 ) -> RunResult:
     """The run of ``run_date``. ``jobs`` processes share the customers (default: one per
-    core, up to ``MAX_JOBS``, for organisations of ``PARALLEL_FROM`` open items or more)."""
+    core, up to ``MAX_JOBS``, for organisations of ``PARALLEL_FROM`` open items or more).
+
+    Refused for an organisation without a reply address (a dry run still decides: the
+    command warns)."""
+    if not dry_run and (missing := missing_for_email(organisation)):
+        raise RunError(missing)
     calendar = calendar_for(organisation, run_date)
     result = RunResult(organisation.slug, run_date, dry_run, calendar.business_day,
                        calendar.holiday_name)  # fmt: skip

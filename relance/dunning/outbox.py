@@ -273,7 +273,7 @@ def prepare(comm: Communication, today: date, facts: Facts) -> Ready | str:
     try:
         return Ready(comm, check, channel.build(comm, check.kept, today, facts))
     except NoRecipient as error:
-        return fail_unsent(comm, check, today, str(error))
+        return no_address(comm, check, today, str(error))
     except Exception as error:  # a broken template must not stop the other messages
         log.exception("communication %s: the message could not be built", comm.pk)
         return fail_unsent(comm, check, today, f"the message could not be built: {error}")
@@ -476,6 +476,49 @@ def hand_to_person(comm: Communication, check: Check, today: date) -> str:
         )
         event(comm, now, "communication_sent", title, check, {"handed_to": "task"})
     return "handed_over"
+
+
+def no_address(comm: Communication, check: Check, today: date, reason: str) -> str:
+    """No e-mail address to write to: not a failed send but work for a person, like a call.
+    The communication is handed over (``sent``, its reason in ``last_error``); the
+    customer's one open "no e-mail address" task (keyed by customer) lists it."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not Communication.objects.filter(pk=comm.pk, status=CommStatus.QUEUED).update(
+            status=CommStatus.SENT, claimed_at=now, sent_at=now, last_error=reason, updated_at=now
+        ):
+            return "skipped"
+        save_drops(check)
+        refresh_items(check, today)
+        title = Text(
+            gettext_noop("No e-mail address for %(customer)s: add one, or remind them another way"),
+            {"customer": comm.customer.legal_name},
+        )
+        numbers = [item.invoice.number for item in check.kept]
+        # The same task, open again if it was closed, listing this one too.
+        tasks.open_or_extend(
+            comm.organisation, key=f"no_email:{comm.customer_id}", customer_id=comm.customer_id,
+            kind="no_email", title=title, due_on=today, communication_id=comm.pk,
+            data={"communications": [comm.pk], "invoices": numbers},
+            extend=lambda data: {
+                "communications": [*data.get("communications", []), comm.pk],
+                "invoices": sorted({*data.get("invoices", []), *numbers}),
+            },
+        )  # fmt: skip
+        event(comm, now, "communication_handed_over", title, check, {"handed_to": "task"})
+    return "no_address"
+
+
+def preview(comm: Communication, today: date) -> tuple[Check, Outgoing | None]:
+    """What the worker would send for ``comm`` today, written by the same re-check and
+    builder, nothing saved: None when nothing would leave (every item dropped, or a channel
+    a person carries out). Raises ``NoRecipient``."""
+    facts = batch.load([comm], today)
+    check = recheck(comm, today, facts)
+    channel = registry.get(comm.channel)
+    if not check.kept or channel is None:
+        return check, None
+    return check, channel.build(comm, check.kept, today, facts)
 
 
 # -- abandoned claims ---------------------------------------------------------------------

@@ -11,6 +11,8 @@ Common rules of the three regimes:
 - simple interest per day over 365 days, leap years included (French practice; also the
   UK Act and the directive's usual reading): 366 days of 2024 earn 366/365 of a year;
 - a payment (date, amount) reduces the base from the day after it is made;
+- a credit note is not a payment: it corrects the amount invoiced, so it reduces the base
+  from the start, whatever its date (no interest on what was never owed);
 - a line is a stretch of days with one base and one rate: the period is split at each
   half-year (1 January-30 June, 1 July-31 December) whose rate differs, and at each
   payment.
@@ -52,6 +54,15 @@ EU_MEMBERS = frozenset(
 )
 
 Payments = Sequence[tuple[date, Decimal]]
+
+
+@dataclass(frozen=True)
+class Settlements:
+    """What was set against one invoice: money (counts from the day after it is paid) and
+    credit notes (correct the amount invoiced, from the start), as (date, amount)."""
+
+    payments: tuple[tuple[date, Decimal], ...] = ()
+    credit_notes: tuple[tuple[date, Decimal], ...] = ()
 
 
 class Law(enum.StrEnum):
@@ -418,14 +429,19 @@ def penalty_for(
     *,
     tables: Mapping[str, RateTable],
     payments: Payments = (),
+    credit_notes: Payments = (),
     contractual_rate: Decimal | None = None,
     collective_proceedings: bool = False,
 ) -> Penalty:
     """The penalty under the law of the organisation's country (``SERIES_FOR_LAW`` says
-    which tables it needs)."""
+    which tables it needs). ``credit_notes`` lower the amount itself: a credit note is not
+    a late payment."""
     law = law_for_country(country)
     if law is None:
         raise NoLaw(f"no late-payment rules for the country {country!r}")
+    if any(credited < 0 for _, credited in credit_notes):
+        raise ValueError("credit notes cannot be negative")
+    amount = max(amount - sum((credited for _, credited in credit_notes), ZERO), ZERO)
     if law is Law.FR:
         return france_penalty(
             amount,

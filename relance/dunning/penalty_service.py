@@ -1,12 +1,15 @@
-"""Late-payment penalties of invoices in the ledger, for e-mails, the console and the API.
+"""Late-payment penalties of invoices in the ledger: the one place that computes them for
+e-mails, letters, the console, the API and the command line.
 
-Reads the invoice, its allocations and the organisation's country, then hands plain values
-to ``relance.dunning.penalties``. How the ledger becomes payments:
+Reads the invoices' allocations and the organisation's country, then hands plain values
+to ``relance.dunning.penalties``. How the ledger becomes payments (``load_payments``, the
+one loader):
 
 - a payment, a settlement or a write-off lowers the base from the day after its
   allocation's date (money counts the day it is matched against the invoice);
-- a credit note lowers the base from the start: it corrects the amount invoiced, and no
-  penalty is claimed on what was not owed;
+- a credit note is not a payment, late or not: it corrects the amount invoiced, so it
+  lowers the base from the invoice's date and no penalty is claimed on what was never owed
+  (see docs/penalties.md);
 - only allocations dated on or before ``as_of`` count, as in the aged balance;
 - an insolvency hold of the customer in force on ``as_of`` means collective proceedings.
 
@@ -23,12 +26,13 @@ from decimal import Decimal
 
 from django.db.models import F, Q
 
+from relance.accounts.models import Organisation
 from relance.dunning.penalties import (
     SERIES_FOR_LAW,
     NoLaw,
-    Payments,
     Penalty,
     PenaltyTotal,
+    Settlements,
     law_for_country,
     penalty_for,
     sum_penalties,
@@ -56,12 +60,9 @@ def invoice_penalty(
     invoice: Invoice, as_of: date, *, contractual_rate: Decimal | None = None
 ) -> Penalty:
     """The penalty of one invoice on ``as_of`` (a few queries)."""
-    country = invoice.organisation.country
-    return _penalty_of(
-        invoice, as_of, country, _tables(country),
-        _payments(invoice.organisation_id, [invoice], as_of)[invoice.pk], contractual_rate,
-        _in_proceedings(invoice.organisation_id, invoice.customer_id, as_of),
-    )  # fmt: skip
+    return penalties_of(invoice.organisation, [invoice], as_of, contractual_rate=contractual_rate)[
+        invoice.pk
+    ]
 
 
 def customer_penalties(
@@ -69,8 +70,6 @@ def customer_penalties(
 ) -> CustomerPenalties:
     """The penalties of every invoice of the customer that is late on ``as_of``, whether
     still open or paid late, and their totals per currency (a few queries)."""
-    country = customer.organisation.country
-    tables = _tables(country)
     invoices = list(
         Invoice.objects.filter(
             organisation_id=customer.organisation_id,
@@ -81,63 +80,81 @@ def customer_penalties(
         .filter(Q(balance__gt=0) | Q(settled_on__gt=F("due_date")))
         .order_by("due_date", "number")
     )
-    payments = _payments(customer.organisation_id, invoices, as_of)
-    proceedings = _in_proceedings(customer.organisation_id, customer.pk, as_of)
-    results = []
-    for invoice in invoices:
-        penalty = _penalty_of(invoice, as_of, country, tables, payments[invoice.pk],
-                              contractual_rate, proceedings)  # fmt: skip
-        if penalty.is_late:
-            results.append(InvoicePenalty(invoice.pk, invoice.number, penalty))
+    found = penalties_of(customer.organisation, invoices, as_of, contractual_rate=contractual_rate)
+    results = tuple(
+        InvoicePenalty(invoice.pk, invoice.number, found[invoice.pk])
+        for invoice in invoices
+        if found[invoice.pk].is_late
+    )
     totals = sum_penalties(result.penalty for result in results)
-    return CustomerPenalties(customer.pk, as_of, tuple(results), totals)
+    return CustomerPenalties(customer.pk, as_of, results, totals)
 
 
-def _penalty_of(
-    invoice: Invoice,
+def penalties_of(
+    organisation: Organisation,
+    invoices: Sequence[Invoice],
     as_of: date,
-    country: str,
-    tables: dict[str, RateTable],
-    payments: Payments,
-    contractual_rate: Decimal | None,
-    proceedings: bool,
-) -> Penalty:
-    return penalty_for(
-        country, invoice.amount, invoice.currency, invoice.due_date, as_of, tables=tables,
-        payments=payments, contractual_rate=contractual_rate,
-        collective_proceedings=proceedings,
-    )  # fmt: skip
-
-
-def _tables(country: str) -> dict[str, RateTable]:
+    *,
+    contractual_rate: Decimal | None = None,
+    tables: dict[str, RateTable] | None = None,
+) -> dict[int, Penalty]:
+    """The penalty of each invoice (of one organisation) on ``as_of``, by invoice id: the
+    one computation behind every figure Relance shows. Three queries for any number of
+    invoices: their payments, the customers in proceedings and the added rates (``tables``,
+    a cache the caller may keep between calls, is filled with the series read)."""
+    country = organisation.country
     law = law_for_country(country)
     if law is None:
         raise NoLaw(f"no late-payment rules for the organisation's country {country!r}")
-    return load_tables(SERIES_FOR_LAW[law])
+    if tables is None:
+        tables = {}
+    missing = [series for series in SERIES_FOR_LAW[law] if series not in tables]
+    if missing:
+        tables.update(load_tables(missing))
+    settlements = load_payments(organisation.pk, [invoice.pk for invoice in invoices], as_of)
+    proceedings = _in_proceedings(
+        organisation.pk, {invoice.customer_id for invoice in invoices}, as_of
+    )
+    found = {}
+    for invoice in invoices:
+        paid = settlements[invoice.pk]
+        found[invoice.pk] = penalty_for(
+            country, invoice.amount, invoice.currency, invoice.due_date, as_of, tables=tables,
+            payments=paid.payments, credit_notes=paid.credit_notes,
+            contractual_rate=contractual_rate,
+            collective_proceedings=invoice.customer_id in proceedings,
+        )  # fmt: skip
+    return found
 
 
-def _payments(
-    organisation_id: int, invoices: Sequence[Invoice], as_of: date
-) -> dict[int, Payments]:
-    """(date, amount) per invoice, in one query; credit notes dated back to the start."""
-    due = {invoice.pk: invoice.due_date for invoice in invoices}
-    found: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
+def load_payments(
+    organisation_id: int, invoice_ids: Iterable[int], as_of: date
+) -> dict[int, Settlements]:
+    """What was allocated to each invoice on or before ``as_of``, split into payments and
+    credit notes, in one query. Every invoice asked for has an entry (empty if unpaid)."""
+    wanted = sorted(set(invoice_ids))
+    found: dict[int, tuple[list[tuple[date, Decimal]], list[tuple[date, Decimal]]]] = defaultdict(
+        lambda: ([], [])
+    )
     rows: Iterable[tuple[int, date, Decimal, str]] = Allocation.objects.filter(
-        organisation_id=organisation_id, invoice_id__in=list(due), date__lte=as_of
+        organisation_id=organisation_id, invoice_id__in=wanted, date__lte=as_of
     ).values_list("invoice_id", "date", "amount", "payment__kind")
     for invoice_id, day, amount, kind in rows:
-        if kind == PaymentKind.CREDIT_NOTE:
-            day = min(day, due[invoice_id])
-        found[invoice_id].append((day, amount))
-    return {pk: tuple(sorted(found[pk])) for pk in due}
+        found[invoice_id][kind == PaymentKind.CREDIT_NOTE].append((day, amount))
+    return {
+        pk: Settlements(tuple(sorted(found[pk][0])), tuple(sorted(found[pk][1]))) for pk in wanted
+    }
 
 
-def _in_proceedings(organisation_id: int, customer_id: int, as_of: date) -> bool:
-    return (
+def _in_proceedings(organisation_id: int, customer_ids: Iterable[int], as_of: date) -> set[int]:
+    """The customers, among ``customer_ids``, in collective proceedings on ``as_of``."""
+    return set(
         Hold.objects.filter(
-            organisation_id=organisation_id, customer_id=customer_id, kind=HoldKind.INSOLVENCY
+            organisation_id=organisation_id,
+            customer_id__in=sorted(set(customer_ids)),
+            kind=HoldKind.INSOLVENCY,
         )
         .filter(start_date__lte=as_of)
         .filter(Q(end_date__isnull=True) | Q(end_date__gte=as_of))
-        .exists()
+        .values_list("customer_id", flat=True)
     )

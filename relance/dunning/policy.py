@@ -184,6 +184,66 @@ def broken_promise(item: Item, run_date: dt.date) -> int | None:
     return item.promise_id if late else None
 
 
+def gap_waived(item: Item, broken_today: bool) -> bool:
+    """A broken promise waives the next step's ``min_gap`` once: the promise broke today,
+    or it broke after the item's last step."""
+    return broken_today or (
+        item.promise_broken_on is not None
+        and item.level_date is not None
+        and item.level_date < item.promise_broken_on
+    )
+
+
+class NextStep(NamedTuple):
+    """The step an item takes next and the earliest run date it may (see ``next_step``)."""
+
+    step: StepSpec | None  # None: no step ahead in the scenario
+    on: dt.date | None  # None: no step ahead, or paused until a person acts
+    # What decides the date: "" (today), "offset", "min_gap", "today_done" (stepped
+    # today), "promise" (the promise's date + grace), or a suspension ("dispute",
+    # "payment_plan", "hold:<kind>") that only a person ends.
+    waiting_for: str
+
+
+def next_step(case: CustomerCase, item: Item, on: dt.date) -> NextStep:
+    """Which step the item takes next, and the earliest run date it may, if nothing changes
+    meanwhile (no payment, no new pause): the rules of ``decide`` (``candidate``,
+    ``suspension``, ``broken_promise``, ``gap_waived``) asked for a date instead of a yes
+    or no. The calendar and the contact gap may postpone it further: a weekend or a holiday
+    to the next business day, another reminder on its channel by ``contact_gap`` days."""
+    start, waiting, broken = on, "", False
+    if item.level_date is not None and item.level_date >= on:
+        start, waiting = item.level_date + dt.timedelta(days=1), "today_done"
+    reason = suspension(case, item, on)
+    if reason == "promise" and item.promised_on is not None:
+        # Unpaid, the promise breaks the day after its grace; the gap is then waived.
+        start = max(start, item.promised_on + dt.timedelta(days=item.promise_grace + 1))
+        waiting, broken = "promise", True
+    elif reason:
+        step, _ = candidate(case.scenario, item, (on - item.due_date).days)
+        return NextStep(step, None, reason)
+    elif broken_promise(item, start) is not None:
+        broken = True
+    waived = gap_waived(item, broken)
+    when = start
+    while True:
+        step, _ = candidate(case.scenario, item, (when - item.due_date).days)
+        if step is None:
+            return NextStep(None, None, "")
+        earliest = item.due_date + dt.timedelta(days=step.offset)
+        if earliest > when:
+            when, waiting = earliest, "offset"
+        if item.level_date is not None and not waived:
+            after_gap = item.level_date + dt.timedelta(days=step.min_gap)
+            if after_gap > when:
+                when, waiting = after_gap, "min_gap"
+        # A courtesy reminder that cannot happen before the due date expires: the next
+        # step applies then.
+        if step.offset < 0 and when >= item.due_date:
+            continue
+        return NextStep(step, when, waiting)
+
+
 _ITEM_ORDER = operator.itemgetter(2, 1, 0)  # due date, number, id: whatever the row order
 
 
@@ -234,13 +294,10 @@ def _decide_item(
         decision.passed_over.append((item.number, level))
     if step is None or d < step.offset:
         return
-    if level_date is not None and (run_date - level_date).days < step.min_gap:
-        gap_waived = broken or (
-            item.promise_broken_on is not None and level_date < item.promise_broken_on
-        )
-        if not gap_waived:
-            decision.notes.append({"invoice": item.number, "why": "min_gap", "step": step.position})
-            return
+    gap_left = level_date is not None and (run_date - level_date).days < step.min_gap
+    if gap_left and not gap_waived(item, broken):
+        decision.notes.append({"invoice": item.number, "why": "min_gap", "step": step.position})
+        return
     eligible[step.channel].append((item, step, d))
 
 

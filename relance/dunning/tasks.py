@@ -10,7 +10,7 @@ summary), whoever opens it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from relance.dunning.models import Task
@@ -90,3 +90,41 @@ def cancel(organisation_id: int, key: str) -> int:
     return Task.objects.filter(
         organisation_id=organisation_id, key=key[:KEY_LENGTH], status=Task.Status.OPEN
     ).update(status=Task.Status.CANCELLED)
+
+
+def open_or_extend(
+    organisation: Organisation,
+    *,
+    key: str,
+    customer_id: int,
+    kind: str,
+    title: Text | str,
+    due_on: dt.date,
+    data: Mapping[str, Any],
+    extend: Callable[[Mapping[str, Any]], dict[str, Any]],
+    communication_id: int | None = None,
+) -> Task:
+    """One task per key that gathers work as it comes (e.g. every message to a customer
+    without an address): opened with ``data`` the first time; afterwards given
+    ``extend(its data)``, this title and communication, and opened again (due ``due_on``)
+    if it had been closed."""
+    [text] = summaries(organisation, [title])
+    task, created = Task.objects.get_or_create(
+        organisation_id=organisation.pk,
+        key=key[:KEY_LENGTH],
+        defaults={
+            "customer_id": customer_id,
+            "kind": kind,
+            "title": text[:TITLE_LENGTH],
+            "due_on": due_on,
+            "communication_id": communication_id,
+            "data": dict(data),
+        },
+    )
+    if not created:
+        task.data = extend(task.data)
+        if task.status != Task.Status.OPEN:
+            task.status, task.due_on = Task.Status.OPEN, due_on
+        task.communication_id, task.title = communication_id, text[:TITLE_LENGTH]
+        task.save(update_fields=["data", "status", "communication", "title", "due_on"])
+    return task

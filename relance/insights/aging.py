@@ -16,7 +16,11 @@ Everything is kept per currency: totals are keyed by currency and never add two.
 
 The figures come from three aggregate queries (the items, the payments, their
 allocations); no invoice or payment is loaded into Python, which keeps the report fast on
-a million invoices.
+a million invoices. Amounts are added up in whole cents (``relance.ledger.balances``), so
+that they are exact on SQLite as on PostgreSQL: an invoice paid in full is never open at
+0.00.
+
+The console's figures are this report's, as of today.
 """
 
 from __future__ import annotations
@@ -26,28 +30,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import (
-    Case,
-    Count,
-    DecimalField,
-    ExpressionWrapper,
-    F,
-    Min,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce
+from django.db.models import Case, Count, F, Min, Q, QuerySet, Sum, When
 
 from relance.accounts.models import Organisation
+from relance.ledger.balances import CENTS, NO_CENTS, from_cents, open_cents, sum_cents
 from relance.ledger.models import Allocation, Invoice, Payment
 
-CENT = Decimal("0.01")
-MONEY: DecimalField[Any, Any] = DecimalField(max_digits=18, decimal_places=2)
 ZERO = Decimal("0.00")
 
 # (name, lowest, highest days overdue); None is unbounded.
@@ -71,6 +59,7 @@ class CustomerLine:
     buckets: dict[str, Decimal]
     total: Decimal
     items: int
+    overdue_items: int  # items past their due date: all but those "not_due"
     unallocated_credits: Decimal
 
 
@@ -80,6 +69,7 @@ class CurrencyTotal:
     buckets: dict[str, Decimal]
     total: Decimal
     items: int
+    overdue_items: int
     customers: int
     unallocated_credits: Decimal
 
@@ -92,35 +82,12 @@ class AgedBalance:
     totals: dict[str, CurrencyTotal] = field(default_factory=dict)
 
 
-def money(value: Any) -> Decimal:
-    """A database sum as Decimal cents (SQLite may hand back float-tainted values or None)."""
-    return ZERO if value is None else Decimal(value).quantize(CENT)
-
-
-def allocated(outer: str, organisation: Organisation, as_of: date) -> Coalesce:
-    """Sum of the allocations dated on or before ``as_of`` on the invoice or payment
-    (``outer`` = "invoice" or "payment") of the outer query; 0 when there are none."""
-    sums = (
-        Allocation.objects.filter(organisation=organisation, date__lte=as_of)
-        .filter(**{outer: OuterRef("pk")})
-        .order_by()
-        .values(outer)
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    return Coalesce(Subquery(sums, output_field=MONEY), Value(ZERO, output_field=MONEY))
-
-
 def open_items(organisation: Organisation, as_of: date) -> QuerySet[Invoice]:
-    """The organisation's items open at ``as_of``, annotated with ``open_at`` (the balance
-    at that date). Shared with the DSO, whose receivables are the same figure."""
+    """The organisation's items open at ``as_of``, annotated with ``open_at``: the balance
+    at that date in cents. Shared with the DSO, whose receivables are the same figure."""
     return (
         Invoice.objects.filter(organisation=organisation, issue_date__lte=as_of)
-        .annotate(
-            open_at=ExpressionWrapper(
-                F("amount") - allocated("invoice", organisation, as_of), output_field=MONEY
-            )
-        )
+        .annotate(open_at=open_cents(Q(date__lte=as_of)))
         .filter(open_at__gt=0)
         .order_by()
     )
@@ -138,13 +105,13 @@ def bucket_condition(as_of: date, lowest: int | None, highest: int | None) -> Q:
 
 
 def bucket_sums(as_of: date) -> dict[str, Sum]:
-    """One aggregate per bucket, under SQL-safe aliases b0, b1, ..."""
+    """One aggregate per bucket (cents), under SQL-safe aliases b0, b1, ..."""
     return {
         f"b{index}": Sum(
             Case(
                 When(bucket_condition(as_of, lowest, highest), then=F("open_at")),
-                default=Value(ZERO, output_field=MONEY),
-                output_field=MONEY,
+                default=NO_CENTS,
+                output_field=CENTS,
             )
         )
         for index, (_, lowest, highest) in enumerate(BUCKETS)
@@ -168,20 +135,25 @@ def aged_balance(organisation: Organisation, as_of: date) -> AgedBalance:
                 buckets=dict.fromkeys(BUCKET_NAMES, ZERO),
                 total=ZERO,
                 items=0,
+                overdue_items=0,
                 unallocated_credits=ZERO,
             )
         return lines[key]
 
+    overdue = Q(due_date__lt=as_of)  # days overdue 1 or more: any bucket but "not_due"
     item_rows = (
         open_items(organisation, as_of)
         .values(*CUSTOMER_FIELDS)
-        .annotate(items=Count("pk"), **bucket_sums(as_of))
+        .annotate(
+            items=Count("pk"), overdue_items=Count("pk", filter=overdue), **bucket_sums(as_of)
+        )
     )
     for row in item_rows:
         line = line_for(row)
-        line.buckets = {name: money(row[f"b{i}"]) for i, name in enumerate(BUCKET_NAMES)}
+        line.buckets = {name: from_cents(row[f"b{i}"]) for i, name in enumerate(BUCKET_NAMES)}
         line.total = sum(line.buckets.values(), ZERO)
         line.items = row["items"]
+        line.overdue_items = row["overdue_items"]
     for row, credits in unallocated_credits(organisation, as_of):
         line_for(row).unallocated_credits = credits
 
@@ -206,20 +178,20 @@ def unallocated_credits(
         Payment.objects.filter(organisation=organisation, date__lte=as_of)
         .order_by()
         .values(*CUSTOMER_FIELDS)
-        .annotate(amount=Sum("amount"))
+        .annotate(amount=sum_cents("amount"))
     )
     used = {
-        (row["payment__customer_id"], row["payment__currency"]): money(row["amount"])
+        (row["payment__customer_id"], row["payment__currency"]): from_cents(row["amount"])
         for row in Allocation.objects.filter(
             organisation=organisation, date__lte=as_of, payment__date__lte=as_of
         )
         .order_by()
         .values("payment__customer_id", "payment__currency")
-        .annotate(amount=Sum("amount"))
+        .annotate(amount=sum_cents("amount"))
     }
     credits = []
     for row in received:
-        left = money(row["amount"]) - used.get((row["customer_id"], row["currency"]), ZERO)
+        left = from_cents(row["amount"]) - used.get((row["customer_id"], row["currency"]), ZERO)
         if left:
             credits.append((row, left))
     return credits
@@ -237,6 +209,7 @@ def currency_totals(lines: list[CustomerLine]) -> dict[str, CurrencyTotal]:
                 buckets=dict.fromkeys(BUCKET_NAMES, ZERO),
                 total=ZERO,
                 items=0,
+                overdue_items=0,
                 customers=0,
                 unallocated_credits=ZERO,
             )
@@ -244,6 +217,7 @@ def currency_totals(lines: list[CustomerLine]) -> dict[str, CurrencyTotal]:
             total.buckets[name] += line.buckets[name]
         total.total += line.total
         total.items += line.items
+        total.overdue_items += line.overdue_items
         total.customers += 1
         total.unallocated_credits += line.unallocated_credits
     return dict(sorted(totals.items()))
@@ -262,10 +236,10 @@ def receivables(organisation: Organisation, as_of: date) -> dict[str, Receivable
     rows = (
         open_items(organisation, as_of)
         .values("currency")
-        .annotate(amount=Sum("open_at"), oldest=Min("issue_date"))
+        .annotate(amount=Sum("open_at", output_field=CENTS), oldest=Min("issue_date"))
         .order_by("currency")
     )
     return {
-        row["currency"]: Receivables(row["currency"], money(row["amount"]), row["oldest"])
+        row["currency"]: Receivables(row["currency"], from_cents(row["amount"]), row["oldest"])
         for row in rows
     }

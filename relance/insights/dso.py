@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Sum
-
 from relance.accounts.models import Organisation
-from relance.insights.aging import ZERO, money, receivables
+from relance.insights.aging import ZERO, receivables
+from relance.ledger.balances import from_cents, sum_cents
 from relance.ledger.models import Invoice
 
 TENTH = Decimal("0.1")
@@ -145,12 +144,12 @@ def credit_sales(
         )
         .order_by()
         .values("currency", "issue_date")
-        .annotate(total=Sum("amount"))
+        .annotate(total=sum_cents("amount"))
     )
     period: dict[str, Decimal] = {}
     months: dict[str, list[Decimal]] = {}
     for row in daily:
-        currency, day, amount = row["currency"], row["issue_date"], money(row["total"])
+        currency, day, amount = row["currency"], row["issue_date"], from_cents(row["total"])
         if day > period_start:
             period[currency] = period.get(currency, ZERO) + amount
         index = bisect.bisect_left(boundaries, day) - 1

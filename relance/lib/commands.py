@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from django.core.management.base import CommandError
@@ -28,3 +29,18 @@ def organisation_option(slug: str | None, *, create: bool = False) -> Organisati
         return resolve_organisation(slug, create=create)
     except OrganisationNotFound as exc:
         raise CommandError(str(exc)) from None
+
+
+def amount(text: str) -> Decimal:
+    """An argparse type: an amount above zero, in cents at most (``1234.56`` or ``1234,56``)."""
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        value = Decimal(-1)
+    # Sixteen digits before the point: what the database's amounts hold.
+    too_big = value.is_finite() and value >= Decimal("1e16")
+    if too_big or not value.is_finite() or value <= 0 or value != round(value, 2):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an amount above zero with at most two decimals"
+        )
+    return value.quantize(Decimal("0.01"))

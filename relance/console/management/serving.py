@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +32,27 @@ def host_warning(host: str) -> str | None:
     if host in ("0.0.0.0", "::") or "*" in allowed or host in allowed:
         return None
     return f"{host} is not in ALLOWED_HOSTS: set ALLOWED_HOSTS={host} to reach it by that name"
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port``, in one line; None when it can.
+    Tried before gunicorn starts, which would retry for seconds and then log a trace."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # As gunicorn does: a port left in TIME_WAIT by a server just stopped is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return (
+                    f"port {port} is busy on {host}: another program (another `relance serve`?) "
+                    "listens there; stop it, or choose another port with --port"
+                )
+            if error.errno == errno.EACCES:
+                return f"port {port} needs administrator rights: choose one above 1023 with --port"
+            return f"cannot listen on {host}:{port}: {error.strerror or error}"
+    return None
 
 
 class _Server(BaseApplication):

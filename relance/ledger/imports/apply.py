@@ -25,6 +25,7 @@ from relance.ledger.imports.records import (
     ImportFailed,
     InvoiceRecord,
     LedgerBatch,
+    Problem,
     Problems,
 )
 from relance.ledger.models import (
@@ -70,6 +71,8 @@ class ImportResult:
     # A readable sample of what changed (or would change), for the dry run and the console.
     changes: list[dict[str, Any]] = field(default_factory=list)
     run_id: int | None = None
+    # What the file held but the import left out, for the user to look at.
+    warnings: list[Problem] = field(default_factory=list)
 
     SAMPLE = 200
 
@@ -90,6 +93,7 @@ class ImportResult:
             "counts": dict(sorted(self.counts.items())),
             "changes": self.changes,
             "run_id": self.run_id,
+            "warnings": [vars(warning) for warning in self.warnings],
         }
 
 
@@ -107,6 +111,7 @@ def apply_batch(
     as_of = as_of or timezone.localdate()
     started = timezone.now()
     result = ImportResult(batch.file, batch.format, dry_run, batch.rows_read)
+    result.warnings = list(batch.warnings)
     try:
         with transaction.atomic():
             _Applier(organisation, batch, result, as_of, progress or _silent).run(dry_run)

@@ -6,18 +6,28 @@ The file: a header naming the columns (case-insensitively), then one accounting 
 row, separated by tabs or ``|``; dates ``YYYYMMDD``; amounts with a decimal comma (or dot);
 UTF-8 or Windows-1252. Debit and Credit may be replaced by ``Montant`` + ``Sens`` (``D``/``C``
 or ``+1``/``-1``). Relance needs JournalCode, EcritureNum, EcritureDate, CompteNum,
-CompteLib, CompAuxNum, CompAuxLib, PieceRef, PieceDate, EcritureLet, DateLet and the amounts;
-it also reads EcritureLib, Montantdevise and Idevise when present and ignores the others.
+CompteLib, CompAuxNum, CompAuxLib, PieceRef, PieceDate, EcritureLet and the amounts; it
+also reads EcritureLib, Montantdevise and Idevise when present and ignores the others
+(DateLet included: see matching).
 
-Rules:
+Rules (docs/fec.md says them for users):
 
+- Entries: every entry (JournalCode + EcritureNum) must balance, and be in the file once
+  (the same lines again, apart or right after themselves); else the file is refused,
+  naming the entry and its rows.
 - Customer lines are those whose CompteNum starts with one of ``customer_accounts``
   (411, 416). The customer is CompAuxNum, named CompAuxLib; without CompAuxNum it is the
   CompteNum itself, named CompteLib. When a customer's name changes, the latest wins.
-- A debit line is an invoice: number PieceRef (else ``JournalCode-EcritureNum``), issue
-  date PieceDate (else EcritureDate), no due date (the customer's terms give it). Debit
-  lines of one customer with the same number make one invoice. A number used by several
-  customers (an opening entry numbered ``AN`` for everyone) becomes ``number/customer``.
+  Left out with a warning: a line without CompAuxNum on a collective account (one other
+  lines book with CompAuxNum, or numbered 411 followed by zeros), and a line whose
+  CompAuxNum looks like a bank or cash account (a class-5 account of the file, or 512.../
+  53... of six digits or more).
+- An invoice is what one entry books on one customer (its debit lines): number PieceRef
+  when it names it (not a placeholder such as ``x``, ``-``, ``0`` or empty, and carried by
+  no other entry), else ``JournalCode-EcritureNum``; issue date PieceDate (else
+  EcritureDate), no due date (the customer's terms give it). A number one entry gives
+  several customers (an opening entry numbered ``AN`` for everyone) becomes
+  ``number/customer``.
 - Tax: when the invoice's entry has a single customer line, its tax is the net credit of
   the entry's 4457 (VAT collected) lines; otherwise tax and amount excl. tax stay unknown.
 - A credit line is a credit note when its entry has class-7 (revenue) or 4457 lines, else a
@@ -28,16 +38,18 @@ Rules:
   carried forward.
 - Matching (*lettrage*): lines of one account and customer with the same EcritureLet form
   a group (a trailing ``*``, which some programs use for partial matching, is dropped;
-  case is kept). In a group, credits pay debits oldest first (by date, then number); the
-  allocation is dated DateLet when later than the payment. Whatever a group leaves over is
-  open on its newest invoices, or unallocated on its newest payments. Unmatched lines stay
-  open or unallocated: the books did not match them, neither do we.
+  case is kept). In a group, credits pay debits oldest first (by date, then number). An
+  allocation is dated on the payment's own EcritureDate (or its invoice's issue date when
+  paid before it), never on DateLet: accountants match weeks or months after the money
+  came in. Whatever a group leaves over is open on its newest invoices, or unallocated on
+  its newest payments. Unmatched lines stay open or unallocated: the books did not match
+  them, neither do we.
 - Currency: a line with an Idevise other than the book currency and a Montantdevise is read
   in that currency and amount. When a record or matching group mixes currencies (say an
   exchange difference booked in euros), all of its lines are read in the book currency.
-- Problems (missing columns, wrong field counts, bad dates or amounts on the lines Relance
-  reads, a line with both a debit and a credit) are collected with their physical line
-  number, then raised together. Other lines only need the right number of fields.
+- Problems (missing columns, wrong field counts, bad dates or amounts, a line with both a
+  debit and a credit, unbalanced or repeated entries) are collected with their physical
+  line number, then raised together.
 
 Output is sorted, so that the same books give the same batch whatever the line order.
 """
@@ -77,10 +89,11 @@ FEC_COLUMNS = (
 )  # fmt: skip
 REQUIRED = (
     "JournalCode", "EcritureNum", "EcritureDate", "CompteNum", "CompteLib", "CompAuxNum",
-    "CompAuxLib", "PieceRef", "PieceDate", "EcritureLet", "DateLet",
+    "CompAuxLib", "PieceRef", "PieceDate", "EcritureLet",
 )  # fmt: skip
 VAT_COLLECTED = "4457"
 REVENUE = "7"
+FINANCIAL = "5"  # banks, cash: class 5 of the chart of accounts
 PROGRESS_EVERY = 50_000
 MEMO_LENGTH = 200
 ZERO = Decimal("0.00")
@@ -91,6 +104,11 @@ _PLAIN_AMOUNT = re.compile(r"-?\d+(?:[.,]\d{1,2})?")
 _ZEROS = frozenset({"", "0", "0,00", "0.00", "0,0", "0.0"})
 _DECIMAL_MARKS = frozenset(",.")
 _DIRECTIONS = {"d": 1, "+1": 1, "1": 1, "+": 1, "c": -1, "-1": -1, "-": -1}
+# PieceRefs that name no invoice (see _placeholder).
+_NO_REFERENCE = re.compile(r"[\W_0]*|[xX]+")
+_NO_REFERENCE_WORDS = frozenset(
+    {"na", "n/a", "nc", "nd", "sans", "neant", "néant", "aucun", "aucune", "none", "null"}
+)
 
 Entry = tuple[str, str]  # (JournalCode, EcritureNum)
 Key = tuple[str, str, str]  # of a record or a matching group
@@ -111,7 +129,6 @@ class _Columns:
     piece: int
     piece_date: int
     letter: int
-    date_let: int
     label: int | None
     # Debit and Credit, or Montant and Sens when ``with_direction``.
     amounts: tuple[int, int]
@@ -127,7 +144,9 @@ class _Line:
     row: int
     entry: Entry
     account: str
-    customer: str
+    customer: str  # CompAuxNum, else CompteNum
+    has_aux: bool
+    name: str  # CompAuxLib, else CompteLib
     date: dt.date
     piece: str
     piece_date: dt.date
@@ -136,9 +155,25 @@ class _Line:
     book_amount: Decimal  # positive, in the book currency
     currency: str
     letter: str
-    date_let: dt.date | None
     label: str
     record: str = ""  # invoice number or payment reference, once named
+
+
+@dataclass(slots=True)
+class _Entry:
+    """What the scan keeps of an entry (JournalCode + EcritureNum) to check it."""
+
+    first_row: int
+    first_line: tuple[str, Decimal]  # its first line's account and amount
+    net: Decimal = ZERO  # debits minus credits
+    # Lines apart, or a line like the first one: worth checking for a repetition.
+    suspect: bool = False
+    unreadable: bool = False  # a line's amount could not be read
+    # Runs of consecutive rows holding the entry's lines: [first, last].
+    blocks: list[list[int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.blocks.append([self.first_row, self.first_row])
 
 
 @dataclass
@@ -146,6 +181,9 @@ class _Ledger:
     """What the scan of the file keeps."""
 
     lines: list[_Line] = field(default_factory=list)
+    entries: dict[Entry, _Entry] = field(default_factory=dict)
+    accounts_with_aux: set[str] = field(default_factory=set)
+    financial_accounts: set[str] = field(default_factory=set)
     customer_rows: dict[str, int] = field(default_factory=dict)
     names: dict[str, tuple[dt.date, str]] = field(default_factory=dict)
     revenue_entries: set[Entry] = field(default_factory=set)
@@ -153,7 +191,9 @@ class _Ledger:
     rows_read: int = 0
 
     def see_customer(self, customer: str, row: int, date: dt.date, name: str) -> None:
-        self.customer_rows.setdefault(customer, row)  # rows come in order: the first is kept
+        known_row = self.customer_rows.get(customer)
+        if known_row is None or row < known_row:
+            self.customer_rows[customer] = row  # the first line of the customer
         # The latest name wins; equal dates pick by the name, not by the line order.
         known = self.names.get(customer)
         if name and (known is None or (date, name) > known):
@@ -229,7 +269,7 @@ def _read_header(line: str, problems: Problems) -> tuple[str, _Columns]:
         account_name=index["comptelib"], aux=index["compauxnum"],
         aux_name=index["compauxlib"], piece=index["pieceref"],
         piece_date=index["piecedate"], letter=index["ecriturelet"],
-        date_let=index["datelet"], label=index.get("ecriturelib"), amounts=amounts,
+        label=index.get("ecriturelib"), amounts=amounts,
         with_direction=with_direction, fx_amount=index.get("montantdevise"),
         fx_currency=index.get("idevise"),
     )  # fmt: skip
@@ -338,7 +378,9 @@ def _scan(
     ledger = _Ledger()
     values = _Values(problems)
     width, total = _row_width(lines, delimiter, columns.width), len(lines) - 1
-    account_at, blank = columns.account, 0
+    account_at, journal_at, number_at, blank = columns.account, columns.journal, columns.number, 0
+    entries = ledger.entries
+    previous: Entry | None = None
     for row, line in enumerate(lines[1:], 2):
         if progress and (row - 1) % PROGRESS_EVERY == 0:
             progress(row - 1, total)
@@ -349,22 +391,108 @@ def _scan(
             else:
                 problems.add(row, None, f"has {len(fields)} fields instead of {width} (a tab "
                              "or | inside a label?)")  # fmt: skip
+                if len(fields) > max(journal_at, number_at):  # then its entry cannot add up
+                    entry = (fields[journal_at].strip(), fields[number_at].strip())
+                    entries.setdefault(entry, _Entry(row, ("", ZERO))).unreadable = True
             continue
         account = fields[account_at].strip()
+        entry = (fields[journal_at].strip(), fields[number_at].strip())
+        values.failed = False
+        net = values.net(fields, row, columns)
+        # Every line counts towards its entry's balance, and where its lines sit in the file.
+        known = entries.get(entry)
+        if known is None:
+            entries[entry] = known = _Entry(row, (account, net))
+        elif entry != previous:
+            known.blocks.append([row, row])
+            known.suspect = True
+        elif not known.suspect and known.first_line == (account, net):
+            known.suspect = True
+        known.blocks[-1][1] = row
+        known.net += net
+        known.unreadable = known.unreadable or values.failed
+        previous = entry
         if account.startswith(customer_accounts):
-            _read_customer_line(fields, row, account, columns, book, values, ledger)
+            _read_customer_line(fields, row, account, entry, net, columns, book, values, ledger)
         elif account.startswith(VAT_COLLECTED):
-            entry = (fields[columns.journal].strip(), fields[columns.number].strip())
             # Collected VAT is a credit: count it positive.
-            ledger.vat[entry] = ledger.vat.get(entry, ZERO) - values.net(fields, row, columns)
+            ledger.vat[entry] = ledger.vat.get(entry, ZERO) - net
         elif account.startswith(REVENUE):
-            ledger.revenue_entries.add(
-                (fields[columns.journal].strip(), fields[columns.number].strip())
-            )
+            ledger.revenue_entries.add(entry)
+        elif account.startswith(FINANCIAL):
+            ledger.financial_accounts.add(account)
+    _check_entries(lines, delimiter, columns, entries, problems)
     ledger.rows_read = total - blank
     if progress:
         progress(total, total)
     return ledger
+
+
+def _check_entries(
+    lines: list[str],
+    delimiter: str,
+    columns: _Columns,
+    entries: dict[Entry, _Entry],
+    problems: Problems,
+) -> None:
+    """A FEC balances by law, entry by entry, and holds each entry once: an entry whose
+    debits and credits differ, or whose lines come twice (a file exported twice into one,
+    or lines pasted again), refuses the file."""
+    for (journal, number), entry in entries.items():
+        name = f"entry {journal} {number}"
+        repeated = entry.suspect and _repeated_block(lines, delimiter, columns, entry.blocks)
+        if repeated:
+            first, again = repeated
+            problems.add(again[0], None, f"{name} is in the file twice ({_rows(first)}, "
+                         f"then {_rows(again)})")  # fmt: skip
+        elif entry.net and not entry.unreadable:
+            side = "debits exceed its credits" if entry.net > 0 else "credits exceed its debits"
+            problems.add(entry.blocks[0][0], None, f"{name} ({_rows(*entry.blocks)}) does not "
+                         f"balance: its {side} by {abs(entry.net)}")  # fmt: skip
+
+
+def _rows(*blocks: list[int]) -> str:
+    parts = [f"{start}" if start == end else f"{start}-{end}" for start, end in blocks[:5]]
+    return (
+        ("rows " if len(blocks) > 1 or blocks[0][0] != blocks[0][1] else "row ")
+        + ", ".join(parts)
+        + (", ..." if len(blocks) > 5 else "")
+    )
+
+
+def _repeated_block(
+    lines: list[str], delimiter: str, columns: _Columns, blocks: list[list[int]]
+) -> tuple[list[int], list[int]] | None:
+    """Two runs of the entry's lines that say the same thing, in file order: separate runs
+    (an entry found again further down) or one run that is the same lines twice."""
+    if len(blocks) == 1:
+        start, end = blocks[0]
+        size = end - start + 1
+        half = size // 2
+        if size % 2 or _signature(lines[start - 1], delimiter, columns) != _signature(
+            lines[start - 1 + half], delimiter, columns
+        ):
+            return None  # the common case, decided on one line
+        blocks = [[start, start + half - 1], [start + half, end]]
+    seen: dict[tuple[tuple[str, ...], ...], list[int]] = {}
+    for block in blocks:
+        signature = tuple(
+            _signature(lines[row - 1], delimiter, columns) for row in range(block[0], block[1] + 1)
+        )
+        if signature in seen:
+            return seen[signature], block
+        seen[signature] = block
+    return None
+
+
+def _signature(line: str, delimiter: str, columns: _Columns) -> tuple[str, ...]:
+    """What makes two lines the same accounting line, whatever their matching or validation
+    (which a later export may have changed)."""
+    fields = line.split(delimiter)
+    if len(fields) < columns.width:
+        return (line,)  # a blank or broken line between the entry's lines
+    at = (columns.date, columns.account, columns.aux, columns.piece, *columns.amounts)
+    return tuple(fields[i].strip() for i in at)
 
 
 def _row_width(lines: list[str], delimiter: str, header_width: int) -> int:
@@ -379,36 +507,32 @@ def _read_customer_line(
     fields: list[str],
     row: int,
     account: str,
+    entry: Entry,
+    net: Decimal,
     columns: _Columns,
     book: str,
     values: _Values,
     ledger: _Ledger,
 ) -> None:
-    values.failed = False
-    net = values.net(fields, row, columns)
     date = values.date(fields[columns.date], row, "EcritureDate", required=True)
     piece_date = values.date(fields[columns.piece_date], row, "PieceDate")
-    date_let = values.date(fields[columns.date_let], row, "DateLet")
     foreign = values.foreign(fields, row, columns, book)
     if values.failed or date is None:
         return
     aux = fields[columns.aux].strip()
-    customer = aux or account
-    name = fields[columns.aux_name if aux else columns.account_name].strip()
-    ledger.see_customer(customer, row, date, name)
-    if not net:
-        return
-    journal, number = fields[columns.journal].strip(), fields[columns.number].strip()
+    if aux:
+        ledger.accounts_with_aux.add(account)
     amount, currency = abs(net), book
     if foreign:
         currency, amount = foreign
     ledger.lines.append(
         _Line(
-            row=row, entry=(journal, number), account=account, customer=customer, date=date,
-            piece=fields[columns.piece].strip() or f"{journal}-{number}",
-            piece_date=piece_date or date, debit=net > 0, amount=amount,
-            book_amount=abs(net), currency=currency,
-            letter=fields[columns.letter].strip().rstrip("*").strip(), date_let=date_let,
+            row=row, entry=entry, account=account, customer=aux or account,
+            has_aux=bool(aux),
+            name=fields[columns.aux_name if aux else columns.account_name].strip(),
+            date=date, piece=fields[columns.piece].strip(), piece_date=piece_date or date,
+            debit=net > 0, amount=amount, book_amount=abs(net), currency=currency,
+            letter=fields[columns.letter].strip().rstrip("*").strip(),
             label=fields[columns.label].strip() if columns.label is not None else "",
         )
     )  # fmt: skip
@@ -420,12 +544,17 @@ def _read_customer_line(
 def _build(ledger: _Ledger, label: str, book: str) -> LedgerBatch:
     batch = LedgerBatch(file=label, format="fec", source="fec", snapshot=False)
     batch.rows_read = ledger.rows_read
+    ledger.lines = _customer_lines(ledger, Problems(label), batch)
+    for line in ledger.lines:
+        ledger.see_customer(line.customer, line.row, line.date, line.name)
     for customer in sorted(ledger.customer_rows):
         name = ledger.names[customer][1] if customer in ledger.names else customer
         batch.customer(customer, ledger.customer_rows[customer]).fields["legal_name"] = name
-    _keep_records_in_one_currency(ledger.lines, book)
+    ledger.lines = [line for line in ledger.lines if line.book_amount]  # zero lines: skipped
     debits = [line for line in ledger.lines if line.debit]
     credits = [line for line in ledger.lines if not line.debit]
+    _name_invoices(debits)
+    _keep_records_in_one_currency(ledger.lines, book)
     invoices = _invoices(debits, _taxes(ledger, book))
     payments = _payments(credits, ledger)
     batch.invoices = sorted(invoices.values(), key=lambda record: record.number)
@@ -434,8 +563,63 @@ def _build(ledger: _Ledger, label: str, book: str) -> LedgerBatch:
     return batch
 
 
+def _customer_lines(ledger: _Ledger, warnings: Problems, batch: LedgerBatch) -> list[_Line]:
+    """The lines that are a customer's. Left out, and reported as warnings, lines that are
+    no customer's: one on a collective account (an account other lines book with an
+    auxiliary account, or a number such as 411000) without an auxiliary account, and one
+    whose customer code is a bank or cash account (a bank line booked on 411)."""
+    kept: list[_Line] = []
+    left_out: dict[tuple[str, str], list[_Line]] = defaultdict(list)
+    for line in ledger.lines:
+        if not line.has_aux and (
+            line.account in ledger.accounts_with_aux or _collective(line.account)
+        ):
+            reason = ("no_aux", line.account)
+        elif line.has_aux and _looks_like_bank(line.customer, ledger.financial_accounts):
+            reason = ("bank", line.customer)
+        else:
+            kept.append(line)
+            continue
+        if line.book_amount:  # a line of zero says nothing worth a warning
+            left_out[reason].append(line)
+    for (why, code), lines in sorted(left_out.items(), key=lambda item: item[1][0].row):
+        rows = (
+            ("rows " if len(lines) > 1 else "row ")
+            + ", ".join(str(line.row) for line in lines[:10])
+            + (", ..." if len(lines) > 10 else "")
+        )
+        debits = sum((line.book_amount for line in lines if line.debit), ZERO)
+        credits = sum((line.book_amount for line in lines if not line.debit), ZERO)
+        if why == "no_aux":
+            what = f"{len(lines)} line(s) on {code} without an auxiliary account (CompAuxNum)"
+        else:
+            what = (f"{len(lines)} line(s) on {lines[0].account} whose auxiliary account {code} "
+                    "looks like a bank or cash account")  # fmt: skip
+        warnings.add(
+            lines[0].row, "CompAuxNum",
+            f"{what}, {rows} (debits {debits}, credits {credits}): left out, no "
+            "customer's; correct them in the books",
+        )  # fmt: skip
+    batch.warnings = warnings.items
+    return kept
+
+
+def _collective(account: str) -> bool:
+    """A customer account numbered like the collective account: its class digits followed
+    by zeros only (411, 4110, 411000, 41100000)."""
+    return account[:3].isdigit() and not account[3:].strip("0")
+
+
+def _looks_like_bank(code: str, financial_accounts: set[str]) -> bool:
+    """An auxiliary code that is one of the books' class-5 accounts, or a number of a bank
+    (512...) or cash (53...) account of the chart of accounts."""
+    return code in financial_accounts or (
+        code.isdigit() and len(code) >= 6 and code.startswith(("512", "53"))
+    )
+
+
 def _invoice_key(line: _Line) -> Key:
-    return ("invoice", line.customer, line.piece)
+    return ("invoice", line.customer, line.record)
 
 
 def _payment_key(line: _Line) -> Key:
@@ -491,7 +675,6 @@ def _taxes(ledger: _Ledger, book: str) -> Callable[[_Line], Decimal | None]:
 def _invoices(
     debits: list[_Line], tax_of: Callable[[_Line], Decimal | None]
 ) -> dict[str, InvoiceRecord]:
-    _name_invoices(debits)
     records: dict[str, InvoiceRecord] = {}
     taxes: dict[str, Decimal | None] = {}
     for line in debits:
@@ -515,13 +698,34 @@ def _invoices(
 
 
 def _name_invoices(debits: list[_Line]) -> None:
-    """The number is the piece reference, unless several customers share it."""
+    """An invoice is what one entry (JournalCode + EcritureNum) books on one customer. Its
+    number is its PieceRef when that names it: not a placeholder, and not found on the
+    customer lines of another entry. Otherwise it is ``JournalCode-EcritureNum``. A number
+    an entry gives several customers (an opening entry numbered ``AN``) gets
+    ``/customer``."""
+    entries: dict[str, set[Entry]] = defaultdict(set)
+    for line in debits:
+        if not _placeholder(line.piece):
+            entries[line.piece].add(line.entry)
+    for line in debits:
+        named = len(entries.get(line.piece, ())) == 1
+        line.record = line.piece if named else f"{line.entry[0]}-{line.entry[1]}"
     owners: dict[str, set[str]] = defaultdict(set)
     for line in debits:
-        owners[line.piece].add(line.customer)
+        owners[line.record].add(line.customer)
     for line in debits:
-        shared = len(owners[line.piece]) > 1
-        line.record = f"{line.piece}/{line.customer}" if shared else line.piece
+        if len(owners[line.record]) > 1:
+            line.record = f"{line.record}/{line.customer}"
+
+
+def _placeholder(piece: str) -> bool:
+    """A PieceRef that names nothing: empty, only signs or zeros (``-``, ``.``, ``0``,
+    ``000``), one letter (``x``), only x's, or a word that says "none"."""
+    return (
+        _NO_REFERENCE.fullmatch(piece) is not None
+        or (len(piece) == 1 and piece.isalpha())
+        or piece.lower() in _NO_REFERENCE_WORDS
+    )
 
 
 def _payments(credits: list[_Line], ledger: _Ledger) -> dict[str, PaymentRecord]:
@@ -578,12 +782,11 @@ def _allocate_group(
     group: list[_Line], invoices: dict[str, InvoiceRecord], payments: dict[str, PaymentRecord]
 ) -> list[AllocationRecord]:
     """Credits of a matching group pay its debits, oldest first on both sides."""
-    matched_on = max((line.date_let for line in group if line.date_let), default=None)
     if len(group) == 2 and group[0].debit != group[1].debit:
         # Most groups are one invoice and its payment: spare them the sorting.
         debit, credit = group if group[0].debit else group[::-1]
         amount = min(debit.amount, credit.amount)
-        return [_allocation(payments[credit.record], debit.record, amount, matched_on)]
+        return [_allocation(payments[credit.record], invoices[debit.record], amount)]
     owed = _amounts_by_record(line for line in group if line.debit)
     paid = _amounts_by_record(line for line in group if not line.debit)
     debts = sorted(owed, key=lambda number: (invoices[number].issue_date, number))
@@ -594,7 +797,7 @@ def _allocate_group(
         while available and debt_index < len(debts):
             number = debts[debt_index]
             amount = min(available, owed[number])
-            allocations.append(_allocation(payments[ref], number, amount, matched_on))
+            allocations.append(_allocation(payments[ref], invoices[number], amount))
             available -= amount
             owed[number] -= amount
             if not owed[number]:
@@ -603,12 +806,13 @@ def _allocate_group(
 
 
 def _allocation(
-    payment: PaymentRecord, invoice: str, amount: Decimal, matched_on: dt.date | None
+    payment: PaymentRecord, invoice: InvoiceRecord, amount: Decimal
 ) -> AllocationRecord:
-    """Money counts against the invoice from the payment date, or from the matching if later
-    (a payment on account matched months after it came in)."""
-    date = max(payment.date, matched_on) if matched_on else payment.date
-    return AllocationRecord(payment.reference, invoice, amount, date, row=payment.row)
+    """Money counts against the invoice from the day it was paid (the payment entry's own
+    date), not from the day the accountant matched it (DateLet, often months later); a
+    payment on account counts from the day its invoice was issued."""
+    date = max(payment.date, invoice.issue_date)
+    return AllocationRecord(payment.reference, invoice.number, amount, date, row=payment.row)
 
 
 def _amounts_by_record(lines: Iterable[_Line]) -> dict[str, Decimal]:

@@ -143,6 +143,8 @@ class LedgerBatch:
     obsolete_payments: set[str] = field(default_factory=set)
     rows_read: int = 0
     sha256: str = ""  # of the file, recorded with the import
+    # What was read but left out, for the user to look at; the import goes on.
+    warnings: list[Problem] = field(default_factory=list)
 
     def customer(self, reference: str, row: int | None = None) -> CustomerRecord:
         record = self.customers.get(reference)

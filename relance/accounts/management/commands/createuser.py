@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -38,6 +39,13 @@ class Command(BaseCommand):
             raise CommandError(f"{opts['email']!r} is not an e-mail address") from None
         org = organisation_option(opts["org"])
         password = self.password(opts["password_stdin"])
+        exists = get_user_model().objects.filter(username=opts["email"].lower()).exists()
+        if not password and not exists:
+            # A new user without a password could never log in: refuse rather than create one.
+            raise CommandError(
+                "no password given: set RELANCE_PASSWORD, pass --password-stdin, "
+                "or run the command on a terminal to be asked"
+            )
         if password:
             try:
                 validate_password(password)
@@ -51,7 +59,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{user.get_username()} is {opts['role']} of {org.slug}.")
 
     def password(self, from_stdin: bool) -> str | None:
-        """From RELANCE_PASSWORD, stdin, or a prompt; none means log in by reset link only."""
+        """From RELANCE_PASSWORD, stdin, or a prompt; none keeps an existing user's password."""
         if env := os.environ.get("RELANCE_PASSWORD"):
             return env
         if from_stdin:

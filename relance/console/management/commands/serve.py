@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from relance.console.management import serving
 
@@ -28,12 +28,19 @@ class Command(BaseCommand):
         add_server_arguments(parser)
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        check_port(opts)
         serving.collect_static()
         start(self, opts)
 
 
+def check_port(opts: dict[str, Any]) -> None:
+    if problem := serving.port_problem(opts["host"], opts["port"]):
+        raise CommandError(problem)
+
+
 def start(command: BaseCommand, opts: dict[str, Any]) -> None:
     """Announce the address, then serve until stopped."""
+    check_port(opts)
     host, port = opts["host"], opts["port"]
     if warning := serving.host_warning(host):
         command.stderr.write(warning)

@@ -1,13 +1,19 @@
-"""relance outbox list [--status S] [--org SLUG] [--json] | approve ID... | skip ID..."""
+"""relance outbox list [--status S] [--org SLUG] [--json] | show ID | approve ID... | skip ID..."""
 
 from __future__ import annotations
 
+from email.header import decode_header, make_header
+from email.message import Message
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
+from relance.accounts.models import Organisation
+from relance.channels.email import NoRecipient
 from relance.dunning.approval import NotAwaiting, decide, describe
 from relance.dunning.models import CommStatus, Communication
+from relance.dunning.outbox import preview
 from relance.lib.commands import organisation_option
 from relance.lib.output import Column, print_json, print_table
 
@@ -21,6 +27,8 @@ class Command(BaseCommand):
         listing.add_argument("--status", default=CommStatus.AWAITING_APPROVAL,
                              choices=CommStatus.values)  # fmt: skip
         listing.add_argument("--limit", type=int, default=200)
+        showing = actions.add_parser("show", help="a message as the worker would send it today")
+        showing.add_argument("id", type=int)
         for name, text in (("approve", "queue them for sending"), ("skip", "cancel them")):
             action = actions.add_parser(name, help=text)
             action.add_argument("ids", nargs="+", type=int)
@@ -31,6 +39,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
+        if opts["action"] == "show":
+            self.show(org, opts["id"], as_json=opts["json"])
+            return
         if opts["action"] == "list":
             comms = (
                 Communication.objects.filter(organisation=org, status=opts["status"])
@@ -54,6 +65,61 @@ class Command(BaseCommand):
             [Column("id", numeric=True), Column("customer"), Column("channel"),
              Column("template"), Column("status"), Column("send on"), Column("invoices")],
             [(str(r["id"]), f"{r['customer']} {r['name']}", r["channel"], r["template"],
-              r["status"], r["send_on"].isoformat(), ", ".join(r["invoices"][:6]))
+              r["status"] + (f": {r['last_error'][:80]}" if r["last_error"] else ""),
+              r["send_on"].isoformat(), ", ".join(r["invoices"][:6]))
              for r in rows] or [("", "nothing", "", "", "", "", "")],
         )  # fmt: skip
+
+    def show(self, org: Organisation, pk: int, *, as_json: bool) -> None:
+        comm = (
+            Communication.objects.filter(organisation=org, pk=pk)
+            .select_related("organisation", "customer")
+            .first()
+        )
+        if comm is None:
+            raise CommandError(f"no communication {pk} in {org.slug}")
+        today = max(timezone.localdate(), comm.send_on)
+        try:
+            check, outgoing = preview(comm, today)
+        except NoRecipient as error:
+            raise CommandError(f"communication {pk} cannot be e-mailed: {error}") from None
+        if outgoing is None:
+            why = (
+                f"every invoice would be dropped ({check.reasons})"
+                if not check.kept
+                else f"a {comm.channel} is carried out by a person: see `relance tasks list`"
+            )
+            raise CommandError(f"communication {pk} sends no message: {why}")
+        shown = shown_message(outgoing.payload.message())
+        if as_json:
+            print_json(self.stdout, {**describe(comm), "send_on": today, **shown,
+                                     "dropped": check.reasons})  # fmt: skip
+            return
+        if comm.status not in (CommStatus.QUEUED, CommStatus.AWAITING_APPROVAL):
+            self.stderr.write(f"communication {pk} is {comm.status}: shown as it would be today")
+        for name, value in shown["headers"].items():
+            self.stdout.write(f"{name}: {value}")
+        for name in shown["attachments"]:
+            self.stdout.write(f"(attached: {name})")
+        self.stdout.write("")
+        self.stdout.write(shown["text"], ending="")
+
+
+def shown_message(message: Message) -> dict[str, Any]:
+    """Headers (decoded, as the reader's mail program shows them), text and HTML parts and
+    attachments of a message as it goes on the wire."""
+    headers = {name: str(make_header(decode_header(value))) for name, value in message.items()}
+    parts: dict[str, Any] = {"headers": headers, "text": "", "html": "", "attachments": []}
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        filename = part.get_filename()
+        if filename:
+            parts["attachments"].append(filename)
+        elif part.get_content_type() in ("text/plain", "text/html"):
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)  # a leaf part decodes to bytes
+            charset = part.get_content_charset() or "utf-8"
+            text = payload.decode(charset).replace("\r\n", "\n")
+            parts["text" if part.get_content_type() == "text/plain" else "html"] = text
+    return parts

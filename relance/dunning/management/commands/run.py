@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from relance.accounts.identity import missing_for_email
 from relance.accounts.models import Organisation
 from relance.dunning.engine import RunError, run
 from relance.lib.commands import iso_date, organisation_option
@@ -34,8 +35,11 @@ class Command(BaseCommand):
             else list(Organisation.objects.order_by("slug"))
         )
         results = []
+        refused = []
         for org in orgs:
             day = opts["date"] or timezone.localdate()
+            if opts["dry_run"] and (missing := missing_for_email(org)):
+                self.stderr.write(f"warning: {missing}; a real run would be refused.")
             try:
                 with progress_bar(enabled=not opts["json"]) as report:
                     results.append(
@@ -43,7 +47,14 @@ class Command(BaseCommand):
                             jobs=opts["jobs"], progress=report)
                     )  # fmt: skip
             except RunError as exc:
-                raise CommandError(str(exc)) from None
+                if opts["org"]:
+                    raise CommandError(str(exc)) from None
+                refused.append(str(exc))  # the other organisations' dunning still runs
+        self.report(results, opts)
+        if refused:
+            raise CommandError("\n".join(refused))
+
+    def report(self, results: list[Any], opts: dict[str, Any]) -> None:
         if opts["json"]:
             print_json(self.stdout, {"runs": [r.as_dict() for r in results]})
             return

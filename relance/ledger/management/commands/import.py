@@ -61,6 +61,8 @@ class Command(BaseCommand):
             print_json(self.stdout, {"ok": True, "organisation": org.slug, **result.as_dict()})
         else:
             self.summary(result, org.slug)
+            for warning in result.warnings:
+                self.stderr.write(f"warning: {warning}")
 
     def mapping(self, org: Any, given: str | None, save_as: str | None) -> Mapping | None:
         if not given:

@@ -1,0 +1,68 @@
+"""relance org show [--org SLUG] [--json] | set [--org SLUG] [--email ...] [--iban ...] ..."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from relance.accounts.identity import FIELDS, IdentityError, identity_of, update_identity
+from relance.lib.commands import organisation_option
+from relance.lib.output import Column, print_json, print_table
+
+HELP = {
+    "legal_name": "the company's registered name (the account holder on bank details)",
+    "email": "the reply address of every reminder (required to send e-mails)",
+    "phone": "the phone number printed under the signature",
+    "address": "the postal address (use \\n or a quoted newline between lines)",
+    "signature": "the signature of the e-mails, in place of the accounts department's",
+    "siren": "the 9-digit SIREN",
+    "vat_number": "the intra-community VAT number, e.g. FR40303265045",
+    "iban": "the account customers pay into; e-mails then say how to pay",
+    "bic": "the bank's BIC (SWIFT code)",
+    "contact_gap": "days between two reminders on the same channel (default 3)",
+}
+
+
+class Command(BaseCommand):
+    help = "Show or set the organisation's identity: reply address, signature, bank details."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True)
+        actions.add_parser("show", help="the identity and what e-mails need")
+        setting = actions.add_parser("set", help="check and set some fields (all or none)")
+        for name in FIELDS:
+            setting.add_argument(
+                "--" + name.replace("_", "-"), dest=name, default=None, help=HELP[name]
+            )
+        for action in actions.choices.values():
+            action.add_argument("--org", help="organisation slug")
+            action.add_argument("--json", action="store_true")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        org = organisation_option(opts["org"])
+        if opts["action"] == "set":
+            changes = {
+                name: opts[name].replace("\\n", "\n") for name in FIELDS if opts[name] is not None
+            }
+            if not changes:
+                raise CommandError("nothing to set: give at least one of --email, --iban, ...")
+            try:
+                update_identity(org, changes)
+            except IdentityError as error:
+                raise CommandError(f"refused, nothing written: {error}") from None
+        identity = identity_of(org)
+        if opts["json"]:
+            print_json(self.stdout, identity)
+            return
+        rows = [(name.replace("_", " "), _shown(name, identity)) for name in ("name", *FIELDS)]
+        print_table(self.stdout, [Column("field"), Column("value")], rows, title=org.slug)
+        if not identity["ready_to_send"]:
+            self.stderr.write("No reply address yet: runs will refuse to plan e-mails.")
+
+
+def _shown(name: str, identity: dict[str, Any]) -> str:
+    if name == "iban":
+        return str(identity["iban_formatted"]) or "-"
+    value = identity[name]
+    return str(value) if value not in ("", None) else "-"

@@ -1,0 +1,390 @@
+"""Everything about one customer on a day, gathered once for the console, the API and
+`relance customer show`: identity and contacts; open items with their level, days overdue,
+penalties accrued and next step; the scenario followed and why; the pauses; the timeline.
+
+Nothing is decided here: the penalties come from the penalty service, the scenario from
+``segments.choose_scenario`` and the next step from ``policy.next_step``, the functions
+the run and the e-mails use. A few queries per customer, none per item.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from relance.accounts.models import Organisation
+from relance.dunning import policy
+from relance.dunning.actions import hold_in_force
+from relance.dunning.engine import HOLD_PRIORITY, calendar_for
+from relance.dunning.models import ItemState, PaymentPlan, Promise, Scenario
+from relance.dunning.penalties import NoLaw
+from relance.dunning.penalty_service import customer_penalties
+from relance.dunning.rates import RateUnknown
+from relance.dunning.segments import CustomerFacts, NoDefaultScenario, choose_scenario, load_rules
+from relance.ledger.models import Customer, Dispute, Hold, Invoice, TimelineEvent
+
+# How far ahead a next step's day is moved to find a business day.
+MAX_CLOSED_DAYS = 15
+
+
+@dataclass(frozen=True)
+class PenaltySummary:
+    interest: Decimal
+    indemnity: Decimal
+    total: Decimal
+    days_late: int
+
+
+@dataclass(frozen=True)
+class NextStepView:
+    position: int
+    name: str
+    channel: str
+    template: str
+    mode: str
+    on: dt.date | None  # the first business day it may be planned; None while paused
+    waiting_for: str  # see policy.NextStep
+
+
+@dataclass(frozen=True)
+class OpenItem:
+    invoice_id: int
+    number: str
+    kind: str
+    issue_date: dt.date
+    due_date: dt.date
+    amount: Decimal
+    balance: Decimal
+    currency: str
+    days_overdue: int
+    level: int
+    level_date: dt.date | None
+    penalty: PenaltySummary | None
+    paused: str | None  # dispute, payment_plan, promise, hold:<kind>
+    next_step: NextStepView | None
+
+
+@dataclass(frozen=True)
+class ScenarioView:
+    slug: str
+    name: str
+    reason: str
+    steps: list[dict[str, Any]]
+
+
+@dataclass
+class CustomerView:
+    organisation: str
+    as_of: dt.date
+    customer: dict[str, Any]
+    addresses: list[dict[str, Any]]
+    contacts: list[dict[str, Any]]
+    open_items: list[OpenItem]
+    totals: dict[str, Decimal]  # balance per currency
+    # Per currency, over every invoice late on ``as_of`` (open or paid late).
+    penalties: dict[str, dict[str, Any]]
+    penalty_note: str  # why no penalty is shown, when none can be computed
+    scenario: ScenarioView | None
+    scenario_note: str
+    pauses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+def customer_view(org: Organisation, customer: Customer, as_of: dt.date) -> CustomerView:
+    """The customer on ``as_of``: balances as they stand, days, penalties and next steps
+    counted at ``as_of``."""
+    invoices = list(
+        Invoice.objects.filter(organisation=org, customer=customer, balance__gt=org.min_balance)
+        .order_by("due_date", "number")
+    )  # fmt: skip
+    states = {
+        pk: (level, level_date)
+        for pk, level, level_date in ItemState.objects.filter(
+            invoice_id__in=[i.pk for i in invoices]
+        ).values_list("invoice_id", "level", "level_date")
+    }
+    disputes = list(
+        Dispute.objects.filter(organisation=org, invoice__customer=customer)
+        .select_related("invoice")
+        .order_by("opened_on", "pk")
+    )
+    promises = list(
+        Promise.objects.filter(organisation=org, customer=customer)
+        .select_related("invoice")
+        .order_by("promised_on", "pk")
+    )
+    holds = list(
+        Hold.objects.filter(organisation=org, customer=customer).order_by("start_date", "pk")
+    )
+    plans = list(
+        PaymentPlan.objects.filter(organisation=org, customer=customer)
+        .prefetch_related("instalments", "invoices")
+        .order_by("agreed_on", "pk")
+    )
+    penalties, penalty_totals, penalty_note = _penalties(customer, as_of)
+    scenario, scenario_note = _scenario(org, customer, invoices, as_of)
+    case = policy.CustomerCase(
+        customer_id=customer.pk,
+        scenario=scenario[0] if scenario else policy.ScenarioSpec(None, "", ()),
+        scenario_reason=scenario[1].reason if scenario else "",
+        items=(),
+        hold=_hold(holds, as_of),
+    )
+    pause_facts = _PauseFacts.of(disputes, promises, plans)
+    business_days = _BusinessDays(org)
+    items = []
+    for invoice in invoices:
+        level, level_date = states.get(invoice.pk, (0, None))
+        item = pause_facts.item(invoice, level, level_date)
+        paused = policy.suspension(case, item, as_of)
+        nxt = policy.next_step(case, item, as_of) if scenario else None
+        penalty = penalties.get(invoice.pk)
+        items.append(
+            OpenItem(
+                invoice_id=invoice.pk, number=invoice.number, kind=invoice.kind,
+                issue_date=invoice.issue_date, due_date=invoice.due_date, amount=invoice.amount,
+                balance=invoice.balance, currency=invoice.currency,
+                days_overdue=(as_of - invoice.due_date).days, level=level, level_date=level_date,
+                penalty=penalty, paused=paused,
+                next_step=_next_view(nxt, business_days) if nxt and nxt.step else None,
+            )
+        )  # fmt: skip
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for invoice in invoices:
+        totals[invoice.currency] += invoice.balance
+    return CustomerView(
+        organisation=org.slug,
+        as_of=as_of,
+        customer=_identity(customer),
+        addresses=[_address(a) for a in customer.addresses.order_by("kind")],
+        contacts=[_contact(c) for c in customer.contacts.order_by("-is_primary", "name", "pk")],
+        open_items=items,
+        totals=dict(sorted(totals.items())),
+        penalties=penalty_totals,
+        penalty_note=penalty_note,
+        scenario=scenario[1] if scenario else None,
+        scenario_note=scenario_note,
+        pauses={
+            "disputes": [describe_dispute(d) for d in disputes],
+            "promises": [describe_promise(p) for p in promises],
+            "holds": [describe_hold(h, as_of) for h in holds],
+            "plans": [describe_plan(p) for p in plans],
+        },
+        timeline=_timeline(org, customer),
+    )
+
+
+def _timeline(org: Organisation, customer: Customer) -> list[dict[str, Any]]:
+    """Every event of the customer, oldest first."""
+    rows = (
+        TimelineEvent.objects.filter(organisation=org, customer=customer)
+        .order_by("at", "id")
+        .values_list("at", "kind", "summary", "invoice__number", "data")
+    )
+    return [
+        {"at": at, "kind": kind, "summary": summary, "invoice": number, "data": data}
+        for at, kind, summary, number, data in rows
+    ]
+
+
+def _penalties(
+    customer: Customer, as_of: dt.date
+) -> tuple[dict[int, PenaltySummary], dict[str, dict[str, Any]], str]:
+    """Per late invoice and per currency, from the penalty service; or why there are none."""
+    try:
+        result = customer_penalties(customer, as_of)
+    except (RateUnknown, NoLaw) as exc:
+        return {}, {}, str(exc)
+    by_invoice = {
+        late.invoice_id: PenaltySummary(
+            late.penalty.interest, late.penalty.indemnity, late.penalty.total,
+            late.penalty.days_late,
+        )
+        for late in result.invoices
+    }  # fmt: skip
+    totals = {
+        currency: {"invoices": t.invoices, "interest": t.interest, "indemnity": t.indemnity,
+                   "total": t.total}
+        for currency, t in result.totals.items()
+    }  # fmt: skip
+    return by_invoice, totals, ""
+
+
+def _scenario(
+    org: Organisation, customer: Customer, invoices: list[Invoice], as_of: dt.date
+) -> tuple[tuple[policy.ScenarioSpec, ScenarioView] | None, str]:
+    try:
+        rules, default, explicit = load_rules(org)
+    except NoDefaultScenario as exc:
+        return None, str(exc)
+    largest = max((invoice.balance for invoice in invoices), default=None)
+    facts = CustomerFacts(customer.risk_class, customer.customer_since, largest, as_of)
+    choice = choose_scenario(facts, rules, default, explicit.get(customer.pk))
+    scenario = Scenario.objects.prefetch_related("steps").get(
+        organisation=org, pk=choice.scenario_id
+    )
+    steps = sorted(scenario.steps.all(), key=lambda s: s.position)
+    spec = policy.ScenarioSpec(
+        scenario.pk, scenario.slug,
+        tuple(
+            policy.StepSpec(
+                position=s.position, name=s.name, offset=s.offset, min_gap=s.min_gap,
+                channel=s.channel, template=s.template, mode=s.mode, min_amount=s.min_amount,
+                step_id=s.pk,
+            )
+            for s in steps
+        ),
+        scenario.thank_on_payment, scenario.thank_template,
+    )  # fmt: skip
+    view = ScenarioView(
+        slug=scenario.slug, name=scenario.name, reason=choice.reason,
+        steps=[{"position": s.position, "name": s.name, "offset": s.offset,
+                "min_gap": s.min_gap, "channel": s.channel, "mode": s.mode} for s in steps],
+    )  # fmt: skip
+    return (spec, view), ""
+
+
+def _hold(holds: list[Hold], as_of: dt.date) -> str | None:
+    """The hold the run applies: the strongest kind in force."""
+    kinds = [h.kind for h in holds if hold_in_force(h.start_date, h.end_date, as_of)]
+    return min(kinds, key=lambda kind: HOLD_PRIORITY[kind]) if kinds else None
+
+
+@dataclass
+class _PauseFacts:
+    """The pauses of a customer's items as the run reads them: open disputes, active
+    plans, the latest open promise covering each item (its own or its customer's) and
+    the latest broken one."""
+
+    disputed: set[int]
+    in_plan: set[int]
+    promised: dict[int | None, tuple[dt.date, int, int]]  # by invoice; None: the customer
+    broken: dict[int | None, dt.date]
+
+    @classmethod
+    def of(
+        cls, disputes: list[Dispute], promises: list[Promise], plans: list[PaymentPlan]
+    ) -> _PauseFacts:
+        promised: dict[int | None, tuple[dt.date, int, int]] = {}
+        broken: dict[int | None, dt.date] = {}
+        for p in sorted(promises, key=lambda p: p.pk):
+            if p.status == Promise.Status.OPEN:
+                if p.invoice_id not in promised or promised[p.invoice_id][0] <= p.promised_on:
+                    promised[p.invoice_id] = (p.promised_on, p.grace_days, p.pk)
+            elif p.status == Promise.Status.BROKEN and p.broken_on:
+                broken[p.invoice_id] = max(broken.get(p.invoice_id, p.broken_on), p.broken_on)
+        return cls(
+            disputed={d.invoice_id for d in disputes if d.resolved_on is None},
+            in_plan={
+                i.pk for plan in plans if plan.status == PaymentPlan.Status.ACTIVE
+                for i in plan.invoices.all()
+            },
+            promised=promised,
+            broken=broken,
+        )  # fmt: skip
+
+    def item(self, invoice: Invoice, level: int, level_date: dt.date | None) -> policy.Item:
+        promise = self.promised.get(invoice.pk)
+        for_customer = self.promised.get(None)
+        if for_customer and (promise is None or for_customer[0] > promise[0]):
+            promise = for_customer
+        broken = [d for d in (self.broken.get(invoice.pk), self.broken.get(None)) if d]
+        return policy.Item(
+            invoice.pk, invoice.number, invoice.due_date, invoice.balance, invoice.currency,
+            level, level_date, disputed=invoice.pk in self.disputed,
+            in_plan=invoice.pk in self.in_plan,
+            promised_on=promise[0] if promise else None,
+            promise_grace=promise[1] if promise else 2,
+            promise_id=promise[2] if promise else None,
+            promise_broken_on=max(broken) if broken else None,
+        )  # fmt: skip
+
+
+class _BusinessDays:
+    """The first business day on or after a day, in the organisation's country."""
+
+    def __init__(self, org: Organisation) -> None:
+        self.org = org
+        self.known: dict[dt.date, bool] = {}
+
+    def on_or_after(self, day: dt.date) -> dt.date:
+        for _ in range(MAX_CLOSED_DAYS):
+            if day not in self.known:
+                self.known[day] = calendar_for(self.org, day).business_day
+            if self.known[day]:
+                return day
+            day += dt.timedelta(days=1)
+        return day
+
+
+def _next_view(nxt: policy.NextStep, business_days: _BusinessDays) -> NextStepView:
+    step = nxt.step
+    assert step is not None
+    return NextStepView(
+        position=step.position, name=step.name, channel=step.channel, template=step.template,
+        mode=step.mode, on=business_days.on_or_after(nxt.on) if nxt.on else None,
+        waiting_for=nxt.waiting_for,
+    )  # fmt: skip
+
+
+def _identity(c: Customer) -> dict[str, Any]:
+    return {
+        "id": c.pk, "reference": c.reference, "legal_name": c.legal_name,
+        "trade_name": c.trade_name, "siren": c.siren, "siret": c.siret,
+        "vat_number": c.vat_number, "email": c.email, "phone": c.phone,
+        "language": c.language, "country": c.country, "currency": c.currency,
+        "payment_terms_days": c.payment_terms_days, "credit_limit": c.credit_limit,
+        "risk_class": c.risk_class, "customer_since": c.customer_since, "notes": c.notes,
+    }  # fmt: skip
+
+
+def _address(a: Any) -> dict[str, Any]:
+    return {"kind": a.kind, "line1": a.line1, "line2": a.line2, "postcode": a.postcode,
+            "city": a.city, "country": a.country, "valid": a.valid}  # fmt: skip
+
+
+def _contact(c: Any) -> dict[str, Any]:
+    return {
+        "name": c.name, "role": c.role, "email": c.email, "phone": c.phone,
+        "preferred_channel": c.preferred_channel, "dunning_contact": c.is_primary,
+        "email_valid": c.email_valid, "phone_valid": c.phone_valid,
+    }  # fmt: skip
+
+
+def describe_dispute(d: Dispute) -> dict[str, Any]:
+    return {
+        "id": d.pk, "invoice": d.invoice.number, "reason": d.reason, "amount": d.amount,
+        "note": d.note, "opened_on": d.opened_on, "resolved_on": d.resolved_on,
+        "resolution": d.resolution, "open": d.resolved_on is None, "source": d.source,
+    }  # fmt: skip
+
+
+def describe_promise(p: Promise) -> dict[str, Any]:
+    return {
+        "id": p.pk, "invoice": p.invoice.number if p.invoice else None,
+        "promised_on": p.promised_on, "grace_days": p.grace_days, "amount": p.amount,
+        "status": p.status, "broken_on": p.broken_on, "note": p.note,
+    }  # fmt: skip
+
+
+def describe_hold(h: Hold, as_of: dt.date) -> dict[str, Any]:
+    in_force = hold_in_force(h.start_date, h.end_date, as_of)
+    return {
+        "id": h.pk, "kind": h.kind, "from": h.start_date, "until": h.end_date,
+        "published_on": h.published_on, "reason": h.reason, "in_force": in_force,
+    }  # fmt: skip
+
+
+def describe_plan(p: PaymentPlan) -> dict[str, Any]:
+    return {
+        "id": p.pk, "status": p.status, "agreed_on": p.agreed_on, "note": p.note,
+        "invoices": sorted(i.number for i in p.invoices.all()),
+        "instalments": [
+            {"due_date": i.due_date, "amount": i.amount, "paid_on": i.paid_on,
+             "reminded_on": i.reminded_on}
+            for i in p.instalments.all()
+        ],
+    }  # fmt: skip

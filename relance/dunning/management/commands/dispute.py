@@ -1,0 +1,61 @@
+"""relance dispute open INVOICE --reason R [--amount A] [--note N] [--date D]
+| resolve INVOICE|ID --resolution TEXT [--date D]; both [--org SLUG] [--json]"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from relance.dunning import actions
+from relance.dunning.customer_view import describe_dispute
+from relance.insights.management.commands.report import today_for
+from relance.ledger.models import DisputeReason
+from relance.lib.commands import amount, iso_date, organisation_option
+from relance.lib.output import print_json
+
+
+class Command(BaseCommand):
+    help = "Open a dispute on an invoice (its dunning pauses), or resolve it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        verbs = parser.add_subparsers(dest="action", required=True)
+        opening = verbs.add_parser("open", help="the customer disputes an invoice")
+        opening.add_argument("invoice", help="the invoice number")
+        opening.add_argument("--reason", required=True, choices=DisputeReason.values)
+        opening.add_argument("--amount", type=amount, help="the disputed part (default: all)")
+        opening.add_argument("--note", default="")
+        resolving = verbs.add_parser("resolve", help="resolve an invoice's open disputes")
+        resolving.add_argument(
+            "target",
+            metavar="INVOICE|ID",
+            help="an invoice number (its open disputes) or a dispute id",
+        )
+        resolving.add_argument("--resolution", required=True, help="how it was settled")
+        for verb in verbs.choices.values():
+            verb.add_argument("--date", type=iso_date, help="the day (default: today)")
+            verb.add_argument("--org", help="organisation slug")
+            verb.add_argument("--json", action="store_true", help="print one JSON document")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        org = organisation_option(opts["org"])
+        day = opts["date"] or today_for(org)
+        try:
+            if opts["action"] == "open":
+                disputes = [
+                    actions.open_dispute(org, opts["invoice"], reason=opts["reason"], on=day,
+                                         amount=opts["amount"], note=opts["note"])
+                ]  # fmt: skip
+            else:
+                disputes = actions.resolve_disputes(
+                    org, opts["target"], resolution=opts["resolution"], on=day
+                )
+        except actions.Refused as exc:
+            raise CommandError(str(exc)) from None
+        described = [describe_dispute(d) for d in disputes]
+        if opts["json"]:
+            print_json(self.stdout, {"disputes": described})
+            return
+        for d in described:
+            state = f"resolved on {d['resolved_on']}" if d["resolved_on"] else "open"
+            self.stdout.write(f"Dispute {d['id']} on {d['invoice']} ({d['reason']}): {state}")

@@ -1,0 +1,81 @@
+"""The tasks runs and sends leave for people (calls, letters to post, formal notices to
+sign, sends to check, customers without an address): listed, and closed once done."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from relance.accounts.models import Organisation
+from relance.dunning.models import Task
+from relance.ledger import timeline
+from relance.ledger.timeline import Event
+
+
+class NotOpen(Exception):
+    pass
+
+
+def tasks_of(organisation: Organisation, status: str | None = Task.Status.OPEN) -> QuerySet[Task]:
+    """The organisation's tasks, oldest due first; every status with ``status`` None."""
+    tasks = Task.objects.filter(organisation=organisation)
+    if status:
+        tasks = tasks.filter(status=status)
+    return tasks.select_related("customer").order_by("due_on", "pk")
+
+
+@transaction.atomic
+def close(
+    organisation: Organisation,
+    ids: Iterable[int],
+    *,
+    note: str = "",
+    user_id: int | None = None,
+    today: date | None = None,
+) -> list[Task]:
+    """Mark open tasks done, all or none: every id must be an open task of the
+    organisation. Conditional on the status, so two people closing at once close once."""
+    today = today or timezone.localdate()
+    wanted = sorted(set(ids))
+    tasks = list(
+        Task.objects.select_for_update()
+        .select_related("customer")
+        .filter(organisation=organisation, pk__in=wanted, status=Task.Status.OPEN)
+    )
+    if len(tasks) != len(wanted):
+        found = {t.pk for t in tasks}
+        raise NotOpen(
+            f"not open tasks of {organisation.slug}: {[pk for pk in wanted if pk not in found]}"
+        )
+    now = timezone.now()
+    for task in tasks:
+        task.data = {**task.data, "done_on": today.isoformat(), "note": note}
+        task.status = Task.Status.DONE
+        changed = Task.objects.filter(pk=task.pk, status=Task.Status.OPEN).update(
+            status=Task.Status.DONE, data=task.data
+        )
+        if not changed:  # someone else closed it meanwhile
+            raise NotOpen(f"task {task.pk} was closed by someone else; nothing was changed")
+    # The title is in the organisation's language already; the note is the person's words.
+    timeline.record_many(
+        organisation,
+        [Event(t.customer_id, "task_done", t.title + (f": {note}" if note else ""),
+               {"task": t.pk, "kind": t.kind})
+         for t in tasks],
+        actor_id=user_id, at=now,
+    )  # fmt: skip
+    return tasks
+
+
+def describe(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.pk, "kind": task.kind, "status": task.status, "due_on": task.due_on,
+        "customer": task.customer.reference, "name": task.customer.legal_name,
+        "title": task.title, "communication": task.communication_id,
+        "note": task.data.get("note", ""), "done_on": task.data.get("done_on"),
+    }  # fmt: skip
