@@ -26,7 +26,7 @@ class PauseError(ValueError):
 def _event(
     customer: Customer,
     kind: str,
-    summary: Text,
+    summary: Text | str,  # a Text, to be written in the organisation's language
     *,
     invoice: Invoice | None = None,
     user_id: int | None = None,
