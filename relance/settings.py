@@ -142,6 +142,9 @@ TASKS = {
     }
 }
 
+# The channel modules, imported at start-up: each registers its transport (docs/deployment.md).
+RELANCE_CHANNELS = env_list("RELANCE_CHANNELS", ["relance.channels.email"])
+
 # E-mail: SMTP by default (a local relay on port 25 unless configured); a provider through
 # django-anymail with EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend.
 # Relance's SMTP backend tells a send that may have left from one that surely did not.

@@ -213,3 +213,28 @@ def import_ledger(
     mapping = Path(folder) / "ledger-mapping.yaml"
     mapping.write_text(LEDGER_MAPPING, encoding="utf-8")
     return import_file(org, path, mapping=load_mapping(mapping), as_of=on)
+
+
+def communication(
+    customer: Customer,
+    invoices: Sequence[Invoice],
+    *,
+    on: dt.date,
+    channel: str = "email",
+    template: str = "first_reminder",
+    **fields: Any,
+) -> Any:
+    """A communication queued on ``on`` listing ``invoices`` at step 1, as a run plans it."""
+    from relance.dunning.models import CommStatus, Communication, CommunicationItem
+
+    fields.setdefault("status", CommStatus.QUEUED)
+    comm = Communication.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, channel=channel,
+        run_date=on, send_on=on, template=template, language=customer.language, **fields,
+    )  # fmt: skip
+    CommunicationItem.objects.bulk_create(
+        CommunicationItem(communication=comm, invoice=invoice, step_position=1,
+                          days_overdue=(on - invoice.due_date).days, balance=invoice.balance)
+        for invoice in invoices
+    )  # fmt: skip
+    return comm

@@ -242,7 +242,7 @@ def check_thanks(driver: Driver) -> None:
 def drive(plan: Plan, folder: Path) -> str:
     """Drive the plan's days on the current database, checking the invariants; the digest
     of every decision."""
-    from relance.channels import outbox
+    from relance.dunning import outbox
     from relance.dunning.engine import run
 
     driver = Driver(folder)

@@ -13,8 +13,9 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from relance.channels import batch, outbox
-from relance.channels.bounces import record_bounce
+from relance.channels import registry
+from relance.dunning import batch, outbox
+from relance.dunning.bounces import record_bounce
 from relance.dunning.models import (
     CommStatus,
     Communication,
@@ -335,7 +336,7 @@ def test_it_sends_nothing_more_on_a_second_pass_or_a_repeated_batch(mail, durand
 def test_it_claims_a_communication_only_once(mail, durand):
     comm = plan(durand, [invoice(durand, "F-1", "100")])
     facts = batch.load([comm], TODAY)
-    outgoing = outbox.BUILDERS["email"](comm, facts.items[comm.pk], TODAY, facts)
+    outgoing = registry.get("email").build(comm, facts.items[comm.pk], TODAY, facts)
     now = timezone.now()
 
     assert outbox.claim(comm, outgoing, TODAY, now) is True
@@ -592,10 +593,10 @@ def test_it_only_notes_a_temporary_bounce(mail, durand):
 def test_it_takes_bounces_from_the_providers_webhooks(mail, durand):
     from anymail.signals import AnymailTrackingEvent, tracking
 
-    import relance.channels
-    from relance.channels.apps import ChannelsConfig
+    import relance.dunning
+    from relance.dunning.apps import DunningConfig
 
-    ChannelsConfig("relance.channels", relance.channels).ready()
+    DunningConfig("relance.dunning", relance.dunning).ready()
     plan(durand, [invoice(durand, "F-1", "100")])
     outbox.send_due(today=TODAY)
 
@@ -626,7 +627,7 @@ def test_it_takes_bounces_from_the_providers_webhooks(mail, durand):
 
 def test_it_enqueues_due_communications_in_batches(mail, acme, settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
-    from relance.channels.tasks import enqueue_due
+    from relance.dunning.queue import enqueue_due
 
     for n in range(5):
         cust = customer(acme, f"B{n}", email=f"b{n}@batch.test")

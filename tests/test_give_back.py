@@ -9,8 +9,7 @@ import datetime as dt
 import pytest
 from factories import customer, days, invoice, pay, promise, scenario
 
-from relance.channels import outbox
-from relance.dunning import approval, levels
+from relance.dunning import approval, levels, outbox
 from relance.dunning.engine import run
 from relance.dunning.models import CommStatus, Communication, CommunicationItem, ItemState
 

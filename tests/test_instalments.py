@@ -181,7 +181,7 @@ def test_a_plan_paid_in_full_completes(org, customer, invoices):
 def test_the_instalment_reminder_reaches_the_customer(
     mail, org, customer, invoices, language, subject, amounts
 ):
-    from relance.channels import outbox
+    from relance.dunning import outbox
 
     customer.email = "compta@dupont.test"
     customer.language = language
@@ -205,7 +205,7 @@ def test_the_instalment_reminder_reaches_the_customer(
 
 
 def test_an_instalment_paid_before_the_reminder_leaves_cancels_it(mail, org, customer, invoices):
-    from relance.channels import outbox
+    from relance.dunning import outbox
 
     customer.email = "compta@dupont.test"
     customer.save()

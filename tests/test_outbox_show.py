@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from relance.accounts.identity import update_identity
-from relance.channels import outbox
+from relance.dunning import outbox
 from relance.dunning.engine import run
 from relance.dunning.models import Communication
 

@@ -11,8 +11,7 @@ from factories import days, import_ledger, promise, scenario
 from factories import hold as hold_on
 from factories import invoice as new_invoice
 
-from relance.channels import batch, recheck
-from relance.dunning import pauses, penalty_service
+from relance.dunning import batch, pauses, penalty_service, recheck
 from relance.dunning.engine import run
 from relance.dunning.models import Communication, ItemState, Promise
 from relance.ledger.models import Customer, Dispute, Invoice, TimelineEvent

@@ -10,7 +10,7 @@ import factories as f
 import pytest
 
 from relance.accounts.identity import update_identity
-from relance.channels import outbox
+from relance.dunning import outbox
 from relance.dunning.engine import run
 from relance.dunning.models import CommStatus, Communication, CommunicationItem
 

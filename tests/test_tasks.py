@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from relance.channels import outbox
+from relance.dunning import outbox
 from relance.dunning.engine import run
 from relance.dunning.models import Task
 from relance.ledger.models import TimelineEvent

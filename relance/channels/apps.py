@@ -9,10 +9,6 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self) -> None:
-        try:
-            from anymail.signals import tracking
-        except ImportError:  # providers are optional: plain SMTP needs none
-            return
-        from relance.channels.bounces import on_tracking_event
+        from relance.channels import registry
 
-        tracking.connect(on_tracking_event, dispatch_uid="relance.channels.bounces")
+        registry.load()  # the channel modules register their transports

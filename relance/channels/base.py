@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
+class NoRecipient(Exception):
+    """The customer has no usable address on the channel: nothing can be sent."""
+
+
 class TransportError(Exception):
     def __init__(
         self,

@@ -16,8 +16,8 @@ from django.conf import settings
 
 from relance.accounts.identity import bank_details
 from relance.accounts.models import Organisation
-from relance.channels.batch import Facts
-from relance.dunning.models import Communication, CommunicationItem
+from relance.dunning.batch import Facts
+from relance.dunning.models import CommPurpose, Communication, CommunicationItem
 from relance.dunning.penalties import Law, law_for_country, sum_penalties
 from relance.dunning.penalty_service import penalties_of
 from relance.ledger.models import Contact, Invoice
@@ -127,7 +127,7 @@ def message_context(
         "contact_name": contact_name(facts.contacts.get(comm.customer_id, [])),
         "lines": lines,
         "single": len(lines) == 1,
-        "totals": totals_of(lines, paid=comm.purpose == "thanks"),
+        "totals": totals_of(lines, paid=comm.purpose == CommPurpose.THANKS),
         "today": today,
         "notice_days": notice_days,
         "deadline": today + timedelta(days=notice_days),
@@ -136,7 +136,7 @@ def message_context(
         ),
         "template": comm.template,
         "purpose": comm.purpose,
-        "instalment": instalment_of(comm, lines),
+        "instalment": instalment_of(comm, lines, facts),
         # What has fallen due, and what has not (under its own heading, from this index).
         "due_lines": due_lines,
         "single_due": len(due_lines) == 1,
@@ -150,15 +150,19 @@ def message_context(
     }
 
 
-def instalment_of(comm: Communication, lines: Sequence[Line]) -> dict[str, Any] | None:
-    """For an instalment reminder: the instalment (as planned) and what the plan's invoices
-    owe today."""
-    if comm.purpose != "instalment":
+def instalment_of(
+    comm: Communication, lines: Sequence[Line], facts: Facts
+) -> dict[str, Any] | None:
+    """For an instalment reminder: its instalment (``Communication.instalment``) and what
+    the plan's invoices owe today."""
+    if comm.purpose != CommPurpose.INSTALMENT:
         return None
-    facts = comm.explanation
+    due = facts.instalments.get(comm.instalment_id) if comm.instalment_id else None
+    if due is None:
+        raise ValueError("an instalment reminder without its instalment")
     return {
-        "due_date": date.fromisoformat(facts["instalment_due_date"]),
-        "amount": Decimal(facts["instalment_amount"]),
+        "due_date": due.due_date,
+        "amount": due.amount,
         "remaining": sum((line.balance for line in lines), Decimal(0)),
         "currency": lines[0].currency if lines else comm.organisation.currency,
     }

@@ -18,11 +18,11 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.utils import DNS_NAME
 from django.utils.module_loading import import_string
 
-from relance.channels import templates
-from relance.channels.base import Delivery, Outgoing, TransportError
-from relance.channels.batch import THREAD_DEPTH, Facts
+from relance.channels import registry, templates
+from relance.channels.base import Delivery, NoRecipient, Outgoing, TransportError
 from relance.channels.context import message_context
 from relance.channels.smtp import TrackingMixin
+from relance.dunning.batch import THREAD_DEPTH, Facts
 from relance.dunning.models import Communication, CommunicationItem, StepChannel
 from relance.ledger.models import Contact, Customer
 
@@ -31,10 +31,6 @@ log = logging.getLogger(__name__)
 # Attachments stop being added past this size: a reminder that bounces for its size helps
 # nobody (most servers refuse 20 to 25 MB, base64 adds a third).
 MAX_ATTACHMENTS_BYTES = 10 * 1024 * 1024
-
-
-class NoRecipient(Exception):
-    pass
 
 
 # -- addresses ----------------------------------------------------------------------------
@@ -295,3 +291,6 @@ def describe(error: Exception) -> str:
         )
         return f"{error.smtp_code} {text}"
     return f"{type(error).__name__}: {error}"[:1000]
+
+
+registry.register(StepChannel.EMAIL, build=build_email, transport=EmailTransport)

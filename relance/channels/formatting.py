@@ -19,6 +19,7 @@ from django import template
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils import formats, translation
+from django.utils.functional import lazy
 
 register = template.Library()
 CACHE_SIZE = 4096
@@ -91,3 +92,9 @@ def _forget(**kwargs: Any) -> None:
     """Formats follow settings (USE_THOUSAND_SEPARATOR, FORMAT_MODULE_PATH...)."""
     for cached in (_money, _percent, _plain_date):
         cached.cache_clear()
+
+
+# For texts written later in another language (timeline summaries, task titles, see
+# ``ledger.timeline``): formatted when rendered, in the language then active.
+lazy_money = lazy(money, str)
+lazy_short_date = lazy(short_date, str)

@@ -7,11 +7,13 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.dunning import levels
-from relance.dunning.models import CommStatus, Communication
-from relance.ledger.models import TimelineEvent
+from relance.dunning.models import CommStatus, Communication, StepChannel
+from relance.ledger import timeline
+from relance.ledger.timeline import Event, Text, label
 
 
 class NotAwaiting(Exception):
@@ -47,24 +49,29 @@ def decide(
     ).update(status=status, updated_at=timezone.now())
     if changed != len(wanted):  # someone else decided meanwhile
         raise NotAwaiting("another person decided on some of them first; nothing was changed")
-    now = timezone.now()
-    TimelineEvent.objects.bulk_create(
-        [
-            TimelineEvent(
-                organisation=organisation, customer_id=c.customer_id, at=now, actor_id=user_id,
-                kind="communication_approved" if approve else "communication_skipped",
-                summary=f"{c.template} by {c.channel} {'approved' if approve else 'skipped'}"
-                + (f": {note}" if note else ""),
-                data={"communication": c.pk},
-            )
-            for c in waiting
-        ]
+    timeline.record_many(
+        organisation,
+        [Event(c.customer_id, "communication_approved" if approve else "communication_skipped",
+               _decision_text(c, approve, note), {"communication": c.pk})
+         for c in waiting],
+        actor_id=user_id,
     )  # fmt: skip
     if not approve:  # a skipped step is not done: its items go back to their level before
         levels.give_back_all(waiting)
     for c in waiting:
         c.status = status
     return waiting
+
+
+def _decision_text(comm: Communication, approve: bool, note: str) -> Text:
+    params = {"template": comm.template, "channel": label(StepChannel, comm.channel), "note": note}
+    if approve:
+        message = (gettext_noop("%(template)s by %(channel)s approved: %(note)s") if note
+                   else gettext_noop("%(template)s by %(channel)s approved"))  # fmt: skip
+    else:
+        message = (gettext_noop("%(template)s by %(channel)s skipped: %(note)s") if note
+                   else gettext_noop("%(template)s by %(channel)s skipped"))  # fmt: skip
+    return Text(message, params)
 
 
 def describe(comm: Communication) -> dict[str, Any]:

@@ -18,12 +18,15 @@ from typing import Any
 
 import holidays
 from django.db import connection
+from django.utils.translation import gettext_noop
 
 from relance.accounts.identity import missing_for_email
 from relance.accounts.models import Organisation
-from relance.dunning import instalments, loading, policy, sharing, writing
-from relance.dunning.models import PaymentPlan, Task
+from relance.channels.formatting import lazy_short_date
+from relance.dunning import instalments, loading, policy, sharing, tasks, writing
+from relance.dunning.models import PaymentPlan
 from relance.ledger.models import Hold, HoldKind
+from relance.ledger.timeline import Text
 from relance.lib.dates import add_months
 from relance.lib.perf import collector_paused
 
@@ -234,21 +237,21 @@ def _insolvency_tasks(org: Organisation, day: dt.date, result: RunResult) -> Non
     """A customer in collective proceedings: declare the claim within two months of the
     publication (Code de commerce L622-24, R622-24)."""
     holds = Hold.objects.filter(organisation=org, kind=HoldKind.INSOLVENCY, start_date__lte=day)
-    tasks = []
+    claims = []
     for hold in holds.select_related("customer"):
         published = hold.published_on or hold.start_date
         deadline = add_months(published, 2)
-        tasks.append(
-            Task(organisation=org, customer_id=hold.customer_id, kind="declare_claim",
-                 key=f"insolvency:{hold.pk}", due_on=deadline,
-                 title=f"Declare the claim on {hold.customer} to the court-appointed "
-                       f"representative before {deadline.isoformat()}",
-                 data={"hold": hold.pk, "published_on": published.isoformat()})
+        claims.append(
+            tasks.NewTask(f"insolvency:{hold.pk}", hold.customer_id, "declare_claim",
+                          Text(gettext_noop("Declare the claim on %(customer)s to the "
+                                            "court-appointed representative before %(date)s"),
+                               {"customer": str(hold.customer), "date": lazy_short_date(deadline)}),
+                          deadline, {"hold": hold.pk, "published_on": published.isoformat()})
         )  # fmt: skip
-    if tasks:
+    if claims:
         # Keyed by hold: a task already opened by an earlier run is left as it is.
-        Task.objects.bulk_create(tasks, ignore_conflicts=True)
-        result.counts["customers_in_proceedings"] += len(tasks)
+        tasks.open_many(org, claims)
+        result.counts["customers_in_proceedings"] += len(claims)
 
 
 def _matters(decision: policy.Decision) -> bool:

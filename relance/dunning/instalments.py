@@ -26,23 +26,28 @@ from typing import Any, NamedTuple
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
+from relance.channels.formatting import lazy_money, lazy_short_date
+from relance.dunning import tasks
 from relance.dunning.models import (
+    CommPurpose,
     CommStatus,
     Communication,
     CommunicationItem,
     Instalment,
     PaymentPlan,
     StepChannel,
-    Task,
 )
-from relance.ledger.models import Customer, Invoice, TimelineEvent
+from relance.ledger import timeline
+from relance.ledger.models import Customer, Invoice
+from relance.ledger.timeline import Text
 
 REMIND_AFTER = 2
 DEFAULT_AFTER = 15
 TEMPLATE = "instalment_reminder"
-PURPOSE = "instalment"
+PURPOSE = CommPurpose.INSTALMENT
 CENT = Decimal("0.01")
 
 
@@ -100,12 +105,16 @@ def decide(plan: PlanFacts, day: dt.date, business_day: bool = True) -> PlanDeci
         if business_day and late >= REMIND_AFTER and first_unpaid.reminded_on is None
         else None
     )
-    through = (first_unpaid.due_date, first_unpaid.instalment_id)
-    due_so_far = sum(
-        (i.amount for i in schedule if (i.due_date, i.instalment_id) <= through), Decimal(0)
-    )
     return PlanDecision(plan.plan_id, plan.customer_id, newly_paid, remind, None, remaining,
-                        scheduled - due_so_far)  # fmt: skip
+                        paid_when_owed(schedule, first_unpaid.instalment_id))  # fmt: skip
+
+
+def paid_when_owed(schedule: Sequence[InstalmentFacts], instalment_id: int) -> Decimal:
+    """Instalment ``instalment_id`` is paid once the plan's invoices owe no more than this:
+    the sum of the instalments after it. The run and the send-time re-check both ask here."""
+    ordered = sorted(schedule, key=lambda i: (i.due_date, i.instalment_id))
+    ids = [i.instalment_id for i in ordered]
+    return sum((i.amount for i in ordered[ids.index(instalment_id) + 1 :]), Decimal(0))
 
 
 def load(organisation: Organisation) -> list[PlanFacts]:
@@ -174,7 +183,8 @@ def _plan_reminder(
         organisation=organisation, customer_id=decision.customer_id,
         channel=StepChannel.EMAIL, run_date=day, purpose=PURPOSE,
         defaults={"send_on": day, "template": TEMPLATE, "language": _language(decision.customer_id),
-                  "status": CommStatus.QUEUED, "explanation": explanation},
+                  "status": CommStatus.QUEUED, "explanation": explanation,
+                  "instalment_id": instalment.instalment_id},
     )  # fmt: skip
     if created:
         # The plan's invoices, listed in the message as a reminder's are.
@@ -185,11 +195,12 @@ def _plan_reminder(
                 payment_plans=decision.plan_id, balance__gt=0
             ).values_list("pk", "due_date", "balance")
         )  # fmt: skip
-        TimelineEvent.objects.create(
-            organisation=organisation, customer_id=decision.customer_id, at=now,
-            kind="communication_queued",
-            summary=f"Reminder of the instalment due {instalment.due_date.isoformat()} planned",
+        timeline.record(
+            organisation, decision.customer_id, "communication_queued",
+            Text(gettext_noop("Reminder of the instalment due %(date)s planned"),
+                 {"date": lazy_short_date(instalment.due_date)}),
             data={"communication": comm.pk, "template": TEMPLATE, "plan": decision.plan_id},
+            at=now,
         )  # fmt: skip
 
 
@@ -210,25 +221,29 @@ def _close(
     ):
         return
     if status == PaymentPlan.Status.COMPLETED:
-        summary = "Payment plan completed"
+        summary = Text(gettext_noop("Payment plan completed"))
     else:
-        summary = (
-            f"Payment plan defaulted: an instalment unpaid {DEFAULT_AFTER} days after its "
-            f"due date; {decision.remaining} left, back to the dunning scenario"
-        )
+        summary = Text(
+            gettext_noop(
+                "Payment plan defaulted: an instalment unpaid %(days)s days after its due date;"
+                " %(remaining)s left, back to the dunning scenario"
+            ),
+            {"days": DEFAULT_AFTER, "remaining": lazy_money(decision.remaining,
+                                                            organisation.currency)},
+        )  # fmt: skip
         numbers = list(
             Invoice.objects.filter(payment_plans=decision.plan_id).values_list("number", flat=True)
         )
-        Task.objects.get_or_create(
-            organisation=organisation, key=f"plan-defaulted:{decision.plan_id}",
-            defaults={"customer_id": decision.customer_id, "kind": "call", "due_on": day,
-                      "title": f"Call about the defaulted payment plan ({', '.join(numbers)})",
-                      "data": {"plan": decision.plan_id, "remaining": str(decision.remaining)}},
+        tasks.open_task(
+            organisation, key=f"plan-defaulted:{decision.plan_id}",
+            customer_id=decision.customer_id, kind="call", due_on=day,
+            title=Text(gettext_noop("Call about the defaulted payment plan (%(numbers)s)"),
+                       {"numbers": ", ".join(numbers)}),
+            data={"plan": decision.plan_id, "remaining": str(decision.remaining)},
         )  # fmt: skip
-    TimelineEvent.objects.create(
-        organisation=organisation, customer_id=decision.customer_id, at=now,
-        kind=f"plan_{decision.outcome}", summary=summary,
-        data={"plan": decision.plan_id, "run_date": day.isoformat()},
+    timeline.record(
+        organisation, decision.customer_id, f"plan_{decision.outcome}", summary,
+        data={"plan": decision.plan_id, "run_date": day}, at=now,
     )  # fmt: skip
 
 

@@ -10,10 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils.translation import gettext_noop
 
+from relance.channels.formatting import lazy_short_date
 from relance.dunning.models import Instalment, PaymentPlan, Promise
-from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice, TimelineEvent
+from relance.ledger import timeline
+from relance.ledger.models import Customer, Dispute, DisputeReason, Hold, HoldKind, Invoice
+from relance.ledger.timeline import Text, label
 
 
 class PauseError(ValueError):
@@ -23,17 +26,14 @@ class PauseError(ValueError):
 def _event(
     customer: Customer,
     kind: str,
-    summary: str,
+    summary: Text | str,  # a Text, to be written in the organisation's language
     *,
     invoice: Invoice | None = None,
     user_id: int | None = None,
     **data: Any,
 ) -> None:
-    TimelineEvent.objects.create(
-        organisation_id=customer.organisation_id, customer=customer, invoice=invoice,
-        at=timezone.now(), kind=kind, summary=summary[:300], actor_id=user_id,
-        data={k: str(v) if isinstance(v, Decimal | dt.date) else v for k, v in data.items()},
-    )  # fmt: skip
+    timeline.record(customer.organisation, customer.pk, kind, summary, data=data,
+                    invoice_id=invoice.pk if invoice else None, actor_id=user_id)  # fmt: skip
 
 
 @transaction.atomic
@@ -53,7 +53,8 @@ def open_dispute(
         note=note, opened_on=on, source="manual",
     )  # fmt: skip
     _event(invoice.customer, "dispute_opened",
-           f"Dispute on {invoice.number}: {dispute.get_reason_display()}",
+           Text(gettext_noop("Dispute on %(number)s: %(reason)s"),
+                {"number": invoice.number, "reason": label(DisputeReason, dispute.reason)}),
            invoice=invoice, user_id=user_id, dispute=dispute.pk, amount=amount)  # fmt: skip
     return dispute
 
@@ -67,7 +68,8 @@ def resolve_dispute(
     dispute.resolved_on, dispute.resolution = on, resolution
     dispute.save(update_fields=["resolved_on", "resolution"])
     _event(dispute.invoice.customer, "dispute_resolved",
-           f"Dispute on {dispute.invoice.number} resolved: {resolution}",
+           Text(gettext_noop("Dispute on %(number)s resolved: %(resolution)s"),
+                {"number": dispute.invoice.number, "resolution": resolution}),
            invoice=dispute.invoice, user_id=user_id, dispute=dispute.pk)  # fmt: skip
     return dispute
 
@@ -90,8 +92,13 @@ def record_promise(
         organisation_id=customer.organisation_id, customer=customer, invoice=invoice,
         promised_on=promised_on, amount=amount, grace_days=grace_days, note=note,
     )  # fmt: skip
-    what = invoice.number if invoice else "all open invoices"
-    _event(customer, "promise_recorded", f"Promise to pay {what} by {promised_on.isoformat()}",
+    summary = Text(
+        gettext_noop("Promise to pay %(number)s by %(date)s")
+        if invoice
+        else gettext_noop("Promise to pay all open invoices by %(date)s"),
+        {"number": invoice.number if invoice else "", "date": lazy_short_date(promised_on)},
+    )
+    _event(customer, "promise_recorded", summary,
            invoice=invoice, user_id=user_id, promise=promise.pk, amount=amount)  # fmt: skip
     return promise
 
@@ -114,7 +121,9 @@ def place_hold(
         organisation_id=customer.organisation_id, customer=customer, kind=kind,
         start_date=start, reason=reason, published_on=published_on, created_by_id=user_id,
     )  # fmt: skip
-    _event(customer, "hold_placed", f"{hold.get_kind_display()} from {start.isoformat()}",
+    _event(customer, "hold_placed",
+           Text(gettext_noop("%(kind)s from %(date)s"),
+                {"kind": label(HoldKind, kind), "date": lazy_short_date(start)}),
            user_id=user_id, hold=hold.pk, reason=reason)  # fmt: skip
     return hold
 
@@ -126,7 +135,8 @@ def release_hold(hold: Hold, *, on: dt.date, user_id: int | None = None) -> Hold
     hold.end_date = on
     hold.save(update_fields=["end_date"])
     _event(hold.customer, "hold_released",
-           f"{hold.get_kind_display()} lifted on {on.isoformat()}",
+           Text(gettext_noop("%(kind)s lifted on %(date)s"),
+                {"kind": label(HoldKind, hold.kind), "date": lazy_short_date(on)}),
            user_id=user_id, hold=hold.pk)  # fmt: skip
     return hold
 
@@ -158,6 +168,7 @@ def agree_plan(
     )
     numbers = ", ".join(i.number for i in invoices)
     _event(customer, "plan_agreed",
-           f"Payment plan of {len(instalments)} instalments for {numbers}",
+           Text(gettext_noop("Payment plan of %(count)s instalments for %(numbers)s"),
+                {"count": len(instalments), "numbers": numbers}),
            user_id=user_id, plan=plan.pk, total=owed)  # fmt: skip
     return plan

@@ -37,6 +37,8 @@ from decimal import Decimal
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from relance.dunning.models import CommPurpose
+
 PRE_DUE = "pre_due"
 # Calls are proposed for these hours of a business day, in the organisation's time zone.
 BUSINESS_HOURS = (dt.time(9, 0), dt.time(18, 0))
@@ -181,7 +183,7 @@ class PlannedItem(NamedTuple):
 class PlannedCommunication:
     customer_id: int
     channel: str
-    purpose: str  # "reminder" or "thanks"
+    purpose: CommPurpose  # REMINDER or THANKS
     template: str
     step_position: int | None
     step_id: int | None
@@ -412,7 +414,7 @@ def _plan_channel(
         PlannedCommunication(
             customer_id=case.customer_id,
             channel=channel,
-            purpose="reminder",
+            purpose=CommPurpose.REMINDER,
             template=top.template,
             step_position=top.position,
             step_id=top.step_id,
@@ -445,7 +447,7 @@ def _plan_thanks(case: CustomerCase, calendar: Calendar, decision: Decision) -> 
     numbers = sorted(s.number for s in case.settled)
     decision.communications.append(
         PlannedCommunication(
-            customer_id=case.customer_id, channel="email", purpose="thanks",
+            customer_id=case.customer_id, channel="email", purpose=CommPurpose.THANKS,
             template=case.scenario.thank_template, step_position=None, step_id=None,
             approval=False, pre_due=False, items=[],
             explanation={"scenario": case.scenario.slug, "thanks_for": numbers},

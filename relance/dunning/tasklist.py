@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from relance.accounts.models import Organisation
 from relance.dunning.models import Task
-from relance.ledger.models import TimelineEvent
+from relance.ledger import timeline
+from relance.ledger.timeline import Event
 
 
 class NotOpen(Exception):
@@ -60,15 +61,13 @@ def close(
         )
         if not changed:  # someone else closed it meanwhile
             raise NotOpen(f"task {task.pk} was closed by someone else; nothing was changed")
-    TimelineEvent.objects.bulk_create(
-        [
-            TimelineEvent(
-                organisation=organisation, customer_id=t.customer_id, at=now, actor_id=user_id,
-                kind="task_done", summary=(t.title + (f": {note}" if note else ""))[:300],
-                data={"task": t.pk, "kind": t.kind},
-            )
-            for t in tasks
-        ]
+    # The title is in the organisation's language already; the note is the person's words.
+    timeline.record_many(
+        organisation,
+        [Event(t.customer_id, "task_done", t.title + (f": {note}" if note else ""),
+               {"task": t.pk, "kind": t.kind})
+         for t in tasks],
+        actor_id=user_id, at=now,
     )  # fmt: skip
     return tasks
 

@@ -16,7 +16,9 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
+from relance.accounts.models import Organisation
 from relance.dunning import policy
 from relance.dunning.loading import Context
 from relance.dunning.models import (
@@ -26,8 +28,10 @@ from relance.dunning.models import (
     CommunicationItem,
     ItemState,
     Promise,
+    StepChannel,
 )
-from relance.ledger.models import TimelineEvent
+from relance.ledger import timeline
+from relance.ledger.timeline import Event, Text, label
 from relance.lib import bulk
 
 RUN_KEY = "communication_unique_per_run"
@@ -40,7 +44,7 @@ COMMUNICATION_COLUMNS = [
 ITEM_COLUMNS = ["communication_id", "invoice_id", "step_position", "days_overdue", "balance",
                 "dropped", "previous_level", "previous_level_date"]  # fmt: skip
 LEVEL_COLUMNS = ["invoice_id", "level", "level_date", "thanked"]
-EVENT_COLUMNS = ["organisation_id", "customer_id", "at", "kind", "summary", "data"]
+EVENT_COLUMNS = timeline.COLUMNS
 
 
 def is_run_key(error: IntegrityError) -> bool:
@@ -96,6 +100,7 @@ class Rows:
         now = bulk.db_datetime(timezone.now())
         today = bulk.plain(day)
         planned = [c for d in decisions for c in d.communications]
+        summaries = timeline.summaries(org, [_summary(c) for c in planned])
         rows = cls([], [], [], [], [], [])
         dates: dict[Any, Any] = {None: None}
         for n, c in enumerate(planned):
@@ -115,7 +120,7 @@ class Rows:
                                    dates[before]))  # fmt: skip
             kind = "communication_awaiting_approval" if c.approval else "communication_queued"
             rows.events.append(
-                (org.pk, c.customer_id, now, kind, _summary(c), json.dumps(c.template))
+                (org.pk, c.customer_id, now, kind, summaries[n], json.dumps(c.template))
             )
         # A step taken today sets the level and its date; a step passed over, the level.
         # In key order: the table is a b-tree on the invoice id.
@@ -144,12 +149,12 @@ def _write_chunk(
                     [(ids[n], *rest) for n, *rest in rows.items])  # fmt: skip
         events = [(*event[:-1], f'{{"communication": {ids[n]}, "template": {event[-1]}}}')
                   for n, event in enumerate(rows.events)]  # fmt: skip
-        bulk.insert(TimelineEvent._meta.db_table, EVENT_COLUMNS, events)
+        timeline.insert_rows(events)
     table = ItemState._meta.db_table
     bulk.insert(table, LEVEL_COLUMNS, rows.stepped, conflict=["invoice_id"],
                 update=["level", "level_date"])  # fmt: skip
     bulk.insert(table, LEVEL_COLUMNS, rows.passed, conflict=["invoice_id"], update=["level"])
-    _write_side_effects(org.pk, day, decisions, timezone.now())
+    _write_side_effects(org, day, decisions, timezone.now())
 
 
 def _last_communication_id() -> int:
@@ -171,7 +176,7 @@ def _communication_ids(org_id: int, day: dt.date, before: int) -> dict[tuple[int
 
 
 def _write_side_effects(
-    org_id: int, day: dt.date, decisions: list[policy.Decision], now: dt.datetime
+    org: Organisation, day: dt.date, decisions: list[policy.Decision], now: dt.datetime
 ) -> None:
     thanked = [i for d in decisions for i in d.thanked]
     if thanked:
@@ -181,19 +186,22 @@ def _write_side_effects(
         Promise.objects.filter(pk__in=list(broken), status=Promise.Status.OPEN).update(
             status=Promise.Status.BROKEN, broken_on=day
         )
-        TimelineEvent.objects.bulk_create(
-            [
-                TimelineEvent(organisation_id=org_id, customer_id=customer, at=now,
-                              kind="promise_broken", summary="Promise to pay broken",
-                              data={"promise": pk, "run_date": day.isoformat()})
-                for pk, customer in sorted(broken.items())
-            ]
+        timeline.record_many(
+            org,
+            [Event(customer, "promise_broken", Text(gettext_noop("Promise to pay broken")),
+                   {"promise": pk, "run_date": day.isoformat()})
+             for pk, customer in sorted(broken.items())],
+            at=now,
         )  # fmt: skip
 
 
-def _summary(comm: policy.PlannedCommunication) -> str:
+def _summary(comm: policy.PlannedCommunication) -> Text:
+    channel = label(StepChannel, comm.channel)
     if comm.purpose == CommPurpose.THANKS:
-        return f"Thank-you message planned ({comm.channel})"
-    numbers = ", ".join(i.number for i in comm.items[:5])
-    more = f" and {len(comm.items) - 5} more" if len(comm.items) > 5 else ""
-    return f"{comm.template} planned by {comm.channel} for {numbers}{more}"
+        return Text(gettext_noop("Thank-you message planned (%(channel)s)"), {"channel": channel})
+    params = {"template": comm.template, "channel": channel, "more": len(comm.items) - 5,
+              "numbers": ", ".join(i.number for i in comm.items[:5])}  # fmt: skip
+    if len(comm.items) > 5:
+        return Text(gettext_noop("%(template)s planned by %(channel)s for %(numbers)s and "
+                                 "%(more)s more"), params)  # fmt: skip
+    return Text(gettext_noop("%(template)s planned by %(channel)s for %(numbers)s"), params)

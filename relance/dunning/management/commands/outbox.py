@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from relance.accounts.models import Organisation
 from relance.channels.email import NoRecipient
-from relance.channels.outbox import preview
 from relance.dunning.approval import NotAwaiting, decide, describe
 from relance.dunning.models import CommStatus, Communication
+from relance.dunning.outbox import preview
 from relance.lib.commands import organisation_option
 from relance.lib.output import Column, print_json, print_table
 

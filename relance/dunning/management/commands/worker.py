@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
 from relance.accounts.models import Organisation
-from relance.channels import outbox
+from relance.dunning import outbox
 
 
 class Command(BaseCommand):
@@ -87,7 +87,7 @@ class Command(BaseCommand):
         return report.total > report.counts.get("skipped", 0)
 
     def _enqueue(self, organisation_id: int | None, batch: int, stale_after: timedelta) -> bool:
-        from relance.channels.tasks import enqueue_due
+        from relance.dunning.queue import enqueue_due
 
         swept = outbox.sweep_stale(stale_after=stale_after)
         batches = enqueue_due(organisation_id=organisation_id, batch_size=batch)

@@ -10,11 +10,15 @@ from datetime import date
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone, translation
-from django.utils.translation import gettext as _
+from django.utils import timezone
+from django.utils.translation import gettext_noop
 
-from relance.dunning.models import CommStatus, Communication, StepChannel, Task
-from relance.ledger.models import Contact, TimelineEvent
+from relance.accounts.models import Organisation
+from relance.dunning import tasks
+from relance.dunning.models import CommStatus, Communication, StepChannel
+from relance.ledger import timeline
+from relance.ledger.models import Contact
+from relance.ledger.timeline import Text
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +83,16 @@ def record_bounce(
         return result
     addresses = [recipient.strip().lower()] if recipient else _addresses(comm.recipient)
     Communication.objects.filter(pk=comm.pk).update(last_error=f"bounced: {reason}"[:2000])
-    TimelineEvent.objects.create(
-        organisation_id=comm.organisation_id,
-        customer_id=comm.customer_id,
-        at=timezone.now(),
-        kind="email_bounced" if permanent else "email_delayed",
-        summary=(_("E-mail to %s bounced") % ", ".join(addresses))[:300],
+    timeline.record(
+        comm.organisation,
+        comm.customer_id,
+        "email_bounced" if permanent else "email_delayed",
+        Text(
+            gettext_noop("E-mail to %(addresses)s bounced")
+            if permanent
+            else gettext_noop("E-mail to %(addresses)s delayed"),
+            {"addresses": ", ".join(addresses)},
+        ),
         data={"communication": comm.pk, "reason": reason, "permanent": permanent},
     )
     if permanent:
@@ -105,13 +113,12 @@ def invalidate_address(comm: Communication, address: str, reason: str, today: da
     for contact in contacts:
         invalidated += _invalidate(contact, reason, today, comm)
     if not contacts:
-        with translation.override(comm.organisation.language):
-            title = _("The e-mail address %(address)s of %(customer)s bounced: correct it") % {
-                "address": address,
-                "customer": comm.customer.legal_name,
-            }
+        title = Text(
+            gettext_noop("The e-mail address %(address)s of %(customer)s bounced: correct it"),
+            {"address": address, "customer": comm.customer.legal_name},
+        )
         _task(
-            comm.organisation_id,
+            comm.organisation,
             comm.customer_id,
             f"invalid_email:{comm.customer_id}:{address}",
             title,
@@ -126,21 +133,15 @@ def _invalidate(
     contact: Contact, reason: str, today: date, comm: Communication | None
 ) -> list[int]:
     Contact.objects.filter(pk=contact.pk).update(email_valid=False)
-    from relance.accounts.models import Organisation
-
-    language = (
-        Organisation.objects.filter(pk=contact.organisation_id)
-        .values_list("language", flat=True)
-        .first()
-        or "fr"
+    organisation = (
+        comm.organisation if comm else Organisation.objects.get(pk=contact.organisation_id)
     )
-    with translation.override(language):
-        title = _("Find a valid e-mail address for %(contact)s: %(address)s bounced") % {
-            "contact": contact.name,
-            "address": contact.email,
-        }
+    title = Text(
+        gettext_noop("Find a valid e-mail address for %(contact)s: %(address)s bounced"),
+        {"contact": contact.name, "address": contact.email},
+    )
     _task(
-        contact.organisation_id,
+        organisation,
         contact.customer_id,
         f"invalid_email:{contact.pk}:{today}",
         title,
@@ -152,25 +153,23 @@ def _invalidate(
 
 
 def _task(
-    organisation_id: int,
+    organisation: Organisation,
     customer_id: int,
     key: str,
-    title: str,
+    title: Text,
     today: date,
     comm: Communication | None,
     data: dict[str, Any],
 ) -> None:
-    Task.objects.get_or_create(
-        organisation_id=organisation_id,
-        key=key[:128],
-        defaults={
-            "customer_id": customer_id,
-            "kind": "invalid_email",
-            "title": title[:300],
-            "due_on": today,
-            "communication": comm,
-            "data": data,
-        },
+    tasks.open_task(
+        organisation,
+        key=key,
+        customer_id=customer_id,
+        kind="invalid_email",
+        title=title,
+        due_on=today,
+        communication_id=comm.pk if comm else None,
+        data=data,
     )
 
 

@@ -12,12 +12,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
+from relance.dunning import instalments
 from relance.dunning.models import (
+    CommPurpose,
     CommStatus,
     Communication,
     CommunicationItem,
+    Instalment,
     PaymentPlan,
     Promise,
     StepChannel,
@@ -35,6 +39,8 @@ class Facts:
     promises: dict[int, list[tuple[int | None, date, int]]] = field(default_factory=dict)
     in_plan: set[int] = field(default_factory=set)  # invoice ids in an active plan
     active_plans: set[int] = field(default_factory=set)  # of the instalment reminders
+    # The instalments of the instalment reminders, by id (``Communication.instalment``).
+    instalments: dict[int, InstalmentDue] = field(default_factory=dict)
     held: set[int] = field(default_factory=set)  # customer ids on hold today
     contacts: dict[int, list[Contact]] = field(default_factory=dict)  # by customer
     attachments: dict[int, list[Attachment]] = field(default_factory=dict)  # by invoice
@@ -49,6 +55,14 @@ class Facts:
         for contact in self.contacts.get(customer_id, []):
             if contact.email.lower() in gone:
                 contact.email_valid = False
+
+
+@dataclass(frozen=True)
+class InstalmentDue:
+    plan_id: int
+    due_date: date
+    amount: Decimal
+    paid_when_owed: Decimal  # paid once the plan's invoices owe no more than this
 
 
 def load(comms: Sequence[Communication], today: date) -> Facts:
@@ -78,13 +92,9 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
             invoice_id__in=invoice_ids, paymentplan__status=PaymentPlan.Status.ACTIVE
         ).values_list("invoice_id", flat=True)
     )
-    plans = [c.explanation.get("plan") for c in comms if c.purpose == "instalment"]
-    if plans:
-        facts.active_plans = set(
-            PaymentPlan.objects.filter(pk__in=plans, status=PaymentPlan.Status.ACTIVE).values_list(
-                "pk", flat=True
-            )
-        )
+    reminded = [c.instalment_id for c in comms if c.purpose == CommPurpose.INSTALMENT]
+    if reminded:
+        load_instalments(facts, [pk for pk in reminded if pk is not None])
     facts.held = {
         customer_id
         for customer_id, start, end in Hold.objects.filter(
@@ -95,6 +105,27 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
     if any(comm.channel == StepChannel.EMAIL for comm in comms):
         load_email_facts(facts, customer_ids, invoice_ids)
     return facts
+
+
+def load_instalments(facts: Facts, instalment_ids: list[int]) -> None:
+    """The instalments reminded, with their plans' schedules (what pays each one)."""
+    schedules: dict[int, list[instalments.InstalmentFacts]] = defaultdict(list)
+    for plan_id, pk, due_date, amount in Instalment.objects.filter(
+        plan__instalments__in=instalment_ids
+    ).values_list("plan_id", "pk", "due_date", "amount"):
+        schedules[plan_id].append(instalments.InstalmentFacts(pk, due_date, amount))
+    wanted = set(instalment_ids)
+    for plan_id, schedule in schedules.items():
+        for one in schedule:
+            if one.instalment_id in wanted:
+                facts.instalments[one.instalment_id] = InstalmentDue(
+                    plan_id, one.due_date, one.amount,
+                    instalments.paid_when_owed(schedule, one.instalment_id),
+                )  # fmt: skip
+    facts.active_plans = set(
+        PaymentPlan.objects.filter(pk__in=list(schedules), status=PaymentPlan.Status.ACTIVE)
+        .values_list("pk", flat=True)
+    )  # fmt: skip
 
 
 def load_email_facts(facts: Facts, customer_ids: list[int], invoice_ids: list[int]) -> None:

@@ -34,26 +34,25 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone, translation
-from django.utils.translation import gettext as _
+from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext_noop
 
-from relance.channels import batch, bounces
-from relance.channels.base import Delivery, Outgoing, Transport, TransportError
-from relance.channels.batch import Facts
+from relance.channels import registry
+from relance.channels.base import Delivery, NoRecipient, Outgoing, Transport, TransportError
 from relance.channels.context import line_of, totals_of
-from relance.channels.email import EmailTransport, NoRecipient, build_email
 from relance.channels.formatting import money
-from relance.channels.recheck import Check, recheck
-from relance.dunning import levels
+from relance.dunning import batch, bounces, levels, tasks
+from relance.dunning.batch import Facts
 from relance.dunning.models import (
     PERSON_CHANNELS,
     CommStatus,
     Communication,
-    CommunicationItem,
     StepChannel,
-    Task,
 )
-from relance.ledger.models import TimelineEvent
+from relance.dunning.recheck import Check, recheck
+from relance.ledger import timeline
+from relance.ledger.timeline import Text, label
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +73,14 @@ STALE_AFTER = timedelta(minutes=10)
 # again (the task may not have started yet); the claim is what prevents double sending.
 ENQUEUE_LEASE = timedelta(minutes=10)
 
-# Channels a person carries out; letters too until Relance prints and posts them.
+# Channels a person carries out when no transport is registered for them (see
+# ``channels.registry``): letters are, until a letter channel prints and posts them.
 HANDED_TO_PERSON = PERSON_CHANNELS | {StepChannel.LETTER, StepChannel.REGISTERED_LETTER}
 
-Builder = Callable[[Communication, Sequence[CommunicationItem], date, Facts], Outgoing]
-BUILDERS: dict[str, Builder] = {StepChannel.EMAIL: build_email}
-TRANSPORTS: dict[str, Callable[[], Transport]] = {StepChannel.EMAIL: EmailTransport}
-# SMS comes with a provider: add its builder and transport here.
+# Timeline summaries, written in the organisation's language (see ``ledger.timeline``).
+INTERRUPTED = Text(gettext_noop("Sending interrupted"))
+DEFERRED = Text(gettext_noop("Sending deferred"))
+FAILED = Text(gettext_noop("Sending failed"))
 
 
 @dataclass
@@ -171,7 +171,10 @@ class Session:
         if channel in self.broken:
             raise self.broken[channel]
         if channel not in self.open:
-            transport = TRANSPORTS[channel]()
+            registered = registry.get(channel)
+            if registered is None:  # unregistered since the message was built
+                raise TransportError(f"no transport for the {channel} channel")
+            transport = registered.transport()
             try:
                 transport.open()
             except TransportError as error:
@@ -262,13 +265,13 @@ def prepare(comm: Communication, today: date, facts: Facts) -> Ready | str:
     check = recheck(comm, today, facts)
     if not check.kept:
         return cancel(comm, check, today)
-    if comm.channel in HANDED_TO_PERSON:
-        return hand_to_person(comm, check, today)
-    builder = BUILDERS.get(comm.channel)
-    if builder is None:
+    channel = registry.get(comm.channel)
+    if channel is None:
+        if comm.channel in HANDED_TO_PERSON:
+            return hand_to_person(comm, check, today)
         return fail_unsent(comm, check, today, f"no transport for the {comm.channel} channel yet")
     try:
-        return Ready(comm, check, builder(comm, check.kept, today, facts))
+        return Ready(comm, check, channel.build(comm, check.kept, today, facts))
     except NoRecipient as error:
         return no_address(comm, check, today, str(error))
     except Exception as error:  # a broken template must not stop the other messages
@@ -349,9 +352,7 @@ def mark_sent(
             if not _mine(comm, outgoing).update(**sent):
                 log.warning("communication %s sent but settled by someone else", comm.pk)
                 return "sent"
-            Task.objects.filter(
-                organisation_id=comm.organisation_id, key=f"ambiguous:{comm.pk}", status="open"
-            ).update(status=Task.Status.CANCELLED)
+            tasks.cancel(comm.organisation_id, f"ambiguous:{comm.pk}")
         refresh_items(check, today)
         levels.give_back(check.dropped, comm.run_date)
         event(comm, now, "communication_sent", _sent_summary(comm, check), check, delivery.details)
@@ -391,7 +392,7 @@ def after_error(
         if error.ambiguous:
             if mine.update(status=CommStatus.AMBIGUOUS, last_error=reason, updated_at=now):
                 _ambiguous_task(comm, today, reason)
-                event(comm, now, "communication_ambiguous", _("Sending interrupted"), check)
+                event(comm, now, "communication_ambiguous", INTERRUPTED, check)
             return "ambiguous"
         attempts = comm.attempts + 1
         waits = backoff()
@@ -405,13 +406,13 @@ def after_error(
                 last_error=reason,
                 updated_at=now,
             ):
-                event(comm, now, "communication_deferred", _("Sending deferred"), check)
+                event(comm, now, "communication_deferred", DEFERRED, check)
             return "deferred"
         if mine.update(
             status=CommStatus.FAILED, attempts=attempts, last_error=reason, updated_at=now
         ):
             _failed_task(comm, today, reason)
-            event(comm, now, "communication_failed", _("Sending failed"), check)
+            event(comm, now, "communication_failed", FAILED, check)
             for address in error.refused:
                 bounces.invalidate_address(comm, address, reason, today)
     return "failed"
@@ -428,7 +429,8 @@ def fail_unsent(comm: Communication, check: Check, today: date, reason: str) -> 
             return "skipped"
         save_drops(check)
         _failed_task(comm, today, reason)
-        event(comm, now, "communication_failed", _("Not sent: %s") % reason, check)
+        summary = Text(gettext_noop("Not sent: %(reason)s"), {"reason": reason})
+        event(comm, now, "communication_failed", summary, check)
     return "failed"
 
 
@@ -445,7 +447,7 @@ def cancel(comm: Communication, check: Check, today: date) -> str:
             comm,
             now,
             "communication_cancelled",
-            _("Cancelled before sending: nothing left to remind"),
+            Text(gettext_noop("Cancelled before sending: nothing left to remind")),
             check,
         )
     return "cancelled"
@@ -464,21 +466,18 @@ def hand_to_person(comm: Communication, check: Check, today: date) -> str:
         refresh_items(check, today)
         levels.give_back(check.dropped, comm.run_date)
         lines = [line_of(item.invoice, today) for item in check.kept]
-        with translation.override(comm.organisation.language):
-            title = _person_title(comm, lines)
-        Task.objects.get_or_create(
-            organisation_id=comm.organisation_id,
+        title = _person_title(comm, lines)
+        tasks.open_task(
+            comm.organisation,
             key=f"comm:{comm.pk}",
-            defaults={
-                "customer_id": comm.customer_id,
-                "kind": comm.channel,
-                "title": title[:300],
-                "due_on": today,
-                "communication": comm,
-                "data": {"template": comm.template, "invoices": [ln.number for ln in lines]},
-            },
+            customer_id=comm.customer_id,
+            kind=comm.channel,
+            title=title,
+            due_on=today,
+            communication_id=comm.pk,
+            data={"template": comm.template, "invoices": [ln.number for ln in lines]},
         )
-        event(comm, now, "communication_sent", title[:300], check, {"handed_to": "task"})
+        event(comm, now, "communication_sent", title, check, {"handed_to": "task"})
     return "handed_over"
 
 
@@ -494,29 +493,21 @@ def no_address(comm: Communication, check: Check, today: date, reason: str) -> s
             return "skipped"
         save_drops(check)
         refresh_items(check, today)
-        with translation.override(comm.organisation.language):
-            title = _("No e-mail address for %(customer)s: add one, or remind them another way") % {
-                "customer": comm.customer.legal_name
-            }
+        title = Text(
+            gettext_noop("No e-mail address for %(customer)s: add one, or remind them another way"),
+            {"customer": comm.customer.legal_name},
+        )
         numbers = [item.invoice.number for item in check.kept]
-        task, created = Task.objects.get_or_create(
-            organisation_id=comm.organisation_id,
-            key=f"no_email:{comm.customer_id}",
-            defaults={
-                "customer_id": comm.customer_id, "kind": "no_email", "title": title[:300],
-                "due_on": today, "communication": comm,
-                "data": {"communications": [comm.pk], "invoices": numbers},
+        # The same task, open again if it was closed, listing this one too.
+        tasks.open_or_extend(
+            comm.organisation, key=f"no_email:{comm.customer_id}", customer_id=comm.customer_id,
+            kind="no_email", title=title, due_on=today, communication_id=comm.pk,
+            data={"communications": [comm.pk], "invoices": numbers},
+            extend=lambda data: {
+                "communications": [*data.get("communications", []), comm.pk],
+                "invoices": sorted({*data.get("invoices", []), *numbers}),
             },
         )  # fmt: skip
-        if not created:  # the same task, open again if it was closed, listing this one too
-            task.data = {
-                "communications": [*task.data.get("communications", []), comm.pk],
-                "invoices": sorted({*task.data.get("invoices", []), *numbers}),
-            }
-            if task.status != Task.Status.OPEN:
-                task.status, task.due_on = Task.Status.OPEN, today
-            task.communication, task.title = comm, title[:300]
-            task.save(update_fields=["data", "status", "communication", "title", "due_on"])
         event(comm, now, "communication_handed_over", title, check, {"handed_to": "task"})
     return "no_address"
 
@@ -527,10 +518,10 @@ def preview(comm: Communication, today: date) -> tuple[Check, Outgoing | None]:
     a person carries out). Raises ``NoRecipient``."""
     facts = batch.load([comm], today)
     check = recheck(comm, today, facts)
-    builder = BUILDERS.get(comm.channel)
-    if not check.kept or builder is None or comm.channel in HANDED_TO_PERSON:
+    channel = registry.get(comm.channel)
+    if not check.kept or channel is None:
         return check, None
-    return check, builder(comm, check.kept, today, facts)
+    return check, channel.build(comm, check.kept, today, facts)
 
 
 # -- abandoned claims ---------------------------------------------------------------------
@@ -553,7 +544,7 @@ def sweep_stale(now: datetime | None = None, stale_after: timedelta | None = Non
             ).update(status=CommStatus.AMBIGUOUS, last_error=reason, updated_at=now):
                 swept += 1
                 _ambiguous_task(comm, timezone.localdate(now), reason)
-                event(comm, now, "communication_ambiguous", _("Sending interrupted"), None)
+                event(comm, now, "communication_ambiguous", INTERRUPTED, None)
     return swept
 
 
@@ -579,7 +570,7 @@ def event(
     comm: Communication,
     now: datetime,
     kind: str,
-    summary: str,
+    summary: Text | str,
     check: Check | None,
     extra: dict[str, Any] | None = None,
 ) -> None:
@@ -595,32 +586,7 @@ def event(
         if check.dropped:
             data["dropped"] = check.reasons
     data.update(extra or {})
-    insert(
-        TimelineEvent,
-        organisation=comm.organisation_id,
-        customer=comm.customer_id,
-        at=now,
-        kind=kind,
-        summary=summary[:300],
-        data=data,
-    )
-
-
-def insert(model: type[Any], **values: Any) -> None:
-    """One row, without the ORM's per-call query building (once per message sent): each
-    value is prepared by its own field, as ``Model.objects.create`` would."""
-    fields = [model._meta.get_field(name) for name in values]
-    ops = connection.ops
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {ops.quote_name(model._meta.db_table)}"
-            f" ({', '.join(ops.quote_name(field.column) for field in fields)})"
-            f" VALUES ({', '.join(['%s'] * len(fields))})",
-            [
-                field.get_db_prep_save(value, connection)
-                for field, value in zip(fields, values.values(), strict=True)
-            ],
-        )
+    timeline.record(comm.organisation, comm.customer_id, kind, summary, data=data, at=now)
 
 
 def update(instances: Sequence[Any], names: Sequence[str]) -> None:
@@ -649,63 +615,59 @@ def update(instances: Sequence[Any], names: Sequence[str]) -> None:
         )
 
 
-def _sent_summary(comm: Communication, check: Check) -> str:
+def _amounts(totals: Sequence[tuple[Any, str]]) -> str:
+    return ", ".join(money(amount, currency) for amount, currency in totals)
+
+
+# Amounts in the reader's language: formatted when the text is rendered in it.
+lazy_amounts = lazy(_amounts, str)
+
+
+def _sent_summary(comm: Communication, check: Check) -> Text:
     numbers = ", ".join(item.invoice.number for item in check.kept[:5])
     more = "…" if len(check.kept) > 5 else ""
-    with translation.override(comm.organisation.language):
-        return _("E-mail “%(subject)s” sent for %(numbers)s") % {
-            "subject": comm.subject,
-            "numbers": numbers + more,
-        }
+    return Text(
+        gettext_noop("%(channel)s “%(subject)s” sent for %(numbers)s"),
+        {"channel": label(StepChannel, comm.channel), "subject": comm.subject,
+         "numbers": numbers + more},
+    )  # fmt: skip
 
 
-def _person_title(comm: Communication, lines: Sequence[Any]) -> str:
-    totals = ", ".join(money(t.amount, t.currency) for t in totals_of(lines))
-    name = comm.customer.legal_name
+def _person_title(comm: Communication, lines: Sequence[Any]) -> Text:
+    totals = lazy_amounts([(t.amount, t.currency) for t in totals_of(lines)])
+    values = {"template": comm.template, "customer": comm.customer.legal_name,
+              "count": len(lines), "total": totals}  # fmt: skip
     if comm.channel in {StepChannel.LETTER, StepChannel.REGISTERED_LETTER}:
-        return _("Print and post the %(template)s letter to %(customer)s (%(total)s)") % {
-            "template": comm.template,
-            "customer": name,
-            "total": totals,
-        }
-    if comm.channel == StepChannel.CALL:
-        return _("Call %(customer)s about %(count)s invoice(s), %(total)s") % {
-            "customer": name,
-            "count": len(lines),
-            "total": totals,
-        }
-    if comm.channel == StepChannel.HANDOVER:
-        return _("Hand %(customer)s's file over (%(total)s)") % {"customer": name, "total": totals}
-    return _("%(template)s: %(customer)s, %(total)s") % {
-        "template": comm.template,
-        "customer": name,
-        "total": totals,
-    }
+        message = gettext_noop("Print and post the %(template)s letter to %(customer)s (%(total)s)")
+    elif comm.channel == StepChannel.CALL:
+        message = gettext_noop("Call %(customer)s about %(count)s invoice(s), %(total)s")
+    elif comm.channel == StepChannel.HANDOVER:
+        message = gettext_noop("Hand %(customer)s's file over (%(total)s)")
+    else:
+        message = gettext_noop("%(template)s: %(customer)s, %(total)s")
+    return Text(message, values)
 
 
 def _open_task(
-    comm: Communication, key: str, kind: str, title: str, today: date, **data: Any
+    comm: Communication, key: str, kind: str, title: Text, today: date, **data: Any
 ) -> None:
-    Task.objects.get_or_create(
-        organisation_id=comm.organisation_id,
+    tasks.open_task(
+        comm.organisation,
         key=key,
-        defaults={
-            "customer_id": comm.customer_id,
-            "kind": kind,
-            "title": title[:300],
-            "due_on": today,
-            "communication": comm,
-            "data": {"communication": comm.pk, **data},
-        },
+        customer_id=comm.customer_id,
+        kind=kind,
+        title=title,
+        due_on=today,
+        communication_id=comm.pk,
+        data={"communication": comm.pk, **data},
     )
 
 
 def _ambiguous_task(comm: Communication, today: date, reason: str) -> None:
-    with translation.override(comm.organisation.language):
-        title = _("Check whether the %(channel)s to %(customer)s was received before resending") % {
-            "channel": comm.get_channel_display(),
-            "customer": comm.customer.legal_name,
-        }
+    title = Text(
+        gettext_noop("Check whether the %(channel)s to %(customer)s was received before resending"),
+        {"channel": label(StepChannel, comm.channel), "customer": comm.customer.legal_name},
+    )
     _open_task(
         comm,
         f"ambiguous:{comm.pk}",
@@ -718,10 +680,9 @@ def _ambiguous_task(comm: Communication, today: date, reason: str) -> None:
 
 
 def _failed_task(comm: Communication, today: date, reason: str) -> None:
-    with translation.override(comm.organisation.language):
-        title = _("Send the %(channel)s to %(customer)s another way: %(reason)s") % {
-            "channel": comm.get_channel_display(),
-            "customer": comm.customer.legal_name,
-            "reason": reason[:120],
-        }
+    title = Text(
+        gettext_noop("Send the %(channel)s to %(customer)s another way: %(reason)s"),
+        {"channel": label(StepChannel, comm.channel), "customer": comm.customer.legal_name,
+         "reason": reason[:120]},
+    )  # fmt: skip
     _open_task(comm, f"send_failed:{comm.pk}", "send_failed", title, today, reason=reason)

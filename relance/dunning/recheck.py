@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from relance.channels import batch
-from relance.channels.batch import Facts
-from relance.dunning.models import Communication, CommunicationItem
+from relance.dunning import batch
+from relance.dunning.batch import Facts
+from relance.dunning.models import CommPurpose, Communication, CommunicationItem
 from relance.dunning.policy import promise_active
 
 PAID = "paid"
@@ -86,9 +86,9 @@ def recheck(comm: Communication, today: date, facts: Facts | None = None) -> Che
     """
     if facts is None:
         facts = batch.load([comm], today)
-    if comm.purpose == "instalment":
+    if comm.purpose == CommPurpose.INSTALMENT:
         return _recheck_instalment(comm, facts)
-    thanks = comm.purpose == "thanks"
+    thanks = comm.purpose == CommPurpose.THANKS
     promises = facts.promises.get(comm.customer_id, [])
     promised_customer = any(
         invoice_id is None and promise_covers(day, grace, today)
@@ -115,13 +115,13 @@ def recheck(comm: Communication, today: date, facts: Facts | None = None) -> Che
     return check
 
 
-def instalment_reason(comm: Communication, owed: Decimal, plan_active: bool) -> str:
-    """Why an instalment reminder must not leave, or "": its plan ended meanwhile, or the
-    payments since planning covered the instalment (the invoices owe no more than what was
-    left once it is paid)."""
-    if not plan_active:
+def instalment_reason(owed: Decimal, paid_when_owed: Decimal | None, plan_active: bool) -> str:
+    """Why an instalment reminder must not leave, or "": its plan ended meanwhile (or its
+    instalment is gone), or the payments since planning covered the instalment (the
+    invoices owe no more than what is left once it is paid)."""
+    if not plan_active or paid_when_owed is None:
         return PLAN_CLOSED
-    if owed <= Decimal(comm.explanation.get("paid_when_owed", "0")):
+    if owed <= paid_when_owed:
         return PAID
     return ""
 
@@ -131,7 +131,12 @@ def _recheck_instalment(comm: Communication, facts: Facts) -> Check:
     they leave or stay together, on what the plan's invoices owe now."""
     items = facts.items.get(comm.pk, [])
     owed = sum((item.invoice.balance for item in items), Decimal(0))
-    reason = instalment_reason(comm, owed, comm.explanation.get("plan") in facts.active_plans)
+    due = facts.instalments.get(comm.instalment_id) if comm.instalment_id else None
+    reason = instalment_reason(
+        owed,
+        due.paid_when_owed if due else None,
+        due is not None and due.plan_id in facts.active_plans,
+    )
     check = Check()
     for item in items:
         check.record(item, reason)

@@ -13,7 +13,7 @@ from datetime import date
 from django.utils import timezone
 from django_tasks import task
 
-from relance.channels import outbox
+from relance.dunning import outbox
 from relance.dunning.models import CommStatus, Communication
 
 
