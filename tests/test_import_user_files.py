@@ -231,7 +231,8 @@ def test_it_refuses_a_spreadsheet_number_beyond_the_ledger(org, tmp_path):
 def test_it_refuses_a_monster_line_in_bounded_memory(org, tmp_path):
     path = tmp_path / "monster.csv"
     path.write_text(
-        f"{TEMPLATE}\nC001;Acme;FA-1;15/10/2026;100,00\nC001;Acme;{'9' * (2 * MAX_LINE)};15/10/2026;1,00\n",
+        f"{TEMPLATE}\nC001;Acme;FA-1;15/10/2026;100,00\n"
+        f"C001;Acme;{'9' * (2 * MAX_LINE)};15/10/2026;1,00\n",
         encoding="utf-8",
     )
 
