@@ -10,6 +10,7 @@ writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -258,6 +259,8 @@ class _Applier:
         """Two numbers that differ only by case or spaces (``FA-001``, ``fa-001``, ``FA 001``)
         are refused: counted as two invoices they would count the debt twice, and merged
         they might be two invoices of a careless numbering. The user decides."""
+        if not may_look_alike([inv.number for inv in self.batch.invoices]):
+            return
         by_key: dict[str, InvoiceRecord] = {}
         for inv in self.batch.invoices:
             other = by_key.setdefault(invoice_key(inv.number), inv)
@@ -524,12 +527,15 @@ class _Applier:
     def check_lookalikes_in_ledger(self, existing: dict[str, Any]) -> None:
         """A new invoice number that differs only by case or spaces from one of the ledger
         is refused (see check_lookalike_numbers)."""
-        new = {invoice_key(r.number): r for r in self.batch.invoices if r.number not in existing}
-        if not new or not existing:
+        if not existing:
             return
-        for number in existing:
-            rec = new.get(invoice_key(number))
-            if rec is not None:
+        new = {invoice_key(r.number): r for r in self.batch.invoices if r.number not in existing}
+        if not new or not may_look_alike([*existing, *(r.number for r in new.values())]):
+            return
+        ledger = {invoice_key(number): number for number in existing}
+        for key, rec in new.items():
+            number = ledger.get(key)
+            if number is not None:
                 self.problems.add(
                     rec.row, self.batch.label("invoice.number"),
                     f"invoice number {rec.number!r} differs only by case or spaces from "
@@ -805,6 +811,18 @@ class _Applier:
 def invoice_key(number: str) -> str:
     """What two spellings of one invoice number share: no case, no spaces."""
     return "".join(number.split()).casefold()
+
+
+_SPACE, _LOWER, _UPPER = re.compile(r"\s"), re.compile("[a-z]"), re.compile("[A-Z]")
+
+
+def may_look_alike(numbers: list[str]) -> bool:
+    """False when no two of these numbers can share an invoice_key: ASCII without spaces, in
+    one case (the usual ERP numbering). A few passes in C instead of a key per number."""
+    text = "\x00".join(numbers)
+    if not text.isascii() or _SPACE.search(text):
+        return True
+    return bool(_LOWER.search(text)) and bool(_UPPER.search(text))
 
 
 def _updated(model: Any, old: dict[str, Any], names: Iterable[str], new: dict[str, Any]) -> Any:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from operator import attrgetter
+from functools import partial
+from operator import attrgetter, is_not
 from typing import Any
 
 from django.db import models
@@ -33,7 +34,6 @@ def max_amount(model: type[models.Model], name: str) -> Decimal:
 # (record attribute, target, model, model field) for each list of a batch.
 _INVOICE_TEXT = (
     ("number", "invoice.number", Invoice, "number"),
-    ("customer", "customer.reference", Customer, "reference"),
     ("currency", "invoice.currency", Invoice, "currency"),
     ("po_reference", "invoice.po_reference", Invoice, "po_reference"),
 )
@@ -44,7 +44,6 @@ _INVOICE_AMOUNTS = (
 )
 _PAYMENT_TEXT = (
     ("reference", "payment.reference", Payment, "reference"),
-    ("customer", "customer.reference", Customer, "reference"),
     ("currency", "payment.currency", Payment, "currency"),
     ("method", "payment.method", Payment, "method"),
     ("memo", "payment.memo", Payment, "memo"),
@@ -94,12 +93,15 @@ def _check(
     for attribute, target, model, name in amounts:
         bound = max_amount(model, name)
         get = attrgetter(attribute)
-        values = [v for v in map(get, records) if v is not None] if records else []
-        if values and max(max(values), -min(values)) >= bound:
+        values = list(filter(_given, map(get, records)))
+        if values and (max(values) >= bound or min(values) <= -bound):
             for record in records:
                 value = get(record)
                 if value is not None and abs(value) >= bound:
                     yield record.row, target, _too_large(value, bound)
+
+
+_given = partial(is_not, None)
 
 
 def _customer(
