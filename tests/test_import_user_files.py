@@ -259,6 +259,43 @@ def test_it_refuses_an_xlsx_whose_one_cell_is_far_away_before_loading_it(org, tm
     assert not Invoice.objects.filter(organisation=org).exists()
 
 
+def test_it_refuses_an_ods_whose_one_cell_is_far_away_before_loading_it(org, tmp_path):
+    pytest.importorskip("odf")
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    def cell(text: str | None = None, repeat: int | None = None) -> TableCell:
+        element = TableCell(valuetype="string") if text else TableCell(numbercolumnsrepeated=repeat)
+        if text:
+            element.addElement(P(text=text))
+        return element
+
+    def row(*cells: TableCell, repeat: int | None = None) -> TableRow:
+        element = TableRow(numberrowsrepeated=repeat) if repeat else TableRow()
+        for c in cells:
+            element.addElement(c)
+        return element
+
+    document = OpenDocumentSpreadsheet()
+    sheet = Table(name="Factures")
+    sheet.addElement(row(*(cell(h) for h in TEMPLATE.split(";"))))
+    sheet.addElement(row(*(cell(v) for v in ("C001", "Acme", "FA-1", "15/10/2026", "100,00"))))
+    # A stray value a million rows down, 30 columns across: 30 million cells to load.
+    sheet.addElement(row(cell(repeat=5), repeat=999_990))
+    sheet.addElement(row(cell(repeat=29), cell("x")))
+    # LibreOffice ends every sheet with empty repeats: they do not count.
+    sheet.addElement(row(cell(repeat=1024), repeat=48_000))
+    document.spreadsheet.addElement(sheet)
+    document.save(path := tmp_path / "far.ods")
+
+    [(row_, field, message)] = problems_of(org, path)
+
+    assert (row_, field) == (None, None)
+    assert "sheet 'Factures' reaches row 999,993, column 30" in message
+    assert not Invoice.objects.filter(organisation=org).exists()
+
+
 # -- headers, one pass, the import log ----------------------------------------------------
 
 

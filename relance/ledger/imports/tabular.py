@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
+from xml.parsers import expat
 
 from relance.ledger.imports.parsing import UnreadableFile, decode, looks_binary, sniff_delimiter
 from relance.ledger.imports.records import ImportFailed, Problem
@@ -114,6 +115,8 @@ def _read_spreadsheet(path: Path, label: str, sheet: str | int | None, header_ro
     if not head.startswith(b"PK") and not looks_binary(head):
         raise _fail(label, "is not a spreadsheet (XLSX or ODS); is it a CSV file?")
     name = sheet if isinstance(sheet, str) else f"number {(sheet or 0) + 1}"
+    if head.startswith(b"PK") and path.suffix.lower() == ".ods":
+        _check_ods_extent(path, label)  # calamine reads every sheet of an ODS on opening
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         names = workbook.sheet_names
@@ -233,3 +236,58 @@ def _too_large(sheet: str, rows: int | None, columns: int | None) -> str:
         f"sheet {sheet!r} {extent}; a cell far from the data (a stray value or format)? "
         "Delete the rows and columns after the data"
     )
+
+
+_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+
+
+def _check_ods_extent(path: Path, label: str) -> None:
+    """The same bound for each sheet of an ODS, counting repeated rows and columns up to the last
+    cell that holds something (trailing empty repeats, which LibreOffice writes for every
+    sheet, do not count). Read with expat: no tree is kept."""
+    table, cell = f"{_TABLE} table", (f"{_TABLE} table-cell", f"{_TABLE} covered-table-cell")
+    sheet = ""
+    state = {"in": False, "row": 0, "repeat": 1, "col": 0, "last": 0, "rows": 0, "cols": 0}
+    in_cell = [False, False]  # inside a cell; the cell holds something
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal sheet
+        if tag == table:
+            sheet = attrs.get(f"{_TABLE} name", "")
+            state.update({"in": True, "row": 0, "rows": 0, "cols": 0})
+        elif not state["in"]:
+            return
+        elif tag == f"{_TABLE} table-row":
+            state["repeat"] = int(attrs.get(f"{_TABLE} number-rows-repeated", 1))
+            state["col"] = state["last"] = 0
+        elif tag in cell:
+            state["repeat_col"] = int(attrs.get(f"{_TABLE} number-columns-repeated", 1))
+            in_cell[:] = [True, f"{_OFFICE} value-type" in attrs]
+        elif in_cell[0]:
+            in_cell[1] = True  # a paragraph, an annotation: something
+
+    def end(tag: str) -> None:
+        if not state["in"]:
+            return
+        if tag in cell:
+            state["col"] += state["repeat_col"]
+            if in_cell[1]:
+                state["last"] = state["col"]
+            in_cell[:] = [False, False]
+        elif tag == f"{_TABLE} table-row":
+            state["row"] += state["repeat"]
+            if state["last"]:
+                state["rows"] = state["row"]
+                state["cols"] = max(state["cols"], state["last"])
+                if state["rows"] * state["cols"] > MAX_CELLS:
+                    raise _fail(label, _too_large(sheet, state["rows"], state["cols"]))
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("content.xml") as xml:
+            parser.ParseFile(xml)
+    except (KeyError, ValueError, expat.ExpatError):
+        return  # calamine will say what is wrong with the file
