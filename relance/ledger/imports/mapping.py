@@ -201,6 +201,7 @@ def default_mapping(header: list[str]) -> Mapping:
 
 
 Converter = Callable[[Any], Any]
+_DIGITS, _SIGNED = frozenset("0123456789"), frozenset("-+0123456789")
 INVOICE_KINDS = frozenset(InvoiceKind.values)
 PAYMENT_KINDS = frozenset(PaymentKind.values)
 
@@ -354,7 +355,13 @@ def _values(
             state.problems.add(line, f.label, str(exc))
             ok = False
             continue
-        if f.money and isinstance(raw, str) and (sign := currency_sign(raw)):
+        # A sign stands before or after the digits: "1 234,56" and "-12.5" need no search.
+        if (
+            f.money
+            and isinstance(raw, str)
+            and not (raw[-1] in _DIGITS and raw[0] in _SIGNED)
+            and (sign := currency_sign(raw))
+        ):
             state.signs.append((f.label, raw, sign))
     return values if ok else None
 
