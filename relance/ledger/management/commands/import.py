@@ -95,18 +95,20 @@ class Command(BaseCommand):
 
     def run(self, org: Organisation, mapping: Mapping | None, opts: dict[str, Any]) -> ImportResult:
         mapping = mapping or self.saved_mapping(org, opts["mapping"])
-        if mapping and opts["save_mapping"]:
+        if mapping and opts["settle_missing"]:
+            mapping.snapshot = True
+        with progress_bar(enabled=not opts["json"]) as report:
+            result = import_file(
+                org, opts["file"], format=opts["format"], mapping=mapping,
+                dry_run=opts["dry_run"], as_of=opts["as_of"], progress=report,
+            )  # fmt: skip
+        if opts["save_mapping"] and opts["mapping"] and Path(opts["mapping"]).is_file():
+            # Saved with the import it served: a refused import saves nothing.
             spec = {"name": opts["save_mapping"], **_spec(Path(opts["mapping"]))}
             ImportMapping.objects.update_or_create(
                 organisation=org, name=opts["save_mapping"], defaults={"spec": spec}
             )
-        if mapping and opts["settle_missing"]:
-            mapping.snapshot = True
-        with progress_bar(enabled=not opts["json"]) as report:
-            return import_file(
-                org, opts["file"], format=opts["format"], mapping=mapping,
-                dry_run=opts["dry_run"], as_of=opts["as_of"], progress=report,
-            )  # fmt: skip
+        return result
 
     def mapping_file(self, given: str | None) -> Mapping | None:
         """The mapping of --mapping when it is a file (read before the organisation exists:
