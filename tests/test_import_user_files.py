@@ -341,6 +341,17 @@ def test_it_records_a_refused_import_in_the_import_log(org, tmp_path):
     assert "row 2" in run.error and "two-digit year" in run.error
     assert not Invoice.objects.filter(organisation=org).exists()
 
+    # A file refused before its rows are read is logged too, and --json says so on stdout.
+    (ragged := tmp_path / "ragged.csv").write_text(f"{TEMPLATE}\nC001;Acme\n", encoding="utf-8")
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_:
+        call_command("import", str(ragged), "--org", "acme", "--json", stdout=out)
+    assert exit_.value.code == 1
+    [problem] = json.loads(out.getvalue())["problems"]
+    assert (problem["file"], problem["row"]) == ("ragged.csv", 2)
+    run = ImportRun.objects.get(organisation=org, file_name="ragged.csv")
+    assert run.status == ImportRun.Status.FAILED and "has 2 fields" in run.error
+
 
 # -- the organisation ---------------------------------------------------------------------
 
