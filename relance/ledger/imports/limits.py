@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from functools import partial
-from operator import attrgetter, is_not
+from operator import attrgetter
 from typing import Any
 
 from django.db import models
@@ -93,15 +92,11 @@ def _check(
     for attribute, target, model, name in amounts:
         bound = max_amount(model, name)
         get = attrgetter(attribute)
-        values = list(filter(_given, map(get, records)))
-        if values and (max(values) >= bound or min(values) <= -bound):
+        if max(map(abs, filter(None, map(get, records))), default=0) >= bound:  # None, 0 out
             for record in records:
                 value = get(record)
                 if value is not None and abs(value) >= bound:
                     yield record.row, target, _too_large(value, bound)
-
-
-_given = partial(is_not, None)
 
 
 def _customer(
