@@ -152,7 +152,15 @@ def bench_imports(args: argparse.Namespace, db: Database, files: dict[str, Path]
     results = []
     for run, path in files.items():
         seconds, rss, out = relance(
-            db, "import", str(path), "--mapping", str(MAPPING), "--org", "bench", "--json"
+            db,
+            "import",
+            str(path),
+            "--mapping",
+            str(MAPPING),
+            "--org",
+            "bench",
+            "--create-org",
+            "--json",
         )
         report = json.loads(out)
         result = Result(db.name, run, report["rows"], seconds, rss, db.size_mib(),

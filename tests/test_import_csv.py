@@ -322,7 +322,7 @@ def broken_cases(tmp_path: Path) -> dict[str, tuple[Path, str, int | None, str |
             write(tmp_path / "n.csv", [HEADER, *ROWS, ROWS[0]]),
             "appears twice",
             5,
-            "invoice.number",
+            "N° facture",
         ),
         "empty file": (write(tmp_path / "e.csv", []), "empty", None, None),
         "binary file": (binary, "binary", None, None),
@@ -330,7 +330,7 @@ def broken_cases(tmp_path: Path) -> dict[str, tuple[Path, str, int | None, str |
             write(tmp_path / "s.csv", [HEADER, ROWS[0].replace("552100554", "552100555")]),
             "not a valid SIREN",
             2,
-            "customer.siren",
+            "SIREN",
         ),
         "ragged row": (
             write(tmp_path / "r.csv", [HEADER, ROWS[0] + ";extra"]),
@@ -438,11 +438,13 @@ def test_it_creates_the_organisation_named_but_not_in_a_dry_run(db, tmp_path):
     from relance.accounts.models import Organisation
 
     path = write(tmp_path / "export.csv", [HEADER, *ROWS])
-    args = [str(path), "--mapping", str(mapping_file(tmp_path)), "--org", "newco"]
+    args = [str(path), "--mapping", str(mapping_file(tmp_path)), "--org", "newco", "--create-org"]
     call_command("import", *args, "--dry-run", stdout=StringIO())
     assert not Organisation.objects.filter(slug="newco").exists()
     call_command("import", *args, stdout=StringIO())
     assert Invoice.objects.filter(organisation__slug="newco").count() == 3
+    call_command("import", *args, stdout=StringIO())  # it exists now: used as it is
+    assert Organisation.objects.filter(slug="newco").count() == 1
 
 
 def test_it_refuses_allocations_beyond_an_invoice_or_a_payment(org, tmp_path):

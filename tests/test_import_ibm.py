@@ -15,6 +15,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Sum
 
+from relance.accounts.models import Organisation
 from relance.ledger.models import Customer, Dispute, Invoice, Payment
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ibm-accounts-receivable.csv"
@@ -86,8 +87,11 @@ def run(*args: str) -> dict:
 
 def test_it_imports_the_sample_as_an_independent_reading_sees_it(db):
     rows = sample_rows()
-    result = run("import", str(SAMPLE), "--mapping", str(MAPPING), "--org", "ibm")
+    result = run("import", str(SAMPLE), "--mapping", str(MAPPING), "--org", "ibm", "--create-org")
     assert result["counts"]["invoices_created"] == len(rows) == 2466
+    # --create-org made the organisation with the mapping's currency, country and language.
+    ibm = Organisation.objects.get(slug="ibm")
+    assert (ibm.currency, ibm.country, ibm.language) == ("USD", "US", "en")
 
     invoices = Invoice.objects.filter(organisation__slug="ibm")
     assert invoices.count() == len(rows)
@@ -114,10 +118,10 @@ def test_it_imports_the_sample_as_an_independent_reading_sees_it(db):
 
 
 def test_it_changes_nothing_when_the_sample_is_imported_again(db):
-    run("import", str(SAMPLE), "--mapping", str(MAPPING), "--org", "ibm")
+    run("import", str(SAMPLE), "--mapping", str(MAPPING), "--org", "ibm", "--create-org")
     snapshot = list(Invoice.objects.order_by("pk").values_list("pk", "balance", "updated_at"))
     payments = Payment.objects.count()
-    again = run("import", str(SAMPLE), "--mapping", str(MAPPING), "--org", "ibm")
+    again = run("import", str(SAMPLE), "--mapping", str(MAPPING), "--org", "ibm", "--create-org")
     assert again["counts"] == {"invoices_unchanged": 2466}
     assert list(Invoice.objects.order_by("pk").values_list("pk", "balance", "updated_at")) == (
         snapshot

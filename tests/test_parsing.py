@@ -107,6 +107,36 @@ def test_it_decodes_utf8_then_windows_1252():
         decode(b"PK\x03\x04\x00\x00")
 
 
+def test_it_tells_iso_8859_15_from_windows_1252_by_the_letters_around():
+    # œ, Œ, Ÿ and € of Latin-9 are ½, ¼, ¾ and ¤ in Windows-1252.
+    assert decode("Cœur;Œuvre;L'HAŸ;12 €".encode("iso-8859-15")) == (
+        "Cœur;Œuvre;L'HAŸ;12 €",
+        "iso-8859-15",
+    )
+    assert decode("1½ jour;Œuvre".encode("cp1252")) == ("1½ jour;Œuvre", "cp1252")
+    assert decode("3 ½ kg".encode("cp1252")) == ("3 ½ kg", "cp1252")
+
+
+def test_it_reads_utf16_with_or_without_its_byte_order_mark():
+    for encoding in ("utf-16", "utf-16-le", "utf-16-be"):
+        assert decode("Réf;Montant\r\nA;1".encode(encoding))[0] == "Réf;Montant\r\nA;1"
+
+
+def test_it_refuses_a_mix_of_utf8_and_windows_1252_lines():
+    data = b"a\n" + "é\n".encode() + "è\n".encode("cp1252") + "ê\n".encode("cp1252")
+    with pytest.raises(UnreadableFile, match="lines 3, 4 are not UTF-8") as error:
+        decode(data)
+    assert error.value.row == 3
+
+
+@pytest.mark.parametrize("text", ["15/12/99", "31.12.26", "01-01-00"])
+def test_it_refuses_two_digit_years(text):
+    with pytest.raises(ValueError, match="two-digit year"):
+        parse_date(text)
+    assert parse_date(text, "%d/%m/%y" if "/" in text else "%d.%m.%y" if "." in text
+                      else "%d-%m-%y").year in (1999, 2026, 2000)  # fmt: skip
+
+
 @pytest.mark.parametrize("sep", [";", ",", "\t", "|"])
 def test_it_finds_the_separator(sep):
     text = sep.join(["a", "b b", "c"]) + "\n" + sep.join(["1", "2,5", "3"]) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
@@ -14,25 +15,35 @@ class OrganisationNotFound(Exception):
     pass
 
 
-def resolve_organisation(slug: str | None, *, create: bool = False) -> Organisation:
+def resolve_organisation(
+    slug: str | None, *, create: bool = False, defaults: dict[str, str] | None = None
+) -> Organisation:
     """The organisation named by ``slug``; the only one when ``slug`` is omitted.
 
-    With ``create``, a missing organisation is created (an import may start a new one).
+    A missing organisation is an error (a typo must not start a new ledger), unless
+    ``create`` is given (``relance import --create-org``): it is then created, named by its
+    slug, with ``defaults`` (country, currency, language) for what they say.
     """
     if slug:
         org = Organisation.objects.filter(slug=slug).first()
         if org:
             return org
         if create:
-            return create_organisation(slug, name=slug)
-        raise OrganisationNotFound(f"no organisation {slug!r}; create it with `relance createorg`")
+            try:
+                return create_organisation(slug, name=slug, **(defaults or {}))
+            except ValueError as exc:
+                raise OrganisationNotFound(str(exc)) from None
+        raise OrganisationNotFound(
+            f"no organisation {slug!r}; create it with `relance createorg {slug} --name NAME` "
+            "(or `relance import --create-org`)"
+        )
     slugs = list(Organisation.objects.values_list("slug", flat=True)[:11])
     if len(slugs) == 1:
         return Organisation.objects.get(slug=slugs[0])
     if not slugs:
         raise OrganisationNotFound(
             "there is no organisation yet: create one with `relance createorg`, "
-            "or name one with --org and an import will create it"
+            "or import into a new one with --org SLUG --create-org"
         )
     raise OrganisationNotFound(
         "several organisations exist; choose one with --org (" + ", ".join(slugs[:10]) + ")"
@@ -52,6 +63,7 @@ def create_organisation(
 
     if slugify(slug) != slug:
         raise ValueError(f"{slug!r} is not a valid slug (lowercase letters, digits, hyphens)")
+    check_organisation_defaults(country=country, currency=currency, language=language)
     with transaction.atomic():
         organisation = Organisation.objects.create(
             slug=slug, name=name, country=country, currency=currency, language=language, **fields
@@ -59,6 +71,19 @@ def create_organisation(
         # Every organisation starts with the four default scenarios, ready to run.
         install_defaults(organisation)
     return organisation
+
+
+def check_organisation_defaults(*, country: str, currency: str, language: str) -> None:
+    """Raise ValueError naming the first of an organisation's country (ISO 3166 alpha-2),
+    currency (ISO 4217) and language that is not one."""
+    if not (len(country) == 2 and country.isascii() and country.isalpha() and country.isupper()):
+        raise ValueError(f"country {country!r} is not a two-letter ISO code such as FR")
+    if not (len(currency) == 3 and currency.isascii() and currency.isalpha()
+            and currency.isupper()):  # fmt: skip
+        raise ValueError(f"currency {currency!r} is not a three-letter ISO code such as EUR")
+    languages = [code for code, _ in settings.LANGUAGES]
+    if language not in languages:
+        raise ValueError(f"language {language!r} is not one of {', '.join(languages)}")
 
 
 @transaction.atomic

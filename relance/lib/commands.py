@@ -21,12 +21,14 @@ def iso_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
 
 
-def organisation_option(slug: str | None, *, create: bool = False) -> Organisation:
+def organisation_option(
+    slug: str | None, *, create: bool = False, defaults: dict[str, str] | None = None
+) -> Organisation:
     """The organisation of ``--org``, or a failed command that says why."""
     from relance.accounts.services import OrganisationNotFound, resolve_organisation
 
     try:
-        return resolve_organisation(slug, create=create)
+        return resolve_organisation(slug, create=create, defaults=defaults)
     except OrganisationNotFound as exc:
         raise CommandError(str(exc)) from None
 

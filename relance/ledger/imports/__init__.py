@@ -13,8 +13,9 @@ from pathlib import Path
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
-from relance.ledger.imports.apply import ImportResult, apply_batch
+from relance.ledger.imports.apply import ImportResult, apply_batch, record_refusal
 from relance.ledger.imports.mapping import Mapping, default_mapping, read_rows
+from relance.ledger.imports.parsing import utf16_order
 from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
 from relance.ledger.imports.tabular import SPREADSHEETS, read_table
 
@@ -30,8 +31,13 @@ def guess_format(path: Path) -> str:
     if suffix in SPREADSHEETS:
         return "ods" if suffix == ".ods" else "xlsx"
     with path.open("rb") as fh:
-        head = fh.read(200).lstrip(b"\xef\xbb\xbf").lstrip(b'"').lower()
-    return "fec" if head.startswith(b"journalcode") else "csv"
+        head = fh.read(200)
+    if order := utf16_order(head) or ("utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else None):
+        text = head[: len(head) // 2 * 2].decode(order, errors="replace")
+    else:
+        text = head.decode("latin-1")
+    text = text.lstrip("\ufeff\xef\xbb\xbf").lstrip('"').lower()
+    return "fec" if text.startswith("journalcode") else "csv"
 
 
 def read_file(
@@ -83,11 +89,25 @@ def import_file(
     progress: Progress | None = None,
     user_id: int | None = None,
 ) -> ImportResult:
+    """Read the file and apply it to the organisation's ledger, or refuse it whole; a refusal
+    (unless a dry run) is recorded in the import log with its problems."""
     as_of = as_of or timezone.localdate()
-    batch = read_file(
-        path, format=format, mapping=mapping, currency=organisation.currency, as_of=as_of,
-        progress=progress,
-    )  # fmt: skip
+    started = timezone.now()
+    try:
+        batch = read_file(
+            path, format=format, mapping=mapping, currency=organisation.currency, as_of=as_of,
+            progress=progress,
+        )  # fmt: skip
+    except ImportFailed as failure:
+        if not dry_run:
+            fmt = format or (mapping.format if mapping else None)
+            if not fmt and path.is_file():
+                fmt = guess_format(path)
+            refused = LedgerBatch(file=path.name, format=fmt or "", source="")
+            if path.is_file():
+                refused.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+            record_refusal(organisation, refused, failure, started, user_id)
+        raise
     return apply_batch(
         organisation, batch, dry_run=dry_run, as_of=as_of, progress=progress, user_id=user_id
     )

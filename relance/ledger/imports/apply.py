@@ -10,6 +10,7 @@ writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from django.utils import timezone
 
 from relance.accounts.models import Organisation
 from relance.ledger import balances
+from relance.ledger.imports.limits import check_limits
 from relance.ledger.imports.records import (
     ImportFailed,
     InvoiceRecord,
@@ -108,7 +110,11 @@ def apply_batch(
     user_id: int | None = None,
 ) -> ImportResult:
     """Bring the organisation's ledger in line with the batch; raise ImportFailed (and write
-    nothing but a failed ImportRun record) when the batch cannot be applied whole."""
+    nothing but a failed ImportRun record) when the batch cannot be applied whole.
+
+    Every problem is reported in one pass: the bad values found while reading, then what
+    the batch and the ledger say about the rest (a batch with problems is checked as in a
+    dry run, writing nothing)."""
     as_of = as_of or timezone.localdate()
     started = timezone.now()
     result = ImportResult(batch.file, batch.format, dry_run, batch.rows_read)
@@ -128,6 +134,20 @@ def apply_batch(
             )  # fmt: skip
         raise
     return result
+
+
+def record_refusal(
+    organisation: Organisation,
+    batch: LedgerBatch,
+    failure: ImportFailed,
+    started: dt.datetime,
+    user_id: int | None = None,
+) -> ImportRun:
+    """The import log's record of a file refused before it reached the ledger."""
+    result = ImportResult(batch.file, batch.format, False, batch.rows_read)
+    return _record_run(
+        organisation, batch, result, started, ImportRun.Status.FAILED, str(failure), user_id
+    )
 
 
 def _silent(stage: str, done: int, total: int) -> None:
@@ -178,6 +198,7 @@ class _Applier:
         self.as_of = as_of
         self.progress = progress
         self.problems = Problems(batch.file)
+        self.problems.items = list(batch.problems[: Problems.LIMIT])
         self.customer_ids: dict[str, int] = {}
         self.customer_terms: dict[int, int] = {}
         self.invoice_ids: dict[str, int] = {}
@@ -194,8 +215,9 @@ class _Applier:
         return self._next_fake_id
 
     def run(self, dry_run: bool) -> None:
-        self.dry_run = dry_run
         self.check_batch()
+        # With problems already, go on as a dry run: find the rest, write nothing.
+        self.dry_run = dry_run = dry_run or bool(self.problems)
         self.apply_customers()
         self.apply_contacts()
         self.apply_invoices()
@@ -214,27 +236,46 @@ class _Applier:
     # -- checks on the batch alone ------------------------------------------------------
 
     def check_batch(self) -> None:
+        label = self.batch.label
         seen: dict[str, int | None] = {}
         for inv in self.batch.invoices:
             if inv.number in seen:
                 self.problems.add(
-                    inv.row, "invoice.number",
+                    inv.row, label("invoice.number"),
                     f"invoice number {inv.number!r} appears twice (also row {seen[inv.number]})",
                 )  # fmt: skip
             seen[inv.number] = inv.row
+        self.check_lookalike_numbers()
         refs: dict[str, int | None] = {}
         for pay in self.batch.payments:
             if pay.reference in refs:
                 self.problems.add(
-                    pay.row, "payment.reference",
+                    pay.row, label("payment.reference"),
                     f"payment reference {pay.reference!r} appears twice (also row "
                     f"{refs[pay.reference]})",
                 )  # fmt: skip
             refs[pay.reference] = pay.row
         for record in self.batch.customers.values():
             for name, message in check_customer_fields(record.fields):
-                self.problems.add(record.row, f"customer.{name}", message)
-        self.problems.raise_if_any()
+                self.problems.add(record.row, label(f"customer.{name}"), message)
+        for row, target, message in check_limits(self.batch):
+            self.problems.add(row, label(target), message)
+
+    def check_lookalike_numbers(self) -> None:
+        """Two numbers that differ only by case or spaces (``FA-001``, ``fa-001``, ``FA 001``)
+        are refused: counted as two invoices they would count the debt twice, and merged
+        they might be two invoices of a careless numbering. The user decides."""
+        if not may_look_alike([inv.number for inv in self.batch.invoices]):
+            return
+        by_key: dict[str, InvoiceRecord] = {}
+        for inv in self.batch.invoices:
+            other = by_key.setdefault(invoice_key(inv.number), inv)
+            if other.number != inv.number:
+                self.problems.add(
+                    inv.row, self.batch.label("invoice.number"),
+                    f"invoice number {inv.number!r} differs only by case or spaces from "
+                    f"{other.number!r} (row {other.row}): the same invoice twice?",
+                )  # fmt: skip
 
     # -- customers ----------------------------------------------------------------------
 
@@ -249,12 +290,15 @@ class _Applier:
         update: list[Customer] = []
         update_fields: set[str] = set()
         addresses: dict[str, dict[str, Any]] = {}
+        aliases = self.unpadded_references(existing)
         for ref in sorted(self.batch.customers):
             record = self.batch.customers[ref]
             values = {k: v for k, v in record.fields.items() if k in CUSTOMER_FIELDS}
             if "address" in record.fields:
                 addresses[ref] = record.fields["address"]
-            old = existing.get(ref)
+            old = existing.get(aliases.get(ref, ref))
+            if ref in aliases:
+                self.result.note("customers", ref, "matched", {"reference": (ref, aliases[ref])})
             if old is None:
                 values.setdefault("legal_name", ref)
                 values.setdefault("currency", self.org.currency)
@@ -289,6 +333,47 @@ class _Applier:
                 self.customer_terms[pk] = terms
         _bulk_update(Customer, update, update_fields)
         self.apply_addresses(addresses)
+
+    def unpadded_references(self, existing: dict[str, Any]) -> dict[str, str]:
+        """File references a spreadsheet stripped of their leading zeros (``101``), mapped to
+        the customer of the ledger they belong to (``00101``).
+
+        An all-digit reference absent from the ledger is that customer when exactly one
+        all-digit reference of the ledger has the same number; with several (``0101`` and
+        ``00101``) the file is refused, naming them. Two references of the file with the
+        same number are refused too."""
+        label = self.batch.label("customer.reference")
+        numeric = {r: int(r) for r in self.batch.customers if r.isdigit() and r.isascii()}
+        if not numeric:
+            return {}
+        in_file: dict[int, str] = {}
+        for ref, value in sorted(numeric.items()):
+            if (other := in_file.setdefault(value, ref)) != ref:
+                self.problems.add(
+                    self.batch.customers[ref].row, label,
+                    f"customer {ref!r} and customer {other!r} (row "
+                    f"{self.batch.customers[other].row}) are the same number: a spreadsheet "
+                    "dropped leading zeros? Format the column as text",
+                )  # fmt: skip
+        missing = {value: ref for ref, value in numeric.items() if ref not in existing}
+        if not missing:
+            return {}
+        in_ledger: dict[int, list[str]] = defaultdict(list)
+        for ref in existing:
+            if ref.isdigit() and ref.isascii() and int(ref) in missing:
+                in_ledger[int(ref)].append(ref)
+        aliases = {}
+        for value, refs in in_ledger.items():
+            ref = missing[value]
+            if len(refs) == 1:
+                aliases[ref] = refs[0]
+            else:
+                self.problems.add(
+                    self.batch.customers[ref].row, label,
+                    f"customer {ref!r} may be any of {', '.join(sorted(refs))} (a spreadsheet "
+                    "dropped leading zeros?): write the reference in full",
+                )  # fmt: skip
+        return aliases
 
     def apply_addresses(self, addresses: dict[str, dict[str, Any]]) -> None:
         if not addresses:
@@ -396,6 +481,7 @@ class _Applier:
         fields: set[str] = set()
         total = len(self.batch.invoices)
         paid = self.paid_by_new_allocations()
+        self.check_lookalikes_in_ledger(existing)
         for n, rec in enumerate(self.batch.invoices):
             if n % 50000 == 0:
                 self.progress("invoices", n, total)
@@ -443,6 +529,24 @@ class _Applier:
             for invoice in create:
                 self.touched_customers[invoice["customer_id"]] += 1
         _bulk_update(Invoice, update, fields)
+
+    def check_lookalikes_in_ledger(self, existing: dict[str, Any]) -> None:
+        """A new invoice number that differs only by case or spaces from one of the ledger
+        is refused (see check_lookalike_numbers)."""
+        if not existing:
+            return
+        new = {invoice_key(r.number): r for r in self.batch.invoices if r.number not in existing}
+        if not new or not may_look_alike([*existing, *(r.number for r in new.values())]):
+            return
+        ledger = {invoice_key(number): number for number in existing}
+        for key, rec in new.items():
+            number = ledger.get(key)
+            if number is not None:
+                self.problems.add(
+                    rec.row, self.batch.label("invoice.number"),
+                    f"invoice number {rec.number!r} differs only by case or spaces from "
+                    f"invoice {number!r} already in the ledger: write it as the ledger has it",
+                )  # fmt: skip
 
     def paid_by_new_allocations(self) -> dict[str, tuple[Decimal, dt.date | None]]:
         """What the file allocates to each invoice, and the last date, per invoice number."""
@@ -719,6 +823,23 @@ class _Applier:
                 for customer_id, count in sorted(self.touched_customers.items())
             ),
         )  # fmt: skip
+
+
+def invoice_key(number: str) -> str:
+    """What two spellings of one invoice number share: no case, no spaces."""
+    return "".join(number.split()).casefold()
+
+
+_SPACE, _LOWER, _UPPER = re.compile(r"\s"), re.compile("[a-z]"), re.compile("[A-Z]")
+
+
+def may_look_alike(numbers: list[str]) -> bool:
+    """False when no two of these numbers can share an invoice_key: ASCII without spaces, in
+    one case (the usual ERP numbering). A few passes in C instead of a key per number."""
+    text = "\x00".join(numbers)
+    if not text.isascii() or _SPACE.search(text):
+        return True
+    return bool(_LOWER.search(text)) and bool(_UPPER.search(text))
 
 
 def _updated(model: Any, old: dict[str, Any], names: Iterable[str], new: dict[str, Any]) -> Any:

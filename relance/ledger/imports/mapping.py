@@ -17,7 +17,14 @@ from typing import Any
 
 import yaml
 
-from relance.ledger.imports.parsing import parse_bool, parse_date, parse_money
+from relance.ledger.imports.parsing import (
+    currency_sign,
+    parse_bool,
+    parse_date,
+    parse_money,
+    sign_fits,
+    to_cents,
+)
 from relance.ledger.imports.records import (
     AllocationRecord,
     ContactRecord,
@@ -65,7 +72,8 @@ RECORDS = {
     "customer": (CUSTOMER_TARGETS, ("customer.reference",)),
 }  # fmt: skip
 OPTIONS = {"name", "description", "format", "record", "encoding", "delimiter", "sheet",
-           "header_row", "dates", "decimal", "currency", "snapshot", "columns"}  # fmt: skip
+           "header_row", "dates", "decimal", "currency", "snapshot", "columns", "country",
+           "language"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,9 @@ class Mapping:
     currency: str | None = None
     snapshot: bool = False
     columns: dict[str, Column] = field(default_factory=dict)
+    # The organisation `relance import --create-org` creates with this mapping.
+    country: str | None = None
+    language: str | None = None
 
     @property
     def source(self) -> str:
@@ -155,25 +166,42 @@ def parse_mapping(spec: Any, label: str, default_name: str = "mapping") -> Mappi
         currency=spec.get("currency"),
         snapshot=bool(spec.get("snapshot", False)),
         columns=columns,
+        country=spec.get("country"),
+        language=spec.get("language"),
     )
 
 
 def default_mapping(header: list[str]) -> Mapping:
-    """Without a mapping, a file whose headers are our field names (``invoice.number`` or
-    ``invoice_number``) imports as it is: that is the template in docs/imports.md."""
-    normalised = {h.strip().lower().replace("_", ".", 1): h for h in header}
-    for record in ("payment", "invoice", "customer"):
-        targets, required = RECORDS[record]
-        if all(t in normalised for t in required):
-            columns = {t: normalised[t] for t in targets if t in normalised}
-            return parse_mapping({"record": record, "columns": columns}, "default mapping",
-                                 default_name="default")  # fmt: skip
-    raise ImportFailed([Problem("(no mapping)", None, None,
-                                "give a mapping (--mapping FILE or NAME): the file's headers "
-                                "are not Relance's template headers")])  # fmt: skip
+    """Without a mapping, a file whose headers are our field names (``invoice.issue_date``
+    or ``invoice_issue_date``) imports as it is: that is the template in docs/imports.md.
+
+    What a row is comes from the headers: any invoice or settlement field makes it an
+    invoice, any payment or allocation field a payment; a required field missing is then
+    named, never a row quietly read as a mere customer."""
+    spelled: dict[str, str] = {}
+    for target in CUSTOMER_TARGETS | INVOICE_TARGETS | PAYMENT_TARGETS:
+        spelled[target] = spelled[target.replace(".", "_")] = target
+    columns = {spelled[h.strip().lower()]: h for h in header if h.strip().lower() in spelled}
+    kinds = {target.split(".", 1)[0] for target in columns}
+    if kinds & {"payment", "allocation"}:
+        record = "payment"
+    elif kinds & {"invoice", "settlement"}:
+        record = "invoice"
+    elif "customer.reference" in columns:
+        record = "customer"
+    else:
+        raise ImportFailed([Problem("(no mapping)", None, None,
+                                    "give a mapping (--mapping FILE or NAME): the file's "
+                                    "headers are not Relance's template headers")])  # fmt: skip
+    targets, _ = RECORDS[record]
+    return parse_mapping(
+        {"record": record, "columns": {t: h for t, h in columns.items() if t in targets}},
+        "default mapping", default_name="default",
+    )  # fmt: skip
 
 
 Converter = Callable[[Any], Any]
+_DIGITS, _SIGNED = frozenset("0123456789"), frozenset("-+0123456789")
 INVOICE_KINDS = frozenset(InvoiceKind.values)
 PAYMENT_KINDS = frozenset(PaymentKind.values)
 
@@ -183,7 +211,7 @@ def _converter(kind: str, column: Column, mapping: Mapping) -> Converter:
 
     def money(raw: Any) -> Decimal:
         if isinstance(raw, int | float) and not isinstance(raw, bool):
-            return Decimal(repr(raw)).quantize(Decimal("0.01"))
+            return to_cents(Decimal(repr(raw)))
         return parse_money(str(raw), mapping.decimal)
 
     def date(raw: Any) -> dt.date:
@@ -223,6 +251,7 @@ class _Field:
     column: Column
     convert: Converter
     label: str  # what the user sees in errors: the header, or the target for constants
+    money: bool = False
 
 
 def _fields(mapping: Mapping, table: Table, problems: Problems) -> list[_Field]:
@@ -241,7 +270,8 @@ def _fields(mapping: Mapping, table: Table, problems: Problems) -> list[_Field]:
                 )  # fmt: skip
                 continue
         convert = _converter(targets[target], column, mapping)
-        fields.append(_Field(target, index, column, convert, column.column or target))
+        label = column.column or target
+        fields.append(_Field(target, index, column, convert, label, targets[target] == "money"))
     problems.raise_if_any()
     return fields
 
@@ -254,12 +284,14 @@ def read_rows(
     as_of: dt.date,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> LedgerBatch:
-    """Turn the rows of a table into a LedgerBatch, collecting every bad value."""
+    """Turn the rows of a table into a LedgerBatch. Bad values are collected in
+    ``batch.problems`` (their rows left out), for the import to report them with the
+    problems it finds later, in one pass; a file that cannot be read on raises."""
     problems = Problems(table.file)
     fields = _fields(mapping, table, problems)
     batch = LedgerBatch(
         file=table.file, format=mapping.format or "csv", source=mapping.source,
-        snapshot=mapping.snapshot,
+        snapshot=mapping.snapshot, labels={f.target: f.label for f in fields},
     )  # fmt: skip
     build = {"invoice": _invoice_rows, "payment": _payment_rows, "customer": _customer_rows}
     builder = build[mapping.record]
@@ -269,7 +301,7 @@ def read_rows(
         for rows, (line, cells) in enumerate(table.rows, start=1):
             if progress and rows % 20000 == 0:
                 progress("reading", rows, table.size)
-            values = _values(fields, cells, line, problems)
+            values = _values(fields, cells, line, state)
             if values is not None:
                 builder(batch, values, line, state)
     except ImportFailed as failure:  # a structural error: report it after the value errors
@@ -277,8 +309,9 @@ def read_rows(
         raise ImportFailed(problems.items) from None
     if rows == 0:
         problems.add(None, None, "the file has a header but no rows")
-    problems.raise_if_any()
+        problems.raise_if_any()
     batch.rows_read = rows
+    batch.problems = problems.items
     return batch
 
 
@@ -288,13 +321,26 @@ class _State:
     as_of: dt.date  # the date of what the source system has already matched
     problems: Problems
     payments: dict[str, PaymentRecord] = field(default_factory=dict)
+    # Currency signs written in this row's amounts: (field label, raw text, sign).
+    signs: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def signs_fit(self, currency: str, line: int) -> bool:
+        """``$1,234.56`` in a row whose currency is EUR is refused, not read as euros."""
+        ok = True
+        for label, raw, sign in self.signs:
+            if not sign_fits(sign, currency):
+                self.problems.add(line, label, f"{raw!r} is not an amount in {currency}")
+                ok = False
+        return ok
 
 
 def _values(
-    fields: list[_Field], cells: list[Any], line: int, problems: Problems
+    fields: list[_Field], cells: list[Any], line: int, state: _State
 ) -> dict[str, Any] | None:
     values: dict[str, Any] = {}
     ok = True
+    if state.signs:
+        state.signs = []
     for f in fields:
         raw = f.column.value if f.index is None else cells[f.index]
         if isinstance(raw, str):
@@ -306,8 +352,17 @@ def _values(
         try:
             values[f.target] = f.convert(raw)
         except ValueError as exc:
-            problems.add(line, f.label, str(exc))
+            state.problems.add(line, f.label, str(exc))
             ok = False
+            continue
+        # A sign stands before or after the digits: "1 234,56" and "-12.5" need no search.
+        if (
+            f.money
+            and isinstance(raw, str)
+            and not (raw[-1] in _DIGITS and raw[0] in _SIGNED)
+            and (sign := currency_sign(raw))
+        ):
+            state.signs.append((f.label, raw, sign))
     return values if ok else None
 
 
@@ -346,9 +401,11 @@ def _invoice_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: 
     if not _require(values, ("customer.reference", "invoice.number", "invoice.issue_date"),
                     line, p):  # fmt: skip
         return
-    customer = _customer(batch, values, line)
     number = values["invoice.number"]
     currency = values.get("invoice.currency", state.currency)
+    if state.signs and not state.signs_fit(currency, line):
+        return
+    customer = _customer(batch, values, line)
     amount = values.get("invoice.amount")
     if amount is None:
         excl = values.get("invoice.amount_excl_tax")
@@ -421,6 +478,8 @@ def _payment_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: 
     p = state.problems
     if not _require(values, ("customer.reference", "payment.reference", "payment.date"),
                     line, p):  # fmt: skip
+        return
+    if state.signs and not state.signs_fit(values.get("payment.currency", state.currency), line):
         return
     customer = _customer(batch, values, line)
     reference = values["payment.reference"]

@@ -9,12 +9,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 
 # Spaces used as thousands separators: plain, no-break and narrow no-break.
 _SPACES = str.maketrans("", "", " \u00a0\u202f\u2009'")
 _CURRENCY_SIGNS = re.compile(r"(€|EUR|\$|USD|£|GBP|CHF)", re.IGNORECASE)
+# The currencies a sign written beside an amount can stand for.
+_SIGN_CURRENCIES = {
+    "€": {"EUR"}, "EUR": {"EUR"}, "$": {"USD", "CAD", "AUD", "NZD", "SGD", "HKD"},
+    "USD": {"USD"}, "£": {"GBP"}, "GBP": {"GBP"}, "CHF": {"CHF"},
+}  # fmt: skip
 _CENT = Decimal("0.01")
 _PLAIN = re.compile(r"-?\d+(?:[.,]\d+)?")
 
@@ -56,9 +61,31 @@ def parse_decimal(text: str, decimal_mark: str = "auto") -> Decimal:
 def parse_money(text: str, decimal_mark: str = "auto") -> Decimal:
     """An amount in a currency with cents: more decimals than two is a wrong column."""
     value = parse_decimal(text, decimal_mark)
-    if value != value.quantize(_CENT):
+    cents = to_cents(value)
+    if value != cents:
         raise ValueError(f"{text!r} has more than two decimals")
-    return value.quantize(_CENT)
+    return cents
+
+
+def to_cents(value: Decimal) -> Decimal:
+    """``value`` with two decimals, however large (the ledger's limits are checked on the
+    records, in one place: relance.ledger.imports.limits)."""
+    if not value.is_finite():
+        raise ValueError(f"{value} is not an amount")
+    try:
+        return value.quantize(_CENT)
+    except InvalidOperation:  # more digits than the default context's 28
+        return value.quantize(_CENT, context=Context(prec=value.adjusted() + 4))
+
+
+def currency_sign(text: str) -> str | None:
+    """The currency sign or code written beside an amount (``$1,234.56``), if any."""
+    match = _CURRENCY_SIGNS.search(text)
+    return match[1].upper() if match else None
+
+
+def sign_fits(sign: str, currency: str) -> bool:
+    return currency in _SIGN_CURRENCIES.get(sign, {sign})
 
 
 _ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?")
@@ -67,10 +94,15 @@ _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
 
 
 def parse_date(text: str, fmt: str = "auto") -> dt.date:
-    """A date. ``auto`` reads ISO (``2026-12-31``), French (``31/12/2026``, ``31.12.26``) and
-    FEC (``20261231``) dates. Any other ``fmt`` is a ``strptime`` format, e.g. ``%m/%d/%Y``
-    for American files, which ``auto`` would misread."""
+    """A date. ``auto`` reads ISO (``2026-12-31``), French (``31/12/2026``, ``31.12.2026``)
+    and FEC (``20261231``) dates. Any other ``fmt`` is a ``strptime`` format, e.g.
+    ``%m/%d/%Y`` for American files, which ``auto`` would misread.
+
+    ``auto`` refuses two-digit years (``15/12/99``): 1999 or 2099 is a guess, and a wrong
+    guess moves a due date by a century. A mapping that says ``%d/%m/%y`` chooses Python's
+    rule (69-99 are 1969-1999, 00-68 are 2000-2068)."""
     text = text.strip()
+    expected = "a date such as 31/12/2026" if fmt == "auto" else f"a date as {fmt}"
     try:
         if fmt != "auto":
             return dt.datetime.strptime(text, fmt).date()
@@ -78,15 +110,20 @@ def parse_date(text: str, fmt: str = "auto") -> dt.date:
             y, mo, d = int(m[1]), int(m[2]), int(m[3])
         elif m := _DMY.fullmatch(text):
             d, mo, y = int(m[1]), int(m[2]), int(m[3])
-            if y < 100:
-                y += 2000
+            if len(m[3]) == 2:
+                raise ValueError(
+                    f"{text!r} has a two-digit year: write the year in full "
+                    f"({m[1]}/{m[2]}/19{m[3]} or {m[1]}/{m[2]}/20{m[3]}), or set the "
+                    'date format in the mapping (dates: "%d/%m/%y")'
+                )
         elif m := _COMPACT.fullmatch(text):
             y, mo, d = int(m[1]), int(m[2]), int(m[3])
         else:
-            raise ValueError
+            raise ValueError(f"{text!r} is not {expected}")
         return dt.date(y, mo, d)
-    except ValueError:
-        expected = "a date such as 31/12/2026" if fmt == "auto" else f"a date as {fmt}"
+    except ValueError as exc:
+        if str(exc).startswith(repr(text)):
+            raise
         raise ValueError(f"{text!r} is not {expected}") from None
 
 
@@ -111,32 +148,107 @@ class UnreadableFile(ValueError):
         self.row = row  # where it breaks, when we know
 
 
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig", "utf-8"),
+    (b"\xff\xfe", "utf-16", "utf-16"),
+    (b"\xfe\xff", "utf-16", "utf-16"),
+)
+# Bytes that are letters or the euro sign in ISO-8859-15 (Latin-9) but fractions and
+# the currency sign in Windows-1252: Œ œ Ÿ and €.
+_LATIN9_LETTERS = re.compile(
+    rb"[A-Za-z\xc0-\xff][\xbc\xbd\xbe]|[\xbc\xbd\xbe][A-Za-z\xc0-\xff]|\xa4"
+)
+# Windows-1252 puts letters and punctuation at 0x80-0x9f, control characters in Latin-9.
+_CP1252_ONLY = re.compile(rb"[\x80-\x9f]")
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
+
+
 def looks_binary(sample: bytes) -> bool:
-    return b"\x00" in sample
+    return b"\x00" in sample and utf16_order(sample) is None
+
+
+def utf16_order(sample: bytes) -> str | None:
+    """UTF-16 text without a byte order mark: every other byte of Latin text is zero."""
+    sample = sample[: len(sample) - len(sample) % 2][:4096]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) == len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) == len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
 
 
 def decode(data: bytes, encoding: str = "auto") -> tuple[str, str]:
-    """The text of a file and the encoding used: UTF-8 (with or without BOM), else
-    Windows-1252, the encoding of French Windows software exports."""
+    """The text of a file and the encoding used.
+
+    ``auto``: a byte order mark says UTF-8 or UTF-16; else UTF-8; else one of the two
+    single-byte encodings of French software: Windows-1252, or ISO-8859-15 when the bytes
+    of œ, Œ, Ÿ or € in that encoding stand among letters (they are ½, ¼, ¾ and ¤ in
+    Windows-1252). A file in which some lines are UTF-8 and others are not is refused,
+    naming the lines: it has been put together from two sources, and reading it either way
+    would turn some names into mojibake.
+    """
+    if encoding == "auto":
+        for bom, codec, name in _BOMS:
+            if data.startswith(bom):
+                return _decode(data, codec, name), name
+        if order := utf16_order(data[:4096]):
+            return _decode(data, order, "utf-16"), "utf-16"
     if looks_binary(data[:8192]):
         raise UnreadableFile("this is a binary file, not a text export (CSV or FEC)")
     if encoding == "auto":
         try:
-            return data.decode("utf-8-sig"), "utf-8"
+            return data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
-            encoding = "cp1252"
+            encoding = _single_byte_encoding(data)
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in {"utf-8", "utf8"} else encoding
+    return _decode(data, codec, encoding), encoding
+
+
+def _decode(data: bytes, codec: str, name: str) -> str:
     try:
-        return data.decode(codec), encoding
+        return data.decode(codec)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise UnreadableFile(
-            f"not valid {encoding} (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            f"not valid {name} (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
             "save the file as UTF-8 or set the right encoding in the mapping",
             row=line,
         ) from None
     except LookupError:
-        raise UnreadableFile(f"unknown encoding {encoding!r}") from None
+        raise UnreadableFile(f"unknown encoding {name!r}") from None
+
+
+def _single_byte_encoding(data: bytes) -> str:
+    """Windows-1252 or ISO-8859-15 for a file that is not UTF-8; refuses a mixed file."""
+    utf8_rows, other_rows = [], []
+    if _UTF8_SEQUENCE.search(data):  # cheap test first: most legacy files stop here
+        for row, line in enumerate(data.split(b"\n"), start=1):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                utf8_rows.append(row)
+            except UnicodeDecodeError:
+                other_rows.append(row)
+    if utf8_rows and other_rows:
+        raise UnreadableFile(
+            f"mixes encodings: {_rows(other_rows)} not UTF-8 (Windows-1252?) while "
+            f"{_rows(utf8_rows)} UTF-8; save the whole file in one encoding (UTF-8)",
+            row=other_rows[0],
+        )
+    if not _CP1252_ONLY.search(data) and _LATIN9_LETTERS.search(data):
+        return "iso-8859-15"
+    return "cp1252"
+
+
+def _rows(rows: list[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:5])
+    if len(rows) == 1:
+        return f"line {shown} is"
+    return f"lines {shown}{', ...' if len(rows) > 5 else ''} are"
 
 
 def sniff_delimiter(text: str, candidates: str = ";,\t|") -> str:

@@ -145,6 +145,14 @@ class LedgerBatch:
     sha256: str = ""  # of the file, recorded with the import
     # What was read but left out, for the user to look at; the import goes on.
     warnings: list[Problem] = field(default_factory=list)
+    # Bad values found while reading: the rows they were on are left out, and the import
+    # goes on checking the rest so that every problem is reported in one pass.
+    problems: list[Problem] = field(default_factory=list)
+    # What the user calls each field (their column's header), for problems found later.
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def label(self, target: str) -> str:
+        return self.labels.get(target, target)
 
     def customer(self, reference: str, row: int | None = None) -> CustomerRecord:
         record = self.customers.get(reference)

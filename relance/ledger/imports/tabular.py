@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
+from xml.parsers import expat
 
 from relance.ledger.imports.parsing import UnreadableFile, decode, looks_binary, sniff_delimiter
 from relance.ledger.imports.records import ImportFailed, Problem
 
 SPREADSHEETS = {".xlsx", ".xlsm", ".xls", ".ods"}
-csv.field_size_limit(10_000_000)
+# No export has lines this long: a longer one is a file that is not what it says (a line
+# break lost, binary data), refused before the csv module splits it into millions of fields.
+MAX_LINE = 1_000_000  # characters
+csv.field_size_limit(MAX_LINE)
+# A sheet is read whole, as a grid from A1 to its last cell: one far cell (XFD1048576)
+# would ask for 17 billion cells. Larger grids are refused before they are loaded.
+MAX_CELLS = 20_000_000
 
 
 @dataclass
@@ -52,8 +62,10 @@ def read_table(
 
 
 def _read_csv(text: str, label: str, encoding: str, delimiter: str, header_row: int) -> Table:
-    sep = sniff_delimiter(text) if delimiter == "auto" else delimiter.replace("\\t", "\t")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    sep = (
+        sniff_delimiter(text[:MAX_LINE]) if delimiter == "auto" else delimiter.replace("\\t", "\t")
+    )
+    reader = csv.reader(_capped_lines(text, label), delimiter=sep)
     header: list[str] | None = None
     for cells in reader:
         if reader.line_num >= header_row and any(c.strip() for c in cells):
@@ -80,6 +92,21 @@ def _read_csv(text: str, label: str, encoding: str, delimiter: str, header_row: 
     return Table(label, header, rows(), text.count("\n"), encoding, sep)
 
 
+def _capped_lines(text: str, label: str) -> Iterator[str]:
+    """The lines of ``text``, refusing one longer than MAX_LINE without reading it whole."""
+    buffer = io.StringIO(text, newline="")
+    row = 0
+    for row, line in enumerate(iter(lambda: buffer.readline(MAX_LINE + 1), ""), start=1):
+        if len(line) > MAX_LINE:
+            raise _fail(
+                label,
+                f"has a line longer than {MAX_LINE:,} characters: this is not a CSV export "
+                "(a lost line break, or binary data?)",
+                row,
+            )
+        yield line
+
+
 def _read_spreadsheet(path: Path, label: str, sheet: str | int | None, header_row: int) -> Table:
     from python_calamine import CalamineWorkbook
 
@@ -87,21 +114,26 @@ def _read_spreadsheet(path: Path, label: str, sheet: str | int | None, header_ro
         head = fh.read(8)
     if not head.startswith(b"PK") and not looks_binary(head):
         raise _fail(label, "is not a spreadsheet (XLSX or ODS); is it a CSV file?")
+    name = sheet if isinstance(sheet, str) else f"number {(sheet or 0) + 1}"
+    if head.startswith(b"PK") and path.suffix.lower() == ".ods":
+        _check_ods_extent(path, label)  # calamine reads every sheet of an ODS on opening
     try:
         workbook = CalamineWorkbook.from_path(str(path))
         names = workbook.sheet_names
-        if sheet is None:
-            chosen = workbook.get_sheet_by_index(0)
-        elif isinstance(sheet, int):
-            chosen = workbook.get_sheet_by_index(sheet)
-        else:
-            if sheet not in names:
-                raise _fail(label, f"has no sheet {sheet!r} (sheets: {', '.join(names)})")
-            chosen = workbook.get_sheet_by_name(sheet)
-        data = chosen.to_python(skip_empty_area=False)
+        index = sheet if isinstance(sheet, int) else 0
+        if isinstance(sheet, str) and sheet not in names:
+            raise _fail(label, f"has no sheet {sheet!r} (sheets: {', '.join(names)})")
+        if not 0 <= index < len(names):
+            raise _fail(label, f"has no sheet {index} (sheets: {', '.join(names)})")
+        name = sheet if isinstance(sheet, str) else names[index]
+        if head.startswith(b"PK") and path.suffix.lower() != ".ods":
+            _check_xlsx_extent(path, label, name)
+        data = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
     except ImportFailed:
         raise
     except Exception as exc:  # calamine raises its own errors for corrupt files
+        if "cell limit" in str(exc).lower():  # its ODS reader's guard against far cells
+            raise _fail(label, _too_large(name, None, None)) from None
         raise _fail(label, f"cannot be read as a spreadsheet ({exc})") from None
     start = header_row - 1
     while start < len(data) and not any(_text(c) for c in data[start]):
@@ -133,3 +165,129 @@ def _check_header(label: str, header: list[str], row: int) -> None:
         if name and name in seen:
             raise _fail(label, f"the header names column {name!r} twice", row)
         seen.add(name)
+
+
+_XLSX_ROW = re.compile(rb'<c [^>]*?r="[A-Z]{1,3}(\d+)"')
+_XLSX_COLUMN = re.compile(rb'<c [^>]*?r="([A-Z]{1,3})\d')
+
+
+def _check_xlsx_extent(path: Path, label: str, sheet: str) -> None:
+    """Refuse a sheet whose grid, from A1 to its farthest cell, exceeds MAX_CELLS.
+
+    The cells are read from the sheet's XML in bounded chunks (calamine would build the
+    whole grid first); the <dimension> a program writes may be missing or wrong.
+    """
+    with zipfile.ZipFile(path) as archive:
+        part = _xlsx_sheet_part(archive, sheet)
+        if part is None:
+            return  # calamine will say what is wrong with the workbook
+        rows = columns = 0
+        tail = b""
+        with archive.open(part) as xml:
+            while chunk := xml.read(1 << 20):
+                chunk = tail + chunk
+                cut = chunk.rfind(b">") + 1
+                chunk, tail = chunk[:cut], chunk[cut:]
+                if found := _XLSX_ROW.findall(chunk):  # one pass each, in C
+                    rows = max(rows, max(map(int, found)))
+                for column in set(_XLSX_COLUMN.findall(chunk)):
+                    columns = max(columns, _column_number(column))
+                if rows * columns > MAX_CELLS:
+                    raise _fail(label, _too_large(sheet, rows, columns))
+
+
+def _xlsx_sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
+    ns = {
+        "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+        "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+        "p": "http://schemas.openxmlformats.org/package/2006/relationships",
+    }
+    try:
+        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return None
+    rel_id = next(
+        (s.get(f"{{{ns['r']}}}id") for s in workbook.iterfind("m:sheets/m:sheet", ns)
+         if s.get("name") == sheet),
+        None,
+    )  # fmt: skip
+    for rel in rels.iterfind("p:Relationship", ns):
+        if rel.get("Id") == rel_id:
+            target = rel.get("Target", "")
+            return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return None
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def _too_large(sheet: str, rows: int | None, columns: int | None) -> str:
+    extent = (
+        f"reaches row {rows:,}, column {columns:,}: more than {MAX_CELLS:,} cells to read"
+        if rows and columns
+        else "has too many cells to read"
+    )
+    return (
+        f"sheet {sheet!r} {extent}; a cell far from the data (a stray value or format)? "
+        "Delete the rows and columns after the data"
+    )
+
+
+_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+
+
+def _check_ods_extent(path: Path, label: str) -> None:
+    """The same bound for each sheet of an ODS, counting repeated rows and columns up to the last
+    cell that holds something (trailing empty repeats, which LibreOffice writes for every
+    sheet, do not count). Read with expat: no tree is kept."""
+    table, cell = f"{_TABLE} table", (f"{_TABLE} table-cell", f"{_TABLE} covered-table-cell")
+    sheet = ""
+    state = {"in": False, "row": 0, "repeat": 1, "col": 0, "last": 0, "rows": 0, "cols": 0}
+    in_cell = [False, False]  # inside a cell; the cell holds something
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal sheet
+        if tag == table:
+            sheet = attrs.get(f"{_TABLE} name", "")
+            state.update({"in": True, "row": 0, "rows": 0, "cols": 0})
+        elif not state["in"]:
+            return
+        elif tag == f"{_TABLE} table-row":
+            state["repeat"] = int(attrs.get(f"{_TABLE} number-rows-repeated", 1))
+            state["col"] = state["last"] = 0
+        elif tag in cell:
+            state["repeat_col"] = int(attrs.get(f"{_TABLE} number-columns-repeated", 1))
+            in_cell[:] = [True, f"{_OFFICE} value-type" in attrs]
+        elif in_cell[0]:
+            in_cell[1] = True  # a paragraph, an annotation: something
+
+    def end(tag: str) -> None:
+        if not state["in"]:
+            return
+        if tag in cell:
+            state["col"] += state["repeat_col"]
+            if in_cell[1]:
+                state["last"] = state["col"]
+            in_cell[:] = [False, False]
+        elif tag == f"{_TABLE} table-row":
+            state["row"] += state["repeat"]
+            if state["last"]:
+                state["rows"] = state["row"]
+                state["cols"] = max(state["cols"], state["last"])
+                if state["rows"] * state["cols"] > MAX_CELLS:
+                    raise _fail(label, _too_large(sheet, state["rows"], state["cols"]))
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("content.xml") as xml:
+            parser.ParseFile(xml)
+    except (KeyError, ValueError, expat.ExpatError):
+        return  # calamine will say what is wrong with the file

@@ -1,15 +1,16 @@
 """relance import FILE [--format csv|xlsx|ods|fec] [--mapping FILE|NAME] [--org SLUG]
-[--dry-run] [--json]"""
+[--create-org [--country CC] [--currency CUR] [--language fr|en]] [--dry-run] [--json]"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from relance.accounts.models import Organisation
 from relance.ledger.imports import FORMATS, ImportFailed, ImportResult, import_file
 from relance.ledger.imports.mapping import Mapping, load_mapping, parse_mapping
 from relance.ledger.imports.records import Problem
@@ -28,7 +29,17 @@ class Command(BaseCommand):
             "--mapping", help="a mapping file (YAML), or the name of a mapping saved before"
         )
         parser.add_argument("--save-mapping", metavar="NAME", help="save --mapping under NAME")
-        parser.add_argument("--org", help="organisation slug (created if missing)")
+        parser.add_argument("--org", help="organisation slug")
+        parser.add_argument(
+            "--create-org",
+            action="store_true",
+            help="create the --org organisation if it does not exist yet",
+        )
+        parser.add_argument("--country", help="with --create-org (default: the mapping's, FR)")
+        parser.add_argument("--currency", help="with --create-org (default: the mapping's, EUR)")
+        parser.add_argument(
+            "--language", help="with --create-org: fr or en (default: the mapping's, fr)"
+        )
         parser.add_argument("--dry-run", action="store_true", help="show, write nothing")
         parser.add_argument("--json", action="store_true", help="print JSON")
         parser.add_argument("--as-of", type=iso_date, help="date of the import (default: today)")
@@ -39,24 +50,31 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        # A dry run writes nothing, not even the organisation it would create.
-        with transaction.atomic():
-            self.run(opts)
-            transaction.set_rollback(opts["dry_run"])
-
-    def run(self, opts: dict[str, Any]) -> None:
-        org = organisation_option(opts["org"], create=bool(opts["org"]))
+        if opts["create_org"] and not opts["org"]:
+            raise CommandError("--create-org needs --org SLUG", returncode=2)
+        if not opts["create_org"] and any(opts[k] for k in ("country", "currency", "language")):
+            raise CommandError(
+                "--country, --currency and --language set up a new organisation: "
+                "give them with --create-org",
+                returncode=2,
+            )
         try:
-            mapping = self.mapping(org, opts["mapping"], opts["save_mapping"])
-            if mapping and opts["settle_missing"]:
-                mapping.snapshot = True
-            with progress_bar(enabled=not opts["json"]) as report:
-                result = import_file(
-                    org, opts["file"], format=opts["format"], mapping=mapping,
-                    dry_run=opts["dry_run"], as_of=opts["as_of"], progress=report,
-                )  # fmt: skip
+            mapping_file = self.mapping_file(opts["mapping"])
         except ImportFailed as failure:
             self.fail(failure.problems, opts["json"])
+        refused: ImportFailed | None = None
+        with transaction.atomic():
+            org, created = self.organisation(opts, mapping_file)
+            try:
+                result = self.run(org, mapping_file, opts)
+            except ImportFailed as failure:
+                refused = failure  # raised below, after the import log's record is kept
+            # A dry run writes nothing, not even the organisation it would create; an
+            # organisation created for an import that is refused goes with it (there is no
+            # ledger to log the refusal against).
+            transaction.set_rollback(opts["dry_run"] or (refused is not None and created))
+        if refused is not None:
+            self.fail(refused.problems, opts["json"])
         if opts["json"]:
             print_json(self.stdout, {"ok": True, "organisation": org.slug, **result.as_dict()})
         else:
@@ -64,24 +82,52 @@ class Command(BaseCommand):
             for warning in result.warnings:
                 self.stderr.write(f"warning: {warning}")
 
-    def mapping(self, org: Any, given: str | None, save_as: str | None) -> Mapping | None:
+    def organisation(
+        self, opts: dict[str, Any], mapping: Mapping | None
+    ) -> tuple[Organisation, bool]:
+        if opts["create_org"] and Organisation.objects.filter(slug=opts["org"]).exists():
+            return organisation_option(opts["org"]), False
+        defaults = {
+            "country": (opts["country"] or (mapping and mapping.country) or "FR").upper(),
+            "currency": (opts["currency"] or (mapping and mapping.currency) or "EUR").upper(),
+            "language": (opts["language"] or (mapping and mapping.language) or "fr").lower(),
+        }
+        org = organisation_option(opts["org"], create=opts["create_org"], defaults=defaults)
+        return org, opts["create_org"]
+
+    def run(self, org: Organisation, mapping: Mapping | None, opts: dict[str, Any]) -> ImportResult:
+        mapping = mapping or self.saved_mapping(org, opts["mapping"])
+        if mapping and opts["settle_missing"]:
+            mapping.snapshot = True
+        with progress_bar(enabled=not opts["json"]) as report:
+            result = import_file(
+                org, opts["file"], format=opts["format"], mapping=mapping,
+                dry_run=opts["dry_run"], as_of=opts["as_of"], progress=report,
+            )  # fmt: skip
+        if opts["save_mapping"] and opts["mapping"] and Path(opts["mapping"]).is_file():
+            # Saved with the import it served: a refused import saves nothing.
+            spec = {"name": opts["save_mapping"], **_spec(Path(opts["mapping"]))}
+            ImportMapping.objects.update_or_create(
+                organisation=org, name=opts["save_mapping"], defaults={"spec": spec}
+            )
+        return result
+
+    def mapping_file(self, given: str | None) -> Mapping | None:
+        """The mapping of --mapping when it is a file (read before the organisation exists:
+        it may say the currency of a new one)."""
+        if given and Path(given).is_file():
+            return load_mapping(Path(given))
+        return None
+
+    def saved_mapping(self, org: Organisation, given: str | None) -> Mapping | None:
         if not given:
             return None
-        path = Path(given)
-        if path.is_file():
-            mapping = load_mapping(path)
-            if save_as:
-                spec = {"name": save_as, **_spec(path)}
-                ImportMapping.objects.update_or_create(
-                    organisation=org, name=save_as, defaults={"spec": spec}
-                )
-            return mapping
         saved = ImportMapping.objects.filter(organisation=org, name=given).first()
         if saved is None:
             raise ImportFailed([Problem(given, None, None, "no such mapping file or saved name")])
         return parse_mapping(saved.spec, f"mapping {given!r}", default_name=given)
 
-    def fail(self, problems: list[Problem], as_json: bool) -> None:
+    def fail(self, problems: list[Problem], as_json: bool) -> NoReturn:
         if as_json:
             print_json(
                 self.stdout,

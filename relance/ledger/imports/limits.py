@@ -1,0 +1,120 @@
+"""What the ledger's columns hold, read from the models, checked on every import's records.
+
+SQLite stores a 300-character name in a column of 200 and a 20-digit amount in a decimal of
+18 digits; PostgreSQL refuses them with a database error. Checking the records against the
+models' own ``max_length`` and ``max_digits`` before anything is written gives one set of
+limits on both databases, and a refusal that names the row and the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any
+
+from django.db import models
+
+from relance.ledger.imports.records import LedgerBatch
+from relance.ledger.models import Address, Allocation, Contact, Customer, Invoice, Payment
+
+
+def max_length(model: type[models.Model], name: str) -> int:
+    field: Any = model._meta.get_field(name)
+    return int(field.max_length)
+
+
+def max_amount(model: type[models.Model], name: str) -> Decimal:
+    """The first amount a DecimalField cannot hold: 10 ** (max_digits - decimal_places)."""
+    field: Any = model._meta.get_field(name)
+    return Decimal(10) ** (field.max_digits - field.decimal_places)
+
+
+# (record attribute, target, model, model field) for each list of a batch.
+_INVOICE_TEXT = (
+    ("number", "invoice.number", Invoice, "number"),
+    ("currency", "invoice.currency", Invoice, "currency"),
+    ("po_reference", "invoice.po_reference", Invoice, "po_reference"),
+)
+_INVOICE_AMOUNTS = (
+    ("amount", "invoice.amount", Invoice, "amount"),
+    ("amount_excl_tax", "invoice.amount_excl_tax", Invoice, "amount_excl_tax"),
+    ("tax_amount", "invoice.tax_amount", Invoice, "tax_amount"),
+)
+_PAYMENT_TEXT = (
+    ("reference", "payment.reference", Payment, "reference"),
+    ("currency", "payment.currency", Payment, "currency"),
+    ("method", "payment.method", Payment, "method"),
+    ("memo", "payment.memo", Payment, "memo"),
+)
+_PAYMENT_AMOUNTS = (("amount", "payment.amount", Payment, "amount"),)
+_ALLOCATION_AMOUNTS = (("amount", "allocation.amount", Allocation, "amount"),)
+_CONTACT_TEXT = (
+    ("name", "contact.name", Contact, "name"),
+    ("email", "contact.email", Contact, "email"),
+    ("phone", "contact.phone", Contact, "phone"),
+    ("role", "contact.role", Contact, "role"),
+)
+
+
+def check_limits(batch: LedgerBatch) -> Iterator[tuple[int | None, str, str]]:
+    """(row, target, message) for every value of the batch its column cannot hold."""
+    yield from _check(batch.invoices, _INVOICE_TEXT, _INVOICE_AMOUNTS)
+    yield from _check(batch.payments, _PAYMENT_TEXT, _PAYMENT_AMOUNTS)
+    yield from _check(batch.allocations, (), _ALLOCATION_AMOUNTS)
+    yield from _check(batch.contacts, _CONTACT_TEXT, ())
+    for record in batch.customers.values():
+        yield from _customer(record.row, "customer.reference", record.reference, Customer,
+                             "reference")  # fmt: skip
+        for name, value in record.fields.items():
+            if name == "address":
+                for part, text in value.items():
+                    yield from _customer(record.row, f"customer.address.{part}", text,
+                                         Address, part)  # fmt: skip
+            elif isinstance(value, str | Decimal):
+                yield from _customer(record.row, f"customer.{name}", value, Customer, name)
+
+
+def _check(
+    records: list[Any],
+    texts: Iterable[tuple[str, str, type[models.Model], str]],
+    amounts: Iterable[tuple[str, str, type[models.Model], str]],
+) -> Iterator[tuple[int | None, str, str]]:
+    # The common case costs one pass in C per attribute; rows are looked at one by one
+    # only when some value is over the limit.
+    for attribute, target, model, name in texts:
+        limit = max_length(model, name)
+        get: Callable[[Any], Any] = attrgetter(attribute)
+        if max(map(len, map(get, records)), default=0) > limit:
+            for record in records:
+                if len(get(record)) > limit:
+                    yield record.row, target, _too_long(get(record), limit)
+    for attribute, target, model, name in amounts:
+        bound = max_amount(model, name)
+        get = attrgetter(attribute)
+        if max(map(abs, filter(None, map(get, records))), default=0) >= bound:  # None, 0 out
+            for record in records:
+                value = get(record)
+                if value is not None and abs(value) >= bound:
+                    yield record.row, target, _too_large(value, bound)
+
+
+def _customer(
+    row: int | None, target: str, value: Any, model: type[models.Model], name: str
+) -> Iterator[tuple[int | None, str, str]]:
+    field: Any = model._meta.get_field(name)
+    if isinstance(value, str) and field.max_length and len(value) > field.max_length:
+        yield row, target, _too_long(value, field.max_length)
+    elif isinstance(value, Decimal) and abs(value) >= max_amount(model, name):
+        yield row, target, _too_large(value, max_amount(model, name))
+
+
+def _too_long(value: str, limit: int) -> str:
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    return f"{shown!r} has {len(value)} characters; Relance holds at most {limit} here"
+
+
+def _too_large(value: Decimal, bound: Decimal) -> str:
+    digits = len(str(int(bound))) - 1
+    shown = f"{value:.2f}" if abs(value) < Decimal("1e40") else f"{value:.3E}"
+    return f"{shown} is too large an amount: at most {digits} digits before the decimal point"
