@@ -664,7 +664,9 @@ class _Rows:
             )
         # A step taken today sets the level and its date; a step passed over, the level.
         # In key order: the table is a b-tree on the invoice id.
-        stepped = {i[1]: i[2] for i in rows.items}
+        # A thank-you lists paid items: it steps none.
+        stepped = {i.invoice_id: i.step_position for c in planned if c.purpose != "thanks"
+                   for i in c.items}  # fmt: skip
         rows.stepped = [(invoice, stepped[invoice], today, 0) for invoice in sorted(stepped)]
         rows.passed = sorted(
             (invoice, level, None, 0)
