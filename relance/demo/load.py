@@ -99,15 +99,34 @@ def load(
             return organisation, None
         clear(organisation)
         user = get_user_model().objects.get(email=USER_EMAIL)
-        mail = mail_dir(slug)
+        mail = mail_root() / slug / data.batch.sha256[:16]
         shutil.rmtree(mail, ignore_errors=True)
         past = replay(organisation, data, mail_dir=mail, user_id=user.pk, progress=progress)
+        # The files are not in the transaction: older data sets' go once this one is in.
+        transaction.on_commit(lambda: _remove_others(mail))
     return organisation, past
 
 
-def mail_dir(slug: str = "demo") -> Path:
-    """Where the demo's e-mails are written instead of being sent."""
-    return Path(settings.DATA_DIR) / "demo-mail" / slug
+def mail_root() -> Path:
+    return Path(settings.DATA_DIR) / "demo-mail"
+
+
+def mail_dir(organisation: Organisation) -> Path | None:
+    """Where the demo's e-mails were written instead of being sent: one directory per data
+    set (the replay writes them as it goes; they outlive a failed load)."""
+    run = (
+        ImportRun.objects.filter(organisation=organisation, format="demo")
+        .order_by("-pk")
+        .values_list("sha256", flat=True)
+        .first()
+    )
+    return mail_root() / organisation.slug / run[:16] if run else None
+
+
+def _remove_others(kept: Path) -> None:
+    for other in kept.parent.iterdir():
+        if other != kept:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def ensure_organisation(slug: str) -> Organisation:

@@ -74,7 +74,7 @@ class Command(BaseCommand):
             f"  {customers} customers, {invoices.count()} invoices, {open_items} open",
             f"  {comms.filter(status=CommStatus.SENT).count()} communications sent, "
             f"{awaiting} awaiting approval, {tasks} open tasks",
-            f"  E-mails   written to {mail_dir(organisation.slug)}, never sent",
+            f"  E-mails   written to {mail_dir(organisation)}, never sent",
             "",
             f"  Address   {serving.address(host, port)}" + ("" if served else "  (relance serve)"),
             f"  Login     {USER_EMAIL}",
