@@ -10,7 +10,7 @@ Each day, in order:
 3. a person approves what has awaited approval for a week (the latest formal notices stay
    awaiting);
 4. the outbox sends what is due (``outbox.send_due``), to a mail backend that writes the
-   messages to files instead of sending them (``mail_dir``);
+   messages to a file per day instead of sending them (``mailbox``, in ``mail_dir``);
 5. people's work: calls and letters of earlier days closed with their outcome, disputes
    opened and resolved, promises, holds and a payment plan recorded through
    ``dunning.pauses``, a bounce recorded through ``channels.bounces``; promises paid are
@@ -63,7 +63,7 @@ from relance.ledger.models import (
 DAY = dt.timedelta(days=1)
 HOUR = 9  # rows written during a simulated day are dated that day at this hour
 APPROVAL_WAIT = 7  # days a communication awaits approval before the demo's person decides
-MAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+MAIL_BACKEND = "relance.demo.mailbox.EmailBackend"
 
 Progress = Callable[[str, int, int], None]
 
@@ -123,7 +123,7 @@ def replay(
     clock = Clock(organisation)
     batches = daily_batches(data)
     mail_dir.mkdir(parents=True, exist_ok=True)
-    with override_settings(EMAIL_BACKEND=MAIL_BACKEND, EMAIL_FILE_PATH=str(mail_dir)):
+    with override_settings(EMAIL_BACKEND=MAIL_BACKEND):
         for n, day in enumerate(every_day):
             if progress:
                 progress("days", n, len(every_day))
@@ -141,7 +141,8 @@ def replay(
                 if result.business_day:
                     story.approve(day)
                     past.last_business_day, past.last_run = day, result
-                sent = outbox.send_due(organisation.pk, today=day, limit=1_000_000)
+                with override_settings(EMAIL_FILE_PATH=str(mail_dir / f"{day}.eml")):
+                    sent = outbox.send_due(organisation.pk, today=day, limit=1_000_000)
                 past.counts.update({f"outbox_{k}": v for k, v in sent.counts.items()})
             story.play(day)
             clock.stamp(day)
