@@ -297,7 +297,7 @@ def ledger_counts(organisation):
 
 
 @pytest.mark.django_db
-def test_it_loads_the_same_demo_twice_without_changing_anything():
+def test_it_loads_the_same_demo_twice_without_changing_anything(past):
     from django.contrib.auth import authenticate
 
     from relance.accounts.models import Membership
@@ -320,7 +320,7 @@ def test_it_loads_the_same_demo_twice_without_changing_anything():
 
 
 @pytest.mark.django_db
-def test_it_stores_the_balances_and_disputes_the_generator_planned():
+def test_it_stores_the_balances_and_disputes_the_generator_planned(past):
     from relance.demo.load import load_demo
     from relance.ledger.models import Dispute, Invoice
 
@@ -340,7 +340,7 @@ def test_it_stores_the_balances_and_disputes_the_generator_planned():
 
 
 @pytest.mark.django_db
-def test_it_regenerates_the_ledger_for_another_day():
+def test_it_regenerates_the_ledger_for_another_day(past):
     from relance.demo.load import load_demo
     from relance.ledger.models import Invoice, Payment
 
@@ -356,20 +356,25 @@ def test_it_regenerates_the_ledger_for_another_day():
 
 
 @pytest.mark.django_db
-def test_it_prints_the_address_and_login_from_the_demo_command():
+def test_it_prints_the_address_and_login_from_the_demo_command(monkeypatch, past):
     from django.core.management import call_command
 
+    from relance.console.management.commands import demo
+    from relance.demo.load import load
+
+    # The module's demo (fewer customers than the command's 300, replayed once).
+    monkeypatch.setattr(demo, "load", lambda day: load(day, customers=CUSTOMERS))
     out = StringIO()
     call_command("demo", "--no-serve", "--date", "2026-03-02", "--port", "8123", stdout=out)
     text = out.getvalue()
     assert "http://127.0.0.1:8123/" in text
     assert "demo@relance.example" in text
     assert "relance-demo" in text
-    assert "300 customers" in text
+    assert f"{CUSTOMERS} customers" in text
 
 
 @pytest.mark.django_db
-def test_it_shows_the_demo_user_its_organisation_and_counts(client, settings):
+def test_it_shows_the_demo_user_its_organisation_and_counts(client, settings, past):
     from relance.demo.load import load_demo
     from relance.ledger.models import Invoice
 
@@ -378,11 +383,267 @@ def test_it_shows_the_demo_user_its_organisation_and_counts(client, settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    organisation = load_demo(TODAY, customers=30)
+    organisation = load_demo(TODAY, customers=CUSTOMERS)
     assert client.login(username="demo@relance.example", password="relance-demo")
     page = client.get("/").content.decode()
     assert "Démo Industrie SAS" in page
     open_count = Invoice.objects.filter(organisation=organisation, balance__gt=0).count()
     assert open_count > 0
     assert f"<dd>{open_count}</dd>" in page
-    assert "<dd>30</dd>" in page
+    assert f"<dd>{CUSTOMERS}</dd>" in page
+
+
+# --- the past weeks ---------------------------------------------------------------------
+# One demo, loaded once for these tests (committed, deleted at the end): replaying eight
+# weeks takes seconds. TODAY is a Monday: the run of Friday and today's are both there.
+
+CUSTOMERS = 60
+
+
+@pytest.fixture(scope="module")
+def past(django_db_setup, django_db_blocker):
+    from relance.demo.load import clear, load
+
+    with django_db_blocker.unblock():
+        organisation, replayed = load(TODAY, customers=CUSTOMERS)
+        yield organisation, replayed
+        from django.contrib.auth import get_user_model
+
+        clear(organisation)
+        organisation.delete()
+        get_user_model().objects.filter(email="demo@relance.example").delete()
+
+
+@pytest.fixture
+def demo_org(past, db):
+    return past[0]
+
+
+def mail_files(organisation):
+    """The messages the demo's mail backend wrote, by Message-ID."""
+    from email import message_from_bytes, policy
+
+    from relance.demo.load import mail_dir
+
+    separator = b"\n" + b"-" * 79 + b"\n"
+    messages = {}
+    for path in sorted(mail_dir(organisation).iterdir()):
+        for chunk in path.read_bytes().split(separator):
+            if chunk.strip():
+                message = message_from_bytes(chunk.lstrip(), policy=policy.default)
+                messages[message["Message-ID"]] = message
+    return messages
+
+
+def body(message) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_it_replays_eight_weeks_before_today(demo):
+    assert demo.start == TODAY - dt.timedelta(weeks=8)
+
+
+def test_it_sends_the_past_weeks_reminders_through_the_outbox(demo_org, past):
+    from relance.dunning.models import CommStatus, Communication
+
+    sent = Communication.objects.filter(
+        organisation=demo_org, channel="email", purpose="reminder", status=CommStatus.SENT
+    )
+    days = set(sent.values_list("send_on", flat=True))
+    assert min(days) == TODAY - dt.timedelta(weeks=8)
+    assert max(days) == TODAY
+    assert len(days) >= 30  # most business days of eight weeks
+    messages = mail_files(demo_org)
+    assert (
+        len(messages)
+        == sent.count()
+        + Communication.objects.filter(
+            organisation=demo_org, purpose="thanks", status=CommStatus.SENT
+        ).count()
+    )
+    for comm in sent.order_by("pk")[:40]:
+        message = messages[comm.message_id]
+        assert str(message["Subject"]).strip() == comm.subject
+        assert comm.recipient.split(", ")[0] in message["To"]
+        assert message["Reply-To"].addresses[0].addr_spec == demo_org.email
+        text = body(message)
+        for number in comm.items.filter(dropped="").values_list("invoice__number", flat=True):
+            assert number in text
+        # Dated the day it left, not the day the demo was loaded.
+        assert timezone_date(comm.sent_at) == comm.send_on
+    assert past[1].counts["outbox_sent"] == len(messages)
+
+
+def timezone_date(moment):
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo("Europe/Paris")).date()
+
+
+def test_it_thanks_customers_whose_reminded_invoices_were_paid(demo_org):
+    from relance.dunning.models import CommStatus, Communication
+
+    thanks = Communication.objects.filter(organisation=demo_org, purpose="thanks")
+    assert thanks.filter(status=CommStatus.SENT).count() >= 5
+    for comm in thanks.filter(status=CommStatus.SENT):
+        balances = comm.items.values_list("invoice__balance", flat=True)
+        assert balances and all(balance <= 0 for balance in balances)
+    messages = mail_files(demo_org)
+    sample = thanks.filter(status=CommStatus.SENT).first()
+    number = sample.items.values_list("invoice__number", flat=True)[0]
+    assert number in body(messages[sample.message_id])
+
+
+def test_it_closes_the_calls_of_earlier_days_with_their_outcome(demo_org):
+    from relance.dunning.models import Task
+    from relance.ledger.models import TimelineEvent
+
+    calls = Task.objects.filter(organisation=demo_org, kind="call")
+    done = calls.filter(status=Task.Status.DONE)
+    assert done.count() >= 10
+    for task in done:
+        assert task.data["note"] and task.communication.status == "sent"
+        assert dt.date.fromisoformat(task.data["done_on"]) > task.due_on
+    events = TimelineEvent.objects.filter(organisation=demo_org, kind="task_done")
+    assert events.count() >= done.count()
+    # Friday's and today's work is still to do.
+    open_tasks = Task.objects.filter(organisation=demo_org, status=Task.Status.OPEN)
+    assert open_tasks.filter(kind__in=["call", "registered_letter", "letter"]).exists()
+    friday = TODAY - dt.timedelta(days=3)
+    assert all(
+        t.due_on >= friday
+        for t in open_tasks.filter(kind__in=["call", "registered_letter", "letter"])
+    )
+
+
+def test_it_keeps_one_promise_and_breaks_another(demo_org):
+    from relance.dunning.models import Promise
+    from relance.ledger.models import Invoice, TimelineEvent
+
+    promises = {p.status: p for p in Promise.objects.filter(organisation=demo_org)}
+    assert set(promises) == {"kept", "broken"}
+    kept, broken = promises["kept"], promises["broken"]
+    assert Invoice.objects.get(pk=kept.invoice_id).settled_on <= kept.promised_on
+    assert broken.broken_on > broken.promised_on + dt.timedelta(days=broken.grace_days)
+    assert Invoice.objects.get(pk=broken.invoice_id).balance > 0
+    kinds = set(TimelineEvent.objects.filter(organisation=demo_org).values_list("kind", flat=True))
+    assert {"promise_recorded", "promise_kept", "promise_broken"} <= kinds
+    planned = generate(TODAY, customers=CUSTOMERS).promises
+    assert {p.invoice for p in planned} == {kept.invoice.number, broken.invoice.number}
+
+
+def test_it_resolves_one_dispute_and_leaves_the_others_open(demo_org):
+    from relance.ledger.models import Dispute
+
+    disputes = Dispute.objects.filter(organisation=demo_org)
+    resolved = disputes.exclude(resolved_on=None)
+    assert resolved.count() == 1
+    assert resolved.get().resolution
+    assert disputes.filter(resolved_on=None).count() >= 1
+    # Opened by the import of the first day, and on their own days by a person since.
+    assert {"demo", "manual"} == set(disputes.values_list("source", flat=True))
+
+
+def test_it_follows_a_payment_plan_whose_first_instalment_is_paid(demo_org):
+    from relance.dunning.models import PaymentPlan
+
+    plan = PaymentPlan.objects.get(organisation=demo_org)
+    assert plan.status == PaymentPlan.Status.ACTIVE
+    paid = [i.paid_on for i in plan.instalments.all()]
+    assert paid[0] is not None and paid[1:] == [None, None]
+
+
+def test_it_leaves_formal_notices_awaiting_approval_and_sent_the_approved_ones(demo_org):
+    from relance.dunning.models import CommStatus, Communication
+    from relance.ledger.models import TimelineEvent
+
+    notices = Communication.objects.filter(organisation=demo_org, template="formal_notice")
+    assert notices.filter(status=CommStatus.AWAITING_APPROVAL).exists()
+    assert TimelineEvent.objects.filter(
+        organisation=demo_org, kind="communication_approved"
+    ).exists()
+    assert (
+        notices.filter(status=CommStatus.SENT).exists()
+        or Communication.objects.filter(
+            organisation=demo_org, template="handover", status=CommStatus.SENT
+        ).exists()
+    )
+
+
+def test_it_records_a_bounce_with_its_task(demo_org):
+    from relance.dunning.models import CommStatus, Communication, Task
+    from relance.ledger.models import Contact, TimelineEvent
+
+    [contact] = Contact.objects.filter(organisation=demo_org, email_valid=False)
+    [task] = Task.objects.filter(organisation=demo_org, kind="invalid_email")
+    assert task.status == Task.Status.OPEN and task.customer_id == contact.customer_id
+    assert contact.email in task.title
+    [event] = TimelineEvent.objects.filter(organisation=demo_org, kind="email_bounced")
+    bounced = Communication.objects.get(pk=event.data["communication"])
+    assert bounced.last_error.startswith("bounced: ")
+    assert task.due_on == bounced.send_on
+    # What was sent to that customer afterwards went elsewhere.
+    later = Communication.objects.filter(
+        customer_id=contact.customer_id, channel="email", status=CommStatus.SENT,
+        send_on__gt=bounced.send_on,
+    )  # fmt: skip
+    assert all(contact.email not in c.recipient for c in later)
+
+
+def test_it_dates_the_timeline_on_the_days_things_happened(demo_org):
+    from relance.ledger.models import TimelineEvent
+
+    dates = {timezone_date(at) for at in TimelineEvent.objects.filter(
+        organisation=demo_org).values_list("at", flat=True)}  # fmt: skip
+    assert min(dates) == TODAY - dt.timedelta(weeks=8)
+    assert max(dates) == TODAY
+    assert len(dates) >= 35
+
+
+def test_it_sets_the_organisations_identity_with_valid_numbers(demo_org):
+    from stdnum import bic, iban
+    from stdnum.fr import siren as fr_siren
+    from stdnum.fr import tva
+
+    assert demo_org.email and demo_org.phone and demo_org.address and demo_org.signature
+    assert fr_siren.is_valid(demo_org.siren)
+    assert tva.is_valid(demo_org.vat_number)
+    assert demo_org.vat_number == "FR" + fr_siren.to_tva(demo_org.siren)
+    assert iban.is_valid(demo_org.iban) and demo_org.iban.startswith("FR76")
+    assert bic.is_valid(demo_org.bic)
+
+
+@pytest.mark.django_db
+def test_it_changes_nothing_when_loaded_again_for_the_same_day(demo_org):
+    from relance.demo.load import load
+    from relance.dunning.models import Communication, Promise, Task
+    from relance.ledger.models import TimelineEvent
+
+    def counts():
+        return {
+            **ledger_counts(demo_org),
+            **{m.__name__: m.objects.filter(organisation=demo_org).count()
+               for m in (Communication, Task, Promise, TimelineEvent)},
+            "sent": Communication.objects.filter(status="sent").count(),
+        }  # fmt: skip
+
+    before = counts()
+    organisation, replayed = load(TODAY, customers=CUSTOMERS)
+    assert organisation.pk == demo_org.pk and replayed is None
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_it_shows_the_last_business_days_work_on_a_weekend(demo_org):
+    from relance.demo.load import load
+    from relance.dunning.models import CommStatus, Communication
+
+    saturday = TODAY - dt.timedelta(days=2)
+    organisation, replayed = load(saturday, customers=CUSTOMERS)
+    friday = saturday - dt.timedelta(days=1)
+    assert replayed is not None and replayed.last_business_day == friday
+    assert replayed.last_run is not None and replayed.last_run.counts["queued"] > 0
+    comms = Communication.objects.filter(organisation=organisation)
+    assert comms.filter(run_date=friday, status=CommStatus.SENT).exists()
+    assert not comms.filter(run_date=saturday).exists()
+    assert comms.filter(run_date__lt=friday).exists()

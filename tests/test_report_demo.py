@@ -56,9 +56,23 @@ def report(*args: str) -> dict:
     return json.loads(out.getvalue())
 
 
+@pytest.fixture(scope="module")
+def loaded(django_db_setup, django_db_blocker):
+    """The demo loaded once for the module (its past takes seconds to replay), then gone."""
+    from django.contrib.auth import get_user_model
+
+    from relance.demo.load import USER_EMAIL, clear
+
+    with django_db_blocker.unblock():
+        organisation = load_demo(TODAY, customers=CUSTOMERS)
+        yield
+        clear(organisation)
+        organisation.delete()
+        get_user_model().objects.filter(email=USER_EMAIL).delete()
+
+
 @pytest.fixture
-def demo(db):
-    load_demo(TODAY, customers=CUSTOMERS)
+def demo(loaded, db):
     return generate(TODAY, customers=CUSTOMERS)
 
 

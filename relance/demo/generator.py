@@ -17,7 +17,7 @@ import hashlib
 import math
 import random
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from relance.demo.identity import Identity, Registry, ascii_slug, make_identity
@@ -94,6 +94,32 @@ class DisputeSpec:
     opened_on: dt.date
     note: str
     amount: Decimal | None
+    # One dispute of the past weeks was settled: dunning of its invoice resumed.
+    resolved_on: dt.date | None = None
+    resolution: str = ""
+
+
+@dataclass(frozen=True)
+class PromiseSpec:
+    """A promise to pay one invoice, obtained on the phone; kept when the ledger shows the
+    payment by ``promised_on``, broken otherwise (the run finds it)."""
+
+    customer: str
+    invoice: str
+    recorded_on: dt.date
+    promised_on: dt.date
+    note: str
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """A payment plan agreed with a customer that could not pay its overdue invoices."""
+
+    customer: str
+    invoices: tuple[str, ...]
+    agreed_on: dt.date
+    instalments: tuple[tuple[dt.date, Decimal], ...]
+    note: str
 
 
 @dataclass
@@ -102,6 +128,10 @@ class DemoData:
     batch: LedgerBatch
     holds: list[HoldSpec]
     disputes: list[DisputeSpec]
+    # The weeks the demo replays day by day (runs, sending, people's work) up to today.
+    start: dt.date = dt.date.min
+    promises: list[PromiseSpec] = field(default_factory=list)
+    plans: list[PlanSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -157,6 +187,9 @@ class Settlement:
 # --- entry point ------------------------------------------------------------------------
 
 
+PAST_WEEKS = 8
+
+
 def generate(
     today: dt.date, *, seed: int = 2026, customers: int = 300, months: int = 18
 ) -> DemoData:
@@ -171,6 +204,12 @@ def generate(
             persona, start, today, random.Random(f"{seed}:{persona.reference}")
         )
     number_invoices(drafts, start, today)
+    past = today - PAST_WEEKS * 7 * DAY
+    stories = random.Random(f"{seed}:past")
+    plans = plan_story(stories, personas, drafts, past, today)
+    taken = {p.customer for p in plans}
+    promises = promise_stories(stories, drafts, past, today, taken)
+    taken |= {p.customer for p in promises}
     settlements = [s for d in drafts for s in d.settlements if s.date <= today]
     batch = LedgerBatch(file="demo", format="demo", source=SOURCE)
     for persona in personas:
@@ -179,16 +218,20 @@ def generate(
     add_credit_notes(batch, settlements, start, today)
     add_payments(batch, rng, settlements)
     batch.rows_read = len(batch.invoices) + len(batch.payments)
-    holds = insolvency_holds(insolvent, today) + manual_holds(rng, personas, drafts, today)
-    disputes = [dispute_spec(d, today) for d in drafts if d.dispute]
-    batch.sha256 = fingerprint(batch, holds, disputes)
-    return DemoData(today=today, batch=batch, holds=holds, disputes=disputes)
+    holds = insolvency_holds(insolvent, today) + manual_holds(
+        rng, [p for p in personas if p.reference not in taken], drafts, today
+    )
+    disputes = resolve_one([dispute_spec(d, today) for d in drafts if d.dispute], stories,
+                           past, today)  # fmt: skip
+    batch.sha256 = fingerprint(batch, holds, disputes, promises, plans, past)
+    return DemoData(today=today, batch=batch, holds=holds, disputes=disputes, start=past,
+                    promises=promises, plans=plans)  # fmt: skip
 
 
-def fingerprint(batch: LedgerBatch, holds: list[HoldSpec], disputes: list[DisputeSpec]) -> str:
+def fingerprint(batch: LedgerBatch, *stories: object) -> str:
     """Identifies the generated data: the loader reloads from scratch when it changes."""
     content = repr((batch.customers, batch.contacts, batch.invoices, batch.payments,
-                    batch.allocations, holds, disputes))  # fmt: skip
+                    batch.allocations, stories))  # fmt: skip
     return hashlib.sha256(content.encode()).hexdigest()
 
 
@@ -690,3 +733,129 @@ def manual_holds(
 def open_amount(draft: Draft, today: dt.date) -> Decimal:
     settled = sum((s.amount for s in draft.settlements if s.date <= today), Decimal("0.00"))
     return draft.amount - settled
+
+
+# --- the past weeks' stories --------------------------------------------------------------
+# The run, the outbox and the people's daily work are replayed by ``relance.demo.past``;
+# what needs a person's decision or a customer's word is chosen here, from the ledger.
+
+
+def _candidates(drafts: list[Draft], taken: set[str]) -> list[Draft]:
+    """Invoices of customers free for a story: not insolvent, not already in one."""
+    return [
+        d
+        for d in drafts
+        if not d.disputed and d.persona.judgment_on is None and d.persona.reference not in taken
+    ]
+
+
+def plan_story(
+    rng: random.Random, personas: list[Persona], drafts: list[Draft], past: dt.date,
+    today: dt.date,
+) -> list[PlanSpec]:  # fmt: skip
+    """A late payer agrees three monthly instalments for its overdue invoices about a month
+    ago; it pays the first one on time, the others are still to come."""
+    agreed = business_day(today - 30 * DAY)
+    if agreed <= past:
+        return []
+    by_customer: dict[str, list[Draft]] = defaultdict(list)
+    for draft in _candidates(drafts, set()):
+        if draft.due_date < agreed - 10 * DAY and open_amount(draft, agreed) > 0:
+            by_customer[draft.persona.reference].append(draft)
+    pool = [
+        ref
+        for ref, owing in sorted(by_customer.items())
+        if 2 <= len(owing) <= 6
+        and Decimal(1500) <= sum(open_amount(d, agreed) for d in owing) <= Decimal(40000)
+        and owing[0].persona.profile.key in ("chronic", "late")
+    ]
+    if not pool:
+        return []
+    owing = sorted(by_customer[rng.choice(pool)], key=lambda d: d.number)
+    owed = sum((open_amount(d, agreed) for d in owing), Decimal("0.00"))
+    third = (owed / 3).quantize(CENT, ROUND_DOWN)
+    dates = [business_day(agreed + days * DAY) for days in (15, 45, 75)]
+    instalments = ((dates[0], third), (dates[1], third), (dates[2], owed - 2 * third))
+    # From the agreement on, the customer pays the plan and nothing else on these invoices.
+    for draft in owing:
+        draft.settlements = [s for s in draft.settlements if s.date <= agreed]
+    left = third
+    for draft in owing:
+        share = min(left, open_amount(draft, agreed))
+        if share > 0:
+            draft.settlements.append(Settlement(draft, dates[0], share, "payment"))
+            left -= share
+    note = (
+        f"Échéancier accepté par le directeur financier : trois mensualités de "
+        f"{third} € environ, par virement, à partir du {dates[0]:%d/%m/%Y}."
+    )
+    return [PlanSpec(owing[0].persona.reference, tuple(d.number for d in owing), agreed,
+                     instalments, note)]  # fmt: skip
+
+
+def promise_stories(
+    rng: random.Random, drafts: list[Draft], past: dt.date, today: dt.date, taken: set[str]
+) -> list[PromiseSpec]:
+    """Two promises to pay obtained on the phone: one kept (the payment arrives on the day
+    promised), one broken (nothing arrives; the run notices)."""
+    promises: list[PromiseSpec] = []
+    kept = []
+    for draft in _candidates(drafts, taken):
+        paid = [s for s in draft.settlements if s.date <= today]
+        if len(paid) != 1 or paid[0].kind != "payment" or paid[0].amount != draft.amount:
+            continue
+        day = paid[0].date
+        recorded = business_day(day - 8 * DAY)
+        if past + 14 * DAY <= recorded and day <= today - 5 * DAY and draft.due_date < recorded:
+            kept.append((draft, recorded, day))
+    if kept:
+        draft, recorded, day = rng.choice(kept)
+        promises.append(
+            PromiseSpec(draft.persona.reference, draft.number, recorded, day,
+                        f"Le comptable confirme au téléphone un virement le {day:%d/%m/%Y}.")
+        )  # fmt: skip
+        taken = taken | {draft.persona.reference}
+    recorded = business_day(today - 24 * DAY)
+    promised = recorded + 7 * DAY
+    broken = [
+        d
+        for d in _candidates(drafts, taken)
+        if d.due_date < recorded - 10 * DAY and open_amount(d, today) == d.amount
+    ]
+    if broken and recorded > past:
+        draft = rng.choice(broken)
+        promises.append(
+            PromiseSpec(draft.persona.reference, draft.number, recorded, promised,
+                        "Le client s'engage à régler la facture sous huit jours.")
+        )  # fmt: skip
+    return promises
+
+
+DISPUTE_RESOLUTIONS = {
+    "price": "Tarif vérifié avec l'acheteur : le prix facturé est celui du contrat.",
+    "quantity": "Bon de livraison signé transmis : la quantité facturée est la bonne.",
+    "quality": "Expertise faite : la marchandise a été abîmée après livraison.",
+    "not_received": "Preuve de livraison transmise au client, qui l'a acceptée.",
+    "administrative": "Facture renvoyée avec le numéro de commande.",
+}
+
+
+def resolve_one(
+    disputes: list[DisputeSpec], rng: random.Random, past: dt.date, today: dt.date
+) -> list[DisputeSpec]:
+    """One dispute of the past weeks is resolved in the supplier's favour: the invoice is
+    owed again, and dunned again."""
+    pool = [
+        n
+        for n, d in enumerate(disputes)
+        if d.amount is None and past <= d.opened_on <= today - 25 * DAY
+    ]
+    if not pool:
+        return disputes
+    n = rng.choice(pool)
+    spec = disputes[n]
+    resolved = business_day(spec.opened_on + rng.randint(10, 18) * DAY)
+    disputes[n] = replace(
+        spec, resolved_on=resolved, resolution=DISPUTE_RESOLUTIONS.get(spec.reason, "")
+    )
+    return disputes

@@ -1,21 +1,38 @@
-"""Write the demo organisation, its user and its ledger into the database.
+"""Write the demo organisation, its user, its ledger and its past into the database.
+
+The ledger arrives over the last weeks and Relance works on it day by day
+(``relance.demo.past``): the demo opens on reminders sent, calls made, promises, disputes,
+a payment plan and approvals waiting, as a credit manager finds them any morning.
 
 Loading twice for the same day changes nothing. Loading for another day (or after the
-generator changed) regenerates the ledger from scratch: the invoices of the new data set
-are not the old ones under new dates, so updating them in place would mix two histories.
+generator changed) deletes the organisation's ledger and everything Relance did with it, and
+replays it from scratch: the invoices of the new data set are not the old ones under new
+dates, so updating them in place would mix two histories.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from relance.accounts.models import Organisation, Role
 from relance.accounts.services import add_member, create_organisation
-from relance.demo.generator import DemoData, DisputeSpec, HoldSpec, generate
-from relance.ledger.imports.apply import apply_batch
+from relance.demo.generator import DemoData, generate
+from relance.demo.past import Past, replay
+from relance.dunning.models import (
+    Communication,
+    CommunicationItem,
+    ItemState,
+    PaymentPlan,
+    Promise,
+    Task,
+)
 from relance.ledger.models import (
     Allocation,
     Customer,
@@ -24,6 +41,7 @@ from relance.ledger.models import (
     ImportRun,
     Invoice,
     Payment,
+    TimelineEvent,
 )
 
 ORGANISATION_NAME = "Démo Industrie SAS"
@@ -44,6 +62,10 @@ ORGANISATION_FIELDS = {
     "email": "relances@demo-industrie.example",
     "phone": "04 72 00 00 00",
     "address": "12 rue de l'Industrie\n69007 Lyon",
+    "signature": "Service recouvrement\nDémo Industrie SAS\n04 72 00 00 00",
+    # A made-up bank (code 99999) with valid check digits: RIB key and IBAN.
+    "iban": "FR7699999000010001234567809",
+    "bic": "DEMOFRPP",
 }
 
 Progress = Callable[[str, int, int], None]
@@ -57,16 +79,54 @@ def load_demo(
     customers: int = 300,
     progress: Progress | None = None,
 ) -> Organisation:
+    return load(today, slug=slug, seed=seed, customers=customers, progress=progress)[0]
+
+
+def load(
+    today: dt.date,
+    *,
+    slug: str = "demo",
+    seed: int = 2026,
+    customers: int = 300,
+    progress: Progress | None = None,
+) -> tuple[Organisation, Past | None]:
+    """The demo as of ``today``, and what its replay did (None: it was loaded already)."""
     data = generate(today, seed=seed, customers=customers)
     with transaction.atomic():
         organisation = ensure_organisation(slug)
         add_member(organisation, USER_EMAIL, Role.ADMIN, password=USER_PASSWORD)
-        if is_stale(organisation, data):
-            clear_ledger(organisation)
-        apply_batch(organisation, data.batch, as_of=today, progress=progress)
-        describe_disputes(organisation, data.disputes)
-        create_holds(organisation, data.holds)
-    return organisation
+        if is_loaded(organisation, data):
+            return organisation, None
+        clear(organisation)
+        user = get_user_model().objects.get(email=USER_EMAIL)
+        mail = mail_root() / slug / data.batch.sha256[:16]
+        shutil.rmtree(mail, ignore_errors=True)
+        past = replay(organisation, data, mail_dir=mail, user_id=user.pk, progress=progress)
+        # The files are not in the transaction: older data sets' go once this one is in.
+        transaction.on_commit(lambda: _remove_others(mail))
+    return organisation, past
+
+
+def mail_root() -> Path:
+    return Path(settings.DATA_DIR) / "demo-mail"
+
+
+def mail_dir(organisation: Organisation) -> Path | None:
+    """Where the demo's e-mails were written instead of being sent: one directory per data
+    set (the replay writes them as it goes; they outlive a failed load)."""
+    run = (
+        ImportRun.objects.filter(organisation=organisation, format="demo")
+        .order_by("-pk")
+        .values_list("sha256", flat=True)
+        .first()
+    )
+    return mail_root() / organisation.slug / run[:16] if run else None
+
+
+def _remove_others(kept: Path) -> None:
+    for other in kept.parent.iterdir():
+        if other != kept:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def ensure_organisation(slug: str) -> Organisation:
@@ -82,65 +142,31 @@ def ensure_organisation(slug: str) -> Organisation:
     return organisation
 
 
-def is_stale(organisation: Organisation, data: DemoData) -> bool:
-    """True when the ledger holds demo data generated differently (another day)."""
-    last = (
-        ImportRun.objects.filter(
-            organisation=organisation, format=data.batch.format, status=ImportRun.Status.DONE
-        )
-        .order_by("-started_at", "-pk")
-        .first()
-    )
-    return last is not None and last.sha256 != data.batch.sha256
+def is_loaded(organisation: Organisation, data: DemoData) -> bool:
+    """True when the organisation holds this very data set, replayed to its end (the replay
+    is one transaction)."""
+    return ImportRun.objects.filter(
+        organisation=organisation, format=data.batch.format, sha256=data.batch.sha256,
+        status=ImportRun.Status.DONE,
+    ).exists()  # fmt: skip
 
 
-def clear_ledger(organisation: Organisation) -> None:
-    """Delete the ledger, children first: invoices and payments protect their customer."""
-    Allocation.objects.filter(organisation=organisation).delete()
-    Payment.objects.filter(organisation=organisation).delete()
-    Invoice.objects.filter(organisation=organisation).delete()
-    Customer.objects.filter(organisation=organisation).delete()
-
-
-def describe_disputes(organisation: Organisation, specs: list[DisputeSpec]) -> None:
-    """The import opens a bare dispute for each flagged invoice; give it the demo's story."""
-    by_number = {spec.invoice: spec for spec in specs}
-    disputes = list(
-        Dispute.objects.filter(
-            organisation=organisation, source="demo", invoice__number__in=list(by_number)
-        ).select_related("invoice")
-    )
-    changed = []
-    for dispute in disputes:
-        spec = by_number[dispute.invoice.number]
-        values = {
-            "reason": spec.reason,
-            "opened_on": spec.opened_on,
-            "note": spec.note,
-            "amount": spec.amount,
-        }
-        if any(getattr(dispute, k) != v for k, v in values.items()):
-            for name, value in values.items():
-                setattr(dispute, name, value)
-            changed.append(dispute)
-    Dispute.objects.bulk_update(changed, ["reason", "opened_on", "note", "amount"])
-
-
-def create_holds(organisation: Organisation, specs: list[HoldSpec]) -> None:
-    ids = dict(
-        Customer.objects.filter(
-            organisation=organisation, reference__in=[s.customer for s in specs]
-        ).values_list("reference", "pk")
-    )
-    for spec in specs:
-        Hold.objects.update_or_create(
-            organisation=organisation,
-            customer_id=ids[spec.customer],
-            kind=spec.kind,
-            start_date=spec.start_date,
-            defaults={
-                "reason": spec.reason,
-                "end_date": spec.end_date,
-                "published_on": spec.published_on,
-            },
-        )
+def clear(organisation: Organisation) -> None:
+    """Delete the ledger and what Relance did with it, children first: invoices and
+    payments protect their customer. Set-based deletes: a cascade through the ORM would
+    fetch every row first."""
+    org = organisation
+    CommunicationItem.objects.filter(communication__organisation=org)._raw_delete("default")
+    Task.objects.filter(organisation=org).delete()
+    Communication.objects.filter(organisation=org)._raw_delete("default")
+    TimelineEvent.objects.filter(organisation=org)._raw_delete("default")
+    Promise.objects.filter(organisation=org).delete()
+    PaymentPlan.objects.filter(organisation=org).delete()
+    ItemState.objects.filter(invoice__organisation=org)._raw_delete("default")
+    Dispute.objects.filter(organisation=org).delete()
+    Hold.objects.filter(organisation=org).delete()
+    Allocation.objects.filter(organisation=org)._raw_delete("default")
+    Payment.objects.filter(organisation=org)._raw_delete("default")
+    Invoice.objects.filter(organisation=org).delete()
+    Customer.objects.filter(organisation=org).delete()
+    ImportRun.objects.filter(organisation=org, format="demo").delete()

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_noop
 from relance.accounts.identity import missing_for_email
 from relance.accounts.models import Organisation
 from relance.channels.formatting import lazy_short_date
-from relance.dunning import instalments, loading, policy, sharing, tasks, writing
+from relance.dunning import instalments, loading, pauses, policy, sharing, tasks, writing
 from relance.dunning.models import PaymentPlan
 from relance.ledger.models import Hold, HoldKind
 from relance.ledger.timeline import Text
@@ -105,6 +105,9 @@ def run(
     result = RunResult(organisation.slug, run_date, dry_run, calendar.business_day,
                        calendar.holiday_name)  # fmt: skip
     with collector_paused():
+        if not dry_run:
+            # Promises whose debt is paid are kept before the run reads what pauses items.
+            result.counts["promises_kept"] += len(pauses.keep_promises(organisation, on=run_date))
         try:
             context = loading.Context.load(organisation, run_date)
         except loading.NothingToRun as error:

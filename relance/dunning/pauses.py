@@ -172,3 +172,47 @@ def agree_plan(
                 {"count": len(instalments), "numbers": numbers}),
            user_id=user_id, plan=plan.pk, total=owed)  # fmt: skip
     return plan
+
+
+@transaction.atomic
+def keep_promises(organisation: Any, *, on: dt.date) -> list[Promise]:
+    """Open promises whose debt is paid are kept: a promise on an invoice once the invoice
+    is paid, a promise on the whole customer once it owes nothing. (Broken ones are the
+    run's to find: a date passed without payment.)"""
+    open_promises = list(
+        Promise.objects.filter(organisation=organisation, status=Promise.Status.OPEN)
+        .select_related("customer", "invoice")
+        .order_by("pk")
+    )
+    if not open_promises:
+        return []
+    owing = set(
+        Invoice.objects.filter(
+            organisation=organisation,
+            balance__gt=organisation.min_balance,
+            customer_id__in={p.customer_id for p in open_promises},
+        ).values_list("customer_id", flat=True)
+    )
+    kept = [
+        p
+        for p in open_promises
+        if (
+            p.invoice.balance <= organisation.min_balance
+            if p.invoice
+            else p.customer_id not in owing
+        )
+    ]
+    Promise.objects.filter(pk__in=[p.pk for p in kept], status=Promise.Status.OPEN).update(
+        status=Promise.Status.KEPT
+    )
+    for promise in kept:
+        promise.status = Promise.Status.KEPT
+        summary = Text(
+            gettext_noop("Promise to pay %(number)s kept")
+            if promise.invoice
+            else gettext_noop("Promise to pay all open invoices kept"),
+            {"number": promise.invoice.number if promise.invoice else ""},
+        )
+        _event(promise.customer, "promise_kept", summary,
+               invoice=promise.invoice, promise=promise.pk, on=on)  # fmt: skip
+    return kept

@@ -445,11 +445,18 @@ def _plan_thanks(case: CustomerCase, calendar: Calendar, decision: Decision) -> 
     if not case.settled or not case.scenario.thank_on_payment:
         return
     numbers = sorted(s.number for s in case.settled)
+    # The paid items are the message's items: the outbox re-checks them before sending
+    # (a thank-you without items would be cancelled as having nothing left to say), and
+    # sets their balance and delay on the day it leaves.
+    items = [
+        PlannedItem(s.invoice_id, s.number, s.level, 0, Decimal("0.00"), "")
+        for s in sorted(case.settled, key=lambda s: s.number)
+    ]
     decision.communications.append(
         PlannedCommunication(
             customer_id=case.customer_id, channel="email", purpose=CommPurpose.THANKS,
             template=case.scenario.thank_template, step_position=None, step_id=None,
-            approval=False, pre_due=False, items=[],
+            approval=False, pre_due=False, items=items,
             explanation={"scenario": case.scenario.slug, "thanks_for": numbers},
             scenario_id=case.scenario.scenario_id,
         )

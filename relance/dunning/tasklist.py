@@ -3,7 +3,7 @@ sign, sends to check, customers without an address): listed, and closed once don
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -29,7 +29,6 @@ def tasks_of(organisation: Organisation, status: str | None = Task.Status.OPEN) 
     return tasks.select_related("customer").order_by("due_on", "pk")
 
 
-@transaction.atomic
 def close(
     organisation: Organisation,
     ids: Iterable[int],
@@ -38,14 +37,28 @@ def close(
     user_id: int | None = None,
     today: date | None = None,
 ) -> list[Task]:
-    """Mark open tasks done, all or none: every id must be an open task of the
-    organisation. Conditional on the status, so two people closing at once close once."""
+    """Mark open tasks done with one note, all or none (see ``close_each``)."""
+    return close_each(organisation, dict.fromkeys(ids, note), user_id=user_id, today=today)
+
+
+@transaction.atomic
+def close_each(
+    organisation: Organisation,
+    notes: Mapping[int, str],
+    *,
+    user_id: int | None = None,
+    today: date | None = None,
+) -> list[Task]:
+    """Mark open tasks done, each with its note (what happened: a call's outcome), all or
+    none: every id must be an open task of the organisation. Conditional on the status, so
+    two people closing at once close once."""
     today = today or timezone.localdate()
-    wanted = sorted(set(ids))
+    wanted = sorted(notes)
     tasks = list(
         Task.objects.select_for_update()
         .select_related("customer")
         .filter(organisation=organisation, pk__in=wanted, status=Task.Status.OPEN)
+        .order_by("pk")
     )
     if len(tasks) != len(wanted):
         found = {t.pk for t in tasks}
@@ -54,7 +67,7 @@ def close(
         )
     now = timezone.now()
     for task in tasks:
-        task.data = {**task.data, "done_on": today.isoformat(), "note": note}
+        task.data = {**task.data, "done_on": today.isoformat(), "note": notes[task.pk]}
         task.status = Task.Status.DONE
         changed = Task.objects.filter(pk=task.pk, status=Task.Status.OPEN).update(
             status=Task.Status.DONE, data=task.data
@@ -64,7 +77,8 @@ def close(
     # The title is in the organisation's language already; the note is the person's words.
     timeline.record_many(
         organisation,
-        [Event(t.customer_id, "task_done", t.title + (f": {note}" if note else ""),
+        [Event(t.customer_id, "task_done",
+               t.title + (f": {notes[t.pk]}" if notes[t.pk] else ""),
                {"task": t.pk, "kind": t.kind})
          for t in tasks],
         actor_id=user_id, at=now,

@@ -103,6 +103,7 @@ class Rows:
         summaries = timeline.summaries(org, [_summary(c) for c in planned])
         rows = cls([], [], [], [], [], [])
         dates: dict[Any, Any] = {None: None}
+        stepped: dict[int, int] = {}
         for n, c in enumerate(planned):
             status = CommStatus.AWAITING_APPROVAL if c.approval else CommStatus.QUEUED
             rows.communications.append(
@@ -111,20 +112,23 @@ class Rows:
                  json.dumps(c.explanation, default=str), "", "", "", 0, "", now, now)
             )  # fmt: skip
             rows.keys.append((c.customer_id, c.channel, c.purpose))
+            # A thank-you lists paid items: it steps none, so it has no level to give back.
+            steps = c.purpose != CommPurpose.THANKS
             for i in c.items:
-                before = i.previous_level_date
+                before = i.previous_level_date if steps else None
                 if before not in dates:
                     dates[before] = str(before)
                 rows.items.append((n, i.invoice_id, i.step_position, i.days_overdue,
-                                   str(i.balance), "", i.previous_level,
+                                   str(i.balance), "", i.previous_level if steps else None,
                                    dates[before]))  # fmt: skip
+                if steps:
+                    stepped[i.invoice_id] = i.step_position
             kind = "communication_awaiting_approval" if c.approval else "communication_queued"
             rows.events.append(
                 (org.pk, c.customer_id, now, kind, summaries[n], json.dumps(c.template))
             )
         # A step taken today sets the level and its date; a step passed over, the level.
         # In key order: the table is a b-tree on the invoice id.
-        stepped = {i[1]: i[2] for i in rows.items}
         rows.stepped = [(invoice, stepped[invoice], today, 0) for invoice in sorted(stepped)]
         rows.passed = sorted(
             (invoice, level, None, 0)
