@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gettext
+import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,8 @@ import pytest
 LOCALE = Path(__file__).resolve().parents[1] / "relance" / "locale" / "fr" / "LC_MESSAGES"
 
 
-def po_entries() -> dict[str, str]:
-    text = (LOCALE / "django.po").read_text(encoding="utf-8")
+def po_entries(path: Path = LOCALE / "django.po") -> dict[str, str]:
+    text = path.read_text(encoding="utf-8")
     entries = {}
     for block in text.split("\n\n"):
         msgid = re.search(r'^msgid ((?:".*"\n)+)', block + "\n", re.M)
@@ -42,3 +44,24 @@ def test_it_ships_the_compiled_catalogue_of_the_source():
 def test_it_speaks_the_browser_language(client, language, text):
     page = client.get("/login/", HTTP_ACCEPT_LANGUAGE=language)
     assert text in page.content.decode()
+
+
+@pytest.mark.skipif(not shutil.which("xgettext"), reason="needs GNU gettext")
+def test_the_catalogue_holds_every_message_of_the_code(tmp_path):
+    """Every translatable string in the code and templates has its French entry, none of
+    them fuzzy: `make locale` was run after the last new message."""
+    from django.core.management import call_command
+
+    source = Path(__file__).resolve().parents[1] / "relance"
+    copy = tmp_path / "relance"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
+    cwd = os.getcwd()
+    os.chdir(copy)
+    try:
+        call_command("makemessages", locale=["fr"], no_obsolete=True, no_location=True,
+                     verbosity=0)  # fmt: skip
+    finally:
+        os.chdir(cwd)
+    made = copy / "locale" / "fr" / "LC_MESSAGES" / "django.po"
+    assert "#, fuzzy" not in made.read_text(encoding="utf-8").split("\n\n", 1)[1]
+    assert [k for k, v in po_entries(made).items() if not v] == []
