@@ -238,3 +238,32 @@ def communication(
         for invoice in invoices
     )  # fmt: skip
     return comm
+
+
+def received(
+    customer: Customer,
+    amount: str | int | Decimal,
+    *,
+    on: dt.date,
+    allocations: Iterable[tuple[Invoice, str | int | Decimal, dt.date]] = (),
+    kind: str = "payment",
+    reference: str | None = None,
+    currency: str = "EUR",
+) -> Payment:
+    """A payment received on ``on``, matched to invoices by ``allocations`` [(invoice,
+    amount, date matched)] (none: an unallocated credit), the balances recomputed by the
+    product's own code. ``pay`` is the common case: one invoice, matched the day it is paid."""
+    payment = Payment.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, kind=kind,
+        reference=reference or f"{kind.upper()}-{next(_serial)}", date=on, currency=currency,
+        amount=money(amount),
+    )  # fmt: skip
+    matched = [
+        Allocation(organisation_id=customer.organisation_id, payment=payment, invoice=invoice,
+                   amount=money(part), date=when)
+        for invoice, part, when in allocations
+    ]  # fmt: skip
+    if matched:
+        Allocation.objects.bulk_create(matched)
+        balances.refresh(customer.organisation_id, [a.invoice_id for a in matched])
+    return payment
