@@ -267,3 +267,16 @@ def received(
         Allocation.objects.bulk_create(matched)
         balances.refresh(customer.organisation_id, [a.invoice_id for a in matched])
     return payment
+
+
+def _example_spec() -> Any:
+    from relance.dunning.policy import ScenarioSpec, StepSpec
+
+    return ScenarioSpec(1, "example", tuple(
+        StepSpec(position, template.replace("_", " "), offset, gap, channel, template)
+        for position, (offset, gap, channel, template) in enumerate(EXAMPLE_STEPS, start=1)
+    ))  # fmt: skip
+
+
+# The contract's example scenario as the pure policy sees it, for tests without a database.
+EXAMPLE_SPEC = _example_spec()
