@@ -18,7 +18,15 @@ from relance.accounts.models import Organisation
 from relance.dunning import pauses
 from relance.dunning.models import PaymentPlan, Promise, Scenario, Step
 from relance.ledger import balances
-from relance.ledger.models import Allocation, Customer, Dispute, Hold, Invoice, Payment
+from relance.ledger.models import (
+    Allocation,
+    Contact,
+    Customer,
+    Dispute,
+    Hold,
+    Invoice,
+    Payment,
+)
 
 _serial = itertools.count(1)
 
@@ -280,3 +288,11 @@ def _example_spec() -> Any:
 
 # The contract's example scenario as the pure policy sees it, for tests without a database.
 EXAMPLE_SPEC = _example_spec()
+
+
+def contact(customer: Customer, name: str, email: str, *, primary: bool = True) -> Contact:
+    """A person at the customer; reminders go to the primary one's address."""
+    return Contact.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, name=name, email=email,
+        is_primary=primary,
+    )  # fmt: skip

@@ -52,9 +52,7 @@ def customer(org, reference, *, language="fr", email="", contacts=()):
         org, reference, legal_name=f"Client {reference}", language=language, email=email
     )
     for name, address, primary in contacts:
-        Contact.objects.create(
-            organisation=org, customer=cust, name=name, email=address, is_primary=primary
-        )
+        make.contact(cust, name, address, primary=primary)
     return cust
 
 
