@@ -18,15 +18,7 @@ from relance.accounts.models import Organisation
 from relance.dunning import pauses
 from relance.dunning.models import PaymentPlan, Promise, Scenario, Step
 from relance.ledger import balances
-from relance.ledger.models import (
-    Allocation,
-    Contact,
-    Customer,
-    Dispute,
-    Hold,
-    Invoice,
-    Payment,
-)
+from relance.ledger.models import Allocation, Contact, Customer, Dispute, Hold, Invoice, Payment
 
 _serial = itertools.count(1)
 
