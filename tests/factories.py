@@ -18,7 +18,7 @@ from relance.accounts.models import Organisation
 from relance.dunning import pauses
 from relance.dunning.models import PaymentPlan, Promise, Scenario, Step
 from relance.ledger import balances
-from relance.ledger.models import Allocation, Customer, Dispute, Hold, Invoice, Payment
+from relance.ledger.models import Allocation, Contact, Customer, Dispute, Hold, Invoice, Payment
 
 _serial = itertools.count(1)
 
@@ -238,3 +238,53 @@ def communication(
         for invoice in invoices
     )  # fmt: skip
     return comm
+
+
+def received(
+    customer: Customer,
+    amount: str | int | Decimal,
+    *,
+    on: dt.date,
+    allocations: Iterable[tuple[Invoice, str | int | Decimal, dt.date]] = (),
+    kind: str = "payment",
+    reference: str | None = None,
+    currency: str = "EUR",
+) -> Payment:
+    """A payment received on ``on``, matched to invoices by ``allocations`` [(invoice,
+    amount, date matched)] (none: an unallocated credit), the balances recomputed by the
+    product's own code. ``pay`` is the common case: one invoice, matched the day it is paid."""
+    payment = Payment.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, kind=kind,
+        reference=reference or f"{kind.upper()}-{next(_serial)}", date=on, currency=currency,
+        amount=money(amount),
+    )  # fmt: skip
+    matched = [
+        Allocation(organisation_id=customer.organisation_id, payment=payment, invoice=invoice,
+                   amount=money(part), date=when)
+        for invoice, part, when in allocations
+    ]  # fmt: skip
+    if matched:
+        Allocation.objects.bulk_create(matched)
+        balances.refresh(customer.organisation_id, [a.invoice_id for a in matched])
+    return payment
+
+
+def _example_spec() -> Any:
+    from relance.dunning.policy import ScenarioSpec, StepSpec
+
+    return ScenarioSpec(1, "example", tuple(
+        StepSpec(position, template.replace("_", " "), offset, gap, channel, template)
+        for position, (offset, gap, channel, template) in enumerate(EXAMPLE_STEPS, start=1)
+    ))  # fmt: skip
+
+
+# The contract's example scenario as the pure policy sees it, for tests without a database.
+EXAMPLE_SPEC = _example_spec()
+
+
+def contact(customer: Customer, name: str, email: str, *, primary: bool = True) -> Contact:
+    """A person at the customer; reminders go to the primary one's address."""
+    return Contact.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, name=name, email=email,
+        is_primary=primary,
+    )  # fmt: skip

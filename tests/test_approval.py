@@ -12,22 +12,16 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from relance.dunning.models import CommStatus, Communication
-from relance.ledger.models import Customer, TimelineEvent
+from relance.ledger.models import TimelineEvent
 
 D = dt.date(2026, 11, 24)
 
 
 def awaiting(org, reference: str) -> Communication:
-    customer = Customer.objects.create(organisation=org, reference=reference, legal_name="X")
-    return Communication.objects.create(
-        organisation=org,
-        customer=customer,
-        channel="registered_letter",
-        run_date=D,
-        send_on=D,
-        template="formal_notice",
-        status=CommStatus.AWAITING_APPROVAL,
-    )
+    customer = factories.customer(org, reference, legal_name="X")
+    return factories.communication(customer, [], on=D, channel="registered_letter",
+                                   template="formal_notice",
+                                   status=CommStatus.AWAITING_APPROVAL)  # fmt: skip
 
 
 def outbox(*args: str) -> dict:

@@ -19,7 +19,7 @@ from django.core.management.base import CommandError
 
 from relance.dunning.models import PaymentPlan, Promise, Rate
 from relance.dunning.penalty_service import customer_penalties
-from relance.ledger.models import Contact, Dispute, Hold, TimelineEvent
+from relance.ledger.models import Dispute, Hold, TimelineEvent
 
 D = date(2026, 11, 23)  # a Monday
 
@@ -40,10 +40,7 @@ def acme(db):
 @pytest.fixture
 def durand(acme):
     cust = make.customer(acme, "C001", legal_name="Durand SARL", email="factures@durand.test")
-    Contact.objects.create(
-        organisation=acme, customer=cust, name="Marie Durand", email="marie@durand.test",
-        is_primary=True,
-    )  # fmt: skip
+    make.contact(cust, "Marie Durand", "marie@durand.test")
     return cust
 
 

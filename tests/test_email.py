@@ -9,6 +9,7 @@ from decimal import Decimal
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
+import factories as make
 import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
@@ -19,17 +20,12 @@ from relance.dunning.bounces import record_bounce
 from relance.dunning.models import (
     CommStatus,
     Communication,
-    CommunicationItem,
-    Promise,
     Rate,
     Task,
 )
 from relance.ledger.models import (
     Attachment,
     Contact,
-    Customer,
-    Dispute,
-    Invoice,
     TimelineEvent,
 )
 
@@ -52,54 +48,24 @@ def acme(org):
 
 
 def customer(org, reference, *, language="fr", email="", contacts=()):
-    cust = Customer.objects.create(
-        organisation=org,
-        reference=reference,
-        legal_name=f"Client {reference}",
-        language=language,
-        email=email,
+    cust = make.customer(
+        org, reference, legal_name=f"Client {reference}", language=language, email=email
     )
     for name, address, primary in contacts:
-        Contact.objects.create(
-            organisation=org, customer=cust, name=name, email=address, is_primary=primary
-        )
+        make.contact(cust, name, address, primary=primary)
     return cust
 
 
 def invoice(cust, number, amount, *, balance=None, due=date(2026, 10, 15), currency="EUR"):
-    return Invoice.objects.create(
-        organisation=cust.organisation,
-        customer=cust,
-        number=number,
-        issue_date=due - timedelta(days=30),
-        due_date=due,
-        currency=currency,
-        amount=Decimal(amount),
-        balance=Decimal(amount if balance is None else balance),
-    )
+    """An invoice of ``amount``; with ``balance``, the rest was paid on its due date."""
+    inv = make.invoice(cust, number, due=due, amount=amount, currency=currency)
+    if balance is not None:
+        make.pay(inv, Decimal(amount) - Decimal(balance), on=due)
+    return inv
 
 
 def plan(cust, invoices, *, template="first_reminder", channel="email", run_date=TODAY, **kw):
-    comm = Communication.objects.create(
-        organisation=cust.organisation,
-        customer=cust,
-        channel=channel,
-        run_date=run_date,
-        send_on=run_date,
-        template=template,
-        language=cust.language,
-        status=CommStatus.QUEUED,
-        **kw,
-    )
-    for inv in invoices:
-        CommunicationItem.objects.create(
-            communication=comm,
-            invoice=inv,
-            step_position=1,
-            days_overdue=(run_date - inv.due_date).days,
-            balance=inv.balance,
-        )
-    return comm
+    return make.communication(cust, invoices, on=run_date, channel=channel, template=template, **kw)
 
 
 def pdf(inv, content=b"%PDF-1.4 facture\n%%EOF\n"):
@@ -281,13 +247,13 @@ def test_it_drops_items_settled_since_planning_and_cancels_an_emptied_message(ma
     due = invoice(durand, "F-DUE", "100.00")
     kept = plan(durand, [paid, disputed, promised, due])
     other = customer(acme, "C002", email="x@other.test")
-    emptied = plan(other, [invoice(other, "F-OTHER", "80.00")])
+    elsewhere = invoice(other, "F-OTHER", "80.00")
+    emptied = plan(other, [elsewhere])
     # Since planning: a payment leaves less than the minimum, a dispute, a promise.
-    Invoice.objects.filter(number__in=["F-PAID", "F-OTHER"]).update(balance=Decimal("0.50"))
-    Dispute.objects.create(organisation=acme, invoice=disputed, opened_on=TODAY)
-    Promise.objects.create(
-        organisation=acme, customer=durand, invoice=promised, promised_on=TODAY - timedelta(days=1)
-    )
+    make.pay(paid, "499.50", on=TODAY)
+    make.pay(elsewhere, "79.50", on=TODAY)
+    make.dispute(disputed, on=TODAY)
+    make.promise(durand, invoice=promised, promised_on=TODAY - timedelta(days=1))
 
     report = outbox.send_due(today=TODAY)
 
@@ -312,9 +278,7 @@ def test_it_drops_items_settled_since_planning_and_cancels_an_emptied_message(ma
 def test_it_sends_a_promised_item_once_the_promise_and_its_grace_ran_out(mail, durand, acme):
     inv = invoice(durand, "F-LATE", "100.00")
     plan(durand, [inv])
-    Promise.objects.create(
-        organisation=acme, customer=durand, promised_on=TODAY - timedelta(days=3), grace_days=2
-    )
+    make.promise(durand, promised_on=TODAY - timedelta(days=3), grace_days=2)
 
     outbox.send_due(today=TODAY)
 

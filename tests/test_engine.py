@@ -9,11 +9,12 @@ import os
 from decimal import Decimal
 from io import StringIO
 
+import factories as make
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import IntegrityError, connection
-from factories import pay
+from factories import days, pay
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,65 +24,25 @@ from relance.dunning.models import (
     Communication,
     CommunicationItem,
     ItemState,
-    Promise,
     Scenario,
     SegmentRule,
     Step,
     Task,
 )
-from relance.ledger.models import Customer, Dispute, Hold, Invoice, TimelineEvent
+from relance.ledger.models import Customer, Invoice, TimelineEvent
 
 D = dt.date(2026, 11, 24)  # a Tuesday
-STEPS = [
-    (-5, 0, "email", "courtesy"),
-    (5, 3, "email", "first_reminder"),
-    (8, 3, "call", "call"),
-    (15, 5, "email", "firm_reminder"),
-    (30, 10, "letter", "registered_letter"),
-]
-
-
-def days(n: int) -> dt.timedelta:
-    return dt.timedelta(days=n)
 
 
 @pytest.fixture
 def scenario(org):
     # The contract's example scenario alone, instead of the defaults every organisation gets.
-    Scenario.objects.filter(organisation=org).delete()
-    scenario = Scenario.objects.create(
-        organisation=org, slug="example", name="Example", is_default=True
-    )
-    for position, (offset, gap, channel, template) in enumerate(STEPS, start=1):
-        Step.objects.create(
-            organisation=org,
-            scenario=scenario,
-            position=position,
-            name=template,
-            offset=offset,
-            min_gap=gap,
-            channel=channel,
-            template=template,
-        )
-    return scenario
+    return make.scenario(org)
 
 
 @pytest.fixture
 def customer(org):
-    return Customer.objects.create(organisation=org, reference="C1", legal_name="Dupont SAS")
-
-
-def invoice(org, customer, number: str, due: dt.date, amount: str = "100.00") -> Invoice:
-    return Invoice.objects.create(
-        organisation=org,
-        customer=customer,
-        number=number,
-        issue_date=due - days(30),
-        due_date=due,
-        currency="EUR",
-        amount=Decimal(amount),
-        balance=Decimal(amount),
-    )
+    return make.customer(org, "C1", legal_name="Dupont SAS")
 
 
 def comms(org):
@@ -98,7 +59,7 @@ def level(inv: Invoice) -> int:
 
 
 def test_it_plans_the_pre_due_reminder_and_records_the_level(org, scenario, customer):
-    inv = invoice(org, customer, "F1", D + days(5))
+    inv = make.invoice(customer, "F1", due=D + days(5))
     run(org, D)
     assert comms(org) == [("C1", "email", "courtesy", "queued", D)]
     assert level(inv) == 1
@@ -110,8 +71,8 @@ def test_it_plans_the_pre_due_reminder_and_records_the_level(org, scenario, cust
 
 
 def test_it_does_nothing_new_when_the_same_date_runs_again(org, scenario, customer):
-    invoice(org, customer, "F1", D - days(5))
-    invoice(org, customer, "F2", D - days(40))
+    make.invoice(customer, "F1", due=D - days(5))
+    make.invoice(customer, "F2", due=D - days(40))
     run(org, D)
     before = (comms(org), list(ItemState.objects.values_list("invoice_id", "level", "level_date")))
     second = run(org, D)
@@ -123,8 +84,8 @@ def test_it_does_nothing_new_when_the_same_date_runs_again(org, scenario, custom
 
 
 def test_it_groups_and_moves_each_item_to_its_own_step(org, scenario, customer):
-    a = invoice(org, customer, "F1", D - days(5))
-    b = invoice(org, customer, "F2", D - days(15))
+    a = make.invoice(customer, "F1", due=D - days(5))
+    b = make.invoice(customer, "F2", due=D - days(15))
     ItemState.objects.create(invoice=b, level=3, level_date=D - days(7))
     ItemState.objects.create(invoice=a, level=1, level_date=D - days(10))
     run(org, D)
@@ -138,7 +99,7 @@ def test_it_groups_and_moves_each_item_to_its_own_step(org, scenario, customer):
 
 
 def test_it_catches_up_an_old_item_one_step_at_a_time(org, scenario, customer):
-    inv = invoice(org, customer, "F1", D - days(40))
+    inv = make.invoice(customer, "F1", due=D - days(40))
     run(org, D)
     assert comms(org) == [("C1", "email", "first_reminder", "queued", D)]
     run(org, D + days(1))  # the call waits for its 3-day gap
@@ -149,9 +110,9 @@ def test_it_catches_up_an_old_item_one_step_at_a_time(org, scenario, customer):
 
 
 def test_it_suspends_a_disputed_item_only(org, scenario, customer):
-    disputed = invoice(org, customer, "F1", D - days(15))
-    invoice(org, customer, "F2", D - days(5))
-    Dispute.objects.create(organisation=org, invoice=disputed, opened_on=D - days(2))
+    disputed = make.invoice(customer, "F1", due=D - days(15))
+    make.invoice(customer, "F2", due=D - days(5))
+    make.dispute(disputed, on=D - days(2))
     run(org, D)
     [comm] = Communication.objects.all()
     assert list(comm.items.values_list("invoice__number", flat=True)) == ["F2"]
@@ -159,11 +120,9 @@ def test_it_suspends_a_disputed_item_only(org, scenario, customer):
 
 
 def test_it_breaks_a_promise_and_steps_at_once(org, scenario, customer):
-    inv = invoice(org, customer, "F1", D - days(9))
+    inv = make.invoice(customer, "F1", due=D - days(9))
     ItemState.objects.create(invoice=inv, level=2, level_date=D - days(1))
-    promise = Promise.objects.create(
-        organisation=org, customer=customer, invoice=inv, promised_on=D - days(3), grace_days=2
-    )
+    promise = make.promise(customer, invoice=inv, promised_on=D - days(3), grace_days=2)
     run(org, D)
     promise.refresh_from_db()
     assert (promise.status, promise.broken_on) == ("broken", D)
@@ -172,7 +131,7 @@ def test_it_breaks_a_promise_and_steps_at_once(org, scenario, customer):
 
 
 def test_it_waits_on_christmas_day(org, scenario, customer):
-    invoice(org, customer, "F1", dt.date(2026, 12, 20))
+    make.invoice(customer, "F1", due=dt.date(2026, 12, 20))
     christmas = dt.date(2026, 12, 25)
     result = run(org, christmas)
     assert (result.business_day, result.holiday) == (False, "Noël")
@@ -182,14 +141,8 @@ def test_it_waits_on_christmas_day(org, scenario, customer):
 
 
 def test_it_stops_for_insolvency_and_asks_for_the_claim_declaration(org, scenario, customer):
-    invoice(org, customer, "F1", D - days(20))
-    Hold.objects.create(
-        organisation=org,
-        customer=customer,
-        kind="insolvency",
-        start_date=D - days(3),
-        published_on=dt.date(2026, 11, 20),
-    )
+    make.invoice(customer, "F1", due=D - days(20))
+    make.hold(customer, kind="insolvency", start=D - days(3), published_on=dt.date(2026, 11, 20))
     run(org, D)
     run(org, D + days(1))
     assert comms(org) == []
@@ -198,22 +151,12 @@ def test_it_stops_for_insolvency_and_asks_for_the_claim_declaration(org, scenari
 
 
 def test_it_chooses_the_scenario_by_segment_rule(org, scenario, customer):
-    tight = Scenario.objects.create(organisation=org, slug="tight", name="Tight")
-    Step.objects.create(
-        organisation=org,
-        scenario=tight,
-        position=1,
-        name="call",
-        offset=1,
-        min_gap=0,
-        channel="call",
-        template="call",
-    )
+    tight = make.scenario(org, [(1, 0, "call", "call")], slug="tight", default=False, replace=False)
     SegmentRule.objects.create(
         organisation=org, position=1, name="risky", scenario=tight, risk_class="high"
     )
     Customer.objects.filter(pk=customer.pk).update(risk_class="high")
-    invoice(org, customer, "F1", D - days(2))
+    make.invoice(customer, "F1", due=D - days(2))
     run(org, D)
     [comm] = Communication.objects.all()
     assert (comm.channel, comm.scenario_id) == ("call", tight.pk)
@@ -221,10 +164,10 @@ def test_it_chooses_the_scenario_by_segment_rule(org, scenario, customer):
 
 
 def test_it_thanks_once_when_a_reminded_item_is_paid(org, scenario, customer):
-    inv = invoice(org, customer, "F1", D - days(5))
+    inv = make.invoice(customer, "F1", due=D - days(5))
     run(org, D)
     Communication.objects.update(status="sent")  # the worker sent the reminder
-    Invoice.objects.filter(pk=inv.pk).update(balance=0, settled_on=D + days(1))
+    pay(inv, on=D + days(1))
     run(org, D + days(1))
     run(org, D + days(2))
     thanks = Communication.objects.filter(purpose="thanks")
@@ -232,7 +175,7 @@ def test_it_thanks_once_when_a_reminded_item_is_paid(org, scenario, customer):
 
 
 def test_a_dry_run_shows_the_decisions_and_writes_nothing(org, scenario, customer):
-    invoice(org, customer, "F1", D - days(5))
+    make.invoice(customer, "F1", due=D - days(5))
     out = StringIO()
     call_command("run", "--date", D.isoformat(), "--dry-run", "--json", stdout=out)
     data = json.loads(out.getvalue())["runs"][0]
@@ -256,9 +199,9 @@ def test_it_refuses_an_organisation_without_scenarios(org):
 
 
 def test_it_keeps_organisations_apart(org, other_org, scenario, customer):
-    other = Customer.objects.create(organisation=other_org, reference="C1", legal_name="X")
-    invoice(other_org, other, "F1", D - days(5))
-    invoice(org, customer, "F1", D - days(5))
+    other = make.customer(other_org, "C1", legal_name="X")
+    make.invoice(other, "F1", due=D - days(5))
+    make.invoice(customer, "F1", due=D - days(5))
     run(org, D)
     assert set(Communication.objects.values_list("organisation_id", flat=True)) == {org.pk}
 
@@ -283,10 +226,8 @@ def test_decisions_do_not_depend_on_the_order_rows_were_written(org, scenario, r
         for n in order:
             c, overdue = rows[n]
             if c not in customers:
-                customers[c] = Customer.objects.create(
-                    organisation=org, reference=f"C{c}", legal_name=f"C{c}"
-                )
-            invoice(org, customers[c], f"F{n}", D - days(overdue))
+                customers[c] = make.customer(org, f"C{c}", legal_name=f"C{c}")
+            make.invoice(customers[c], f"F{n}", due=D - days(overdue))
         run(org, D)
         return sorted(
             (ref, channel, template, tuple(sorted(numbers.split(","))))
@@ -329,21 +270,19 @@ def test_reading_only_the_items_that_may_move_changes_no_decision(org, scenario,
     for model in (Communication, ItemState, Invoice, Customer, SegmentRule):
         model.objects.all().delete()
     Scenario.objects.filter(slug="tight").delete()
-    tight = Scenario.objects.create(organisation=org, slug="tight", name="Tight")
-    for position, (offset, gap) in enumerate([(-2, 0), (2, 1), (4, 2), (9, 2)], start=1):
-        Step.objects.create(organisation=org, scenario=tight, position=position,
-                            name=f"t{position}", offset=offset, min_gap=gap, channel="email",
-                            template=f"t{position}")  # fmt: skip
+    steps = [(-2, 0), (2, 1), (4, 2), (9, 2)]
+    tight = make.scenario(org, [(offset, gap, "email", f"t{n}") for n, (offset, gap) in
+                                enumerate(steps, start=1)], slug="tight", default=False,
+                          replace=False)  # fmt: skip
     SegmentRule.objects.create(organisation=org, position=1, name="risky", scenario=tight,
                                risk_class="high")  # fmt: skip
     customers = [
-        Customer.objects.create(organisation=org, reference=f"C{c}", legal_name=f"C{c}",
-                                risk_class=risk if c % 2 else "low")
+        make.customer(org, f"C{c}", legal_name=f"C{c}", risk_class=risk if c % 2 else "low")
         for c in range(4)
     ]  # fmt: skip
     levels: dict[int, tuple[int, dt.date | None]] = {}
     for n, (c, overdue, lvl, ago) in enumerate(rows):
-        inv = invoice(org, customers[c], f"F{n}", D - days(overdue))
+        inv = make.invoice(customers[c], f"F{n}", due=D - days(overdue))
         if lvl:
             ItemState.objects.create(invoice=inv, level=lvl, level_date=D - days(ago + 1))
             levels[inv.pk] = (lvl, D - days(ago + 1))
@@ -422,15 +361,10 @@ def test_processes_sharing_the_customers_plan_what_one_plans_on_a_sqlite_file(tm
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not os.environ.get("DATABASE_URL"), reason="PostgreSQL; see above")
 def test_processes_sharing_the_customers_plan_what_one_plans_on_postgresql():
-    from relance.accounts.services import create_organisation
-
-    org = create_organisation("shared", name="Shared SAS")
-    customers = [
-        Customer.objects.create(organisation=org, reference=f"C{n}", legal_name=f"C{n}")
-        for n in range(9)
-    ]
+    org = make.organisation("shared", name="Shared SAS")
+    customers = [make.customer(org, f"C{n}", legal_name=f"C{n}") for n in range(9)]
     for n in range(60):
-        invoice(org, customers[n % 9], f"F{n}", D - days(n % 40 - 6), amount=f"{100 + n}.00")
+        make.invoice(customers[n % 9], f"F{n}", due=D - days(n % 40 - 6), amount=f"{100 + n}.00")
 
     def plan():
         return _planned(
@@ -451,10 +385,9 @@ def test_processes_sharing_the_customers_plan_what_one_plans_on_postgresql():
 
 
 def test_it_writes_to_each_customer_in_their_language(org, scenario, customer):
-    english = Customer.objects.create(organisation=org, reference="C2", legal_name="Smith Ltd",
-                                      language="en")  # fmt: skip
-    invoice(org, customer, "F1", D - days(5))
-    invoice(org, english, "F2", D - days(5))
+    english = make.customer(org, "C2", legal_name="Smith Ltd", language="en")
+    make.invoice(customer, "F1", due=D - days(5))
+    make.invoice(english, "F2", due=D - days(5))
     run(org, D)
     languages = dict(Communication.objects.values_list("customer__reference", "language"))
     assert languages == {"C1": "fr", "C2": "en"}
@@ -466,8 +399,8 @@ def test_it_writes_to_each_customer_in_their_language(org, scenario, customer):
 def test_it_thanks_only_for_items_a_reminder_was_sent_about(org, scenario, customer):
     """An item imported after its due date passes over the courtesy reminder (level 1)
     without anything being sent: paid, it earns no thank-you; a reminded one does."""
-    never = invoice(org, customer, "F1", D + days(1))  # J-1: its courtesy reminder expired
-    reminded = invoice(org, customer, "F2", D - days(5))
+    never = make.invoice(customer, "F1", due=D + days(1))  # J-1: its courtesy reminder expired
+    reminded = make.invoice(customer, "F2", due=D - days(5))
     run(org, D + days(1))
     assert level(never) == 1 and level(reminded) == 2
     Communication.objects.update(status="sent")  # the worker sent the reminder about F2
@@ -482,9 +415,9 @@ def test_it_thanks_only_for_items_a_reminder_was_sent_about(org, scenario, custo
 def test_it_keeps_the_contact_gap_of_the_organisation(org, scenario, customer):
     org.contact_gap = 8
     org.save()
-    invoice(org, customer, "F1", D - days(5))
+    make.invoice(customer, "F1", due=D - days(5))
     run(org, D)
-    invoice(org, customer, "F2", D - days(1))
+    make.invoice(customer, "F2", due=D - days(1))
     for n in range(1, 9):
         run(org, D + days(n))
     # F2 reaches J+5 on Saturday D+4; not on Monday D+6 either, but eight days after the
@@ -497,17 +430,12 @@ def test_it_keeps_the_contact_gap_of_the_organisation(org, scenario, customer):
 
 
 def test_it_passes_over_a_step_for_items_owing_more_than_its_maximum(org, customer):
-    Scenario.objects.filter(organisation=org).delete()
-    small = Scenario.objects.create(organisation=org, slug="s", name="S", is_default=True)
-    for position, (offset, template, maximum) in enumerate(
-        [(5, "first_reminder", None), (30, "write_off_review", Decimal("50.00")),
-         (31, "handover", None)], start=1,
-    ):  # fmt: skip
-        Step.objects.create(organisation=org, scenario=small, position=position, name=template,
-                            offset=offset, min_gap=0, channel="task", template=template,
-                            max_amount=maximum)  # fmt: skip
-    low = invoice(org, customer, "F1", D - days(40), amount="40.00")
-    high = invoice(org, customer, "F2", D - days(40), amount="4000.00")
+    steps = [(5, 0, "task", "first_reminder"), (30, 0, "task", "write_off_review"),
+             (31, 0, "task", "handover")]  # fmt: skip
+    small = make.scenario(org, steps, slug="s")
+    Step.objects.filter(scenario=small, position=2).update(max_amount=Decimal("50.00"))
+    low = make.invoice(customer, "F1", due=D - days(40), amount="40.00")
+    high = make.invoice(customer, "F2", due=D - days(40), amount="4000.00")
     ItemState.objects.create(invoice=low, level=1, level_date=D - days(20))
     ItemState.objects.create(invoice=high, level=1, level_date=D - days(20))
     run(org, D)
@@ -518,7 +446,7 @@ def test_it_passes_over_a_step_for_items_owing_more_than_its_maximum(org, custom
 def test_it_proposes_calls_for_the_business_hours_of_the_organisation(org, scenario, customer):
     org.timezone = "America/Guadeloupe"
     org.save()
-    invoice(org, customer, "F1", D - days(8))
+    make.invoice(customer, "F1", due=D - days(8))
     ItemState.objects.create(invoice=Invoice.objects.get(), level=2, level_date=D - days(3))
     run(org, D)
     [call] = Communication.objects.filter(channel="call")
@@ -537,7 +465,7 @@ def _decided(org, day):
 
 def test_it_leaves_a_chunk_another_run_of_the_date_wrote_first(org, scenario, customer):
     """On both databases: the run's own key violated means another run did this chunk."""
-    invoice(org, customer, "F1", D - days(5))
+    make.invoice(customer, "F1", due=D - days(5))
     context, decisions = _decided(org, D)
     run(org, D)  # the other run writes first
     assert writing.write(context, D, decisions) is False
@@ -547,7 +475,7 @@ def test_it_leaves_a_chunk_another_run_of_the_date_wrote_first(org, scenario, cu
 @pytest.mark.django_db(transaction=True)  # the foreign keys are checked at commit
 def test_it_fails_loudly_on_any_other_integrity_error(org, scenario, customer):
     """An invoice deleted between reading and writing is not "another run's work"."""
-    inv = invoice(org, customer, "F1", D - days(5))
+    inv = make.invoice(customer, "F1", due=D - days(5))
     context, decisions = _decided(org, D)
     Invoice.objects.filter(pk=inv.pk).delete()
     with pytest.raises(IntegrityError):

@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import factories as make
 import pytest
+from factories import days
 
-from relance.dunning import pauses
 from relance.dunning.engine import run
 from relance.dunning.instalments import (
     DEFAULT_AFTER,
@@ -18,15 +19,10 @@ from relance.dunning.instalments import (
     decide,
 )
 from relance.dunning.models import Communication, Instalment, PaymentPlan, Task
-from relance.ledger import balances
-from relance.ledger.models import Allocation, Customer, Invoice, Payment, TimelineEvent
+from relance.ledger.models import TimelineEvent
 
 D = dt.date(2026, 11, 24)  # a Tuesday
 pytestmark = pytest.mark.django_db
-
-
-def days(n: int) -> dt.timedelta:
-    return dt.timedelta(days=n)
 
 
 def plan(owed: str, *instalments: tuple[int, str, dt.date | None]) -> PlanFacts:
@@ -76,39 +72,20 @@ def test_a_plan_left_unpaid_defaults_and_a_paid_one_completes():
 
 @pytest.fixture
 def customer(org):
-    return Customer.objects.create(organisation=org, reference="C1", legal_name="Dupont SAS")
+    return make.customer(org, "C1", legal_name="Dupont SAS")
 
 
 @pytest.fixture
 def invoices(org, customer):
     return [
-        Invoice.objects.create(
-            organisation=org, customer=customer, number=number, issue_date=D - days(90),
-            due_date=D - days(60), currency="EUR", amount=Decimal("600.00"),
-            balance=Decimal("600.00"),
-        )
+        make.invoice(customer, number, due=D - days(60), issued=D - days(90), amount="600.00")
         for number in ("F1", "F2")
-    ]  # fmt: skip
-
-
-def pay(org, customer, invoice: Invoice, amount: str, on: dt.date) -> None:
-    payment = Payment.objects.create(
-        organisation=org, customer=customer, reference=f"VIR-{on}", date=on, currency="EUR",
-        amount=Decimal(amount),
-    )  # fmt: skip
-    Allocation.objects.create(organisation=org, payment=payment, invoice=invoice,
-                              amount=Decimal(amount), date=on)  # fmt: skip
-    balances.refresh(org.pk, [invoice.pk])
+    ]
 
 
 def agree(customer, invoices) -> PaymentPlan:
     # 1,200 in three instalments of 400: D+10, D+40, D+70.
-    return pauses.agree_plan(
-        customer, invoices,
-        [(D + days(10), Decimal("400.00")), (D + days(40), Decimal("400.00")),
-         (D + days(70), Decimal("400.00"))],
-        on=D,
-    )  # fmt: skip
+    return make.plan(customer, invoices, [(D + days(n), "400.00") for n in (10, 40, 70)], on=D)
 
 
 def reminders(org, purpose: str) -> list[dt.date]:
@@ -124,7 +101,7 @@ def test_the_run_follows_the_instalments_not_the_invoices(org, customer, invoice
     run(org, D)
     assert reminders(org, "reminder") == []  # the invoices are in the plan
     # Paid on time: the first instalment is recorded paid, nobody is reminded.
-    pay(org, customer, invoices[0], "400.00", D + days(9))
+    make.pay(invoices[0], "400.00", on=D + days(9))
     run(org, D + days(13))
     first = Instalment.objects.filter(plan=plan).order_by("due_date").first()
     assert first is not None and first.paid_on == D + days(13)
@@ -158,8 +135,8 @@ def test_a_defaulted_plan_sends_its_invoices_back_to_dunning(org, customer, invo
 
 def test_a_plan_paid_in_full_completes(org, customer, invoices):
     plan = agree(customer, invoices)
-    pay(org, customer, invoices[0], "600.00", D + days(5))
-    pay(org, customer, invoices[1], "600.00", D + days(6))
+    make.pay(invoices[0], "600.00", on=D + days(5))
+    make.pay(invoices[1], "600.00", on=D + days(6))
     run(org, D + days(7))
     plan.refresh_from_db()
     assert plan.status == PaymentPlan.Status.COMPLETED
@@ -187,7 +164,7 @@ def test_the_instalment_reminder_reaches_the_customer(
     customer.language = language
     customer.save()
     agree(customer, invoices)
-    pay(org, customer, invoices[0], "400.00", D + days(9))  # the first instalment, on time
+    make.pay(invoices[0], "400.00", on=D + days(9))  # the first instalment, on time
     day = D + days(40 + REMIND_AFTER + 1)  # the second is late
     run(org, day)
     outbox.send_due(today=day)
@@ -212,7 +189,7 @@ def test_an_instalment_paid_before_the_reminder_leaves_cancels_it(mail, org, cus
     agree(customer, invoices)
     day = D + days(10 + REMIND_AFTER + 1)
     run(org, day)
-    pay(org, customer, invoices[1], "400.00", day)  # paid in the meantime
+    make.pay(invoices[1], "400.00", on=day)  # paid in the meantime
     report = outbox.send_due(today=day)
 
     assert mail.received == [] and report.as_dict() == {"cancelled": 1}

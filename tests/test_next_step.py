@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from factories import EXAMPLE_SPEC
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,24 +15,12 @@ from relance.dunning.policy import (
     CustomerCase,
     Item,
     NextStep,
-    ScenarioSpec,
-    StepSpec,
     decide,
     next_step,
 )
 
 D = dt.date(2026, 11, 24)
-SCENARIO = ScenarioSpec(
-    1,
-    "example",
-    (
-        StepSpec(1, "courtesy", -5, 0, "email", "courtesy"),
-        StepSpec(2, "first reminder", 5, 3, "email", "first_reminder"),
-        StepSpec(3, "call", 8, 3, "call", "call"),
-        StepSpec(4, "firm reminder", 15, 5, "email", "firm_reminder"),
-        StepSpec(5, "registered letter", 30, 10, "letter", "registered_letter"),
-    ),
-)
+SCENARIO = EXAMPLE_SPEC
 EVERY_DAY = Calendar(business_day=True, contact_gap=0)
 
 

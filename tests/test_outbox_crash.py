@@ -39,6 +39,8 @@ DEFAULT_FROM_EMAIL = "Relance <relance@relance.test>"
 
 # Plans COUNT queued e-mails directly: three per customer (three run dates), one invoice
 # each, a dunning contact for two customers in three, the billing address for the others.
+# Bulk rows, not tests/factories.py: thousands of them, written in a subprocess of its own
+# (the factories live with the test suite, not in the installed worker), all unpaid.
 POPULATE = """
 import datetime as dt
 import os

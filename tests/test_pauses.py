@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from factories import customer as new_customer
 from factories import days, import_ledger, promise, scenario
 from factories import hold as hold_on
 from factories import invoice as new_invoice
@@ -14,7 +15,7 @@ from factories import invoice as new_invoice
 from relance.dunning import batch, pauses, penalty_service, recheck
 from relance.dunning.engine import run
 from relance.dunning.models import Communication, ItemState, Promise
-from relance.ledger.models import Customer, Dispute, Invoice, TimelineEvent
+from relance.ledger.models import Dispute, Invoice, TimelineEvent
 
 D = dt.date(2026, 11, 24)
 pytestmark = pytest.mark.django_db
@@ -22,20 +23,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def customer(org):
-    return Customer.objects.create(organisation=org, reference="C1", legal_name="Dupont SAS")
+    return new_customer(org, "C1", legal_name="Dupont SAS")
 
 
 def invoice(customer, number: str, overdue: int, amount: str = "1000.00") -> Invoice:
-    return Invoice.objects.create(
-        organisation_id=customer.organisation_id,
-        customer=customer,
-        number=number,
-        issue_date=D - dt.timedelta(days=overdue + 30),
-        due_date=D - dt.timedelta(days=overdue),
-        currency="EUR",
-        amount=Decimal(amount),
-        balance=Decimal(amount),
-    )
+    return new_invoice(customer, number, due=D - days(overdue), amount=amount)
 
 
 def reminded(org) -> list[str]:
@@ -115,7 +107,7 @@ def test_a_plan_pauses_its_invoices_and_must_add_up(org, customer):
 
 
 def test_it_refuses_incoherent_pauses(org, customer, other_org):
-    stranger = Customer.objects.create(organisation=other_org, reference="X", legal_name="X")
+    stranger = new_customer(other_org, "X", legal_name="X")
     theirs = invoice(stranger, "F9", 3)
     with pytest.raises(pauses.PauseError, match="not"):
         pauses.record_promise(customer, promised_on=D, invoice=theirs)

@@ -16,9 +16,8 @@ from django.core.management import call_command
 from django.utils import translation
 
 from relance.channels.formatting import money
-from relance.dunning.models import CommStatus, Communication, CommunicationItem, Rate
+from relance.dunning.models import Rate
 from relance.dunning.penalty_service import customer_penalties, invoice_penalty, load_payments
-from relance.ledger.models import Contact
 
 TODAY = date(2026, 11, 23)  # a Monday
 
@@ -35,10 +34,7 @@ def credited(db):
     org = make.organisation(email="compta@acme.test")
     Rate.objects.create(series="fr_late_penalty_default", date=date(2026, 7, 1), percent="12.15")
     durand = make.customer(org, "C001", email="factures@durand.test")
-    Contact.objects.create(
-        organisation=org, customer=durand, name="Marie", email="marie@durand.test",
-        is_primary=True,
-    )  # fmt: skip
+    make.contact(durand, "Marie", "marie@durand.test")
     item = make.invoice(durand, "F-2026-301", due=date(2026, 10, 15), amount="1000.00")
     make.credit(item, "200.00", on=date(2026, 11, 2))
     make.pay(item, "300.00", on=date(2026, 11, 9))
@@ -48,15 +44,8 @@ def credited(db):
 def test_it_states_in_the_email_the_figure_of_the_penalty_service(transactional_db, mail, credited):
     # Through `relance worker --once`, whose loop drops old connections: outside a test
     # transaction.
-    comm = Communication.objects.create(
-        organisation_id=credited.organisation_id, customer=credited.customer, channel="email",
-        run_date=TODAY, send_on=TODAY, template="firm_reminder", language="fr",
-        status=CommStatus.QUEUED,
-    )  # fmt: skip
-    CommunicationItem.objects.create(
-        communication=comm, invoice=credited, step_position=4, days_overdue=39,
-        balance=credited.balance,
-    )  # fmt: skip
+    comm = make.communication(credited.customer, [credited], on=TODAY, template="firm_reminder")
+    comm.items.update(step_position=4)  # the firm reminder is the example's fourth step
 
     call_command("worker", "--once", stdout=StringIO(), stderr=StringIO())
 

@@ -7,6 +7,7 @@ import datetime as dt
 import random
 from decimal import Decimal
 
+from factories import EXAMPLE_SPEC
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,18 +24,8 @@ from relance.dunning.policy import (
 D = dt.date(2026, 11, 24)  # a Tuesday
 WORKDAY = Calendar(business_day=True)
 # The scenario of the contract's worked examples: J-5 e-mail, J+5 e-mail, J+8 call,
-# J+15 e-mail, J+30 letter.
-SCENARIO = ScenarioSpec(
-    1,
-    "example",
-    (
-        StepSpec(1, "courtesy", -5, 0, "email", "courtesy"),
-        StepSpec(2, "first reminder", 5, 3, "email", "first_reminder"),
-        StepSpec(3, "call", 8, 3, "call", "call"),
-        StepSpec(4, "firm reminder", 15, 5, "email", "firm_reminder"),
-        StepSpec(5, "registered letter", 30, 10, "letter", "registered_letter"),
-    ),
-)
+# J+15 e-mail, J+30 letter (tests/factories.py).
+SCENARIO = EXAMPLE_SPEC
 
 
 def item(n: int, due: dt.date, level: int = 0, level_date: dt.date | None = None, **kw) -> Item:

@@ -17,6 +17,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from relance.dunning.models import Rate
+from relance.dunning.pauses import release_hold
 from relance.dunning.penalties import Law
 from relance.dunning.penalty_service import customer_penalties, invoice_penalty
 from relance.dunning.rates import (
@@ -27,7 +28,7 @@ from relance.dunning.rates import (
     load_tables,
     shipped_table,
 )
-from relance.ledger.models import Customer, Hold, HoldKind, Invoice
+from relance.ledger.models import Customer, HoldKind, Invoice
 
 DATA = Path(__file__).resolve().parent.parent / "relance" / "dunning" / "data" / "rates"
 HEADER = "date,rate_percent,source\n"
@@ -328,9 +329,8 @@ def test_it_sums_a_customers_penalties_per_currency(org, django_assert_max_num_q
     )
     assert result.totals["USD"].total == Decimal("9.99")  # no EUR indemnity in USD
     # Collective proceedings: the indemnities go, the interest stays.
-    hold = Hold.objects.create(
-        organisation=org, customer=alpha, kind=HoldKind.INSOLVENCY, start_date=date(2026, 2, 1)
-    )
+    hold = factories.hold(alpha, kind=HoldKind.INSOLVENCY, start=date(2026, 2, 1),
+                          published_on=date(2026, 2, 1))  # fmt: skip
     insolvent = customer_penalties(alpha, date(2026, 3, 2))
     assert (insolvent.totals["EUR"].indemnity, insolvent.totals["EUR"].total) == (
         Decimal("0.00"),
@@ -338,8 +338,7 @@ def test_it_sums_a_customers_penalties_per_currency(org, django_assert_max_num_q
     )
     # Before the hold started, or after it ended, it does not apply.
     assert customer_penalties(alpha, date(2026, 1, 31)).totals["EUR"].indemnity == Decimal("40.00")
-    hold.end_date = date(2026, 3, 1)
-    hold.save()
+    release_hold(hold, on=date(2026, 3, 1))
     assert customer_penalties(alpha, date(2026, 3, 2)).totals["EUR"].indemnity == Decimal("120.00")
 
 

@@ -12,7 +12,6 @@ import pytest
 from relance.accounts.identity import update_identity
 from relance.dunning import outbox
 from relance.dunning.engine import run
-from relance.dunning.models import CommStatus, Communication, CommunicationItem
 
 pytestmark = pytest.mark.django_db
 
@@ -99,12 +98,7 @@ def test_it_asks_for_nothing_in_a_thank_you(mail):
     paid = f.invoice(customer, "F-1", due=D - f.days(20))
     f.pay(paid, on=D - f.days(1))
     # Planned as the run plans a thank-you (the run's own planning is the engine's tests').
-    thanks = Communication.objects.create(
-        organisation=org, customer=customer, channel="email", run_date=D, send_on=D,
-        purpose="thanks", template="thanks", language="fr", status=CommStatus.QUEUED,
-    )  # fmt: skip
-    CommunicationItem.objects.create(communication=thanks, invoice=paid, step_position=1,
-                                     days_overdue=20, balance=paid.balance)  # fmt: skip
+    f.communication(customer, [paid], on=D, template="thanks", purpose="thanks")
     assert outbox.send_due(today=D).counts["sent"] == 1
     message, text, html = parts(mail.received[0])
     assert "Merci pour votre règlement" in message["Subject"]

@@ -11,6 +11,7 @@ from dataclasses import replace
 from decimal import Decimal
 from io import StringIO
 
+import factories
 import pytest
 import yaml
 from django.core.management import call_command
@@ -43,7 +44,6 @@ from relance.dunning.segments import (
     rule_match,
     seniority,
 )
-from relance.ledger.models import Customer
 
 AS_OF = dt.date(2026, 11, 24)
 
@@ -190,11 +190,7 @@ def test_it_installs_the_defaults_only_once(bare):
 
 def test_it_leaves_an_existing_scenario_its_default_flag_and_its_rules_alone(bare):
     org = bare()
-    mine = Scenario.objects.create(organisation=org, slug="standard", name="Mine", is_default=True)
-    Step.objects.create(
-        organisation=org, scenario=mine, position=1, name="Only", offset=10, channel=E,
-        template="mine",
-    )  # fmt: skip
+    mine = factories.scenario(org, [(10, 0, E, "mine")], slug="standard", name="Mine")
     SegmentRule.objects.create(organisation=org, position=1, name="All", scenario=mine)
     assert install_defaults(org) == ["high-risk", "key-account", "trusted-partner"]
     assert steps_of(org, "standard") == [(10, E, "mine", "auto", 0, None)]
@@ -327,7 +323,7 @@ def test_it_prunes_the_scenarios_the_file_leaves_out_only_when_asked(installed, 
 
 
 def test_it_refuses_to_prune_a_scenario_chosen_for_a_customer(installed, tmp_path):
-    customer = Customer.objects.create(organisation=installed, reference="C1", legal_name="X")
+    customer = factories.customer(installed, "C1", legal_name="X")
     trusted = Scenario.objects.get(organisation=installed, slug="trusted-partner")
     CustomerScenario.objects.create(organisation=installed, customer=customer, scenario=trusted)
     document = yaml.safe_load(DEFAULTS_FILE.read_text(encoding="utf-8"))
@@ -739,7 +735,7 @@ def test_it_reads_seniority_in_whole_years_and_bounds_it_above():
 def test_it_loads_the_rules_the_default_and_the_explicit_choices_in_three_queries(
     installed, django_assert_max_num_queries
 ):
-    customer = Customer.objects.create(organisation=installed, reference="C1", legal_name="X")
+    customer = factories.customer(installed, "C1", legal_name="X")
     ids = dict(Scenario.objects.filter(organisation=installed).values_list("slug", "id"))
     CustomerScenario.objects.create(
         organisation=installed, customer=customer, scenario_id=ids["key-account"]

@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 from django.core import mail
+from factories import customer as make_customer
 from factories import days, invoice, organisation, pay, scenario
 
 from relance.dunning import engine, outbox
 from relance.dunning.models import CommStatus, Communication, ItemState
-from relance.ledger.models import Customer
 
 D = dt.date(2026, 3, 10)  # a Tuesday
 
@@ -20,9 +20,7 @@ def test_it_sends_the_thank_you_for_a_reminded_invoice_once_paid(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     org = organisation(email="credit@acme.example")
     scenario(org)
-    customer = Customer.objects.create(
-        organisation=org, reference="C1", legal_name="Client SAS", email="ap@client.example"
-    )
+    customer = make_customer(org, "C1", legal_name="Client SAS", email="ap@client.example")
     inv = invoice(customer, "F-001", due=D - days(5), amount="1200.00")
     engine.run(org, D)
     outbox.send_due(org.pk, today=D)

@@ -10,7 +10,8 @@ pause and its timeline event, so a refused action writes nothing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 
 from django.db import transaction
@@ -27,6 +28,16 @@ class Refused(ValueError):
 
 class NotFound(Refused):
     pass
+
+
+@contextmanager
+def _refused(what: str) -> Iterator[None]:
+    """A service of ``pauses`` refusing (having written nothing) refuses the action, its
+    message prefixed by ``what`` it was about."""
+    try:
+        yield
+    except pauses.PauseError as exc:
+        raise Refused(f"{what}: {exc}") from None
 
 
 def customer_by_reference(org: Organisation, reference: str) -> Customer:
@@ -69,12 +80,10 @@ def open_dispute(
     invoice = invoice_by_number(org, number)
     if reason not in DisputeReason.values:
         raise Refused(f"unknown reason {reason!r}: one of {', '.join(DisputeReason.values)}")
-    try:
+    with _refused(f"invoice {number!r}"):
         return pauses.open_dispute(
             invoice, reason=reason, on=on, amount=amount, note=note, user_id=user_id
         )
-    except pauses.PauseError as exc:
-        raise Refused(f"invoice {number!r}: {exc}") from None
 
 
 @transaction.atomic
@@ -106,10 +115,8 @@ def resolve_disputes(
     for dispute in disputes:
         if dispute.opened_on > on:
             raise Refused(f"dispute {dispute.pk} was opened on {dispute.opened_on}, after {on}")
-        try:
+        with _refused(f"dispute {dispute.pk}"):
             pauses.resolve_dispute(dispute, on=on, resolution=resolution, user_id=user_id)
-        except pauses.PauseError as exc:
-            raise Refused(f"dispute {dispute.pk}: {exc}") from None
     return disputes
 
 
@@ -149,13 +156,11 @@ def add_hold(
         raise Refused(f"unknown kind of hold {kind!r}: one of {', '.join(HoldKind.values)}")
     if published_on is not None and kind != HoldKind.INSOLVENCY:
         raise Refused("a date of publication is for collective proceedings (--kind insolvency)")
-    try:
+    with _refused(f"customer {reference!r}"):
         return pauses.place_hold(
             customer, kind=kind, start=start, reason=reason, published_on=published_on,
             user_id=user_id,
         )  # fmt: skip
-    except pauses.PauseError as exc:
-        raise Refused(f"customer {reference!r}: {exc}") from None
 
 
 def holds_in_force(customer: Customer, day: dt.date) -> list[Hold]:
@@ -186,10 +191,8 @@ def release_hold(
         raise NotFound(f"customer {target!r} not found in organisation {org.slug!r}")
     if on < hold.start_date:
         raise Refused(f"hold {hold.pk} starts on {hold.start_date}, after {on}")
-    try:
+    with _refused(f"hold {hold.pk}"):
         return pauses.release_hold(hold, on=on, user_id=user_id)
-    except pauses.PauseError as exc:
-        raise Refused(f"hold {hold.pk}: {exc}") from None
 
 
 def create_plan(
@@ -223,8 +226,6 @@ def create_plan(
         raise Refused("two instalments fall on the same day: make them one")
     if any(amount <= 0 for _, amount in instalments):
         raise Refused("an instalment must be above zero")
-    try:
+    with _refused(f"customer {reference!r}"):
         return pauses.agree_plan(customer, invoices, instalments, on=on, note=note,
                                  user_id=user_id)  # fmt: skip
-    except pauses.PauseError as exc:
-        raise Refused(f"customer {reference!r}: {exc}") from None

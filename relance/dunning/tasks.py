@@ -46,20 +46,31 @@ def open_task(
 ) -> bool:
     """Open the task keyed ``key`` unless the organisation has it already (open or not);
     returns whether it was opened now."""
-    [text] = summaries(organisation, [title])
-    _, created = Task.objects.get_or_create(
-        organisation_id=organisation.pk,
-        key=key[:KEY_LENGTH],
-        defaults={
-            "customer_id": customer_id,
-            "kind": kind,
-            "title": text[:TITLE_LENGTH],
-            "due_on": due_on,
-            "communication_id": communication_id,
-            "data": dict(data or {}),
-        },
-    )
+    new = NewTask(key, customer_id, kind, title, due_on, data, communication_id)
+    _, created, _ = _get_or_create(organisation, new)
     return created
+
+
+def _columns(task: NewTask, title: str) -> dict[str, Any]:
+    """A new task's columns but its organisation and key, ``title`` the rendered one."""
+    return {
+        "customer_id": task.customer_id,
+        "kind": task.kind,
+        "title": title[:TITLE_LENGTH],
+        "due_on": task.due_on,
+        "communication_id": task.communication_id,
+        "data": dict(task.data or {}),
+    }
+
+
+def _get_or_create(organisation: Organisation, task: NewTask) -> tuple[Task, bool, str]:
+    """The task keyed ``task.key``, created from ``task`` if there is none; with whether it
+    was created and the title rendered in the organisation's language."""
+    [text] = summaries(organisation, [task.title])
+    found, created = Task.objects.get_or_create(
+        organisation_id=organisation.pk, key=task.key[:KEY_LENGTH], defaults=_columns(task, text)
+    )
+    return found, created, text
 
 
 def open_many(organisation: Organisation, tasks: Sequence[NewTask]) -> None:
@@ -70,14 +81,7 @@ def open_many(organisation: Organisation, tasks: Sequence[NewTask]) -> None:
     Task.objects.bulk_create(
         [
             Task(
-                organisation_id=organisation.pk,
-                key=task.key[:KEY_LENGTH],
-                customer_id=task.customer_id,
-                kind=task.kind,
-                title=title[:TITLE_LENGTH],
-                due_on=task.due_on,
-                communication_id=task.communication_id,
-                data=dict(task.data or {}),
+                organisation_id=organisation.pk, key=task.key[:KEY_LENGTH], **_columns(task, title)
             )
             for task, title in zip(tasks, titles, strict=True)
         ],
@@ -108,19 +112,8 @@ def open_or_extend(
     without an address): opened with ``data`` the first time; afterwards given
     ``extend(its data)``, this title and communication, and opened again (due ``due_on``)
     if it had been closed."""
-    [text] = summaries(organisation, [title])
-    task, created = Task.objects.get_or_create(
-        organisation_id=organisation.pk,
-        key=key[:KEY_LENGTH],
-        defaults={
-            "customer_id": customer_id,
-            "kind": kind,
-            "title": text[:TITLE_LENGTH],
-            "due_on": due_on,
-            "communication_id": communication_id,
-            "data": dict(data),
-        },
-    )
+    new = NewTask(key, customer_id, kind, title, due_on, data, communication_id)
+    task, created, text = _get_or_create(organisation, new)
     if not created:
         task.data = extend(task.data)
         if task.status != Task.Status.OPEN:

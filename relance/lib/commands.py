@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
@@ -46,3 +48,20 @@ def amount(text: str) -> Decimal:
             f"{text!r} is not an amount above zero with at most two decimals"
         )
     return value.quantize(Decimal("0.01"))
+
+
+def scope_options(*parsers: argparse.ArgumentParser) -> None:
+    """``--org`` and ``--json`` on each of a command's verbs, said the same way everywhere."""
+    for parser in parsers:
+        parser.add_argument("--org", help="organisation slug")
+        parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+@contextmanager
+def refused(*errors: type[Exception]) -> Iterator[None]:
+    """Inside it, ``errors`` (a service refusing its input, having written nothing) fail the
+    command with their message on stderr and exit 1, without a traceback."""
+    try:
+        yield
+    except errors as exc:
+        raise CommandError(str(exc)) from None

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from relance.accounts.identity import FIELDS, IdentityError, identity_of, update_identity
-from relance.lib.commands import organisation_option
+from relance.lib.commands import organisation_option, scope_options
 from relance.lib.output import Column, print_json, print_table
 
 HELP = {
@@ -35,9 +35,7 @@ class Command(BaseCommand):
             setting.add_argument(
                 "--" + name.replace("_", "-"), dest=name, default=None, help=HELP[name]
             )
-        for action in actions.choices.values():
-            action.add_argument("--org", help="organisation slug")
-            action.add_argument("--json", action="store_true")
+        scope_options(*actions.choices.values())
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
 from relance.dunning.actions import NotFound, customer_by_reference
 from relance.dunning.customer_view import CustomerView, customer_view
 from relance.insights.management.commands.report import today_for
-from relance.lib.commands import iso_date, organisation_option
+from relance.lib.commands import iso_date, organisation_option, refused, scope_options
 from relance.lib.output import Column, money, print_json, print_table
 
 
@@ -23,15 +23,12 @@ class Command(BaseCommand):
         show = actions.add_parser("show", help="everything about one customer on a day")
         show.add_argument("reference", help="the customer's account reference")
         show.add_argument("--date", type=iso_date, help="the day to count at (default: today)")
-        show.add_argument("--org", help="organisation slug")
-        show.add_argument("--json", action="store_true", help="print one JSON document")
+        scope_options(show)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
-        try:
+        with refused(NotFound):
             customer = customer_by_reference(org, opts["reference"])
-        except NotFound as exc:
-            raise CommandError(str(exc)) from None
         view = customer_view(org, customer, opts["date"] or today_for(org))
         if opts["json"]:
             print_json(self.stdout, dataclasses.asdict(view))

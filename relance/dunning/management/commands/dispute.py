@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from relance.dunning import actions
 from relance.dunning.customer_view import describe_dispute
 from relance.insights.management.commands.report import today_for
 from relance.ledger.models import DisputeReason
-from relance.lib.commands import amount, iso_date, organisation_option
+from relance.lib.commands import amount, iso_date, organisation_option, refused, scope_options
 from relance.lib.output import print_json
 
 
@@ -34,13 +34,12 @@ class Command(BaseCommand):
         resolving.add_argument("--resolution", required=True, help="how it was settled")
         for verb in verbs.choices.values():
             verb.add_argument("--date", type=iso_date, help="the day (default: today)")
-            verb.add_argument("--org", help="organisation slug")
-            verb.add_argument("--json", action="store_true", help="print one JSON document")
+        scope_options(*verbs.choices.values())
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
         day = opts["date"] or today_for(org)
-        try:
+        with refused(actions.Refused):
             if opts["action"] == "open":
                 disputes = [
                     actions.open_dispute(org, opts["invoice"], reason=opts["reason"], on=day,
@@ -50,8 +49,6 @@ class Command(BaseCommand):
                 disputes = actions.resolve_disputes(
                     org, opts["target"], resolution=opts["resolution"], on=day
                 )
-        except actions.Refused as exc:
-            raise CommandError(str(exc)) from None
         described = [describe_dispute(d) for d in disputes]
         if opts["json"]:
             print_json(self.stdout, {"disputes": described})

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from relance.dunning import actions
 from relance.dunning.customer_view import describe_hold
 from relance.insights.management.commands.report import today_for
 from relance.ledger.models import HoldKind
-from relance.lib.commands import iso_date, organisation_option
+from relance.lib.commands import iso_date, organisation_option, refused, scope_options
 from relance.lib.output import print_json
 
 
@@ -39,14 +39,12 @@ class Command(BaseCommand):
             help="a customer reference (its hold in force) or a hold id",
         )
         release.add_argument("--on", type=iso_date, help="the day dunning resumes (default: today)")
-        for verb in verbs.choices.values():
-            verb.add_argument("--org", help="organisation slug")
-            verb.add_argument("--json", action="store_true", help="print one JSON document")
+        scope_options(*verbs.choices.values())
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
         today = today_for(org)
-        try:
+        with refused(actions.Refused):
             if opts["action"] == "add":
                 hold = actions.add_hold(
                     org,
@@ -58,8 +56,6 @@ class Command(BaseCommand):
                 )
             else:
                 hold = actions.release_hold(org, opts["target"], on=opts["on"] or today)
-        except actions.Refused as exc:
-            raise CommandError(str(exc)) from None
         described = describe_hold(hold, today)
         if opts["json"]:
             print_json(self.stdout, {"hold": described})

@@ -14,7 +14,7 @@ from relance.channels.email import NoRecipient
 from relance.dunning.approval import NotAwaiting, decide, describe
 from relance.dunning.models import CommStatus, Communication
 from relance.dunning.outbox import preview
-from relance.lib.commands import organisation_option
+from relance.lib.commands import organisation_option, scope_options
 from relance.lib.output import Column, print_json, print_table
 
 
@@ -33,9 +33,7 @@ class Command(BaseCommand):
             action = actions.add_parser(name, help=text)
             action.add_argument("ids", nargs="+", type=int)
             action.add_argument("--note", default="")
-        for action in actions.choices.values():
-            action.add_argument("--org", help="organisation slug")
-            action.add_argument("--json", action="store_true")
+        scope_options(*actions.choices.values())
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])

@@ -8,12 +8,12 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from relance.dunning import actions
 from relance.dunning.customer_view import describe_plan
 from relance.insights.management.commands.report import today_for
-from relance.lib.commands import amount, iso_date, organisation_option
+from relance.lib.commands import amount, iso_date, organisation_option, refused, scope_options
 from relance.lib.output import print_json
 
 
@@ -53,12 +53,11 @@ class Command(BaseCommand):
         )
         create.add_argument("--date", type=iso_date, help="the day it was agreed (today)")
         create.add_argument("--note", default="")
-        create.add_argument("--org", help="organisation slug")
-        create.add_argument("--json", action="store_true", help="print one JSON document")
+        scope_options(create)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
-        try:
+        with refused(actions.Refused):
             plan = actions.create_plan(
                 org,
                 opts["customer"],
@@ -67,8 +66,6 @@ class Command(BaseCommand):
                 on=opts["date"] or today_for(org),
                 note=opts["note"],
             )
-        except actions.Refused as exc:
-            raise CommandError(str(exc)) from None
         described = describe_plan(plan)
         if opts["json"]:
             print_json(self.stdout, {"plan": described})

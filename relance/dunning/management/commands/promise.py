@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from relance.dunning import actions
 from relance.dunning.customer_view import describe_promise
-from relance.lib.commands import amount, iso_date, organisation_option
+from relance.lib.commands import amount, iso_date, organisation_option, refused, scope_options
 from relance.lib.output import print_json
 
 
@@ -38,12 +38,11 @@ class Command(BaseCommand):
             help="days after the date before it breaks (2)",
         )
         adding.add_argument("--note", default="")
-        adding.add_argument("--org", help="organisation slug")
-        adding.add_argument("--json", action="store_true", help="print one JSON document")
+        scope_options(adding)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
-        try:
+        with refused(actions.Refused):
             promise = actions.add_promise(
                 org,
                 opts["customer"],
@@ -53,8 +52,6 @@ class Command(BaseCommand):
                 grace_days=opts["grace"],
                 note=opts["note"],
             )
-        except actions.Refused as exc:
-            raise CommandError(str(exc)) from None
         described = describe_promise(promise)
         if opts["json"]:
             print_json(self.stdout, {"promise": described})

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from relance.dunning.models import Task
 from relance.dunning.tasklist import NotOpen, close, describe, tasks_of
-from relance.lib.commands import organisation_option
+from relance.lib.commands import organisation_option, scope_options
 from relance.lib.output import Column, print_json, print_table
 
 
@@ -25,9 +25,7 @@ class Command(BaseCommand):
         done = actions.add_parser("done", help="mark open tasks done (all or none)")
         done.add_argument("ids", nargs="+", type=int)
         done.add_argument("--note", default="", help="what was done: kept with the task")
-        for action in actions.choices.values():
-            action.add_argument("--org", help="organisation slug")
-            action.add_argument("--json", action="store_true")
+        scope_options(*actions.choices.values())
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
