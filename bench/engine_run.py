@@ -37,6 +37,8 @@ def setup(customers: int, invoices: int, seed: int = 7) -> None:
 
     call_command("migrate", verbosity=0)
     org = create_organisation("bench", name="Bench SAS")
+    org.email = "compta@bench.test"  # a run needs a reply address
+    org.save(update_fields=["email"])
     rnd = random.Random(seed)
     now = dt.datetime.now(dt.UTC)
     with transaction.atomic(), connection.cursor() as cursor:
