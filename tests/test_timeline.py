@@ -119,3 +119,15 @@ def test_it_leaves_events_and_tasks_to_their_one_writer_each():
         if DIRECT.search(line)
     ]
     assert offenders == []
+
+
+def test_it_names_the_step_as_the_scenario_calls_it():
+    from relance.dunning.models import Step
+
+    org = organisation("named")
+    scenario(org)
+    Step.objects.filter(organisation=org, template="first_reminder").update(name="Rappel amical")
+    invoice(customer(org, email="a@client.test"), "F1", due=D - dt.timedelta(days=6))
+    run(org, D)
+    summary = TimelineEvent.objects.get(kind="communication_queued").summary
+    assert summary == "Rappel amical prévu par E-mail pour F1"

@@ -203,7 +203,9 @@ def _summary(comm: policy.PlannedCommunication) -> Text:
     channel = label(StepChannel, comm.channel)
     if comm.purpose == CommPurpose.THANKS:
         return Text(gettext_noop("Thank-you message planned (%(channel)s)"), {"channel": channel})
-    params = {"template": comm.template, "channel": channel, "more": len(comm.items) - 5,
+    # The step's name, as the scenario's author wrote it, rather than the template's slug.
+    step = comm.explanation.get("template_from_step", {}).get("name") or comm.template
+    params = {"template": step, "channel": channel, "more": len(comm.items) - 5,
               "numbers": ", ".join(i.number for i in comm.items[:5])}  # fmt: skip
     if len(comm.items) > 5:
         return Text(gettext_noop("%(template)s planned by %(channel)s for %(numbers)s and "
