@@ -144,6 +144,8 @@ def replay(
                     sent = outbox.send_due(organisation.pk, today=day, limit=1_000_000)
                 past.counts.update({f"outbox_{k}": v for k, v in sent.counts.items()})
             story.play(day)
+            if day not in runs:  # a run records the promises kept itself
+                pauses.keep_promises(organisation, on=day)
             clock.stamp(day)
     if progress:
         progress("days", len(every_day), len(every_day))
@@ -298,7 +300,6 @@ class Stories:
                 self.resolve(what[1])
         if day == self.bounce_on:
             self.bounce(day)
-        pauses.keep_promises(self.org, on=day)
 
     # -- the ledger's pauses --------------------------------------------------------------
 
