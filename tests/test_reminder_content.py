@@ -149,3 +149,12 @@ def test_it_gives_five_days_in_the_first_reminder(mail, language, words):
     reminded(org, language=language)
     _, text, html = parts(mail.received[0])
     assert words in text and words in html
+
+
+def test_it_writes_apostrophes_as_such_in_the_text_and_escapes_them_in_the_html(mail):
+    org = f.organisation("acme")
+    update_identity(org, {**IDENTITY, "address": "12 rue de l'Industrie\n69007 Lyon"})
+    reminded(org)
+    _, text, html = parts(mail.received[0])
+    assert "12 rue de l'Industrie" in text and "&#x27;" not in text
+    assert "12 rue de l&#x27;Industrie" in html

@@ -124,17 +124,21 @@ def render(
         html_template = _find(f"{stem}.html", autoescape=True)
         with translation.override(lang):
             ctx = {**context, "language": lang}
-            text = clean_text(text_template.render(_context(ctx)))
+            text = clean_text(text_template.render(_context(ctx, autoescape=False)))
             subject = (
-                clean_subject(subject_template.render(_context(ctx))) if subject_template else ""
+                clean_subject(subject_template.render(_context(ctx, autoescape=False)))
+                if subject_template
+                else ""
             )
-            html = html_template.render(_context(ctx)) if html_template else None
+            html = html_template.render(_context(ctx, autoescape=True)) if html_template else None
         return Rendered(subject=subject, text=text, html=html, language=lang, source=stem)
     raise TemplateDoesNotExist(f"no template for {channel}/{language}/{slug}")
 
 
-def _context(values: Mapping[str, Any]) -> Context:
-    return Context(dict(values))
+def _context(values: Mapping[str, Any], *, autoescape: bool) -> Context:
+    # A Context escapes by default whatever its engine says: plain text and subjects must
+    # not ("l'Industrie", never "l&#x27;Industrie").
+    return Context(dict(values), autoescape=autoescape)
 
 
 def clean_subject(text: str) -> str:
