@@ -62,7 +62,7 @@ ORGANISATION_FIELDS = {
     "email": "relances@demo-industrie.example",
     "phone": "04 72 00 00 00",
     "address": "12 rue de l'Industrie\n69007 Lyon",
-    "signature": "Service recouvrement\nDémo Industrie SAS\n04 72 00 00 00",
+    "signature": "Service recouvrement\nDémo Industrie SAS",  # address and phone follow it
     # A made-up bank (code 99999) with valid check digits: RIB key and IBAN.
     "iban": "FR7699999000010001234567809",
     "bic": "DEMOFRPP",
