@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "relance.dunning",
     "relance.channels",
     "relance.insights",
+    "relance.audit",
     "relance.console",
 ]
 
