@@ -161,11 +161,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "relance@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 RELANCE_EMAIL_FROM_ORGANISATION = env_bool("RELANCE_EMAIL_FROM_ORGANISATION", False)
 RELANCE_MESSAGE_ID_DOMAIN = env_str("RELANCE_MESSAGE_ID_DOMAIN")
-ANYMAIL = (
-    {"WEBHOOK_SECRET": env_str("ANYMAIL_WEBHOOK_SECRET")}
-    if env_str("ANYMAIL_WEBHOOK_SECRET")
-    else {}
-)
+# The providers' webhooks answer 404 until it is set: user:password, the credentials of the
+# URL given to the provider; comma-separated while rotating (docs/deployment.md).
+ANYMAIL = {"WEBHOOK_SECRET": env_list("ANYMAIL_WEBHOOK_SECRET", [])}
 
 LOGGING = {
     "version": 1,

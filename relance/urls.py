@@ -5,6 +5,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
 from relance.console.views import favicon
+from relance.dunning import webhooks
 
 urlpatterns = [
     # Browsers ask for /favicon.ico whatever the pages link to.
@@ -13,7 +14,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    # Providers' bounce and delivery webhooks (django-anymail).
-    path("anymail/", include("anymail.urls")),
+    # Providers' bounce and delivery webhooks (django-anymail): 404 until their secret is set.
+    path("anymail/", include((webhooks.urlpatterns(), "anymail"))),
     path("", include("relance.console.urls")),
 ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core import checks
 
 
 class DunningConfig(AppConfig):
@@ -8,6 +9,9 @@ class DunningConfig(AppConfig):
     verbose_name = "Dunning"
 
     def ready(self) -> None:
+        from relance.dunning.checks import check_webhook_secret
+
+        checks.register(check_webhook_secret, checks.Tags.security, deploy=True)
         try:
             from anymail.signals import tracking
         except ImportError:  # providers are optional: plain SMTP needs none
