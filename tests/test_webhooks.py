@@ -257,3 +257,39 @@ def test_it_looks_for_the_address_among_recent_e_mails_only(client, org, secret)
     assert post(client, bounce("marie@durand.test", "unknown-id")).status_code == 200
 
     assert valid(marie) and not Task.objects.exists()
+
+
+# -- from the send to the bounce ----------------------------------------------------------------
+
+
+def test_it_matches_a_bounce_by_the_communication_the_provider_echoes(
+    client, org, other_org, secret, settings, tmp_path
+):
+    """Providers report their own message IDs: the communication sent as metadata (here
+    through anymail's test backend) is what they give back."""
+    from django.core import mail
+
+    from relance.dunning import outbox
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    settings.MEDIA_ROOT = tmp_path
+    today = timezone.localdate()
+    ours, theirs = (
+        person(org, "C001", "ap@shared.test"),
+        person(other_org, "G001", "ap@shared.test"),
+    )
+    inv = make.invoice(ours.customer, "F-1", due=date(2026, 10, 1))
+    comm = make.communication(ours.customer, [inv], on=today)
+    assert outbox.send_due(today=today).as_dict() == {"sent": 1}
+    [message] = mail.outbox
+    # Globex wrote to the same address since: the address alone would be ambiguous.
+    sent(theirs.customer, "ap@shared.test", days_ago=0)
+
+    payload = bounce("ap@shared.test", "883953f4-6105-42a2-a16a-77a8eac79483")
+    payload["Metadata"] = message.anymail_test_params["metadata"]
+    assert post(client, payload).status_code == 200
+
+    assert not valid(ours) and valid(theirs)
+    event = AuditEvent.objects.get(action="webhook.bounced")
+    assert (event.organisation_id, event.object_id) == (org.pk, str(comm.pk))
+    assert event.data["matched_by"] == "communication"

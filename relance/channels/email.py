@@ -123,6 +123,10 @@ def invoice_pdfs(items: Sequence[CommunicationItem], facts: Facts) -> list[tuple
     return files
 
 
+# The metadata key naming the communication, read back by ``dunning.bounces``.
+COMMUNICATION_METADATA = "relance_communication"
+
+
 def build_email(
     comm: Communication, items: Sequence[CommunicationItem], today: date, facts: Facts
 ) -> Outgoing:
@@ -150,6 +154,8 @@ def build_email(
         reply_to=reply_to,
         headers=headers,
     )
+    # Providers (django-anymail) echo it in their bounce webhooks, with their own message IDs.
+    message.metadata = {COMMUNICATION_METADATA: str(comm.pk)}  # type: ignore[attr-defined]
     if rendered.html is not None:
         message.attach_alternative(rendered.html, "text/html")
     for name, content in invoice_pdfs(items, facts):

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
+from relance.channels.email import COMMUNICATION_METADATA
 from relance.dunning import tasks
 from relance.dunning.models import CommStatus, Communication, StepChannel
 from relance.ledger import timeline
@@ -37,7 +38,7 @@ class Match:
     """The communication a provider's event is about, and how it was found."""
 
     communication: Communication | None = None
-    by: str = ""  # "message_id", "address" or "" (nothing matched)
+    by: str = ""  # "communication", "message_id", "address" or "" (nothing matched)
     # Organisations that all sent to the address recently: no single one can be chosen.
     ambiguous: tuple[int, ...] = ()
 
@@ -80,11 +81,22 @@ def pick(
     return None, tuple(sorted(latest))
 
 
-def match_communication(message_id: str | None, recipient: str | None, *, now: datetime) -> Match:
-    """Ours by Message-ID; else the latest e-mail sent to exactly that address within
+def match_communication(
+    message_id: str | None,
+    recipient: str | None,
+    *,
+    now: datetime,
+    communication: str | int | None = None,
+) -> Match:
+    """The e-mail named by the provider (``communication``, the metadata we sent with it);
+    else ours by Message-ID; else the latest e-mail sent to exactly that address within
     ``RECENT``, by the one organisation that sent to it (never a substring, never a guess
     between organisations)."""
     comms = Communication.objects.select_related("organisation", "customer")
+    if communication is not None and str(communication).isdigit():
+        comm = comms.filter(pk=int(communication), channel=StepChannel.EMAIL).first()
+        if comm is not None:
+            return Match(comm, "communication")
     if message_id and (normalised := normalise_message_id(message_id)):
         comm = comms.filter(message_id=normalised).first()
         if comm is not None:
@@ -117,6 +129,7 @@ def record_bounce(
     permanent: bool = True,
     reason: str = "",
     now: datetime | None = None,
+    communication: str | int | None = None,
 ) -> BounceResult:
     """A message came back. Permanent: its address is marked invalid and a task opened;
     temporary: only noted on the customer's timeline (the next message will try again).
@@ -124,7 +137,7 @@ def record_bounce(
     nothing."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    found = match_communication(message_id, recipient, now=now)
+    found = match_communication(message_id, recipient, now=now, communication=communication)
     comm = found.communication
     result = BounceResult(
         communication_id=comm.pk if comm else None,
@@ -246,19 +259,24 @@ def on_tracking_event(sender: Any, event: Any, esp_name: str, **kwargs: Any) -> 
     kind = getattr(event, "event_type", None) or "unknown"
     message_id = getattr(event, "message_id", None)
     recipient = getattr(event, "recipient", None)
+    metadata = getattr(event, "metadata", None)
+    communication = metadata.get(COMMUNICATION_METADATA) if isinstance(metadata, dict) else None
     permanent = _bounce(kind, getattr(event, "reject_reason", None))
     description = getattr(event, "description", None) or getattr(event, "mta_response", None)
     data: dict[str, Any] = {
         "event_type": kind,
         "event_id": getattr(event, "event_id", None),
         "message_id": message_id,
+        "communication": communication,
         "recipient": recipient,
         "reject_reason": getattr(event, "reject_reason", None),
         "description": (description or "")[:500],
     }
     with transaction.atomic():  # the bounce and its audit event, or neither
         if permanent is None:  # deliveries, opens, deferrals: nothing to act on
-            found = match_communication(message_id, recipient, now=timezone.now())
+            found = match_communication(
+                message_id, recipient, now=timezone.now(), communication=communication
+            )
             comm_id = found.communication.pk if found.communication else None
             org_id = found.communication.organisation_id if found.communication else None
             matched_by, ambiguous = found.by, found.ambiguous
@@ -268,6 +286,7 @@ def on_tracking_event(sender: Any, event: Any, esp_name: str, **kwargs: Any) -> 
                 recipient=recipient,
                 permanent=permanent,
                 reason=f"{esp_name}: {description or kind}",
+                communication=communication,
             )
             comm_id, org_id = result.communication_id, result.organisation_id
             matched_by, ambiguous = result.matched_by, result.ambiguous
