@@ -149,7 +149,9 @@ def test_it_audits_every_delivery_even_unmatched(client, org, secret):
     comm = sent(marie.customer, "marie@durand.test")
 
     assert post(client, delivery("marie@durand.test", comm.message_id)).status_code == 200
-    assert post(client, delivery("nobody@elsewhere.test", "unknown-id")).status_code == 200
+    stranger = delivery("nobody@elsewhere.test", "unknown-id")
+    stranger["Metadata"] = {"relance_communication": "9" * 40}  # not one of ours
+    assert post(client, stranger).status_code == 200
 
     ours, unknown = AuditEvent.objects.filter(action="webhook.delivered").order_by("pk")
     assert (ours.organisation_id, ours.object_id) == (org.pk, str(comm.pk))

@@ -93,8 +93,8 @@ def match_communication(
     ``RECENT``, by the one organisation that sent to it (never a substring, never a guess
     between organisations)."""
     comms = Communication.objects.select_related("organisation", "customer")
-    if communication is not None and str(communication).isdigit():
-        comm = comms.filter(pk=int(communication), channel=StepChannel.EMAIL).first()
+    if _communication_id(communication):
+        comm = comms.filter(pk=int(str(communication)), channel=StepChannel.EMAIL).first()
         if comm is not None:
             return Match(comm, "communication")
     if message_id and (normalised := normalise_message_id(message_id)):
@@ -119,6 +119,12 @@ def match_communication(
     if comm_id is None:
         return Match(ambiguous=ambiguous)
     return Match(comms.get(pk=comm_id), "address")
+
+
+def _communication_id(value: str | int | None) -> bool:
+    """Whether the provider's echo can be one of our ids (plain digits, within bigint)."""
+    text = str(value) if value is not None else ""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 @transaction.atomic
