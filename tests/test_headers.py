@@ -31,8 +31,8 @@ DENIED_FEATURES = ("camera", "microphone", "geolocation", "payment", "usb")
 
 
 def directives(header: str) -> dict[str, str]:
-    parts = (part.strip().split(None, 1) for part in header.split(";") if part.strip())
-    return {name: value for name, value in parts}
+    parts = (part.strip().partition(" ") for part in header.split(";") if part.strip())
+    return {name: value for name, _, value in parts}
 
 
 def assert_secure_headers(headers: dict[str, str], page: str) -> None:

@@ -73,6 +73,11 @@ def qr_svg(device: TOTPDevice) -> str:
     return str(segno.make(device.config_url, error="m").svg_inline(scale=5, light="#fff"))
 
 
+def slowed_down(device: TOTPDevice) -> bool:
+    """Whether the device waits after wrong codes before checking another."""
+    return not device.verify_is_allowed()[0]
+
+
 def check_code(device: TOTPDevice, code: str) -> bool:
     """Whether ``code`` is the device's current one; django-otp refuses a code already
     used and slows down guesses (each failure doubles the wait before the next try)."""

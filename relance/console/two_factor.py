@@ -61,6 +61,8 @@ def code(request: HttpRequest) -> HttpResponseBase:
         if two_factor.locked_out(request, user):
             form.add_error(None, _("Too many failed attempts: try again later."))
             status = 429
+        elif two_factor.slowed_down(device):
+            form.add_error(None, _("Wait a few seconds after a wrong code, then try again."))
         elif two_factor.check_code(device, form.cleaned_data["code"]):
             return _sign_in(request, user, data, device)
         else:
@@ -91,10 +93,13 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
     device = two_factor.pending_device(user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if two_factor.confirm(device, form.cleaned_data["code"], request=request):
+        if two_factor.slowed_down(device):
+            form.add_error("code", _("Wait a few seconds after a wrong code, then try again."))
+        elif two_factor.confirm(device, form.cleaned_data["code"], request=request):
             django_otp.login(request, device)  # this session has just given a code
             return redirect(next_url or resolve_url("two_factor"))
-        form.add_error("code", _("This code is not the current one. Try the next one."))
+        else:
+            form.add_error("code", _("This code is not the current one. Try the next one."))
     context = {
         "form": form,
         "qr_svg": two_factor.qr_svg(device),
