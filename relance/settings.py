@@ -18,7 +18,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "relance.accounts.admin_site.AdminConfig",  # django.contrib.admin, with two-factor
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -30,6 +30,9 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "anymail",
+    # Two-factor sign-in (TOTP) for admins: docs/configuration.md.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "relance.accounts",
     "relance.ledger",
     "relance.dunning",
@@ -41,12 +44,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "relance.accounts.two_factor.TwoFactorMiddleware",
+    "relance.console.headers.SecurityHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -134,6 +141,25 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Pages load only our own files: no inline script or style, no CDN, no framing (the admin
+# needs no exception). Permissions-Policy and Cache-Control: relance/console/headers.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+# Two-factor sign-in: codes from any authenticator app, named "Relance" in it; on, admins
+# (organisation admins and staff) without a device are sent to enrol before anything else.
+OTP_TOTP_ISSUER = env_str("RELANCE_OTP_ISSUER", "Relance")
+RELANCE_REQUIRE_2FA_FOR_ADMINS = env_bool("RELANCE_REQUIRE_2FA_FOR_ADMINS", False)
 
 # Background work through Django's tasks API; workers run `relance worker`.
 TASKS = {

@@ -4,13 +4,17 @@ from django.urls import include, path
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
+from relance.console import two_factor
 from relance.console.views import favicon
 from relance.dunning import webhooks
 
 urlpatterns = [
     # Browsers ask for /favicon.ico whatever the pages link to.
     path("favicon.ico", require_safe(cache_control(max_age=86400)(favicon))),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    # Sign-in, then the code of an authenticator app for those who enrolled one.
+    path("login/", two_factor.SignInView.as_view(), name="login"),
+    path("login/code/", two_factor.code, name="two_factor_code"),
+    path("account/two-factor/", two_factor.enrol, name="two_factor"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

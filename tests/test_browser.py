@@ -68,3 +68,40 @@ def test_it_signs_in_and_shows_the_organisation(live_server, page, transactional
     page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
     # The stylesheet arrived: the page is styled, not raw HTML.
     assert page.evaluate("getComputedStyle(document.body).fontFamily") != "Times New Roman"
+
+
+def test_it_breaks_no_rule_of_the_content_security_policy(live_server, page, transactional_db):
+    """Every page, the admin's included, loads under the policy with nothing refused: no
+    inline script or style, nothing from elsewhere."""
+    import factories as f
+    from django.contrib.auth import get_user_model
+
+    from relance.accounts.services import add_member
+
+    org = f.organisation("acme", name="Acme Industrie SAS")
+    customer = f.customer(org)
+    today = dt.date.today()
+    for days, amount in ((10, "400.00"), (-20, "250.00"), (-45, "100.00"), (-120, "80.00")):
+        f.invoice(customer, due=today + dt.timedelta(days=days), amount=amount)
+    user = add_member(org, "alice@acme.test", "admin", password="correct-horse-battery")
+    get_user_model().objects.filter(pk=user.pk).update(is_staff=True, is_superuser=True)
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+
+    page.goto(f"{live_server.url}/admin/login/")
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("E-mail").fill("alice@acme.test")
+    page.get_by_label("Mot de passe").fill("correct-horse-battery")
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(f"{live_server.url}/")
+    # The aged balance keeps its bars, drawn without a style attribute.
+    widths = page.locator(".aging-bar").evaluate_all("bars => bars.map(b => b.getBBox().width)")
+    assert len(widths) == 5 and max(widths) > 100 and min(widths) == 0
+    page.goto(f"{live_server.url}/account/two-factor/")
+    assert page.locator(".qr svg").is_visible()
+    for path in ("/admin/", "/admin/auth/user/", f"/admin/auth/user/{user.pk}/change/",
+                 "/admin/auth/user/add/", "/admin/otp_totp/totpdevice/add/"):  # fmt: skip
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("load")
+    refused = [m for m in messages if "Content Security Policy" in m or "Permissions-Policy" in m]
+    assert refused == [], refused
