@@ -2,19 +2,25 @@
 and the audit events.
 
 The request page answers the same whether the address belongs to an account or not (the
-e-mail goes only to an account's address), so that it tells no one who has an account.
+e-mail goes only to an account's address), so that it tells no one who has an account;
+the e-mail leaves from a thread of its own, so that the answer takes no longer either.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import views as auth_views
+from django.core.mail import EmailMultiAlternatives
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.template import loader
 from django.utils import timezone
 
 from relance.accounts.signin import organisation_of
@@ -24,6 +30,9 @@ from relance.lib.clientip import client_ip
 
 REQUESTED = "password.reset_requested"
 WINDOW = dt.timedelta(hours=1)
+SENDER_THREAD = "password-reset-mail"
+
+logger = logging.getLogger(__name__)
 
 
 def too_many_requests(ip: str | None, now: dt.datetime) -> bool:
@@ -36,7 +45,32 @@ def too_many_requests(ip: str | None, now: dt.datetime) -> bool:
     return recent.count() >= limit
 
 
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        # Written here, in the visitor's language (a thread has none of its own); sent later.
+        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+        body = loader.render_to_string(email_template_name, context)
+        message = EmailMultiAlternatives(subject, body, from_email, [to_email])
+        threading.Thread(target=_send, args=(message,), name=SENDER_THREAD, daemon=True).start()
+
+
+def _send(message: EmailMultiAlternatives) -> None:
+    try:
+        message.send()
+    except Exception:  # the visitor has had their answer: a failure is for the logs
+        logger.exception("password reset e-mail not sent to %s", message.to[0])
+
+
 class PasswordResetView(auth_views.PasswordResetView):
+    form_class = PasswordResetForm
     template_name = "registration/password_reset_request.html"
     email_template_name = "registration/password_reset_mail.txt"
     subject_template_name = "registration/password_reset_mail_subject.txt"
