@@ -3,6 +3,7 @@ environment (see docs/configuration.md)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     # Two-factor sign-in (TOTP) for admins: docs/configuration.md.
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "axes",  # before relance.accounts: its sign-in receivers run first (relance/accounts/signin.py)
     "relance.accounts",
     "relance.ledger",
     "relance.dunning",
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into our 429 page
 ]
 
 ROOT_URLCONF = "relance.urls"
@@ -107,6 +110,28 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "console:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling (django-axes, docs/configuration.md): AXES_FAILURE_LIMIT failed
+# sign-ins for one account, or from one client address, lock that account or address out
+# for AXES_COOLOFF_MINUTES; every refused try during the lock starts the cool-off again.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one, not the pair
+AXES_LOCKOUT_CALLABLE = "relance.accounts.signin.locked_out"
+AXES_USERNAME_CALLABLE = "relance.accounts.signin.username_of"
+# The client's address behind RELANCE_PROXY_COUNT reverse proxies (X-Forwarded-For).
+RELANCE_PROXY_COUNT = env_int("RELANCE_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "relance.lib.clientip.client_ip"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_VERBOSE = False
+# Password reset links by e-mail: valid 1 day; at most this many requests an hour per address.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 86400)
+RELANCE_PASSWORD_RESET_LIMIT = env_int("RELANCE_PASSWORD_RESET_LIMIT", 5)
 
 LANGUAGE_CODE = "fr"
 LANGUAGES = [("fr", "Français"), ("en", "English")]

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
+from relance.accounts import passwords
 from relance.console import two_factor
 from relance.console.views import favicon
 from relance.dunning import webhooks
@@ -16,6 +17,23 @@ urlpatterns = [
     path("login/code/", two_factor.code, name="two_factor_code"),
     path("account/two-factor/", two_factor.enrol, name="two_factor"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Password reset by e-mail (relance/accounts/passwords.py).
+    path("password-reset/", passwords.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        passwords.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        passwords.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        passwords.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     # Providers' bounce and delivery webhooks (django-anymail): 404 until their secret is set.

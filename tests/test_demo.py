@@ -384,7 +384,11 @@ def test_it_shows_the_demo_user_its_organisation_and_counts(client, settings, pa
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     organisation = load_demo(TODAY, customers=CUSTOMERS)
-    assert client.login(username="demo@relance.example", password="relance-demo")
+    # Through the sign-in page: sign-in throttling wants the request (client.login has none).
+    signed_in = client.post(
+        "/login/", {"username": "demo@relance.example", "password": "relance-demo"}
+    )
+    assert signed_in.status_code == 302
     page = client.get("/").content.decode()
     assert "Démo Industrie SAS" in page
     open_count = Invoice.objects.filter(organisation=organisation, balance__gt=0).count()

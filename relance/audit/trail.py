@@ -63,6 +63,6 @@ def record(
 
 
 def _client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
+    from relance.lib.clientip import client_ip  # the address sign-in throttling counts
+
+    return client_ip(request) if request is not None else None
