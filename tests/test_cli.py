@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import RequestFactory
 
 from relance.accounts.models import Membership, Organisation
 
@@ -52,7 +53,9 @@ def test_it_creates_an_organisation_and_a_member_who_can_log_in(monkeypatch):
     )
     membership = Membership.objects.get()
     assert (membership.organisation.slug, membership.role) == ("acme", "collector")
-    assert authenticate(username="bob@acme.test", password="a-long-enough-secret")
+    assert authenticate(
+        RequestFactory().post("/login/"), username="bob@acme.test", password="a-long-enough-secret"
+    )
 
 
 @pytest.mark.django_db

@@ -298,7 +298,7 @@ def ledger_counts(organisation):
 
 @pytest.mark.django_db
 def test_it_loads_the_same_demo_twice_without_changing_anything(past):
-    from django.contrib.auth import authenticate
+    from django.contrib.auth import get_user_model
 
     from relance.accounts.models import Membership
     from relance.demo.load import load_demo
@@ -314,8 +314,8 @@ def test_it_loads_the_same_demo_twice_without_changing_anything(past):
     assert first["Hold"] == len(data.holds) == 3
     assert first["Dispute"] == len(data.disputes) > 0
     assert organisation.name == "Démo Industrie SAS"
-    user = authenticate(username="demo@relance.example", password="relance-demo")
-    assert user is not None
+    user = get_user_model().objects.get(username="demo@relance.example")
+    assert user.check_password("relance-demo")
     assert Membership.objects.get(user=user, organisation=organisation).role == "admin"
 
 

@@ -119,7 +119,9 @@ def test_it_asks_for_the_code_after_the_password(client, org, owner, enrolled, n
     assert "_auth_user_id" not in client.session
     # A wrong code is a failed sign-in as throttling counts them, and in the trail.
     assert failures == [("alice@acme.test", "127.0.0.1")]
-    assert "signin.otp_failed" in actions(org)
+    # Once: as a wrong code, not also as a wrong password.
+    assert actions(org).count("signin.otp_failed") == 1
+    assert "signin.failed" not in actions(org)
 
     response = client.post("/login/code/", {"code": code_for(secret_of(enrolled))})
     assert response.status_code == 302 and response["Location"] == "/?from=login"

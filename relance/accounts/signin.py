@@ -67,6 +67,8 @@ def sign_in_failed(
 ) -> None:
     if request is not None and getattr(request, "axes_locked_out", False):
         return  # recorded as signin.locked_out
+    if sender == "relance.accounts.two_factor":
+        return  # a wrong code: recorded there as signin.otp_failed
     # Only the name: Django has already masked the password in ``credentials``.
     username = username_of(request, credentials) or ""
     trail.record(
