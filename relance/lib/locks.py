@@ -130,7 +130,7 @@ def _file(
     name = path.stem
 
     def acquire() -> None:
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        handle = path.open("a+", encoding="utf-8")  # held until release
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
