@@ -88,7 +88,7 @@ class Install:
         assert proc.returncode == 0, err
         return out
 
-    def ledger(self, customers: int = 2000, invoices: int = 20000, **variant: str) -> Path:
+    def ledger(self, customers: int = 1000, invoices: int = 8000, **variant: str) -> Path:
         """bench/generate.py's receivables file (``variant``: --changed, --new)."""
         out = self.dir / f"ledger-{customers}-{invoices}-{len(variant)}.csv"
         extra = [a for k, v in variant.items() for a in (f"--{k}", v)]
@@ -180,11 +180,13 @@ def test_it_makes_a_second_run_of_the_day_wait_for_the_first(install):
         (json.loads(out)["runs"][0]["counts"] for _, out, _ in ended), key=planned, reverse=True
     )
     # The second waited, then read what the first wrote: it had nothing left to plan.
-    assert planned(first) > 1000
+    assert planned(first) > 300
     assert "chunks_already_done" not in first and "chunks_already_done" not in second
     assert planned(second) == 0 and second.get("levels", 0) == 0
     assert communications(install) == planned(first)
-    assert any("waiting for" in err for _, _, err in ended)
+    # And it said so. (On SQLite, today's runs also take turns at SQLite's write lock, but
+    # the second may read before the first has written, then find a chunk written.)
+    assert sum("waiting for" in err for _, _, err in ended) == 1
     # And a third run of the day adds nothing.
     again = json.loads(install.relance("run", "--org", "bench", "--date", D, "--json"))
     assert planned(again["runs"][0]["counts"]) == 0
@@ -193,14 +195,15 @@ def test_it_makes_a_second_run_of_the_day_wait_for_the_first(install):
 
 def test_it_lets_an_import_and_a_run_take_turns_on_sqlite(tmp_path):
     """A run and an import started together while a third connection holds SQLite's write
-    lock for 12 s: longer than a web request waits, and both commands still finish."""
+    lock for 20 s (both wait for it more than 10 s, the most a web request waits): both
+    commands wait their turn and finish."""
     install = Install(tmp_path, "sqlite")
     install.organisation()
     later = install.ledger(changed="0.01", new="0.01")
     blocker = install.writer_blocked()
     run = install.start("run", "--org", "bench", "--date", D, "--json")
     imported = install.start(*install.import_args(later), "--json")
-    time.sleep(12)
+    time.sleep(20)
     blocker.commit()
     blocker.close()
     (run_code, run_out, run_err), (import_code, import_out, import_err) = finish(run, imported)
