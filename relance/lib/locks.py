@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
@@ -104,7 +104,7 @@ def _advisory(
     key: tuple[int, ...], what: str, notice: Notice, own_connection: bool
 ) -> tuple[Callable[[], None], Callable[[], None]]:
     args = ", ".join(["%s"] * len(key))
-    holder = connections.create_connection(DEFAULT_DB_ALIAS) if own_connection else connection
+    holder = _lock_connection() if own_connection else connection
 
     def acquire() -> None:
         with holder.cursor() as cursor:
@@ -115,13 +115,36 @@ def _advisory(
             cursor.execute(f"SELECT pg_advisory_lock({args})", key)
 
     def release() -> None:
-        if own_connection:  # the server releases the lock with the session
-            holder.close()
-        elif holder.connection is not None:  # (closed: released already)
+        if own_connection and not os.environ.get("RELANCE_COMMAND") and not +_held:
+            _close_lock_connection()  # the server releases the lock with the session
+        elif holder.connection is not None:  # (closed: the server released it already)
             with holder.cursor() as cursor:
                 cursor.execute(f"SELECT pg_advisory_unlock({args})", key)
 
     return acquire, release
+
+
+_holder: Any = None
+
+
+def _lock_connection() -> Any:
+    """The connection for organisations' locks. A command (relance.cli sets
+    RELANCE_COMMAND) keeps it for its life: a connection costs tens of milliseconds, and a
+    run of every organisation takes a lock per organisation. Elsewhere (web requests, the
+    test suite, which drops its database at the end) it closes with the lock."""
+    global _holder
+    if _holder is not None and _holder.connection is not None and not _holder.is_usable():
+        _close_lock_connection()
+    if _holder is None:
+        _holder = connections.create_connection(DEFAULT_DB_ALIAS)
+    return _holder
+
+
+def _close_lock_connection() -> None:
+    global _holder
+    if _holder is not None:
+        _holder.close()
+        _holder = None
 
 
 def _file(
