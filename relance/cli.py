@@ -22,20 +22,39 @@ NO_AUTO_MIGRATE = {
 }
 
 
+# Commands that serve web requests: a request that finds the SQLite database locked gives up
+# after a few seconds rather than hang. Every other command waits its turn (settings.py).
+SERVERS = {"serve", "runserver", "demo"}
+
+
 def ensure_migrated() -> None:
+    """Migrate a fresh or older database. Several commands started at once on a fresh
+    database take turns: the first migrates, the others find it done."""
     from django.core.management import call_command
+
+    from relance.lib.locks import migration_lock
+
+    if not _migrations_pending():  # the everyday path: one query, no lock
+        return
+    with migration_lock():
+        if _migrations_pending():
+            print("Preparing the database (first use or upgrade)...", file=sys.stderr)
+            call_command("migrate", verbosity=0, interactive=False)
+
+
+def _migrations_pending() -> bool:
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    executor = MigrationExecutor(connection)
-    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-        print("Preparing the database (first use or upgrade)...", file=sys.stderr)
-        call_command("migrate", verbosity=0, interactive=False)
+    executor = MigrationExecutor(connection)  # reads what is applied now
+    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relance.settings")
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] not in SERVERS:
+        os.environ["RELANCE_COMMAND"] = argv[0]
     import django
     from django.core.management import execute_from_command_line
 

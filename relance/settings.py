@@ -90,11 +90,17 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers work during a write; IMMEDIATE avoids lock upgrades that fail
-    # with "database is locked" when two writers meet.
+    # with "database is locked" when two writers meet. A writer waits for the one in
+    # place: a web request up to 10 s (then fails rather than hang), a command (relance.cli
+    # sets RELANCE_COMMAND) up to RELANCE_COMMAND_WAIT seconds, an hour by default, so that
+    # a run and an import take turns however long the other writes. Set first: switching
+    # a fresh database to WAL already waits for the others.
+    _wait = env_int("RELANCE_COMMAND_WAIT", 3600) if env_str("RELANCE_COMMAND") else 10
     DATABASES["default"]["OPTIONS"] = {
         "init_command": (
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;"
-            " PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"
+            f"PRAGMA busy_timeout={_wait * 1000}; PRAGMA journal_mode=WAL;"
+            " PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
+            " PRAGMA temp_store=MEMORY;"
         ),
         "transaction_mode": "IMMEDIATE",
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from relance.dunning import instalments, loading, pauses, policy, sharing, tasks
 from relance.dunning.models import PaymentPlan
 from relance.ledger.models import Hold, HoldKind
 from relance.ledger.timeline import Text
+from relance.lib import locks
 from relance.lib.dates import add_months
 from relance.lib.perf import collector_paused
 
@@ -104,7 +106,10 @@ def run(
     calendar = calendar_for(organisation, run_date)
     result = RunResult(organisation.slug, run_date, dry_run, calendar.business_day,
                        calendar.holiday_name)  # fmt: skip
-    with collector_paused():
+    # A second run (or an import) of the organisation waits for this one, and then reads
+    # what it wrote; a dry run writes nothing and waits for no one.
+    held = nullcontext() if dry_run else locks.organisation_lock(organisation.slug, "run")
+    with held, collector_paused():
         if not dry_run:
             # Promises whose debt is paid are kept before the run reads what pauses items.
             result.counts["promises_kept"] += len(pauses.keep_promises(organisation, on=run_date))

@@ -16,6 +16,7 @@ from relance.ledger.imports.mapping import Mapping, load_mapping, parse_mapping
 from relance.ledger.imports.records import Problem
 from relance.ledger.models import ImportMapping
 from relance.lib.commands import iso_date, organisation_option
+from relance.lib.locks import organisation_lock
 from relance.lib.output import Column, print_json, print_table, progress_bar
 
 
@@ -63,7 +64,10 @@ class Command(BaseCommand):
         except ImportFailed as failure:
             self.fail(failure.problems, opts["json"])
         refused: ImportFailed | None = None
-        with transaction.atomic():
+        # Taken before the transaction, so that an import waiting for a run (or another
+        # import) of the organisation holds nothing the other needs.
+        slug = opts["org"] if opts["create_org"] else organisation_option(opts["org"]).slug
+        with organisation_lock(slug, "import"), transaction.atomic():
             org, created = self.organisation(opts, mapping_file)
             try:
                 result = self.run(org, mapping_file, opts)
