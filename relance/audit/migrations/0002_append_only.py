@@ -10,7 +10,9 @@ has no TRUNCATE nor any way to tell such a wipe from a delete; the model and its
 refuse deletes (``AppendOnly``).
 
 On both, the one change allowed is the user's link set to NULL when that user is deleted
-(``on_delete=SET_NULL``): the event stays, and its ``actor`` still says who it was.
+(``on_delete=SET_NULL``): the event stays, and its ``actor`` still says who it was. The
+organisation's link has no constraint (first operation): an organisation deleted leaves its
+trail under its former id, where a cascade or a SET NULL would have to rewrite it.
 
 A later migration that rebuilds this table on SQLite (altering a column) drops the
 triggers with it: it must create them again (``SQLITE`` below).
@@ -20,7 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import migrations
+import django.db.models.deletion
+from django.db import migrations, models
 
 TABLE = "audit_auditevent"
 # Every column but the user's; a new column must be added here (and the triggers renewed).
@@ -79,9 +82,17 @@ def _run(statements: dict[str, list[str]]) -> Any:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0001_initial")]
+    dependencies = [("accounts", "0002_identity"), ("audit", "0001_initial")]
 
     operations = [
+        migrations.AlterField(
+            model_name="auditevent",
+            name="organisation",
+            field=models.ForeignKey(
+                blank=True, db_constraint=False, null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING, to="accounts.organisation",
+            ),
+        ),
         migrations.RunPython(
             _run({"postgresql": POSTGRESQL, "sqlite": SQLITE}),
             _run({"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}),
