@@ -25,6 +25,7 @@ from stdnum.fr import siren as stdnum_siren
 from stdnum.iso7064 import mod_97_10
 
 from relance.accounts.models import Organisation
+from relance.audit import trail
 
 if TYPE_CHECKING:
     from relance.ledger.models import Customer
@@ -135,14 +136,27 @@ def clean_identity(organisation: Organisation, changes: Mapping[str, Any]) -> di
     return cleaned
 
 
-def update_identity(organisation: Organisation, changes: Mapping[str, Any]) -> Organisation:
-    """Check then write ``changes`` (field name to value): all of them, or none."""
+def update_identity(
+    organisation: Organisation, changes: Mapping[str, Any], *, user: Any = None
+) -> Organisation:
+    """Check then write ``changes`` (field name to value): all of them, or none. The audit
+    trail keeps each field changed with its old and new value (``user`` did it, or the
+    command's login)."""
     cleaned = clean_identity(organisation, changes)
+    changed = {
+        name: {"old": getattr(organisation, name), "new": value}
+        for name, value in cleaned.items()
+        if getattr(organisation, name) != value
+    }
     if cleaned:
         with transaction.atomic():
             for name, value in cleaned.items():
                 setattr(organisation, name, value)
             organisation.save(update_fields=list(cleaned))
+            if changed:
+                trail.record(organisation, "organisation.settings_changed", user=user,
+                             target=organisation, summary="changed " + ", ".join(changed),
+                             data={"changes": changed})  # fmt: skip
     return organisation
 
 

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from relance.accounts.models import Membership, Organisation, Role
+from relance.audit import trail
 
 
 class OrganisationNotFound(Exception):
@@ -68,6 +69,10 @@ def create_organisation(
         organisation = Organisation.objects.create(
             slug=slug, name=name, country=country, currency=currency, language=language, **fields
         )
+        trail.record(organisation, "organisation.created", target=organisation,
+                     summary=f"created {slug} ({name})",
+                     data={"slug": slug, "name": name, "country": country,
+                           "currency": currency, "language": language})  # fmt: skip
         # Every organisation starts with the four default scenarios, ready to run.
         install_defaults(organisation)
     return organisation
@@ -97,13 +102,23 @@ def add_member(
     user, created = user_model.objects.get_or_create(
         username=email.lower(), defaults={"email": email.lower()}
     )
-    if password:
+    # The same password again (the demo's, at every start) is left as it is: nothing changed.
+    new_password = bool(password) and (created or not user.check_password(password or ""))
+    if new_password:
         user.set_password(password)
         user.save()
     elif created:
         user.set_unusable_password()
         user.save()
+    before = Membership.objects.filter(organisation=organisation, user=user).first()
     Membership.objects.update_or_create(
         organisation=organisation, user=user, defaults={"role": role}
     )
+    if before is None or before.role != role or new_password:
+        trail.record(organisation, "member.added" if before is None else "member.changed",
+                     target=user, summary=f"{user.get_username()} is {role}",
+                     data={"user": user.get_username(), "role": role,
+                           "previous_role": before.role if before else None,
+                           "user_created": created,
+                           "password_set": new_password})  # fmt: skip
     return user

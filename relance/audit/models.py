@@ -22,10 +22,13 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 
 
 class AuditEvent(models.Model):
-    # Null for what happens before an organisation is known (a failed sign-in).
+    # Null for what happens before an organisation is known (a failed sign-in). Without a
+    # constraint: an organisation deleted leaves its trail, under its former id (the trail is
+    # append-only, so it can neither cascade nor be set to null).
     organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.PROTECT, null=True, blank=True
-    )
+        "accounts.Organisation", on_delete=models.DO_NOTHING, db_constraint=False,
+        null=True, blank=True,
+    )  # fmt: skip
     at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
     # The user when there is one; ``actor`` always says who: a user name, "cli:<login>",
     # "webhook:<provider>", "system".

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
+from relance.audit import trail
 from relance.dunning import levels
 from relance.dunning.models import CommStatus, Communication, StepChannel
 from relance.ledger import timeline
@@ -58,6 +59,12 @@ def decide(
     )  # fmt: skip
     if not approve:  # a skipped step is not done: its items go back to their level before
         levels.give_back_all(waiting)
+    if waiting:  # one event per decision, whatever the number of communications
+        verb = "approved" if approve else "skipped"
+        trail.record(organisation, f"communication.{verb}", user_id=user_id,
+                     target=waiting[0] if len(waiting) == 1 else ("communication", ""),
+                     summary=f"{verb} {', '.join(f'{c.template} #{c.pk}' for c in waiting)}",
+                     data={"communications": wanted, "note": note})  # fmt: skip
     for c in waiting:
         c.status = status
     return waiting

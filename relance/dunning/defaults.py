@@ -15,6 +15,7 @@ from pathlib import Path
 from django.db import transaction
 
 from relance.accounts.models import Organisation
+from relance.audit import trail
 from relance.dunning.models import Scenario, SegmentRule
 from relance.dunning.scenarios_io import ScenarioFile, create_rules, create_scenario, load_file
 
@@ -46,6 +47,13 @@ def install_defaults(organisation: Organisation) -> list[str]:
                 organisation, replace(scenario, default=scenario.default and not has_default)
             )
             created.append(scenario.slug)
-    if document.rules and not SegmentRule.objects.filter(organisation=organisation).exists():
-        create_rules(organisation, document.rules)
+    rules = (
+        bool(document.rules) and not SegmentRule.objects.filter(organisation=organisation).exists()
+    )
+    if rules:
+        create_rules(organisation, document.rules or ())
+    if created or rules:
+        trail.record(organisation, "scenario.defaults_installed",
+                     summary="default scenarios added: " + (", ".join(created) or "none"),
+                     data={"scenarios": created, "rules": rules})  # fmt: skip
     return created

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_noop
 
 from relance.accounts.identity import missing_for_email
 from relance.accounts.models import Organisation
+from relance.audit import trail
 from relance.channels.formatting import lazy_short_date
 from relance.dunning import instalments, loading, pauses, policy, sharing, tasks, writing
 from relance.dunning.models import PaymentPlan
@@ -128,7 +129,7 @@ def run(
         report = _tally(progress, 0)
         if shares == 1:
             step.run_share(result, report or _ignore, reader=connection)
-            return result
+            return _recorded(organisation, result)
         try:
             parts = sharing.share_out(shares, step.share, progress=report)
         except sharing.ShareFailed as error:
@@ -140,7 +141,23 @@ def run(
             result.customers += customers
             result.items_considered += items
             result.counts.update(counts)
-        return result
+        return _recorded(organisation, result)
+
+
+def _recorded(organisation: Organisation, result: RunResult) -> RunResult:
+    """The run in the audit trail: one event per run with its counts, never per item; a dry
+    run writes nothing, there either."""
+    if not result.dry_run:
+        counts = dict(sorted(result.counts.items()))
+        trail.record(organisation, "run.completed", target=("run", result.run_date),
+                     summary=f"run of {result.run_date}: {result.customers} customers, "
+                     f"{result.items_considered} items, "
+                     + (", ".join(f"{n} {k}" for k, n in counts.items()) or "nothing planned"),
+                     data={"run_date": result.run_date, "business_day": result.business_day,
+                           "customers": result.customers,
+                           "items_considered": result.items_considered,
+                           "counts": counts})  # fmt: skip
+    return result
 
 
 def _ignore(done: int) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
+from relance.audit import trail
 from relance.channels.formatting import lazy_short_date
 from relance.dunning.models import Instalment, PaymentPlan, Promise
 from relance.ledger import timeline
@@ -36,6 +37,21 @@ def _event(
                     invoice_id=invoice.pk if invoice else None, actor_id=user_id)  # fmt: skip
 
 
+def _audit(
+    customer: Customer,
+    action: str,
+    target: Any,
+    summary: str,
+    *,
+    user_id: int | None,
+    **data: Any,
+) -> None:
+    """The audit trail's event of what a person did (the timeline tells the customer's
+    story, the trail who did it)."""
+    trail.record(customer.organisation_id, action, user_id=user_id, target=target,
+                 summary=summary, data={"customer": customer.reference, **data})  # fmt: skip
+
+
 @transaction.atomic
 def open_dispute(
     invoice: Invoice,
@@ -56,6 +72,9 @@ def open_dispute(
            Text(gettext_noop("Dispute on %(number)s: %(reason)s"),
                 {"number": invoice.number, "reason": label(DisputeReason, dispute.reason)}),
            invoice=invoice, user_id=user_id, dispute=dispute.pk, amount=amount)  # fmt: skip
+    _audit(invoice.customer, "dispute.opened", dispute,
+           f"dispute on {invoice.number} ({reason}) from {on}", user_id=user_id,
+           invoice=invoice.number, reason=reason, amount=amount, on=on, note=note)  # fmt: skip
     return dispute
 
 
@@ -71,6 +90,10 @@ def resolve_dispute(
            Text(gettext_noop("Dispute on %(number)s resolved: %(resolution)s"),
                 {"number": dispute.invoice.number, "resolution": resolution}),
            invoice=dispute.invoice, user_id=user_id, dispute=dispute.pk)  # fmt: skip
+    _audit(dispute.invoice.customer, "dispute.resolved", dispute,
+           f"dispute on {dispute.invoice.number} resolved on {on}: {resolution}",
+           user_id=user_id, invoice=dispute.invoice.number, on=on,
+           resolution=resolution)  # fmt: skip
     return dispute
 
 
@@ -100,6 +123,11 @@ def record_promise(
     )
     _event(customer, "promise_recorded", summary,
            invoice=invoice, user_id=user_id, promise=promise.pk, amount=amount)  # fmt: skip
+    covered = invoice.number if invoice else "all open invoices"
+    _audit(customer, "promise.added", promise,
+           f"{customer.reference} promises to pay {covered} by {promised_on}", user_id=user_id,
+           invoice=invoice.number if invoice else None, promised_on=promised_on,
+           amount=amount, grace_days=grace_days, note=note)  # fmt: skip
     return promise
 
 
@@ -125,6 +153,9 @@ def place_hold(
            Text(gettext_noop("%(kind)s from %(date)s"),
                 {"kind": label(HoldKind, kind), "date": lazy_short_date(start)}),
            user_id=user_id, hold=hold.pk, reason=reason)  # fmt: skip
+    _audit(customer, "hold.placed", hold, f"{kind} hold on {customer.reference} from {start}",
+           user_id=user_id, kind=kind, start=start, published_on=published_on,
+           reason=reason)  # fmt: skip
     return hold
 
 
@@ -138,6 +169,9 @@ def release_hold(hold: Hold, *, on: dt.date, user_id: int | None = None) -> Hold
            Text(gettext_noop("%(kind)s lifted on %(date)s"),
                 {"kind": label(HoldKind, hold.kind), "date": lazy_short_date(on)}),
            user_id=user_id, hold=hold.pk)  # fmt: skip
+    _audit(hold.customer, "hold.released", hold,
+           f"{hold.kind} hold on {hold.customer.reference} released on {on}", user_id=user_id,
+           kind=hold.kind, on=on)  # fmt: skip
     return hold
 
 
@@ -171,6 +205,10 @@ def agree_plan(
            Text(gettext_noop("Payment plan of %(count)s instalments for %(numbers)s"),
                 {"count": len(instalments), "numbers": numbers}),
            user_id=user_id, plan=plan.pk, total=owed)  # fmt: skip
+    _audit(customer, "plan.created", plan,
+           f"payment plan of {len(instalments)} instalments for {numbers}", user_id=user_id,
+           invoices=[i.number for i in invoices], total=owed, on=on, note=note,
+           instalments=[{"due_date": d, "amount": a} for d, a in sorted(instalments)])  # fmt: skip
     return plan
 
 

@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import Count, Prefetch
 
 from relance.accounts.models import Organisation
+from relance.audit import trail
 from relance.dunning.models import (
     CustomerScenario,
     Scenario,
@@ -688,23 +689,30 @@ def import_document(
     file: str,
     prune: bool = False,
     dry_run: bool = False,
+    user_id: int | None = None,
 ) -> ImportResult:
     """Make the organisation's scenarios say what the document says; nothing is written on
-    a dry run or when a problem is found (ScenarioFileError)."""
+    a dry run or when a problem is found (ScenarioFileError). What changed goes to the
+    audit trail."""
     with transaction.atomic():
         if not dry_run:
             # One import at a time per organisation: the plan must hold until it is written.
             Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
         plan = _make_plan(organisation, document, file=file, prune=prune)
+        counts = {
+            "created": len(plan.create),
+            "updated": len(plan.update),
+            "unchanged": len(plan.unchanged),
+            "deleted": len(plan.delete),
+            "rules_replaced": int(plan.rules is not None),
+        }
         if not dry_run:
             _execute(organisation, plan)
-    counts = {
-        "created": len(plan.create),
-        "updated": len(plan.update),
-        "unchanged": len(plan.unchanged),
-        "deleted": len(plan.delete),
-        "rules_replaced": int(plan.rules is not None),
-    }
+            if plan.changes:
+                trail.record(organisation, "scenario.imported", user_id=user_id,
+                             target=("scenario_file", file), summary="; ".join(plan.changes),
+                             data={"file": file, "prune": prune, "counts": counts,
+                                   "changes": plan.changes})  # fmt: skip
     return ImportResult(file, organisation.slug, dry_run, plan.changes, counts)
 
 

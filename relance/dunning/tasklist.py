@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
+from relance.audit import trail
 from relance.dunning.models import Task
 from relance.ledger import timeline
 from relance.ledger.timeline import Event
@@ -83,6 +84,12 @@ def close_each(
          for t in tasks],
         actor_id=user_id, at=now,
     )  # fmt: skip
+    if tasks:  # one event for the tasks closed together
+        trail.record(organisation, "task.done", user_id=user_id,
+                     target=tasks[0] if len(tasks) == 1 else ("task", ""),
+                     summary=f"done: {'; '.join(t.title for t in tasks)}",
+                     data={"tasks": {str(t.pk): notes[t.pk] for t in tasks},
+                           "done_on": today})  # fmt: skip
     return tasks
 
 

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
+from relance.audit import trail
 from relance.ledger import balances
 from relance.ledger.imports.limits import check_limits
 from relance.ledger.imports.records import (
@@ -163,7 +164,7 @@ def _record_run(
     error: str,
     user_id: int | None,
 ) -> ImportRun:
-    return ImportRun.objects.create(
+    run = ImportRun.objects.create(
         organisation=organisation,
         file_name=batch.file,
         format=batch.format,
@@ -175,6 +176,18 @@ def _record_run(
         finished_at=timezone.now(),
         user_id=user_id,
     )
+    # One event per import (applied or refused), never per row.
+    done = status == ImportRun.Status.DONE
+    counts = dict(sorted(result.counts.items()))
+    said = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items())
+    outcome = (said or "nothing changed") if done else error[:300]
+    trail.record(organisation, "import.applied" if done else "import.refused", user_id=user_id,
+                 target=run,
+                 summary=f"{batch.file}: {outcome}",
+                 data={"file": batch.file, "format": batch.format, "sha256": batch.sha256,
+                       "rows": batch.rows_read, "counts": counts,
+                       **({} if done else {"error": error[:2000]})})  # fmt: skip
+    return run
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
