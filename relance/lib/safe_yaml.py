@@ -103,10 +103,9 @@ def _check_events(text: str) -> None:
     for event in yaml.parse(text, Loader=_Base):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise YamlRefused(event.start_mark, "anchors and aliases (& and *) are not allowed")
-        if getattr(event, "tag", None) is not None:
+        if (tag := getattr(event, "tag", None)) is not None:
             raise YamlRefused(
-                event.start_mark,
-                f"the tag {event.tag!r} is not allowed: write plain values",
+                event.start_mark, f"the tag {tag!r} is not allowed: plain values only"
             )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from relance.accounts.models import Organisation
 from relance.ledger.imports import FORMATS, ImportFailed, ImportResult, import_file
-from relance.ledger.imports.mapping import Mapping, load_mapping, parse_mapping
+from relance.ledger.imports.mapping import Mapping, load_mapping, parse_mapping, read_mapping_spec
 from relance.ledger.imports.records import Problem
 from relance.ledger.models import ImportMapping
 from relance.lib.commands import iso_date, organisation_option
@@ -155,6 +155,5 @@ class Command(BaseCommand):
 
 
 def _spec(path: Path) -> dict[str, Any]:
-    import yaml
-
-    return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+    # Read and checked once already (mapping_file): the same limited loader.
+    return dict(read_mapping_spec(path))
