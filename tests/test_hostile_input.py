@@ -204,6 +204,7 @@ def _steps(org):
             "(line 11)",
         ),
     ],
+    ids=["same-name", "alike"],
 )
 def test_it_refuses_a_scenario_with_the_same_step_twice(tmp_path, extra, expected):
     org = factories.organisation()
