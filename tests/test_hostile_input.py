@@ -4,6 +4,7 @@ refused with a message naming what is wrong, where, and nothing is written."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import subprocess
 import sys
@@ -325,3 +326,21 @@ def test_it_refuses_a_mapping_option_of_the_wrong_kind(tmp_path, option, said):
     assert f"mapping.yaml, {said}" in str(error.value)
     assert not Customer.objects.filter(organisation=org).exists()
     assert not ImportRun.objects.filter(organisation=org).exists()
+
+
+@pytest.mark.django_db
+def test_it_saves_a_mapping_whose_constant_is_a_yaml_date(tmp_path):
+    # YAML reads `2026-10-01` as a date, which JSON (the saved mapping) cannot hold.
+    org = factories.organisation()
+    csv = tmp_path / "ledger.csv"
+    csv.write_text("C;Nom;F;M\nC1;Client 1;F1;100,00\n", encoding="utf-8")
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        "columns:\n  customer.reference: C\n  customer.legal_name: Nom\n  invoice.number: F\n"
+        "  invoice.amount: M\n  invoice.issue_date: {value: 2026-10-01}\n",
+        encoding="utf-8",
+    )
+    call_command("import", str(csv), "--mapping", str(mapping), "--save-mapping", "erp",
+                 "--org", "acme", stdout=StringIO())  # fmt: skip
+    call_command("import", str(csv), "--mapping", "erp", "--org", "acme", stdout=StringIO())
+    assert Invoice.objects.get(organisation=org).issue_date == dt.date(2026, 10, 1)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -155,5 +156,6 @@ class Command(BaseCommand):
 
 
 def _spec(path: Path) -> dict[str, Any]:
-    # Read and checked once already (mapping_file): the same limited loader.
-    return dict(read_mapping_spec(path))
+    # Read and checked once already (mapping_file): the same limited loader. Saved as JSON:
+    # a YAML date (`value: 2026-10-01`) is kept as its ISO text, which reads back the same.
+    return dict(json.loads(json.dumps(read_mapping_spec(path), default=str)))
