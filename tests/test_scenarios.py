@@ -607,13 +607,15 @@ amounts = st.none() | st.decimals(min_value=0, max_value=AMOUNT_TOP, places=2)
 @st.composite
 def steps_strategy(draw) -> tuple[StepDef, ...]:
     offsets = sorted(draw(st.lists(st.integers(-3660, 3660), min_size=1, max_size=5)))
+    # One name per step, and no two steps alike but for their name (both refused).
+    step_names = draw(st.lists(names, min_size=len(offsets), max_size=len(offsets), unique=True))
     steps = []
-    for offset in offsets:
+    for offset, step_name in zip(offsets, step_names, strict=True):
         low = draw(amounts)
         high = draw(st.none() | st.decimals(min_value=low or 0, max_value=AMOUNT_TOP, places=2))
         steps.append(
             StepDef(
-                name=draw(names),
+                name=step_name,
                 offset=offset,
                 min_gap=draw(st.integers(0, 3660)),
                 channel=draw(st.sampled_from([E, "sms", L, RL, C, T, H])),
@@ -623,6 +625,7 @@ def steps_strategy(draw) -> tuple[StepDef, ...]:
                 max_amount=high,
             )
         )
+    assume(len({replace(s, name="") for s in steps}) == len(steps))
     return tuple(steps)
 
 

@@ -64,6 +64,7 @@ def create_organisation(
 
     if slugify(slug) != slug:
         raise ValueError(f"{slug!r} is not a valid slug (lowercase letters, digits, hyphens)")
+    country, currency = check_country(country), check_currency(currency)
     check_organisation_defaults(country=country, currency=currency, language=language)
     with transaction.atomic():
         organisation = Organisation.objects.create(
@@ -81,14 +82,33 @@ def create_organisation(
 def check_organisation_defaults(*, country: str, currency: str, language: str) -> None:
     """Raise ValueError naming the first of an organisation's country (ISO 3166 alpha-2),
     currency (ISO 4217) and language that is not one."""
-    if not (len(country) == 2 and country.isascii() and country.isalpha() and country.isupper()):
-        raise ValueError(f"country {country!r} is not a two-letter ISO code such as FR")
-    if not (len(currency) == 3 and currency.isascii() and currency.isalpha()
-            and currency.isupper()):  # fmt: skip
-        raise ValueError(f"currency {currency!r} is not a three-letter ISO code such as EUR")
+    check_country(country)
+    check_currency(currency)
     languages = [code for code, _ in settings.LANGUAGES]
     if language not in languages:
         raise ValueError(f"language {language!r} is not one of {', '.join(languages)}")
+
+
+def check_country(code: str) -> str:
+    """``code`` in capitals if it is an ISO 3166 alpha-2 country code (``fr`` gives ``FR``);
+    else a ValueError. Holidays and the law follow the country: ``ZZ`` would give none."""
+    import pycountry
+
+    upper = code.strip().upper() if isinstance(code, str) else ""
+    if not (len(upper) == 2 and upper.isascii() and pycountry.countries.get(alpha_2=upper)):
+        raise ValueError(f"country {code!r} is not an ISO 3166 country code such as FR")
+    return upper
+
+
+def check_currency(code: str) -> str:
+    """``code`` in capitals if it is an ISO 4217 currency code (``eur`` gives ``EUR``);
+    else a ValueError. Amounts are shown and compared in it: ``EURO`` is a typing mistake."""
+    import pycountry
+
+    upper = code.strip().upper() if isinstance(code, str) else ""
+    if not (len(upper) == 3 and upper.isascii() and pycountry.currencies.get(alpha_3=upper)):
+        raise ValueError(f"currency {code!r} is not an ISO 4217 currency code such as EUR")
+    return upper
 
 
 @transaction.atomic

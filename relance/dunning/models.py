@@ -351,7 +351,10 @@ class CommunicationItem(models.Model):
         db_index=False,
     )  # fmt: skip
     step_position = models.PositiveSmallIntegerField()
-    days_overdue = models.SmallIntegerField()
+    # An integer, not a small one: an invoice of 1900 reminded today is 46,000 days overdue,
+    # beyond a smallint (32,767), and every date from 1900 to 2999 is accepted
+    # (relance.lib.dates).
+    days_overdue = models.IntegerField()
     balance = models.DecimalField(max_digits=18, decimal_places=2)
     # Dropped at send time: paid, disputed or promised meanwhile.
     dropped = models.CharField(max_length=32, blank=True)

@@ -46,6 +46,8 @@ from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 
+from relance.lib.dates import out_of_range
+
 SERIES = (
     "ecb_mro",
     "fr_late_penalty_default",
@@ -228,9 +230,12 @@ def check_series(text: str) -> str:
 
 def parse_date(text: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         raise RateInputError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+    if problem := out_of_range(day):
+        raise RateInputError(problem)
+    return day
 
 
 def parse_percent(text: str) -> Decimal:

@@ -38,6 +38,7 @@ from relance.dunning.models import (
     StepMode,
 )
 from relance.ledger.models import RiskClass
+from relance.lib import safe_yaml
 
 FORMAT_VERSION = 1
 TOP_KEYS = ("version", "scenarios", "rules")
@@ -187,43 +188,6 @@ class _Problems:
 # -- YAML -------------------------------------------------------------------------------
 
 
-try:
-    from yaml import CSafeLoader as _SafeLoader
-except ImportError:  # PyYAML built without libyaml: slower, same documents
-    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
-
-
-class _Loader(_SafeLoader):
-    """Safe YAML with exact decimals and no silently repeated keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        self.flatten_mapping(node)
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str):
-                continue
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark,
-                    f"the key {key!r} appears twice", key_node.start_mark,
-                )  # fmt: skip
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _construct_decimal(loader: _SafeLoader, node: yaml.Node) -> Decimal | str:
-    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
-    try:
-        value = Decimal(text.replace("_", ""))
-    except InvalidOperation:
-        return text  # .inf, .nan: left as text for the validation to refuse
-    return value if value.is_finite() else text
-
-
-_Loader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
-
-
 class _Dumper(yaml.SafeDumper):
     """Block style, lists indented under their key, no anchors."""
 
@@ -258,27 +222,24 @@ _Dumper.add_representer(_Prose, _represent_prose)
 
 def load_file(path: Path) -> ScenarioFile:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = safe_yaml.read(path, exact_decimals=True)
+    except OSError as exc:
         raise ScenarioFileError(
             [Problem(path.name, None, None, f"cannot read it: {exc}")]
         ) from None
-    return parse_yaml(text, path.name)
+    except safe_yaml.YamlRefused as exc:
+        raise ScenarioFileError([Problem(path.name, None, None, str(exc))]) from None
+    return parse_document(data, path.name)
 
 
 def parse_yaml(text: str, file: str) -> ScenarioFile:
+    """Read with the limits of relance.lib.safe_yaml: no aliases, bounded depth, size and
+    numbers, no key twice; floats are read as exact Decimals."""
     try:
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
-    except yaml.YAMLError as exc:
-        raise ScenarioFileError([Problem(file, None, None, _yaml_error(exc))]) from None
+        data = safe_yaml.load(text, exact_decimals=True)
+    except safe_yaml.YamlRefused as exc:
+        raise ScenarioFileError([Problem(file, None, None, str(exc))]) from None
     return parse_document(data, file)
-
-
-def _yaml_error(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-    return f"not valid YAML: {where}{problem}"
 
 
 def render(document: ScenarioFile) -> str:
@@ -506,6 +467,7 @@ def _scenario(raw: Any, index: int, problems: _Problems, repeated: Counter[Any])
         _step(step, f"{where}, step {n}", problems) for n, step in enumerate(raw_steps, 1)
     )
     _check_offsets(steps, where, problems)
+    _check_repeated_steps(steps, [getattr(raw, "line", None) for raw in raw_steps], where, problems)
     return replace(scenario, steps=steps)
 
 
@@ -548,6 +510,43 @@ def _check_offsets(steps: Sequence[StepDef], where: str, problems: _Problems) ->
                 f"{step.offset} is lower than the offset {before.offset} of step {position - 1}:"
                 " offsets may not decrease from one step to the next",
             )  # fmt: skip
+
+
+def _check_repeated_steps(
+    steps: Sequence[StepDef], lines: Sequence[int | None], where: str, problems: _Problems
+) -> None:
+    """The same step twice is refused. A step is named in every explanation, task and page,
+    so two steps of one name cannot be told apart; and two steps alike in all but their
+    name (offset, gap, channel, template, mode, amounts) would send the debtor the same
+    message twice, a copy-paste mistake rather than a plan."""
+
+    def line(position: int) -> str:
+        number = lines[position - 1] if position <= len(lines) else None
+        return f"line {number}" if number else ""
+
+    names: dict[str, int] = {}
+    alike: dict[StepDef, int] = {}
+    for position, step in enumerate(steps, 1):
+        prefix = f"{line(position)}: " if line(position) else ""
+        key = replace(step, name="")
+        if step.name and step.name in names:
+            first = names[step.name]
+            problems.add(
+                f"{where}, step {position}", "name",
+                f"{prefix}{step.name!r} is already the name of step {first}"
+                f"{' (' + line(first) + ')' if line(first) else ''}:"
+                " each step of a scenario has its own name",
+            )  # fmt: skip
+        elif step.channel and key in alike:
+            first = alike[key]
+            problems.add(
+                f"{where}, step {position}", None,
+                f"{prefix}the same step as step {first}"
+                f"{' (' + line(first) + ')' if line(first) else ''}: same offset, gap, channel,"
+                " template, mode and amounts; the debtor would get the same message twice",
+            )  # fmt: skip
+        names.setdefault(step.name, position)
+        alike.setdefault(key, position)
 
 
 def _check_scenario_set(scenarios: Sequence[ScenarioDef], problems: _Problems) -> None:

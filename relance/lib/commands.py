@@ -11,16 +11,22 @@ from typing import TYPE_CHECKING
 
 from django.core.management.base import CommandError
 
+from relance.lib.dates import out_of_range
+
 if TYPE_CHECKING:
     from relance.accounts.models import Organisation
 
 
 def iso_date(text: str) -> dt.date:
-    """An argparse type: a bad date is a usage error that names the value."""
+    """An argparse type: a bad date, or one outside the range Relance computes with
+    (relance.lib.dates), is a usage error that names the value."""
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+    if problem := out_of_range(day):
+        raise argparse.ArgumentTypeError(problem)
+    return day
 
 
 def organisation_option(

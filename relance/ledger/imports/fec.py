@@ -70,6 +70,7 @@ from relance.ledger.imports.parsing import (
     file_label,
     parse_date,
     parse_money,
+    to_cents,
 )
 from relance.ledger.imports.records import (
     AllocationRecord,
@@ -324,7 +325,9 @@ class _Values:
             return ZERO
         if _PLAIN_AMOUNT.fullmatch(text):
             value = Decimal(text.replace(",", "."))
-            return value if text[-3:-2] in _DECIMAL_MARKS else value.quantize(_CENT)
+            # to_cents: a 27-digit amount is refused later by the ledger's limits, with its
+            # row, not by quantize's InvalidOperation here.
+            return value if text[-3:-2] in _DECIMAL_MARKS else to_cents(value)
         text = text.strip()
         if not text:
             return ZERO

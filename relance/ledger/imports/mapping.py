@@ -15,9 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from relance.accounts.services import check_country, check_currency
 from relance.ledger.imports.parsing import (
+    checked_date,
     currency_sign,
     parse_bool,
     parse_date,
@@ -37,6 +37,7 @@ from relance.ledger.imports.records import (
 )
 from relance.ledger.imports.tabular import Table
 from relance.ledger.models import Channel, InvoiceKind, PaymentKind
+from relance.lib import safe_yaml
 
 # target field -> value type
 CUSTOMER_TARGETS = {
@@ -109,13 +110,27 @@ class Mapping:
 
 
 def load_mapping(path: Path) -> Mapping:
+    return parse_mapping(read_mapping_spec(path), path.name, default_name=path.stem)
+
+
+def read_mapping_spec(path: Path) -> Any:
+    """The YAML document of a mapping file, read with the limits of relance.lib.safe_yaml
+    (no aliases, bounded depth, size and numbers, no key twice)."""
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return safe_yaml.read(path)
+    except OSError as exc:
         raise ImportFailed(
             [Problem(path.name, None, None, f"cannot read the mapping: {exc}")]
         ) from None
-    return parse_mapping(spec, path.name, default_name=path.stem)
+    except safe_yaml.YamlRefused as exc:
+        raise ImportFailed([Problem(path.name, None, None, f"{exc}")]) from None
+
+
+FORMAT_NAMES = ("csv", "xlsx", "ods", "fec")
+DECIMAL_MARKS = ("auto", ".", ",")
+HEADER_ROW_MAX = 10_000
+TERMS_MAX = 3660  # ten years, as a scenario's offsets
+SCALARS = (str, int, float, Decimal, bool, dt.date)
 
 
 def parse_mapping(spec: Any, label: str, default_name: str = "mapping") -> Mapping:
@@ -123,10 +138,10 @@ def parse_mapping(spec: Any, label: str, default_name: str = "mapping") -> Mappi
     problems = Problems(label)
     if not isinstance(spec, dict):
         raise problems.fail(None, None, "a mapping is a YAML dictionary with a `columns` key")
-    for key in sorted(set(spec) - OPTIONS):
-        problems.add(None, key, f"unknown option (known: {', '.join(sorted(OPTIONS))})")
+    for key in sorted(set(spec) - OPTIONS, key=str):
+        problems.add(None, str(key), f"unknown option (known: {', '.join(sorted(OPTIONS))})")
     record = spec.get("record", "invoice")
-    if record not in RECORDS:
+    if not isinstance(record, str) or record not in RECORDS:
         raise problems.fail(None, "record", f"{record!r} is not one of {', '.join(RECORDS)}")
     targets, required = RECORDS[record]
     columns: dict[str, Column] = {}
@@ -137,38 +152,128 @@ def parse_mapping(spec: Any, label: str, default_name: str = "mapping") -> Mappi
         if target not in targets:
             problems.add(None, f"columns.{target}", f"unknown field for {record} records")
             continue
-        if isinstance(value, str):
-            columns[target] = Column(target, column=value)
-        elif isinstance(value, dict) and ("column" in value or "value" in value):
-            columns[target] = Column(
-                target, column=value.get("column"), value=value.get("value"),
-                values={str(k): v for k, v in (value.get("values") or {}).items()},
-                format=value.get("format"),
-            )  # fmt: skip
-        else:
-            problems.add(None, f"columns.{target}", "give a column header, or {value: ...}")
+        if column := _column(target, value, problems):
+            columns[target] = column
     for target in required:
         if target not in columns:
             problems.add(None, f"columns.{target}", "is required")
     if record == "invoice" and not {"invoice.amount", "invoice.amount_excl_tax"} & set(columns):
         problems.add(None, "columns.invoice.amount", "is required")
-    problems.raise_if_any()
-    return Mapping(
-        name=str(spec.get("name") or default_name),
+    options = _Options(spec, problems)
+    mapping = Mapping(
+        name=options.text("name", default_name),
         record=record,
-        format=spec.get("format"),
-        encoding=str(spec.get("encoding", "auto")),
-        delimiter=str(spec.get("delimiter", "auto")),
-        sheet=spec.get("sheet"),
-        header_row=int(spec.get("header_row", 1)),
-        dates=str(spec.get("dates", "auto")),
-        decimal=str(spec.get("decimal", "auto")),
-        currency=spec.get("currency"),
-        snapshot=bool(spec.get("snapshot", False)),
+        format=options.choice("format", FORMAT_NAMES, None),
+        encoding=options.text("encoding", "auto"),
+        delimiter=options.delimiter(),
+        sheet=options.sheet(),
+        header_row=options.whole("header_row", 1, 1, HEADER_ROW_MAX),
+        dates=options.text("dates", "auto"),
+        decimal=options.choice("decimal", DECIMAL_MARKS, "auto") or "auto",
+        currency=options.code("currency", check_currency),
+        snapshot=options.flag("snapshot"),
         columns=columns,
-        country=spec.get("country"),
-        language=spec.get("language"),
+        country=options.code("country", check_country),
+        language=options.text("language", "") or None,
     )
+    problems.raise_if_any()
+    return mapping
+
+
+def _column(target: str, value: Any, problems: Problems) -> Column | None:
+    """One entry of ``columns``: a header, or ``{column|value, values, format}``."""
+    where = f"columns.{target}"
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return Column(target, column=str(value))
+    if not (isinstance(value, dict) and ("column" in value or "value" in value)):
+        problems.add(None, where, "give a column header, or {value: ...}")
+        return None
+    header, constant = value.get("column"), value.get("value")
+    values, date_format = value.get("values") or {}, value.get("format")
+    ok = True
+    if header is not None and not (isinstance(header, str | int) and not isinstance(header, bool)):
+        problems.add(None, f"{where}.column", f"{header!r} is not a column header")
+        ok = False
+    if constant is not None and not isinstance(constant, SCALARS):
+        problems.add(None, f"{where}.value", "a constant is one value, not a list or mapping")
+        ok = False
+    if not isinstance(values, dict) or not all(
+        v is None or isinstance(v, SCALARS) for v in values.values()
+    ):
+        problems.add(None, f"{where}.values", "a mapping of raw values to values")
+        ok = False
+    if date_format is not None and not isinstance(date_format, str):
+        problems.add(None, f"{where}.format", f"{date_format!r} is not a date format")
+        ok = False
+    if not ok:
+        return None
+    return Column(
+        target, column=None if header is None else str(header), value=constant,
+        values={str(k): v for k, v in values.items()}, format=date_format,
+    )  # fmt: skip
+
+
+class _Options:
+    """Reads the options of a mapping, noting each wrong one."""
+
+    def __init__(self, spec: dict[str, Any], problems: Problems):
+        self.spec, self.problems = spec, problems
+
+    def text(self, key: str, default: str) -> str:
+        value = self.spec.get(key)
+        if value is None:
+            return default
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+        self.problems.add(None, key, f"{value!r} is not text")
+        return default
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str | None) -> str | None:
+        value = self.spec.get(key, default)
+        if value is None or value in choices:
+            return value
+        self.problems.add(None, key, f"{value!r} is not one of {', '.join(choices)}")
+        return default
+
+    def whole(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.spec.get(key, default)
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return value
+        self.problems.add(None, key, f"{value!r} is not a whole number from {low} to {high}")
+        return default
+
+    def flag(self, key: str) -> bool:
+        value = self.spec.get(key, False)
+        if isinstance(value, bool):
+            return value
+        self.problems.add(None, key, f"{value!r} is not true or false")
+        return False
+
+    def delimiter(self) -> str:
+        value = self.text("delimiter", "auto")
+        if value == "auto" or len(value.replace("\\t", "\t")) == 1:
+            return value
+        self.problems.add(None, "delimiter", f"{value!r} is not one character (or auto)")
+        return "auto"
+
+    def sheet(self) -> str | int | None:
+        value = self.spec.get("sheet")
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1000:
+            return value
+        self.problems.add(None, "sheet", f"{value!r} is not a sheet name or number from 0")
+        return None
+
+    def code(self, key: str, check: Callable[[str], str]) -> str | None:
+        value = self.spec.get(key)
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except ValueError as exc:
+            self.problems.add(None, key, str(exc))
+            return None
 
 
 def default_mapping(header: list[str]) -> Mapping:
@@ -216,17 +321,18 @@ def _converter(kind: str, column: Column, mapping: Mapping) -> Converter:
 
     def date(raw: Any) -> dt.date:
         if isinstance(raw, dt.datetime):
-            return raw.date()
+            return checked_date(raw.date())
         if isinstance(raw, dt.date):
-            return raw
+            return checked_date(raw)
         return parse_date(str(raw), column.format or mapping.dates)
 
     def integer(raw: Any) -> int:
-        if isinstance(raw, float) and raw.is_integer():
-            return int(raw)
-        text = str(raw).strip()
-        if not text.lstrip("-").isdigit():
-            raise ValueError(f"{text!r} is not a whole number")
+        # The only whole-number field is a customer's payment terms, in days.
+        text = str(int(raw) if isinstance(raw, float) and raw.is_integer() else raw).strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 5):
+            raise ValueError(f"{text[:40]!r} is not a whole number of days from 0")
+        if int(text) > TERMS_MAX:
+            raise ValueError(f"{text} days: payment terms are at most {TERMS_MAX} days")
         return int(text)
 
     def boolean(raw: Any) -> bool:

@@ -12,6 +12,8 @@ import re
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 
+from relance.lib.dates import out_of_range
+
 # Spaces used as thousands separators: plain, no-break and narrow no-break.
 _SPACES = str.maketrans("", "", " \u00a0\u202f\u2009'")
 _CURRENCY_SIGNS = re.compile(r"(€|EUR|\$|USD|£|GBP|CHF)", re.IGNORECASE)
@@ -105,7 +107,7 @@ def parse_date(text: str, fmt: str = "auto") -> dt.date:
     expected = "a date such as 31/12/2026" if fmt == "auto" else f"a date as {fmt}"
     try:
         if fmt != "auto":
-            return dt.datetime.strptime(text, fmt).date()
+            return checked_date(dt.datetime.strptime(text, fmt).date())
         if m := _ISO.fullmatch(text):
             y, mo, d = int(m[1]), int(m[2]), int(m[3])
         elif m := _DMY.fullmatch(text):
@@ -120,11 +122,25 @@ def parse_date(text: str, fmt: str = "auto") -> dt.date:
             y, mo, d = int(m[1]), int(m[2]), int(m[3])
         else:
             raise ValueError(f"{text!r} is not {expected}")
-        return dt.date(y, mo, d)
+        return checked_date(dt.date(y, mo, d))
+    except DateOutOfRange:
+        raise
     except ValueError as exc:
         if str(exc).startswith(repr(text)):
             raise
         raise ValueError(f"{text!r} is not {expected}") from None
+
+
+class DateOutOfRange(ValueError):
+    pass
+
+
+def checked_date(day: dt.date) -> dt.date:
+    """``day``, or a ValueError when it is outside the dates Relance computes with (a due
+    date in year 9999 would overflow the engine's arithmetic)."""
+    if problem := out_of_range(day):
+        raise DateOutOfRange(problem)
+    return day
 
 
 _TRUE = {"1", "true", "yes", "y", "oui", "o", "vrai", "x"}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -12,7 +13,7 @@ from django.db import transaction
 
 from relance.accounts.models import Organisation
 from relance.ledger.imports import FORMATS, ImportFailed, ImportResult, import_file
-from relance.ledger.imports.mapping import Mapping, load_mapping, parse_mapping
+from relance.ledger.imports.mapping import Mapping, load_mapping, parse_mapping, read_mapping_spec
 from relance.ledger.imports.records import Problem
 from relance.ledger.models import ImportMapping
 from relance.lib.commands import iso_date, organisation_option
@@ -159,6 +160,6 @@ class Command(BaseCommand):
 
 
 def _spec(path: Path) -> dict[str, Any]:
-    import yaml
-
-    return dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+    # Read and checked once already (mapping_file): the same limited loader. Saved as JSON:
+    # a YAML date (`value: 2026-10-01`) is kept as its ISO text, which reads back the same.
+    return dict(json.loads(json.dumps(read_mapping_spec(path), default=str)))
