@@ -64,6 +64,9 @@ def sign_in_with_password(client, next_url="/"):
                                    "next": next_url})  # fmt: skip
 
 
+ENGLISH = {"accept-language": "en"}  # the pages' words are checked in English
+
+
 def actions(org):
     return list(AuditEvent.objects.filter(organisation=org).values_list("action", flat=True))
 
@@ -92,7 +95,8 @@ def test_it_enrols_an_app_once_the_first_code_is_right(client, org, owner, no_wa
     assert TOTPDevice.objects.get(user=owner).confirmed
     assert client.session[DEVICE_ID_SESSION_KEY]  # this session gave a code
     assert "otp.enrolled" in actions(org)
-    assert "two-factor sign-in is on" in client.get("/account/two-factor/").content.decode().lower()
+    page = client.get("/account/two-factor/", headers=ENGLISH).content.decode()
+    assert "two-factor sign-in is on" in page.lower()
 
 
 # Signing in.
@@ -138,7 +142,7 @@ def test_it_refuses_a_code_used_already_and_slows_down_guesses(client, owner, en
     sign_in_with_password(client)
     assert client.post("/login/code/", {"code": code}).status_code == 200  # replayed
     # After a wrong code, even the right one waits (django-otp's throttling).
-    page = client.post("/login/code/", {"code": code_for(secret_of(enrolled), 1)})
+    page = client.post("/login/code/", {"code": code_for(secret_of(enrolled), 1)}, headers=ENGLISH)
     assert page.status_code == 200
     assert "Wait a few seconds" in page.content.decode()
     assert "_auth_user_id" not in client.session
@@ -221,7 +225,7 @@ def test_it_sends_admins_without_a_device_to_enrol_when_required(client, org, ow
     response = client.get("/?page=1")
     assert response.status_code == 302
     assert response["Location"] == "/account/two-factor/?next=%2F%3Fpage%3D1"
-    page = client.get(response["Location"]).content.decode()
+    page = client.get(response["Location"], headers=ENGLISH).content.decode()
     assert "must sign in with a second factor" in page
     secret = secret_of(TOTPDevice.objects.get(user=owner))
     response = client.post("/account/two-factor/", {"code": code_for(secret), "next": "/?page=1"})
