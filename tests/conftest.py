@@ -11,6 +11,16 @@ os.environ.setdefault("RELANCE_DATA_DIR", tempfile.mkdtemp(prefix="relance-test-
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def quick_password_hashing(settings):
+    """Hashing passwords is slow on purpose; tests hash many. Hashes made here are
+    checked here: processes a test starts hash and check their own with the real hashers."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
+
+
 @pytest.fixture
 def org(db):
     from relance.accounts.services import create_organisation

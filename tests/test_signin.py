@@ -337,7 +337,6 @@ def test_it_lifts_the_account_lock_once_the_password_is_reset(client, owner, mai
 
 def test_it_answers_a_known_address_without_waiting_for_the_mail_server(client, owner, settings):
     import socket
-    import time
 
     # A server that takes the connection and never says hello: a send waits for the timeout.
     silent = socket.socket()
@@ -345,17 +344,17 @@ def test_it_answers_a_known_address_without_waiting_for_the_mail_server(client, 
     silent.listen()
     settings.EMAIL_BACKEND = "relance.channels.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = silent.getsockname()
-    settings.EMAIL_TIMEOUT = 3
-    try:
-        started = time.monotonic()
-        response = client.post("/password-reset/", {"email": ALICE})
-        elapsed = time.monotonic() - started
-        assert response.status_code == 302
-        assert elapsed < 1.5, f"the answer waited {elapsed:.1f} s for the mail server"
-    finally:
-        from relance.accounts.passwords import SENDER_THREAD
+    settings.EMAIL_TIMEOUT = 30
+    from relance.accounts.passwords import SENDER_THREAD
 
+    try:
+        response = client.post("/password-reset/", {"email": ALICE})
+        assert response.status_code == 302
+        # The page is answered while the send still waits for the server's greeting.
+        sending = [t for t in threading.enumerate() if t.name == SENDER_THREAD]
+        assert sending and all(t.is_alive() for t in sending)
+    finally:
+        silent.close()  # the send fails at once now, and its thread ends
         for thread in threading.enumerate():
             if thread.name == SENDER_THREAD:
                 thread.join(10)
-        silent.close()
