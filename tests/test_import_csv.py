@@ -395,6 +395,20 @@ def test_it_reports_every_bad_value_at_once(org, tmp_path):
     ]
 
 
+def test_it_refuses_currencies_and_countries_that_are_no_iso_codes(org, tmp_path):
+    mapping = FRENCH_MAPPING + "  invoice.currency: Devise\n  customer.address.country: Pays\n"
+    rows = [f"{ROWS[0]};eur;fr", f"{ROWS[1]};EURO;FR", f"{ROWS[2]};EUR;ZZ"]
+    path = write(tmp_path / "x.csv", [f"{HEADER};Devise;Pays", *rows])
+    with pytest.raises(ImportFailed) as failure:
+        do_import(org, path, tmp_path, mapping_text=mapping)
+    assert [(p.row, p.field) for p in failure.value.problems] == [(3, "Devise"), (4, "Pays")]
+    assert not Invoice.objects.filter(organisation=org).exists()
+    # Codes in small letters are codes all the same.
+    do_import(org, write(tmp_path / "y.csv", [f"{HEADER};Devise;Pays", rows[0]]), tmp_path,
+              mapping_text=mapping)  # fmt: skip
+    assert Invoice.objects.get(organisation=org, number="FA-001").currency == "EUR"
+
+
 def test_it_names_the_mapping_key_that_is_wrong(org, tmp_path):
     path = write(tmp_path / "x.csv", [HEADER, *ROWS])
     with pytest.raises(ImportFailed) as failure:

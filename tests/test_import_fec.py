@@ -591,6 +591,18 @@ def test_it_reads_foreign_currency_lines_in_their_currency(tmp_path):
     assert open_balances(batch) == {"F1": Decimal("500.00"), "F2": Decimal("10.00")}
 
 
+def test_it_refuses_a_currency_that_is_no_iso_code(tmp_path):
+    rows = [
+        line("VE", "1", "20260110", "411000", debit="920,00", customer=ACME, piece="F1",
+             fx=("1000,00", "USD")),
+        line("VE", "2", "20260110", "411000", debit="920,00", customer=ACME, piece="F2",
+             fx=("1000,00", "DOLLAR")),
+    ]  # fmt: skip
+    refused = problems(tmp_path, rows)
+    assert [(p.row, p.field) for p in refused] == [(3, "Idevise")]
+    assert "ISO 4217" in refused[0].message
+
+
 def test_it_reads_a_group_mixing_currencies_in_the_book_currency(tmp_path):
     # A USD invoice paid in USD, with the exchange gain booked in euros and matched.
     rows = [

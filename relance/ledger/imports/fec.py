@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from relance.accounts.services import check_currency
 from relance.ledger.imports.parsing import (
     UnreadableFile,
     decode,
@@ -301,6 +302,7 @@ class _Values:
         self.problems = problems
         self.failed = False
         self._dates: dict[str, dt.date] = {}
+        self._currencies: dict[str, str] = {}  # the ISO codes seen, checked once each
 
     def bad(self, row: int, name: str, message: str) -> None:
         self.failed = True
@@ -362,6 +364,12 @@ class _Values:
         currency = fields[columns.fx_currency].strip().upper()
         if not currency or currency == book:
             return None
+        if currency not in self._currencies:
+            try:
+                self._currencies[currency] = check_currency(currency)
+            except ValueError as exc:
+                self.bad(row, "Idevise", str(exc))
+                return None
         amount = abs(self.money(fields[columns.fx_amount], row, "Montantdevise"))
         return (currency, amount) if amount else None
 

@@ -9,6 +9,7 @@ software writes them unless the mapping says otherwise.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -44,25 +45,25 @@ CUSTOMER_TARGETS = {
     "customer.reference": "str", "customer.legal_name": "str", "customer.trade_name": "str",
     "customer.siren": "str", "customer.siret": "str", "customer.vat_number": "str",
     "customer.email": "str", "customer.phone": "str", "customer.language": "lower",
-    "customer.country": "upper", "customer.currency": "upper",
+    "customer.country": "country", "customer.currency": "currency",
     "customer.payment_terms_days": "int", "customer.credit_limit": "money",
     "customer.risk_class": "lower", "customer.customer_since": "date", "customer.notes": "str",
     "customer.address.line1": "str", "customer.address.line2": "str",
     "customer.address.postcode": "str", "customer.address.city": "str",
-    "customer.address.country": "upper",
+    "customer.address.country": "country",
     "contact.name": "str", "contact.email": "str", "contact.phone": "str",
     "contact.role": "str", "contact.preferred_channel": "lower",
 }  # fmt: skip
 INVOICE_TARGETS = {
     "invoice.number": "str", "invoice.kind": "lower", "invoice.issue_date": "date",
-    "invoice.due_date": "date", "invoice.currency": "upper", "invoice.amount": "money",
+    "invoice.due_date": "date", "invoice.currency": "currency", "invoice.amount": "money",
     "invoice.amount_excl_tax": "money", "invoice.tax_amount": "money",
     "invoice.po_reference": "str", "invoice.disputed": "bool", "invoice.open_amount": "money",
     "invoice.paid_amount": "money", "settlement.date": "date", "settlement.amount": "money",
 }  # fmt: skip
 PAYMENT_TARGETS = {
     "payment.reference": "str", "payment.date": "date", "payment.amount": "money",
-    "payment.currency": "upper", "payment.kind": "lower", "payment.method": "str",
+    "payment.currency": "currency", "payment.kind": "lower", "payment.method": "str",
     "payment.memo": "str", "allocation.invoice": "str", "allocation.amount": "money",
 }  # fmt: skip
 RECORDS = {
@@ -346,8 +347,16 @@ def _converter(kind: str, column: Column, mapping: Mapping) -> Converter:
     simple: dict[str, Converter] = {
         "money": money, "date": date, "int": integer, "bool": boolean, "str": text,
         "lower": lambda raw: text(raw).lower(), "upper": lambda raw: text(raw).upper(),
+        "currency": lambda raw: _iso_code(check_currency, text(raw)),
+        "country": lambda raw: _iso_code(check_country, text(raw)),
     }  # fmt: skip
     return simple[kind]
+
+
+@functools.lru_cache(maxsize=512)
+def _iso_code(check: Callable[[str], str], code: str) -> str:
+    """A file repeats a handful of codes on every row: each is looked up once."""
+    return check(code)
 
 
 @dataclass
