@@ -292,3 +292,31 @@ def test_it_prints_a_qr_code_on_the_terminal(owner):
     device = TOTPDevice.objects.get(user=get_user_model().objects.get(pk=owner.pk))
     assert device.config_url in text
     assert sum(line.count("█") for line in text.splitlines()) > 100  # the QR code's blocks
+
+
+def test_it_turns_two_factor_off_from_the_page_with_a_current_code(
+    client, org, owner, enrolled, no_wait
+):
+    client.force_login(owner)
+    refused = client.post("/account/two-factor/", {"code": wrong(code_for(secret_of(enrolled)))})
+    assert refused.status_code == 200
+    assert TOTPDevice.objects.filter(user=owner).exists()  # a session alone is not enough
+    turned_off = client.post("/account/two-factor/", {"code": code_for(secret_of(enrolled))})
+    assert turned_off.status_code == 302
+    assert not TOTPDevice.objects.filter(user=owner).exists()
+    assert actions(org).count("otp.removed") == 1
+    # The page offers to enrol again, with a new key.
+    page = client.get("/account/two-factor/").content.decode()
+    again = TOTPDevice.objects.get(user=owner, confirmed=False)
+    assert secret_of(again) != secret_of(enrolled)
+    assert "<svg" in page and 'name="code"' in page
+
+
+def test_it_keeps_two_factor_on_for_admins_when_required(client, owner, enrolled, settings):
+    settings.RELANCE_REQUIRE_2FA_FOR_ADMINS = True
+    sign_in_with_password(client)
+    client.post("/login/code/", {"code": code_for(secret_of(enrolled))})
+    page = client.get("/account/two-factor/", headers=ENGLISH).content.decode()
+    assert "keep two-factor sign-in on" in page and "Turn off" not in page
+    client.post("/account/two-factor/", {"code": code_for(secret_of(enrolled), 1)})
+    assert TOTPDevice.objects.filter(user=owner, confirmed=True).exists()

@@ -89,7 +89,7 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
         next_url = ""
     active = two_factor.device_of(user)
     if active is not None:
-        return render(request, "console/two_factor.html", {"active": active})
+        return _turn_off(request, user, active)
     device = two_factor.pending_device(user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -108,3 +108,20 @@ def enrol(request: HttpRequest) -> HttpResponseBase:
         "required": two_factor.required_for(user),
     }
     return render(request, "console/two_factor.html", context)
+
+
+def _turn_off(request: HttpRequest, user: Any, active: Any) -> HttpResponseBase:
+    """The page of a user with an app: turning it off takes a current code (a session left
+    open must not be enough), and is refused where administrators must keep it."""
+    may_turn_off = not two_factor.required_for(user)
+    form = CodeForm(request.POST if request.method == "POST" and may_turn_off else None)
+    if form.is_bound and form.is_valid():
+        if two_factor.slowed_down(active):
+            form.add_error("code", _("Wait a few seconds after a wrong code, then try again."))
+        elif two_factor.check_code(active, form.cleaned_data["code"]):
+            two_factor.remove(user, request=request)
+            return redirect("two_factor")
+        else:
+            form.add_error("code", _("This code is not the current one. Try the next one."))
+    context = {"active": active, "form": form, "may_turn_off": may_turn_off}
+    return render(request, "console/two_factor.html", context, status=200)
