@@ -14,7 +14,6 @@ from io import StringIO
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
 from django.core.management import call_command
@@ -173,7 +172,6 @@ def test_it_forgets_the_password_step_after_five_minutes(client, owner, enrolled
     assert "_auth_user_id" not in client.session
 
 
-@pytest.mark.skipif(not apps.is_installed("axes"), reason="sign-in throttling not installed")
 def test_it_locks_the_code_step_with_the_password_step(client, owner, enrolled, settings, no_wait):
     sign_in_with_password(client)
     for _ in range(settings.AXES_FAILURE_LIMIT):

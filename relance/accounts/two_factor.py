@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import segno
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_login_failed
@@ -172,10 +171,8 @@ def pending(request: HttpRequest) -> tuple[Any, dict[str, Any]] | None:
 
 
 def locked_out(request: HttpRequest, user: Any) -> bool:
-    """Whether sign-in throttling (django-axes, when installed) refuses this account or
-    address now: the code step obeys the same lock as the password step."""
-    if not apps.is_installed("axes"):
-        return False
+    """Whether sign-in throttling (django-axes) refuses this account or address now: the
+    code step obeys the same lock as the password step."""
     from axes.handlers.proxy import AxesProxyHandler
 
     return not AxesProxyHandler.is_allowed(request, {"username": user.get_username()})

@@ -199,7 +199,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.ScalarNode:
-    # Written as a YAML number (1500.00), read back as a Decimal by _Loader.
+    # Written as a YAML number (1500.00), read back as a Decimal (safe_yaml with exact_decimals).
     return dumper.represent_scalar("tag:yaml.org,2002:float", format(value, "f"))
 
 
