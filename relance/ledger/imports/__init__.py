@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 from django.utils import timezone
@@ -18,6 +19,7 @@ from relance.ledger.imports.mapping import Mapping, default_mapping, read_rows
 from relance.ledger.imports.parsing import utf16_order
 from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
 from relance.ledger.imports.tabular import SPREADSHEETS, read_table
+from relance.lib.locks import organisation_lock
 
 FORMATS = ("csv", "xlsx", "ods", "fec")
 Progress = Callable[[str, int, int], None]
@@ -90,24 +92,27 @@ def import_file(
     user_id: int | None = None,
 ) -> ImportResult:
     """Read the file and apply it to the organisation's ledger, or refuse it whole; a refusal
-    (unless a dry run) is recorded in the import log with its problems."""
-    as_of = as_of or timezone.localdate()
-    started = timezone.now()
-    try:
-        batch = read_file(
-            path, format=format, mapping=mapping, currency=organisation.currency, as_of=as_of,
-            progress=progress,
-        )  # fmt: skip
-    except ImportFailed as failure:
-        if not dry_run:
-            fmt = format or (mapping.format if mapping else None)
-            if not fmt and path.is_file():
-                fmt = guess_format(path)
-            refused = LedgerBatch(file=path.name, format=fmt or "", source="")
-            if path.is_file():
-                refused.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-            record_refusal(organisation, refused, failure, started, user_id)
-        raise
-    return apply_batch(
-        organisation, batch, dry_run=dry_run, as_of=as_of, progress=progress, user_id=user_id
-    )
+    (unless a dry run) is recorded in the import log with its problems. It waits for a run or
+    another import of the organisation, as the run does; a dry run waits for no one."""
+    held = nullcontext() if dry_run else organisation_lock(organisation.slug, "import")
+    with held:
+        as_of = as_of or timezone.localdate()
+        started = timezone.now()
+        try:
+            batch = read_file(
+                path, format=format, mapping=mapping, currency=organisation.currency, as_of=as_of,
+                progress=progress,
+            )  # fmt: skip
+        except ImportFailed as failure:
+            if not dry_run:
+                fmt = format or (mapping.format if mapping else None)
+                if not fmt and path.is_file():
+                    fmt = guess_format(path)
+                refused = LedgerBatch(file=path.name, format=fmt or "", source="")
+                if path.is_file():
+                    refused.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+                record_refusal(organisation, refused, failure, started, user_id)
+            raise
+        return apply_batch(
+            organisation, batch, dry_run=dry_run, as_of=as_of, progress=progress, user_id=user_id
+        )
