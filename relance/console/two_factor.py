@@ -115,6 +115,7 @@ def _turn_off(request: HttpRequest, user: Any, active: Any) -> HttpResponseBase:
     open must not be enough), and is refused where administrators must keep it."""
     may_turn_off = not two_factor.required_for(user)
     form = CodeForm(request.POST if request.method == "POST" and may_turn_off else None)
+    form.fields["code"].widget.attrs.pop("autofocus", None)  # turning off is not the page's aim
     if form.is_bound and form.is_valid():
         if two_factor.slowed_down(active):
             form.add_error("code", _("Wait a few seconds after a wrong code, then try again."))
