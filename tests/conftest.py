@@ -78,3 +78,62 @@ def mail(settings, smtp, tmp_path):
     settings.DEFAULT_FROM_EMAIL = "Relance <relance@relance.test>"
     settings.MEDIA_ROOT = tmp_path
     return smtp
+
+
+# -- the browser -------------------------------------------------------------------------
+# Debian's chromium driven by Playwright (tests/browsing.py has the helpers pages share).
+
+CHROMIUM = "/usr/bin/chromium"
+# Screenshots of the pages, kept as the suite's artifacts (`RELANCE_SCREENSHOTS` to move).
+SCREENSHOTS = os.environ.get("RELANCE_SCREENSHOTS") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test-artifacts", "screenshots"
+)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def sync_orm_beside_playwright(monkeypatch):
+    """Playwright's sync API runs an event loop in the test thread; the ORM calls made in
+    the test are ordinary synchronous ones. Only while a browser test runs: other tests run
+    the deploy checks, which refuse this variable."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def page(browser, sync_orm_beside_playwright):
+    context = browser.new_context(locale="fr-FR")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(browser, sync_orm_beside_playwright):
+    """A page 390 pixels wide, as a phone shows it."""
+    context = browser.new_context(
+        locale="fr-FR", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    page = context.new_page()
+    yield page
+    context.close()

@@ -288,3 +288,13 @@ def contact(customer: Customer, name: str, email: str, *, primary: bool = True) 
         organisation_id=customer.organisation_id, customer=customer, name=name, email=email,
         is_primary=primary,
     )  # fmt: skip
+
+
+def member(org: Organisation, email: str, role: str = "admin") -> Any:
+    """A user of ``org`` with ``role``; their password is ``PASSWORD``."""
+    from relance.accounts.services import add_member
+
+    return add_member(org, email, role, password=PASSWORD)
+
+
+PASSWORD = "correct-horse-battery"

@@ -41,6 +41,18 @@ class Organisation(models.Model):
     bic = models.CharField("BIC", max_length=11, blank=True)
     # No reminder on a channel within this many days of the previous one on it.
     contact_gap = models.PositiveSmallIntegerField(_("contact gap (days)"), default=3)
+    # The name e-mails are sent under and where replies go (the e-mail above when empty).
+    sender_name = models.CharField(_("sender name"), max_length=200, blank=True)
+    reply_to = models.EmailField(_("reply-to address"), blank=True)
+    # Printed at the top of letters; the logo is an uploaded PNG, JPEG or SVG.
+    letterhead = models.TextField(_("letterhead"), blank=True)
+    logo = models.FileField(_("logo"), upload_to="logos/", blank=True)
+    # Days after a promised date before the promise counts as broken (the default of new
+    # promises).
+    promise_grace_days = models.PositiveSmallIntegerField(_("promise grace (days)"), default=2)
+    # Days the company is closed beyond weekends and public holidays (ISO dates): no run
+    # sends on them.
+    closed_days = models.JSONField(_("closed days"), default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,8 +1,30 @@
+"""The console's addresses: each area of the console keeps its own in its module."""
+
 from django.urls import path
 
-from relance.console import views
+from relance.console import (
+    approvals,
+    customers,
+    dashboard,
+    disputes,
+    imports,
+    organisation,
+    scenarios,
+    today,
+    views,
+    work,
+)
 
 app_name = "console"
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("switch/", views.switch_organisation, name="switch"),
+    *today.urlpatterns,
+    *dashboard.urlpatterns,
+    *customers.urlpatterns,
+    *approvals.urlpatterns,
+    *work.urlpatterns,
+    *disputes.urlpatterns,
+    *scenarios.urlpatterns,
+    *imports.urlpatterns,
+    *organisation.urlpatterns,
 ]

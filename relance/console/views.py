@@ -7,15 +7,17 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils import timezone
+from django.shortcuts import redirect
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
-from relance.accounts.models import Membership, Organisation
+from relance.accounts.models import Organisation
+from relance.console import access
 from relance.insights.aging import BUCKET_NAMES, aged_balance
 from relance.ledger.models import Customer
 
@@ -68,18 +70,13 @@ class OrganisationSummary:
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    assert user.is_authenticated  # login_required
-    memberships = (
-        Membership.objects.filter(user=user)
-        .select_related("organisation")
-        .order_by("organisation__name")
-    )
-    summaries = summarise(
-        [(m.organisation, m.get_role_display()) for m in memberships], timezone.localdate()
-    )
-    return render(request, "console/home.html", {"summaries": summaries})
+@require_POST
+def switch_organisation(request: HttpRequest) -> HttpResponse:
+    """Work in another of the user's organisations; back to Today there (a page of the
+    previous organisation would show nothing of the new one)."""
+    organisation = access.switch(request, request.POST.get("organisation"))
+    messages.info(request, _("You are now working in %(name)s.") % {"name": organisation.name})
+    return redirect("console:today")
 
 
 def summarise(

@@ -233,6 +233,11 @@ class PaymentPlan(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     agreed_on = models.DateField()
     note = models.TextField(blank=True)
+    # When the schedule was confirmed to the customer in writing, and by which message.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmation = models.ForeignKey(
+        "Communication", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     def __str__(self) -> str:
         return f"plan of {self.agreed_on}"
@@ -311,6 +316,13 @@ class Communication(models.Model):
     # The instalment an instalment reminder is about.
     instalment = models.ForeignKey(
         Instalment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A person's wording for this one message, set while it awaits approval; sent instead
+    # of the template's.
+    edited_subject = models.CharField(max_length=300, blank=True)
+    edited_text = models.TextField(blank=True)
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -408,6 +420,12 @@ class Task(models.Model):
     # Makes task creation idempotent: e.g. "insolvency:<hold id>".
     key = models.CharField(max_length=128)
     data = models.JSONField(default=dict, blank=True)
+    # What came of it (a call's outcome: reached, promise, dispute, no_answer, ...).
+    outcome = models.CharField(max_length=32, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -415,6 +433,7 @@ class Task(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["organisation", "key"], name="task_key_unique")
         ]
+        indexes = [models.Index(fields=["organisation", "status", "due_on"], name="task_open")]
 
     def __str__(self) -> str:
         return self.title

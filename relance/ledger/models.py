@@ -68,6 +68,11 @@ class Customer(models.Model):
     )
     customer_since = models.DateField(_("customer since"), null=True, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    # The member who works this customer; a collector works theirs and the unassigned.
+    collector = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("collector"),
+    )  # fmt: skip
     source = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -79,6 +84,7 @@ class Customer(models.Model):
                 fields=["organisation", "reference"], name="customer_reference_unique"
             )
         ]
+        indexes = [models.Index(fields=["organisation", "collector"], name="customer_collector")]
 
     def __str__(self) -> str:
         return self.legal_name
@@ -315,8 +321,18 @@ class DisputeReason(models.TextChoices):
     QUANTITY = "quantity", _("Quantity")
     QUALITY = "quality", _("Quality of the goods or service")
     NOT_RECEIVED = "not_received", _("Not received")
+    DELIVERY = "delivery", _("Delivery (late, incomplete, damaged)")
     ADMINISTRATIVE = "administrative", _("Administrative (PO, address, ...)")
+    PURCHASE_ORDER = "purchase_order", _("Administrative: purchase order")
+    ADDRESS = "address", _("Administrative: billing address")
+    DUPLICATE = "duplicate", _("Administrative: duplicate invoice")
     OTHER = "other", _("Other")
+
+
+class DisputeOutcome(models.TextChoices):
+    CREDIT_NOTE = "credit_note", _("Credit note")
+    REJECTED = "rejected", _("Rejected: the invoice is due")
+    SETTLED = "settled", _("Settled")
 
 
 class Dispute(models.Model):
@@ -334,6 +350,15 @@ class Dispute(models.Model):
     opened_on = models.DateField(_("opened on"))
     resolved_on = models.DateField(_("resolved on"), null=True, blank=True)
     resolution = models.TextField(blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=DisputeOutcome.choices, blank=True
+    )
+    # Who follows it up; disputes opened together on several invoices share a group.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("assigned to"),
+    )  # fmt: skip
+    group = models.CharField(max_length=32, blank=True)
     # Where the dispute was learnt: an import only closes the disputes it opened.
     source = models.CharField(max_length=64, blank=True)
 
@@ -374,6 +399,41 @@ class TimelineEvent(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+
+class CustomerBalance(models.Model):
+    """What one customer owes in one currency, aged as of a day: the console's lists and
+    figures read these rows rather than a million invoices (relance.ledger.summaries keeps
+    them; nothing else writes them)."""
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="balances")
+    currency = models.CharField(max_length=3)
+    as_of = models.DateField()
+    open_amount = models.DecimalField(max_digits=18, decimal_places=2)
+    overdue_amount = models.DecimalField(max_digits=18, decimal_places=2)
+    not_due = models.DecimalField(max_digits=18, decimal_places=2)
+    days_1_30 = models.DecimalField(max_digits=18, decimal_places=2)
+    days_31_60 = models.DecimalField(max_digits=18, decimal_places=2)
+    days_61_90 = models.DecimalField(max_digits=18, decimal_places=2)
+    over_90 = models.DecimalField(max_digits=18, decimal_places=2)
+    open_items = models.PositiveIntegerField()
+    overdue_items = models.PositiveIntegerField()
+    oldest_due = models.DateField(null=True)  # of the open items
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "currency"], name="customer_balance_unique")
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "-overdue_amount"], name="balance_by_overdue"),
+            models.Index(fields=["organisation", "oldest_due"], name="balance_by_oldest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.open_amount} {self.currency}"
 
 
 class ImportMapping(models.Model):
