@@ -1,3 +1,5 @@
+"""Customer balances: what each customer owes, aged as of a day."""
+
 import datetime as dt
 from decimal import Decimal
 
