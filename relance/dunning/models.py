@@ -279,6 +279,7 @@ class CommPurpose(models.TextChoices):
     REMINDER = "reminder", _("Reminder")
     THANKS = "thanks", _("Thank-you")
     INSTALMENT = "instalment", _("Instalment reminder")
+    PLAN_CONFIRMATION = "plan_confirmation", _("Payment plan confirmation")
 
 
 class Communication(models.Model):
@@ -294,7 +295,7 @@ class Communication(models.Model):
     run_date = models.DateField()  # the run that planned it
     # Thank-you messages are keyed apart from reminders of the same day and channel.
     purpose = models.CharField(
-        max_length=16, choices=CommPurpose.choices, default=CommPurpose.REMINDER
+        max_length=24, choices=CommPurpose.choices, default=CommPurpose.REMINDER
     )
     # Courtesy reminders before the due date do not count against the contact gap.
     pre_due = models.BooleanField(default=False)
@@ -324,6 +325,9 @@ class Communication(models.Model):
     edited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Exactly what went out (kept when sent: templates change, the record must not).
+    sent_text = models.TextField(blank=True)
+    sent_html = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
