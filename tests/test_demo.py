@@ -651,3 +651,20 @@ def test_it_shows_the_last_business_days_work_on_a_weekend(demo_org):
     assert comms.filter(run_date=friday, status=CommStatus.SENT).exists()
     assert not comms.filter(run_date=saturday).exists()
     assert comms.filter(run_date__lt=friday).exists()
+
+
+def test_it_gives_the_demo_a_credit_team_sharing_the_customers(demo_org):
+    from relance.accounts.models import Membership
+    from relance.ledger.models import Customer
+
+    roles = dict(
+        Membership.objects.filter(organisation=demo_org).values_list("user__email", "role")
+    )
+    assert sorted(roles.values()) == ["admin", "collector", "collector", "manager", "viewer"]
+    customers = Customer.objects.filter(organisation=demo_org)
+    by_collector = {
+        email: customers.filter(collector__email=email).count()
+        for email, role in roles.items() if role == "collector"
+    }  # fmt: skip
+    assert all(n >= CUSTOMERS // 3 for n in by_collector.values()), by_collector
+    assert customers.filter(collector__isnull=True).count() >= CUSTOMERS // 6
