@@ -1,11 +1,29 @@
-"""Customer balances: what each customer owes, aged as of a day."""
+"""Customer balances: what each customer owes, aged as of a day, kept up to date as invoices
+change and re-aged once when the day changes."""
+
+from __future__ import annotations
 
 import datetime as dt
+import importlib
+import itertools
+import tempfile
+import threading
 from decimal import Decimal
+from typing import Any
 
 import factories as f
+import pytest
+from django.db import connection, connections  # noqa: F401 (skipif reads connection)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from relance.accounts.models import Organisation
+from relance.insights.aging import aged_balance
+from relance.ledger.models import Allocation, BalanceDay, CustomerBalance, Invoice
 from relance.ledger.summaries import balances
+
+START = dt.date(2026, 11, 20)
+_orgs = itertools.count(1)
 
 
 def test_it_ages_customer_balances(org):
@@ -21,3 +39,253 @@ def test_it_ages_customer_balances(org):
         Decimal("30.10"),
         Decimal("100.00"),
     )
+
+
+# -- a from-scratch recomputation, in Python, to compare with ----------------------------
+
+
+def from_scratch(org: Organisation, as_of: dt.date) -> dict[tuple[int, str], dict[str, Any]]:
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for inv in Invoice.objects.filter(organisation=org):
+        if round(inv.balance * 100) <= 0:
+            continue
+        row = rows.setdefault(
+            (inv.customer_id, inv.currency),
+            {"as_of": as_of, "open_items": 0, "overdue_items": 0, "oldest_due": inv.due_date,
+             **dict.fromkeys(["open_amount", "overdue_amount", "not_due", "days_1_30",
+                              "days_31_60", "days_61_90", "over_90"], Decimal("0.00"))},
+        )  # fmt: skip
+        late = (as_of - inv.due_date).days
+        bucket = (
+            "not_due" if late <= 0 else "days_1_30" if late <= 30 else "days_31_60"
+            if late <= 60 else "days_61_90" if late <= 90 else "over_90"
+        )  # fmt: skip
+        row[bucket] += inv.balance
+        row["open_amount"] += inv.balance
+        row["open_items"] += 1
+        if late > 0:
+            row["overdue_amount"] += inv.balance
+            row["overdue_items"] += 1
+        row["oldest_due"] = min(row["oldest_due"], inv.due_date)
+    return rows
+
+
+FIELDS = ("as_of", "open_amount", "overdue_amount", "not_due", "days_1_30", "days_31_60",
+          "days_61_90", "over_90", "open_items", "overdue_items", "oldest_due")  # fmt: skip
+
+
+def stored(org: Organisation, as_of: dt.date) -> dict[tuple[int, str], dict[str, Any]]:
+    return {
+        (row["customer_id"], row["currency"]): {k: row[k] for k in FIELDS}
+        for row in balances(org, as_of).values("customer_id", "currency", *FIELDS)
+    }
+
+
+def as_aged_balance(org: Organisation, as_of: dt.date) -> dict[tuple[str, str], tuple]:
+    return {
+        (line.reference, line.currency): (
+            line.total,
+            *line.buckets.values(),
+            line.items,
+            line.overdue_items,
+        )
+        for line in aged_balance(org, as_of).customers
+    }
+
+
+def stored_as_aged_balance(org: Organisation, as_of: dt.date) -> dict[tuple[str, str], tuple]:
+    return {
+        (row.customer.reference, row.currency): (row.open_amount, row.not_due, row.days_1_30,
+            row.days_31_60, row.days_61_90, row.over_90, row.open_items, row.overdue_items)
+        for row in balances(org, as_of).select_related("customer")
+    }  # fmt: skip
+
+
+def check(org: Organisation, day: dt.date) -> None:
+    assert stored(org, day) == from_scratch(org, day)
+    # The aged balance service says the same, once everything is dated on or before ``day``.
+    if not (
+        Invoice.objects.filter(organisation=org, issue_date__gt=day).exists()
+        or Allocation.objects.filter(organisation=org, date__gt=day).exists()
+    ):
+        assert stored_as_aged_balance(org, day) == as_aged_balance(org, day)
+
+
+# -- the property --------------------------------------------------------------------------
+
+customer_index = st.integers(0, 3)
+invoice_index = st.integers(0, 1000)
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("invoice"), customer_index, st.integers(-150, 60),
+                  st.integers(1, 500_00), st.sampled_from(["EUR", "EUR", "USD"])),
+        st.tuples(st.just("pay"), invoice_index, st.sampled_from([None, "0.10", "0.5"])),
+        st.tuples(st.just("credit"), invoice_index, st.sampled_from(["0.01", "0.3"])),
+        st.tuples(st.just("import"), invoice_index, customer_index, st.integers(-40, 40),
+                  st.integers(0, 100_00), st.integers(-100, 30)),
+        st.tuples(st.just("day"), st.integers(-10, 120)),
+        st.tuples(st.just("delete"), invoice_index),
+    ),
+    max_size=14,
+)  # fmt: skip
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=steps, read_first=st.booleans())
+def test_it_equals_a_recomputation_after_any_imports_payments_credits_and_days(
+    db, steps, read_first
+):
+    org = f.organisation(f"prop-{next(_orgs)}")
+    customers = [f.customer(org) for _ in range(4)]
+    invoices: list[Invoice] = []
+    day = START
+    if read_first:  # rows built before anything happens, or only when first read
+        check(org, day)
+    with tempfile.TemporaryDirectory() as folder:
+        for step in steps:
+            kind = step[0]
+            if kind == "invoice":
+                _, who, due, cents, currency = step
+                due_date = day + dt.timedelta(days=due)
+                invoices.append(
+                    f.invoice(customers[who], due=due_date, amount=Decimal(cents).scaleb(-2),
+                              issued=min(day, due_date), currency=currency)
+                )  # fmt: skip
+            elif kind in ("pay", "credit") and invoices:
+                inv = invoices[step[1] % len(invoices)]
+                inv.refresh_from_db()
+                if inv.balance <= 0:
+                    continue
+                part = None if step[2] is None else max(
+                    Decimal("0.01"), (inv.balance * Decimal(step[2])).quantize(Decimal("0.01"))
+                )  # fmt: skip
+                f.pay(inv, part, on=day, kind="payment" if kind == "pay" else "credit_note")
+            elif kind == "import":
+                _, which, who, shift, more, new_due = step
+                listed = []
+                if invoices:  # one invoice changed: due date, amount, customer
+                    inv = invoices[which % len(invoices)]
+                    inv.refresh_from_db()
+                    inv.due_date += dt.timedelta(days=shift)
+                    inv.issue_date = min(inv.issue_date, inv.due_date)
+                    inv.amount += Decimal(more).scaleb(-2)
+                    inv.customer = customers[who]
+                    listed.append(inv)
+                due_date = day + dt.timedelta(days=new_due)
+                new = Invoice(customer=customers[who], number=f"IMP-{len(invoices)}",
+                              issue_date=min(day, due_date), due_date=due_date,
+                              amount=Decimal("42.00"))  # fmt: skip
+                f.import_ledger(org, folder, [*listed, new], on=day)
+                invoices.append(Invoice.objects.get(organisation=org, number=new.number))
+            elif kind == "day":
+                day += dt.timedelta(days=step[1])
+            elif kind == "delete" and invoices:
+                inv = invoices.pop(step[1] % len(invoices))
+                if not inv.allocations.exists():
+                    inv.delete()
+            check(org, day)
+    check(org, day)
+
+
+# -- reading, re-aging, concurrency --------------------------------------------------------
+
+
+def test_it_reads_fresh_rows_with_one_query(org, django_assert_num_queries):
+    c = f.customer(org)
+    f.invoice(c, due=START, amount="10.00")
+    balances(org, START)
+    with django_assert_num_queries(1):
+        balances(org, START)
+
+
+def test_it_follows_an_invoice_without_reading_everything_again(org):
+    c = f.customer(org)
+    f.invoice(c, due=START, amount="10.00")
+    assert [r.open_amount for r in balances(org, START)] == [Decimal("10.00")]
+    other = f.customer(org)
+    f.invoice(other, due=START, amount="5.00")  # saved after the rows were built
+    assert sorted(r.open_amount for r in balances(org, START)) == [
+        Decimal("5.00"),
+        Decimal("10.00"),
+    ]
+
+
+def test_it_re_ages_only_the_customers_whose_items_cross_a_limit(org):
+    crossing, staying = f.customer(org), f.customer(org)
+    f.invoice(crossing, due=START - dt.timedelta(days=30), amount="10.00")  # 30 days -> 31
+    f.invoice(staying, due=START - dt.timedelta(days=40), amount="20.00")  # 40 -> 41
+    ids = {row.customer_id: row.pk for row in balances(org, START)}
+    nextday = START + dt.timedelta(days=1)
+    rows = {row.customer_id: row for row in balances(org, nextday)}
+    assert rows[staying.pk].pk == ids[staying.pk]  # untouched but for its day
+    assert rows[crossing.pk].pk != ids[crossing.pk]  # recomputed
+    assert {row.as_of for row in rows.values()} == {nextday}
+    assert rows[crossing.pk].days_31_60 == Decimal("10.00")
+    assert BalanceDay.objects.get(pk=org.pk).as_of == nextday
+    check(org, nextday)
+
+
+def test_it_fills_the_rows_of_existing_ledgers_when_migrating(org, other_org):
+    from django.apps import apps
+
+    for o in (org, other_org):
+        c = f.customer(o)
+        f.invoice(c, due=START, amount="10.00")
+    CustomerBalance.objects.all().delete()
+    BalanceDay.objects.all().delete()
+    migration = importlib.import_module("relance.ledger.migrations.0099_perf")
+    migration.fill(apps, None)
+    assert BalanceDay.objects.filter(as_of__isnull=False).count() == 2
+    assert CustomerBalance.objects.filter(organisation=org).count() == 1
+    day = BalanceDay.objects.get(pk=org.pk).as_of
+    assert stored(org, day) == from_scratch(org, day)
+
+
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="threads share no in-memory SQLite database"
+)
+def test_it_ages_once_when_two_requests_age_at_once(transactional_db):
+    org = f.organisation("race")
+    for n in range(30):
+        c = f.customer(org)
+        f.invoice(c, due=START - dt.timedelta(days=n * 5), amount=f"{n + 1}.00")
+    balances(org, START)
+    nextday = START + dt.timedelta(days=7)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            barrier.wait()
+            list(balances(org, nextday))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert stored(org, nextday) == from_scratch(org, nextday)
+
+
+def test_it_follows_the_demo_replay_of_new_invoices(org):
+    from relance.demo.past import arrive
+    from relance.ledger.imports.records import InvoiceRecord, LedgerBatch
+
+    c = f.customer(org, "K1")
+    f.invoice(c, due=START, amount="10.00")
+    balances(org, START)
+    record = InvoiceRecord(customer="K1", number="D-1", kind="invoice", issue_date=START,
+                           due_date=START - dt.timedelta(days=45), currency="EUR",
+                           amount=Decimal("7.00"))  # fmt: skip
+    arrive(org, LedgerBatch(file="demo", format="csv", source="demo", invoices=[record]))
+    check(org, START)
+    assert sum(r.open_amount for r in balances(org, START)) == Decimal("17.00")

@@ -44,7 +44,7 @@ from relance.dunning.models import (
     StepChannel,
     Task,
 )
-from relance.ledger import balances
+from relance.ledger import balances, summaries
 from relance.ledger.imports.apply import apply_batch
 from relance.ledger.imports.records import LedgerBatch
 from relance.ledger.models import (
@@ -202,6 +202,7 @@ def arrive(organisation: Organisation, batch: LedgerBatch) -> None:
         ]
     )  # fmt: skip
     if not batch.allocations:
+        summaries.customers_changed(org.pk, {customers[i.customer] for i in batch.invoices})
         return
     payments = dict(
         Payment.objects.filter(
@@ -220,7 +221,7 @@ def arrive(organisation: Organisation, batch: LedgerBatch) -> None:
             for a in batch.allocations
         ]
     )  # fmt: skip
-    balances.refresh(org.pk, invoices.values())
+    balances.refresh(org.pk, invoices.values(), {customers[i.customer] for i in batch.invoices})
 
 
 class Clock:

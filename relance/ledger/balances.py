@@ -85,11 +85,17 @@ def open_cents(filters: Q | None = None) -> Expression:
     return difference
 
 
-def refresh(organisation_id: int, invoice_ids: Iterable[int]) -> None:
+def refresh(
+    organisation_id: int, invoice_ids: Iterable[int], customer_ids: Iterable[int] = ()
+) -> None:
     """Recompute ``balance`` and ``settled_on`` of the given invoices from their allocations.
 
-    ``settled_on`` is the date of the last allocation once nothing is left to pay.
+    ``settled_on`` is the date of the last allocation once nothing is left to pay. The
+    customer balances of their customers follow, and those of ``customer_ids`` (whose
+    invoices a writer created or changed otherwise, in bulk).
     """
+    from relance.ledger import summaries
+
     ids = sorted(set(invoice_ids))
     allocations = Allocation.objects.filter(invoice=OuterRef("pk")).order_by().values("invoice")
     last_date = Subquery(allocations.annotate(last=Max("date")).values("last"))
@@ -101,3 +107,4 @@ def refresh(organisation_id: int, invoice_ids: Iterable[int]) -> None:
         Invoice.objects.filter(organisation_id=organisation_id, pk__in=chunk).update(
             settled_on=Case(When(balance__lte=0, then=last_date), default=None)
         )
+    summaries.invoices_changed(organisation_id, ids, customer_ids)

@@ -436,6 +436,20 @@ class CustomerBalance(models.Model):
         return f"{self.customer_id}: {self.open_amount} {self.currency}"
 
 
+class BalanceDay(models.Model):
+    """The day an organisation's ``CustomerBalance`` rows are aged as of (null: not built
+    yet). Its row is also the lock that aging and recomputing them take, so that two
+    requests never age the same rows at once (relance.ledger.summaries)."""
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    as_of = models.DateField(null=True)
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id}: {self.as_of}"
+
+
 class ImportMapping(models.Model):
     """A column mapping a user defined once and reuses (see docs/imports.md)."""
 

@@ -2,22 +2,48 @@
 (``CustomerBalance``) instead of summing a million invoices per page.
 
 ``balances(organisation, as_of)`` is the one way to read them: it answers rows that hold the
-current open balances aged as of ``as_of``.
+current open balances aged as of ``as_of``. The rows are kept up to date as invoices change
+rather than recomputed on each read:
+
+- When invoices change (``balances.refresh`` after allocations, an import, the demo's
+  replay, an invoice saved or deleted), ``customers_changed`` recomputes the rows of those
+  customers only, set-based: a DELETE and an INSERT ... SELECT per chunk of customers.
+- The rows of an organisation are all aged as of one day, stored in ``BalanceDay``. Reading
+  them as of another day re-ages them once (the first reader of the day, or the daily run):
+  an item changes bucket only when its days overdue cross 1, 31, 61 or 91, so only the
+  customers with an open item whose due date crossed one of those limits between the two
+  days are recomputed, then every row's ``as_of`` is moved in one UPDATE. A gap longer
+  than ``REBUILD_AFTER`` days, or rows never built, rebuilds the organisation in one
+  statement.
+- Every writer first takes the organisation's ``BalanceDay`` row (``SELECT ... FOR UPDATE``
+  on PostgreSQL; on SQLite every transaction takes the database's write lock when it
+  begins, ``transaction_mode = IMMEDIATE``). The second of two requests re-aging at once
+  waits for the first, then finds the rows aged and does nothing.
+
+A reader on an unchanged day costs one query on the primary key of ``BalanceDay``.
+
+Amounts add up in whole cents (``relance.ledger.balances``), and an item counts when its
+balance is at least a cent, as in ``relance.insights.aging``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
-from django.db import transaction
-from django.db.models import Count, Min, Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 
 from relance.accounts.models import Organisation
-from relance.ledger.balances import from_cents, sum_cents
-from relance.ledger.models import CustomerBalance, Invoice
+from relance.ledger.models import BalanceDay, CustomerBalance, Invoice
 
 ZERO = Decimal("0.00")
+CHUNK = 5000  # customers per DELETE / INSERT ... SELECT
+REBUILD_AFTER = 45  # days between two agings beyond which rebuilding costs less
 
 # The aged buckets, as (column, lowest, highest days overdue) with None unbounded; the same
 # limits as relance.insights.aging.BUCKETS.
@@ -28,57 +54,189 @@ BUCKET_COLUMNS: tuple[tuple[str, int | None, int | None], ...] = (
     ("days_61_90", 61, 90),
     ("over_90", 91, None),
 )
-
-
-def _due_within(as_of: date, lowest: int | None, highest: int | None) -> Q:
-    condition = Q()
-    if lowest is not None:
-        condition &= Q(due_date__lte=as_of - timedelta(days=lowest))
-    if highest is not None:
-        condition &= Q(due_date__gte=as_of - timedelta(days=highest))
-    return condition
+# The days overdue at which an item enters another bucket (and becomes overdue, at 1).
+LIMITS: tuple[int, ...] = tuple(low for _, low, _ in BUCKET_COLUMNS if low is not None)
 
 
 def balances(organisation: Organisation, as_of: date) -> QuerySet[CustomerBalance]:
     """The organisation's customer balances, current and aged as of ``as_of``."""
-    refresh(organisation, as_of)
+    age(organisation.pk, as_of)
     return CustomerBalance.objects.filter(organisation=organisation)
 
 
-@transaction.atomic
-def refresh(organisation: Organisation, as_of: date) -> None:
-    """Recompute every row of the organisation from its open invoices, set-based."""
-    rows = (
-        Invoice.objects.filter(organisation=organisation, balance__gt=0)
-        .values("customer_id", "currency")
-        .annotate(
-            open_items=Count("pk"),
-            overdue_items=Count("pk", filter=Q(due_date__lt=as_of)),
-            oldest_due=Min("due_date"),
-            **{
-                column: sum_cents("balance", filter=_due_within(as_of, low, high))
-                for column, low, high in BUCKET_COLUMNS
-            },
+def age(organisation_id: int, as_of: date) -> None:
+    """Make the organisation's rows aged as of ``as_of``: one query when they already are."""
+    if _day(organisation_id) == (as_of,):
+        return
+    with transaction.atomic():
+        BalanceDay.objects.bulk_create(
+            [BalanceDay(organisation_id=organisation_id, as_of=None)], ignore_conflicts=True
         )
-        .order_by()
-    )
-    fresh = []
-    for row in rows:
-        buckets = {column: from_cents(row[column] or 0) for column, _, _ in BUCKET_COLUMNS}
-        open_amount = sum(buckets.values(), ZERO)
-        fresh.append(
-            CustomerBalance(
-                organisation=organisation,
-                customer_id=row["customer_id"],
-                currency=row["currency"],
-                as_of=as_of,
-                open_amount=open_amount,
-                overdue_amount=open_amount - buckets["not_due"],
-                open_items=row["open_items"],
-                overdue_items=row["overdue_items"],
-                oldest_due=row["oldest_due"],
-                **buckets,
+        previous = _locked_day(organisation_id)
+        if previous == as_of:
+            return  # another request aged them while this one waited
+        if previous is None or abs((as_of - previous).days) > REBUILD_AFTER:
+            _rebuild(organisation_id, as_of)
+        else:
+            _reage(organisation_id, previous, as_of)
+        BalanceDay.objects.filter(pk=organisation_id).update(as_of=as_of)
+
+
+def customers_changed(organisation_id: int, customer_ids: Iterable[int]) -> None:
+    """Recompute the rows of these customers, whose invoices changed, as of the day the
+    organisation's rows are aged for. Nothing to do while they were never built: the first
+    reader builds them all."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return
+    with transaction.atomic():
+        as_of = _locked_day(organisation_id)
+        if as_of is None:
+            return
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            marks = ", ".join(["%s"] * len(chunk))
+            _recompute(organisation_id, as_of, f"customer_id IN ({marks})", chunk)
+
+
+def invoices_changed(
+    organisation_id: int, invoice_ids: Iterable[int], customer_ids: Iterable[int] = ()
+) -> None:
+    """Recompute the rows of the customers of these invoices (and of ``customer_ids``:
+    those an invoice moved away from, or that got new invoices)."""
+    customers = set(customer_ids)
+    ids = sorted(set(invoice_ids))
+    for start in range(0, len(ids), CHUNK):
+        customers.update(
+            Invoice.objects.filter(
+                organisation_id=organisation_id, pk__in=ids[start : start + CHUNK]
             )
+            .order_by()
+            .values_list("customer_id", flat=True)
+            .distinct()
         )
-    CustomerBalance.objects.filter(organisation=organisation).delete()
-    CustomerBalance.objects.bulk_create(fresh, batch_size=2000)
+    customers_changed(organisation_id, customers)
+
+
+def rebuild(organisation_id: int, as_of: date | None = None) -> None:
+    """Recompute every row of the organisation (the data migration; a repair)."""
+    as_of = as_of or timezone.localdate()
+    with transaction.atomic():
+        BalanceDay.objects.bulk_create(
+            [BalanceDay(organisation_id=organisation_id, as_of=None)], ignore_conflicts=True
+        )
+        _locked_day(organisation_id)
+        _rebuild(organisation_id, as_of)
+        BalanceDay.objects.filter(pk=organisation_id).update(as_of=as_of)
+
+
+# -- the set-based work -------------------------------------------------------------------
+
+
+def _day(organisation_id: int) -> tuple[date | None] | None:
+    """(the day the rows are aged for,), or None without a BalanceDay row."""
+    return BalanceDay.objects.filter(pk=organisation_id).values_list("as_of").first()
+
+
+def _locked_day(organisation_id: int) -> date | None:
+    """Take the organisation's BalanceDay row until the transaction ends; its day."""
+    day: date | None = (
+        BalanceDay.objects.select_for_update()
+        .filter(pk=organisation_id)
+        .values_list("as_of", flat=True)
+        .first()
+    )
+    return day
+
+
+def _rebuild(organisation_id: int, as_of: date) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {CustomerBalance._meta.db_table} WHERE organisation_id = %s",
+            [organisation_id],
+        )
+    _recompute(organisation_id, as_of, "", [], delete=False)
+
+
+def _reage(organisation_id: int, previous: date, as_of: date) -> None:
+    """Recompute the customers with an open item whose days overdue crossed a limit between
+    ``previous`` and ``as_of``, then date every row ``as_of``."""
+    low, high = sorted((previous, as_of))
+    # The days overdue at D are D - due: they cross L between low and high when
+    # low - L < due <= high - L.
+    windows = " OR ".join(["(due_date > %s AND due_date <= %s)"] * len(LIMITS))
+    bounds: list[Any] = []
+    for limit in LIMITS:
+        bounds += [low - timedelta(days=limit), high - timedelta(days=limit)]
+    crossed = (
+        f"customer_id IN (SELECT customer_id FROM {Invoice._meta.db_table}"
+        f" WHERE organisation_id = %s AND balance > 0 AND ({windows}))"
+    )
+    _recompute(organisation_id, as_of, crossed, [organisation_id, *bounds])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CustomerBalance._meta.db_table} SET as_of = %s"
+            " WHERE organisation_id = %s AND as_of <> %s",
+            [as_of, organisation_id, as_of],
+        )
+
+
+def _recompute(
+    organisation_id: int, as_of: date, customers: str, params: list[Any], delete: bool = True
+) -> None:
+    """Replace the rows of the customers matching the SQL condition ``customers`` (all the
+    organisation's when empty) by their open items' sums: one DELETE, one INSERT ... SELECT."""
+    table = CustomerBalance._meta.db_table
+    where = f" AND {customers}" if customers else ""
+    sums, sum_params = _sums(as_of)
+    with connection.cursor() as cursor:
+        if delete:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE organisation_id = %s{where}",
+                [organisation_id, *params],
+            )
+        cursor.execute(
+            f"INSERT INTO {table} (organisation_id, customer_id, currency, as_of,"
+            " open_amount, overdue_amount, not_due, days_1_30, days_31_60, days_61_90,"
+            " over_90, open_items, overdue_items, oldest_due)"
+            f" SELECT organisation_id, customer_id, currency, %s, {sums}"
+            " FROM (SELECT organisation_id, customer_id, currency, due_date,"
+            " CAST(ROUND(balance * 100) AS BIGINT) AS cents"
+            f" FROM {Invoice._meta.db_table} WHERE organisation_id = %s AND balance > 0{where}"
+            ") AS open_items WHERE cents > 0"
+            " GROUP BY organisation_id, customer_id, currency",
+            [as_of, *sum_params, organisation_id, *params],
+        )
+
+
+def _sums(as_of: date) -> tuple[str, list[Any]]:
+    """The aggregate columns after ``as_of``, from ``open_amount`` to ``oldest_due``.
+    Days overdue are said on the due date itself (portable, no date arithmetic in SQL)."""
+    columns = ["SUM(cents) / 100.0", "SUM(CASE WHEN due_date < %s THEN cents ELSE 0 END) / 100.0"]
+    params: list[Any] = [as_of]
+    for _, lowest, highest in BUCKET_COLUMNS:
+        conditions = []
+        if lowest is not None:
+            conditions.append("due_date <= %s")
+            params.append(as_of - timedelta(days=lowest))
+        if highest is not None:
+            conditions.append("due_date >= %s")
+            params.append(as_of - timedelta(days=highest))
+        columns.append(f"SUM(CASE WHEN {' AND '.join(conditions)} THEN cents ELSE 0 END) / 100.0")
+    columns += ["COUNT(*)", "SUM(CASE WHEN due_date < %s THEN 1 ELSE 0 END)", "MIN(due_date)"]
+    params.append(as_of)
+    return ", ".join(columns), params
+
+
+# -- invoices saved one by one ------------------------------------------------------------
+
+
+def _invoice_saved(sender: Any, instance: Invoice, raw: bool = False, **kwargs: Any) -> None:
+    """An invoice saved or deleted through the ORM one at a time (a form, a test's builder):
+    its customer's rows follow. Bulk writers call ``invoices_changed`` themselves."""
+    if not raw:
+        customers_changed(instance.organisation_id, [instance.customer_id])
+
+
+post_save.connect(_invoice_saved, sender=Invoice, dispatch_uid="summaries-invoice-saved")
+post_delete.connect(_invoice_saved, sender=Invoice, dispatch_uid="summaries-invoice-deleted")

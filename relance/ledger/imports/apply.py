@@ -217,6 +217,7 @@ class _Applier:
         self.invoice_ids: dict[str, int] = {}
         self.payment_ids: dict[str, int] = {}
         self.touched_invoices: set[int] = set()
+        self.moved_invoices: list[dict[str, Any]] = []  # to another customer
         self.touched_customers: Counter[int] = Counter()
         self.dry_run = False
         self._next_fake_id = -1
@@ -242,7 +243,9 @@ class _Applier:
         if dry_run:
             return
         self.progress("balances", 0, len(self.touched_invoices))
-        balances.refresh(self.org.pk, self.touched_invoices)
+        # Customer balances follow every customer whose invoices came, changed or moved.
+        moved_from = {old["customer_id"] for old in self.moved_invoices}
+        balances.refresh(self.org.pk, self.touched_invoices, {*self.touched_customers, *moved_from})
         self.apply_disputes()
         self.write_timeline()
 
@@ -517,6 +520,8 @@ class _Applier:
                 self.result.note("invoices", rec.number, "updated", diff)
                 if "amount" in diff:
                     self.touched_invoices.add(old["id"])
+                if "customer_id" in diff:
+                    self.moved_invoices.append(old)
                 self.touched_customers[values["customer_id"]] += 1
             else:
                 self.result.counts["invoices_unchanged"] += 1
