@@ -391,14 +391,20 @@ def _many_rows(
     if filters.sort in AMOUNT_ORDER:
         count = _capped(owing) + (0 if needs_balance else _capped(others))
         debtors = owing.select_related("customer", "customer__collector")
-        rows: Rows = [(b.customer, b) for b in
-                      debtors.order_by(*AMOUNT_ORDER[filters.sort])[start : start + wanted_rows]]
+        rows: Rows = [
+            (b.customer, b)
+            for b in debtors.order_by(*AMOUNT_ORDER[filters.sort])[start : start + wanted_rows]
+        ]
         if len(rows) < wanted_rows and not needs_balance:
             # Past the last debtor: those owing nothing follow, by name.
             owing_count = start + len(rows) if rows or not start else owing.count()
             skip = max(0, start - owing_count)
-            rows += [(c, None) for c in others.select_related("collector")
-                     .order_by("legal_name", "pk")[skip : skip + wanted_rows - len(rows)]]
+            rows += [
+                (c, None)
+                for c in others.select_related("collector").order_by("legal_name", "pk")[
+                    skip : skip + wanted_rows - len(rows)
+                ]
+            ]
         return count, rows  # fmt: skip
     if needs_balance:
         everyone = everyone.filter(pk__in=owing.values("customer_id"))

@@ -76,7 +76,7 @@ def add_contact(
     if dunning_contact and not email and preferred_channel == Channel.EMAIL:
         raise Refused("a dunning contact reached by e-mail needs an e-mail address")
     for field, value in (("name", name), ("role", role), ("phone", phone)):
-        limit = Contact._meta.get_field(field).max_length or 0
+        limit = getattr(Contact._meta.get_field(field), "max_length", 0) or 0
         if len(value) > limit:
             raise Refused(f"the {field} holds at most {limit} characters")
     contact = Contact.objects.create(
