@@ -225,6 +225,9 @@ def test_it_counts_up_to_a_limit(client, ledger, people, monkeypatch):
 
 
 def _queries(client, url, params=None) -> int:
+    # The first page of the day ages the balances once (relance.ledger.summaries): count
+    # what the page itself costs.
+    assert client.get(url, params or {}).status_code == 200
     with CaptureQueriesContext(connection) as ctx:
         assert client.get(url, params or {}).status_code == 200
     return len(ctx.captured_queries)

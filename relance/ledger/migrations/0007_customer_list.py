@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0003_console'),
-        ('ledger', '0005_console'),
+        ('ledger', '0006_balance_days'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
