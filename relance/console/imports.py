@@ -224,12 +224,14 @@ def _job_context(
     header, sample = info["header"], info["sample"]
     wanted = request.GET.get("mapping") or None
     chosen = staged.mapping
+    base = request.POST.get("base", "")
     if spec is None:
         suggestion = staging.suggest(console.organisation, header, wanted)
         if chosen and not wanted:
             name, spec = chosen["name"], chosen["spec"]
         elif suggestion:
             name, spec = suggestion
+            base = name  # a saved mapping (or "" for Relance's own names)
         else:
             name, spec = "", {"record": "invoice", "columns": {}}
     record = request.GET.get("record") or spec.get("record", "invoice")
@@ -238,6 +240,7 @@ def _job_context(
         name = re.sub(r"[^-a-zA-Z0-9_]+", "-", info["name"].rsplit(".", 1)[0]).strip("-")[:64]
     return {
         "staged": staged,
+        "base": base,
         "file": info,
         "header": header,
         "columns": [h for h in header if h],
