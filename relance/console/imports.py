@@ -9,7 +9,9 @@ of the organisation sees the import log.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -27,6 +29,10 @@ from relance.ledger.imports.records import Problem
 from relance.ledger.models import ImportRun
 
 PAGE = 30
+# The fields the mapping form always shows (with the required ones and those mapped); the
+# others wait behind "other fields".
+SHOWN = ("customer.legal_name", "customer.email", "invoice.due_date", "payment.amount",
+         "allocation.invoice")  # fmt: skip
 # Options of a mapping the form does not show, kept as they were when a mapping is saved
 # again from the browser (a mapping written for the command line keeps its encoding...).
 KEPT = ("description", "format", "encoding", "delimiter", "sheet", "header_row", "country",
@@ -178,6 +184,7 @@ def _mapping_rows(
         rows.append({
             "target": target, "required": required, "column": column, "value": value,
             "extra": extra, "example": example, "slug": re.sub(r"\W", "-", target),
+            "shown": required or bool(column or value) or target in SHOWN,
         })  # fmt: skip
     return rows
 
@@ -222,6 +229,7 @@ def _job_context(
     console = request.console  # type: ignore[attr-defined]
     info = staged.file
     header, sample = info["header"], info["sample"]
+    first = sample[0] if sample else []
     wanted = request.GET.get("mapping") or None
     chosen = staged.mapping
     base = request.POST.get("base", "")
@@ -243,7 +251,7 @@ def _job_context(
         "base": base,
         "file": info,
         "header": header,
-        "columns": [h for h in header if h],
+        "columns": [(h, first[i] if i < len(first) else "") for i, h in enumerate(header) if h],
         "sample": sample,
         "saved": staging.saved_mappings(console.organisation),
         "name": name,
@@ -251,7 +259,8 @@ def _job_context(
         "record": record,
         "records": [(k, RECORD_NAMES[k]) for k in RECORDS],
         "decimals": DECIMAL_MARKS,
-        "rows": _mapping_rows(spec, record, header, sample),
+        "rows": (rows := _mapping_rows(spec, record, header, sample)),
+        "more": sum(1 for row in rows if not row["shown"]),
         "mapping_problems": _problems(mapping_problems or []),
         "file_problems": _problems(file_problems or []),
         "suffixes": ", ".join(staging.SUFFIXES),
@@ -268,12 +277,23 @@ def _status_context(staged: staging.Staged) -> dict[str, Any]:
         "staged": staged,
         "last": last,
         "result": result,
+        "sample_rows": [_typed(row) for row in result.get("sample", [])],
         "counts": _counts(result.get("counts", {})),
         "progress": progress,
         "phase": PHASES.get(progress.get("phase", ""), progress.get("phase", "")),
         "percent": min(100, round(100 * done / total)) if total else 0,
         "stale": bool(last) and last.get("key") != staged.key(),
     }
+
+
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the preview's sample with its dates and amount typed again, for the page
+    to write them in the reader's language."""
+    typed = dict(row)
+    for key in ("date", "due_date"):
+        typed[key] = dt.date.fromisoformat(row[key]) if row.get(key) else None
+    typed["amount"] = Decimal(row["amount"]) if row.get("amount") else None
+    return typed
 
 
 @console_view(Can.APPROVE)

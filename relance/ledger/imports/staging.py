@@ -269,7 +269,9 @@ def describe(path: Path, name: str, fmt: str, spec: dict[str, Any] | None = None
         raise Refused([_named(p, name) for p in failure.problems]) from None
     if not sample:
         raise Refused([Problem(name, None, None, "the file has a header but no rows")])
-    return {"header": table.header, "sample": sample, "rows": table.size}
+    # A text file's size counts its lines, the header's too.
+    rows = table.size - (fmt in ("csv", "fec"))
+    return {"header": table.header, "sample": sample, "rows": max(rows, len(sample))}
 
 
 def _named(problem: Problem, name: str) -> Problem:
