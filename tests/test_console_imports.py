@@ -151,7 +151,7 @@ def test_it_detects_a_fec_as_the_command_line_does_and_needs_no_mapping(signed, 
 def test_it_refuses_a_hostile_file_with_a_clear_error(signed, org, media, name, data, said):
     response = upload(signed, data, name)
     assert response.status_code == 400
-    assert said in response.content.decode()
+    assert said in response.content.decode() and name in response.content.decode()
     assert not list((media / "imports" / str(org.pk)).iterdir())  # nothing kept
     assert written(org) == (0, 0, 0, 0)
 

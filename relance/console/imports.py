@@ -86,7 +86,10 @@ def _load(request: HttpRequest, token: str) -> staging.Staged:
 
 
 def _problems(problems: list[Problem]) -> list[dict[str, Any]]:
-    return [{"row": p.row, "field": p.field, "value": "", "message": p.message} for p in problems]
+    return [
+        {"file": p.file, "row": p.row, "field": p.field, "value": "", "message": p.message}
+        for p in problems
+    ]
 
 
 # -- the list ------------------------------------------------------------------------------
@@ -133,7 +136,10 @@ def imports(request: HttpRequest, upload_problems: list[Problem] | None = None) 
 def _upload(request: HttpRequest) -> tuple[str, Any] | list[Problem]:
     """The uploaded file's name and chunks, or why there is none. The declared length is
     checked before Django reads the body to disk."""
-    declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
     if declared > staging.max_bytes() + 64 * 1024:
         return [staging.too_large(_("the file"))]
     uploaded = request.FILES.get("file")
