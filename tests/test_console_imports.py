@@ -240,6 +240,18 @@ def test_it_remembers_the_mapping_for_the_next_file_with_the_same_headers(signed
     assert '<option value="Montant TTC" selected>' in page
 
 
+def test_it_offers_first_the_mapping_the_command_line_used_last(signed, org, tmp_path):
+    staged_import(signed, name="erp")
+    ImportMapping.objects.create(organisation=org, name="erp-bis", spec={
+        "record": "invoice", "columns": COLUMNS, "dates": "%d/%m/%Y"})  # fmt: skip
+    path = tmp_path / "ledger.csv"
+    path.write_bytes(csv(GOOD))
+    call_command("import", str(path), "--mapping", "erp", "--org", "acme", stdout=io.StringIO())
+    token = token_of(upload(signed, csv(GOOD[:1])))
+    page = signed.get(url(token)).content.decode()
+    assert 'id="mapping-name" name="name" value="erp"' in page
+
+
 def test_it_names_each_mistake_of_the_mapping_and_saves_nothing(signed, org):
     token = token_of(upload(signed, csv(GOOD)))
     form = mapping_form("bad name!", currency="EURO", **{"column:invoice.amount": ""})
