@@ -14,9 +14,6 @@ from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
-    # The test database before the browser: Playwright's event loop then forbids the ORM
-    # until a test's fixtures allow it.
-    pytest.mark.usefixtures("django_db_setup"),
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
 ]
@@ -53,22 +50,6 @@ def shoot_both(page, name: str) -> None:
     # The page's own content fits (wide tables scroll inside their .table-wrap).
     assert page.evaluate("document.querySelector('main').scrollWidth") <= PHONE["width"], name
     page.set_viewport_size(DESKTOP)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def sync_orm_for_this_module():
-    """The ORM beside Playwright's event loop for the whole of this module, the test
-    database's flush at each test's end included (the function-scoped fixture of conftest
-    is undone before it)."""
-    import os
-
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if before is None:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.fixture
