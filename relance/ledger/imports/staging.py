@@ -272,6 +272,9 @@ def describe(path: Path, name: str, fmt: str, spec: dict[str, Any] | None = None
                 break
     except ImportFailed as failure:
         raise Refused([_named(p, name) for p in failure.problems]) from None
+    except Exception:  # a reader's own error on a file it cannot read: refused, kept nowhere
+        log.exception("reading the upload %s", name)
+        raise Refused([Problem(name, None, None, "cannot be read")]) from None
     if not sample:
         raise Refused([Problem(name, None, None, "the file has a header but no rows")])
     # A text file's size counts its lines, the header's too.
