@@ -31,9 +31,7 @@ def dupont(org):
 
 
 def planned(org):
-    return list(
-        Communication.objects.filter(organisation=org).values_list("template", "run_date")
-    )
+    return list(Communication.objects.filter(organisation=org).values_list("template", "run_date"))
 
 
 def test_it_sends_nothing_on_a_closed_day_and_the_reminder_the_next_business_day(org, dupont):
