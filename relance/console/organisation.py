@@ -83,7 +83,7 @@ SECTIONS = {
         Section("identity", gettext_lazy("Identity"),
                 gettext_lazy("Who the reminders come from."),
                 ("name", "legal_name", "siren", "vat_number", "address", "phone", "signature")),
-        Section("sending", gettext_lazy("Sending"),
+        Section("sending", gettext_lazy("Sender and replies"),
                 gettext_lazy("The name and addresses of the e-mails."),
                 ("email", "sender_name", "reply_to")),
         Section("bank", gettext_lazy("Bank details"),
@@ -97,7 +97,7 @@ SECTIONS = {
 # The sub-navigation of the settings, in order: (url name, title, who reads it).
 PAGES = (
     ("settings", gettext_lazy("Identity"), Can.READ),
-    ("settings_sending", gettext_lazy("Sending"), Can.READ),
+    ("settings_sending", gettext_lazy("Sender and replies"), Can.READ),
     ("settings_bank", gettext_lazy("Bank details"), Can.READ),
     ("settings_letterhead", gettext_lazy("Letterhead and logo"), Can.READ),
     ("settings_calendar", gettext_lazy("Calendar"), Can.READ),
