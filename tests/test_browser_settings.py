@@ -4,7 +4,6 @@ page and the audit trail at desktop and phone widths."""
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 import zlib
@@ -15,9 +14,6 @@ import pytest
 from browsing import shoot, sign_in
 
 pytestmark = [
-    # The test database before the browser: Playwright's event loop then forbids the ORM
-    # until a test's fixtures allow it.
-    pytest.mark.usefixtures("django_db_setup"),
     pytest.mark.slow,
     pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="apt-get install chromium"),
 ]
@@ -47,20 +43,6 @@ def png(width: int = 240, height: int = 80) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
             + chunk(b"IEND", b""))  # fmt: skip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def sync_orm_for_this_module():
-    """The ORM beside Playwright's event loop for the whole of this module, the test
-    database's flush at the test's end included (conftest's function-scoped fixture is
-    undone before it)."""
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if before is None:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.fixture
