@@ -18,6 +18,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.utils import DNS_NAME
 from django.utils.module_loading import import_string
 
+from relance.accounts.identity import sender_of
 from relance.channels import registry, templates
 from relance.channels.base import Delivery, NoRecipient, Outgoing, TransportError
 from relance.channels.context import message_context
@@ -69,15 +70,17 @@ def _unique(addresses: list[str]) -> list[str]:
 
 
 def sender_for(comm: Communication) -> tuple[str, list[str]]:
-    """From and Reply-To. From is our own address under the organisation's name unless
-    ``RELANCE_EMAIL_FROM_ORGANISATION`` is set (the organisation's domain must then
-    authorise our servers: SPF, DKIM); replies go to the organisation."""
+    """From and Reply-To. From is our own address under the organisation's sender name
+    unless ``RELANCE_EMAIL_FROM_ORGANISATION`` is set (the organisation's domain must then
+    authorise our servers: SPF, DKIM); replies go to its reply-to address (both default to
+    the organisation's name and e-mail: ``identity.sender_of``)."""
     org = comm.organisation
+    name, reply_address = sender_of(org)
     own = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
     if getattr(settings, "RELANCE_EMAIL_FROM_ORGANISATION", False) and org.email:
         own = org.email
-    reply_to = [formataddr((org.name, org.email))] if org.email else []
-    return formataddr((org.name, own)), reply_to
+    reply_to = [formataddr((name, reply_address))] if reply_address else []
+    return formataddr((name, own)), reply_to
 
 
 def message_id_domain() -> str:
