@@ -132,13 +132,19 @@ def build_email(
 ) -> Outgoing:
     """The message for ``comm`` listing ``items``; raises ``NoRecipient``."""
     to = recipients_for(comm.customer, facts.contacts.get(comm.customer_id, []))
+    context = message_context(comm, items, today, facts)
     rendered = templates.render(
         organisation_slug=comm.organisation.slug,
         channel=StepChannel.EMAIL,
         language=comm.language,
         slug=comm.template,
-        context=message_context(comm, items, today, facts),
+        context=context,
     )
+    if comm.edited_text:
+        rendered = templates.with_edits(
+            rendered, channel=StepChannel.EMAIL, subject=comm.edited_subject,
+            text=comm.edited_text, context=context,
+        )  # fmt: skip
     from_email, reply_to = sender_for(comm)
     message_id = make_msgid(idstring=f"relance.{comm.pk}", domain=message_id_domain())
     headers = {
@@ -165,6 +171,8 @@ def build_email(
         message_id=message_id,
         recipients=tuple(bare_address(a) for a in to),
         subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html or "",
     )
 
 
