@@ -9,6 +9,8 @@ import logging
 import smtplib
 from collections.abc import Callable, Sequence
 from datetime import date
+from email.header import decode_header, make_header
+from email.message import Message
 from email.utils import formataddr, make_msgid
 from email.utils import parseaddr as _parseaddr
 from typing import Any
@@ -191,6 +193,26 @@ def _preparer(backend: str) -> Callable[[EmailMultiAlternatives], None] | None:
         return getattr(import_string(backend), "prepare", None)
     except ImportError:  # the transport reports it, as for any backend
         return None
+
+
+def shown_message(message: Message) -> dict[str, Any]:
+    """Headers (decoded, as the reader's mail program shows them), text and HTML parts and
+    attachments of a message as it goes on the wire."""
+    headers = {name: str(make_header(decode_header(value))) for name, value in message.items()}
+    parts: dict[str, Any] = {"headers": headers, "text": "", "html": "", "attachments": []}
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        filename = part.get_filename()
+        if filename:
+            parts["attachments"].append(filename)
+        elif part.get_content_type() in ("text/plain", "text/html"):
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)  # a leaf part decodes to bytes
+            charset = part.get_content_charset() or "utf-8"
+            text = payload.decode(charset).replace("\r\n", "\n")
+            parts["text" if part.get_content_type() == "text/plain" else "html"] = text
+    return parts
 
 
 # -- sending ------------------------------------------------------------------------------

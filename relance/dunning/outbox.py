@@ -542,7 +542,34 @@ def preview(comm: Communication, today: date) -> tuple[Check, Outgoing | None]:
     """What the worker would send for ``comm`` today, written by the same re-check and
     builder, nothing saved: None when nothing would leave (every item dropped, or a channel
     a person carries out). Raises ``NoRecipient``."""
-    facts = batch.load([comm], today)
+    return _preview(comm, today, batch.load([comm], today))
+
+
+@dataclass
+class Preview:
+    comm: Communication
+    check: Check
+    outgoing: Outgoing | None
+    problem: str = ""  # why it cannot be sent as it is (no address, a broken template)
+
+
+def previews(comms: Sequence[Communication], today: date) -> list[Preview]:
+    """``preview`` of several communications, their facts read once (a page of them)."""
+    facts = batch.load(comms, today)
+    shown = []
+    for comm in comms:
+        try:
+            shown.append(Preview(comm, *_preview(comm, today, facts)))
+        except NoRecipient as error:
+            shown.append(Preview(comm, recheck(comm, today, facts), None, str(error)))
+        except Exception as error:  # as the worker: one broken template spoils one message
+            log.exception("communication %s: the message could not be built", comm.pk)
+            problem = f"the message could not be built: {error}"
+            shown.append(Preview(comm, recheck(comm, today, facts), None, problem))
+    return shown
+
+
+def _preview(comm: Communication, today: date, facts: Facts) -> tuple[Check, Outgoing | None]:
     check = recheck(comm, today, facts)
     channel = registry.get(comm.channel)
     if not check.kept or channel is None:
