@@ -210,9 +210,9 @@ HTML_POLICY: dict[str, Any] = {
 }
 
 
-@console_view(Can.READ)
+@console_view(Can.READ)  # type: ignore[arg-type]  # the decorators' own types
 @xframe_options_sameorigin
-@csp(HTML_POLICY)
+@csp(HTML_POLICY)  # type: ignore[arg-type]
 def html(request: HttpRequest, pk: int) -> HttpResponse:
     console = request.console  # type: ignore[attr-defined]
     comm = console.get(Communication, pk, _awaiting(request))
