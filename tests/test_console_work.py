@@ -189,3 +189,14 @@ def test_the_pages_make_as_many_queries_for_3_calls_as_for_30(
     with django_assert_max_num_queries(10):
         answer = client.get(reverse("console:tasks"))
     assert answer.content.count(b'data-testid="task"') == count
+
+
+def test_it_goes_back_to_the_calls_without_javascript_and_never_elsewhere(client, org):
+    first, second = calls_for(org, 2)
+    signed_in(client, org)
+    url = reverse("console:call_outcome", args=[first.pk])
+    back = client.post(url, {"outcome": "reached", "back": "/calls/?collector=none"})
+    assert back["Location"] == "/calls/?collector=none"
+    url = reverse("console:call_outcome", args=[second.pk])
+    away = client.post(url, {"outcome": "reached", "back": "https://evil.test/"})
+    assert away["Location"] == reverse("console:calls")

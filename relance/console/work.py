@@ -23,6 +23,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -268,7 +269,9 @@ def record_call(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "console/work/_recorded.html", {"text": text})
     (messages.error if failed else messages.success)(request, text)
-    return redirect(request.POST.get("back") or "console:calls")
+    back = request.POST.get("back", "")
+    safe = url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure())
+    return redirect(back if back and safe else "console:calls")
 
 
 # -- tasks --------------------------------------------------------------------------------
