@@ -5,7 +5,6 @@ and phone width."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import factories as f
@@ -27,19 +26,6 @@ D = dt.date(2026, 11, 23)  # a Monday
 
 
 @pytest.fixture(autouse=True)
-def orm_beside_playwright_until_the_end():
-    """Playwright's loop runs in the test thread: the ORM may be called beside it, up to
-    the flush of the database after the test (``page`` lifts its permission before)."""
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if before is None:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
-
-
-@pytest.fixture(autouse=True)
 def clock(time_machine):
     time_machine.move_to(dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC), tick=True)
 
@@ -51,7 +37,7 @@ def policy_errors(page) -> list[str]:
 
 
 def test_it_approves_a_reminder_that_arrives_at_the_smtp_server(
-    django_db_setup, transactional_db, live_server, mail, page, phone
+    transactional_db, live_server, mail, page, phone
 ):
     org = f.organisation("acme", name="Acme Industrie SAS")
     f.member(org, "marie@acme.test", "manager")
@@ -90,7 +76,7 @@ def test_it_approves_a_reminder_that_arrives_at_the_smtp_server(
 
 
 def test_it_records_a_call_with_a_promise_and_the_next_run_pauses(
-    django_db_setup, transactional_db, live_server, page, phone
+    transactional_db, live_server, page, phone
 ):
     org = f.organisation("acme", name="Acme Industrie SAS")
     marie = f.member(org, "marie@acme.test", "collector")
