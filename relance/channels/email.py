@@ -9,6 +9,8 @@ import logging
 import smtplib
 from collections.abc import Callable, Sequence
 from datetime import date
+from email.header import decode_header, make_header
+from email.message import Message
 from email.utils import formataddr, make_msgid
 from email.utils import parseaddr as _parseaddr
 from typing import Any
@@ -135,13 +137,19 @@ def build_email(
 ) -> Outgoing:
     """The message for ``comm`` listing ``items``; raises ``NoRecipient``."""
     to = recipients_for(comm.customer, facts.contacts.get(comm.customer_id, []))
+    context = message_context(comm, items, today, facts)
     rendered = templates.render(
         organisation_slug=comm.organisation.slug,
         channel=StepChannel.EMAIL,
         language=comm.language,
         slug=comm.template,
-        context=message_context(comm, items, today, facts),
+        context=context,
     )
+    if comm.edited_text:
+        rendered = templates.with_edits(
+            rendered, channel=StepChannel.EMAIL, subject=comm.edited_subject,
+            text=comm.edited_text, context=context,
+        )  # fmt: skip
     from_email, reply_to = sender_for(comm)
     message_id = make_msgid(idstring=f"relance.{comm.pk}", domain=message_id_domain())
     headers = {
@@ -168,6 +176,8 @@ def build_email(
         message_id=message_id,
         recipients=tuple(bare_address(a) for a in to),
         subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html or "",
     )
 
 
@@ -186,6 +196,26 @@ def _preparer(backend: str) -> Callable[[EmailMultiAlternatives], None] | None:
         return getattr(import_string(backend), "prepare", None)
     except ImportError:  # the transport reports it, as for any backend
         return None
+
+
+def shown_message(message: Message) -> dict[str, Any]:
+    """Headers (decoded, as the reader's mail program shows them), text and HTML parts and
+    attachments of a message as it goes on the wire."""
+    headers = {name: str(make_header(decode_header(value))) for name, value in message.items()}
+    parts: dict[str, Any] = {"headers": headers, "text": "", "html": "", "attachments": []}
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        filename = part.get_filename()
+        if filename:
+            parts["attachments"].append(filename)
+        elif part.get_content_type() in ("text/plain", "text/html"):
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)  # a leaf part decodes to bytes
+            charset = part.get_content_charset() or "utf-8"
+            text = payload.decode(charset).replace("\r\n", "\n")
+            parts["text" if part.get_content_type() == "text/plain" else "html"] = text
+    return parts
 
 
 # -- sending ------------------------------------------------------------------------------
