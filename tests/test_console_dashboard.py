@@ -263,3 +263,14 @@ def test_it_makes_as_many_queries_for_30_customers_as_for_3(client, org, other_o
                 assert client.get(url).status_code == 200
             counted.append((url, len(queries)))
     assert counted[:3] == counted[3:]
+
+
+def test_it_keeps_every_dso_point_inside_the_chart():
+    from relance.console.charts import HEIGHT, line_chart
+
+    days = month_ends(D)
+    values = [Decimal("66.7"), Decimal("12.0"), None, *[Decimal("40.1")] * 9]
+    chart = line_chart(days, [("standard", "Standard", values)], str)
+    assert [t.label for t in chart.y_ticks] == ["0", "20", "40", "60", "80"]
+    assert all(0 <= p.y <= HEIGHT for p in chart.series[0].points)
+    assert len(chart.series[0].points) == 11  # the month without a figure is left out

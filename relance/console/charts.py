@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 # The line chart's drawing area in SVG units (scaled to the page's width).
@@ -118,4 +118,4 @@ def line_chart(
 def _round_up(value: Decimal) -> Decimal:
     """The axis' top: the value rounded up to a multiple of 20 days (at least 20)."""
     step = Decimal(20)
-    return max(step, -(-value // step) * step)
+    return max(step, (value / step).to_integral_value(rounding=ROUND_CEILING) * step)
