@@ -98,6 +98,10 @@ def test_it_takes_the_next_action_in_a_persons_order():
     ]  # fmt: skip
     assert next_actions(bounce=False, awaiting=0, disputes=2, call=True) == ["dispute", "call"]
     assert next_actions(bounce=False, awaiting=0, disputes=0, call=False) == ["review"]
+    # Who may not approve is not sent to approve.
+    assert next_actions(bounce=False, awaiting=1, disputes=0, call=True, may_approve=False) == [
+        "call"
+    ]
 
 
 # -- the page -------------------------------------------------------------------------
@@ -170,6 +174,16 @@ def test_it_gives_each_line_its_next_action_with_links_to_where_it_is_done(clien
     assert 'href="/disputes/?status=open"' in page
     assert f'href="/tasks/?kind=invalid_email&amp;status=open#task-{bounce.pk}"' in page
     assert f'data-action="review" href="/customers/{later.pk}/"' in page
+
+
+def test_it_offers_approval_only_to_who_may_approve(client, org):
+    waiting = owing(org, "Waiting SA", "900.00", 10)
+    f.communication(waiting, [], on=D, status=CommStatus.AWAITING_APPROVAL)
+    collector = f.member(org, "carl@acme.test", "collector")
+    manager = f.member(org, "max@acme.test", "manager")
+    assert 'data-action="approve"' not in get(client, collector)
+    assert 'data-action="approve"' in get(client, manager)
+    assert "1 message awaits approval" in get(client, collector)
 
 
 def test_it_lists_a_customer_with_work_to_do_even_if_nothing_is_overdue(client, org, owner):

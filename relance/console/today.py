@@ -50,6 +50,7 @@ def today(request: HttpRequest) -> HttpResponse:
         scope=scope(console),
         mine_of=console.user.pk if who == "mine" else None,
         page=page_number(request),
+        may_approve=console.can(Can.APPROVE),
     )
     context = {"work": work, "who": who, "today": day}
     htmx = getattr(request, "htmx", None)  # django-htmx's middleware

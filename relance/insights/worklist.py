@@ -93,9 +93,17 @@ def risk_weight(risk_class: str) -> Decimal:
     return RISK_WEIGHTS.get(risk_class, UNKNOWN_RISK)
 
 
-def next_actions(*, bounce: bool, awaiting: int, disputes: int, call: bool) -> list[str]:
-    """What a person can do for a line, the first being the next one (``ACTIONS``)."""
-    present = {"bounce": bounce, "approve": awaiting > 0, "dispute": disputes > 0, "call": call}
+def next_actions(
+    *, bounce: bool, awaiting: int, disputes: int, call: bool, may_approve: bool = True
+) -> list[str]:
+    """What a person can do for a line, the first being the next one (``ACTIONS``); a
+    message awaiting approval is an action only for who may approve it."""
+    present = {
+        "bounce": bounce,
+        "approve": awaiting > 0 and may_approve,
+        "dispute": disputes > 0,
+        "call": call,
+    }
     actions = [action for action in ACTIONS if present.get(action)]
     return actions or ["review"]
 
@@ -181,6 +189,7 @@ def worklist(
     mine_of: int | None = None,
     page: int = 1,
     size: int = PAGE_SIZE,
+    may_approve: bool = True,
 ) -> Worklist:
     """One page of the day's work. ``scope`` is a condition on Customer (the customers
     the person may work); ``mine_of`` keeps those assigned to that user. A constant number
@@ -219,7 +228,7 @@ def worklist(
     found = list(rows[start : start + size + 1])
     shown = found[:size]
     lines = [_line(row, today) for row in shown]
-    _add_actions(organisation, today, lines)
+    _add_actions(organisation, today, lines, may_approve)
     return Worklist(lines=lines, page=page, has_next=len(found) > size, size=size)
 
 
@@ -248,7 +257,9 @@ def _line(row: CustomerBalance, today: dt.date) -> Line:
     )
 
 
-def _add_actions(organisation: Organisation, today: dt.date, lines: list[Line]) -> None:
+def _add_actions(
+    organisation: Organisation, today: dt.date, lines: list[Line], may_approve: bool
+) -> None:
     """Each line's pending work: one query per kind for the whole page."""
     ids = sorted({line.customer.pk for line in lines})
     calls: dict[int, Task] = {}
@@ -290,6 +301,7 @@ def _add_actions(organisation: Organisation, today: dt.date, lines: list[Line]) 
             awaiting=line.awaiting,
             disputes=line.disputes,
             call=line.call is not None,
+            may_approve=may_approve,
         )
 
 
