@@ -309,3 +309,31 @@ def test_it_makes_as_many_queries_for_30_lines_as_for_3(client, org, other_org, 
             assert len(lines(client.get("/").content.decode())) == shown
         counted.append(len(queries))
     assert counted[0] == counted[1]
+
+
+def test_it_ranks_by_reading_only_the_lines_that_may_rank(org):
+    """Lines whose score cannot reach the page are left unread: the ranking is the same
+    as scoring every line."""
+    import random
+
+    from relance.insights.worklist import worklist
+
+    rng = random.Random(9)
+    for n in range(40):
+        customer = f.customer(org, legal_name=f"Random {n:02d}",
+                              risk_class=rng.choice(["low", "medium", "high", ""]))  # fmt: skip
+        for _ in range(rng.randint(1, 3)):
+            f.invoice(customer, due=D - dt.timedelta(days=rng.randint(-20, 200)),
+                      amount=f"{rng.randint(1, 5000)}.{rng.randint(0, 99):02d}")  # fmt: skip
+        for _ in range(rng.choice([0, 0, 0, 1, 3])):
+            broken_promise(customer, D - dt.timedelta(days=rng.randint(1, 100)))
+    every = [(line.customer.pk, line.score) for line in worklist(org, D, size=100).lines]
+    expected = sorted(every, key=lambda pair: -pair[1])
+    assert [score for _, score in every] == [score for _, score in expected]
+    paged = []
+    for page in range(1, 20):
+        work = worklist(org, D, size=4, page=page)
+        paged += [(line.customer.pk, line.score) for line in work.lines]
+        if not work.has_next:
+            break
+    assert paged == every
