@@ -374,7 +374,7 @@ def test_it_prints_the_address_and_login_from_the_demo_command(monkeypatch, past
 
 
 @pytest.mark.django_db
-def test_it_shows_the_demo_user_its_organisation_and_counts(client, settings, past):
+def test_it_shows_the_demo_user_its_organisation_and_counts(client, settings, past, time_machine):
     from relance.demo.load import load_demo
     from relance.ledger.models import Invoice
 
@@ -384,17 +384,21 @@ def test_it_shows_the_demo_user_its_organisation_and_counts(client, settings, pa
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     organisation = load_demo(TODAY, customers=CUSTOMERS)
+    time_machine.move_to(dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC), tick=False)
     # Through the sign-in page: sign-in throttling wants the request (client.login has none).
     signed_in = client.post(
         "/login/", {"username": "demo@relance.example", "password": "relance-demo"}
     )
     assert signed_in.status_code == 302
-    page = client.get("/").content.decode()
-    assert "Démo Industrie SAS" in page
+    # Today: the day's work of a lived-in ledger (the first page after sign-in).
+    today = client.get("/").content.decode()
+    assert "Démo Industrie SAS" in today
+    assert today.count('class="work-line"') >= 10
+    # The dashboard: its open invoices are the ledger's.
+    page = client.get("/dashboard/").content.decode()
     open_count = Invoice.objects.filter(organisation=organisation, balance__gt=0).count()
     assert open_count > 0
-    assert f"<dd>{open_count}</dd>" in page
-    assert f"<dd>{CUSTOMERS}</dd>" in page
+    assert f'class="figure-open-items" href="/customers/?currency=EUR">{open_count}</a>' in page
 
 
 # --- the past weeks ---------------------------------------------------------------------

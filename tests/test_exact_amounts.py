@@ -10,10 +10,11 @@ from decimal import Decimal
 import factories
 import pytest
 
-from relance.console.views import summarise
-from relance.insights.aging import BUCKET_NAMES, aged_balance
+from relance.insights.aging import aged_balance
+from relance.insights.dashboard import receivables
 from relance.insights.dso import dso
 from relance.ledger.models import Invoice
+from relance.ledger.summaries import balances
 
 DUE = date(2024, 3, 1)
 PAID = date(2024, 3, 15)
@@ -63,17 +64,18 @@ def test_it_leaves_invoices_paid_in_full_out_of_the_aged_balance(ledger):
 
 
 def test_it_shows_in_the_console_what_the_aged_balance_shows(ledger):
-    [summary] = summarise([(ledger, "Admin")], D)
-    totals = aged_balance(ledger, D).totals["EUR"]
-    assert (summary.open_invoices, summary.overdue_invoices) == (
-        totals.items, totals.overdue_items,
-    )  # fmt: skip
-    [currency] = summary.totals
-    assert (currency.currency, currency.outstanding, currency.overdue) == (
+    """The dashboard adds up the customer balances: exactly, as the report adds up items."""
+    after = D + timedelta(days=5)  # the console shows balances as they are: after every payment
+    for reference, amount in (("C002", "0.10"), ("C003", "0.20")):
+        factories.invoice(factories.customer(ledger, reference), due=DUE, amount=amount)
+    [currency] = receivables(balances(ledger, after)).values()
+    totals = aged_balance(ledger, after).totals["EUR"]
+    assert (currency.open_items, currency.overdue_items) == (totals.items, totals.overdue_items)
+    assert (currency.currency, currency.open_amount, currency.overdue_amount) == (
         "EUR", totals.total, totals.total - totals.buckets["not_due"],
     )  # fmt: skip
-    assert [bar.amount for bar in currency.buckets] == [totals.buckets[b] for b in BUCKET_NAMES]
-    assert (summary.open_invoices, currency.outstanding) == (2, Decimal("0.90"))
+    assert currency.buckets == totals.buckets
+    assert (currency.open_items, currency.open_amount) == (3, Decimal("0.50"))
 
 
 def test_it_adds_up_amounts_whose_sum_has_more_digits_than_a_float_keeps(org):

@@ -158,7 +158,7 @@ def test_it_draws_the_aged_balance_without_inline_styles(client, org, owner):
     f.invoice(customer, due=today + dt.timedelta(days=10), amount="400.00")
     f.invoice(customer, due=today - dt.timedelta(days=40), amount="100.00")
     client.force_login(owner)
-    response = client.get("/")
+    response = client.get("/dashboard/")
     page = response.content.decode()
     assert response.status_code == 200
     assert " style=" not in page

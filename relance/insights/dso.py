@@ -28,14 +28,17 @@ from __future__ import annotations
 
 import bisect
 import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db.models.functions import Greatest
+
 from relance.accounts.models import Organisation
 from relance.insights.aging import ZERO, receivables
 from relance.ledger.balances import from_cents, sum_cents
-from relance.ledger.models import Invoice
+from relance.ledger.models import Allocation, Invoice
 
 TENTH = Decimal("0.1")
 
@@ -189,3 +192,120 @@ def dso(organisation: Organisation, as_of: date, days: int = 90) -> DsoResult:
             count_back_months=walked,
         )
     return result
+
+
+# -- many dates at once ---------------------------------------------------------------
+
+
+def dso_series(organisation: Organisation, dates: list[date], days: int = 90) -> list[DsoResult]:
+    """``dso(organisation, d, days)`` for each of ``dates``, in two queries whatever their
+    number (the dashboard's twelve month-ends): the credit sales of each day, and the
+    allocations by the day they start counting.
+
+    Receivables at D are the sales issued on or before D less their allocations dated on or
+    before D: the open balances ``dso`` sums, since no item is allocated beyond its amount.
+    The count-back walk is ``count_back_dso``'s, over the months before D, as far back as
+    there were sales (``dso`` stops at the oldest open item's month; the walk ends before
+    either, when the receivables are used up)."""
+    if days < 1:
+        raise ValueError("the period must be at least one day")
+    if not dates:
+        return []
+    wanted = sorted(set(dates))
+    last = wanted[-1]
+    sales = _daily_sales(organisation, last)
+    allocated = _allocations_counted(organisation, last)
+    by_date = {}
+    for as_of in wanted:
+        result = DsoResult(organisation=organisation.slug, as_of=as_of, days=days)
+        for currency in sorted(sales):
+            daily = sales[currency]
+            issued = daily.up_to(as_of)
+            paid = allocated[currency].up_to(as_of) if currency in allocated else ZERO
+            receivable = issued - paid
+            period = issued - daily.up_to(as_of - timedelta(days=days))
+            if receivable <= 0 and period <= 0:
+                continue
+            standard, standard_note = standard_dso(receivable, period, days, as_of)
+            count_back, count_back_note, walked = count_back_dso(
+                receivable, daily.months_before(as_of)
+            )
+            result.currencies[currency] = CurrencyDso(
+                currency=currency,
+                receivables=receivable,
+                sales=period,
+                standard=standard,
+                standard_note=standard_note,
+                count_back=count_back,
+                count_back_note=count_back_note,
+                count_back_months=walked,
+            )
+        by_date[as_of] = result
+    return [by_date[d] for d in dates]
+
+
+@dataclass
+class _DailySales:
+    """One currency's credit sales per issue day, oldest first, with running totals."""
+
+    days: list[date] = field(default_factory=list)
+    running: list[Decimal] = field(default_factory=list)  # sales up to and including days[i]
+
+    def up_to(self, day: date) -> Decimal:
+        """Sales issued on or before ``day``."""
+        index = bisect.bisect_right(self.days, day)
+        return self.running[index - 1] if index else ZERO
+
+    def months_before(self, as_of: date) -> list[tuple[date, date, Decimal]]:
+        """(start, end, sales) of the months before ``as_of``, most recent first, back to
+        the first month holding a sale."""
+        months = []
+        n = 0
+        while self.days:
+            end, start = months_back(as_of, n), months_back(as_of, n + 1)
+            months.append((start, end, self.up_to(end) - self.up_to(start)))
+            if start < self.days[0]:
+                break
+            n += 1
+        return months
+
+
+def _daily_sales(organisation: Organisation, last: date) -> dict[str, _DailySales]:
+    rows = (
+        Invoice.objects.filter(organisation=organisation, issue_date__lte=last)
+        .order_by()
+        .values("currency", "issue_date")
+        .annotate(total=sum_cents("amount"))
+    )
+    return _running((r["currency"], r["issue_date"], r["total"]) for r in rows)
+
+
+def _running(rows: Iterable[tuple[str, date, int]]) -> dict[str, _DailySales]:
+    """(currency, day, cents) rows as running totals per currency."""
+    found: dict[str, _DailySales] = {}
+    for currency, day, cents in sorted(rows, key=lambda r: (r[0], r[1])):
+        daily = found.setdefault(currency, _DailySales())
+        previous = daily.running[-1] if daily.running else ZERO
+        daily.days.append(day)
+        daily.running.append(previous + from_cents(cents))
+    return found
+
+
+def _allocations_counted(organisation: Organisation, last: date) -> dict[str, _DailySales]:
+    """Per currency, the allocations by the day they start counting in the receivables:
+    an allocation dated d on an item issued on i counts at D when d <= D and i <= D, that
+    is from max(d, i) on. One grouped query, a row per day."""
+    counted_from = Greatest("date", "invoice__issue_date")
+    rows = (
+        Allocation.objects.filter(organisation=organisation, date__lte=last)
+        .order_by()
+        .annotate(counted_from=counted_from)
+        .values("invoice__currency", "counted_from")
+        .annotate(total=sum_cents("amount"))
+    )
+    return _running((r["invoice__currency"], _as_date(r["counted_from"]), r["total"]) for r in rows)
+
+
+def _as_date(value: date | str) -> date:
+    # SQLite answers an expression over dates as text.
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

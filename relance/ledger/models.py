@@ -265,6 +265,8 @@ class Payment(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
         ]
+        # The money received in a month (the dashboard's "collected", the payments list).
+        indexes = [models.Index(fields=["organisation", "date"], name="payment_by_date")]
 
     def __str__(self) -> str:
         return self.reference
