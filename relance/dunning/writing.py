@@ -40,6 +40,7 @@ COMMUNICATION_COLUMNS = [
     "organisation_id", "customer_id", "channel", "run_date", "purpose", "pre_due", "send_on",
     "scenario_id", "step_id", "template", "language", "status", "explanation", "recipient",
     "subject", "message_id", "attempts", "last_error", "created_at", "updated_at",
+    "edited_subject", "edited_text", "sent_text", "sent_html",
 ]  # fmt: skip
 ITEM_COLUMNS = ["communication_id", "invoice_id", "step_position", "days_overdue", "balance",
                 "dropped", "previous_level", "previous_level_date"]  # fmt: skip
@@ -109,7 +110,8 @@ class Rows:
             rows.communications.append(
                 (org.pk, c.customer_id, c.channel, today, c.purpose, int(c.pre_due), today,
                  c.scenario_id, c.step_id, c.template, customers[c.customer_id][2], status,
-                 json.dumps(c.explanation, default=str), "", "", "", 0, "", now, now)
+                 json.dumps(c.explanation, default=str), "", "", "", 0, "", now, now,
+                 "", "", "", "")
             )  # fmt: skip
             rows.keys.append((c.customer_id, c.channel, c.purpose))
             # A thank-you lists paid items: it steps none, so it has no level to give back.
