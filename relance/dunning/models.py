@@ -320,14 +320,15 @@ class Communication(models.Model):
     )
     # A person's wording for this one message, set while it awaits approval; sent instead
     # of the template's.
-    edited_subject = models.CharField(max_length=300, blank=True)
-    edited_text = models.TextField(blank=True)
+    # (Defaults in the database too: the run writes communications with its own INSERT.)
+    edited_subject = models.CharField(max_length=300, blank=True, db_default="")
+    edited_text = models.TextField(blank=True, db_default="")
     edited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # Exactly what went out (kept when sent: templates change, the record must not).
-    sent_text = models.TextField(blank=True)
-    sent_html = models.TextField(blank=True)
+    sent_text = models.TextField(blank=True, db_default="")
+    sent_html = models.TextField(blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
