@@ -59,9 +59,12 @@ class DatabaseLoader(Loader):
             raise TemplateDoesNotExist(origin)
         body = (
             MessageTemplate.objects.filter(
-                organisation__slug=match["org"], channel=match["channel"],
-                language=match["language"], slug=match["slug"], part=match["part"],
-            )  # fmt: skip
+                organisation__slug=match["org"],
+                channel=match["channel"],
+                language=match["language"],
+                slug=match["slug"],
+                part=match["part"],
+            )
             .values_list("body", flat=True)
             .first()
         )

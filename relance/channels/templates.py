@@ -38,8 +38,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.db import models
+from django.dispatch import receiver
 from django.template import Context, Engine, Library, TemplateDoesNotExist, defaulttags
 from django.template.base import Template
 from django.utils import translation
@@ -168,7 +168,7 @@ EXPOSED_FIELDS: dict[str, tuple[str, ...]] = {
 class Exposed:
     """A model instance as a template sees it: the fields of ``EXPOSED_FIELDS`` only."""
 
-    __slots__ = ("_values", "_text")
+    __slots__ = ("_text", "_values")
 
     def __init__(self, instance: models.Model) -> None:
         names = EXPOSED_FIELDS.get(instance._meta.label_lower, ())
@@ -194,7 +194,9 @@ def exposed(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # Drafts being previewed: template name -> source, answered before the database.
-_drafts: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("drafts", default={})
+_drafts: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "drafts", default=None
+)
 
 
 @contextmanager
@@ -208,7 +210,8 @@ def drafted(sources: Mapping[str, str]) -> Iterator[None]:
 
 
 def draft(name: str) -> str | None:
-    return _drafts.get().get(name)
+    drafts = _drafts.get()
+    return drafts.get(name) if drafts else None
 
 
 def render(
