@@ -237,7 +237,7 @@ def test_it_edits_previews_and_saves_in_the_page(client, org, manager, acme_cust
     assert SHIPPED_WORDS in page.content.decode() and "F-2026-301" in page.content.decode()
     draft = {"subject": "Hello", "text": "Draft for {{ customer.legal_name }}", "html": "",
              "customer": acme_customer.pk}  # fmt: skip
-    partial = client.post(edit_url() + "preview/", draft, HTTP_HX_REQUEST="true")
+    partial = client.post(edit_url() + "preview/", draft, headers={"HX-Request": "true"})
     assert partial.status_code == 200
     body = partial.content.decode()
     assert "Draft for Durand Industrie" in body and "<html" not in body
