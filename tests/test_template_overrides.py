@@ -241,6 +241,16 @@ def test_it_edits_previews_and_saves_in_the_page(client, org, manager, acme_cust
     assert partial.status_code == 200
     body = partial.content.decode()
     assert "Draft for Durand Industrie" in body and "<html" not in body
+    # The HTML part in a frame of its own, whose styles alone are allowed.
+    with_html = client.post(
+        edit_url() + "preview/", {**draft, "html": "<p>{{ customer.reference }}</p>"}
+    )
+    assert 'id="preview-html"' in with_html.content.decode()
+    frame = client.get(reverse("console:template_html"))
+    assert frame.content.decode() == "<p>C-0042</p>"
+    policy = frame["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'self'" in policy
+    assert "script" not in policy and "sandbox" in policy
     assert not MessageTemplate.objects.exists()
     bad = client.post(edit_url() + "preview/", {**draft, "text": "a\n{% for x in %}"})
     assert 'data-line="2"' in bad.content.decode()

@@ -11,11 +11,13 @@ every role; changing needs ``Can.EDIT_SCENARIOS`` (managers).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from csp.decorators import csp
 from django.contrib import messages
 from django.db.models import Count, Min
 from django.http import Http404, HttpRequest, HttpResponse
@@ -23,6 +25,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django_htmx.http import HttpResponseClientRedirect
 
 from relance.accounts.models import Organisation
@@ -649,6 +652,7 @@ def template_page(request: HttpRequest, channel: str, language: str, slug: str) 
         request,
         "console/scenarios/template.html",
         {
+            **_html_frame(request, preview),
             "channel": channel,
             "language": language,
             "slug": slug,
@@ -684,7 +688,41 @@ def template_preview(request: HttpRequest, channel: str, language: str, slug: st
     preview = overrides.preview(
         organisation, channel, language, slug, customer, today_for(organisation), parts
     )
-    return render(request, "console/scenarios/_preview.html", {"preview": preview})
+    return render(
+        request,
+        "console/scenarios/_preview.html",
+        {"preview": preview, **_html_frame(request, preview)},
+    )
+
+
+PREVIEW_SESSION_KEY = "relance_template_preview"
+
+
+def _html_frame(request: HttpRequest, preview: overrides.Preview) -> dict[str, Any]:
+    """The HTML part is shown in a sandboxed frame of its own address (``template_html``):
+    it carries its own styles, which the console's policy refuses inline."""
+    if not preview.html:
+        return {}
+    request.session[PREVIEW_SESSION_KEY] = preview.html
+    return {"html_version": hashlib.sha256(preview.html.encode()).hexdigest()[:12]}
+
+
+# The HTML part of the message being previewed: its inline styles allowed, nothing else
+# (no script, no request out), shown only inside the console's own page.
+@csp(
+    {
+        "default-src": ["'none'"],
+        "style-src": ["'unsafe-inline'"],
+        "img-src": ["data:"],
+        "frame-ancestors": ["'self'"],
+        "sandbox": [True],
+    }
+)
+@xframe_options_sameorigin
+@console_view(Can.EDIT_SCENARIOS)
+def template_html(request: HttpRequest) -> HttpResponse:
+    html = request.session.get(PREVIEW_SESSION_KEY, "")
+    return HttpResponse(html, content_type="text/html; charset=utf-8")
 
 
 @console_view(Can.EDIT_SCENARIOS)
@@ -723,6 +761,7 @@ urlpatterns = [
     path("scenarios/<slug:slug>/delete/", scenario_delete, name="scenario_delete"),
     path("scenarios/<slug:slug>/simulation/", scenario_simulation, name="scenario_simulation"),
     path("templates/", template_list, name="templates"),
+    path("templates/preview.html", template_html, name="template_html"),
     path(f"templates/{CHANNEL}/", template_page, name="template"),
     path(f"templates/{CHANNEL}/preview/", template_preview, name="template_preview"),
     path(f"templates/{CHANNEL}/reset/", template_reset, name="template_reset"),
