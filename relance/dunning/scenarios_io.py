@@ -875,19 +875,26 @@ def _check_levels(
         levels.setdefault(customer, []).append(level)
     if not levels:
         return
-    followed = segments.scenarios_of(organisation, as_of, sorted(levels))
+    try:
+        followed: dict[int, int] | None = segments.scenarios_of(organisation, as_of, sorted(levels))
+    except segments.NoDefaultScenario:
+        followed = None  # who follows what cannot be told: every item counts
+
+    def follows(customer: int, scenario_id: int) -> bool:
+        return followed is None or followed.get(customer) == scenario_id
+
     for scenario_id, (scenario, position) in sorted(moved.items()):
         items = [
             level
             for customer, found in levels.items()
-            if followed.get(customer) == scenario_id
+            if follows(customer, scenario_id)
             for level in found
             if level >= position
         ]
         if items:
             customers = sum(
                 1 for c, found in levels.items()
-                if followed.get(c) == scenario_id and max(found) >= position
+                if follows(c, scenario_id) and max(found) >= position
             )  # fmt: skip
             problems.add(
                 f"scenario {scenario.slug!r}, step {position}", None,
