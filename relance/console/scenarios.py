@@ -46,6 +46,7 @@ from relance.dunning.simulation import DEFAULT_DAYS, MAX_DAYS, SimulationError, 
 from relance.ledger.models import Customer, Invoice, RiskClass
 
 SOURCE = "console"  # the "file" the validator names
+CHANNEL_LABELS = dict(StepChannel.choices)
 # The page simulates this many customers at most (the command, all of them).
 SIMULATION_CUSTOMERS = 500
 PREVIEW_CUSTOMERS = 25
@@ -518,6 +519,10 @@ def scenario_simulation(request: HttpRequest, slug: str) -> HttpResponse:
         "console/scenarios/simulation.html",
         {
             "table": _by_day(result) if result else [],
+            "per_channel": [
+                (channel, CHANNEL_LABELS.get(channel, channel), n)
+                for channel, n in (result.per_channel().items() if result else [])
+            ],
             "scenario": scenario,
             "days": days,
             "reference": reference,
