@@ -545,9 +545,9 @@ def _by_day(result: Any) -> list[tuple[dt.date, list[tuple[Any, tuple[str, str],
             totals: dict[str, Any] = {}
             for item in comm.items:
                 totals[item.currency] = totals.get(item.currency, 0) + item.balance
-            rows.append(
-                (comm, result.names.get(comm.customer_id, ("", "")), sorted(totals.items()))
-            )
+            who = result.names.get(comm.customer_id, ("", ""))
+            label = CHANNEL_LABELS.get(comm.channel, comm.channel)
+            rows.append((comm, who, sorted(totals.items()), label))
         table.append((day, rows))
     return table
 
