@@ -536,7 +536,7 @@ def scenario_simulation(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def _by_day(result: Any) -> list[tuple[dt.date, list[tuple[Any, tuple[str, str], list]]]]:
+def _by_day(result: Any) -> list[tuple[dt.date, list[tuple[Any, ...]]]]:
     """The simulated communications by day, each with its customer and its totals."""
     table = []
     for day, comms in result.by_day():
