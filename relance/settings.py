@@ -205,6 +205,12 @@ TASKS = {
     }
 }
 
+# Where messages' templates come from before the files (relance.channels.templates): an
+# organisation's own wording, edited in the console (docs/templates.md).
+RELANCE_TEMPLATE_LOADERS = env_list(
+    "RELANCE_TEMPLATE_LOADERS", ["relance.channels.overrides.DatabaseLoader"]
+)
+
 # The channel modules, imported at start-up: each registers its transport (docs/deployment.md).
 RELANCE_CHANNELS = env_list("RELANCE_CHANNELS", ["relance.channels.email"])
 

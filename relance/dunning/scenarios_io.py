@@ -15,6 +15,7 @@ Amounts are read as ``Decimal``, never float: the loader turns YAML floats into 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -26,11 +27,14 @@ from typing import Any
 import yaml
 from django.db import transaction
 from django.db.models import Count, Prefetch
+from django.utils import timezone
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
+from relance.dunning import segments
 from relance.dunning.models import (
     CustomerScenario,
+    ItemState,
     Scenario,
     SegmentRule,
     Step,
@@ -439,6 +443,32 @@ def parse_document(data: Any, file: str) -> ScenarioFile:
     return ScenarioFile(tuple(scenarios), rules)
 
 
+def parse_scenario(raw: Any, file: str) -> ScenarioDef:
+    """One scenario as a mapping (the console's table, a file's entry): the same checks as
+    a file's, the same problems (``where`` names the step, ``field`` the column)."""
+    return parse_document({"version": FORMAT_VERSION, "scenarios": [raw]}, file).scenarios[0]
+
+
+def parse_rules(raw: Any, file: str) -> tuple[RuleDef, ...]:
+    """The segment rules as a list of mappings, checked as a file's ``rules``."""
+    problems = _Problems(file)
+    if not isinstance(raw, list):
+        raise problems.fail(None, "rules", "a list of rules (or [] for none)")
+    rules = tuple(_rule(item, index, problems) for index, item in enumerate(raw, 1))
+    _check_rule_names(rules, problems)
+    problems.raise_if_any()
+    return rules
+
+
+_ROW = re.compile(r"(?:step|rule) (\d+)$")
+
+
+def row_of(problem: Problem) -> int | None:
+    """The step or rule (1, 2, ...) a problem is about, or None for the whole."""
+    found = _ROW.search(problem.where or "")
+    return int(found.group(1)) if found else None
+
+
 def _scenario(raw: Any, index: int, problems: _Problems, repeated: Counter[Any]) -> ScenarioDef:
     slug = raw.get("slug") if isinstance(raw, dict) else None
     # Named by slug; by its place in the list too when the slug is missing or repeated.
@@ -689,15 +719,20 @@ def import_document(
     prune: bool = False,
     dry_run: bool = False,
     user_id: int | None = None,
+    action: str = "scenario.imported",
+    as_of: dt.date | None = None,
+    request: Any = None,
 ) -> ImportResult:
     """Make the organisation's scenarios say what the document says; nothing is written on
     a dry run or when a problem is found (ScenarioFileError). What changed goes to the
-    audit trail."""
+    audit trail as ``action`` (the console records its edits this way too). ``as_of``: the
+    day whose segment rules say which customers follow a scenario (default today)."""
+    as_of = as_of or timezone.localdate()
     with transaction.atomic():
         if not dry_run:
             # One import at a time per organisation: the plan must hold until it is written.
             Organisation.objects.select_for_update().filter(pk=organisation.pk).first()
-        plan = _make_plan(organisation, document, file=file, prune=prune)
+        plan = _make_plan(organisation, document, file=file, prune=prune, as_of=as_of)
         counts = {
             "created": len(plan.create),
             "updated": len(plan.update),
@@ -708,7 +743,7 @@ def import_document(
         if not dry_run:
             _execute(organisation, plan)
             if plan.changes:
-                trail.record(organisation, "scenario.imported", user_id=user_id,
+                trail.record(organisation, action, user_id=user_id, request=request,
                              target=("scenario_file", file), summary="; ".join(plan.changes),
                              data={"file": file, "prune": prune, "counts": counts,
                                    "changes": plan.changes})  # fmt: skip
@@ -722,7 +757,7 @@ def _current(organisation: Organisation) -> dict[str, Scenario]:
 
 
 def _make_plan(
-    organisation: Organisation, document: ScenarioFile, *, file: str, prune: bool
+    organisation: Organisation, document: ScenarioFile, *, file: str, prune: bool, as_of: dt.date
 ) -> _Plan:
     problems = _Problems(file)
     current = _current(organisation)
@@ -736,6 +771,7 @@ def _make_plan(
         plan.undefault = [s for s in kept if s.is_default]
     _check_defaults(document, kept, plan, problems)
     _check_deletions(organisation, document, plan, problems)
+    _check_levels(organisation, plan, problems, as_of)
     _plan_rules(organisation, document, {*named, *(s.slug for s in kept)}, plan, problems)
     problems.raise_if_any()
     plan.changes += [f"scenario {s.slug!r} is no longer the default" for s in plan.undefault]
@@ -794,6 +830,113 @@ def _check_defaults(
             None, "default", f"several default scenarios ({', '.join(sorted(defaults))}):"
             " mark one of them `default: true` in the file",
         )  # fmt: skip
+
+
+def same_step(before: StepDef, after: StepDef) -> bool:
+    """Whether a step at a position is still the same step after an edit: the same name
+    (its offset, channel... changed in place), or the same offset, channel and template
+    (renamed)."""
+    return before.name == after.name or (before.offset, before.channel, before.template) == (
+        after.offset, after.channel, after.template,
+    )  # fmt: skip
+
+
+def first_moved(before: Sequence[StepDef], after: Sequence[StepDef]) -> int | None:
+    """The first position (1, 2, ...) whose step is removed, replaced or moved by the edit,
+    or None when every step keeps its position (steps edited in place, or added at the
+    end). An item's level is a position: an item standing there or later would skip or
+    repeat a step."""
+    for index, step in enumerate(before):
+        if index >= len(after) or not same_step(step, after[index]):
+            return index + 1
+    return None
+
+
+def _check_levels(
+    organisation: Organisation, plan: _Plan, problems: _Problems, as_of: dt.date
+) -> None:
+    """Refuse an edit that removes, inserts or reorders steps where open items of the
+    customers following the scenario stand (docs/scenarios.md, "Changing a scenario in
+    use"): their level would then name another step."""
+    moved = {}
+    for scenario, wanted in plan.update:
+        position = first_moved(_scenario_def(scenario).steps, wanted.steps)
+        if position is not None:
+            moved[scenario.pk] = (scenario, position)
+    if not moved:
+        return
+    lowest = min(position for _, position in moved.values())
+    rows = ItemState.objects.filter(
+        invoice__organisation=organisation, level__gte=lowest,
+        invoice__balance__gt=organisation.min_balance,
+    ).values_list("invoice__customer_id", "level")  # fmt: skip
+    levels: dict[int, list[int]] = {}
+    for customer, level in rows:
+        levels.setdefault(customer, []).append(level)
+    if not levels:
+        return
+    try:
+        followed: dict[int, int] | None = segments.scenarios_of(organisation, as_of, sorted(levels))
+    except segments.NoDefaultScenario:
+        followed = None  # who follows what cannot be told: every item counts
+
+    def follows(customer: int, scenario_id: int) -> bool:
+        return followed is None or followed.get(customer) == scenario_id
+
+    for scenario_id, (scenario, position) in sorted(moved.items()):
+        items = [
+            level
+            for customer, found in levels.items()
+            if follows(customer, scenario_id)
+            for level in found
+            if level >= position
+        ]
+        if items:
+            customers = sum(
+                1 for c, found in levels.items()
+                if follows(c, scenario_id) and max(found) >= position
+            )  # fmt: skip
+            problems.add(
+                f"scenario {scenario.slug!r}, step {position}", None,
+                f"{len(items)} open item(s) of {customers} customer(s) following this scenario"
+                f" stand at step {position} or later: removing, inserting or reordering steps"
+                " there would make them skip or repeat a step. Change those steps in place, or"
+                " add new steps after the last one",
+            )  # fmt: skip
+
+
+def delete_scenario(
+    organisation: Organisation, slug: str, *, user: Any = None, request: Any = None
+) -> None:
+    """Delete one scenario; refused (ScenarioFileError) while it is the default, a rule
+    chooses it or customers follow it by explicit choice."""
+    problems = _Problems("console")
+    with transaction.atomic():
+        scenario = (
+            Scenario.objects.select_for_update()
+            .filter(organisation=organisation, slug=slug)
+            .first()
+        )
+        if scenario is None:
+            raise problems.fail(f"scenario {slug!r}", None, "no such scenario")
+        where = f"scenario {slug!r}"
+        if scenario.is_default:
+            problems.add(where, "default", "the default scenario cannot be deleted: make"
+                         " another one the default first")  # fmt: skip
+        rules = SegmentRule.objects.filter(scenario=scenario).order_by("position")
+        for rule in rules:
+            problems.add(where, None, f"rule {rule.position} ({rule.name}) chooses it:"
+                         " change or remove the rule first")  # fmt: skip
+        explicit = CustomerScenario.objects.filter(scenario=scenario).count()
+        if explicit:
+            problems.add(where, None, f"{explicit} customer(s) follow it by explicit choice:"
+                         " choose another scenario for them first")  # fmt: skip
+        problems.raise_if_any()
+        scenario.delete()
+        trail.record(organisation, "scenario.deleted", user=user, request=request,
+                     target=("scenario", slug),
+                     summary=f"delete scenario {slug!r} ({scenario.name})",
+                     data={"slug": slug, "name": scenario.name})  # fmt: skip
 
 
 def _check_deletions(

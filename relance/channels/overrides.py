@@ -1,0 +1,394 @@
+"""An organisation's own wording of its messages: stored in ``MessageTemplate``, served to
+the message engine by ``DatabaseLoader``, edited in the console (docs/templates.md).
+
+- ``DatabaseLoader`` answers ``org-<slug>/channels/<channel>/<lang>/<slug>.<part>`` from the
+  database, uncached: an edit applies to the next message. A draft being previewed
+  (``templates.drafted``) is answered before the stored row.
+- ``catalogue`` lists every template an organisation may edit: the shipped ones and its
+  overrides, per channel and language.
+- ``check`` compiles the three parts and renders them on a sample: the errors, each with
+  its part and line; ``save`` and ``reset`` write (and audit) an override.
+- ``preview`` renders a template, stored or drafted, for one of the organisation's real
+  customers with the context the outbox builds (``channels.context.message_context``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.template import Origin, TemplateDoesNotExist, TemplateSyntaxError
+from django.template.loaders.base import Loader
+
+from relance.accounts.models import Organisation
+from relance.audit import trail
+from relance.channels import templates
+from relance.channels.models import MessageTemplate, TemplatePart
+from relance.dunning.batch import Facts, load_email_facts
+from relance.dunning.models import CommPurpose, Communication, CommunicationItem, StepChannel
+from relance.ledger.models import Customer, Invoice
+
+NAME = re.compile(
+    r"org-(?P<org>[-a-zA-Z0-9_]+)/channels/(?P<channel>[a-z_]+)/(?P<language>[a-z]{2})/"
+    r"(?P<slug>[-a-zA-Z0-9_]+)\.(?P<part>subject\.txt|txt|html)"
+)
+PARTS = (TemplatePart.SUBJECT, TemplatePart.TEXT, TemplatePart.HTML)
+# A message template is a page or two of text: anything larger is a paste gone wrong.
+MAX_BODY = 100_000
+SLUG = re.compile(r"[a-z0-9][-a-z0-9_]{0,63}")
+
+
+class DatabaseLoader(Loader):
+    """Django template loader for the ``org-...`` names, from ``MessageTemplate``."""
+
+    def get_template_sources(self, template_name: str) -> Any:
+        if NAME.fullmatch(template_name):
+            yield Origin(name=template_name, template_name=template_name, loader=self)
+
+    def get_contents(self, origin: Origin) -> str:
+        drafted = templates.draft(origin.name)
+        if drafted is not None:
+            return drafted
+        match = NAME.fullmatch(origin.name)
+        if match is None:
+            raise TemplateDoesNotExist(origin)
+        body = (
+            MessageTemplate.objects.filter(
+                organisation__slug=match["org"],
+                channel=match["channel"],
+                language=match["language"],
+                slug=match["slug"],
+                part=match["part"],
+            )
+            .values_list("body", flat=True)
+            .first()
+        )
+        if body is None:
+            raise TemplateDoesNotExist(origin)
+        return body
+
+
+def name_of(organisation: Organisation, channel: str, language: str, slug: str, part: str) -> str:
+    return f"org-{organisation.slug}/channels/{channel}/{language}/{slug}.{part}"
+
+
+def shipped_name(channel: str, language: str, slug: str, part: str) -> str:
+    return f"channels/{channel}/{language}/{slug}.{part}"
+
+
+# -- what can be edited -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    channel: str
+    language: str
+    slug: str
+    shipped: bool  # Relance ships a wording for it
+    overridden: bool  # the organisation has its own
+    updated_at: dt.datetime | None = None
+
+
+def shipped_slugs() -> dict[tuple[str, str], list[str]]:
+    """(channel, language) -> template slugs shipped with Relance (partials, whose names
+    start with ``_``, are parts of the others and not edited on their own)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    root = templates.BUILTIN_DIR / "channels"
+    for path in sorted(root.glob("*/*/*.txt")):
+        if path.name.startswith("_") or path.name.endswith(".subject.txt"):
+            continue
+        channel, language = path.parent.parent.name, path.parent.name
+        found.setdefault((channel, language), []).append(path.name.removesuffix(".txt"))
+    return found
+
+
+def catalogue(organisation: Organisation) -> list[Entry]:
+    """Every template of the organisation: shipped ones and its overrides, by channel,
+    slug and language."""
+    overridden: dict[tuple[str, str, str], dt.datetime] = {}
+    for channel, language, slug, updated in MessageTemplate.objects.filter(
+        organisation=organisation
+    ).values_list("channel", "language", "slug", "updated_at"):
+        key = (channel, language, slug)
+        overridden[key] = max(updated, overridden.get(key, updated))
+    keys = {(c, lang, s) for (c, lang), slugs in shipped_slugs().items() for s in slugs}
+    shipped = set(keys)
+    keys |= set(overridden)
+    return [
+        Entry(c, lang, s, (c, lang, s) in shipped, (c, lang, s) in overridden,
+              overridden.get((c, lang, s)))
+        for c, s, lang in sorted((c, s, lang) for c, lang, s in keys)
+    ]  # fmt: skip
+
+
+def sources(organisation: Organisation, channel: str, language: str, slug: str) -> dict[str, str]:
+    """The wording in force for each part: the organisation's own, else the shipped one
+    ("" for a part neither has)."""
+    own = dict(
+        MessageTemplate.objects.filter(
+            organisation=organisation, channel=channel, language=language, slug=slug
+        ).values_list("part", "body")
+    )
+    return {part.value: own.get(part.value, _shipped_source(channel, language, slug, part.value))
+            for part in PARTS}  # fmt: skip
+
+
+def shipped_sources(channel: str, language: str, slug: str) -> dict[str, str]:
+    return {part.value: _shipped_source(channel, language, slug, part.value) for part in PARTS}
+
+
+def _shipped_source(channel: str, language: str, slug: str, part: str) -> str:
+    path = templates.BUILTIN_DIR / shipped_name(channel, language, slug, part)
+    return _read(path)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+
+
+# -- checking -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemplateError:
+    part: str  # subject.txt, txt, html
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.part}, line {self.line}" if self.line else self.part
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Preview:
+    subject: str = ""
+    text: str = ""
+    html: str | None = None
+    errors: list[TemplateError] = field(default_factory=list)
+    customer: Customer | None = None
+
+
+def compile_errors(parts: Mapping[str, str]) -> list[TemplateError]:
+    """Syntax errors of each part, with their line, as the message engine reads them."""
+    errors = []
+    for part in PARTS:
+        body = parts.get(part.value, "")
+        if len(body) > MAX_BODY:
+            errors.append(TemplateError(part.value, None, f"longer than {MAX_BODY} characters"))
+            continue
+        try:
+            templates.engine(autoescape=part == TemplatePart.HTML, debug=True).from_string(body)
+        except TemplateSyntaxError as error:
+            errors.append(TemplateError(part.value, _line(error), str(error)))
+    for part in (TemplatePart.SUBJECT, TemplatePart.TEXT):
+        if not parts.get(part.value, "").strip():
+            errors.append(TemplateError(part.value, None, "may not be empty"))
+    return errors
+
+
+def _line(error: Exception) -> int | None:
+    info = getattr(error, "template_debug", None)
+    return int(info["line"]) if info and info.get("line") else None
+
+
+def preview(
+    organisation: Organisation,
+    channel: str,
+    language: str,
+    slug: str,
+    customer: Customer | None,
+    today: dt.date,
+    parts: Mapping[str, str] | None = None,
+) -> Preview:
+    """The message as the outbox would write it today for ``customer`` (their open items,
+    penalties, payment reference), with ``parts`` in place of the stored wording; errors
+    (syntax, or a failure while rendering) come back with their part and line."""
+    result = Preview(customer=customer)
+    if parts is not None:
+        result.errors = compile_errors(parts)
+        if result.errors:
+            return result
+    drafts = {
+        name_of(organisation, channel, language, slug, part): body
+        for part, body in (parts or {}).items()
+    }
+    context = _context(organisation, customer, channel, language, slug, today)
+    try:
+        with templates.drafted(drafts):
+            rendered = templates.render(
+                organisation_slug=organisation.slug, channel=channel, language=language,
+                slug=slug, context=context, debug=True,
+            )  # fmt: skip
+    except (TemplateSyntaxError, TemplateDoesNotExist, RecursionError) as error:
+        result.errors = [TemplateError("", _line(error), _describe(error))]
+        return result
+    except Exception as error:  # a filter given what it cannot handle: shown, not a 500
+        result.errors = [TemplateError("", _line(error), f"{type(error).__name__}: {error}")]
+        return result
+    result.subject, result.text, result.html = rendered.subject, rendered.text, rendered.html
+    return result
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, TemplateDoesNotExist):
+        return (
+            f"no template {error.args[0]!s}: a template may extend or include the shared "
+            "ones (channels/...) only"
+        )
+    if isinstance(error, RecursionError):
+        return "the template includes itself"
+    return str(error)
+
+
+def _context(
+    organisation: Organisation,
+    customer: Customer | None,
+    channel: str,
+    language: str,
+    slug: str,
+    today: dt.date,
+) -> dict[str, Any]:
+    """``message_context`` for an unsaved reminder listing the customer's open items: the
+    context the outbox gives a real message."""
+    from relance.channels.context import message_context
+
+    if customer is None:
+        customer = Customer(organisation=organisation, reference="C-0001",
+                            legal_name="Exemple SAS", language=language)  # fmt: skip
+        invoices: list[Invoice] = []
+    else:
+        invoices = list(
+            Invoice.objects.filter(
+                organisation=organisation, customer=customer, balance__gt=organisation.min_balance
+            ).order_by("due_date", "number")[:50]
+        )
+    purpose = CommPurpose.THANKS if slug == "thanks" else CommPurpose.REMINDER
+    comm = Communication(
+        organisation=organisation, customer=customer, channel=channel, template=slug,
+        language=language, purpose=purpose, run_date=today, send_on=today,
+    )  # fmt: skip
+    items = [CommunicationItem(communication=comm, invoice=invoice, step_position=1,
+                               days_overdue=(today - invoice.due_date).days,
+                               balance=invoice.balance) for invoice in invoices]  # fmt: skip
+    facts = Facts()
+    if customer.pk:
+        load_email_facts(facts, [customer.pk], [invoice.pk for invoice in invoices])
+    try:
+        return message_context(comm, items, today, facts)
+    except ValueError:  # an instalment reminder without an instalment to show
+        comm.purpose = CommPurpose.REMINDER
+        return message_context(comm, items, today, facts)
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+class TemplateRefused(Exception):
+    def __init__(self, errors: list[TemplateError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def check_key(channel: str, language: str, slug: str) -> None:
+    if channel not in StepChannel.values or language not in templates.LANGUAGES:
+        raise TemplateRefused([TemplateError("", None, "unknown channel or language")])
+    if not SLUG.fullmatch(slug):
+        raise TemplateRefused(
+            [TemplateError("", None, f"{slug!r} is not a template name (a-z, 0-9, - and _)")]
+        )
+
+
+def save(
+    organisation: Organisation,
+    channel: str,
+    language: str,
+    slug: str,
+    parts: Mapping[str, str],
+    *,
+    user: Any = None,
+    today: dt.date,
+    request: Any = None,
+) -> list[str]:
+    """Store the organisation's wording of one template (the three parts together, so a
+    text is never paired with another wording's HTML); refused with its errors when a
+    part does not compile or the whole does not render. Returns the parts changed."""
+    check_key(channel, language, slug)
+    parts = {part.value: _newlines(parts.get(part.value, "")) for part in PARTS}
+    errors = compile_errors(parts)
+    if not errors:
+        errors = preview(organisation, channel, language, slug, None, today, parts).errors
+    if errors:
+        raise TemplateRefused(errors)
+    changed = []
+    with transaction.atomic():
+        stored = {
+            row.part: row
+            for row in MessageTemplate.objects.select_for_update().filter(
+                organisation=organisation, channel=channel, language=language, slug=slug
+            )
+        }
+        for part, body in parts.items():
+            row = stored.get(part)
+            if not body.strip():  # no such part: a text-only message, or no subject
+                if row is not None:
+                    row.delete()
+                    changed.append(part)
+                continue
+            if row is not None and row.body == body:
+                continue
+            if row is None:
+                MessageTemplate.objects.create(
+                    organisation=organisation, channel=channel, language=language, slug=slug,
+                    part=part, body=body, updated_by=user,
+                )  # fmt: skip
+            else:
+                row.body, row.updated_by = body, user
+                row.save(update_fields=["body", "updated_by", "updated_at"])
+            changed.append(part)
+        if changed:
+            trail.record(
+                organisation, "template.updated", user=user, request=request,
+                target=("template", f"{channel}/{language}/{slug}"),
+                summary=f"template {channel}/{language}/{slug}: {', '.join(changed)} changed",
+                data={"channel": channel, "language": language, "slug": slug,
+                      "parts": changed},
+            )  # fmt: skip
+    return changed
+
+
+def reset(
+    organisation: Organisation,
+    channel: str,
+    language: str,
+    slug: str,
+    *,
+    user: Any = None,
+    request: Any = None,
+) -> int:
+    """Back to the shipped wording: the organisation's own is deleted (and audited)."""
+    with transaction.atomic():
+        removed, _ = MessageTemplate.objects.filter(
+            organisation=organisation, channel=channel, language=language, slug=slug
+        ).delete()
+        if removed:
+            trail.record(
+                organisation, "template.reset", user=user, request=request,
+                target=("template", f"{channel}/{language}/{slug}"),
+                summary=f"template {channel}/{language}/{slug} back to the shipped wording",
+                data={"channel": channel, "language": language, "slug": slug},
+            )  # fmt: skip
+    return removed
+
+
+def _newlines(text: str) -> str:
+    # Browsers send CRLF from a textarea; messages are written with LF.
+    return text.replace("\r\n", "\n").replace("\r", "\n")

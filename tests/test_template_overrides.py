@@ -1,0 +1,287 @@
+"""An organisation's own wording: the database loader, the preview on a real customer, the
+editor's pages, and the sandbox an organisation's template runs in."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import factories as make
+import pytest
+from django.urls import reverse
+
+from relance.audit.models import AuditEvent
+from relance.channels import overrides, templates
+from relance.channels.models import MessageTemplate
+from relance.dunning import outbox
+from relance.dunning.engine import run
+from relance.dunning.models import Step
+
+D = dt.date(2026, 11, 24)  # a Tuesday
+KEY = ("email", "en", "first_reminder")
+SHIPPED_WORDS = "According to our records"
+
+
+def own(org, text, *, subject="Our own subject {{ customer.reference }}", html="", slug=None):
+    channel, language, name = KEY
+    for part, body in (("subject.txt", subject), ("txt", text), ("html", html)):
+        if body:
+            MessageTemplate.objects.update_or_create(
+                organisation=org, channel=channel, language=language, slug=slug or name,
+                part=part, defaults={"body": body},
+            )  # fmt: skip
+
+
+def render(org, context=None, slug="first_reminder"):
+    return templates.render(
+        organisation_slug=org.slug, channel="email", language="en", slug=slug,
+        context=context or {"organisation": org, "lines": []},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def acme_customer(org):
+    org.iban = "FR7630006000011234567890189"
+    org.bic = "AGRIFRPP"
+    org.save()
+    customer = make.customer(org, "C-0042", legal_name="Durand Industrie", language="en")
+    make.contact(customer, "Marie Durand", "marie@durand.test")
+    make.invoice(customer, "F-2026-301", due=D - dt.timedelta(days=20), amount="1200.00")
+    make.invoice(customer, "F-2026-302", due=D - dt.timedelta(days=5), amount="300.00")
+    return customer
+
+
+# -- the loader ---------------------------------------------------------------------------
+
+
+def test_it_serves_an_organisations_wording_from_the_database(org, other_org):
+    own(org, "Dear friends of {{ organisation.name }}, please pay.")
+    mine = render(org)
+    assert mine.text == "Dear friends of Acme Industrie SAS, please pay.\n"
+    assert mine.subject == "Our own subject"
+    assert mine.html is None  # an override without HTML is sent as text, never paired
+    assert mine.source == "org-acme/channels/email/en/first_reminder"
+    theirs = overrides.preview(other_org, *KEY, None, D)
+    assert SHIPPED_WORDS in theirs.text and "Dear friends" not in theirs.text
+
+
+def test_it_applies_an_edit_to_the_next_message(org, settings):
+    settings.DEBUG = False  # the shipped files are cached then; the database never is
+    own(org, "First wording.")
+    assert render(org).text == "First wording.\n"
+    own(org, "Second wording.")
+    assert render(org).text == "Second wording.\n"
+    MessageTemplate.objects.filter(organisation=org).delete()
+    assert SHIPPED_WORDS in overrides.preview(org, *KEY, None, D).text
+
+
+def test_it_is_the_loader_the_settings_name_by_default(settings):
+    from relance.settings import RELANCE_TEMPLATE_LOADERS
+
+    assert RELANCE_TEMPLATE_LOADERS == ["relance.channels.overrides.DatabaseLoader"]
+
+
+def test_it_sends_the_next_reminder_in_the_new_wording(org, acme_customer, mail):
+    make.scenario(org, [(0, 0, "email", "first_reminder")])
+    overrides.save(
+        org, *KEY,
+        {"subject.txt": "Unpaid: {{ lines|length }} invoice(s)",
+         "txt": "Hello {{ contact_name }}, {{ customer.legal_name }} owes"
+                " {% for total in totals %}{{ total.amount|money:total.currency }}{% endfor %}."
+                " Reference {{ payment.reference }}.",
+         "html": ""},
+        today=D,
+    )  # fmt: skip
+    run(org, D)
+    outbox.send_due(today=D)
+    [received] = mail.received
+    assert received.subject == "Unpaid: 2 invoice(s)"
+    text = received.text()
+    assert "Hello Marie Durand, Durand Industrie owes €1,500.00." in text
+    assert "Reference RF" in text
+
+
+# -- preview ------------------------------------------------------------------------------
+
+
+def test_it_previews_a_draft_on_a_real_customer_with_the_outboxs_context(org, acme_customer):
+    draft = {
+        "subject.txt": "About {{ customer.reference }}",
+        "txt": "{% for line in lines %}{{ line.number }} {{ line.days_overdue }}d\n{% endfor %}"
+        "Pay to {{ payment.iban }} with {{ payment.reference }}.",
+        "html": "<p>{{ customer.legal_name }}</p>",
+    }
+    shown = overrides.preview(org, *KEY, acme_customer, D, draft)
+    assert not shown.errors
+    assert shown.subject == "About C-0042"
+    assert "F-2026-301 20d" in shown.text and "F-2026-302 5d" in shown.text
+    assert "FR76 3000 6000 0112 3456 7890 189" in shown.text and "RF" in shown.text
+    assert shown.html == "<p>Durand Industrie</p>"
+    assert not MessageTemplate.objects.exists()  # a preview stores nothing
+    stored = overrides.preview(org, *KEY, acme_customer, D)
+    assert SHIPPED_WORDS in stored.text and "F-2026-301" in stored.text
+
+
+def test_it_shows_a_syntax_error_with_its_line(org, acme_customer):
+    draft = {"subject.txt": "Hi", "txt": "line one\nline two\n{% if single %}unclosed\n",
+             "html": "<p>\n{{ customer.legal_name|nosuchfilter }}</p>"}  # fmt: skip
+    errors = overrides.preview(org, *KEY, acme_customer, D, draft).errors
+    assert [(e.part, e.line) for e in errors] == [("txt", 3), ("html", 2)]
+    assert "nosuchfilter" in errors[1].message
+    with pytest.raises(overrides.TemplateRefused):
+        overrides.save(org, *KEY, draft, today=D)
+    assert not MessageTemplate.objects.exists()
+
+
+def test_it_stores_and_resets_with_an_audit_trail(org, owner):
+    parts = {"subject.txt": "S", "txt": "T {{ customer.reference }}", "html": "<p>H</p>"}
+    assert overrides.save(org, *KEY, parts, user=owner, today=D) == ["subject.txt", "txt", "html"]
+    assert overrides.save(org, *KEY, parts, user=owner, today=D) == []  # nothing changed
+    parts["html"] = ""
+    assert overrides.save(org, *KEY, parts, user=owner, today=D) == ["html"]
+    assert MessageTemplate.objects.filter(organisation=org).count() == 2
+    assert overrides.reset(org, *KEY, user=owner) == 2
+    actions = list(AuditEvent.objects.filter(organisation=org).values_list("action", flat=True))
+    assert actions.count("template.updated") == 2 and actions.count("template.reset") == 1
+
+
+# -- the sandbox --------------------------------------------------------------------------
+
+
+def attempt(org, text, customer=None):
+    return overrides.preview(org, *KEY, customer, D, {"subject.txt": "S", "txt": text})
+
+
+def test_it_loads_no_library_and_has_no_debug_tag(org):
+    for text in ("{% load i18n %}x", "{% load static %}x", "{% load relance.channels.formatting %}",
+                 "{% debug %}"):  # fmt: skip
+        errors = attempt(org, text).errors
+        assert errors and errors[0].part == "txt", text
+
+
+def test_it_never_reaches_another_organisations_wording(org, other_org, settings, tmp_path):
+    own(other_org, "Globex secret wording")
+    # And the same from the install's directories, where an org-... folder may hold files.
+    folder = tmp_path / "org-globex" / "channels" / "email" / "en"
+    folder.mkdir(parents=True)
+    (folder / "thanks.txt").write_text("Globex file secret")
+    settings.RELANCE_TEMPLATE_DIRS = [str(tmp_path)]
+    for name in ("org-globex/channels/email/en/first_reminder.txt",
+                 "org-globex/channels/email/en/thanks.txt",
+                 "org-acme/channels/email/en/first_reminder.txt",
+                 "channels/../org-globex/channels/email/en/thanks.txt"):  # fmt: skip
+        for tag in ("include", "extends"):
+            shown = attempt(org, f'{{% {tag} "{name}" %}}')
+            assert shown.errors, (tag, name)
+            assert "secret" not in shown.text
+    # The shared templates stay reachable.
+    shared = attempt(org, '{% include "channels/email/en/_signature.txt" %}')
+    assert not shared.errors and "Acme" in shared.text
+
+
+def test_it_shows_fields_and_no_relation_of_the_organisation_or_the_customer(
+    org, owner, acme_customer
+):
+    org.signature = "The credit team"
+    org.save()
+    text = (
+        "[{{ organisation.memberships.all }}][{{ organisation.memberships.all.0.user.password }}]"
+        "[{{ customer.organisation.iban }}][{{ customer.collector }}][{{ organisation.pk }}]"
+        "[{{ customer.invoices.all }}][{{ organisation.delete }}][{{ customer.notes }}]"
+        "{{ organisation.signature }} {{ customer.legal_name }} {{ organisation }}"
+    )
+    shown = attempt(org, text, acme_customer)
+    assert not shown.errors
+    assert shown.text == "[][][][][][][][]The credit team Durand Industrie Acme Industrie SAS\n"
+
+
+def test_it_refuses_on_save_a_template_that_fails_when_rendered(org):
+    with pytest.raises(overrides.TemplateRefused) as refused:
+        overrides.save(
+            org, *KEY, {"subject.txt": "S", "txt": '{% include "org-acme/x/y.txt" %}'}, today=D
+        )
+    assert "channels/" in str(refused.value)
+
+
+# -- the editor's pages ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def manager(org):
+    return make.member(org, "manager@acme.test", "manager")
+
+
+def signed_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def edit_url(*key):
+    return reverse("console:template", args=key or KEY)
+
+
+def test_it_lists_every_template_shipped_and_own(client, org, manager):
+    own(org, "Mine", slug="first_reminder")
+    Step.objects.filter(organisation=org).update(template="first_reminder")
+    page = signed_in(client, manager).get(reverse("console:templates")).content.decode()
+    for slug in ("courtesy", "first_reminder", "formal_notice", "thanks"):
+        assert f'data-template="{slug}"' in page
+    assert "_layout" not in page and "_invoices" not in page
+    assert page.count('data-language="fr"') == page.count('data-language="en"')
+    assert "own wording" in page
+
+
+def test_it_edits_previews_and_saves_in_the_page(client, org, manager, acme_customer):
+    client = signed_in(client, manager)
+    page = client.get(edit_url(), {"customer": acme_customer.pk})
+    assert page.status_code == 200
+    assert SHIPPED_WORDS in page.content.decode() and "F-2026-301" in page.content.decode()
+    draft = {"subject": "Hello", "text": "Draft for {{ customer.legal_name }}", "html": "",
+             "customer": acme_customer.pk}  # fmt: skip
+    partial = client.post(edit_url() + "preview/", draft, headers={"HX-Request": "true"})
+    assert partial.status_code == 200
+    body = partial.content.decode()
+    assert "Draft for Durand Industrie" in body and "<html" not in body
+    # The HTML part in a frame of its own, whose styles alone are allowed.
+    with_html = client.post(
+        edit_url() + "preview/", {**draft, "html": "<p>{{ customer.reference }}</p>"}
+    )
+    assert 'id="preview-html"' in with_html.content.decode()
+    frame = client.get(reverse("console:template_html"))
+    assert frame.content.decode() == "<p>C-0042</p>"
+    policy = frame["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'self'" in policy
+    assert "script" not in policy and "sandbox" in policy
+    assert not MessageTemplate.objects.exists()
+    bad = client.post(edit_url() + "preview/", {**draft, "text": "a\n{% for x in %}"})
+    assert 'data-line="2"' in bad.content.decode()
+    saved = client.post(edit_url(), {**draft, "op": "save"})
+    assert saved.status_code == 302
+    assert render(org).text == "Draft for\n"  # no customer in this context
+    event = AuditEvent.objects.get(action="template.updated")
+    assert event.user_id == manager.pk
+    client.post(edit_url() + "reset/")
+    assert not MessageTemplate.objects.exists()
+
+
+def test_it_keeps_the_editor_to_managers(client, org, other_org):
+    viewer = make.member(org, "viewer@acme.test", "viewer")
+    collector = make.member(org, "collector@acme.test", "collector")
+    for user in (viewer, collector):
+        client.force_login(user)
+        assert client.get(reverse("console:templates")).status_code == 200
+        assert client.get(edit_url()).status_code == 403
+        assert client.post(edit_url(), {"text": "x", "subject": "y"}).status_code == 403
+        assert client.post(edit_url() + "reset/").status_code == 403
+    assert not MessageTemplate.objects.exists()
+
+
+def test_it_answers_404_for_an_unknown_template_or_another_organisations_customer(
+    client, org, other_org, manager
+):
+    stranger = make.customer(other_org, "G1", legal_name="Globex customer")
+    make.invoice(stranger, "G-1", due=D)
+    client = signed_in(client, manager)
+    assert client.get(edit_url("email", "de", "first_reminder")).status_code == 404
+    assert client.get(edit_url("fax", "en", "first_reminder")).status_code == 404
+    assert client.get(edit_url(), {"customer": stranger.pk}).status_code == 404
+    assert client.post(edit_url() + "preview/", {"customer": stranger.pk}).status_code == 404
