@@ -42,7 +42,7 @@ from relance.channels import registry
 from relance.channels.base import Delivery, NoRecipient, Outgoing, Transport, TransportError
 from relance.channels.context import line_of, totals_of
 from relance.channels.formatting import money
-from relance.dunning import batch, bounces, levels, tasks
+from relance.dunning import batch, bounces, levels, plans, tasks
 from relance.dunning.batch import Facts
 from relance.dunning.models import (
     PERSON_CHANNELS,
@@ -355,6 +355,7 @@ def mark_sent(
             tasks.cancel(comm.organisation_id, f"ambiguous:{comm.pk}")
         refresh_items(check, today)
         levels.give_back(check.dropped, comm.run_date)
+        plans.confirmed(comm, now)  # a payment plan's confirmation: when it left
         event(comm, now, "communication_sent", _sent_summary(comm, check), check, delivery.details)
         for address in delivery.refused:
             bounces.invalidate_address(comm, address, "refused when sending", today)
