@@ -295,6 +295,7 @@ def create_plan(
                 plans.confirm(agreed, on=on, user_id=user_id)
             except plans.PlanError as exc:
                 raise Refused(f"customer {reference!r}: {exc}") from None
+            agreed.refresh_from_db()
     return agreed
 
 

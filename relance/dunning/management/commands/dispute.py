@@ -50,7 +50,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
-        day = opts["date"] or today_for(org)
+        day = opts.get("date") or today_for(org)
         with refused(actions.Refused):
             if opts["action"] == "open":
                 disputes = [
