@@ -90,38 +90,42 @@ SCREENSHOTS = os.environ.get("RELANCE_SCREENSHOTS") or os.path.join(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for the tests of one module. Playwright's sync API runs an event loop in the
+    test thread while it lives, and Django then refuses ORM calls unless told they are
+    synchronous ones (they are): told for as long as the browser lives, never for the
+    modules without one (which run the deploy checks, refusing that variable)."""
     if not os.path.exists(CHROMIUM):
         pytest.skip("apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
-def sync_orm_beside_playwright(monkeypatch):
-    """Playwright's sync API runs an event loop in the test thread; the ORM calls made in
-    the test are ordinary synchronous ones. Only while a browser test runs: other tests run
-    the deploy checks, which refuse this variable."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def page(browser, sync_orm_beside_playwright):
+def page(browser):
     context = browser.new_context(locale="fr-FR")
     page = context.new_page()
     yield page
@@ -129,7 +133,7 @@ def page(browser, sync_orm_beside_playwright):
 
 
 @pytest.fixture
-def phone(browser, sync_orm_beside_playwright):
+def phone(browser):
     """A page 390 pixels wide, as a phone shows it."""
     context = browser.new_context(
         locale="fr-FR", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
