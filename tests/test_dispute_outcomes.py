@@ -136,3 +136,15 @@ def test_the_command_resolves_with_an_outcome_and_assigns(acme, durand):
     with pytest.raises(CommandError) as usage:
         call_command("dispute", "resolve", "F-1", "--resolution", "x", "--credit-note", "AV-10")
     assert usage.value.returncode == 2
+
+
+def test_the_command_cancels_a_promise(acme, durand):
+    make.invoice(durand, "F-1", due=D - days(20))
+    promise = make.promise(durand, promised_on=D + days(3))
+    out = StringIO()
+    call_command("promise", "cancel", str(promise.pk), "--date", D.isoformat(), "--json",
+                 stdout=out)  # fmt: skip
+    assert json.loads(out.getvalue())["promise"]["status"] == "cancelled"
+    with pytest.raises(CommandError) as again:
+        call_command("promise", "cancel", str(promise.pk))
+    assert "only an open promise" in str(again.value)
