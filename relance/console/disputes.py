@@ -363,10 +363,13 @@ def plan_page(request: HttpRequest, pk: int) -> HttpResponse:
         PaymentPlan, pk, console.objects(PaymentPlan).select_related("customer", "confirmation")
     )
     today = _today(request)
+    schedule = plans.follow(plan, today)
+    invoices = list(plan.invoices.order_by("due_date", "number"))
     return render(request, "console/disputes/plan.html", {
-        "plan": plan, "customer": plan.customer, "today": today,
-        "schedule": plans.follow(plan, today),
-        "invoices": list(plan.invoices.order_by("due_date", "number")),
+        "plan": plan, "customer": plan.customer, "today": today, "schedule": schedule,
+        "invoices": invoices, "total": sum((one.amount for one in schedule), Decimal(0)),
+        "owed": sum((invoice.balance for invoice in invoices), Decimal(0)),
+        "currency": invoices[0].currency if invoices else plan.customer.currency,
         "may_work": console.may_work(plan.customer),
         "confirmable": plan.status == PaymentPlan.Status.ACTIVE and (
             plan.confirmation is None or plan.confirmation.status in ("failed", "cancelled")),
