@@ -287,3 +287,15 @@ def test_it_cancels_a_promise_in_place(client, org, cast, durand, today):
     assert AuditEvent.objects.filter(action="promise.cancelled").count() == 1
     again = client.post(url)
     assert again.status_code == 302 and Promise.objects.get().status == "cancelled"
+
+
+def test_open_disputes_come_first_oldest_first(client, cast, durand, today):
+    from relance.dunning import pauses
+
+    done = make.dispute(make.invoice(durand, "DONE", due=today), on=today - days(50))
+    pauses.resolve_dispute(done, on=today - days(1), resolution="ok", outcome="settled")
+    make.dispute(make.invoice(durand, "NEW", due=today), on=today - days(2))
+    make.dispute(make.invoice(durand, "OLD", due=today), on=today - days(20))
+    client.force_login(cast["viewer"])
+    content = client.get(reverse("console:disputes")).content.decode()
+    assert content.index(">OLD<") < content.index(">NEW<") < content.index(">DONE<")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from relance.dunning.models import PaymentPlan, Promise
 from relance.ledger.models import Dispute
@@ -69,8 +69,9 @@ def disputes(
     if customer is not None:
         rows = rows.filter(invoice__customer_id=customer)
     rows = rows.filter(opened_between(age, today) & assigned_to(assignee, user_id))
+    # NULL (open) first on SQLite as on PostgreSQL, whose defaults differ.
     return rows.select_related("invoice", "invoice__customer", "assignee").order_by(
-        "-resolved_on", "opened_on", "pk"
+        F("resolved_on").desc(nulls_first=True), "opened_on", "pk"
     )
 
 
