@@ -174,8 +174,7 @@ def plan_of(comm: Communication, lines: Sequence[Line], facts: Facts) -> dict[st
     the total it settles and when it was agreed."""
     if comm.purpose != CommPurpose.PLAN_CONFIRMATION:
         return None
-    plan_id = (comm.explanation or {}).get("plan")
-    plan = facts.plans.get(int(plan_id)) if plan_id is not None else None
+    plan = facts.plans.get(comm.pk)
     if plan is None:
         raise ValueError("a payment plan confirmation without its plan")
     currency = lines[0].currency if lines else comm.organisation.currency

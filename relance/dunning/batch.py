@@ -41,7 +41,7 @@ class Facts:
     active_plans: set[int] = field(default_factory=set)  # of the instalment reminders
     # The instalments of the instalment reminders, by id (``Communication.instalment``).
     instalments: dict[int, InstalmentDue] = field(default_factory=dict)
-    # The plans of the plan confirmations, by id (kept in the communication's explanation).
+    # The plans of the plan confirmations, by communication (``PaymentPlan.confirmation``).
     plans: dict[int, PlanSchedule] = field(default_factory=dict)
     held: set[int] = field(default_factory=set)  # customer ids on hold today
     contacts: dict[int, list[Contact]] = field(default_factory=dict)  # by customer
@@ -106,11 +106,9 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
     reminded = [c.instalment_id for c in comms if c.purpose == CommPurpose.INSTALMENT]
     if reminded:
         load_instalments(facts, [pk for pk in reminded if pk is not None])
-    confirmed = [
-        c.explanation.get("plan") for c in comms if c.purpose == CommPurpose.PLAN_CONFIRMATION
-    ]
-    if confirmed:
-        load_plans(facts, [int(pk) for pk in confirmed if pk is not None])
+    confirmations = [c.pk for c in comms if c.purpose == CommPurpose.PLAN_CONFIRMATION]
+    if confirmations:
+        load_plans(facts, confirmations)
     facts.held = {
         customer_id
         for customer_id, start, end in Hold.objects.filter(
@@ -144,19 +142,24 @@ def load_instalments(facts: Facts, instalment_ids: list[int]) -> None:
     )  # fmt: skip
 
 
-def load_plans(facts: Facts, plan_ids: list[int]) -> None:
-    """The plans confirmed, with their schedules, in two queries."""
+def load_plans(facts: Facts, communication_ids: list[int]) -> None:
+    """The plans these communications confirm (each plan names its confirmation), with
+    their schedules, in two queries."""
+    confirmed = {
+        pk: (comm, status, agreed_on)
+        for pk, comm, status, agreed_on in PaymentPlan.objects.filter(
+            confirmation_id__in=communication_ids
+        ).values_list("pk", "confirmation_id", "status", "agreed_on")
+    }
     schedules: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
     for plan_id, due_date, amount in (
-        Instalment.objects.filter(plan_id__in=plan_ids)
+        Instalment.objects.filter(plan_id__in=list(confirmed))
         .order_by("plan_id", "due_date", "pk")
         .values_list("plan_id", "due_date", "amount")
     ):
         schedules[plan_id].append((due_date, amount))
-    for pk, status, agreed_on in PaymentPlan.objects.filter(pk__in=plan_ids).values_list(
-        "pk", "status", "agreed_on"
-    ):
-        facts.plans[pk] = PlanSchedule(status, agreed_on, tuple(schedules.get(pk, [])))
+    for pk, (comm, status, agreed_on) in confirmed.items():
+        facts.plans[comm] = PlanSchedule(status, agreed_on, tuple(schedules.get(pk, [])))
 
 
 def load_email_facts(facts: Facts, customer_ids: list[int], invoice_ids: list[int]) -> None:

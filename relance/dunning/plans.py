@@ -11,7 +11,7 @@ import calendar
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils import timezone
@@ -212,18 +212,9 @@ def confirm(plan: PaymentPlan, *, on: dt.date, user_id: int | None = None) -> Co
     return comm
 
 
-def plan_id_of(comm: Communication) -> int | None:
-    """The plan a confirmation is about (kept in its explanation)."""
-    if comm.purpose != PURPOSE:
-        return None
-    value: Any = (comm.explanation or {}).get("plan")
-    return int(value) if value is not None else None
-
-
 def confirmed(comm: Communication, when: dt.datetime | None = None) -> None:
-    """The outbox sent ``comm``: a plan confirmation records when on its plan."""
-    plan_id = plan_id_of(comm)
-    if plan_id is not None:
-        PaymentPlan.objects.filter(pk=plan_id, confirmation_id=comm.pk).update(
+    """The outbox sent ``comm``: the plan it confirms records when."""
+    if comm.purpose == PURPOSE:
+        PaymentPlan.objects.filter(confirmation_id=comm.pk).update(
             confirmed_at=when or timezone.now()
         )

@@ -148,8 +148,7 @@ def _recheck_instalment(comm: Communication, facts: Facts) -> Check:
 def _recheck_plan_confirmation(comm: Communication, facts: Facts) -> Check:
     """A plan's confirmation lists the plan's invoices, which the plan itself suspends: it
     leaves while the plan is active, and not once it was cancelled (or ended) meanwhile."""
-    plan_id = (comm.explanation or {}).get("plan")
-    plan = facts.plans.get(int(plan_id)) if plan_id is not None else None
+    plan = facts.plans.get(comm.pk)  # none: the plan names another confirmation now
     reason = "" if plan is not None and plan.status == PaymentPlan.Status.ACTIVE else PLAN_CLOSED
     check = Check()
     for item in facts.items.get(comm.pk, []):
