@@ -137,6 +137,7 @@ def message_context(
         "template": comm.template,
         "purpose": comm.purpose,
         "instalment": instalment_of(comm, lines, facts),
+        "plan": plan_of(comm, lines, facts),
         # What has fallen due, and what has not (under its own heading, from this index).
         "due_lines": due_lines,
         "single_due": len(due_lines) == 1,
@@ -165,6 +166,24 @@ def instalment_of(
         "amount": due.amount,
         "remaining": sum((line.balance for line in lines), Decimal(0)),
         "currency": lines[0].currency if lines else comm.organisation.currency,
+    }
+
+
+def plan_of(comm: Communication, lines: Sequence[Line], facts: Facts) -> dict[str, Any] | None:
+    """For a payment plan's confirmation: its schedule (date and amount of each instalment),
+    the total it settles and when it was agreed."""
+    if comm.purpose != CommPurpose.PLAN_CONFIRMATION:
+        return None
+    plan = facts.plans.get(comm.pk)
+    if plan is None:
+        raise ValueError("a payment plan confirmation without its plan")
+    currency = lines[0].currency if lines else comm.organisation.currency
+    return {
+        "agreed_on": plan.agreed_on,
+        "instalments": [{"due_date": d, "amount": a} for d, a in plan.instalments],
+        "count": len(plan.instalments),
+        "total": sum((a for _, a in plan.instalments), Decimal(0)),
+        "currency": currency,
     }
 
 

@@ -14,9 +14,11 @@ the message engine by ``DatabaseLoader``, edited in the console (docs/templates.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,35 @@ MAX_BODY = 100_000
 SLUG = re.compile(r"[a-z0-9][-a-z0-9_]{0,63}")
 
 
+# The overrides of the organisations a batch of messages belongs to, read in one query
+# (``snapshot``): without it, every message would ask the database for each of its parts.
+_snapshot: contextvars.ContextVar[dict[str, dict[str, str]] | None] = contextvars.ContextVar(
+    "template_snapshot", default=None
+)
+
+
+@contextlib.contextmanager
+def snapshot(organisation_ids: Iterable[int]) -> Iterator[None]:
+    """Within the block, the overrides of these organisations come from one read made at
+    its start: for a batch of messages or a page of previews, short enough that an edit
+    still applies to the next batch."""
+    found: dict[str, dict[str, str]] = {}
+    rows = MessageTemplate.objects.filter(organisation_id__in=set(organisation_ids))
+    for slug in Organisation.objects.filter(pk__in=set(organisation_ids)).values_list(
+        "slug", flat=True
+    ):
+        found[slug] = {}
+    for org, channel, language, slug, part, body in rows.values_list(
+        "organisation__slug", "channel", "language", "slug", "part", "body"
+    ):
+        found[org][f"org-{org}/channels/{channel}/{language}/{slug}.{part}"] = body
+    token = _snapshot.set(found)
+    try:
+        yield
+    finally:
+        _snapshot.reset(token)
+
+
 class DatabaseLoader(Loader):
     """Django template loader for the ``org-...`` names, from ``MessageTemplate``."""
 
@@ -57,6 +88,11 @@ class DatabaseLoader(Loader):
         match = NAME.fullmatch(origin.name)
         if match is None:
             raise TemplateDoesNotExist(origin)
+        read = _snapshot.get()
+        if read is not None and match["org"] in read:
+            if origin.name not in read[match["org"]]:
+                raise TemplateDoesNotExist(origin)
+            return read[match["org"]][origin.name]
         body = (
             MessageTemplate.objects.filter(
                 organisation__slug=match["org"],

@@ -16,10 +16,18 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from relance.accounts.models import Organisation
-from relance.dunning import pauses, policy
+from relance.accounts.models import Membership, Organisation
+from relance.dunning import pauses, plans, policy
 from relance.dunning.models import PaymentPlan, Promise
-from relance.ledger.models import Customer, Dispute, DisputeReason, Hold, HoldKind, Invoice
+from relance.ledger.models import (
+    Customer,
+    Dispute,
+    DisputeOutcome,
+    DisputeReason,
+    Hold,
+    HoldKind,
+    Invoice,
+)
 
 
 class Refused(ValueError):
@@ -86,20 +94,20 @@ def open_dispute(
         )
 
 
-@transaction.atomic
-def resolve_disputes(
-    org: Organisation, target: str, *, resolution: str, on: dt.date, user_id: int | None = None
-) -> list[Dispute]:
-    """Resolve the open disputes of invoice ``target``, or the dispute whose id it is (an
-    invoice number takes precedence over an id)."""
+def disputes_of(org: Organisation, target: str) -> list[Dispute]:
+    """The open disputes of invoice ``target``, or the dispute whose id it is (an invoice
+    number takes precedence over an id)."""
     invoice = Invoice.objects.filter(organisation=org, number=target).first()
     if invoice is not None:
         disputes = list(
-            Dispute.objects.filter(invoice=invoice, resolved_on__isnull=True).order_by("pk")
+            Dispute.objects.filter(invoice=invoice, resolved_on__isnull=True)
+            .select_related("invoice")
+            .order_by("pk")
         )
         if not disputes:
             raise Refused(f"invoice {target!r} has no open dispute")
-    elif target.isdigit():
+        return disputes
+    if target.isdigit():
         dispute = (
             Dispute.objects.filter(organisation=org, pk=int(target))
             .select_related("invoice")
@@ -109,15 +117,64 @@ def resolve_disputes(
             raise NotFound(
                 f"no invoice and no dispute {target!r} found in organisation {org.slug!r}"
             )
-        disputes = [dispute]
-    else:
-        raise NotFound(f"invoice {target!r} not found in organisation {org.slug!r}")
+        return [dispute]
+    raise NotFound(f"invoice {target!r} not found in organisation {org.slug!r}")
+
+
+@transaction.atomic
+def resolve_disputes(
+    org: Organisation,
+    target: str,
+    *,
+    resolution: str,
+    on: dt.date,
+    outcome: str = "",
+    credit_note: pauses.CreditNote | None = None,
+    user_id: int | None = None,
+) -> list[Dispute]:
+    """Resolve the open disputes of invoice ``target``, or the dispute whose id it is, with
+    an ``outcome`` whose effect on dunning ``pauses.dunning_after`` decides."""
+    if outcome and outcome not in DisputeOutcome.values:
+        raise Refused(f"unknown outcome {outcome!r}: one of {', '.join(DisputeOutcome.values)}")
+    if (outcome == DisputeOutcome.CREDIT_NOTE) != (credit_note is not None):
+        raise Refused("a credit note (its number and amount) goes with the outcome credit_note")
+    disputes = disputes_of(org, target)
+    if credit_note is not None and len(disputes) > 1:
+        ids = ", ".join(str(d.pk) for d in disputes)
+        raise Refused(f"invoice {target!r} has {len(disputes)} open disputes: name one ({ids})")
     for dispute in disputes:
         if dispute.opened_on > on:
             raise Refused(f"dispute {dispute.pk} was opened on {dispute.opened_on}, after {on}")
         with _refused(f"dispute {dispute.pk}"):
-            pauses.resolve_dispute(dispute, on=on, resolution=resolution, user_id=user_id)
+            pauses.resolve_dispute(dispute, on=on, resolution=resolution, outcome=outcome,
+                                   credit_note=credit_note, user_id=user_id)  # fmt: skip
     return disputes
+
+
+@transaction.atomic
+def assign_disputes(
+    org: Organisation, target: str, assignee: str | None, *, user_id: int | None = None
+) -> list[Dispute]:
+    """Give the open disputes of invoice ``target`` (or dispute ``target``), and those opened
+    with them, to the member whose e-mail is ``assignee`` (None: to nobody)."""
+    assignee_id = None
+    if assignee is not None:
+        member = (
+            Membership.objects.filter(organisation=org, user__email__iexact=assignee)
+            .values_list("user_id", flat=True)
+            .first()
+        )
+        if member is None:
+            raise NotFound(f"no member {assignee!r} in organisation {org.slug!r}")
+        assignee_id = member
+    assigned: dict[int, Dispute] = {}
+    for dispute in disputes_of(org, target):
+        if dispute.pk in assigned:
+            continue
+        with _refused(f"dispute {dispute.pk}"):
+            for d in pauses.assign_dispute(dispute, assignee_id, user_id=user_id):
+                assigned[d.pk] = d
+    return sorted(assigned.values(), key=lambda d: d.pk)
 
 
 def add_promise(
@@ -205,8 +262,11 @@ def create_plan(
     *,
     on: dt.date,
     note: str = "",
+    confirm: bool = False,
     user_id: int | None = None,
 ) -> PaymentPlan:
+    """Agree a plan; with ``confirm``, also queue its confirmation to the customer in
+    writing (``plans.confirm``), in the same transaction."""
     customer = customer_by_reference(org, reference)
     if len(set(numbers)) != len(numbers):
         raise Refused("an invoice is named twice")
@@ -228,6 +288,59 @@ def create_plan(
         raise Refused("two instalments fall on the same day: make them one")
     if any(amount <= 0 for _, amount in instalments):
         raise Refused("an instalment must be above zero")
-    with _refused(f"customer {reference!r}"):
-        return pauses.agree_plan(customer, invoices, instalments, on=on, note=note,
-                                 user_id=user_id)  # fmt: skip
+    with transaction.atomic():
+        with _refused(f"customer {reference!r}"):
+            agreed = pauses.agree_plan(customer, invoices, instalments, on=on, note=note,
+                                       user_id=user_id)  # fmt: skip
+        if confirm:
+            try:
+                plans.confirm(agreed, on=on, user_id=user_id)
+            except plans.PlanError as exc:
+                raise Refused(f"customer {reference!r}: {exc}") from None
+            agreed.refresh_from_db()
+    return agreed
+
+
+def plan_by_id(org: Organisation, target: str) -> PaymentPlan:
+    found = (
+        PaymentPlan.objects.filter(organisation=org, pk=int(target)).first()
+        if target.isdigit()
+        else None
+    )
+    if found is None:
+        raise NotFound(f"no payment plan {target!r} in organisation {org.slug!r}")
+    return found
+
+
+def confirm_plan(
+    org: Organisation, target: str, *, on: dt.date, user_id: int | None = None
+) -> PaymentPlan:
+    plan = plan_by_id(org, target)
+    try:
+        plans.confirm(plan, on=on, user_id=user_id)
+    except plans.PlanError as exc:
+        raise Refused(f"payment plan {plan.pk}: {exc}") from None
+    plan.refresh_from_db()
+    return plan
+
+
+def cancel_plan(
+    org: Organisation, target: str, *, on: dt.date, note: str = "", user_id: int | None = None
+) -> PaymentPlan:
+    plan = plan_by_id(org, target)
+    with _refused(f"payment plan {plan.pk}"):
+        return pauses.cancel_plan(plan, on=on, note=note, user_id=user_id)
+
+
+def cancel_promise(
+    org: Organisation, target: str, *, on: dt.date, note: str = "", user_id: int | None = None
+) -> Promise:
+    found = (
+        Promise.objects.filter(organisation=org, pk=int(target)).first()
+        if target.isdigit()
+        else None
+    )
+    if found is None:
+        raise NotFound(f"no promise {target!r} in organisation {org.slug!r}")
+    with _refused(f"promise {found.pk}"):
+        return pauses.cancel_promise(found, on=on, note=note, user_id=user_id)

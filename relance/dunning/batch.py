@@ -41,6 +41,8 @@ class Facts:
     active_plans: set[int] = field(default_factory=set)  # of the instalment reminders
     # The instalments of the instalment reminders, by id (``Communication.instalment``).
     instalments: dict[int, InstalmentDue] = field(default_factory=dict)
+    # The plans of the plan confirmations, by communication (``PaymentPlan.confirmation``).
+    plans: dict[int, PlanSchedule] = field(default_factory=dict)
     held: set[int] = field(default_factory=set)  # customer ids on hold today
     contacts: dict[int, list[Contact]] = field(default_factory=dict)  # by customer
     attachments: dict[int, list[Attachment]] = field(default_factory=dict)  # by invoice
@@ -63,6 +65,15 @@ class InstalmentDue:
     due_date: date
     amount: Decimal
     paid_when_owed: Decimal  # paid once the plan's invoices owe no more than this
+
+
+@dataclass(frozen=True)
+class PlanSchedule:
+    """A plan as its confirmation states it."""
+
+    status: str
+    agreed_on: date
+    instalments: tuple[tuple[date, Decimal], ...]  # (due date, amount), in order
 
 
 def load(comms: Sequence[Communication], today: date) -> Facts:
@@ -95,6 +106,9 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
     reminded = [c.instalment_id for c in comms if c.purpose == CommPurpose.INSTALMENT]
     if reminded:
         load_instalments(facts, [pk for pk in reminded if pk is not None])
+    confirmations = [c.pk for c in comms if c.purpose == CommPurpose.PLAN_CONFIRMATION]
+    if confirmations:
+        load_plans(facts, confirmations)
     facts.held = {
         customer_id
         for customer_id, start, end in Hold.objects.filter(
@@ -126,6 +140,26 @@ def load_instalments(facts: Facts, instalment_ids: list[int]) -> None:
         PaymentPlan.objects.filter(pk__in=list(schedules), status=PaymentPlan.Status.ACTIVE)
         .values_list("pk", flat=True)
     )  # fmt: skip
+
+
+def load_plans(facts: Facts, communication_ids: list[int]) -> None:
+    """The plans these communications confirm (each plan names its confirmation), with
+    their schedules, in two queries."""
+    confirmed = {
+        pk: (comm, status, agreed_on)
+        for pk, comm, status, agreed_on in PaymentPlan.objects.filter(
+            confirmation_id__in=communication_ids
+        ).values_list("pk", "confirmation_id", "status", "agreed_on")
+    }
+    schedules: dict[int, list[tuple[date, Decimal]]] = defaultdict(list)
+    for plan_id, due_date, amount in (
+        Instalment.objects.filter(plan_id__in=list(confirmed))
+        .order_by("plan_id", "due_date", "pk")
+        .values_list("plan_id", "due_date", "amount")
+    ):
+        schedules[plan_id].append((due_date, amount))
+    for pk, (comm, status, agreed_on) in confirmed.items():
+        facts.plans[comm] = PlanSchedule(status, agreed_on, tuple(schedules.get(pk, [])))
 
 
 def load_email_facts(facts: Facts, customer_ids: list[int], invoice_ids: list[int]) -> None:

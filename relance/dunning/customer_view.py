@@ -358,6 +358,8 @@ def describe_dispute(d: Dispute) -> dict[str, Any]:
         "id": d.pk, "invoice": d.invoice.number, "reason": d.reason, "amount": d.amount,
         "note": d.note, "opened_on": d.opened_on, "resolved_on": d.resolved_on,
         "resolution": d.resolution, "open": d.resolved_on is None, "source": d.source,
+        "outcome": d.outcome or None, "group": d.group or None,
+        "assignee": d.assignee.email if d.assignee_id and d.assignee else None,
     }  # fmt: skip
 
 
@@ -380,6 +382,7 @@ def describe_hold(h: Hold, as_of: dt.date) -> dict[str, Any]:
 def describe_plan(p: PaymentPlan) -> dict[str, Any]:
     return {
         "id": p.pk, "status": p.status, "agreed_on": p.agreed_on, "note": p.note,
+        "confirmation": p.confirmation_id, "confirmed_at": p.confirmed_at,
         "invoices": sorted(i.number for i in p.invoices.all()),
         "instalments": [
             {"due_date": i.due_date, "amount": i.amount, "paid_on": i.paid_on,

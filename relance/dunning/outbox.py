@@ -38,11 +38,11 @@ from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.translation import gettext_noop
 
-from relance.channels import registry
+from relance.channels import overrides, registry
 from relance.channels.base import Delivery, NoRecipient, Outgoing, Transport, TransportError
 from relance.channels.context import line_of, totals_of
 from relance.channels.formatting import money
-from relance.dunning import batch, bounces, levels, tasks
+from relance.dunning import batch, bounces, levels, plans, tasks
 from relance.dunning.batch import Facts
 from relance.dunning.models import (
     PERSON_CHANNELS,
@@ -233,7 +233,10 @@ def send_batch(
     facts = batch.load(comms, today)
     session = Session()
     flight: Flight | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="relance-send") as sender:
+    with (
+        overrides.snapshot({comm.organisation_id for comm in comms}),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="relance-send") as sender,
+    ):
         try:
             for comm in comms:
                 if should_stop():  # between messages: never leaves one in doubt
@@ -360,6 +363,7 @@ def mark_sent(
             tasks.cancel(comm.organisation_id, f"ambiguous:{comm.pk}")
         refresh_items(check, today)
         levels.give_back(check.dropped, comm.run_date)
+        plans.confirmed(comm, now)  # a payment plan's confirmation: when it left
         event(comm, now, "communication_sent", _sent_summary(comm, check), check, delivery.details)
         for address in delivery.refused:
             bounces.invalidate_address(comm, address, "refused when sending", today)
@@ -557,15 +561,16 @@ def previews(comms: Sequence[Communication], today: date) -> list[Preview]:
     """``preview`` of several communications, their facts read once (a page of them)."""
     facts = batch.load(comms, today)
     shown = []
-    for comm in comms:
-        try:
-            shown.append(Preview(comm, *_preview(comm, today, facts)))
-        except NoRecipient as error:
-            shown.append(Preview(comm, recheck(comm, today, facts), None, str(error)))
-        except Exception as error:  # as the worker: one broken template spoils one message
-            log.exception("communication %s: the message could not be built", comm.pk)
-            problem = f"the message could not be built: {error}"
-            shown.append(Preview(comm, recheck(comm, today, facts), None, problem))
+    with overrides.snapshot({comm.organisation_id for comm in comms}):
+        for comm in comms:
+            try:
+                shown.append(Preview(comm, *_preview(comm, today, facts)))
+            except NoRecipient as error:
+                shown.append(Preview(comm, recheck(comm, today, facts), None, str(error)))
+            except Exception as error:  # as the worker: one broken template spoils one
+                log.exception("communication %s: the message could not be built", comm.pk)
+                problem = f"the message could not be built: {error}"
+                shown.append(Preview(comm, recheck(comm, today, facts), None, problem))
     return shown
 
 

@@ -5,18 +5,31 @@ call these; the run reads their rows."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
+from relance.accounts.models import Membership, Role
 from relance.audit import trail
-from relance.channels.formatting import lazy_short_date
+from relance.channels.formatting import lazy_money, lazy_short_date
 from relance.dunning.models import Instalment, PaymentPlan, Promise
-from relance.ledger import timeline
-from relance.ledger.models import Customer, Dispute, DisputeReason, Hold, HoldKind, Invoice
+from relance.ledger import balances, timeline
+from relance.ledger.models import (
+    Allocation,
+    Customer,
+    Dispute,
+    DisputeOutcome,
+    DisputeReason,
+    Hold,
+    HoldKind,
+    Invoice,
+    Payment,
+    PaymentKind,
+)
 from relance.ledger.timeline import Text, label
 
 
@@ -61,40 +74,264 @@ def open_dispute(
     amount: Decimal | None = None,
     note: str = "",
     user_id: int | None = None,
+    group: str = "",
+    assignee_id: int | None = None,
 ) -> Dispute:
     if amount is not None and not 0 < amount <= invoice.amount:
         raise PauseError(f"a disputed amount must be between 0 and {invoice.amount}")
+    if assignee_id is not None:
+        _check_assignee(invoice.organisation_id, assignee_id)
     dispute = Dispute.objects.create(
         organisation_id=invoice.organisation_id, invoice=invoice, reason=reason, amount=amount,
-        note=note, opened_on=on, source="manual",
+        note=note, opened_on=on, source="manual", group=group, assignee_id=assignee_id,
     )  # fmt: skip
     _event(invoice.customer, "dispute_opened",
            Text(gettext_noop("Dispute on %(number)s: %(reason)s"),
                 {"number": invoice.number, "reason": label(DisputeReason, dispute.reason)}),
-           invoice=invoice, user_id=user_id, dispute=dispute.pk, amount=amount)  # fmt: skip
+           invoice=invoice, user_id=user_id, dispute=dispute.pk, amount=amount,
+           group=group or None)  # fmt: skip
     _audit(invoice.customer, "dispute.opened", dispute,
            f"dispute on {invoice.number} ({reason}) from {on}", user_id=user_id,
-           invoice=invoice.number, reason=reason, amount=amount, on=on, note=note)  # fmt: skip
+           invoice=invoice.number, reason=reason, amount=amount, on=on, note=note,
+           group=group or None, assignee=assignee_id)  # fmt: skip
     return dispute
+
+
+class DisputedInvoice(NamedTuple):
+    """One invoice of a dispute opened on several: its own note and disputed part."""
+
+    invoice: Invoice
+    amount: Decimal | None = None
+    note: str = ""
+
+
+@transaction.atomic
+def open_disputes(
+    customer: Customer,
+    lines: Sequence[DisputedInvoice],
+    *,
+    reason: str,
+    on: dt.date,
+    note: str = "",
+    assignee_id: int | None = None,
+    user_id: int | None = None,
+) -> list[Dispute]:
+    """One dispute per invoice, sharing a ``group``: the customer disputes several invoices
+    of theirs at once (one delivery, one price list). Every invoice is checked before
+    anything is written."""
+    if not lines:
+        raise PauseError("choose at least one invoice to dispute")
+    if reason not in DisputeReason.values:
+        raise PauseError(f"unknown reason {reason!r}: one of {', '.join(DisputeReason.values)}")
+    numbers = [line.invoice.number for line in lines]
+    if len(set(numbers)) != len(numbers):
+        raise PauseError("an invoice is named twice")
+    for line in lines:
+        invoice = line.invoice
+        if invoice.customer_id != customer.pk:
+            raise PauseError(f"invoice {invoice.number} is not {customer.legal_name}'s")
+        if invoice.balance <= 0:
+            raise PauseError(f"invoice {invoice.number} is paid: there is nothing to dispute")
+        if line.amount is not None and not 0 < line.amount <= invoice.amount:
+            raise PauseError(
+                f"invoice {invoice.number}: a disputed amount must be between 0 and "
+                f"{invoice.amount}"
+            )
+    already = (
+        Dispute.objects.filter(invoice__in=[line.invoice for line in lines], resolved_on=None)
+        .order_by("invoice__number")
+        .values_list("invoice__number", "pk")
+        .first()
+    )
+    if already:
+        raise PauseError(f"invoice {already[0]} already has an open dispute ({already[1]})")
+    group = uuid.uuid4().hex[:12]
+    return [
+        open_dispute(line.invoice, reason=reason, on=on, amount=line.amount,
+                     note=line.note or note, user_id=user_id, group=group,
+                     assignee_id=assignee_id)
+        for line in lines
+    ]  # fmt: skip
+
+
+def _check_assignee(organisation_id: int, user_id: int) -> None:
+    """A dispute is followed up by a member who may work customers (not a viewer)."""
+    if not (
+        Membership.objects.filter(organisation_id=organisation_id, user_id=user_id)
+        .exclude(role=Role.VIEWER)
+        .exists()
+    ):
+        raise PauseError("a dispute is assigned to a member of the organisation who works")
+
+
+def group_of(dispute: Dispute) -> list[Dispute]:
+    """The disputes opened together with ``dispute`` (itself alone when it has no group)."""
+    if not dispute.group:
+        return [dispute]
+    return list(
+        Dispute.objects.filter(organisation_id=dispute.organisation_id, group=dispute.group)
+        .select_related("invoice", "invoice__customer", "assignee")
+        .order_by("invoice__number", "pk")
+    )
+
+
+@transaction.atomic
+def assign_dispute(
+    dispute: Dispute, assignee_id: int | None, *, user_id: int | None = None
+) -> list[Dispute]:
+    """Give the dispute, and those opened with it, to a member to follow up (or to nobody)."""
+    if assignee_id is not None:
+        _check_assignee(dispute.organisation_id, assignee_id)
+    disputes = group_of(dispute)
+    Dispute.objects.filter(pk__in=[d.pk for d in disputes]).update(assignee_id=assignee_id)
+    for d in disputes:
+        d.assignee_id = assignee_id
+    invoice = dispute.invoice
+    numbers = ", ".join(d.invoice.number for d in disputes)
+    who = _member_name(assignee_id)
+    _event(invoice.customer, "dispute_assigned",
+           Text(gettext_noop("Dispute on %(numbers)s assigned to %(who)s"),
+                {"numbers": numbers, "who": who})
+           if assignee_id else
+           Text(gettext_noop("Dispute on %(numbers)s no longer assigned"), {"numbers": numbers}),
+           invoice=invoice, user_id=user_id, dispute=dispute.pk,
+           assignee=assignee_id)  # fmt: skip
+    _audit(invoice.customer, "dispute.assigned", dispute,
+           f"dispute on {numbers} assigned to {who or 'nobody'}", user_id=user_id,
+           invoices=[d.invoice.number for d in disputes], assignee=assignee_id)  # fmt: skip
+    return disputes
+
+
+def _member_name(user_id: int | None) -> str:
+    if user_id is None:
+        return ""
+    member = Membership.objects.filter(user_id=user_id).select_related("user").first()
+    if member is None:
+        return ""
+    user = member.user
+    return str(user.get_full_name() or user.email or user.get_username())
+
+
+class CreditNote(NamedTuple):
+    """The credit note a dispute ends with: its number in the accounting system, so that
+    the accounting export bringing it later matches it (``payment.reference``)."""
+
+    reference: str
+    amount: Decimal
+
+
+def dunning_after(outcome: str) -> str:
+    """What a resolved dispute does to its invoice's dunning (docs/customers.md):
+
+    - ``rejected``: the invoice is due as it is; dunning resumes where it stood (its level
+      was kept while paused: the next step is eligible at once if its offset and gap have
+      passed);
+    - ``settled``: the disagreement ended otherwise (delivered, explained, a purchase
+      order given): the same;
+    - ``credit_note``: the credit note is recorded against the invoice at once, and
+      dunning resumes on what is left (nothing when it is credited in full).
+    """
+    if outcome == DisputeOutcome.CREDIT_NOTE:
+        return "credit_then_resume"
+    return "resume"
 
 
 @transaction.atomic
 def resolve_dispute(
-    dispute: Dispute, *, on: dt.date, resolution: str, user_id: int | None = None
+    dispute: Dispute,
+    *,
+    on: dt.date,
+    resolution: str,
+    outcome: str = "",
+    credit_note: CreditNote | None = None,
+    user_id: int | None = None,
 ) -> Dispute:
     if dispute.resolved_on is not None:
         raise PauseError("this dispute is already resolved")
-    dispute.resolved_on, dispute.resolution = on, resolution
-    dispute.save(update_fields=["resolved_on", "resolution"])
-    _event(dispute.invoice.customer, "dispute_resolved",
-           Text(gettext_noop("Dispute on %(number)s resolved: %(resolution)s"),
-                {"number": dispute.invoice.number, "resolution": resolution}),
-           invoice=dispute.invoice, user_id=user_id, dispute=dispute.pk)  # fmt: skip
-    _audit(dispute.invoice.customer, "dispute.resolved", dispute,
-           f"dispute on {dispute.invoice.number} resolved on {on}: {resolution}",
-           user_id=user_id, invoice=dispute.invoice.number, on=on,
-           resolution=resolution)  # fmt: skip
+    if outcome and outcome not in DisputeOutcome.values:
+        raise PauseError(f"unknown outcome {outcome!r}: one of {', '.join(DisputeOutcome.values)}")
+    if dispute.opened_on > on:
+        raise PauseError(f"the dispute was opened on {dispute.opened_on}, after {on}")
+    invoice = Invoice.objects.select_related("customer", "customer__organisation").get(
+        pk=dispute.invoice_id
+    )
+    credited: Payment | None = None
+    if dunning_after(outcome) == "credit_then_resume":
+        if credit_note is None:
+            raise PauseError("a credit note needs its number and its amount")
+        credited = _record_credit_note(invoice, credit_note, on)
+    elif credit_note is not None:
+        raise PauseError("a credit note is for the outcome credit_note")
+    dispute.resolved_on, dispute.resolution, dispute.outcome = on, resolution, outcome
+    dispute.save(update_fields=["resolved_on", "resolution", "outcome"])
+    customer = invoice.customer
+    if outcome:
+        summary = Text(
+            gettext_noop("Dispute on %(number)s resolved (%(outcome)s): %(resolution)s"),
+            {"number": invoice.number, "outcome": label(DisputeOutcome, outcome),
+             "resolution": resolution},
+        )  # fmt: skip
+    else:
+        summary = Text(gettext_noop("Dispute on %(number)s resolved: %(resolution)s"),
+                       {"number": invoice.number, "resolution": resolution})  # fmt: skip
+    _event(customer, "dispute_resolved", summary, invoice=invoice, user_id=user_id,
+           dispute=dispute.pk, outcome=outcome or None,
+           credit_note=credited.reference if credited else None)  # fmt: skip
+    _audit(customer, "dispute.resolved", dispute,
+           f"dispute on {invoice.number} resolved on {on}"
+           + (f" ({outcome})" if outcome else "") + f": {resolution}",
+           user_id=user_id, invoice=invoice.number, on=on, resolution=resolution,
+           outcome=outcome or None,
+           credit_note={"reference": credit_note.reference, "amount": credit_note.amount}
+           if credit_note else None)  # fmt: skip
     return dispute
+
+
+def _record_credit_note(invoice: Invoice, credit: CreditNote, on: dt.date) -> Payment:
+    """The credit note against the invoice, through the ledger's own path (a payment of
+    kind credit note, its allocation, ``balances.refresh``). Keyed by its number as the
+    imports key payments: when the accounting export brings the same credit note later, the
+    import matches it (and its figures win) rather than adding it twice; when the export
+    brought it already, allocated to this invoice, it is used as it is."""
+    reference = credit.reference.strip()
+    if not reference:
+        raise PauseError("a credit note needs its number (as the accounting system has it)")
+    existing = Payment.objects.filter(
+        organisation_id=invoice.organisation_id, reference=reference
+    ).first()
+    if existing is not None:
+        if (
+            existing.kind == PaymentKind.CREDIT_NOTE
+            and existing.customer_id == invoice.customer_id
+            and Allocation.objects.filter(payment=existing, invoice=invoice).exists()
+        ):
+            return existing
+        raise PauseError(
+            f"{reference} is already in the ledger ({existing.get_kind_display()} of "
+            f"{existing.amount} {existing.currency}), not a credit note on {invoice.number}"
+        )
+    if not 0 < credit.amount <= invoice.balance:
+        raise PauseError(
+            f"the credit note must be above 0 and at most what {invoice.number} owes "
+            f"({invoice.balance} {invoice.currency})"
+        )
+    payment = Payment.objects.create(
+        organisation_id=invoice.organisation_id, customer_id=invoice.customer_id,
+        kind=PaymentKind.CREDIT_NOTE, reference=reference, date=on, currency=invoice.currency,
+        amount=credit.amount, memo=f"credit note agreed on dispute of {invoice.number}",
+        source="dispute",
+    )  # fmt: skip
+    Allocation.objects.create(
+        organisation_id=invoice.organisation_id, payment=payment, invoice=invoice,
+        amount=credit.amount, date=on,
+    )  # fmt: skip
+    balances.refresh(invoice.organisation_id, [invoice.pk])
+    _event(invoice.customer, "credit_note",
+           Text(gettext_noop("Credit note %(reference)s of %(amount)s on %(number)s"),
+                {"reference": reference, "number": invoice.number,
+                 "amount": lazy_money(credit.amount, invoice.currency)}),
+           invoice=invoice, payment=payment.pk, amount=credit.amount)  # fmt: skip
+    return payment
 
 
 @transaction.atomic
@@ -257,3 +494,53 @@ def keep_promises(organisation: Any, *, on: dt.date) -> list[Promise]:
         _event(promise.customer, "promise_kept", summary,
                invoice=promise.invoice, promise=promise.pk, on=on)  # fmt: skip
     return kept
+
+
+@transaction.atomic
+def cancel_promise(
+    promise: Promise, *, on: dt.date, note: str = "", user_id: int | None = None
+) -> Promise:
+    """The promise no longer stands (recorded by mistake, replaced by a plan): the items it
+    covered are dunned again from the next run, at the level they kept."""
+    if not Promise.objects.filter(pk=promise.pk, status=Promise.Status.OPEN).update(
+        status=Promise.Status.CANCELLED
+    ):
+        raise PauseError("only an open promise can be cancelled")
+    promise.status = Promise.Status.CANCELLED
+    customer, invoice = promise.customer, promise.invoice
+    summary = Text(
+        gettext_noop("Promise to pay %(number)s by %(date)s cancelled")
+        if invoice
+        else gettext_noop("Promise to pay all open invoices by %(date)s cancelled"),
+        {"number": invoice.number if invoice else "",
+         "date": lazy_short_date(promise.promised_on)},
+    )  # fmt: skip
+    _event(customer, "promise_cancelled", summary, invoice=invoice, user_id=user_id,
+           promise=promise.pk, note=note)  # fmt: skip
+    _audit(customer, "promise.cancelled", promise,
+           f"promise of {customer.reference} for {promise.promised_on} cancelled on {on}",
+           user_id=user_id, on=on, note=note)  # fmt: skip
+    return promise
+
+
+@transaction.atomic
+def cancel_plan(
+    plan: PaymentPlan, *, on: dt.date, note: str = "", user_id: int | None = None
+) -> PaymentPlan:
+    """End an active plan by hand: its invoices return to their scenario at the level they
+    had (as a defaulted plan's do); a confirmation or instalment reminder not yet sent is
+    dropped at send time (its plan is no longer active)."""
+    if not PaymentPlan.objects.filter(pk=plan.pk, status=PaymentPlan.Status.ACTIVE).update(
+        status=PaymentPlan.Status.CANCELLED
+    ):
+        raise PauseError("only an active payment plan can be cancelled")
+    plan.status = PaymentPlan.Status.CANCELLED
+    customer = plan.customer
+    _event(customer, "plan_cancelled",
+           Text(gettext_noop("Payment plan of %(date)s cancelled: its invoices return to the "
+                             "dunning scenario"), {"date": lazy_short_date(plan.agreed_on)}),
+           user_id=user_id, plan=plan.pk, note=note)  # fmt: skip
+    _audit(customer, "plan.cancelled", plan,
+           f"payment plan {plan.pk} of {customer.reference} cancelled on {on}",
+           user_id=user_id, on=on, note=note)  # fmt: skip
+    return plan

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from relance.dunning import batch
 from relance.dunning.batch import Facts
-from relance.dunning.models import CommPurpose, Communication, CommunicationItem
+from relance.dunning.models import CommPurpose, Communication, CommunicationItem, PaymentPlan
 from relance.dunning.policy import promise_active
 
 PAID = "paid"
@@ -88,6 +88,8 @@ def recheck(comm: Communication, today: date, facts: Facts | None = None) -> Che
         facts = batch.load([comm], today)
     if comm.purpose == CommPurpose.INSTALMENT:
         return _recheck_instalment(comm, facts)
+    if comm.purpose == CommPurpose.PLAN_CONFIRMATION:
+        return _recheck_plan_confirmation(comm, facts)
     thanks = comm.purpose == CommPurpose.THANKS
     promises = facts.promises.get(comm.customer_id, [])
     promised_customer = any(
@@ -139,5 +141,16 @@ def _recheck_instalment(comm: Communication, facts: Facts) -> Check:
     )
     check = Check()
     for item in items:
+        check.record(item, reason)
+    return check
+
+
+def _recheck_plan_confirmation(comm: Communication, facts: Facts) -> Check:
+    """A plan's confirmation lists the plan's invoices, which the plan itself suspends: it
+    leaves while the plan is active, and not once it was cancelled (or ended) meanwhile."""
+    plan = facts.plans.get(comm.pk)  # none: the plan names another confirmation now
+    reason = "" if plan is not None and plan.status == PaymentPlan.Status.ACTIVE else PLAN_CLOSED
+    check = Check()
+    for item in facts.items.get(comm.pk, []):
         check.record(item, reason)
     return check

@@ -1,5 +1,6 @@
 """relance plan create CUSTOMER --invoice N... --instalment DATE:AMOUNT... [--date D]
-[--note TEXT] [--org SLUG] [--json]"""
+[--note TEXT] [--confirm] | confirm ID [--date D] | cancel ID [--note TEXT] [--date D];
+all [--org SLUG] [--json]"""
 
 from __future__ import annotations
 
@@ -53,24 +54,44 @@ class Command(BaseCommand):
         )
         create.add_argument("--date", type=iso_date, help="the day it was agreed (today)")
         create.add_argument("--note", default="")
-        scope_options(create)
+        create.add_argument(
+            "--confirm",
+            action="store_true",
+            help="confirm the plan to the customer by e-mail (template plan_confirmation)",
+        )
+        confirming = verbs.add_parser("confirm", help="confirm a plan to the customer by e-mail")
+        confirming.add_argument("plan", metavar="ID", help="the plan's id")
+        confirming.add_argument("--date", type=iso_date, help="the day (today)")
+        cancelling = verbs.add_parser("cancel", help="end an active plan: its invoices are dunned")
+        cancelling.add_argument("plan", metavar="ID", help="the plan's id")
+        cancelling.add_argument("--date", type=iso_date, help="the day (today)")
+        cancelling.add_argument("--note", default="")
+        scope_options(create, confirming, cancelling)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
+        day = opts["date"] or today_for(org)
         with refused(actions.Refused):
-            plan = actions.create_plan(
-                org,
-                opts["customer"],
-                opts["invoices"],
-                opts["instalments"],
-                on=opts["date"] or today_for(org),
-                note=opts["note"],
-            )
+            if opts["action"] == "confirm":
+                plan = actions.confirm_plan(org, opts["plan"], on=day)
+            elif opts["action"] == "cancel":
+                plan = actions.cancel_plan(org, opts["plan"], on=day, note=opts["note"])
+            else:
+                plan = actions.create_plan(
+                    org,
+                    opts["customer"],
+                    opts["invoices"],
+                    opts["instalments"],
+                    on=day,
+                    note=opts["note"],
+                    confirm=opts["confirm"],
+                )
         described = describe_plan(plan)
         if opts["json"]:
             print_json(self.stdout, {"plan": described})
             return
         self.stdout.write(
-            f"Payment plan {described['id']} for {', '.join(described['invoices'])}: "
+            f"Payment plan {described['id']} ({described['status']}) for "
+            f"{', '.join(described['invoices'])}: "
             + ", ".join(f"{i['amount']} on {i['due_date']}" for i in described["instalments"])
         )

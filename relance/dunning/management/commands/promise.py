@@ -1,5 +1,5 @@
 """relance promise add CUSTOMER --on DATE [--invoice N] [--amount A] [--grace N] [--note]
-[--org SLUG] [--json]"""
+| cancel ID [--note N] [--date D]; both [--org SLUG] [--json]"""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from relance.dunning import actions
 from relance.dunning.customer_view import describe_promise
+from relance.insights.management.commands.report import today_for
 from relance.lib.commands import amount, iso_date, organisation_option, refused, scope_options
 from relance.lib.output import print_json
 
@@ -39,10 +40,21 @@ class Command(BaseCommand):
             "`relance org set --promise-grace-days`)",
         )
         adding.add_argument("--note", default="")
-        scope_options(adding)
+        cancelling = verbs.add_parser("cancel", help="cancel an open promise")
+        cancelling.add_argument("promise", metavar="ID", help="the promise's id")
+        cancelling.add_argument("--note", default="")
+        cancelling.add_argument("--date", type=iso_date, help="the day (default: today)")
+        scope_options(adding, cancelling)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
+        if opts["action"] == "cancel":
+            with refused(actions.Refused):
+                promise = actions.cancel_promise(
+                    org, opts["promise"], on=opts["date"] or today_for(org), note=opts["note"]
+                )
+            self._print(promise, opts)
+            return
         with refused(actions.Refused):
             promise = actions.add_promise(
                 org,
@@ -53,12 +65,15 @@ class Command(BaseCommand):
                 grace_days=opts["grace"],
                 note=opts["note"],
             )
+        self._print(promise, opts)
+
+    def _print(self, promise: Any, opts: dict[str, Any]) -> None:
         described = describe_promise(promise)
         if opts["json"]:
             print_json(self.stdout, {"promise": described})
             return
         what = described["invoice"] or "all open invoices"
         self.stdout.write(
-            f"Promise {described['id']}: {opts['customer']} pays {what} by "
-            f"{described['promised_on']} (grace {described['grace_days']} days)"
+            f"Promise {described['id']} ({described['status']}): {promise.customer.reference} "
+            f"pays {what} by {described['promised_on']} (grace {described['grace_days']} days)"
         )
