@@ -86,7 +86,11 @@ def test_it_refuses_to_create_a_user_without_a_password(tmp_path):
     made = relance(tmp_path, "createuser", "bob@acme.test", "--password-stdin", "--json",
                    stdin="a-long-enough-secret\n")  # fmt: skip
     assert made.returncode == 0, made.stderr
-    # An existing user's role changes without a new password.
+    # An existing user's role changes without a new password (another administrator kept:
+    # the last one is never demoted).
+    other = relance(tmp_path, "createuser", "alice@acme.test", "--password-stdin",
+                    stdin="a-long-enough-secret\n")  # fmt: skip
+    assert other.returncode == 0, other.stderr
     again = relance(tmp_path, "createuser", "bob@acme.test", "--role", "viewer", "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["role"] == "viewer"

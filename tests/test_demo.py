@@ -648,6 +648,26 @@ def test_it_shows_the_last_business_days_work_on_a_weekend(demo_org):
     assert replayed is not None and replayed.last_business_day == friday
     assert replayed.last_run is not None and replayed.last_run.counts["queued"] > 0
     comms = Communication.objects.filter(organisation=organisation)
-    assert comms.filter(run_date=friday, status=CommStatus.SENT).exists()
+    unsettled = comms.exclude(
+        status__in=[CommStatus.SENT, CommStatus.CANCELLED, CommStatus.AWAITING_APPROVAL]
+    ).values_list("run_date", "channel", "status", "last_error", "claimed_at")
+    assert comms.filter(run_date=friday, status=CommStatus.SENT).exists(), list(unsettled[:10])
     assert not comms.filter(run_date=saturday).exists()
     assert comms.filter(run_date__lt=friday).exists()
+
+
+def test_it_gives_the_demo_a_credit_team_sharing_the_customers(demo_org):
+    from relance.accounts.models import Membership
+    from relance.ledger.models import Customer
+
+    roles = dict(
+        Membership.objects.filter(organisation=demo_org).values_list("user__email", "role")
+    )
+    assert sorted(roles.values()) == ["admin", "collector", "collector", "manager", "viewer"]
+    customers = Customer.objects.filter(organisation=demo_org)
+    by_collector = {
+        email: customers.filter(collector__email=email).count()
+        for email, role in roles.items() if role == "collector"
+    }  # fmt: skip
+    assert all(n >= CUSTOMERS // 3 for n in by_collector.values()), by_collector
+    assert customers.filter(collector__isnull=True).count() >= CUSTOMERS // 6

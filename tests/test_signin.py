@@ -169,7 +169,7 @@ def test_it_shows_the_lockout_to_admins_in_axes_records_and_the_audit_trail(
     assert ALICE in page.content.decode()
 
 
-def test_it_records_a_failure_of_an_unknown_or_shared_account_without_organisation(
+def test_it_records_a_shared_account_in_each_organisation_and_an_unknown_one_in_none(
     client, org, other_org, owner
 ):
     from relance.accounts.services import add_member
@@ -179,7 +179,8 @@ def test_it_records_a_failure_of_an_unknown_or_shared_account_without_organisati
     sign_in(client, "nobody@acme.test", "wrong password")
     failures = AuditEvent.objects.filter(action__startswith="signin.").order_by("pk")
     assert list(failures.values_list("action", "organisation_id", "data")) == [
-        ("signin.failed", None, {"username": ALICE}),
+        ("signin.failed", org.pk, {"username": ALICE}),
+        ("signin.failed", other_org.pk, {"username": ALICE}),
         ("signin.failed", None, {"username": "nobody@acme.test"}),
     ]
 

@@ -237,7 +237,7 @@ def test_it_fills_the_rows_of_existing_ledgers_when_migrating(org, other_org):
         f.invoice(c, due=START, amount="10.00")
     CustomerBalance.objects.all().delete()
     BalanceDay.objects.all().delete()
-    migration = importlib.import_module("relance.ledger.migrations.0099_perf")
+    migration = importlib.import_module("relance.ledger.migrations.0006_balance_days")
     migration.fill(apps, None)
     assert BalanceDay.objects.filter(as_of__isnull=False).count() == 2
     assert CustomerBalance.objects.filter(organisation=org).count() == 1

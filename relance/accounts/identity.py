@@ -1,16 +1,21 @@
-"""An organisation's identity: who the reminders come from, where replies go, and how to pay.
+"""An organisation's identity and settings: who the reminders come from, where replies go,
+how to pay, and the defaults of its dunning (minimum balance, contact gap, promise grace,
+closed days).
 
 Reply address, phone, postal address, signature, SIREN, VAT number, IBAN and BIC are checked
 with python-stdnum and Django's e-mail validator before anything is written; one call sets
-several fields, all or none. The command line (``relance org set``) and the console call
-``update_identity``; the e-mails call ``bank_details`` and ``payment_reference``.
+several fields, all or none. The command line (``relance org set``) and the console's
+settings pages call ``update_identity``; the e-mails call ``bank_details``,
+``payment_reference`` and ``sender_of``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
@@ -26,16 +31,26 @@ from stdnum.iso7064 import mod_97_10
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
+from relance.lib.dates import out_of_range
 
 if TYPE_CHECKING:
+    from django.http import HttpRequest
+
     from relance.ledger.models import Customer
 
 # Shown and set in this order.
 FIELDS = (
-    "legal_name", "email", "phone", "address", "signature",
+    "name", "legal_name", "email", "phone", "address", "signature",
     "siren", "vat_number", "iban", "bic", "contact_gap",
+    "sender_name", "reply_to", "letterhead", "min_balance", "promise_grace_days",
+    "closed_days",
 )  # fmt: skip
+# Fields that cannot be emptied: a name, and the numbers the engine reads.
+REQUIRED = frozenset({"name", "contact_gap", "min_balance", "promise_grace_days"})
 MAX_CONTACT_GAP = 60
+MAX_GRACE_DAYS = 30  # as ``relance promise add --grace``
+MAX_MIN_BALANCE = Decimal("1000000")
+MAX_CLOSED_DAYS = 366
 _PHONE = re.compile(r"\+?[0-9][0-9 .()\-]{3,30}")
 
 
@@ -85,17 +100,54 @@ def _stdnum(module: Any, what: str) -> Callable[[str], str]:
     return clean
 
 
-def _contact_gap(value: str | int) -> int:
+def _days(limit: int) -> Callable[[str | int], int]:
+    def clean(value: str | int) -> int:
+        try:
+            days = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not a number of days") from None
+        if not 0 <= days <= limit:
+            raise ValueError(f"between 0 and {limit} days")
+        return days
+
+    return clean
+
+
+_contact_gap = _days(MAX_CONTACT_GAP)
+
+
+def _amount(value: str | Decimal) -> Decimal:
     try:
-        gap = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{value!r} is not a number of days") from None
-    if not 0 <= gap <= MAX_CONTACT_GAP:
-        raise ValueError(f"between 0 and {MAX_CONTACT_GAP} days")
-    return gap
+        amount = Decimal(str(value).strip().replace(",", "."))
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not an amount") from None
+    if not amount.is_finite() or amount < 0 or amount != round(amount, 2):
+        raise ValueError(f"{value!r} is not an amount of zero or more, in cents at most")
+    if amount > MAX_MIN_BALANCE:
+        raise ValueError(f"at most {MAX_MIN_BALANCE}")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _closed_days(value: str | Iterable[str | dt.date]) -> list[str]:
+    """Days as ISO dates, sorted, each once: a list, or a text of dates separated by commas
+    or spaces (``relance org set --closed-days``)."""
+    texts = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    days: set[dt.date] = set()
+    for text in texts:
+        try:
+            day = text if isinstance(text, dt.date) else dt.date.fromisoformat(str(text).strip())
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+        if problem := out_of_range(day):
+            raise ValueError(problem)
+        days.add(day)
+    if len(days) > MAX_CLOSED_DAYS:
+        raise ValueError(f"at most {MAX_CLOSED_DAYS} days")
+    return [day.isoformat() for day in sorted(days)]
 
 
 CLEANERS: dict[str, Callable[[Any], Any]] = {
+    "name": _text(200),
     "legal_name": _text(200),
     "email": _email,
     "phone": _phone,
@@ -106,6 +158,12 @@ CLEANERS: dict[str, Callable[[Any], Any]] = {
     "iban": _stdnum(stdnum_iban, "IBAN"),
     "bic": _stdnum(stdnum_bic, "BIC"),
     "contact_gap": _contact_gap,
+    "sender_name": _text(200),
+    "reply_to": _email,
+    "letterhead": _text(1000, multiline=True),
+    "min_balance": _amount,
+    "promise_grace_days": _days(MAX_GRACE_DAYS),
+    "closed_days": _closed_days,
 }
 
 
@@ -118,8 +176,11 @@ def clean_identity(organisation: Organisation, changes: Mapping[str, Any]) -> di
         if name not in CLEANERS:
             errors[name] = "not a field of the organisation's identity"
             continue
-        if isinstance(value, str) and not value.strip() and name not in ("contact_gap",):
-            cleaned[name] = ""  # cleared
+        if isinstance(value, str) and not value.strip():
+            if name in REQUIRED:
+                errors[name] = "required"
+            else:
+                cleaned[name] = [] if name == "closed_days" else ""  # cleared
             continue
         try:
             cleaned[name] = CLEANERS[name](value)
@@ -137,7 +198,11 @@ def clean_identity(organisation: Organisation, changes: Mapping[str, Any]) -> di
 
 
 def update_identity(
-    organisation: Organisation, changes: Mapping[str, Any], *, user: Any = None
+    organisation: Organisation,
+    changes: Mapping[str, Any],
+    *,
+    user: Any = None,
+    request: HttpRequest | None = None,
 ) -> Organisation:
     """Check then write ``changes`` (field name to value): all of them, or none. The audit
     trail keeps each field changed with its old and new value (``user`` did it, or the
@@ -156,8 +221,32 @@ def update_identity(
             if changed:
                 trail.record(organisation, "organisation.settings_changed", user=user,
                              target=organisation, summary="changed " + ", ".join(changed),
-                             data={"changes": changed})  # fmt: skip
+                             data={"changes": changed}, request=request)  # fmt: skip
     return organisation
+
+
+def add_closed_days(
+    organisation: Organisation, days: Iterable[dt.date | str], **by: Any
+) -> Organisation:
+    """Company closure days added to those known (a day already there is no change)."""
+    return update_identity(organisation, {"closed_days": [*organisation.closed_days, *days]}, **by)
+
+
+def remove_closed_days(
+    organisation: Organisation, days: Iterable[dt.date | str], **by: Any
+) -> Organisation:
+    gone = {str(day) for day in days}
+    kept = [day for day in organisation.closed_days if day not in gone]
+    return update_identity(organisation, {"closed_days": kept}, **by)
+
+
+def sender_of(organisation: Organisation) -> tuple[str, str]:
+    """The name e-mails go out under and the address replies go to: the sender name and
+    reply-to address when set, else the organisation's name and e-mail."""
+    return (
+        organisation.sender_name or organisation.name,
+        organisation.reply_to or organisation.email,
+    )
 
 
 def identity_of(organisation: Organisation) -> dict[str, Any]:
@@ -171,6 +260,7 @@ def identity_of(organisation: Organisation) -> dict[str, Any]:
         "language": organisation.language,
         **values,
         "iban_formatted": stdnum_iban.format(organisation.iban) if organisation.iban else "",
+        "logo": bool(organisation.logo),
         "ready_to_send": missing_for_email(organisation) is None,
     }
 

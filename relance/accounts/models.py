@@ -44,7 +44,8 @@ class Organisation(models.Model):
     # The name e-mails are sent under and where replies go (the e-mail above when empty).
     sender_name = models.CharField(_("sender name"), max_length=200, blank=True)
     reply_to = models.EmailField(_("reply-to address"), blank=True)
-    # Printed at the top of letters; the logo is an uploaded PNG, JPEG or SVG.
+    # Printed at the top of letters; the logo is an uploaded PNG or JPEG (never SVG:
+    # relance/accounts/logo.py).
     letterhead = models.TextField(_("letterhead"), blank=True)
     logo = models.FileField(_("logo"), upload_to="logos/", blank=True)
     # Days after a promised date before the promise counts as broken (the default of new

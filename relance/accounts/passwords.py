@@ -12,16 +12,21 @@ import datetime as dt
 import logging
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.template import loader
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from relance.accounts.signin import organisation_of
 from relance.audit import trail
@@ -29,6 +34,8 @@ from relance.audit.models import AuditEvent
 from relance.lib.clientip import client_ip
 
 REQUESTED = "password.reset_requested"
+INVITATION_SUBJECT = "registration/invitation_mail_subject.txt"
+INVITATION_BODY = "registration/invitation_mail.txt"
 WINDOW = dt.timedelta(hours=1)
 SENDER_THREAD = "password-reset-mail"
 
@@ -46,6 +53,13 @@ def too_many_requests(ip: str | None, now: dt.datetime) -> bool:
 
 
 class PasswordResetForm(auth_forms.PasswordResetForm):
+    def get_users(self, email: str) -> Any:
+        """Active accounts with this address, including a member invited who has not
+        chosen a password yet (their invitation's link expired: they ask for another here);
+        Django leaves those out for sites where such accounts sign in elsewhere."""
+        users = get_user_model()._default_manager.filter(email__iexact=email, is_active=True)
+        return (u for u in users if u.email.lower() == email.strip().lower())
+
     def send_mail(
         self,
         subject_template_name: str,
@@ -119,3 +133,24 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "registration/password_reset_finished.html"
+
+
+def send_invitation(user: Any, organisation: Any, *, base_url: str, inviter: str = "") -> None:
+    """E-mail a member added without a password the link to choose one: the password
+    reset's own link (Django's token: it works once, for PASSWORD_RESET_TIMEOUT), worded as
+    an invitation, in the organisation's language. Sent now: a failure raises, for the
+    page or command to say so."""
+    parts = urlsplit(base_url)
+    context = {
+        "email": user.email or user.get_username(),
+        "domain": parts.netloc,
+        "protocol": parts.scheme or "https",
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": default_token_generator.make_token(user),
+        "organisation": organisation.name,
+        "inviter": inviter,
+    }
+    with translation.override(organisation.language):
+        subject = "".join(loader.render_to_string(INVITATION_SUBJECT, context).splitlines())
+        body = loader.render_to_string(INVITATION_BODY, context)
+    EmailMultiAlternatives(subject, body, None, [context["email"]]).send()

@@ -1,15 +1,25 @@
-"""Organisations and members: creation and lookup, shared by the CLI, the console and imports."""
+"""Organisations and members: creation and lookup, members' roles, shared by the CLI, the
+console and imports."""
 
 from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.text import slugify
 
 from relance.accounts.models import Membership, Organisation, Role
 from relance.audit import trail
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 
 class OrganisationNotFound(Exception):
@@ -111,13 +121,137 @@ def check_currency(code: str) -> str:
     return upper
 
 
+class MemberRefused(ValueError):
+    """A change of members refused (an unknown member, the last administrator...); nothing
+    was written."""
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: int
+    email: str
+    role: str
+    last_login: dt.datetime | None
+    joined: dt.datetime
+
+
+def members_of(organisation: Organisation) -> list[Member]:
+    """The organisation's members, administrators first, then by login; one query."""
+    rows = (
+        Membership.objects.filter(organisation=organisation)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    members = [
+        Member(m.user_id, m.user.get_username(), m.role, m.user.last_login, m.created_at)
+        for m in rows
+    ]
+    return sorted(members, key=lambda m: RANK_ORDER.index(m.role))
+
+
+RANK_ORDER: list[str] = [Role.ADMIN, Role.MANAGER, Role.COLLECTOR, Role.VIEWER]
+
+
+def _check_role(role: str) -> None:
+    if role not in Role.values:
+        raise MemberRefused(f"unknown role {role!r}; one of {', '.join(Role.values)}")
+
+
+def _membership(organisation: Organisation, email: str) -> Membership:
+    found = (
+        Membership.objects.select_for_update()
+        .select_related("user")
+        .filter(organisation=organisation, user__username=email.strip().lower())
+        .first()
+    )
+    if found is None:
+        raise MemberRefused(f"{email} is not a member of {organisation.slug}")
+    return found
+
+
+def _keep_an_admin(organisation: Organisation, leaving: Membership, what: str) -> None:
+    """Refuse to leave the organisation without an administrator: nobody could then manage
+    its members or settings. The admins' rows are locked, so that two admins demoting each
+    other at once cannot both succeed."""
+    if leaving.role != Role.ADMIN:
+        return
+    admins = list(
+        Membership.objects.select_for_update()
+        .filter(organisation=organisation, role=Role.ADMIN)
+        .values_list("pk", flat=True)
+    )
+    if admins == [leaving.pk]:
+        raise MemberRefused(
+            f"{leaving.user.get_username()} is the last administrator of {organisation.slug}: "
+            f"give another member the admin role before you {what}"
+        )
+
+
+@transaction.atomic
+def change_role(
+    organisation: Organisation,
+    email: str,
+    role: str,
+    *,
+    by: Any = None,
+    request: HttpRequest | None = None,
+) -> Membership:
+    """Give a member another role; it takes effect on their next page (roles are read on
+    every request). Never demotes the last administrator."""
+    _check_role(role)
+    membership = _membership(organisation, email)
+    if membership.role == role:
+        return membership
+    if role != Role.ADMIN:
+        _keep_an_admin(organisation, membership, "change their role")
+    previous = membership.role
+    membership.role = role
+    membership.save(update_fields=["role"])
+    username = membership.user.get_username()
+    trail.record(organisation, "member.changed", user=by, target=membership.user,
+                 summary=f"{username} is {role} (was {previous})", request=request,
+                 data={"user": username, "role": role, "previous_role": previous})  # fmt: skip
+    return membership
+
+
+@transaction.atomic
+def remove_member(
+    organisation: Organisation,
+    email: str,
+    *,
+    by: Any = None,
+    request: HttpRequest | None = None,
+) -> None:
+    """Take a member out of the organisation (the user stays, with their other
+    organisations). Never the last administrator, be it oneself."""
+    membership = _membership(organisation, email)
+    _keep_an_admin(organisation, membership, "remove them")
+    username = membership.user.get_username()
+    membership.delete()
+    trail.record(organisation, "member.removed", user=by, target=membership.user,
+                 summary=f"{username} removed", request=request,
+                 data={"user": username, "role": membership.role})  # fmt: skip
+
+
 @transaction.atomic
 def add_member(
-    organisation: Organisation, email: str, role: str, password: str | None = None
+    organisation: Organisation,
+    email: str,
+    role: str,
+    password: str | None = None,
+    *,
+    by: Any = None,
+    request: HttpRequest | None = None,
 ) -> AbstractBaseUser:
-    """Create the user if needed (the e-mail is the login) and give them a role."""
-    if role not in Role.values:
-        raise ValueError(f"unknown role {role!r}; one of {', '.join(Role.values)}")
+    """Create the user if needed (the e-mail is the login) and give them a role. A new user
+    without a password has none usable until they choose one (``passwords.send_invitation``
+    e-mails the link). ``by`` is who did it (None: the command's login)."""
+    _check_role(role)
+    try:
+        validate_email(email.strip())
+    except ValidationError:
+        raise MemberRefused(f"{email!r} is not an e-mail address") from None
+    email = email.strip()
     user_model = get_user_model()
     user, created = user_model.objects.get_or_create(
         username=email.lower(), defaults={"email": email.lower()}
@@ -130,12 +264,20 @@ def add_member(
     elif created:
         user.set_unusable_password()
         user.save()
-    before = Membership.objects.filter(organisation=organisation, user=user).first()
+    before = (
+        Membership.objects.select_for_update()
+        .filter(organisation=organisation, user=user)
+        .select_related("user")
+        .first()
+    )
+    if before is not None and before.role != role and role != Role.ADMIN:
+        _keep_an_admin(organisation, before, "change their role")
     Membership.objects.update_or_create(
         organisation=organisation, user=user, defaults={"role": role}
     )
     if before is None or before.role != role or new_password:
         trail.record(organisation, "member.added" if before is None else "member.changed",
+                     user=by, request=request,
                      target=user, summary=f"{user.get_username()} is {role}",
                      data={"user": user.get_username(), "role": role,
                            "previous_role": before.role if before else None,

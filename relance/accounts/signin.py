@@ -37,22 +37,38 @@ def username_of(request: HttpRequest | None, credentials: dict[str, Any] | None)
 
 
 def organisation_of(username: str | None) -> int | None:
-    """The account's organisation when it has exactly one, else None (unknown or several)."""
-    if not username:
-        return None
-    ids = list(
-        Membership.objects.filter(user__username=username).values_list(
-            "organisation_id", flat=True
-        )[:2]
-    )
+    """The account's organisation when it has exactly one, else None (unknown or several).
+    Password resets use it: a reset request is counted per client address in the trail, so
+    it is written once."""
+    ids = organisations_of(username)
     return ids[0] if len(ids) == 1 else None
+
+
+def organisations_of(username: str | None) -> list[int | None]:
+    """Every organisation the account belongs to; ``[None]`` for an unknown login or an
+    account of no organisation (the admin site shows those events)."""
+    if not username:
+        return [None]
+    ids = Membership.objects.filter(user__username=username).values_list(
+        "organisation_id", flat=True
+    )
+    return list(ids.order_by("organisation_id")) or [None]
+
+
+def record_for_account(username: str | None, action: str, **event: Any) -> None:
+    """The one way sign-in events are written (password, lockouts, unlocks, two-factor):
+    one event in the trail of each organisation the account belongs to, so that each
+    organisation's administrators see every sign-in of its members, whether they belong to
+    one organisation or several; outside any organisation for an unknown login."""
+    for organisation in organisations_of(username):
+        trail.record(organisation, action, **event)
 
 
 @receiver(user_logged_in, dispatch_uid="relance.signin.succeeded")
 def signed_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     username = user.get_username()
-    trail.record(
-        organisation_of(username),
+    record_for_account(
+        username,
         "signin.succeeded",
         user=user,
         target=user,
@@ -71,8 +87,8 @@ def sign_in_failed(
         return  # a wrong code: recorded there as signin.otp_failed
     # Only the name: Django has already masked the password in ``credentials``.
     username = username_of(request, credentials) or ""
-    trail.record(
-        organisation_of(username),
+    record_for_account(
+        username,
         "signin.failed",
         actor="anonymous",
         summary=f"failed sign-in as {username}",
@@ -86,8 +102,8 @@ def locked(
     sender: Any, request: HttpRequest, username: str | None, ip_address: str | None, **kw: Any
 ) -> None:
     retry_at = retry_time(username, ip_address)
-    trail.record(
-        organisation_of(username),
+    record_for_account(
+        username,
         "signin.locked_out",
         actor="anonymous",
         summary=f"sign-in refused, locked out: {username} from {ip_address}",

@@ -132,17 +132,12 @@ def remove(user: Any, *, request: HttpRequest | None = None) -> int:
 
 
 def record(user: Any, action: str, *, request: HttpRequest | None = None, **kw: Any) -> None:
-    """An event in the trail of each organisation the user belongs to (their admins read
-    it there), or outside any organisation for a user without one."""
-    from relance.accounts.models import Membership
-    from relance.audit import trail
+    """An event of the user's sign-in, written as every sign-in event is
+    (``signin.record_for_account``): in the trail of each organisation they belong to."""
+    from relance.accounts.signin import record_for_account
 
-    organisations: list[int | None] = list(
-        Membership.objects.filter(user=user).values_list("organisation_id", flat=True)
-    ) or [None]
-    for organisation in organisations:
-        trail.record(organisation, action, user=user, target=("user", user.pk),
-                     request=request, **kw)  # fmt: skip
+    record_for_account(user.get_username(), action, user=user, target=("user", user.pk),
+                       request=request, **kw)  # fmt: skip
 
 
 # The sign-in's second step.

@@ -54,6 +54,10 @@ class Outgoing:
     message_id: str  # our identifier, recorded before sending: the claim's token
     recipients: tuple[str, ...]
     subject: str = ""
+    # What the reader sees, kept with the communication once sent (``sent_text``,
+    # ``sent_html``): the text part, and the HTML part if there is one.
+    text: str = ""
+    html: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import logging
 import smtplib
 from collections.abc import Callable, Sequence
 from datetime import date
+from email.header import decode_header, make_header
+from email.message import Message
 from email.utils import formataddr, make_msgid
 from email.utils import parseaddr as _parseaddr
 from typing import Any
@@ -18,6 +20,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.utils import DNS_NAME
 from django.utils.module_loading import import_string
 
+from relance.accounts.identity import sender_of
 from relance.channels import registry, templates
 from relance.channels.base import Delivery, NoRecipient, Outgoing, TransportError
 from relance.channels.context import message_context
@@ -69,15 +72,17 @@ def _unique(addresses: list[str]) -> list[str]:
 
 
 def sender_for(comm: Communication) -> tuple[str, list[str]]:
-    """From and Reply-To. From is our own address under the organisation's name unless
-    ``RELANCE_EMAIL_FROM_ORGANISATION`` is set (the organisation's domain must then
-    authorise our servers: SPF, DKIM); replies go to the organisation."""
+    """From and Reply-To. From is our own address under the organisation's sender name
+    unless ``RELANCE_EMAIL_FROM_ORGANISATION`` is set (the organisation's domain must then
+    authorise our servers: SPF, DKIM); replies go to its reply-to address (both default to
+    the organisation's name and e-mail: ``identity.sender_of``)."""
     org = comm.organisation
+    name, reply_address = sender_of(org)
     own = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
     if getattr(settings, "RELANCE_EMAIL_FROM_ORGANISATION", False) and org.email:
         own = org.email
-    reply_to = [formataddr((org.name, org.email))] if org.email else []
-    return formataddr((org.name, own)), reply_to
+    reply_to = [formataddr((name, reply_address))] if reply_address else []
+    return formataddr((name, own)), reply_to
 
 
 def message_id_domain() -> str:
@@ -132,13 +137,19 @@ def build_email(
 ) -> Outgoing:
     """The message for ``comm`` listing ``items``; raises ``NoRecipient``."""
     to = recipients_for(comm.customer, facts.contacts.get(comm.customer_id, []))
+    context = message_context(comm, items, today, facts)
     rendered = templates.render(
         organisation_slug=comm.organisation.slug,
         channel=StepChannel.EMAIL,
         language=comm.language,
         slug=comm.template,
-        context=message_context(comm, items, today, facts),
+        context=context,
     )
+    if comm.edited_text:
+        rendered = templates.with_edits(
+            rendered, channel=StepChannel.EMAIL, subject=comm.edited_subject,
+            text=comm.edited_text, context=context,
+        )  # fmt: skip
     from_email, reply_to = sender_for(comm)
     message_id = make_msgid(idstring=f"relance.{comm.pk}", domain=message_id_domain())
     headers = {
@@ -165,6 +176,8 @@ def build_email(
         message_id=message_id,
         recipients=tuple(bare_address(a) for a in to),
         subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html or "",
     )
 
 
@@ -183,6 +196,26 @@ def _preparer(backend: str) -> Callable[[EmailMultiAlternatives], None] | None:
         return getattr(import_string(backend), "prepare", None)
     except ImportError:  # the transport reports it, as for any backend
         return None
+
+
+def shown_message(message: Message) -> dict[str, Any]:
+    """Headers (decoded, as the reader's mail program shows them), text and HTML parts and
+    attachments of a message as it goes on the wire."""
+    headers = {name: str(make_header(decode_header(value))) for name, value in message.items()}
+    parts: dict[str, Any] = {"headers": headers, "text": "", "html": "", "attachments": []}
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        filename = part.get_filename()
+        if filename:
+            parts["attachments"].append(filename)
+        elif part.get_content_type() in ("text/plain", "text/html"):
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)  # a leaf part decodes to bytes
+            charset = part.get_content_charset() or "utf-8"
+            text = payload.decode(charset).replace("\r\n", "\n")
+            parts["text" if part.get_content_type() == "text/plain" else "html"] = text
+    return parts
 
 
 # -- sending ------------------------------------------------------------------------------

@@ -135,6 +135,30 @@ def render(
     raise TemplateDoesNotExist(f"no template for {channel}/{language}/{slug}")
 
 
+def with_edits(
+    rendered: Rendered, *, channel: str, subject: str, text: str, context: Mapping[str, Any]
+) -> Rendered:
+    """A person's wording of one message in place of the template's (an edit made while it
+    awaited approval): their subject (the template's if they left it empty) and their text;
+    the HTML part, if the channel has one, is their text again in the channel's frame
+    (``channels/<channel>/edited.html``: the same page, the person's paragraphs, escaped),
+    so that both parts always say the same."""
+    text = clean_text(text.replace("\r\n", "\n"))
+    html = None
+    frame = _find(f"channels/{channel}/edited.html", autoescape=True)
+    if frame is not None and rendered.html is not None:
+        with translation.override(rendered.language):
+            ctx = {**context, "language": rendered.language, "edited_text": text}
+            html = frame.render(_context(ctx, autoescape=True))
+    return Rendered(
+        subject=clean_subject(subject) or rendered.subject,
+        text=text,
+        html=html,
+        language=rendered.language,
+        source=f"{rendered.source} (edited)",
+    )
+
+
 def _context(values: Mapping[str, Any], *, autoescape: bool) -> Context:
     # A Context escapes by default whatever its engine says: plain text and subjects must
     # not ("l'Industrie", never "l&#x27;Industrie").

@@ -1,24 +1,521 @@
-"""Customers: the filtered list and each customer's page with its timeline."""
+"""Customers: the filtered list and each customer's page with its timeline, and what a
+person records from there (note, contact, hold, promise, dispute, collector).
+
+Views parse the request and call the services: the list is ``dunning.customer_list``, the
+page ``dunning.customer_view``, the records ``ledger.customer_file``, ``dunning.pauses``
+and ``dunning.dispute_group``. Every action is a plain form POST that redirects back to the
+customer's page; with htmx it answers the page's body, swapped in place.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.urls import path
+import datetime as dt
+from decimal import Decimal
+from typing import Any
 
-from relance.console.access import console_view
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from relance.accounts.models import Membership
+from relance.console.access import Can, Console, console_view
+from relance.dunning import customer_list, dispute_group, pauses
+from relance.dunning.customer_view import customer_view, timeline_page
+from relance.dunning.models import Scenario
+from relance.insights.management.commands.report import today_for
+from relance.ledger import customer_file
+from relance.ledger.models import (
+    Channel,
+    Customer,
+    DisputeReason,
+    Hold,
+    HoldKind,
+    Invoice,
+    RiskClass,
+)
+
+BUCKET_LABELS = {
+    "not_due": gettext_lazy("Not due"), "1-30": gettext_lazy("1-30 days"),
+    "31-60": gettext_lazy("31-60 days"), "61-90": gettext_lazy("61-90 days"),
+    "over_90": gettext_lazy("Over 90 days"),
+}  # fmt: skip
+SORT_LABELS = {
+    "-overdue": gettext_lazy("Overdue, largest first"),
+    "overdue": gettext_lazy("Overdue, smallest first"),
+    "-open": gettext_lazy("Open, largest first"),
+    "oldest": gettext_lazy("Oldest item first"),
+    "name": gettext_lazy("Name"),
+    "reference": gettext_lazy("Account"),
+}
+KIND_LABELS = {
+    "note": gettext_lazy("Note"),
+    "contact_added": gettext_lazy("Contact"),
+    "collector_assigned": gettext_lazy("Collector"),
+    "payment": gettext_lazy("Payment received"),
+    "dispute_opened": gettext_lazy("Dispute"),
+    "dispute_resolved": gettext_lazy("Dispute resolved"),
+    "promise_recorded": gettext_lazy("Promise"),
+    "promise_kept": gettext_lazy("Promise kept"),
+    "promise_broken": gettext_lazy("Promise broken"),
+    "hold_placed": gettext_lazy("Hold"),
+    "hold_released": gettext_lazy("Hold lifted"),
+    "plan_agreed": gettext_lazy("Payment plan"),
+    "communication_queued": gettext_lazy("Planned"),
+    "communication_awaiting_approval": gettext_lazy("Awaiting approval"),
+    "communication_approved": gettext_lazy("Approved"),
+    "communication_skipped": gettext_lazy("Skipped"),
+    "communication_sent": gettext_lazy("Sent"),
+    "communication_failed": gettext_lazy("Failed"),
+    "communication_deferred": gettext_lazy("Deferred"),
+    "communication_cancelled": gettext_lazy("Cancelled"),
+    "communication_ambiguous": gettext_lazy("To check"),
+    "communication_handed_over": gettext_lazy("Handed over"),
+    "task_done": gettext_lazy("Task done"),
+    "import": gettext_lazy("Import"),
+}
+
+
+# -- the list --------------------------------------------------------------------------------
 
 
 @console_view()
-def placeholder(request: HttpRequest, **kwargs: object) -> HttpResponse:
+def customer_list_view(request: HttpRequest) -> HttpResponse:
+    console: Console = request.console  # type: ignore[attr-defined]
+    org = console.organisation
+    filters = customer_list.Filters.parse(request.GET, me=console.user.pk)
+    page = customer_list.customer_page(org, filters, today_for(org))
+    members = _members(console)
     return render(
         request,
-        "console/placeholder.html",
-        {"title": getattr(request.resolver_match, "url_name", "")},
+        "console/customers/list.html",
+        {
+            "page": page,
+            "filters": page.filters,
+            "buckets": BUCKET_LABELS,
+            "sorts": SORT_LABELS,
+            "risks": RiskClass.choices,
+            "scenarios": Scenario.objects.filter(organisation=org).order_by("name"),
+            "members": members,
+            "collectors": {m.user_id: m.user for m in members},
+            "me": str(console.user.pk),
+            "previous": _list_url(page.filters.query(page=page.filters.page - 1))
+            if page.filters.page > 1
+            else None,
+            "next": _list_url(page.filters.query(page=page.filters.page + 1))
+            if page.more
+            else None,
+            "rows": [(row, BUCKET_LABELS.get(row.bucket, "")) for row in page.rows],
+            "sort_urls": {
+                key.replace("-", "most_"): _list_url(page.filters.query(sort=key, page=1))
+                for key in SORT_LABELS
+            },
+        },
     )
 
 
+def _list_url(params: dict[str, str]) -> str:
+    from urllib.parse import urlencode
+
+    query = urlencode(params)
+    return reverse("console:customers") + (f"?{query}" if query else "")
+
+
+def _members(console: Console) -> list[Membership]:
+    """Who may be given customers to work, by name."""
+    return list(
+        Membership.objects.filter(
+            organisation=console.organisation, role__in=customer_file.WORKING_ROLES
+        )
+        .select_related("user")
+        .order_by("user__username")
+    )
+
+
+# -- the forms of the customer's page -----------------------------------------------------------
+
+
+def _date_input() -> forms.DateInput:
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        label=gettext_lazy("Note"), max_length=customer_file.NOTE_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )  # fmt: skip
+
+
+class ContactForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=200)
+    role = forms.CharField(label=gettext_lazy("Role"), max_length=100, required=False)
+    email = forms.EmailField(label=gettext_lazy("E-mail"), required=False)
+    phone = forms.CharField(label=gettext_lazy("Phone"), max_length=32, required=False)
+    preferred_channel = forms.ChoiceField(
+        label=gettext_lazy("Preferred channel"), choices=Channel.choices, initial=Channel.EMAIL
+    )
+    dunning_contact = forms.BooleanField(
+        label=gettext_lazy("Dunning contact (receives the reminders)"), required=False
+    )
+
+
+class HoldForm(forms.Form):
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=HoldKind.choices)
+    start = forms.DateField(label=gettext_lazy("From"), widget=_date_input())
+    published_on = forms.DateField(
+        label=gettext_lazy("Published on (collective proceedings)"), required=False,
+        widget=_date_input(),
+    )  # fmt: skip
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class PromiseForm(forms.Form):
+    promised_on = forms.DateField(label=gettext_lazy("Promised for"), widget=_date_input())
+    invoice = forms.TypedChoiceField(
+        label=gettext_lazy("Covers"), coerce=int, required=False, empty_value=None
+    )
+    amount = forms.DecimalField(
+        label=gettext_lazy("Amount"), required=False, min_value=Decimal("0.01"),
+        max_digits=18, decimal_places=2,
+    )  # fmt: skip
+    grace_days = forms.IntegerField(label=gettext_lazy("Grace (days)"), min_value=0, max_value=60)
+    note = forms.CharField(
+        label=gettext_lazy("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, invoices: list[Invoice], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["invoice"]
+        field.choices = [("", _("All open invoices"))] + [(i.pk, i.number) for i in invoices]
+
+
+class DisputeForm(forms.Form):
+    invoices = forms.TypedMultipleChoiceField(
+        label=gettext_lazy("Invoices"), coerce=int, widget=forms.CheckboxSelectMultiple
+    )
+    reason = forms.ChoiceField(label=gettext_lazy("Reason"), choices=DisputeReason.choices)
+    amount = forms.DecimalField(
+        label=gettext_lazy("Disputed amount (one invoice)"), required=False,
+        min_value=Decimal("0.01"), max_digits=18, decimal_places=2,
+    )  # fmt: skip
+    note = forms.CharField(
+        label=gettext_lazy("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, invoices: list[Invoice], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["invoices"]
+        field.choices = [(i.pk, i.number) for i in invoices]
+
+
+class CollectorForm(forms.Form):
+    collector = forms.TypedChoiceField(
+        label=gettext_lazy("Collector"), coerce=int, required=False, empty_value=None
+    )
+
+    def __init__(self, *args: Any, members: list[Membership], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["collector"]
+        field.choices = [("", _("Nobody"))] + [(m.user_id, m.user.get_username()) for m in members]
+
+
+# -- the customer's page -------------------------------------------------------------------------
+
+
+def _open_invoices(customer: Customer) -> list[Invoice]:
+    org = customer.organisation
+    return list(
+        Invoice.objects.filter(
+            organisation=org, customer=customer, balance__gt=org.min_balance
+        ).order_by("due_date", "number")
+    )
+
+
+def _load(request: HttpRequest, pk: int) -> tuple[Console, Customer]:
+    console: Console = request.console  # type: ignore[attr-defined]
+    customer = console.get(
+        Customer, pk, console.objects(Customer).select_related("organisation", "collector")
+    )
+    return console, customer
+
+
+def _page_context(
+    request: HttpRequest,
+    console: Console,
+    customer: Customer,
+    forms_given: dict[str, forms.Form] | None = None,
+    done: str = "",
+) -> dict[str, Any]:
+    org = console.organisation
+    customer.organisation = org
+    today = today_for(org)
+    view = customer_view(org, customer, today, with_timeline=False)
+    history = timeline_page(org, customer, older_than=request.GET.get("older"))
+    invoices = [
+        Invoice(pk=i.invoice_id, number=i.number, due_date=i.due_date) for i in view.open_items
+    ]
+    members = _members(console) if console.can(Can.ASSIGN) else []
+    given = forms_given or {}
+    upcoming = [i.next_step.on for i in view.open_items if i.next_step and i.next_step.on]
+    next_item = min(
+        (i for i in view.open_items if i.next_step and i.next_step.on),
+        key=lambda i: (i.next_step.on, i.due_date) if i.next_step else (today, i.due_date),
+        default=None,
+    )
+    overdue: dict[str, Decimal] = {}
+    for item in view.open_items:
+        if item.days_overdue > 0:
+            overdue[item.currency] = overdue.get(item.currency, Decimal(0)) + item.balance
+    promise_initial = {
+        "promised_on": today + dt.timedelta(days=7),
+        "grace_days": org.promise_grace_days,
+    }
+    pauses_shown = {
+        "disputes": [
+            {**d, "label": _label(DisputeReason, d["reason"])} for d in view.pauses["disputes"]
+        ],
+        "holds": [{**h, "label": _label(HoldKind, h["kind"])} for h in view.pauses["holds"]],
+        "promises": view.pauses["promises"],
+        "plans": view.pauses["plans"],
+    }
+    return {
+        "customer": customer,
+        "view": view,
+        "pauses": pauses_shown,
+        "events": _labelled(history.entries),
+        "risk": _label(RiskClass, customer.risk_class),
+        "today": today,
+        "history": history,
+        "overdue": overdue,
+        "next_item": next_item,
+        "next_on": min(upcoming) if upcoming else None,
+        "holds_in_force": [h for h in view.pauses["holds"] if h["in_force"]],
+        "may_work": console.may_work(customer),
+        "done": done,
+        "note_form": given.get("note") or NoteForm(prefix="note"),
+        "contact_form": given.get("contact") or ContactForm(prefix="contact"),
+        "hold_form": given.get("hold") or HoldForm(initial={"start": today}, prefix="hold"),
+        "promise_form": given.get("promise")
+        or PromiseForm(invoices=invoices, initial=promise_initial, prefix="promise"),
+        "dispute_form": given.get("dispute") or DisputeForm(invoices=invoices, prefix="dispute"),
+        "collector_form": given.get("collector")
+        or CollectorForm(
+            members=members, initial={"collector": customer.collector_id}, prefix="collector"
+        ),
+        "open": next(iter(given), ""),  # the form to show open: the one with errors
+    }
+
+
+def _label(choices: Any, value: str) -> str:
+    return str(dict(choices.choices).get(value, value))
+
+
+def _labelled(entries: list[Any]) -> list[tuple[Any, Any]]:
+    """Each timeline line with the name of its kind."""
+    return [(e, KIND_LABELS.get(e.kind) or e.kind.replace("_", " ")) for e in entries]
+
+
+@console_view()
+def customer_page(request: HttpRequest, pk: int) -> HttpResponse:
+    console, customer = _load(request, pk)
+    return render(
+        request, "console/customers/customer.html", _page_context(request, console, customer)
+    )
+
+
+@console_view()
+def older_events(request: HttpRequest, pk: int) -> HttpResponse:
+    """The timeline's next page: its lines alone for htmx, else the customer's page."""
+    console, customer = _load(request, pk)
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect(_customer_url(customer, request.GET.get("older")))
+    history = timeline_page(console.organisation, customer, older_than=request.GET.get("older"))
+    return render(
+        request,
+        "console/customers/_timeline_entries.html",
+        {"customer": customer, "history": history, "events": _labelled(history.entries)},
+    )
+
+
+def _customer_url(customer: Customer, older: str | None = None) -> str:
+    from urllib.parse import urlencode
+
+    url = reverse("console:customer", args=[customer.pk])
+    return url + (f"?{urlencode({'older': older})}#timeline" if older else "")
+
+
+def _answer(
+    request: HttpRequest,
+    console: Console,
+    customer: Customer,
+    *,
+    done: str = "",
+    failed: tuple[str, forms.Form] | None = None,
+) -> HttpResponse:
+    """After an action: the page's body for htmx (with the form in error, if any); without
+    JavaScript, back to the page (or the page with the form in error, 400)."""
+    if request.htmx:  # type: ignore[attr-defined]
+        context = _page_context(request, console, customer, dict([failed]) if failed else None,
+                                done=done)  # fmt: skip
+        return render(request, "console/customers/_customer.html", context)
+    if failed:
+        context = _page_context(request, console, customer, dict([failed]))
+        return render(request, "console/customers/customer.html", context, status=400)
+    messages.success(request, done)
+    return redirect(_customer_url(customer))
+
+
+def _refused(form: forms.Form, error: Exception) -> forms.Form:
+    form.add_error(None, str(error))
+    return form
+
+
+@console_view()
+@require_POST
+def add_note(request: HttpRequest, pk: int) -> HttpResponse:
+    console, customer = _load(request, pk)
+    console.require_work(customer)
+    form = NoteForm(request.POST, prefix="note")
+    if form.is_valid():
+        try:
+            customer_file.add_note(customer, form.cleaned_data["text"], user=console.user)
+        except customer_file.Refused as exc:
+            return _answer(request, console, customer, failed=("note", _refused(form, exc)))
+        return _answer(request, console, customer, done=_("Note added."))
+    return _answer(request, console, customer, failed=("note", form))
+
+
+@console_view()
+@require_POST
+def add_contact(request: HttpRequest, pk: int) -> HttpResponse:
+    console, customer = _load(request, pk)
+    console.require_work(customer)
+    form = ContactForm(request.POST, prefix="contact")
+    if form.is_valid():
+        try:
+            customer_file.add_contact(customer, user=console.user, **form.cleaned_data)
+        except customer_file.Refused as exc:
+            return _answer(request, console, customer, failed=("contact", _refused(form, exc)))
+        return _answer(request, console, customer, done=_("Contact added."))
+    return _answer(request, console, customer, failed=("contact", form))
+
+
+@console_view()
+@require_POST
+def place_hold(request: HttpRequest, pk: int) -> HttpResponse:
+    console, customer = _load(request, pk)
+    console.require_work(customer)
+    form = HoldForm(request.POST, prefix="hold")
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["published_on"] and data["kind"] != HoldKind.INSOLVENCY:
+            form.add_error("published_on", _("Only for collective proceedings."))
+        else:
+            try:
+                pauses.place_hold(
+                    customer, kind=data["kind"], start=data["start"], reason=data["reason"],
+                    published_on=data["published_on"], user_id=console.user.pk,
+                )  # fmt: skip
+            except pauses.PauseError as exc:
+                return _answer(request, console, customer, failed=("hold", _refused(form, exc)))
+            return _answer(request, console, customer, done=_("Hold placed."))
+    return _answer(request, console, customer, failed=("hold", form))
+
+
+@console_view()
+@require_POST
+def release_hold(request: HttpRequest, pk: int, hold: int) -> HttpResponse:
+    console, customer = _load(request, pk)
+    console.require_work(customer)
+    found = console.get(Hold, hold, console.objects(Hold).filter(customer=customer))
+    found.customer = customer
+    try:
+        pauses.release_hold(found, on=today_for(console.organisation), user_id=console.user.pk)
+    except pauses.PauseError as exc:
+        messages.error(request, str(exc))
+        return redirect(_customer_url(customer))
+    return _answer(request, console, customer, done=_("Hold lifted."))
+
+
+@console_view()
+@require_POST
+def record_promise(request: HttpRequest, pk: int) -> HttpResponse:
+    console, customer = _load(request, pk)
+    console.require_work(customer)
+    invoices = _open_invoices(customer)
+    form = PromiseForm(request.POST, invoices=invoices, prefix="promise")
+    if form.is_valid():
+        data = form.cleaned_data
+        invoice = next((i for i in invoices if i.pk == data["invoice"]), None)
+        if invoice is not None:
+            invoice.customer = customer
+        try:
+            pauses.record_promise(
+                customer, promised_on=data["promised_on"], invoice=invoice,
+                amount=data["amount"], grace_days=data["grace_days"], note=data["note"],
+                user_id=console.user.pk,
+            )  # fmt: skip
+        except pauses.PauseError as exc:
+            return _answer(request, console, customer, failed=("promise", _refused(form, exc)))
+        return _answer(request, console, customer, done=_("Promise recorded."))
+    return _answer(request, console, customer, failed=("promise", form))
+
+
+@console_view()
+@require_POST
+def open_dispute(request: HttpRequest, pk: int) -> HttpResponse:
+    console, customer = _load(request, pk)
+    console.require_work(customer)
+    invoices = _open_invoices(customer)
+    form = DisputeForm(request.POST, invoices=invoices, prefix="dispute")
+    if form.is_valid():
+        data = form.cleaned_data
+        chosen = [i for i in invoices if i.pk in set(data["invoices"])]
+        try:
+            dispute_group.open_disputes(
+                customer, chosen, reason=data["reason"], on=today_for(console.organisation),
+                amount=data["amount"], note=data["note"], user_id=console.user.pk,
+            )  # fmt: skip
+        except dispute_group.Refused as exc:
+            return _answer(request, console, customer, failed=("dispute", _refused(form, exc)))
+        return _answer(request, console, customer, done=_("Dispute opened."))
+    return _answer(request, console, customer, failed=("dispute", form))
+
+
+@console_view(Can.READ, post=Can.ASSIGN)
+@require_POST
+def assign_collector(request: HttpRequest, pk: int) -> HttpResponse:
+    console, customer = _load(request, pk)
+    console.require(Can.ASSIGN)
+    members = _members(console)
+    form = CollectorForm(request.POST, members=members, prefix="collector")
+    if form.is_valid():
+        chosen = form.cleaned_data["collector"]
+        user = None if chosen is None else get_user_model()._default_manager.get(pk=chosen)
+        try:
+            customer_file.assign_collector(customer, user, by=console.user)
+        except customer_file.Refused as exc:
+            return _answer(request, console, customer, failed=("collector", _refused(form, exc)))
+        return _answer(request, console, customer, done=_("Collector assigned."))
+    return _answer(request, console, customer, failed=("collector", form))
+
+
 urlpatterns = [
-    path("customers/", placeholder, name="customers"),
-    path("customers/<int:pk>/", placeholder, name="customer"),
+    path("customers/", customer_list_view, name="customers"),
+    path("customers/<int:pk>/", customer_page, name="customer"),
+    path("customers/<int:pk>/timeline/", older_events, name="customer_timeline"),
+    path("customers/<int:pk>/note/", add_note, name="customer_note"),
+    path("customers/<int:pk>/contact/", add_contact, name="customer_contact"),
+    path("customers/<int:pk>/hold/", place_hold, name="customer_hold"),
+    path("customers/<int:pk>/hold/<int:hold>/release/", release_hold, name="customer_release"),
+    path("customers/<int:pk>/promise/", record_promise, name="customer_promise"),
+    path("customers/<int:pk>/dispute/", open_dispute, name="customer_dispute"),
+    path("customers/<int:pk>/collector/", assign_collector, name="customer_collector"),
 ]

@@ -1,23 +1,434 @@
-"""Imports in the browser: upload, map, preview, fix, confirm."""
+"""Imports in the browser: upload, map, preview, fix, confirm.
+
+The steps of one import are kept by relance.ledger.imports.staging (the file in the data
+directory, the mapping, the last preview or import and its progress); previews and imports
+go through ``import_file``, as ``relance import`` does. Managers and admins import
+(``Can.APPROVE``: an import rewrites the ledger every dunning decision rests on); everyone
+of the organisation sees the import log.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.urls import path
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
 
-from relance.console.access import console_view
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from relance.console.access import Can, console_view
+from relance.ledger.imports import staging
+from relance.ledger.imports.mapping import DECIMAL_MARKS, RECORDS
+from relance.ledger.imports.records import Problem
+from relance.ledger.models import ImportRun
+
+PAGE = 30
+# The fields the mapping form always shows (with the required ones and those mapped); the
+# others wait behind "other fields".
+SHOWN = ("customer.legal_name", "customer.email", "invoice.due_date", "payment.amount",
+         "allocation.invoice")  # fmt: skip
+# Options of a mapping the form does not show, kept as they were when a mapping is saved
+# again from the browser (a mapping written for the command line keeps its encoding...).
+KEPT = ("description", "format", "encoding", "delimiter", "sheet", "header_row", "country",
+        "language")  # fmt: skip
+
+COUNTS = {
+    "customers_created": gettext_lazy("customers created"),
+    "customers_updated": gettext_lazy("customers updated"),
+    "customers_matched": gettext_lazy("customers matched"),
+    "contacts_created": gettext_lazy("contacts created"),
+    "contacts_updated": gettext_lazy("contacts updated"),
+    "invoices_created": gettext_lazy("invoices created"),
+    "invoices_updated": gettext_lazy("invoices updated"),
+    "invoices_unchanged": gettext_lazy("invoices unchanged"),
+    "invoices_settled": gettext_lazy("invoices settled (missing from the file)"),
+    "payments_created": gettext_lazy("payments and credit notes created"),
+    "payments_updated": gettext_lazy("payments updated"),
+    "payments_deleted": gettext_lazy("payments deleted"),
+    "allocations_created": gettext_lazy("allocations created"),
+    "allocations_updated": gettext_lazy("allocations updated"),
+    "disputes_opened": gettext_lazy("disputes opened"),
+    "disputes_resolved": gettext_lazy("disputes resolved"),
+}
+PHASES = {
+    "waiting": gettext_lazy("Waiting for the organisation (a run or another import)"),
+    "reading": gettext_lazy("Reading the file"),
+    "checking": gettext_lazy("Checking the rows"),
+    "customers": gettext_lazy("Customers"),
+    "invoices": gettext_lazy("Invoices"),
+    "payments": gettext_lazy("Payments and allocations"),
+    "balances": gettext_lazy("Balances"),
+    "done": gettext_lazy("Done"),
+}
+RECORD_NAMES = {
+    "invoice": gettext_lazy("an invoice (open items)"),
+    "payment": gettext_lazy("a payment"),
+    "customer": gettext_lazy("a customer"),
+}
+
+
+def _counts(counts: dict[str, int]) -> list[tuple[str, int]]:
+    return [(str(COUNTS.get(k, k.replace("_", " "))), n) for k, n in sorted(counts.items())]
+
+
+def _load(request: HttpRequest, token: str) -> staging.Staged:
+    """An import of the current organisation, or 404 (another organisation's too)."""
+    try:
+        return staging.status(staging.load(request.console.organisation, token))  # type: ignore[attr-defined]
+    except LookupError:
+        raise Http404 from None
+
+
+def _problems(problems: list[Problem]) -> list[dict[str, Any]]:
+    return [
+        {"file": p.file, "row": p.row, "field": p.field, "value": "", "message": p.message}
+        for p in problems
+    ]
+
+
+# -- the list ------------------------------------------------------------------------------
 
 
 @console_view()
-def placeholder(request: HttpRequest, **kwargs: object) -> HttpResponse:
+def imports(request: HttpRequest, upload_problems: list[Problem] | None = None) -> HttpResponse:
+    console = request.console  # type: ignore[attr-defined]
+    try:
+        page = max(1, int(request.GET.get("page", 1)))
+    except ValueError:
+        page = 1
+    runs = list(
+        console.objects(ImportRun)
+        .select_related("user")
+        .order_by("-started_at", "-pk")[(page - 1) * PAGE : page * PAGE + 1]
+    )
+    rows = [
+        {
+            "run": run,
+            "counts": _counts(run.counts),
+            "errors": [line for line in run.error.splitlines() if line.strip()],
+        }
+        for run in runs[:PAGE]
+    ]
+    may_import = console.can(Can.APPROVE)
     return render(
         request,
-        "console/placeholder.html",
-        {"title": getattr(request.resolver_match, "url_name", "")},
+        "console/imports/list.html",
+        {
+            "runs": rows,
+            "page": page,
+            "next_page": page + 1 if len(runs) > PAGE else None,
+            "pending": staging.pending(console.organisation) if may_import else [],
+            "may_import": may_import,
+            "max_mb": staging.max_bytes() // (1024 * 1024),
+            "suffixes": ", ".join(staging.SUFFIXES),
+            "upload_problems": _problems(upload_problems or []),
+        },
+        status=400 if upload_problems else 200,
+    )
+
+
+def _upload(request: HttpRequest) -> tuple[str, Any] | list[Problem]:
+    """The uploaded file's name and chunks, or why there is none. The declared length is
+    checked before Django reads the body to disk."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > staging.max_bytes() + 64 * 1024:
+        return [staging.too_large(_("the file"))]
+    uploaded = request.FILES.get("file")
+    if uploaded is None:
+        return [Problem(_("the file"), None, None, _("choose a file to upload"))]
+    return uploaded.name or "upload", uploaded.chunks()
+
+
+@console_view(Can.APPROVE)
+@require_POST
+def upload(request: HttpRequest) -> HttpResponse:
+    console = request.console  # type: ignore[attr-defined]
+    got = _upload(request)
+    if isinstance(got, list):
+        return imports(request, upload_problems=got)
+    try:
+        staged = staging.stage(console.organisation, console.user.pk, *got)
+    except staging.Refused as refused:
+        return imports(request, upload_problems=refused.problems)
+    return redirect("console:import", token=staged.token)
+
+
+# -- one import ----------------------------------------------------------------------------
+
+
+def _mapping_rows(
+    spec: dict[str, Any], record: str, header: list[str], sample: list[list[str]]
+) -> list[dict[str, Any]]:
+    """One line per field of the kind of row: the column or fixed value it has now, and
+    the first value of the file under it."""
+    columns: dict[str, Any] = spec["columns"] if isinstance(spec.get("columns"), dict) else {}
+    first = sample[0] if sample else []
+    rows = []
+    for target, required in staging.targets(record):
+        entry = columns.get(target)
+        column, value, extra = "", "", False
+        if isinstance(entry, dict):
+            column = "" if entry.get("column") is None else str(entry["column"])
+            value = "" if entry.get("value") is None else str(entry["value"])
+            extra = bool(entry.get("values") or entry.get("format"))
+        elif entry is not None:
+            column = str(entry)
+        example = (
+            first[header.index(column)]
+            if column in header and header.index(column) < len(first)
+            else ""
+        )
+        rows.append({
+            "target": target, "required": required, "column": column, "value": value,
+            "extra": extra, "example": example, "slug": re.sub(r"\W", "-", target),
+            "shown": required or bool(column or value) or target in SHOWN,
+        })  # fmt: skip
+    return rows
+
+
+def _spec_from_post(
+    request: HttpRequest, base: dict[str, Any], header: list[str]
+) -> dict[str, Any]:
+    """The mapping the form describes, as the YAML document the command line reads."""
+    post = request.POST
+    record = post.get("record", "invoice")
+    record = record if record in RECORDS else "invoice"
+    old_columns: dict[str, Any] = base["columns"] if isinstance(base.get("columns"), dict) else {}
+    columns: dict[str, Any] = {}
+    for target, _required in staging.targets(record):
+        column = post.get(f"column:{target}", "")
+        constant = post.get(f"value:{target}", "").strip()
+        if column and column in header:
+            old = old_columns.get(target)
+            # A column kept keeps its translation of values and its date format.
+            keep = isinstance(old, dict) and old.get("column") == column
+            columns[target] = old if keep else column
+        elif constant:
+            columns[target] = {"value": constant}
+    spec: dict[str, Any] = {k: base[k] for k in KEPT if k in base}
+    spec.update(record=record, dates=post.get("dates", "").strip() or "auto",
+                decimal=post.get("decimal", "auto"), snapshot=post.get("snapshot") == "on",
+                columns=columns)  # fmt: skip
+    if currency := post.get("currency", "").strip():
+        spec["currency"] = currency
+    return spec
+
+
+def _job_context(
+    request: HttpRequest,
+    staged: staging.Staged,
+    *,
+    spec: dict[str, Any] | None = None,
+    name: str | None = None,
+    mapping_problems: list[Problem] | None = None,
+    file_problems: list[Problem] | None = None,
+) -> dict[str, Any]:
+    console = request.console  # type: ignore[attr-defined]
+    info = staged.file
+    header, sample = info["header"], info["sample"]
+    first = sample[0] if sample else []
+    wanted = request.GET.get("mapping") or None
+    chosen = staged.mapping
+    base = request.POST.get("base", "")
+    if spec is None:
+        suggestion = staging.suggest(console.organisation, header, wanted)
+        if chosen and not wanted:
+            name, spec = chosen["name"], chosen["spec"]
+        elif suggestion:
+            name, spec = suggestion
+            base = name  # a saved mapping (or "" for Relance's own names)
+        else:
+            name, spec = "", {"record": "invoice", "columns": {}}
+    record = request.GET.get("record") or spec.get("record", "invoice")
+    record = record if record in RECORDS else "invoice"
+    if not name:
+        name = re.sub(r"[^-a-zA-Z0-9_]+", "-", info["name"].rsplit(".", 1)[0]).strip("-")[:64]
+    return {
+        "staged": staged,
+        "base": base,
+        "file": info,
+        "header": header,
+        "columns": [(h, first[i] if i < len(first) else "") for i, h in enumerate(header) if h],
+        "sample": sample,
+        "saved": staging.saved_mappings(console.organisation),
+        "name": name,
+        "spec": spec,
+        "record": record,
+        "records": [(k, RECORD_NAMES[k]) for k in RECORDS],
+        "decimals": DECIMAL_MARKS,
+        "rows": (rows := _mapping_rows(spec, record, header, sample)),
+        "more": sum(1 for row in rows if not row["shown"]),
+        "mapping_problems": _problems(mapping_problems or []),
+        "file_problems": _problems(file_problems or []),
+        "suffixes": ", ".join(staging.SUFFIXES),
+        **_status_context(staged),
+    }
+
+
+def _status_context(staged: staging.Staged) -> dict[str, Any]:
+    last = staged.last or {}
+    result = last.get("result") or {}
+    progress = staged.progress()
+    total, done = int(progress.get("total") or 0), int(progress.get("done") or 0)
+    return {
+        "staged": staged,
+        "last": last,
+        "result": result,
+        "sample_rows": [_typed(row) for row in result.get("sample", [])],
+        "counts": _counts(result.get("counts", {})),
+        "progress": progress,
+        "phase": PHASES.get(progress.get("phase", ""), progress.get("phase", "")),
+        "percent": min(100, round(100 * done / total)) if total else 0,
+        "stale": bool(last) and last.get("key") != staged.key(),
+    }
+
+
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the preview's sample with its dates and amount typed again, for the page
+    to write them in the reader's language."""
+    typed = dict(row)
+    for key in ("date", "due_date"):
+        typed[key] = dt.date.fromisoformat(row[key]) if row.get(key) else None
+    typed["amount"] = Decimal(row["amount"]) if row.get("amount") else None
+    return typed
+
+
+@console_view(Can.APPROVE)
+def job(request: HttpRequest, token: str) -> HttpResponse:
+    staged = _load(request, token)
+    return render(request, "console/imports/job.html", _job_context(request, staged))
+
+
+@console_view(Can.APPROVE)
+def progress(request: HttpRequest, token: str) -> HttpResponse:
+    """The status of the import, polled every second while it runs; when it has finished,
+    the whole page is shown again (the steps it allows have changed)."""
+    staged = _load(request, token)
+    response = render(request, "console/imports/_status.html", _status_context(staged))
+    if request.htmx and not staged.running:  # type: ignore[attr-defined]
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@console_view(Can.APPROVE)
+@require_POST
+def mapping(request: HttpRequest, token: str) -> HttpResponse:
+    """Save the mapping under its name (remembered for the next files) and preview."""
+    staged = _load(request, token)
+    name = request.POST.get("name", "").strip()
+    base = (staged.mapping or {}).get("spec") or {}
+    if loaded := request.POST.get("base"):
+        found = staging.suggest(request.console.organisation, [], loaded)  # type: ignore[attr-defined]
+        base = found[1] if found else base
+    spec = _spec_from_post(request, base, staged.file["header"])
+    try:
+        staged = staging.save_mapping(staged, name, spec, request.user, request)
+        staging.start(staged, dry_run=True, user_id=request.user.pk)
+    except staging.Refused as refused:
+        context = _job_context(request, staged, spec=spec, name=name,
+                               mapping_problems=refused.problems)  # fmt: skip
+        return render(request, "console/imports/job.html", context, status=400)
+    return redirect(reverse("console:import", args=[token]) + "#import-status")
+
+
+@console_view(Can.APPROVE)
+@require_POST
+def replace(request: HttpRequest, token: str) -> HttpResponse:
+    """A corrected file for the same import (the mapping stays), previewed at once."""
+    staged = _load(request, token)
+    got = _upload(request)
+    try:
+        if isinstance(got, list):
+            raise staging.Refused(got)
+        staged = staging.replace_file(staged, *got)
+        if staged.ready:
+            staging.start(staged, dry_run=True, user_id=request.user.pk)
+    except staging.Refused as refused:
+        context = _job_context(request, staging.status(staged), file_problems=refused.problems)
+        return render(request, "console/imports/job.html", context, status=400)
+    return redirect(reverse("console:import", args=[token]) + "#import-status")
+
+
+def _start(request: HttpRequest, token: str, *, dry_run: bool) -> HttpResponse:
+    staged = _load(request, token)
+    try:
+        staging.start(staged, dry_run=dry_run, user_id=request.user.pk)
+    except staging.Refused as refused:
+        for problem in refused.problems:
+            messages.error(request, problem.message)
+    return redirect(reverse("console:import", args=[token]) + "#import-status")
+
+
+@console_view(Can.APPROVE)
+@require_POST
+def preview(request: HttpRequest, token: str) -> HttpResponse:
+    return _start(request, token, dry_run=True)
+
+
+@console_view(Can.APPROVE)
+@require_POST
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The real import, of what the clean preview showed."""
+    return _start(request, token, dry_run=False)
+
+
+@console_view(Can.APPROVE)
+@require_POST
+def discard(request: HttpRequest, token: str) -> HttpResponse:
+    staged = _load(request, token)
+    try:
+        staging.discard(staged)
+    except staging.Refused as refused:
+        for problem in refused.problems:
+            messages.error(request, problem.message)
+        return redirect("console:import", token=token)
+    messages.success(request, _("The uploaded file was deleted."))
+    return redirect("console:imports")
+
+
+# -- the import log ------------------------------------------------------------------------
+
+_PROBLEM = re.compile(
+    r"^(?P<file>.*?)(?:, row (?P<row>\d+))?(?:, field (?P<field>'.*?'|\".*?\"))?: (?P<message>.*)$"
+)
+
+
+@console_view()
+def run(request: HttpRequest, pk: int) -> HttpResponse:
+    console = request.console  # type: ignore[attr-defined]
+    found = console.get(ImportRun, pk, console.objects(ImportRun).select_related("user"))
+    problems = []
+    for line in found.error.splitlines():
+        if match := _PROBLEM.match(line.strip()):
+            problems.append({"row": match["row"], "field": (match["field"] or "")[1:-1],
+                             "message": match["message"]})  # fmt: skip
+        elif line.strip():
+            problems.append({"row": None, "field": "", "message": line.strip()})
+    return render(
+        request,
+        "console/imports/run.html",
+        {"run": found, "counts": _counts(found.counts), "problems": problems},
     )
 
 
 urlpatterns = [
-    path("imports/", placeholder, name="imports"),
+    path("imports/", imports, name="imports"),
+    path("imports/upload/", upload, name="import_upload"),
+    path("imports/runs/<int:pk>/", run, name="import_run"),
+    path("imports/<str:token>/", job, name="import"),
+    path("imports/<str:token>/progress/", progress, name="import_progress"),
+    path("imports/<str:token>/mapping/", mapping, name="import_mapping"),
+    path("imports/<str:token>/file/", replace, name="import_file"),
+    path("imports/<str:token>/preview/", preview, name="import_preview"),
+    path("imports/<str:token>/confirm/", confirm, name="import_confirm"),
+    path("imports/<str:token>/discard/", discard, name="import_discard"),
 ]

@@ -47,6 +47,14 @@ from relance.ledger.models import (
 ORGANISATION_NAME = "Démo Industrie SAS"
 USER_EMAIL = "demo@relance.example"
 USER_PASSWORD = "relance-demo"
+# The credit team around the demo user (an administrator): who works which customers,
+# so that the console shows a team's day. They sign in with the demo password too.
+TEAM = (
+    ("camille.martin@demo-industrie.example", Role.COLLECTOR),
+    ("hugo.bernard@demo-industrie.example", Role.COLLECTOR),
+    ("ines.moreau@demo-industrie.example", Role.MANAGER),
+    ("lea.petit@demo-industrie.example", Role.VIEWER),
+)
 
 # The creditor: an industrial supplier in Lyon. Its SIREN and VAT number are made up but
 # carry valid check digits, as letters print them.
@@ -102,9 +110,27 @@ def load(
         mail = mail_root() / slug / data.batch.sha256[:16]
         shutil.rmtree(mail, ignore_errors=True)
         past = replay(organisation, data, mail_dir=mail, user_id=user.pk, progress=progress)
+        assign_collectors(organisation)
         # The files are not in the transaction: older data sets' go once this one is in.
         transaction.on_commit(lambda: _remove_others(mail))
     return organisation, past
+
+
+def assign_collectors(organisation: Organisation) -> None:
+    """The team's members, and the customers each collector works: two in five each, by
+    account, the fifth left to whoever picks it up (as small teams share them)."""
+    team = {
+        email: add_member(organisation, email, role, password=USER_PASSWORD) for email, role in TEAM
+    }
+    collectors = [team[email].pk for email, role in TEAM if role == Role.COLLECTOR]
+    customers = list(
+        Customer.objects.filter(organisation=organisation)
+        .order_by("reference")
+        .values_list("pk", flat=True)
+    )
+    for index, collector in enumerate(collectors):
+        chosen = [pk for n, pk in enumerate(customers) if n % 5 in (2 * index, 2 * index + 1)]
+        Customer.objects.filter(pk__in=chosen).update(collector_id=collector)
 
 
 def mail_root() -> Path:

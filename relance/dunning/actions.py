@@ -127,7 +127,7 @@ def add_promise(
     promised_on: dt.date,
     invoice: str | None = None,
     amount: Decimal | None = None,
-    grace_days: int = 2,
+    grace_days: int | None = None,  # the organisation's default
     note: str = "",
     user_id: int | None = None,
 ) -> Promise:
@@ -135,6 +135,8 @@ def add_promise(
     covered = invoice_of(customer, invoice, org) if invoice is not None else None
     if covered is not None and covered.balance <= 0:
         raise Refused(f"invoice {invoice!r} is paid: there is nothing to promise")
+    if grace_days is None:
+        grace_days = org.promise_grace_days
     return pauses.record_promise(
         customer, promised_on=promised_on, invoice=covered, amount=amount, grace_days=grace_days,
         note=note, user_id=user_id,

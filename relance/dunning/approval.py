@@ -70,6 +70,47 @@ def decide(
     return waiting
 
 
+EDITED = gettext_noop("%(template)s by %(channel)s: wording edited before approval")
+REVERTED = gettext_noop("%(template)s by %(channel)s: back to the template's wording")
+
+
+@transaction.atomic
+def edit(
+    organisation: Organisation,
+    pk: int,
+    *,
+    subject: str,
+    text: str,
+    user_id: int | None = None,
+) -> Communication:
+    """A person's own wording for one communication awaiting approval: sent instead of
+    the template's once approved (see ``channels.templates.with_edits``). An empty text
+    goes back to the template's wording. Only while it awaits approval: what is approved
+    is what was read."""
+    text = text.replace("\r\n", "\n").strip()
+    subject = " ".join(subject.split())[:300]
+    comm = (
+        Communication.objects.select_for_update().filter(organisation=organisation, pk=pk).first()
+    )
+    if comm is None or comm.status != CommStatus.AWAITING_APPROVAL:
+        raise NotAwaiting(f"not awaiting approval in {organisation.slug}: [{pk}]")
+    if not text and subject:
+        raise ValueError("a subject of one's own needs a text of one's own")
+    comm.edited_subject, comm.edited_text = subject if text else "", text
+    comm.edited_by_id = user_id if text else None
+    comm.save(update_fields=["edited_subject", "edited_text", "edited_by", "updated_at"])
+    params = {"template": comm.template, "channel": label(StepChannel, comm.channel)}
+    timeline.record(organisation, comm.customer_id,
+                    "communication_edited" if text else "communication_reverted",
+                    Text(EDITED if text else REVERTED, params),
+                    data={"communication": comm.pk}, actor_id=user_id)  # fmt: skip
+    trail.record(organisation, "communication.edited" if text else "communication.reverted",
+                 user_id=user_id, target=comm,
+                 summary=f"{'edited' if text else 'reverted'} {comm.template} #{comm.pk}",
+                 data={"subject": subject, "text": text})  # fmt: skip
+    return comm
+
+
 def _decision_text(comm: Communication, approve: bool, note: str) -> Text:
     params = {"template": comm.template, "channel": label(StepChannel, comm.channel), "note": note}
     if approve:

@@ -93,9 +93,12 @@ class CustomerView:
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
-def customer_view(org: Organisation, customer: Customer, as_of: dt.date) -> CustomerView:
+def customer_view(
+    org: Organisation, customer: Customer, as_of: dt.date, *, with_timeline: bool = True
+) -> CustomerView:
     """The customer on ``as_of``: balances as they stand, days, penalties and next steps
-    counted at ``as_of``."""
+    counted at ``as_of``. Without the timeline, the console reads it a page at a time
+    (``timeline_page``)."""
     invoices = list(
         Invoice.objects.filter(organisation=org, customer=customer, balance__gt=org.min_balance)
         .order_by("due_date", "number")
@@ -173,7 +176,7 @@ def customer_view(org: Organisation, customer: Customer, as_of: dt.date) -> Cust
             "holds": [describe_hold(h, as_of) for h in holds],
             "plans": [describe_plan(p) for p in plans],
         },
-        timeline=_timeline(org, customer),
+        timeline=_timeline(org, customer) if with_timeline else [],
     )
 
 
@@ -384,3 +387,146 @@ def describe_plan(p: PaymentPlan) -> dict[str, Any]:
             for i in p.instalments.all()
         ],
     }  # fmt: skip
+
+
+# -- the timeline, a page at a time ---------------------------------------------------------
+
+TIMELINE_PAGE = 30
+# At one instant, events come after payments (a payment counts from the start of its day).
+_PAYMENT, _EVENT = 0, 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the timeline: an event, or a payment or credit received."""
+
+    at: dt.datetime
+    kind: str  # the event's; "payment" for money and credits received
+    summary: str
+    invoice: str | None
+    data: dict[str, Any]
+    actor: str | None
+    # The message an event is about: channel, status, recipient, subject and, once sent,
+    # exactly what was sent (``text``, ``html``); None for other events.
+    communication: dict[str, Any] | None = None
+    key: str = ""  # where the next page starts, when this is the last line shown
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    entries: list[Entry]
+    older: str | None  # the key of the next (older) page, None at the beginning
+
+
+def _key(at: dt.datetime, source: int, pk: int) -> str:
+    return f"{at.isoformat()}_{source}_{pk}"
+
+
+def _parse_key(key: str | None) -> tuple[dt.datetime, int, int] | None:
+    try:
+        when, source, pk = (key or "").rsplit("_", 2)
+        at = dt.datetime.fromisoformat(when)
+        return (at, int(source), int(pk)) if at.tzinfo else None
+    except ValueError:
+        return None
+
+
+def timeline_page(
+    org: Organisation, customer: Customer, *, older_than: str | None = None,
+    size: int = TIMELINE_PAGE,
+) -> TimelinePage:  # fmt: skip
+    """The customer's history newest first, ``size`` lines from ``older_than`` (a key a
+    previous page gave; None: the newest): its timeline events, with the content of the
+    messages they are about, and the payments and credits received. Three queries for any
+    page, keyset-paged on the (customer, at) index."""
+    from django.db.models import Q
+
+    from relance.dunning.models import Communication
+    from relance.ledger.models import Payment
+
+    zone = _zone(org)
+    cursor = _parse_key(older_than)
+    events = TimelineEvent.objects.filter(organisation=org, customer=customer)
+    payments = Payment.objects.filter(organisation=org, customer=customer)
+    if cursor is not None:
+        at, source, pk = cursor
+        events = events.filter(
+            Q(at__lt=at) | Q(at=at, id__lt=pk) if source == _EVENT else Q(at__lt=at)
+        )
+        day = at.astimezone(zone).date()
+        starts_then = _day_start(day, zone) == at
+        payments = payments.filter(
+            Q(date__lt=day) | Q(date=day, pk__lt=pk if source == _PAYMENT else 2**62)
+            if starts_then
+            else Q(date__lte=day)
+        )
+    rows = list(
+        events.order_by("-at", "-id").values_list(
+            "id", "at", "kind", "summary", "invoice__number", "data", "actor__username"
+        )[: size + 1]
+    )
+    money = list(
+        payments.order_by("-date", "-id").values_list(
+            "id", "date", "kind", "reference", "amount", "currency", "method", "memo"
+        )[: size + 1]
+    )
+    merged: list[tuple[tuple[dt.datetime, int, int], Any]] = [
+        ((row[1], _EVENT, row[0]), row) for row in rows
+    ] + [((_day_start(row[1], zone), _PAYMENT, row[0]), row) for row in money]
+    merged.sort(key=lambda pair: pair[0], reverse=True)
+    shown = merged[:size]
+    wanted = {
+        int(row[5]["communication"])
+        for (_, source, _), row in shown
+        if source == _EVENT and isinstance(row[5], dict)
+        and str(row[5].get("communication", "")).isdigit()
+    }  # fmt: skip
+    messages = {
+        c["id"]: c
+        for c in Communication.objects.filter(customer=customer, pk__in=wanted).values(
+            "id", "channel", "status", "recipient", "subject", "sent_text", "sent_html",
+            "edited_subject", "sent_at",
+        )
+    }  # fmt: skip
+    entries = []
+    for (at, source, pk), row in shown:
+        if source == _EVENT:
+            _, _, kind, summary, number, data, actor = row
+            data = data if isinstance(data, dict) else {}
+            comm = messages.get(int(data.get("communication", 0) or 0)) if data else None
+            entry = Entry(at, kind, summary, number, data, actor, _message(comm),
+                          _key(at, source, pk))  # fmt: skip
+            entries.append(entry)
+        else:
+            _, day, kind, reference, amount, currency, method, memo = row
+            details = {"payment_kind": kind, "reference": reference, "amount": amount,
+                       "currency": currency, "method": method, "memo": memo}  # fmt: skip
+            entries.append(
+                Entry(at, "payment", reference, None, details, None, None, _key(at, source, pk))
+            )
+    older = entries[-1].key if len(merged) > size and entries else None
+    return TimelinePage(entries, older)
+
+
+def _message(comm: Any) -> dict[str, Any] | None:
+    if comm is None:
+        return None
+    return {
+        "id": comm["id"], "channel": comm["channel"], "status": comm["status"],
+        "recipient": comm["recipient"],
+        "subject": comm["subject"] or comm["edited_subject"],
+        "text": comm["sent_text"], "html": comm["sent_html"], "sent_at": comm["sent_at"],
+    }  # fmt: skip
+
+
+def _zone(org: Organisation) -> dt.tzinfo:
+    from zoneinfo import ZoneInfo
+
+    try:
+        return ZoneInfo(org.timezone)
+    except (ValueError, LookupError):
+        return dt.UTC
+
+
+def _day_start(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=zone)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,16 +71,29 @@ class RunResult:
         }
 
 
-def calendar_for(organisation: Organisation, day: dt.date) -> policy.Calendar:
-    """Weekends and the public holidays of the organisation's country wait; its contact gap
-    and its time zone (for the hours of calls) are its own."""
+def public_holidays(organisation: Organisation, years: Iterable[int]) -> dict[dt.date, str]:
+    """The public holidays of the organisation's country in ``years``, named in its
+    language (none for a country the library does not know: weekends only)."""
     try:
         calendar = holidays.country_holidays(
-            organisation.country, years=day.year, language=organisation.language
+            organisation.country, years=list(years), language=organisation.language
         )
-        name = calendar.get(day)
-    except NotImplementedError:  # a country the library does not know: weekends only
-        name = None
+    except NotImplementedError:
+        return {}
+    return dict(sorted(calendar.items()))
+
+
+CLOSED = gettext_noop("company closed")
+
+
+def calendar_for(organisation: Organisation, day: dt.date) -> policy.Calendar:
+    """The one rule of business days, for the run and every page that shows a date to come:
+    weekends, the public holidays of the organisation's country and the days it closes
+    (``Organisation.closed_days``) wait; its contact gap and its time zone (for the hours of
+    calls) are its own."""
+    name = public_holidays(organisation, [day.year]).get(day)
+    if name is None and day.isoformat() in organisation.closed_days:
+        name = CLOSED
     return policy.Calendar(
         business_day=day.weekday() < 5 and name is None, holiday_name=name,
         contact_gap=organisation.contact_gap, timezone=organisation.timezone,

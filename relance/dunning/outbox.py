@@ -81,6 +81,7 @@ HANDED_TO_PERSON = PERSON_CHANNELS | {StepChannel.LETTER, StepChannel.REGISTERED
 INTERRUPTED = Text(gettext_noop("Sending interrupted"))
 DEFERRED = Text(gettext_noop("Sending deferred"))
 FAILED = Text(gettext_noop("Sending failed"))
+RETURNED = Text(gettext_noop("Back for approval: invoices changed since its wording was edited"))
 
 
 @dataclass
@@ -265,6 +266,8 @@ def prepare(comm: Communication, today: date, facts: Facts) -> Ready | str:
     check = recheck(comm, today, facts)
     if not check.kept:
         return cancel(comm, check, today)
+    if comm.edited_text and any(item.dropped for item in check.changed):
+        return back_to_approval(comm, check)
     channel = registry.get(comm.channel)
     if channel is None:
         if comm.channel in HANDED_TO_PERSON:
@@ -348,7 +351,9 @@ def mark_sent(
     with transaction.atomic():
         if not _set_sent(comm, outgoing, now):
             # Judged dead by a sweep while sending slowly: we know better, it left.
-            sent = {"status": CommStatus.SENT, "sent_at": now, "last_error": "", "updated_at": now}
+            sent = {"status": CommStatus.SENT, "sent_at": now, "last_error": "",
+                    "sent_text": outgoing.text, "sent_html": outgoing.html,
+                    "updated_at": now}  # fmt: skip
             if not _mine(comm, outgoing).update(**sent):
                 log.warning("communication %s sent but settled by someone else", comm.pk)
                 return "sent"
@@ -368,11 +373,14 @@ def _set_sent(comm: Communication, outgoing: Outgoing, now: datetime) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {ops.quote_name(Communication._meta.db_table)}"
-            " SET status = %s, sent_at = %s, last_error = '', updated_at = %s"
+            " SET status = %s, sent_at = %s, last_error = '', sent_text = %s, sent_html = %s,"
+            " updated_at = %s"
             " WHERE id = %s AND message_id = %s AND status = %s",
             [
                 CommStatus.SENT.value,
                 ops.adapt_datetimefield_value(now),
+                outgoing.text,
+                outgoing.html,
                 ops.adapt_datetimefield_value(now),
                 comm.pk,
                 outgoing.message_id,
@@ -453,6 +461,24 @@ def cancel(comm: Communication, check: Check, today: date) -> str:
     return "cancelled"
 
 
+def back_to_approval(comm: Communication, check: Check) -> str:
+    """A person's wording was approved for invoices some of which must now be left out
+    (paid, disputed, promised since it was approved): it would speak of them. The message
+    waits for a person again rather than leave with words nobody approved for what is
+    left; the invoices dropped keep their mark and their level is given back, as when
+    sent."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not Communication.objects.filter(pk=comm.pk, status=CommStatus.QUEUED).update(
+            status=CommStatus.AWAITING_APPROVAL, updated_at=now
+        ):
+            return "skipped"
+        save_drops(check)
+        levels.give_back(check.dropped, comm.run_date)
+        event(comm, now, "communication_returned", RETURNED, check)
+    return "returned"
+
+
 def hand_to_person(comm: Communication, check: Check, today: date) -> str:
     """Calls, tasks, hand-overs and (for now) letters become a task for a person; the
     communication is then ``sent``: handed over."""
@@ -516,7 +542,34 @@ def preview(comm: Communication, today: date) -> tuple[Check, Outgoing | None]:
     """What the worker would send for ``comm`` today, written by the same re-check and
     builder, nothing saved: None when nothing would leave (every item dropped, or a channel
     a person carries out). Raises ``NoRecipient``."""
-    facts = batch.load([comm], today)
+    return _preview(comm, today, batch.load([comm], today))
+
+
+@dataclass
+class Preview:
+    comm: Communication
+    check: Check
+    outgoing: Outgoing | None
+    problem: str = ""  # why it cannot be sent as it is (no address, a broken template)
+
+
+def previews(comms: Sequence[Communication], today: date) -> list[Preview]:
+    """``preview`` of several communications, their facts read once (a page of them)."""
+    facts = batch.load(comms, today)
+    shown = []
+    for comm in comms:
+        try:
+            shown.append(Preview(comm, *_preview(comm, today, facts)))
+        except NoRecipient as error:
+            shown.append(Preview(comm, recheck(comm, today, facts), None, str(error)))
+        except Exception as error:  # as the worker: one broken template spoils one message
+            log.exception("communication %s: the message could not be built", comm.pk)
+            problem = f"the message could not be built: {error}"
+            shown.append(Preview(comm, recheck(comm, today, facts), None, problem))
+    return shown
+
+
+def _preview(comm: Communication, today: date, facts: Facts) -> tuple[Check, Outgoing | None]:
     check = recheck(comm, today, facts)
     channel = registry.get(comm.channel)
     if not check.kept or channel is None:

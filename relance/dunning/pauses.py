@@ -104,13 +104,16 @@ def record_promise(
     promised_on: dt.date,
     invoice: Invoice | None = None,
     amount: Decimal | None = None,
-    grace_days: int = 2,
+    grace_days: int | None = None,
     note: str = "",
     user_id: int | None = None,
 ) -> Promise:
-    """A promise to pay on a date: the items it covers wait until that date plus grace."""
+    """A promise to pay on a date: the items it covers wait until that date plus grace
+    (without one given, the organisation's default grace, ``promise_grace_days``)."""
     if invoice is not None and invoice.customer_id != customer.pk:
         raise PauseError(f"invoice {invoice.number} is not {customer}'s")
+    if grace_days is None:
+        grace_days = customer.organisation.promise_grace_days
     promise = Promise.objects.create(
         organisation_id=customer.organisation_id, customer=customer, invoice=invoice,
         promised_on=promised_on, amount=amount, grace_days=grace_days, note=note,

@@ -71,7 +71,7 @@ def close_each(
         task.data = {**task.data, "done_on": today.isoformat(), "note": notes[task.pk]}
         task.status = Task.Status.DONE
         changed = Task.objects.filter(pk=task.pk, status=Task.Status.OPEN).update(
-            status=Task.Status.DONE, data=task.data
+            status=Task.Status.DONE, data=task.data, closed_at=now, closed_by_id=user_id
         )
         if not changed:  # someone else closed it meanwhile
             raise NotOpen(f"task {task.pk} was closed by someone else; nothing was changed")
@@ -93,10 +93,50 @@ def close_each(
     return tasks
 
 
+@transaction.atomic
+def assign(
+    organisation: Organisation,
+    ids: Iterable[int],
+    assignee_id: int | None,
+    *,
+    user_id: int | None = None,
+) -> list[Task]:
+    """Give open tasks to a member of the organisation (None: to nobody), all or none."""
+    from relance.accounts.models import Membership
+
+    wanted = sorted(set(ids))
+    if (
+        assignee_id is not None
+        and not Membership.objects.filter(organisation=organisation, user_id=assignee_id).exists()
+    ):
+        raise NotOpen(f"user {assignee_id} is not a member of {organisation.slug}")
+    found = list(
+        Task.objects.select_for_update()
+        .filter(organisation=organisation, pk__in=wanted, status=Task.Status.OPEN)
+        .order_by("pk")
+    )
+    if len(found) != len(wanted):
+        known = {t.pk for t in found}
+        raise NotOpen(
+            f"not open tasks of {organisation.slug}: {[pk for pk in wanted if pk not in known]}"
+        )
+    Task.objects.filter(pk__in=wanted).update(assignee_id=assignee_id)
+    if found:
+        trail.record(organisation, "task.assigned", user_id=user_id,
+                     target=found[0] if len(found) == 1 else ("task", ""),
+                     summary=f"assigned to {assignee_id or 'nobody'}: "
+                             f"{'; '.join(t.title for t in found)}",
+                     data={"tasks": wanted, "assignee": assignee_id})  # fmt: skip
+    for task in found:
+        task.assignee_id = assignee_id
+    return found
+
+
 def describe(task: Task) -> dict[str, Any]:
     return {
         "id": task.pk, "kind": task.kind, "status": task.status, "due_on": task.due_on,
         "customer": task.customer.reference, "name": task.customer.legal_name,
         "title": task.title, "communication": task.communication_id,
         "note": task.data.get("note", ""), "done_on": task.data.get("done_on"),
+        "outcome": task.outcome,
     }  # fmt: skip

@@ -84,7 +84,11 @@ class Customer(models.Model):
                 fields=["organisation", "reference"], name="customer_reference_unique"
             )
         ]
-        indexes = [models.Index(fields=["organisation", "collector"], name="customer_collector")]
+        indexes = [
+            models.Index(fields=["organisation", "collector"], name="customer_collector"),
+            # The console's list sorted by name, a page at a time.
+            models.Index(fields=["organisation", "legal_name"], name="customer_by_name"),
+        ]
 
     def __str__(self) -> str:
         return self.legal_name
@@ -436,6 +440,8 @@ class CustomerBalance(models.Model):
         indexes = [
             models.Index(fields=["organisation", "-overdue_amount"], name="balance_by_overdue"),
             models.Index(fields=["organisation", "oldest_due"], name="balance_by_oldest"),
+            # The currencies an organisation's customers owe in, read from the index alone.
+            models.Index(fields=["organisation", "currency"], name="balance_currencies"),
         ]
 
     def __str__(self) -> str:

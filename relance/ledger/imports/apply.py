@@ -77,6 +77,9 @@ class ImportResult:
     run_id: int | None = None
     # What the file held but the import left out, for the user to look at.
     warnings: list[Problem] = field(default_factory=list)
+    # The first records of the file as Relance reads them (the console's preview shows them
+    # beside the file's own rows); not part of as_dict.
+    sample: list[dict[str, Any]] = field(default_factory=list)
 
     SAMPLE = 200
 
@@ -120,6 +123,7 @@ def apply_batch(
     started = timezone.now()
     result = ImportResult(batch.file, batch.format, dry_run, batch.rows_read)
     result.warnings = list(batch.warnings)
+    result.sample = read_sample(batch)
     try:
         with transaction.atomic():
             _Applier(organisation, batch, result, as_of, progress or _silent).run(dry_run)
@@ -149,6 +153,32 @@ def record_refusal(
     return _record_run(
         organisation, batch, result, started, ImportRun.Status.FAILED, str(failure), user_id
     )
+
+
+def read_sample(batch: LedgerBatch, size: int = 10) -> list[dict[str, Any]]:
+    """The first records of the batch in file order, as text: what each row was read as."""
+    records: list[dict[str, Any]] = [
+        {"row": r.row, "what": r.kind, "key": r.number, "customer": r.customer,
+         "date": r.issue_date, "due_date": r.due_date, "amount": r.amount,
+         "currency": r.currency}
+        for r in batch.invoices[:size]
+    ]  # fmt: skip
+    records += [
+        {"row": p.row, "what": p.kind, "key": p.reference, "customer": p.customer,
+         "date": p.date, "due_date": None, "amount": p.amount, "currency": p.currency}
+        for p in batch.payments[:size]
+    ]  # fmt: skip
+    if not records:
+        records = [
+            {"row": c.row, "what": "customer", "key": c.reference, "customer": c.reference,
+             "date": None, "due_date": None, "amount": None, "currency": ""}
+            for c in list(batch.customers.values())[:size]
+        ]  # fmt: skip
+    records.sort(key=lambda r: r["row"] or 0)
+    return [
+        {k: "" if v is None else v if isinstance(v, int) else str(v) for k, v in r.items()}
+        for r in records[:size]
+    ]
 
 
 def _silent(stage: str, done: int, total: int) -> None:
@@ -229,12 +259,16 @@ class _Applier:
         return self._next_fake_id
 
     def run(self, dry_run: bool) -> None:
+        rows = self.batch.rows_read
+        self.progress("checking", 0, rows)
         self.check_batch()
         # With problems already, go on as a dry run: find the rest, write nothing.
         self.dry_run = dry_run = dry_run or bool(self.problems)
+        self.progress("customers", 0, len(self.batch.customers))
         self.apply_customers()
         self.apply_contacts()
         self.apply_invoices()
+        self.progress("payments", 0, len(self.batch.payments))
         self.apply_payments()
         self.apply_allocations()
         if self.batch.snapshot:
@@ -499,7 +533,7 @@ class _Applier:
         paid = self.paid_by_new_allocations()
         self.check_lookalikes_in_ledger(existing)
         for n, rec in enumerate(self.batch.invoices):
-            if n % 50000 == 0:
+            if n % 5000 == 0:
                 self.progress("invoices", n, total)
             values = self.invoice_values(rec)
             old = existing.get(rec.number)

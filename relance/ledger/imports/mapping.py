@@ -307,6 +307,9 @@ def default_mapping(header: list[str]) -> Mapping:
 
 
 Converter = Callable[[Any], Any]
+# Rows between two reports of progress: often enough for a page polling every second,
+# rare enough to cost nothing (one modulo per row).
+PROGRESS_EVERY = 1000
 _DIGITS, _SIGNED = frozenset("0123456789"), frozenset("-+0123456789")
 INVOICE_KINDS = frozenset(InvoiceKind.values)
 PAYMENT_KINDS = frozenset(PaymentKind.values)
@@ -412,9 +415,11 @@ def read_rows(
     builder = build[mapping.record]
     state = _State((mapping.currency or default_currency).upper(), as_of, problems)
     rows = 0
+    if progress:
+        progress("reading", 0, table.size)
     try:
         for rows, (line, cells) in enumerate(table.rows, start=1):
-            if progress and rows % 20000 == 0:
+            if progress and rows % PROGRESS_EVERY == 0:
                 progress("reading", rows, table.size)
             values = _values(fields, cells, line, state)
             if values is not None:

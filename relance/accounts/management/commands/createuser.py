@@ -15,8 +15,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 
 from relance.accounts.models import Role
-from relance.accounts.services import add_member
-from relance.lib.commands import organisation_option
+from relance.accounts.services import MemberRefused, add_member
+from relance.lib.commands import organisation_option, refused
 from relance.lib.output import print_json
 
 
@@ -51,7 +51,8 @@ class Command(BaseCommand):
                 validate_password(password)
             except ValidationError as exc:
                 raise CommandError(" ".join(exc.messages)) from None
-        user = add_member(org, opts["email"], opts["role"], password)
+        with refused(MemberRefused):
+            user = add_member(org, opts["email"], opts["role"], password)
         if opts["json"]:
             print_json(self.stdout, {"email": user.get_username(), "organisation": org.slug,
                                      "role": opts["role"]})  # fmt: skip

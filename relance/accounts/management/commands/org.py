@@ -1,4 +1,5 @@
-"""relance org show [--org SLUG] [--json] | set [--org SLUG] [--email ...] [--iban ...] ..."""
+"""relance org show [--org SLUG] [--json] | set [--org SLUG] [--email ...] [--iban ...]
+[--sender-name ...] [--reply-to ...] ..."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ HELP = {
     "iban": "the account customers pay into; e-mails then say how to pay",
     "bic": "the bank's BIC (SWIFT code)",
     "contact_gap": "days between two reminders on the same channel (default 3)",
+    "name": "the organisation's name, as the console shows it",
+    "sender_name": "the name e-mails are sent under (default: the organisation's name)",
+    "reply_to": "where replies to e-mails go (default: --email)",
+    "letterhead": "the text at the top of letters (use \\n between lines)",
+    "min_balance": "an item owing this much or less is not dunned (default 1.00)",
+    "promise_grace_days": "days after a promised date before it breaks, for new promises (2)",
+    "closed_days": "company closure days, no reminder sent: YYYY-MM-DD,YYYY-MM-DD ('' clears)",
 }
 
 
@@ -53,7 +61,7 @@ class Command(BaseCommand):
         if opts["json"]:
             print_json(self.stdout, identity)
             return
-        rows = [(name.replace("_", " "), _shown(name, identity)) for name in ("name", *FIELDS)]
+        rows = [(name.replace("_", " "), _shown(name, identity)) for name in FIELDS]
         print_table(self.stdout, [Column("field"), Column("value")], rows, title=org.slug)
         if not identity["ready_to_send"]:
             self.stderr.write("No reply address yet: runs will refuse to plan e-mails.")
@@ -62,5 +70,7 @@ class Command(BaseCommand):
 def _shown(name: str, identity: dict[str, Any]) -> str:
     if name == "iban":
         return str(identity["iban_formatted"]) or "-"
+    if name == "closed_days":
+        return ", ".join(identity[name]) or "-"
     value = identity[name]
     return str(value) if value not in ("", None) else "-"

@@ -14,8 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Max, Sum
 from django.utils import timezone
 
-from relance.accounts.signin import organisation_of
-from relance.audit import trail
+from relance.accounts.signin import record_for_account
 from relance.lib.output import Column, print_json, print_table
 
 
@@ -81,8 +80,8 @@ class Command(BaseCommand):
         if ip:
             removed += AxesProxyHandler.reset_attempts(ip_address=ip)
         what = " and ".join(part for part in (username, ip) if part)
-        trail.record(
-            organisation_of(username),
+        record_for_account(
+            username,
             "signin.unlocked",
             summary=f"sign-in unlocked for {what}",
             data={"username": username or "", "ip": ip or "", "attempts_removed": removed},

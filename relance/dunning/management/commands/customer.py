@@ -1,34 +1,49 @@
-"""relance customer show REF [--date D] [--org SLUG] [--json]"""
+"""relance customer show REF [--date D] [--org SLUG] [--json]
+relance customer assign REF --collector EMAIL|none [--org SLUG] [--json]"""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from relance.dunning.actions import NotFound, customer_by_reference
 from relance.dunning.customer_view import CustomerView, customer_view
 from relance.insights.management.commands.report import today_for
+from relance.ledger.customer_file import Refused, assign_collector
+from relance.ledger.models import Customer
 from relance.lib.commands import iso_date, organisation_option, refused, scope_options
 from relance.lib.output import Column, money, print_json, print_table
 
 
 class Command(BaseCommand):
-    help = "One customer: identity, contacts, open items, scenario, next steps, pauses, history."
+    help = (
+        "One customer: identity, contacts, open items, scenario, next steps, pauses, history;"
+        " or give it to a collector."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
         show = actions.add_parser("show", help="everything about one customer on a day")
         show.add_argument("reference", help="the customer's account reference")
         show.add_argument("--date", type=iso_date, help="the day to count at (default: today)")
-        scope_options(show)
+        assign = actions.add_parser("assign", help="give a customer to a collector, or to nobody")
+        assign.add_argument("reference", help="the customer's account reference")
+        assign.add_argument(
+            "--collector", required=True, help="the member's e-mail, or 'none' for nobody"
+        )
+        scope_options(show, assign)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
         with refused(NotFound):
             customer = customer_by_reference(org, opts["reference"])
+        if opts["action"] == "assign":
+            self.assign(customer, opts)
+            return
         view = customer_view(org, customer, opts["date"] or today_for(org))
         if opts["json"]:
             print_json(self.stdout, dataclasses.asdict(view))
@@ -106,3 +121,19 @@ class Command(BaseCommand):
               e["summary"]) for e in view.timeline] or [("", "nothing yet", "", "")],
             title="Timeline",
         )  # fmt: skip
+
+    def assign(self, customer: Customer, opts: dict[str, Any]) -> None:
+        wanted = opts["collector"].strip()
+        collector = None
+        if wanted.lower() != "none":
+            users = get_user_model()._default_manager
+            collector = users.filter(username=wanted.lower()).first()
+            if collector is None:
+                raise CommandError(f"no user {wanted!r}: give a member's e-mail, or none")
+        with refused(Refused):
+            assign_collector(customer, collector)
+        name = collector.get_username() if collector is not None else None
+        if opts["json"]:
+            print_json(self.stdout, {"customer": customer.reference, "collector": name})
+        else:
+            self.stdout.write(f"{customer.reference} is assigned to {name or 'nobody'}")

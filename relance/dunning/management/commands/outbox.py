@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from email.header import decode_header, make_header
-from email.message import Message
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
-from relance.channels.email import NoRecipient
+from relance.channels.email import NoRecipient, shown_message
 from relance.dunning.approval import NotAwaiting, decide, describe
 from relance.dunning.models import CommStatus, Communication
 from relance.dunning.outbox import preview
@@ -101,23 +99,3 @@ class Command(BaseCommand):
             self.stdout.write(f"(attached: {name})")
         self.stdout.write("")
         self.stdout.write(shown["text"], ending="")
-
-
-def shown_message(message: Message) -> dict[str, Any]:
-    """Headers (decoded, as the reader's mail program shows them), text and HTML parts and
-    attachments of a message as it goes on the wire."""
-    headers = {name: str(make_header(decode_header(value))) for name, value in message.items()}
-    parts: dict[str, Any] = {"headers": headers, "text": "", "html": "", "attachments": []}
-    for part in message.walk():
-        if part.is_multipart():
-            continue
-        filename = part.get_filename()
-        if filename:
-            parts["attachments"].append(filename)
-        elif part.get_content_type() in ("text/plain", "text/html"):
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)  # a leaf part decodes to bytes
-            charset = part.get_content_charset() or "utf-8"
-            text = payload.decode(charset).replace("\r\n", "\n")
-            parts["text" if part.get_content_type() == "text/plain" else "html"] = text
-    return parts

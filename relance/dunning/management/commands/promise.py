@@ -32,10 +32,11 @@ class Command(BaseCommand):
         adding.add_argument(
             "--grace",
             type=int,
-            default=2,
+            default=None,
             choices=range(0, 31),
             metavar="DAYS",
-            help="days after the date before it breaks (2)",
+            help="days after the date before it breaks (default: the organisation's, "
+            "`relance org set --promise-grace-days`)",
         )
         adding.add_argument("--note", default="")
         scope_options(adding)

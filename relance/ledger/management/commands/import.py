@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
 from relance.accounts.models import Organisation
 from relance.ledger.imports import FORMATS, ImportFailed, ImportResult, import_file
@@ -100,8 +101,10 @@ class Command(BaseCommand):
         org = organisation_option(opts["org"], create=opts["create_org"], defaults=defaults)
         return org, opts["create_org"]
 
-    def run(self, org: Organisation, mapping: Mapping | None, opts: dict[str, Any]) -> ImportResult:
-        mapping = mapping or self.saved_mapping(org, opts["mapping"])
+    def run(
+        self, org: Organisation, mapping_file: Mapping | None, opts: dict[str, Any]
+    ) -> ImportResult:
+        mapping = mapping_file or self.saved_mapping(org, opts["mapping"])
         if mapping and opts["settle_missing"]:
             mapping.snapshot = True
         with progress_bar(enabled=not opts["json"]) as report:
@@ -109,6 +112,11 @@ class Command(BaseCommand):
                 org, opts["file"], format=opts["format"], mapping=mapping,
                 dry_run=opts["dry_run"], as_of=opts["as_of"], progress=report,
             )  # fmt: skip
+        if mapping and not mapping_file and not opts["dry_run"]:
+            # The saved mapping used last is the one the console offers first next time.
+            ImportMapping.objects.filter(organisation=org, name=opts["mapping"]).update(
+                updated_at=timezone.now()
+            )
         if opts["save_mapping"] and opts["mapping"] and Path(opts["mapping"]).is_file():
             # Saved with the import it served: a refused import saves nothing.
             spec = {"name": opts["save_mapping"], **_spec(Path(opts["mapping"]))}

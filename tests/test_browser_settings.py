@@ -1,0 +1,126 @@
+"""The settings in a real browser (Debian's chromium): an administrator changes the
+identity, uploads a logo, closes a day and adds a member; screenshots of every settings
+page and the audit trail at desktop and phone widths."""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import factories as make
+import pytest
+from browsing import shoot, sign_in
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="apt-get install chromium"),
+]
+
+PAGES = {
+    "settings-identity": "/settings/",
+    "settings-sending": "/settings/sending/",
+    "settings-bank": "/settings/bank/",
+    "settings-letterhead": "/settings/letterhead/",
+    "settings-calendar": "/settings/calendar/",
+    "settings-dunning": "/settings/dunning/",
+    "settings-members": "/settings/members/",
+    "settings-audit": "/settings/audit/",
+}
+
+
+def png(width: int = 240, height: int = 80) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((29, 78, 137)) if (x // 20 + y // 20) % 2 else b"\xff\xff\xff"
+                           for x in range(width))
+        for y in range(height)
+    )  # fmt: skip
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))  # fmt: skip
+
+
+@pytest.fixture
+def acme(transactional_db, mail):
+    org = make.organisation("acme", name="Acme Industrie SAS")
+    make.member(org, "alice@acme.test", "admin")
+    make.member(org, "bob@acme.test", "collector")
+    return org
+
+
+def test_it_changes_the_settings_in_the_browser(
+    transactional_db, live_server, page, phone, acme, mail
+):
+    from relance.accounts.models import Membership, Organisation
+
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    base = live_server.url
+    sign_in(page, base, "alice@acme.test")
+
+    # The identity: a wrong SIREN is refused next to its field, then corrected.
+    page.goto(f"{base}/settings/")
+    assert page.locator('nav.nav a[aria-current="page"]').get_attribute("href") == "/settings/"
+    page.fill("#id_legal_name", "Acme Industrie SAS")
+    page.fill("#id_siren", "732 829 321")
+    page.click("#form-identity button[type=submit]")
+    assert page.locator("#id_siren_error").is_visible()
+    assert page.locator("#id_siren").get_attribute("aria-invalid") == "true"
+    page.fill("#id_siren", "732 829 320")
+    page.fill("#id_vat_number", "FR44732829320")
+    page.click("#form-identity button[type=submit]")
+    page.wait_for_selector(".message.success")
+    assert Organisation.objects.get(pk=acme.pk).siren == "732829320"
+    assert page.input_value("#id_siren") == "732829320"
+
+    # The logo: a PNG uploaded, shown from the console's own address.
+    page.goto(f"{base}/settings/letterhead/")
+    page.fill("#id_letterhead", "ACME INDUSTRIE\n12 rue des Forges, 69007 Lyon")
+    page.click("#form-letterhead button[type=submit]")
+    page.wait_for_selector(".message.success")
+    page.set_input_files("#id_logo", files=[{"name": "logo.jpg", "mimeType": "image/jpeg",
+                                              "buffer": png()}])  # fmt: skip
+    page.click("#form-logo button[type=submit]")
+    logo = page.locator("#current-logo")
+    logo.wait_for()
+    assert logo.evaluate("img => img.complete && img.naturalWidth") == 240
+    assert re.fullmatch(rf"/settings/logo/{acme.pk}/", logo.get_attribute("src") or "")
+
+    # A closed day, listed.
+    page.goto(f"{base}/settings/calendar/")
+    page.fill("#id_first", "2026-12-24")
+    page.click("#form-closed-days button[type=submit]")
+    page.wait_for_selector('#closed-days time[datetime="2026-12-24"]')
+    assert Organisation.objects.get(pk=acme.pk).closed_days == ["2026-12-24"]
+
+    # A member added, who receives their invitation.
+    page.goto(f"{base}/settings/members/")
+    page.fill("#id_email", "carol@acme.test")
+    page.select_option("#id_role", "manager")
+    page.click("#form-add-member button[type=submit]")
+    page.wait_for_selector('tr[data-member="carol@acme.test"]')
+    assert Membership.objects.get(user__username="carol@acme.test").role == "manager"
+    assert [r.rcpt_tos for r in mail.received] == [["carol@acme.test"]]
+
+    # The trail shows all of it.
+    page.goto(f"{base}/settings/audit/")
+    trail = page.locator("#audit-events").inner_text()
+    for action in ("organisation.settings_changed", "member.added", "signin.succeeded"):
+        assert action in trail
+    assert refused == []
+
+    sign_in(phone, base, "alice@acme.test")
+    for name, path in PAGES.items():
+        for viewer in (page, phone):
+            viewer.goto(f"{base}{path}")
+            assert viewer.locator("h1").count() == 1
+            shoot(viewer, name)
+    # At phone width the settings fit the screen (wide tables scroll in their own box).
+    for path in PAGES.values():
+        phone.goto(f"{base}{path}")
+        assert phone.evaluate("document.querySelector('.settings').scrollWidth") <= 390, path
