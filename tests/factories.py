@@ -298,3 +298,52 @@ def member(org: Organisation, email: str, role: str = "admin") -> Any:
 
 
 PASSWORD = "correct-horse-battery"
+
+
+def lived_in(org: Organisation, folder: Any, *, today: dt.date, name: str) -> dict[str, list[str]]:
+    """A small ledger as a credit team lives it, for tests that walk the console: customers
+    with open items of every age, a payment, a credit note, a dispute, a promise, a hold, a
+    payment plan, the run of ``today`` (its communications, tasks, timeline), a message
+    awaiting approval, an open task, an import, members of each role (``<role>@<slug>.test``,
+    the collector assigned to two customers). Names start with ``name``, invoice numbers
+    with its first four letters, and amounts have odd cents, so that a page showing
+    anything of it can be told. Answers what identifies it: names, numbers, amounts."""
+    from relance.dunning import engine
+    from relance.dunning.models import CommStatus, Task
+
+    tag = name[:4].upper()
+    users = {role: member(org, f"{role}@{org.slug}.test", role)
+             for role in ("viewer", "collector", "manager", "admin")}  # fmt: skip
+    people = [
+        customer(org, f"{tag}-{n}", legal_name=f"{name} {what}", email=f"ap{n}@{org.slug}.test",
+                 risk_class=risk, collector=users["collector"] if n < 2 else None)
+        for n, (what, risk) in enumerate([("Industrie", "high"), ("Transports", "medium"),
+                                         ("Boulangerie", "low"), ("Optique", "high")])
+    ]  # fmt: skip
+    amounts = ["7413.29", "6121.87", "5839.53", "4657.19", "3271.43", "2983.61", "1892.77"]
+    ages = [-10, 5, 20, 45, 75, 120, 200]
+    items = [
+        invoice(people[n % len(people)], f"{tag}-F{n:03d}", due=today - days(age), amount=amt)
+        for n, (age, amt) in enumerate(zip(ages, amounts, strict=True))
+    ]
+    pay(items[2], "839.53", on=today - days(3))
+    credit(items[6], "92.77", on=today - days(2))
+    dispute(items[4], on=today - days(10), reason="quality")
+    promise(people[1], promised_on=today + days(4), amount=money("6121.87"))
+    hold(people[3], start=today - days(1))
+    schedule = [(today + days(10), "1000.00"), (today + days(40), "1983.61")]
+    plan(items[5].customer, [items[5]], schedule, on=today - days(1))
+    from pathlib import Path
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    import_ledger(org, folder, [items[0], items[1]], on=today - days(1))
+    engine.run(org, today)
+    communication(people[0], [items[3]], on=today, status=CommStatus.AWAITING_APPROVAL,
+                  template="firm_reminder")  # fmt: skip
+    Task.objects.create(organisation=org, customer=people[0], kind="call", key=f"walk:{tag}",
+                        title=f"Call {name} Industrie", due_on=today)  # fmt: skip
+    return {
+        "names": [c.legal_name for c in people] + [org.name],
+        "numbers": [i.number for i in items],
+        "amounts": amounts,
+    }

@@ -27,6 +27,7 @@ from relance.audit import trail
 from relance.channels.formatting import lazy_short_date
 from relance.dunning import instalments, loading, pauses, policy, sharing, tasks, writing
 from relance.dunning.models import PaymentPlan
+from relance.ledger import summaries
 from relance.ledger.models import Hold, HoldKind
 from relance.ledger.timeline import Text
 from relance.lib import locks
@@ -127,6 +128,9 @@ def run(
         if not dry_run:
             # Promises whose debt is paid are kept before the run reads what pauses items.
             result.counts["promises_kept"] += len(pauses.keep_promises(organisation, on=run_date))
+            # The console's customer balances aged as of the run's day: the first page of the
+            # day then finds them aged (relance.ledger.summaries; seconds on a million items).
+            summaries.age(organisation.pk, run_date)
         try:
             context = loading.Context.load(organisation, run_date)
         except loading.NothingToRun as error:

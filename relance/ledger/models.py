@@ -221,6 +221,12 @@ class Invoice(models.Model):
                 name="invoice_open_by_due",
                 condition=Q(balance__gt=0),
             ),
+            # What customer balances sum (relance.ledger.summaries), read from the index alone.
+            models.Index(
+                fields=["organisation", "customer", "currency", "due_date", "balance"],
+                name="invoice_open_by_customer",
+                condition=Q(balance__gt=0),
+            ),
         ]
 
     def __str__(self) -> str:

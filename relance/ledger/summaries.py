@@ -54,6 +54,9 @@ BUCKET_COLUMNS: tuple[tuple[str, int | None, int | None], ...] = (
     ("days_61_90", 61, 90),
     ("over_90", 91, None),
 )
+# Open items, said as the partial indexes of open items say it (Django wrote their condition
+# with the literal '0'), so that SQLite uses them: the sums read the index by customer alone.
+OPEN = "balance > '0'"
 # The days overdue at which an item enters another bucket (and becomes overdue, at 1).
 LIMITS: tuple[int, ...] = tuple(low for _, low, _ in BUCKET_COLUMNS if low is not None)
 
@@ -93,10 +96,7 @@ def customers_changed(organisation_id: int, customer_ids: Iterable[int]) -> None
         as_of = _locked_day(organisation_id)
         if as_of is None:
             return
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            marks = ", ".join(["%s"] * len(chunk))
-            _recompute(organisation_id, as_of, f"customer_id IN ({marks})", chunk)
+        _recompute_customers(organisation_id, as_of, ids)
 
 
 def invoices_changed(
@@ -150,12 +150,7 @@ def _locked_day(organisation_id: int) -> date | None:
 
 
 def _rebuild(organisation_id: int, as_of: date) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {CustomerBalance._meta.db_table} WHERE organisation_id = %s",
-            [organisation_id],
-        )
-    _recompute(organisation_id, as_of, "", [], delete=False)
+    _recompute(organisation_id, as_of, "", [])
 
 
 def _reage(organisation_id: int, previous: date, as_of: date) -> None:
@@ -163,16 +158,18 @@ def _reage(organisation_id: int, previous: date, as_of: date) -> None:
     ``previous`` and ``as_of``, then date every row ``as_of``."""
     low, high = sorted((previous, as_of))
     # The days overdue at D are D - due: they cross L between low and high when
-    # low - L < due <= high - L.
-    windows = " OR ".join(["(due_date > %s AND due_date <= %s)"] * len(LIMITS))
+    # low - L < due <= high - L. One range of the index of open items by due date per limit.
+    one = (
+        f"SELECT customer_id FROM {Invoice._meta.db_table}"
+        f" WHERE organisation_id = %s AND {OPEN} AND due_date > %s AND due_date <= %s"
+    )
     bounds: list[Any] = []
     for limit in LIMITS:
-        bounds += [low - timedelta(days=limit), high - timedelta(days=limit)]
-    crossed = (
-        f"customer_id IN (SELECT customer_id FROM {Invoice._meta.db_table}"
-        f" WHERE organisation_id = %s AND balance > 0 AND ({windows}))"
-    )
-    _recompute(organisation_id, as_of, crossed, [organisation_id, *bounds])
+        bounds += [organisation_id, low - timedelta(days=limit), high - timedelta(days=limit)]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ".join([one] * len(LIMITS)), bounds)
+        crossed = [row[0] for row in cursor.fetchall()]
+    _recompute_customers(organisation_id, as_of, crossed)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {CustomerBalance._meta.db_table} SET as_of = %s"
@@ -181,20 +178,27 @@ def _reage(organisation_id: int, previous: date, as_of: date) -> None:
         )
 
 
+def _recompute_customers(organisation_id: int, as_of: date, customer_ids: Iterable[int]) -> None:
+    """Recompute the rows of these customers of the organisation, a chunk at a time."""
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        marks = ", ".join(["%s"] * len(chunk))
+        _recompute(organisation_id, as_of, f"customer_id IN ({marks})", chunk)
+
+
 def _recompute(
     organisation_id: int, as_of: date, customers: str, params: list[Any], delete: bool = True
 ) -> None:
     """Replace the rows of the customers matching the SQL condition ``customers`` (all the
     organisation's when empty) by their open items' sums: one DELETE, one INSERT ... SELECT."""
     table = CustomerBalance._meta.db_table
-    where = f" AND {customers}" if customers else ""
+    which = "organisation_id = %s" + (f" AND {customers}" if customers else "")
+    which_params = [organisation_id, *params]
     sums, sum_params = _sums(as_of)
     with connection.cursor() as cursor:
         if delete:
-            cursor.execute(
-                f"DELETE FROM {table} WHERE organisation_id = %s{where}",
-                [organisation_id, *params],
-            )
+            cursor.execute(f"DELETE FROM {table} WHERE {which}", which_params)
         cursor.execute(
             f"INSERT INTO {table} (organisation_id, customer_id, currency, as_of,"
             " open_amount, overdue_amount, not_due, days_1_30, days_31_60, days_61_90,"
@@ -202,10 +206,10 @@ def _recompute(
             f" SELECT organisation_id, customer_id, currency, %s, {sums}"
             " FROM (SELECT organisation_id, customer_id, currency, due_date,"
             " CAST(ROUND(balance * 100) AS BIGINT) AS cents"
-            f" FROM {Invoice._meta.db_table} WHERE organisation_id = %s AND balance > 0{where}"
+            f" FROM {Invoice._meta.db_table} WHERE {which} AND {OPEN}"
             ") AS open_items WHERE cents > 0"
             " GROUP BY organisation_id, customer_id, currency",
-            [as_of, *sum_params, organisation_id, *params],
+            [as_of, *sum_params, *which_params],
         )
 
 

@@ -38,5 +38,13 @@ class Migration(migrations.Migration):
                 ("as_of", models.DateField(null=True)),
             ],
         ),
+        migrations.AddIndex(
+            model_name="invoice",
+            index=models.Index(
+                condition=models.Q(("balance__gt", 0)),
+                fields=["organisation", "customer", "currency", "due_date", "balance"],
+                name="invoice_open_by_customer",
+            ),
+        ),
         migrations.RunPython(fill, migrations.RunPython.noop),
     ]

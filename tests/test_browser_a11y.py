@@ -1,0 +1,169 @@
+"""Accessibility of every page an admin reaches from Today (the role walker's crawl, in
+tests/crawling.py): axe-core finds no serious or critical violation, at desktop width and at
+390 pixels, in French and once in English; the keyboard reaches every link, button and
+field, and the focused element shows an outline; at 390 pixels nothing is wider than the
+screen.
+
+axe-core comes from the npm registry (scripts/test fetches it into .cache/axe-core). It is
+injected into the page, which the Content-Security-Policy forbids to inline scripts: the
+browser contexts here bypass the policy for that (test_browser.py checks the policy)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import factories as f
+import pytest
+from crawling import crawl
+from django.test import Client
+from django.urls import Resolver404, resolve
+
+AXE = Path(__file__).resolve().parent.parent / ".cache" / "axe-core" / "package" / "axe.min.js"
+TODAY = dt.date(2026, 11, 24)
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+# The elements the keyboard must reach, as the page shows them (visible, enabled).
+FOCUSABLE = """() => {
+  const selector = 'a[href], button, input:not([type=hidden]), select, textarea, [tabindex]';
+  const shown = (e) => {
+    const style = getComputedStyle(e);
+    const box = e.getBoundingClientRect();
+    return style.visibility !== 'hidden' && style.display !== 'none' && box.width > 0
+      && box.height > 0 && !e.disabled && e.tabIndex >= 0 && !e.closest('[inert], [hidden]');
+  };
+  return Array.from(document.querySelectorAll(selector)).filter(shown).map((e, i) => {
+    e.dataset.a11yIndex = String(i);
+    return describe(e);
+  });
+  function describe(e) {
+    const text = e.innerText || e.value || e.getAttribute('aria-label') || '';
+    return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+      + (e.name ? '[name=' + e.name + ']' : '') + ' "' + text.trim().slice(0, 40) + '"';
+  }
+}"""
+
+# The focused element: its index among FOCUSABLE's, and whether its focus shows (an outline
+# or a box shadow that differs from its unfocused look).
+FOCUSED = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  const style = getComputedStyle(e);
+  const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+  const shadow = style.boxShadow && style.boxShadow !== 'none';
+  const what = e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+    + (e.name ? '[name=' + e.name + ']' : '');
+  return {index: e.dataset.a11yIndex ?? null, visible: Boolean(outline || shadow), what};
+}"""
+
+
+# The outermost elements that go past the right edge of the screen.
+WIDE = """() => Array.from(document.querySelectorAll('body *')).filter((e) => {
+  const out = (x) => x.getBoundingClientRect().right > window.innerWidth + 0.5;
+  return out(e) && !(e.parentElement && out(e.parentElement));
+}).slice(0, 5).map((e) => e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''))"""
+
+
+@pytest.fixture
+def pages(transactional_db, tmp_path, time_machine):
+    """The pages an admin reaches from Today: one address per kind of page (its URL name
+    and the names of its query parameters), HTML answered 200."""
+    time_machine.move_to(dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC), tick=True)
+    org = f.organisation("a11y", name="Zorglub Holding SAS")
+    f.lived_in(org, tmp_path, today=TODAY, name="Zorglub")
+    client = Client()
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(email="admin@a11y.test"))
+    kinds: dict[tuple[str, tuple[str, ...]], str] = {}
+    for visit in crawl(client, "/", writes=False):
+        if visit.status != 200 or not visit.body or visit.request.htmx:
+            continue
+        parts = urlsplit(visit.request.url)
+        try:
+            name = resolve(parts.path).view_name
+        except Resolver404:
+            continue
+        keys = tuple(sorted({p.split("=")[0] for p in parts.query.split("&") if p}))
+        kinds.setdefault((name, keys), visit.request.url)
+    return client.cookies["sessionid"].value, sorted(kinds.values())
+
+
+def context_for(browser, live_server, session: str, locale: str, viewport: dict[str, int]):
+    context = browser.new_context(locale=locale, viewport=viewport, bypass_csp=True)
+    host = urlsplit(live_server.url).hostname
+    context.add_cookies([{"name": "sessionid", "value": session, "domain": host, "path": "/"}])
+    return context
+
+
+def axe_violations(page) -> list[str]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {node['target']} {node.get('failureSummary', '')[:160]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+        for node in v["nodes"]
+    ]
+
+
+def keyboard_problems(page) -> list[str]:
+    """Tab from the top of the page through everything: what the keyboard never reaches,
+    and what it reaches without showing it."""
+    wanted = page.evaluate(FOCUSABLE)
+    reached: set[str] = set()
+    problems = []
+    page.evaluate("() => { document.activeElement && document.activeElement.blur(); }")
+    for _ in range(len(wanted) + 5):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        if focused is None:
+            continue
+        if focused["index"] is not None:
+            if focused["index"] in reached:
+                break  # round the page once
+            reached.add(focused["index"])
+        if not focused["visible"]:
+            problems.append(f"focus not visible on {focused['what']}")
+    missed = [w for i, w in enumerate(wanted) if str(i) not in reached]
+    return problems + [f"never reached by Tab: {w}" for w in missed]
+
+
+def check_pages(browser, live_server, session, urls, locale, viewport) -> list[str]:
+    context = context_for(browser, live_server, session, locale, viewport)
+    page = context.new_page()
+    problems = []
+    try:
+        for url in urls:
+            page.goto(f"{live_server.url}{url}")
+            found = axe_violations(page) + keyboard_problems(page)
+            if viewport["width"] <= 390:
+                width = page.evaluate("() => document.documentElement.scrollWidth")
+                if width > viewport["width"]:
+                    found.append(
+                        f"{width} px wide at {viewport['width']} px: {page.evaluate(WIDE)}"
+                    )
+            problems += [f"{url} [{locale} {viewport['width']}px] {p}" for p in found]
+    finally:
+        context.close()
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def _axe():
+    if not AXE.exists():
+        pytest.skip("axe-core is fetched by scripts/test (npm pack axe-core@4)")
+
+
+@pytest.mark.parametrize(
+    "locale,viewport", [("fr-FR", DESKTOP), ("fr-FR", PHONE), ("en-US", DESKTOP)],
+    ids=["french-desktop", "french-phone", "english-desktop"],
+)  # fmt: skip
+def test_it_finds_no_serious_accessibility_problem_on_any_page(
+    browser, live_server, pages, locale, viewport
+):
+    session, urls = pages
+    assert "/" in urls and len(urls) > 5, urls
+    assert check_pages(browser, live_server, session, urls, locale, viewport) == []
