@@ -77,3 +77,33 @@ def test_it_breaks_no_rule_of_the_content_security_policy(live_server, page, tra
         page.wait_for_load_state("load")
     refused = [m for m in messages if "Content Security Policy" in m or "Permissions-Policy" in m]
     assert refused == [], refused
+
+
+def test_it_switches_language_and_keeps_it_from_page_to_page(
+    live_server, page, phone, transactional_db
+):
+    """The header's language buttons: the console in English, then back in French, at a
+    desktop's and a phone's width; the choice follows the user from page to page."""
+    import factories as f
+    from browsing import shoot, sign_in
+
+    org = f.organisation("acme", name="Acme Industrie SAS")
+    f.invoice(f.customer(org, legal_name="Durand SA"), due=dt.date.today(), amount="120.00")
+    f.member(org, "alice@acme.test", "admin")
+    for tab, name in ((page, "language"), (phone, "language-phone")):
+        sign_in(tab, live_server.url, "alice@acme.test")
+        nav = tab.locator("nav.nav")
+        assert nav.get_by_role("link", name="Aujourd'hui").is_visible()
+        tab.locator('form.languages button[value="en"]').click()
+        tab.wait_for_load_state("load")
+        assert tab.locator("html").get_attribute("lang") == "en"
+        assert nav.get_by_role("link", name="Today").is_visible()
+        nav.get_by_role("link", name="Customers").click()
+        tab.wait_for_url("**/customers/")
+        assert tab.locator("html").get_attribute("lang") == "en"
+        assert "Durand SA" in tab.content()
+        shoot(tab, f"{name}-en")
+        tab.locator('form.languages button[value="fr"]').click()
+        tab.wait_for_load_state("load")
+        assert tab.locator("html").get_attribute("lang") == "fr"
+        assert nav.get_by_role("link", name="Clients").is_visible()
