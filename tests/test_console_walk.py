@@ -104,7 +104,11 @@ def test_it_shows_nothing_of_an_organisation_to_another_replaying_every_request(
         replay = send(outsider, v.request)
         text = replay.content.decode("utf-8", "replace") + replay.get("Location", "")
         assert replay.status_code < 500, f"{v.request} answers {replay.status_code}"
-        if shown := [t for t in traces if t.search(_plain(text))]:
+        # What a write posts, its answer may show back (a form with its errors): only what
+        # the request did not carry itself tells of the first organisation.
+        posted = _plain(" ".join(value for _, value in v.request.data))
+        shown = [t for t in traces if t.search(_plain(text)) and not t.search(posted)]
+        if shown:
             leaks.append(f"{v.request}: {[t.pattern for t in shown]}")
     assert leaks == []
 
