@@ -320,7 +320,10 @@ def lived_in(org: Organisation, folder: Any, *, today: dt.date, name: str) -> di
         for n, (what, risk) in enumerate([("Industrie", "high"), ("Transports", "medium"),
                                          ("Boulangerie", "low"), ("Optique", "high")])
     ]  # fmt: skip
-    amounts = ["7413.29", "6121.87", "5839.53", "4657.19", "3271.43", "2983.61", "1892.77"]
+    # Amounts of its own: two ledgers built here never share one.
+    shift = Decimal(sum(map(ord, name)) % 89 + 1) * 111
+    base = ["7413.29", "6121.87", "5839.53", "4657.19", "3271.43", "2983.61", "1892.77"]
+    amounts = [str(Decimal(a) + shift) for a in base]
     ages = [-10, 5, 20, 45, 75, 120, 200]
     items = [
         invoice(people[n % len(people)], f"{tag}-F{n:03d}", due=today - days(age), amount=amt)
@@ -329,9 +332,9 @@ def lived_in(org: Organisation, folder: Any, *, today: dt.date, name: str) -> di
     pay(items[2], "839.53", on=today - days(3))
     credit(items[6], "92.77", on=today - days(2))
     dispute(items[4], on=today - days(10), reason="quality")
-    promise(people[1], promised_on=today + days(4), amount=money("6121.87"))
+    promise(people[1], promised_on=today + days(4), amount=money(amounts[1]))
     hold(people[3], start=today - days(1))
-    schedule = [(today + days(10), "1000.00"), (today + days(40), "1983.61")]
+    schedule = [(today + days(10), "1000.00"), (today + days(40), str(Decimal(amounts[5]) - 1000))]
     plan(items[5].customer, [items[5]], schedule, on=today - days(1))
     from pathlib import Path
 

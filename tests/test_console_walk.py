@@ -100,11 +100,17 @@ def test_it_shows_nothing_of_an_organisation_to_another_replaying_every_request(
     outsider = signed_in("admin@walk-globex.test")
     traces = _traces(first)
     leaks = []
-    for v in visits:
+    posted = ""  # what the replayed writes carried: the outsider's own data from then on
+    for v in sorted(visits, key=lambda v: v.request.method != "get"):  # reads first
         replay = send(outsider, v.request)
         text = replay.content.decode("utf-8", "replace") + replay.get("Location", "")
         assert replay.status_code < 500, f"{v.request} answers {replay.status_code}"
-        if shown := [t for t in traces if t.search(_plain(text))]:
+        # A write may store what it posts in the outsider's organisation (its name in the
+        # settings form), and pages show it back: only what no replayed request carried
+        # tells of the first organisation.
+        posted += _plain(" ".join(value for _, value in v.request.data)) + " "
+        shown = [t for t in traces if t.search(_plain(text)) and not t.search(posted)]
+        if shown:
             leaks.append(f"{v.request}: {[t.pattern for t in shown]}")
     assert leaks == []
 
