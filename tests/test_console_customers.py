@@ -361,6 +361,40 @@ def test_it_makes_as_many_queries_for_3_items_as_for_30(client, acme, durand, pe
     assert _queries(client, f"/customers/{durand.pk}/") == few
 
 
+def test_it_shows_one_page_of_many_items_with_totals_for_all(client, acme, durand, people):
+    from relance.console.customers import ITEMS_PAGE
+
+    signed_in(client, people["viewer"])
+    late(durand, 12, "10.00")
+    late(durand, 5, "10.00")
+    make.invoice(durand, due=D + timedelta(days=10), amount="10.00")
+    few = _queries(client, f"/customers/{durand.pk}/")
+    for n in range(117):  # 120 in all: 60 overdue, 60 not due yet
+        make.invoice(durand, due=D + timedelta(days=(-30 - n) if n < 58 else n), amount="10.00")
+    assert _queries(client, f"/customers/{durand.pk}/") == few
+    html = client.get(f"/customers/{durand.pk}/").content.decode()
+    shown = re.findall(r'<tr data-invoice="([^"]+)"', html)
+    assert len(shown) == ITEMS_PAGE == 50
+    # Totals over the 120 items, whatever the page shows; penalties said to be the page's.
+    assert "Open (EUR)</dt><dd>1,200.00" in html
+    assert "Overdue (EUR)</dt><dd>600.00" in html
+    assert "Items 1 to 50 of 120" in html and "Penalties accrued on the items shown" in html
+    # Oldest due first; the next page follows with htmx, then the last one.
+    more = re.search(r'hx-get="([^"]+items=50)"', html).group(1)
+    rest = client.get(more, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in rest
+    following = re.findall(r'<tr data-invoice="([^"]+)"', rest)
+    assert len(following) == 50 and not set(following) & set(shown)
+    last = client.get(f"/customers/{durand.pk}/items/", {"items": 100}, HTTP_HX_REQUEST="true")
+    assert len(re.findall(r"<tr data-invoice=", last.content.decode())) == 20
+    assert 'id="items-more"' not in last.content.decode()
+    # Without JavaScript the link opens the page at that point.
+    plain = client.get(f"/customers/{durand.pk}/items/", {"items": 50})
+    assert plain.status_code == 302 and "items=50" in plain["Location"]
+    again = client.get(f"/customers/{durand.pk}/", {"items": 50}).content.decode()
+    assert re.findall(r'<tr data-invoice="([^"]+)"', again) == following
+
+
 def test_it_answers_404_for_another_organisations_customer(client, acme, people):
     other = make.organisation("globex")
     theirs = make.customer(other, "G1")

@@ -81,6 +81,10 @@ KIND_LABELS = {
 }
 
 
+# Open items shown at a time on a customer's page; the totals are over all of them.
+ITEMS_PAGE = 50
+
+
 # -- the list --------------------------------------------------------------------------------
 
 
@@ -256,7 +260,8 @@ def _page_context(
     org = console.organisation
     customer.organisation = org
     today = today_for(org)
-    view = customer_view(org, customer, today, with_timeline=False)
+    view = customer_view(org, customer, today, with_timeline=False, limit=ITEMS_PAGE,
+                         offset=_items_offset(request))  # fmt: skip
     history = timeline_page(org, customer, older_than=request.GET.get("older"))
     invoices = [
         Invoice(pk=i.invoice_id, number=i.number, due_date=i.due_date) for i in view.open_items
@@ -269,10 +274,6 @@ def _page_context(
         key=lambda i: (i.next_step.on, i.due_date) if i.next_step else (today, i.due_date),
         default=None,
     )
-    overdue: dict[str, Decimal] = {}
-    for item in view.open_items:
-        if item.days_overdue > 0:
-            overdue[item.currency] = overdue.get(item.currency, Decimal(0)) + item.balance
     promise_initial = {
         "promised_on": today + dt.timedelta(days=7),
         "grace_days": org.promise_grace_days,
@@ -293,7 +294,10 @@ def _page_context(
         "risk": _label(RiskClass, customer.risk_class),
         "today": today,
         "history": history,
-        "overdue": overdue,
+        "overdue": view.overdue,
+        "items_partial": view.offset > 0 or view.next_offset is not None,
+        "items_first": view.offset + 1,
+        "items_last": view.offset + len(view.open_items),
         "next_item": next_item,
         "next_on": min(upcoming) if upcoming else None,
         "holds_in_force": [h for h in view.pauses["holds"] if h["in_force"]],
@@ -311,6 +315,12 @@ def _page_context(
         ),
         "open": next(iter(given), ""),  # the form to show open: the one with errors
     }
+
+
+def _items_offset(request: HttpRequest) -> int:
+    """Where the page of open items starts (``?items=``): 0 unless a number is given."""
+    value = str(request.GET.get("items") or "")
+    return min(int(value), 10_000_000) if value.isdigit() else 0
 
 
 def _label(choices: Any, value: str) -> str:
@@ -341,6 +351,24 @@ def older_events(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "console/customers/_timeline_entries.html",
         {"customer": customer, "history": history, "events": _labelled(history.entries)},
+    )
+
+
+@console_view()
+def more_items(request: HttpRequest, pk: int) -> HttpResponse:
+    """The next page of open items: their rows alone for htmx, else the customer's page."""
+    console, customer = _load(request, pk)
+    offset = _items_offset(request)
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect(
+            reverse("console:customer", args=[customer.pk]) + f"?items={offset}#open-items"
+        )
+    org = console.organisation
+    customer.organisation = org
+    view = customer_view(org, customer, today_for(org), with_timeline=False, limit=ITEMS_PAGE,
+                         offset=offset)  # fmt: skip
+    return render(
+        request, "console/customers/_open_items.html", {"customer": customer, "view": view}
     )
 
 
@@ -511,6 +539,7 @@ urlpatterns = [
     path("customers/", customer_list_view, name="customers"),
     path("customers/<int:pk>/", customer_page, name="customer"),
     path("customers/<int:pk>/timeline/", older_events, name="customer_timeline"),
+    path("customers/<int:pk>/items/", more_items, name="customer_items"),
     path("customers/<int:pk>/note/", add_note, name="customer_note"),
     path("customers/<int:pk>/contact/", add_contact, name="customer_contact"),
     path("customers/<int:pk>/hold/", place_hold, name="customer_hold"),

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Count, Max, Q, Sum
+
 from relance.accounts.models import Organisation
 from relance.dunning import policy
 from relance.dunning.engine import calendar_for
 from relance.dunning.loading import HOLD_PRIORITY
 from relance.dunning.models import ItemState, PaymentPlan, Promise, Scenario
-from relance.dunning.penalties import NoLaw
-from relance.dunning.penalty_service import customer_penalties
+from relance.dunning.penalties import NoLaw, sum_penalties
+from relance.dunning.penalty_service import customer_penalties, penalties_of
 from relance.dunning.rates import RateUnknown
 from relance.dunning.segments import CustomerFacts, NoDefaultScenario, choose_scenario, load_rules
 from relance.ledger.models import Customer, Dispute, Hold, Invoice, TimelineEvent
@@ -91,18 +93,38 @@ class CustomerView:
     scenario_note: str
     pauses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    # Over every open item, whatever the page: how many, and the overdue balance per currency.
+    open_count: int = 0
+    overdue: dict[str, Decimal] = field(default_factory=dict)
+    # A page of the open items (``limit``): where it starts, where the next one starts (None
+    # at the end). The penalties are then those of the items shown only (``penalties_scope``
+    # "shown"; "customer": every late invoice, open or paid late).
+    offset: int = 0
+    next_offset: int | None = None
+    penalties_scope: str = "customer"
 
 
 def customer_view(
-    org: Organisation, customer: Customer, as_of: dt.date, *, with_timeline: bool = True
-) -> CustomerView:
+    org: Organisation, customer: Customer, as_of: dt.date, *, with_timeline: bool = True,
+    limit: int | None = None, offset: int = 0,
+) -> CustomerView:  # fmt: skip
     """The customer on ``as_of``: balances as they stand, days, penalties and next steps
     counted at ``as_of``. Without the timeline, the console reads it a page at a time
-    (``timeline_page``)."""
-    invoices = list(
-        Invoice.objects.filter(organisation=org, customer=customer, balance__gt=org.min_balance)
-        .order_by("due_date", "number")
-    )  # fmt: skip
+    (``timeline_page``). With ``limit``, only that many open items from ``offset`` (oldest
+    due first) are read, with their levels, penalties and next steps; the totals and counts
+    are still over every open item (summed in SQL), the penalties over the items shown."""
+    open_invoices = Invoice.objects.filter(
+        organisation=org, customer=customer, balance__gt=org.min_balance
+    )
+    ordered = open_invoices.order_by("due_date", "number", "pk")
+    if limit is None:
+        invoices = list(ordered)
+        more = False
+    else:
+        invoices = list(ordered[offset : offset + limit + 1])
+        more = len(invoices) > limit
+        invoices = invoices[:limit]
+    summary = _open_summary(open_invoices, as_of)
     states = {
         pk: (level, level_date)
         for pk, level, level_date in ItemState.objects.filter(
@@ -127,8 +149,11 @@ def customer_view(
         .prefetch_related("instalments", "invoices")
         .order_by("agreed_on", "pk")
     )
-    penalties, penalty_totals, penalty_note = _penalties(customer, as_of)
-    scenario, scenario_note = _scenario(org, customer, invoices, as_of)
+    if limit is None:
+        penalties, penalty_totals, penalty_note = _penalties(customer, as_of)
+    else:
+        penalties, penalty_totals, penalty_note = _penalties_of_items(org, invoices, as_of)
+    scenario, scenario_note = _scenario(org, customer, summary.largest, as_of)
     case = policy.CustomerCase(
         customer_id=customer.pk,
         scenario=scenario[0] if scenario else policy.ScenarioSpec(None, "", ()),
@@ -155,9 +180,6 @@ def customer_view(
                 next_step=_next_view(nxt, business_days) if nxt and nxt.step else None,
             )
         )  # fmt: skip
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for invoice in invoices:
-        totals[invoice.currency] += invoice.balance
     return CustomerView(
         organisation=org.slug,
         as_of=as_of,
@@ -165,7 +187,7 @@ def customer_view(
         addresses=[_address(a) for a in customer.addresses.order_by("kind")],
         contacts=[_contact(c) for c in customer.contacts.order_by("-is_primary", "name", "pk")],
         open_items=items,
-        totals=dict(sorted(totals.items())),
+        totals=summary.totals,
         penalties=penalty_totals,
         penalty_note=penalty_note,
         scenario=scenario[1] if scenario else None,
@@ -177,7 +199,69 @@ def customer_view(
             "plans": [describe_plan(p) for p in plans],
         },
         timeline=_timeline(org, customer) if with_timeline else [],
+        open_count=summary.count,
+        overdue=summary.overdue,
+        offset=offset if limit is not None else 0,
+        next_offset=offset + len(invoices) if more else None,
+        penalties_scope="customer" if limit is None else "shown",
     )
+
+
+@dataclass(frozen=True)
+class _OpenSummary:
+    count: int
+    totals: dict[str, Decimal]  # balance per currency
+    overdue: dict[str, Decimal]  # balance of the items due before the day, per currency
+    largest: Decimal | None  # the largest balance, in any currency
+
+
+CENT = Decimal("0.01")
+
+
+def _open_summary(open_invoices: Any, as_of: dt.date) -> _OpenSummary:
+    """Counts and sums over every open item, in one query."""
+    rows = (
+        open_invoices.order_by()
+        .values("currency")
+        .annotate(
+            n=Count("pk"), total=Sum("balance"), largest=Max("balance"),
+            late=Sum("balance", filter=Q(due_date__lt=as_of)),
+        )
+        .order_by("currency")
+    )  # fmt: skip
+    count, totals, overdue, largest = 0, {}, {}, None
+    for row in rows:
+        count += row["n"]
+        totals[row["currency"]] = Decimal(row["total"]).quantize(CENT)
+        if row["late"] is not None:
+            overdue[row["currency"]] = Decimal(row["late"]).quantize(CENT)
+        top = Decimal(row["largest"])
+        largest = top if largest is None else max(largest, top)
+    return _OpenSummary(count, totals, overdue, largest)
+
+
+def _penalties_of_items(
+    org: Organisation, invoices: list[Invoice], as_of: dt.date
+) -> tuple[dict[int, PenaltySummary], dict[str, dict[str, Any]], str]:
+    """``_penalties`` on these open items alone (those late on ``as_of``), with the same
+    service and rules: a few queries, whatever the number of items."""
+    due = [i for i in invoices if i.issue_date <= as_of and i.due_date < as_of and i.balance > 0]
+    try:
+        found = penalties_of(org, due, as_of) if due else {}
+    except (RateUnknown, NoLaw) as exc:
+        return {}, {}, str(exc)
+    late = [found[i.pk] for i in due if found[i.pk].is_late]
+    by_invoice = {
+        i.pk: PenaltySummary(p.interest, p.indemnity, p.total, p.days_late)
+        for i in due
+        if (p := found[i.pk]).is_late
+    }
+    totals = {
+        currency: {"invoices": t.invoices, "interest": t.interest, "indemnity": t.indemnity,
+                   "total": t.total}
+        for currency, t in sum_penalties(late).items()
+    }  # fmt: skip
+    return by_invoice, totals, ""
 
 
 def _timeline(org: Organisation, customer: Customer) -> list[dict[str, Any]]:
@@ -217,13 +301,12 @@ def _penalties(
 
 
 def _scenario(
-    org: Organisation, customer: Customer, invoices: list[Invoice], as_of: dt.date
+    org: Organisation, customer: Customer, largest: Decimal | None, as_of: dt.date
 ) -> tuple[tuple[policy.ScenarioSpec, ScenarioView] | None, str]:
     try:
         rules, default, explicit = load_rules(org)
     except NoDefaultScenario as exc:
         return None, str(exc)
-    largest = max((invoice.balance for invoice in invoices), default=None)
     facts = CustomerFacts(customer.risk_class, customer.customer_since, largest, as_of)
     choice = choose_scenario(facts, rules, default, explicit.get(customer.pk))
     scenario = Scenario.objects.prefetch_related("steps").get(
