@@ -34,7 +34,16 @@ FOCUSABLE = """() => {
     return style.visibility !== 'hidden' && style.display !== 'none' && box.width > 0
       && box.height > 0 && !e.disabled && e.tabIndex >= 0 && !e.closest('[inert], [hidden]');
   };
-  return Array.from(document.querySelectorAll(selector)).filter(shown).map((e, i) => {
+  // A group of radio buttons is one stop for Tab (the arrow keys move inside it): the
+  // keyboard is expected to reach its checked button, or its first when none is checked.
+  const stop = (e) => {
+    if (e.type !== 'radio' || !e.name) return true;
+    const scope = e.form || document;
+    const group = Array.from(scope.querySelectorAll('input[type=radio]'))
+      .filter((r) => r.name === e.name && shown(r));
+    return e === (group.find((r) => r.checked) || group[0]);
+  };
+  return Array.from(document.querySelectorAll(selector)).filter(shown).filter(stop).map((e, i) => {
     e.dataset.a11yIndex = String(i);
     return describe(e);
   });
