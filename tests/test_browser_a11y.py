@@ -125,7 +125,9 @@ def keyboard_problems(page) -> list[str]:
     reached: set[str] = set()
     problems = []
     page.evaluate("() => { document.activeElement && document.activeElement.blur(); }")
-    for _ in range(len(wanted) + 5):
+    # A date or time field takes one Tab per part (day, month, year): room for those, the
+    # walk stops anyway once it comes back round to an element it has reached.
+    for _ in range(3 * len(wanted) + 5):
         page.keyboard.press("Tab")
         focused = page.evaluate(FOCUSED)
         if focused is None:
