@@ -34,7 +34,16 @@ FOCUSABLE = """() => {
     return style.visibility !== 'hidden' && style.display !== 'none' && box.width > 0
       && box.height > 0 && !e.disabled && e.tabIndex >= 0 && !e.closest('[inert], [hidden]');
   };
-  return Array.from(document.querySelectorAll(selector)).filter(shown).map((e, i) => {
+  // A group of radio buttons is one stop for Tab (the arrow keys move inside it): the
+  // keyboard is expected to reach its checked button, or its first when none is checked.
+  const stop = (e) => {
+    if (e.type !== 'radio' || !e.name) return true;
+    const scope = e.form || document;
+    const group = Array.from(scope.querySelectorAll('input[type=radio]'))
+      .filter((r) => r.name === e.name && shown(r));
+    return e === (group.find((r) => r.checked) || group[0]);
+  };
+  return Array.from(document.querySelectorAll(selector)).filter(shown).filter(stop).map((e, i) => {
     e.dataset.a11yIndex = String(i);
     return describe(e);
   });
@@ -116,7 +125,9 @@ def keyboard_problems(page) -> list[str]:
     reached: set[str] = set()
     problems = []
     page.evaluate("() => { document.activeElement && document.activeElement.blur(); }")
-    for _ in range(len(wanted) + 5):
+    # A date or time field takes one Tab per part (day, month, year): room for those, the
+    # walk stops anyway once it comes back round to an element it has reached.
+    for _ in range(3 * len(wanted) + 5):
         page.keyboard.press("Tab")
         focused = page.evaluate(FOCUSED)
         if focused is None:
