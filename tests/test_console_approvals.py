@@ -19,6 +19,13 @@ from relance.dunning.engine import run
 from relance.dunning.models import CommStatus, Communication
 from relance.ledger.models import TimelineEvent
 
+
+@pytest.fixture(autouse=True)
+def in_english(settings):
+    """These tests read the pages in English (the console's default language is French)."""
+    settings.LANGUAGE_CODE = "en"
+
+
 pytestmark = pytest.mark.django_db
 
 D = dt.date(2026, 11, 23)  # a Monday

@@ -446,8 +446,9 @@ def runs(org, user, n: int) -> None:
 
 @pytest.mark.parametrize("n", [3, 30])
 def test_it_lists_past_imports_in_a_fixed_number_of_queries(
-    signed, org, manager, n, django_assert_max_num_queries
+    signed, org, manager, n, django_assert_max_num_queries, settings
 ):
+    settings.LANGUAGE_CODE = "en"  # the page read in English
     runs(org, manager, n)
     with django_assert_max_num_queries(8):
         page = signed.get(reverse("console:imports"))

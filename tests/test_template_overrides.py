@@ -16,6 +16,13 @@ from relance.dunning import outbox
 from relance.dunning.engine import run
 from relance.dunning.models import Step
 
+
+@pytest.fixture(autouse=True)
+def in_english(settings):
+    """These tests read the pages in English (the console's default language is French)."""
+    settings.LANGUAGE_CODE = "en"
+
+
 D = dt.date(2026, 11, 24)  # a Tuesday
 KEY = ("email", "en", "first_reminder")
 SHIPPED_WORDS = "According to our records"

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from relance.accounts.models import Membership
-from relance.channels import templates
+from relance.channels import overrides, templates
 from relance.channels.context import message_context
 from relance.console.access import Can, Console, console_view
 from relance.dunning import batch, calls, tasklist
@@ -163,31 +163,33 @@ def gather(console: Console, tasks: list[Task], day: dt.date) -> list[Call]:
     )
     for event in recent:
         history.setdefault(event.customer_id, []).append(event)
-    for call in found:
-        task, customer = call.task, call.task.customer
-        comm = task.communication
-        if comm is not None:
-            call.invoices = [i for i in facts.items.get(comm.pk, []) if i.invoice.balance > 0]
-        else:
-            call.invoices = owing.get(customer.pk, [])
-            comm = Communication(
-                organisation=org, customer=customer, channel=calls.CALL, template="call",
-                language=customer.language, purpose=CommPurpose.REMINDER, run_date=day,
-                send_on=day,
-            )  # fmt: skip
-        comm.organisation, comm.customer = org, customer
-        for item in call.invoices:
-            item.late = (day - item.invoice.due_date).days  # type: ignore[union-attr]  # as of the day
-        call.owed = owed.get(customer.pk, [])
-        call.history = history.get(customer.pk, [])
-        call.phones = [(c.name, c.phone) for c in contacts.get(customer.pk, [])
-                       if c.phone and c.phone_valid]  # fmt: skip
-        if customer.phone:
-            call.phones.append((customer.legal_name, customer.phone))
-        call.script = templates.render(
-            organisation_slug=org.slug, channel=calls.CALL, language=comm.language,
-            slug="script", context=message_context(comm, call.invoices, day, facts),
-        ).text  # fmt: skip
+    # One read of the organisation's own wording for the whole page (not per call).
+    with overrides.snapshot([org.pk]):
+        for call in found:
+            task, customer = call.task, call.task.customer
+            comm = task.communication
+            if comm is not None:
+                call.invoices = [i for i in facts.items.get(comm.pk, []) if i.invoice.balance > 0]
+            else:
+                call.invoices = owing.get(customer.pk, [])
+                comm = Communication(
+                    organisation=org, customer=customer, channel=calls.CALL, template="call",
+                    language=customer.language, purpose=CommPurpose.REMINDER, run_date=day,
+                    send_on=day,
+                )  # fmt: skip
+            comm.organisation, comm.customer = org, customer
+            for item in call.invoices:
+                item.late = (day - item.invoice.due_date).days  # type: ignore[union-attr]  # as of the day
+            call.owed = owed.get(customer.pk, [])
+            call.history = history.get(customer.pk, [])
+            call.phones = [(c.name, c.phone) for c in contacts.get(customer.pk, [])
+                           if c.phone and c.phone_valid]  # fmt: skip
+            if customer.phone:
+                call.phones.append((customer.legal_name, customer.phone))
+            call.script = templates.render(
+                organisation_slug=org.slug, channel=calls.CALL, language=comm.language,
+                slug="script", context=message_context(comm, call.invoices, day, facts),
+            ).text  # fmt: skip
     return found
 
 
