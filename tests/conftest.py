@@ -49,6 +49,22 @@ def outsider(other_org):
     return add_member(other_org, "mallory@globex.test", "admin", password="correct-horse-battery")
 
 
+@pytest.fixture
+def in_english(settings):
+    """Pages read in English by tests that look for English words (the console's default
+    language is French): ``pytestmark = pytest.mark.usefixtures("in_english")``."""
+    settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """What one test computed and cached is not another's (ids are reused after a
+    rollback on SQLite)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings):
     """Pages render in tests without `collectstatic` (production uses the manifest)."""

@@ -19,14 +19,7 @@ from relance.dunning.engine import run
 from relance.dunning.models import CommStatus, Communication
 from relance.ledger.models import TimelineEvent
 
-
-@pytest.fixture(autouse=True)
-def in_english(settings):
-    """These tests read the pages in English (the console's default language is French)."""
-    settings.LANGUAGE_CODE = "en"
-
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 
 D = dt.date(2026, 11, 23)  # a Monday
 APPROVAL_STEPS = [(5, 0, "email", "first_reminder", "approval")]

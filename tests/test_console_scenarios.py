@@ -16,11 +16,7 @@ from relance.dunning import scenarios_io, segments
 from relance.dunning.models import ItemState, Scenario, SegmentRule, Step
 from relance.dunning.segments import CustomerFacts, choose_scenario
 
-
-@pytest.fixture(autouse=True)
-def in_english(settings):
-    """These tests read the pages in English (the console's default language is French)."""
-    settings.LANGUAGE_CODE = "en"
+pytestmark = pytest.mark.usefixtures("in_english")
 
 
 D = dt.date(2026, 11, 24)

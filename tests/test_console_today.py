@@ -20,7 +20,7 @@ from relance.dunning.models import CommStatus, Promise
 from relance.insights.worklist import PAGE_SIZE, next_actions, priority, risk_weight
 from relance.ledger.models import Customer
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 D = dt.date(2026, 11, 20)  # a Friday: its week runs from Monday 16 to Sunday 22
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -28,11 +28,6 @@ PARIS = ZoneInfo("Europe/Paris")
 @pytest.fixture(autouse=True)
 def on_d(time_machine):
     time_machine.move_to(dt.datetime(2026, 11, 20, 10, 0, tzinfo=PARIS), tick=False)
-
-
-@pytest.fixture(autouse=True)
-def in_english(client):
-    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
 
 
 def owing(org, name, amount="1000.00", days_overdue=10, **fields):

@@ -14,14 +14,7 @@ from relance.dunning.engine import run
 from relance.dunning.models import CommStatus, Communication, Promise, Task
 from relance.ledger.models import Contact
 
-
-@pytest.fixture(autouse=True)
-def in_english(settings):
-    """These tests read the pages in English (the console's default language is French)."""
-    settings.LANGUAGE_CODE = "en"
-
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 
 D = dt.date(2026, 11, 23)  # a Monday
 

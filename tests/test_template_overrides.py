@@ -16,11 +16,7 @@ from relance.dunning import outbox
 from relance.dunning.engine import run
 from relance.dunning.models import Step
 
-
-@pytest.fixture(autouse=True)
-def in_english(settings):
-    """These tests read the pages in English (the console's default language is French)."""
-    settings.LANGUAGE_CODE = "en"
+pytestmark = pytest.mark.usefixtures("in_english")
 
 
 D = dt.date(2026, 11, 24)  # a Tuesday

@@ -10,6 +10,7 @@ customer's page; with htmx it answers the page's body, swapped in place.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -148,6 +149,16 @@ def _date_input() -> forms.DateInput:
     return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
+class InvoiceSelect(forms.Select):
+    """A page's open invoices to choose from, each option written in place."""
+
+    template_name = "console/widgets/select.html"
+
+
+class InvoiceCheckboxes(forms.CheckboxSelectMultiple):
+    template_name = "console/widgets/checkboxes.html"
+
+
 class NoteForm(forms.Form):
     text = forms.CharField(
         label=gettext_lazy("Note"), max_length=customer_file.NOTE_LENGTH,
@@ -179,12 +190,19 @@ class HoldForm(forms.Form):
         label=gettext_lazy("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("published_on") and data.get("kind") != HoldKind.INSOLVENCY:
+            self.add_error("published_on", _("Only for collective proceedings."))
+        return data
+
 
 class PromiseForm(forms.Form):
     promised_on = forms.DateField(label=gettext_lazy("Promised for"), widget=_date_input())
     invoice = forms.TypedChoiceField(
-        label=gettext_lazy("Covers"), coerce=int, required=False, empty_value=None
-    )
+        label=gettext_lazy("Covers"), coerce=int, required=False, empty_value=None,
+        widget=InvoiceSelect,
+    )  # fmt: skip
     amount = forms.DecimalField(
         label=gettext_lazy("Amount"), required=False, min_value=Decimal("0.01"),
         max_digits=18, decimal_places=2,
@@ -196,13 +214,14 @@ class PromiseForm(forms.Form):
 
     def __init__(self, *args: Any, invoices: list[Invoice], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.open_invoices = invoices
         field: Any = self.fields["invoice"]
         field.choices = [("", _("All open invoices"))] + [(i.pk, i.number) for i in invoices]
 
 
 class DisputeForm(forms.Form):
     invoices = forms.TypedMultipleChoiceField(
-        label=gettext_lazy("Invoices"), coerce=int, widget=forms.CheckboxSelectMultiple
+        label=gettext_lazy("Invoices"), coerce=int, widget=InvoiceCheckboxes
     )
     reason = forms.ChoiceField(label=gettext_lazy("Reason"), choices=DisputeReason.choices)
     amount = forms.DecimalField(
@@ -215,6 +234,7 @@ class DisputeForm(forms.Form):
 
     def __init__(self, *args: Any, invoices: list[Invoice], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.open_invoices = invoices
         field: Any = self.fields["invoices"]
         field.choices = [(i.pk, i.number) for i in invoices]
 
@@ -400,61 +420,74 @@ def _answer(
     return redirect(_customer_url(customer))
 
 
-def _refused(form: forms.Form, error: Exception) -> forms.Form:
-    form.add_error(None, str(error))
-    return form
+# What a service says when it refuses an action: shown on the action's form.
+REFUSALS = (customer_file.Refused, pauses.PauseError, dispute_group.Refused)
+
+
+def _act(
+    request: HttpRequest,
+    pk: int,
+    prefix: str,
+    form_for: Callable[[Console, Customer], forms.Form],
+    perform: Callable[[Console, Customer, Any], None],
+    done: str,
+    *,
+    need: Can | None = None,
+) -> HttpResponse:
+    """One action of the customer's page: permission, the form validated, the service
+    called; the page answered, with the form in error when the form or the service says no.
+    ``perform`` receives the bound form once valid."""
+    console, customer = _load(request, pk)
+    if need is None:
+        console.require_work(customer)
+    else:
+        console.require(need)
+    form = form_for(console, customer)
+    if form.is_valid():
+        try:
+            perform(console, customer, form)
+        except REFUSALS as exc:
+            form.add_error(None, str(exc))
+        else:
+            return _answer(request, console, customer, done=done)
+    return _answer(request, console, customer, failed=(prefix, form))
 
 
 @console_view()
 @require_POST
 def add_note(request: HttpRequest, pk: int) -> HttpResponse:
-    console, customer = _load(request, pk)
-    console.require_work(customer)
-    form = NoteForm(request.POST, prefix="note")
-    if form.is_valid():
-        try:
-            customer_file.add_note(customer, form.cleaned_data["text"], user=console.user)
-        except customer_file.Refused as exc:
-            return _answer(request, console, customer, failed=("note", _refused(form, exc)))
-        return _answer(request, console, customer, done=_("Note added."))
-    return _answer(request, console, customer, failed=("note", form))
+    def perform(console: Console, customer: Customer, form: Any) -> None:
+        customer_file.add_note(customer, form.cleaned_data["text"], user=console.user)
+
+    return _act(request, pk, "note",
+                lambda console, customer: NoteForm(request.POST, prefix="note"),
+                perform, _("Note added."))  # fmt: skip
 
 
 @console_view()
 @require_POST
 def add_contact(request: HttpRequest, pk: int) -> HttpResponse:
-    console, customer = _load(request, pk)
-    console.require_work(customer)
-    form = ContactForm(request.POST, prefix="contact")
-    if form.is_valid():
-        try:
-            customer_file.add_contact(customer, user=console.user, **form.cleaned_data)
-        except customer_file.Refused as exc:
-            return _answer(request, console, customer, failed=("contact", _refused(form, exc)))
-        return _answer(request, console, customer, done=_("Contact added."))
-    return _answer(request, console, customer, failed=("contact", form))
+    def perform(console: Console, customer: Customer, form: Any) -> None:
+        customer_file.add_contact(customer, user=console.user, **form.cleaned_data)
+
+    return _act(request, pk, "contact",
+                lambda console, customer: ContactForm(request.POST, prefix="contact"),
+                perform, _("Contact added."))  # fmt: skip
 
 
 @console_view()
 @require_POST
 def place_hold(request: HttpRequest, pk: int) -> HttpResponse:
-    console, customer = _load(request, pk)
-    console.require_work(customer)
-    form = HoldForm(request.POST, prefix="hold")
-    if form.is_valid():
+    def perform(console: Console, customer: Customer, form: Any) -> None:
         data = form.cleaned_data
-        if data["published_on"] and data["kind"] != HoldKind.INSOLVENCY:
-            form.add_error("published_on", _("Only for collective proceedings."))
-        else:
-            try:
-                pauses.place_hold(
-                    customer, kind=data["kind"], start=data["start"], reason=data["reason"],
-                    published_on=data["published_on"], user_id=console.user.pk,
-                )  # fmt: skip
-            except pauses.PauseError as exc:
-                return _answer(request, console, customer, failed=("hold", _refused(form, exc)))
-            return _answer(request, console, customer, done=_("Hold placed."))
-    return _answer(request, console, customer, failed=("hold", form))
+        pauses.place_hold(
+            customer, kind=data["kind"], start=data["start"], reason=data["reason"],
+            published_on=data["published_on"], user_id=console.user.pk,
+        )  # fmt: skip
+
+    return _act(request, pk, "hold",
+                lambda console, customer: HoldForm(request.POST, prefix="hold"),
+                perform, _("Hold placed."))  # fmt: skip
 
 
 @console_view()
@@ -475,64 +508,52 @@ def release_hold(request: HttpRequest, pk: int, hold: int) -> HttpResponse:
 @console_view()
 @require_POST
 def record_promise(request: HttpRequest, pk: int) -> HttpResponse:
-    console, customer = _load(request, pk)
-    console.require_work(customer)
-    invoices = _open_invoices(customer)
-    form = PromiseForm(request.POST, invoices=invoices, prefix="promise")
-    if form.is_valid():
+    def perform(console: Console, customer: Customer, form: Any) -> None:
         data = form.cleaned_data
-        invoice = next((i for i in invoices if i.pk == data["invoice"]), None)
+        invoice = next((i for i in form.open_invoices if i.pk == data["invoice"]), None)
         if invoice is not None:
             invoice.customer = customer
-        try:
-            pauses.record_promise(
-                customer, promised_on=data["promised_on"], invoice=invoice,
-                amount=data["amount"], grace_days=data["grace_days"], note=data["note"],
-                user_id=console.user.pk,
-            )  # fmt: skip
-        except pauses.PauseError as exc:
-            return _answer(request, console, customer, failed=("promise", _refused(form, exc)))
-        return _answer(request, console, customer, done=_("Promise recorded."))
-    return _answer(request, console, customer, failed=("promise", form))
+        pauses.record_promise(
+            customer, promised_on=data["promised_on"], invoice=invoice,
+            amount=data["amount"], grace_days=data["grace_days"], note=data["note"],
+            user_id=console.user.pk,
+        )  # fmt: skip
+
+    return _act(request, pk, "promise",
+                lambda console, customer: PromiseForm(
+                    request.POST, invoices=_open_invoices(customer), prefix="promise"),
+                perform, _("Promise recorded."))  # fmt: skip
 
 
 @console_view()
 @require_POST
 def open_dispute(request: HttpRequest, pk: int) -> HttpResponse:
-    console, customer = _load(request, pk)
-    console.require_work(customer)
-    invoices = _open_invoices(customer)
-    form = DisputeForm(request.POST, invoices=invoices, prefix="dispute")
-    if form.is_valid():
+    def perform(console: Console, customer: Customer, form: Any) -> None:
         data = form.cleaned_data
-        chosen = [i for i in invoices if i.pk in set(data["invoices"])]
-        try:
-            dispute_group.open_disputes(
-                customer, chosen, reason=data["reason"], on=today_for(console.organisation),
-                amount=data["amount"], note=data["note"], user_id=console.user.pk,
-            )  # fmt: skip
-        except dispute_group.Refused as exc:
-            return _answer(request, console, customer, failed=("dispute", _refused(form, exc)))
-        return _answer(request, console, customer, done=_("Dispute opened."))
-    return _answer(request, console, customer, failed=("dispute", form))
+        chosen = [i for i in form.open_invoices if i.pk in set(data["invoices"])]
+        dispute_group.open_disputes(
+            customer, chosen, reason=data["reason"], on=today_for(console.organisation),
+            amount=data["amount"], note=data["note"], user_id=console.user.pk,
+        )  # fmt: skip
+
+    return _act(request, pk, "dispute",
+                lambda console, customer: DisputeForm(
+                    request.POST, invoices=_open_invoices(customer), prefix="dispute"),
+                perform, _("Dispute opened."))  # fmt: skip
 
 
 @console_view(Can.READ, post=Can.ASSIGN)
 @require_POST
 def assign_collector(request: HttpRequest, pk: int) -> HttpResponse:
-    console, customer = _load(request, pk)
-    console.require(Can.ASSIGN)
-    members = _members(console)
-    form = CollectorForm(request.POST, members=members, prefix="collector")
-    if form.is_valid():
+    def perform(console: Console, customer: Customer, form: Any) -> None:
         chosen = form.cleaned_data["collector"]
         user = None if chosen is None else get_user_model()._default_manager.get(pk=chosen)
-        try:
-            customer_file.assign_collector(customer, user, by=console.user)
-        except customer_file.Refused as exc:
-            return _answer(request, console, customer, failed=("collector", _refused(form, exc)))
-        return _answer(request, console, customer, done=_("Collector assigned."))
-    return _answer(request, console, customer, failed=("collector", form))
+        customer_file.assign_collector(customer, user, by=console.user)
+
+    return _act(request, pk, "collector",
+                lambda console, customer: CollectorForm(
+                    request.POST, members=_members(console), prefix="collector"),
+                perform, _("Collector assigned."), need=Can.ASSIGN)  # fmt: skip
 
 
 urlpatterns = [

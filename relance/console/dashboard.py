@@ -54,7 +54,7 @@ def sections(
 ) -> list[CurrencySection]:
     """What is owed (``rows``: the customer balances) and collected this month per
     currency, never added across currencies."""
-    owed = figures.receivables(rows)
+    owed = figures.kept(organisation, today, "receivables", lambda: figures.receivables(rows))
     collected = figures.collected(organisation, today)
     found = []
     for currency in sorted(set(owed) | set(collected)):

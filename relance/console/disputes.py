@@ -8,6 +8,7 @@ followup) and render; every rule lives there.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -504,35 +505,40 @@ def plan_new(request: HttpRequest) -> HttpResponse:
     }, status=status)  # fmt: skip
 
 
-@require_POST
-@console_view(Can.WORK)
-def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def _on_plan(
+    request: HttpRequest, pk: int, act: Callable[[PaymentPlan, Console], None], done: str
+) -> HttpResponse:
+    """One action on a payment plan: the plan loaded within reach, the service called, its
+    refusal or ``done`` shown on the plan's page."""
     console = _console(request)
     plan = console.get(PaymentPlan, pk, console.objects(PaymentPlan).select_related("customer"))
     console.require_work(plan.customer)
     try:
-        pauses.cancel_plan(plan, on=_today(request), note=request.POST.get("note", "").strip(),
-                           user_id=console.user.pk)  # fmt: skip
-    except pauses.PauseError as exc:
+        act(plan, console)
+    except (pauses.PauseError, plans.PlanError) as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("Payment plan cancelled: its invoices are dunned again."))
+        messages.success(request, done)
     return redirect("console:plan", pk=plan.pk)
+
+
+@require_POST
+@console_view(Can.WORK)
+def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    def act(plan: PaymentPlan, console: Console) -> None:
+        pauses.cancel_plan(plan, on=_today(request), note=request.POST.get("note", "").strip(),
+                           user_id=console.user.pk)  # fmt: skip
+
+    return _on_plan(request, pk, act, _("Payment plan cancelled: its invoices are dunned again."))
 
 
 @require_POST
 @console_view(Can.WORK)
 def plan_confirm(request: HttpRequest, pk: int) -> HttpResponse:
-    console = _console(request)
-    plan = console.get(PaymentPlan, pk, console.objects(PaymentPlan).select_related("customer"))
-    console.require_work(plan.customer)
-    try:
+    def act(plan: PaymentPlan, console: Console) -> None:
         plans.confirm(plan, on=_today(request), user_id=console.user.pk)
-    except plans.PlanError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("The confirmation is on its way to the customer."))
-    return redirect("console:plan", pk=plan.pk)
+
+    return _on_plan(request, pk, act, _("The confirmation is on its way to the customer."))
 
 
 urlpatterns = [

@@ -194,11 +194,17 @@ def _few(rows: QuerySet[Any]) -> set[int] | None:
 def selective_ids(
     organisation: Organisation, filters: Filters, today: dt.date
 ) -> tuple[set[int] | None, set[str]]:
-    """The customers the selective filters (search, holds, disputes, promises) leave, when
-    one of them leaves few: read from that filter's own table and index, then every other
-    condition works on these ids through the primary key. Also which filters the ids
-    already apply. (None, {}): none leaves few; they stay conditions."""
+    """The customers the selective filters (risk class, collector, search, holds, disputes,
+    promises) leave, when one of them leaves few: read from that filter's own table and
+    index, then every other condition works on these ids through the primary key. Also
+    which filters the ids already apply. (None, {}): none leaves few; they stay
+    conditions."""
     sources: dict[str, QuerySet[Any]] = {}
+    customers = Customer.objects.filter(organisation=organisation).values_list("pk", flat=True)
+    if filters.risk:
+        sources["risk"] = customers.filter(risk_class=filters.risk)
+    if filters.collector:
+        sources["collector"] = customers.filter(_collector_condition(filters.collector))
     if filters.q:
         sources["q"] = Customer.objects.filter(
             search(filters.q), organisation=organisation
@@ -241,10 +247,8 @@ def customer_conditions(
         condition &= search(filters.q, path)
     if filters.risk:
         condition &= Q(**{f"{path}risk_class": filters.risk})
-    if filters.collector == "none":
-        condition &= Q(**{f"{path}collector__isnull": True})
-    elif filters.collector:
-        condition &= Q(**{f"{path}collector_id": int(filters.collector)})
+    if filters.collector:
+        condition &= _collector_condition(filters.collector, path)
     if filters.hold and "hold" not in applied:
         condition &= Q(Exists(Hold.objects.filter(hold_in_force(today), customer_id=key)))
     if filters.dispute and "dispute" not in applied:
@@ -259,6 +263,12 @@ def customer_conditions(
             return None
         condition &= following(organisation, scenario.pk, today, path)
     return condition
+
+
+def _collector_condition(collector: str, path: str = "") -> Q:
+    if collector == "none":
+        return Q(**{f"{path}collector__isnull": True})
+    return Q(**{f"{path}collector_id": int(collector)})
 
 
 def balance_conditions(filters: Filters, today: dt.date) -> Q:

@@ -347,6 +347,8 @@ class Communication(models.Model):
             models.Index(fields=["status", "send_on"], name="comm_due"),
             models.Index(fields=["status", "claimed_at"], name="comm_claimed"),
             models.Index(fields=["message_id"], name="comm_message_id"),
+            # Today's counts of what the day's run planned, by status, from the index alone.
+            models.Index(fields=["organisation", "run_date", "status"], name="comm_by_run"),
         ]
 
     def __str__(self) -> str:

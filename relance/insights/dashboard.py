@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet, Sum
 
 from relance.accounts.models import Organisation
 from relance.insights.aging import BUCKET_NAMES
 from relance.insights.dso import DsoResult, dso_series
+from relance.ledger import summaries
 from relance.ledger.balances import from_cents, sum_cents
 from relance.ledger.models import (
     CustomerBalance,
@@ -29,6 +32,8 @@ from relance.ledger.models import (
     PaymentKind,
 )
 from relance.ledger.summaries import BUCKET_COLUMNS
+
+T = TypeVar("T")
 
 ZERO = Decimal("0.00")
 
@@ -199,7 +204,25 @@ def month_ends(today: dt.date, count: int = 12) -> list[dt.date]:
 def dso_over_months(
     organisation: Organisation, today: dt.date, count: int = 12
 ) -> tuple[list[DsoResult], DsoResult]:
-    """DSO at each of the last ``count`` month-ends, and today's, in two queries."""
-    ends = month_ends(today, count)
-    results = dso_series(organisation, [*ends, today])
-    return results[:count], results[-1]
+    """DSO at each of the last ``count`` month-ends, and today's: two queries over the whole
+    ledger, kept until the ledger changes or the day does."""
+
+    def compute() -> tuple[list[DsoResult], DsoResult]:
+        results = dso_series(organisation, [*month_ends(today, count), today])
+        return results[:count], results[-1]
+
+    found: tuple[list[DsoResult], DsoResult] = kept(organisation, today, f"dso-{count}", compute)
+    return found
+
+
+def kept(organisation: Organisation, today: dt.date, name: str, compute: Callable[[], T]) -> T:
+    """``compute()``, a figure of the whole ledger as of ``today``, from the cache while
+    the ledger has not changed since (``summaries.version``): one query on a primary key
+    instead of a pass over every row."""
+    version = summaries.version(organisation.pk)
+    key = f"relance:{name}:{organisation.pk}:{today.isoformat()}:{version}"
+    found: T | None = cache.get(key)
+    if found is None:
+        found = compute()
+        cache.set(key, found, timeout=24 * 3600)
+    return found

@@ -36,7 +36,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models.functions import Greatest
 
 from relance.accounts.models import Organisation
-from relance.insights.aging import ZERO, receivables
+from relance.insights.aging import ZERO
 from relance.ledger.balances import from_cents, sum_cents
 from relance.ledger.models import Allocation, Invoice
 
@@ -123,75 +123,8 @@ def count_back_dso(
     return round_days(total), "", walked
 
 
-def month_boundaries(as_of: date, oldest: date) -> list[date]:
-    """The count-back months' boundaries, oldest first, back to the month holding
-    ``oldest`` (the oldest open item): the sales since then cover every open balance."""
-    months = 1
-    while months_back(as_of, months) >= oldest:
-        months += 1
-    return [months_back(as_of, n) for n in range(months, -1, -1)]
-
-
-def credit_sales(
-    organisation: Organisation, as_of: date, days: int, boundaries: list[date]
-) -> tuple[dict[str, Decimal], dict[str, list[Decimal]]]:
-    """Per currency: the sales of (as_of - days, as_of], and those of each month
-    (boundaries[n], boundaries[n + 1]]. One query of sales per day: a few thousand rows
-    at most, whatever the number of invoices."""
-    period_start = as_of - timedelta(days=days)
-    daily = (
-        Invoice.objects.filter(
-            organisation=organisation,
-            issue_date__gt=min(boundaries[0], period_start),
-            issue_date__lte=as_of,
-        )
-        .order_by()
-        .values("currency", "issue_date")
-        .annotate(total=sum_cents("amount"))
-    )
-    period: dict[str, Decimal] = {}
-    months: dict[str, list[Decimal]] = {}
-    for row in daily:
-        currency, day, amount = row["currency"], row["issue_date"], from_cents(row["total"])
-        if day > period_start:
-            period[currency] = period.get(currency, ZERO) + amount
-        index = bisect.bisect_left(boundaries, day) - 1
-        if index >= 0:
-            months.setdefault(currency, [ZERO] * (len(boundaries) - 1))[index] += amount
-    return period, months
-
-
 def dso(organisation: Organisation, as_of: date, days: int = 90) -> DsoResult:
-    if days < 1:
-        raise ValueError("the period must be at least one day")
-    open_at = receivables(organisation, as_of)
-    oldest = min((r.oldest_issue_date for r in open_at.values()), default=as_of)
-    boundaries = month_boundaries(as_of, oldest)
-    period_sales, month_sales = credit_sales(organisation, as_of, days, boundaries)
-
-    result = DsoResult(organisation=organisation.slug, as_of=as_of, days=days)
-    for currency in sorted(set(open_at) | set(period_sales)):
-        receivable = open_at[currency].amount if currency in open_at else ZERO
-        sales = period_sales.get(currency, ZERO)
-        per_month = month_sales.get(currency, [ZERO] * (len(boundaries) - 1))
-        # Most recent month first.
-        walk = [
-            (boundaries[n], boundaries[n + 1], per_month[n])
-            for n in reversed(range(len(boundaries) - 1))
-        ]
-        standard, standard_note = standard_dso(receivable, sales, days, as_of)
-        count_back, count_back_note, walked = count_back_dso(receivable, walk)
-        result.currencies[currency] = CurrencyDso(
-            currency=currency,
-            receivables=receivable,
-            sales=sales,
-            standard=standard,
-            standard_note=standard_note,
-            count_back=count_back,
-            count_back_note=count_back_note,
-            count_back_months=walked,
-        )
-    return result
+    return dso_series(organisation, [as_of], days)[0]
 
 
 # -- many dates at once ---------------------------------------------------------------

@@ -88,6 +88,8 @@ class Customer(models.Model):
             models.Index(fields=["organisation", "collector"], name="customer_collector"),
             # The console's list sorted by name, a page at a time.
             models.Index(fields=["organisation", "legal_name"], name="customer_by_name"),
+            # The list filtered by risk class: few customers are high risk.
+            models.Index(fields=["organisation", "risk_class"], name="customer_by_risk"),
         ]
 
     def __str__(self) -> str:
@@ -459,6 +461,9 @@ class BalanceDay(models.Model):
         Organisation, on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
     as_of = models.DateField(null=True)
+    # One more each time the ledger's invoices or allocations change: what is computed from
+    # the whole ledger (the dashboard's DSO over twelve months) is kept under it.
+    version = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.organisation_id}: {self.as_of}"

@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
@@ -93,10 +93,23 @@ def customers_changed(organisation_id: int, customer_ids: Iterable[int]) -> None
     if not ids:
         return
     with transaction.atomic():
+        # The update takes the row (the lock every writer takes) when there is one.
+        if not BalanceDay.objects.filter(pk=organisation_id).update(version=F("version") + 1):
+            BalanceDay.objects.bulk_create(
+                [BalanceDay(organisation_id=organisation_id, as_of=None, version=1)],
+                ignore_conflicts=True,
+            )
         as_of = _locked_day(organisation_id)
         if as_of is None:
             return
         _recompute_customers(organisation_id, as_of, ids)
+
+
+def version(organisation_id: int) -> int:
+    """How many times the organisation's ledger has changed (``customers_changed``): what is
+    computed from the whole ledger is kept under it, and computed again once it moves."""
+    found = BalanceDay.objects.filter(pk=organisation_id).values_list("version", flat=True)
+    return found.first() or 0
 
 
 def invoices_changed(
@@ -127,7 +140,7 @@ def rebuild(organisation_id: int, as_of: date | None = None) -> None:
         )
         _locked_day(organisation_id)
         _rebuild(organisation_id, as_of)
-        BalanceDay.objects.filter(pk=organisation_id).update(as_of=as_of)
+        BalanceDay.objects.filter(pk=organisation_id).update(as_of=as_of, version=F("version") + 1)
 
 
 # -- the set-based work -------------------------------------------------------------------
