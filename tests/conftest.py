@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
-# The embedded default keeps its files in a data directory: never the developer's own.
+# The embedded default keeps its files in a data directory: never the developer's own, and
+# not one that the suites on SQLite and PostgreSQL, running side by side, would share.
 os.environ.setdefault("RELANCE_DATA_DIR", tempfile.mkdtemp(prefix="relance-test-"))
 
 import pytest
+from django.conf import settings as _settings
+
+# pytest-django has read the settings before this file: what they derived from the data
+# directory follows it too (the commands the tests start read the variable above).
+_DATA = Path(os.environ["RELANCE_DATA_DIR"])
+_settings.DATA_DIR = _DATA
+_settings.MEDIA_ROOT = _DATA / "media"
 
 
 @pytest.fixture(autouse=True)
