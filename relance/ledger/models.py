@@ -274,7 +274,11 @@ class Payment(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
         ]
         # The money received in a month (the dashboard's "collected", the payments list).
-        indexes = [models.Index(fields=["organisation", "date"], name="payment_by_date")]
+        indexes = [
+            models.Index(fields=["organisation", "date"], name="payment_by_date"),
+            # A customer's timeline, newest first, a page at a time.
+            models.Index(fields=["customer", "-date", "-id"], name="payment_by_customer"),
+        ]
 
     def __str__(self) -> str:
         return self.reference
