@@ -13,6 +13,7 @@ from datetime import datetime
 from io import StringIO
 from zoneinfo import ZoneInfo
 
+import commands
 import factories as f
 import pytest
 from django.contrib.auth import get_user_model
@@ -346,7 +347,7 @@ def test_it_filters_by_day_action_actor_and_limit(db, time_machine):
 
 
 def test_it_refuses_bad_usage_with_status_2(tmp_path):
-    env = {"RELANCE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "DATABASE_URL": ""}
+    env = commands.environment(commands.ready(tmp_path))
 
     def relance(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "relance", *args], env=env,

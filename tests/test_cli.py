@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from io import StringIO
 
 import pytest
+from commands import relance
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -16,19 +15,8 @@ from django.test import RequestFactory
 from relance.accounts.models import Membership, Organisation
 
 
-def relance(tmp_path, *args, stdin=""):
-    env = {"RELANCE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "DATABASE_URL": ""}
-    return subprocess.run(
-        [sys.executable, "-m", "relance", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        input=stdin,
-    )
-
-
 def test_it_migrates_a_fresh_database_on_first_use(tmp_path):
-    out = relance(tmp_path, "createorg", "fresh", "--name", "Fresh SAS", "--json")
+    out = relance(tmp_path, "createorg", "fresh", "--name", "Fresh SAS", "--json", fresh=True)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "relance.sqlite3").exists()
     assert json.loads(out.stdout)["slug"] == "fresh"

@@ -12,6 +12,7 @@ from decimal import Decimal
 from io import StringIO
 from zoneinfo import ZoneInfo
 
+import commands
 import factories as make
 import pytest
 from django.core.management import call_command
@@ -243,7 +244,7 @@ def test_it_agrees_a_plan_whose_instalments_add_up(durand, acme):
 
 
 def test_it_exits_1_for_refused_input_and_2_for_a_usage_error(tmp_path):
-    env = {"RELANCE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "DATABASE_URL": ""}
+    env = commands.environment(commands.ready(tmp_path))
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "relance", *args], env=env,

@@ -11,6 +11,7 @@ import sys
 import time
 from io import StringIO
 
+import commands
 import factories
 import pytest
 from django.core.management import call_command
@@ -25,7 +26,7 @@ RANGE = f"{FIRST_DAY} to {LAST_DAY}"
 
 
 def relance(data_dir, *args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
-    env = {"RELANCE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "DATABASE_URL": ""}
+    env = commands.environment(commands.ready(data_dir))
     return subprocess.run(
         [sys.executable, "-m", "relance", *args],
         env=env, capture_output=True, text=True, timeout=timeout,

@@ -12,6 +12,7 @@ from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
+import commands
 import factories
 import pytest
 from django.core.management import CommandError, call_command
@@ -236,7 +237,7 @@ def test_it_takes_the_series_of_an_oddly_named_file_from_the_option(tmp_path):
 
 
 def test_it_explains_a_bad_rate_on_the_command_line(tmp_path):
-    env = {"RELANCE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "DATABASE_URL": ""}
+    env = commands.environment(commands.ready(tmp_path))
     bad = subprocess.run(
         [sys.executable, "-m", "relance", "rates", "add", "ecb_mro", "2026-03-18", "two"],
         env=env,

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from io import StringIO
 
+import commands
 import factories as make
 import pytest
 from django.core.management import CommandError, call_command
@@ -335,7 +336,7 @@ def test_it_rejects_a_bad_date(org, bad):
 
 
 def test_it_reports_errors_cleanly_on_the_command_line(tmp_path):
-    env = {"RELANCE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "DATABASE_URL": ""}
+    env = commands.environment(commands.ready(tmp_path))
     command = [sys.executable, "-m", "relance", "report", "aged-balance", "--json"]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     assert done.returncode == 1
