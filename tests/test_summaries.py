@@ -14,7 +14,7 @@ from typing import Any
 import factories as f
 import pytest
 from django.db import connection, connections  # noqa: F401 (skipif reads connection)
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from relance.accounts.models import Organisation
@@ -136,6 +136,16 @@ steps = st.lists(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(steps=steps, read_first=st.booleans())
+# An import moves an invoice to another customer, then it is deleted through an instance
+# loaded before the move (hypothesis found it on 2026-11-30).
+@example(
+    steps=[
+        ("invoice", 0, -45, 519, "EUR"), ("invoice", 0, 0, 157, "EUR"),
+        ("invoice", 0, 35, 322, "EUR"), ("delete", 365), ("import", 517, 0, 6, 68, -55),
+        ("delete", 931), ("import", 1000, 2, -14, 161, -36), ("delete", 652),
+    ],
+    read_first=True,
+)  # fmt: skip
 def test_it_equals_a_recomputation_after_any_imports_payments_credits_and_days(
     db, steps, read_first
 ):
@@ -179,14 +189,21 @@ def test_it_equals_a_recomputation_after_any_imports_payments_credits_and_days(
                 new = Invoice(customer=customers[who], number=f"IMP-{len(invoices)}",
                               issue_date=min(day, due_date), due_date=due_date,
                               amount=Decimal("42.00"))  # fmt: skip
-                f.import_ledger(org, folder, [*listed, new], on=day)
+                # The new number may be one the list holds already (after a deletion): the
+                # file then names that invoice once, as the new one.
+                rows = {i.number: i for i in [*listed, new]}
+                f.import_ledger(org, folder, list(rows.values()), on=day)
                 invoices.append(Invoice.objects.get(organisation=org, number=new.number))
             elif kind == "day":
                 day += dt.timedelta(days=step[1])
             elif kind == "delete" and invoices:
+                # The list may hold two loadings of one invoice (an import re-listed it):
+                # deleting through the older one must still update the customer it has now.
                 inv = invoices.pop(step[1] % len(invoices))
                 if not inv.allocations.exists():
+                    pk = inv.pk
                     inv.delete()
+                    invoices = [i for i in invoices if i.pk != pk]
             check(org, day)
     check(org, day)
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
@@ -248,12 +248,31 @@ def _sums(as_of: date) -> tuple[str, list[Any]]:
 # -- invoices saved one by one ------------------------------------------------------------
 
 
+def _remember_stored_customer(
+    sender: Any, instance: Invoice, raw: bool = False, **kwargs: Any
+) -> None:
+    """The customer the row has in the database before it is written or deleted: an
+    instance loaded earlier may name another (an import has moved the invoice since)."""
+    if raw or instance.pk is None:
+        return
+    instance._stored_customer_id = (  # type: ignore[attr-defined]
+        Invoice.objects.filter(pk=instance.pk).values_list("customer_id", flat=True).first()
+    )
+
+
 def _invoice_saved(sender: Any, instance: Invoice, raw: bool = False, **kwargs: Any) -> None:
     """An invoice saved or deleted through the ORM one at a time (a form, a test's builder):
-    its customer's rows follow. Bulk writers call ``invoices_changed`` themselves."""
+    the rows of its customer, and of the one it had in the database, follow. Bulk writers
+    call ``invoices_changed`` themselves."""
     if not raw:
-        customers_changed(instance.organisation_id, [instance.customer_id])
+        stored = getattr(instance, "_stored_customer_id", None)
+        customers = {instance.customer_id} | ({stored} if stored is not None else set())
+        customers_changed(instance.organisation_id, customers)
 
 
+pre_save.connect(_remember_stored_customer, sender=Invoice, dispatch_uid="summaries-invoice-saving")
+pre_delete.connect(
+    _remember_stored_customer, sender=Invoice, dispatch_uid="summaries-invoice-deleting"
+)
 post_save.connect(_invoice_saved, sender=Invoice, dispatch_uid="summaries-invoice-saved")
 post_delete.connect(_invoice_saved, sender=Invoice, dispatch_uid="summaries-invoice-deleted")
