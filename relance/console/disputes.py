@@ -186,16 +186,21 @@ def _render_dispute(
     }, status=status)  # fmt: skip
 
 
+def _choose_customer(request: HttpRequest, title: str, target: str) -> HttpResponse:
+    """The first step of a form about one customer (a dispute, a plan): which one."""
+    return render(request, "console/disputes/choose_customer.html", {
+        "choices": _customer_choices(request), "q": request.GET.get("q", ""),
+        "title": title, "target": target,
+    })  # fmt: skip
+
+
 @console_view(Can.WORK)
 def dispute_new(request: HttpRequest) -> HttpResponse:
     """Open a dispute on one or several invoices of one customer."""
     console = _console(request)
     customer = _customer_param(request)
     if customer is None:
-        return render(request, "console/disputes/choose_customer.html", {
-            "choices": _customer_choices(request), "q": request.GET.get("q", ""),
-            "title": _("Open a dispute"), "target": "console:dispute_new",
-        })  # fmt: skip
+        return _choose_customer(request, _("Open a dispute"), "console:dispute_new")
     console.require_work(customer)
     invoices = list(
         Invoice.objects.filter(customer=customer, balance__gt=0)
@@ -471,10 +476,7 @@ def plan_new(request: HttpRequest) -> HttpResponse:
     console = _console(request)
     customer = _customer_param(request)
     if customer is None:
-        return render(request, "console/disputes/choose_customer.html", {
-            "choices": _customer_choices(request), "q": request.GET.get("q", ""),
-            "title": _("Build a payment plan"), "target": "console:plan_new",
-        })  # fmt: skip
+        return _choose_customer(request, _("Build a payment plan"), "console:plan_new")
     console.require_work(customer)
     builder = Builder(request, customer, _today(request))
     if request.method == "POST" and not builder.errors:
