@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "relance.ledger",
     "relance.dunning",
     "relance.channels",
+    "relance.documents",
     "relance.insights",
     "relance.audit",
     "relance.console",
@@ -212,7 +213,9 @@ RELANCE_TEMPLATE_LOADERS = env_list(
 )
 
 # The channel modules, imported at start-up: each registers its transport (docs/deployment.md).
-RELANCE_CHANNELS = env_list("RELANCE_CHANNELS", ["relance.channels.email"])
+RELANCE_CHANNELS = env_list(
+    "RELANCE_CHANNELS", ["relance.channels.email", "relance.documents.channel"]
+)
 
 # E-mail: SMTP by default (a local relay on port 25 unless configured); a provider through
 # django-anymail with EMAIL_BACKEND=anymail.backends.<provider>.EmailBackend.

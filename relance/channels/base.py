@@ -24,6 +24,16 @@ class NoRecipient(Exception):
     """The customer has no usable address on the channel: nothing can be sent."""
 
 
+class Held(Exception):
+    """The message may not leave yet and a person must act first (a rate a formal notice
+    must state is unknown): it stays queued, tried again later, with a task saying why."""
+
+    def __init__(self, reason: str, *, key: str = "held") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.key = key
+
+
 class TransportError(Exception):
     def __init__(
         self,

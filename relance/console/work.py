@@ -52,6 +52,9 @@ KINDS = {
     "send_failed": gettext_lazy("Failed sends"),
     "invalid_email": gettext_lazy("Bounced addresses"),
     "no_email": gettext_lazy("Customers without an address"),
+    "no_letter_address": gettext_lazy("Customers without a postal address"),
+    "no_registered_letter_address": gettext_lazy("Customers without a postal address"),
+    "held": gettext_lazy("Messages held"),
     "find_number": gettext_lazy("Phone numbers to find"),
     "check_payment": gettext_lazy("Payments to check"),
 }

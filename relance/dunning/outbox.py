@@ -39,7 +39,14 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_noop
 
 from relance.channels import overrides, registry
-from relance.channels.base import Delivery, NoRecipient, Outgoing, Transport, TransportError
+from relance.channels.base import (
+    Delivery,
+    Held,
+    NoRecipient,
+    Outgoing,
+    Transport,
+    TransportError,
+)
 from relance.channels.context import line_of, totals_of
 from relance.channels.formatting import money
 from relance.dunning import batch, bounces, levels, plans, tasks
@@ -74,7 +81,7 @@ STALE_AFTER = timedelta(minutes=10)
 ENQUEUE_LEASE = timedelta(minutes=10)
 
 # Channels a person carries out when no transport is registered for them (see
-# ``channels.registry``): letters are, until a letter channel prints and posts them.
+# ``channels.registry``): letters are, when the letter channels are not installed.
 HANDED_TO_PERSON = PERSON_CHANNELS | {StepChannel.LETTER, StepChannel.REGISTERED_LETTER}
 
 # Timeline summaries, written in the organisation's language (see ``ledger.timeline``).
@@ -280,6 +287,8 @@ def prepare(comm: Communication, today: date, facts: Facts) -> Ready | str:
         return Ready(comm, check, channel.build(comm, check.kept, today, facts))
     except NoRecipient as error:
         return no_address(comm, check, today, str(error))
+    except Held as error:
+        return hold(comm, check, today, error)
     except Exception as error:  # a broken template must not stop the other messages
         log.exception("communication %s: the message could not be built", comm.pk)
         return fail_unsent(comm, check, today, f"the message could not be built: {error}")
@@ -361,6 +370,8 @@ def mark_sent(
                 log.warning("communication %s sent but settled by someone else", comm.pk)
                 return "sent"
             tasks.cancel(comm.organisation_id, f"ambiguous:{comm.pk}")
+        if comm.last_error:  # held before: its reason went away
+            tasks.cancel(comm.organisation_id, f"held:{comm.pk}")
         refresh_items(check, today)
         levels.give_back(check.dropped, comm.run_date)
         plans.confirmed(comm, now)  # a payment plan's confirmation: when it left
@@ -511,6 +522,44 @@ def hand_to_person(comm: Communication, check: Check, today: date) -> str:
     return "handed_over"
 
 
+# A held message is tried again this long after (a person may have fixed its cause).
+HELD_RETRY = timedelta(hours=6)
+
+
+def hold(comm: Communication, check: Check, today: date, error: Held) -> str:
+    """Cannot leave yet (``Held``): stays queued, tried again after ``HELD_RETRY``; a
+    person gets one task saying why, and the timeline says it once."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not Communication.objects.filter(pk=comm.pk, status=CommStatus.QUEUED).update(
+            next_attempt_at=now + HELD_RETRY, last_error=error.reason[:2000], updated_at=now
+        ):
+            return "skipped"
+        save_drops(check)
+        title = Text(
+            gettext_noop("The %(channel)s to %(customer)s is held: %(reason)s"),
+            {"channel": label(StepChannel, comm.channel), "customer": comm.customer.legal_name,
+             "reason": error.reason[:160]},
+        )  # fmt: skip
+        if tasks.open_task(
+            comm.organisation, key=f"held:{comm.pk}", customer_id=comm.customer_id, kind="held",
+            title=title, due_on=today, communication_id=comm.pk,
+            data={"communication": comm.pk, "reason": error.reason, "cause": error.key},
+        ):  # fmt: skip
+            event(comm, now, "communication_held", title, check, {"reason": error.reason})
+    return "held"
+
+
+NO_ADDRESS_TITLES: dict[str, str] = {
+    StepChannel.LETTER: gettext_noop(
+        "No postal address for %(customer)s: add one, or remind them another way"
+    ),
+    StepChannel.REGISTERED_LETTER: gettext_noop(
+        "No postal address for %(customer)s: add one, or remind them another way"
+    ),
+}
+
+
 def no_address(comm: Communication, check: Check, today: date, reason: str) -> str:
     """No e-mail address to write to: not a failed send but work for a person, like a call.
     The communication is handed over (``sent``, its reason in ``last_error``); the
@@ -523,15 +572,16 @@ def no_address(comm: Communication, check: Check, today: date, reason: str) -> s
             return "skipped"
         save_drops(check)
         refresh_items(check, today)
-        title = Text(
-            gettext_noop("No e-mail address for %(customer)s: add one, or remind them another way"),
-            {"customer": comm.customer.legal_name},
+        wording = NO_ADDRESS_TITLES.get(comm.channel) or gettext_noop(
+            "No e-mail address for %(customer)s: add one, or remind them another way"
         )
+        title = Text(wording, {"customer": comm.customer.legal_name})
         numbers = [item.invoice.number for item in check.kept]
+        kind = "no_email" if comm.channel == StepChannel.EMAIL else f"no_{comm.channel}_address"
         # The same task, open again if it was closed, listing this one too.
         tasks.open_or_extend(
-            comm.organisation, key=f"no_email:{comm.customer_id}", customer_id=comm.customer_id,
-            kind="no_email", title=title, due_on=today, communication_id=comm.pk,
+            comm.organisation, key=f"{kind}:{comm.customer_id}", customer_id=comm.customer_id,
+            kind=kind, title=title, due_on=today, communication_id=comm.pk,
             data={"communications": [comm.pk], "invoices": numbers},
             extend=lambda data: {
                 "communications": [*data.get("communications", []), comm.pk],
