@@ -350,3 +350,21 @@ def lived_in(org: Organisation, folder: Any, *, today: dt.date, name: str) -> di
         "numbers": [i.number for i in items],
         "amounts": amounts,
     }
+
+
+def address(
+    customer: Customer,
+    line1: str = "4 avenue des Tilleuls",
+    *,
+    postcode: str = "69003",
+    city: str = "Lyon",
+    kind: str = "billing",
+    **fields: Any,
+) -> Any:
+    """A postal address of the customer (letters go to the dunning one, else billing)."""
+    from relance.ledger.models import Address
+
+    return Address.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, kind=kind, line1=line1,
+        postcode=postcode, city=city, **fields,
+    )  # fmt: skip

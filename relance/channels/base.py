@@ -15,7 +15,7 @@ Every failure is a ``TransportError`` saying what the outbox may do next:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,6 +77,9 @@ class Delivery:
     # Some recipients refused for good while others accepted (SMTP gives this per address).
     refused: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    # What the transport keeps of the message (a letter filed for printing), written by the
+    # outbox in the transaction that records it sent, in its own thread; returns details.
+    record: Callable[[], dict[str, Any]] | None = None
 
 
 class Transport(Protocol):

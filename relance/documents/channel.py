@@ -15,10 +15,9 @@ from datetime import date
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.db import transaction
 
 from relance.channels import registry
-from relance.channels.base import Delivery, Held, Outgoing, TransportError
+from relance.channels.base import Delivery, Held, Outgoing
 from relance.channels.context import contact_name
 from relance.documents import letters
 from relance.documents.models import Letter, Route
@@ -121,20 +120,23 @@ class PostTransport:
         pass
 
     def send(self, message: Any) -> Delivery:
-        try:
-            with transaction.atomic():
-                route = Route.PROVIDER if _provider_takes(message) else Route.PRINT
-                row = file_letter(message, route)
-                details: dict[str, Any] = {"letter": row.pk, "route": route}
-                registered = _register(row, message)
-                if registered is not None:
-                    details["registered_letter"] = registered
-        except OSError as error:  # the disk: certainly not filed, worth another try
-            raise TransportError(f"the letter could not be kept: {error}") from error
-        return Delivery(details=details)
+        # Filed by the outbox with the outcome (its thread, its transaction): nothing here
+        # touches the database.
+        return Delivery(record=lambda: keep(message))
 
     def close(self) -> None:
         pass
+
+
+def keep(posted: Posted) -> dict[str, Any]:
+    """File the letter (and its registered-letter record); the details for the timeline."""
+    route = Route.PROVIDER if _provider_takes(posted) else Route.PRINT
+    row = file_letter(posted, route)
+    details: dict[str, Any] = {"letter": row.pk, "route": route}
+    registered = _register(row, posted)
+    if registered is not None:
+        details["registered_letter"] = registered
+    return details
 
 
 def _provider_takes(posted: Posted) -> bool:

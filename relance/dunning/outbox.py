@@ -372,10 +372,13 @@ def mark_sent(
             tasks.cancel(comm.organisation_id, f"ambiguous:{comm.pk}")
         if comm.last_error:  # held before: its reason went away
             tasks.cancel(comm.organisation_id, f"held:{comm.pk}")
+        details = delivery.details
+        if delivery.record is not None:
+            details = {**details, **delivery.record()}
         refresh_items(check, today)
         levels.give_back(check.dropped, comm.run_date)
         plans.confirmed(comm, now)  # a payment plan's confirmation: when it left
-        event(comm, now, "communication_sent", _sent_summary(comm, check), check, delivery.details)
+        event(comm, now, "communication_sent", _sent_summary(comm, check), check, details)
         for address in delivery.refused:
             bounces.invalidate_address(comm, address, "refused when sending", today)
     return "sent"
