@@ -87,6 +87,7 @@ def make_batch(
         ],
         title=f"{organisation.name} {day.isoformat()}",
         author=organisation.legal_name or organisation.name,
+        tagged=False,
     )
     if dry_run:
         return Batch(None, pdf, rows)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import threading
 from collections.abc import Mapping, Sequence
@@ -146,7 +147,12 @@ def template_for(project: Project, language: str, slug: str) -> str:
 
 
 def compile_letters(
-    project: Project, letters: Sequence[tuple[str, Mapping[str, Any]]], *, title: str, author: str
+    project: Project,
+    letters: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    title: str,
+    author: str,
+    tagged: bool = True,
 ) -> bytes:
     """One PDF of ``letters`` in order, each ``(template module, data)``; page numbers
     restart with each letter."""
@@ -163,10 +169,22 @@ def compile_letters(
         "author": author,
         "letters": [{**values, "template": rank[module]} for module, values in letters],
     }
-    return compile_pdf(project, main, data)
+    return compile_pdf(project, main, data, tagged=tagged)
 
 
-def compile_pdf(project: Project, main: str, data: Mapping[str, Any]) -> bytes:
+def page_count(pdf: bytes) -> int:
+    """The pages of a PDF Typst wrote (its page objects, uncompressed)."""
+    return len(_PAGE.findall(pdf))
+
+
+_PAGE = re.compile(rb"/Type\s*/Page\b")
+
+
+def compile_pdf(
+    project: Project, main: str, data: Mapping[str, Any], *, tagged: bool = True
+) -> bytes:
+    """``tagged``: a tagged PDF (read aloud by screen readers), for letters read on a
+    screen; a print batch goes without (half the time, docs/performance.md)."""
     compiler = _compiler(project.root)
     try:
         pdf = compiler.compile(
@@ -174,6 +192,7 @@ def compile_pdf(project: Project, main: str, data: Mapping[str, Any]) -> bytes:
             format="pdf",
             sys_inputs={"data": json.dumps(data, ensure_ascii=False, default=str)},
             timestamp=EPOCH,
+            pdf_tags=tagged,
         )
     except typst.TypstError as error:
         raise DocumentError(_describe(error)) from error
