@@ -121,8 +121,9 @@ def main() -> None:
         f"| formal notices, 10 invoices each, one PDF each | {n:,} | {notices:.2f} | "
         f"{n / notices:,.0f} | {notices_floor:.2f} | {notices / notices_floor:.2f} |"
     )
-    print(f"| print batch, one PDF in postal order | {made.batch.count:,} | {batch:.2f} | "
-          f"{made.batch.count / batch:,.0f} | {batch_floor:.2f} | {batch / batch_floor:.2f} |")  # fmt: skip
+    count = made.batch.count
+    print(f"| print batch, one PDF in postal order | {count:,} | {batch:.2f} | "
+          f"{count / batch:,.0f} | {batch_floor:.2f} | {batch / batch_floor:.2f} |")  # fmt: skip
     print(f"\nbatch PDF: {len(made.pdf) / 1e6:.1f} MB")
 
 
