@@ -79,7 +79,7 @@ class Publishers:
             return 500, problem, '{"title":"Internal Server Error","status":500}'
         if query.get("format") != ["csvdata"] or query.get("detail") != ["dataonly"]:
             return 400, problem, '{"title":"Bad Request","status":400}'
-        start = date.fromisoformat(query["startPeriod"][0])
+        start = date.fromisoformat(query.get("startPeriod", ["1999-01-01"])[0])
         rows = [(day, rate) for day, rate in self.ecb if day >= start]
         if not rows:
             detail = {"title": "Not Found", "status": 404, "detail": "No results found."}
@@ -170,9 +170,8 @@ def test_it_asks_the_publishers_as_their_apis_are_documented(publishers):
     fetch("--since", "2025-01-01")
     (ecb_path, ecb_query, agent), (boe_path, boe_query, _) = publishers.requests
     assert ecb_path == ECB_PATH
-    assert ecb_query == {
-        "format": ["csvdata"], "detail": ["dataonly"], "startPeriod": ["2025-01-01"]
-    }  # fmt: skip
+    # The whole series: the rate in force on the first day is the last change before it.
+    assert ecb_query == {"format": ["csvdata"], "detail": ["dataonly"]}
     assert boe_path == BOE_PATH
     assert boe_query == {
         **{name: [value] for name, value in BOE_QUERY.items()},
@@ -190,7 +189,8 @@ def test_it_writes_the_ecb_changes_and_the_french_default_rates_derived_from_the
     # From 1 January of last year: the 2025 changes are the shipped ones, 17 June 2026 is new.
     assert [row["date"] for row in ecb["added"]] == ["2026-06-17"]
     assert ecb["added"][0]["percent"] == "2.40"
-    assert ecb["unchanged"] == 4 and ecb["conflicts"] == []
+    # From the change in force on 1 January 2025 (18 December 2024) on.
+    assert ecb["unchanged"] == 5 and ecb["conflicts"] == []
     assert f"{ECB_PATH}?format=csvdata" in ecb["added"][0]["source"]
     assert "fetched 2026-09-15" in ecb["added"][0]["source"]
     # The default rate of each half-year begun: 2026-H2 takes the rate in force on 1 July.
@@ -348,10 +348,24 @@ def test_it_writes_nothing_when_a_publisher_answers_an_error(publishers, failing
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("today")
-def test_it_reads_no_result_from_the_ecb_as_no_change(publishers):
-    assert fetch("--ecb", "--since", "2026-07-01")["series"]["ecb_mro"] == {
-        "added": [], "unchanged": 0, "conflicts": []
-    }  # fmt: skip
+def test_it_derives_a_half_year_from_the_ecb_change_in_force_before_it(publishers):
+    # Nothing changed since 1 July 2026, but the rate in force then is 17 June's, new.
+    series = fetch("--ecb", "--since", "2026-07-01")["series"]
+    assert [row["date"] for row in series["ecb_mro"]["added"]] == ["2026-06-17"]
+    assert series["ecb_mro"]["unchanged"] == 0
+    default = series["fr_late_penalty_default"]["added"]
+    assert [(row["date"], row["percent"]) for row in default] == [("2026-07-01", "12.40")]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("today")
+def test_it_refuses_an_ecb_answer_without_the_series(publishers):
+    publishers.ecb = []  # the API's 404 "No results found."
+    with pytest.raises(
+        CommandError, match=r"ECB Data Portal answered an error .*HTTP 404.*No results found"
+    ):
+        fetch("--ecb")
+    assert not Rate.objects.exists()
 
 
 def closed_port() -> int:
@@ -442,7 +456,7 @@ def test_it_fetches_the_rates_in_a_task(publishers):
     result = fetch_published_rates.call()
     assert result["fetched_on"] == "2026-09-15"
     assert result["series"]["ecb_mro"] == {
-        "added": 1, "unchanged": 4, "conflicts": 0, "replaced": 0
+        "added": 1, "unchanged": 5, "conflicts": 0, "replaced": 0
     }  # fmt: skip
     assert result["series"]["uk_boe_reference"]["added"] == 1
     assert rows("fr_late_penalty_default") == [(date(2026, 7, 1), Decimal("12.4000"))]

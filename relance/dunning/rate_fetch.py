@@ -2,8 +2,9 @@
 
 - ``ecb_mro``: the ECB Data Portal's SDMX REST API, series ``FM.B.U2.EUR.4F.KR.MRR_FR.LEV``
   (main refinancing operations, fixed rate, dated by the changes: the shipped table's
-  meaning), as ``format=csvdata``. Consecutive equal observations are folded into one
-  change, so the daily series (``FM.D…``) would give the same rows.
+  meaning), as ``format=csvdata``, the whole series. Consecutive equal observations are
+  folded into one change, so the daily series (``FM.D…``) would give the same rows. The
+  rows compared start with the change in force on ``since``.
 - ``uk_boe_reference``: the Bank of England's Interactive Database, series ``IUDBEDR``
   (Bank Rate, one value per business day), its CSV export. A reference date (31 December,
   30 June) gets a row only once the published series has reached it: the rate *on* that
@@ -75,8 +76,10 @@ class PublisherError(Exception):
 # --- Requests ---------------------------------------------------------------------------
 
 
-def ecb_url(base: str, since: date) -> str:
-    query = urlencode({"format": "csvdata", "detail": "dataonly", "startPeriod": since})
+def ecb_url(base: str) -> str:
+    """The whole series (about fifty changes since 1999): the rate in force on ``since`` is
+    the last change before it, which a query from ``since`` would not return."""
+    query = urlencode({"format": "csvdata", "detail": "dataonly"})
     return f"{base.rstrip('/')}/service/data/{ECB_FLOW}/{ECB_KEY}?{query}"
 
 
@@ -129,10 +132,8 @@ def _unexpected(name: str, url: str, answer: Answer, what: str) -> PublisherErro
 
 
 def parse_ecb_csv(answer: Answer, url: str) -> Observations:
-    """The (TIME_PERIOD, OBS_VALUE) pairs of an SDMX-CSV answer; a 404 "No results found."
-    is the API's way of saying there is no observation in the period."""
-    if answer.status == 404 and "no results found" in answer.text.lower():
-        return []
+    """The (TIME_PERIOD, OBS_VALUE) pairs of an SDMX-CSV answer. The API says "404 No
+    results found." for a query without observations: for the whole series, an error."""
     if answer.status != 200:
         raise _unexpected(ECB_NAME, url, answer, "an error")
     rows = list(csv.reader(io.StringIO(answer.text.lstrip("\ufeff"))))
@@ -155,6 +156,8 @@ def parse_ecb_csv(answer: Answer, url: str) -> Observations:
             found.append((date.fromisoformat(cells[at_day]), _decimal(cells[at_value])))
         except ValueError:
             raise _unexpected(ECB_NAME, url, answer, f"an unreadable row {number}") from None
+    if not found:
+        raise _unexpected(ECB_NAME, url, answer, "no observation")
     return sorted(found)
 
 
@@ -454,7 +457,7 @@ def fetch_rates(
     ecb_obs: Observations | None = None
     boe_obs: Observations | None = None
     if ecb:
-        url = ecb_url(publishers.ecb_url, since)
+        url = ecb_url(publishers.ecb_url)
         ecb_obs = parse_ecb_csv(get(ECB_NAME, url, publishers.timeout), url)
         report.sources["ecb_mro"] = url
     if boe:
@@ -468,9 +471,11 @@ def fetch_rates(
     fetched = f"fetched {today}"
     if ecb_obs is not None:
         table = tables["ecb_mro"]
-        before = _rate_before(table, ecb_obs[0][0]) if ecb_obs else None
         source = f"{ECB_NAME}, {report.sources['ecb_mro']} ({fetched})"
-        rows = [RateRow(day, percent, source) for day, percent in changes(ecb_obs, before)]
+        published = changes(ecb_obs, None)
+        # From the change in force on ``since``: the derived half-years need it.
+        first = max((at for at, (day, _) in enumerate(published) if day <= since), default=0)
+        rows = [RateRow(day, percent, source) for day, percent in published[first:]]
         found = report.series["ecb_mro"] = compare(table, rows, replace)
         defaults = derived_defaults(after(table, found), since, today, source)
         report.series["fr_late_penalty_default"] = compare(
@@ -503,13 +508,6 @@ def fetch_rates(
                     data={"sources": report.sources, "series": counts(report)},
                 )  # fmt: skip
     return report
-
-
-def _rate_before(table: RateTable, day: date) -> Decimal | None:
-    try:
-        return table.rate_on(day - timedelta(days=1))
-    except RateUnknown:
-        return None
 
 
 def write(series: str, rows: Sequence[RateRow]) -> None:
