@@ -244,6 +244,7 @@ def test_it_lets_a_penalty_be_computed_for_a_half_year_that_had_no_rate(publishe
         invoice_penalty(late, TODAY)
     said = missing_rate(france, [late], TODAY)
     assert said is not None and "fr_late_penalty_default" in said and "2026-H2" in said
+    assert "relance rates fetch --ecb" in said  # what brings it
     assert "uk_boe_reference" in (missing_rate(uk, [owed], TODAY) or "")
 
     fetch()
