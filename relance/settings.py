@@ -206,6 +206,12 @@ TASKS = {
     }
 }
 
+# Late-payment rates read from their publishers by `relance rates fetch` (docs/penalties.md);
+# the base URLs change only for a mirror or a test server. Time-out in seconds per request.
+RELANCE_RATES_ECB_URL = env_str("RELANCE_RATES_ECB_URL", "https://data-api.ecb.europa.eu")
+RELANCE_RATES_BOE_URL = env_str("RELANCE_RATES_BOE_URL", "https://www.bankofengland.co.uk")
+RELANCE_RATES_TIMEOUT = env_int("RELANCE_RATES_TIMEOUT", 30)
+
 # Where messages' templates come from before the files (relance.channels.templates): an
 # organisation's own wording, edited in the console (docs/templates.md).
 RELANCE_TEMPLATE_LOADERS = env_list(

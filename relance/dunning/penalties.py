@@ -39,6 +39,9 @@ ZERO = Decimal("0.00")
 DAYS_PER_YEAR = 365
 
 FR_POINTS = Decimal(10)  # L441-10 II: ECB rate + 10 points
+FR_FLOOR_FACTOR = Decimal(3)  # L441-10 II: a contractual rate is at least 3 x the legal rate
+# The default rate frozen on 1 January / 1 July: L441-6 as amended by loi 2012-387, from 2013.
+FR_HALF_YEAR_RULE_SINCE = date(2013, 1, 1)
 EU_POINTS = Decimal(8)  # directive 2011/7/EU art. 2(6): ECB rate + at least 8 points
 UK_POINTS = Decimal(8)  # Late Payment Act 1998: Bank of England rate + 8 %
 FR_INDEMNITY = Decimal("40.00")  # D441-5, in EUR
@@ -244,6 +247,18 @@ def _percent(value: Decimal) -> str:
 
 
 # --- France -----------------------------------------------------------------------------
+
+
+def fr_default_rate(ecb_rates: RateTable, half_year: date) -> Decimal:
+    """The ``fr_late_penalty_default`` rate of the half-year starting ``half_year``: the ECB
+    rate in force on that day + 10 points (how the table's rows are made, shipped or
+    fetched: `relance rates fetch`)."""
+    return ecb_rates.rate_on(half_year_start(half_year)) + FR_POINTS
+
+
+def fr_floor_rate(legal_professionals: Decimal) -> Decimal:
+    """The ``fr_late_penalty_floor`` rate of a half-year: 3 x the professionals' legal rate."""
+    return legal_professionals * FR_FLOOR_FACTOR
 
 
 def france_penalty(

@@ -38,7 +38,7 @@ from relance.dunning.penalties import (
     sum_penalties,
 )
 from relance.dunning.policy import hold_active
-from relance.dunning.rates import RateTable, load_tables
+from relance.dunning.rates import RateTable, RateUnknown, load_tables
 from relance.ledger.models import Allocation, Customer, Hold, HoldKind, Invoice, PaymentKind
 
 
@@ -126,6 +126,25 @@ def penalties_of(
             collective_proceedings=invoice.customer_id in proceedings,
         )  # fmt: skip
     return found
+
+
+def missing_rate(
+    organisation: Organisation,
+    invoices: Sequence[Invoice],
+    on: date,
+    *,
+    contractual_rate: Decimal | None = None,
+) -> str | None:
+    """Which rate (series and half-year, and how to add it) the penalties of ``invoices`` on
+    ``on`` lack, in words; ``None`` when they can be computed (or no law applies: then there
+    is no penalty, not a missing rate). For holding a letter rather than guessing a rate."""
+    try:
+        penalties_of(organisation, invoices, on, contractual_rate=contractual_rate)
+    except RateUnknown as exc:
+        return str(exc)
+    except NoLaw:
+        return None
+    return None
 
 
 def load_payments(

@@ -85,6 +85,16 @@ KINDS = {
     "uk_boe_reference": Kind.REFERENCE_DATE,
 }
 
+# How `relance rates fetch` brings each series once published (docs/penalties.md).
+FETCH_HINT = {
+    "ecb_mro": "relance rates fetch --ecb",
+    "fr_late_penalty_default": "relance rates fetch --ecb",
+    "fr_late_penalty_floor": "relance rates fetch --french FILE",
+    "fr_legal_professionals": "relance rates fetch --french FILE",
+    "fr_legal_individuals": "relance rates fetch --french FILE",
+    "uk_boe_reference": "relance rates fetch --boe",
+}
+
 KIND_HELP = {
     Kind.STEP: "a rate applies from its date until the next row",
     Kind.HALF_YEAR: "one row per half-year, dated 1 January or 1 July",
@@ -203,7 +213,8 @@ class RateTable:
             period,
             f"No {self.series} {what} for {period} ({half_year_start(day)} to "
             f"{half_year_end(day)}): {known}. An administrator adds it, once published, "
-            f"with: relance rates add {self.series} {wanted} PERCENT --source TEXT",
+            f"with: {FETCH_HINT[self.series]}, or relance rates add {self.series} {wanted} "
+            "PERCENT --source TEXT",
         )
 
     def _period_of(self, row_date: date) -> str:

@@ -1,4 +1,4 @@
-"""`relance rates show|add|refresh`: the late-payment rate tables (see docs/penalties.md)."""
+"""`relance rates show|add|refresh|fetch`: the late-payment rate tables (docs/penalties.md)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
 from relance.dunning.models import RateSeries
+from relance.dunning.rate_fetch import FetchReport, PublisherError, fetch_rates
 from relance.dunning.rates import (
     KIND_HELP,
     SERIES,
@@ -24,15 +26,25 @@ from relance.dunning.rates import (
     shipped_rows,
     upsert,
 )
+from relance.lib.commands import iso_date
 from relance.lib.output import Column, print_json, print_table
 
 SERIES_HELP = "one of: " + ", ".join(SERIES)
 REFRESH_HELP = (
-    "Load rate files into the database, upserting by series and date. Relance never "
-    "downloads rates (its machines have no network): bring newer CSV files to the machine "
-    "and point this command at them. Each file is `date,rate_percent,source` and is named "
+    "Load rate files into the database, upserting by series and date: the way to refresh "
+    "the tables on a machine with no network (`rates fetch` reads them from their "
+    "publishers): bring newer CSV files to the machine and point this command at them. "
+    "Each file is `date,rate_percent,source` and is named "
     "after its series (e.g. ecb_mro.csv; the names of the shared rate histories are accepted "
     "too). Nothing is loaded unless every file is valid."
+)
+FETCH_HELP = (
+    "Read the ECB main refinancing rate (ECB Data Portal) and the Bank of England Bank Rate "
+    "(its database's CSV export) and, with --french, the French legal rates from a file "
+    "written from the half-year's arrêté; derive the French default penalty rate and floor. "
+    "The same rate again changes nothing; a different one for a known date is a conflict, "
+    "replaced only with --replace. Nothing is written if a publisher cannot be read or the "
+    "file is refused. Without --ecb, --boe or --french: the ECB and the Bank of England."
 )
 # A derived series an administrator must add too, since Relance does not derive it.
 DERIVED = {
@@ -70,12 +82,58 @@ class Command(BaseCommand):
         refresh.add_argument(
             "--series", help="the series of a single file whose name does not say it"
         )
+        fetch = actions.add_parser(
+            "fetch",
+            help="read new rates from the ECB, the Bank of England and a French rates file",
+            description=FETCH_HELP,
+        )
+        fetch.add_argument("--ecb", action="store_true", help="the ECB main refinancing rate")
+        fetch.add_argument("--boe", action="store_true", help="the Bank of England Bank Rate")
+        fetch.add_argument(
+            "--french",
+            metavar="FILE",
+            type=Path,
+            help="a CSV file date,professionals,individuals,source of French legal rates",
+        )
+        fetch.add_argument(
+            "--since",
+            metavar="DATE",
+            type=iso_date,
+            help="the first date to read (default: 1 January of last year)",
+        )
+        fetch.add_argument(
+            "--replace", action="store_true", help="replace a rate that differs (a conflict)"
+        )
+        fetch.add_argument(
+            "--dry-run", action="store_true", help="show what would change, write nothing"
+        )
+        fetch.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             getattr(self, options["action"])(options)
-        except RateInputError as exc:
+        except (RateInputError, PublisherError) as exc:
             raise CommandError(str(exc)) from None
+
+    def fetch(self, options: dict[str, Any]) -> None:
+        french = options["french"]
+        ecb, boe = options["ecb"], options["boe"]
+        if not (ecb or boe or french):
+            ecb = boe = True
+        report = fetch_rates(
+            today=timezone.localdate(), ecb=ecb, boe=boe, french=french,
+            since=options["since"], replace=options["replace"], dry_run=options["dry_run"],
+        )  # fmt: skip
+        for series, conflict in report.conflicts:
+            verb = "replaced" if conflict.replaced else "kept (use --replace to replace it)"
+            self.stderr.write(
+                f"Conflict: {series} {conflict.date}: Relance has {conflict.current:f} % "
+                f"({conflict.origin}), the publisher {conflict.published:f} %: {verb}"
+            )
+        if options["json"]:
+            print_json(self.stdout, report.as_dict())
+            return
+        print_fetch(self.stdout, report)
 
     def show(self, options: dict[str, Any]) -> None:
         table = load_table(check_series(options["series"]))
@@ -133,6 +191,30 @@ class Command(BaseCommand):
                     f"{file.name}: {series}, {done.created} added, {done.updated} updated, "
                     f"{done.unchanged} unchanged"
                 )
+
+
+def print_fetch(out: Any, report: FetchReport) -> None:
+    title = f"Rates fetched on {report.fetched_on}, from {report.since}"
+    columns = [Column("Series"), Column("Added", True), Column("Unchanged", True)]
+    columns.append(Column("Conflicts", True))
+    rows = [
+        [name, str(len(found.added)), str(len(found.unchanged)), str(len(found.conflicts))]
+        for name, found in report.series.items()
+    ]
+    print_table(out, columns, rows, title=title)
+    for name, found in report.series.items():
+        for row in found.added:
+            verb = "Would add" if report.dry_run else "Added"
+            out.write(f"{verb} {name} {row.date}: {row.percent:f} %\n")
+        for conflict in found.conflicts:
+            if conflict.replaced:
+                verb = "Would replace" if report.dry_run else "Replaced"
+                out.write(
+                    f"{verb} {name} {conflict.date}: {conflict.current:f} % -> "
+                    f"{conflict.published:f} %\n"
+                )
+    if report.dry_run:
+        out.write("Dry run: nothing written.\n")
 
 
 def shorten(text: str, width: int = 80) -> str:
