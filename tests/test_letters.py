@@ -23,10 +23,11 @@ from django.utils import translation
 from stdnum import iso11649
 
 from relance.accounts.identity import bank_details, payment_reference
+from relance.accounts.models import Agent
 from relance.channels.formatting import long_date, money
 from relance.channels.models import MessageTemplate
 from relance.documents import letters, printing
-from relance.documents.models import Agent, Letter, PrintBatch
+from relance.documents.models import Letter, PrintBatch
 from relance.documents.typesetting import DocumentError
 from relance.dunning import outbox
 from relance.dunning.models import CommStatus, Rate, Task

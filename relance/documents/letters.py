@@ -23,6 +23,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from stdnum import iban as stdnum_iban
 
+from relance.accounts.agents import agent_of
 from relance.accounts.identity import bank_details
 from relance.accounts.models import Organisation
 from relance.channels.base import NoRecipient
@@ -109,12 +110,6 @@ def postal_address(customer: Customer, addresses: Sequence[Address]) -> dict[str
         "postcode": chosen.postcode,
         "country": chosen.country or "FR",
     }
-
-
-def _agent(organisation: Organisation) -> Any:
-    from relance.documents.models import Agent
-
-    return Agent.objects.filter(organisation_id=organisation.pk, active=True).first()
 
 
 def _mentions(org: Organisation) -> list[str]:
@@ -285,7 +280,7 @@ def _build(
 ) -> Letter:
     org, customer, day = request.organisation, request.customer, request.day
     to = postal_address(customer, addresses)
-    agent = _agent(org)
+    agent = agent_of(org)
     lines = [line_of(invoice, day) for invoice in request.invoices]
     late = [inv for inv in request.invoices if inv.due_date < day and inv.balance > 0]
     found = penalties(request, late) if request.template in PENALTY_TEMPLATES else None
@@ -477,7 +472,7 @@ def _statement(lines: Sequence[Line]) -> list[dict[str, str]]:
 def logo_of(org: Organisation) -> tuple[str, bytes] | None:
     """The logo the letters show (the active agent's, else the organisation's), as the
     file name it gets in the project directory and its bytes."""
-    agent = _agent(org)
+    agent = agent_of(org)
     field_file = agent.logo if agent is not None and agent.logo else org.logo
     if not field_file:
         return None

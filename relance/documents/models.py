@@ -1,43 +1,10 @@
-"""Letters made for posting, the daily print batches, and the agency or insurer an
-organisation may let write in its name (white label)."""
+"""Letters made for posting and the daily print batches."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-
-
-class AgentKind(models.TextChoices):
-    AGENCY = "agency", _("Collection agency")
-    INSURER = "insurer", _("Credit insurer")
-
-
-class Agent(models.Model):
-    """A collection agency or credit insurer sending the organisation's letters in its own
-    name, for the organisation (white label). Active: every letter is written by it."""
-
-    organisation = models.OneToOneField(
-        "accounts.Organisation", on_delete=models.CASCADE, related_name="agent"
-    )
-    kind = models.CharField(_("kind"), max_length=16, choices=AgentKind.choices)
-    name = models.CharField(_("name"), max_length=200)
-    legal_name = models.CharField(_("legal name"), max_length=200, blank=True)
-    address = models.TextField(_("address"))
-    siren = models.CharField("SIREN", max_length=9, blank=True)
-    phone = models.CharField(_("phone"), max_length=32, blank=True)
-    email = models.EmailField(_("e-mail"), blank=True)
-    letterhead = models.TextField(_("letterhead"), blank=True)
-    logo = models.FileField(_("logo"), upload_to="logos/", blank=True)
-    # Payments to the agent's account when it collects the funds (passed on within a
-    # month, R124-6 CPCE); the organisation's account otherwise.
-    iban = models.CharField("IBAN", max_length=34, blank=True)
-    bic = models.CharField("BIC", max_length=11, blank=True)
-    active = models.BooleanField(_("active"), default=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Route(models.TextChoices):
