@@ -481,8 +481,9 @@ def sync(organisation: Any | None = None, now: dt.datetime | None = None) -> Syn
         except ProviderError as error:
             _failed_attempt(letter, error, now, report)
             continue
-        letter.attempts, letter.last_error, letter.next_attempt_at = 0, "", None
-        letter.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+        if letter.attempts and letter.status != Status.FAILED:  # it answers again
+            letter.attempts, letter.last_error, letter.next_attempt_at = 0, "", None
+            letter.save(update_fields=["attempts", "last_error", "next_attempt_at"])
         if changed:
             report.updated.append(letter.pk)
     return report
