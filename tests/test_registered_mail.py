@@ -123,6 +123,8 @@ def test_it_submits_a_prepared_letter_to_maileva_as_its_api_documents(fake, dura
     assert letter.provider_data["recipient_id"] == recipient["id"]
     assert events(durand) == ["registered.prepared", "registered.submitted"]
     assert audited() == ["registered.prepared", "registered.submitted"]
+    with pytest.raises(RegisteredMailError, match="posted by maileva: its number comes from it"):
+        record_posting(letter, "1A12345678901", D)
 
 
 def test_it_follows_a_letter_to_its_signed_acknowledgement_and_keeps_the_ar(fake, durand, acme):

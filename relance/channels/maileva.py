@@ -151,6 +151,8 @@ class Maileva:
         return Submission(provider_id=sending_id)
 
     def track(self, provider_id: str, state: Mapping[str, Any]) -> Tracking:
+        if not state.get("recipient_id"):
+            raise ProviderError("Maileva: no recipient id kept for this sending", temporary=False)
         base = f"/sendings/{provider_id}"
         sending = self._call("GET", base).json()
         recipient_path = f"{base}/recipients/{state['recipient_id']}"

@@ -16,6 +16,7 @@ idempotent (the same entry twice changes nothing the second time).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import secrets
@@ -340,6 +341,11 @@ def record_posting(
         letter = _locked(letter)
         if letter.tracking_number == number and letter.posted_on == posted_on:
             return letter
+        if letter.provider:
+            raise RegisteredMailError(
+                _("This letter is posted by %(provider)s: its number comes from it.")
+                % {"provider": letter.provider}
+            )
         if RANK[Status(letter.status)] > RANK[Status.POSTED]:
             raise RegisteredMailError(
                 _("This letter is already %(status)s: its posting cannot change.")
@@ -460,7 +466,11 @@ def sync(organisation: Any | None = None, now: dt.datetime | None = None) -> Syn
     """Submit what is due, then ask the providers where every letter on its way is."""
     now = now or timezone.now()
     report = submit_due(organisation, now)
-    rows = RegisteredLetter.objects.filter(status__in=OPEN).exclude(provider="")
+    rows = (
+        RegisteredLetter.objects.filter(status__in=OPEN)
+        .exclude(provider="")
+        .exclude(provider_id="")
+    )
     if organisation is not None:
         rows = rows.filter(organisation=organisation)
     rows = rows.exclude(next_attempt_at__gt=now).select_related("organisation", "customer")
@@ -504,7 +514,7 @@ def apply(letter: RegisteredLetter, tracking: Tracking) -> tuple[RegisteredLette
             value = getattr(tracking, name)
             if value and not getattr(letter, name):
                 setattr(letter, name, value)
-        letter.events = [e.__dict__ for e in tracking.events] or letter.events
+        letter.events = [dataclasses.asdict(e) for e in tracking.events] or letter.events
         if letter.status == Status.FAILED and before != Status.FAILED:
             letter.failed_at, letter.last_error = timezone.now(), tracking.detail
         if _facts(letter) == old:

@@ -73,7 +73,7 @@ def _context(request: HttpRequest, letter: RegisteredLetter, **more: Any) -> dic
         "letter": letter,
         "recipient": rm.PostalAddress.from_dict(letter.recipient),
         "receipt_date": rm.receipt_date(letter),
-        "may_track": may and rank <= rm.RANK[RegisteredStatus.POSTED],
+        "may_track": may and not letter.provider and rank <= rm.RANK[RegisteredStatus.POSTED],
         "may_receive": may and letter.posted_on is not None and letter.status not in rm.FINAL,
         "reasons": ReturnReason.choices,
         "form": request.POST if request.method == "POST" else {},
