@@ -115,3 +115,11 @@ def test_it_answers_404_for_another_organisations_letter(client, org, other_org)
     assert "G1" not in client.get(reverse("console:registered")).content.decode()
     theirs.refresh_from_db()
     assert (theirs.status, theirs.tracking_number) == ("posted", "1A12345678901")
+
+
+def test_it_links_the_customers_timeline_to_the_letter(client, org):
+    customer = f.customer(org, "C1")
+    letter = record_posting(f.registered_letter(customer), "1A12345678901", D)
+    signed_in(client, org, "viewer")
+    page = client.get(reverse("console:customer", args=[customer.pk])).content.decode()
+    assert page.count(f'href="{reverse("console:registered_letter", args=[letter.pk])}"') == 2
