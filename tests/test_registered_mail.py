@@ -381,8 +381,10 @@ def test_it_lists_tracks_and_records_receipts_from_the_command_line(durand, tmp_
 
 def test_it_syncs_from_the_command_line(fake, durand, acme):
     letter = f.registered_letter(durand, provider="maileva")
+    theirs = f.registered_letter(f.customer(f.organisation("globex"), "G1"), provider="maileva")
     report = relance("sync", "--org", "acme")
     assert report["submitted"] == [letter.pk] and report["errors"] == {}
+    assert relance("sync")["submitted"] == [theirs.pk]  # every organisation without --org
 
 
 def test_it_does_not_reach_another_organisations_letters(durand, acme):

@@ -1,7 +1,7 @@
 """relance registered list [--status S|all] [--org SLUG] [--json]
 relance registered track ID NUMBER [--posted-on D] [--org SLUG] [--json]
 relance registered receipt ID --on D [--returned REASON] [--presented-on D] [--proof FILE]
-relance registered sync [--org SLUG] [--json]"""
+relance registered sync [--org SLUG] [--json]   (every organisation without --org)"""
 
 from __future__ import annotations
 
@@ -49,10 +49,9 @@ class Command(BaseCommand):
         scope_options(*actions.choices.values())
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        org = organisation_option(opts["org"])
         action = opts["action"]
-        if action == "sync":
-            report = rm.sync(org)
+        if action == "sync":  # every organisation's letters without --org, as `worker`
+            report = rm.sync(organisation_option(opts["org"]) if opts["org"] else None)
             if opts["json"]:
                 print_json(self.stdout, report)
             else:
@@ -63,6 +62,7 @@ class Command(BaseCommand):
                 for pk, error in sorted(report.errors.items()):
                     self.stderr.write(f"letter {pk}: {error}\n")
             return
+        org = organisation_option(opts["org"])
         if action == "list":
             status = None if opts["status"] == "all" else [opts["status"]]
             letters = list(rm.letters_of(org, status)[: opts["limit"]])
