@@ -170,7 +170,8 @@ class Maileva:
             url = self._call("GET", f"/sendings/{provider_id}").json().get("deposit_proof_url")
         if not url:
             return None
-        answer = self._call("GET", url)
+        # Documented as application/zip, described as a PDF: either is kept as it comes.
+        answer = self._call("GET", url, accept="application/pdf, application/zip, */*")
         return Proof(answer.content, answer.headers.get("Content-Type", ""))
 
     # -- HTTP ----------------------------------------------------------------------------
@@ -184,11 +185,13 @@ class Maileva:
             return path
         return self.api + path
 
-    def _call(self, method: str, path: str, **kw: Any) -> requests.Response:
+    def _call(
+        self, method: str, path: str, *, accept: str = "application/json", **kw: Any
+    ) -> requests.Response:
         url = self._url(path)
         for attempt in (1, 2):
             headers = {"Authorization": f"Bearer {self._token(refresh=attempt == 2)}",
-                       "Accept": "application/json"}  # fmt: skip
+                       "Accept": accept}  # fmt: skip
             try:
                 answer = self.session.request(
                     method, url, headers=headers, timeout=self.timeout, **kw

@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -330,11 +331,11 @@ def record_posting(
     receipt. The same entry again changes nothing; a letter already delivered or ended
     keeps its number."""
     number = tracking_number(number)
-    today = timezone.localdate()
-    if posted_on > today:
+    zone = _zone(letter.organisation)
+    if posted_on > timezone.localdate(timezone=zone):
         raise RegisteredMailError(_("The posting date %(day)s is in the future.")
                                   % {"day": posted_on.isoformat()})  # fmt: skip
-    if posted_on < timezone.localtime(letter.created_at).date():
+    if posted_on < timezone.localtime(letter.created_at, zone).date():
         raise RegisteredMailError(_("The posting date %(day)s is before the letter was "
                                     "written.") % {"day": posted_on.isoformat()})  # fmt: skip
     with transaction.atomic():
@@ -380,8 +381,7 @@ def record_receipt(
             _("Unknown reason %(reason)r: use one of %(known)s.")
             % {"reason": returned, "known": ", ".join(ReturnReason.values)}
         )
-    today = timezone.localdate()
-    if on > today:
+    if on > timezone.localdate(timezone=_zone(letter.organisation)):
         raise RegisteredMailError(_("The date %(day)s is in the future.")
                                   % {"day": on.isoformat()})  # fmt: skip
     if returned == ReturnReason.REFUSED and presented_on is None:
@@ -391,12 +391,6 @@ def record_receipt(
                                     "presented (\"avisé le\" on the envelope)."))  # fmt: skip
     if presented_on is not None and presented_on > on:
         raise RegisteredMailError(_("The first presentation cannot come after the return."))
-    if letter.posted_on is not None and min(on, presented_on or on) < letter.posted_on:
-        raise RegisteredMailError(
-            _("The date %(day)s is before the letter was posted (%(posted)s).")
-            % {"day": min(on, presented_on or on).isoformat(),
-               "posted": letter.posted_on.isoformat()}
-        )  # fmt: skip
     if proof is not None:
         _proof_extension(proof)
     status = Status.RETURNED if returned else Status.ACKNOWLEDGED
@@ -404,6 +398,12 @@ def record_receipt(
         letter = _locked(letter)
         if letter.posted_on is None:
             raise RegisteredMailError(_("Enter the tracking number and posting date first."))
+        if min(on, presented_on or on) < letter.posted_on:
+            raise RegisteredMailError(
+                _("The date %(day)s is before the letter was posted (%(posted)s).")
+                % {"day": min(on, presented_on or on).isoformat(),
+                   "posted": letter.posted_on.isoformat()}
+            )  # fmt: skip
         same = letter.status == status and (
             letter.acknowledged_on == on
             if status == Status.ACKNOWLEDGED
@@ -618,6 +618,14 @@ def _task_for_person(letter: RegisteredLetter, why: str) -> None:
 
 
 # -- shared --------------------------------------------------------------------------------
+
+
+def _zone(organisation: Any) -> dt.tzinfo:
+    """The organisation's time zone: its days are the ones a person enters and reads."""
+    try:
+        return ZoneInfo(organisation.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return timezone.get_default_timezone()
 
 
 def _locked(letter: RegisteredLetter) -> RegisteredLetter:
