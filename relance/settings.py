@@ -242,6 +242,22 @@ RELANCE_MESSAGE_ID_DOMAIN = env_str("RELANCE_MESSAGE_ID_DOMAIN")
 # URL given to the provider; comma-separated while rotating (docs/deployment.md).
 ANYMAIL = {"WEBHOOK_SECRET": env_list("ANYMAIL_WEBHOOK_SECRET", [])}
 
+# Registered letters (docs/registered-mail.md): "" = posted by hand; else a provider of the
+# registry, each a class in its own module.
+RELANCE_REGISTERED_MAIL_PROVIDER = env_str("RELANCE_REGISTERED_MAIL_PROVIDER")
+RELANCE_REGISTERED_MAIL_PROVIDERS = {"maileva": "relance.channels.maileva.Maileva"}
+RELANCE_MAILEVA = {
+    "CLIENT_ID": env_str("MAILEVA_CLIENT_ID"),
+    "CLIENT_SECRET": env_str("MAILEVA_CLIENT_SECRET"),
+    "USERNAME": env_str("MAILEVA_USERNAME"),
+    "PASSWORD": env_str("MAILEVA_PASSWORD"),
+    "SANDBOX": env_bool("MAILEVA_SANDBOX", True),  # production: MAILEVA_SANDBOX=0
+    "API_URL": env_str("MAILEVA_API_URL"),  # default: the sandbox's or production's
+    "AUTH_URL": env_str("MAILEVA_AUTH_URL"),
+    "NOTIFICATION_EMAIL": env_str("MAILEVA_NOTIFICATION_EMAIL"),
+    "TIMEOUT": env_int("MAILEVA_TIMEOUT", 30),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -368,3 +368,41 @@ def address(
         organisation_id=customer.organisation_id, customer=customer, kind=kind, line1=line1,
         postcode=postcode, city=city, **fields,
     )  # fmt: skip
+
+
+def pdf(title: str = "Letter", pages: int = 1) -> bytes:
+    """A small valid PDF (pypdf), its title in its metadata."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(595, 842)  # A4 in points
+    writer.add_metadata({"/Title": title})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def postal_address(customer: Customer, **fields: Any) -> Any:
+    """The customer's billing address (line1, postcode, city; ``fields`` override them)."""
+    values = {"line1": "12 rue des Lilas", "postcode": "69003", "city": "Lyon", **fields}
+    return address(customer, **values)
+
+
+def registered_letter(customer: Customer, *, provider: str = "", **kw: Any) -> Any:
+    """A registered letter prepared for ``customer`` (an address is given it if it has
+    none), through ``provider`` ("" = posted by hand)."""
+    from relance.channels import registered_mail
+
+    recipient = registered_mail.PostalAddress.of_customer(customer)
+    if recipient is None:
+        postal_address(customer)
+        recipient = registered_mail.PostalAddress.of_customer(customer)
+    assert recipient is not None
+    return registered_mail.prepare(
+        kw.pop("communication", None), customer.organisation, customer,
+        kw.pop("pdf", None) or pdf(f"Mise en demeure {customer.reference}"), recipient,
+        kw.pop("acknowledgement", True), provider_name=provider, **kw,
+    )  # fmt: skip

@@ -109,7 +109,19 @@ def test_it_hands_a_customer_the_channel_cannot_reach_to_a_person(channel_module
     assert Task.objects.get(customer=nobody).data["communications"] == [comm.pk]
 
 
-def test_it_hands_letters_to_a_person_until_a_letter_channel_is_registered(channel_module, dupont):
+@pytest.fixture
+def without_letters():
+    """An install whose letter channel is not registered (its module left out)."""
+    from relance.documents import channel
+
+    registry.unregister("letter")
+    yield
+    registry.register("letter", build=channel.build_letter, transport=channel.PostTransport)
+
+
+def test_it_hands_letters_to_a_person_until_a_letter_channel_is_registered(
+    channel_module, dupont, without_letters
+):
     first = communication(dupont, [invoice(dupont, "F1", due=D - dt.timedelta(days=40))], on=D,
                           channel="letter", template="registered_letter")  # fmt: skip
     assert outbox.send_due(today=D).as_dict() == {"handed_over": 1}

@@ -25,7 +25,7 @@ from stdnum import iso11649
 from relance.accounts.identity import bank_details, payment_reference
 from relance.accounts.models import Agent
 from relance.channels.formatting import long_date, money
-from relance.channels.models import MessageTemplate
+from relance.channels.models import MessageTemplate, RegisteredLetter
 from relance.documents import letters, printing
 from relance.documents.models import Letter, PrintBatch
 from relance.documents.typesetting import DocumentError
@@ -192,6 +192,10 @@ def test_it_files_letters_from_the_outbox_and_prints_them_in_postal_order(
     filed = {letter.communication_id: letter for letter in Letter.objects.all()}
     assert filed[notice.pk].registered and not filed[reminder.pk].registered
     assert filed[notice.pk].pdf.size > 10_000
+    # The registered one has its record, for its tracking number and receipt.
+    record = RegisteredLetter.objects.get(communication=notice)
+    assert record.status == "prepared" and record.recipient["postcode"] == "69003"
+    assert not RegisteredLetter.objects.filter(communication=reminder).exists()
     made = printing.make_batch(acme, DAY)
     assert [row["customer"] for row in made.rows] == ["C-0007", "C-0042"]  # 13002 before 69003
     text = text_of(made.pdf)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -41,3 +43,94 @@ class MessageTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}/{self.language}/{self.slug}.{self.part}"
+
+
+class RegisteredStatus(models.TextChoices):
+    """Where a registered letter is; each step only moves forward (registered_mail.RANK)."""
+
+    PREPARED = "prepared", _("Prepared")  # written, not yet handed to the post or a provider
+    SUBMITTED = "submitted", _("Submitted")  # accepted by the provider, not yet posted
+    POSTED = "posted", _("Posted")  # in La Poste's hands: tracking number known
+    DELIVERED = "delivered", _("Delivered")  # handed over, no signed AR (yet)
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")  # AR signed, with its date
+    RETURNED = "returned", _("Returned")  # refused, not collected, undeliverable
+    FAILED = "failed", _("Failed")  # the provider refused it: a person decides
+
+
+class ReturnReason(models.TextChoices):
+    REFUSED = "refused", _("Refused by the addressee")
+    NOT_COLLECTED = "not_collected", _("Not collected (pli avisé non réclamé)")
+    UNDELIVERABLE = "undeliverable", _("Undeliverable (address unknown or incomplete)")
+    OTHER = "other", _("Other")
+
+
+def registered_path(instance: RegisteredLetter, filename: str) -> str:
+    return f"org-{instance.organisation_id}/registered/{filename}"
+
+
+class RegisteredLetter(models.Model):
+    """One registered letter (lettre recommandée) sent to a customer: posted by hand
+    (``provider`` empty, its tracking number and receipt entered by a person) or through an
+    online provider that prints and posts it (relance.channels.registered_mail)."""
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    customer = models.ForeignKey(
+        "ledger.Customer", on_delete=models.CASCADE, related_name="registered_letters"
+    )
+    communication = models.ForeignKey(
+        "dunning.Communication", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="registered_letters",
+    )  # fmt: skip
+    # The address as sent (registered_mail.PostalAddress.as_dict): what the proof names.
+    recipient = models.JSONField()
+    acknowledgement = models.BooleanField(default=True)  # avis de réception asked for
+    letter = models.FileField(upload_to=registered_path)  # the PDF as sent
+    provider = models.CharField(max_length=32, blank=True)  # "" = posted by hand
+    provider_id = models.CharField(max_length=128, blank=True)
+    # What the provider needs to find it again (e.g. Maileva's recipient id).
+    provider_data = models.JSONField(default=dict, blank=True)
+    tracking_number = models.CharField(max_length=32, blank=True)
+    status = models.CharField(
+        max_length=16, choices=RegisteredStatus.choices, default=RegisteredStatus.PREPARED
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    posted_on = models.DateField(null=True, blank=True)
+    presented_on = models.DateField(null=True, blank=True)  # first presentation (avisé)
+    delivered_on = models.DateField(null=True, blank=True)
+    acknowledged_on = models.DateField(null=True, blank=True)  # the date signed on the AR
+    returned_on = models.DateField(null=True, blank=True)
+    return_reason = models.CharField(max_length=16, choices=ReturnReason.choices, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    # The AR scan, the provider's proof of delivery or of deposit.
+    proof = models.FileField(upload_to=registered_path, blank=True)
+    events = models.JSONField(default=list, blank=True)  # the provider's tracking events
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["communication"],
+                condition=models.Q(communication__isnull=False),
+                name="registered_letter_per_communication",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "status"], name="registered_by_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tracking_number or self.pk} ({self.status})"
+
+    @property
+    def receipt_date(self) -> dt.date | None:
+        """The day the formal notice's deadline counts from (registered_mail.receipt_date)."""
+        from relance.channels.registered_mail import receipt_date
+
+        return receipt_date(self)

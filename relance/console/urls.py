@@ -9,6 +9,7 @@ from relance.console import (
     disputes,
     imports,
     organisation,
+    registered,
     scenarios,
     today,
     views,
@@ -27,4 +28,5 @@ urlpatterns = [
     *scenarios.urlpatterns,
     *imports.urlpatterns,
     *organisation.urlpatterns,
+    *registered.urlpatterns,
 ]

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 
-from relance.channels import registry
+from relance.channels import registered_mail, registry
 from relance.channels.base import Delivery, Held, Outgoing
 from relance.channels.context import contact_name
 from relance.documents import letters, typesetting
@@ -24,6 +25,7 @@ from relance.documents.models import Letter, Route
 from relance.dunning.batch import Facts
 from relance.dunning.models import Communication, CommunicationItem, StepChannel
 from relance.ledger.models import Address
+from relance.ledger.postal import PostalAddress
 
 log = logging.getLogger(__name__)
 
@@ -142,31 +144,23 @@ def keep(posted: Posted) -> dict[str, Any]:
 
 def _provider_takes(posted: Posted) -> bool:
     """Whether an online registered-mail service posts this letter (a registered one)."""
-    if not posted.letter.request.registered:
-        return False
-    try:
-        from relance.channels import registered_mail  # type: ignore[attr-defined]
-    except ImportError:
-        return False
-    return bool(registered_mail.provider_configured())
+    return posted.letter.request.registered and bool(settings.RELANCE_REGISTERED_MAIL_PROVIDER)
 
 
 def _register(row: Letter, posted: Posted) -> int | None:
-    """A registered letter gets its record (tracking number, receipt) at once."""
+    """A registered letter gets its record at once (tracking number, receipt, the date a
+    deadline counts from), and goes to the online service when there is one."""
     if not row.registered:
         return None
-    try:
-        from relance.channels import registered_mail  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+    request = posted.letter.request
     record = registered_mail.prepare(
-        communication=row.communication,
-        organisation=row.organisation,
-        customer=row.customer,
-        pdf=posted.pdf,
-        recipient=row.recipient,
+        row.communication,
+        request.organisation,
+        request.customer,
+        posted.pdf,
+        PostalAddress.from_dict(posted.letter.data["address"]),
         acknowledgement=True,
-        by_provider=row.route == Route.PROVIDER,
+        provider_name=None if row.route == Route.PROVIDER else "",
     )
     return int(record.pk)
 

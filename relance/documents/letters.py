@@ -40,7 +40,8 @@ from relance.documents import typesetting
 from relance.dunning.penalties import NoLaw, Penalty, law_for_country, sum_penalties
 from relance.dunning.penalty_service import penalties_of
 from relance.dunning.rates import RateUnknown
-from relance.ledger.models import Address, AddressKind, Customer, Invoice
+from relance.ledger.models import Address, Customer, Invoice
+from relance.ledger.postal import PostalAddress
 
 # Templates whose letter is held, never sent, when a rate it needs is unknown.
 HELD_WITHOUT_RATE = frozenset({"formal_notice", "registered_letter", "firm_reminder"})
@@ -89,27 +90,12 @@ def _lines(text: str) -> list[str]:
 
 
 def postal_address(customer: Customer, addresses: Sequence[Address]) -> dict[str, Any]:
-    """The window's address: the dunning address, else the billing one, else any valid
-    one; raises ``NoRecipient`` when the customer has none."""
-    usable = [a for a in addresses if a.valid and a.line1]
-    rank: dict[str, int] = {AddressKind.DUNNING: 0, AddressKind.BILLING: 1}
-    usable.sort(key=lambda a: rank.get(a.kind, 2))
-    if not usable:
+    """The window's address (``PostalAddress.of_customer``'s choice); raises
+    ``NoRecipient`` when the customer has none."""
+    found = PostalAddress.of_customer(customer, addresses)
+    if found is None:
         raise NoRecipient(f"no postal address for {customer.legal_name}")
-    chosen = usable[0]
-    town = " ".join(part for part in (chosen.postcode, chosen.city) if part)
-    lines = [line for line in (chosen.line1, chosen.line2, town) if line]
-    if chosen.country and chosen.country != "FR":
-        import pycountry
-
-        country = pycountry.countries.get(alpha_2=chosen.country)
-        lines.append(country.name if country else chosen.country)
-    return {
-        "name": customer.legal_name,
-        "lines": lines,
-        "postcode": chosen.postcode,
-        "country": chosen.country or "FR",
-    }
+    return {**found.as_dict(), "street": list(found.lines), "lines": found.window_lines()}
 
 
 def _mentions(org: Organisation) -> list[str]:
@@ -357,6 +343,7 @@ def _build(
     }
     module = typesetting.template_for(project, language, request.template)
     data["postcode"], data["country"] = to["postcode"], to["country"]
+    data["address"] = {k: v for k, v in to.items() if k != "lines"} | {"lines": to["street"]}
     return Letter(request, module, data)
 
 
