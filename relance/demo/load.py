@@ -23,8 +23,10 @@ from django.db import transaction
 
 from relance.accounts.models import Organisation, Role
 from relance.accounts.services import add_member, create_organisation
+from relance.channels.models import RegisteredLetter
 from relance.demo.generator import DemoData, generate
 from relance.demo.past import Past, replay
+from relance.documents.models import Letter, PrintBatch
 from relance.dunning.models import (
     Communication,
     CommunicationItem,
@@ -182,6 +184,10 @@ def clear(organisation: Organisation) -> None:
     payments protect their customer. Set-based deletes: a cascade through the ORM would
     fetch every row first."""
     org = organisation
+    # Letters and registered letters name their communication: they go first.
+    RegisteredLetter.objects.filter(organisation=org).delete()
+    Letter.objects.filter(organisation=org).delete()
+    PrintBatch.objects.filter(organisation=org).delete()
     CommunicationItem.objects.filter(communication__organisation=org)._raw_delete("default")
     Task.objects.filter(organisation=org).delete()
     Communication.objects.filter(organisation=org)._raw_delete("default")
