@@ -59,20 +59,7 @@ def make_batch(
     """Typeset the letters waiting into one PDF and mark them printed (all or none);
     ``dry_run`` makes the PDF and marks nothing."""
     found = sorted(waiting(organisation, day), key=_postal_key)
-    rows = [
-        {
-            "rank": rank,
-            "customer": letter.customer.reference,
-            "name": letter.recipient["name"],
-            "address": " / ".join(letter.recipient["lines"]),
-            "postcode": letter.postcode,
-            "country": letter.country,
-            "template": letter.template,
-            "registered": "yes" if letter.registered else "no",
-            "letter": letter.pk,
-        }
-        for rank, letter in enumerate(found, 1)
-    ]
+    rows = listing(found)
     if not found:
         return Batch(None, b"", rows)
     project = letters.project_of(organisation)
@@ -109,6 +96,30 @@ def make_batch(
             data={"count": len(found), "registered": batch.registered},
         )  # fmt: skip
     return Batch(batch, pdf, rows)
+
+
+def listing(found: list[Letter]) -> list[dict[str, Any]]:
+    """The batch's list, in its order: what the post office's deposit slip asks."""
+    return [
+        {
+            "rank": rank,
+            "customer": letter.customer.reference,
+            "name": letter.recipient["name"],
+            "address": " / ".join(letter.recipient["lines"]),
+            "postcode": letter.postcode,
+            "country": letter.country,
+            "template": letter.template,
+            "registered": "yes" if letter.registered else "no",
+            "letter": letter.pk,
+        }
+        for rank, letter in enumerate(found, 1)
+    ]
+
+
+def batch_listing(batch: PrintBatch) -> Batch:
+    """A batch printed before: its list again (its PDF is ``batch.file``)."""
+    found = sorted(batch.letters.select_related("customer"), key=_postal_key)
+    return Batch(batch, b"", listing(found))
 
 
 class BatchConflict(Exception):
