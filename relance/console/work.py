@@ -52,6 +52,8 @@ KINDS = {
     "send_failed": gettext_lazy("Failed sends"),
     "invalid_email": gettext_lazy("Bounced addresses"),
     "no_email": gettext_lazy("Customers without an address"),
+    "no_mobile": gettext_lazy("Customers without a mobile number"),
+    "invalid_phone": gettext_lazy("Failed mobile numbers"),
     "find_number": gettext_lazy("Phone numbers to find"),
     "check_payment": gettext_lazy("Payments to check"),
 }

@@ -74,8 +74,20 @@ STALE_AFTER = timedelta(minutes=10)
 ENQUEUE_LEASE = timedelta(minutes=10)
 
 # Channels a person carries out when no transport is registered for them (see
-# ``channels.registry``): letters are, until a letter channel prints and posts them.
-HANDED_TO_PERSON = PERSON_CHANNELS | {StepChannel.LETTER, StepChannel.REGISTERED_LETTER}
+# ``channels.registry``): letters are, until a letter channel prints and posts them; texts
+# while no SMS provider is configured (docs/sms.md).
+HANDED_TO_PERSON = PERSON_CHANNELS | {
+    StepChannel.LETTER,
+    StepChannel.REGISTERED_LETTER,
+    StepChannel.SMS,
+}
+# A channel's "no address" task when the customer has none on it (e-mail's otherwise).
+NO_ADDRESS: dict[str, tuple[str, str]] = {
+    StepChannel.SMS: (
+        "no_mobile",
+        gettext_noop("No mobile number to text %(customer)s (%(reason)s): remind them another way"),
+    ),
+}
 
 # Timeline summaries, written in the organisation's language (see ``ledger.timeline``).
 INTERRUPTED = Text(gettext_noop("Sending interrupted"))
@@ -523,15 +535,16 @@ def no_address(comm: Communication, check: Check, today: date, reason: str) -> s
             return "skipped"
         save_drops(check)
         refresh_items(check, today)
-        title = Text(
+        kind, message = NO_ADDRESS.get(comm.channel) or (
+            "no_email",
             gettext_noop("No e-mail address for %(customer)s: add one, or remind them another way"),
-            {"customer": comm.customer.legal_name},
         )
+        title = Text(message, {"customer": comm.customer.legal_name, "reason": reason})
         numbers = [item.invoice.number for item in check.kept]
         # The same task, open again if it was closed, listing this one too.
         tasks.open_or_extend(
-            comm.organisation, key=f"no_email:{comm.customer_id}", customer_id=comm.customer_id,
-            kind="no_email", title=title, due_on=today, communication_id=comm.pk,
+            comm.organisation, key=f"{kind}:{comm.customer_id}", customer_id=comm.customer_id,
+            kind=kind, title=title, due_on=today, communication_id=comm.pk,
             data={"communications": [comm.pk], "invoices": numbers},
             extend=lambda data: {
                 "communications": [*data.get("communications", []), comm.pk],
@@ -697,6 +710,8 @@ def _person_title(comm: Communication, lines: Sequence[Any]) -> Text:
               "count": len(lines), "total": totals}  # fmt: skip
     if comm.channel in {StepChannel.LETTER, StepChannel.REGISTERED_LETTER}:
         message = gettext_noop("Print and post the %(template)s letter to %(customer)s (%(total)s)")
+    elif comm.channel == StepChannel.SMS:
+        message = gettext_noop("Text %(customer)s about %(count)s invoice(s), %(total)s")
     elif comm.channel == StepChannel.CALL:
         message = gettext_noop("Call %(customer)s about %(count)s invoice(s), %(total)s")
     elif comm.channel == StepChannel.HANDOVER:
