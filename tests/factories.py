@@ -350,3 +350,11 @@ def lived_in(org: Organisation, folder: Any, *, today: dt.date, name: str) -> di
         "numbers": [i.number for i in items],
         "amounts": amounts,
     }
+
+
+def mobile_contact(customer: Customer, name: str, phone: str, *, primary: bool = True) -> Contact:
+    """A person at the customer with a phone number (texts go to the primary one's)."""
+    return Contact.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, name=name, phone=phone,
+        is_primary=primary,
+    )  # fmt: skip

@@ -89,13 +89,20 @@ def recipients_for(customer: Customer, contacts: Sequence[Contact]) -> list[str]
 
 def clean_sender(name: str) -> str:
     """``name`` as an alphanumeric sender ID: letters without accents, digits and spaces,
-    at most 11 characters; "" when nothing usable is left (or only digits, which networks
-    would read as a number)."""
+    at most 11 characters, in whole words when the first fits; "" when nothing usable is
+    left (or only digits, which networks would read as a number)."""
     bare = unicodedata.normalize("NFKD", name)
     bare = "".join(c for c in bare if not unicodedata.combining(c))
     kept = re.sub(r"[^A-Za-z0-9 ]+", " ", bare)
-    kept = re.sub(r" {2,}", " ", kept).strip()[:SENDER_LENGTH].strip()
-    return kept if re.search(r"[A-Za-z]", kept) else ""
+    words = kept.split()
+    sender = ""
+    for word in words:  # whole words while they fit; a first word too long is cut
+        longer = f"{sender} {word}".strip()
+        if len(longer) > SENDER_LENGTH:
+            break
+        sender = longer
+    sender = sender or (words[0][:SENDER_LENGTH] if words else "")
+    return sender if re.search(r"[A-Za-z]", sender) else ""
 
 
 def sender_for(organisation: Any) -> str:
