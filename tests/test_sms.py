@@ -640,3 +640,14 @@ def test_it_writes_mobile_numbers_in_e164(raw, country, e164):
 def test_it_refuses_numbers_that_cannot_receive_a_text(raw):
     with pytest.raises(numbers.NotMobile):
         numbers.normalise(raw, "FR")
+
+
+def test_it_shows_a_text_awaiting_approval_as_it_would_leave(provider, durand, acme):
+    comm = text_step(durand, [overdue(durand)], status=CommStatus.AWAITING_APPROVAL)
+    out = StringIO()
+    call_command("outbox", "show", str(comm.pk), "--org", "acme", "--json", stdout=out)
+    shown = json.loads(out.getvalue())
+    assert shown["headers"]["From"] == "Acme" and shown["headers"]["To"] == "+33612345678"
+    assert shown["headers"]["Subject"] == "SMS, GSM-7, 2 segment(s)"
+    assert shown["text"].startswith("Acme Industrie SAS : sauf erreur, la facture F-1")
+    assert provider.requests == []

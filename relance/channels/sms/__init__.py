@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from email.message import EmailMessage
 from typing import Any
 
 import requests
@@ -135,6 +136,17 @@ class Sms:
     ref: str  # our reference (``client-ref``), the communication's message_id
     encoding: str
     segments: int
+
+    def message(self) -> EmailMessage:
+        """The text as the previews show a message (``outbox show``, the console's
+        approvals read headers and a text part): From the sender, To the numbers, the
+        encoding and segments in place of a subject."""
+        shown = EmailMessage()
+        shown["From"] = self.sender
+        shown["To"] = ", ".join(self.numbers)
+        shown["Subject"] = f"SMS, {self.encoding}, {self.segments} segment(s)"
+        shown.set_content(self.text + "\n")
+        return shown
 
 
 def as_sms_text(text: str) -> str:
