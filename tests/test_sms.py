@@ -20,6 +20,7 @@ import factories as make
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client
 
 from relance.audit.models import AuditEvent
 from relance.channels import registry
@@ -243,8 +244,9 @@ def events(kind):
 
 
 def test_it_sends_a_reminder_by_text_and_records_its_delivery_from_a_signed_receipt(
-    provider, durand, client
+    provider, durand
 ):
+    client = Client(enforce_csrf_checks=True)  # as Vonage: no CSRF token, no session
     comm = text_step(durand, [overdue(durand)])
 
     assert outbox.send_due(today=TODAY).as_dict() == {"sent": 1}

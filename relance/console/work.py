@@ -52,6 +52,7 @@ KINDS = {
     "send_failed": gettext_lazy("Failed sends"),
     "invalid_email": gettext_lazy("Bounced addresses"),
     "no_email": gettext_lazy("Customers without an address"),
+    "sms": gettext_lazy("Texts to send"),
     "no_mobile": gettext_lazy("Customers without a mobile number"),
     "invalid_phone": gettext_lazy("Failed mobile numbers"),
     "find_number": gettext_lazy("Phone numbers to find"),
