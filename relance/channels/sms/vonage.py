@@ -27,6 +27,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from relance.channels.base import TransportError
 
@@ -203,13 +204,12 @@ def send_one(session: requests.Session, cfg: Config, fields: dict[str, str]) -> 
 
 
 def _before_sending(error: Exception) -> bool:
-    """Whether a connection error happened before the request left (refused, no route,
-    name unknown), as far as the message can tell."""
-    text = str(error).lower()
-    return any(
-        word in text
-        for word in ("refused", "name or service", "no route", "failed to resolve", "nodename")
-    )
+    """Whether a connection error happened before the request left: no connection was
+    made (refused, no route, unknown name: urllib3's ``NewConnectionError``)."""
+    reason = error.args[0] if error.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError)
 
 
 def read_answer(status: int, body: str, number: str) -> Accepted:
