@@ -220,7 +220,8 @@ RELANCE_TEMPLATE_LOADERS = env_list(
 
 # The channel modules, imported at start-up: each registers its transport (docs/deployment.md).
 RELANCE_CHANNELS = env_list(
-    "RELANCE_CHANNELS", ["relance.channels.email", "relance.documents.channel"]
+    "RELANCE_CHANNELS",
+    ["relance.channels.email", "relance.channels.sms", "relance.documents.channel"],
 )
 
 # E-mail: SMTP by default (a local relay on port 25 unless configured); a provider through
@@ -257,6 +258,22 @@ RELANCE_MAILEVA = {
     "NOTIFICATION_EMAIL": env_str("MAILEVA_NOTIFICATION_EMAIL"),
     "TIMEOUT": env_int("MAILEVA_TIMEOUT", 30),
 }
+
+# Text messages through Vonage's SMS API (docs/sms.md): the channel is registered only with
+# a key and its secret; without them a text step becomes a task for a person. The webhooks
+# (receipts, inbound STOP) answer 404 until the signature secret is set.
+VONAGE_API_KEY = env_str("VONAGE_API_KEY")
+VONAGE_API_SECRET = env_str("VONAGE_API_SECRET")
+VONAGE_SIGNATURE_SECRET = env_str("VONAGE_SIGNATURE_SECRET")
+VONAGE_SIGNATURE_METHOD = env_str("VONAGE_SIGNATURE_METHOD", "md5hash")
+VONAGE_SIGN_REQUESTS = env_bool("VONAGE_SIGN_REQUESTS", False)
+VONAGE_BASE_URL = env_str("VONAGE_BASE_URL", "https://rest.nexmo.com")
+RELANCE_SMS_CALLBACK_URL = env_str("RELANCE_SMS_CALLBACK_URL")
+RELANCE_SMS_SENDER = env_str("RELANCE_SMS_SENDER", "Relance")
+RELANCE_SMS_FROM_NUMBER = env_str("RELANCE_SMS_FROM_NUMBER")
+RELANCE_SMS_MAX_SEGMENTS = env_int("RELANCE_SMS_MAX_SEGMENTS", 3)
+RELANCE_SMS_TIMEOUT = env_int("RELANCE_SMS_TIMEOUT", 10)
+RELANCE_SMS_WEBHOOK_MAX_AGE = env_int("RELANCE_SMS_WEBHOOK_MAX_AGE", 300)
 
 LOGGING = {
     "version": 1,

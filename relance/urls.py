@@ -38,5 +38,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Providers' bounce and delivery webhooks (django-anymail): 404 until their secret is set.
     path("anymail/", include((webhooks.urlpatterns(), "anymail"))),
+    # Vonage's text-message receipts and inbound STOPs: 404 until their signature secret is set.
+    path("sms/", include("relance.channels.sms.urls")),
     path("", include("relance.console.urls")),
 ]

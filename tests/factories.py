@@ -405,4 +405,11 @@ def registered_letter(customer: Customer, *, provider: str = "", **kw: Any) -> A
         kw.pop("communication", None), customer.organisation, customer,
         kw.pop("pdf", None) or pdf(f"Mise en demeure {customer.reference}"), recipient,
         kw.pop("acknowledgement", True), provider_name=provider, **kw,
+
+
+def mobile_contact(customer: Customer, name: str, phone: str, *, primary: bool = True) -> Contact:
+    """A person at the customer with a phone number (texts go to the primary one's)."""
+    return Contact.objects.create(
+        organisation_id=customer.organisation_id, customer=customer, name=name, phone=phone,
+        is_primary=primary,
     )  # fmt: skip

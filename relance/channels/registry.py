@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 # ``base.NoRecipient`` when the customer has no usable address on the channel.
 Builder = Callable[["Communication", Sequence["CommunicationItem"], date, "Facts"], Outgoing]
 
-DEFAULT_MODULES = ("relance.channels.email", "relance.documents.channel")
+DEFAULT_MODULES = ("relance.channels.email", "relance.channels.sms", "relance.documents.channel")
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,9 @@ KINDS = {
     "no_letter_address": gettext_lazy("Customers without a postal address"),
     "no_registered_letter_address": gettext_lazy("Customers without a postal address"),
     "held": gettext_lazy("Messages held"),
+    "sms": gettext_lazy("Texts to send"),
+    "no_mobile": gettext_lazy("Customers without a mobile number"),
+    "invalid_phone": gettext_lazy("Failed mobile numbers"),
     "find_number": gettext_lazy("Phone numbers to find"),
     "check_payment": gettext_lazy("Payments to check"),
 }

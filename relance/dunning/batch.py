@@ -116,7 +116,7 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
         ).values_list("customer_id", "start_date", "end_date")
         if hold_active(start, end, today)
     }
-    if any(comm.channel == StepChannel.EMAIL for comm in comms):
+    if any(comm.channel in (StepChannel.EMAIL, StepChannel.SMS) for comm in comms):
         load_email_facts(facts, customer_ids, invoice_ids)
     return facts
 

@@ -187,7 +187,10 @@ def record_bounce(
 
 def invalidate_address(comm: Communication, address: str, reason: str, today: date) -> list[int]:
     """Marks the customer's contacts at ``address`` invalid and opens a task to find a
-    better one. The billing e-mail has no validity flag: the task says to fix it."""
+    better one. The billing e-mail has no validity flag: the task says to fix it. For a
+    text message, ``address`` is a number (E.164) and the same is done with phones."""
+    if comm.channel == StepChannel.SMS:
+        return _invalidate_number(comm, address, reason, today)
     contacts = list(
         Contact.objects.filter(customer_id=comm.customer_id, email__iexact=address.strip())
     )
@@ -229,6 +232,38 @@ def _invalidate(contact: Contact, reason: str, today: date, comm: Communication)
     return [contact.pk]
 
 
+def _invalidate_number(comm: Communication, number: str, reason: str, today: date) -> list[int]:
+    """A text message to ``number`` could not be delivered for good: the contacts with
+    that number get their phone marked invalid, and a person a task to find another."""
+    from relance.channels.sms.numbers import NotMobile, normalise
+
+    country = comm.customer.country or "FR"
+    invalidated: list[int] = []
+    for contact in Contact.objects.filter(customer_id=comm.customer_id).exclude(phone=""):
+        try:
+            same = normalise(contact.phone, country) == number
+        except NotMobile:
+            same = False
+        if same:
+            Contact.objects.filter(pk=contact.pk).update(phone_valid=False)
+            invalidated.append(contact.pk)
+    title = Text(
+        gettext_noop("Find a valid mobile number for %(customer)s: texts to %(number)s fail"),
+        {"customer": comm.customer.legal_name, "number": number},
+    )
+    _task(
+        comm.organisation,
+        comm.customer_id,
+        f"invalid_phone:{comm.customer_id}:{number}",
+        title,
+        today,
+        comm,
+        {"number": number, "contacts": invalidated, "reason": reason},
+        kind="invalid_phone",
+    )
+    return invalidated
+
+
 def _task(
     organisation: Organisation,
     customer_id: int,
@@ -237,12 +272,13 @@ def _task(
     today: date,
     comm: Communication,
     data: dict[str, Any],
+    kind: str = "invalid_email",
 ) -> None:
     tasks.open_task(
         organisation,
         key=key,
         customer_id=customer_id,
-        kind="invalid_email",
+        kind=kind,
         title=title,
         due_on=today,
         communication_id=comm.pk,

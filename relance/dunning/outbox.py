@@ -81,8 +81,23 @@ STALE_AFTER = timedelta(minutes=10)
 ENQUEUE_LEASE = timedelta(minutes=10)
 
 # Channels a person carries out when no transport is registered for them (see
-# ``channels.registry``): letters are, when the letter channels are not installed.
-HANDED_TO_PERSON = PERSON_CHANNELS | {StepChannel.LETTER, StepChannel.REGISTERED_LETTER}
+# ``channels.registry``): letters are, when the letter channels are not installed; texts
+# while no SMS provider is configured (docs/sms.md).
+HANDED_TO_PERSON = PERSON_CHANNELS | {
+    StepChannel.LETTER,
+    StepChannel.REGISTERED_LETTER,
+    StepChannel.SMS,
+}
+# A channel's "no address" task when the customer has none on it (e-mail's otherwise).
+_NO_POSTAL = gettext_noop("No postal address for %(customer)s: add one, or remind them another way")
+NO_ADDRESS: dict[str, tuple[str, str]] = {
+    StepChannel.LETTER: ("no_letter_address", _NO_POSTAL),
+    StepChannel.REGISTERED_LETTER: ("no_registered_letter_address", _NO_POSTAL),
+    StepChannel.SMS: (
+        "no_mobile",
+        gettext_noop("No mobile number to text %(customer)s (%(reason)s): remind them another way"),
+    ),
+}
 
 # Timeline summaries, written in the organisation's language (see ``ledger.timeline``).
 INTERRUPTED = Text(gettext_noop("Sending interrupted"))
@@ -553,16 +568,6 @@ def hold(comm: Communication, check: Check, today: date, error: Held) -> str:
     return "held"
 
 
-NO_ADDRESS_TITLES: dict[str, str] = {
-    StepChannel.LETTER: gettext_noop(
-        "No postal address for %(customer)s: add one, or remind them another way"
-    ),
-    StepChannel.REGISTERED_LETTER: gettext_noop(
-        "No postal address for %(customer)s: add one, or remind them another way"
-    ),
-}
-
-
 def no_address(comm: Communication, check: Check, today: date, reason: str) -> str:
     """No e-mail address to write to: not a failed send but work for a person, like a call.
     The communication is handed over (``sent``, its reason in ``last_error``); the
@@ -575,12 +580,12 @@ def no_address(comm: Communication, check: Check, today: date, reason: str) -> s
             return "skipped"
         save_drops(check)
         refresh_items(check, today)
-        wording = NO_ADDRESS_TITLES.get(comm.channel) or gettext_noop(
-            "No e-mail address for %(customer)s: add one, or remind them another way"
+        kind, message = NO_ADDRESS.get(comm.channel) or (
+            "no_email",
+            gettext_noop("No e-mail address for %(customer)s: add one, or remind them another way"),
         )
-        title = Text(wording, {"customer": comm.customer.legal_name})
+        title = Text(message, {"customer": comm.customer.legal_name, "reason": reason})
         numbers = [item.invoice.number for item in check.kept]
-        kind = "no_email" if comm.channel == StepChannel.EMAIL else f"no_{comm.channel}_address"
         # The same task, open again if it was closed, listing this one too.
         tasks.open_or_extend(
             comm.organisation, key=f"{kind}:{comm.customer_id}", customer_id=comm.customer_id,
@@ -750,6 +755,8 @@ def _person_title(comm: Communication, lines: Sequence[Any]) -> Text:
               "count": len(lines), "total": totals}  # fmt: skip
     if comm.channel in {StepChannel.LETTER, StepChannel.REGISTERED_LETTER}:
         message = gettext_noop("Print and post the %(template)s letter to %(customer)s (%(total)s)")
+    elif comm.channel == StepChannel.SMS:
+        message = gettext_noop("Text %(customer)s about %(count)s invoice(s), %(total)s")
     elif comm.channel == StepChannel.CALL:
         message = gettext_noop("Call %(customer)s about %(count)s invoice(s), %(total)s")
     elif comm.channel == StepChannel.HANDOVER:

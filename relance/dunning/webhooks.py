@@ -31,17 +31,28 @@ def secrets() -> list[str]:
     return [secret for secret in values if secret]
 
 
+def closed_unless(
+    configured: Callable[[], bool], setting: str
+) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """A view decorator: 404 before anything runs while ``configured()`` is false (the
+    webhook's secret, named ``setting`` in the log, is not set)."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not configured():
+                log.warning("webhook %s refused: %s is not set", request.path, setting)
+                return HttpResponseNotFound()
+            return view(request, *args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
 def closed_without_secret(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """The view, answering 404 before anything runs while no secret is configured."""
-
-    @functools.wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not secrets():
-            log.warning("webhook %s refused: ANYMAIL_WEBHOOK_SECRET is not set", request.path)
-            return HttpResponseNotFound()
-        return view(request, *args, **kwargs)
-
-    return guarded
+    return closed_unless(lambda: bool(secrets()), "ANYMAIL_WEBHOOK_SECRET")(view)
 
 
 def urlpatterns() -> list[URLPattern]:
