@@ -405,6 +405,7 @@ def registered_letter(customer: Customer, *, provider: str = "", **kw: Any) -> A
         kw.pop("communication", None), customer.organisation, customer,
         kw.pop("pdf", None) or pdf(f"Mise en demeure {customer.reference}"), recipient,
         kw.pop("acknowledgement", True), provider_name=provider, **kw,
+    )  # fmt: skip
 
 
 def mobile_contact(customer: Customer, name: str, phone: str, *, primary: bool = True) -> Contact:
