@@ -8,6 +8,7 @@ from relance.console import (
     dashboard,
     disputes,
     imports,
+    letters,
     organisation,
     registered,
     scenarios,
@@ -29,4 +30,5 @@ urlpatterns = [
     *imports.urlpatterns,
     *organisation.urlpatterns,
     *registered.urlpatterns,
+    *letters.urlpatterns,
 ]
