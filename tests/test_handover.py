@@ -26,7 +26,7 @@ from django.core.management.base import CommandError
 from django.utils import translation
 
 from relance.audit.models import AuditEvent
-from relance.channels.formatting import money
+from relance.channels.formatting import money, percent
 from relance.documents import handover, letters
 from relance.documents.channel import Posted, file_letter
 from relance.dunning.models import CommStatus, Promise, Rate
@@ -297,12 +297,19 @@ def test_it_fills_the_fields_of_the_request_for_an_order_for_payment(
     ):
         with translation.override(acme.language):
             assert squeeze(translation.gettext(label)) in text
-    assert squeeze("L441-10") in text and squeeze("12.15") in text
+    with translation.override(acme.language):
+        assert squeeze("L441-10") in text and squeeze(percent(Decimal("12.15"))) in text
     total = report["claimed"][0]["total"]
     with translation.override(acme.language):
         assert squeeze(money(Decimal(total), "EUR")) in text
     for number, name in enumerate(names[1:-1], start=1):  # the exhibits, numbered
         assert squeeze(f"{number}.{name}") in text
+    ARTIFACTS.mkdir(exist_ok=True)
+    import pypdfium2
+
+    with zipfile.ZipFile(output) as zf:
+        pdf = pypdfium2.PdfDocument(zf.read("summary.pdf"))
+    pdf[len(pdf) - 1].render(scale=1.3).to_pil().save(ARTIFACTS / "handover-court.png")
 
 
 def test_it_says_the_terms_of_sale_are_missing_and_never_guesses_a_rate(acme, durand, tmp_path):
@@ -374,3 +381,21 @@ def test_it_exits_1_and_2_as_a_command(tmp_path):
     assert unknown.returncode == 1 and unknown.stdout == ""
     usage = commands.relance(data, "handover", "C1", "--to", "bailiff", "--output", "o.zip")
     assert usage.returncode == 2 and "--to" in usage.stderr
+
+
+def test_it_keeps_the_terms_of_sale_given_to_relance_org_terms(acme, durand, tmp_path):
+    make.invoice(durand, "F-7", due=date(2026, 10, 1), amount="90.00")
+    terms = tmp_path / "CGV 2027.pdf"
+    terms.write_bytes(b"%PDF-1.4 new terms")
+    out = StringIO()
+    call_command("org", "terms", str(terms), "--org", "acme", "--json", stdout=out)
+    assert json.loads(out.getvalue())["terms"] == "CGV 2027.pdf"
+    output = tmp_path / "d.zip"
+    run("C001", "--to", "agency", "--output", str(output))
+    with zipfile.ZipFile(output) as zf:
+        assert zf.read("terms-of-sale.pdf") == b"%PDF-1.4 new terms"
+    empty = tmp_path / "empty.pdf"
+    empty.write_bytes(b"")
+    with pytest.raises(CommandError) as caught:
+        call_command("org", "terms", str(empty), "--org", "acme", stdout=StringIO())
+    assert "empty" in str(caught.value)

@@ -43,7 +43,7 @@ from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
-from relance.channels.formatting import long_date, money, short_date
+from relance.channels.formatting import long_date, money, percent, short_date
 from relance.documents import letters, typesetting
 from relance.documents.models import Letter, Terms
 from relance.dunning.models import CommStatus, Communication, PaymentPlan, Promise, StepChannel
@@ -780,11 +780,11 @@ def _court(
         rates = sorted({line.rate for p in facts.found.values() for line in p.lines})
         laws = sorted({p.law for p in facts.found.values()})
         basis = _(
-            "%(law)s; annual rate %(rates)s %%, from the day after each invoice's due "
+            "%(law)s; annual rate %(rates)s, from the day after each invoice's due "
             "date to %(date)s (detail per invoice above)"
         ) % {
             "law": "; ".join(LAW_TITLES[law] for law in laws),
-            "rates": ", ".join(str(r) for r in rates),
+            "rates": ", ".join(percent(r) for r in rates),
             "date": short_date(day),
         }
         indemnity_basis = (
