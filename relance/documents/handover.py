@@ -912,21 +912,44 @@ def _sha(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+def _zip(fh: Any, entries: Sequence[Entry]) -> None:
+    with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+        for entry in entries:
+            info = zipfile.ZipInfo(entry.name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, entry.content)
+
+
 def write_zip(entries: Sequence[Entry], output: Path) -> None:
     """The ZIP at ``output``, written beside it then renamed; nothing left on error."""
     folder = output.resolve().parent
     fd, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-            for entry in entries:
-                info = zipfile.ZipInfo(entry.name, date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, entry.content)
+        with os.fdopen(fd, "wb") as fh:
+            _zip(fh, entries)
         Path(temporary).replace(output)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def file_name(customer: Customer, recipient: str, day: date) -> str:
+    """The name a downloaded hand-over file gets."""
+    return f"handover-{_safe(customer.reference)}-{recipient}-{day.isoformat()}.zip"
+
+
+def hand_over_bytes(
+    org: Organisation, customer: Customer, recipient: str, day: date, *,
+    user: Any = None, request: Any = None,
+) -> tuple[str, bytes]:  # fmt: skip
+    """The hand-over file as bytes (the console's download), recorded as the command's."""
+    entries, claimed, _facts_, _notes = build(org, customer, recipient, day)
+    buffer = io.BytesIO()
+    _zip(buffer, entries)
+    name = file_name(customer, recipient, day)
+    record(org, customer, recipient, day, name, _exact(claimed), user=user, request=request)
+    return name, buffer.getvalue()
 
 
 def hand_over(
