@@ -944,7 +944,7 @@ def hand_over_bytes(
     user: Any = None, request: Any = None,
 ) -> tuple[str, bytes]:  # fmt: skip
     """The hand-over file as bytes (the console's download), recorded as the command's."""
-    entries, claimed, _facts_, _notes = build(org, customer, recipient, day)
+    entries, claimed = build(org, customer, recipient, day)[:2]
     buffer = io.BytesIO()
     _zip(buffer, entries)
     name = file_name(customer, recipient, day)
