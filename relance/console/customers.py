@@ -26,6 +26,8 @@ from django.views.decorators.http import require_POST
 
 from relance.accounts.models import Membership
 from relance.console.access import Can, Console, console_view
+from relance.documents import handover
+from relance.documents.typesetting import DocumentError
 from relance.dunning import customer_list, dispute_group, pauses
 from relance.dunning.customer_view import customer_view, timeline_page
 from relance.dunning.models import Scenario
@@ -333,6 +335,7 @@ def _page_context(
         or CollectorForm(
             members=members, initial={"collector": customer.collector_id}, prefix="collector"
         ),
+        "handover_form": HandoverForm(prefix="handover") if console.can(Can.APPROVE) else None,
         "open": next(iter(given), ""),  # the form to show open: the one with errors
     }
 
@@ -556,6 +559,38 @@ def assign_collector(request: HttpRequest, pk: int) -> HttpResponse:
                 perform, _("Collector assigned."), need=Can.ASSIGN)  # fmt: skip
 
 
+class HandoverForm(forms.Form):
+    recipient = forms.ChoiceField(label=gettext_lazy("For"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["recipient"]
+        field.choices = [(kind, handover.recipient_label(kind)) for kind in handover.RECIPIENTS]
+
+
+@console_view(Can.APPROVE)
+@require_POST
+def download_handover(request: HttpRequest, pk: int) -> HttpResponse:
+    """The hand-over file (``relance handover``) as a download; managers only."""
+    console, customer = _load(request, pk)
+    form = HandoverForm(request.POST, prefix="handover")
+    if not form.is_valid():
+        messages.error(request, _("Choose who the hand-over file is for."))
+        return redirect(_customer_url(customer))
+    org = console.organisation
+    try:
+        name, content = handover.hand_over_bytes(
+            org, customer, form.cleaned_data["recipient"], today_for(org),
+            user=console.user, request=request,
+        )  # fmt: skip
+    except (handover.NothingToHandOver, DocumentError) as error:
+        messages.error(request, str(error))
+        return redirect(_customer_url(customer))
+    response = HttpResponse(content, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
 urlpatterns = [
     path("customers/", customer_list_view, name="customers"),
     path("customers/<int:pk>/", customer_page, name="customer"),
@@ -568,4 +603,5 @@ urlpatterns = [
     path("customers/<int:pk>/promise/", record_promise, name="customer_promise"),
     path("customers/<int:pk>/dispute/", open_dispute, name="customer_dispute"),
     path("customers/<int:pk>/collector/", assign_collector, name="customer_collector"),
+    path("customers/<int:pk>/handover/", download_handover, name="customer_handover"),
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
@@ -55,7 +55,7 @@ def letters_page(request: HttpRequest) -> HttpResponse:
 
 
 @console_view(Can.READ)
-def batch_file(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+def batch_file(request: HttpRequest, pk: int, kind: str) -> HttpResponseBase:
     batch = _console(request).get(PrintBatch, pk)
     name = f"letters-{batch.day.isoformat()}-{batch.pk}"
     if kind == "csv":
@@ -67,12 +67,12 @@ def batch_file(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 
 
 @console_view(Can.READ)
-def letter_file(request: HttpRequest, pk: int) -> HttpResponse:
+def letter_file(request: HttpRequest, pk: int) -> HttpResponseBase:
     letter = _console(request).get(Letter, pk)
     return _pdf(letter.pdf, f"letter-{letter.pk}-{letter.template}.pdf")
 
 
-def _pdf(field_file: object, name: str) -> HttpResponse:
+def _pdf(field_file: object, name: str) -> FileResponse:
     try:
         handle = field_file.open("rb")  # type: ignore[attr-defined]
     except (OSError, ValueError):

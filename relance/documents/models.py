@@ -69,3 +69,19 @@ class Letter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template} letter to {self.recipient.get('name', '')}"
+
+
+class Terms(models.Model):
+    """The organisation's terms of sale (conditions générales de vente), the file the
+    hand-over attaches: a court, an insurer or a lawyer reads the penalty clause there."""
+
+    organisation = models.OneToOneField(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="terms_of_sale"
+    )
+    file = models.FileField(upload_to="terms/")
+    name = models.CharField(max_length=200)  # the file's name as given
+    sha256 = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,8 +1,9 @@
 """relance org show [--org SLUG] [--json] | set [--org SLUG] [--email ...] [--iban ...]
-[--sender-name ...] [--reply-to ...] ..."""
+[--sender-name ...] [--reply-to ...] ... | terms FILE [--org SLUG] [--json]"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -43,10 +44,15 @@ class Command(BaseCommand):
             setting.add_argument(
                 "--" + name.replace("_", "-"), dest=name, default=None, help=HELP[name]
             )
+        terms = actions.add_parser("terms", help="keep the terms of sale the hand-over attaches")
+        terms.add_argument("file", type=Path, help="the terms-of-sale file (PDF)")
         scope_options(*actions.choices.values())
 
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
+        if opts["action"] == "terms":
+            self._terms(org, opts)
+            return
         if opts["action"] == "set":
             changes = {
                 name: opts[name].replace("\\n", "\n") for name in FIELDS if opts[name] is not None
@@ -65,6 +71,23 @@ class Command(BaseCommand):
         print_table(self.stdout, [Column("field"), Column("value")], rows, title=org.slug)
         if not identity["ready_to_send"]:
             self.stderr.write("No reply address yet: runs will refuse to plan e-mails.")
+
+    def _terms(self, org: Any, opts: dict[str, Any]) -> None:
+        from relance.documents.handover import TermsRefused, set_terms
+
+        path: Path = opts["file"]
+        try:
+            content = path.read_bytes()
+        except OSError as error:
+            raise CommandError(f"{path}: {error.strerror or error}") from None
+        try:
+            terms = set_terms(org, path.name, content)
+        except TermsRefused as error:
+            raise CommandError(f"refused, nothing written: {error}") from None
+        if opts["json"]:
+            print_json(self.stdout, {"terms": terms.name, "sha256": terms.sha256})
+            return
+        self.stdout.write(f"{org.slug}: terms of sale {terms.name} kept for the hand-over file")
 
 
 def _shown(name: str, identity: dict[str, Any]) -> str:
