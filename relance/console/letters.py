@@ -4,9 +4,11 @@ before, and each letter's PDF. The rules live in relance.documents.printing."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
@@ -55,7 +57,7 @@ def letters_page(request: HttpRequest) -> HttpResponse:
 
 
 @console_view(Can.READ)
-def batch_file(request: HttpRequest, pk: int, kind: str) -> HttpResponseBase:
+def batch_file(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     batch = _console(request).get(PrintBatch, pk)
     name = f"letters-{batch.day.isoformat()}-{batch.pk}"
     if kind == "csv":
@@ -67,17 +69,21 @@ def batch_file(request: HttpRequest, pk: int, kind: str) -> HttpResponseBase:
 
 
 @console_view(Can.READ)
-def letter_file(request: HttpRequest, pk: int) -> HttpResponseBase:
+def letter_file(request: HttpRequest, pk: int) -> HttpResponse:
     letter = _console(request).get(Letter, pk)
     return _pdf(letter.pdf, f"letter-{letter.pk}-{letter.template}.pdf")
 
 
-def _pdf(field_file: object, name: str) -> FileResponse:
+def _pdf(field_file: object, name: str) -> HttpResponse:
     try:
         handle = field_file.open("rb")  # type: ignore[attr-defined]
     except (OSError, ValueError):
         raise Http404 from None
-    return FileResponse(handle, as_attachment=True, filename=name, content_type="application/pdf")
+    # Streamed (a batch can be large); the console's views are typed as HttpResponse.
+    response = FileResponse(
+        handle, as_attachment=True, filename=name, content_type="application/pdf"
+    )
+    return cast(HttpResponse, response)
 
 
 urlpatterns = [
