@@ -24,8 +24,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from relance.accounts import identity, logo, passwords, services
-from relance.accounts.models import Role
+from relance.accounts import agents, identity, logo, passwords, services
+from relance.accounts.models import Agent, AgentKind, Role
 from relance.audit import reading
 from relance.console.access import Can, console_view
 from relance.dunning.engine import public_holidays
@@ -100,6 +100,7 @@ PAGES = (
     ("settings_sending", gettext_lazy("Sender and replies"), Can.READ),
     ("settings_bank", gettext_lazy("Bank details"), Can.READ),
     ("settings_letterhead", gettext_lazy("Letterhead and logo"), Can.READ),
+    ("settings_agent", gettext_lazy("White label"), Can.READ),
     ("settings_calendar", gettext_lazy("Calendar"), Can.READ),
     ("settings_dunning", gettext_lazy("Dunning defaults"), Can.READ),
     ("settings_members", gettext_lazy("Members"), Can.APPROVE),
@@ -262,6 +263,57 @@ def logo_file(request: HttpRequest, organisation_id: int) -> HttpResponse:
     response["Content-Disposition"] = "inline"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+# -- white label: the agent writing for the organisation --------------------------------
+
+
+class AgentForm(forms.Form):
+    """Carries text; ``relance.accounts.agents`` checks it (as ``relance agent set``)."""
+
+    kind = forms.ChoiceField(label=gettext_lazy("Who writes for the organisation"),
+                             choices=AgentKind.choices)  # fmt: skip
+    name = forms.CharField(label=gettext_lazy("Name"), required=False)
+    legal_name = forms.CharField(label=gettext_lazy("Legal name"), required=False)
+    address = forms.CharField(label=gettext_lazy("Address"), required=False,
+                              widget=forms.Textarea(attrs={"rows": 3}))  # fmt: skip
+    siren = forms.CharField(label=gettext_lazy("SIREN"), required=False)
+    phone = forms.CharField(label=gettext_lazy("Phone"), required=False)
+    email = forms.CharField(label=gettext_lazy("E-mail"), required=False)
+    letterhead = forms.CharField(label=gettext_lazy("Letterhead"), required=False,
+                                 widget=forms.Textarea(attrs={"rows": 3}))  # fmt: skip
+    iban = forms.CharField(
+        label=gettext_lazy("IBAN"), required=False,
+        help_text=gettext_lazy("When the agent collects the payments; else the organisation's."),
+    )  # fmt: skip
+    bic = forms.CharField(label=gettext_lazy("BIC"), required=False)
+
+
+@console_view(Can.READ, post=Can.ADMINISTER)
+def agent(request: HttpRequest) -> HttpResponse:
+    organisation = request.console.organisation  # type: ignore[attr-defined]
+    current = Agent.objects.filter(organisation=organisation).first()
+    initial = agents.describe(current) or {"kind": AgentKind.AGENCY}
+    form = AgentForm(initial=initial)
+    if request.method == "POST":
+        if request.POST.get("action") == "stop":
+            agents.stop_agent(organisation, user=request.user, request=request)
+            messages.success(request, _("Letters are written in the organisation's own name."))
+            return redirect(request.path)
+        form = AgentForm(request.POST, initial=initial)
+        form.is_valid()
+        changes = {name: form.cleaned_data.get(name, "") for name in agents.FIELDS}
+        try:
+            agents.set_agent(organisation, changes, user=request.user, request=request)
+        except identity.IdentityError as refused:
+            for name, text in refused.errors.items():
+                form.add_error(name if name in form.fields else None, text)
+            messages.error(request, _("Nothing was saved: correct the fields marked."))
+        else:
+            messages.success(request, _("Letters are written by the agent."))
+            return redirect(request.path)
+    return _page(request, "console/organisation/agent.html",
+                 {"form": form, "agent": current})  # fmt: skip
 
 
 # -- the business calendar -----------------------------------------------------------------
@@ -473,6 +525,7 @@ urlpatterns = [
     path("settings/sending/", sending, name="settings_sending"),
     path("settings/bank/", bank, name="settings_bank"),
     path("settings/letterhead/", letterhead, name="settings_letterhead"),
+    path("settings/agent/", agent, name="settings_agent"),
     path("settings/logo/<int:organisation_id>/", logo_file, name="settings_logo"),
     path("settings/calendar/", calendar, name="settings_calendar"),
     path("settings/dunning/", dunning_defaults, name="settings_dunning"),
