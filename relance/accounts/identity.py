@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum import iso11649
@@ -317,3 +318,80 @@ def payment_reference(customer: Customer) -> str:
     if not body or len(body) > MAX_REFERENCE_BODY:
         body = f"ID{customer.pk}"
     return f"RF{mod_97_10.calc_check_digits(body + 'RF')}{body}"
+
+
+# Where a creditor reference starts in a bank's text: RF and two check digits, not inside a
+# word (``INTERF12`` is no reference).
+_RF_START = re.compile(r"(?<![0-9A-Z])RF[0-9]{2}")
+_RF_TAIL = re.compile(r"[0-9A-Z ]*")
+_ID_BODY = re.compile(r"ID([0-9]{1,18})")
+REFERENCES_A_QUERY = 200
+
+
+def references_in(text: str) -> list[str]:
+    """The valid ISO 11649 references ``text`` may carry (a transfer's reference or memo),
+    compact and upper-case, longest first: ``"Virement rf28 c004 2 facture 12"`` gives
+    ``["RF28C0042"]``. Written in groups or not, in any case.
+
+    A reference ends where the text has a character other than a letter, a digit or a
+    space, or at a space: each way of ending it at a space is tried (the words after it
+    are the rest of the memo), and those whose check digits hold are kept. Without a
+    space or punctuation after it, a reference glued to the next word is not found."""
+    upper = text.upper()
+    found: list[str] = []
+    for start in _RF_START.finditer(upper):
+        tail = _RF_TAIL.match(upper, start.end())
+        words = tail[0].split() if tail else []
+        body = ""
+        candidates = []
+        for word in words:
+            body += word
+            if len(body) > MAX_REFERENCE_BODY:
+                break
+            candidates.append(start[0] + body)
+        found += [c for c in reversed(candidates) if iso11649.is_valid(c) and c not in found]
+    return found
+
+
+def customers_by_reference(
+    organisation: Organisation, references: Iterable[str]
+) -> dict[str, list[Customer]]:
+    """The customers of ``organisation`` whose payment reference (``payment_reference``)
+    each of ``references`` (compact RF references) is: one query for them all (a whole
+    import file). A reference nobody has is absent; a list of two or more when customer
+    references differ only by what the RF reference leaves out (``C-0042`` and ``C0042``)."""
+    from relance.ledger.models import Customer
+
+    wanted = {ref for ref in references if iso11649.is_valid(ref)}
+    if not wanted:
+        return {}
+    bodies = sorted({ref[4:] for ref in wanted})
+    ids = [int(m[1]) for body in bodies if (m := _ID_BODY.fullmatch(body))]
+    found: dict[str, list[Customer]] = {}
+    # A customer reference whose letters and digits are the body, whatever stands between
+    # them (``c-0042`` for ``C0042``): one pattern for a few hundred bodies (letters and
+    # digits alone, nothing to escape); and the customers named by their number (``ID42``).
+    between = "[^0-9a-z]*"
+    for start in range(0, max(len(bodies), len(ids)), REFERENCES_A_QUERY):
+        chunk = bodies[start : start + REFERENCES_A_QUERY]
+        pattern = "|".join(between.join(body) for body in chunk)
+        matches = Q(reference__iregex=f"^{between}({pattern}){between}$") if chunk else Q()
+        if numbers := ids[start : start + REFERENCES_A_QUERY]:
+            matches |= Q(pk__in=numbers)
+        query = Customer.objects.filter(matches, organisation=organisation)
+        for customer in query.order_by("reference"):
+            rf = payment_reference(customer)
+            if rf in wanted and customer not in found.get(rf, []):
+                found.setdefault(rf, []).append(customer)
+    return found
+
+
+def customer_for_reference(organisation: Organisation, text: str) -> Customer | None:
+    """The customer whose payment reference ``text`` carries (a transfer's reference or
+    memo, see ``references_in``), or None: none there, nobody's, or several customers'."""
+    candidates = references_in(text)
+    owners = customers_by_reference(organisation, candidates)
+    for reference in candidates:
+        if len(owners.get(reference, ())) == 1:
+            return owners[reference][0]
+    return None
