@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import factories as f
 import pytest
+import segno
 import zxingcpp
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -27,7 +28,7 @@ from relance.accounts.identity import (
     update_identity,
 )
 from relance.channels import overrides
-from relance.channels.paying import epc_payload, epc_qr
+from relance.channels.paying import MASK, PaymentCode, epc_payload, epc_qr, matrix_of
 from relance.dunning import outbox
 from relance.dunning.engine import run
 from relance.ledger.imports import ImportFailed, import_file
@@ -58,10 +59,13 @@ def test_it_writes_the_payload_as_epc069_12_lays_it_out():
         b"EUR1234.50\n\nRF28C0042"
     )
     no_bic = BankDetails("Société Générale d'Équipement", DETAILS.iban, "", "RF28 C004 2")
-    assert epc_qr(no_bic, Decimal("0.01"), "EUR").data == (  # type: ignore[union-attr]
-        "BCD\n002\n1\nSCT\n\nSociété Générale d'Équipement\nFR7630006000011234567890189\n"
-        "EUR0.01\n\nRF28C0042"
-    ).encode()
+    assert (
+        epc_qr(no_bic, Decimal("0.01"), "EUR").data
+        == (  # type: ignore[union-attr]
+            "BCD\n002\n1\nSCT\n\nSociété Générale d'Équipement\nFR7630006000011234567890189\n"
+            "EUR0.01\n\nRF28C0042"
+        ).encode()
+    )
     text = epc_payload(name="Acme", iban=IBAN, amount=Decimal("999999999.99"), text="F-1 F-2")
     assert (
         text
@@ -157,6 +161,20 @@ def test_it_decodes_back_to_the_iban_amount_and_reference(amount):
     assert fields["amount"] == f"EUR{amount}"
     assert fields["reference"] == "RF28C0042" and iso11649.is_valid(fields["reference"])
     assert fields["name"] == "Société Générale d'Équipement"
+
+
+@given(st.binary(max_size=331))
+@settings(max_examples=150, deadline=None)
+def test_it_draws_the_matrix_segno_draws_module_for_module(data):
+    theirs = segno.make_qr(data, error="m", mode="byte", boost_error=False, mask=MASK)
+    assert [bytes(row) for row in matrix_of(data)] == [bytes(row) for row in theirs.matrix]
+
+
+def test_it_decodes_codes_of_every_version_back():
+    for length in (1, 60, 120, 200, 331):  # versions 2 to 13
+        payload = "x" * length
+        found = zxingcpp.read_barcodes(grey_pixels(PaymentCode(payload, Decimal(1), "").png()))
+        assert [code.bytes for code in found] == [payload.encode()]
 
 
 def test_it_draws_the_code_in_svg_for_letters():
