@@ -398,3 +398,18 @@ def test_it_looks_references_up_once_for_a_whole_file(org, tmp_path):
     assert queries(3, "few") == queries(60, "many")
     assert Payment.objects.filter(organisation=org).count() == 64
     assert Invoice.objects.filter(organisation=org).count() == 0
+
+
+@pytest.mark.django_db
+def test_it_leaves_credit_notes_alone_whatever_their_number(org, tmp_path):
+    number = payment_reference(Customer(reference="2024001"))  # RFnn2024001: a valid one
+    path = tmp_path / "avoirs.csv"
+    path.write_text(f"Client;Facture;Date;Montant\nNOUVEAU;{number};20/11/2026;-80,00\n")
+    mapping = tmp_path / "avoirs.yaml"
+    mapping.write_text(
+        "record: invoice\ncolumns:\n  customer.reference: Client\n  invoice.number: Facture\n"
+        "  invoice.issue_date: Date\n  invoice.amount: Montant\n"
+    )
+    import_file(org, path, mapping=load_mapping(mapping), as_of=D)
+    credit = Payment.objects.get(organisation=org, reference=number)
+    assert credit.kind == "credit_note" and credit.customer.reference == "NOUVEAU"

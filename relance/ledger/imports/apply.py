@@ -389,17 +389,21 @@ class _Applier:
         self.apply_addresses(addresses)
 
     def attach_by_reference(self, existing: dict[str, Any], aliases: dict[str, str]) -> None:
-        """Payments of no customer, or of a customer neither in the ledger nor named by an
-        invoice or contact of the file, that quote a customer's RF reference (ISO 11649) in
-        their reference or memo are that customer's (``identity.customers_by_reference``,
-        one query for the file). A valid RF reference nobody has is a problem of its row;
-        the customer a file names otherwise stays: the file knows better."""
+        """Payments (transfers, not credit notes) of no customer, or of a customer neither
+        in the ledger nor named by an invoice or contact of the file, that quote a
+        customer's RF reference (ISO 11649) in their reference or memo are that customer's
+        (``identity.customers_by_reference``, one query for the file). A valid RF reference
+        nobody has is a problem of its row; the customer a file names otherwise stays."""
         named = {inv.customer for inv in self.batch.invoices}
         named.update(contact.customer for contact in self.batch.contacts)
         pending: list[tuple[PaymentRecord, list[tuple[str, str]]]] = []
         for rec in self.batch.payments:
             if rec.customer and (rec.customer in existing or rec.customer in aliases
                                  or rec.customer in named):  # fmt: skip
+                continue
+            if rec.kind != PaymentKind.PAYMENT:  # credit notes are not transfers
+                if not rec.customer:
+                    self.problems.add(rec.row, self.batch.label("customer.reference"), "is empty")
                 continue
             quoted = [(target, found) for target, text in
                       (("payment.reference", rec.reference), ("payment.memo", rec.memo))
