@@ -13,6 +13,7 @@ import factories as f
 import pytest
 import segno
 import zxingcpp
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
@@ -33,7 +34,7 @@ from relance.dunning import outbox
 from relance.dunning.engine import run
 from relance.ledger.imports import ImportFailed, import_file
 from relance.ledger.imports.mapping import load_mapping
-from relance.ledger.models import Customer, Invoice, Payment
+from relance.ledger.models import Attachment, Customer, Invoice, Payment
 
 D = dt.date(2026, 11, 23)  # a Monday
 IBAN = "FR7630006000011234567890189"
@@ -281,6 +282,31 @@ def test_it_shows_the_code_in_the_html_beside_the_bank_details(mail, clock, lang
     )  # fmt: skip
     text = text_part.get_content()
     assert "RF28 C004 2" in text and words in text
+
+
+@pytest.mark.django_db
+def test_it_keeps_the_invoices_attached_and_the_code_with_the_html(mail, clock):
+    org = f.organisation("acme")
+    update_identity(org, IDENTITY)
+    customer = f.customer(org, "C-0042", email="factures@durand.test")
+    invoice = f.invoice(customer, "F-1", due=D - f.days(5), amount="80.00")
+    Attachment.objects.create(
+        organisation=org, invoice=invoice, kind="invoice_pdf", name="F-1.pdf",
+        file=ContentFile(b"%PDF-1.4\n%%EOF\n", name="F-1.pdf"), sha256="0" * 64,
+    )  # fmt: skip
+    f.scenario(org)
+    run(org, D)
+    assert outbox.send_due(today=D).counts["sent"] == 1
+    message = mail.received[-1].message
+    assert message.get_content_type() == "multipart/mixed"
+    alternative, attached = message.get_payload()
+    assert [p.get_content_type() for p in alternative.get_payload()] == [
+        "text/plain", "multipart/related"
+    ]  # fmt: skip
+    assert attached.get_filename() == "F-1.pdf"
+    assert [part.get_filename() for part in message.iter_attachments()] == ["F-1.pdf"]
+    (image,) = inline_images(message)
+    assert decoded(image.get_content())["amount"] == "EUR80.00"
 
 
 @pytest.mark.django_db
