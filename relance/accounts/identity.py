@@ -314,10 +314,15 @@ def payment_reference(customer: Customer) -> str:
     that a transfer carrying it names the account in the organisation's books, and the same
     on every message and every install. A reference longer than 21 letters and digits, or
     without any, uses ``ID`` and the customer's number in Relance instead."""
-    body = _NOT_ALNUM.sub("", customer.reference.upper())
-    if not body or len(body) > MAX_REFERENCE_BODY:
-        body = f"ID{customer.pk}"
+    body = _reference_body(customer.reference, customer.pk)
     return f"RF{mod_97_10.calc_check_digits(body + 'RF')}{body}"
+
+
+def _reference_body(reference: str, pk: int | None) -> str:
+    body = _NOT_ALNUM.sub("", reference.upper())
+    if not body or len(body) > MAX_REFERENCE_BODY:
+        body = f"ID{pk}"
+    return body
 
 
 # Where a creditor reference starts in a bank's text: RF and two check digits, not inside a
@@ -357,8 +362,9 @@ def customers_by_reference(
     organisation: Organisation, references: Iterable[str]
 ) -> dict[str, list[Customer]]:
     """The customers of ``organisation`` whose payment reference (``payment_reference``)
-    each of ``references`` (compact RF references) is: one query for them all (a whole
-    import file). A reference nobody has is absent; a list of two or more when customer
+    each of ``references`` (compact RF references) is: one query for a few hundred, one
+    reading of the ledger's references for more (a whole import file), never one a
+    reference. A reference nobody has is absent; a list of two or more when customer
     references differ only by what the RF reference leaves out (``C-0042`` and ``C0042``)."""
     from relance.ledger.models import Customer
 
@@ -366,18 +372,28 @@ def customers_by_reference(
     if not wanted:
         return {}
     bodies = sorted({ref[4:] for ref in wanted})
-    ids = [int(m[1]) for body in bodies if (m := _ID_BODY.fullmatch(body))]
+    if len(bodies) > REFERENCES_A_QUERY:
+        # Many (a bank's whole statement): every reference of the ledger read once, in
+        # less time than a pattern for each few hundred.
+        wanted_bodies = set(bodies)
+        pks = [
+            pk
+            for pk, reference in Customer.objects.filter(organisation=organisation)
+            .values_list("pk", "reference")
+            .iterator(chunk_size=10000)
+            if _reference_body(reference, pk) in wanted_bodies
+        ]
+        queries = [Q(pk__in=pks[start : start + 10000]) for start in range(0, len(pks), 10000)]
+    else:
+        # A customer reference whose letters and digits are the body, whatever stands
+        # between them (``c-0042`` for ``C0042``): one pattern (letters and digits alone,
+        # nothing to escape); and the customers named by their number (``ID42``).
+        between = "[^0-9a-z]*"
+        pattern = "|".join(between.join(body) for body in bodies)
+        ids = [int(m[1]) for body in bodies if (m := _ID_BODY.fullmatch(body))]
+        queries = [Q(reference__iregex=f"^{between}({pattern}){between}$") | Q(pk__in=ids)]
     found: dict[str, list[Customer]] = {}
-    # A customer reference whose letters and digits are the body, whatever stands between
-    # them (``c-0042`` for ``C0042``): one pattern for a few hundred bodies (letters and
-    # digits alone, nothing to escape); and the customers named by their number (``ID42``).
-    between = "[^0-9a-z]*"
-    for start in range(0, max(len(bodies), len(ids)), REFERENCES_A_QUERY):
-        chunk = bodies[start : start + REFERENCES_A_QUERY]
-        pattern = "|".join(between.join(body) for body in chunk)
-        matches = Q(reference__iregex=f"^{between}({pattern}){between}$") if chunk else Q()
-        if numbers := ids[start : start + REFERENCES_A_QUERY]:
-            matches |= Q(pk__in=numbers)
+    for matches in queries:
         query = Customer.objects.filter(matches, organisation=organisation)
         for customer in query.order_by("reference"):
             rf = payment_reference(customer)
