@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum import iso11649
@@ -313,7 +314,100 @@ def payment_reference(customer: Customer) -> str:
     that a transfer carrying it names the account in the organisation's books, and the same
     on every message and every install. A reference longer than 21 letters and digits, or
     without any, uses ``ID`` and the customer's number in Relance instead."""
-    body = _NOT_ALNUM.sub("", customer.reference.upper())
-    if not body or len(body) > MAX_REFERENCE_BODY:
-        body = f"ID{customer.pk}"
+    body = _reference_body(customer.reference, customer.pk)
     return f"RF{mod_97_10.calc_check_digits(body + 'RF')}{body}"
+
+
+def _reference_body(reference: str, pk: int | None) -> str:
+    body = _NOT_ALNUM.sub("", reference.upper())
+    if not body or len(body) > MAX_REFERENCE_BODY:
+        body = f"ID{pk}"
+    return body
+
+
+# Where a creditor reference starts in a bank's text: RF and two check digits, not inside a
+# word (``INTERF12`` is no reference).
+_RF_START = re.compile(r"(?<![0-9A-Z])RF[0-9]{2}")
+_RF_TAIL = re.compile(r"[0-9A-Z ]*")
+_ID_BODY = re.compile(r"ID([0-9]{1,18})")
+REFERENCES_A_QUERY = 200
+
+
+def references_in(text: str) -> list[str]:
+    """The valid ISO 11649 references ``text`` may carry (a transfer's reference or memo),
+    compact and upper-case, longest first: ``"Virement rf28 c004 2 facture 12"`` gives
+    ``["RF28C0042"]``. Written in groups or not, in any case.
+
+    A reference ends where the text has a character other than a letter, a digit or a
+    space, or at a space: each way of ending it at a space is tried (the words after it
+    are the rest of the memo), and those whose check digits hold are kept. Without a
+    space or punctuation after it, a reference glued to the next word is not found."""
+    upper = text.upper()
+    found: list[str] = []
+    for start in _RF_START.finditer(upper):
+        tail = _RF_TAIL.match(upper, start.end())
+        words = tail[0].split() if tail else []
+        body = ""
+        candidates = []
+        for word in words:
+            body += word
+            if len(body) > MAX_REFERENCE_BODY:
+                break
+            candidates.append(start[0] + body)
+        found += [c for c in reversed(candidates) if iso11649.is_valid(c) and c not in found]
+    return found
+
+
+def customers_by_reference(
+    organisation: Organisation, references: Iterable[str]
+) -> dict[str, list[Customer]]:
+    """The customers of ``organisation`` whose payment reference (``payment_reference``)
+    each of ``references`` (compact RF references) is: one query for a few hundred, one
+    reading of the ledger's references for more (a whole import file), never one a
+    reference. A reference nobody has is absent; a list of two or more when customer
+    references differ only by what the RF reference leaves out (``C-0042`` and ``C0042``)."""
+    from relance.ledger.models import Customer
+
+    wanted = {ref for ref in references if iso11649.is_valid(ref)}
+    if not wanted:
+        return {}
+    bodies = sorted({ref[4:] for ref in wanted})
+    if len(bodies) > REFERENCES_A_QUERY:
+        # Many (a bank's whole statement): every reference of the ledger read once, in
+        # less time than a pattern for each few hundred.
+        wanted_bodies = set(bodies)
+        pks = [
+            pk
+            for pk, reference in Customer.objects.filter(organisation=organisation)
+            .values_list("pk", "reference")
+            .iterator(chunk_size=10000)
+            if _reference_body(reference, pk) in wanted_bodies
+        ]
+        queries = [Q(pk__in=pks[start : start + 10000]) for start in range(0, len(pks), 10000)]
+    else:
+        # A customer reference whose letters and digits are the body, whatever stands
+        # between them (``c-0042`` for ``C0042``): one pattern (letters and digits alone,
+        # nothing to escape); and the customers named by their number (``ID42``).
+        between = "[^0-9a-z]*"
+        pattern = "|".join(between.join(body) for body in bodies)
+        ids = [int(m[1]) for body in bodies if (m := _ID_BODY.fullmatch(body))]
+        queries = [Q(reference__iregex=f"^{between}({pattern}){between}$") | Q(pk__in=ids)]
+    found: dict[str, list[Customer]] = {}
+    for matches in queries:
+        query = Customer.objects.filter(matches, organisation=organisation)
+        for customer in query.order_by("reference"):
+            rf = payment_reference(customer)
+            if rf in wanted and customer not in found.get(rf, []):
+                found.setdefault(rf, []).append(customer)
+    return found
+
+
+def customer_for_reference(organisation: Organisation, text: str) -> Customer | None:
+    """The customer whose payment reference ``text`` carries (a transfer's reference or
+    memo, see ``references_in``), or None: none there, nobody's, or several customers'."""
+    candidates = references_in(text)
+    owners = customers_by_reference(organisation, candidates)
+    for reference in candidates:
+        if len(owners.get(reference, ())) == 1:
+            return owners[reference][0]
+    return None

@@ -16,6 +16,8 @@ from django.conf import settings
 
 from relance.accounts.identity import bank_details
 from relance.accounts.models import Organisation
+from relance.channels.paying import CURRENCY as EPC_CURRENCY
+from relance.channels.paying import payment_for
 from relance.dunning.batch import Facts
 from relance.dunning.models import CommPurpose, Communication, CommunicationItem
 from relance.dunning.penalties import Law, law_for_country, sum_penalties
@@ -121,6 +123,10 @@ def message_context(
     lines = due_lines + upcoming_lines
     notice_days = max(FORMAL_NOTICE_DAYS, getattr(settings, "RELANCE_FORMAL_NOTICE_DAYS", 0))
     with_amounts = comm.template in PENALTY_TEMPLATES
+    instalment = instalment_of(comm, lines, facts)
+    plan = plan_of(comm, lines, facts)
+    due_totals = totals_of(due_lines)
+    asked = to_pay(comm.purpose, due_totals or totals_of(lines), instalment, plan, today)
     return {
         "organisation": org,
         "customer": comm.customer,
@@ -136,19 +142,50 @@ def message_context(
         ),
         "template": comm.template,
         "purpose": comm.purpose,
-        "instalment": instalment_of(comm, lines, facts),
-        "plan": plan_of(comm, lines, facts),
+        "instalment": instalment,
+        "plan": plan,
         # What has fallen due, and what has not (under its own heading, from this index).
         "due_lines": due_lines,
         "single_due": len(due_lines) == 1,
-        "due_totals": totals_of(due_lines),
+        "due_totals": due_totals,
         "upcoming_lines": upcoming_lines,
         "upcoming_from": len(due_lines) if due_lines and upcoming_lines else None,
         "pay_within": FIRST_REMINDER_DAYS,
         "pay_by": today + timedelta(days=FIRST_REMINDER_DAYS),
-        # How to pay: only from bank details the organisation gave.
-        "payment": bank_details(org, comm.customer),
+        # How to pay: only from bank details the organisation gave; the EPC QR code for
+        # what the message asks, in euros.
+        "payment": payment_for(
+            bank_details(org, comm.customer),
+            asked.amount if asked else None,
+            asked.currency if asked else "",
+        ),
     }
+
+
+def to_pay(
+    purpose: str,
+    totals: Sequence[Total],
+    instalment: dict[str, Any] | None,
+    plan: dict[str, Any] | None,
+    today: date,
+) -> Total | None:
+    """What a message asks the customer to pay by transfer, in euros (the one currency of
+    the EPC QR code; per currency, only the euro total): the instalment of an instalment
+    reminder; the next instalment of a plan's confirmation; nothing in a thank-you; else
+    the total of what has fallen due (or, in a courtesy reminder where nothing has yet, of
+    what it lists). None when that is not in euros."""
+    if purpose == CommPurpose.THANKS:
+        return None
+    if instalment is not None:
+        asked = Total(instalment["currency"], instalment["amount"])
+    elif plan is not None:
+        upcoming = [i for i in plan["instalments"] if i["due_date"] >= today]
+        if not upcoming:
+            return None
+        asked = Total(plan["currency"], upcoming[0]["amount"])
+    else:
+        asked = next((t for t in totals if t.currency == EPC_CURRENCY), Total("", Decimal(0)))
+    return asked if asked.currency == EPC_CURRENCY else None
 
 
 def instalment_of(

@@ -11,12 +11,15 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from email.header import decode_header, make_header
 from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.image import MIMEImage
 from email.utils import formataddr, make_msgid
 from email.utils import parseaddr as _parseaddr
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.message import SafeMIMEMultipart
 from django.core.mail.utils import DNS_NAME
 from django.utils.module_loading import import_string
 
@@ -24,6 +27,7 @@ from relance.accounts.identity import sender_of
 from relance.channels import registry, templates
 from relance.channels.base import Delivery, NoRecipient, Outgoing, TransportError
 from relance.channels.context import message_context
+from relance.channels.paying import Payment
 from relance.channels.smtp import TrackingMixin
 from relance.dunning.batch import THREAD_DEPTH, Facts
 from relance.dunning.models import Communication, CommunicationItem, StepChannel
@@ -138,6 +142,10 @@ def build_email(
     """The message for ``comm`` listing ``items``; raises ``NoRecipient``."""
     to = recipients_for(comm.customer, facts.contacts.get(comm.customer_id, []))
     context = message_context(comm, items, today, facts)
+    payment, code = context.get("payment"), None
+    if isinstance(payment, Payment) and payment.code is not None:
+        code = payment.code
+        context["payment"] = payment.shown_at(f"cid:{code.content_id}")
     rendered = templates.render(
         organisation_slug=comm.organisation.slug,
         channel=StepChannel.EMAIL,
@@ -157,7 +165,7 @@ def build_email(
         **thread_headers(facts.thread.get(comm.customer_id, [])),
         "X-Relance-Communication": str(comm.pk),
     }
-    message = EmailMultiAlternatives(
+    message = InlineImagesEmail(
         subject=rendered.subject,
         body=rendered.text,
         from_email=from_email,
@@ -169,6 +177,9 @@ def build_email(
     message.metadata = {COMMUNICATION_METADATA: str(comm.pk)}  # type: ignore[attr-defined]
     if rendered.html is not None:
         message.attach_alternative(rendered.html, "text/html")
+        # The payment code, when the HTML shows it (an organisation's own wording may not).
+        if code is not None and f"cid:{code.content_id}" in rendered.html:
+            message.attach(inline_image(code.png(), code.content_id))
     for name, content in invoice_pdfs(items, facts):
         message.attach(name, content, "application/pdf")
     return Outgoing(
@@ -179,6 +190,60 @@ def build_email(
         text=rendered.text,
         html=rendered.html or "",
     )
+
+
+def inline_image(png: bytes, content_id: str) -> MIMEImage:
+    """An image the HTML part shows (``<img src="cid:...">``), not an attachment to open:
+    a Content-ID and ``Content-Disposition: inline``, without a file name. Providers
+    (django-anymail) take such a part from ``attachments`` as an inline image."""
+    image = MIMEImage(png, "png")
+    image.add_header("Content-ID", f"<{content_id}>")
+    image.add_header("Content-Disposition", "inline")
+    return image
+
+
+def _inline(attachment: Any) -> bool:
+    return isinstance(attachment, MIMEBase) and attachment["Content-ID"] is not None
+
+
+class InlineImagesEmail(EmailMultiAlternatives):
+    """A message whose inline images (``inline_image``) travel with its HTML part in a
+    ``multipart/related`` part (RFC 2387), as mail programs expect to find them: Django
+    would put them among the attachments (``multipart/mixed``), where some list them as
+    files and leave the HTML's image blank. The attachments proper stay where they were::
+
+        multipart/mixed
+            multipart/alternative
+                text/plain
+                multipart/related
+                    text/html
+                    image/png (Content-ID)
+            application/pdf ...
+    """
+
+    def _create_alternatives(self, msg: Any) -> Any:
+        msg = super()._create_alternatives(msg)  # type: ignore[misc]
+        inline = [attachment for attachment in self.attachments if _inline(attachment)]
+        if inline and msg.is_multipart():
+            parts = msg.get_payload()
+            html = parts[-1]  # the last alternative is the HTML, the one the reader sees
+            related = SafeMIMEMultipart(
+                _subtype="related", encoding=self.encoding or settings.DEFAULT_CHARSET
+            )
+            related.set_param("type", "text/html")
+            related.attach(html)
+            for image in inline:
+                related.attach(image)
+            parts[-1] = related
+        return msg
+
+    def _create_attachments(self, msg: Any) -> Any:
+        every = self.attachments
+        self.attachments = [attachment for attachment in every if not _inline(attachment)]
+        try:
+            return super()._create_attachments(msg)  # type: ignore[misc]
+        finally:
+            self.attachments = every
 
 
 def prepared(message: EmailMultiAlternatives) -> EmailMultiAlternatives:

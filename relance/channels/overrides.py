@@ -31,6 +31,7 @@ from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.channels import templates
 from relance.channels.models import MessageTemplate, TemplatePart
+from relance.channels.paying import Payment, data_uri
 from relance.dunning.batch import Facts, load_email_facts
 from relance.dunning.models import CommPurpose, Communication, CommunicationItem, StepChannel
 from relance.ledger.models import Customer, Invoice
@@ -319,10 +320,16 @@ def _context(
     if customer.pk:
         load_email_facts(facts, [customer.pk], [invoice.pk for invoice in invoices])
     try:
-        return message_context(comm, items, today, facts)
+        context = message_context(comm, items, today, facts)
     except ValueError:  # an instalment reminder without an instalment to show
         comm.purpose = CommPurpose.REMINDER
-        return message_context(comm, items, today, facts)
+        context = message_context(comm, items, today, facts)
+    # The payment code shown in the preview's page (which allows data: images only), where
+    # an e-mail carries it as a part of its own.
+    payment = context.get("payment")
+    if isinstance(payment, Payment) and payment.code is not None:
+        context["payment"] = payment.shown_at(data_uri(payment.code))
+    return context
 
 
 # -- writing ------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ COUNTS = {
     "payments_created": gettext_lazy("payments and credit notes created"),
     "payments_updated": gettext_lazy("payments updated"),
     "payments_deleted": gettext_lazy("payments deleted"),
+    "payments_recognised": gettext_lazy("payments recognised by their RF reference"),
     "allocations_created": gettext_lazy("allocations created"),
     "allocations_updated": gettext_lazy("allocations updated"),
     "disputes_opened": gettext_lazy("disputes opened"),

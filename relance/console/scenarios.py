@@ -750,7 +750,7 @@ VARIABLES = (
     ("due_lines, upcoming_lines, single, single_due", ""),
     ("totals, due_totals", "currency, amount"),
     ("penalties", "law, rate, totals"),
-    ("payment", "holder, iban, bic, reference"),
+    ("payment", "holder, iban, bic, reference, amount, currency, qr, qr_size"),
     ("today, deadline, notice_days, pay_by, pay_within", ""),
     ("money, short_date, long_date, percent", "filters"),
 )

@@ -19,7 +19,9 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from stdnum import iso11649
 
+from relance.accounts.identity import customers_by_reference, references_in
 from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.ledger import balances
@@ -28,6 +30,7 @@ from relance.ledger.imports.records import (
     ImportFailed,
     InvoiceRecord,
     LedgerBatch,
+    PaymentRecord,
     Problem,
     Problems,
 )
@@ -341,6 +344,7 @@ class _Applier:
         update_fields: set[str] = set()
         addresses: dict[str, dict[str, Any]] = {}
         aliases = self.unpadded_references(existing)
+        self.attach_by_reference(existing, aliases)
         for ref in sorted(self.batch.customers):
             record = self.batch.customers[ref]
             values = {k: v for k, v in record.fields.items() if k in CUSTOMER_FIELDS}
@@ -383,6 +387,67 @@ class _Applier:
                 self.customer_terms[pk] = terms
         _bulk_update(Customer, update, update_fields)
         self.apply_addresses(addresses)
+
+    def attach_by_reference(self, existing: dict[str, Any], aliases: dict[str, str]) -> None:
+        """Payments (transfers, not credit notes) of no customer, or of a customer neither
+        in the ledger nor named by an invoice or contact of the file, that quote a
+        customer's RF reference (ISO 11649) in their reference or memo are that customer's
+        (``identity.customers_by_reference``, one query for the file). A valid RF reference
+        nobody has is a problem of its row; the customer a file names otherwise stays."""
+        named = {inv.customer for inv in self.batch.invoices}
+        named.update(contact.customer for contact in self.batch.contacts)
+        pending: list[tuple[PaymentRecord, list[tuple[str, str]]]] = []
+        for rec in self.batch.payments:
+            if rec.customer and (rec.customer in existing or rec.customer in aliases
+                                 or rec.customer in named):  # fmt: skip
+                continue
+            if rec.kind != PaymentKind.PAYMENT:  # credit notes are not transfers
+                if not rec.customer:
+                    self.problems.add(rec.row, self.batch.label("customer.reference"), "is empty")
+                continue
+            quoted = [(target, found) for target, text in
+                      (("payment.reference", rec.reference), ("payment.memo", rec.memo))
+                      for found in references_in(text)]  # fmt: skip
+            if quoted:
+                pending.append((rec, quoted))
+            elif not rec.customer:  # read without one: only a reader of ours does that
+                self.problems.add(rec.row, self.batch.label("customer.reference"), "is empty")
+        if not pending:
+            return
+        owners = customers_by_reference(
+            self.org, {found for _, quoted in pending for _, found in quoted}
+        )
+        unknown = set()
+        for rec, quoted in pending:
+            mine = [(t, f, owners[f]) for t, f in quoted if f in owners]
+            if not mine:
+                target, found = quoted[0]
+                self.problems.add(
+                    rec.row, self.batch.label(target),
+                    f"{iso11649.format(found)} is a valid payment reference (ISO 11649) but "
+                    "no customer's: check it, or give the payment's customer",
+                )  # fmt: skip
+                continue
+            target, found, customers = mine[0]
+            if len(customers) > 1:
+                self.problems.add(
+                    rec.row, self.batch.label(target),
+                    f"{iso11649.format(found)} is the payment reference of "
+                    f"{len(customers)} customers ("
+                    f"{', '.join(c.reference for c in customers)}): give the payment's customer",
+                )  # fmt: skip
+                continue
+            if rec.customer:
+                unknown.add(rec.customer)
+            self.result.note(
+                "payments", rec.reference, "recognised",
+                {"customer": (rec.customer, customers[0].reference)},
+            )  # fmt: skip
+            rec.customer = customers[0].reference
+        # A customer the file named only on payments now someone else's is not created.
+        still = {rec.customer for rec in self.batch.payments} | named
+        for ref in unknown - still:
+            del self.batch.customers[ref]
 
     def unpadded_references(self, existing: dict[str, Any]) -> dict[str, str]:
         """File references a spreadsheet stripped of their leading zeros (``101``), mapped to
@@ -623,6 +688,8 @@ class _Applier:
         update: list[Payment] = []
         fields: set[str] = set()
         for rec in self.batch.payments:
+            if rec.customer not in self.customer_ids:
+                continue  # no customer (``attach_by_reference`` said why)
             values: dict[str, Any] = {
                 "customer_id": self.customer_ids[rec.customer], "kind": rec.kind,
                 "date": rec.date, "currency": rec.currency, "amount": rec.amount,

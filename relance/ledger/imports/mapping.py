@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from relance.accounts.identity import references_in
 from relance.accounts.services import check_country, check_currency
 from relance.ledger.imports.parsing import (
     checked_date,
@@ -596,12 +597,16 @@ def _settlement(
 
 def _payment_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: _State) -> None:
     p = state.problems
-    if not _require(values, ("customer.reference", "payment.reference", "payment.date"),
-                    line, p):  # fmt: skip
+    # Without a customer, a transfer that quotes a customer's RF reference in its reference
+    # or memo is theirs: the import finds whose (``_Applier.attach_by_reference``).
+    required: tuple[str, ...] = ("customer.reference", "payment.reference", "payment.date")
+    if "customer.reference" not in values and _quotes_reference(values):
+        required = required[1:]
+    if not _require(values, required, line, p):
         return
     if state.signs and not state.signs_fit(values.get("payment.currency", state.currency), line):
         return
-    customer = _customer(batch, values, line)
+    customer = _customer(batch, values, line) if "customer.reference" in values else ""
     reference = values["payment.reference"]
     allocated = values.get("allocation.amount")
     total = values.get("payment.amount", allocated)
@@ -628,6 +633,13 @@ def _payment_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: 
         batch.allocations.append(
             AllocationRecord(reference, invoice, allocated or total, values["payment.date"], line)
         )
+
+
+def _quotes_reference(values: dict[str, Any]) -> bool:
+    return any(
+        references_in(str(values.get(target, "")))
+        for target in ("payment.reference", "payment.memo")
+    )
 
 
 def _customer_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: _State) -> None:
