@@ -17,6 +17,7 @@ import factories as make
 import pypdf
 import pypdfium2
 import pytest
+import zxingcpp
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import translation
@@ -71,6 +72,15 @@ def flat(text: str) -> str:
     return " ".join(text.replace("\u00a0", " ").replace("\u202f", " ").split())
 
 
+def read_qr_codes(pdf: bytes) -> list[str]:
+    """The QR codes printed on the PDF's pages, decoded from the rendered pages."""
+    found = []
+    for page in pypdfium2.PdfDocument(pdf):
+        image = page.render(scale=4).to_pil()
+        found += [result.text for result in zxingcpp.read_barcodes(image)]
+    return found
+
+
 def snapshot(pdf: bytes, name: str) -> Path:
     """The first page as PNG, to look at."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -114,6 +124,12 @@ def test_it_states_a_formal_notice_with_the_penalty_services_figures(acme, dupon
     assert f"1 / {pages}" in text and f"{pages} / {pages}" in text
     assert letter.data["claimed_exact"][0]["total"] == str(total)
     assert snapshot(pdf, "formal-notice-fr").stat().st_size > 10_000
+    # The EPC QR code, read back from the printed page as a banking app reads it.
+    [code] = read_qr_codes(pdf)
+    lines = code.splitlines()
+    assert lines[:3] == ["BCD", "002", "1"] and lines[3] == "SCT"
+    assert lines[6] == "FR7630006000011234567890189" and lines[7] == f"EUR{total}"
+    assert lines[9] == payment_reference(dupont)
 
 
 @pytest.mark.parametrize(

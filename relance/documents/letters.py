@@ -26,6 +26,7 @@ from stdnum import iban as stdnum_iban
 from relance.accounts.agents import agent_of
 from relance.accounts.identity import bank_details
 from relance.accounts.models import Organisation
+from relance.channels import paying
 from relance.channels.base import NoRecipient
 from relance.channels.context import (
     FIRST_REMINDER_DAYS,
@@ -413,15 +414,9 @@ def _paying(
 
 
 def qr_svg(details: Any, amount: Decimal | None) -> str | None:
-    """The EPC QR code of the transfer, when the channels' paying module can draw it."""
-    if not amount or amount <= 0:
-        return None
-    try:
-        from relance.channels import paying  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+    """The EPC QR code of the transfer (euros only, ``paying.epc_qr``), as SVG."""
     code = paying.epc_qr(details, amount, "EUR")
-    return code.svg() if code is not None else None
+    return code.svg(size_mm=30) if code is not None else None
 
 
 def _plan(plan: Mapping[str, Any] | None, lines: Sequence[Line]) -> dict[str, Any] | None:
