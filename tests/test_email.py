@@ -500,13 +500,11 @@ def test_it_marks_a_stale_send_ambiguous_and_never_resends_it(mail, durand, cloc
 
 @pytest.mark.parametrize(
     ("channel", "title"),
-    # Tasks are written in the installation's language (French by default).
-    [
-        ("call", "Appeler Client C001"),
-        ("registered_letter", "Imprimer et poster le courrier formal_notice"),
-    ],
+    # Tasks are written in the installation's language (French by default). Letters are
+    # written and filed for printing (tests/test_letters.py).
+    [("call", "Appeler Client C001")],
 )
-def test_it_hands_calls_and_letters_to_a_person(mail, durand, channel, title):
+def test_it_hands_calls_to_a_person(mail, durand, channel, title):
     comm = plan(durand, [invoice(durand, "F-1", "100")], channel=channel, template="formal_notice")
 
     assert outbox.send_due(today=TODAY).as_dict() == {"handed_over": 1}

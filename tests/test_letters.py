@@ -23,6 +23,7 @@ from django.core.management.base import CommandError
 from django.utils import translation
 from stdnum import iso11649
 
+from relance.accounts import agents
 from relance.accounts.identity import bank_details, payment_reference
 from relance.accounts.models import Agent
 from relance.channels.formatting import long_date, money
@@ -264,7 +265,7 @@ def test_it_writes_in_the_name_of_a_collection_agency(acme, dupont):
     assert text.startswith("Recouvra")  # its letterhead
     assert "collecting debts amicably" in text and "Acme Industrie SAS" in text
     assert "12 rue de la Paix, 75002 Paris" in text  # the creditor's address
-    assert flat(letters.L111_8[0]) in text and flat(letters.L111_8[1]) in text
+    assert flat(agents.L111_8[0]) in text and flat(agents.L111_8[1]) in text
     assert "Recouvra SAS · SIREN 443061841" in text
 
 

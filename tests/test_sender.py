@@ -50,3 +50,18 @@ def test_it_refuses_a_reply_to_that_is_not_an_address(org):
     with pytest.raises(CommandError, match="reply_to:"):
         call_command("org", "set", "--reply-to", "relances-at-acme", stdout=StringIO())
     assert Organisation.objects.get(pk=org.pk).reply_to == ""
+
+
+def test_it_sends_in_the_name_of_the_agent_writing_for_the_organisation(mail, org):
+    from relance.accounts import agents
+
+    agents.set_agent(org, {"kind": "agency", "name": "Recouvra", "email": "dossiers@recouvra.test",
+                           "address": "3 place Bellecour\n69002 Lyon"})  # fmt: skip
+    send_one(org)
+    [received] = mail.received
+    assert parseaddr(received.message["From"]) == ("Recouvra", "relance@relance.test")
+    assert parseaddr(received.message["Reply-To"]) == ("Recouvra", "dossiers@recouvra.test")
+    text = received.message.get_body(("plain",)).get_content()
+    assert "Recouvra" in text and "Acme Industrie SAS" in text
+    assert "3 place Bellecour" in text.split("Bien cordialement,")[1]  # signed by the agent
+    assert " ".join(agents.L111_8[0].split()) in " ".join(text.split())

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from relance.accounts import identity
 from relance.accounts.identity import IdentityError
@@ -97,3 +98,54 @@ def describe(agent: Agent | None) -> dict[str, Any] | None:
     if agent is None:
         return None
     return {"active": agent.active, **{name: getattr(agent, name) for name in FIELDS}}
+
+
+# L111-8 of the Code des procédures civiles d'exécution, paragraphs 2 and 3, which R124-4
+# requires an agency's letters to reproduce (the statute's words, in French).
+L111_8 = (
+    "Les frais de recouvrement entrepris sans titre exécutoire restent à la charge du "
+    "créancier, sauf s'ils concernent un acte dont l'accomplissement est prescrit par la loi "
+    "au créancier. Toute stipulation contraire est réputée non écrite, sauf disposition "
+    "législative contraire.",
+    "Cependant, le créancier qui justifie du caractère dû des sommes réclamées peut demander "
+    "au juge de l'exécution de laisser tout ou partie des frais ainsi exposés à la charge du "
+    "débiteur de mauvaise foi.",
+)
+
+
+def mentions(org: Organisation, agent: Agent | None) -> dict[str, Any] | None:
+    """What the law asks of a letter or message an agency writes for a creditor (R124-4
+    CPCE), in the active language: its name and that it collects debts amicably, the
+    creditor's name and address (``intro``), and L111-8's paragraphs 2 and 3
+    (``mentions``); the sums by kind and how to pay are the letter's own tables."""
+    if agent is None:
+        return None
+    creditor = org.legal_name or org.name
+    where = ", ".join(line.strip() for line in org.address.splitlines() if line.strip())
+    if agent.kind == "insurer":
+        intro = _(
+            "%(agent)s, credit insurer of %(creditor)s (%(address)s), writes to you on its "
+            "behalf about the sums below."
+        )
+    else:
+        intro = _(
+            "%(agent)s, a company collecting debts amicably, writes to you on behalf of its "
+            "client %(creditor)s (%(address)s), who has entrusted it with the sums below."
+        )
+    values = {"agent": agent.legal_name or agent.name, "creditor": creditor, "address": where}
+    return {
+        "kind": agent.kind,
+        "name": agent.legal_name or agent.name,
+        "address": agent.address,
+        "email": agent.email,
+        "phone": agent.phone,
+        "intro": intro % values,
+        "mentions": [
+            _(
+                "Amicable debt collection on behalf of %(creditor)s. Article L111-8 of the "
+                "French Code of civil enforcement procedures, paragraphs 2 and 3:"
+            )
+            % {"creditor": creditor},
+            *L111_8,
+        ],
+    }

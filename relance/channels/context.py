@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from relance.accounts import agents
 from relance.accounts.identity import bank_details
 from relance.accounts.models import Organisation
 from relance.channels.paying import CURRENCY as EPC_CURRENCY
@@ -152,6 +153,8 @@ def message_context(
         "upcoming_from": len(due_lines) if due_lines and upcoming_lines else None,
         "pay_within": FIRST_REMINDER_DAYS,
         "pay_by": today + timedelta(days=FIRST_REMINDER_DAYS),
+        # White label: who writes for the organisation, and what the law asks it to say.
+        "agent": agents.mentions(org, facts.agents.get(org.pk)),
         # How to pay: only from bank details the organisation gave; the EPC QR code for
         # what the message asks, in euros.
         "payment": payment_for(

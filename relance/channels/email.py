@@ -75,13 +75,15 @@ def _unique(addresses: list[str]) -> list[str]:
     return kept
 
 
-def sender_for(comm: Communication) -> tuple[str, list[str]]:
+def sender_for(comm: Communication, agent: Any = None) -> tuple[str, list[str]]:
     """From and Reply-To. From is our own address under the organisation's sender name
-    unless ``RELANCE_EMAIL_FROM_ORGANISATION`` is set (the organisation's domain must then
-    authorise our servers: SPF, DKIM); replies go to its reply-to address (both default to
-    the organisation's name and e-mail: ``identity.sender_of``)."""
+    (or its ``agent``'s name, white label) unless ``RELANCE_EMAIL_FROM_ORGANISATION`` is set
+    (the organisation's domain must then authorise our servers: SPF, DKIM); replies go to
+    its reply-to address, or the agent's (``identity.sender_of``)."""
     org = comm.organisation
     name, reply_address = sender_of(org)
+    if agent is not None:
+        name, reply_address = agent.name, agent.email or reply_address
     own = parseaddr(settings.DEFAULT_FROM_EMAIL)[1] or settings.DEFAULT_FROM_EMAIL
     if getattr(settings, "RELANCE_EMAIL_FROM_ORGANISATION", False) and org.email:
         own = org.email
@@ -158,7 +160,7 @@ def build_email(
             rendered, channel=StepChannel.EMAIL, subject=comm.edited_subject,
             text=comm.edited_text, context=context,
         )  # fmt: skip
-    from_email, reply_to = sender_for(comm)
+    from_email, reply_to = sender_for(comm, facts.agents.get(comm.organisation_id))
     message_id = make_msgid(idstring=f"relance.{comm.pk}", domain=message_id_domain())
     headers = {
         "Message-ID": message_id,

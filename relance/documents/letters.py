@@ -23,6 +23,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from stdnum import iban as stdnum_iban
 
+from relance.accounts import agents
 from relance.accounts.agents import agent_of
 from relance.accounts.identity import bank_details
 from relance.accounts.models import Organisation
@@ -132,52 +133,6 @@ def sender_of(org: Organisation, agent: Any, logo: str | None) -> dict[str, Any]
         "mentions": _mentions(org),
         "return_line": _return_line(org.legal_name or org.name, org.address),
     }  # fmt: skip
-
-
-# L111-8 of the Code des procédures civiles d'exécution, paragraphs 2 and 3, which R124-4
-# requires an agency's letters to reproduce (the statute's words, in French).
-L111_8 = (
-    "Les frais de recouvrement entrepris sans titre exécutoire restent à la charge du "
-    "créancier, sauf s'ils concernent un acte dont l'accomplissement est prescrit par la loi "
-    "au créancier. Toute stipulation contraire est réputée non écrite, sauf disposition "
-    "législative contraire.",
-    "Cependant, le créancier qui justifie du caractère dû des sommes réclamées peut demander "
-    "au juge de l'exécution de laisser tout ou partie des frais ainsi exposés à la charge du "
-    "débiteur de mauvaise foi.",
-)
-
-
-def agent_block(org: Organisation, agent: Any) -> dict[str, Any] | None:
-    """What the law asks of a letter an agency writes for a creditor (R124-4 CPCE): its
-    name and that it collects debts amicably, the creditor's name and address, the sums by
-    kind (the ``claimed`` table), how to pay, and L111-8's paragraphs 2 and 3."""
-    if agent is None:
-        return None
-    creditor = org.legal_name or org.name
-    where = ", ".join(_lines(org.address))
-    if agent.kind == "insurer":
-        intro = _(
-            "%(agent)s, credit insurer of %(creditor)s (%(address)s), writes to you on its "
-            "behalf about the sums below."
-        )
-    else:
-        intro = _(
-            "%(agent)s, a company collecting debts amicably, writes to you on behalf of its "
-            "client %(creditor)s (%(address)s), who has entrusted it with the sums below."
-        )
-    values = {"agent": agent.legal_name or agent.name, "creditor": creditor, "address": where}
-    return {
-        "kind": agent.kind,
-        "intro": intro % values,
-        "mentions": [
-            _(
-                "Amicable debt collection on behalf of %(creditor)s. Article L111-8 of the "
-                "French Code of civil enforcement procedures, paragraphs 2 and 3:"
-            )
-            % {"creditor": creditor},
-            *L111_8,
-        ],
-    }
 
 
 # -- sums ----------------------------------------------------------------------------------
@@ -310,7 +265,7 @@ def _build(
         if place
         else dated,
         "sender": sender_of(org, agent, project.logo),
-        "agent": agent_block(org, agent),
+        "agent": agents.mentions(org, agent),
         "to": {"name": to["name"], "lines": to["lines"]},
         "debtor": {
             "name": customer.legal_name,

@@ -15,6 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from relance.accounts.models import Agent
 from relance.dunning import instalments
 from relance.dunning.models import (
     CommPurpose,
@@ -48,6 +49,8 @@ class Facts:
     attachments: dict[int, list[Attachment]] = field(default_factory=dict)  # by invoice
     thread: dict[int, list[str]] = field(default_factory=dict)  # earlier Message-IDs, oldest first
     rate_tables: dict[str, Any] = field(default_factory=dict)
+    # The agent writing for each organisation (white label), by organisation; None: itself.
+    agents: dict[int, Any] = field(default_factory=dict)
 
     def sent(self, customer_id: int, message_id: str) -> None:
         self.thread.setdefault(customer_id, []).append(message_id)
@@ -118,6 +121,12 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
     }
     if any(comm.channel in (StepChannel.EMAIL, StepChannel.SMS) for comm in comms):
         load_email_facts(facts, customer_ids, invoice_ids)
+    organisations = {comm.organisation_id for comm in comms}
+    facts.agents = dict.fromkeys(organisations)
+    facts.agents.update(
+        (agent.organisation_id, agent)
+        for agent in Agent.objects.filter(organisation_id__in=organisations, active=True)
+    )
     return facts
 
 
