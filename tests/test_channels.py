@@ -120,8 +120,10 @@ def without_letters():
 
 
 def test_it_hands_letters_to_a_person_until_a_letter_channel_is_registered(
-    channel_module, dupont, without_letters
+    without_letters, channel_module, dupont
 ):
+    # ``without_letters`` first: it registers the letter channel again after
+    # ``channel_module`` has removed the test's own.
     first = communication(dupont, [invoice(dupont, "F1", due=D - dt.timedelta(days=40))], on=D,
                           channel="letter", template="registered_letter")  # fmt: skip
     assert outbox.send_due(today=D).as_dict() == {"handed_over": 1}

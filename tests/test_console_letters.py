@@ -47,7 +47,8 @@ def filed(org, reference, postcode, *, channel="letter"):
 def test_it_prints_the_waiting_letters_in_one_batch(client, org):
     filed(org, "C-LYON", "69003", channel="registered_letter")
     filed(org, "C-PARIS", "75011")
-    assert outbox.send_due(org.pk, today=D).counts["sent"] == 2
+    report = outbox.send_due(org.pk, today=D)
+    assert report.counts["sent"] == 2, report.as_dict()
     signed_in(client, org, "collector")
     page = client.get(reverse("console:letters")).content.decode()
     assert page.count('data-testid="waiting-letter"') == 2 and "1 of them registered" in page
