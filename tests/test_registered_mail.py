@@ -20,6 +20,7 @@ from django.core.management.base import CommandError
 from fake_maileva import USERNAME, FakeMaileva
 from pypdf import PdfReader
 
+from relance.accounts.models import Organisation
 from relance.audit.models import AuditEvent
 from relance.channels import maileva, registered_mail
 from relance.channels.models import RegisteredLetter
@@ -27,7 +28,7 @@ from relance.channels.registered_mail import RegisteredMailError, record_posting
 from relance.dunning.models import Task
 from relance.ledger.models import TimelineEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 PARIS = ZoneInfo("Europe/Paris")
 D = dt.date(2026, 11, 23)  # a Monday
 NOW = dt.datetime(2026, 11, 23, 9, 30, tzinfo=PARIS)
@@ -77,8 +78,10 @@ def events(customer, prefix="registered."):
 
 
 def audited(prefix="registered."):
-    return list(AuditEvent.objects.filter(action__startswith=prefix).order_by("pk")
-                .values_list("action", flat=True))  # fmt: skip
+    """The test organisation's events (a module's data set, such as the demo's, may stay)."""
+    acme = Organisation.objects.get(slug="acme")
+    return list(AuditEvent.objects.filter(organisation_id=acme.pk, action__startswith=prefix)
+                .order_by("pk").values_list("action", flat=True))  # fmt: skip
 
 
 def at(day: str, hour: int = 12) -> dt.datetime:

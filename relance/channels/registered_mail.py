@@ -538,17 +538,14 @@ def _failed_attempt(
 
 
 def _task_for_person(letter: RegisteredLetter, why: str) -> None:
-    from relance.dunning.models import Task
+    from relance.dunning import tasks
 
-    Task.objects.get_or_create(
-        organisation=letter.organisation, key=f"registered:{letter.pk}",
-        defaults={
-            "customer": letter.customer, "kind": TASK_KIND, "due_on": timezone.localdate(),
-            "communication_id": letter.communication_id,
-            "title": (_("Registered letter %(id)s not sent by %(provider)s: %(why)s")
-                      % {"id": letter.pk, "provider": letter.provider, "why": why})[:300],
-            "data": {"registered_letter": letter.pk, "error": why[:1000]},
-        },
+    tasks.open_task(
+        letter.organisation, key=f"registered:{letter.pk}", customer_id=letter.customer_id,
+        kind=TASK_KIND, due_on=timezone.localdate(), communication_id=letter.communication_id,
+        title=Text(gettext_noop("Registered letter %(id)s not sent by %(provider)s: %(why)s"),
+                   {"id": letter.pk, "provider": letter.provider, "why": why[:200]}),
+        data={"registered_letter": letter.pk, "error": why[:1000]},
     )  # fmt: skip
     _note(letter, "registered.failed",
           Text(gettext_noop("Registered letter refused by %(provider)s: %(why)s"),
