@@ -13,6 +13,7 @@ class TemplatePart(models.TextChoices):
     SUBJECT = "subject.txt", _("Subject")
     TEXT = "txt", _("Text")
     HTML = "html", _("HTML")
+    TYP = "typ", _("Typst")  # a letter's template (relance.documents.typesetting)
 
 
 class MessageTemplate(models.Model):

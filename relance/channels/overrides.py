@@ -10,6 +10,10 @@ the message engine by ``DatabaseLoader``, edited in the console (docs/templates.
   its part and line; ``save`` and ``reset`` write (and audit) an override.
 - ``preview`` renders a template, stored or drafted, for one of the organisation's real
   customers with the context the outbox builds (``channels.context.message_context``).
+
+Letters are edited here too (channel ``letter``, one part: the Typst source, ``typ``):
+listed from ``documents.typesetting``, checked by compiling them on an example letter, and
+previewed by ``documents.letters.preview`` (docs/letters.md).
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from typing import Any
 from django.db import transaction
 from django.template import Origin, TemplateDoesNotExist, TemplateSyntaxError
 from django.template.loaders.base import Loader
+from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.channels import templates
 from relance.channels.models import MessageTemplate, TemplatePart
 from relance.channels.paying import Payment, data_uri
+from relance.documents import typesetting
 from relance.dunning.batch import Facts, load_email_facts
 from relance.dunning.models import CommPurpose, Communication, CommunicationItem, StepChannel
 from relance.ledger.models import Customer, Invoice
@@ -41,6 +47,9 @@ NAME = re.compile(
     r"(?P<slug>[-a-zA-Z0-9_]+)\.(?P<part>subject\.txt|txt|html)"
 )
 PARTS = (TemplatePart.SUBJECT, TemplatePart.TEXT, TemplatePart.HTML)
+# A letter's template: one Typst source (relance.documents.typesetting).
+LETTER = typesetting.LETTER_CHANNEL
+LETTER_PARTS = (TemplatePart.TYP,)
 # A message template is a page or two of text: anything larger is a paste gone wrong.
 MAX_BODY = 100_000
 SLUG = re.compile(r"[a-z0-9][-a-z0-9_]{0,63}")
@@ -110,6 +119,11 @@ class DatabaseLoader(Loader):
         return body
 
 
+def parts_of(channel: str) -> tuple[TemplatePart, ...]:
+    """The parts a template of ``channel`` is written in."""
+    return LETTER_PARTS if channel == LETTER else PARTS
+
+
 def name_of(organisation: Organisation, channel: str, language: str, slug: str, part: str) -> str:
     return f"org-{organisation.slug}/channels/{channel}/{language}/{slug}.{part}"
 
@@ -141,6 +155,8 @@ def shipped_slugs() -> dict[tuple[str, str], list[str]]:
             continue
         channel, language = path.parent.parent.name, path.parent.name
         found.setdefault((channel, language), []).append(path.name.removesuffix(".txt"))
+    for language, slugs in typesetting.shipped_slugs().items():
+        found[(LETTER, language)] = list(slugs)
     return found
 
 
@@ -172,14 +188,19 @@ def sources(organisation: Organisation, channel: str, language: str, slug: str) 
         ).values_list("part", "body")
     )
     return {part.value: own.get(part.value, _shipped_source(channel, language, slug, part.value))
-            for part in PARTS}  # fmt: skip
+            for part in parts_of(channel)}  # fmt: skip
 
 
 def shipped_sources(channel: str, language: str, slug: str) -> dict[str, str]:
-    return {part.value: _shipped_source(channel, language, slug, part.value) for part in PARTS}
+    return {
+        part.value: _shipped_source(channel, language, slug, part.value)
+        for part in parts_of(channel)
+    }
 
 
 def _shipped_source(channel: str, language: str, slug: str, part: str) -> str:
+    if channel == LETTER:
+        return _read(typesetting.SHIPPED / language / f"{slug}.{part}")
     path = templates.BUILTIN_DIR / shipped_name(channel, language, slug, part)
     return _read(path)
 
@@ -212,22 +233,29 @@ class Preview:
     html: str | None = None
     errors: list[TemplateError] = field(default_factory=list)
     customer: Customer | None = None
+    # A letter: its first page as PNG (or its PDF, ``letter_preview(pdf=True)``); or, when
+    # no such letter can be written for the customer, why (not the template's fault).
+    document: bytes | None = None
+    problem: str = ""
 
 
-def compile_errors(parts: Mapping[str, str]) -> list[TemplateError]:
-    """Syntax errors of each part, with their line, as the message engine reads them."""
+def compile_errors(parts: Mapping[str, str], channel: str = "") -> list[TemplateError]:
+    """Syntax errors of each part, with their line, as the message engine reads them (a
+    letter's Typst source is compiled by ``preview``)."""
     errors = []
-    for part in PARTS:
+    for part in parts_of(channel):
         body = parts.get(part.value, "")
         if len(body) > MAX_BODY:
             errors.append(TemplateError(part.value, None, f"longer than {MAX_BODY} characters"))
+            continue
+        if part == TemplatePart.TYP:  # Typst: compiled with the letter's data, in ``preview``
             continue
         try:
             templates.engine(autoescape=part == TemplatePart.HTML, debug=True).from_string(body)
         except TemplateSyntaxError as error:
             errors.append(TemplateError(part.value, _line(error), str(error)))
-    for part in (TemplatePart.SUBJECT, TemplatePart.TEXT):
-        if not parts.get(part.value, "").strip():
+    for part in (TemplatePart.SUBJECT, TemplatePart.TEXT, TemplatePart.TYP):
+        if part in parts_of(channel) and not parts.get(part.value, "").strip():
             errors.append(TemplateError(part.value, None, "may not be empty"))
     return errors
 
@@ -249,6 +277,9 @@ def preview(
     """The message as the outbox would write it today for ``customer`` (their open items,
     penalties, payment reference), with ``parts`` in place of the stored wording; errors
     (syntax, or a failure while rendering) come back with their part and line."""
+    if channel == LETTER:
+        source = (parts or sources(organisation, channel, language, slug))[TemplatePart.TYP]
+        return letter_preview(organisation, language, slug, customer, today, source)
     result = Preview(customer=customer)
     if parts is not None:
         result.errors = compile_errors(parts)
@@ -272,6 +303,58 @@ def preview(
         result.errors = [TemplateError("", _line(error), f"{type(error).__name__}: {error}")]
         return result
     result.subject, result.text, result.html = rendered.subject, rendered.text, rendered.html
+    return result
+
+
+def letter_preview(
+    organisation: Organisation,
+    language: str,
+    slug: str,
+    customer: Customer | None,
+    today: dt.date,
+    source: str,
+    *,
+    pdf: bool = False,
+) -> Preview:
+    """The letter ``slug`` written with the Typst ``source`` for ``customer`` (None: an
+    example customer), as the first page in PNG (``pdf``: the whole PDF); Typst's error
+    with its line, or why no such letter can be written for this customer."""
+    from relance.channels.base import NoRecipient
+    from relance.documents import letters
+
+    result = Preview(customer=customer)
+    result.errors = compile_errors({TemplatePart.TYP.value: source}, LETTER)
+    if result.errors:
+        return result
+    try:
+        result.document = letters.preview(
+            organisation, customer, slug, language, source, today, image=not pdf
+        )
+    except typesetting.DocumentError as error:
+        # A line of the draft, or of the layout or another letter it imports; never one
+        # of the document Relance wraps it in.
+        if error.file == letters.module_of(language, slug) + ".typ":
+            where, line = TemplatePart.TYP.value, error.line
+        elif error.file == typesetting.LAYOUT or "/" in error.file:
+            where, line = error.file, error.line
+        else:
+            where, line = TemplatePart.TYP.value, None
+        result.errors = [TemplateError(where, line, error.message)]
+    except NoRecipient:
+        assert customer is not None
+        result.problem = _(
+            "%(customer)s has no postal address: no letter can be written to them. "
+            "Add one to the customer, or preview on another customer."
+        ) % {"customer": customer.legal_name}
+    except letters.RateMissing as error:
+        result.problem = _(
+            "This letter states late-payment penalties and a rate they need is unknown "
+            "(%(rate)s): it would be held, not sent. `relance rates fetch` adds it."
+        ) % {"rate": error}
+    except letters.Refused as error:
+        result.problem = _("No such letter can be written for this customer today: %(why)s.") % {
+            "why": error
+        }
     return result
 
 
@@ -362,11 +445,12 @@ def save(
     request: Any = None,
 ) -> list[str]:
     """Store the organisation's wording of one template (the three parts together, so a
-    text is never paired with another wording's HTML); refused with its errors when a
-    part does not compile or the whole does not render. Returns the parts changed."""
+    text is never paired with another wording's HTML; a letter's one Typst source);
+    refused with its errors when a part does not compile or the whole does not render (a
+    letter: compiled on an example letter). Returns the parts changed."""
     check_key(channel, language, slug)
-    parts = {part.value: _newlines(parts.get(part.value, "")) for part in PARTS}
-    errors = compile_errors(parts)
+    parts = {part.value: _newlines(parts.get(part.value, "")) for part in parts_of(channel)}
+    errors = compile_errors(parts, channel)
     if not errors:
         errors = preview(organisation, channel, language, slug, None, today, parts).errors
     if errors:

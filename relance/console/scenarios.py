@@ -563,6 +563,8 @@ def template_list(request: HttpRequest) -> HttpResponse:
     for entry in overrides.catalogue(organisation):
         grouped.setdefault((entry.channel, entry.slug), []).append(entry)
     used = set(request.console.objects(Step).values_list("channel", "template"))  # type: ignore[attr-defined]
+    # A registered letter is written from the letter templates.
+    used |= {(overrides.LETTER, t) for c, t in used if c == StepChannel.REGISTERED_LETTER}
     rows = [
         {"channel": channel, "slug": slug, "entries": entries, "used": (channel, slug) in used}
         for (channel, slug), entries in sorted(grouped.items())
@@ -604,12 +606,17 @@ def _chosen_customer(request: HttpRequest, data: Mapping[str, Any]) -> Customer 
     return request.console.get(Customer, value)  # type: ignore[attr-defined]
 
 
-def _parts(post: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        TemplatePart.SUBJECT.value: post.get("subject", ""),
-        TemplatePart.TEXT.value: post.get("text", ""),
-        TemplatePart.HTML.value: post.get("html", ""),
-    }
+# The editor's field of each part.
+PART_FIELDS = {
+    TemplatePart.SUBJECT: "subject",
+    TemplatePart.TEXT: "text",
+    TemplatePart.HTML: "html",
+    TemplatePart.TYP: "typ",
+}
+
+
+def _parts(post: Mapping[str, Any], channel: str) -> dict[str, str]:
+    return {part.value: post.get(PART_FIELDS[part], "") for part in overrides.parts_of(channel)}
 
 
 @console_view(Can.EDIT_SCENARIOS)
@@ -632,7 +639,7 @@ def template_page(request: HttpRequest, channel: str, language: str, slug: str) 
     parts = stored
     errors: list[overrides.TemplateError] = []
     if request.method == "POST":
-        parts = _parts(request.POST)
+        parts = _parts(request.POST, channel)
         if request.POST.get("op") != "preview":
             try:
                 changed = overrides.save(
@@ -658,19 +665,22 @@ def template_page(request: HttpRequest, channel: str, language: str, slug: str) 
         "console/scenarios/template.html",
         {
             **_html_frame(request, preview),
+            **_letter_image(request, channel, language, slug, parts, preview),
             "channel": channel,
             "language": language,
             "slug": slug,
             "subject": parts.get(TemplatePart.SUBJECT.value, ""),
             "text": parts.get(TemplatePart.TEXT.value, ""),
             "html": parts.get(TemplatePart.HTML.value, ""),
+            "typ": parts.get(TemplatePart.TYP.value, ""),
+            "letter": channel == overrides.LETTER,
             "errors": errors,
             "preview": preview,
             "customers": customers,
             "customer": customer,
             "overridden": overridden,
             "shipped": any(overrides.shipped_sources(channel, language, slug).values()),
-            "variables": VARIABLES,
+            "variables": LETTER_VARIABLES if channel == overrides.LETTER else VARIABLES,
         },
     )
 
@@ -686,7 +696,7 @@ def template_preview(request: HttpRequest, channel: str, language: str, slug: st
         customers = _preview_customers(request, None)
         customer = customers[0] if customers else None
     parts = (
-        _parts(request.POST)
+        _parts(request.POST, channel)
         if request.method == "POST"
         else overrides.sources(organisation, channel, language, slug)
     )
@@ -696,7 +706,11 @@ def template_preview(request: HttpRequest, channel: str, language: str, slug: st
     return render(
         request,
         "console/scenarios/_preview.html",
-        {"preview": preview, **_html_frame(request, preview)},
+        {
+            "preview": preview,
+            **_html_frame(request, preview),
+            **_letter_image(request, channel, language, slug, parts, preview),
+        },
     )
 
 
@@ -730,6 +744,67 @@ def template_html(request: HttpRequest) -> HttpResponse:
     return HttpResponse(html, content_type="text/html; charset=utf-8")
 
 
+LETTER_SESSION_KEY = "relance_letter_preview"
+# Drafts of letters kept in the session for their image and PDF (a few kilobytes each).
+LETTER_DRAFTS = 8
+
+
+def _letter_image(
+    request: HttpRequest,
+    channel: str,
+    language: str,
+    slug: str,
+    parts: Mapping[str, str],
+    preview: overrides.Preview,
+) -> dict[str, Any]:
+    """A letter's preview is an image of its first page and a PDF, each of its own address
+    (``template_letter``), compiled from the draft the session keeps: the page holds an
+    ``<img>``, never the document."""
+    if channel != overrides.LETTER or preview.document is None:
+        return {}
+    source = parts.get(TemplatePart.TYP.value, "")
+    key = f"{language}/{slug}"
+    drafts = {k: v for k, v in request.session.get(LETTER_SESSION_KEY, {}).items() if k != key}
+    drafts = dict(list(drafts.items())[-(LETTER_DRAFTS - 1) :])
+    request.session[LETTER_SESSION_KEY] = {**drafts, key: source}
+    customer = preview.customer.pk if preview.customer is not None else ""
+    version = hashlib.sha256(f"{customer}\0{source}".encode()).hexdigest()[:12]
+    query = f"?customer={customer}&v={version}"
+    return {
+        "letter_png": reverse("console:template_letter", args=[language, slug, "png"]) + query,
+        "letter_pdf": reverse("console:template_letter", args=[language, slug, "pdf"]) + query,
+    }
+
+
+# The letter being previewed, from the draft in the session (else the wording in force):
+# an image or a PDF, nothing that runs.
+@csp({"default-src": ["'none'"], "frame-ancestors": ["'self'"], "sandbox": [True]})
+@console_view(Can.EDIT_SCENARIOS)
+def template_letter(request: HttpRequest, language: str, slug: str, kind: str) -> HttpResponse:
+    _template_key(overrides.LETTER, language, slug)
+    if kind not in ("png", "pdf"):
+        raise Http404
+    organisation = request.console.organisation  # type: ignore[attr-defined]
+    customer = _chosen_customer(request, request.GET)
+    source = request.session.get(LETTER_SESSION_KEY, {}).get(f"{language}/{slug}")
+    if source is None:
+        source = overrides.sources(organisation, overrides.LETTER, language, slug)[
+            TemplatePart.TYP.value
+        ]
+    preview = overrides.letter_preview(
+        organisation, language, slug, customer, today_for(organisation), source,
+        pdf=kind == "pdf",
+    )  # fmt: skip
+    if preview.document is None:
+        why = preview.problem or "; ".join(str(e) for e in preview.errors)
+        return HttpResponse(why, status=422, content_type="text/plain; charset=utf-8")
+    if kind == "png":
+        return HttpResponse(preview.document, content_type="image/png")
+    response = HttpResponse(preview.document, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{slug}-{language}-draft.pdf"'
+    return response
+
+
 @console_view(Can.EDIT_SCENARIOS)
 def template_reset(request: HttpRequest, channel: str, language: str, slug: str) -> HttpResponse:
     _template_key(channel, language, slug)
@@ -755,6 +830,21 @@ VARIABLES = (
     ("money, short_date, long_date, percent", "filters"),
 )
 
+# What a letter's ``d`` holds and the layout's helpers (docs/letters.md).
+LETTER_VARIABLES = (
+    ("d.greeting, d.salutation, d.subject, d.date, d.place_date", ""),
+    ("d.invoices", "number, issued, due, amount, balance, days, interest, indemnity"),
+    ("d.claimed, d.claimed_text", "principal, interest, indemnity, total"),
+    ("d.penalties", "law (fr, uk, eu), computed, rate"),
+    ("d.deadline, d.notice_days, d.pay_by, d.pay_within", ""),
+    ("d.debtor, d.sender, d.to, d.agent, d.payment, d.plan, d.signature", ""),
+    (
+        "invoices(d, penalties: true), claimed(d), paying(d), signature(d)",
+        '#import "/relance.typ": *',
+    ),
+    ("agency-intro(d), agency-mentions(d), statement-totals(d), plan-table(d)", ""),
+)
+
 CHANNEL = "<slug:channel>/<slug:language>/<slug:slug>"
 urlpatterns = [
     path("scenarios/", scenario_list, name="scenarios"),
@@ -770,4 +860,9 @@ urlpatterns = [
     path(f"templates/{CHANNEL}/", template_page, name="template"),
     path(f"templates/{CHANNEL}/preview/", template_preview, name="template_preview"),
     path(f"templates/{CHANNEL}/reset/", template_reset, name="template_reset"),
+    path(
+        "templates/letter/<slug:language>/<slug:slug>/draft.<slug:kind>",
+        template_letter,
+        name="template_letter",
+    ),
 ]

@@ -71,6 +71,9 @@ class Request:
     contact_name: str = ""
     plan: Mapping[str, Any] | None = None  # agreed_on, instalments [(date, amount)]
     tables: dict[str, Any] = field(default_factory=dict)  # rate tables, kept between letters
+    # An example letter (a template's check in the editor): never held, a rate unknown
+    # leaves its penalties out.
+    example: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def penalties(request: Request, late: Sequence[Invoice]) -> dict[int, Penalty] |
     except NoLaw:
         return None
     except (RateUnknown, LookupError) as error:
-        if request.template in HELD_WITHOUT_RATE:
+        if request.template in HELD_WITHOUT_RATE and not request.example:
             raise RateMissing(str(error)) from error
         return None
 
@@ -519,3 +522,97 @@ def for_customer(
 def claimed_amounts(letter: Letter) -> list[dict[str, Any]]:
     """The sums a letter claims, exact, per currency (for ``--json`` and the hand-over)."""
     return letter.data.get("claimed_exact", [])
+
+
+# -- a template being edited (the console's editor, docs/letters.md) -----------------------
+
+# The preview's image: the first page, sharp enough to read on a screen.
+PREVIEW_PPI = 96
+
+
+def module_of(language: str, template: str) -> str:
+    return f"{language}/{template}"
+
+
+def example(organisation: Organisation, template: str, language: str, day: date) -> Request:
+    """A letter to an example customer (nothing stored) with every part a letter may hold:
+    an invoice fallen due and one not yet due, a payment plan; what a template is checked
+    on when it is saved."""
+    customer = Customer(
+        organisation=organisation, reference="C-0001", legal_name="Exemple SAS",
+        language=language, siren="552100554",
+    )  # fmt: skip
+    currency = organisation.currency or "EUR"
+    invoices = []
+    for pk, (number, due, amount) in enumerate(
+        (
+            ("F-0001", day - timedelta(days=45), "1200.00"),
+            ("F-0002", day + timedelta(days=15), "300.00"),
+        ),
+        start=1,
+    ):
+        invoice = Invoice(
+            organisation=organisation, customer=customer, number=number,
+            issue_date=due - timedelta(days=30), due_date=due, currency=currency,
+            amount=Decimal(amount), balance=Decimal(amount),
+        )  # fmt: skip
+        invoice.pk = -pk  # a key for the penalties, matching no stored invoice
+        invoices.append(invoice)
+    plan = {
+        "agreed_on": day,
+        "instalments": [(day + timedelta(days=30 * i), Decimal("750.00")) for i in (1, 2)],
+    }
+    return Request(
+        organisation, customer, template, day, invoices, language=language,
+        reference=f"C-0001-{day:%Y%m%d}", plan=plan, example=True,
+    )  # fmt: skip
+
+
+def _example_address(request: Request) -> list[Address]:
+    return [
+        Address(
+            organisation=request.organisation, customer=request.customer, kind="dunning",
+            line1="4 avenue des Tilleuls", postcode="69003", city="Lyon", country="FR",
+        )
+    ]  # fmt: skip
+
+
+def preview(
+    organisation: Organisation,
+    customer: Customer | None,
+    template: str,
+    language: str,
+    source: str,
+    day: date,
+    *,
+    image: bool = False,
+) -> bytes:
+    """The letter ``template`` in ``language`` would be for ``customer`` on ``day`` (None:
+    the ``example`` letter), written with the draft ``source``: its PDF, or with ``image``
+    its first page as PNG. Compiled in a copy of the organisation's project directory, so a
+    draft never reaches the letters being sent. Raises ``Refused`` (no invoice for such a
+    letter), ``NoRecipient``, ``RateMissing`` and, for the draft's own mistakes,
+    ``typesetting.DocumentError`` (Typst's message and line)."""
+    if customer is None:
+        request = example(organisation, template, language, day)
+        addresses = _example_address(request)
+    else:
+        request = for_customer(organisation, customer, template, day, language=language)
+        addresses = list(Address.objects.filter(customer_id=customer.pk))
+    return _draft_pdf(request, addresses, source, image=PREVIEW_PPI if image else None)
+
+
+def _draft_pdf(
+    request: Request, addresses: Sequence[Address], source: str, *, image: int | None
+) -> bytes:
+    org = request.organisation
+    language = request.language if request.language in typesetting.LANGUAGES else "fr"
+    module = module_of(language, request.template)
+    with typesetting.drafted(project_of(org), module, source) as project:
+        letter = build(request, addresses, project)
+        if letter.module != module:  # the draft is the one letter compiled, in any case
+            letter = Letter(request, module, letter.data)
+        return typesetting.compile_letters(
+            project, [(letter.module, letter.data)], title=str(letter.data["subject"]),
+            author=org.legal_name or org.name, image=image,
+        )  # fmt: skip

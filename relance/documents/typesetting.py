@@ -20,8 +20,10 @@ import hashlib
 import json
 import re
 import shutil
+import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,12 @@ EPOCH = 0
 
 
 class DocumentError(ValueError):
-    """The document could not be made: a template's mistake, with Typst's message."""
+    """The document could not be made: a template's mistake, with Typst's message, and
+    where Typst gives one the file of the project (``fr/formal_notice.typ``) and the line."""
+
+    def __init__(self, message: str, *, file: str = "", line: int | None = None):
+        super().__init__(message)
+        self.message, self.file, self.line = message, file, line
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,21 @@ def _shipped_digest() -> str:
     return _shipped_hash
 
 
+@contextmanager
+def drafted(project: Project, module: str, source: str) -> Iterator[Project]:
+    """A copy of ``project`` in a temporary directory with ``source`` written as ``module``
+    (``"fr/formal_notice"``): a draft being checked or previewed in the console never
+    touches the organisation's own directory, which the letters being sent read."""
+    with tempfile.TemporaryDirectory(prefix="relance-draft-") as parent:
+        root = Path(parent) / "project"
+        shutil.copytree(project.root, root)
+        (root / f"{module}.typ").write_text(source, encoding="utf-8")
+        try:
+            yield Project(root, project.templates | {module}, project.logo)
+        finally:
+            _compilers.pop(root, None)  # the directory goes: so does its compiler
+
+
 def template_for(project: Project, language: str, slug: str) -> str:
     """The template module to use: the slug in the language, else the generic letter,
     then the same in English and French."""
@@ -153,9 +175,11 @@ def compile_letters(
     title: str,
     author: str,
     tagged: bool = True,
+    image: int | None = None,
 ) -> bytes:
     """One PDF of ``letters`` in order, each ``(template module, data)``; page numbers
-    restart with each letter."""
+    restart with each letter. ``image``: the first page as a PNG of that many pixels per
+    inch instead (a preview on screen)."""
     modules = sorted({module for module, _ in letters})
     rank = {module: i for i, module in enumerate(modules)}
     imports = "\n".join(f'#import "/{m}.typ" as t{i}' for i, m in enumerate(modules))
@@ -169,6 +193,8 @@ def compile_letters(
         "author": author,
         "letters": [{**values, "template": rank[module]} for module, values in letters],
     }
+    if image is not None:
+        return compile_png(project, main, data, ppi=image)
     return compile_pdf(project, main, data, tagged=tagged)
 
 
@@ -195,9 +221,27 @@ def compile_pdf(
             pdf_tags=tagged,
         )
     except typst.TypstError as error:
-        raise DocumentError(_describe(error)) from error
+        raise _located(error) from error
     assert isinstance(pdf, bytes)
     return pdf
+
+
+def compile_png(project: Project, main: str, data: Mapping[str, Any], *, ppi: int) -> bytes:
+    """The first page of the document as a PNG (Typst gives a list of pages when there
+    are several)."""
+    compiler = _compiler(project.root)
+    try:
+        pages = compiler.compile(
+            input=main.encode(),
+            format="png",
+            ppi=ppi,
+            sys_inputs={"data": json.dumps(data, ensure_ascii=False, default=str)},
+        )
+    except typst.TypstError as error:
+        raise _located(error) from error
+    first = pages[0] if isinstance(pages, list) else pages
+    assert isinstance(first, bytes)
+    return first
 
 
 def _compiler(root: Path) -> typst.Compiler:
@@ -207,6 +251,17 @@ def _compiler(root: Path) -> typst.Compiler:
         found = typst.Compiler(root=str(root), ignore_system_fonts=True)
         _compilers[root] = found
     return found
+
+
+# Where Typst's report places the error: "┌─ <path>/fr/formal_notice.typ:12:5".
+_WHERE = re.compile(r"┌─ (?:\S*?/)?(?P<file>(?:[a-z]{2}/)?[-\w]+\.typ):(?P<line>\d+):\d+")
+
+
+def _located(error: typst.TypstError) -> DocumentError:
+    found = _WHERE.search(str(getattr(error, "diagnostic", "") or ""))
+    if found is None:
+        return DocumentError(_describe(error))
+    return DocumentError(_describe(error), file=found["file"], line=int(found["line"]))
 
 
 def _describe(error: typst.TypstError) -> str:
