@@ -249,7 +249,7 @@ def test_it_gives_a_person_the_letter_to_a_customer_without_an_address(acme, tim
                        channel="letter", template="first_reminder")  # fmt: skip
     assert outbox.send_due(acme.pk, today=DAY).counts["no_address"] == 1
     task = Task.objects.get()
-    assert task.kind == "no_letter_address" and "postal address" in task.title
+    assert task.kind == "no_letter_address" and "adresse postale" in task.title
 
 
 def test_it_writes_in_the_name_of_a_collection_agency(acme, dupont):

@@ -611,7 +611,7 @@ def test_it_hands_text_steps_to_a_person_while_no_provider_is_configured(durand,
     comm.refresh_from_db()
     assert comm.status == CommStatus.SENT
     task = Task.objects.get(key=f"comm:{comm.pk}")
-    assert task.kind == "sms" and task.title.startswith("Text Durand Bâtiment SARL about 1 invoice")
+    assert task.kind == "sms" and task.title.startswith("Envoyer un SMS à Durand Bâtiment SARL pour 1 facture")
 
 
 # -- numbers ------------------------------------------------------------------------------
