@@ -403,3 +403,29 @@ def test_it_keeps_the_terms_of_sale_given_to_relance_org_terms(acme, durand, tmp
     with pytest.raises(CommandError) as caught:
         call_command("org", "terms", str(empty), "--org", "acme", stdout=StringIO())
     assert "empty" in str(caught.value)
+
+
+def test_it_adds_the_signed_acknowledgement_of_a_registered_formal_notice(acme, durand, tmp_path):
+    from relance.channels.models import RegisteredLetter
+    from relance.channels.registered_mail import record_posting, record_receipt
+    from relance.documents.channel import keep
+
+    late = make.invoice(durand, "F-2026-201", due=date(2026, 9, 30), amount="900.00")
+    notice_day = date(2026, 11, 9)
+    comm = make.communication(durand, [late], on=notice_day, channel="registered_letter",
+                              template="formal_notice", status=CommStatus.SENT)  # fmt: skip
+    request = letters.for_customer(acme, durand, "formal_notice", notice_day, registered=True)
+    letter, pdf = letters.write(request)
+    keep(Posted(comm.pk, letter, pdf))
+    record = RegisteredLetter.objects.get(communication=comm)
+    record_posting(record, "1A 123 456 7890 1", D)  # the record is made today (the clock)
+    scan = make.pdf("AR signé")
+    record_receipt(record, on=D, proof=scan)
+    output = tmp_path / "durand.zip"
+    run("C001", "--to", "lawyer", "--output", str(output), "--date", "2026-11-23")
+    with zipfile.ZipFile(output) as zf:
+        [proof] = [n for n in zf.namelist() if n.endswith("-proof.pdf")]
+        assert zf.read(proof) == scan
+        manifest = json.loads(zf.read("manifest.json"))
+    [entry] = [f for f in manifest["files"] if f["name"] == proof]
+    assert "1A12345678901" in entry["description"]

@@ -363,6 +363,33 @@ def _read(field_file: Any) -> bytes | None:
         return None
 
 
+def _registered_proofs(letter_rows: Sequence[Letter], notes: list[str]) -> list[Entry]:
+    """The proofs of the registered letters sent (the signed AR, a provider's proof of
+    deposit or delivery): what shows the debtor received the formal notice."""
+    from relance.channels.models import RegisteredLetter
+
+    sent = [row.communication_id for row in letter_rows if row.registered and row.communication_id]
+    entries = []
+    for record in RegisteredLetter.objects.filter(communication_id__in=sent).order_by("pk"):
+        if not record.proof:
+            continue
+        content = _read(record.proof)
+        received = record.receipt_date
+        if content is None:
+            notes.append(_("The proof of registered letter %(id)s cannot be read: not included.")
+                         % {"id": record.pk})  # fmt: skip
+            continue
+        suffix = _safe(Path(record.proof.name).suffix.lower().lstrip(".")) or "pdf"
+        description = _("Proof of registered letter %(number)s (%(status)s%(on)s)") % {
+            "number": record.tracking_number or record.pk, "status": record.get_status_display(),
+            "on": f", {short_date(received)}" if received else "",
+        }  # fmt: skip
+        entries.append(
+            Entry(f"exchanges/registered-{record.pk}-proof.{suffix}", description, content)
+        )
+    return entries
+
+
 def _exhibits(
     org: Organisation,
     invoices: Sequence[Invoice],
@@ -415,6 +442,7 @@ def _exhibits(
                 f"exchanges/{row.day.isoformat()}-{_safe(row.template)}.pdf", description, content
             )
         )
+    entries += _registered_proofs(letter_rows, notes)
     terms = Terms.objects.filter(organisation_id=org.pk).first()
     content = _read(terms.file) if terms is not None and terms.file else None
     if terms is not None and content is not None:
