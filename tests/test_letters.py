@@ -223,6 +223,23 @@ def test_it_files_letters_from_the_outbox_and_prints_them_in_postal_order(
     assert printing.make_batch(acme, DAY).rows == []  # printed once
 
 
+def test_it_joins_a_batch_typeset_in_parts_in_postal_order(acme, monkeypatch, time_machine):
+    time_machine.move_to(datetime(2026, 3, 20, 9, tzinfo=ZoneInfo("Europe/Paris")))
+    monkeypatch.setattr(printing, "CHUNK", 2)
+    for n, postcode in enumerate(["75011", "13002", "69003", "33000", "59000"]):
+        customer = make.customer(acme, f"C-{postcode}", legal_name=f"Client {n} SARL")
+        make.address(customer, postcode=postcode, city="Ville")
+        late = make.invoice(customer, due=DAY - timedelta(days=20))
+        make.communication(customer, [late], on=DAY, channel="letter", template="first_reminder")
+    assert outbox.send_due(acme.pk, today=DAY).counts["sent"] == 5
+    made = printing.make_batch(acme, DAY)
+    text = text_of(made.pdf)
+    order = [text.index(f"C-{code}") for code in ["13002", "33000", "59000", "69003", "75011"]]
+    assert order == sorted(order)
+    pages = sum(letter.data["pages"] for letter in Letter.objects.all())
+    assert len(pypdf.PdfReader(io.BytesIO(made.pdf)).pages) == pages
+
+
 def test_it_holds_a_formal_notice_whose_rate_is_unknown_then_sends_it(acme, dupont, time_machine):
     day = date(2026, 9, 15)  # 2026-H2: not in the shipped tables
     time_machine.move_to(datetime(2026, 9, 15, 9, tzinfo=ZoneInfo("Europe/Paris")))

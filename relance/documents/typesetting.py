@@ -17,6 +17,7 @@ keeps what it can between documents (see docs/performance.md).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pypdf
 import typst
 from django.conf import settings
 
@@ -196,6 +198,16 @@ def compile_letters(
     if image is not None:
         return compile_png(project, main, data, ppi=image)
     return compile_pdf(project, main, data, tagged=tagged)
+
+
+def join_pdfs(parts: Sequence[bytes]) -> bytes:
+    """PDFs end to end, as one."""
+    writer = pypdf.PdfWriter()
+    for part in parts:
+        writer.append(io.BytesIO(part))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def page_count(pdf: bytes) -> int:
