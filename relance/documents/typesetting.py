@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pypdf
+import pypdfium2
 import typst
 from django.conf import settings
 
@@ -201,12 +201,13 @@ def compile_letters(
 
 
 def join_pdfs(parts: Sequence[bytes]) -> bytes:
-    """PDFs end to end, as one."""
-    writer = pypdf.PdfWriter()
+    """PDFs end to end, as one: PDFium copies pages without parsing their content (ten
+    times faster than pypdf on a print batch, docs/performance.md)."""
+    joined = pypdfium2.PdfDocument.new()
     for part in parts:
-        writer.append(io.BytesIO(part))
+        joined.import_pages(pypdfium2.PdfDocument(part))
     out = io.BytesIO()
-    writer.write(out)
+    joined.save(out)
     return out.getvalue()
 
 
