@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Case, When
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
@@ -36,21 +37,26 @@ class Batch:
         return out.getvalue()
 
 
+# Postal order, for the list, the batch and the console alike: France first, then abroad by
+# country; by postcode, then name.
+POSTAL_ORDER = (
+    Case(When(country="FR", then=0), default=1),
+    "country",
+    "postcode",
+    "customer__legal_name",
+    "pk",
+)
+
+
 def waiting(organisation: Organisation, day: date) -> Any:
-    """The letters of ``day`` or before that no batch has printed, in postal order: France
-    first, then by country; by postcode, then name."""
+    """The letters of ``day`` or before that no batch has printed, in postal order."""
     return (
         Letter.objects.filter(
             organisation_id=organisation.pk, route=Route.PRINT, batch__isnull=True, day__lte=day
         )
         .select_related("customer")
-        .order_by("country", "postcode", "customer__legal_name", "pk")
+        .order_by(*POSTAL_ORDER)
     )
-
-
-def _postal_key(letter: Letter) -> tuple[int, str, str, str, int]:
-    return (letter.country != "FR", letter.country, letter.postcode, letter.recipient["name"],
-            letter.pk)  # fmt: skip
 
 
 def make_batch(
@@ -58,7 +64,7 @@ def make_batch(
 ) -> Batch:
     """Typeset the letters waiting into one PDF and mark them printed (all or none);
     ``dry_run`` makes the PDF and marks nothing."""
-    found = sorted(waiting(organisation, day), key=_postal_key)
+    found = list(waiting(organisation, day))
     rows = listing(found)
     if not found:
         return Batch(None, b"", rows)
@@ -136,7 +142,7 @@ def listing(found: list[Letter]) -> list[dict[str, Any]]:
 
 def batch_listing(batch: PrintBatch) -> Batch:
     """A batch printed before: its list again (its PDF is ``batch.file``)."""
-    found = sorted(batch.letters.select_related("customer"), key=_postal_key)
+    found = list(batch.letters.select_related("customer").order_by(*POSTAL_ORDER))
     return Batch(batch, b"", listing(found))
 
 
