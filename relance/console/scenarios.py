@@ -44,6 +44,7 @@ from relance.dunning.scenarios_io import (
 )
 from relance.dunning.simulation import DEFAULT_DAYS, MAX_DAYS, SimulationError, simulate
 from relance.ledger.models import Customer, Invoice, RiskClass
+from relance.ledger.timeline import label
 
 SOURCE = "console"  # the "file" the validator names
 CHANNEL_LABELS = dict(StepChannel.choices)
@@ -566,7 +567,13 @@ def template_list(request: HttpRequest) -> HttpResponse:
     # A registered letter is written from the letter templates.
     used |= {(overrides.LETTER, t) for c, t in used if c == StepChannel.REGISTERED_LETTER}
     rows = [
-        {"channel": channel, "slug": slug, "entries": entries, "used": (channel, slug) in used}
+        {
+            "channel": channel,
+            "channel_label": label(StepChannel, channel),
+            "slug": slug,
+            "entries": entries,
+            "used": (channel, slug) in used,
+        }
         for (channel, slug), entries in sorted(grouped.items())
     ]
     return render(request, "console/scenarios/templates.html", {"rows": rows})
