@@ -88,7 +88,11 @@ def test_it_changes_the_settings_in_the_browser(
     page.click("#form-logo button[type=submit]")
     logo = page.locator("#current-logo")
     logo.wait_for()
-    assert logo.evaluate("img => img.complete && img.naturalWidth") == 240
+    # The image loads after the page: wait until it has, then read its size.
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#current-logo'); return i && i.complete }"
+    )
+    assert logo.evaluate("img => img.naturalWidth") == 240
     assert re.fullmatch(rf"/settings/logo/{acme.pk}/", logo.get_attribute("src") or "")
 
     # A closed day, listed.

@@ -223,9 +223,8 @@ def test_it_files_letters_from_the_outbox_and_prints_them_in_postal_order(
     assert printing.make_batch(acme, DAY).rows == []  # printed once
 
 
-def test_it_joins_a_batch_typeset_in_parts_in_postal_order(acme, monkeypatch, time_machine):
+def test_the_batch_is_the_filed_letters_end_to_end_in_postal_order(acme, time_machine):
     time_machine.move_to(datetime(2026, 3, 20, 9, tzinfo=ZoneInfo("Europe/Paris")))
-    monkeypatch.setattr(printing, "CHUNK", 2)
     for n, postcode in enumerate(["75011", "13002", "69003", "33000", "59000"]):
         customer = make.customer(acme, f"C-{postcode}", legal_name=f"Client {n} SARL")
         make.address(customer, postcode=postcode, city="Ville")
@@ -236,8 +235,53 @@ def test_it_joins_a_batch_typeset_in_parts_in_postal_order(acme, monkeypatch, ti
     text = text_of(made.pdf)
     order = [text.index(f"C-{code}") for code in ["13002", "33000", "59000", "69003", "75011"]]
     assert order == sorted(order)
-    pages = sum(letter.data["pages"] for letter in Letter.objects.all())
-    assert len(pypdf.PdfReader(io.BytesIO(made.pdf)).pages) == pages
+    # Page for page, what is printed is what was filed.
+    filed = [letter.pdf.read() for letter in Letter.objects.order_by("postcode")]
+    pages = [
+        page.extract_text() for pdf in filed for page in pypdf.PdfReader(io.BytesIO(pdf)).pages
+    ]
+    assert [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(made.pdf)).pages] == pages
+    assert [row["pages"] for row in made.rows] == [1] * 5
+
+
+def test_a_duplex_batch_starts_every_letter_on_a_sheet_of_its_own(acme, dupont, time_machine):
+    time_machine.move_to(datetime(2026, 3, 20, 9, tzinfo=ZoneInfo("Europe/Paris")))
+    make.communication(dupont, ten_invoices(dupont), on=DAY, channel="registered_letter",
+                       template="formal_notice")  # fmt: skip
+    for postcode in ["13002", "69003"]:
+        customer = make.customer(acme, f"C-{postcode}")
+        make.address(customer, postcode=postcode, city="Ville")
+        late = make.invoice(customer, due=DAY - timedelta(days=20))
+        make.communication(customer, [late], on=DAY, channel="letter", template="first_reminder")
+    outbox.send_due(acme.pk, today=DAY)
+    lengths = [letter.data["pages"] for letter in printing.waiting(acme, DAY)]
+    assert sorted(lengths) == [1, 1, 2]
+    made = printing.make_batch(acme, DAY, dry_run=True, duplex=True)
+    pages = [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(made.pdf)).pages]
+    assert len(pages) == sum(n + n % 2 for n in lengths)
+    starts = [sum(n + n % 2 for n in lengths[:k]) for k in range(len(lengths))]
+    for start, letter in zip(starts, printing.waiting(acme, DAY), strict=True):
+        assert letter.customer.reference in pages[start]
+    blanks = [k for k, text in enumerate(pages) if not text.strip()]
+    assert blanks == [start + 1 for start, n in zip(starts, lengths, strict=True) if n % 2]
+    simplex = printing.make_batch(acme, DAY, dry_run=True)
+    assert len(pypdf.PdfReader(io.BytesIO(simplex.pdf)).pages) == sum(lengths)
+
+
+def test_a_batch_missing_a_filed_letter_is_refused_and_marks_nothing(acme, time_machine):
+    time_machine.move_to(datetime(2026, 3, 20, 9, tzinfo=ZoneInfo("Europe/Paris")))
+    for postcode in ["75011", "13002"]:
+        customer = make.customer(acme, f"C-{postcode}")
+        make.address(customer, postcode=postcode, city="Ville")
+        late = make.invoice(customer, due=DAY - timedelta(days=20))
+        make.communication(customer, [late], on=DAY, channel="letter", template="first_reminder")
+    outbox.send_due(acme.pk, today=DAY)
+    lost = Letter.objects.get(postcode="75011")
+    lost.pdf.storage.delete(lost.pdf.name)
+    with pytest.raises(printing.BatchConflict, match=f"letter {lost.pk} \\(C-75011\\)"):
+        printing.make_batch(acme, DAY)
+    assert not Letter.objects.filter(batch__isnull=False).exists()
+    assert not PrintBatch.objects.exists()
 
 
 def test_it_holds_a_formal_notice_whose_rate_is_unknown_then_sends_it(acme, dupont, time_machine):

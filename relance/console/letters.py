@@ -33,7 +33,9 @@ def letters_page(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     if request.method == "POST":
         try:
-            made = printing.make_batch(organisation, today, user=request.user)
+            made = printing.make_batch(
+                organisation, today, user=request.user, duplex=request.POST.get("duplex") == "1"
+            )
         except printing.BatchConflict as error:
             messages.error(request, str(error))
             return redirect("console:letters")

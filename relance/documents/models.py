@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.utils.translation import gettext_lazy as _
 
 
@@ -34,10 +36,17 @@ class PrintBatch(models.Model):
         return f"print batch of {self.day} ({self.count} letters)"
 
 
+class LetterQuerySet(models.QuerySet["Letter"]):
+    def with_pages(self) -> LetterQuerySet:
+        """Each letter's number of pages (``letter.pages``) without loading its data."""
+        pages = Cast(KT("data__pages"), models.IntegerField())
+        return self.defer("data").annotate(pages=pages)
+
+
 class Letter(models.Model):
     """A letter made by a send (or by hand), waiting for its print batch or sent on by an
-    online mail service. ``data`` is what its template received: the batch typesets the
-    same letter again, with the others, in one document."""
+    online mail service. ``pdf`` is the letter as sent, which the print batch prints;
+    ``data`` is what its template received, with its number of ``pages``."""
 
     organisation = models.ForeignKey(
         "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
@@ -61,6 +70,8 @@ class Letter(models.Model):
         PrintBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="letters"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LetterQuerySet.as_manager()
 
     class Meta:
         indexes = [

@@ -1,6 +1,7 @@
-"""The daily print batch: every letter waiting to be posted by the organisation, typeset
-again in one PDF in postal order (country, postcode), with its list (the registered ones
-marked, for the post office's deposit slip)."""
+"""The daily print batch: every letter waiting to be posted by the organisation, in one PDF
+in postal order (country, postcode), with its list (the registered ones marked, and each
+letter's pages, for the post office's deposit slip). The batch is the filed PDFs put end to
+end: what goes in the envelope is the letter the timeline keeps."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from django.db.models import Case, When
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
-from relance.documents import letters, typesetting
+from relance.documents import typesetting
 from relance.documents.models import Letter, PrintBatch, Route
 
 LIST_COLUMNS = ("rank", "customer", "name", "address", "postcode", "country", "template",
-                "registered", "letter")  # fmt: skip
+                "registered", "pages", "letter")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,20 +57,26 @@ def waiting(organisation: Organisation, day: date) -> Any:
         )
         .select_related("customer")
         .order_by(*POSTAL_ORDER)
+        .with_pages()
     )
 
 
 def make_batch(
-    organisation: Organisation, day: date, *, user: Any = None, dry_run: bool = False
+    organisation: Organisation,
+    day: date,
+    *,
+    user: Any = None,
+    dry_run: bool = False,
+    duplex: bool = False,
 ) -> Batch:
-    """Typeset the letters waiting into one PDF and mark them printed (all or none);
-    ``dry_run`` makes the PDF and marks nothing."""
+    """The letters waiting in one PDF, and marked printed (all or none); ``dry_run`` makes
+    the PDF and marks nothing; ``duplex`` (printed on both sides): every letter starts on a
+    sheet of its own (a blank back after a letter of an odd number of pages)."""
     found = list(waiting(organisation, day))
     rows = listing(found)
     if not found:
         return Batch(None, b"", rows)
-    project = letters.project_of(organisation)
-    pdf = _typeset(organisation, project, found, day)
+    pdf = typesetting.join_pdfs((_filed(letter) for letter in found), duplex=duplex)
     if dry_run:
         return Batch(None, pdf, rows)
     with transaction.atomic():
@@ -87,39 +94,22 @@ def make_batch(
         trail.record(
             organisation, "letters.batch", user=user, target=batch,
             summary=f"print batch of {len(found)} letters for {day.isoformat()}",
-            data={"count": len(found), "registered": batch.registered},
+            data={"count": len(found), "registered": batch.registered, "duplex": duplex},
         )  # fmt: skip
     return Batch(batch, pdf, rows)
 
 
-# Letters typeset per Typst document: one document of 10,000 letters took 24 GB; the
-# documents are then put end to end (docs/performance.md).
-CHUNK = 250
-
-
-def _typeset(
-    organisation: Organisation, project: typesetting.Project, found: list[Letter], day: date
-) -> bytes:
-    """One PDF of the letters, in order, typeset ``CHUNK`` at a time and joined."""
-    parts = []
-    for start in range(0, len(found), CHUNK):
-        chunk = found[start : start + CHUNK]
-        parts.append(
-            typesetting.compile_letters(
-                project,
-                [
-                    (
-                        _module(project, letter),
-                        {**letter.data, "sender": {**letter.data["sender"], "logo": project.logo}},
-                    )
-                    for letter in chunk
-                ],
-                title=f"{organisation.name} {day.isoformat()}",
-                author=organisation.legal_name or organisation.name,
-                tagged=False,
-            )
-        )
-    return parts[0] if len(parts) == 1 else typesetting.join_pdfs(parts)
+def _filed(letter: Letter) -> bytes:
+    """The letter's PDF as filed: what is printed is the very letter the timeline keeps,
+    and nothing is typeset again (docs/performance.md)."""
+    try:
+        with letter.pdf.open("rb") as file:
+            return bytes(file.read())
+    except (OSError, ValueError) as error:  # no file, or none recorded
+        raise BatchConflict(
+            f"the PDF of letter {letter.pk} ({letter.customer.reference}) is missing from "
+            f"the storage: {error}"
+        ) from error
 
 
 def listing(found: list[Letter]) -> list[dict[str, Any]]:
@@ -134,6 +124,7 @@ def listing(found: list[Letter]) -> list[dict[str, Any]]:
             "country": letter.country,
             "template": letter.template,
             "registered": "yes" if letter.registered else "no",
+            "pages": getattr(letter, "pages", None),  # with_pages()
             "letter": letter.pk,
         }
         for rank, letter in enumerate(found, 1)
@@ -142,16 +133,9 @@ def listing(found: list[Letter]) -> list[dict[str, Any]]:
 
 def batch_listing(batch: PrintBatch) -> Batch:
     """A batch printed before: its list again (its PDF is ``batch.file``)."""
-    found = list(batch.letters.select_related("customer").order_by(*POSTAL_ORDER))
+    found = list(batch.letters.select_related("customer").order_by(*POSTAL_ORDER).with_pages())
     return Batch(batch, b"", listing(found))
 
 
 class BatchConflict(Exception):
-    pass
-
-
-def _module(project: typesetting.Project, letter: Letter) -> str:
-    """The template it was written with, or today's for its slug if that one is gone."""
-    if letter.module in project.templates:
-        return letter.module
-    return typesetting.template_for(project, letter.language, letter.template)
+    """The batch cannot be made as asked: nothing is marked printed."""

@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,12 +200,19 @@ def compile_letters(
     return compile_pdf(project, main, data, tagged=tagged)
 
 
-def join_pdfs(parts: Sequence[bytes]) -> bytes:
+def join_pdfs(parts: Iterable[bytes], *, duplex: bool = False) -> bytes:
     """PDFs end to end, as one: PDFium copies pages without parsing their content (ten
-    times faster than pypdf on a print batch, docs/performance.md)."""
+    times faster than pypdf on a print batch, docs/performance.md). ``duplex``: a blank
+    page after each part of an odd number of pages, so that printed on both sides every
+    part starts on a sheet of its own."""
     joined = pypdfium2.PdfDocument.new()
     for part in parts:
-        joined.import_pages(pypdfium2.PdfDocument(part))
+        source = pypdfium2.PdfDocument(part)
+        joined.import_pages(source)
+        if duplex and len(source) % 2:
+            width, height = joined[len(joined) - 1].get_size()
+            joined.new_page(width, height)
+        source.close()
     out = io.BytesIO()
     joined.save(out)
     return out.getvalue()

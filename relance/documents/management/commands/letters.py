@@ -1,4 +1,4 @@
-"""relance letters batch [--date D] --output FILE.pdf [--list FILE.csv] [--dry-run]
+"""relance letters batch [--date D] --output FILE.pdf [--list FILE.csv] [--dry-run] [--duplex]
 relance letters list [--date D]; all [--org SLUG] [--json]"""
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ class Command(BaseCommand):
         batch.add_argument(
             "--dry-run", action="store_true", help="write the files, mark nothing as printed"
         )
+        batch.add_argument(
+            "--duplex", action="store_true",
+            help="printed on both sides: a blank back after a letter of an odd number of pages",
+        )  # fmt: skip
         listing = verbs.add_parser("list", help="the letters waiting to be printed")
         listing.add_argument("--date", type=iso_date, help="letters of this day and before")
         scope_options(batch, listing)
@@ -37,7 +41,7 @@ class Command(BaseCommand):
             self.listing(org, day, opts)
             return
         with refused(printing.BatchConflict):
-            made = printing.make_batch(org, day, dry_run=opts["dry_run"])
+            made = printing.make_batch(org, day, dry_run=opts["dry_run"], duplex=opts["duplex"])
         try:
             if made.rows:
                 opts["output"].write_bytes(made.pdf)
