@@ -3,11 +3,13 @@ environment (see docs/configuration.md)."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
+from relance.checkout.config import accounts_from_environment
 from relance.lib.env import data_dir, env_bool, env_int, env_list, env_str, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -43,6 +45,7 @@ INSTALLED_APPS = [
     "relance.insights",
     "relance.audit",
     "relance.console",
+    "relance.checkout",
 ]
 
 MIDDLEWARE = [
@@ -274,6 +277,15 @@ RELANCE_SMS_FROM_NUMBER = env_str("RELANCE_SMS_FROM_NUMBER")
 RELANCE_SMS_MAX_SEGMENTS = env_int("RELANCE_SMS_MAX_SEGMENTS", 3)
 RELANCE_SMS_TIMEOUT = env_int("RELANCE_SMS_TIMEOUT", 10)
 RELANCE_SMS_WEBHOOK_MAX_AGE = env_int("RELANCE_SMS_WEBHOOK_MAX_AGE", 300)
+
+# Paying online through Stripe Checkout (docs/payments-online.md): the organisations listed,
+# with their keys (RELANCE_STRIPE_SECRET_KEY[_<SLUG>], RELANCE_STRIPE_WEBHOOK_SECRET[_<SLUG>]).
+RELANCE_STRIPE = {
+    "ORGANISATIONS": env_list("RELANCE_STRIPE_ORGANISATIONS", []),
+    "ACCOUNTS": accounts_from_environment(os.environ),
+    "API_BASE": env_str("RELANCE_STRIPE_API_BASE", "https://api.stripe.com"),
+    "TIMEOUT": env_int("RELANCE_STRIPE_TIMEOUT", 20),
+}
 
 LOGGING = {
     "version": 1,

@@ -40,5 +40,7 @@ urlpatterns = [
     path("anymail/", include((webhooks.urlpatterns(), "anymail"))),
     # Vonage's text-message receipts and inbound STOPs: 404 until their signature secret is set.
     path("sms/", include("relance.channels.sms.urls")),
+    # Stripe's payment webhook, per organisation: 404 until it pays online.
+    path("checkout/", include("relance.checkout.urls")),
     path("", include("relance.console.urls")),
 ]
