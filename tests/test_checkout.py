@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 import time
 from decimal import Decimal
 
+import commands
 import factories as f
 import pytest
 from fake_stripe import FakeStripe, sign
@@ -398,3 +401,36 @@ def test_it_answers_404_where_online_payment_is_not_set_up(fake, client, setting
     assert webhook(client, "nobody", event, "whsec_acme").status_code == 404
     assert client.get("/checkout/stripe/acme/webhook/").status_code in (404, 405)
     assert not ProviderEvent.objects.exists()
+
+
+# -- relance checkout status ----------------------------------------------------------------
+
+
+def test_it_tells_the_operator_what_is_set_up_without_a_key(tmp_path):
+    commands.ready(tmp_path)
+    env = commands.environment(tmp_path)
+    subprocess.run([sys.executable, "-m", "relance", "createorg", "acme-sud", "--name", "Acme"],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+
+    def status(**variables: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-m", "relance", "checkout", "status", "--org", "acme-sud", "--json"],
+            env={**env, **variables}, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert "sk_live_" not in done.stdout + done.stderr
+        assert "whsec_" not in done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+    nothing = status()
+    assert not nothing["available"]
+    assert any("RELANCE_STRIPE_ORGANISATIONS" in p for p in nothing["problems"])
+    assert any("RELANCE_STRIPE_SECRET_KEY" in p for p in nothing["problems"])
+    ready = status(
+        RELANCE_STRIPE_ORGANISATIONS="acme-sud",
+        RELANCE_STRIPE_SECRET_KEY_ACME_SUD="sk_live_0123456789",
+        RELANCE_STRIPE_WEBHOOK_SECRET_ACME_SUD="whsec_one,whsec_two",
+    )
+    assert (ready["available"], ready["mode"], ready["keys"], ready["webhook_secrets"]) == (
+        True, "live", "own", 2)  # fmt: skip
+    assert ready["webhook_path"] == "/checkout/stripe/acme-sud/webhook/"
+    assert "checkout.session.completed" in ready["events"] and ready["problems"] == []

@@ -85,7 +85,8 @@ def enabled(organisation: Organisation) -> bool:
 
 def account(organisation: Organisation) -> Account | None:
     """The organisation's Stripe account, or None when it does not pay online: not listed,
-    or without a secret key or a webhook secret (its own, else the installation's)."""
+    or without a secret key (one that looks like Stripe's) or a webhook secret (its own,
+    else the installation's). ``problems`` says which."""
     cfg = stripe_settings()
     if organisation.slug not in set(cfg.get("ORGANISATIONS") or ()):
         return None
@@ -95,7 +96,7 @@ def account(organisation: Organisation) -> Account | None:
     keys = own if own else accounts.get("") or {}
     secret_key = keys.get("SECRET_KEY") or ""
     webhook_secrets = keys.get("WEBHOOK_SECRETS") or ()
-    if not secret_key or not webhook_secrets:
+    if not secret_key.startswith(KEY_PREFIXES) or not webhook_secrets:
         return None
     return Account(
         secret_key=secret_key,
@@ -104,3 +105,27 @@ def account(organisation: Organisation) -> Account | None:
         timeout=float(cfg.get("TIMEOUT") or 20),
         own=bool(own),
     )
+
+
+def problems(organisation: Organisation) -> list[str]:
+    """What keeps the organisation from paying online, said for the operator (never a
+    secret's value); empty when it does."""
+    cfg = stripe_settings()
+    end = suffix(organisation.slug)
+    found: list[str] = []
+    if organisation.slug not in set(cfg.get("ORGANISATIONS") or ()):
+        found.append(f"{organisation.slug} is not listed in RELANCE_STRIPE_ORGANISATIONS")
+    accounts: Mapping[str, Mapping[str, Any]] = cfg.get("ACCOUNTS") or {}
+    own = accounts.get(end) or {}
+    keys = own if own else accounts.get("") or {}
+
+    def variable(name: str) -> str:
+        return f"{name}_{end}" if own else f"{name} (or {name}_{end})"
+
+    if not keys.get("SECRET_KEY"):
+        found.append(f"no secret key: set {variable(SECRET_KEY)}")
+    elif not str(keys["SECRET_KEY"]).startswith(KEY_PREFIXES):
+        found.append("the secret key is not a Stripe secret key (sk_... or rk_...)")
+    if not keys.get("WEBHOOK_SECRETS"):
+        found.append(f"no webhook signing secret: set {variable(WEBHOOK_SECRET)}")
+    return found
