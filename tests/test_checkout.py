@@ -312,6 +312,19 @@ def test_it_handles_a_replayed_event_once(fake, client, acme, durand, two_invoic
     assert ProviderEvent.objects.filter(event_id=event["id"]).count() == 1
 
 
+def test_it_answers_events_it_does_not_use_and_keeps_nothing(fake, client, acme, durand,
+                                                             two_invoices):  # fmt: skip
+    session, _ = started(fake, acme, durand, two_invoices)
+    event = fake.event(session.provider_id)
+    event["type"], event["data"]["object"] = (
+        "payment_intent.succeeded",
+        {"object": "payment_intent"},
+    )
+    answer = webhook(client, "acme", event, "whsec_acme")
+    assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
+    assert not ProviderEvent.objects.exists() and not Payment.objects.filter(source="stripe")
+
+
 def test_it_keeps_a_payment_for_an_invoice_paid_meanwhile_as_unallocated(
     fake, client, acme, durand, two_invoices
 ):

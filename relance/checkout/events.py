@@ -55,7 +55,10 @@ def handle(
     organisation: Organisation, event: dict[str, Any], request: HttpRequest | None = None
 ) -> str:
     """Apply a verified event of the organisation's endpoint once; what it did, in a word
-    (``paid``, ``processing``, ``failed``, ``expired``, ``duplicate``, ``ignored``, ...)."""
+    (``paid``, ``processing``, ``failed``, ``expired``, ``duplicate``, ``ignored``, ...).
+    Events of other types (an endpoint subscribed to more) are answered and not kept."""
+    if event["type"] not in HANDLED:
+        return "ignored"
     with transaction.atomic():
         try:
             with transaction.atomic():
