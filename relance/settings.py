@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "relance.insights",
     "relance.audit",
     "relance.console",
+    "relance.replies",  # inbound replies read and understood (docs/replies.md)
 ]
 
 MIDDLEWARE = [
