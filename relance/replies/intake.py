@@ -87,13 +87,19 @@ class Outcome:
 # -- the message --------------------------------------------------------------------------
 
 
-def incoming(message: Message, *, envelope_recipient: str = "", text: str | None = None) -> Incoming:
+def incoming(
+    message: Message, *, envelope_recipient: str = "", text: str | None = None
+) -> Incoming:
     """The parts of a parsed message Relance uses (``text``: its plain body when the
     caller has it already, as anymail does)."""
     recipients = [
         address.lower()
         for _, address in email.utils.getaddresses(
-            [str(v) for h in ("To", "Cc", "Delivered-To", "X-Original-To") for v in message.get_all(h, [])]
+            [
+                str(v)
+                for h in ("To", "Cc", "Delivered-To", "X-Original-To")
+                for v in message.get_all(h, [])
+            ]
         )
         if address
     ]
@@ -233,9 +239,10 @@ def receive(
         log.warning("reply from %s to %s: no organisation", message.sender, message.recipients)
         return Outcome(UNROUTED)
     org = found.organisation
-    if message.message_id and Reply.objects.filter(
-        organisation=org, message_id=message.message_id
-    ).exists():
+    if (
+        message.message_id
+        and Reply.objects.filter(organisation=org, message_id=message.message_id).exists()
+    ):
         return Outcome(DUPLICATE)
     day = timezone.localdate(message.received_at)
     open_numbers = (

@@ -94,3 +94,6 @@ class MailboxSeen(models.Model):
                 fields=["mailbox", "uidvalidity", "uid"], name="mailbox_seen_once"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox} {self.uidvalidity}/{self.uid}: {self.outcome}"

@@ -120,32 +120,55 @@ def rule(name: str, *alternatives: str) -> Rule:
     return Rule(name, re.compile("|".join(f"(?:{a})" for a in alternatives), re.I))
 
 
-E = "[eé]"  # an e people write with or without its accent
+E = "[eéèê]"  # an e people write with or without its accent (or the wrong one)
 A = "[aà]"
 
 ABSENCE_SUBJECT = rule(
     "absence_subject",
-    r"r" + E + r"ponse automatique", r"automatic reply", r"auto[- ]?reply", r"out of (the )?office",
-    r"absence du bureau", r"absent(e)? du bureau", r"autoreply", r"abwesenheit", r"\bOOO\b",
+    r"r" + E + r"ponse automatique",
+    r"automatic reply",
+    r"auto[- ]?reply",
+    r"out of (the )?office",
+    r"absence du bureau",
+    r"absent(e)? du bureau",
+    r"autoreply",
+    r"abwesenheit",
+    r"\bOOO\b",
 )
 ABSENCE_TEXT = rule(
     "absence_text",
     r"je suis (actuellement |absolument )?(absente?|en cong" + E + r"s?|en d" + E + r"placement"
     r"|en formation|en vacances|en arr" + E + r"t maladie|hors du bureau)",
-    r"je serai (absente?|en cong" + E + r"s?)", r"actuellement absente?",
+    r"je serai (absente?|en cong" + E + r"s?)",
+    r"actuellement absente?",
     r"je ne suis pas (au bureau|disponible) (jusqu|du)",
-    r"absente? du bureau", r"en cong" + E + r"s? (jusqu|du|et)",
+    r"absente? du bureau",
+    r"en cong" + E + r"s? (jusqu|du|et)",
     r"(i am|i'm|i will be) (currently )?(out of (the )?office|away|on (annual |parental )?leave"
     r"|on holiday|on vacation|travelling|out of the country)",
-    r"(i am|i'm) currently out", r"out of (the )?office (until|from|and)",
-    r"with (limited|no) access to (my )?e-?mails?", r"acc" + E + r"s (limit" + E + r"|restreint)"
+    r"(i am|i'm) currently out",
+    r"out of (the )?office (until|from|and)",
+    r"with (limited|no) access to (my )?e-?mails?",
+    r"acc" + E + r"s (limit" + E + r"|restreint)"
     r" " + A + r" (mes|ma messagerie|mes e-?mails|mes mails)",
-    r"ce message (est|a " + E + r"t" + E + r") (envoy" + E + r"|g" + E + r"n" + E + r"r"
-    + E + r") automatiquement", r"this is an automated (reply|response|message)",
+    r"ce message (est|a "
+    + E
+    + r"t"
+    + E
+    + r") (envoy"
+    + E
+    + r"|g"
+    + E
+    + r"n"
+    + E
+    + r"r"
+    + E
+    + r") automatiquement",
+    r"this is an automated (reply|response|message)",
 )
 RETURN_CUE = re.compile(
     r"(de retour|retour pr" + E + r"vu|je reviens|je serai (de retour|l" + A + r"|au bureau)"
-    r"|reprendrai|back (in the office )?(on|from)|return(ing)? (to the office )?on"
+    r"|reprendrai|back (in the office )?(on|from)|return(ing)?( to the office)?( on)?"
     r"|back in the office|i will be back|i'll be back|i return)",
     re.I,
 )
@@ -153,144 +176,424 @@ UNTIL_CUE = re.compile(r"(jusqu'(au|à|a)|until|till|through)\b", re.I)
 
 DISPUTE_CUES = rule(
     "dispute",
-    r"\bcontest(e|ons|ez|" + E + r"|ation)\b", r"\blitige", r"d" + E + r"saccord",
-    r"\bdispute[sd]?\b", r"\bdisagree", r"\brefus(e|ons)? (de (la )?(r" + E + r"gler|payer))",
+    r"\bcontest(e|ons|ez|" + E + r"|ation)\b",
+    r"\blitige",
+    r"d" + E + r"saccord",
+    r"\bdispute[sd]?\b",
+    r"\bdisagree",
+    r"\brefus(e|ons)? (de (la )?(r" + E + r"gler|payer))",
     r"ne (la |les )?(r" + E + r"glerons|paierons|payerons) pas",
     r"(won't|will not|cannot|can't|refuse to) (pay|settle)",
     r"(pas|not) (conforme|ce que nous avions command|what we ordered)",
-    r"\berron" + E + r"e?s?\b", r"\berreur (de|sur|dans)", r"\bincorrect(e)?\b",
+    r"\berron" + E + r"e?s?\b",
+    r"\berreur (de|sur|dans)",
+    r"\bincorrect(e)?\b",
     r"\bwrong (amount|price|quantity|invoice|address|company|entity)",
-    r"\bn'est pas (due|justifi" + E + r"e)", r"is not due\b", r"not (owed|owe)\b",
-    r"\ben attente d'un avoir", r"\bavoir\b", r"\bcredit note",
-    r"r" + E + r"clamation", r"\bcomplaint",
+    r"\bn'est pas (due|justifi" + E + r"e)",
+    r"is not due\b",
+    r"not (owed|owe)\b",
+    r"\ben attente d'un avoir",
+    r"\b(un|l'|votre|d'un|notre|cet) ?avoir\b",
+    r"\bcredit note",
+    r"r" + E + r"clamation",
+    r"\bcomplaint",
+    r"(ne peut|ne peuvent|ne pouvons|ne pourrons) pas (" + E + r"tre )?(trait|enregistr)",
+    r"(cannot|can't|can not|unable to) (be )?(process|pay|accept|approve)",
+    r"(merci de|pouvez-vous|pourriez-vous|veuillez) (la |les |nous la )?(refaire|corriger"
+    r"|rectifier)",
+    r"facture rectificative",
+    r"\b(reissue|re-issue)",
+    r"please correct",
+    r"\berror (on|in) (the|this|your) invoice",
+    r"\berreur\b[^.\n]{0,20}\b(montant|prix|facture)",
 )
 REASONS: list[tuple[str, Rule]] = [
-    ("duplicate", rule(
-        "reason_duplicate", r"\bdoublon", r"en double", r"factur" + E + r"e?s? deux fois",
-        r"deux fois la m" + E + r"me", r"\bduplicate", r"(billed|invoiced|charged) twice",
-        r"d" + E + r"j" + A + r" (" + E + r"t" + E + r" )?factur",
-    )),
-    ("purchase_order", rule(
-        "reason_purchase_order", r"bon de commande", r"num" + E + r"ro de commande",
-        r"\bpurchase order", r"\bPO\b", r"\bpo number", r"\bbdc\b",
-    )),
-    ("address", rule(
-        "reason_address", r"adresse de facturation", r"mauvaise adresse",
-        r"raison sociale", r"mauvaise (soci" + E + r"t" + E + r"|entit" + E + r")",
-        r"billing address", r"wrong (address|company|entity)", r"\bsiret\b",
-        r"n'est pas (adress" + E + r"e|libell" + E + r"e) " + A,
-    )),
-    ("not_received", rule(
-        "reason_not_received",
-        r"(jamais|pas|rien) (" + E + r"t" + E + r" )?(re[çc]u|livr" + E + r")s? (la|les|le|de|notre|nos"
-        r"|votre|vos)? ?(marchandise|colis|commande|mat" + E + r"riel|produits?|pi" + E + r"ces?"
-        r"|prestation|livraison)",
-        r"(marchandise|commande|colis|prestation|livraison)s? (n'a|n'ont) (jamais|pas) (" + E
-        + r"t" + E + r" )?(re[çc]u|livr" + E + r"|effectu" + E + r"|r" + E + r"alis" + E + r")",
-        r"never (received|got|arrived)", r"(goods|order|parcel|delivery|items?|service)"
-        r" (was|were|has|have) (never|not) (been )?(received|delivered|arrived|performed)",
-        r"(did not|didn't|have not|haven't|never) (receive|get)d? (the|any|our) (goods|order"
-        r"|parcel|delivery|items|products|equipment)",
-        r"not (been )?(delivered|performed)", r"jamais (" + E + r"t" + E + r" )?livr" + E,
-    )),
-    ("quantity", rule(
-        "reason_quantity", r"\bquantit" + E + r"s?\b", r"\bquantit(y|ies)\b",
-        r"(seulement|que) \d+ (cartons|palettes|pi" + E + r"ces|unit" + E + r"s|articles)",
-        r"only (received|got|\d+)", r"\bmanqu(e|ant|aient)", r"\bmissing\b", r"\bshort(age)?\b",
-    )),
-    ("delivery", rule(
-        "reason_delivery", r"\blivraison (incompl|en retard|tardive|partielle)", r"\ben retard\b",
-        r"\babîm" + E, r"\bab[iî]m" + E, r"\bendommag" + E, r"\bcass" + E + r"e?s?\b",
-        r"\bdamaged\b", r"\blate delivery", r"delivered late", r"\bincomplete\b",
-        r"\bincompl[eè]te?\b", r"\bbroken\b",
-    )),
-    ("quality", rule(
-        "reason_quality", r"\bqualit" + E + r"\b", r"\bquality\b", r"\bd" + E + r"fectueu(x|se)",
-        r"\bd" + E + r"faut", r"\bdefect", r"\bfaulty\b", r"ne fonctionne (pas|plus)",
-        r"(doesn't|does not|don't|do not) work", r"\bnon conforme", r"\bpanne\b",
-        r"mal (fait|r" + E + r"alis" + E + r"|ex" + E + r"cut" + E + r")", r"\bmalfaçon",
-        r"\bpoor (work|service|quality)", r"\bnot working",
-    )),
-    ("price", rule(
-        "reason_price", r"\bprix\b", r"\btarif", r"\bmontant\b", r"\bremise\b", r"\bdevis\b",
-        r"\bprice[sd]?\b", r"\bpricing\b", r"\bamount\b", r"\bdiscount", r"\bquote\b",
-        r"\bquotation\b", r"\bovercharg", r"\brate\b", r"\bTVA\b", r"\bVAT\b",
-    )),
-    ("administrative", rule(
-        "reason_administrative", r"\badministratif", r"\bcontrat\b", r"\bcontract\b",
-        r"\bmentions? (obligatoires|l" + E + r"gales)", r"\bpaperwork",
-    )),
+    (
+        "duplicate",
+        rule(
+            "reason_duplicate",
+            r"\bdoublon",
+            r"en double",
+            r"factur" + E + r"e?s? deux fois",
+            r"deux fois la m" + E + r"me",
+            r"is a duplicate",
+            r"duplicate (invoice|charge|billing|payment request)",
+            r"(billed|invoiced|charged) twice",
+            r"d" + E + r"j" + A + r" (" + E + r"t" + E + r" )?factur",
+        ),
+    ),
+    (
+        "purchase_order",
+        rule(
+            "reason_purchase_order",
+            r"bon de commande",
+            r"num" + E + r"ro de commande",
+            r"\bpurchase order",
+            r"\bPO\b",
+            r"\bpo number",
+            r"\bbdc\b",
+        ),
+    ),
+    (
+        "address",
+        rule(
+            "reason_address",
+            r"adresse de facturation",
+            r"mauvaise adresse",
+            r"raison sociale",
+            r"mauvaise (soci" + E + r"t" + E + r"|entit" + E + r")",
+            r"billing address",
+            r"wrong (address|company|entity)",
+            r"\bsiret\b",
+            r"n'est pas (adress" + E + r"e|libell" + E + r"e) " + A,
+        ),
+    ),
+    (
+        "not_received",
+        rule(
+            "reason_not_received",
+            r"(jamais|pas|rien) ("
+            + E
+            + r"t"
+            + E
+            + r" )?(re[çc]u|livr"
+            + E
+            + r")s? (la|les|le|de|notre|nos"
+            r"|votre|vos)? ?(marchandise|colis|commande|mat"
+            + E
+            + r"riel|produits?|pi"
+            + E
+            + r"ces?"
+            r"|prestation|livraison)",
+            r"(marchandise|commande|colis|prestation|livraison)s? (n'a|n'ont) (jamais|pas) ("
+            + E
+            + r"t"
+            + E
+            + r" )?(re[çc]u|livr"
+            + E
+            + r"|effectu"
+            + E
+            + r"|r"
+            + E
+            + r"alis"
+            + E
+            + r")",
+            r"never (received|got) (the |any |our )?(goods|order|parcel|delivery|items?|products?"
+            r"|equipment|shipment)",
+            r"(goods|order|parcel|delivery|shipment)s? never (arrived|came)",
+            r"(marchandise|commande|colis|prestation|livraison|intervention)s?\b[^.\n]{0,40}?(n'a|n'ont)"
+            r" (jamais|pas) (" + E + r"t" + E + r" )?(re[çc]u|livr|effectu|r" + E + r"alis)",
+            r"(goods|order|parcel|delivery|items?|service)"
+            r" (was|were|has|have) (never|not) (been )?(received|delivered|arrived|performed)",
+            r"(did not|didn't|have not|haven't|never) (receive|get)d? (the|any|our) (goods|order"
+            r"|parcel|delivery|items|products|equipment)",
+            r"not (been )?(delivered|performed)",
+            r"jamais (" + E + r"t" + E + r" )?livr" + E,
+        ),
+    ),
+    (
+        "quantity",
+        rule(
+            "reason_quantity",
+            r"\bquantit" + E + r"s?\b",
+            r"\bquantit(y|ies)\b",
+            r"(seulement|que) \d+ (cartons|palettes|pi" + E + r"ces|unit" + E + r"s|articles)",
+            r"only (received|got|\d+)",
+            r"\bmanqu(e|ant|aient)",
+            r"\bmissing\b",
+            r"\bshort(age)?\b",
+        ),
+    ),
+    (
+        "delivery",
+        rule(
+            "reason_delivery",
+            r"\blivraison (incompl|en retard|tardive|partielle)",
+            r"\ben retard\b",
+            r"\babîm" + E,
+            r"\bab[iî]m" + E,
+            r"\bendommag" + E,
+            r"\bcass" + E + r"e?s?\b",
+            r"\bdamaged\b",
+            r"\blate delivery",
+            r"delivered late",
+            r"\bincomplete\b",
+            r"\bincompl[eè]te?\b",
+            r"\bbroken\b",
+        ),
+    ),
+    (
+        "quality",
+        rule(
+            "reason_quality",
+            r"\bqualit" + E + r"\b",
+            r"\bquality\b",
+            r"\bd" + E + r"fectueu(x|se)",
+            r"\bd" + E + r"faut",
+            r"\bdefect",
+            r"\bfaulty\b",
+            r"ne fonctionne (pas|plus)",
+            r"(doesn't|does not|don't|do not) work",
+            r"\bnon conforme",
+            r"\bpanne\b",
+            r"mal (fait|r" + E + r"alis" + E + r"|ex" + E + r"cut" + E + r")",
+            r"\bmalfaçon",
+            r"\bpoor (work|service|quality)",
+            r"\bnot working",
+        ),
+    ),
+    (
+        "price",
+        rule(
+            "reason_price",
+            r"\bprix\b",
+            r"\btarif",
+            r"\bmontant\b",
+            r"\bremise\b",
+            r"\bdevis\b",
+            r"\bprice[sd]?\b",
+            r"\bpricing\b",
+            r"\bamount\b",
+            r"\bdiscount",
+            r"\bquote\b",
+            r"\bquotation\b",
+            r"\bovercharg",
+            r"\brate\b",
+            r"\bTVA\b",
+            r"\bVAT\b",
+        ),
+    ),
+    (
+        "administrative",
+        rule(
+            "reason_administrative",
+            r"\badministratif",
+            r"\bcontrat\b",
+            r"\bcontract\b",
+            r"\bmentions? (obligatoires|l" + E + r"gales)",
+            r"\bpaperwork",
+        ),
+    ),
 ]
 
 COPY_CUES = rule(
     "copy",
-    r"\bduplicata", r"\bcopie (de la|de cette|des|de vos|de nos|de votre|de ces|de l')",
+    r"\bduplicata",
+    r"\bcopie (de la|de cette|des|de vos|de nos|de votre|de ces|de l')",
     r"(renvoyer|renvoyez|r" + E + r"exp" + E + r"dier|retransmettre|retransmettez|transmettre"
-    r"|transmettez|envoyer|envoyez|faire parvenir|adresser|joindre)(-| )?(nous|moi)? ?" r"(à nouveau |de nouveau )?(la|les|cette|ces|une copie|un duplicata|le pdf|la copie)"
+    r"|transmettez|envoyer|envoyez|faire parvenir|adresser|joindre)(-| )?(nous|moi)? ?"
+    r"(à nouveau |de nouveau )?(la|les|cette|ces|une copie|un duplicata|le pdf|la copie)"
     r" ?(facture|factures|copie|pdf)?",
     r"(pas|jamais) (" + E + r"t" + E + r" )?(re[çc]u|eu|trouv" + E + r"|retrouv" + E + r")"
     r" (la|les|cette|ces|votre|vos) factures?",
     r"ne (retrouvons|trouvons|trouve|retrouve) pas (la|les|cette|ces|votre|vos) factures?",
     r"(la|cette|les) factures? (n'a|n'ont) (jamais |pas )(" + E + r"t" + E + r" )?re[çc]ue?s?",
     r"(send|resend|re-send|forward|email|e-mail) (us |me )?(again )?(a |the )?(copy|copies"
-    r"|duplicate|invoice|invoices|pdf)", r"\bcopy of (the|this|that|your|invoice|our)",
+    r"|duplicate|invoice|invoices|pdf)",
+    r"\bcopy of (the|this|that|your|invoice|our)",
     r"(did not|didn't|have not|haven't|never|not) (receive|received|get|got|find|found|see)"
-    r" (the|this|that|your|any) (invoice|bill)", r"can'?not find (the|this|that|your) invoice",
-    r"can't find (the|this|that|your) invoice", r"no record of (the|this|that|your) invoice",
+    r" (the|this|that|your|any) (invoice|bill)",
+    r"can'?not find (the|this|that|your) invoice",
+    r"can't find (the|this|that|your) invoice",
+    r"no record of (the|this|that|your) invoice",
     r"invoice (was|has) never (been )?(received|sent)",
+    r"\b(nous|me|m') ?(la|les|le) ?(renvoyer|renvoyez|retransmettre|retransmettez|transmettre"
+    r"|r" + E + r"exp" + E + r"dier|faire parvenir|envoyer|adresser)",
+    r"(ne nous|ne m') (est|sont) (jamais |pas )(" + E + r"t" + E + r" )?parvenue?s?",
 )
 
 NOT_PAID = rule(
     "not_paid",
-    r"(pas|jamais) (encore )?(" + E + r"t" + E + r" )?(r" + E + r"gl" + E + r"e?s?|pay" + E
-    + r"e?s?|vir" + E + r"e?s?)", r"n'avons pas (encore )?(r" + E + r"gl|pay|vir)",
+    r"(pas|jamais) (encore )?("
+    + E
+    + r"t"
+    + E
+    + r" )?(r"
+    + E
+    + r"gl"
+    + E
+    + r"e?s?|pay"
+    + E
+    + r"e?s?|vir"
+    + E
+    + r"e?s?)",
+    r"n'avons pas (encore )?(r" + E + r"gl|pay|vir)",
     r"(haven't|have not|has not|hasn't|not yet|not been|didn't|did not) (yet )?(been )?"
     r"(paid|pay|settled|transferred)",
 )
 PAID_CUES = rule(
     "paid",
-    r"(avons|ai|a|avions|aurions) (bien |d" + E + r"j" + A + r" |d" + E + r"j" + A + r" bien |"
-    r"bien d" + E + r"j" + A + r" )?(r" + E + r"gl" + E + r"|pay" + E + r"|vir" + E + r"|sold"
-    + E + r"|acquitt" + E + r"|proc" + E + r"d" + E + r" au (r" + E + r"glement|paiement|virement)"
-    r"|effectu" + E + r" (le|un|notre|ce) (r" + E + r"glement|paiement|virement)|envoy" + E
-    + r" (le|un|notre) (ch" + E + r"que|r" + E + r"glement|paiement|virement)"
+    r"\b(avons|ai|a|avions|aurions) (bien |d" + E + r"j" + A + r" |d" + E + r"j" + A + r" bien |"
+    r"bien d"
+    + E
+    + r"j"
+    + A
+    + r" )?(r"
+    + E
+    + r"gl"
+    + E
+    + r"|pay"
+    + E
+    + r"|vir"
+    + E
+    + r"|sold"
+    + E
+    + r"|acquitt"
+    + E
+    + r"|proc"
+    + E
+    + r"d"
+    + E
+    + r" au (r"
+    + E
+    + r"glement|paiement|virement)"
+    r"|effectu"
+    + E
+    + r" (le|un|notre|ce) (r"
+    + E
+    + r"glement|paiement|virement)|envoy"
+    + E
+    + r" (le|un|notre) (ch"
+    + E
+    + r"que|r"
+    + E
+    + r"glement|paiement|virement)"
     r"|" + E + r"mis (le|un) (virement|ch" + E + r"que))",
-    r"(virement|paiement|r" + E + r"glement|ch" + E + r"que|versement)s? (a|ont|est|sont) ("
-    + E + r"t" + E + r" )?(bien )?(effectu" + E + r"|envoy" + E + r"|" + E + r"mis|pass" + E
-    + r"|parti|fait|ex" + E + r"cut" + E + r"|post" + E + r"|exp" + E + r"di" + E + r"|d"
-    + E + r"bit" + E + r"|valid" + E + r")",
-    r"\bd" + E + r"j" + A + r" (" + E + r"t" + E + r" )?(r" + E + r"gl" + E + r"e?|pay" + E
-    + r"e?|sold" + E + r"e?)s?", r"(est|sont) (bien )?(r" + E + r"gl" + E + r"e?s?|pay" + E
-    + r"e?s?|sold" + E + r"e?s?)\b",
-    r"avis de virement", r"justificatif de (paiement|virement|r" + E + r"glement)",
-    r"preuve de (paiement|virement)", r"ci-joint (le|notre) (virement|r" + E + r"glement)",
+    r"(virement|paiement|r"
+    + E
+    + r"glement|ch"
+    + E
+    + r"que|versement)s? (a|ont|est|sont) ("
+    + E
+    + r"t"
+    + E
+    + r" )?(bien )?(effectu"
+    + E
+    + r"|envoy"
+    + E
+    + r"|"
+    + E
+    + r"mis|pass"
+    + E
+    + r"|parti|fait|ex"
+    + E
+    + r"cut"
+    + E
+    + r"|post"
+    + E
+    + r"|exp"
+    + E
+    + r"di"
+    + E
+    + r"|d"
+    + E
+    + r"bit"
+    + E
+    + r"|valid"
+    + E
+    + r")",
+    r"\bd"
+    + E
+    + r"j"
+    + A
+    + r" ("
+    + E
+    + r"t"
+    + E
+    + r" )?(r"
+    + E
+    + r"gl"
+    + E
+    + r"e?|pay"
+    + E
+    + r"e?|sold"
+    + E
+    + r"e?)s?",
+    r"(est|sont) (bien )?(r" + E + r"gl" + E + r"e?s?|pay" + E + r"e?s?|sold" + E + r"e?s?)\b",
+    r"\b(a|ont) " + E + r"t" + E + r" (bien )?(r" + E + r"gl|pay|acquitt|sold|vir|effectu)" + E,
+    r"(virement|paiement|r"
+    + E
+    + r"glement|ch"
+    + E
+    + r"que|versement)s?\b[^.\n]{0,60}?(?<![\w'])(a|ont"
+    r"|est|sont) (" + E + r"t" + E + r" )?(bien )?(effectu|envoy|" + E + r"mis|pass|parti|fait"
+    r"|ex" + E + r"cut|post|exp" + E + r"di|d" + E + r"bit|valid)",
+    r"(virement|paiement|r" + E + r"glement|ch" + E + r"que) (fait|effectu" + E + r"|parti"
+    r"|envoy" + E + r"|pass" + E + r")\b",
+    r"viens de (faire|lancer|passer|effectuer|r" + E + r"gler|payer|virer|envoyer)",
+    r"\b(factures?|invoices?) (bien |d"
+    + E
+    + r"j"
+    + A
+    + r" )?(pay"
+    + E
+    + r"e?s?|r"
+    + E
+    + r"gl"
+    + E
+    + r"e?s?)\b",
+    r"\bpayment\b[^.\n]{0,40}?\b(went out|left our account|has left|was sent|was made)",
+    r"avis de virement",
+    r"justificatif de (paiement|virement|r" + E + r"glement)",
+    r"preuve de (paiement|virement)",
+    r"ci-joint (le|notre) (virement|r" + E + r"glement)",
     r"(have|has|had) (already )?(been )?(paid|settled|sent the payment|made the payment"
     r"|transferred|wired|sent payment|processed (the )?payment)",
     r"(was|were) (paid|settled|transferred|wired|sent)\b",
     r"(we|i) (paid|settled|transferred|wired|sent the payment|made the payment|sent payment"
-    r"|mailed (a|the) cheque|posted (a|the) cheque)", r"already (been )?(paid|settled)",
+    r"|mailed (a|the) cheque|posted (a|the) cheque)",
+    r"already (been )?(paid|settled)",
     r"payment (was|has been|went) (made|sent|issued|processed|out|released|executed)",
-    r"remittance (advice)?", r"proof of payment", r"(cheque|check) (was|has been) (sent|posted|mailed)",
-    r"\bpaid (in full|on|yesterday|last|this)",
+    r"remittance (advice)?",
+    r"proof of payment",
+    r"(cheque|check) (was|has been) (sent|posted|mailed)",
+    r"(?<!be )(?<!sera )\bpaid (in full|on|yesterday|last|this)",
 )
 PROMISE_CUES = rule(
     "promise",
     r"(r" + E + r"glerons|r" + E + r"glerai|paierons|payerons|paierai|payerai|verserons"
     r"|virerons|procéderons|proc" + E + r"derons|proc" + E + r"derai|effectuerons|effectuerai"
     r"|solderons|honorerons|enverrons|enverrai|adresserons|ferons le n" + E + r"cessaire)",
+    r"\b(fera|feront|ferons|ferai) (le|un|notre|les) (virement|paiement|r"
+    + E
+    + r"glement|ch"
+    + E
+    + r"que)",
     r"(allons|vais|va|vont|pouvons|pourrons|pourrai|comptons|pr" + E + r"voyons|devrions"
-    r"|souhaitons|esp" + E + r"rons) (vous )?(r" + E + r"gler|payer|virer|proc" + E
+    r"|souhaitons|esp"
+    + E
+    + r"rons) (vous )?(r"
+    + E
+    + r"gler|payer|virer|proc"
+    + E
     + r"der|effectuer|solder|verser|envoyer le|lancer le|mettre en paiement)",
     r"sera (r" + E + r"gl" + E + r"e?|pay" + E + r"e?|vir" + E + r"e?|effectu" + E + r"e?"
-    r"|envoy" + E + r"e?|sold" + E + r"e?|mise? en paiement|programm" + E + r"e?|trait" + E
-    + r"e?|pass" + E + r"e?|" + E + r"mise?|ex" + E + r"cut" + E + r"e?|honor" + E + r"e?)",
+    r"|envoy" + E + r"e?|sold" + E + r"e?|mise? en paiement|programm" + E + r"e?"
+    r"|pass" + E + r"e?|" + E + r"mise?|ex" + E + r"cut" + E + r"e?|honor" + E + r"e?"
+    r"|fait|faite)",
     r"seront (r" + E + r"gl" + E + r"es|pay" + E + r"es|vir" + E + r"es|sold" + E + r"es"
-    r"|trait" + E + r"es|mises en paiement)", r"\bmise? en paiement", r"\bpr" + E + r"vu(e)? (le|pour)",
-    r"\bprogramm" + E + r"e? (le|pour)", r"paiement interviendra", r"r" + E + r"glement interviendra",
+    r"|trait" + E + r"es|mises en paiement)",
+    r"\bmise? en paiement",
+    r"\bpr" + E + r"vu(e)? (le|pour)",
+    r"\bprogramm" + E + r"e? (le|pour)",
+    r"paiement interviendra",
+    r"r" + E + r"glement interviendra",
     r"(will|shall|'ll|going to|plan to|intend to|expect to|hope to|aim to) (be )?(pay|settle"
     r"|transfer|wire|process|send|release|clear|make the payment|paid|settled|processed"
-    r"|transferred)", r"(is|are|has been|have been) scheduled", r"\bpayment run\b",
-    r"\bscheduled (for|on)\b", r"\bby (the )?end of\b", r"\bnext (payment|cheque|check) run",
+    r"|transferred|made|released|sent)",
+    r"will go out",
+    r"(is|are|has been|have been) scheduled",
+    r"\bpayment run\b",
+    r"\bscheduled (for|on)\b",
+    r"\bby (the )?end of\b",
+    r"\bnext (payment|cheque|check) run",
+)
+
+
+PAYMENT_WORD = re.compile(
+    r"\b(virement|paiement|r" + E + r"glement|r" + E + r"gle|r" + E + r"gler|payer|paye|paie"
+    r"|ch" + E + r"que|pay|payment|transfer|cheque|check|wire)\b",
+    re.I,
 )
 
 
@@ -326,7 +629,7 @@ NUMBER_WORDS = {
     "huit": 8, "dix": 10, "quinze": 15, "trente": 30, "one": 1, "two": 2, "three": 3,
     "four": 4, "five": 5, "ten": 10, "fifteen": 15, "thirty": 30, "a": 1,
 }  # fmt: skip
-COUNT = r"(\d{1,3}|" + "|".join(NUMBER_WORDS) + ")"
+COUNT = r"(?P<count>\d{1,3}|" + "|".join(NUMBER_WORDS) + ")"
 
 
 def _count(word: str) -> int:
@@ -385,6 +688,8 @@ def _friday(base: dt.date, weeks: int = 0) -> dt.date:
 
 
 DateRule = tuple[str, re.Pattern[str]]
+PRECISE = {"iso_date", "numeric_date", "day_month", "month_day", "weekday_day"}
+VAGUE = {"weekday", "day_only"}
 
 
 def _re(pattern: str) -> re.Pattern[str]:
@@ -406,18 +711,28 @@ DATE_RULES: list[DateRule] = [
         r"|(early|beginning of|start of) (next month|" + MONTH + r")"
     )),
     ("within_days", _re(
-        r"sous huitaine|sous quinzaine|sous (\d+) ?(jours|h|heures)"
+        r"sous huitaine|sous quinzaine|sous (?P<hours>\d+) ?(h|heures)\b"
         r"|(d'ici|dans|sous|within|in|in the next) " + COUNT + r" (jours|days|semaines|weeks"
         r"|business days|jours ouvr[ée]s)"
     )),
     ("next_week", _re(r"(la )?semaine prochaine|next week|d[ée]but de semaine prochaine")),
-    ("end_of_week", _re(r"fin (de la |de |de cette )?semaine|end of (the |this )?week|cette semaine|this week")),
-    ("weekday_day", _re(r"\b" + WEEKDAY + r"\s+(\d{1,2})" + ORD + r"(?!\s*[/.:h]\d)\b")),
-    ("day_only", _re(r"\b(le|the|on the|by the|avant le|au plus tard le)\s+(\d{1,2})" + ORD + r"\b(?!\s*[/.:h%€$]|\s*(h|heures|jours|days|ans|%))")),
-    ("weekday", _re(r"\b(?:(next|this|coming|on|by|ce|d'ici|avant)\s+)?" + WEEKDAY + r"(\s+(prochain|next|qui vient|dernier|last))?\b")),
+    ("end_of_week", _re(
+        r"fin (de la |de |de cette )?semaine|end of (the |this )?week|cette semaine|this week"
+    )),
+    ("weekday_day", _re(r"\b" + WEEKDAY + r"\s+(?:the\s+)?(\d{1,2})" + ORD + r"(?!\s*[/.:h]\d)\b")),
+    # Not a quantity or a time: "le 15 h", "the 10 days", "le 3/4".
+    ("day_only", _re(
+        r"\b(le|the|on the|by the|avant le|au plus tard le)\s+(\d{1,2})" + ORD
+        + r"\b(?![ \t]*([/:%€$]|[.,]\d|h\b|h\d|heures|jours|days|ans|ml|kg))"
+    )),
+    ("weekday", _re(
+        r"\b(?:(next|this|coming|on|by|ce|d'ici|avant)\s+)?" + WEEKDAY
+        + r"(\s+(prochain|next|qui vient|dernier|last))?\b"
+    )),
     ("relative_day", _re(
         r"\b(apr[eè]s-demain|avant-hier|demain|tomorrow|aujourd'hui|today|ce jour|hier|yesterday"
-        r"|ce matin|this morning|cet apr[eè]s-midi|this afternoon|la semaine derni[eè]re|last week)\b"
+        r"|ce matin|this morning|cet apr[eè]s-midi|this afternoon|la semaine derni[eè]re"
+        r"|last week)\b"
     )),
 ]  # fmt: skip
 
@@ -434,10 +749,14 @@ def _resolve(name: str, m: re.Match[str], base: dt.date, future: bool) -> dt.dat
         return _nearest(month, day, base, future) if 1 <= month <= 12 else None
     if name == "day_month":
         month = MONTHS[g[1].lower()]
-        return _safe(int(g[2]), month, int(g[0])) if g[2] else _nearest(month, int(g[0]), base, future)
+        return (
+            _safe(int(g[2]), month, int(g[0])) if g[2] else _nearest(month, int(g[0]), base, future)
+        )
     if name == "month_day":
         month = MONTHS[g[0].lower()]
-        return _safe(int(g[2]), month, int(g[1])) if g[2] else _nearest(month, int(g[1]), base, future)
+        return (
+            _safe(int(g[2]), month, int(g[1])) if g[2] else _nearest(month, int(g[1]), base, future)
+        )
     text = m.group(0).lower()
     if name == "end_of_next_month":
         return _last_day(*_add_months(base, 1))
@@ -459,10 +778,9 @@ def _resolve(name: str, m: re.Match[str], base: dt.date, future: bool) -> dt.dat
             return base + dt.timedelta(days=8)
         if "quinzaine" in text:
             return base + dt.timedelta(days=15)
-        number = next(w for w in g if w)
-        if text.rstrip().endswith(("h", "heures")):
-            return base + dt.timedelta(days=max(1, int(number) // 24))
-        days = _count(number.lower())
+        if m.group("hours"):
+            return base + dt.timedelta(days=max(1, int(m.group("hours")) // 24))
+        days = _count(m.group("count").lower())
         if "semaine" in text or "week" in text:
             days *= 7
         if "ouvr" in text or "business" in text:
@@ -497,12 +815,25 @@ def find_date(text: str, base: dt.date, *, future: bool) -> tuple[dt.date | None
     promise, before it for a payment). Returns (date, rule, words matched)."""
     low = _plain(text)
     candidates: list[tuple[int, int, str, str, dt.date]] = []
+    precise: list[int] = []  # where a full date starts
+    vague: dict[tuple[int, int], int] = {}  # a weekday or a lone day: its candidate, its end
     for order, (name, pattern) in enumerate(DATE_RULES):
         for m in pattern.finditer(low):
             found = _resolve(name, m, base, future)
             if found is None or not _plausible(found, base, future):
                 continue
+            if name in PRECISE:
+                precise.append(m.start())
+            elif name in VAGUE:
+                vague[(m.start(), order)] = m.end()
             candidates.append((m.start(), order, name, m.group(0).strip(), found))
+    # "vendredi 4 décembre", "le 15 janvier 2027": the full date, not the weekday or the day.
+    candidates = [
+        c
+        for c in candidates
+        if (c[0], c[1]) not in vague
+        or not any(c[0] <= p <= vague[(c[0], c[1])] + 4 for p in precise)
+    ]
     if candidates:
         # In the order of the text; at one place, the more precise rule first.
         _, _, name, words, found = min(candidates)
@@ -528,7 +859,7 @@ def _dateparser(text: str, base: dt.date, future: bool) -> tuple[dt.date | None,
     }
     try:
         found = search_dates(text, languages=["fr", "en"], settings=settings) or []
-    except Exception:  # noqa: BLE001 - a parser's failure is a reply without a date
+    except Exception:  # a parser's failure is a reply without a date
         return None, "", ""
     for words, when in found:
         if len(words.strip()) > 3 and _plausible(when.date(), base, future):
@@ -614,7 +945,9 @@ def read(
     if copy:
         return Reading(COPY, "copy", copy)
     not_paid = NOT_PAID.find(own)
-    paid = [] if not_paid and not PAID_CUES.find(own.replace(not_paid[0], "")) else PAID_CUES.find(own)
+    paid = (
+        [] if not_paid and not PAID_CUES.find(own.replace(not_paid[0], "")) else PAID_CUES.find(own)
+    )
     if paid:
         reading = Reading(PAID, "paid", paid)
         reading.date, reading.date_rule, words = find_date(
@@ -633,7 +966,22 @@ def read(
         if words:
             reading.evidence.append(words)
         return reading
-    return Reading(OTHER, "other")
+    return _payment_on_a_day(own, received) or Reading(OTHER, "other")
+
+
+def _payment_on_a_day(own: str, received: dt.date) -> Reading | None:
+    """A sentence that speaks of paying and names a day to come, in the present tense
+    ("je fais le virement demain", "paiement le 11 décembre"): a promise."""
+    for sentence in _sentences(own):
+        word = PAYMENT_WORD.search(sentence)
+        if not word:
+            continue
+        day, date_rule, words = find_date(sentence, received, future=True)
+        if day is not None and day > received:
+            reading = Reading(PROMISE, "payment_on_future_date", [word.group(0), words])
+            reading.date, reading.date_rule = day, date_rule
+            return reading
+    return None
 
 
 def _absence(own: str, subject: str, automatic: bool, received: dt.date) -> Reading | None:
@@ -661,9 +1009,17 @@ def _return_date(own: str, received: dt.date) -> tuple[dt.date | None, str, str]
             found, name, words = find_date(tail, received, future=True)
             if found:
                 if after_until:
-                    return found + dt.timedelta(days=1), name + "+1", words
+                    return _next_working_day(found), name + "+1", words
                 return found, name, words
     return None, "", ""
+
+
+def _next_working_day(day: dt.date) -> dt.date:
+    """The day after ``day``, a weekend skipped (away until Friday: back on Monday)."""
+    day += dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return day
 
 
 def mentioned(text: str, numbers: Iterable[str]) -> list[str]:

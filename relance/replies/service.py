@@ -114,7 +114,8 @@ def dismiss(reply: Reply, *, user: Any, on: dt.date | None = None) -> Reply:
     reply.status = ReplyStatus.DISMISSED
     reply.save(update_fields=["status"])
     trail.record(reply.organisation_id, "reply.dismissed", user=user, target=reply,
-                 summary=f"reply from {reply.sender} dismissed", data={"kind": reply.kind})  # fmt: skip
+                 summary=f"reply from {reply.sender} dismissed",
+                 data={"kind": reply.kind})  # fmt: skip
     return reply
 
 
@@ -180,8 +181,9 @@ def apply(
     elif reply.kind == ReplyKind.ABSENCE:
         if date is None or date <= on:
             raise ReplyError("an out-of-office needs its return date, after today")
-        hold = pauses.place_hold(customer, kind=HoldKind.MANUAL, start=on, user_id=user_id,
-                                 reason=f"out of office until {date.isoformat()} ({note})")  # fmt: skip
+        reason = f"out of office until {date.isoformat()} ({note})"
+        hold = pauses.place_hold(customer, kind=HoldKind.MANUAL, start=on, reason=reason,
+                                 user_id=user_id)  # fmt: skip
         pauses.release_hold(hold, on=date, user_id=user_id)
         done.update(hold=hold.pk, until=date.isoformat())
     else:
