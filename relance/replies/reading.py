@@ -849,7 +849,7 @@ def _plausible(day: dt.date, base: dt.date, future: bool) -> bool:
 
 def _dateparser(text: str, base: dt.date, future: bool) -> tuple[dt.date | None, str, str]:
     """What the rules miss, to the maintained parser (dateparser), relative to ``base``."""
-    from dateparser.search import search_dates
+    from dateparser.search import search_dates  # type: ignore[import-untyped]
 
     settings: Any = {
         "RELATIVE_BASE": dt.datetime.combine(base, dt.time(12)),
