@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from relance.dunning.models import Promise, Task
 from relance.ledger.models import Dispute, Hold
-from relance.replies.models import Reply, ReplyStatus
+from relance.replies.models import ReplyStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 

@@ -28,7 +28,7 @@ from relance.replies.models import Reply, ReplyKind, ReplyStatus
 
 PER_PAGE = 50
 OPEN = (ReplyStatus.NEW, ReplyStatus.READ)  # not dealt with yet
-ACTIONS = {
+ACTIONS: dict[str, Any] = {
     ReplyKind.PAID: gettext_lazy("Open a task to check the payment"),
     ReplyKind.PROMISE: gettext_lazy("Record the promise"),
     ReplyKind.DISPUTE: gettext_lazy("Open the dispute"),
@@ -159,16 +159,22 @@ def _render(
             "evidence": details.get("evidence", []),
             "reason_label": dict(DisputeReason.choices).get(details.get("reason", ""), ""),
             "applied": details.get("applied"),
-            "proposal_ids": [int(v) for v in form.data.getlist("invoices") if v.isdigit()]
-            if form.is_bound
-            else [i.pk for i in proposal.invoices],
+            "proposal_ids": _ticked(form, proposal),
             "wants_date": reply.kind in (ReplyKind.PROMISE, ReplyKind.ABSENCE),
             "wants_reason": reply.kind == ReplyKind.DISPUTE,
             "wants_invoices": reply.kind
             in (ReplyKind.DISPUTE, ReplyKind.PROMISE, ReplyKind.PAID, ReplyKind.COPY),
-        },  # fmt: skip
+        },
         status=status,
     )
+
+
+def _ticked(form: ApplyForm, proposal: service.Proposal) -> list[int]:
+    """The invoices ticked: as posted, else those proposed."""
+    if form.is_bound:
+        posted: Any = form.data
+        return [int(v) for v in posted.getlist("invoices") if str(v).isdigit()]
+    return [i.pk for i in proposal.invoices]
 
 
 @console_view(Can.WORK)
