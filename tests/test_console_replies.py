@@ -192,3 +192,14 @@ def test_it_shows_the_reply_on_the_customers_timeline(client, org, durand):
     page = client.get(reverse("console:customer", args=[durand.pk])).content.decode()
     assert "Reply received" in page
     assert f'href="{reverse("console:reply", args=[reply.pk])}"' in page
+
+
+def test_it_shows_a_reply_from_an_unknown_sender_with_nothing_to_apply_but_dismissal(
+    client, org, durand
+):
+    reply = f.reply(durand, "Nous réglerons le 15 décembre.", sender="stranger@gmail.test")
+    assert reply.customer is None
+    signed_in(client, org)
+    page = client.get(reverse("console:reply", args=[reply.pk])).content.decode()
+    assert "No customer has this address" in page and "Record the promise" not in page
+    assert 'id="reply-dismiss"' in page
