@@ -480,3 +480,29 @@ def test_it_ignores_a_bounce_and_a_message_from_ourselves(durand, settings):
         message.replace_header("From", sender)
         assert intake.receive(intake.incoming(message), source="test").status == intake.IGNORED
     assert not Reply.objects.exists()
+
+
+def test_it_flags_what_it_read_without_a_done_folder_and_counts_a_message_once_across_ways(
+    client, imap_server, monkeypatch, durand
+):
+    _, port = imap_server
+    post(client, postmark(message_id="<both-ways@durand.test>"))  # the webhook had it first
+    deliver(port, mime("RE: Relance", "Nous réglerons le 15 décembre.", to="relances@acme.test",
+                       message_id="<both-ways@durand.test>"))  # fmt: skip
+    for name, value in {
+        "RELANCE_IMAP_HOST": "127.0.0.1", "RELANCE_IMAP_PORT": str(port),
+        "RELANCE_IMAP_USER": "replies", "RELANCE_IMAP_PASSWORD": "s3cret",
+        "RELANCE_IMAP_SECURITY": "none",
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RELANCE_IMAP_DONE_FOLDER", raising=False)
+
+    first, again = StringIO(), StringIO()
+    call_command("replies", "poll", "--json", stdout=first)
+    call_command("replies", "poll", "--json", stdout=again)
+
+    assert json.loads(first.getvalue())["duplicate"] == 1
+    assert json.loads(again.getvalue())["fetched"] == 0  # still there, remembered by UID
+    [left] = flags(port, "INBOX")
+    assert "\\Seen" in left and "\\Flagged" not in left
+    assert Reply.objects.count() == 1
