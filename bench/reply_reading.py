@@ -29,6 +29,8 @@ def main() -> None:
     print(scoring.table(report))
     print("\nThe replies held out while the rules were written (every fifth):\n")
     print(scoring.table(scoring.score(scoring.held_out(corpus))))
+    print("\nThe replies written after the rules were frozen:\n")
+    print(scoring.table(scoring.score(scoring.fresh(corpus))))
     print(f"\n{elapsed / len(corpus) * 1000:.1f} ms per reply on one core.")
     if args.misread:
         for name, _expected, read in report.misread:

@@ -17,17 +17,19 @@ from relance.replies.reading import read
 WEDNESDAY = dt.date(2026, 11, 25)
 CORPUS = Path(__file__).parent / "data" / "replies.yaml"
 
-# Floors per kind (precision, recall) on the whole corpus, and on the replies held out
-# while the rules were written (fewer, so looser).
+# Floors per kind (precision, recall) on the whole corpus, and of the kinds read right on
+# the replies held out while the rules were written and on those written after they were
+# frozen (fewer, and the fairer estimate, so looser).
 FLOORS = {
-    "paid": (0.95, 0.95),
+    "paid": (0.95, 0.90),
     "promise": (0.95, 0.90),
     "dispute": (0.95, 0.90),
-    "copy": (0.95, 0.95),
+    "copy": (0.90, 0.90),
     "absence": (0.95, 0.95),
-    "other": (0.85, 0.95),
+    "other": (0.75, 0.90),
 }
 HELD_OUT_ACCURACY = 0.88
+FRESH_ACCURACY = 0.70  # replies written after the rules were frozen
 DATES_RIGHT = 0.95
 
 
@@ -151,3 +153,5 @@ def test_it_reads_the_corpus_above_its_floors(corpus):
     assert report.dates_right / report.dates_expected >= DATES_RIGHT, report.wrong_dates
     held_out = scoring.score(scoring.held_out(corpus))
     assert held_out.accuracy >= HELD_OUT_ACCURACY, held_out.misread
+    fresh = scoring.score(scoring.fresh(corpus))
+    assert fresh.cases >= 30 and fresh.accuracy >= FRESH_ACCURACY, fresh.misread

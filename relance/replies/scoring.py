@@ -23,6 +23,7 @@ class Case:
     date: dt.date | None  # paid, promise: the date; absence: the return date
     reason: str
     reference: str
+    fresh: bool = False  # written after the rules were frozen
 
 
 @dataclass
@@ -80,6 +81,7 @@ def cases(document: Mapping[str, Any]) -> list[Case]:
                 date=_day(when) if when else None,
                 reason=str(entry.get("reason", "")),
                 reference=str(entry.get("reference", "")),
+                fresh=bool(entry.get("fresh", False)),
             )
         )
     return found
@@ -120,7 +122,17 @@ HELD_OUT_EVERY = 5
 
 
 def held_out(corpus: Sequence[Case]) -> list[Case]:
-    return [case for number, case in enumerate(corpus, start=1) if number % HELD_OUT_EVERY == 0]
+    """Every fifth reply of those written first (set aside while the rules were tuned)."""
+    return [
+        case
+        for number, case in enumerate(corpus, start=1)
+        if number % HELD_OUT_EVERY == 0 and not case.fresh
+    ]
+
+
+def fresh(corpus: Sequence[Case]) -> list[Case]:
+    """The replies written after the rules were frozen."""
+    return [case for case in corpus if case.fresh]
 
 
 def table(report: Report) -> str:
