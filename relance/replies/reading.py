@@ -125,7 +125,7 @@ A = "[aà]"
 
 ABSENCE_SUBJECT = rule(
     "absence_subject",
-    r"r" + E + r"ponse automatique",
+    r"r[eéèê]ponse automatique",
     r"automatic reply",
     r"auto[- ]?reply",
     r"out of (the )?office",
@@ -137,37 +137,25 @@ ABSENCE_SUBJECT = rule(
 )
 ABSENCE_TEXT = rule(
     "absence_text",
-    r"je suis (actuellement |absolument )?(absente?|en cong" + E + r"s?|en d" + E + r"placement"
-    r"|en formation|en vacances|en arr" + E + r"t maladie|hors du bureau)",
-    r"je serai (absente?|en cong" + E + r"s?)",
+    r"je suis (actuellement |absolument )?(absente?|en cong[eéèê]s?|en d[eéèê]placement"
+    r"|en formation|en vacances|en arr[eéèê]t maladie|hors du bureau)",
+    r"je serai (absente?|en cong[eéèê]s?)",
     r"actuellement absente?",
     r"je ne suis pas (au bureau|disponible) (jusqu|du)",
     r"absente? du bureau",
-    r"en cong" + E + r"s? (jusqu|du|et)",
+    r"en cong[eéèê]s? (jusqu|du|et)",
     r"(i am|i'm|i will be) (currently )?(out of (the )?office|away|on (annual |parental )?leave"
     r"|on holiday|on vacation|travelling|out of the country)",
     r"(i am|i'm) currently out",
     r"out of (the )?office (until|from|and)",
     r"with (limited|no) access to (my )?e-?mails?",
-    r"acc" + E + r"s (limit" + E + r"|restreint)"
-    r" " + A + r" (mes|ma messagerie|mes e-?mails|mes mails)",
-    r"ce message (est|a "
-    + E
-    + r"t"
-    + E
-    + r") (envoy"
-    + E
-    + r"|g"
-    + E
-    + r"n"
-    + E
-    + r"r"
-    + E
-    + r") automatiquement",
+    r"acc[eéèê]s (limit[eéèê]|restreint)"
+    r" [aà] (mes|ma messagerie|mes e-?mails|mes mails)",
+    r"ce message (est|a [eéèê]t[eéèê]) (envoy[eéèê]|g[eéèê]n[eéèê]r[eéèê]) automatiquement",
     r"this is an automated (reply|response|message)",
 )
 RETURN_CUE = re.compile(
-    r"(de retour|retour pr" + E + r"vu|je reviens|je serai (de retour|l" + A + r"|au bureau)"
+    r"(de retour|retour pr[eéèê]vu|je reviens|je serai (de retour|l[aà]|au bureau)"
     r"|reprendrai|back (in the office )?(on|from)|return(ing)?( to the office)?( on)?"
     r"|back in the office|i will be back|i'll be back|i return)",
     re.I,
@@ -176,28 +164,32 @@ UNTIL_CUE = re.compile(r"(jusqu'(au|à|a)|until|till|through)\b", re.I)
 
 DISPUTE_CUES = rule(
     "dispute",
-    r"\bcontest(e|ons|ez|" + E + r"|ation)\b",
+    r"\bcontest(e|ons|ez|[eéèê]|ation)\b",
     r"\blitige",
-    r"d" + E + r"saccord",
+    r"d[eéèê]saccord",
     r"\bdispute[sd]?\b",
     r"\bdisagree",
-    r"\brefus(e|ons)? (de (la )?(r" + E + r"gler|payer))",
-    r"ne (la |les )?(r" + E + r"glerons|paierons|payerons) pas",
+    r"\brefus(e|ons)? (de (la )?(r[eéèê]gler|payer))",
+    r"ne (la |les )?(r[eéèê]glerons|paierons|payerons) pas",
     r"(won't|will not|cannot|can't|refuse to) (pay|settle)",
     r"(pas|not) (conforme|ce que nous avions command|what we ordered)",
-    r"\berron" + E + r"e?s?\b",
+    r"\berron[eéèê]e?s?\b",
     r"\berreur (de|sur|dans)",
     r"\bincorrect(e)?\b",
     r"\bwrong (amount|price|quantity|invoice|address|company|entity)",
-    r"\bn'est pas (due|justifi" + E + r"e)",
+    r"\bn'est pas (due|justifi[eéèê]e)",
     r"is not due\b",
     r"not (owed|owe)\b",
     r"\ben attente d'un avoir",
     r"\b(un|l'|votre|d'un|notre|cet) ?avoir\b",
     r"\bcredit note",
-    r"r" + E + r"clamation",
+    r"r[eéèê]clamation",
     r"\bcomplaint",
-    r"(ne peut|ne peuvent|ne pouvons|ne pourrons) pas (" + E + r"tre )?(trait|enregistr)",
+    r"(bloquons|bloqu[eé]|suspendons|suspendu|retenons|gelons) (le |notre )?(paiement|r[eéèê]glement)",
+    r"(withhold|withholding|holding back|on hold)( the)? payment",
+    r"\bpremature\b",
+    r"pr[eé]matur[eé]e",
+    r"(ne peut|ne peuvent|ne pouvons|ne pourrons) pas ([eéèê]tre )?(trait|enregistr)",
     r"(cannot|can't|can not|unable to) (be )?(process|pay|accept|approve)",
     r"(merci de|pouvez-vous|pourriez-vous|veuillez) (la |les |nous la )?(refaire|corriger"
     r"|rectifier)",
@@ -214,12 +206,12 @@ REASONS: list[tuple[str, Rule]] = [
             "reason_duplicate",
             r"\bdoublon",
             r"en double",
-            r"factur" + E + r"e?s? deux fois",
-            r"deux fois la m" + E + r"me",
+            r"factur[eéèê]e?s? deux fois",
+            r"deux fois la m[eéèê]me",
             r"is a duplicate",
             r"duplicate (invoice|charge|billing|payment request)",
             r"(billed|invoiced|charged) twice",
-            r"d" + E + r"j" + A + r" (" + E + r"t" + E + r" )?factur",
+            r"d[eéèê]j[aà] ([eéèê]t[eéèê] )?factur",
         ),
     ),
     (
@@ -227,7 +219,7 @@ REASONS: list[tuple[str, Rule]] = [
         rule(
             "reason_purchase_order",
             r"bon de commande",
-            r"num" + E + r"ro de commande",
+            r"num[eéèê]ro de commande",
             r"\bpurchase order",
             r"\bPO\b",
             r"\bpo number",
@@ -241,63 +233,45 @@ REASONS: list[tuple[str, Rule]] = [
             r"adresse de facturation",
             r"mauvaise adresse",
             r"raison sociale",
-            r"mauvaise (soci" + E + r"t" + E + r"|entit" + E + r")",
+            r"mauvaise (soci[eéèê]t[eéèê]|entit[eéèê])",
             r"billing address",
             r"wrong (address|company|entity)",
             r"\bsiret\b",
-            r"n'est pas (adress" + E + r"e|libell" + E + r"e) " + A,
+            r"n'est pas (adress[eéèê]e|libell[eéèê]e) [aà]",
         ),
     ),
     (
         "not_received",
         rule(
             "reason_not_received",
-            r"(jamais|pas|rien) ("
-            + E
-            + r"t"
-            + E
-            + r" )?(re[çc]u|livr"
-            + E
-            + r")s? (la|les|le|de|notre|nos"
-            r"|votre|vos)? ?(marchandise|colis|commande|mat"
-            + E
-            + r"riel|produits?|pi"
-            + E
-            + r"ces?"
+            r"(jamais|pas|rien) ([eéèê]t[eéèê] )?(re[çc]u|livr[eéèê])s? (la|les|le|de|notre|nos"
+            r"|votre|vos)? ?(marchandise|colis|commande|mat[eéèê]riel|produits?|pi[eéèê]ces?"
             r"|prestation|livraison)",
-            r"(marchandise|commande|colis|prestation|livraison)s? (n'a|n'ont) (jamais|pas) ("
-            + E
-            + r"t"
-            + E
-            + r" )?(re[çc]u|livr"
-            + E
-            + r"|effectu"
-            + E
-            + r"|r"
-            + E
-            + r"alis"
-            + E
-            + r")",
+            r"(marchandise|commande|colis|prestation|livraison)s? (n'a|n'ont) (jamais|pas) ([eéèê]t[eéèê] )?(re[çc]u|livr[eéèê]|effectu[eéèê]|r[eéèê]alis[eéèê])",
             r"never (received|got) (the |any |our )?(goods|order|parcel|delivery|items?|products?"
             r"|equipment|shipment)",
             r"(goods|order|parcel|delivery|shipment)s? never (arrived|came)",
             r"(marchandise|commande|colis|prestation|livraison|intervention)s?\b[^.\n]{0,40}?(n'a|n'ont)"
-            r" (jamais|pas) (" + E + r"t" + E + r" )?(re[çc]u|livr|effectu|r" + E + r"alis)",
+            r" (jamais|pas) ([eéèê]t[eéèê] )?(re[çc]u|livr|effectu|r[eéèê]alis)",
+            r"(still )?waiting for (the |our )?(delivery|goods|order|parcel|shipment)",
+            r"before the (goods|order|delivery|parcel) (arrive|arrives|is delivered|are delivered)",
+            r"(attendons|attend) (toujours |encore )?(la |les |notre |nos )?(livraison|marchandise"
+            r"|commande|colis)",
             r"(goods|order|parcel|delivery|items?|service)"
             r" (was|were|has|have) (never|not) (been )?(received|delivered|arrived|performed)",
             r"(did not|didn't|have not|haven't|never) (receive|get)d? (the|any|our) (goods|order"
             r"|parcel|delivery|items|products|equipment)",
             r"not (been )?(delivered|performed)",
-            r"jamais (" + E + r"t" + E + r" )?livr" + E,
+            r"jamais ([eéèê]t[eéèê] )?livr[eéèê]",
         ),
     ),
     (
         "quantity",
         rule(
             "reason_quantity",
-            r"\bquantit" + E + r"s?\b",
+            r"\bquantit[eéèê]s?\b",
             r"\bquantit(y|ies)\b",
-            r"(seulement|que) \d+ (cartons|palettes|pi" + E + r"ces|unit" + E + r"s|articles)",
+            r"(seulement|que) \d+ (cartons|palettes|pi[eéèê]ces|unit[eéèê]s|articles)",
             r"only (received|got|\d+)",
             r"\bmanqu(e|ant|aient)",
             r"\bmissing\b",
@@ -310,10 +284,10 @@ REASONS: list[tuple[str, Rule]] = [
             "reason_delivery",
             r"\blivraison (incompl|en retard|tardive|partielle)",
             r"\ben retard\b",
-            r"\babîm" + E,
-            r"\bab[iî]m" + E,
-            r"\bendommag" + E,
-            r"\bcass" + E + r"e?s?\b",
+            r"\babîm[eéèê]",
+            r"\bab[iî]m[eéèê]",
+            r"\bendommag[eéèê]",
+            r"\bcass[eéèê]e?s?\b",
             r"\bdamaged\b",
             r"\blate delivery",
             r"delivered late",
@@ -326,17 +300,17 @@ REASONS: list[tuple[str, Rule]] = [
         "quality",
         rule(
             "reason_quality",
-            r"\bqualit" + E + r"\b",
+            r"\bqualit[eéèê]\b",
             r"\bquality\b",
-            r"\bd" + E + r"fectueu(x|se)",
-            r"\bd" + E + r"faut",
+            r"\bd[eéèê]fectueu(x|se)",
+            r"\bd[eéèê]faut",
             r"\bdefect",
             r"\bfaulty\b",
             r"ne fonctionne (pas|plus)",
             r"(doesn't|does not|don't|do not) work",
             r"\bnon conforme",
             r"\bpanne\b",
-            r"mal (fait|r" + E + r"alis" + E + r"|ex" + E + r"cut" + E + r")",
+            r"mal (fait|r[eéèê]alis[eéèê]|ex[eéèê]cut[eéèê])",
             r"\bmalfaçon",
             r"\bpoor (work|service|quality)",
             r"\bnot working",
@@ -370,7 +344,7 @@ REASONS: list[tuple[str, Rule]] = [
             r"\badministratif",
             r"\bcontrat\b",
             r"\bcontract\b",
-            r"\bmentions? (obligatoires|l" + E + r"gales)",
+            r"\bmentions? (obligatoires|l[eéèê]gales)",
             r"\bpaperwork",
         ),
     ),
@@ -380,17 +354,19 @@ COPY_CUES = rule(
     "copy",
     r"\bduplicata",
     r"\bcopie (de la|de cette|des|de vos|de nos|de votre|de ces|de l')",
-    r"(renvoyer|renvoyez|r" + E + r"exp" + E + r"dier|retransmettre|retransmettez|transmettre"
+    r"(renvoyer|renvoyez|r[eéèê]exp[eéèê]dier|retransmettre|retransmettez|transmettre"
     r"|transmettez|envoyer|envoyez|faire parvenir|adresser|joindre)(-| )?(nous|moi)? ?"
     r"(à nouveau |de nouveau )?(la|les|cette|ces|une copie|un duplicata|le pdf|la copie)"
     r" ?(facture|factures|copie|pdf)?",
-    r"(pas|jamais) (" + E + r"t" + E + r" )?(re[çc]u|eu|trouv" + E + r"|retrouv" + E + r")"
+    r"(pas|jamais) ([eéèê]t[eéèê] )?(re[çc]u|eu|trouv[eéèê]|retrouv[eéèê])"
     r" (la|les|cette|ces|votre|vos) factures?",
     r"ne (retrouvons|trouvons|trouve|retrouve) pas (la|les|cette|ces|votre|vos) factures?",
-    r"(la|cette|les) factures? (n'a|n'ont) (jamais |pas )(" + E + r"t" + E + r" )?re[çc]ue?s?",
+    r"(la|cette|les) factures? (n'a|n'ont) (jamais |pas )([eéèê]t[eéèê] )?re[çc]ue?s?",
     r"(send|resend|re-send|forward|email|e-mail) (us |me )?(again )?(a |the )?(copy|copies"
     r"|duplicate|invoice|invoices|pdf)",
-    r"\bcopy of (the|this|that|your|invoice|our)",
+    r"\bcop(y|ies) of\b",
+    r"\bget a copy\b",
+    r"send (it|them) (across|over|again|through)",
     r"(did not|didn't|have not|haven't|never|not) (receive|received|get|got|find|found|see)"
     r" (the|this|that|your|any) (invoice|bill)",
     r"can'?not find (the|this|that|your) invoice",
@@ -398,145 +374,48 @@ COPY_CUES = rule(
     r"no record of (the|this|that|your) invoice",
     r"invoice (was|has) never (been )?(received|sent)",
     r"\b(nous|me|m') ?(la|les|le) ?(renvoyer|renvoyez|retransmettre|retransmettez|transmettre"
-    r"|r" + E + r"exp" + E + r"dier|faire parvenir|envoyer|adresser)",
-    r"(ne nous|ne m') (est|sont) (jamais |pas )(" + E + r"t" + E + r" )?parvenue?s?",
+    r"|r[eéèê]exp[eéèê]dier|faire parvenir|envoyer|adresser)",
+    r"(ne nous|ne m') (est|sont) (jamais |pas )([eéèê]t[eéèê] )?parvenue?s?",
 )
+
+# A copy is asked for an invoice: a request to send "it" again counts when the reply names one.
+INVOICE_WORD = re.compile(r"\bfactur|\binvoice|\binv[-\s]?\d|\bduplicat|\bpdf\b|\bbill\b", re.I)
 
 NOT_PAID = rule(
     "not_paid",
-    r"(pas|jamais) (encore )?("
-    + E
-    + r"t"
-    + E
-    + r" )?(r"
-    + E
-    + r"gl"
-    + E
-    + r"e?s?|pay"
-    + E
-    + r"e?s?|vir"
-    + E
-    + r"e?s?)",
-    r"n'avons pas (encore )?(r" + E + r"gl|pay|vir)",
+    r"(pas|jamais) (encore )?([eéèê]t[eéèê] )?(r[eéèê]gl[eéèê]e?s?|pay[eéèê]e?s?|vir[eéèê]e?s?)",
+    r"n'avons pas (encore )?(r[eéèê]gl|pay|vir)",
     r"(haven't|have not|has not|hasn't|not yet|not been|didn't|did not) (yet )?(been )?"
     r"(paid|pay|settled|transferred)",
 )
 PAID_CUES = rule(
     "paid",
-    r"\b(avons|ai|a|avions|aurions) (bien |d" + E + r"j" + A + r" |d" + E + r"j" + A + r" bien |"
-    r"bien d"
-    + E
-    + r"j"
-    + A
-    + r" )?(r"
-    + E
-    + r"gl"
-    + E
-    + r"|pay"
-    + E
-    + r"|vir"
-    + E
-    + r"|sold"
-    + E
-    + r"|acquitt"
-    + E
-    + r"|proc"
-    + E
-    + r"d"
-    + E
-    + r" au (r"
-    + E
-    + r"glement|paiement|virement)"
-    r"|effectu"
-    + E
-    + r" (le|un|notre|ce) (r"
-    + E
-    + r"glement|paiement|virement)|envoy"
-    + E
-    + r" (le|un|notre) (ch"
-    + E
-    + r"que|r"
-    + E
-    + r"glement|paiement|virement)"
-    r"|" + E + r"mis (le|un) (virement|ch" + E + r"que))",
-    r"(virement|paiement|r"
-    + E
-    + r"glement|ch"
-    + E
-    + r"que|versement)s? (a|ont|est|sont) ("
-    + E
-    + r"t"
-    + E
-    + r" )?(bien )?(effectu"
-    + E
-    + r"|envoy"
-    + E
-    + r"|"
-    + E
-    + r"mis|pass"
-    + E
-    + r"|parti|fait|ex"
-    + E
-    + r"cut"
-    + E
-    + r"|post"
-    + E
-    + r"|exp"
-    + E
-    + r"di"
-    + E
-    + r"|d"
-    + E
-    + r"bit"
-    + E
-    + r"|valid"
-    + E
-    + r")",
-    r"\bd"
-    + E
-    + r"j"
-    + A
-    + r" ("
-    + E
-    + r"t"
-    + E
-    + r" )?(r"
-    + E
-    + r"gl"
-    + E
-    + r"e?|pay"
-    + E
-    + r"e?|sold"
-    + E
-    + r"e?)s?",
-    r"(est|sont) (bien )?(r" + E + r"gl" + E + r"e?s?|pay" + E + r"e?s?|sold" + E + r"e?s?)\b",
-    r"\b(a|ont) " + E + r"t" + E + r" (bien )?(r" + E + r"gl|pay|acquitt|sold|vir|effectu)" + E,
-    r"(virement|paiement|r"
-    + E
-    + r"glement|ch"
-    + E
-    + r"que|versement)s?\b[^.\n]{0,60}?(?<![\w'])(a|ont"
-    r"|est|sont) (" + E + r"t" + E + r" )?(bien )?(effectu|envoy|" + E + r"mis|pass|parti|fait"
-    r"|ex" + E + r"cut|post|exp" + E + r"di|d" + E + r"bit|valid)",
-    r"(virement|paiement|r" + E + r"glement|ch" + E + r"que) (fait|effectu" + E + r"|parti"
-    r"|envoy" + E + r"|pass" + E + r")\b",
-    r"viens de (faire|lancer|passer|effectuer|r" + E + r"gler|payer|virer|envoyer)",
-    r"\b(factures?|invoices?) (bien |d"
-    + E
-    + r"j"
-    + A
-    + r" )?(pay"
-    + E
-    + r"e?s?|r"
-    + E
-    + r"gl"
-    + E
-    + r"e?s?)\b",
+    r"\b(avons|ai|a|avions|aurions) (bien |d[eéèê]j[aà] |d[eéèê]j[aà] bien |"
+    r"bien d[eéèê]j[aà] )?(r[eéèê]gl[eéèê]|pay[eéèê]|vir[eéèê]|sold[eéèê]|acquitt[eéèê]|proc[eéèê]d[eéèê] au (r[eéèê]glement|paiement|virement)"
+    r"|effectu[eéèê] (le|un|notre|ce) (r[eéèê]glement|paiement|virement)|envoy[eéèê] (le|un|notre) (ch[eéèê]que|r[eéèê]glement|paiement|virement)"
+    r"|[eéèê]mis (le|un) (virement|ch[eéèê]que))",
+    r"(virement|paiement|r[eéèê]glement|ch[eéèê]que|versement)s? (a|ont|est|sont) ([eéèê]t[eéèê] )?(bien )?(effectu[eéèê]|envoy[eéèê]|[eéèê]mis|pass[eéèê]|parti|fait|ex[eéèê]cut[eéèê]|post[eéèê]|exp[eéèê]di[eéèê]|d[eéèê]bit[eéèê]|valid[eéèê])",
+    r"\bd[eéèê]j[aà] ([eéèê]t[eéèê] )?(r[eéèê]gl[eéèê]e?|pay[eéèê]e?|sold[eéèê]e?)s?",
+    r"(est|sont) (bien )?(r[eéèê]gl[eéèê]e?s?|pay[eéèê]e?s?|sold[eéèê]e?s?)\b",
+    r"\b(a|ont) [eéèê]t[eéèê] (bien )?(r[eéèê]gl|pay|acquitt|sold|vir|effectu)[eéèê]",
+    r"(virement|paiement|r[eéèê]glement|ch[eéèê]que|versement)s?\b[^.\n]{0,60}?(?<![\w'])(a|ont"
+    r"|est|sont) ([eéèê]t[eéèê] )?(bien )?(effectu|envoy|[eéèê]mis|pass|parti|fait"
+    r"|ex[eéèê]cut|post|exp[eéèê]di|d[eéèê]bit|valid)",
+    r"(virement|paiement|r[eéèê]glement|ch[eéèê]que) (fait|effectu[eéèê]|parti"
+    r"|envoy[eéèê]|pass[eéèê])\b",
+    r"viens de (faire|lancer|passer|effectuer|r[eéèê]gler|payer|virer|envoyer)",
+    r"\b(factures?|invoices?) (bien |d[eéèê]j[aà] )?(pay[eéèê]e?s?|r[eéèê]gl[eéèê]e?s?)\b",
     r"\bpayment\b[^.\n]{0,40}?\b(went out|left our account|has left|was sent|was made)",
+    r"(avez|aurez) (d[eéèê]j[aà] |normalement |d[uû] )?(bien )?re[çc]u (notre|le|un|votre)"
+    r" (paiement|virement|r[eéèê]glement|ch[eéèê]que|versement)",
+    r"(paiement|virement|r[eéèê]glement|ch[eéèê]que)[^.\n]{0,30}\bparti\b",
+    r"should have (already )?received (our|the|a) (payment|transfer|cheque|check|remittance)",
+    r"(balance|invoice|amount|account|bill)s? (was|were|has been|have been) (cleared|settled|paid)",
+    r"\bcleared (it |the balance |the invoice )?(via|through|by|on|yesterday|last)",
     r"avis de virement",
-    r"justificatif de (paiement|virement|r" + E + r"glement)",
+    r"justificatif de (paiement|virement|r[eéèê]glement)",
     r"preuve de (paiement|virement)",
-    r"ci-joint (le|notre) (virement|r" + E + r"glement)",
+    r"ci-joint (le|notre) (virement|r[eéèê]glement)",
     r"(have|has|had) (already )?(been )?(paid|settled|sent the payment|made the payment"
     r"|transferred|wired|sent payment|processed (the )?payment)",
     r"(was|were) (paid|settled|transferred|wired|sent)\b",
@@ -551,37 +430,29 @@ PAID_CUES = rule(
 )
 PROMISE_CUES = rule(
     "promise",
-    r"(r" + E + r"glerons|r" + E + r"glerai|paierons|payerons|paierai|payerai|verserons"
-    r"|virerons|procéderons|proc" + E + r"derons|proc" + E + r"derai|effectuerons|effectuerai"
-    r"|solderons|honorerons|enverrons|enverrai|adresserons|ferons le n" + E + r"cessaire)",
-    r"\b(fera|feront|ferons|ferai) (le|un|notre|les) (virement|paiement|r"
-    + E
-    + r"glement|ch"
-    + E
-    + r"que)",
-    r"(allons|vais|va|vont|pouvons|pourrons|pourrai|comptons|pr" + E + r"voyons|devrions"
-    r"|souhaitons|esp"
-    + E
-    + r"rons) (vous )?(r"
-    + E
-    + r"gler|payer|virer|proc"
-    + E
-    + r"der|effectuer|solder|verser|envoyer le|lancer le|mettre en paiement)",
-    r"sera (r" + E + r"gl" + E + r"e?|pay" + E + r"e?|vir" + E + r"e?|effectu" + E + r"e?"
-    r"|envoy" + E + r"e?|sold" + E + r"e?|mise? en paiement|programm" + E + r"e?"
-    r"|pass" + E + r"e?|" + E + r"mise?|ex" + E + r"cut" + E + r"e?|honor" + E + r"e?"
+    r"(r[eéèê]glerons|r[eéèê]glerai|paierons|payerons|paierai|payerai|verserons"
+    r"|virerons|procéderons|proc[eéèê]derons|proc[eéèê]derai|effectuerons|effectuerai"
+    r"|solderons|honorerons|enverrons|enverrai|adresserons|ferons le n[eéèê]cessaire)",
+    r"\b(fera|feront|ferons|ferai) (le|un|notre|les) (virement|paiement|r[eéèê]glement|ch[eéèê]que)",
+    r"(allons|vais|va|vont|pouvons|pourrons|pourrai|comptons|pr[eéèê]voyons|devrions"
+    r"|souhaitons|esp[eéèê]rons) (vous )?(r[eéèê]gler|payer|virer|proc[eéèê]der|effectuer|solder|verser|envoyer le|lancer le|mettre en paiement)",
+    r"sera (r[eéèê]gl[eéèê]e?|pay[eéèê]e?|vir[eéèê]e?|effectu[eéèê]e?"
+    r"|envoy[eéèê]e?|sold[eéèê]e?|mise? en paiement|programm[eéèê]e?"
+    r"|pass[eéèê]e?|[eéèê]mise?|ex[eéèê]cut[eéèê]e?|honor[eéèê]e?"
     r"|fait|faite)",
-    r"seront (r" + E + r"gl" + E + r"es|pay" + E + r"es|vir" + E + r"es|sold" + E + r"es"
-    r"|trait" + E + r"es|mises en paiement)",
+    r"seront (r[eéèê]gl[eéèê]es|pay[eéèê]es|vir[eéèê]es|sold[eéèê]es"
+    r"|trait[eéèê]es|mises en paiement)",
     r"\bmise? en paiement",
-    r"\bpr" + E + r"vu(e)? (le|pour)",
-    r"\bprogramm" + E + r"e? (le|pour)",
+    r"\bpr[eéèê]vu(e)? (le|pour)",
+    r"\bprogramm[eéèê]e? (le|pour)",
     r"paiement interviendra",
-    r"r" + E + r"glement interviendra",
+    r"r[eéèê]glement interviendra",
     r"(will|shall|'ll|going to|plan to|intend to|expect to|hope to|aim to) (be )?(pay|settle"
     r"|transfer|wire|process|send|release|clear|make the payment|paid|settled|processed"
     r"|transferred|made|released|sent)",
     r"will go out",
+    r"will (be with you|reach you|arrive|land|be in your account|hit your account|be credited)",
+    r"(pour|afin de) vous (r[eéèê]gler|payer|verser)",
     r"(is|are|has been|have been) scheduled",
     r"\bpayment run\b",
     r"\bscheduled (for|on)\b",
@@ -591,8 +462,8 @@ PROMISE_CUES = rule(
 
 
 PAYMENT_WORD = re.compile(
-    r"\b(virement|paiement|r" + E + r"glement|r" + E + r"gle|r" + E + r"gler|payer|paye|paie"
-    r"|ch" + E + r"que|pay|payment|transfer|cheque|check|wire)\b",
+    r"\b(virement|paiement|r[eéèê]glement|r[eéèê]gle|r[eéèê]gler|payer|paye|paie"
+    r"|ch[eéèê]que|pay|payment|transfer|cheque|check|wire)\b",
     re.I,
 )
 
@@ -941,7 +812,7 @@ def read(
     if evidence or reason_rule in ("reason_duplicate", "reason_not_received"):
         reason = next((value for value, r in REASONS if r.name == reason_rule), "other")
         return Reading(DISPUTE, "dispute", evidence + reason_words, reason=reason or "other")
-    copy = COPY_CUES.find(own)
+    copy = COPY_CUES.find(own) if INVOICE_WORD.search(own) else []
     if copy:
         return Reading(COPY, "copy", copy)
     not_paid = NOT_PAID.find(own)

@@ -23,7 +23,9 @@ class Case:
     date: dt.date | None  # paid, promise: the date; absence: the return date
     reason: str
     reference: str
-    fresh: bool = False  # written after the rules were frozen
+    # 1: written first (every fifth held out while the rules were tuned); 2: written after
+    # the rules were frozen, measured, then tuned on; 3: written after that, never tuned on.
+    batch: int = 1
 
 
 @dataclass
@@ -81,7 +83,7 @@ def cases(document: Mapping[str, Any]) -> list[Case]:
                 date=_day(when) if when else None,
                 reason=str(entry.get("reason", "")),
                 reference=str(entry.get("reference", "")),
-                fresh=bool(entry.get("fresh", False)),
+                batch=int(entry.get("batch", 1)),
             )
         )
     return found
@@ -126,13 +128,16 @@ def held_out(corpus: Sequence[Case]) -> list[Case]:
     return [
         case
         for number, case in enumerate(corpus, start=1)
-        if number % HELD_OUT_EVERY == 0 and not case.fresh
+        if number % HELD_OUT_EVERY == 0 and case.batch == 1
     ]
 
 
+FRESH_BATCH = 3
+
+
 def fresh(corpus: Sequence[Case]) -> list[Case]:
-    """The replies written after the rules were frozen."""
-    return [case for case in corpus if case.fresh]
+    """The replies written after the rules were last changed, never tuned on."""
+    return [case for case in corpus if case.batch == FRESH_BATCH]
 
 
 def table(report: Report) -> str:
