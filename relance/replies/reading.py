@@ -185,7 +185,8 @@ DISPUTE_CUES = rule(
     r"\bcredit note",
     r"r[eéèê]clamation",
     r"\bcomplaint",
-    r"(bloquons|bloqu[eé]|suspendons|suspendu|retenons|gelons) (le |notre )?(paiement|r[eéèê]glement)",
+    r"(bloquons|bloqu[eé]|suspendons|suspendu|retenons|gelons) (le |notre )?(paiement"
+    r"|r[eéèê]glement)",
     r"(withhold|withholding|holding back|on hold)( the)? payment",
     r"\bpremature\b",
     r"pr[eé]matur[eé]e",
@@ -247,11 +248,13 @@ REASONS: list[tuple[str, Rule]] = [
             r"(jamais|pas|rien) ([eéèê]t[eéèê] )?(re[çc]u|livr[eéèê])s? (la|les|le|de|notre|nos"
             r"|votre|vos)? ?(marchandise|colis|commande|mat[eéèê]riel|produits?|pi[eéèê]ces?"
             r"|prestation|livraison)",
-            r"(marchandise|commande|colis|prestation|livraison)s? (n'a|n'ont) (jamais|pas) ([eéèê]t[eéèê] )?(re[çc]u|livr[eéèê]|effectu[eéèê]|r[eéèê]alis[eéèê])",
+            r"(marchandise|commande|colis|prestation|livraison)s? (n'a|n'ont) (jamais"
+            r"|pas) ([eéèê]t[eéèê] )?(re[çc]u|livr[eéèê]|effectu[eéèê]|r[eéèê]alis[eéèê])",
             r"never (received|got) (the |any |our )?(goods|order|parcel|delivery|items?|products?"
             r"|equipment|shipment)",
             r"(goods|order|parcel|delivery|shipment)s? never (arrived|came)",
-            r"(marchandise|commande|colis|prestation|livraison|intervention)s?\b[^.\n]{0,40}?(n'a|n'ont)"
+            r"(marchandise|commande|colis|prestation|livraison|intervention)s?\b[^.\n]{0,40}?(n'a"
+            r"|n'ont)"
             r" (jamais|pas) ([eéèê]t[eéèê] )?(re[çc]u|livr|effectu|r[eéèê]alis)",
             r"(still )?waiting for (the |our )?(delivery|goods|order|parcel|shipment)",
             r"before the (goods|order|delivery|parcel) (arrive|arrives|is delivered|are delivered)",
@@ -391,10 +394,14 @@ NOT_PAID = rule(
 PAID_CUES = rule(
     "paid",
     r"\b(avons|ai|a|avions|aurions) (bien |d[eéèê]j[aà] |d[eéèê]j[aà] bien |"
-    r"bien d[eéèê]j[aà] )?(r[eéèê]gl[eéèê]|pay[eéèê]|vir[eéèê]|sold[eéèê]|acquitt[eéèê]|proc[eéèê]d[eéèê] au (r[eéèê]glement|paiement|virement)"
-    r"|effectu[eéèê] (le|un|notre|ce) (r[eéèê]glement|paiement|virement)|envoy[eéèê] (le|un|notre) (ch[eéèê]que|r[eéèê]glement|paiement|virement)"
+    r"bien d[eéèê]j[aà] )?(r[eéèê]gl[eéèê]|pay[eéèê]|vir[eéèê]|sold[eéèê]|acquitt[eéèê]"
+    r"|proc[eéèê]d[eéèê] au (r[eéèê]glement|paiement|virement)"
+    r"|effectu[eéèê] (le|un|notre|ce) (r[eéèê]glement|paiement|virement)|envoy[eéèê] (le|un"
+    r"|notre) (ch[eéèê]que|r[eéèê]glement|paiement|virement)"
     r"|[eéèê]mis (le|un) (virement|ch[eéèê]que))",
-    r"(virement|paiement|r[eéèê]glement|ch[eéèê]que|versement)s? (a|ont|est|sont) ([eéèê]t[eéèê] )?(bien )?(effectu[eéèê]|envoy[eéèê]|[eéèê]mis|pass[eéèê]|parti|fait|ex[eéèê]cut[eéèê]|post[eéèê]|exp[eéèê]di[eéèê]|d[eéèê]bit[eéèê]|valid[eéèê])",
+    r"(virement|paiement|r[eéèê]glement|ch[eéèê]que|versement)s? (a|ont|est"
+    r"|sont) ([eéèê]t[eéèê] )?(bien )?(effectu[eéèê]|envoy[eéèê]|[eéèê]mis|pass[eéèê]|parti|fait"
+    r"|ex[eéèê]cut[eéèê]|post[eéèê]|exp[eéèê]di[eéèê]|d[eéèê]bit[eéèê]|valid[eéèê])",
     r"\bd[eéèê]j[aà] ([eéèê]t[eéèê] )?(r[eéèê]gl[eéèê]e?|pay[eéèê]e?|sold[eéèê]e?)s?",
     r"(est|sont) (bien )?(r[eéèê]gl[eéèê]e?s?|pay[eéèê]e?s?|sold[eéèê]e?s?)\b",
     r"\b(a|ont) [eéèê]t[eéèê] (bien )?(r[eéèê]gl|pay|acquitt|sold|vir|effectu)[eéèê]",
@@ -433,9 +440,11 @@ PROMISE_CUES = rule(
     r"(r[eéèê]glerons|r[eéèê]glerai|paierons|payerons|paierai|payerai|verserons"
     r"|virerons|procéderons|proc[eéèê]derons|proc[eéèê]derai|effectuerons|effectuerai"
     r"|solderons|honorerons|enverrons|enverrai|adresserons|ferons le n[eéèê]cessaire)",
-    r"\b(fera|feront|ferons|ferai) (le|un|notre|les) (virement|paiement|r[eéèê]glement|ch[eéèê]que)",
+    r"\b(fera|feront|ferons|ferai) (le|un|notre|les) (virement|paiement|r[eéèê]glement"
+    r"|ch[eéèê]que)",
     r"(allons|vais|va|vont|pouvons|pourrons|pourrai|comptons|pr[eéèê]voyons|devrions"
-    r"|souhaitons|esp[eéèê]rons) (vous )?(r[eéèê]gler|payer|virer|proc[eéèê]der|effectuer|solder|verser|envoyer le|lancer le|mettre en paiement)",
+    r"|souhaitons|esp[eéèê]rons) (vous )?(r[eéèê]gler|payer|virer|proc[eéèê]der|effectuer|solder"
+    r"|verser|envoyer le|lancer le|mettre en paiement)",
     r"sera (r[eéèê]gl[eéèê]e?|pay[eéèê]e?|vir[eéèê]e?|effectu[eéèê]e?"
     r"|envoy[eéèê]e?|sold[eéèê]e?|mise? en paiement|programm[eéèê]e?"
     r"|pass[eéèê]e?|[eéèê]mise?|ex[eéèê]cut[eéèê]e?|honor[eéèê]e?"
