@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "relance.audit",
     "relance.console",
     "relance.checkout",
+    "relance.replies",  # inbound replies read and understood (docs/replies.md)
 ]
 
 MIDDLEWARE = [

@@ -414,3 +414,33 @@ def mobile_contact(customer: Customer, name: str, phone: str, *, primary: bool =
         organisation_id=customer.organisation_id, customer=customer, name=name, phone=phone,
         is_primary=primary,
     )  # fmt: skip
+
+
+def reply(
+    customer: Customer,
+    text: str,
+    *,
+    subject: str = "RE: Relance",
+    sender: str | None = None,
+    received: dt.datetime | None = None,
+) -> Any:
+    """A reply from the customer's first contact (or ``sender``) to the organisation's
+    reply-to address, received by the product's own intake (routed, read, on the
+    timeline, the customer's reminders paused until read)."""
+    import email.utils
+    from email.message import EmailMessage
+
+    from relance.replies import intake
+
+    contact = customer.contacts.order_by("pk").first()
+    message = EmailMessage()
+    message["From"] = sender or (contact.email if contact else customer.email)
+    message["To"] = customer.organisation.reply_to or customer.organisation.email
+    message["Subject"] = subject
+    message["Message-ID"] = email.utils.make_msgid(idstring=f"reply{next(_serial)}")
+    if received is not None:
+        message["Date"] = email.utils.format_datetime(received)
+    message.set_content(text)
+    outcome = intake.receive(intake.incoming(message), source="test")
+    assert outcome.reply is not None, outcome
+    return outcome.reply

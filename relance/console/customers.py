@@ -80,6 +80,7 @@ KIND_LABELS = {
     "communication_ambiguous": gettext_lazy("To check"),
     "communication_handed_over": gettext_lazy("Handed over"),
     "task_done": gettext_lazy("Task done"),
+    "reply_received": gettext_lazy("Reply received"),
     "import": gettext_lazy("Import"),
 }
 

@@ -11,6 +11,7 @@ from relance.console import (
     letters,
     organisation,
     registered,
+    replies,
     scenarios,
     today,
     views,
@@ -31,4 +32,5 @@ urlpatterns = [
     *organisation.urlpatterns,
     *registered.urlpatterns,
     *letters.urlpatterns,
+    *replies.urlpatterns,
 ]

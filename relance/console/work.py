@@ -60,6 +60,7 @@ KINDS = {
     "invalid_phone": gettext_lazy("Failed mobile numbers"),
     "find_number": gettext_lazy("Phone numbers to find"),
     "check_payment": gettext_lazy("Payments to check"),
+    "send_copy": gettext_lazy("Invoice copies to send"),
 }
 
 

@@ -37,7 +37,7 @@ from relance.dunning.segments import CustomerFacts, NoDefaultScenario, choose_sc
 from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice
 
 HOLD_PRIORITY: dict[str, int] = {
-    HoldKind.INSOLVENCY: 0, HoldKind.NEGOTIATION: 1, HoldKind.MANUAL: 2,
+    HoldKind.INSOLVENCY: 0, HoldKind.NEGOTIATION: 1, HoldKind.MANUAL: 2, HoldKind.REPLY: 3,
 }  # fmt: skip
 PromiseRow = tuple[dt.date, int, int]  # promised_on, grace days, id
 

@@ -148,6 +148,8 @@ class HoldKind(models.TextChoices):
     MANUAL = "manual", _("Manual hold")
     NEGOTIATION = "negotiation", _("Under negotiation")
     INSOLVENCY = "insolvency", _("Collective proceedings")
+    # A customer's reply nobody has read yet (relance.replies): lifted when a person reads it.
+    REPLY = "reply", _("Reply to read")
 
 
 class Hold(models.Model):
