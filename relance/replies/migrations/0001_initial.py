@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('accounts', '0004_agent'),
         ('dunning', '0011_comm_by_run'),
-        ('ledger', '0099_replies'),
+        ('ledger', '0013_hold_reply'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
