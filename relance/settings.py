@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "relance.documents",
     "relance.insights",
     "relance.audit",
+    "relance.hooks",  # webhooks out (docs/webhooks.md)
     "relance.console",
 ]
 
@@ -274,6 +275,14 @@ RELANCE_SMS_FROM_NUMBER = env_str("RELANCE_SMS_FROM_NUMBER")
 RELANCE_SMS_MAX_SEGMENTS = env_int("RELANCE_SMS_MAX_SEGMENTS", 3)
 RELANCE_SMS_TIMEOUT = env_int("RELANCE_SMS_TIMEOUT", 10)
 RELANCE_SMS_WEBHOOK_MAX_AGE = env_int("RELANCE_SMS_WEBHOOK_MAX_AGE", 300)
+
+# Webhooks out (docs/webhooks.md): https only and public addresses only (SSRF), unless
+# these allow plain http / loopback and private networks (both on with DEBUG, for a local
+# receiver); seconds to wait for an answer; days of failures before an endpoint is disabled.
+RELANCE_WEBHOOKS_ALLOW_HTTP = env_bool("RELANCE_WEBHOOKS_ALLOW_HTTP", DEBUG)
+RELANCE_WEBHOOKS_ALLOW_PRIVATE = env_bool("RELANCE_WEBHOOKS_ALLOW_PRIVATE", DEBUG)
+RELANCE_WEBHOOKS_TIMEOUT = env_int("RELANCE_WEBHOOKS_TIMEOUT", 10)
+RELANCE_WEBHOOKS_DISABLE_AFTER_DAYS = env_int("RELANCE_WEBHOOKS_DISABLE_AFTER_DAYS", 5)
 
 LOGGING = {
     "version": 1,

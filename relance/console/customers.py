@@ -81,6 +81,7 @@ KIND_LABELS = {
     "communication_handed_over": gettext_lazy("Handed over"),
     "task_done": gettext_lazy("Task done"),
     "import": gettext_lazy("Import"),
+    "invoice_paid": gettext_lazy("Invoice paid"),
 }
 
 
