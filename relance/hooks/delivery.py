@@ -107,7 +107,8 @@ def deliver(ids: list[int], *, session: requests.Session | None = None) -> Count
     own = session is None
     session = session or requests.Session()
     try:
-        for delivery in Delivery.objects.filter(pk__in=ids).select_related("endpoint"):
+        rows = Delivery.objects.filter(pk__in=ids).select_related("endpoint").order_by("pk")
+        for delivery in rows:  # in the order of the events
             counts[_one(delivery, session)] += 1
     finally:
         if own:
@@ -135,8 +136,9 @@ def _one(delivery: Delivery, session: requests.Session) -> str:
         or due > now
     ):
         return "skipped"
+    # Its endpoint still active too: one disabled earlier in this batch (410) gets no more.
     claimed = Delivery.objects.filter(
-        pk=delivery.pk, status=Delivery.Status.PENDING, next_attempt_at=due
+        pk=delivery.pk, status=Delivery.Status.PENDING, next_attempt_at=due, endpoint__active=True
     ).update(next_attempt_at=now + LEASE)
     if not claimed:
         return "skipped"  # another worker has it
