@@ -141,7 +141,8 @@ def test_it_tells_an_invoice_paid_once_when_its_last_payment_arrives(org, receiv
     send_due(org)
     events = [r.payload for r in receiver.received]
     assert [(e["type"], e["data"]["invoice"]["number"]) for e in events] == [
-        ("invoice.paid", "F-777"), ("invoice.paid", "F-778")
+        ("invoice.paid", "F-777"),
+        ("invoice.paid", "F-778"),
     ]
     assert events[0]["data"]["invoice"]["balance"] == "0.00"
     assert events[0]["data"]["invoice"]["settled_on"] == "2026-11-23"
@@ -275,7 +276,10 @@ def test_it_replays_the_same_event_with_a_new_timestamp_and_signature(org, recei
     assert again.verified
     assert again.headers["webhook-id"] == first.headers["webhook-id"]
     assert again.body == first.body
-    assert int(again.headers["webhook-timestamp"]) - int(first.headers["webhook-timestamp"]) == 3 * 3600
+    assert (
+        int(again.headers["webhook-timestamp"]) - int(first.headers["webhook-timestamp"])
+        == 3 * 3600
+    )
     assert again.headers["webhook-signature"] != first.headers["webhook-signature"]
     row.refresh_from_db()
     assert row.replays == 1
@@ -315,7 +319,8 @@ def test_it_keeps_each_organisation_s_events_to_its_own_endpoints(org, other_org
         delivery.deliver_due()
         assert [r.payload["data"]["customer"]["reference"] for r in ours.received] == ["C001"]
         assert sorted(r.payload["data"]["customer"]["reference"] for r in theirs.received) == [
-            "G001", "G002"
+            "G001",
+            "G002",
         ]
         assert all(r.verified for r in ours.received + theirs.received)
     finally:

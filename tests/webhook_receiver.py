@@ -57,9 +57,7 @@ def start() -> Receiver:
             except VerificationError as exc:
                 got = Received(headers, body, False, str(exc))
             receiver.received.append(got)
-            status, extra, delay = (
-                receiver.answers.popleft() if receiver.answers else (200, {}, 0)
-            )
+            status, extra, delay = receiver.answers.popleft() if receiver.answers else (200, {}, 0)
             if delay:
                 time.sleep(delay)
             try:

@@ -14,6 +14,7 @@ from relance.console import (
     scenarios,
     today,
     views,
+    webhooks,
     work,
 )
 
@@ -31,4 +32,5 @@ urlpatterns = [
     *organisation.urlpatterns,
     *registered.urlpatterns,
     *letters.urlpatterns,
+    *webhooks.urlpatterns,
 ]
