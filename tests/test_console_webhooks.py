@@ -66,9 +66,11 @@ def test_it_lets_managers_read_and_only_administrators_change(client, org, recei
     page = manager.get(URL).content.decode()
     assert receiver.url in page and "dispute.opened" in page and "HTTP 200" in page
     assert 'name="action" value="replay"' not in page and endpoint.secret not in page
-    for data in ({"action": "disable", "endpoint": endpoint.pk},
-                 {"action": "replay", "delivery": row.pk},
-                 {"action": "add", "url": receiver.url}):  # fmt: skip
+    for data in (
+        {"action": "disable", "endpoint": endpoint.pk},
+        {"action": "replay", "delivery": row.pk},
+        {"action": "add", "url": receiver.url},
+    ):
         assert manager.post(URL, data).status_code == 403
     endpoint.refresh_from_db()
     assert endpoint.active and Endpoint.objects.count() == 1
@@ -84,9 +86,15 @@ def test_it_shows_the_tab_to_those_who_read_it(client, org, owner):
 
 
 def test_it_adds_an_endpoint_and_shows_its_secret_once(admin, org):
-    response = admin.post(URL, {"action": "add", "url": "http://127.0.0.1:9/in",
-                                "description": "ERP", "event_types": ["invoice.paid",
-                                                                      "dispute.opened"]})  # fmt: skip
+    response = admin.post(
+        URL,
+        {
+            "action": "add",
+            "url": "http://127.0.0.1:9/in",
+            "description": "ERP",
+            "event_types": ["invoice.paid", "dispute.opened"],
+        },
+    )
     endpoint = Endpoint.objects.get()
     assert endpoint.event_types == ["dispute.opened", "invoice.paid"]
     assert endpoint.secret in response.content.decode()
@@ -119,9 +127,14 @@ def test_it_reveals_disables_enables_and_removes_with_an_audit_trail(admin, org)
     admin.post(URL, {"action": "remove", "endpoint": endpoint.pk})
     assert not Endpoint.objects.exists()
     actions = list(AuditEvent.objects.order_by("pk").values_list("action", flat=True))
-    assert actions[-6:] == ["webhooks.endpoint_added", "webhooks.secret_revealed",
-                            "webhooks.endpoint_disabled", "webhooks.endpoint_enabled",
-                            "webhooks.secret_rotated", "webhooks.endpoint_removed"]  # fmt: skip
+    assert actions[-6:] == [
+        "webhooks.endpoint_added",
+        "webhooks.secret_revealed",
+        "webhooks.endpoint_disabled",
+        "webhooks.endpoint_enabled",
+        "webhooks.secret_rotated",
+        "webhooks.endpoint_removed",
+    ]
 
 
 def test_it_replays_a_delivery_with_the_same_event_id(admin, org, receiver, time_machine):
@@ -146,10 +159,12 @@ def test_it_sends_a_test_message(admin, org, receiver):
 
 def test_it_answers_404_for_another_organisation_s_ids(admin, org, other_org, receiver):
     theirs, their_delivery = delivered(other_org, receiver)
-    for data in ({"action": "disable", "endpoint": theirs.pk},
-                 {"action": "reveal", "endpoint": theirs.pk},
-                 {"action": "remove", "endpoint": theirs.pk},
-                 {"action": "replay", "delivery": their_delivery.pk}):  # fmt: skip
+    for data in (
+        {"action": "disable", "endpoint": theirs.pk},
+        {"action": "reveal", "endpoint": theirs.pk},
+        {"action": "remove", "endpoint": theirs.pk},
+        {"action": "replay", "delivery": their_delivery.pk},
+    ):
         response = admin.post(URL, data)
         assert response.status_code == 404
         assert theirs.secret not in response.content.decode()
