@@ -25,7 +25,8 @@ def describe_endpoint(endpoint: Endpoint) -> dict[str, Any]:
         "id": endpoint.pk,
         "url": endpoint.url,
         "description": endpoint.description,
-        "events": endpoint.event_types or "all",
+        "events": endpoint.event_types,  # empty: every type
+        "all_events": not endpoint.event_types,
         "active": endpoint.active,
         "created_at": endpoint.created_at.isoformat(),
         "disabled_at": endpoint.disabled_at.isoformat() if endpoint.disabled_at else None,
@@ -137,7 +138,7 @@ class Command(BaseCommand):
                 (
                     str(r["id"]),
                     r["url"],
-                    r["events"] if r["events"] == "all" else ", ".join(r["events"]),
+                    ", ".join(r["events"]) or "all",
                     "active"
                     if r["active"]
                     else f"disabled: {r['disabled_reason'] or 'by a person'}",
