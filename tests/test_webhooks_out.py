@@ -541,3 +541,20 @@ def test_it_decides_retries_as_documented():
     assert policy.judge(attempts=7, status_code=None, now=START).status == "dead"
     later = policy.retry_after("Mon, 23 Nov 2026 09:40:00 GMT", START.astimezone(dt.UTC))
     assert later == timedelta(minutes=70)  # 09:30 in Paris is 08:30 GMT
+
+
+def test_it_tells_a_reminder_sent_by_the_worker(org, receiver, clock, mail, monkeypatch):
+    monkeypatch.setattr(
+        "relance.dunning.management.commands.worker.close_old_connections", lambda: None
+    )
+    subscribe(org, receiver, event_types=["communication.sent"])
+    customer = make.customer(org, "C020", email="factures@durand.test")
+    make.contact(customer, "Marie", "marie@durand.test")
+    item = make.invoice(customer, "F-2026-020", due=D - timedelta(days=20), amount="99.90")
+    make.communication(customer, [item], on=D, template="firm_reminder")
+    call_command("worker", "--once", "--org", "acme", stdout=StringIO(), stderr=StringIO())
+    assert len(mail.recorder.received) == 1
+    [got] = receiver.received
+    assert got.verified and got.payload["type"] == "communication.sent"
+    sent = got.payload["data"]["communication"]
+    assert sent["channel"] == "email" and sent["invoices"] == ["F-2026-020"]
