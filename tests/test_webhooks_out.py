@@ -558,3 +558,17 @@ def test_it_tells_a_reminder_sent_by_the_worker(org, receiver, clock, mail, monk
     assert got.verified and got.payload["type"] == "communication.sent"
     sent = got.payload["data"]["communication"]
     assert sent["channel"] == "email" and sent["invoices"] == ["F-2026-020"]
+
+
+def test_it_forgets_settled_deliveries_after_their_time_but_never_pending_ones(
+    org, receiver, clock
+):
+    subscribe(org, receiver)
+    disputed(org, "C001", "F-001")
+    disputed(org, "C002", "F-002")
+    receiver.answer(200)
+    receiver.answer(503)
+    send_due(org)
+    clock.move_to(START + timedelta(days=91), tick=False)
+    assert command("prune")["pruned"] == 1
+    assert list(Delivery.objects.values_list("status", flat=True)) == ["pending"]

@@ -194,3 +194,16 @@ def record(delivery: Delivery, endpoint: Endpoint, attempt: Attempt, now: dt.dat
         endpoints.disable(endpoint, reason=reason, automatic=True)
     log.info("webhook %s to %s: %s (%s)", delivery.message_id, endpoint.url, verdict.status, error)
     return verdict.status
+
+
+def prune(
+    *, keep: dt.timedelta, organisation_id: int | None = None, now: dt.datetime | None = None
+) -> int:
+    """Forget the deliveries settled (succeeded, failed or dead) more than ``keep`` ago;
+    pending ones stay whatever their age. Returns how many went."""
+    before = (now or timezone.now()) - keep
+    old = Delivery.objects.filter(updated_at__lt=before).exclude(status=Delivery.Status.PENDING)
+    if organisation_id is not None:
+        old = old.filter(organisation_id=organisation_id)
+    count, _ = old.delete()
+    return count

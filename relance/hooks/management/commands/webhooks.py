@@ -1,13 +1,14 @@
 """relance webhooks add URL [--events TYPE,...] [--description TEXT] | list | remove ID |
 enable ID | disable ID | rotate ID | deliveries [--status S] [--endpoint ID] [--limit N] |
 replay DELIVERY_ID... | replay --since DATE [--endpoint ID] [--status S] | test ID |
-dispatch | deliver; each [--org SLUG] [--json]
+dispatch | deliver | prune [--days 90]; each [--org SLUG] [--json]
 
 Webhooks out (docs/webhooks.md). ``add`` prints the endpoint's secret: the only time the
 command shows it (an administrator can reveal it again in the console)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -88,6 +89,8 @@ class Command(BaseCommand):
         replay.add_argument("--since", type=iso_date, help="every delivery created since DATE")
         replay.add_argument("--endpoint", metavar="ID")
         replay.add_argument("--status", choices=Delivery.Status.values)
+        pruning = verbs.add_parser("prune", help="forget old settled deliveries")
+        pruning.add_argument("--days", type=int, default=90, help="kept this long (default 90)")
         verbs.add_parser("dispatch", help="create the deliveries of new events")
         sending = verbs.add_parser("deliver", help="dispatch, then send what is due")
         sending.add_argument("--limit", type=int, default=1000)
@@ -99,7 +102,9 @@ class Command(BaseCommand):
             self.usage("replay takes delivery ids or --since DATE (one of the two)")
         if opts.get("limit") is not None and opts["limit"] < 1:
             self.usage("--limit must be at least 1")
-        if action in ("dispatch", "deliver") and not opts["org"]:
+        if opts.get("days") is not None and opts["days"] < 1:
+            self.usage("--days must be at least 1")
+        if action in ("dispatch", "deliver", "prune") and not opts["org"]:
             org = None
         else:
             org = organisation_option(opts["org"])
@@ -262,3 +267,8 @@ class Command(BaseCommand):
             f"{created} deliveries created; "
             + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing due"),
         )
+
+    def do_prune(self, org: Organisation | None, opts: dict[str, Any]) -> None:
+        keep = timedelta(days=opts["days"])
+        gone = delivery.prune(keep=keep, organisation_id=org.pk if org else None)
+        self.out(opts, {"pruned": gone}, f"{gone} deliveries forgotten.")
