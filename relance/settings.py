@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "relance.documents",
     "relance.insights",
     "relance.audit",
+    "relance.hooks",  # webhooks out (docs/webhooks.md)
     "relance.console",
     "relance.checkout",
     "relance.replies",  # inbound replies read and understood (docs/replies.md)
@@ -287,6 +288,13 @@ RELANCE_STRIPE = {
     "API_BASE": env_str("RELANCE_STRIPE_API_BASE", "https://api.stripe.com"),
     "TIMEOUT": env_int("RELANCE_STRIPE_TIMEOUT", 20),
 }
+# Webhooks out (docs/webhooks.md): https only and public addresses only (SSRF), unless
+# these allow plain http / loopback and private networks (both on with DEBUG, for a local
+# receiver); seconds to wait for an answer; days of failures before an endpoint is disabled.
+RELANCE_WEBHOOKS_ALLOW_HTTP = env_bool("RELANCE_WEBHOOKS_ALLOW_HTTP", DEBUG)
+RELANCE_WEBHOOKS_ALLOW_PRIVATE = env_bool("RELANCE_WEBHOOKS_ALLOW_PRIVATE", DEBUG)
+RELANCE_WEBHOOKS_TIMEOUT = env_int("RELANCE_WEBHOOKS_TIMEOUT", 10)
+RELANCE_WEBHOOKS_DISABLE_AFTER_DAYS = env_int("RELANCE_WEBHOOKS_DISABLE_AFTER_DAYS", 5)
 
 LOGGING = {
     "version": 1,

@@ -313,7 +313,8 @@ def test_it_shows_a_customer_items_pauses_scenario_and_timeline(client, acme, du
 
 
 def _lines(html: str) -> list[str]:
-    return [m.group(1) or "payment" for m in re.finditer(r'note-text">(note \d+)<|(VIR-42)', html)]
+    lines = r'note-text">(note \d+)<|(VIR-42)|data-kind="(invoice_paid)"'
+    return [m.group(1) or m.group(3) or "payment" for m in re.finditer(lines, html)]
 
 
 def test_it_pages_the_timeline_with_an_older_link(client, acme, durand, people):
@@ -334,7 +335,8 @@ def test_it_pages_the_timeline_with_an_older_link(client, acme, durand, people):
                       HTTP_HX_REQUEST="true").content.decode()  # fmt: skip
     assert "<html" not in rest and 'id="timeline-older"' not in rest
     # Every line once, newest first, the payment among the notes of its day.
-    expected = [f"note {n}" for n in range(39, 13, -1)] + ["payment"]
+    # The payment paid the invoice off: "invoice paid" is the newest line (recorded now).
+    expected = ["invoice_paid"] + [f"note {n}" for n in range(39, 13, -1)] + ["payment"]
     expected += [f"note {n}" for n in range(13, -1, -1)]
     assert first + _lines(rest) == expected
     # Without JavaScript, the link opens the customer's page at that point.

@@ -82,6 +82,7 @@ KIND_LABELS = {
     "task_done": gettext_lazy("Task done"),
     "reply_received": gettext_lazy("Reply received"),
     "import": gettext_lazy("Import"),
+    "invoice_paid": gettext_lazy("Invoice paid"),
 }
 
 

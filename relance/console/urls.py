@@ -15,6 +15,7 @@ from relance.console import (
     scenarios,
     today,
     views,
+    webhooks,
     work,
 )
 
@@ -33,4 +34,5 @@ urlpatterns = [
     *registered.urlpatterns,
     *letters.urlpatterns,
     *replies.urlpatterns,
+    *webhooks.urlpatterns,
 ]

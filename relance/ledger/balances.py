@@ -99,12 +99,45 @@ def refresh(
     ids = sorted(set(invoice_ids))
     allocations = Allocation.objects.filter(invoice=OuterRef("pk")).order_by().values("invoice")
     last_date = Subquery(allocations.annotate(last=Max("date")).values("last"))
+    paid: list[Any] = []
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        Invoice.objects.filter(organisation_id=organisation_id, pk__in=chunk).update(
-            balance=MoneyFromCents(open_cents())
-        )
-        Invoice.objects.filter(organisation_id=organisation_id, pk__in=chunk).update(
-            settled_on=Case(When(balance__lte=0, then=last_date), default=None)
-        )
+        rows = Invoice.objects.filter(organisation_id=organisation_id, pk__in=chunk)
+        # Those open before (read from the index of open items): the ones closed now are paid.
+        was_open = list(rows.filter(balance__gt=0).values_list("pk", flat=True))
+        rows.update(balance=MoneyFromCents(open_cents()))
+        rows.update(settled_on=Case(When(balance__lte=0, then=last_date), default=None))
+        if was_open:
+            paid += list(
+                Invoice.objects.filter(pk__in=was_open, balance__lte=0).values(
+                    "pk", "customer_id", "number", "amount", "currency", "settled_on"
+                )
+            )
     summaries.invoices_changed(organisation_id, ids, customer_ids)
+    _record_paid(organisation_id, paid)
+
+
+def _record_paid(organisation_id: int, paid: list[Any]) -> None:
+    """An ``invoice_paid`` event on the timeline of each invoice paid off now (by payments
+    or credit notes allocated to it): what webhooks tell as ``invoice.paid``."""
+    if not paid:
+        return
+    from django.utils.translation import gettext_noop
+
+    from relance.accounts.models import Organisation
+    from relance.ledger import timeline
+
+    organisation = Organisation.objects.get(pk=organisation_id)
+    timeline.record_many(
+        organisation,
+        [
+            timeline.Event(
+                row["customer_id"], "invoice_paid",
+                timeline.Text(gettext_noop("Invoice %(number)s paid"), {"number": row["number"]}),
+                {"number": row["number"], "amount": row["amount"], "currency": row["currency"],
+                 "settled_on": row["settled_on"]},
+                invoice_id=row["pk"],
+            )
+            for row in paid
+        ],
+    )  # fmt: skip

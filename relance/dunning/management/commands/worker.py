@@ -64,6 +64,7 @@ class Command(BaseCommand):
                 busy = self._enqueue(organisation_id, opts["batch"], stale_after)
             else:
                 busy = self._send(organisation_id, opts["batch"], stale_after)
+            busy = self._webhooks(organisation_id, opts["enqueue"]) or busy
             if not busy:
                 if opts["once"]:
                     break
@@ -95,6 +96,18 @@ class Command(BaseCommand):
             self.stdout.write(f"ambiguous={swept} batches enqueued={batches}")
             self.stdout.flush()
         return bool(batches)
+
+    def _webhooks(self, organisation_id: int | None, enqueue: bool) -> bool:
+        """Webhooks out (relance.hooks): deliveries for the new events, then those due."""
+        from relance.hooks import tasks
+
+        if enqueue:
+            return bool(tasks.enqueue_due(organisation_id=organisation_id))
+        report = tasks.dispatch_and_deliver.call(organisation_id)
+        sent = sum(v for k, v in report.items() if k not in ("created", "skipped"))
+        if sent:
+            self.stdout.write("webhooks " + " ".join(f"{k}={v}" for k, v in report.items()))
+        return bool(sent)
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
