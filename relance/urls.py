@@ -40,5 +40,7 @@ urlpatterns = [
     path("anymail/", include((webhooks.urlpatterns(), "anymail"))),
     # Vonage's text-message receipts and inbound STOPs: 404 until their signature secret is set.
     path("sms/", include("relance.channels.sms.urls")),
+    # The debtor's portal, opened by a personal link (relance/portal, docs/portal.md).
+    path("p/", include("relance.portal.urls")),
     path("", include("relance.console.urls")),
 ]
