@@ -428,3 +428,44 @@ def test_the_command_gives_and_revokes_a_link(durand, client):
     assert client.get(path_of(data["url"])).status_code == 404
     with pytest.raises(CommandError, match="not found"):
         call_command("portal", "link", "NOPE")
+
+
+# -- the console: a proposed plan accepted or refused by a manager ---------------------------
+
+
+@pytest.fixture
+def proposed(client, durand, today):
+    url = links.url_for(durand)
+    post(client, url, "plan", {
+        "invoices": [str(i.pk) for i in durand.invoices.all()], "count": "3",
+        "first": (today + days(7)).isoformat(), "period": "month",
+    })  # fmt: skip
+    return PaymentPlan.objects.get(customer=durand)
+
+
+def test_a_manager_accepts_a_proposed_plan_in_the_console(client, acme, durand, proposed):
+    from django.urls import reverse
+
+    collector = make.member(acme, "paul@acme.test", "collector")
+    manager = make.member(acme, "claire@acme.test", "manager")
+    client.force_login(collector)
+    page = client.get(reverse("console:plan", args=[proposed.pk]))
+    assert page.status_code == 200 and b'id="plan-accept"' not in page.content
+    assert client.post(reverse("console:plan_accept", args=[proposed.pk])).status_code == 403
+    client.force_login(manager)
+    customer_page = client.get(reverse("console:customer", args=[durand.pk]))
+    assert f'id="plan-proposed-{proposed.pk}"'.encode() in customer_page.content
+    page = client.get(reverse("console:plan", args=[proposed.pk]))
+    assert b'id="plan-accept"' in page.content and b'id="plan-refuse"' in page.content
+    client.post(reverse("console:plan_accept", args=[proposed.pk]))
+    proposed.refresh_from_db()
+    assert proposed.status == PaymentPlan.Status.ACTIVE
+
+
+def test_a_manager_of_another_organisation_reaches_no_proposed_plan(client, proposed, other_org):
+    from django.urls import reverse
+
+    client.force_login(make.member(other_org, "mallory@globex.test", "manager"))
+    assert client.post(reverse("console:plan_refuse", args=[proposed.pk])).status_code == 404
+    proposed.refresh_from_db()
+    assert proposed.status == PaymentPlan.Status.PROPOSED
