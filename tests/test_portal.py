@@ -469,3 +469,65 @@ def test_a_manager_of_another_organisation_reaches_no_proposed_plan(client, prop
     assert client.post(reverse("console:plan_refuse", args=[proposed.pk])).status_code == 404
     proposed.refresh_from_db()
     assert proposed.status == PaymentPlan.Status.PROPOSED
+
+
+# -- every message carries the link -----------------------------------------------------------
+
+
+def test_every_e_mail_carries_the_link_to_the_customers_portal(client, durand, today, mail):
+    queued(durand, today)
+    outbox.send_due(today=today)
+    [received] = mail.received
+    text = received.message.get_body(("plain",)).get_content()
+    html = received.message.get_body(("html",)).get_content()
+    [url] = re.findall(r"https://relance\.example/p/[A-Za-z0-9_-]{43}/", text)
+    assert f'href="{url}"' in html
+    assert url == links.url_for(durand)
+    assert client.get(path_of(url)).status_code == 200
+
+
+def test_a_batch_of_e_mails_makes_the_missing_links_at_once(acme, today, mail):
+    from relance.dunning import batch
+
+    customers = [make.customer(acme, f"M{n}", email=f"m{n}@client.test") for n in range(20)]
+    comms = [
+        make.communication(c, [make.invoice(c, due=today - days(9))], on=today) for c in customers
+    ]
+    facts = batch.load(comms, today)
+    assert set(facts.portal_urls) == {c.pk for c in customers}
+    assert PortalLink.objects.count() == 20
+    assert AuditEvent.objects.filter(action="portal.link_created").count() == 1
+    assert batch.load(comms, today).portal_urls == facts.portal_urls  # the same links again
+
+
+def test_a_text_message_carries_the_link_whole_or_not_at_all(durand, today, settings):
+    from relance.channels.sms import build_sms
+    from relance.dunning import batch
+
+    make.mobile_contact(durand, "Marie", "+33612345678")
+    comm = make.communication(durand, list(durand.invoices.all()), on=today, channel="sms")
+    items = list(comm.items.select_related("invoice"))
+    text = build_sms(comm, items, today, batch.load([comm], today)).text
+    assert text.endswith(links.url_for(durand))
+    settings.RELANCE_SMS_MAX_SEGMENTS = 1
+    short = build_sms(comm, items, today, batch.load([comm], today)).text
+    assert "https://" not in short
+
+
+def test_a_letter_prints_the_link_near_how_to_pay(durand, today):
+    import io
+
+    import pypdf
+
+    from relance.documents.channel import build_letter
+    from relance.dunning import batch
+
+    make.address(durand, line1="3 rue des Lilas", postcode="69003", city="Lyon")
+    comm = make.communication(durand, list(durand.invoices.all()), on=today, channel="letter")
+    items = list(comm.items.select_related("invoice"))
+    outgoing = build_letter(comm, items, today, batch.load([comm], today))
+    url = links.url_for(durand)
+    assert outgoing.payload.letter.data["portal_url"] == url
+    pdf = outgoing.payload.pdf
+    printed = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    assert url in printed.replace("\n", "")

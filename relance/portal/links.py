@@ -19,7 +19,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -86,7 +86,7 @@ def url_for(customer: Customer, *, days: int | None = None, user: Any = None) ->
                        getattr(user, "pk", None))  # fmt: skip
     with transaction.atomic():
         link.save()
-        _audit_created(customer.organisation_id, [link], [customer.reference], user=user)
+        _audit_created(link, customer, user=user)
     return address(token)
 
 
@@ -95,48 +95,48 @@ def links_of(customer: Customer) -> list[PortalLink]:
 
 
 def urls_for(customers: Sequence[Customer]) -> dict[int, str]:
-    """The portal address of each customer, by id, for a batch of messages: one query for
-    the live links, one insert for those missing (never one per customer)."""
-    if not customers:
+    """The portal address of each customer, by id (see ``urls_for_ids``)."""
+    return urls_for_ids({c.pk: c.organisation_id for c in customers})
+
+
+def urls_for_ids(owners: Mapping[int, int]) -> dict[int, str]:
+    """The portal address of each customer (ids, with their organisation's id), for a
+    batch of messages: one query for the live links, one insert for those missing (never
+    one per customer), and one audit event per organisation."""
+    if not owners:
         return {}
     now = timezone.now()
     days = lifetime_days()
     reusable_until = now + dt.timedelta(days=days / 2)
-    by_id = {c.pk: c for c in customers}
     found: dict[int, str] = {}
     for customer_id, seed in (
         PortalLink.objects.filter(
-            customer_id__in=list(by_id), revoked_at__isnull=True, expires_at__gt=reusable_until
+            customer_id__in=list(owners), revoked_at__isnull=True, expires_at__gt=reusable_until
         )
         .order_by("customer_id", "-expires_at")
         .values_list("customer_id", "seed")
     ):
         found.setdefault(customer_id, address(token_of(seed)))
-    missing = [by_id[pk] for pk in by_id if pk not in found]
+    missing = [pk for pk in owners if pk not in found]
     if missing:
-        made = [_new(c.pk, c.organisation_id, now, days) for c in missing]
+        made = [_new(pk, owners[pk], now, days) for pk in missing]
         with transaction.atomic():
             PortalLink.objects.bulk_create([link for link, _ in made])
-            by_org: dict[int, list[Customer]] = {}
-            for customer in missing:
-                by_org.setdefault(customer.organisation_id, []).append(customer)
+            by_org: dict[int, list[int]] = {}
+            for pk in missing:
+                by_org.setdefault(owners[pk], []).append(pk)
             for org_id, made_for in by_org.items():
-                _audit_created(org_id, [], [c.reference for c in made_for])
-        found.update((c.pk, address(token)) for c, (_, token) in zip(missing, made, strict=True))
+                trail.record(org_id, "portal.link_created",
+                             summary=f"portal links made for {len(made_for)} customer(s)",
+                             data={"customers": made_for})  # fmt: skip
+        found.update((pk, address(token)) for pk, (_, token) in zip(missing, made, strict=True))
     return found
 
 
-def _audit_created(
-    organisation_id: int, links: Iterable[PortalLink], references: list[str], *, user: Any = None
-) -> None:
-    ids = [link.pk for link in links]
-    trail.record(
-        organisation_id, "portal.link_created", user=user,
-        target=("portallink", ids[0]) if len(ids) == 1 else None,
-        summary=f"portal link made for {', '.join(references[:5])}"
-        + (f" and {len(references) - 5} more" if len(references) > 5 else ""),
-        data={"customers": references, "links": ids or None},
-    )  # fmt: skip
+def _audit_created(link: PortalLink, customer: Customer, *, user: Any = None) -> None:
+    trail.record(customer.organisation_id, "portal.link_created", user=user, target=link,
+                 summary=f"portal link made for {customer.reference}, until {link.expires_at}",
+                 data={"customer": customer.reference})  # fmt: skip
 
 
 def resolve(token: str) -> PortalLink | None:
