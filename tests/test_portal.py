@@ -531,3 +531,42 @@ def test_a_letter_prints_the_link_near_how_to_pay(durand, today):
     pdf = outgoing.payload.pdf
     printed = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
     assert url in printed.replace("\n", "")
+
+
+# -- pay online: shown only when the payment provider says it is available ------------------
+
+
+@pytest.fixture
+def provider(monkeypatch):
+    """A stand-in for ``relance.checkout.service`` (built by another part of Relance)."""
+    import sys
+    import types
+
+    service = types.ModuleType("relance.checkout.service")
+    service.ready = True
+    service.started = []
+
+    def available(organisation):
+        return service.ready
+
+    def start(organisation, customer, invoice_ids, *, success_url, cancel_url):
+        service.started.append((customer.pk, sorted(invoice_ids), success_url, cancel_url))
+        return "https://pay.example/session/42"
+
+    service.available, service.start = available, start
+    monkeypatch.setitem(sys.modules, "relance.checkout.service", service)
+    return service
+
+
+def test_it_sends_the_debtor_to_the_payment_provider_when_available(client, durand, provider):
+    url = links.url_for(durand)
+    page = client.get(path_of(url))
+    assert b'id="pay-online"' in page.content
+    answer = client.post(path_of(url) + "pay/")
+    assert answer.status_code == 302 and answer["Location"] == "https://pay.example/session/42"
+    [(customer, invoices, success, cancel)] = provider.started
+    assert customer == durand.pk and len(invoices) == 2
+    assert cancel == url and success.startswith(url)
+    provider.ready = False
+    assert b'id="pay-online"' not in client.get(path_of(url)).content
+    assert client.post(path_of(url) + "pay/")["Location"] == path_of(url)
