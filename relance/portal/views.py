@@ -75,6 +75,9 @@ DONE = {
     "dispute": lambda: _("Your dispute is recorded: we will come back to you."),
     "plan": lambda: _("Your proposal is recorded: we will answer it shortly."),
     "contact": lambda: _("Your contact details are updated."),
+    # Back from the payment provider's page: its webhook records the payment itself.
+    "online": lambda: _("Thank you: your payment is on its way. This page shows it once "
+                        "received."),
 }  # fmt: skip
 
 
@@ -100,7 +103,7 @@ def home(request: HttpRequest, link: PortalLink, token: str) -> HttpResponse:
     euros = next((t.amount for t in totals if t.currency == EPC_CURRENCY), None)
     payment = payment_for(bank_details(org, customer), euros, EPC_CURRENCY if euros else "")
     provider = checkout.provider()
-    done = request.GET.get("done", "")
+    done = request.GET.get("done", "") or ("online" if request.GET.get("paid") else "")
     return render(request, "portal/home.html", {
         "link": link, "token": token, "organisation": org, "customer": customer,
         "lines": lines, "totals": totals, "today": today, "payment": payment,
