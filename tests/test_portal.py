@@ -493,11 +493,16 @@ def test_a_batch_of_e_mails_makes_the_missing_links_at_once(acme, today, mail):
     comms = [
         make.communication(c, [make.invoice(c, due=today - days(9))], on=today) for c in customers
     ]
+    assert batch.load(comms, today).portal_urls == {}  # reading facts (a preview) makes none
+    assert not PortalLink.objects.exists()
     facts = batch.load(comms, today)
+    batch.load_portal_urls(facts, comms)
     assert set(facts.portal_urls) == {c.pk for c in customers}
     assert PortalLink.objects.count() == 20
     assert AuditEvent.objects.filter(action="portal.link_created").count() == 1
-    assert batch.load(comms, today).portal_urls == facts.portal_urls  # the same links again
+    again = batch.load(comms, today)
+    batch.load_portal_urls(again, comms)
+    assert again.portal_urls == facts.portal_urls  # the same links again
 
 
 def test_a_text_message_carries_the_link_whole_or_not_at_all(durand, today, settings):
@@ -507,10 +512,12 @@ def test_a_text_message_carries_the_link_whole_or_not_at_all(durand, today, sett
     make.mobile_contact(durand, "Marie", "+33612345678")
     comm = make.communication(durand, list(durand.invoices.all()), on=today, channel="sms")
     items = list(comm.items.select_related("invoice"))
-    text = build_sms(comm, items, today, batch.load([comm], today)).text
+    facts = batch.load([comm], today)
+    batch.load_portal_urls(facts, [comm])
+    text = build_sms(comm, items, today, facts).text
     assert text.endswith(links.url_for(durand))
     settings.RELANCE_SMS_MAX_SEGMENTS = 1
-    short = build_sms(comm, items, today, batch.load([comm], today)).text
+    short = build_sms(comm, items, today, facts).text
     assert "https://" not in short
 
 
@@ -525,7 +532,9 @@ def test_a_letter_prints_the_link_near_how_to_pay(durand, today):
     make.address(durand, line1="3 rue des Lilas", postcode="69003", city="Lyon")
     comm = make.communication(durand, list(durand.invoices.all()), on=today, channel="letter")
     items = list(comm.items.select_related("invoice"))
-    outgoing = build_letter(comm, items, today, batch.load([comm], today))
+    facts = batch.load([comm], today)
+    batch.load_portal_urls(facts, [comm])
+    outgoing = build_letter(comm, items, today, facts)
     url = links.url_for(durand)
     assert outgoing.payload.letter.data["portal_url"] == url
     pdf = outgoing.payload.pdf

@@ -128,8 +128,6 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
     }
     if any(comm.channel in (StepChannel.EMAIL, StepChannel.SMS) for comm in comms):
         load_email_facts(facts, customer_ids, invoice_ids)
-    written = {c.customer_id: c.organisation_id for c in comms if c.channel in WRITTEN}
-    facts.portal_urls = links.urls_for_ids(written)
     organisations = {comm.organisation_id for comm in comms}
     facts.agents = dict.fromkeys(organisations)
     facts.agents.update(
@@ -137,6 +135,13 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
         for agent in Agent.objects.filter(organisation_id__in=organisations, active=True)
     )
     return facts
+
+
+def load_portal_urls(facts: Facts, comms: Sequence[Communication]) -> None:
+    """The portal's address of each customer written to, its link made if missing (for the
+    whole batch at once: ``links.urls_for_ids``). Only what is sent: a preview makes none."""
+    written = {c.customer_id: c.organisation_id for c in comms if c.channel in WRITTEN}
+    facts.portal_urls = links.urls_for_ids(written)
 
 
 def load_instalments(facts: Facts, instalment_ids: list[int]) -> None:
