@@ -268,6 +268,7 @@ def test_it_bounds_a_promise_and_shows_the_error_next_to_the_field(client, duran
     assert answer.status_code == 400
     html = answer.content.decode()
     assert 'id="id_promised_on-error"' in html
+    assert re.search(r'<input[^>]*aria-invalid="true"[^>]*id="id_promised_on"', html)
     past = post(client, url, "promise", {"promised_on": (today - days(1)).isoformat()})
     assert past.status_code == 400 and 'id="id_promised_on-error"' in past.content.decode()
     assert not Promise.objects.exists()

@@ -163,6 +163,9 @@ def _action(
             else:
                 return redirect(_home(token, name))
         status = 400
+        for field in form.errors:  # told to screen readers too, with the error in the label
+            if field in form.fields:
+                form.fields[field].widget.attrs["aria-invalid"] = "true"
     else:
         form = make(invoices=invoices, initial=_initial(name, link, invoices))
         status = 200
