@@ -580,3 +580,15 @@ def test_it_sends_the_debtor_to_the_payment_provider_when_available(client, dura
     provider.ready = False
     assert b'id="pay-online"' not in client.get(path_of(url)).content
     assert client.post(path_of(url) + "pay/")["Location"] == path_of(url)
+
+
+def test_a_plan_whose_invoices_were_paid_meanwhile_cannot_be_accepted(proposed, durand, today):
+    from relance.dunning import pauses
+    from relance.portal import actions
+
+    make.pay(durand.invoices.get(number="F-117"), "100.00", on=today)
+    with pytest.raises(pauses.PauseError, match="now owe 1580.50"):
+        actions.decide_plan(proposed, accept=True, on=today)
+    proposed.refresh_from_db()
+    assert proposed.status == PaymentPlan.Status.PROPOSED
+    assert Hold.objects.get(customer=durand, kind="negotiation").end_date > today
