@@ -587,7 +587,7 @@ def test_a_plan_whose_invoices_were_paid_meanwhile_cannot_be_accepted(proposed, 
     from relance.portal import actions
 
     make.pay(durand.invoices.get(number="F-117"), "100.00", on=today)
-    with pytest.raises(pauses.PauseError, match="now owe 1580.50"):
+    with pytest.raises(pauses.PauseError, match=r"now owe 1580\.50"):
         actions.decide_plan(proposed, accept=True, on=today)
     proposed.refresh_from_db()
     assert proposed.status == PaymentPlan.Status.PROPOSED
