@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "relance.console",
     "relance.checkout",
     "relance.replies",  # inbound replies read and understood (docs/replies.md)
+    "relance.portal",
 ]
 
 MIDDLEWARE = [
@@ -302,3 +303,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
 }
+
+# The debtor's portal (docs/portal.md): the address its links start with, how long a link
+# lives, and requests a minute per link and per client address before a 429.
+RELANCE_BASE_URL = env_str("RELANCE_BASE_URL", "http://localhost:8000")
+RELANCE_PORTAL_LINK_DAYS = env_int("RELANCE_PORTAL_LINK_DAYS", 60)
+RELANCE_PORTAL_RATE_LIMIT = env_int("RELANCE_PORTAL_RATE_LIMIT", 30)
+RELANCE_PORTAL_ADDRESS_RATE_LIMIT = env_int("RELANCE_PORTAL_ADDRESS_RATE_LIMIT", 60)
+RELANCE_PORTAL_PAID_HOLD_DAYS = env_int("RELANCE_PORTAL_PAID_HOLD_DAYS", 7)
+RELANCE_PORTAL_PLAN_HOLD_DAYS = env_int("RELANCE_PORTAL_PLAN_HOLD_DAYS", 14)

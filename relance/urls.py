@@ -42,5 +42,7 @@ urlpatterns = [
     path("sms/", include("relance.channels.sms.urls")),
     # Stripe's payment webhook, per organisation: 404 until it pays online.
     path("checkout/", include("relance.checkout.urls")),
+    # The debtor's portal, opened by a personal link (relance/portal, docs/portal.md).
+    path("p/", include("relance.portal.urls")),
     path("", include("relance.console.urls")),
 ]

@@ -162,6 +162,8 @@ def message_context(
             asked.amount if asked else None,
             asked.currency if asked else "",
         ),
+        # The customer's own page: what is owed, how to pay, and its answers (docs/portal.md).
+        "portal_url": facts.portal_urls.get(comm.customer_id, ""),
     }
 
 

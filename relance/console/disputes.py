@@ -543,6 +543,21 @@ def plan_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     return _on_plan(request, pk, act, _("The confirmation is on its way to the customer."))
 
 
+@require_POST
+@console_view(Can.APPROVE)
+def plan_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    """A manager accepts or refuses a plan the customer proposed on the portal."""
+    from relance.portal import actions as portal_actions
+
+    def act(plan: PaymentPlan, console: Console) -> None:
+        portal_actions.decide_plan(plan, accept=decision == "accept", on=_today(request),
+                                   user_id=console.user.pk,
+                                   note=request.POST.get("note", "").strip())  # fmt: skip
+
+    return _on_plan(request, pk, act, _("Payment plan accepted.") if decision == "accept"
+                    else _("Payment plan refused: its invoices are dunned again."))  # fmt: skip
+
+
 urlpatterns = [
     path("disputes/", disputes_list, name="disputes"),
     path("disputes/new/", dispute_new, name="dispute_new"),
@@ -556,4 +571,6 @@ urlpatterns = [
     path("plans/<int:pk>/", plan_page, name="plan"),
     path("plans/<int:pk>/cancel/", plan_cancel, name="plan_cancel"),
     path("plans/<int:pk>/confirm/", plan_confirm, name="plan_confirm"),
+    path("plans/<int:pk>/accept/", plan_decide, {"decision": "accept"}, name="plan_accept"),
+    path("plans/<int:pk>/refuse/", plan_decide, {"decision": "refuse"}, name="plan_refuse"),
 ]

@@ -58,6 +58,7 @@ def build_letter(
         contact_name=contact_name(facts.contacts.get(comm.customer_id, [])),
         plan={"agreed_on": plan.agreed_on, "instalments": plan.instalments} if plan else None,
         tables=facts.rate_tables,
+        portal_url=facts.portal_urls.get(comm.customer_id, ""),
     )
     addresses = list(Address.objects.filter(customer_id=comm.customer_id))
     project = letters.project_of(org)

@@ -74,6 +74,7 @@ class Request:
     # An example letter (a template's check in the editor): never held, a rate unknown
     # leaves its penalties out.
     example: bool = False
+    portal_url: str = ""  # the customer's portal (relance.portal.links), printed near paying
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ def words() -> dict[str, str]:
         "interest_to_date": _("Late-payment interest to date"),
         "indemnities": _("Fixed recovery indemnities"), "total_claimed": _("Total claimed"),
         "how_to_pay": _("How to pay"), "holder": _("Account holder"),
+        "portal": _("Your invoices, our bank details and your answers online:"),
         "reference": _("Reference to quote"), "amount_due": _("Amount due"),
         "scan": _("Scan with your banking app"),
         "registered": _("Registered letter with acknowledgement of receipt"),
@@ -295,6 +297,7 @@ def _build(
         "pay_within": FIRST_REMINDER_DAYS,
         "pay_by": long_date(day + timedelta(days=FIRST_REMINDER_DAYS + POSTAL_DAYS)),
         "payment": payment,
+        "portal_url": request.portal_url,
         "plan": _plan(request.plan, lines),
         "statement": _statement(lines) if statement else [],
         "signature": _lines(org.signature) or [org.sender_name or org.legal_name or org.name],

@@ -29,8 +29,13 @@ from relance.dunning.models import (
 )
 from relance.dunning.policy import hold_active
 from relance.ledger.models import Attachment, AttachmentKind, Contact, Dispute, Hold
+from relance.portal import links
 
 THREAD_DEPTH = 10  # earlier messages named in References
+# The messages that carry the link to the customer's portal.
+WRITTEN = frozenset(
+    {StepChannel.EMAIL, StepChannel.SMS, StepChannel.LETTER, StepChannel.REGISTERED_LETTER}
+)
 
 
 @dataclass
@@ -51,6 +56,8 @@ class Facts:
     rate_tables: dict[str, Any] = field(default_factory=dict)
     # The agent writing for each organisation (white label), by organisation; None: itself.
     agents: dict[int, Any] = field(default_factory=dict)
+    # The address of each customer's portal (relance.portal.links), by customer.
+    portal_urls: dict[int, str] = field(default_factory=dict)
 
     def sent(self, customer_id: int, message_id: str) -> None:
         self.thread.setdefault(customer_id, []).append(message_id)
@@ -128,6 +135,13 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
         for agent in Agent.objects.filter(organisation_id__in=organisations, active=True)
     )
     return facts
+
+
+def load_portal_urls(facts: Facts, comms: Sequence[Communication]) -> None:
+    """The portal's address of each customer written to, its link made if missing (for the
+    whole batch at once: ``links.urls_for_ids``). Only what is sent: a preview makes none."""
+    written = {c.customer_id: c.organisation_id for c in comms if c.channel in WRITTEN}
+    facts.portal_urls = links.urls_for_ids(written)
 
 
 def load_instalments(facts: Facts, instalment_ids: list[int]) -> None:

@@ -224,6 +224,9 @@ class PaymentPlan(models.Model):
         COMPLETED = "completed", _("Completed")
         DEFAULTED = "defaulted", _("Defaulted")
         CANCELLED = "cancelled", _("Cancelled")
+        # Proposed by the customer (the portal), until a manager accepts or refuses it.
+        PROPOSED = "proposed", _("Proposed")
+        REFUSED = "refused", _("Refused")
 
     organisation = models.ForeignKey(
         "accounts.Organisation", on_delete=models.CASCADE, related_name="+"

@@ -253,6 +253,7 @@ def send_batch(
         .order_by("send_on", "pk")
     )
     facts = batch.load(comms, today)
+    batch.load_portal_urls(facts, comms)
     session = Session()
     flight: Flight | None = None
     with (

@@ -380,21 +380,26 @@ def place_hold(
     reason: str = "",
     published_on: dt.date | None = None,
     user_id: int | None = None,
+    end: dt.date | None = None,
 ) -> Hold:
     """Stop dunning a customer: by hand, during a negotiation, or for collective
-    proceedings (then with the publication date that starts the claim deadline)."""
+    proceedings (then with the publication date that starts the claim deadline); until
+    ``end`` (the day dunning resumes) when given."""
     if kind == HoldKind.INSOLVENCY and published_on is None:
         raise PauseError("collective proceedings need their date of publication")
+    if end is not None and end <= start:
+        raise PauseError(f"a hold ends after it starts ({start}), not on {end}")
     hold = Hold.objects.create(
         organisation_id=customer.organisation_id, customer=customer, kind=kind,
-        start_date=start, reason=reason, published_on=published_on, created_by_id=user_id,
+        start_date=start, end_date=end, reason=reason, published_on=published_on,
+        created_by_id=user_id,
     )  # fmt: skip
     _event(customer, "hold_placed",
            Text(gettext_noop("%(kind)s from %(date)s"),
                 {"kind": label(HoldKind, kind), "date": lazy_short_date(start)}),
            user_id=user_id, hold=hold.pk, reason=reason)  # fmt: skip
     _audit(customer, "hold.placed", hold, f"{kind} hold on {customer.reference} from {start}",
-           user_id=user_id, kind=kind, start=start, published_on=published_on,
+           user_id=user_id, kind=kind, start=start, end=end, published_on=published_on,
            reason=reason)  # fmt: skip
     return hold
 
@@ -424,31 +429,99 @@ def agree_plan(
     on: dt.date,
     note: str = "",
     user_id: int | None = None,
+    proposed: bool = False,
 ) -> PaymentPlan:
     """A payment plan covering some open invoices; the instalments must add up to what
-    they owe, so that nothing is forgotten or asked twice."""
+    they owe, so that nothing is forgotten or asked twice. ``proposed``: the customer's
+    proposal (the portal), which suspends nothing until a manager accepts it
+    (``accept_plan``) or refuses it (``refuse_plan``)."""
     owed = sum((i.balance for i in invoices), Decimal(0))
     scheduled = sum((amount for _, amount in instalments), Decimal(0))
     if any(i.customer_id != customer.pk for i in invoices):
         raise PauseError("a plan covers the invoices of one customer")
     if not instalments or scheduled != owed:
         raise PauseError(f"the instalments add up to {scheduled}, the invoices owe {owed}")
+    status = PaymentPlan.Status.PROPOSED if proposed else PaymentPlan.Status.ACTIVE
     plan = PaymentPlan.objects.create(
-        organisation_id=customer.organisation_id, customer=customer, agreed_on=on, note=note
-    )
+        organisation_id=customer.organisation_id, customer=customer, agreed_on=on, note=note,
+        status=status,
+    )  # fmt: skip
     plan.invoices.set(invoices)
     Instalment.objects.bulk_create(
         [Instalment(plan=plan, due_date=d, amount=a) for d, a in sorted(instalments)]
     )
     numbers = ", ".join(i.number for i in invoices)
-    _event(customer, "plan_agreed",
-           Text(gettext_noop("Payment plan of %(count)s instalments for %(numbers)s"),
-                {"count": len(instalments), "numbers": numbers}),
-           user_id=user_id, plan=plan.pk, total=owed)  # fmt: skip
-    _audit(customer, "plan.created", plan,
+    if proposed:
+        _event(customer, "plan_proposed",
+               Text(gettext_noop("Payment plan of %(count)s instalments proposed for "
+                                 "%(numbers)s"), {"count": len(instalments), "numbers": numbers}),
+               user_id=user_id, plan=plan.pk, total=owed)  # fmt: skip
+    else:
+        _event(customer, "plan_agreed",
+               Text(gettext_noop("Payment plan of %(count)s instalments for %(numbers)s"),
+                    {"count": len(instalments), "numbers": numbers}),
+               user_id=user_id, plan=plan.pk, total=owed)  # fmt: skip
+    _audit(customer, "plan.proposed" if proposed else "plan.created", plan,
            f"payment plan of {len(instalments)} instalments for {numbers}", user_id=user_id,
            invoices=[i.number for i in invoices], total=owed, on=on, note=note,
            instalments=[{"due_date": d, "amount": a} for d, a in sorted(instalments)])  # fmt: skip
+    return plan
+
+
+@transaction.atomic
+def accept_plan(plan: PaymentPlan, *, on: dt.date, user_id: int | None = None) -> PaymentPlan:
+    """A manager accepts a proposed plan: it becomes active from ``on`` if its instalments
+    still add up to what its invoices owe and none of them is in another active plan."""
+    if plan.status != PaymentPlan.Status.PROPOSED:
+        raise PauseError("only a proposed payment plan can be accepted")
+    invoices = list(plan.invoices.order_by("number"))
+    owed = sum((i.balance for i in invoices), Decimal(0))
+    scheduled = sum((i.amount for i in plan.instalments.all()), Decimal(0))
+    if scheduled != owed:
+        raise PauseError(f"the instalments add up to {scheduled}, the invoices now owe {owed}")
+    taken = (
+        PaymentPlan.invoices.through.objects.filter(
+            invoice_id__in=[i.pk for i in invoices], paymentplan__status=PaymentPlan.Status.ACTIVE
+        )
+        .values_list("invoice__number", flat=True)
+        .first()
+    )
+    if taken:
+        raise PauseError(f"invoice {taken} is already in an active payment plan")
+    if not PaymentPlan.objects.filter(pk=plan.pk, status=PaymentPlan.Status.PROPOSED).update(
+        status=PaymentPlan.Status.ACTIVE, agreed_on=on
+    ):
+        raise PauseError("only a proposed payment plan can be accepted")
+    plan.status, plan.agreed_on = PaymentPlan.Status.ACTIVE, on
+    numbers = ", ".join(i.number for i in invoices)
+    count = plan.instalments.count()
+    _event(plan.customer, "plan_agreed",
+           Text(gettext_noop("Payment plan of %(count)s instalments for %(numbers)s"),
+                {"count": count, "numbers": numbers}),
+           user_id=user_id, plan=plan.pk, total=owed, proposed=True)  # fmt: skip
+    _audit(plan.customer, "plan.accepted", plan,
+           f"proposed payment plan {plan.pk} of {plan.customer.reference} accepted on {on}",
+           user_id=user_id, on=on, invoices=[i.number for i in invoices])  # fmt: skip
+    return plan
+
+
+@transaction.atomic
+def refuse_plan(
+    plan: PaymentPlan, *, on: dt.date, note: str = "", user_id: int | None = None
+) -> PaymentPlan:
+    """A manager refuses a proposed plan: its invoices stay in their scenario."""
+    if not PaymentPlan.objects.filter(pk=plan.pk, status=PaymentPlan.Status.PROPOSED).update(
+        status=PaymentPlan.Status.REFUSED
+    ):
+        raise PauseError("only a proposed payment plan can be refused")
+    plan.status = PaymentPlan.Status.REFUSED
+    _event(plan.customer, "plan_refused",
+           Text(gettext_noop("Proposed payment plan of %(date)s refused"),
+                {"date": lazy_short_date(plan.agreed_on)}),
+           user_id=user_id, plan=plan.pk, note=note)  # fmt: skip
+    _audit(plan.customer, "plan.refused", plan,
+           f"proposed payment plan {plan.pk} of {plan.customer.reference} refused on {on}",
+           user_id=user_id, on=on, note=note)  # fmt: skip
     return plan
 
 

@@ -169,6 +169,9 @@ def build_sms(
         context=context,
     )
     text = as_sms_text(comm.edited_text or rendered.text)
+    url = context.get("portal_url") or ""
+    if url and url in text and segments.count(text).segments > max_segments():
+        text = as_sms_text(text.replace(url, ""))  # the portal's link whole, or not at all
     text = segments.fit(text, max_segments())
     counted = segments.count(text)
     ref = f"relance-sms-{comm.pk}-{secrets.token_hex(4)}"
