@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0004_agent'),
-        ('dunning', '0099_portal'),
+        ('dunning', '0012_plan_proposed'),
         ('ledger', '0012_payment_by_customer'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
