@@ -40,5 +40,7 @@ urlpatterns = [
     path("anymail/", include((webhooks.urlpatterns(), "anymail"))),
     # Vonage's text-message receipts and inbound STOPs: 404 until their signature secret is set.
     path("sms/", include("relance.channels.sms.urls")),
+    # The REST API (docs/api.md): bearer API keys, problem details for every error.
+    path("api/", include("relance.api.urls")),
     path("", include("relance.console.urls")),
 ]
