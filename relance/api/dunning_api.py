@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.models import Prefetch, Q
 from django.http import HttpRequest
-from ninja import Query, Router
+from ninja import Status, Query, Router
 
 from relance.api.auth import READ, WRITE
 from relance.api.common import money, one, org_of, responses, today, user_id_of
@@ -107,14 +107,14 @@ def list_disputes(
     return page(rows, cursor, limit, describe_dispute)
 
 
-@router.get("/disputes/{id}", response=responses(DisputeOut), auth=READ, tags=["disputes"])
+@router.get("/disputes/{int:id}", response=responses(DisputeOut), auth=READ, tags=["disputes"])
 def get_dispute(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     org = org_of(request)
     return describe_dispute(one(_disputes(org), org, id, "dispute"))
 
 
 @router.post("/disputes", response=responses(DisputeOut, 201), auth=WRITE, tags=["disputes"])
-def open_dispute(request: HttpRequest, payload: DisputeIn) -> tuple[int, dict[str, Any]]:
+def open_dispute(request: HttpRequest, payload: DisputeIn) -> Status[dict[str, Any]]:
     """Open a dispute on an invoice: its dunning pauses while the dispute is open."""
     org = org_of(request)
     invoice = one(Invoice.objects, org, payload.invoice_id, "invoice")
@@ -123,11 +123,11 @@ def open_dispute(request: HttpRequest, payload: DisputeIn) -> tuple[int, dict[st
             org, invoice.number, reason=payload.reason, on=payload.opened_on or today(request),
             amount=payload.amount, note=payload.note, user_id=user_id_of(request),
         )  # fmt: skip
-    return 201, describe_dispute(_disputes(org).get(pk=dispute.pk))
+    return Status(201, describe_dispute(_disputes(org).get(pk=dispute.pk)))
 
 
 @router.post(
-    "/disputes/{id}/resolve", response=responses(DisputeOut), auth=WRITE, tags=["disputes"]
+    "/disputes/{int:id}/resolve", response=responses(DisputeOut), auth=WRITE, tags=["disputes"]
 )
 def resolve_dispute(
     request: HttpRequest, payload: DisputeResolveIn, id: int = IdPath
@@ -177,13 +177,13 @@ def list_promises(
     return page(rows, cursor, limit, describe_promise)
 
 
-@router.get("/promises/{id}", response=responses(PromiseOut), auth=READ, tags=["promises"])
+@router.get("/promises/{int:id}", response=responses(PromiseOut), auth=READ, tags=["promises"])
 def get_promise(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     return describe_promise(one(Promise.objects, org_of(request), id, "promise"))
 
 
 @router.post("/promises", response=responses(PromiseOut, 201), auth=WRITE, tags=["promises"])
-def add_promise(request: HttpRequest, payload: PromiseIn) -> tuple[int, dict[str, Any]]:
+def add_promise(request: HttpRequest, payload: PromiseIn) -> Status[dict[str, Any]]:
     """A promise to pay one invoice, or all the customer's open invoices, by a date."""
     org = org_of(request)
     customer = one(Customer.objects, org, payload.customer_id, "customer")
@@ -196,10 +196,12 @@ def add_promise(request: HttpRequest, payload: PromiseIn) -> tuple[int, dict[str
             amount=payload.amount, grace_days=payload.grace_days, note=payload.note,
             user_id=user_id_of(request),
         )  # fmt: skip
-    return 201, describe_promise(promise)
+    return Status(201, describe_promise(promise))
 
 
-@router.post("/promises/{id}/cancel", response=responses(PromiseOut), auth=WRITE, tags=["promises"])
+@router.post(
+    "/promises/{int:id}/cancel", response=responses(PromiseOut), auth=WRITE, tags=["promises"]
+)
 def cancel_promise(request: HttpRequest, payload: CancelIn, id: int = IdPath) -> dict[str, Any]:
     org = org_of(request)
     promise = one(Promise.objects, org, id, "promise")
@@ -244,14 +246,14 @@ def list_plans(
     return page(rows, cursor, limit, describe_plan)
 
 
-@router.get("/plans/{id}", response=responses(PlanOut), auth=READ, tags=["plans"])
+@router.get("/plans/{int:id}", response=responses(PlanOut), auth=READ, tags=["plans"])
 def get_plan(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     org = org_of(request)
     return describe_plan(one(_plans(org), org, id, "payment plan"))
 
 
 @router.post("/plans", response=responses(PlanOut, 201), auth=WRITE, tags=["plans"])
-def create_plan(request: HttpRequest, payload: PlanIn) -> tuple[int, dict[str, Any]]:
+def create_plan(request: HttpRequest, payload: PlanIn) -> Status[dict[str, Any]]:
     """A payment plan over open invoices of one customer: the instalments must add up to
     what they owe."""
     org = org_of(request)
@@ -269,10 +271,10 @@ def create_plan(request: HttpRequest, payload: PlanIn) -> tuple[int, dict[str, A
             on=payload.agreed_on or today(request), note=payload.note,
             user_id=user_id_of(request),
         )  # fmt: skip
-    return 201, describe_plan(_plans(org).get(pk=plan.pk))
+    return Status(201, describe_plan(_plans(org).get(pk=plan.pk)))
 
 
-@router.post("/plans/{id}/cancel", response=responses(PlanOut), auth=WRITE, tags=["plans"])
+@router.post("/plans/{int:id}/cancel", response=responses(PlanOut), auth=WRITE, tags=["plans"])
 def cancel_plan(request: HttpRequest, payload: CancelIn, id: int = IdPath) -> dict[str, Any]:
     org = org_of(request)
     plan = one(PaymentPlan.objects, org, id, "payment plan")
@@ -328,7 +330,7 @@ def list_communications(
 
 
 @router.get(
-    "/communications/{id}", response=responses(CommunicationOut), auth=READ,
+    "/communications/{int:id}", response=responses(CommunicationOut), auth=READ,
     tags=["communications"],
 )  # fmt: skip
 def get_communication(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
@@ -367,23 +369,23 @@ def list_tasks(
     return page(rows, cursor, limit, describe_task)
 
 
-@router.get("/tasks/{id}", response=responses(TaskOut), auth=READ, tags=["tasks"])
+@router.get("/tasks/{int:id}", response=responses(TaskOut), auth=READ, tags=["tasks"])
 def get_task(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     return describe_task(one(Task.objects, org_of(request), id, "task"))
 
 
 @router.post("/tasks", response=responses(TaskOut, 201), auth=WRITE, tags=["tasks"])
-def open_task(request: HttpRequest, payload: TaskIn) -> tuple[int, dict[str, Any]]:
+def open_task(request: HttpRequest, payload: TaskIn) -> Status[dict[str, Any]]:
     """Work for a person on a customer (a call to make, a document to send)."""
     org = org_of(request)
     customer = one(Customer.objects, org, payload.customer_id, "customer")
     key = f"api:{uuid.uuid4().hex}"
     tasks.open_task(org, key=key, customer_id=customer.pk, kind=payload.kind,
                     title=payload.title, due_on=payload.due_on)  # fmt: skip
-    return 201, describe_task(Task.objects.get(organisation=org, key=key))
+    return Status(201, describe_task(Task.objects.get(organisation=org, key=key)))
 
 
-@router.post("/tasks/{id}/close", response=responses(TaskOut), auth=WRITE, tags=["tasks"])
+@router.post("/tasks/{int:id}/close", response=responses(TaskOut), auth=WRITE, tags=["tasks"])
 def close_task(request: HttpRequest, payload: TaskCloseIn, id: int = IdPath) -> dict[str, Any]:
     """Mark an open task done, with a note of what happened."""
     org = org_of(request)
@@ -426,7 +428,7 @@ def list_runs(
     return page(_runs(org_of(request)), cursor, limit, describe_run)
 
 
-@router.get("/runs/{id}", response=responses(RunOut), auth=READ, tags=["runs"])
+@router.get("/runs/{int:id}", response=responses(RunOut), auth=READ, tags=["runs"])
 def get_run(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     org = org_of(request)
     return describe_run(one(_runs(org), org, id, "run"))
@@ -459,7 +461,7 @@ def list_events(
     return page(rows, cursor, limit, describe_event)
 
 
-@router.get("/events/{id}", response=responses(EventOut), auth=READ, tags=["events"])
+@router.get("/events/{int:id}", response=responses(EventOut), auth=READ, tags=["events"])
 def get_event(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     return describe_event(one(TimelineEvent.objects, org_of(request), id, "event"))
 

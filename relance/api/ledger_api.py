@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import DecimalField, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
-from ninja import Path, Query, Router
+from ninja import Status, Path, Query, Router
 
 from relance.api import writes
 from relance.api.auth import BULK, READ, WRITE
@@ -97,13 +97,13 @@ def list_customers(
     return page(rows, cursor, limit, describe_customer)
 
 
-@router.get("/customers/{id}", response=responses(CustomerOut), auth=READ, tags=["customers"])
+@router.get("/customers/{int:id}", response=responses(CustomerOut), auth=READ, tags=["customers"])
 def get_customer(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     return describe_customer(one(Customer.objects, org_of(request), id, "customer"))
 
 
 @router.post("/customers", response=responses(CustomerOut, 201), auth=WRITE, tags=["customers"])
-def create_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, dict[str, Any]]:
+def create_customer(request: HttpRequest, payload: CustomerIn) -> Status[dict[str, Any]]:
     """A new customer, checked as an import checks one (SIREN, SIRET, VAT number, e-mail)."""
     org = org_of(request)
     if Customer.objects.filter(organisation=org, reference=payload.reference).exists():
@@ -113,15 +113,16 @@ def create_customer(request: HttpRequest, payload: CustomerIn) -> tuple[int, dic
     fields = payload.model_dump(exclude_none=True, exclude={"reference"})
     ledger.customers[payload.reference] = writes.CustomerRecord(payload.reference, None, fields)
     writes.apply(org, ledger, what="customers", user_id=user_id_of(request))
-    return 201, describe_customer(
-        Customer.objects.get(organisation=org, reference=payload.reference)
-    )
+    created = Customer.objects.get(organisation=org, reference=payload.reference)
+    return Status(201, describe_customer(created))
 
 
 NULLABLE_CUSTOMER = {"credit_limit", "customer_since"}
 
 
-@router.patch("/customers/{id}", response=responses(CustomerOut), auth=WRITE, tags=["customers"])
+@router.patch(
+    "/customers/{int:id}", response=responses(CustomerOut), auth=WRITE, tags=["customers"]
+)
 def update_customer(
     request: HttpRequest, payload: CustomerPatch, id: int = IdPath
 ) -> dict[str, Any]:
@@ -167,14 +168,14 @@ def list_contacts(
     return page(rows, cursor, limit, describe_contact)
 
 
-@router.get("/contacts/{id}", response=responses(ContactOut), auth=READ, tags=["contacts"])
+@router.get("/contacts/{int:id}", response=responses(ContactOut), auth=READ, tags=["contacts"])
 def get_contact(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     qs = Contact.objects.select_related("customer")
     return describe_contact(one(qs, org_of(request), id, "contact"))
 
 
 @router.post("/contacts", response=responses(ContactOut, 201), auth=WRITE, tags=["contacts"])
-def create_contact(request: HttpRequest, payload: ContactIn) -> tuple[int, dict[str, Any]]:
+def create_contact(request: HttpRequest, payload: ContactIn) -> Status[dict[str, Any]]:
     """A person at a customer; a dunning contact receives the reminders."""
     org = org_of(request)
     customer = one(
@@ -185,7 +186,7 @@ def create_contact(request: HttpRequest, payload: ContactIn) -> tuple[int, dict[
         contact = customer_file.add_contact(customer, user=key_user(request), **values)
     except customer_file.Refused as refusal:
         raise ApiProblem(422, str(refusal)) from None
-    return 201, describe_contact(contact)
+    return Status(201, describe_contact(contact))
 
 
 def key_user(request: HttpRequest) -> Any:
@@ -194,7 +195,7 @@ def key_user(request: HttpRequest) -> Any:
     return key_of(request).created_by
 
 
-@router.patch("/contacts/{id}", response=responses(ContactOut), auth=WRITE, tags=["contacts"])
+@router.patch("/contacts/{int:id}", response=responses(ContactOut), auth=WRITE, tags=["contacts"])
 def update_contact(request: HttpRequest, payload: ContactPatch, id: int = IdPath) -> dict[str, Any]:
     """Change a contact's details (its name identifies it and stays)."""
     org = org_of(request)
@@ -260,7 +261,7 @@ def list_invoices(
     return page(rows, cursor, limit, describe_invoice)
 
 
-@router.get("/invoices/{id}", response=responses(InvoiceOut), auth=READ, tags=["invoices"])
+@router.get("/invoices/{int:id}", response=responses(InvoiceOut), auth=READ, tags=["invoices"])
 def get_invoice(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     qs = Invoice.objects.select_related("customer")
     return describe_invoice(one(qs, org_of(request), id, "invoice"))
@@ -292,7 +293,7 @@ def _upsert_invoices(request: HttpRequest, rows: list[InvoiceIn], label: str) ->
 
 
 @router.post("/invoices", response=responses(InvoiceOut, 201), auth=WRITE, tags=["invoices"])
-def create_invoice(request: HttpRequest, payload: InvoiceIn) -> tuple[int, dict[str, Any]]:
+def create_invoice(request: HttpRequest, payload: InvoiceIn) -> Status[dict[str, Any]]:
     org = org_of(request)
     if Invoice.objects.filter(organisation=org, number=payload.number).exists():
         raise ApiProblem(409, f"invoice {payload.number!r} exists: PATCH it or use /invoices/bulk",
@@ -301,10 +302,10 @@ def create_invoice(request: HttpRequest, payload: InvoiceIn) -> tuple[int, dict[
     created = Invoice.objects.select_related("customer").get(
         organisation=org, number=payload.number
     )
-    return 201, describe_invoice(created)
+    return Status(201, describe_invoice(created))
 
 
-@router.patch("/invoices/{id}", response=responses(InvoiceOut), auth=WRITE, tags=["invoices"])
+@router.patch("/invoices/{int:id}", response=responses(InvoiceOut), auth=WRITE, tags=["invoices"])
 def update_invoice(request: HttpRequest, payload: InvoicePatch, id: int = IdPath) -> dict[str, Any]:
     """Change the fields given; the balance follows a new amount."""
     org = org_of(request)
@@ -391,7 +392,7 @@ def list_payments(
     return page(rows, cursor, limit, describe_payment)
 
 
-@router.get("/payments/{id}", response=responses(PaymentOut), auth=READ, tags=["payments"])
+@router.get("/payments/{int:id}", response=responses(PaymentOut), auth=READ, tags=["payments"])
 def get_payment(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     org = org_of(request)
     return describe_payment(one(_payments(org), org, id, "payment"))
@@ -427,17 +428,17 @@ def _upsert_payments(request: HttpRequest, rows: list[PaymentIn], label: str) ->
 
 
 @router.post("/payments", response=responses(PaymentOut, 201), auth=WRITE, tags=["payments"])
-def create_payment(request: HttpRequest, payload: PaymentIn) -> tuple[int, dict[str, Any]]:
+def create_payment(request: HttpRequest, payload: PaymentIn) -> Status[dict[str, Any]]:
     """A payment or credit note with the invoices it settles; their balances follow."""
     org = org_of(request)
     if Payment.objects.filter(organisation=org, reference=payload.reference).exists():
         raise ApiProblem(409, f"payment {payload.reference!r} exists: PATCH it or use /payments/bulk",
                          [item("reference", "is taken")])  # fmt: skip
     _upsert_payments(request, [payload], "API: new payment")
-    return 201, describe_payment(_payments(org).get(reference=payload.reference))
+    return Status(201, describe_payment(_payments(org).get(reference=payload.reference)))
 
 
-@router.patch("/payments/{id}", response=responses(PaymentOut), auth=WRITE, tags=["payments"])
+@router.patch("/payments/{int:id}", response=responses(PaymentOut), auth=WRITE, tags=["payments"])
 def update_payment(request: HttpRequest, payload: PaymentPatch, id: int = IdPath) -> dict[str, Any]:
     org = org_of(request)
     payment = one(_payments(org), org, id, "payment")
@@ -497,7 +498,9 @@ def list_allocations(
     return page(rows, cursor, limit, describe_allocation)
 
 
-@router.get("/allocations/{id}", response=responses(AllocationOut), auth=READ, tags=["allocations"])
+@router.get(
+    "/allocations/{int:id}", response=responses(AllocationOut), auth=READ, tags=["allocations"]
+)
 def get_allocation(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     org = org_of(request)
     return describe_allocation(one(_allocations(org), org, id, "allocation"))
@@ -506,7 +509,7 @@ def get_allocation(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
 @router.post(
     "/allocations", response=responses(AllocationOut, 201), auth=WRITE, tags=["allocations"]
 )
-def set_allocation(request: HttpRequest, payload: AllocationIn) -> tuple[int, dict[str, Any]]:
+def set_allocation(request: HttpRequest, payload: AllocationIn) -> Status[dict[str, Any]]:
     """Set the part of a payment set against an invoice (*lettrage*): created, or changed
     when the pair has one. Nothing may allocate more than the payment holds or the
     invoice owes."""
@@ -528,4 +531,4 @@ def set_allocation(request: HttpRequest, payload: AllocationIn) -> tuple[int, di
     )  # fmt: skip
     writes.apply(org, ledger, what="allocations", user_id=user_id_of(request))
     found = _allocations(org).get(payment=payment, invoice=invoice)
-    return 201, describe_allocation(found)
+    return Status(201, describe_allocation(found))
