@@ -26,7 +26,6 @@ from relance.ledger import summaries
 from relance.ledger.models import (
     Allocation,
     CustomerBalance,
-    Dispute,
     ImportRun,
     Invoice,
     Payment,

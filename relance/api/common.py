@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django.db.models import Model, QuerySet
+from django.db.models import Manager, Model, QuerySet
 from django.http import HttpRequest
 
 from relance.accounts.models import Organisation
@@ -34,7 +34,7 @@ def today(request: HttpRequest) -> dt.date:
     return today_for(org_of(request))
 
 
-def one(queryset: QuerySet[_M], organisation: Organisation, pk: int, what: str) -> _M:
+def one(queryset: QuerySet[_M] | Manager[_M], organisation: Organisation, pk: int, what: str) -> _M:
     """The organisation's row ``pk``: a 404 for another organisation's as for none."""
     found = queryset.filter(organisation=organisation, pk=pk).first()
     if found is None:

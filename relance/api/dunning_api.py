@@ -12,11 +12,11 @@ from typing import Any
 
 from django.db.models import Prefetch, Q
 from django.http import HttpRequest
-from ninja import Status, Query, Router
+from ninja import Query, Router, Status
 
 from relance.api.auth import READ, WRITE
 from relance.api.common import money, one, org_of, responses, today, user_id_of
-from relance.api.ledger_api import Cursor, IdFilter, IdPath, Limit
+from relance.api.ledger_api import Cursor, DueBefore, IdFilter, IdPath, Limit
 from relance.api.pagination import page
 from relance.api.problems import ApiProblem
 from relance.api.schemas import (
@@ -355,7 +355,7 @@ def list_tasks(
     request: HttpRequest,
     customer_id: int | None = IdFilter,
     status: str | None = Query(None, pattern=r"^(open|done|cancelled)$"),
-    due_before: dt.date | None = Query(None, description="due on or before"),
+    due_before: dt.date | None = DueBefore,
     cursor: str | None = Cursor,
     limit: int = Limit,
 ) -> dict[str, Any]:
@@ -466,4 +466,4 @@ def get_event(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
     return describe_event(one(TimelineEvent.objects, org_of(request), id, "event"))
 
 
-__all__ = ["router", "Q"]
+__all__ = ["Q", "router"]

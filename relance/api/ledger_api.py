@@ -8,10 +8,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import DecimalField, Q, Sum, Value
+from django.db.models import DecimalField, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
-from ninja import Status, Path, Query, Router
+from ninja import Path, Query, Router, Status
 
 from relance.api import writes
 from relance.api.auth import BULK, READ, WRITE
@@ -53,6 +53,10 @@ Cursor = Query(
 Limit = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 Ref = Query(None, max_length=96, pattern=LINE)
 IdFilter = Query(None, ge=1, le=MAX_ID)
+DueBefore = Query(None, description="due on or before")
+DueAfter = Query(None, description="due on or after")
+DatedBefore = Query(None, description="dated on or before")
+DatedAfter = Query(None, description="dated on or after")
 _ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=2))
 
 CustomerPage = page_of("CustomerPage", CustomerOut)
@@ -239,8 +243,8 @@ def list_invoices(
     customer_id: int | None = IdFilter,
     number: str | None = Ref,
     status: str | None = Query(None, pattern=r"^(open|settled)$"),
-    due_before: dt.date | None = Query(None, description="due on or before"),
-    due_after: dt.date | None = Query(None, description="due on or after"),
+    due_before: dt.date | None = DueBefore,
+    due_after: dt.date | None = DueAfter,
     updated_since: dt.datetime | None = None,
     cursor: str | None = Cursor,
     limit: int = Limit,
@@ -372,8 +376,8 @@ def list_payments(
     request: HttpRequest,
     customer_id: int | None = IdFilter,
     reference: str | None = Ref,
-    date_after: dt.date | None = Query(None, description="dated on or after"),
-    date_before: dt.date | None = Query(None, description="dated on or before"),
+    date_after: dt.date | None = DatedAfter,
+    date_before: dt.date | None = DatedBefore,
     created_since: dt.datetime | None = None,
     cursor: str | None = Cursor,
     limit: int = Limit,
@@ -432,8 +436,10 @@ def create_payment(request: HttpRequest, payload: PaymentIn) -> Status[dict[str,
     """A payment or credit note with the invoices it settles; their balances follow."""
     org = org_of(request)
     if Payment.objects.filter(organisation=org, reference=payload.reference).exists():
-        raise ApiProblem(409, f"payment {payload.reference!r} exists: PATCH it or use /payments/bulk",
-                         [item("reference", "is taken")])  # fmt: skip
+        raise ApiProblem(
+            409, f"payment {payload.reference!r} exists: PATCH it or use /payments/bulk",
+            [item("reference", "is taken")],
+        )  # fmt: skip
     _upsert_payments(request, [payload], "API: new payment")
     return Status(201, describe_payment(_payments(org).get(reference=payload.reference)))
 

@@ -19,7 +19,7 @@ LINE = r"^[^\x00-\x1F\x7F]*$"
 TEXT = r"^[^\x00]*$"
 
 
-def Line(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 (a type)
+def Line(max_length: int, min_length: int = 0) -> Any:
     return Annotated[
         str, StringConstraints(max_length=max_length, min_length=min_length, pattern=LINE)
     ]
@@ -35,8 +35,10 @@ Money = Annotated[str, Field(description="exact decimal amount", examples=["1234
 
 def page_of(name: str, item: type[Schema]) -> type[Schema]:
     """``{"items": [...], "next_cursor": "..." | null}``."""
-    model: type[Schema] = create_model(  # type: ignore[call-overload]
-        name, __base__=Schema, items=(list[item], ...), next_cursor=(str | None, ...)
+    items: Any = list[item]  # type: ignore[valid-type]
+    cursor: Any = str | None
+    model: type[Schema] = create_model(
+        name, __base__=Schema, items=(items, ...), next_cursor=(cursor, ...)
     )
     return model
 
