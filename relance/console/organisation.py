@@ -105,6 +105,7 @@ PAGES = (
     ("settings_dunning", gettext_lazy("Dunning defaults"), Can.READ),
     ("settings_members", gettext_lazy("Members"), Can.APPROVE),
     ("settings_audit", gettext_lazy("Audit trail"), Can.APPROVE),
+    ("settings_api_keys", gettext_lazy("API keys"), Can.ADMINISTER),
 )
 
 
