@@ -561,6 +561,15 @@ def test_it_answers_every_error_as_a_problem(org):
     is_problem(api.get("/invoices", due_before="someday"), 422)
 
 
+def test_it_refuses_a_body_too_large_as_a_problem(org, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    make.customer(org, "C1")
+    rows = [row(f"F-{n}") for n in range(50)]
+    answer = Api(token(org)).post("/invoices/bulk", {"items": rows})
+    assert "too large" in is_problem(answer, 413)["detail"]
+    assert not Invoice.objects.filter(organisation=org).exists()
+
+
 def test_it_answers_an_unexpected_error_as_a_problem_500(org, monkeypatch):
     from relance.api import ledger_api
 

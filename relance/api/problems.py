@@ -13,6 +13,7 @@ from functools import wraps
 from http import HTTPStatus
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from ninja import Schema
@@ -140,6 +141,11 @@ def install(api: Any) -> None:
     def on_404(request: HttpRequest, exc: Exception) -> HttpResponse:
         return problem_response(request, 404, "not found")
 
+    def on_too_big(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return problem_response(
+            request, 413, "the request body is too large: send fewer rows per request"
+        )
+
     def on_error(request: HttpRequest, exc: Exception) -> HttpResponse:
         log.exception("API error on %s %s", request.method, request.path)
         return problem_response(request, 500, "an unexpected error; it was logged")
@@ -148,6 +154,7 @@ def install(api: Any) -> None:
     api.add_exception_handler(ValidationError, on_validation)
     api.add_exception_handler(HttpError, on_http)
     api.add_exception_handler(Http404, on_404)
+    api.add_exception_handler(RequestDataTooBig, on_too_big)
     api.add_exception_handler(Exception, on_error)
 
 
