@@ -49,6 +49,9 @@ INSTALLED_APPS = [
     "relance.checkout",
     "relance.replies",  # inbound replies read and understood (docs/replies.md)
     "relance.portal",
+    # The REST API (docs/api.md); "ninja" serves its docs page's scripts from our own files.
+    "ninja",
+    "relance.api",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +202,9 @@ CONTENT_SECURITY_POLICY = {
         "object-src": ["'none'"],
     }
 }
+# The REST API's rate limit per key (docs/api.md): a burst, then requests per minute.
+RELANCE_API_BURST = env_int("RELANCE_API_BURST", 120)
+RELANCE_API_RATE = env_int("RELANCE_API_RATE", 600)
 # Two-factor sign-in: codes from any authenticator app, named "Relance" in it; on, admins
 # (organisation admins and staff) without a device are sent to enrol before anything else.
 OTP_TOTP_ISSUER = env_str("RELANCE_OTP_ISSUER", "Relance")

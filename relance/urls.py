@@ -44,5 +44,7 @@ urlpatterns = [
     path("checkout/", include("relance.checkout.urls")),
     # The debtor's portal, opened by a personal link (relance/portal, docs/portal.md).
     path("p/", include("relance.portal.urls")),
+    # The REST API (docs/api.md): bearer API keys, problem details for every error.
+    path("api/", include("relance.api.urls")),
     path("", include("relance.console.urls")),
 ]

@@ -106,6 +106,7 @@ PAGES = (
     ("settings_members", gettext_lazy("Members"), Can.APPROVE),
     ("settings_audit", gettext_lazy("Audit trail"), Can.APPROVE),
     ("settings_webhooks", gettext_lazy("Webhooks"), Can.APPROVE),  # relance/console/webhooks.py
+    ("settings_api_keys", gettext_lazy("API keys"), Can.ADMINISTER),
 )
 
 

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from relance.console import (
+    api_keys,
     approvals,
     customers,
     dashboard,
@@ -31,6 +32,7 @@ urlpatterns = [
     *scenarios.urlpatterns,
     *imports.urlpatterns,
     *organisation.urlpatterns,
+    *api_keys.urlpatterns,
     *registered.urlpatterns,
     *letters.urlpatterns,
     *replies.urlpatterns,
