@@ -140,6 +140,13 @@ class Install:
         )[0][0]
 
 
+def flock_waiters(pids: set[int]) -> int:
+    """Processes among ``pids`` blocked in ``flock`` (the kernel lists them in /proc/locks,
+    their line marked ``->``)."""
+    lines = Path("/proc/locks").read_text().splitlines()
+    return sum(1 for line in lines if " -> " in line and int(line.split()[5]) in pids)
+
+
 def wait_for(condition: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -168,8 +175,8 @@ def test_it_makes_a_second_run_of_the_day_wait_for_the_first(install):
     runs = [install.start("run", "--org", "bench", "--date", D, "--json") for _ in range(2)]
     if install.backend == "postgresql":
         wait_for(lambda: install.waiting() == 2, 120)  # one at the table, one at the other
-    else:
-        time.sleep(6)  # both started and read (the runs would wait 10 s before)
+    else:  # one holds the organisation's file lock, the other waits in flock
+        wait_for(lambda: flock_waiters({run.pid for run in runs}) == 1, 120)
     blocker.commit()
     blocker.close()
     ended = finish(*runs)
