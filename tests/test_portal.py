@@ -22,8 +22,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 from factories import days
+from fake_stripe import FakeStripe
 
 from relance.audit.models import AuditEvent
+from relance.checkout.models import CheckoutSession
 from relance.dunning import outbox
 from relance.dunning.engine import run
 from relance.dunning.models import (
@@ -547,37 +549,40 @@ def test_a_letter_prints_the_link_near_how_to_pay(durand, today):
 
 
 @pytest.fixture
-def provider(monkeypatch):
-    """A stand-in for ``relance.checkout.service`` (built by another part of Relance)."""
-    import sys
-    import types
-
-    service = types.ModuleType("relance.checkout.service")
-    service.ready = True
-    service.started = []
-
-    def available(organisation):
-        return service.ready
-
-    def start(organisation, customer, invoice_ids, *, success_url, cancel_url):
-        service.started.append((customer.pk, sorted(invoice_ids), success_url, cancel_url))
-        return "https://pay.example/session/42"
-
-    service.available, service.start = available, start
-    monkeypatch.setitem(sys.modules, "relance.checkout.service", service)
-    return service
+def stripe(acme, settings):
+    """Stripe on loopback (tests/fake_stripe.py), speaking its API to relance.checkout."""
+    server = FakeStripe({"sk_test_acme": "acme"}).start()
+    settings.RELANCE_STRIPE = {
+        "ORGANISATIONS": ["acme"],
+        "ACCOUNTS": {"ACME": {"SECRET_KEY": "sk_test_acme", "WEBHOOK_SECRETS": ["whsec_a"]}},
+        "API_BASE": server.base, "TIMEOUT": 5,
+    }  # fmt: skip
+    yield server
+    server.stop()
 
 
-def test_it_sends_the_debtor_to_the_payment_provider_when_available(client, durand, provider):
+def test_it_sends_the_debtor_to_the_payment_provider_when_available(client, durand, stripe):
     url = links.url_for(durand)
     page = client.get(path_of(url))
     assert b'id="pay-online"' in page.content
     answer = client.post(path_of(url) + "pay/")
-    assert answer.status_code == 302 and answer["Location"] == "https://pay.example/session/42"
-    [(customer, invoices, success, cancel)] = provider.started
-    assert customer == durand.pk and len(invoices) == 2
-    assert cancel == url and success.startswith(url)
-    provider.ready = False
+    session = CheckoutSession.objects.get(customer=durand)
+    assert answer.status_code == 302 and answer["Location"] == session.url
+    assert answer["Location"].startswith("https://checkout.stripe.com/")  # as Stripe answered
+    # Both open invoices, for what they owe; back to the portal after paying or not.
+    assert session.amount == Decimal("1680.50") and session.currency == "EUR"
+    [form] = [dict(r["form"]) for r in stripe.requests if r["path"] == "/v1/checkout/sessions"]
+    assert form["success_url"] == url + "?paid=online" and form["cancel_url"] == url
+    assert "thank you" in client.get(path_of(url) + "?paid=online").content.decode().lower()
+
+
+def test_it_offers_the_transfer_when_the_provider_refuses(client, durand, stripe, settings):
+    url = links.url_for(durand)
+    settings.RELANCE_STRIPE = {**settings.RELANCE_STRIPE, "API_BASE": "http://127.0.0.1:9"}
+    answer = client.post(path_of(url) + "pay/")
+    assert answer.status_code == 302 and answer["Location"] == path_of(url) + "?done=offline"
+    assert not CheckoutSession.objects.filter(status="paid").exists()
+    settings.RELANCE_STRIPE = {**settings.RELANCE_STRIPE, "ORGANISATIONS": []}
     assert b'id="pay-online"' not in client.get(path_of(url)).content
     assert client.post(path_of(url) + "pay/")["Location"] == path_of(url)
 

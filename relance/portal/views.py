@@ -9,6 +9,7 @@ the link's customer's invoices only: any other id is the same 404."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -24,11 +25,14 @@ from relance.accounts.identity import bank_details
 from relance.channels.context import line_of, totals_of
 from relance.channels.paying import CURRENCY as EPC_CURRENCY
 from relance.channels.paying import data_uri, payment_for
+from relance.checkout import service as checkout
 from relance.insights.management.commands.report import today_for
 from relance.ledger.models import Attachment, AttachmentKind, Contact, Dispute, Invoice
 from relance.lib.clientip import client_ip
-from relance.portal import actions, checkout, forms, links, throttle
+from relance.portal import actions, forms, links, throttle
 from relance.portal.models import PortalLink
+
+log = logging.getLogger(__name__)
 
 View = Callable[..., HttpResponseBase]
 
@@ -78,6 +82,8 @@ DONE = {
     # Back from the payment provider's page: its webhook records the payment itself.
     "online": lambda: _("Thank you: your payment is on its way. This page shows it once "
                         "received."),
+    "offline": lambda: _("Paying online is not possible at the moment: please pay by bank "
+                         "transfer with the details below."),
 }  # fmt: skip
 
 
@@ -102,13 +108,12 @@ def home(request: HttpRequest, link: PortalLink, token: str) -> HttpResponse:
     totals = totals_of([line for line, _, _ in lines])
     euros = next((t.amount for t in totals if t.currency == EPC_CURRENCY), None)
     payment = payment_for(bank_details(org, customer), euros, EPC_CURRENCY if euros else "")
-    provider = checkout.provider()
     done = request.GET.get("done", "") or ("online" if request.GET.get("paid") else "")
     return render(request, "portal/home.html", {
         "link": link, "token": token, "organisation": org, "customer": customer,
         "lines": lines, "totals": totals, "today": today, "payment": payment,
         "qr": data_uri(payment.code) if payment and payment.code else "",
-        "online": bool(provider and invoices and provider.available(org)),
+        "online": bool(invoices) and checkout.available(org),
         "done": DONE[done]() if done in DONE else "",
     })  # fmt: skip
 
@@ -132,13 +137,16 @@ def invoice_pdf(request: HttpRequest, link: PortalLink, token: str, pk: int) -> 
 @portal_view
 @require_POST
 def pay_online(request: HttpRequest, link: PortalLink, token: str) -> HttpResponse:
-    provider = checkout.provider()
     invoices = actions.open_invoices(link)
-    if provider is None or not invoices or not provider.available(link.organisation):
+    if not invoices or not checkout.available(link.organisation):
         return redirect(_home(token))
     back = links.base_url() + _home(token)
-    url = provider.start(link.organisation, link.customer, [i.pk for i in invoices],
-                         success_url=back + "?paid=online", cancel_url=back)  # fmt: skip
+    try:
+        url = checkout.start(link.organisation, link.customer, [i.pk for i in invoices],
+                             success_url=back + "?paid=online", cancel_url=back)  # fmt: skip
+    except checkout.CheckoutError:  # the provider refused or is down: the transfer remains
+        log.warning("portal %s: the payment provider refused a session", link.pk, exc_info=True)
+        return redirect(_home(token) + "?done=offline")
     return redirect(url)
 
 
