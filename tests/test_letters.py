@@ -359,6 +359,7 @@ def test_the_commands_write_a_letter_and_the_print_batch(acme, dupont, tmp_path,
     )
     assert Decimal(report["claimed"][0]["interest"]) == interest
     assert "mettons en demeure" in text_of(target.read_bytes())
+    assert report["portal_url"] in text_of(target.read_bytes()).replace("\n", "")
     with pytest.raises(CommandError, match="fr_late_penalty_default"):
         call_command("letter", "C-0042", "--template", "formal_notice", "--date", "2026-09-15",
                      "--output", str(tmp_path / "no.pdf"), "--org", "acme")  # fmt: skip

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from relance.dunning.actions import NotFound, customer_by_reference
 from relance.insights.management.commands.report import today_for
 from relance.lib.commands import iso_date, organisation_option, refused, scope_options
 from relance.lib.output import print_json
+from relance.portal import links
 
 
 class Command(BaseCommand):
@@ -44,6 +46,8 @@ class Command(BaseCommand):
                 org, customer, opts["template"], day, numbers=opts["invoices"],
                 registered=opts["registered"], language=opts["language"] or "",
             )  # fmt: skip
+            # Like every letter sent, it carries the customer's portal.
+            request = dataclasses.replace(request, portal_url=links.url_for(customer))
             try:
                 letter, pdf = letters.write(request)
             except letters.RateMissing as error:
@@ -63,6 +67,7 @@ class Command(BaseCommand):
             "language": letter.data["lang"], "registered": request.registered,
             "invoices": [inv.number for inv in request.invoices],
             "claimed": letters.claimed_amounts(letter), "bytes": len(pdf),
+            "portal_url": request.portal_url,
         }  # fmt: skip
         if opts["json"]:
             print_json(self.stdout, report)
