@@ -217,6 +217,8 @@ def test_the_page_makes_as_many_queries_for_3_messages_as_for_30(
 ):
     planned(org, count)
     signed_in(client, org)
-    with django_assert_max_num_queries(15):
+    # The first view also makes the customers' portal links the messages carry (a few
+    # statements for all of them): the same number for 3 messages as for 30.
+    with django_assert_max_num_queries(20):
         answer = client.get(reverse("console:approvals"))
     assert answer.content.count(b'data-testid="approval"') == min(count, 20)

@@ -139,7 +139,7 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
 
 def load_portal_urls(facts: Facts, comms: Sequence[Communication]) -> None:
     """The portal's address of each customer written to, its link made if missing (for the
-    whole batch at once: ``links.urls_for_ids``). Only what is sent: a preview makes none."""
+    whole batch at once: ``links.urls_for_ids``), for what is sent and its previews."""
     written = {c.customer_id: c.organisation_id for c in comms if c.channel in WRITTEN}
     facts.portal_urls = links.urls_for_ids(written)
 

@@ -603,9 +603,9 @@ def no_address(comm: Communication, check: Check, today: date, reason: str) -> s
 
 def preview(comm: Communication, today: date) -> tuple[Check, Outgoing | None]:
     """What the worker would send for ``comm`` today, written by the same re-check and
-    builder, nothing saved: None when nothing would leave (every item dropped, or a channel
-    a person carries out). Raises ``NoRecipient``."""
-    return _preview(comm, today, batch.load([comm], today))
+    builder, nothing saved but the customer's portal link: None when nothing would leave
+    (every item dropped, or a channel a person carries out). Raises ``NoRecipient``."""
+    return previews([comm], today, raising=True)[0].parts()
 
 
 @dataclass
@@ -615,18 +615,30 @@ class Preview:
     outgoing: Outgoing | None
     problem: str = ""  # why it cannot be sent as it is (no address, a broken template)
 
+    def parts(self) -> tuple[Check, Outgoing | None]:
+        return self.check, self.outgoing
 
-def previews(comms: Sequence[Communication], today: date) -> list[Preview]:
-    """``preview`` of several communications, their facts read once (a page of them)."""
+
+def previews(
+    comms: Sequence[Communication], today: date, *, raising: bool = False
+) -> list[Preview]:
+    """``preview`` of several communications, their facts read once (a page of them).
+    They carry the customer's portal link as the sent message will (made if missing):
+    what a person reads or approves is what leaves."""
     facts = batch.load(comms, today)
+    batch.load_portal_urls(facts, comms)
     shown = []
     with overrides.snapshot({comm.organisation_id for comm in comms}):
         for comm in comms:
             try:
                 shown.append(Preview(comm, *_preview(comm, today, facts)))
             except NoRecipient as error:
+                if raising:
+                    raise
                 shown.append(Preview(comm, recheck(comm, today, facts), None, str(error)))
             except Exception as error:  # as the worker: one broken template spoils one
+                if raising:
+                    raise
                 log.exception("communication %s: the message could not be built", comm.pk)
                 problem = f"the message could not be built: {error}"
                 shown.append(Preview(comm, recheck(comm, today, facts), None, problem))
