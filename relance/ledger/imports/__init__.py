@@ -1,4 +1,4 @@
-"""Imports: files in (CSV, XLSX, ODS, FEC), records out, applied in one transaction.
+"""Imports: files in (CSV, XLSX, ODS, FEC, e-invoices), records out, applied in one transaction.
 
 ``import_file`` is the one entry point, for the CLI, the console and the API.
 """
@@ -21,14 +21,19 @@ from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
 from relance.ledger.imports.tabular import SPREADSHEETS, read_table
 from relance.lib.locks import organisation_lock
 
-FORMATS = ("csv", "xlsx", "ods", "fec")
+FORMATS = ("csv", "xlsx", "ods", "fec", "einvoice")
 Progress = Callable[[str, int, int], None]
 
 __all__ = ["FORMATS", "ImportFailed", "ImportResult", "guess_format", "import_file", "read_file"]
 
 
 def guess_format(path: Path) -> str:
-    """From the extension, and for text files from the header: a FEC starts with JournalCode."""
+    """From the extension, and for text files from the header: a FEC starts with JournalCode;
+    a folder, a ZIP, a PDF or an XML is e-invoices."""
+    from relance.ledger.imports.einvoices import is_einvoice_input
+
+    if path.exists() and is_einvoice_input(path):
+        return "einvoice"
     suffix = path.suffix.lower()
     if suffix in SPREADSHEETS:
         return "ods" if suffix == ".ods" else "xlsx"
@@ -95,6 +100,14 @@ def import_file(
     (unless a dry run) is recorded in the import log with its problems. It waits for a run or
     another import of the organisation, as the run does; a dry run waits for no one."""
     held = nullcontext() if dry_run else organisation_lock(organisation.slug, "import")
+    if (format or (mapping.format if mapping else None) or guess_format(path)) == "einvoice":
+        from relance.ledger.imports.einvoices import import_einvoices
+
+        with held:
+            return import_einvoices(
+                organisation, path, dry_run=dry_run, as_of=as_of, progress=progress,
+                user_id=user_id,
+            )  # fmt: skip
     with held:
         as_of = as_of or timezone.localdate()
         started = timezone.now()
