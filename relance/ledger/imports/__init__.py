@@ -21,7 +21,7 @@ from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
 from relance.ledger.imports.tabular import SPREADSHEETS, read_table
 from relance.lib.locks import organisation_lock
 
-FORMATS = ("csv", "xlsx", "ods", "fec", "einvoice")
+FORMATS = ("csv", "xlsx", "ods", "fec", "einvoice", "statuses")
 Progress = Callable[[str, int, int], None]
 
 __all__ = ["FORMATS", "ImportFailed", "ImportResult", "guess_format", "import_file", "read_file"]
@@ -29,9 +29,13 @@ __all__ = ["FORMATS", "ImportFailed", "ImportResult", "guess_format", "import_fi
 
 def guess_format(path: Path) -> str:
     """From the extension, and for text files from the header: a FEC starts with JournalCode;
-    a folder, a ZIP, a PDF or an XML is e-invoices."""
+    a folder, a ZIP, a PDF or an XML is e-invoices, a CDAR message or a CSV/JSON of invoice
+    numbers and statuses is life-cycle statuses."""
     from relance.ledger.imports.einvoices import is_einvoice_input
+    from relance.ledger.lifecycle import is_status_file
 
+    if path.is_file() and is_status_file(path):
+        return "statuses"
     if path.exists() and is_einvoice_input(path):
         return "einvoice"
     suffix = path.suffix.lower()
@@ -100,7 +104,17 @@ def import_file(
     (unless a dry run) is recorded in the import log with its problems. It waits for a run or
     another import of the organisation, as the run does; a dry run waits for no one."""
     held = nullcontext() if dry_run else organisation_lock(organisation.slug, "import")
-    if (format or (mapping.format if mapping else None) or guess_format(path)) == "einvoice":
+    detected = format or (mapping.format if mapping else None) or guess_format(path)
+    if detected == "statuses":
+        from relance.ledger.lifecycle import import_statuses
+
+        with held:
+            reports = import_statuses(organisation, path, dry_run=dry_run, user_id=user_id)
+        result = ImportResult(path.name, detected, dry_run, len(reports))
+        result.counts.update(f"statuses_{r['result'].replace(' ', '_')}" for r in reports)
+        result.files = reports
+        return result
+    if detected == "einvoice":
         from relance.ledger.imports.einvoices import import_einvoices
 
         with held:

@@ -1,6 +1,6 @@
-"""relance import FILE|FOLDER|ZIP [--format csv|xlsx|ods|fec|einvoice] [--mapping FILE|NAME]
-[--org SLUG] [--create-org [--country CC] [--currency CUR] [--language fr|en]] [--dry-run]
-[--json]"""
+"""relance import FILE|FOLDER|ZIP [--format csv|xlsx|ods|fec|einvoice|statuses]
+[--mapping FILE|NAME] [--org SLUG] [--create-org [--country CC] [--currency CUR]
+[--language fr|en]] [--dry-run] [--json]"""
 
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ class Command(BaseCommand):
                     f"  {change['action']:8} {change['what']} {change['key']} {detail}"
                 )
             self.stdout.write("Dry run: nothing was written.")
-        for report in result.files:
+        for report in result.files if result.format == "einvoice" else ():
             line = f"  {report['status']:12} {report['file']}"
             if "number" in report:
                 line += (
@@ -181,6 +181,12 @@ class Command(BaseCommand):
             self.stdout.write(line)
             for problem in report["problems"]:
                 self.stdout.write(f"      {problem}")
+        for report in result.files if result.format == "statuses" else ():
+            self.stdout.write(
+                f"  row {report['row']}: {report['invoice']} status {report['status']} "
+                f"on {report['date']}: {report['result']}"
+                + (f" ({report['effect']}: {report['done']})" if "done" in report else "")
+            )
 
 
 def _spec(path: Path) -> dict[str, Any]:
