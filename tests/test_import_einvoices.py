@@ -402,3 +402,20 @@ def test_it_lists_each_file_in_the_commands_report(acme, tmp_path):
     assert "refused      c.xml" in text and "not well-formed XML" in text
     # The PDF is kept, though the XML was read first.
     assert Attachment.objects.get(invoice__number="FA-40").name == "b.pdf"
+
+
+def test_it_records_each_import_in_the_import_log(acme, tmp_path):
+    from relance.ledger.models import ImportRun
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    write(folder, "1.xml", cii("FA-50"))
+    write(folder, "2.xml", cii("FA-51", issue="20261010", due="20261001"))
+    import_file(acme, folder, as_of=TODAY)
+    with pytest.raises(ImportFailed):
+        import_file(acme, write(tmp_path, "x.xml", b"<x/>"), as_of=TODAY)
+    runs = list(ImportRun.objects.filter(organisation=acme).order_by("pk"))
+    assert [(r.file_name, r.format, r.status) for r in runs] == [
+        ("inbox", "einvoice", "done"), ("x.xml", "einvoice", "failed"),
+    ]  # fmt: skip
+    assert "<x> is not an e-invoice" in runs[1].error

@@ -192,22 +192,23 @@ def import_einvoices(
                 record_refusal(organisation, batch, failure, started, user_id)
             raise failure
         try:
-            # Checked first without writing: a file the ledger refuses is left out whole,
-            # and the rest is checked again.
-            checked = apply_batch(organisation, batch, dry_run=True, as_of=as_of)
+            # Applied in a savepoint: a file the ledger refuses is left out whole (its
+            # attempt, and the import log's record of it, rolled back) and the rest is
+            # applied again.
+            with transaction.atomic():
+                result = apply_batch(
+                    organisation, batch, dry_run=dry_run, as_of=as_of, progress=progress,
+                    user_id=user_id,
+                )  # fmt: skip
+                if not dry_run:
+                    _attach(organisation, files)
         except ImportFailed as failure:
-            if not _leave_out(files, failure.problems):
-                raise
-            continue
+            if _leave_out(files, failure.problems):
+                continue
+            if not dry_run:
+                record_refusal(organisation, batch, failure, started, user_id)
+            raise
         break
-    if dry_run:
-        result = checked
-    else:
-        with transaction.atomic():
-            result = apply_batch(
-                organisation, batch, as_of=as_of, progress=progress, user_id=user_id
-            )
-            _attach(organisation, files)
     due_dates = _due_dates(organisation, files)
     result.files = [f.report(dry_run, due_dates) for f in files]
     result.counts["files_refused"] = sum(f.status == "refused" for f in files)
