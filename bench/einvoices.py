@@ -90,8 +90,12 @@ def cii(number: str, buyer: int, total: Decimal) -> bytes:
 
 
 def write_zip(path: Path, files: int, pdf_share: float, buyers: int) -> None:
+    import logging
+
     import facturx
     from pypdf import PdfWriter
+
+    logging.getLogger("factur-x").setLevel(logging.ERROR)  # set to INFO when it is imported
 
     out = io.BytesIO()
     writer = PdfWriter()
@@ -120,12 +124,9 @@ def main() -> None:
     os.environ["RELANCE_DATA_DIR"] = tmp
     os.environ.pop("DATABASE_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relance.settings")
-    import logging
-
     import django
 
     django.setup()
-    logging.getLogger("factur-x").setLevel(logging.ERROR)
     from django.core.management import call_command
 
     from relance.accounts.services import create_organisation
