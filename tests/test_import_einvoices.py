@@ -419,3 +419,13 @@ def test_it_records_each_import_in_the_import_log(acme, tmp_path):
         ("inbox", "einvoice", "done"), ("x.xml", "einvoice", "failed"),
     ]  # fmt: skip
     assert "<x> is not an e-invoice" in runs[1].error
+
+
+def test_it_writes_nothing_in_a_dry_run(acme, tmp_path):
+    out = StringIO()
+    path = write(tmp_path, "a.pdf", facturx_pdf(cii("FA-60")))
+    call_command("import", str(path), "--org", "acme", "--dry-run", "--json", stdout=out)
+    [report] = json.loads(out.getvalue())["files"]
+    assert report["status"] == "would import" and report["number"] == "FA-60"
+    assert not Invoice.objects.exists() and not Attachment.objects.exists()
+    assert not Customer.objects.exists()

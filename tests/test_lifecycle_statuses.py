@@ -164,3 +164,27 @@ def test_it_reads_a_json_export(ledger, tmp_path):
     import_file(org, path)
     [dispute] = open_disputes("FA-3")
     assert dispute.reason == "administrative" and "213" in dispute.note
+
+
+def test_it_keeps_status_imports_in_the_import_log_and_the_audit_trail(ledger, tmp_path):
+    from relance.audit.models import AuditEvent
+    from relance.ledger.models import ImportRun
+
+    org, _ = ledger
+    import_file(org, write_csv(tmp_path, ["FA-1;207;2026-11-02;;;"]))
+    with pytest.raises(ImportFailed):
+        import_file(org, write_csv(tmp_path, ["FA-99;207;2026-11-02;;;"], name="bad.csv"))
+    runs = ImportRun.objects.filter(organisation=org).order_by("pk")
+    assert [(r.file_name, r.format, r.status) for r in runs] == [
+        ("statuts.csv", "statuses", "done"), ("bad.csv", "statuses", "failed"),
+    ]  # fmt: skip
+    actions = set(AuditEvent.objects.filter(organisation=org).values_list("action", flat=True))
+    assert {"import.applied", "import.refused", "dispute.opened"} <= actions
+
+
+def test_it_applies_nothing_in_a_dry_run(ledger, tmp_path):
+    org, _ = ledger
+    result = import_file(org, write_csv(tmp_path, ["FA-4;212;2026-11-06;;;"]), dry_run=True)
+    assert [r["result"] for r in result.files] == ["applied"]
+    assert Invoice.objects.get(number="FA-4").balance == Decimal("1000.00")
+    assert not TimelineEvent.objects.filter(kind="platform_status").exists()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from django.utils import timezone
@@ -106,14 +106,8 @@ def import_file(
     held = nullcontext() if dry_run else organisation_lock(organisation.slug, "import")
     detected = format or (mapping.format if mapping else None) or guess_format(path)
     if detected == "statuses":
-        from relance.ledger.lifecycle import import_statuses
-
-        with held:
-            reports = import_statuses(organisation, path, dry_run=dry_run, user_id=user_id)
-        result = ImportResult(path.name, detected, dry_run, len(reports))
-        result.counts.update(f"statuses_{r['result'].replace(' ', '_')}" for r in reports)
-        result.files = reports
-        return result
+        return _import_statuses(organisation, path, dry_run=dry_run, user_id=user_id,
+                                held=held)  # fmt: skip
     if detected == "einvoice":
         from relance.ledger.imports.einvoices import import_einvoices
 
@@ -143,3 +137,36 @@ def import_file(
         return apply_batch(
             organisation, batch, dry_run=dry_run, as_of=as_of, progress=progress, user_id=user_id
         )
+
+
+def _import_statuses(
+    organisation: Organisation,
+    path: Path,
+    *,
+    dry_run: bool,
+    user_id: int | None,
+    held: AbstractContextManager[object],
+) -> ImportResult:
+    """A life-cycle status file (relance.ledger.lifecycle), kept in the import log and the
+    audit trail as any import."""
+    from relance.ledger.imports.apply import record_run
+    from relance.ledger.lifecycle import import_statuses
+
+    started = timezone.now()
+    record = LedgerBatch(file=path.name, format="statuses", source="")
+    if path.is_file():
+        record.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    with held:
+        try:
+            reports = import_statuses(organisation, path, dry_run=dry_run, user_id=user_id)
+        except ImportFailed as failure:
+            if not dry_run:
+                record_refusal(organisation, record, failure, started, user_id)
+            raise
+        result = ImportResult(path.name, "statuses", dry_run, len(reports))
+        result.counts.update(f"statuses_{r['result'].replace(' ', '_')}" for r in reports)
+        result.files = reports
+        if not dry_run:
+            record.rows_read = len(reports)
+            result.run_id = record_run(organisation, record, result, started, user_id).pk
+    return result

@@ -161,6 +161,18 @@ def record_refusal(
     )
 
 
+def record_run(
+    organisation: Organisation,
+    batch: LedgerBatch,
+    result: ImportResult,
+    started: dt.datetime,
+    user_id: int | None = None,
+) -> ImportRun:
+    """The import log's record of an import done by another path than ``apply_batch``
+    (life-cycle statuses), with its audit event."""
+    return _record_run(organisation, batch, result, started, ImportRun.Status.DONE, "", user_id)
+
+
 def read_sample(batch: LedgerBatch, size: int = 10) -> list[dict[str, Any]]:
     """The first records of the batch in file order, as text: what each row was read as."""
     records: list[dict[str, Any]] = [
