@@ -180,6 +180,7 @@ def ubl(
     seller_siren: str = OUR_SIREN,
     buyer_siren: str = BUYER_SIREN,
     buyer: str = "Dupont Industrie SA",
+    corrects: str = "",
 ) -> bytes:
     """A UBL 2.1 invoice or credit note (CTC-FR style: SIREN as legal entity and endpoint)."""
     root = "CreditNote" if credit else "Invoice"
@@ -193,6 +194,12 @@ def ubl(
         else ""
     )
     payable = Decimal(total) - Decimal(prepaid)
+    billing = (
+        f"<cac:BillingReference><cac:InvoiceDocumentReference><cbc:ID>{corrects}</cbc:ID>"
+        f"</cac:InvoiceDocumentReference></cac:BillingReference>"
+        if corrects
+        else ""
+    )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <{root} xmlns="{ns}"
  xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
@@ -201,6 +208,7 @@ def ubl(
 <cbc:ID>{number}</cbc:ID><cbc:IssueDate>{issue}</cbc:IssueDate>{due_xml}
 <cbc:{type_tag}>{"381" if credit else "380"}</cbc:{type_tag}>
 <cbc:DocumentCurrencyCode>{currency}</cbc:DocumentCurrencyCode>
+{billing}
 <cac:AccountingSupplierParty><cac:Party>
 <cbc:EndpointID schemeID="0225">{seller_siren}</cbc:EndpointID>
 <cac:PartyLegalEntity><cbc:RegistrationName>Acme SAS</cbc:RegistrationName>
@@ -429,3 +437,25 @@ def test_it_writes_nothing_in_a_dry_run(acme, tmp_path):
     assert report["status"] == "would import" and report["number"] == "FA-60"
     assert not Invoice.objects.exists() and not Attachment.objects.exists()
     assert not Customer.objects.exists()
+
+
+def test_it_allocates_a_credit_note_to_the_invoice_it_corrects(acme, tmp_path):
+    import_file(acme, write(tmp_path, "inv.xml", ubl("UBL-70", total="240.00")), as_of=TODAY)
+    note = write(tmp_path, "cn.xml", ubl("AV-70", credit=True, total="40.00", corrects="UBL-70"))
+    result = import_file(acme, note, as_of=TODAY)
+    assert result.files[0]["credits"] == {"invoice": "UBL-70", "amount": "40.00"}
+    assert Invoice.objects.get(number="UBL-70").balance == Decimal("200.00")
+    again = import_file(acme, note, as_of=TODAY)  # the same credit note again
+    assert again.files[0]["credits"] == {"invoice": "UBL-70", "amount": "40.00"}
+    assert Invoice.objects.get(number="UBL-70").balance == Decimal("200.00")
+
+
+def test_it_leaves_what_a_credit_note_gives_beyond_the_invoice_as_a_credit(acme, tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    write(folder, "a.xml", ubl("UBL-71", total="240.00", prepaid="200.00"))
+    write(folder, "b.xml", ubl("AV-71", credit=True, total="100.00", corrects="UBL-71"))
+    import_file(acme, folder, as_of=TODAY)
+    assert Invoice.objects.get(number="UBL-71").balance == Decimal("0.00")
+    credit = Payment.objects.get(reference="AV-71")
+    assert credit.allocations.get().amount == Decimal("40.00")

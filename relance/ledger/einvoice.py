@@ -566,9 +566,17 @@ def new_reference(buyer: Party, taken: set[str]) -> str:
 # -- into the import pipeline -----------------------------------------------------------
 
 
-def add_to_batch(batch: LedgerBatch, invoice: EInvoice, customer: str, row: int, new: bool) -> None:
+def add_to_batch(
+    batch: LedgerBatch,
+    invoice: EInvoice,
+    customer: str,
+    row: int,
+    new: bool,
+    credits: tuple[str, Decimal] | None = None,
+) -> None:
     """The invoice as the pipeline's records: an invoice (its prepaid part as a settlement
-    allocated to it) or a credit note; a new customer with what the file says of it."""
+    allocated to it) or a credit note (allocated to ``credits``: the invoice it corrects and
+    how much of it, when known); a new customer with what the file says of it."""
     if new:
         record = batch.customer(customer, row)
         buyer = invoice.buyer
@@ -602,6 +610,10 @@ def add_to_batch(batch: LedgerBatch, invoice: EInvoice, customer: str, row: int,
                           invoice.total, kind=PaymentKind.CREDIT_NOTE,
                           memo=f"credit note {invoice.number}"[:200], row=row)
         )  # fmt: skip
+        if credits is not None and credits[1] > 0:
+            batch.allocations.append(
+                AllocationRecord(invoice.number, credits[0], credits[1], invoice.issue_date, row)
+            )
         return
     batch.invoices.append(
         InvoiceRecord(

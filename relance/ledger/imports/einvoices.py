@@ -15,6 +15,7 @@ import hashlib
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from relance.accounts.models import Organisation
 from relance.ledger import einvoice
 from relance.ledger.imports.apply import ImportResult, apply_batch, record_refusal
 from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
-from relance.ledger.models import Attachment, AttachmentKind, Customer, Invoice
+from relance.ledger.models import Allocation, Attachment, AttachmentKind, Customer, Invoice
 
 FORMAT = "einvoice"
 SOURCE = "einvoice"
@@ -67,6 +68,7 @@ class _File:
     same_as: str = ""
     sha256: str = ""
     pdf_name: str = ""  # the file that brought the PDF (a duplicate's, maybe)
+    credits: tuple[str, Decimal] | None = None  # a credit note's invoice, and how much
 
     def refuse(self, message: str) -> None:
         self.status = "refused"
@@ -93,6 +95,8 @@ class _File:
                 amount_due=str(inv.amount_due),
                 attached=bool(self.pdf) and not inv.is_credit_note,
             )
+            if self.credits:
+                out["credits"] = {"invoice": self.credits[0], "amount": str(self.credits[1])}
         if self.same_as:
             out["same_as"] = self.same_as
         out["problems"] = self.problems
@@ -180,6 +184,7 @@ def import_einvoices(
     files = list(read_sources(path))
     _read(organisation, files, progress)
     _assign_customers(organisation, files)
+    _credit_targets(organisation, files)
     while True:
         batch = _batch(path, files)
         if not batch.invoices and not batch.payments:
@@ -277,6 +282,47 @@ def _assign_customers(organisation: Organisation, files: list[_File]) -> None:
         item.customer, item.new_customer = reference, True
 
 
+def _credit_targets(organisation: Organisation, files: list[_File]) -> None:
+    """Allocate each credit note to the invoice it corrects (BT-25) when that invoice is the
+    same customer's, in the same currency, in the ledger or in this import: up to what the
+    invoice owes (the ledger's balance, this credit note's own allocation put back, else
+    the amount due the file says); the rest stays a credit of the customer."""
+    notes = [
+        f for f in files
+        if f.status == "imported" and f.invoice and f.invoice.is_credit_note
+        and f.invoice.preceding
+    ]  # fmt: skip
+    if not notes:
+        return
+    wanted = {f.invoice.preceding for f in notes if f.invoice}
+    owed: dict[str, tuple[str, str, Decimal]] = {}  # number: (customer, currency, owed)
+    for f in files:
+        inv = f.invoice
+        if f.status == "imported" and inv and not inv.is_credit_note and inv.number in wanted:
+            owed[inv.number] = (f.customer, inv.currency, inv.amount_due)
+    ledger = Invoice.objects.filter(organisation=organisation, number__in=wanted)
+    put_back: dict[tuple[str, str], Decimal] = {}
+    for reference, number, amount in Allocation.objects.filter(
+        organisation=organisation, invoice__in=ledger,
+        payment__reference__in=[f.invoice.number for f in notes if f.invoice],
+    ).values_list("payment__reference", "invoice__number", "amount"):  # fmt: skip
+        put_back[(reference, number)] = amount
+    ledger_rows = ledger.values_list("number", "customer__reference", "currency", "balance")
+    for number, customer, currency, balance in ledger_rows:
+        owed[number] = (customer, currency, balance)
+    for f in notes:
+        inv = f.invoice
+        assert inv is not None
+        target = owed.get(inv.preceding)
+        if target is None or target[0] != f.customer or target[1] != inv.currency:
+            continue
+        available = target[2] + put_back.get((inv.number, inv.preceding), Decimal(0))
+        amount = min(inv.total, available)
+        if amount > 0:
+            f.credits = (inv.preceding, amount)
+            owed[inv.preceding] = (target[0], target[1], available - amount)
+
+
 def _batch(path: Path, files: list[_File]) -> LedgerBatch:
     batch = LedgerBatch(file=path.name, format=FORMAT, source=SOURCE)
     created: set[str] = set()
@@ -285,7 +331,7 @@ def _batch(path: Path, files: list[_File]) -> LedgerBatch:
             continue
         new = item.new_customer and item.customer not in created
         created.add(item.customer)
-        einvoice.add_to_batch(batch, item.invoice, item.customer, row, new)
+        einvoice.add_to_batch(batch, item.invoice, item.customer, row, new, item.credits)
     batch.rows_read = len(files)
     batch.sha256 = _digest(files)
     return batch
