@@ -459,3 +459,18 @@ def test_it_leaves_what_a_credit_note_gives_beyond_the_invoice_as_a_credit(acme,
     assert Invoice.objects.get(number="UBL-71").balance == Decimal("0.00")
     credit = Payment.objects.get(reference="AV-71")
     assert credit.allocations.get().amount == Decimal("40.00")
+
+
+def test_it_reads_a_zip_member_no_further_than_the_size_limit(acme, tmp_path, monkeypatch):
+    from relance.ledger import einvoice
+
+    monkeypatch.setattr(einvoice, "MAX_BYTES", 5_000)
+    archive = tmp_path / "big.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("small.xml", ubl("UBL-80"))
+        zf.writestr("huge.xml", b"<a>" + b" " * 10_000_000 + b"</a>")  # deflates to little
+    result = import_file(acme, archive, as_of=TODAY)
+    assert {f["file"]: f["status"] for f in result.files} == {
+        "huge.xml": "refused", "small.xml": "imported",
+    }  # fmt: skip
+    assert "too large" in result.files[0]["problems"][0]
