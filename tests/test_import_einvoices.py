@@ -474,3 +474,10 @@ def test_it_reads_a_zip_member_no_further_than_the_size_limit(acme, tmp_path, mo
         "huge.xml": "refused", "small.xml": "imported",
     }  # fmt: skip
     assert "too large" in result.files[0]["problems"][0]
+
+
+def test_it_asks_for_the_organisations_siren_before_comparing_the_seller(tmp_path):
+    org = factories.organisation("acme")
+    with pytest.raises(ImportFailed) as refused:
+        import_file(org, write(tmp_path, "a.xml", cii()), as_of=TODAY)
+    assert "relance org set --siren" in str(refused.value)

@@ -509,7 +509,7 @@ def seller_problem(
     if not siren and not own_vat:
         return (
             "the organisation has no SIREN or VAT number to compare the seller with: "
-            "set them in its settings"
+            "set them with `relance org set --siren N` or `--vat-number V`"
         )
     if siren and seller.siren == siren:
         return None
