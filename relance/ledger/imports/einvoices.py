@@ -179,9 +179,15 @@ def import_einvoices(
     status (imported, refused with its problems, or the same invoice as another file)."""
     as_of = as_of or timezone.localdate()
     started = timezone.now()
-    if not path.exists():
-        raise ImportFailed([Problem(path.name, None, None, "no such file")])
-    files = list(read_sources(path))
+    try:
+        if not path.exists():
+            raise ImportFailed([Problem(path.name, None, None, "no such file")])
+        files = list(read_sources(path))
+    except ImportFailed as failure:
+        if not dry_run:
+            refused = LedgerBatch(file=path.name, format=FORMAT, source=SOURCE)
+            record_refusal(organisation, refused, failure, started, user_id)
+        raise
     _read(organisation, files, progress)
     _assign_customers(organisation, files)
     _credit_targets(organisation, files)
