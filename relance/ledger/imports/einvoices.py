@@ -183,10 +183,10 @@ def import_einvoices(
         if not path.exists():
             raise ImportFailed([Problem(path.name, None, None, "no such file")])
         files = list(read_sources(path))
-    except ImportFailed as failure:
+    except ImportFailed as unreadable:
         if not dry_run:
             refused = LedgerBatch(file=path.name, format=FORMAT, source=SOURCE)
-            record_refusal(organisation, refused, failure, started, user_id)
+            record_refusal(organisation, refused, unreadable, started, user_id)
         raise
     _read(organisation, files, progress)
     _assign_customers(organisation, files)
