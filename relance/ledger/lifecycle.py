@@ -321,9 +321,9 @@ def apply_statuses(
     problems.raise_if_any()
     seen = {
         tuple(d.get("key") or ())
-        for d in TimelineEvent.objects.filter(organisation=organisation, kind=EVENT).values_list(
-            "data", flat=True
-        )
+        for d in TimelineEvent.objects.filter(
+            organisation=organisation, kind=EVENT, invoice_id__in=[i.pk for i in invoices.values()]
+        ).values_list("data", flat=True)
         if isinstance(d, dict)
     }
     reports = []
