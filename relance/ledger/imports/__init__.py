@@ -1,4 +1,4 @@
-"""Imports: files in (CSV, XLSX, ODS, FEC), records out, applied in one transaction.
+"""Imports: files in (CSV, XLSX, ODS, FEC, e-invoices), records out, applied in one transaction.
 
 ``import_file`` is the one entry point, for the CLI, the console and the API.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from django.utils import timezone
@@ -21,14 +21,23 @@ from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
 from relance.ledger.imports.tabular import SPREADSHEETS, read_table
 from relance.lib.locks import organisation_lock
 
-FORMATS = ("csv", "xlsx", "ods", "fec")
+FORMATS = ("csv", "xlsx", "ods", "fec", "einvoice", "statuses")
 Progress = Callable[[str, int, int], None]
 
 __all__ = ["FORMATS", "ImportFailed", "ImportResult", "guess_format", "import_file", "read_file"]
 
 
 def guess_format(path: Path) -> str:
-    """From the extension, and for text files from the header: a FEC starts with JournalCode."""
+    """From the extension, and for text files from the header: a FEC starts with JournalCode;
+    a folder, a ZIP, a PDF or an XML is e-invoices, a CDAR message or a CSV/JSON of invoice
+    numbers and statuses is life-cycle statuses."""
+    from relance.ledger.imports.einvoices import is_einvoice_input
+    from relance.ledger.lifecycle import is_status_file
+
+    if path.is_file() and is_status_file(path):
+        return "statuses"
+    if path.exists() and is_einvoice_input(path):
+        return "einvoice"
     suffix = path.suffix.lower()
     if suffix in SPREADSHEETS:
         return "ods" if suffix == ".ods" else "xlsx"
@@ -95,6 +104,18 @@ def import_file(
     (unless a dry run) is recorded in the import log with its problems. It waits for a run or
     another import of the organisation, as the run does; a dry run waits for no one."""
     held = nullcontext() if dry_run else organisation_lock(organisation.slug, "import")
+    detected = format or (mapping.format if mapping else None) or guess_format(path)
+    if detected == "statuses":
+        return _import_statuses(organisation, path, dry_run=dry_run, user_id=user_id,
+                                held=held)  # fmt: skip
+    if detected == "einvoice":
+        from relance.ledger.imports.einvoices import import_einvoices
+
+        with held:
+            return import_einvoices(
+                organisation, path, dry_run=dry_run, as_of=as_of, progress=progress,
+                user_id=user_id,
+            )  # fmt: skip
     with held:
         as_of = as_of or timezone.localdate()
         started = timezone.now()
@@ -116,3 +137,36 @@ def import_file(
         return apply_batch(
             organisation, batch, dry_run=dry_run, as_of=as_of, progress=progress, user_id=user_id
         )
+
+
+def _import_statuses(
+    organisation: Organisation,
+    path: Path,
+    *,
+    dry_run: bool,
+    user_id: int | None,
+    held: AbstractContextManager[object],
+) -> ImportResult:
+    """A life-cycle status file (relance.ledger.lifecycle), kept in the import log and the
+    audit trail as any import."""
+    from relance.ledger.imports.apply import record_run
+    from relance.ledger.lifecycle import import_statuses
+
+    started = timezone.now()
+    record = LedgerBatch(file=path.name, format="statuses", source="")
+    if path.is_file():
+        record.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    with held:
+        try:
+            reports = import_statuses(organisation, path, dry_run=dry_run, user_id=user_id)
+        except ImportFailed as failure:
+            if not dry_run:
+                record_refusal(organisation, record, failure, started, user_id)
+            raise
+        result = ImportResult(path.name, "statuses", dry_run, len(reports))
+        result.counts.update(f"statuses_{r['result'].replace(' ', '_')}" for r in reports)
+        result.files = reports
+        if not dry_run:
+            record.rows_read = len(reports)
+            result.run_id = record_run(organisation, record, result, started, user_id).pk
+    return result

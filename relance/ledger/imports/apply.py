@@ -83,6 +83,8 @@ class ImportResult:
     # The first records of the file as Relance reads them (the console's preview shows them
     # beside the file's own rows); not part of as_dict.
     sample: list[dict[str, Any]] = field(default_factory=list)
+    # E-invoices: one report per file read (relance.ledger.imports.einvoices).
+    files: list[dict[str, Any]] = field(default_factory=list)
 
     SAMPLE = 200
 
@@ -104,6 +106,7 @@ class ImportResult:
             "changes": self.changes,
             "run_id": self.run_id,
             "warnings": [vars(warning) for warning in self.warnings],
+            **({"files": self.files} if self.files else {}),
         }
 
 
@@ -156,6 +159,18 @@ def record_refusal(
     return _record_run(
         organisation, batch, result, started, ImportRun.Status.FAILED, str(failure), user_id
     )
+
+
+def record_run(
+    organisation: Organisation,
+    batch: LedgerBatch,
+    result: ImportResult,
+    started: dt.datetime,
+    user_id: int | None = None,
+) -> ImportRun:
+    """The import log's record of an import done by another path than ``apply_batch``
+    (life-cycle statuses), with its audit event."""
+    return _record_run(organisation, batch, result, started, ImportRun.Status.DONE, "", user_id)
 
 
 def read_sample(batch: LedgerBatch, size: int = 10) -> list[dict[str, Any]]:

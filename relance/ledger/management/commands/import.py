@@ -1,5 +1,6 @@
-"""relance import FILE [--format csv|xlsx|ods|fec] [--mapping FILE|NAME] [--org SLUG]
-[--create-org [--country CC] [--currency CUR] [--language fr|en]] [--dry-run] [--json]"""
+"""relance import FILE|FOLDER|ZIP [--format csv|xlsx|ods|fec|einvoice|statuses]
+[--mapping FILE|NAME] [--org SLUG] [--create-org [--country CC] [--currency CUR]
+[--language fr|en]] [--dry-run] [--json]"""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ from relance.lib.output import Column, print_json, print_table, progress_bar
 
 
 class Command(BaseCommand):
-    help = "Import customers, invoices and payments from a CSV, XLSX, ODS or FEC file."
+    help = (
+        "Import customers, invoices and payments from a CSV, XLSX, ODS or FEC file, or "
+        "e-invoices (Factur-X PDF, CII or UBL XML) from a file, a folder or a ZIP."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
@@ -165,6 +169,24 @@ class Command(BaseCommand):
                     f"  {change['action']:8} {change['what']} {change['key']} {detail}"
                 )
             self.stdout.write("Dry run: nothing was written.")
+        for report in result.files if result.format == "einvoice" else ():
+            line = f"  {report['status']:12} {report['file']}"
+            if "number" in report:
+                line += (
+                    f": {report['kind'].replace('_', ' ')} {report['number']}, "
+                    f"{report['customer']}, {report['amount']} {report['currency']}"
+                )
+            if report.get("same_as"):
+                line += f" (same invoice as {report['same_as']})"
+            self.stdout.write(line)
+            for problem in report["problems"]:
+                self.stdout.write(f"      {problem}")
+        for report in result.files if result.format == "statuses" else ():
+            self.stdout.write(
+                f"  row {report['row']}: {report['invoice']} status {report['status']} "
+                f"on {report['date']}: {report['result']}"
+                + (f" ({report['effect']}: {report['done']})" if "done" in report else "")
+            )
 
 
 def _spec(path: Path) -> dict[str, Any]:
