@@ -330,3 +330,25 @@ def test_it_holds_dunning_while_unapplied_cash_covers_the_overdue(tmp_path: Path
     held = [h for h in Hold.objects.filter(kind=HoldKind.UNAPPLIED)
             if policy.hold_active(h.start_date, h.end_date, D)]  # fmt: skip
     assert [h.customer.reference for h in held] == ["C1"]  # 100 does not cover C2's 400
+
+
+@pytest.mark.django_db
+def test_it_lifts_the_hold_when_the_unapplied_cash_is_applied(tmp_path: Path) -> None:
+    org = f.organisation()
+    customer = f.customer(org, "C1")
+    invoice = f.invoice(customer, "F-1", due=D - f.days(20), amount="400.00")
+    path = write(tmp_path, "s.xml", camt([{"ref": "U1", "amount": "400.00", "ustrd": "vir"}]))
+    services.import_statement(org, path, as_of=D)
+    (queued,) = services.queue(org)
+    services.apply_line(org, queued["id"], unapplied=True, customer="C1", as_of=D)
+    (hold,) = Hold.objects.filter(customer=customer, kind=HoldKind.UNAPPLIED)
+    assert policy.hold_active(hold.start_date, hold.end_date, D)
+
+    later = D + f.days(2)
+    call_command("bank", "apply", str(queued["id"]), "--invoice", "F-1", "--as-of",
+                 later.isoformat())  # fmt: skip
+
+    hold.refresh_from_db()
+    invoice.refresh_from_db()
+    assert invoice.balance == 0 and Payment.objects.count() == 1
+    assert not policy.hold_active(hold.start_date, hold.end_date, later)

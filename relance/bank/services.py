@@ -293,8 +293,7 @@ def update_cash_holds(
             )  # fmt: skip
             held.append(customers[pk].reference)
         elif not should and pk in active:
-            pauses.release_hold(active[pk], on=max(as_of, active[pk].start_date + dt.timedelta(1)),
-                                user_id=user_id)  # fmt: skip
+            pauses.release_hold(active[pk], on=as_of, user_id=user_id)
     return held
 
 
@@ -346,8 +345,8 @@ def apply_line(
 ) -> BankLine:
     """A person's decision on a credit of the queue: the proposal accepted, the credit split
     across invoices (``(number, amount or None for what is left)``, in that order), or left
-    on the customer's account as unapplied cash. Whatever the credit does not cover stays on
-    the payment, unallocated."""
+    on the customer's account as unapplied cash (which ``invoices`` may apply later). Whatever
+    the credit does not cover stays on the payment, unallocated."""
     if sum(map(bool, (invoices, accept, unapplied))) != 1:
         raise BankError("say one of: the invoices, accept the proposal, or leave it unapplied")
     as_of = as_of or timezone.localdate()
@@ -356,10 +355,26 @@ def apply_line(
                 .filter(organisation=organisation, pk=line_id).first())  # fmt: skip
         if line is None:
             raise BankError(f"no bank line {line_id}")
-        if line.status not in REVIEW:
+        if line.status == LineStatus.UNAPPLIED and invoices and line.payment is not None:
+            # Cash left on account earlier, applied now: what its payment has not allocated.
+            payment = line.payment
+            allocated = Allocation.objects.filter(payment=payment).values_list("amount", flat=True)
+            left = payment.amount - sum(allocated, ZERO)
+            customer_id, allocations = _decide(organisation, line, invoices, False, None, left)
+            if customer_id != payment.customer_id:
+                raise BankError(f"bank line {line_id} was left on another customer's account")
+            Allocation.objects.bulk_create(
+                Allocation(organisation=organisation, payment=payment, invoice_id=pk,
+                           amount=part, date=as_of)
+                for pk, part in allocations
+            )  # fmt: skip
+            balances.refresh(organisation.pk, [pk for pk, _ in allocations], [customer_id])
+        elif line.status not in REVIEW:
             raise BankError(f"bank line {line_id} is already {line.status}")
-        customer_id, allocations = _decide(organisation, line, invoices, accept, customer)
-        (payment,) = write_payments(organisation, [PaymentSpec(customer_id, line, allocations)])
+        else:
+            customer_id, allocations = _decide(organisation, line, invoices, accept, customer,
+                                               line.amount)  # fmt: skip
+            (payment,) = write_payments(organisation, [PaymentSpec(customer_id, line, allocations)])
         line.payment = payment
         line.customer_id = customer_id
         line.status = LineStatus.APPLIED if allocations else LineStatus.UNAPPLIED
@@ -376,7 +391,7 @@ def apply_line(
 
 def _decide(
     organisation: Organisation, line: BankLine, invoices: Sequence[tuple[str, Decimal | None]],
-    accept: bool, customer: str | None,
+    accept: bool, customer: str | None, available: Decimal,
 ) -> tuple[int, list[tuple[int, Decimal]]]:  # fmt: skip
     if accept:
         if not line.proposal or line.customer_id is None:
@@ -408,7 +423,7 @@ def _decide(
     if len(customers) != 1:
         raise BankError("the invoices of one payment are those of one customer")
     allocations: list[tuple[int, Decimal]] = []
-    left = line.amount
+    left = available
     for inv, (number, part) in zip(chosen, invoices, strict=True):
         if inv.currency != line.currency:
             raise BankError(f"invoice {number} is in {inv.currency}, the credit in {line.currency}")
@@ -416,7 +431,7 @@ def _decide(
             if part > inv.balance:
                 raise BankError(f"invoice {number} owes {inv.balance}, not {part}")
             if part > left:
-                raise BankError(f"the credit is {line.amount}: {number} cannot take {part}")
+                raise BankError(f"{available} is left to apply: {number} cannot take {part}")
             allocations.append((inv.pk, part))
             left -= part
     rest = [(inv.pk, inv.balance) for inv, (_, part) in zip(chosen, invoices, strict=True)
