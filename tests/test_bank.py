@@ -352,3 +352,27 @@ def test_it_lifts_the_hold_when_the_unapplied_cash_is_applied(tmp_path: Path) ->
     invoice.refresh_from_db()
     assert invoice.balance == 0 and Payment.objects.count() == 1
     assert not policy.hold_active(hold.start_date, hold.end_date, later)
+
+
+@pytest.mark.django_db
+def test_it_learns_a_customers_iban_and_recognises_the_next_transfer_by_it(
+    tmp_path: Path,
+) -> None:
+    org = f.organisation()
+    customer = f.customer(org, "C1")
+    f.invoice(customer, "F-1", due=D, amount="100.00")
+    f.invoice(customer, "F-2", due=D, amount="250.00")
+    iban = "FR7610096000501234567890126"
+    first = write(tmp_path, "1.xml", camt([{"ref": "I1", "amount": "100.00", "ustrd": "F-1",
+                                            "iban": iban}]))  # fmt: skip
+    services.import_statement(org, first, as_of=D)
+    customer.refresh_from_db()
+    assert customer.iban == iban
+
+    second = write(tmp_path, "2.xml", camt([{"ref": "I2", "amount": "250.00", "iban": iban}]))
+    services.import_statement(org, second, as_of=D)
+
+    (queued,) = services.queue(org)
+    assert (queued["customer"], queued["confidence"]) == ("C1", "probable")
+    assert queued["evidence"][0] == {"rule": "iban", "value": iban}
+    assert queued["proposal"] == [{"invoice": "F-2", "amount": Decimal("250.00")}]

@@ -155,6 +155,7 @@ def import_statement(
         BankLine.objects.bulk_create(rows, batch_size=CHUNK)
         touched = {m.customer_id for m in matches if m.customer_id is not None
                    and m.confidence == matching.EXACT}  # fmt: skip
+        learn_ibans(organisation, [(m.customer_id, line.debtor_iban) for line, m in exact])
         result.holds = update_cash_holds(organisation, touched, as_of, user_id=user_id)
         result.statement_id = statement.pk
         statement.counts = json.loads(render_json(result.counts()))
@@ -249,6 +250,20 @@ def _line_row(
     )  # fmt: skip
 
 
+def learn_ibans(organisation: Organisation, payers: Iterable[tuple[int | None, str]]) -> None:
+    """A customer certain to have paid from an IBAN (an exact match, a person's decision)
+    and without one yet gets it: their next transfer is recognised by it."""
+    found: dict[int, str] = {}
+    for customer_id, iban in payers:
+        if customer_id is not None and iban:
+            found.setdefault(customer_id, iban)
+    unknown = Customer.objects.filter(organisation=organisation, pk__in=list(found), iban="")
+    customers = list(unknown.only("pk", "iban"))
+    for customer in customers:
+        customer.iban = found[customer.pk]
+    Customer.objects.bulk_update(customers, ["iban"], batch_size=CHUNK)
+
+
 # -- the hold of unapplied cash ------------------------------------------------------------
 
 
@@ -305,6 +320,33 @@ def _cents_by(query: Any, key: str, amount: str) -> dict[int, Decimal]:
 # -- the queue -------------------------------------------------------------------------------
 
 REVIEW = (LineStatus.PROPOSED, LineStatus.UNMATCHED)
+
+
+def parse_parts(text: str) -> list[tuple[str, Decimal | None]]:
+    """``"FA-1=120,50 FA-2"`` or ``"FA-1=120.50, FA-2"``: invoice numbers, each with the
+    amount it takes or none (what is left)."""
+    parts: list[tuple[str, Decimal | None]] = []
+    for word in text.replace(";", " ").split():
+        word = word.rstrip(",")
+        if not word:
+            continue
+        number, _, value = word.partition("=")
+        if not number:
+            raise BankError(f"{word!r}: give an invoice number, NUMBER[=AMOUNT]")
+        parts.append((number, _amount(value) if value else None))
+    if not parts:
+        raise BankError("name at least one invoice")
+    return parts
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except ArithmeticError:
+        value = Decimal(-1)
+    if not value.is_finite() or value <= 0 or value != round(value, 2) or value >= Decimal("1e16"):
+        raise BankError(f"{text!r} is not an amount above zero with at most two decimals")
+    return value.quantize(Decimal("0.01"))
 
 
 def queue(organisation: Organisation, *, limit: int | None = None) -> list[dict[str, Any]]:
@@ -379,6 +421,7 @@ def apply_line(
         line.customer_id = customer_id
         line.status = LineStatus.APPLIED if allocations else LineStatus.UNAPPLIED
         line.save(update_fields=["payment", "customer", "status"])
+        learn_ibans(organisation, [(customer_id, line.debtor_iban)])
         held = update_cash_holds(organisation, [customer_id], as_of, user_id=user_id)
         trail.record(
             organisation, "bank.applied", user_id=user_id, target=line,

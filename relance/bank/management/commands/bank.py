@@ -17,16 +17,17 @@ from relance.bank.exports import BankMapping
 from relance.insights.management.commands.report import today_for
 from relance.ledger.imports.records import ImportFailed, Problem
 from relance.lib import safe_yaml
-from relance.lib.commands import amount, iso_date, organisation_option, refused, scope_options
+from relance.lib.commands import iso_date, organisation_option, refused, scope_options
 from relance.lib.output import print_json
 
 
 def invoice_part(text: str) -> tuple[str, Decimal | None]:
-    """``NUMBER`` or ``NUMBER=AMOUNT``."""
-    number, _, value = text.partition("=")
-    if not number.strip():
-        raise argparse.ArgumentTypeError(f"{text!r}: give an invoice number, NUMBER[=AMOUNT]")
-    return number.strip(), amount(value) if value else None
+    """``NUMBER`` or ``NUMBER=AMOUNT`` (``services.parse_parts``)."""
+    try:
+        (part,) = services.parse_parts(text)
+    except (services.BankError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc) or f"{text!r}: NUMBER[=AMOUNT]") from None
+    return part
 
 
 class Command(BaseCommand):
