@@ -28,90 +28,122 @@ def is_camt(head: bytes) -> bool:
     return b"camt.053.001." in head
 
 
+_DECLARED = re.compile(
+    rb"""xmlns(?::[\w.-]+)?\s*=\s*["'](urn:iso:std:iso:20022:tech:xsd:camt\.[^"']*)["']"""
+)
+
+
 def read_camt(path: Path) -> list[StatementLine]:
     problems = Problems(path.name)
     with path.open("rb") as fh:
         head = fh.read(65536)
+    if not head.strip():
+        raise problems.fail(None, None, "the file is empty")
     if _DECLARATIONS.search(head):
         raise problems.fail(None, None, "the XML declares a DTD or entities: refused")
+    declared = _DECLARED.search(head)
+    namespace = _namespace(declared[1].decode() if declared else "", problems)
     lines: list[StatementLine] = []
-    namespace = ""
     account = ""
     count = 0
+    prefix = len(namespace) + 2
     try:
         events = etree.iterparse(
-            str(path), events=("start", "end"), resolve_entities=False, no_network=True,
-            load_dtd=False, dtd_validation=False, huge_tree=False, remove_comments=True,
+            str(path), events=("end",), tag=(f"{{{namespace}}}Ntry", f"{{{namespace}}}Acct"),
+            resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+            huge_tree=False, remove_comments=True, remove_pis=True,
         )  # fmt: skip
-        for event, element in events:
-            tag = element.tag if isinstance(element.tag, str) else ""
-            if event == "start":
-                if not namespace:
-                    namespace = _namespace(tag, problems)
+        for _, element in events:
+            if element.tag[prefix:] == "Acct":
+                account = compact_iban(" ".join(_flat(element, prefix).get("Id/IBAN", [])))
                 continue
-            local = tag.rpartition("}")[2]
-            if local == "Acct" and element.getparent() is not None:
-                ns = {"c": namespace}
-                account = compact_iban(element.findtext("c:Id/c:IBAN", "", ns))
-            elif local == "Ntry":
-                count += 1
-                lines += _entry(element, namespace, account, count, problems)
-                element.clear(keep_tail=False)
-                parent = element.getparent()
-                while parent is not None and element.getprevious() is not None:
-                    del parent[0]
+            count += 1
+            lines += _entry(element, prefix, account, count, problems)
+            element.clear(keep_tail=False)
+            while element.getprevious() is not None:
+                del element.getparent()[0]
+        root = events.root
     except etree.XMLSyntaxError as exc:
         raise problems.fail(
             getattr(exc, "lineno", None), None, f"not well-formed XML: {exc.msg}"
         ) from None
-    if not namespace:
-        raise problems.fail(None, None, "the file is empty")
+    if root is None or root.tag != f"{{{namespace}}}Document":
+        raise problems.fail(None, None, "not a CAMT.053 statement: no Document of its namespace")
     problems.raise_if_any()
     return lines
 
 
-def _namespace(tag: str, problems: Problems) -> str:
-    namespace = tag[1:].partition("}")[0] if tag.startswith("{") else ""
+def _namespace(namespace: str, problems: Problems) -> str:
     match = NAMESPACE.fullmatch(namespace)
     if not match or int(match[1]) not in VERSIONS:
         raise problems.fail(
-            None, None, f"not a CAMT.053 statement (camt.053.001.02 to .13): {namespace or tag!r}"
+            None, None, f"not a CAMT.053 statement (camt.053.001.02 to .13): {namespace or '?'}"
         )
     return namespace
 
 
+def _flat(element: Any, prefix: int, path: str = "", out: Flat | None = None) -> Flat:
+    """Every leaf under ``element`` by its path of local names (``RmtInf/Ustrd``), with its
+    texts; an amount's currency as ``Amt@Ccy``. One walk instead of a search per field."""
+    out = {} if out is None else out
+    for child in element:
+        name = f"{path}{child.tag[prefix:]}"
+        if name == "NtryDtls":
+            continue  # its transactions are read one by one
+        if len(child):
+            _flat(child, prefix, name + "/", out)
+        else:
+            out.setdefault(name, []).append(" ".join((child.text or "").split()))
+            if ccy := child.get("Ccy"):
+                out.setdefault(name + "@Ccy", []).append(ccy)
+    return out
+
+
+Flat = dict[str, list[str]]
+
+
+def _first(flat: Flat, *paths: str) -> str:
+    for path in paths:
+        if values := flat.get(path):
+            return values[0]
+    return ""
+
+
 def _entry(
-    entry: Any, namespace: str, account: str, number: int, problems: Problems
+    entry: Any, prefix: int, account: str, number: int, problems: Problems
 ) -> list[StatementLine]:
-    ns = {"c": namespace}
     row = entry.sourceline or number
-
-    def text(node: Any, path: str) -> str:
-        return " ".join((node.findtext(path, "", ns) or "").split())
-
-    amount = _amount(entry, ns, problems, row)
-    sign = -1 if text(entry, "c:CdtDbtInd") == "DBIT" else 1
-    day = _date(entry, ns, problems, row)
+    flat = _flat(entry, prefix)
+    raw = _first(flat, "Amt")
+    amount = _decimal(raw) if raw else None
+    if amount is None or amount < 0:
+        problems.add(
+            row, "Amt", f"{raw!r} is not an amount" if raw else "an entry without its amount"
+        )
+        amount = None
+    day = _date(_first(flat, "BookgDt/Dt", "BookgDt/DtTm", "ValDt/Dt", "ValDt/DtTm"), problems, row)
     if amount is None or day is None:
         return []
-    currency = entry.find("c:Amt", ns).get("Ccy", "").upper()
-    reference = text(entry, "c:AcctSvcrRef") or text(entry, "c:NtryRef")
-    details = entry.findall("c:NtryDtls/c:TxDtls", ns)
-    label = text(entry, "c:AddtlNtryInf")
+    sign = -1 if _first(flat, "CdtDbtInd") == "DBIT" else 1
+    currency = _first(flat, "Amt@Ccy").upper()
+    reference = _first(flat, "AcctSvcrRef", "NtryRef")
+    label = _first(flat, "AddtlNtryInf")
+    details = [tx for tx in entry.iterfind("*/*") if tx.tag[prefix:] == "TxDtls"
+               and tx.getparent().tag[prefix:] == "NtryDtls"]  # fmt: skip
     if not details:
         return [StatementLine(row, day, sign * amount, currency, account, reference, label)]
     lines = []
     for index, tx in enumerate(details, 1):
-        tx_amount = _tx_amount(tx, ns) if len(details) > 1 else None
-        if len(details) > 1 and tx_amount is None:
-            problems.add(
-                row, "TxDtls/Amt", "an entry of several transactions without their amounts"
-            )
-            continue
-        tx_reference = text(tx, "c:Refs/c:AcctSvcrRef")
+        tx_flat = _flat(tx, prefix)
+        tx_amount = None
+        if len(details) > 1:
+            tx_amount = _decimal(_first(tx_flat, "Amt", "AmtDtls/TxAmt/Amt"))
+            if tx_amount is None:
+                problems.add(row, "TxDtls/Amt", "a transaction of a batch without its amount")
+                continue
+        tx_reference = _first(tx_flat, "Refs/AcctSvcrRef")
         if not tx_reference and reference:
             tx_reference = reference if len(details) == 1 else f"{reference}/{index}"
-        debtor = "c:RltdPties/c:Dbtr"
         lines.append(
             StatementLine(
                 row,
@@ -120,35 +152,16 @@ def _entry(
                 currency,
                 account,
                 tx_reference[:64],
-                " ".join(filter(None, [label, text(tx, "c:AddtlTxInf")])),
-                remittance=" ".join(
-                    " ".join((u.text or "").split()) for u in tx.findall("c:RmtInf/c:Ustrd", ns)
-                ),
+                " ".join(filter(None, [label, _first(tx_flat, "AddtlTxInf")])),
+                remittance=" ".join(tx_flat.get("RmtInf/Ustrd", [])),
                 structured=[
-                    "".join((r.text or "").split())
-                    for r in tx.findall("c:RmtInf/c:Strd/c:CdtrRefInf/c:Ref", ns)
+                    r.replace(" ", "") for r in tx_flat.get("RmtInf/Strd/CdtrRefInf/Ref", [])
                 ],
-                debtor_name=text(tx, f"{debtor}/c:Nm") or text(tx, f"{debtor}/c:Pty/c:Nm"),
-                debtor_iban=compact_iban(text(tx, "c:RltdPties/c:DbtrAcct/c:Id/c:IBAN")),
+                debtor_name=_first(tx_flat, "RltdPties/Dbtr/Nm", "RltdPties/Dbtr/Pty/Nm"),
+                debtor_iban=compact_iban(_first(tx_flat, "RltdPties/DbtrAcct/Id/IBAN")),
             )
         )
     return lines
-
-
-def _amount(entry: Any, ns: dict[str, str], problems: Problems, row: int) -> Decimal | None:
-    raw = entry.findtext("c:Amt", None, ns)
-    if raw is None:
-        problems.add(row, "Amt", "an entry without its amount")
-        return None
-    value = _decimal(raw)
-    if value is None or value < 0:
-        problems.add(row, "Amt", f"{raw!r} is not an amount")
-    return value
-
-
-def _tx_amount(tx: Any, ns: dict[str, str]) -> Decimal | None:
-    raw = tx.findtext("c:Amt", None, ns) or tx.findtext("c:AmtDtls/c:TxAmt/c:Amt", None, ns)
-    return _decimal(raw) if raw is not None else None
 
 
 def _decimal(raw: str) -> Decimal | None:
@@ -161,15 +174,9 @@ def _decimal(raw: str) -> Decimal | None:
     return value.quantize(Decimal("0.01"))
 
 
-def _date(entry: Any, ns: dict[str, str], problems: Problems, row: int) -> dt.date | None:
-    raw = (
-        entry.findtext("c:BookgDt/c:Dt", None, ns)
-        or entry.findtext("c:BookgDt/c:DtTm", None, ns)
-        or entry.findtext("c:ValDt/c:Dt", None, ns)
-        or entry.findtext("c:ValDt/c:DtTm", None, ns)
-    )
+def _date(raw: str, problems: Problems, row: int) -> dt.date | None:
     try:
-        return dt.date.fromisoformat((raw or "").strip()[:10])
+        return dt.date.fromisoformat(raw[:10])
     except ValueError:
         problems.add(row, "BookgDt", f"{raw!r} is not a date")
         return None

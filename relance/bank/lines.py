@@ -25,6 +25,7 @@ class StatementLine:
     debtor_name: str = ""
     debtor_iban: str = ""
     key: str = ""
+    references: list[str] | None = None  # the RF references in ``text``, once found
 
     @property
     def text(self) -> str:

@@ -99,6 +99,13 @@ class Ledger:
         return found
 
 
+def references(line: StatementLine) -> list[str]:
+    """The ISO 11649 references the payer wrote, looked for once per line."""
+    if line.references is None:
+        line.references = references_in(line.text)
+    return line.references
+
+
 def match(line: StatementLine, ledger: Ledger) -> Match:
     """What ``line`` (a credit) pays; allocations of exact matches are taken off
     ``ledger.remaining``."""
@@ -106,7 +113,7 @@ def match(line: StatementLine, ledger: Ledger) -> Match:
     text = line.text
     evidence: list[dict[str, str]] = []
     rf_customer = None
-    for reference in references_in(text):
+    for reference in references(line):
         owners = ledger.rf_owners.get(reference, [])
         if len(owners) == 1:
             rf_customer = owners[0]

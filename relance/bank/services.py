@@ -21,7 +21,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from relance.accounts.identity import customers_by_reference, references_in
+from relance.accounts.identity import customers_by_reference
 from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.bank import matching
@@ -187,8 +187,8 @@ def load_ledger(organisation: Organisation, lines: Sequence[StatementLine]) -> m
         .values_list("pk", "customer_id", "number", "balance", "currency", "due_date")
         .iterator(chunk_size=10000)
     ]  # fmt: skip
-    references = {ref for line in lines for ref in references_in(line.text)}
-    owners = customers_by_reference(organisation, references)
+    wanted = {ref for line in lines for ref in matching.references(line)}
+    owners = customers_by_reference(organisation, wanted)
     rf_owners = {ref: [c.pk for c in customers] for ref, customers in owners.items()}
     iban_owners: dict[str, list[int]] = defaultdict(list)
     if any(line.debtor_iban for line in lines):
