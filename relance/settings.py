@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "axes",  # before relance.accounts: its sign-in receivers run first (relance/accounts/signin.py)
     "relance.accounts",
     "relance.ledger",
+    "relance.bank",  # bank statements matched to open items (docs/bank.md)
     "relance.dunning",
     "relance.channels",
     "relance.documents",

@@ -5,6 +5,7 @@ from django.urls import path
 from relance.console import (
     api_keys,
     approvals,
+    bank,
     customers,
     dashboard,
     disputes,
@@ -36,5 +37,6 @@ urlpatterns = [
     *registered.urlpatterns,
     *letters.urlpatterns,
     *replies.urlpatterns,
+    *bank.urlpatterns,
     *webhooks.urlpatterns,
 ]

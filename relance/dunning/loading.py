@@ -38,6 +38,7 @@ from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice
 
 HOLD_PRIORITY: dict[str, int] = {
     HoldKind.INSOLVENCY: 0, HoldKind.NEGOTIATION: 1, HoldKind.MANUAL: 2, HoldKind.REPLY: 3,
+    HoldKind.UNAPPLIED: 4,
 }  # fmt: skip
 PromiseRow = tuple[dt.date, int, int]  # promised_on, grace days, id
 

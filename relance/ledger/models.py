@@ -68,6 +68,8 @@ class Customer(models.Model):
     )
     customer_since = models.DateField(_("customer since"), null=True, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    # The account the customer pays from, compact (relance.bank matches transfers by it).
+    iban = models.CharField("IBAN", max_length=34, blank=True)
     # The member who works this customer; a collector works theirs and the unassigned.
     collector = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
@@ -150,6 +152,9 @@ class HoldKind(models.TextChoices):
     INSOLVENCY = "insolvency", _("Collective proceedings")
     # A customer's reply nobody has read yet (relance.replies): lifted when a person reads it.
     REPLY = "reply", _("Reply to read")
+    # Money received and not yet applied that covers the overdue items (relance.bank):
+    # lifted when the cash is applied.
+    UNAPPLIED = "unapplied", _("Unapplied cash")
 
 
 class Hold(models.Model):

@@ -1,0 +1,133 @@
+"""relance bank import FILE [--format camt053|csv] [--mapping FILE.yaml] [--as-of D]
+| queue | apply LINE (--invoice N[=AMOUNT]... | --accept | --unapplied [--customer REF]);
+each [--org] [--json]"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NoReturn
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from relance.bank import services
+from relance.bank.exports import BankMapping
+from relance.insights.management.commands.report import today_for
+from relance.ledger.imports.records import ImportFailed, Problem
+from relance.lib import safe_yaml
+from relance.lib.commands import iso_date, organisation_option, refused, scope_options
+from relance.lib.output import print_json
+
+
+def invoice_part(text: str) -> tuple[str, Decimal | None]:
+    """``NUMBER`` or ``NUMBER=AMOUNT`` (``services.parse_parts``)."""
+    try:
+        (part,) = services.parse_parts(text)
+    except (services.BankError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc) or f"{text!r}: NUMBER[=AMOUNT]") from None
+    return part
+
+
+class Command(BaseCommand):
+    help = "Import bank statements (CAMT.053, bank CSV), review the credits not matched."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        verbs = parser.add_subparsers(dest="action", required=True)
+        importing = verbs.add_parser("import", help="import a statement and match its credits")
+        importing.add_argument("file", type=Path)
+        importing.add_argument("--format", choices=services.FORMATS, help="default: from the file")
+        importing.add_argument("--mapping", type=Path, help="a CSV's columns (YAML, docs/bank.md)")
+        importing.add_argument("--as-of", type=iso_date, help="the day of the import")
+        verbs.add_parser("queue", help="the credits waiting for a person")
+        applying = verbs.add_parser("apply", help="decide on a credit of the queue")
+        applying.add_argument("line", type=int, help="the line's id (relance bank queue)")
+        how = applying.add_mutually_exclusive_group(required=True)
+        how.add_argument(
+            "--invoice",
+            dest="invoices",
+            action="append",
+            type=invoice_part,
+            metavar="N[=AMOUNT]",
+            help="an invoice it pays (repeat to split)",
+        )
+        how.add_argument("--accept", action="store_true", help="apply the proposal")
+        how.add_argument("--unapplied", action="store_true",
+                         help="keep it on the customer's account, unapplied")  # fmt: skip
+        applying.add_argument("--customer", help="with --unapplied: the customer who paid")
+        applying.add_argument("--as-of", type=iso_date, help="the day of the decision")
+        scope_options(*verbs.choices.values())
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        org = organisation_option(opts["org"])
+        if opts["action"] == "import":
+            self.importing(org, opts)
+        elif opts["action"] == "queue":
+            lines = services.queue(org)
+            if opts["json"]:
+                print_json(self.stdout, {"organisation": org.slug, "lines": lines})
+                return
+            for line in lines:
+                proposal = ", ".join(f"{p['invoice']}={p['amount']}" for p in line["proposal"])
+                self.stdout.write(
+                    f"{line['id']:>6}  {line['date']}  {line['amount']:>12} {line['currency']}  "
+                    f"{line['confidence'] or 'no match':<8}  {line['customer'] or '-':<12}  "
+                    f"{proposal or '-'}  {line['label'] or line['remittance']}"
+                )
+            self.stdout.write(f"{len(lines)} credit(s) to review")
+        else:
+            with refused(services.BankError):
+                applied = services.apply_line(
+                    org, opts["line"], invoices=opts["invoices"] or (), accept=opts["accept"],
+                    unapplied=opts["unapplied"], customer=opts["customer"],
+                    as_of=opts["as_of"] or today_for(org),
+                )  # fmt: skip
+            if opts["json"]:
+                payment = applied.payment.reference if applied.payment else None
+                print_json(
+                    self.stdout, {"line": applied.pk, "status": applied.status, "payment": payment}
+                )
+            else:
+                self.stdout.write(f"Bank line {applied.pk}: {applied.status}")
+
+    def importing(self, org: Any, opts: dict[str, Any]) -> None:
+        try:
+            mapping = self.mapping(opts["mapping"]) if opts["mapping"] else None
+            result = services.import_statement(
+                org, opts["file"], format=opts["format"], mapping=mapping,
+                as_of=opts["as_of"] or today_for(org),
+            )  # fmt: skip
+        except ImportFailed as failure:
+            self.fail(failure.problems, opts["json"])
+        if opts["json"]:
+            print_json(self.stdout, {"ok": True, "organisation": org.slug, "file": result.file,
+                                     "format": result.format, "statement": result.statement_id,
+                                     **result.counts()})  # fmt: skip
+            return
+        self.stdout.write(
+            f"{result.file} ({result.format}): {result.credits} new credit(s), "
+            f"{result.matched} matched ({result.allocated} allocated), {result.proposed} to "
+            f"review, {result.unmatched} without a match, {result.duplicates} already imported, "
+            f"{result.debits} debit(s) skipped"
+        )
+        if result.holds:
+            self.stdout.write(f"Dunning held (unapplied cash): {', '.join(result.holds)}")
+
+    def mapping(self, path: Path) -> BankMapping:
+        try:
+            data = safe_yaml.read(path)
+        except OSError as exc:
+            raise ImportFailed([Problem(path.name, None, None, exc.strerror or str(exc))]) from None
+        except safe_yaml.YamlRefused as exc:
+            raise ImportFailed([Problem(path.name, exc.line, None, str(exc))]) from None
+        if not isinstance(data, dict):
+            raise ImportFailed([Problem(path.name, None, None, "a mapping of options")])
+        return BankMapping.from_dict(data, path.name)
+
+    def fail(self, problems: list[Problem], as_json: bool) -> NoReturn:
+        if as_json:
+            print_json(self.stdout, {"ok": False, "problems": [p.__dict__ for p in problems]})
+            sys.exit(1)
+        lines = "\n".join(f"  {p}" for p in problems)
+        raise CommandError(f"nothing was imported:\n{lines}")

@@ -1,0 +1,493 @@
+"""Bank statements in: read, de-duplicated, matched, exact matches allocated; the rest kept
+for a person (``queue``, ``apply_line``). The one entry point for the CLI and the console.
+
+Payments are written as ``relance.ledger.payments.record`` writes one (a ``Payment``, its
+``Allocation`` rows, each at most what the invoice owes by ``payments.spread``, then
+``balances.refresh``), in bulk: one statement is one transaction, whatever its size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from relance.accounts.identity import customers_by_reference
+from relance.accounts.models import Organisation
+from relance.audit import trail
+from relance.bank import matching
+from relance.bank.camt import is_camt, read_camt
+from relance.bank.exports import BankMapping, read_export
+from relance.bank.lines import StatementLine, assign_keys, compact_iban
+from relance.bank.models import BankLine, BankStatement, LineStatus
+from relance.dunning import pauses, policy
+from relance.ledger import balances
+from relance.ledger.imports.records import ImportFailed, Problem
+from relance.ledger.models import (
+    Allocation,
+    Customer,
+    Hold,
+    HoldKind,
+    Invoice,
+    Payment,
+    PaymentKind,
+)
+from relance.ledger.payments import spread
+from relance.lib.locks import organisation_lock
+from relance.lib.output import render_json
+
+FORMATS = ("camt053", "csv")
+CHUNK = 5000
+ZERO = Decimal("0.00")
+
+
+class BankError(ValueError):
+    """A request about the queue refused; nothing was written."""
+
+
+@dataclass
+class BankImportResult:
+    file: str
+    format: str
+    statement_id: int | None = None
+    credits: int = 0
+    debits: int = 0
+    duplicates: int = 0
+    matched: int = 0
+    proposed: int = 0
+    unmatched: int = 0
+    allocated: Decimal = ZERO
+    holds: list[str] = field(default_factory=list)  # customers whose dunning is now held
+    seconds: dict[str, float] = field(default_factory=dict)  # read, match, write: where time goes
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "credits": self.credits, "debits": self.debits, "duplicates": self.duplicates,
+            "matched": self.matched, "proposed": self.proposed, "unmatched": self.unmatched,
+            "allocated": self.allocated, "holds": self.holds,
+        }  # fmt: skip
+
+
+def guess_format(path: Path) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    return "camt053" if is_camt(head) or path.suffix.lower() == ".xml" else "csv"
+
+
+def read_statement(
+    path: Path, *, format: str | None = None, mapping: BankMapping | None = None,
+    currency: str = "EUR",
+) -> tuple[str, list[StatementLine]]:  # fmt: skip
+    if not path.is_file():
+        raise ImportFailed([Problem(path.name, None, None, "no such file")])
+    fmt = format or guess_format(path)
+    if fmt not in FORMATS:
+        raise ImportFailed([Problem(path.name, None, None, f"unknown format {fmt!r}")])
+    if fmt == "camt053":
+        lines = read_camt(path)
+    else:
+        lines = read_export(path, mapping or BankMapping(), currency)
+    assign_keys(lines)
+    return fmt, lines
+
+
+def import_statement(
+    organisation: Organisation,
+    path: Path,
+    *,
+    format: str | None = None,
+    mapping: BankMapping | None = None,
+    as_of: dt.date | None = None,
+    user_id: int | None = None,
+) -> BankImportResult:
+    """Read the file, then in one transaction keep its new credits, allocate the exact
+    matches and queue the others; a file refused writes nothing."""
+    clock = time.perf_counter()
+    fmt, lines = read_statement(path, format=format, mapping=mapping,
+                                currency=organisation.currency)  # fmt: skip
+    read_at = time.perf_counter()
+    as_of = as_of or timezone.localdate()
+    result = BankImportResult(file=path.name, format=fmt)
+    credits = [line for line in lines if line.amount > 0]
+    result.debits = sum(1 for line in lines if line.amount < 0)
+    with organisation_lock(organisation.slug, "import"), transaction.atomic():
+        known = _known_keys(organisation, [line.key for line in credits])
+        new: list[StatementLine] = []
+        for line in credits:
+            if line.key in known:
+                result.duplicates += 1
+            else:
+                known.add(line.key)
+                new.append(line)
+        result.credits = len(new)
+        matched_from = time.perf_counter()
+        ledger = load_ledger(organisation, new)
+        matches = matching.match_all(new, ledger)
+        matched_at = time.perf_counter()
+        statement = BankStatement.objects.create(
+            organisation=organisation, file=path.name[:255], format=fmt,
+            sha256=hashlib.sha256(path.read_bytes()).hexdigest(), imported_by_id=user_id,
+        )  # fmt: skip
+        exact = [(line, m) for line, m in zip(new, matches, strict=True)
+                 if m.confidence == matching.EXACT]  # fmt: skip
+        payments = write_payments(organisation, [
+            PaymentSpec(m.customer_id, line, m.allocations) for line, m in exact
+            if m.customer_id is not None
+        ])  # fmt: skip
+        paid = {line.key: payment for (line, _), payment in zip(exact, payments, strict=True)}
+        rows = []
+        for line, m in zip(new, matches, strict=True):
+            if m.confidence == matching.EXACT:
+                status = LineStatus.MATCHED
+                result.matched += 1
+                result.allocated += sum((part for _, part in m.allocations), ZERO)
+            elif m.confidence:
+                status = LineStatus.PROPOSED
+                result.proposed += 1
+            else:
+                status = LineStatus.UNMATCHED
+                result.unmatched += 1
+            rows.append(_line_row(organisation, statement, line, m, status, paid.get(line.key)))
+        BankLine.objects.bulk_create(rows, batch_size=CHUNK)
+        touched = {m.customer_id for m in matches if m.customer_id is not None
+                   and m.confidence == matching.EXACT}  # fmt: skip
+        learn_ibans(organisation, [(m.customer_id, line.debtor_iban) for line, m in exact])
+        result.holds = update_cash_holds(organisation, touched, as_of, user_id=user_id)
+        result.statement_id = statement.pk
+        statement.counts = json.loads(render_json(result.counts()))
+        statement.save(update_fields=["counts"])
+        trail.record(
+            organisation, "bank.imported", user_id=user_id, target=statement,
+            summary=f"{path.name}: {result.matched} matched, {result.proposed} to review, "
+            f"{result.unmatched} without a match, {result.duplicates} already imported",
+            data={"file": path.name, "format": fmt, **result.counts()},
+        )  # fmt: skip
+    result.seconds = {
+        "read": read_at - clock, "match": matched_at - matched_from,
+        "write": time.perf_counter() - matched_at + (matched_from - read_at),
+    }  # fmt: skip
+    return result
+
+
+def _known_keys(organisation: Organisation, keys: Sequence[str]) -> set[str]:
+    known: set[str] = set()
+    for start in range(0, len(keys), CHUNK):
+        known.update(
+            BankLine.objects.filter(organisation=organisation, key__in=keys[start : start + CHUNK])
+            .values_list("key", flat=True)
+        )  # fmt: skip
+    return known
+
+
+def load_ledger(organisation: Organisation, lines: Sequence[StatementLine]) -> matching.Ledger:
+    """The open items, RF references and customer IBANs the lines may name, read in bulk."""
+    items = [
+        matching.OpenItem(*row)
+        for row in Invoice.objects.filter(organisation=organisation, balance__gt=0)
+        .values_list("pk", "customer_id", "number", "balance", "currency", "due_date")
+        .iterator(chunk_size=10000)
+    ]  # fmt: skip
+    wanted = {ref for line in lines for ref in matching.references(line)}
+    owners = customers_by_reference(organisation, wanted)
+    rf_owners = {ref: [c.pk for c in customers] for ref, customers in owners.items()}
+    iban_owners: dict[str, list[int]] = defaultdict(list)
+    if any(line.debtor_iban for line in lines):
+        for pk, iban in (Customer.objects.filter(organisation=organisation).exclude(iban="")
+                         .values_list("pk", "iban")):  # fmt: skip
+            iban_owners[compact_iban(iban)].append(pk)
+    return matching.Ledger(items, rf_owners, dict(iban_owners))
+
+
+@dataclass
+class PaymentSpec:
+    customer_id: int
+    line: StatementLine | BankLine
+    allocations: list[tuple[int, Decimal]]
+
+
+def write_payments(organisation: Organisation, specs: Sequence[PaymentSpec]) -> list[Payment]:
+    """One payment per credit, with its allocations, then the balances by their one code."""
+    payments = Payment.objects.bulk_create(
+        [
+            Payment(
+                organisation=organisation, customer_id=spec.customer_id,
+                kind=PaymentKind.PAYMENT, reference=f"BANK:{spec.line.key}", date=spec.line.date,
+                currency=spec.line.currency, amount=spec.line.amount, method="transfer",
+                memo=(spec.line.remittance or spec.line.label)[:200], source="bank",
+            )
+            for spec in specs
+        ],
+        batch_size=CHUNK,
+    )  # fmt: skip
+    Allocation.objects.bulk_create(
+        [
+            Allocation(organisation=organisation, payment=payment, invoice_id=invoice_id,
+                       amount=part, date=spec.line.date)
+            for spec, payment in zip(specs, payments, strict=True)
+            for invoice_id, part in spec.allocations
+        ],
+        batch_size=CHUNK,
+    )  # fmt: skip
+    invoice_ids = sorted({pk for spec in specs for pk, _ in spec.allocations})
+    customer_ids = sorted({spec.customer_id for spec in specs})
+    if specs:
+        balances.refresh(organisation.pk, invoice_ids, customer_ids)
+    return payments
+
+
+def _line_row(
+    organisation: Organisation, statement: BankStatement, line: StatementLine,
+    m: matching.Match, status: str, payment: Payment | None,
+) -> BankLine:  # fmt: skip
+    return BankLine(
+        organisation=organisation, statement=statement, key=line.key, row=line.row,
+        account=line.account[:34], bank_reference=line.bank_reference[:64], date=line.date,
+        amount=line.amount, currency=line.currency, label=line.label[:500],
+        remittance=" ".join([*line.structured, line.remittance])[:500],
+        debtor_name=line.debtor_name[:200], debtor_iban=line.debtor_iban[:34], status=status,
+        confidence=m.confidence, evidence=m.evidence, customer_id=m.customer_id,
+        proposal=[[pk, str(part)] for pk, part in m.allocations], payment=payment,
+    )  # fmt: skip
+
+
+def learn_ibans(organisation: Organisation, payers: Iterable[tuple[int | None, str]]) -> None:
+    """A customer certain to have paid from an IBAN (an exact match, a person's decision)
+    and without one yet gets it: their next transfer is recognised by it."""
+    found: dict[int, str] = {}
+    for customer_id, iban in payers:
+        if customer_id is not None and iban:
+            found.setdefault(customer_id, iban)
+    unknown = Customer.objects.filter(organisation=organisation, pk__in=list(found), iban="")
+    customers = list(unknown.only("pk", "iban"))
+    for customer in customers:
+        customer.iban = found[customer.pk]
+    Customer.objects.bulk_update(customers, ["iban"], batch_size=CHUNK)
+
+
+# -- the hold of unapplied cash ------------------------------------------------------------
+
+
+def update_cash_holds(
+    organisation: Organisation, customer_ids: Iterable[int], as_of: dt.date,
+    *, user_id: int | None = None,
+) -> list[str]:  # fmt: skip
+    """Place the ``unapplied`` hold on the customers whose unapplied cash covers their overdue
+    items (``matching.cash_holds_dunning``), and release it from those whose cash no longer
+    does; through ``pauses.place_hold``/``release_hold``, read by the run as every hold.
+    The references of the customers now held."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return []
+    received = _cents_by(Payment.objects.filter(
+        organisation=organisation, customer_id__in=ids, kind=PaymentKind.PAYMENT,
+    ), "customer_id", "amount")  # fmt: skip
+    applied = _cents_by(Allocation.objects.filter(
+        organisation=organisation, payment__customer_id__in=ids,
+        payment__kind=PaymentKind.PAYMENT,
+    ), "payment__customer_id", "amount")  # fmt: skip
+    overdue = _cents_by(Invoice.objects.filter(
+        organisation=organisation, customer_id__in=ids, balance__gt=0, due_date__lt=as_of,
+    ), "customer_id", "balance")  # fmt: skip
+    active: dict[int, Hold] = {}
+    for hold in Hold.objects.filter(
+        organisation=organisation, customer_id__in=ids, kind=HoldKind.UNAPPLIED
+    ).order_by("pk"):
+        if policy.hold_active(hold.start_date, hold.end_date, as_of) or hold.start_date > as_of:
+            active[hold.customer_id] = hold
+    held: list[str] = []
+    customers = Customer.objects.in_bulk(ids)
+    for pk in ids:
+        cash = received.get(pk, ZERO) - applied.get(pk, ZERO)
+        due = overdue.get(pk, ZERO)
+        should = matching.cash_holds_dunning(cash, due)
+        if should and pk not in active:
+            pauses.place_hold(
+                customers[pk], kind=HoldKind.UNAPPLIED, start=as_of, user_id=user_id,
+                reason=f"unapplied cash {cash} {customers[pk].currency} covers the overdue "
+                f"{due}: apply it (relance bank queue)",
+            )  # fmt: skip
+            held.append(customers[pk].reference)
+        elif not should and pk in active:
+            pauses.release_hold(active[pk], on=as_of, user_id=user_id)
+    return held
+
+
+def _cents_by(query: Any, key: str, amount: str) -> dict[int, Decimal]:
+    rows = query.values(key).annotate(total=balances.sum_cents(amount)).values_list(key, "total")
+    return {pk: balances.from_cents(total) for pk, total in rows}
+
+
+# -- the queue -------------------------------------------------------------------------------
+
+REVIEW = (LineStatus.PROPOSED, LineStatus.UNMATCHED)
+
+
+def parse_parts(text: str) -> list[tuple[str, Decimal | None]]:
+    """``"FA-1=120,50 FA-2"`` or ``"FA-1=120.50, FA-2"``: invoice numbers, each with the
+    amount it takes or none (what is left)."""
+    parts: list[tuple[str, Decimal | None]] = []
+    for word in text.replace(";", " ").split():
+        word = word.rstrip(",")
+        if not word:
+            continue
+        number, _, value = word.partition("=")
+        if not number:
+            raise BankError(f"{word!r}: give an invoice number, NUMBER[=AMOUNT]")
+        parts.append((number, _amount(value) if value else None))
+    if not parts:
+        raise BankError("name at least one invoice")
+    return parts
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except ArithmeticError:
+        value = Decimal(-1)
+    if not value.is_finite() or value <= 0 or value != round(value, 2) or value >= Decimal("1e16"):
+        raise BankError(f"{text!r} is not an amount above zero with at most two decimals")
+    return value.quantize(Decimal("0.01"))
+
+
+def queue(organisation: Organisation, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """The credits waiting for a person, oldest first, with what matching proposes."""
+    lines = list(
+        BankLine.objects.filter(organisation=organisation, status__in=REVIEW)
+        .select_related("customer").order_by("date", "pk")[:limit]
+    )  # fmt: skip
+    numbers = dict(Invoice.objects.filter(
+        organisation=organisation, pk__in={int(pk) for ln in lines for pk, _ in ln.proposal},
+    ).values_list("pk", "number"))  # fmt: skip
+    return [describe(line, numbers) for line in lines]
+
+
+def describe(line: BankLine, numbers: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": line.pk, "date": line.date, "amount": line.amount, "currency": line.currency,
+        "label": line.label, "remittance": line.remittance, "debtor_name": line.debtor_name,
+        "debtor_iban": line.debtor_iban, "bank_reference": line.bank_reference,
+        "status": line.status, "confidence": line.confidence or None,
+        "evidence": line.evidence,
+        "customer": line.customer.reference if line.customer else None,
+        "proposal": [{"invoice": numbers.get(int(pk), str(pk)), "amount": Decimal(part)}
+                     for pk, part in line.proposal],
+    }  # fmt: skip
+
+
+def apply_line(
+    organisation: Organisation,
+    line_id: int,
+    *,
+    invoices: Sequence[tuple[str, Decimal | None]] = (),
+    accept: bool = False,
+    unapplied: bool = False,
+    customer: str | None = None,
+    as_of: dt.date | None = None,
+    user_id: int | None = None,
+) -> BankLine:
+    """A person's decision on a credit of the queue: the proposal accepted, the credit split
+    across invoices (``(number, amount or None for what is left)``, in that order), or left
+    on the customer's account as unapplied cash (which ``invoices`` may apply later). Whatever
+    the credit does not cover stays on the payment, unallocated."""
+    if sum(map(bool, (invoices, accept, unapplied))) != 1:
+        raise BankError("say one of: the invoices, accept the proposal, or leave it unapplied")
+    as_of = as_of or timezone.localdate()
+    with organisation_lock(organisation.slug, "import"), transaction.atomic():
+        line = (BankLine.objects.select_for_update()
+                .filter(organisation=organisation, pk=line_id).first())  # fmt: skip
+        if line is None:
+            raise BankError(f"no bank line {line_id}")
+        if line.status == LineStatus.UNAPPLIED and invoices and line.payment is not None:
+            # Cash left on account earlier, applied now: what its payment has not allocated.
+            payment = line.payment
+            allocated = Allocation.objects.filter(payment=payment).values_list("amount", flat=True)
+            left = payment.amount - sum(allocated, ZERO)
+            customer_id, allocations = _decide(organisation, line, invoices, False, None, left)
+            if customer_id != payment.customer_id:
+                raise BankError(f"bank line {line_id} was left on another customer's account")
+            Allocation.objects.bulk_create(
+                Allocation(organisation=organisation, payment=payment, invoice_id=pk,
+                           amount=part, date=as_of)
+                for pk, part in allocations
+            )  # fmt: skip
+            balances.refresh(organisation.pk, [pk for pk, _ in allocations], [customer_id])
+        elif line.status not in REVIEW:
+            raise BankError(f"bank line {line_id} is already {line.status}")
+        else:
+            customer_id, allocations = _decide(organisation, line, invoices, accept, customer,
+                                               line.amount)  # fmt: skip
+            (payment,) = write_payments(organisation, [PaymentSpec(customer_id, line, allocations)])
+        line.payment = payment
+        line.customer_id = customer_id
+        line.status = LineStatus.APPLIED if allocations else LineStatus.UNAPPLIED
+        line.save(update_fields=["payment", "customer", "status"])
+        learn_ibans(organisation, [(customer_id, line.debtor_iban)])
+        held = update_cash_holds(organisation, [customer_id], as_of, user_id=user_id)
+        trail.record(
+            organisation, "bank.applied", user_id=user_id, target=line,
+            summary=f"bank line {line.pk} ({line.amount} {line.currency}) {line.status}",
+            data={"line": line.pk, "status": line.status, "payment": payment.reference,
+                  "allocations": [[pk, part] for pk, part in allocations], "holds": held},
+        )  # fmt: skip
+    return line
+
+
+def _decide(
+    organisation: Organisation, line: BankLine, invoices: Sequence[tuple[str, Decimal | None]],
+    accept: bool, customer: str | None, available: Decimal,
+) -> tuple[int, list[tuple[int, Decimal]]]:  # fmt: skip
+    if accept:
+        if not line.proposal or line.customer_id is None:
+            raise BankError(f"bank line {line.pk} has no proposal to accept")
+        owed = dict(Invoice.objects.filter(
+            organisation=organisation, pk__in=[int(pk) for pk, _ in line.proposal],
+        ).values_list("pk", "balance"))  # fmt: skip
+        wanted = [(int(pk), min(Decimal(part), owed.get(int(pk), ZERO)))
+                  for pk, part in line.proposal]  # fmt: skip
+        return line.customer_id, [(pk, part) for pk, part in wanted if part > 0]
+    if not invoices:  # left unapplied
+        if customer:
+            found = Customer.objects.filter(organisation=organisation, reference=customer).first()
+            if found is None:
+                raise BankError(f"no customer {customer!r}")
+            return found.pk, []
+        if line.customer_id is None:
+            raise BankError(f"bank line {line.pk} has no customer: name one (--customer)")
+        return line.customer_id, []
+    found_invoices = {
+        inv.number: inv for inv in Invoice.objects.filter(
+            organisation=organisation, number__in=[n for n, _ in invoices])
+    }  # fmt: skip
+    problems = [f"no invoice {n!r}" for n, _ in invoices if n not in found_invoices]
+    if problems:
+        raise BankError("; ".join(problems))
+    chosen = [found_invoices[n] for n, _ in invoices]
+    customers = {inv.customer_id for inv in chosen}
+    if len(customers) != 1:
+        raise BankError("the invoices of one payment are those of one customer")
+    allocations: list[tuple[int, Decimal]] = []
+    left = available
+    for inv, (number, part) in zip(chosen, invoices, strict=True):
+        if inv.currency != line.currency:
+            raise BankError(f"invoice {number} is in {inv.currency}, the credit in {line.currency}")
+        if part is not None:
+            if part > inv.balance:
+                raise BankError(f"invoice {number} owes {inv.balance}, not {part}")
+            if part > left:
+                raise BankError(f"{available} is left to apply: {number} cannot take {part}")
+            allocations.append((inv.pk, part))
+            left -= part
+    rest = [(inv.pk, inv.balance) for inv, (_, part) in zip(chosen, invoices, strict=True)
+            if part is None]  # fmt: skip
+    allocations += spread(left, rest)
+    return customers.pop(), [(pk, part) for pk, part in allocations if part > 0]
