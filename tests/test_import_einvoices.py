@@ -20,7 +20,7 @@ from relance.ledger.imports import ImportFailed, guess_format, import_file
 from relance.ledger.models import Attachment, AttachmentKind, Customer, Invoice, Payment
 
 pytestmark = pytest.mark.django_db
-SAMPLES = Path("/work/shared/data/einvoices")
+SAMPLES = Path(__file__).parent / "data" / "einvoices"
 TODAY = dt.date(2026, 11, 30)
 SELLER_SIREN = "123456782"  # LE FOURNISSEUR in the Factur-X samples
 OUR_SIREN = "732829320"  # a valid SIREN for the invoices the tests write
