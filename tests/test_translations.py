@@ -13,18 +13,22 @@ import pytest
 LOCALE = Path(__file__).resolve().parents[1] / "relance" / "locale" / "fr" / "LC_MESSAGES"
 
 
-def po_entries(path: Path = LOCALE / "django.po") -> dict[str, str]:
+def po_entries(path: Path = LOCALE / "django.po") -> dict[tuple[str | None, str], str]:
+    """(context or None, msgid) -> msgstr."""
     text = path.read_text(encoding="utf-8")
     entries = {}
+
+    def unquote(m: re.Match[str]) -> str:
+        joined = "".join(re.findall(r'"(.*)"', m.group(1)))
+        return joined.encode().decode("unicode_escape").encode("latin-1").decode()
+
     for block in text.split("\n\n"):
+        msgctxt = re.search(r'^msgctxt ((?:".*"\n)+)', block + "\n", re.M)
         msgid = re.search(r'^msgid ((?:".*"\n)+)', block + "\n", re.M)
         msgstr = re.search(r'^msgstr ((?:".*"\n?)+)', block + "\n", re.M)
         if msgid and msgstr:
-            join = lambda m: "".join(re.findall(r'"(.*)"', m.group(1)))  # noqa: E731
-            entries[join(msgid).encode().decode("unicode_escape").encode("latin-1").decode()] = (
-                join(msgstr).encode().decode("unicode_escape").encode("latin-1").decode()
-            )
-    entries.pop("", None)
+            entries[(unquote(msgctxt) if msgctxt else None, unquote(msgid))] = unquote(msgstr)
+    entries.pop((None, ""), None)
     return entries
 
 
@@ -36,7 +40,10 @@ def test_it_translates_every_message_into_french():
 def test_it_ships_the_compiled_catalogue_of_the_source():
     with (LOCALE / "django.mo").open("rb") as fh:
         compiled = gettext.GNUTranslations(fh)
-    assert {k: compiled.gettext(k) for k in po_entries()} == po_entries()
+    def read(context: str | None, msgid: str) -> str:
+        return compiled.pgettext(context, msgid) if context else compiled.gettext(msgid)
+
+    assert {k: read(*k) for k in po_entries()} == po_entries()
 
 
 @pytest.mark.django_db

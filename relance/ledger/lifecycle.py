@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import models, transaction
-from django.utils.translation import gettext_lazy as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, pgettext_lazy
 
 from relance.accounts.models import Organisation
 from relance.dunning import pauses
@@ -61,17 +60,17 @@ MAX_BYTES = 50_000_000
 
 
 class PlatformStatus(models.TextChoices):
-    FILED = "200", _("Filed")
-    MADE_AVAILABLE = "203", _("Made available")
-    APPROVED = "205", _("Approved")
-    PARTLY_APPROVED = "206", _("Partly approved")
-    DISPUTED = "207", _("Disputed")
-    SUSPENDED = "208", _("Suspended")
-    COMPLETED = "209", _("Completed")
-    REFUSED = "210", _("Refused")
-    PAYMENT_SENT = "211", _("Payment sent")
-    CASHED = "212", _("Cashed")
-    REJECTED = "213", _("Rejected")
+    FILED = "200", pgettext_lazy("e-invoice status", "Filed")
+    MADE_AVAILABLE = "203", pgettext_lazy("e-invoice status", "Made available")
+    APPROVED = "205", pgettext_lazy("e-invoice status", "Approved")
+    PARTLY_APPROVED = "206", pgettext_lazy("e-invoice status", "Partly approved")
+    DISPUTED = "207", pgettext_lazy("e-invoice status", "Disputed")
+    SUSPENDED = "208", pgettext_lazy("e-invoice status", "Suspended")
+    COMPLETED = "209", pgettext_lazy("e-invoice status", "Completed")
+    REFUSED = "210", pgettext_lazy("e-invoice status", "Refused")
+    PAYMENT_SENT = "211", pgettext_lazy("e-invoice status", "Payment sent")
+    CASHED = "212", pgettext_lazy("e-invoice status", "Cashed")
+    REJECTED = "213", pgettext_lazy("e-invoice status", "Rejected")
 
 
 # The words exports use for each status, French and English, as written without accents.
