@@ -40,6 +40,7 @@ def test_it_translates_every_message_into_french():
 def test_it_ships_the_compiled_catalogue_of_the_source():
     with (LOCALE / "django.mo").open("rb") as fh:
         compiled = gettext.GNUTranslations(fh)
+
     def read(context: str | None, msgid: str) -> str:
         return compiled.pgettext(context, msgid) if context else compiled.gettext(msgid)
 
