@@ -143,7 +143,7 @@ def run(
         # Customers done, without a total: counting those with items that may move would
         # cost a second pass over the open items.
         step = _Step(context, run_date, calendar, dry_run, explain, chunk_customers)
-        shares = 1 if dry_run or explain else sharing.how_many(organisation, jobs)
+        shares = 1 if dry_run or explain else sharing.how_many(organisation, jobs, run_date)
         report = _tally(progress, 0)
         if shares == 1:
             step.run_share(result, report or _ignore, reader=connection)
