@@ -493,6 +493,8 @@ def moves(
                    if c.purpose != CommPurpose.THANKS for i in c.items}  # fmt: skip
         for item in one.items:
             invoice = item.invoice_id
+            if invoice not in levels and before.get(invoice) is not None:
+                continue  # level and date unchanged: so is its date to move
             level = levels.get(invoice, item.level)
             on = bounds.moves_on(level, item.due_date,
                                  day if invoice in stepped else item.level_date)  # fmt: skip
