@@ -46,8 +46,8 @@ def setup(customers: int, invoices: int, seed: int = 7) -> None:
             "INSERT INTO ledger_customer (organisation_id, reference, legal_name, trade_name,"
             " siren, siret, vat_number, email, phone, language, country, currency,"
             " payment_terms_days, risk_class, customer_since, notes, source, created_at,"
-            " updated_at) VALUES (%s, %s, %s, '', '', '', '', '', '', 'fr', 'FR', 'EUR', 30,"
-            " %s, %s, '', 'bench', %s, %s)",
+            " updated_at, iban) VALUES (%s, %s, %s, '', '', '', '', '', '', 'fr', 'FR', 'EUR', 30,"
+            " %s, %s, '', 'bench', %s, %s, '')",
             [
                 (org.pk, f"C{n:06d}", f"Client {n} SAS",
                  rnd.choices(["low", "medium", "high"], [3, 6, 1])[0],

@@ -135,6 +135,7 @@ def run(
             context = loading.Context.load(organisation, run_date)
         except loading.NothingToRun as error:
             raise RunError(str(error)) from None
+        loading.settle_bounds(context, dry_run)
         if not dry_run:
             _insolvency_tasks(organisation, run_date, result)
         context.in_plan -= _payment_plans(organisation, run_date, calendar, result, dry_run,
@@ -142,7 +143,7 @@ def run(
         # Customers done, without a total: counting those with items that may move would
         # cost a second pass over the open items.
         step = _Step(context, run_date, calendar, dry_run, explain, chunk_customers)
-        shares = 1 if dry_run or explain else sharing.how_many(organisation, jobs)
+        shares = 1 if dry_run or explain else sharing.how_many(organisation, jobs, run_date)
         report = _tally(progress, 0)
         if shares == 1:
             step.run_share(result, report or _ignore, reader=connection)
@@ -220,7 +221,7 @@ class _Step:
                 result.items_considered += sum(len(case.items) for case in chunk)
                 if self.explain or self.dry_run:
                     result.decisions += [_describe(d) for d in decisions if _matters(d)]
-                if self.dry_run or writing.write(self.context, self.day, decisions):
+                if self.dry_run or writing.write(self.context, self.day, decisions, chunk):
                     _count(decisions, result)
                 else:  # another run of the same date got there first: its decisions stand
                     result.counts["chunks_already_done"] += 1

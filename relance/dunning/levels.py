@@ -5,7 +5,8 @@ date does nothing), and keeps the level before with the communication's item. Wh
 step does not happen after all (the item dropped at send time, the message cancelled, or
 skipped by a person at approval) the level goes back, so that the step is proposed again
 rather than skipped. By compare-and-swap: only if the item is still at the level and date
-this step set, so that a later run's step is never undone.
+this step set, so that a later run's step is never undone. An item given back forgets the
+date the run may next move it (``Invoice.moves_on``): the next run reads it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import date
 from django.db import connection
 
 from relance.dunning.models import Communication, CommunicationItem, ItemState
+from relance.ledger.models import Invoice
 
 
 def give_back(items: Iterable[CommunicationItem], run_date: date) -> int:
@@ -44,7 +46,12 @@ def give_back(items: Iterable[CommunicationItem], run_date: date) -> int:
                 " WHERE invoice_id = %s AND level = %s AND level_date = %s",
                 row,
             )
-            given += cursor.rowcount
+            if cursor.rowcount:
+                given += cursor.rowcount
+                cursor.execute(
+                    f"UPDATE {quote(Invoice._meta.db_table)} SET moves_on = NULL WHERE id = %s",
+                    [row[2]],
+                )
     return given
 
 

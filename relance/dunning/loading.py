@@ -2,24 +2,30 @@
 to thank), loaded once per run, and the open items that may move today, streamed by
 customer so that memory stays bounded by a chunk.
 
-Only the items that may move today are read: the query leaves out, per level, the items
-whose next step cannot be due yet under any scenario. The bounds are the policy's own
-(``policy.latest_due_date`` and ``policy.latest_step_date``); the policy still decides for
-every item read.
+Only the items that may move today are read. Per level, the policy's bounds
+(``policy.latest_due_date`` and ``policy.latest_step_date``) say how long after its due
+date and after its last step an item may first move under any scenario; ``Bounds`` turns
+them into a date per item, which the run stores with each item it reads
+(``Invoice.moves_on``, indexed). The next run reads the items whose date has come, the
+items without a date (new invoices, due dates changed, levels given back) and every item of
+the customers with a promise; the policy still decides for every item read. When the
+scenarios change the bounds, every date is forgotten and the next run reads every open
+item once (``settle_bounds``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
-from django.db.models import Exists, Max, OuterRef
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 
 from relance.accounts.models import Organisation
 from relance.dunning import policy
@@ -29,6 +35,7 @@ from relance.dunning.models import (
     Communication,
     CommunicationItem,
     ItemState,
+    MoveBounds,
     PaymentPlan,
     Promise,
     Scenario,
@@ -45,6 +52,42 @@ PromiseRow = tuple[dt.date, int, int]  # promised_on, grace days, id
 
 class NothingToRun(Exception):
     """The organisation cannot be run (no scenario, no default scenario)."""
+
+
+NEVER = dt.date.max  # no step ahead under any scenario: only a level given back moves it
+_ANY_DAY = dt.date(2000, 1, 3)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Per level, how many days after its due date and after its last step an item may first
+    move under some scenario: the policy's reading bounds (``cutoffs``), which are the run
+    date minus so many days, read the other way round. An item is read on D when D is on or
+    after ``moves_on``, exactly when the bounds of D let it through."""
+
+    after_due: dict[int, int]
+    after_step: dict[int, int]
+
+    @classmethod
+    def of(cls, scenarios: dict[int, policy.ScenarioSpec]) -> Bounds:
+        due, last = cutoffs(scenarios, _ANY_DAY)
+        return cls(
+            {level: (_ANY_DAY - day).days for level, day in due.items()},
+            {level: (_ANY_DAY - day).days for level, day in last.items()},
+        )
+
+    def moves_on(self, level: int, due_date: dt.date, level_date: dt.date | None) -> dt.date:
+        """The first run date on which an item at ``level`` may move."""
+        after = self.after_due.get(level)
+        if after is None:
+            return NEVER
+        day = due_date + dt.timedelta(days=after)
+        if level_date is not None:
+            day = max(day, level_date + dt.timedelta(days=self.after_step[level]))
+        return day
+
+    def signature(self) -> str:
+        return json.dumps([sorted(self.after_due.items()), sorted(self.after_step.items())])
 
 
 @dataclass
@@ -73,6 +116,10 @@ class Context:
     # Items and customers concerned by a pause or a promise: their items are built in full.
     special_invoices: set[int]
     special_customers: set[int]
+    bounds: Bounds
+    # Read every open item, whatever its date: a dry run after the bounds changed (a real
+    # run forgets the dates instead, ``settle_bounds``).
+    read_all: bool = False
 
     @classmethod
     def load(cls, org: Organisation, day: dt.date) -> Context:
@@ -103,12 +150,7 @@ class Context:
             rules=rules,
             default_scenario=default,
             explicit=explicit,
-            customers={
-                pk: (risk, since, language)
-                for pk, risk, since, language in Customer.objects.filter(
-                    organisation=org
-                ).values_list("pk", "risk_class", "customer_since", "language")
-            },
+            customers=_customers(org),
             disputed=disputed,
             in_plan=in_plan,
             promises_by_invoice=promises,
@@ -121,7 +163,30 @@ class Context:
             largest=_largest(org, rules),
             special_invoices=disputed | in_plan | set(promises) | set(broken),
             special_customers=set(promises_c) | set(broken_c),
+            bounds=Bounds.of(scenarios),
         )
+
+
+def settle_bounds(context: Context, dry_run: bool) -> None:
+    """Before reading: when the scenarios changed the bounds since the dates were computed,
+    forget every date of the organisation (the run then reads every open item and dates it
+    again); a dry run, which writes nothing, reads every open item instead. Once per run,
+    before any share reads."""
+    org = context.organisation
+    signature = context.bounds.signature()
+    stored = MoveBounds.objects.filter(organisation=org).values_list("bounds", flat=True).first()
+    if stored == signature:
+        return
+    if dry_run:
+        context.read_all = True
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Invoice._meta.db_table} SET moves_on = NULL"
+            " WHERE organisation_id = %s AND moves_on IS NOT NULL",
+            [org.pk],
+        )
+        MoveBounds.objects.update_or_create(organisation=org, defaults={"bounds": signature})
 
 
 def _scenarios(org: Organisation) -> dict[int, policy.ScenarioSpec]:
@@ -181,19 +246,53 @@ def _holds(org: Organisation, day: dt.date) -> dict[int, str]:
 
 def _last_contacts(org: Organisation, day: dt.date) -> dict[int, dict[str, dt.date]]:
     """Latest reminder per customer and channel in the contact-gap window before D."""
-    rows = (
-        Communication.objects.filter(
-            organisation=org, purpose=CommPurpose.REMINDER, pre_due=False,
-            send_on__gt=day - dt.timedelta(days=org.contact_gap + 1), send_on__lt=day,
-        )
-        .exclude(status=CommStatus.CANCELLED)
-        .values_list("customer_id", "channel", "send_on")
-    )  # fmt: skip
+    # The statuses spelt out, so that the index on (organisation, status, send_on) serves.
+    statuses = [s.value for s in CommStatus if s != CommStatus.CANCELLED]
+    marks = ", ".join(["%s"] * len(statuses))
     last: dict[int, dict[str, dt.date]] = defaultdict(dict)
-    for customer, channel, send_on in rows:
-        if send_on > last[customer].get(channel, dt.date.min):
-            last[customer][channel] = send_on
+    dates: dict[Any, dt.date] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT customer_id, channel, {_text('send_on')}"
+            f" FROM {Communication._meta.db_table} WHERE organisation_id = %s"
+            f" AND status IN ({marks}) AND send_on > %s AND send_on < %s"
+            " AND purpose = %s AND pre_due = %s",
+            [org.pk, *statuses, day - dt.timedelta(days=org.contact_gap + 1), day,
+             CommPurpose.REMINDER.value, False],
+        )  # fmt: skip
+        for customer, channel, send_on in cursor.fetchall():
+            if send_on not in dates:
+                dates[send_on] = _date(send_on)
+            send_on = dates[send_on]
+            if send_on > last[customer].get(channel, dt.date.min):
+                last[customer][channel] = send_on
     return last
+
+
+def _text(column: str) -> str:
+    """A date or amount column read as text on SQLite, converted by the caller (Django's
+    converters cost more than the query on a hundred thousand rows)."""
+    return f"CAST({column} AS TEXT)" if connection.vendor == "sqlite" else column
+
+
+def _date(value: Any) -> dt.date:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _customers(org: Organisation) -> dict[int, tuple[str, dt.date | None, str]]:
+    dates: dict[Any, dt.date | None] = {None: None}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, risk_class, {_text('customer_since')}, language"
+            f" FROM {Customer._meta.db_table} WHERE organisation_id = %s",
+            [org.pk],
+        )
+        customers = {}
+        for pk, risk, since, language in cursor.fetchall():
+            if since not in dates:
+                dates[since] = _date(since)
+            customers[pk] = (risk, dates[since], language)
+    return customers
 
 
 def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:
@@ -222,15 +321,16 @@ def _largest(org: Organisation, rules: list[Any]) -> dict[int, Decimal]:
     thresholds = [r.min_invoice_amount for r in rules if r.min_invoice_amount is not None]
     if not thresholds:
         return {}
-    rows = (
-        Invoice.objects.filter(
-            organisation=org, balance__gt=org.min_balance, balance__gte=min(thresholds)
+    # From the index of open items by customer alone (it holds the balance), said as its
+    # condition says it so that SQLite uses it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT customer_id, {_text('MAX(balance)')} FROM {Invoice._meta.db_table}"
+            " WHERE organisation_id = %s AND balance > '0' AND balance > %s AND balance >= %s"
+            " GROUP BY customer_id",
+            [org.pk, org.min_balance, min(thresholds)],
         )
-        .values("customer_id")
-        .annotate(largest=Max("balance"))
-        .values_list("customer_id", "largest")
-    )
-    return dict(rows)
+        return {customer: Decimal(largest).quantize(_CENT) for customer, largest in cursor}
 
 
 def cutoffs(
@@ -254,96 +354,153 @@ def cutoffs(
 def _open_items_query(
     org: Organisation, day: dt.date, context: Context, share: tuple[int, int]
 ) -> tuple[str, list[Any]]:
-    """The open items that may move today, ordered by customer. Customers with a promise
-    (open or broken) are read in full: a promise breaking, or broken, changes what is due."""
-    due, last = cutoffs(context.scenarios, day)
+    """The open items that may move today, ordered by customer: those whose date has come or
+    is unknown, through the index of open items by date, and every item of the customers
+    with a promise (open or broken: a promise breaking, or broken, changes what is due)."""
     sqlite = connection.vendor == "sqlite"
     # SQLite: read dates and amounts as text and convert them below; Django's converters
     # for declared types cost more than the query on a million rows.
     as_text = "CAST({} AS TEXT)" if sqlite else "{}"
-    due_case = " ".join("WHEN %s THEN %s" for _ in due) or "WHEN -1 THEN NULL"
-    last_case = " ".join("WHEN %s THEN %s" for _ in last) or "WHEN -1 THEN NULL"
     invoices, states = Invoice._meta.db_table, ItemState._meta.db_table
     promises = Promise._meta.db_table
+    # Said as the partial index of open items says it, so that SQLite uses it.
+    mine = f"SELECT id FROM {invoices} WHERE organisation_id = %s AND balance > '0'"
+    if context.read_all:
+        which = f"{mine}"
+        params: list[Any] = [org.pk]
+    else:
+        which = (
+            f"{mine} AND moves_on IS NULL UNION {mine} AND moves_on <= %s"
+            f" UNION {mine} AND customer_id IN (SELECT customer_id FROM {promises}"
+            "  WHERE organisation_id = %s AND status IN (%s, %s))"
+        )
+        params = [org.pk, org.pk, day, org.pk, org.pk]
+        params += [Promise.Status.OPEN.value, Promise.Status.BROKEN.value]
     sql = (
         f"SELECT i.customer_id, i.id, i.number, {as_text.format('i.due_date')},"
         f" {as_text.format('i.balance')}, i.currency, COALESCE(s.level, 0),"
-        f" {as_text.format('s.level_date')}"
-        f" FROM {invoices} i LEFT JOIN {states} s ON s.invoice_id = i.id"
-        " WHERE i.organisation_id = %s AND i.balance > %s AND ("
-        f"  (i.due_date <= CASE COALESCE(s.level, 0) {due_case} END"
-        f"   AND (s.level_date IS NULL OR s.level_date <= CASE s.level {last_case} END))"
-        f"  OR i.customer_id IN (SELECT customer_id FROM {promises}"
-        "   WHERE organisation_id = %s AND status IN (%s, %s)))"
+        f" {as_text.format('s.level_date')}, {as_text.format('i.moves_on')}"
+        f" FROM ({which}) m JOIN {invoices} i ON i.id = m.id"
+        f" LEFT JOIN {states} s ON s.invoice_id = i.id"
+        " WHERE i.balance > %s"
         + (" AND i.customer_id %% %s = %s" if share[1] > 1 else "")
         + " ORDER BY i.customer_id, i.id"
     )
-    params: list[Any] = [org.pk, org.min_balance]
-    params += [value for pair in due.items() for value in pair]
-    params += [value for pair in last.items() for value in pair]
-    params += [org.pk, Promise.Status.OPEN.value, Promise.Status.BROKEN.value]
+    params.append(org.min_balance)
     if share[1] > 1:
         params += [share[1], share[0]]
     return sql, params
+
+
+def how_many_may_move(org: Organisation, day: dt.date) -> int:
+    """About how many open items have no date or a date that has come: from the index
+    alone (the organisation's smallest balance would read every row)."""
+    mine = (
+        f"SELECT COUNT(*) FROM {Invoice._meta.db_table}"
+        " WHERE organisation_id = %s AND balance > '0' AND moves_on"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT ({mine} IS NULL) + ({mine} <= %s)", [org.pk, org.pk, day])
+        return int(cursor.fetchone()[0])
 
 
 _new_item = functools.partial(tuple.__new__, policy.Item)
 _CENT = Decimal("0.01")
 
 
+class Chunk(list[policy.CustomerCase]):
+    """A chunk of customer cases, with the date each of their items had (``moves_on``),
+    so that the run writes only the dates that change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moves_on: dict[int, dt.date | None] = {}
+
+
 def _open_items(
     org: Organisation, day: dt.date, context: Context, share: tuple[int, int], reader: Any
-) -> Iterator[tuple[int, list[policy.Item]]]:
-    """(customer id, items) for the items that may move today, streamed by customer. Items
-    are built without their pauses, which ``case`` adds for the few concerned."""
+) -> Iterator[tuple[int, list[policy.Item], dict[int, dt.date | None]]]:
+    """(customer id, items, their dates) for the items that may move today, streamed by
+    customer. Items are built without their pauses, which ``case`` adds for the few
+    concerned."""
     sql, params = _open_items_query(org, day, context, share)
     sqlite = connection.vendor == "sqlite"
     dates: dict[Any, dt.date | None] = {None: None}
     current: Any = None
     items: list[policy.Item] = []
+    moves: dict[int, dt.date | None] = {}
     with reader.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(20000):
-            for customer, invoice, number, due, balance, currency, level, level_date in rows:
+            for row in rows:
+                customer, invoice, number, due, balance, currency, level, level_date, on = row
                 if customer != current:
                     if items:
-                        yield current, items
-                    current, items = customer, []
+                        yield current, items, moves
+                    current, items, moves = customer, [], {}
                 if sqlite:
                     due = dates.get(due) or dates.setdefault(due, dt.date.fromisoformat(due))
                     if level_date not in dates:
                         dates[level_date] = dt.date.fromisoformat(level_date)
                     level_date = dates[level_date]
+                    if on not in dates:
+                        dates[on] = dt.date.fromisoformat(on)
+                    on = dates[on]
                     balance = Decimal(balance).quantize(_CENT)
                 items.append(
                     _new_item((invoice, number, due, balance, currency, level, level_date, False,
                                False, (), None))
                 )  # fmt: skip
+                moves[invoice] = on
     if items:
-        yield current, items
+        yield current, items, moves
 
 
 def chunks(
     context: Context, day: dt.date, size: int, share: tuple[int, int], reader: Any
-) -> Iterator[list[policy.CustomerCase]]:
+) -> Iterator[Chunk]:
     """Customer cases, a chunk of customers at a time, built from the streamed items of the
     customers of ``share`` (k, n): those whose id is k modulo n."""
-    chunk: list[policy.CustomerCase] = []
+    chunk = Chunk()
     seen: set[int] = set()
-    for customer_id, items in _open_items(context.organisation, day, context, share, reader):
+    for customer_id, items, moves in _open_items(context.organisation, day, context, share, reader):
         chunk.append(case(context, customer_id, items, day))
+        chunk.moves_on.update(moves)
         seen.add(customer_id)
         if len(chunk) >= size:
             yield chunk
-            chunk = []
+            chunk = Chunk()
     # Customers with nothing that may move but something to thank for.
     for customer_id in sorted(c for c in set(context.settled) - seen if c % share[1] == share[0]):
         chunk.append(case(context, customer_id, [], day))
         if len(chunk) >= size:
             yield chunk
-            chunk = []
+            chunk = Chunk()
     if chunk:
         yield chunk
+
+
+def moves(
+    context: Context, day: dt.date, chunk: Chunk, decisions: list[policy.Decision]
+) -> list[tuple[dt.date, int, dt.date]]:
+    """(date, invoice id, due date) of the items of a chunk whose date changes with the
+    decisions: a new level, a step taken today, or no date yet."""
+    bounds, before = context.bounds, chunk.moves_on
+    rows = []
+    for one, decision in zip(chunk, decisions, strict=True):
+        levels = decision.levels
+        stepped = {i.invoice_id for c in decision.communications
+                   if c.purpose != CommPurpose.THANKS for i in c.items}  # fmt: skip
+        for item in one.items:
+            invoice = item.invoice_id
+            if invoice not in levels and before.get(invoice) is not None:
+                continue  # level and date unchanged: so is its date to move
+            level = levels.get(invoice, item.level)
+            on = bounds.moves_on(level, item.due_date,
+                                 day if invoice in stepped else item.level_date)  # fmt: skip
+            if on != before.get(invoice):
+                rows.append((on, invoice, item.due_date))
+    return rows
 
 
 def case(

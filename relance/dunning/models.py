@@ -182,6 +182,21 @@ class ItemState(models.Model):
         return f"{self.invoice_id}: level {self.level}"
 
 
+class MoveBounds(models.Model):
+    """The reading bounds under which the organisation's ``Invoice.moves_on`` dates were
+    computed (per level, days after the due date and after the last step: see
+    relance.dunning.loading.Bounds). When the scenarios change them, the run forgets every
+    date and reads every open item once."""
+
+    organisation = models.OneToOneField(
+        "accounts.Organisation", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    bounds = models.TextField()
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id}: {self.bounds}"
+
+
 # -- pauses -------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ process's, customer by customer.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,9 +29,12 @@ Report = lib_shares.Report
 ShareFailed = lib_shares.ShareFailed
 
 
-def how_many(org: Organisation, jobs: int | None) -> int:
+def how_many(org: Organisation, jobs: int | None, day: dt.date | None = None) -> int:
     """How many processes share the run. One inside a transaction (the others could not see
-    its rows), on an in-memory database (theirs would be empty) or where fork is missing."""
+    its rows), on an in-memory database (theirs would be empty) or where fork is missing.
+    Given the run's ``day``, counted on the open items that may move that day (those
+    without a date, or whose date has come: relance.dunning.loading), not every open item:
+    the next day's run reads few and forks none."""
     name = str(connection.settings_dict["NAME"])
     in_memory = connection.vendor == "sqlite" and (name == ":memory:" or "mode=memory" in name)
     if connection.in_atomic_block or in_memory:
@@ -42,7 +46,12 @@ def how_many(org: Organisation, jobs: int | None) -> int:
     cores = os.cpu_count() or 1
     if cores < 2:
         return 1
-    open_items = Invoice.objects.filter(organisation=org, balance__gt=org.min_balance).count()
+    if day is not None:
+        from relance.dunning.loading import how_many_may_move
+
+        open_items = how_many_may_move(org, day)
+    else:
+        open_items = Invoice.objects.filter(organisation=org, balance__gt=org.min_balance).count()
     return min(cores, MAX_JOBS) if open_items >= PARALLEL_FROM else 1
 
 

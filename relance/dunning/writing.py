@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
-from relance.dunning import policy
+from relance.dunning import loading, policy
 from relance.dunning.loading import Context
 from relance.dunning.models import (
     CommPurpose,
@@ -31,6 +31,7 @@ from relance.dunning.models import (
     StepChannel,
 )
 from relance.ledger import timeline
+from relance.ledger.models import Invoice
 from relance.ledger.timeline import Event, Text, label
 from relance.lib import bulk
 
@@ -65,12 +66,21 @@ def is_run_key(error: IntegrityError) -> bool:
     return str(error) == f"UNIQUE constraint failed: {columns}"
 
 
-def write(context: Context, day: dt.date, decisions: list[policy.Decision]) -> bool:
-    """Write a chunk's decisions; False when another run of the same date got there first
+def write(
+    context: Context,
+    day: dt.date,
+    decisions: list[policy.Decision],
+    chunk: loading.Chunk | None = None,
+) -> bool:
+    """Write a chunk's decisions (and, given the ``chunk`` decided, the items' dates that
+    change: ``loading.moves``); False when another run of the same date got there first
     (its decisions stand)."""
     # Rows are built before the transaction: on SQLite its write lock is the one thing
     # processes sharing a run wait for, so it is held for the inserts alone.
     rows = Rows.of(context, day, decisions)
+    if chunk is not None:
+        moves = loading.moves(context, day, chunk, decisions)
+        rows.moves = [(bulk.plain(on), invoice, bulk.plain(due)) for on, invoice, due in moves]
     try:
         with transaction.atomic():
             _write_chunk(context, day, decisions, rows)
@@ -93,6 +103,8 @@ class Rows:
     events: list[tuple[Any, ...]]  # the template (as JSON) last, in place of the data
     stepped: list[tuple[Any, ...]]
     passed: list[tuple[Any, ...]]
+    # (date, invoice, due date) of the items whose date to move changes.
+    moves: list[tuple[Any, ...]] = field(default_factory=list)
 
     @classmethod
     def of(cls, context: Context, day: dt.date, decisions: list[policy.Decision]) -> Rows:
@@ -158,6 +170,9 @@ def _write_chunk(
     bulk.insert(table, LEVEL_COLUMNS, rows.stepped, conflict=["invoice_id"],
                 update=["level", "level_date"])  # fmt: skip
     bulk.insert(table, LEVEL_COLUMNS, rows.passed, conflict=["invoice_id"], update=["level"])
+    # Set only while the due date is the one it was computed from (a changed due date
+    # forgets it: relance/ledger/migrations/0099_nextday.py).
+    bulk.update(Invoice._meta.db_table, ["moves_on"], ["id", "due_date"], rows.moves)
     _write_side_effects(org, day, decisions, timezone.now())
 
 

@@ -215,6 +215,10 @@ class Invoice(models.Model):
     source = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The first run date on which the dunning run may move the item, as the run computed it
+    # (relance.dunning.loading.Bounds); NULL: not computed yet (a new invoice, a due date
+    # changed, a level given back), the next run reads it. Set by the run only.
+    moves_on = models.DateField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["due_date", "number"]
@@ -234,6 +238,12 @@ class Invoice(models.Model):
             models.Index(
                 fields=["organisation", "customer", "currency", "due_date", "balance"],
                 name="invoice_open_by_customer",
+                condition=Q(balance__gt=0),
+            ),
+            # What the next run reads: the open items whose date has come (or is unknown).
+            models.Index(
+                fields=["organisation", "moves_on"],
+                name="invoice_open_by_move",
                 condition=Q(balance__gt=0),
             ),
         ]

@@ -118,3 +118,33 @@ def create(model: Any, rows: Iterable[dict[str, Any]]) -> int:
 
     insert(model._meta.db_table, [f.column for f in fields], (values(r) for r in rows))
     return before
+
+
+def update(table: str, columns: Sequence[str], keys: Sequence[str], rows: Sequence[Any]) -> None:
+    """UPDATE many rows: each row gives ``columns`` then ``keys`` (the rows matched on all
+    keys: a key may also be a compare-and-set condition). SQLite: one prepared statement;
+    PostgreSQL: COPY into a temporary table, then one UPDATE ... FROM."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        sets = ", ".join(f"{c} = %s" for c in columns)
+        where = " AND ".join(f"{k} = %s" for k in keys)
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), CHUNK):
+                cursor.executemany(
+                    f"UPDATE {table} SET {sets} WHERE {where}", rows[start : start + CHUNK]
+                )
+        return
+    names = ", ".join([*columns, *keys])
+    target = f"bulk_update_{table}"
+    with connection.cursor() as wrapper, connection.wrap_database_errors:
+        cursor = wrapper.cursor
+        cursor.execute(f"DROP TABLE IF EXISTS {target}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {target} AS SELECT {names} FROM {table} LIMIT 0")
+        with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        sets = ", ".join(f"{c} = b.{c}" for c in columns)
+        where = " AND ".join(f"t.{k} = b.{k}" for k in keys)
+        cursor.execute(f"UPDATE {table} t SET {sets} FROM {target} b WHERE {where}")
+        cursor.execute(f"DROP TABLE {target}")

@@ -1,0 +1,255 @@
+"""The next day's run reads only what may move: each open item keeps the first date the run
+may move it (``Invoice.moves_on``, docs/dunning.md "What a run reads"), the next run reads
+the items whose date has come through an index, and whatever may move an item earlier
+(a new invoice, a due date changed, a level given back, scenarios changed) makes it read
+again. Day after day, with payments, pauses and changes between the days, the run plans
+exactly what the policy plans over every open item."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import factories as make
+import pytest
+from django.db import connection
+from factories import days
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from relance.dunning import engine, levels, loading, policy
+from relance.dunning.engine import run
+from relance.dunning.models import (
+    CommStatus,
+    Communication,
+    CommunicationItem,
+    ItemState,
+    MoveBounds,
+    Promise,
+    Scenario,
+    SegmentRule,
+    Step,
+)
+from relance.ledger.models import Allocation, Customer, Dispute, Hold, Invoice, Payment
+
+D = dt.date(2026, 11, 24)  # a Tuesday
+
+
+@pytest.fixture
+def scenario(org):
+    return make.scenario(org)
+
+
+@pytest.fixture
+def customer(org):
+    return make.customer(org, "C1", legal_name="Dupont SAS")
+
+
+def planned(org, day) -> list[tuple[str, tuple[str, ...]]]:
+    return sorted(
+        (c.template, tuple(sorted(c.items.values_list("invoice__number", flat=True))))
+        for c in Communication.objects.filter(organisation=org, run_date=day)
+    )
+
+
+def test_it_dates_each_item_it_reads_with_the_first_day_it_may_move(org, scenario, customer):
+    old = make.invoice(customer, "F1", due=D - days(20))
+    later = make.invoice(customer, "F2", due=D + days(20))
+    run(org, D)
+    old.refresh_from_db()
+    later.refresh_from_db()
+    bounds = loading.Bounds.of(loading._scenarios(org))
+    state = ItemState.objects.get(invoice=old)
+    assert old.moves_on == bounds.moves_on(state.level, old.due_date, state.level_date) > D
+    assert later.moves_on == bounds.moves_on(0, later.due_date, None) > D
+    # Read again on the day its date comes, not before.
+    result = run(org, D + days(1))
+    assert result.items_considered == 0
+    assert run(org, old.moves_on).items_considered >= 1
+
+
+@pytest.mark.skipif(bool(__import__("os").environ.get("DATABASE_URL")), reason="SQLite's plan")
+def test_it_reads_the_next_day_through_the_index_of_dates_not_a_scan(org, scenario, customer):
+    for n in range(30):
+        make.invoice(customer, f"F{n}", due=D - days(n))
+    run(org, D)
+    day = D + days(1)
+    context = loading.Context.load(org, day)
+    sql, params = loading._open_items_query(org, day, context, (0, 1))
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert any("invoice_open_by_move" in step for step in plan), plan
+    assert not any(step.startswith("SCAN") and "ledger_invoice" in step for step in plan), plan
+
+
+def test_it_reads_an_item_whose_due_date_moved_earlier_by_any_writer(org, scenario, customer):
+    inv = make.invoice(customer, "F1", due=D + days(30))
+    run(org, D)
+    inv.refresh_from_db()
+    assert inv.moves_on > D + days(20)
+    # A bulk UPDATE, as an import writes: the database forgets the date.
+    Invoice.objects.filter(pk=inv.pk).update(due_date=D - days(10))
+    inv.refresh_from_db()
+    assert inv.moves_on is None
+    run(org, D + days(1))
+    assert planned(org, D + days(1)) == [("first_reminder", ("F1",))]
+
+
+def test_it_reads_a_new_invoice_the_next_day(org, scenario, customer):
+    make.invoice(customer, "F1", due=D - days(40))
+    run(org, D)
+    make.invoice(make.customer(org, "C2"), "F2", due=D - days(30))
+    run(org, D + days(1))
+    assert ("first_reminder", ("F2",)) in planned(org, D + days(1))
+
+
+def test_it_reads_an_item_again_when_its_step_is_given_back(org, scenario, customer):
+    inv = make.invoice(customer, "F1", due=D - days(10))
+    run(org, D)
+    inv.refresh_from_db()
+    assert inv.moves_on > D + days(1)
+    # The message cancelled (skipped at approval): its step is given back.
+    Communication.objects.filter(organisation=org).update(status=CommStatus.CANCELLED)
+    items = CommunicationItem.objects.filter(invoice=inv)
+    assert levels.give_back(items, D) == 1
+    inv.refresh_from_db()
+    assert inv.moves_on is None
+    run(org, D + days(1))
+    assert planned(org, D + days(1)) == [("first_reminder", ("F1",))]
+
+
+def test_it_reads_every_item_again_when_the_scenarios_change_their_bounds(org, scenario, customer):
+    inv = make.invoice(customer, "F1", due=D - days(1))  # first reminder at 5 days overdue
+    run(org, D)
+    inv.refresh_from_db()
+    assert inv.moves_on == D + days(4)
+    before = MoveBounds.objects.get(organisation=org).bounds
+    Step.objects.filter(scenario=scenario, position=2).update(offset=2)
+    run(org, D + days(1))
+    assert MoveBounds.objects.get(organisation=org).bounds != before
+    assert planned(org, D + days(1)) == [("first_reminder", ("F1",))]
+
+
+def test_a_dry_run_after_the_scenarios_changed_reads_every_item_and_writes_nothing(
+    org, scenario, customer
+):
+    make.invoice(customer, "F1", due=D - days(1))
+    run(org, D)
+    Step.objects.filter(scenario=scenario, position=2).update(offset=2)
+    result = run(org, D + days(1), dry_run=True)
+    assert [d["communications"][0]["template"] for d in result.decisions] == ["first_reminder"]
+    assert Invoice.objects.filter(moves_on__isnull=True).count() == 0
+
+
+# -- day after day, with what happens between the days -----------------------------------
+
+EVENTS = ["pay", "part", "hold", "release", "dispute", "resolve", "promise", "risk", "due",
+          "new", "offset"]  # fmt: skip
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(-10, 70), st.integers(0, 5), st.integers(0, 9)),
+        min_size=1,
+        max_size=16,
+    ),
+    st.lists(
+        st.tuples(
+            st.integers(1, 13), st.sampled_from(EVENTS), st.integers(0, 40), st.integers(0, 6)
+        ),
+        max_size=14,
+    ),
+)
+def test_reading_only_what_may_move_plans_what_the_policy_plans_between_events(org, rows, events):
+    """The run of each day, reading only the items whose date has come (and those without
+    a date), plans exactly what the policy plans over every open item, with payments,
+    holds, disputes, promises made and expiring, segment changes, due dates moved, new
+    invoices and scenario steps changed between the days."""
+    for model in (Communication, ItemState, Promise, Dispute, Hold, Allocation, Payment,
+                  Invoice, Customer, SegmentRule, MoveBounds):  # fmt: skip
+        model.objects.all().delete()
+    Scenario.objects.filter(organisation=org).delete()
+    make.scenario(org, [(-3, 0, "email", "s1"), (3, 2, "email", "s2"), (7, 3, "email", "s3"),
+                        (12, 4, "email", "s4")], slug="plain")  # fmt: skip
+    tight = make.scenario(org, [(-2, 0, "email", "t1"), (2, 1, "email", "t2"),
+                                (4, 2, "email", "t3"), (9, 2, "email", "t4")], slug="tight",
+                          default=False, replace=False)  # fmt: skip
+    SegmentRule.objects.create(organisation=org, position=1, name="risky", scenario=tight,
+                               risk_class="high")  # fmt: skip
+    customers = [
+        make.customer(org, f"C{c}", legal_name=f"C{c}", risk_class="high" if c % 2 else "low")
+        for c in range(4)
+    ]  # fmt: skip
+    model: dict[int, tuple[int, dt.date | None]] = {}
+    invoices = []
+    for n, (c, overdue, lvl, ago) in enumerate(rows):
+        inv = make.invoice(customers[c], f"F{n}", due=D - days(overdue))
+        invoices.append(inv)
+        if lvl:
+            ItemState.objects.create(invoice=inv, level=lvl, level_date=D - days(ago + 1))
+            model[inv.pk] = (lvl, D - days(ago + 1))
+    for offset in range(14):
+        day = D + days(offset)
+        for when, kind, a, b in events:
+            if when == offset:
+                _happen(org, day, kind, a, b, customers, invoices)
+        # The policy over every open item, from the levels the pure model carries.
+        context = loading.Context.load(org, day)
+        calendar = engine.calendar_for(org, day)
+        expected = []
+        for customer in customers:
+            items = [
+                policy.Item(i.pk, i.number, i.due_date, i.balance, i.currency,
+                            *model.get(i.pk, (0, None)))
+                for i in Invoice.objects.filter(customer=customer, balance__gt=org.min_balance)
+            ]  # fmt: skip
+            decision = policy.decide(loading.case(context, customer.pk, items, day), day, calendar)
+            for comm in decision.communications:
+                steps = sorted((i.number, i.step_position) for i in comm.items)
+                expected.append((customer.reference, comm.template, steps))
+            stepped = {i.invoice_id for c in decision.communications for i in c.items}
+            for invoice_id, lvl in decision.levels.items():
+                date = day if invoice_id in stepped else model.get(invoice_id, (0, None))[1]
+                model[invoice_id] = (lvl, date)
+        result = run(org, day)
+        got = [
+            (c.customer.reference, c.template,
+             sorted(c.items.values_list("invoice__number", "step_position")))
+            for c in Communication.objects.filter(run_date=day).select_related("customer")
+        ]  # fmt: skip
+        assert sorted(got) == sorted(expected), (day, result.items_considered)
+
+
+def _happen(org, day, kind, a, b, customers, invoices) -> None:
+    """One event before the run of ``day``, on the ``a``-th invoice or customer."""
+    inv = Invoice.objects.get(pk=invoices[a % len(invoices)].pk)
+    customer = customers[a % len(customers)]
+    if kind == "pay" and inv.balance > 0:
+        make.pay(inv, on=day)
+    elif kind == "part" and inv.balance > 1:
+        make.pay(inv, inv.balance / 2, on=day)
+    elif kind == "hold" and not Hold.objects.filter(customer=customer, end_date=None).exists():
+        make.hold(customer, start=day, end=day + days(b + 1) if b % 2 else None)
+    elif kind == "release":
+        for hold in Hold.objects.filter(customer=customer, end_date=None):
+            hold.end_date = day
+            hold.save(update_fields=["end_date"])
+    elif kind == "dispute" and not Dispute.objects.filter(invoice=inv, resolved_on=None):
+        make.dispute(inv, on=day)
+    elif kind == "resolve":
+        Dispute.objects.filter(invoice=inv, resolved_on=None).update(resolved_on=day)
+    elif kind == "promise" and inv.balance > 0:
+        make.promise(inv.customer, promised_on=day + days(b), invoice=inv if b % 2 else None,
+                     grace_days=b % 3)  # fmt: skip
+    elif kind == "risk":
+        Customer.objects.filter(pk=customer.pk).update(risk_class="high" if b % 2 else "low")
+    elif kind == "due":
+        Invoice.objects.filter(pk=inv.pk).update(due_date=inv.due_date - days(b * 3 - 6))
+    elif kind == "new":
+        invoices.append(make.invoice(customer, f"N{len(invoices)}", due=day - days(b * 2)))
+    elif kind == "offset":
+        # A step after the courtesy reminder comes sooner: the reading bounds change.
+        Step.objects.filter(organisation=org, position=2 + a % 3).update(offset=b, min_gap=b % 2)
