@@ -41,8 +41,8 @@ def ledger(org: Any) -> None:
     for n in range(24):
         customer = make.customer(org, f"C{n:02d}", legal_name=f"Client {n}")
         invoices = [
-            make.invoice(customer, f"{org.slug}-F{n:02d}-{k}", due=D - days((n * 7 + k * 11) % 70 - 8),
-                         amount=f"{150 + n * 10 + k}.00")
+            make.invoice(customer, f"{org.slug}-F{n:02d}-{k}",
+                         due=D - days((n * 7 + k * 11) % 70 - 8), amount=f"{150 + n * 10 + k}.00")
             for k in range(3)
         ]  # fmt: skip
         if n % 6 == 1:

@@ -7,7 +7,8 @@ machine or several: each message is claimed by compare-and-swap before it leaves
 
 It also takes the parts of runs on the queue (``relance run --enqueue``, queue ``runs``),
 one task between two batches: any number of workers on any number of machines share a run
-(relance.dunning.run_tasks); ``--no-runs`` leaves them to other workers.
+(relance.dunning.run_tasks); ``--no-runs`` leaves them to other workers, ``--runs-only``
+sends nothing.
 
 With ``--enqueue`` it sends nothing itself: it hands due batches to the task queue
 (django-tasks) for ``db_worker`` processes to send.
@@ -49,6 +50,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-runs", action="store_true", help="take no part of runs on the queue"
         )
+        parser.add_argument(
+            "--runs-only", action="store_true", help="take runs' parts, send nothing"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["batch"] < 1:
@@ -66,15 +70,24 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._stop)
         stale_after = timedelta(seconds=opts["stale_after"])
+        if opts["no_runs"] and opts["runs_only"]:
+            raise CommandError("--no-runs and --runs-only exclude each other")
         self.runs = None if opts["no_runs"] else _run_worker()
+        if not opts["once"]:  # a long-lived process says who it is in the logs
+            from relance.dunning.run_tasks import worker_name
+
+            takes = (
+                "sending" if self.runs is None
+                else "taking runs' parts" if opts["runs_only"]
+                else "sending and taking runs' parts"
+            )  # fmt: skip
+            self.stdout.write(f"worker {worker_name()} started: {takes}")
+            self.stdout.flush()
         while not self.stopping:
             close_old_connections()  # a long-lived loop: drop broken or expired connections
             busy = self._run_part(stale_after)
-            if opts["enqueue"]:
-                busy = self._enqueue(organisation_id, opts["batch"], stale_after) or busy
-            else:
-                busy = self._send(organisation_id, opts["batch"], stale_after) or busy
-            busy = self._webhooks(organisation_id, opts["enqueue"]) or busy
+            if not opts["runs_only"]:
+                busy = self._outbox(organisation_id, opts, stale_after) or busy
             if not busy:
                 if opts["once"]:
                     break
@@ -93,6 +106,15 @@ class Command(BaseCommand):
         before = self.runs._run_tasks
         self.runs.run()
         return self.runs._run_tasks > before
+
+    def _outbox(
+        self, organisation_id: int | None, opts: dict[str, Any], stale_after: timedelta
+    ) -> bool:
+        if opts["enqueue"]:
+            busy = self._enqueue(organisation_id, opts["batch"], stale_after)
+        else:
+            busy = self._send(organisation_id, opts["batch"], stale_after)
+        return self._webhooks(organisation_id, opts["enqueue"]) or busy
 
     def _send(self, organisation_id: int | None, batch: int, stale_after: timedelta) -> bool:
         started = time.monotonic()
