@@ -60,6 +60,8 @@ def enqueue(organisation: Organisation, run_date: dt.date, parts: int | None = N
     if missing := missing_for_email(organisation):
         raise engine.RunError(missing)
     with transaction.atomic():
+        # Two commands enqueueing at once: the second waits here, then finds the first's.
+        list(Organisation.objects.select_for_update().filter(pk=organisation.pk).values("pk"))
         active = QueuedRun.objects.filter(organisation=organisation, status__in=ACTIVE).first()
         if active is not None:
             if active.run_date == run_date:
