@@ -319,7 +319,6 @@ def _payment_plans(
             result.counts["communications_instalment_email"] += 1
         if decision.outcome:
             result.counts[f"plans_{decision.outcome}"] += 1
-        if decision.outcome:
             closed.setdefault(decision.outcome, []).append(decision.plan_id)
         if (explain or dry_run) and (decision.remind or decision.outcome or decision.newly_paid):
             result.plans.append(instalments.describe(decision))
