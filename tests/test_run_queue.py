@@ -6,6 +6,8 @@ queue. Two real `relance worker` processes sharing a run: tests/test_run_workers
 from __future__ import annotations
 
 import datetime as dt
+import json
+from io import StringIO
 from typing import Any
 
 import factories as make
@@ -252,3 +254,16 @@ def test_it_keeps_a_part_of_a_stopped_worker_for_another(twins):
     queued.refresh_from_db()
     assert queued.status == "done"
     assert RunPart.objects.get(run=queued, share=share).attempts == 2
+
+
+def test_it_says_when_no_worker_takes_a_run_it_waits_for(twins, monkeypatch):
+    from relance.dunning.management.commands import run as command
+
+    monkeypatch.setattr(command, "NOBODY_AFTER", 0)
+    monkeypatch.setattr(command.time, "sleep", lambda seconds: work_off())  # a worker, late
+    out, err = StringIO(), StringIO()
+    call_command("run", "--org", "many", "--date", D.isoformat(), "--enqueue", "--wait",
+                 "--json", stdout=out, stderr=err)  # fmt: skip
+    assert "waiting for a `relance worker` to begin 1 run(s) on the queue" in err.getvalue()
+    (ended,) = json.loads(out.getvalue())["runs"]
+    assert ended["organisation"] == "many" and ended["counts"]["queued"] > 0

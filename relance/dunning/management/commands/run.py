@@ -21,6 +21,8 @@ from relance.dunning.models import QueuedRun
 from relance.lib.commands import iso_date, organisation_option
 from relance.lib.output import Column, print_json, print_table, progress_bar
 
+NOBODY_AFTER = 10  # seconds: a run still not begun by then has no worker to take it
+
 
 class Command(BaseCommand):
     help = "Run the dunning of a day: decide and plan the reminders, calls and tasks."
@@ -110,7 +112,9 @@ class Command(BaseCommand):
             raise CommandError("\n".join(refused))
 
     def wait(self, ids: list[int], opts: dict[str, Any]) -> list[QueuedRun]:
-        """Until every run has ended, the parts done as progress."""
+        """Until every run has ended, the parts done as progress; a word on stderr if no
+        worker has begun one after ``NOBODY_AFTER`` seconds."""
+        started, told = time.monotonic(), False
         with progress_bar(enabled=not opts["json"]) as report:
             while True:
                 runs = list(QueuedRun.objects.filter(pk__in=ids).select_related("organisation")
@@ -119,6 +123,11 @@ class Command(BaseCommand):
                        sum(r.parts_total for r in runs))  # fmt: skip
                 if all(r.status not in run_tasks.ACTIVE for r in runs):
                     return runs
+                waiting = [r for r in runs if r.status == QueuedRun.Status.QUEUED]
+                if waiting and not told and time.monotonic() - started > NOBODY_AFTER:
+                    self.stderr.write(f"waiting for a `relance worker` to begin {len(waiting)} "
+                                      "run(s) on the queue...")  # fmt: skip
+                    told = True
                 time.sleep(0.2)
 
     def report(self, results: list[Any], opts: dict[str, Any]) -> None:
