@@ -8,6 +8,11 @@ at D, and the next day's run at D+1. Each run is timed from inside (wall clock a
 the same process, the floor: reading the same open items and inserting the same number of
 rows into scratch tables of the same shape with the database driver alone
 (``cursor.executemany``), in a transaction rolled back afterwards.
+
+``--workers 1 2`` adds the first run through the task queue (``relance run --enqueue``):
+for each N, on a copy of the set-up database, N ``relance worker --runs-only`` processes
+take its parts (``--parts``, default ``sharing.parts``); timed from the enqueueing to the
+run's record done, as its ``relance run --enqueue --wait`` would see it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -164,6 +170,29 @@ def measure_floor(org: Any, written: dict[str, int]) -> dict[str, float]:
             **written}  # fmt: skip
 
 
+def queued_run(parts: int | None) -> dict[str, Any]:
+    """The first run through the queue, taken by the workers the parent started."""
+    from relance.accounts.models import Organisation
+    from relance.dunning import run_tasks
+    from relance.dunning.models import QueuedRun
+
+    org = Organisation.objects.get(slug="bench")
+    start = time.perf_counter()
+    run = run_tasks.enqueue(org, D, parts)
+    while run.status in run_tasks.ACTIVE:
+        time.sleep(0.05)
+        run = QueuedRun.objects.get(pk=run.pk)
+    seconds = time.perf_counter() - start
+    if run.status != QueuedRun.Status.DONE:
+        raise SystemExit(f"the queued run failed: {run.error}")
+    parts_seconds = [
+        (p.updated_at - run.created_at).total_seconds() for p in run.parts.all()
+    ]  # fmt: skip
+    figures = run.data["result"]
+    return {"seconds": seconds, "parts": run.parts_total, "last_part_s": max(parts_seconds),
+            "workers": sorted({p.worker for p in run.parts.all()}), **figures}  # fmt: skip
+
+
 def child(args: argparse.Namespace) -> None:
     import django
 
@@ -172,6 +201,9 @@ def child(args: argparse.Namespace) -> None:
     if args.phase == "setup":
         setup(args.customers, args.invoices)
         return
+    if args.phase == "queued":
+        print(json.dumps(queued_run(args.parts)))
+        return
     day = D if args.phase == "first" else D + dt.timedelta(days=1)
     print(json.dumps(timed_run(day)))
 
@@ -179,6 +211,8 @@ def child(args: argparse.Namespace) -> None:
 def measure(phase: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.engine_run", "--phase", phase,
            "--customers", str(args.customers), "--invoices", str(args.invoices)]  # fmt: skip
+    if args.parts:
+        cmd += ["--parts", str(args.parts)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
@@ -194,7 +228,18 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--invoices", type=int, default=1_000_000)
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--phase", choices=["setup", "first", "next"])
+    parser.add_argument("--phase", choices=["setup", "first", "next", "queued"])
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also the first run through the queue with N worker processes",
+    )
+    parser.add_argument("--parts", type=int, default=None, help="parts of the queued run")
+    parser.add_argument(
+        "--skip-in-process", action="store_true", help="with --workers: the queued runs alone"
+    )
     args = parser.parse_args()
     if args.phase:
         child(args)
@@ -212,7 +257,9 @@ def main() -> None:
                 measure("setup", env, args)
                 print(f"{db}: set-up of {args.customers:,} customers and {args.invoices:,} "
                       f"invoices in {time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
-                for phase in ("first", "next"):
+                if args.workers:
+                    queued(db, env, args)
+                for phase in () if args.skip_in_process else ("first", "next"):
                     r = measure(phase, env, args)
                     floor = r["floor"]["read"] + r["floor"]["write"]
                     print(f"| {db} | {phase} | {r['floor']['open_items']:,} | "
@@ -224,6 +271,55 @@ def main() -> None:
             finally:
                 if db == "postgres":
                     subprocess.run([ROOT / "scripts" / "pg-cluster", "stop", f"{tmp}/pg"])
+
+
+def queued(db: str, env: dict[str, str], args: argparse.Namespace) -> None:
+    """The first run through the queue with each number of workers, each on a copy of the
+    set-up database (the run writes)."""
+    for n in args.workers:
+        copy = dict(env)
+        data = Path(env["RELANCE_DATA_DIR"]) / f"workers-{n}"
+        if db == "postgres":
+            name = f"bench_workers_{n}"
+            _admin(env["DATABASE_URL"], f"CREATE DATABASE {name} TEMPLATE "
+                                        f"{env['DATABASE_URL'].rsplit('/', 1)[1]}")  # fmt: skip
+            copy["DATABASE_URL"] = env["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
+            data.mkdir()
+        else:
+            shutil.copytree(env["RELANCE_DATA_DIR"], data,
+                            ignore=shutil.ignore_patterns("pg", "workers-*"))  # fmt: skip
+        copy["RELANCE_DATA_DIR"] = str(data)
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "relance", "worker", "--runs-only", "--sleep", "0.1"],
+                env=copy,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(n)
+        ]
+        try:
+            for worker in workers:  # each ready before the run is enqueued
+                assert worker.stdout and "started" in worker.stdout.readline()
+            r = measure("queued", copy, args)
+        finally:
+            for worker in workers:
+                worker.terminate()
+                worker.wait()
+            if db == "postgres":
+                _admin(env["DATABASE_URL"], f"DROP DATABASE {name} WITH (FORCE)")
+        print(f"| {db} | first, queued | {n} worker(s) | {r['parts']} parts | "
+              f"{r['items_considered']:,} | {r['seconds']:.1f} s | "
+              f"{r['peak_rss_mib']:,.0f} MiB (enqueuer) | {r['counts'].get('queued', 0):,} "
+              f"comms | {len(r['workers'])} worker(s) took parts |", flush=True)  # fmt: skip
+
+
+def _admin(url: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(statement)
 
 
 if __name__ == "__main__":

@@ -215,7 +215,8 @@ RELANCE_REQUIRE_2FA_FOR_ADMINS = env_bool("RELANCE_REQUIRE_2FA_FOR_ADMINS", Fals
 TASKS = {
     "default": {
         "BACKEND": env_str("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
-        "QUEUES": ["default"],
+        # "runs": the daily run's parts, taken by `relance worker` (relance.dunning.run_tasks).
+        "QUEUES": ["default", "runs"],
     }
 }
 

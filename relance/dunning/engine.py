@@ -138,8 +138,8 @@ def run(
         loading.settle_bounds(context, dry_run)
         if not dry_run:
             _insolvency_tasks(organisation, run_date, result)
-        context.in_plan -= _payment_plans(organisation, run_date, calendar, result, dry_run,
-                                          explain)  # fmt: skip
+        closed = _payment_plans(organisation, run_date, calendar, result, dry_run, explain)
+        context.in_plan -= closed.get("defaulted", set())
         # Customers done, without a total: counting those with items that may move would
         # cost a second pass over the open items.
         step = _Step(context, run_date, calendar, dry_run, explain, chunk_customers)
@@ -160,6 +160,63 @@ def run(
             result.items_considered += items
             result.counts.update(counts)
         return _recorded(organisation, result)
+
+
+def begin_parts(organisation: Organisation, run_date: dt.date) -> tuple[RunResult, dict[str, Any]]:
+    """A run on the queue, before its parts (relance.dunning.run_tasks): what ``run`` does
+    before it shares the customers out, in the same order. Returns the counts so far and
+    what each part needs to decide as ``run`` would (``part``'s ``closed``)."""
+    if missing := missing_for_email(organisation):
+        raise RunError(missing)
+    calendar = calendar_for(organisation, run_date)
+    result = RunResult(organisation.slug, run_date, False, calendar.business_day,
+                       calendar.holiday_name)  # fmt: skip
+    with collector_paused():
+        result.counts["promises_kept"] += len(pauses.keep_promises(organisation, on=run_date))
+        summaries.age(organisation.pk, run_date)
+        try:  # refused before any part is enqueued
+            loading.Context.load(organisation, run_date)
+        except loading.NothingToRun as error:
+            raise RunError(str(error)) from None
+        _insolvency_tasks(organisation, run_date, result)
+        closed = _payment_plans(organisation, run_date, calendar, result, False, False)
+    return result, {k: sorted(v) for k, v in closed.items()}
+
+
+def part(
+    organisation: Organisation,
+    run_date: dt.date,
+    share: tuple[int, int],
+    closed: dict[str, list[int]],
+    report: sharing.Report | None = None,
+) -> RunResult:
+    """One share of a run on the queue: the customers whose id is k modulo n, decided and
+    written as ``run`` decides them. Its context is read after the payment plans were
+    followed (``begin_parts``), where ``run`` read it before: the invoices of the plans that
+    closed today are put back as ``run`` saw them (still in a plan, but those of a plan
+    defaulted today, which are dunned again from today). Other parts' writes concern other
+    customers, so reading after them changes nothing."""
+    calendar = calendar_for(organisation, run_date)
+    result = RunResult(organisation.slug, run_date, False, calendar.business_day,
+                       calendar.holiday_name)  # fmt: skip
+    with collector_paused():
+        try:
+            context = loading.Context.load(organisation, run_date)
+        except loading.NothingToRun as error:
+            raise RunError(str(error)) from None
+        for outcome, invoices in closed.items():
+            context.special_invoices |= set(invoices)
+            if outcome != "defaulted":
+                context.in_plan |= set(invoices)
+        context.in_plan -= set(closed.get("defaulted", ()))
+        step = _Step(context, run_date, calendar, False, False, CHUNK_CUSTOMERS)
+        step.run_share(result, report or _ignore, reader=connection, share=share)
+    return result
+
+
+def recorded(organisation: Organisation, result: RunResult) -> RunResult:
+    """The end of a run on the queue, once every part is written: as ``run`` ends."""
+    return _recorded(organisation, result)
 
 
 def _recorded(organisation: Organisation, result: RunResult) -> RunResult:
@@ -252,10 +309,10 @@ def _payment_plans(
     result: RunResult,
     dry_run: bool,
     explain: bool,
-) -> set[int]:
-    """Follow the payment plans; return the invoices of the plans defaulted today, which
-    are dunned again from today."""
-    defaulted: list[int] = []
+) -> dict[str, set[int]]:
+    """Follow the payment plans; return the invoices of the plans closed today by outcome:
+    those of the plans defaulted today are dunned again from today."""
+    closed: dict[str, list[int]] = {}
     for decision in instalments.run(org, day, business_day=calendar.business_day,
                                     dry_run=dry_run):  # fmt: skip
         result.counts["instalments_paid"] += len(decision.newly_paid)
@@ -263,17 +320,17 @@ def _payment_plans(
             result.counts["communications_instalment_email"] += 1
         if decision.outcome:
             result.counts[f"plans_{decision.outcome}"] += 1
-        if decision.outcome == "defaulted":
-            defaulted.append(decision.plan_id)
+            closed.setdefault(decision.outcome, []).append(decision.plan_id)
         if (explain or dry_run) and (decision.remind or decision.outcome or decision.newly_paid):
             result.plans.append(instalments.describe(decision))
-    if not defaulted:
-        return set()
-    return set(
-        PaymentPlan.invoices.through.objects.filter(paymentplan_id__in=defaulted).values_list(
-            "invoice_id", flat=True
+    return {
+        outcome: set(
+            PaymentPlan.invoices.through.objects.filter(paymentplan_id__in=plans).values_list(
+                "invoice_id", flat=True
+            )
         )
-    )
+        for outcome, plans in closed.items()
+    }
 
 
 def _insolvency_tasks(org: Organisation, day: dt.date, result: RunResult) -> None:

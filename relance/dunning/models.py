@@ -462,3 +462,71 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class QueuedRun(models.Model):
+    """A run of one organisation on the task queue (``relance run --enqueue``), cut into
+    parts that any ``relance worker`` takes: its progress and its outcome
+    (relance.dunning.run_tasks)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    run_date = models.DateField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # Asked for at enqueueing (0: decided by the size of the ledger when the run begins).
+    parts_wanted = models.PositiveIntegerField(default=0)
+    parts_total = models.PositiveIntegerField(default=0)
+    parts_done = models.PositiveIntegerField(default=0)
+    # What the beginning decided for the parts (payment plans' invoices) and, at the end,
+    # the run's result: customers, items, counts.
+    data = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["organisation", "status"], name="queued_run_status")]
+
+    def __str__(self) -> str:
+        return f"run of {self.run_date} ({self.status}, {self.parts_done}/{self.parts_total})"
+
+
+class RunPart(models.Model):
+    """One share of a queued run's customers (those whose id is ``share`` modulo the run's
+    ``parts_total``): written once, its counts kept for the run's total."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    run = models.ForeignKey(QueuedRun, on_delete=models.CASCADE, related_name="parts")
+    share = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=64, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["run", "share"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "share"], name="run_part_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"part {self.share} of run {self.run_id} ({self.status})"

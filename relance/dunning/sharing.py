@@ -23,6 +23,8 @@ from relance.lib import shares as lib_shares
 
 PARALLEL_FROM = 200_000  # open items: below, forking costs more than it saves
 MAX_JOBS = 4
+ITEMS_PER_PART = 250_000  # a run on the queue: a million open items in four parts
+MAX_PARTS = 64
 WRITE_CACHE_KIB = 256 * 1024
 
 Report = lib_shares.Report
@@ -53,6 +55,18 @@ def how_many(org: Organisation, jobs: int | None, day: dt.date | None = None) ->
     else:
         open_items = Invoice.objects.filter(organisation=org, balance__gt=org.min_balance).count()
     return min(cores, MAX_JOBS) if open_items >= PARALLEL_FROM else 1
+
+
+def parts(org: Organisation, wanted: int | None) -> int:
+    """How many parts a run on the queue is cut into (relance.dunning.run_tasks): from
+    ``PARALLEL_FROM`` open items, one per ``ITEMS_PER_PART`` (at least two), whatever the
+    cores of the machine that begins it: the workers that take them may be many."""
+    if wanted is not None:
+        return max(1, min(wanted, MAX_PARTS))
+    open_items = Invoice.objects.filter(organisation=org, balance__gt=org.min_balance).count()
+    if open_items < PARALLEL_FROM:
+        return 1
+    return min(MAX_PARTS, max(2, -(-open_items // ITEMS_PER_PART)))
 
 
 def share_out(

@@ -12,6 +12,13 @@ One seam for both databases:
   waits can say what it waits for. (SQLite's own write lock cannot serve: a run commits
   chunk by chunk, and an organisation's lock must cover the whole run.)
 
+A run on the task queue (relance.dunning.run_tasks) is cut into parts that workers on
+several machines take at once: each part holds its organisation *shared*
+(``pg_advisory_lock_shared``, ``flock(LOCK_SH)``), so that parts run together while an
+import, which holds it alone, waits for the part in hand; and between parts, an exclusive
+holder also waits while the run is unfinished (``spanning``: checks that other modules
+register, since such a run is in no process's hands).
+
 Locks are reentrant within a process (a command that holds an organisation may call code
 that takes it again) and inherited by the processes a run forks to share its customers.
 An in-memory SQLite database (the test suite's) is one process's alone: nothing to lock.
@@ -23,6 +30,7 @@ import fcntl
 import os
 import re
 import sys
+import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -39,6 +47,11 @@ ORGANISATIONS = 0x52454C  # "REL"
 MIGRATING = 0x52454C414E4345  # "RELANCE"
 
 Notice = Callable[[str], None]
+# Holders of organisations that outlive a process (a run on the queue, between its parts):
+# each check says what holds organisation ``slug``, or None.
+Spanning = Callable[[str], "str | None"]
+spanning: list[Spanning] = []
+SPANNING_POLL = 1.0  # seconds between two looks while such a holder is at work
 _held: Counter[str] = Counter()  # the locks this process holds, by name
 _files: dict[str, IO[str]] = {}
 
@@ -48,14 +61,31 @@ def _stderr(line: str) -> None:
 
 
 @contextmanager
-def organisation_lock(slug: str, purpose: str, notice: Notice = _stderr) -> Iterator[None]:
+def organisation_lock(
+    slug: str, purpose: str, notice: Notice = _stderr, *, shared: bool = False
+) -> Iterator[None]:
     """Hold organisation ``slug`` for ``purpose`` (``run``, ``import``): one writer of its
     ledger and its dunning at a time. Taken before the work reads anything, so that the
-    second sees the first one's result."""
+    second sees the first one's result. ``shared``: the parts of one run on the queue,
+    which hold it together (and exclude the others)."""
     what = f"organisation {slug}"
     key = (ORGANISATIONS, _int4(slug))
-    with _lock(f"org-{_safe(slug)}", key, what, purpose, notice, own_connection=True):
-        yield
+    name = f"org-{_safe(slug)}"
+    if shared or _held[name]:
+        with _lock(name, key, what, purpose, notice, own_connection=True, shared=shared):
+            yield
+        return
+    told = False
+    while True:
+        with _lock(name, key, what, purpose, notice, own_connection=True):
+            holder = next((h for check in spanning if (h := check(slug))), None)
+            if holder is None:
+                yield
+                return
+        if not told:  # released while that holder's next part runs; then tried again
+            notice(f"waiting for {holder} on {what} to finish...")
+            told = True
+        time.sleep(SPANNING_POLL)
 
 
 @contextmanager
@@ -73,6 +103,7 @@ def _lock(
     purpose: str,
     notice: Notice,
     own_connection: bool = False,
+    shared: bool = False,
 ) -> Iterator[None]:
     if _held[name]:  # reentrant: the outer holder releases
         _held[name] += 1
@@ -82,9 +113,9 @@ def _lock(
             _held[name] -= 1
         return
     if connection.vendor == "postgresql":
-        acquire, release = _advisory(key, what, notice, own_connection)
+        acquire, release = _advisory(key, what, notice, own_connection, shared)
     elif (directory := _lock_directory()) is not None:
-        acquire, release = _file(directory / f"{name}.lock", what, purpose, notice)
+        acquire, release = _file(directory / f"{name}.lock", what, purpose, notice, shared)
     else:
         acquire = release = _nothing
     acquire()
@@ -101,25 +132,26 @@ def _nothing() -> None:
 
 
 def _advisory(
-    key: tuple[int, ...], what: str, notice: Notice, own_connection: bool
+    key: tuple[int, ...], what: str, notice: Notice, own_connection: bool, shared: bool = False
 ) -> tuple[Callable[[], None], Callable[[], None]]:
     args = ", ".join(["%s"] * len(key))
     holder = _lock_connection() if own_connection else connection
+    mode = "_shared" if shared else ""
 
     def acquire() -> None:
         with holder.cursor() as cursor:
-            cursor.execute(f"SELECT pg_try_advisory_lock({args})", key)
+            cursor.execute(f"SELECT pg_try_advisory_lock{mode}({args})", key)
             if cursor.fetchone()[0]:
                 return
             notice(f"waiting for another command on {what} to finish...")
-            cursor.execute(f"SELECT pg_advisory_lock({args})", key)
+            cursor.execute(f"SELECT pg_advisory_lock{mode}({args})", key)
 
     def release() -> None:
         if own_connection and not os.environ.get("RELANCE_COMMAND") and not +_held:
             _close_lock_connection()  # the server releases the lock with the session
         elif holder.connection is not None:  # (closed: the server released it already)
             with holder.cursor() as cursor:
-                cursor.execute(f"SELECT pg_advisory_unlock({args})", key)
+                cursor.execute(f"SELECT pg_advisory_unlock{mode}({args})", key)
 
     return acquire, release
 
@@ -148,28 +180,31 @@ def _close_lock_connection() -> None:
 
 
 def _file(
-    path: Path, what: str, purpose: str, notice: Notice
+    path: Path, what: str, purpose: str, notice: Notice, shared: bool = False
 ) -> tuple[Callable[[], None], Callable[[], None]]:
     name = path.stem
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
 
     def acquire() -> None:
         handle = path.open("a+", encoding="utf-8")  # held until release
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another command"
             notice(f"waiting for {holder} on {what} to finish...")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"the {purpose} of process {os.getpid()}")
-        handle.flush()
+            fcntl.flock(handle, mode)
+        if not shared:  # shared holders are many: the file names the one exclusive holder
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"the {purpose} of process {os.getpid()}")
+            handle.flush()
         _files[name] = handle
 
     def release() -> None:
         handle = _files.pop(name)
-        handle.truncate(0)
+        if not shared:
+            handle.truncate(0)
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
 

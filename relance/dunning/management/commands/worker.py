@@ -1,8 +1,14 @@
 """relance worker [--once] [--batch 200] [--sleep 5] [--org SLUG] [--stale-after 600] [--enqueue]
+[--no-runs]
 
 Sends what is due, in a loop: sweep abandoned claims, claim and send batches over one
 connection each, sleep when nothing is due. Any number of workers may run at once, on one
 machine or several: each message is claimed by compare-and-swap before it leaves.
+
+It also takes the parts of runs on the queue (``relance run --enqueue``, queue ``runs``),
+one task between two batches: any number of workers on any number of machines share a run
+(relance.dunning.run_tasks); ``--no-runs`` leaves them to other workers, ``--runs-only``
+sends nothing.
 
 With ``--enqueue`` it sends nothing itself: it hands due batches to the task queue
 (django-tasks) for ``db_worker`` processes to send.
@@ -41,6 +47,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--enqueue", action="store_true", help="enqueue batches as tasks instead of sending"
         )
+        parser.add_argument(
+            "--no-runs", action="store_true", help="take no part of runs on the queue"
+        )
+        parser.add_argument(
+            "--runs-only", action="store_true", help="take runs' parts, send nothing"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["batch"] < 1:
@@ -58,17 +70,51 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._stop)
         stale_after = timedelta(seconds=opts["stale_after"])
+        if opts["no_runs"] and opts["runs_only"]:
+            raise CommandError("--no-runs and --runs-only exclude each other")
+        self.runs = None if opts["no_runs"] else _run_worker()
+        if not opts["once"]:  # a long-lived process says who it is in the logs
+            from relance.dunning.run_tasks import worker_name
+
+            takes = (
+                "sending" if self.runs is None
+                else "taking runs' parts" if opts["runs_only"]
+                else "sending and taking runs' parts"
+            )  # fmt: skip
+            self.stdout.write(f"worker {worker_name()} started: {takes}")
+            self.stdout.flush()
         while not self.stopping:
             close_old_connections()  # a long-lived loop: drop broken or expired connections
-            if opts["enqueue"]:
-                busy = self._enqueue(organisation_id, opts["batch"], stale_after)
-            else:
-                busy = self._send(organisation_id, opts["batch"], stale_after)
-            busy = self._webhooks(organisation_id, opts["enqueue"]) or busy
+            busy = self._run_part(stale_after)
+            if not opts["runs_only"]:
+                busy = self._outbox(organisation_id, opts, stale_after) or busy
             if not busy:
                 if opts["once"]:
                     break
                 self._sleep(opts["sleep"])
+
+    def _run_part(self, stale_after: timedelta) -> bool:
+        """One task of a run on the queue, if one is ready; parts of dead workers first
+        taken back."""
+        if self.runs is None:
+            return False
+        from relance.dunning import run_tasks
+
+        taken_back = run_tasks.sweep_stale(max(stale_after, run_tasks.STALE_AFTER))
+        if taken_back:
+            self.stdout.write(f"run parts taken back from stopped workers: {taken_back}")
+        before = self.runs._run_tasks
+        self.runs.run()
+        return self.runs._run_tasks > before
+
+    def _outbox(
+        self, organisation_id: int | None, opts: dict[str, Any], stale_after: timedelta
+    ) -> bool:
+        if opts["enqueue"]:
+            busy = self._enqueue(organisation_id, opts["batch"], stale_after)
+        else:
+            busy = self._send(organisation_id, opts["batch"], stale_after)
+        return self._webhooks(organisation_id, opts["enqueue"]) or busy
 
     def _send(self, organisation_id: int | None, batch: int, stale_after: timedelta) -> bool:
         started = time.monotonic()
@@ -117,3 +163,21 @@ class Command(BaseCommand):
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         # Finish the message in hand, then stop: a stop never leaves a message in doubt.
         self.stopping = True
+
+
+def _run_worker() -> Any:
+    """django-tasks' database worker on the queue of runs, one task per call (``run``);
+    None when the tasks do not go through the database (nothing to take)."""
+    from django_tasks_db import DatabaseBackend
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    from relance.dunning import run_tasks
+
+    backend = run_tasks.run_part.get_backend()
+    if not isinstance(backend, DatabaseBackend):
+        return None
+    return Worker(
+        queue_names=[run_tasks.QUEUE], interval=0, batch=True, backend_name=backend.alias,
+        startup_delay=False, max_tasks=1, worker_id=run_tasks.worker_name(),
+        excluded_queue_names=[],
+    )  # fmt: skip
