@@ -239,7 +239,7 @@ class PaymentPlan(models.Model):
         "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
     )
     customer = models.ForeignKey("ledger.Customer", on_delete=models.CASCADE, related_name="+")
-    invoices = models.ManyToManyField(
+    invoices: models.ManyToManyField[Any, PlanInvoice] = models.ManyToManyField(
         "ledger.Invoice", related_name="payment_plans", through="PlanInvoice"
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)

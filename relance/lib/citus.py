@@ -210,7 +210,7 @@ def _keys(model: type[models.Model], where: dict[Any, str], editor: Any, out: La
                 f"ALTER TABLE {q(table)} ADD CONSTRAINT {name} UNIQUE ({COLUMN}, {q(f.column)});",
             ]
     for fields in meta.unique_together:
-        columns = [meta.get_field(n).column for n in fields]
+        columns = [_column(model, n) for n in fields]
         if COLUMN in columns:
             continue
         name = q(editor._create_index_name(table, columns, suffix="_uniq"))
@@ -222,7 +222,7 @@ def _keys(model: type[models.Model], where: dict[Any, str], editor: Any, out: La
     for constraint in meta.constraints:
         if not isinstance(constraint, models.UniqueConstraint) or not constraint.fields:
             continue
-        columns = [meta.get_field(n).column for n in constraint.fields]
+        columns = [_column(model, n) for n in constraint.fields]
         if COLUMN in columns:
             continue
         wider = models.UniqueConstraint(
@@ -264,8 +264,12 @@ def _foreign_keys(model: type[models.Model]) -> list[Any]:
     return [
         f
         for f in model._meta.local_concrete_fields
-        if isinstance(f, models.ForeignKey) and f.db_constraint
+        if isinstance(f, models.ForeignKey) and getattr(f, "db_constraint", True)
     ]
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    return str(getattr(model._meta.get_field(name), "column", name))
 
 
 def _incoming(

@@ -47,13 +47,17 @@ def organisation_field(model: type[models.Model]) -> models.Field[Any, Any] | No
     return field if isinstance(field, models.ForeignKey) else None
 
 
-class FromParentManager(models.Manager[Any]):
-    """``bulk_create`` that fills the organisation of rows that leave it out."""
+class FromParentQuerySet(models.QuerySet[Any]):
+    """``bulk_create`` that fills the organisation of rows that leave it out (a many-to-many
+    ``add`` goes through the query set, not the manager)."""
 
     def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
         objs = list(objs)
         fill_organisation(self.model, objs)
         return super().bulk_create(objs, *args, **kwargs)
+
+
+FromParentManager = models.Manager.from_queryset(FromParentQuerySet)
 
 
 class FromParent(models.Model):
