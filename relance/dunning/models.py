@@ -176,11 +176,14 @@ class ItemState(FromParent):
     invoice = RowIdOneToOneField(
         "ledger.Invoice", on_delete=models.CASCADE, primary_key=True, related_name="dunning"
     )
-    # The invoice's, carried for distribution by organisation (docs/deployment.md); found
-    # through the invoice, so without an index of its own.
+    # The invoice's, carried for distribution by organisation (docs/deployment.md). Found
+    # through the invoice, so without an index of its own; and without a database constraint:
+    # a copy of the invoice's (which has one), whose check would cost the run's first write
+    # several per cent (docs/performance.md).
     organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     level = models.PositiveSmallIntegerField(default=0)  # the last step executed
     level_date = models.DateField(null=True)  # the run date of that step
     thanked = models.BooleanField(default=False)
@@ -394,10 +397,12 @@ class CommunicationItem(FromParent):
     organisation_parent = "communication"
     id = RowIdAutoField(primary_key=True)
     # The communication's, carried for distribution by organisation (docs/deployment.md):
-    # found through the communication, so without an index of its own.
+    # found through the communication, so without an index of its own, nor a constraint (as
+    # the item state's).
     organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     # Looked up through the unique constraint below, which starts with it.
     communication = models.ForeignKey(
         Communication, on_delete=models.CASCADE, related_name="items", db_index=False

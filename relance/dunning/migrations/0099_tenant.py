@@ -16,10 +16,13 @@ CHILDREN = [
     ("dunning_paymentplan_invoices", "dunning_paymentplan", "paymentplan_id"),
 ]
 MODELS = ["itemstate", "instalment", "communicationitem", "planinvoice"]
+HOT = {"itemstate", "communicationitem"}
 
 
-def organisation(null: bool) -> models.ForeignKey:
+def organisation(name: str, null: bool) -> models.ForeignKey:
+    # The two tables a first run fills hold a copy without a constraint (see the models).
     return models.ForeignKey(
+        db_constraint=name not in HOT,
         null=null, db_index=False, on_delete=django.db.models.deletion.CASCADE,
         related_name="+", to="accounts.organisation",
     )  # fmt: skip
@@ -96,12 +99,12 @@ class Migration(migrations.Migration):
             ]
         ),
         *[
-            migrations.AddField(model_name=name, name="organisation", field=organisation(True))
+            migrations.AddField(model_name=name, name="organisation", field=organisation(name, True))
             for name in MODELS
         ],
         migrations.RunPython(fill, migrations.RunPython.noop),
         *[
-            migrations.AlterField(model_name=name, name="organisation", field=organisation(False))
+            migrations.AlterField(model_name=name, name="organisation", field=organisation(name, False))
             for name in MODELS
         ],
     ]
