@@ -149,15 +149,15 @@ def measure_floor(org: Any, written: dict[str, int]) -> dict[str, float]:
         comms = [row[0] for row in cursor.fetchall()] or [0]
         cursor.executemany(
             "INSERT INTO dunning_communicationitem (communication_id, invoice_id, step_position,"
-            " days_overdue, balance, dropped) VALUES (%s, %s, 2, 5, %s, '')",
-            [(comms[n % len(comms)], items[n][0], items[n][4])
+            " days_overdue, balance, dropped, organisation_id) VALUES (%s, %s, 2, 5, %s, '', %s)",
+            [(comms[n % len(comms)], items[n][0], items[n][4], org.pk)
              for n in range(min(written["items"], len(items)))],
         )  # fmt: skip
         cursor.executemany(
-            "INSERT INTO dunning_itemstate (invoice_id, level, level_date, thanked) VALUES"
-            " (%s, 2, %s, FALSE) ON CONFLICT (invoice_id) DO UPDATE SET level = excluded.level,"
-            " level_date = excluded.level_date",
-            [(items[n][0], D) for n in range(min(written["states"], len(items)))],
+            "INSERT INTO dunning_itemstate (invoice_id, level, level_date, thanked,"
+            " organisation_id) VALUES (%s, 2, %s, FALSE, %s) ON CONFLICT (invoice_id) DO UPDATE"
+            " SET level = excluded.level, level_date = excluded.level_date",
+            [(items[n][0], D, org.pk) for n in range(min(written["states"], len(items)))],
         )  # fmt: skip
         cursor.executemany(
             "INSERT INTO ledger_timelineevent (organisation_id, customer_id, at, kind, summary,"

@@ -233,7 +233,8 @@ def communication(
         run_date=on, send_on=on, template=template, language=customer.language, **fields,
     )  # fmt: skip
     CommunicationItem.objects.bulk_create(
-        CommunicationItem(communication=comm, invoice=invoice, step_position=1,
+        CommunicationItem(organisation_id=comm.organisation_id, communication=comm,
+                          invoice=invoice, step_position=1,
                           days_overdue=(on - invoice.due_date).days, balance=invoice.balance)
         for invoice in invoices
     )  # fmt: skip

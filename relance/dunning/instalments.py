@@ -189,8 +189,8 @@ def _plan_reminder(
     if created:
         # The plan's invoices, listed in the message as a reminder's are.
         CommunicationItem.objects.bulk_create(
-            CommunicationItem(communication=comm, invoice_id=pk, step_position=0,
-                              days_overdue=(day - due).days, balance=balance)
+            CommunicationItem(organisation=organisation, communication=comm, invoice_id=pk,
+                              step_position=0, days_overdue=(day - due).days, balance=balance)
             for pk, due, balance in Invoice.objects.filter(
                 payment_plans=decision.plan_id, balance__gt=0
             ).values_list("pk", "due_date", "balance")

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from relance.lib.fields import RowIdAutoField, RowIdOneToOneField
+from relance.lib.tenancy import FromParent
 
 
 class RateSeries(models.TextChoices):
@@ -165,15 +166,24 @@ class CustomerScenario(models.Model):
 # -- the state of each item ---------------------------------------------------------------
 
 
-class ItemState(models.Model):
+class ItemState(FromParent):
     """Where an open item stands in its scenario. No row means level 0.
 
     One row per item the run has moved, written for most open items on a first run: kept to
-    the key and three small columns (the organisation and customer are the invoice's)."""
+    the key and a few small columns (the customer is the invoice's)."""
 
+    organisation_parent = "invoice"
     invoice = RowIdOneToOneField(
         "ledger.Invoice", on_delete=models.CASCADE, primary_key=True, related_name="dunning"
     )
+    # The invoice's, carried for distribution by organisation (docs/deployment.md). Found
+    # through the invoice, so without an index of its own; and without a database constraint:
+    # a copy of the invoice's (which has one), whose check would cost the run's first write
+    # several per cent (docs/performance.md).
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     level = models.PositiveSmallIntegerField(default=0)  # the last step executed
     level_date = models.DateField(null=True)  # the run date of that step
     thanked = models.BooleanField(default=False)
@@ -247,7 +257,9 @@ class PaymentPlan(models.Model):
         "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
     )
     customer = models.ForeignKey("ledger.Customer", on_delete=models.CASCADE, related_name="+")
-    invoices = models.ManyToManyField("ledger.Invoice", related_name="payment_plans")
+    invoices: models.ManyToManyField[Any, PlanInvoice] = models.ManyToManyField(
+        "ledger.Invoice", related_name="payment_plans", through="PlanInvoice"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     agreed_on = models.DateField()
     note = models.TextField(blank=True)
@@ -261,7 +273,30 @@ class PaymentPlan(models.Model):
         return f"plan of {self.agreed_on}"
 
 
-class Instalment(models.Model):
+class PlanInvoice(FromParent):
+    """An invoice of a payment plan (the table Django made for ``PaymentPlan.invoices``,
+    with the organisation)."""
+
+    organisation_parent = "paymentplan"
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    paymentplan = models.ForeignKey(PaymentPlan, on_delete=models.CASCADE)
+    invoice = models.ForeignKey("ledger.Invoice", on_delete=models.CASCADE)
+
+    class Meta:
+        db_table = "dunning_paymentplan_invoices"
+        unique_together = [("paymentplan", "invoice")]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} in plan {self.paymentplan_id}"
+
+
+class Instalment(FromParent):
+    organisation_parent = "plan"
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     plan = models.ForeignKey(PaymentPlan, on_delete=models.CASCADE, related_name="instalments")
     due_date = models.DateField()
     amount = models.DecimalField(max_digits=18, decimal_places=2)
@@ -373,8 +408,16 @@ class Communication(models.Model):
         return f"{self.channel} to {self.customer_id} on {self.run_date} ({self.status})"
 
 
-class CommunicationItem(models.Model):
+class CommunicationItem(FromParent):
+    organisation_parent = "communication"
     id = RowIdAutoField(primary_key=True)
+    # The communication's, carried for distribution by organisation (docs/deployment.md):
+    # found through the communication, so without an index of its own, nor a constraint (as
+    # the item state's).
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     # Looked up through the unique constraint below, which starts with it.
     communication = models.ForeignKey(
         Communication, on_delete=models.CASCADE, related_name="items", db_index=False

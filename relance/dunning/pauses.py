@@ -446,10 +446,11 @@ def agree_plan(
         organisation_id=customer.organisation_id, customer=customer, agreed_on=on, note=note,
         status=status,
     )  # fmt: skip
-    plan.invoices.set(invoices)
+    plan.invoices.set(invoices, through_defaults={"organisation_id": plan.organisation_id})
     Instalment.objects.bulk_create(
-        [Instalment(plan=plan, due_date=d, amount=a) for d, a in sorted(instalments)]
-    )
+        [Instalment(organisation_id=plan.organisation_id, plan=plan, due_date=d, amount=a)
+         for d, a in sorted(instalments)]
+    )  # fmt: skip
     numbers = ", ".join(i.number for i in invoices)
     if proposed:
         _event(customer, "plan_proposed",

@@ -190,8 +190,9 @@ def confirm(plan: PaymentPlan, *, on: dt.date, user_id: int | None = None) -> Co
         },
     )  # fmt: skip
     CommunicationItem.objects.bulk_create(
-        CommunicationItem(communication=comm, invoice_id=pk, step_position=0,
-                          days_overdue=(on - due).days, balance=balance)
+        CommunicationItem(organisation_id=comm.organisation_id, communication=comm,
+                          invoice_id=pk, step_position=0, days_overdue=(on - due).days,
+                          balance=balance)
         for pk, due, balance in Invoice.objects.filter(payment_plans=plan)
         .order_by("due_date", "number")
         .values_list("pk", "due_date", "balance")

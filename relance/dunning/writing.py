@@ -43,8 +43,8 @@ COMMUNICATION_COLUMNS = [
     "subject", "message_id", "attempts", "last_error", "created_at", "updated_at",
 ]  # fmt: skip
 ITEM_COLUMNS = ["communication_id", "invoice_id", "step_position", "days_overdue", "balance",
-                "dropped", "previous_level", "previous_level_date"]  # fmt: skip
-LEVEL_COLUMNS = ["invoice_id", "level", "level_date", "thanked"]
+                "dropped", "previous_level", "previous_level_date", "organisation_id"]  # fmt: skip
+LEVEL_COLUMNS = ["invoice_id", "level", "level_date", "thanked", "organisation_id"]
 EVENT_COLUMNS = timeline.COLUMNS
 
 
@@ -132,7 +132,7 @@ class Rows:
                     dates[before] = str(before)
                 rows.items.append((n, i.invoice_id, i.step_position, i.days_overdue,
                                    str(i.balance), "", i.previous_level if steps else None,
-                                   dates[before]))  # fmt: skip
+                                   dates[before], org.pk))  # fmt: skip
                 if steps:
                     stepped[i.invoice_id] = i.step_position
             kind = "communication_awaiting_approval" if c.approval else "communication_queued"
@@ -141,9 +141,11 @@ class Rows:
             )
         # A step taken today sets the level and its date; a step passed over, the level.
         # In key order: the table is a b-tree on the invoice id.
-        rows.stepped = [(invoice, stepped[invoice], today, 0) for invoice in sorted(stepped)]
+        rows.stepped = [
+            (invoice, stepped[invoice], today, 0, org.pk) for invoice in sorted(stepped)
+        ]
         rows.passed = sorted(
-            (invoice, level, None, 0)
+            (invoice, level, None, 0, org.pk)
             for d in decisions
             for invoice, level in d.levels.items()
             if invoice not in stepped
