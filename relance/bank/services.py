@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import tempfile
 import time
+import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +50,8 @@ from relance.lib.output import render_json
 
 FORMATS = ("camt053", "csv")
 CHUNK = 5000
+MAX_ZIP_FILES = 1000
+MAX_ZIP_MEMBER = 500 * 1024 * 1024
 ZERO = Decimal("0.00")
 
 
@@ -69,6 +73,8 @@ class BankImportResult:
     allocated: Decimal = ZERO
     holds: list[str] = field(default_factory=list)  # customers whose dunning is now held
     seconds: dict[str, float] = field(default_factory=dict)  # read, match, write: where time goes
+    dry_run: bool = False
+    files: list[str] = field(default_factory=list)  # the statements of a ZIP
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -77,8 +83,18 @@ class BankImportResult:
             "allocated": self.allocated, "holds": self.holds,
         }  # fmt: skip
 
+    def as_dict(self) -> dict[str, Any]:
+        """What ``relance bank import --json`` and ``relance import --json`` print."""
+        return {
+            "file": self.file, "format": self.format, "dry_run": self.dry_run,
+            "statement": self.statement_id, **self.counts(),
+            **({"files": self.files} if self.files else {}),
+        }  # fmt: skip
+
 
 def guess_format(path: Path) -> str:
+    if zipfile.is_zipfile(path):
+        return "camt053"
     with path.open("rb") as fh:
         head = fh.read(4096)
     return "camt053" if is_camt(head) or path.suffix.lower() == ".xml" else "csv"
@@ -86,19 +102,74 @@ def guess_format(path: Path) -> str:
 
 def read_statement(
     path: Path, *, format: str | None = None, mapping: BankMapping | None = None,
-    currency: str = "EUR",
+    currency: str = "EUR", members: list[str] | None = None,
 ) -> tuple[str, list[StatementLine]]:  # fmt: skip
+    """The format and the lines of a statement; a ZIP's statements are listed in
+    ``members``."""
     if not path.is_file():
         raise ImportFailed([Problem(path.name, None, None, "no such file")])
     fmt = format or guess_format(path)
     if fmt not in FORMATS:
         raise ImportFailed([Problem(path.name, None, None, f"unknown format {fmt!r}")])
+    if fmt == "camt053" and zipfile.is_zipfile(path):
+        read = list(zip_statements(path))
+        if members is not None:
+            members += [name for name, _ in read]
+        return fmt, [line for _, lines in read for line in lines]
     if fmt == "camt053":
         lines = read_camt(path)
     else:
         lines = read_export(path, mapping or BankMapping(), currency)
     assign_keys(lines)
     return fmt, lines
+
+
+def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
+    """The CAMT.053 statements of a ZIP, each read and keyed as a file of its own (a credit
+    in two statements of the ZIP is one credit); every member's problems at once."""
+    problems: list[Problem] = []
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        unreadable = Problem(path.name, None, None, f"not a readable ZIP: {error}")
+        raise ImportFailed([unreadable]) from None
+    with archive, tempfile.TemporaryDirectory(prefix="relance-bank-") as scratch:
+        members = [m for m in archive.infolist() if not m.is_dir()
+                   and not m.filename.startswith("__MACOSX/")
+                   and not Path(m.filename).name.startswith(".")]  # fmt: skip
+        if len(members) > MAX_ZIP_FILES:
+            raise ImportFailed([Problem(path.name, None, None,
+                                        f"more than {MAX_ZIP_FILES:,} files")])  # fmt: skip
+        found = []
+        for n, member in enumerate(sorted(members, key=lambda m: m.filename)):
+            name = f"{path.name}/{member.filename}"
+            if member.file_size > MAX_ZIP_MEMBER:
+                problems.append(Problem(name, None, None, "too large for a bank statement"))
+                continue
+            target = Path(scratch) / f"{n}.xml"
+            # Read up to the limit whatever the header declares (a ZIP bomb lies).
+            with archive.open(member) as source, target.open("wb") as out:
+                left = MAX_ZIP_MEMBER
+                while chunk := source.read(min(1 << 20, left + 1)):
+                    left -= len(chunk)
+                    if left < 0:
+                        break
+                    out.write(chunk)
+            if left < 0:
+                problems.append(Problem(name, None, None, "too large for a bank statement"))
+                continue
+            try:
+                lines = read_camt(target)
+            except ImportFailed as failure:
+                problems += [Problem(name, p.row, p.field, p.message) for p in failure.problems]
+                continue
+            assign_keys(lines)
+            found.append((member.filename, lines))
+    if problems:
+        raise ImportFailed(problems)
+    if not found:
+        raise ImportFailed([Problem(path.name, None, None, "the ZIP holds no statement")])
+    yield from found
 
 
 def import_statement(
@@ -109,15 +180,18 @@ def import_statement(
     mapping: BankMapping | None = None,
     as_of: dt.date | None = None,
     user_id: int | None = None,
+    dry_run: bool = False,
 ) -> BankImportResult:
-    """Read the file, then in one transaction keep its new credits, allocate the exact
-    matches and queue the others; a file refused writes nothing."""
+    """Read the file (a CAMT.053, a ZIP of them, a bank CSV), then in one transaction keep
+    its new credits, allocate the exact matches and queue the others; a file refused writes
+    nothing. A dry run does all of it and rolls it back: what the import would do."""
     clock = time.perf_counter()
+    members: list[str] = []
     fmt, lines = read_statement(path, format=format, mapping=mapping,
-                                currency=organisation.currency)  # fmt: skip
+                                currency=organisation.currency, members=members)  # fmt: skip
     read_at = time.perf_counter()
     as_of = as_of or timezone.localdate()
-    result = BankImportResult(file=path.name, format=fmt)
+    result = BankImportResult(file=path.name, format=fmt, dry_run=dry_run, files=members)
     credits = [line for line in lines if line.amount > 0]
     result.debits = sum(1 for line in lines if line.amount < 0)
     with organisation_lock(organisation.slug, "import"), transaction.atomic():
@@ -172,6 +246,9 @@ def import_statement(
             f"{result.unmatched} without a match, {result.duplicates} already imported",
             data={"file": path.name, "format": fmt, **result.counts()},
         )  # fmt: skip
+        if dry_run:
+            transaction.set_rollback(True)
+            result.statement_id = None
     result.seconds = {
         "read": read_at - clock, "match": matched_at - matched_from,
         "write": time.perf_counter() - matched_at + (matched_from - read_at),
