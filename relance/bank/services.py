@@ -45,6 +45,8 @@ from relance.ledger.models import (
     PaymentKind,
 )
 from relance.ledger.payments import spread
+from relance.lib import bulk
+from relance.lib.bulk import plain
 from relance.lib.locks import organisation_lock
 from relance.lib.output import render_json
 
@@ -219,7 +221,7 @@ def import_statement(
             if m.customer_id is not None
         ])  # fmt: skip
         paid = {line.key: payment for (line, _), payment in zip(exact, payments, strict=True)}
-        rows = []
+        rows: list[dict[str, Any]] = []
         for line, m in zip(new, matches, strict=True):
             if m.confidence == matching.EXACT:
                 status = LineStatus.MATCHED
@@ -232,7 +234,7 @@ def import_statement(
                 status = LineStatus.UNMATCHED
                 result.unmatched += 1
             rows.append(_line_row(organisation, statement, line, m, status, paid.get(line.key)))
-        BankLine.objects.bulk_create(rows, batch_size=CHUNK)
+        bulk.create(BankLine, rows)
         touched = {m.customer_id for m in matches if m.customer_id is not None
                    and m.confidence == matching.EXACT}  # fmt: skip
         learn_ibans(organisation, [(m.customer_id, line.debtor_iban) for line, m in exact])
@@ -292,49 +294,55 @@ class PaymentSpec:
     allocations: list[tuple[int, Decimal]]
 
 
-def write_payments(organisation: Organisation, specs: Sequence[PaymentSpec]) -> list[Payment]:
-    """One payment per credit, with its allocations, then the balances by their one code."""
-    payments = Payment.objects.bulk_create(
-        [
-            Payment(
-                organisation=organisation, customer_id=spec.customer_id,
-                kind=PaymentKind.PAYMENT, reference=f"BANK:{spec.line.key}", date=spec.line.date,
-                currency=spec.line.currency, amount=spec.line.amount, method="transfer",
-                memo=(spec.line.remittance or spec.line.label)[:200], source="bank",
-            )
-            for spec in specs
-        ],
-        batch_size=CHUNK,
-    )  # fmt: skip
-    Allocation.objects.bulk_create(
-        [
-            Allocation(organisation=organisation, payment=payment, invoice_id=invoice_id,
-                       amount=part, date=spec.line.date)
-            for spec, payment in zip(specs, payments, strict=True)
-            for invoice_id, part in spec.allocations
-        ],
-        batch_size=CHUNK,
-    )  # fmt: skip
+def write_payments(organisation: Organisation, specs: Sequence[PaymentSpec]) -> list[int]:
+    """One payment per credit, with its allocations, then the balances by their one code;
+    the payments' ids, in the order of ``specs``. Written as plain rows by the driver
+    (``relance.lib.bulk``: COPY on PostgreSQL, executemany on SQLite), as an import writes
+    its payments: the columns ``relance.ledger.payments.record`` gives one."""
+    if not specs:
+        return []
+    org = organisation.pk
+    references = [f"BANK:{spec.line.key}" for spec in specs]
+    before = bulk.create(Payment, (
+        {"organisation_id": org, "customer_id": spec.customer_id,
+         "kind": PaymentKind.PAYMENT.value, "reference": reference,
+         "date": plain(spec.line.date), "currency": spec.line.currency,
+         "amount": plain(spec.line.amount), "method": "transfer",
+         "memo": (spec.line.remittance or spec.line.label)[:200], "source": "bank"}
+        for spec, reference in zip(specs, references, strict=True)
+    ))  # fmt: skip
+    # The new payments of the organisation (whose lock is held): none but these.
+    ids = dict(Payment.objects.filter(organisation=organisation, pk__gt=before)
+               .values_list("reference", "pk"))  # fmt: skip
+    payment_ids = [ids[reference] for reference in references]
+    bulk.create(Allocation, (
+        {"organisation_id": org, "payment_id": payment_id, "invoice_id": invoice_id,
+         "amount": plain(part), "date": plain(spec.line.date)}
+        for spec, payment_id in zip(specs, payment_ids, strict=True)
+        for invoice_id, part in spec.allocations
+    ))  # fmt: skip
     invoice_ids = sorted({pk for spec in specs for pk, _ in spec.allocations})
     customer_ids = sorted({spec.customer_id for spec in specs})
-    if specs:
-        balances.refresh(organisation.pk, invoice_ids, customer_ids)
-    return payments
+    balances.refresh(organisation.pk, invoice_ids, customer_ids)
+    return payment_ids
 
 
 def _line_row(
     organisation: Organisation, statement: BankStatement, line: StatementLine,
-    m: matching.Match, status: str, payment: Payment | None,
-) -> BankLine:  # fmt: skip
-    return BankLine(
-        organisation=organisation, statement=statement, key=line.key, row=line.row,
-        account=line.account[:34], bank_reference=line.bank_reference[:64], date=line.date,
-        amount=line.amount, currency=line.currency, label=line.label[:500],
-        remittance=" ".join([*line.structured, line.remittance])[:500],
-        debtor_name=line.debtor_name[:200], debtor_iban=line.debtor_iban[:34], status=status,
-        confidence=m.confidence, evidence=m.evidence, customer_id=m.customer_id,
-        proposal=[[pk, str(part)] for pk, part in m.allocations], payment=payment,
-    )  # fmt: skip
+    m: matching.Match, status: str, payment_id: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    """A ``BankLine`` as the plain row ``bulk.create`` writes."""
+    return {
+        "organisation_id": organisation.pk, "statement_id": statement.pk, "key": line.key,
+        "row": line.row, "account": line.account[:34],
+        "bank_reference": line.bank_reference[:64], "date": plain(line.date),
+        "amount": plain(line.amount), "currency": line.currency, "label": line.label[:500],
+        "remittance": " ".join([*line.structured, line.remittance])[:500],
+        "debtor_name": line.debtor_name[:200], "debtor_iban": line.debtor_iban[:34],
+        "status": status, "confidence": m.confidence, "evidence": m.evidence,
+        "customer_id": m.customer_id,
+        "proposal": [[pk, str(part)] for pk, part in m.allocations], "payment_id": payment_id,
+    }  # fmt: skip
 
 
 def learn_ibans(organisation: Organisation, payers: Iterable[tuple[int | None, str]]) -> None:
@@ -503,7 +511,8 @@ def apply_line(
         else:
             customer_id, allocations = _decide(organisation, line, invoices, accept, customer,
                                                line.amount)  # fmt: skip
-            (payment,) = write_payments(organisation, [PaymentSpec(customer_id, line, allocations)])
+            (paid,) = write_payments(organisation, [PaymentSpec(customer_id, line, allocations)])
+            payment = Payment.objects.get(pk=paid)
         line.payment = payment
         line.customer_id = customer_id
         line.status = LineStatus.APPLIED if allocations else LineStatus.UNAPPLIED
