@@ -12,7 +12,7 @@ from django.db import connection
 from relance.ledger.imports import import_file
 from relance.ledger.models import TimelineEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # about a minute of CPU
 DUE = dt.date(2026, 10, 31)
 COUNT = 40_000
 
