@@ -168,6 +168,21 @@ def test_it_imports_a_camt053_with_matched_and_proposed_credits(signed, acme):
     assert staging.load(acme, token).last["result"]["bank"]["duplicates"] == 3
 
 
+def test_it_gathers_statements_uploaded_at_once_as_a_zip_of_them(signed, acme):
+    first, second, _ = open_items(acme)
+    monday = camt([{"ref": "B1", "amount": first.amount, "ustrd": f"FACT {first.number}"}])
+    tuesday = camt([{"ref": "B2", "amount": second.amount, "ustrd": f"FACT {second.number}"}])
+    token = token_of(upload(signed, ("lundi.xml", monday.encode()),
+                            ("mardi.xml", tuesday.encode())))  # fmt: skip
+    assert staging.load(acme, token).format == "camt053"
+    signed.post(url(token, "preview"))
+    signed.post(url(token, "confirm"))
+    last = staging.load(acme, token).last
+    assert last["result"]["bank"]["files"] == ["lundi.xml", "mardi.xml"], last
+    assert last["result"]["bank"]["matched"] == 2
+    assert BankStatement.objects.filter(organisation=acme).count() == 1
+
+
 def test_it_reads_a_bank_csv_with_the_columns_chosen(signed, acme):
     customer = factories.customer(acme, "DUP")
     invoice = factories.invoice(customer, "FB-12", due=D - factories.days(5), amount="1234.56")

@@ -292,7 +292,8 @@ def _receive(
 
 def _receive_folder(directory: Path, files: list[tuple[str, Iterable[bytes]]]) -> dict[str, Any]:
     """Files uploaded at once: kept side by side in a folder, read as e-invoices (a folder is
-    what ``relance import`` reads as e-invoices, PDF and XML)."""
+    what ``relance import`` reads as e-invoices, PDF and XML); CAMT.053 statements all,
+    gathered in a ZIP, read as a ZIP of statements is."""
     folder = directory / "files"
     folder.mkdir()
     left, digests, names = max_bytes(), [], []
@@ -300,7 +301,8 @@ def _receive_folder(directory: Path, files: list[tuple[str, Iterable[bytes]]]) -
         shown = _shown(name)
         if Path(shown).suffix.lower() not in (".pdf", ".xml"):
             raise Refused([Problem(shown, None, None, "several files at once are e-invoices: "
-                                   "PDF or XML (give a ZIP or a table alone)")])  # fmt: skip
+                                   "PDF or XML, or bank statements (CAMT.053); give a "
+                                   "table alone")])  # fmt: skip
         # Two files of one name stay two (the second numbered).
         stored = folder / (shown if shown not in names else f"{n}-{shown}")
         names.append(stored.name)
@@ -308,10 +310,28 @@ def _receive_folder(directory: Path, files: list[tuple[str, Iterable[bytes]]]) -
         left -= size
         digests.append(sha256)
     shown = f"{len(files)} files"
+    if all(_is_camt(folder / name) for name in names):
+        # Statements of several days chosen at once: read as a ZIP of them is.
+        archive = directory / "upload.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+            for name in sorted(names):
+                out.write(folder / name, name)
+        shutil.rmtree(folder)
+        return {"name": shown, "stored": archive.name, "format": "camt053",
+                "size": max_bytes() - left, "header": [], "sample": [], "rows": 0,
+                "sha256": hashlib.sha256("\n".join(digests).encode()).hexdigest(),
+                "files": sorted(names)}  # fmt: skip
     return {"name": shown, "stored": folder.name, "format": "einvoice",
             "size": max_bytes() - left, "header": [], "sample": [], "rows": len(files),
             "sha256": hashlib.sha256("\n".join(digests).encode()).hexdigest(),
             "files": sorted(names)}  # fmt: skip
+
+
+def _is_camt(path: Path) -> bool:
+    from relance.bank.camt import is_camt
+
+    with path.open("rb") as fh:
+        return is_camt(fh.read(4096))
 
 
 def _shown(name: str) -> str:
