@@ -445,3 +445,19 @@ def reply(
     outcome = intake.receive(intake.incoming(message), source="test")
     assert outcome.reply is not None, outcome
     return outcome.reply
+
+
+def many_invoices(
+    customer: Customer, count: int, *, due: dt.date, prefix: str = "FM-", amount: str = "100.00"
+) -> list[str]:
+    """``count`` open invoices of ``customer`` numbered ``{prefix}{n:06d}``, inserted in bulk
+    (as ``invoice`` makes one), for tests at the scale of a large file; their numbers."""
+    value = money(amount)
+    numbers = [f"{prefix}{n:06d}" for n in range(count)]
+    Invoice.objects.bulk_create(
+        (Invoice(organisation_id=customer.organisation_id, customer=customer, number=number,
+                 issue_date=due - days(30), due_date=due, currency="EUR", amount=value,
+                 balance=value) for number in numbers),
+        batch_size=5000,
+    )  # fmt: skip
+    return numbers

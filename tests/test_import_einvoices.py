@@ -424,7 +424,7 @@ def test_it_records_each_import_in_the_import_log(acme, tmp_path):
         import_file(acme, write(tmp_path, "x.xml", b"<x/>"), as_of=TODAY)
     runs = list(ImportRun.objects.filter(organisation=acme).order_by("pk"))
     assert [(r.file_name, r.format, r.status) for r in runs] == [
-        ("inbox", "einvoice", "done"), ("x.xml", "einvoice", "failed"),
+        ("inbox", "einvoice", "done"), ("x.xml", "xml", "failed"),
     ]  # fmt: skip
     assert "<x> is not an e-invoice" in runs[1].error
 

@@ -15,6 +15,7 @@ from relance.bank.lines import StatementLine, compact_iban
 from relance.ledger.imports.parsing import parse_date, parse_money
 from relance.ledger.imports.records import ImportFailed, Problem, Problems
 from relance.ledger.imports.tabular import read_table
+from relance.lib import safe_yaml
 
 FIELDS = ("date", "amount", "debit", "credit", "label", "reference", "remittance",
           "debtor_name", "debtor_iban", "currency")  # fmt: skip
@@ -73,6 +74,20 @@ class BankMapping:
             currency=str(data.get("currency", "")).upper(),
             account=compact_iban(str(data.get("account", ""))),
         )  # fmt: skip
+
+
+def load_mapping(path: Path) -> BankMapping:
+    """A bank CSV's columns, from a YAML file (docs/bank.md), read with the limits of an
+    import mapping."""
+    try:
+        data = safe_yaml.read(path)
+    except OSError as exc:
+        raise ImportFailed([Problem(path.name, None, None, exc.strerror or str(exc))]) from None
+    except safe_yaml.YamlRefused as exc:
+        raise ImportFailed([Problem(path.name, exc.line, None, str(exc))]) from None
+    if not isinstance(data, dict):
+        raise ImportFailed([Problem(path.name, None, None, "a mapping of options")])
+    return BankMapping.from_dict(data, path.name)
 
 
 def _plain(header: str) -> str:

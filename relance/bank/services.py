@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import tempfile
 import time
+import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -43,11 +45,15 @@ from relance.ledger.models import (
     PaymentKind,
 )
 from relance.ledger.payments import spread
+from relance.lib import bulk
+from relance.lib.bulk import plain
 from relance.lib.locks import organisation_lock
 from relance.lib.output import render_json
 
 FORMATS = ("camt053", "csv")
 CHUNK = 5000
+MAX_ZIP_FILES = 1000
+MAX_ZIP_MEMBER = 500 * 1024 * 1024
 ZERO = Decimal("0.00")
 
 
@@ -69,6 +75,8 @@ class BankImportResult:
     allocated: Decimal = ZERO
     holds: list[str] = field(default_factory=list)  # customers whose dunning is now held
     seconds: dict[str, float] = field(default_factory=dict)  # read, match, write: where time goes
+    dry_run: bool = False
+    files: list[str] = field(default_factory=list)  # the statements of a ZIP
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -77,8 +85,18 @@ class BankImportResult:
             "allocated": self.allocated, "holds": self.holds,
         }  # fmt: skip
 
+    def as_dict(self) -> dict[str, Any]:
+        """What ``relance bank import --json`` and ``relance import --json`` print."""
+        return {
+            "file": self.file, "format": self.format, "dry_run": self.dry_run,
+            "statement": self.statement_id, **self.counts(),
+            **({"files": self.files} if self.files else {}),
+        }  # fmt: skip
+
 
 def guess_format(path: Path) -> str:
+    if zipfile.is_zipfile(path):
+        return "camt053"
     with path.open("rb") as fh:
         head = fh.read(4096)
     return "camt053" if is_camt(head) or path.suffix.lower() == ".xml" else "csv"
@@ -86,19 +104,74 @@ def guess_format(path: Path) -> str:
 
 def read_statement(
     path: Path, *, format: str | None = None, mapping: BankMapping | None = None,
-    currency: str = "EUR",
+    currency: str = "EUR", members: list[str] | None = None,
 ) -> tuple[str, list[StatementLine]]:  # fmt: skip
+    """The format and the lines of a statement; a ZIP's statements are listed in
+    ``members``."""
     if not path.is_file():
         raise ImportFailed([Problem(path.name, None, None, "no such file")])
     fmt = format or guess_format(path)
     if fmt not in FORMATS:
         raise ImportFailed([Problem(path.name, None, None, f"unknown format {fmt!r}")])
+    if fmt == "camt053" and zipfile.is_zipfile(path):
+        read = list(zip_statements(path))
+        if members is not None:
+            members += [name for name, _ in read]
+        return fmt, [line for _, lines in read for line in lines]
     if fmt == "camt053":
         lines = read_camt(path)
     else:
         lines = read_export(path, mapping or BankMapping(), currency)
     assign_keys(lines)
     return fmt, lines
+
+
+def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
+    """The CAMT.053 statements of a ZIP, each read and keyed as a file of its own (a credit
+    in two statements of the ZIP is one credit); every member's problems at once."""
+    problems: list[Problem] = []
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        unreadable = Problem(path.name, None, None, f"not a readable ZIP: {error}")
+        raise ImportFailed([unreadable]) from None
+    with archive, tempfile.TemporaryDirectory(prefix="relance-bank-") as scratch:
+        members = [m for m in archive.infolist() if not m.is_dir()
+                   and not m.filename.startswith("__MACOSX/")
+                   and not Path(m.filename).name.startswith(".")]  # fmt: skip
+        if len(members) > MAX_ZIP_FILES:
+            raise ImportFailed([Problem(path.name, None, None,
+                                        f"more than {MAX_ZIP_FILES:,} files")])  # fmt: skip
+        found = []
+        for n, member in enumerate(sorted(members, key=lambda m: m.filename)):
+            name = f"{path.name}/{member.filename}"
+            if member.file_size > MAX_ZIP_MEMBER:
+                problems.append(Problem(name, None, None, "too large for a bank statement"))
+                continue
+            target = Path(scratch) / f"{n}.xml"
+            # Read up to the limit whatever the header declares (a ZIP bomb lies).
+            with archive.open(member) as source, target.open("wb") as out:
+                left = MAX_ZIP_MEMBER
+                while chunk := source.read(min(1 << 20, left + 1)):
+                    left -= len(chunk)
+                    if left < 0:
+                        break
+                    out.write(chunk)
+            if left < 0:
+                problems.append(Problem(name, None, None, "too large for a bank statement"))
+                continue
+            try:
+                lines = read_camt(target)
+            except ImportFailed as failure:
+                problems += [Problem(name, p.row, p.field, p.message) for p in failure.problems]
+                continue
+            assign_keys(lines)
+            found.append((member.filename, lines))
+    if problems:
+        raise ImportFailed(problems)
+    if not found:
+        raise ImportFailed([Problem(path.name, None, None, "the ZIP holds no statement")])
+    yield from found
 
 
 def import_statement(
@@ -109,15 +182,18 @@ def import_statement(
     mapping: BankMapping | None = None,
     as_of: dt.date | None = None,
     user_id: int | None = None,
+    dry_run: bool = False,
 ) -> BankImportResult:
-    """Read the file, then in one transaction keep its new credits, allocate the exact
-    matches and queue the others; a file refused writes nothing."""
+    """Read the file (a CAMT.053, a ZIP of them, a bank CSV), then in one transaction keep
+    its new credits, allocate the exact matches and queue the others; a file refused writes
+    nothing. A dry run does all of it and rolls it back: what the import would do."""
     clock = time.perf_counter()
+    members: list[str] = []
     fmt, lines = read_statement(path, format=format, mapping=mapping,
-                                currency=organisation.currency)  # fmt: skip
+                                currency=organisation.currency, members=members)  # fmt: skip
     read_at = time.perf_counter()
     as_of = as_of or timezone.localdate()
-    result = BankImportResult(file=path.name, format=fmt)
+    result = BankImportResult(file=path.name, format=fmt, dry_run=dry_run, files=members)
     credits = [line for line in lines if line.amount > 0]
     result.debits = sum(1 for line in lines if line.amount < 0)
     with organisation_lock(organisation.slug, "import"), transaction.atomic():
@@ -145,7 +221,7 @@ def import_statement(
             if m.customer_id is not None
         ])  # fmt: skip
         paid = {line.key: payment for (line, _), payment in zip(exact, payments, strict=True)}
-        rows = []
+        rows: list[dict[str, Any]] = []
         for line, m in zip(new, matches, strict=True):
             if m.confidence == matching.EXACT:
                 status = LineStatus.MATCHED
@@ -158,7 +234,7 @@ def import_statement(
                 status = LineStatus.UNMATCHED
                 result.unmatched += 1
             rows.append(_line_row(organisation, statement, line, m, status, paid.get(line.key)))
-        BankLine.objects.bulk_create(rows, batch_size=CHUNK)
+        bulk.create(BankLine, rows)
         touched = {m.customer_id for m in matches if m.customer_id is not None
                    and m.confidence == matching.EXACT}  # fmt: skip
         learn_ibans(organisation, [(m.customer_id, line.debtor_iban) for line, m in exact])
@@ -172,6 +248,9 @@ def import_statement(
             f"{result.unmatched} without a match, {result.duplicates} already imported",
             data={"file": path.name, "format": fmt, **result.counts()},
         )  # fmt: skip
+        if dry_run:
+            transaction.set_rollback(True)
+            result.statement_id = None
     result.seconds = {
         "read": read_at - clock, "match": matched_at - matched_from,
         "write": time.perf_counter() - matched_at + (matched_from - read_at),
@@ -215,49 +294,55 @@ class PaymentSpec:
     allocations: list[tuple[int, Decimal]]
 
 
-def write_payments(organisation: Organisation, specs: Sequence[PaymentSpec]) -> list[Payment]:
-    """One payment per credit, with its allocations, then the balances by their one code."""
-    payments = Payment.objects.bulk_create(
-        [
-            Payment(
-                organisation=organisation, customer_id=spec.customer_id,
-                kind=PaymentKind.PAYMENT, reference=f"BANK:{spec.line.key}", date=spec.line.date,
-                currency=spec.line.currency, amount=spec.line.amount, method="transfer",
-                memo=(spec.line.remittance or spec.line.label)[:200], source="bank",
-            )
-            for spec in specs
-        ],
-        batch_size=CHUNK,
-    )  # fmt: skip
-    Allocation.objects.bulk_create(
-        [
-            Allocation(organisation=organisation, payment=payment, invoice_id=invoice_id,
-                       amount=part, date=spec.line.date)
-            for spec, payment in zip(specs, payments, strict=True)
-            for invoice_id, part in spec.allocations
-        ],
-        batch_size=CHUNK,
-    )  # fmt: skip
+def write_payments(organisation: Organisation, specs: Sequence[PaymentSpec]) -> list[int]:
+    """One payment per credit, with its allocations, then the balances by their one code;
+    the payments' ids, in the order of ``specs``. Written as plain rows by the driver
+    (``relance.lib.bulk``: COPY on PostgreSQL, executemany on SQLite), as an import writes
+    its payments: the columns ``relance.ledger.payments.record`` gives one."""
+    if not specs:
+        return []
+    org = organisation.pk
+    references = [f"BANK:{spec.line.key}" for spec in specs]
+    before = bulk.create(Payment, (
+        {"organisation_id": org, "customer_id": spec.customer_id,
+         "kind": PaymentKind.PAYMENT.value, "reference": reference,
+         "date": plain(spec.line.date), "currency": spec.line.currency,
+         "amount": plain(spec.line.amount), "method": "transfer",
+         "memo": (spec.line.remittance or spec.line.label)[:200], "source": "bank"}
+        for spec, reference in zip(specs, references, strict=True)
+    ))  # fmt: skip
+    # The new payments of the organisation (whose lock is held): none but these.
+    ids = dict(Payment.objects.filter(organisation=organisation, pk__gt=before)
+               .values_list("reference", "pk"))  # fmt: skip
+    payment_ids = [ids[reference] for reference in references]
+    bulk.create(Allocation, (
+        {"organisation_id": org, "payment_id": payment_id, "invoice_id": invoice_id,
+         "amount": plain(part), "date": plain(spec.line.date)}
+        for spec, payment_id in zip(specs, payment_ids, strict=True)
+        for invoice_id, part in spec.allocations
+    ))  # fmt: skip
     invoice_ids = sorted({pk for spec in specs for pk, _ in spec.allocations})
     customer_ids = sorted({spec.customer_id for spec in specs})
-    if specs:
-        balances.refresh(organisation.pk, invoice_ids, customer_ids)
-    return payments
+    balances.refresh(organisation.pk, invoice_ids, customer_ids)
+    return payment_ids
 
 
 def _line_row(
     organisation: Organisation, statement: BankStatement, line: StatementLine,
-    m: matching.Match, status: str, payment: Payment | None,
-) -> BankLine:  # fmt: skip
-    return BankLine(
-        organisation=organisation, statement=statement, key=line.key, row=line.row,
-        account=line.account[:34], bank_reference=line.bank_reference[:64], date=line.date,
-        amount=line.amount, currency=line.currency, label=line.label[:500],
-        remittance=" ".join([*line.structured, line.remittance])[:500],
-        debtor_name=line.debtor_name[:200], debtor_iban=line.debtor_iban[:34], status=status,
-        confidence=m.confidence, evidence=m.evidence, customer_id=m.customer_id,
-        proposal=[[pk, str(part)] for pk, part in m.allocations], payment=payment,
-    )  # fmt: skip
+    m: matching.Match, status: str, payment_id: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    """A ``BankLine`` as the plain row ``bulk.create`` writes."""
+    return {
+        "organisation_id": organisation.pk, "statement_id": statement.pk, "key": line.key,
+        "row": line.row, "account": line.account[:34],
+        "bank_reference": line.bank_reference[:64], "date": plain(line.date),
+        "amount": plain(line.amount), "currency": line.currency, "label": line.label[:500],
+        "remittance": " ".join([*line.structured, line.remittance])[:500],
+        "debtor_name": line.debtor_name[:200], "debtor_iban": line.debtor_iban[:34],
+        "status": status, "confidence": m.confidence, "evidence": m.evidence,
+        "customer_id": m.customer_id,
+        "proposal": [[pk, str(part)] for pk, part in m.allocations], "payment_id": payment_id,
+    }  # fmt: skip
 
 
 def learn_ibans(organisation: Organisation, payers: Iterable[tuple[int | None, str]]) -> None:
@@ -426,7 +511,8 @@ def apply_line(
         else:
             customer_id, allocations = _decide(organisation, line, invoices, accept, customer,
                                                line.amount)  # fmt: skip
-            (payment,) = write_payments(organisation, [PaymentSpec(customer_id, line, allocations)])
+            (paid,) = write_payments(organisation, [PaymentSpec(customer_id, line, allocations)])
+            payment = Payment.objects.get(pk=paid)
         line.payment = payment
         line.customer_id = customer_id
         line.status = LineStatus.APPLIED if allocations else LineStatus.UNAPPLIED

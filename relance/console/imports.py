@@ -74,6 +74,39 @@ RECORD_NAMES = {
 }
 
 
+# What the page calls each kind of file.
+FORMAT_NAMES = {
+    "csv": gettext_lazy("CSV"), "xlsx": gettext_lazy("XLSX"), "ods": gettext_lazy("ODS"),
+    "fec": gettext_lazy("FEC"), "einvoice": gettext_lazy("E-invoices"),
+    "statuses": gettext_lazy("Life-cycle statuses"),
+    "camt053": gettext_lazy("Bank statement (CAMT.053)"),
+    "bank-csv": gettext_lazy("Bank statement (CSV)"),
+}  # fmt: skip
+# The fields of a bank CSV (relance.bank.exports.FIELDS), as the mapping form names them.
+BANK_FIELDS = {
+    "date": gettext_lazy("Date"), "amount": gettext_lazy("Amount (signed)"),
+    "debit": gettext_lazy("Debit"), "credit": gettext_lazy("Credit"),
+    "label": gettext_lazy("Label"), "reference": gettext_lazy("Bank reference"),
+    "remittance": gettext_lazy("Remittance text"), "debtor_name": gettext_lazy("Payer's name"),
+    "debtor_iban": gettext_lazy("Payer's IBAN"), "currency": gettext_lazy("Currency"),
+}  # fmt: skip
+EINVOICE_STATUSES = {
+    "imported": gettext_lazy("imported"), "would import": gettext_lazy("to import"),
+    "refused": gettext_lazy("refused"), "duplicate": gettext_lazy("same invoice as another file"),
+}  # fmt: skip
+STATUS_RESULTS = {
+    "applied": gettext_lazy("applied"),
+    "already applied": gettext_lazy("already applied"),
+}
+# What a status does to dunning (relance.ledger.lifecycle.effect).
+STATUS_EFFECTS = {
+    "note": gettext_lazy("noted"), "resume": gettext_lazy("dunning resumed"),
+    "partial": gettext_lazy("only the approved amount dunned"),
+    "pause": gettext_lazy("dunning paused"), "stop": gettext_lazy("dunning stopped"),
+    "hold": gettext_lazy("dunning held (payment sent)"), "settle": gettext_lazy("settled"),
+}  # fmt: skip
+
+
 def _counts(counts: dict[str, int]) -> list[tuple[str, int]]:
     return [(str(COUNTS.get(k, k.replace("_", " "))), n) for k, n in sorted(counts.items())]
 
@@ -128,36 +161,37 @@ def imports(request: HttpRequest, upload_problems: list[Problem] | None = None) 
             "may_import": may_import,
             "max_mb": staging.max_bytes() // (1024 * 1024),
             "suffixes": ", ".join(staging.SUFFIXES),
+            "accept": ",".join(staging.SUFFIXES),
             "upload_problems": _problems(upload_problems or []),
         },
         status=400 if upload_problems else 200,
     )
 
 
-def _upload(request: HttpRequest) -> tuple[str, Any] | list[Problem]:
-    """The uploaded file's name and chunks, or why there is none. The declared length is
-    checked before Django reads the body to disk."""
+def _upload(request: HttpRequest) -> list[tuple[str, Any]]:
+    """The uploaded files' names and chunks (several files chosen at once are e-invoices),
+    or why there is none. The declared length is checked before Django reads the body to
+    disk; staging.Refused otherwise."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
     if declared > staging.max_bytes() + 64 * 1024:
-        return [staging.too_large(_("the file"))]
-    uploaded = request.FILES.get("file")
-    if uploaded is None:
-        return [Problem(_("the file"), None, None, _("choose a file to upload"))]
-    return uploaded.name or "upload", uploaded.chunks()
+        raise staging.Refused([staging.too_large(_("the file"))])
+    uploaded = request.FILES.getlist("file")
+    if not uploaded:
+        raise staging.Refused([Problem(_("the file"), None, None, _("choose a file to upload"))])
+    return [(f.name or "upload", f.chunks()) for f in uploaded]
 
 
 @console_view(Can.APPROVE)
 @require_POST
 def upload(request: HttpRequest) -> HttpResponse:
     console = request.console  # type: ignore[attr-defined]
-    got = _upload(request)
-    if isinstance(got, list):
-        return imports(request, upload_problems=got)
     try:
-        staged = staging.stage(console.organisation, console.user.pk, *got)
+        got = _upload(request)  # the body's length checked before the form is read
+        kind = request.POST.get("kind") or "auto"
+        staged = staging.stage_files(console.organisation, console.user.pk, got, kind=kind)
     except staging.Refused as refused:
         return imports(request, upload_problems=refused.problems)
     return redirect("console:import", token=staged.token)
@@ -253,8 +287,13 @@ def _job_context(
     record = record if record in RECORDS else "invoice"
     if not name:
         name = re.sub(r"[^-a-zA-Z0-9_]+", "-", info["name"].rsplit(".", 1)[0]).strip("-")[:64]
+    bank_spec = (chosen or {}).get("spec") or {} if staged.bank_csv else {}
+    bank_columns = bank_spec.get("columns") or {}
     return {
         "staged": staged,
+        "format_name": FORMAT_NAMES.get(staged.format, staged.format),
+        "bank_spec": bank_spec,
+        "bank_fields": [(k, label, bank_columns.get(k, "")) for k, label in BANK_FIELDS.items()],
         "base": base,
         "file": info,
         "header": header,
@@ -271,6 +310,7 @@ def _job_context(
         "mapping_problems": _problems(mapping_problems or []),
         "file_problems": _problems(file_problems or []),
         "suffixes": ", ".join(staging.SUFFIXES),
+        "accept": ",".join(staging.SUFFIXES),
         **_status_context(staged),
     }
 
@@ -280,10 +320,19 @@ def _status_context(staged: staging.Staged) -> dict[str, Any]:
     result = last.get("result") or {}
     progress = staged.progress()
     total, done = int(progress.get("total") or 0), int(progress.get("done") or 0)
+    files = result.get("files") or []
     return {
         "staged": staged,
         "last": last,
         "result": result,
+        "bank_result": result.get("bank"),
+        "einvoices": [
+            {**f, "label": EINVOICE_STATUSES.get(f["status"], f["status"])} for f in files
+        ]
+        if staged.format == "einvoice"
+        else [],
+        "statuses": [_status_report(f) for f in files] if staged.format == "statuses" else [],
+        "einvoice_counts": _einvoice_counts(files) if staged.format == "einvoice" else [],
         "sample_rows": [_typed(row) for row in result.get("sample", [])],
         "counts": _counts(result.get("counts", {})),
         "progress": progress,
@@ -291,6 +340,20 @@ def _status_context(staged: staging.Staged) -> dict[str, Any]:
         "percent": min(100, round(100 * done / total)) if total else 0,
         "stale": bool(last) and last.get("key") != staged.key(),
     }
+
+
+def _status_report(report: dict[str, Any]) -> dict[str, Any]:
+    effect = report.get("effect", "")
+    return {**report, "label": STATUS_RESULTS.get(report["result"], report["result"]),
+            "effect": STATUS_EFFECTS.get(effect, effect)}  # fmt: skip
+
+
+def _einvoice_counts(files: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """How many files were (or would be) imported, left as duplicates, refused."""
+    found: dict[str, int] = {}
+    for f in files:
+        found[f["status"]] = found.get(f["status"], 0) + 1
+    return [(str(EINVOICE_STATUSES.get(k, k)), n) for k, n in sorted(found.items())]
 
 
 def _typed(row: dict[str, Any]) -> dict[str, Any]:
@@ -343,14 +406,39 @@ def mapping(request: HttpRequest, token: str) -> HttpResponse:
 
 @console_view(Can.APPROVE)
 @require_POST
+def bank_columns(request: HttpRequest, token: str) -> HttpResponse:
+    """The columns of a bank CSV (docs/bank.md), then the preview."""
+    staged = _load(request, token)
+    post = request.POST
+    header = staged.file["header"]
+    spec: dict[str, Any] = {
+        "columns": {k: post[f"bank:{k}"] for k in BANK_FIELDS if post.get(f"bank:{k}") in header},
+        "dates": post.get("dates", "").strip() or "auto",
+        "decimal": post.get("decimal", "auto"),
+    }
+    try:
+        spec["header_row"] = int(post.get("header_row") or 1)
+    except ValueError:
+        spec["header_row"] = post.get("header_row")
+    for key in ("currency", "account"):
+        if value := post.get(key, "").strip():
+            spec[key] = value
+    try:
+        staged = staging.save_bank_mapping(staged, spec)
+        staging.start(staged, dry_run=True, user_id=request.user.pk)
+    except staging.Refused as refused:
+        context = _job_context(request, staging.status(staged), mapping_problems=refused.problems)
+        return render(request, "console/imports/job.html", context, status=400)
+    return redirect(reverse("console:import", args=[token]) + "#import-status")
+
+
+@console_view(Can.APPROVE)
+@require_POST
 def replace(request: HttpRequest, token: str) -> HttpResponse:
     """A corrected file for the same import (the mapping stays), previewed at once."""
     staged = _load(request, token)
-    got = _upload(request)
     try:
-        if isinstance(got, list):
-            raise staging.Refused(got)
-        staged = staging.replace_file(staged, *got)
+        staged = staging.replace_file(staged, *_upload(request)[0])
         if staged.ready:
             staging.start(staged, dry_run=True, user_id=request.user.pk)
     except staging.Refused as refused:
@@ -428,6 +516,7 @@ urlpatterns = [
     path("imports/<str:token>/", job, name="import"),
     path("imports/<str:token>/progress/", progress, name="import_progress"),
     path("imports/<str:token>/mapping/", mapping, name="import_mapping"),
+    path("imports/<str:token>/bank-columns/", bank_columns, name="import_bank_columns"),
     path("imports/<str:token>/file/", replace, name="import_file"),
     path("imports/<str:token>/preview/", preview, name="import_preview"),
     path("imports/<str:token>/confirm/", confirm, name="import_confirm"),

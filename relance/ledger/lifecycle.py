@@ -57,6 +57,7 @@ SOURCE = "platform"
 EVENT = "platform_status"
 PAYMENT_SENT_DAYS = 15  # a transfer announced is on the account within this, or dunning goes on
 MAX_BYTES = 50_000_000
+CHUNK = 5000  # invoices per query, well within any SQLite's limit of variables
 
 
 class PlatformStatus(models.TextChoices):
@@ -308,20 +309,26 @@ def apply_statuses(
     done, or ``already applied``). Raises ImportFailed, applying nothing, when a row names
     an invoice the ledger does not hold or an action the ledger refuses."""
     problems = Problems(file)
+    # Read in chunks: a file of tens of thousands of invoices would pass SQLite's limit of
+    # variables in one statement (32,766 in its default build).
+    numbers = sorted({r.number for r in rows})
     invoices = {
         i.number: i
+        for start in range(0, len(numbers), CHUNK)
         for i in Invoice.objects.filter(
-            organisation=organisation, number__in={r.number for r in rows}
+            organisation=organisation, number__in=numbers[start : start + CHUNK]
         ).select_related("customer", "customer__organisation")
     }
     for r in rows:
         if r.number not in invoices:
             problems.add(r.row, "invoice", f"no invoice {r.number!r} in the ledger")
     problems.raise_if_any()
+    ids = sorted(i.pk for i in invoices.values())
     seen = {
         tuple(d.get("key") or ())
+        for start in range(0, len(ids), CHUNK)
         for d in TimelineEvent.objects.filter(
-            organisation=organisation, kind=EVENT, invoice_id__in=[i.pk for i in invoices.values()]
+            organisation=organisation, kind=EVENT, invoice_id__in=ids[start : start + CHUNK]
         ).values_list("data", flat=True)
         if isinstance(d, dict)
     }

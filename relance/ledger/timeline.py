@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -147,24 +148,22 @@ def record_many(
     actor_id: int | None = None,
     at: dt.datetime | None = None,
 ) -> None:
-    """Several events of one organisation in one statement."""
+    """Several events of one organisation, written as plain rows by the driver
+    (``bulk.insert``): an import or a bank statement settles tens of thousands of invoices
+    at once, and model instances cost more than the rows."""
     if not events:
         return
-    at = at or timezone.now()
+    when = bulk.db_datetime(at or timezone.now())
     texts = summaries(organisation, [event.summary for event in events])
-    TimelineEvent.objects.bulk_create(
-        TimelineEvent(
-            organisation_id=organisation.pk,
-            customer_id=event.customer_id,
-            invoice_id=event.invoice_id,
-            actor_id=actor_id,
-            at=at,
-            kind=event.kind,
-            summary=text,
-            data=_plain(event.data),
-        )
-        for event, text in zip(events, texts, strict=True)
-    )
+    bulk.insert(
+        TimelineEvent._meta.db_table,
+        (*COLUMNS, "invoice_id", "actor_id"),
+        (
+            (organisation.pk, event.customer_id, when, event.kind, text,
+             json.dumps(_plain(event.data)), event.invoice_id, actor_id)
+            for event, text in zip(events, texts, strict=True)
+        ),
+    )  # fmt: skip
 
 
 def insert_rows(rows: Iterable[Sequence[Any]]) -> None:

@@ -1,15 +1,21 @@
-"""Imports: files in (CSV, XLSX, ODS, FEC, e-invoices), records out, applied in one transaction.
+"""Imports: files in (CSV, XLSX, ODS, FEC, e-invoices, life-cycle statuses, bank
+statements), records out, applied in one transaction.
 
-``import_file`` is the one entry point, for the CLI, the console and the API.
+``import_file`` is the one entry point, for the CLI, the console and the API: it detects the
+format (``guess_format``) and hands the file to its reader. A bank statement goes to the bank
+import service (``relance.bank.services.import_statement``) and its result is that
+service's (``BankImportResult``), reported as ``relance bank import`` reports it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import zipfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
@@ -21,21 +27,36 @@ from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
 from relance.ledger.imports.tabular import SPREADSHEETS, read_table
 from relance.lib.locks import organisation_lock
 
-FORMATS = ("csv", "xlsx", "ods", "fec", "einvoice", "statuses")
+if TYPE_CHECKING:
+    from relance.bank.exports import BankMapping
+    from relance.bank.services import BankImportResult
+
+FORMATS = ("csv", "xlsx", "ods", "fec", "einvoice", "statuses", "camt053", "bank-csv")
+BANK_FORMATS = {"camt053": "camt053", "bank-csv": "csv"}  # ours -> relance.bank.services'
 Progress = Callable[[str, int, int], None]
+# The root elements of the XML documents Relance reads (local names).
+_EINVOICE_ROOTS = frozenset({"CrossIndustryInvoice", "CrossIndustryDocument", "Invoice",
+                             "CreditNote"})  # fmt: skip
 
 __all__ = ["FORMATS", "ImportFailed", "ImportResult", "guess_format", "import_file", "read_file"]
 
 
 def guess_format(path: Path) -> str:
     """From the extension, and for text files from the header: a FEC starts with JournalCode;
-    a folder, a ZIP, a PDF or an XML is e-invoices, a CDAR message or a CSV/JSON of invoice
-    numbers and statuses is life-cycle statuses."""
+    an XML is told by its root element (a CAMT.053 bank statement, a CII or UBL e-invoice, a
+    CDAR status message; any other XML is refused, ImportFailed naming the file); a folder, a
+    ZIP or a PDF is e-invoices, a ZIP of CAMT.053 statements is bank statements; a CSV/JSON
+    of invoice numbers and statuses is life-cycle statuses."""
     from relance.ledger.imports.einvoices import is_einvoice_input
     from relance.ledger.lifecycle import is_status_file
 
-    if path.is_file() and is_status_file(path):
-        return "statuses"
+    if path.is_file():
+        if (xml := _xml_format(path)) is not None:
+            return xml
+        if _is_camt_zip(path):
+            return "camt053"
+        if is_status_file(path):
+            return "statuses"
     if path.exists() and is_einvoice_input(path):
         return "einvoice"
     suffix = path.suffix.lower()
@@ -49,6 +70,76 @@ def guess_format(path: Path) -> str:
         text = head.decode("latin-1")
     text = text.lstrip("\ufeff\xef\xbb\xbf").lstrip('"').lower()
     return "fec" if text.startswith("journalcode") else "csv"
+
+
+def _xml_format(path: Path) -> str | None:
+    """The format of an XML file by its root element, None for a file that is not XML (a
+    broken XML is left to the e-invoice reader, which reports it per file)."""
+    from relance.bank.camt import is_camt
+
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text.startswith(b"<"):
+        return None
+    if is_camt(head):
+        return "camt053"  # the CAMT reader refuses what is hostile or another message
+    root = _root_element(path)
+    if root is None:
+        return "einvoice"
+    namespace, name = root
+    if name == "CrossDomainAcknowledgementAndResponse":
+        return "statuses"
+    if name in _EINVOICE_ROOTS:
+        return "einvoice"
+    if name == "Document" and ":camt." in namespace:
+        kind = namespace.rsplit(":", 1)[-1]
+        message = f"{kind} is not a bank statement Relance reads: give a camt.053"
+    else:
+        message = (
+            f"<{name}> is not an e-invoice (CII, UBL 2.1), a status message (CDAR) or a "
+            "bank statement (CAMT.053)"
+        )
+    raise ImportFailed([Problem(path.name, None, None, message)])
+
+
+def _root_element(path: Path) -> tuple[str, str] | None:
+    """The namespace and local name of an XML file's root, read by a parser that fetches
+    nothing and expands no entity, and stops at the root; None when it is not XML."""
+    from lxml import etree
+
+    try:
+        for _event, element in etree.iterparse(
+            str(path), events=("start",), resolve_entities=False, no_network=True,
+            load_dtd=False, huge_tree=False,
+        ):  # fmt: skip
+            qname = etree.QName(element)
+            return qname.namespace or "", qname.localname
+    except (etree.XMLSyntaxError, OSError):
+        return None
+    return None
+
+
+def _is_camt_zip(path: Path) -> bool:
+    """A ZIP whose first file is a CAMT.053 statement (its other files are read as such)."""
+    from relance.bank.camt import is_camt
+
+    if path.suffix.lower() != ".zip" and not _starts_with(path, b"PK\x03\x04"):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            first = next((i for i in archive.infolist() if not i.is_dir()), None)
+            if first is None:
+                return False
+            with archive.open(first) as member:
+                return is_camt(member.read(4096))
+    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError):
+        return False
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(len(magic)) == magic
 
 
 def read_file(
@@ -99,12 +190,32 @@ def import_file(
     as_of: dt.date | None = None,
     progress: Progress | None = None,
     user_id: int | None = None,
-) -> ImportResult:
+    bank_mapping: BankMapping | None = None,
+) -> ImportResult | BankImportResult:
     """Read the file and apply it to the organisation's ledger, or refuse it whole; a refusal
     (unless a dry run) is recorded in the import log with its problems. It waits for a run or
-    another import of the organisation, as the run does; a dry run waits for no one."""
+    another import of the organisation, as the run does; a dry run waits for no one.
+
+    A bank statement (``camt053``, or ``bank-csv`` with its ``bank_mapping``) goes to the
+    bank import, which keeps its own record (the statement, its lines) rather than the
+    import log's."""
     held = nullcontext() if dry_run else organisation_lock(organisation.slug, "import")
-    detected = format or (mapping.format if mapping else None) or guess_format(path)
+    try:
+        detected = format or (mapping.format if mapping else None) or guess_format(path)
+    except ImportFailed as foreign:  # an XML of another kind
+        if not dry_run:
+            refused = LedgerBatch(file=path.name, format="xml", source="")
+            refused.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+            with held:
+                record_refusal(organisation, refused, foreign, timezone.now(), user_id)
+        raise
+    if detected in BANK_FORMATS:
+        from relance.bank.services import import_statement
+
+        return import_statement(
+            organisation, path, format=BANK_FORMATS[detected], mapping=bank_mapping,
+            as_of=as_of, user_id=user_id, dry_run=dry_run,
+        )  # fmt: skip
     if detected == "statuses":
         return _import_statuses(organisation, path, dry_run=dry_run, user_id=user_id,
                                 held=held)  # fmt: skip

@@ -28,6 +28,7 @@ import shutil
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from django.utils import timezone
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
+from relance.bank.exports import BankMapping
+from relance.bank.services import BankImportResult
 from relance.ledger.imports import ImportFailed, guess_format, import_file
 from relance.ledger.imports.mapping import (
     RECORDS,
@@ -50,11 +53,21 @@ from relance.ledger.imports.mapping import (
 from relance.ledger.imports.records import Problem
 from relance.ledger.imports.tabular import read_table
 from relance.ledger.models import ImportMapping
+from relance.lib.output import render_json
 
 log = logging.getLogger(__name__)
 
-# What an upload may be: the extensions the command line reads (a FEC is a .txt or .csv).
-SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods")
+# What an upload may be: the extensions the command line reads (a FEC is a .txt or .csv;
+# e-invoices are PDF or XML, one by one or in a ZIP; statuses CSV, JSON or XML; a bank
+# statement XML, a ZIP of them, or CSV).
+SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods", ".pdf", ".xml", ".zip",
+            ".json")  # fmt: skip
+# The formats read as a table, whose upload shows its headers and first rows.
+TABULAR = ("csv", "xlsx", "ods", "fec", "bank-csv")
+# What the person may say an upload is, when the file alone cannot tell: a bank's CSV export
+# looks like any CSV.
+KINDS = ("auto", "bank-csv")
+MAX_FILES = 1000  # files uploaded at once (gathered as a folder of e-invoices)
 SAMPLE_ROWS = 5
 KEEP_DAYS = 7  # an upload left unconfirmed this long is deleted
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16}$")
@@ -110,7 +123,18 @@ class Staged:
 
     @property
     def needs_mapping(self) -> bool:
-        return self.format != "fec"
+        """A table of the ledger is read through a mapping the person chooses; a FEC, an
+        e-invoice, a status file or a CAMT.053 says what each value is. A bank CSV may have
+        one (``bank_mapping``), without which the usual French headers are read."""
+        return self.format in ("csv", "xlsx", "ods")
+
+    @property
+    def bank_csv(self) -> bool:
+        return self.format == "bank-csv"
+
+    @property
+    def bank(self) -> bool:
+        return self.format in ("camt053", "bank-csv")
 
     @property
     def mapping(self) -> dict[str, Any] | None:
@@ -165,16 +189,34 @@ class Staged:
 
 
 def stage(
-    organisation: Organisation, user_id: int | None, name: str, chunks: Iterable[bytes]
-) -> Staged:
+    organisation: Organisation, user_id: int | None, name: str, chunks: Iterable[bytes],
+    *, kind: str = "auto",
+) -> Staged:  # fmt: skip
     """Keep an uploaded file for the next steps of its import, or refuse it (wrong kind,
     too large, unreadable) naming the file."""
+    return stage_files(organisation, user_id, [(name, chunks)], kind=kind)
+
+
+def stage_files(
+    organisation: Organisation, user_id: int | None,
+    files: list[tuple[str, Iterable[bytes]]], *, kind: str = "auto",
+) -> Staged:  # fmt: skip
+    """Keep the uploaded file, or the files uploaded at once gathered as a folder (read as
+    ``relance import FOLDER`` reads one: e-invoices), for the next steps of their import;
+    or refuse them naming the file."""
+    if kind not in KINDS:
+        raise Refused([Problem("kind", None, None, f"one of {', '.join(KINDS)}")])
+    if len(files) > MAX_FILES:
+        raise Refused([Problem(files[0][0], None, None, f"more than {MAX_FILES} files at once")])
     purge(organisation)
     token = secrets.token_urlsafe(12)
     directory = root(organisation) / token
     directory.mkdir(parents=True)
     try:
-        info = _receive(directory, name, chunks)
+        if len(files) == 1:
+            info = _receive(directory, *files[0], kind=kind)
+        else:
+            info = _receive_folder(directory, files)
     except Refused:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -204,11 +246,15 @@ def replace_file(staged: Staged, name: str, chunks: Iterable[bytes]) -> Staged:
         shutil.rmtree(incoming, ignore_errors=True)
         incoming.mkdir()
         try:
-            info = _receive(incoming, name, chunks)
+            # A bank CSV stays one (the file alone cannot say so).
+            info = _receive(incoming, name, chunks, kind="bank-csv" if current.bank_csv else "auto")
         except Refused:
             shutil.rmtree(incoming, ignore_errors=True)
             raise
-        current.path.unlink(missing_ok=True)
+        if current.path.is_dir():
+            shutil.rmtree(current.path, ignore_errors=True)
+        else:
+            current.path.unlink(missing_ok=True)
         (incoming / info["stored"]).rename(current.directory / info["stored"])
         incoming.rmdir()
         current.state["file"] = info
@@ -217,25 +263,24 @@ def replace_file(staged: Staged, name: str, chunks: Iterable[bytes]) -> Staged:
     return current
 
 
-def _receive(directory: Path, name: str, chunks: Iterable[bytes]) -> dict[str, Any]:
-    shown = Path(name).name[:200] or "upload"
-    suffix = Path(shown).suffix.lower()
-    if suffix not in SUFFIXES:
-        raise Refused([Problem(shown, None, None,
-                               "is not a file Relance imports: a CSV, XLSX, ODS or FEC "
-                               f"export ({', '.join(SUFFIXES)})")])  # fmt: skip
-    stored = directory / f"upload{suffix}"
-    limit, size, digest = max_bytes(), 0, hashlib.sha256()
-    with stored.open("wb") as out:
-        for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                raise Refused([too_large(shown)])
-            digest.update(chunk)
-            out.write(chunk)
-    fmt = guess_format(stored)
+def _receive(
+    directory: Path, name: str, chunks: Iterable[bytes], *, kind: str = "auto"
+) -> dict[str, Any]:
+    shown = _shown(name)
+    stored = directory / f"upload{Path(shown).suffix.lower()}"
+    size, sha256 = _save(stored, shown, chunks, max_bytes())
+    try:
+        fmt = kind if kind != "auto" else guess_format(stored)
+    except ImportFailed as failure:  # an XML of another kind
+        raise Refused([_named(p, shown) for p in failure.problems]) from None
     info = {"name": shown, "stored": stored.name, "format": fmt, "size": size,
-            "sha256": digest.hexdigest(), "header": [], "sample": [], "rows": 0}  # fmt: skip
+            "sha256": sha256, "header": [], "sample": [], "rows": 0}  # fmt: skip
+    if fmt == "einvoice" and zipfile.is_zipfile(stored):
+        info["rows"] = _zip_files(stored)
+    elif fmt == "einvoice":
+        info["rows"] = 1
+    if fmt not in TABULAR:
+        return info
     try:
         info.update(describe(stored, shown, fmt))
     except Refused:
@@ -243,6 +288,81 @@ def _receive(directory: Path, name: str, chunks: Iterable[bytes]) -> dict[str, A
             raise
         # A FEC is read by its own reader, stricter about its columns: its preview says.
     return info
+
+
+def _receive_folder(directory: Path, files: list[tuple[str, Iterable[bytes]]]) -> dict[str, Any]:
+    """Files uploaded at once: kept side by side in a folder, read as e-invoices (a folder is
+    what ``relance import`` reads as e-invoices, PDF and XML); CAMT.053 statements all,
+    gathered in a ZIP, read as a ZIP of statements is."""
+    folder = directory / "files"
+    folder.mkdir()
+    left, digests, names = max_bytes(), [], []
+    for n, (name, chunks) in enumerate(files):
+        shown = _shown(name)
+        if Path(shown).suffix.lower() not in (".pdf", ".xml"):
+            raise Refused([Problem(shown, None, None, "several files at once are e-invoices: "
+                                   "PDF or XML, or bank statements (CAMT.053); give a "
+                                   "table alone")])  # fmt: skip
+        # Two files of one name stay two (the second numbered).
+        stored = folder / (shown if shown not in names else f"{n}-{shown}")
+        names.append(stored.name)
+        size, sha256 = _save(stored, shown, chunks, left)
+        left -= size
+        digests.append(sha256)
+    shown = f"{len(files)} files"
+    if all(_is_camt(folder / name) for name in names):
+        # Statements of several days chosen at once: read as a ZIP of them is.
+        archive = directory / "upload.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+            for name in sorted(names):
+                out.write(folder / name, name)
+        shutil.rmtree(folder)
+        return {"name": shown, "stored": archive.name, "format": "camt053",
+                "size": max_bytes() - left, "header": [], "sample": [], "rows": 0,
+                "sha256": hashlib.sha256("\n".join(digests).encode()).hexdigest(),
+                "files": sorted(names)}  # fmt: skip
+    return {"name": shown, "stored": folder.name, "format": "einvoice",
+            "size": max_bytes() - left, "header": [], "sample": [], "rows": len(files),
+            "sha256": hashlib.sha256("\n".join(digests).encode()).hexdigest(),
+            "files": sorted(names)}  # fmt: skip
+
+
+def _is_camt(path: Path) -> bool:
+    from relance.bank.camt import is_camt
+
+    with path.open("rb") as fh:
+        return is_camt(fh.read(4096))
+
+
+def _shown(name: str) -> str:
+    """The name the user knows the file by, and an extension Relance reads."""
+    shown = Path(name).name[:200] or "upload"
+    if Path(shown).suffix.lower() not in SUFFIXES:
+        raise Refused([Problem(shown, None, None,
+                               "is not a file Relance imports: a CSV, XLSX, ODS or FEC export, "
+                               "e-invoices (PDF, XML, ZIP), a status file or a bank statement "
+                               f"({', '.join(SUFFIXES)})")])  # fmt: skip
+    return shown
+
+
+def _save(stored: Path, shown: str, chunks: Iterable[bytes], limit: int) -> tuple[int, str]:
+    size, digest = 0, hashlib.sha256()
+    with stored.open("wb") as out:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise Refused([too_large(shown)])
+            digest.update(chunk)
+            out.write(chunk)
+    return size, digest.hexdigest()
+
+
+def _zip_files(path: Path) -> int:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(1 for m in archive.infolist() if not m.is_dir())
+    except (zipfile.BadZipFile, OSError):
+        return 0
 
 
 def too_large(name: str) -> Problem:
@@ -442,6 +562,32 @@ def save_mapping(
     return current
 
 
+def save_bank_mapping(staged: Staged, spec: dict[str, Any]) -> Staged:
+    """The columns of a bank CSV (docs/bank.md), for this import; checked as the command
+    line checks a bank mapping file."""
+    bank_mapping(spec)
+    with _locked(staged) as current:
+        if current.running or current.done:
+            raise Refused([Problem(current.file["name"], None, None,
+                                   "this import is under way or done")])  # fmt: skip
+        current.state["mapping"] = {"name": "", "spec": spec}
+        # The headers shown are those of the row chosen, read as the mapping says.
+        current.state["file"].update(describe(current.path, current.file["name"],
+                                              current.format, spec))  # fmt: skip
+        _write(current)
+    return current
+
+
+def bank_mapping(spec: dict[str, Any] | None) -> BankMapping | None:
+    """The bank CSV's columns of a spec, or Refused naming each wrong option."""
+    if not spec:
+        return None
+    try:
+        return BankMapping.from_dict(spec, "mapping")
+    except ImportFailed as failure:
+        raise Refused(failure.problems) from None
+
+
 def mapping_of(staged: Staged) -> Mapping | None:
     if not staged.needs_mapping:
         return None
@@ -507,7 +653,11 @@ def _work(staged: Staged, mapping: Mapping | None, dry_run: bool, user_id: int |
         else:
             with _importing:
                 result = _import(staged, mapping, False, user_id)
-        outcome = {"status": "ok", "result": _result(result), "run_id": result.run_id}
+        outcome = {
+            "status": "ok",
+            "result": _result(result),
+            "run_id": getattr(result, "run_id", None),
+        }  # a statement has none
     except ImportFailed as failure:
         outcome = {"status": "failed", "problems": problem_rows(staged, mapping, failure.problems)}
         if not dry_run:
@@ -526,7 +676,10 @@ def _work(staged: Staged, mapping: Mapping | None, dry_run: bool, user_id: int |
         current.state["last"] = last
         if last["kind"] == "import" and last["status"] == "ok":
             current.state["done"] = True
-            current.path.unlink(missing_ok=True)  # the ledger has it now
+            if current.path.is_dir():  # the ledger has it now
+                shutil.rmtree(current.path, ignore_errors=True)
+            else:
+                current.path.unlink(missing_ok=True)
         _write(current)
         _report(current, "done", current.file["rows"], current.file["rows"])
 
@@ -544,7 +697,10 @@ def _import(staged: Staged, mapping: Mapping | None, dry_run: bool, user_id: int
     named = staged.directory / "named" / staged.file["name"]
     named.parent.mkdir(exist_ok=True)
     named.unlink(missing_ok=True)
-    os.link(staged.path, named)
+    if staged.path.is_dir():  # files uploaded at once, read as a folder
+        named.symlink_to(staged.path, target_is_directory=True)
+    else:
+        os.link(staged.path, named)
     try:
         if mapping is not None and mapping.name:
             ImportMapping.objects.filter(
@@ -553,12 +709,20 @@ def _import(staged: Staged, mapping: Mapping | None, dry_run: bool, user_id: int
         return import_file(
             staged.organisation, named, format=staged.format, mapping=mapping,
             dry_run=dry_run, progress=progress, user_id=user_id,
+            bank_mapping=bank_mapping((staged.mapping or {}).get("spec")) if staged.bank_csv
+            else None,
         )  # fmt: skip
     finally:
         named.unlink(missing_ok=True)
 
 
+REPORTED = 1000  # the reports per file (e-invoices) or per status kept for the page
+
+
 def _result(result: Any) -> dict[str, Any]:
+    if isinstance(result, BankImportResult):
+        # As `relance bank import --json` says it (amounts as exact decimal strings).
+        return {"bank": json.loads(render_json(result.as_dict()))}
     return {
         "rows": result.rows,
         "counts": dict(sorted(result.counts.items())),
@@ -567,6 +731,8 @@ def _result(result: Any) -> dict[str, Any]:
         "warnings": [
             {"row": w.row, "field": w.field, "message": w.message} for w in result.warnings[:50]
         ],
+        "files": json.loads(render_json(result.files[:REPORTED])),
+        "more_files": max(0, len(result.files) - REPORTED),
     }
 
 

@@ -13,10 +13,9 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from relance.bank import services
-from relance.bank.exports import BankMapping
+from relance.bank.exports import BankMapping, load_mapping
 from relance.insights.management.commands.report import today_for
 from relance.ledger.imports.records import ImportFailed, Problem
-from relance.lib import safe_yaml
 from relance.lib.commands import iso_date, organisation_option, refused, scope_options
 from relance.lib.output import print_json
 
@@ -101,29 +100,12 @@ class Command(BaseCommand):
         except ImportFailed as failure:
             self.fail(failure.problems, opts["json"])
         if opts["json"]:
-            print_json(self.stdout, {"ok": True, "organisation": org.slug, "file": result.file,
-                                     "format": result.format, "statement": result.statement_id,
-                                     **result.counts()})  # fmt: skip
+            print_json(self.stdout, {"ok": True, "organisation": org.slug, **result.as_dict()})
             return
-        self.stdout.write(
-            f"{result.file} ({result.format}): {result.credits} new credit(s), "
-            f"{result.matched} matched ({result.allocated} allocated), {result.proposed} to "
-            f"review, {result.unmatched} without a match, {result.duplicates} already imported, "
-            f"{result.debits} debit(s) skipped"
-        )
-        if result.holds:
-            self.stdout.write(f"Dunning held (unapplied cash): {', '.join(result.holds)}")
+        summary(self.stdout, result)
 
     def mapping(self, path: Path) -> BankMapping:
-        try:
-            data = safe_yaml.read(path)
-        except OSError as exc:
-            raise ImportFailed([Problem(path.name, None, None, exc.strerror or str(exc))]) from None
-        except safe_yaml.YamlRefused as exc:
-            raise ImportFailed([Problem(path.name, exc.line, None, str(exc))]) from None
-        if not isinstance(data, dict):
-            raise ImportFailed([Problem(path.name, None, None, "a mapping of options")])
-        return BankMapping.from_dict(data, path.name)
+        return load_mapping(path)
 
     def fail(self, problems: list[Problem], as_json: bool) -> NoReturn:
         if as_json:
@@ -131,3 +113,19 @@ class Command(BaseCommand):
             sys.exit(1)
         lines = "\n".join(f"  {p}" for p in problems)
         raise CommandError(f"nothing was imported:\n{lines}")
+
+
+def summary(out: Any, result: services.BankImportResult) -> None:
+    """A statement's import in words (``relance bank import`` and ``relance import``)."""
+    out.write(
+        f"{result.file} ({result.format}): {result.credits} new credit(s), "
+        f"{result.matched} matched ({result.allocated} allocated), {result.proposed} to "
+        f"review, {result.unmatched} without a match, {result.duplicates} already imported, "
+        f"{result.debits} debit(s) skipped"
+    )
+    if result.files:
+        out.write(f"Statements: {', '.join(result.files)}")
+    if result.holds:
+        out.write(f"Dunning held (unapplied cash): {', '.join(result.holds)}")
+    if result.dry_run:
+        out.write("Dry run: nothing was written.")

@@ -1,4 +1,4 @@
-"""relance import FILE|FOLDER|ZIP [--format csv|xlsx|ods|fec|einvoice|statuses]
+"""relance import FILE|FOLDER|ZIP [--format csv|xlsx|ods|fec|einvoice|statuses|camt053|bank-csv]
 [--mapping FILE|NAME] [--org SLUG] [--create-org [--country CC] [--currency CUR]
 [--language fr|en]] [--dry-run] [--json]"""
 
@@ -14,6 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
+from relance.bank.exports import BankMapping
+from relance.bank.exports import load_mapping as load_bank_mapping
+from relance.bank.management.commands.bank import summary as bank_summary
+from relance.bank.services import BankImportResult
 from relance.ledger.imports import FORMATS, ImportFailed, ImportResult, import_file
 from relance.ledger.imports.mapping import Mapping, load_mapping, parse_mapping, read_mapping_spec
 from relance.ledger.imports.records import Problem
@@ -25,15 +29,19 @@ from relance.lib.output import Column, print_json, print_table, progress_bar
 
 class Command(BaseCommand):
     help = (
-        "Import customers, invoices and payments from a CSV, XLSX, ODS or FEC file, or "
-        "e-invoices (Factur-X PDF, CII or UBL XML) from a file, a folder or a ZIP."
+        "Import customers, invoices and payments from a CSV, XLSX, ODS or FEC file, "
+        "e-invoices (Factur-X PDF, CII or UBL XML) from a file, a folder or a ZIP, "
+        "life-cycle statuses, or a bank statement (CAMT.053, a ZIP of them, a bank CSV with "
+        "--format bank-csv); the format is detected from the file."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument("--format", choices=FORMATS, help="default: from the file")
         parser.add_argument(
-            "--mapping", help="a mapping file (YAML), or the name of a mapping saved before"
+            "--mapping",
+            help="a mapping file (YAML), or the name of a mapping saved before; with "
+            "--format bank-csv, the bank CSV's columns (docs/bank.md)",
         )
         parser.add_argument("--save-mapping", metavar="NAME", help="save --mapping under NAME")
         parser.add_argument("--org", help="organisation slug")
@@ -65,8 +73,12 @@ class Command(BaseCommand):
                 "give them with --create-org",
                 returncode=2,
             )
+        bank_csv = opts["format"] == "bank-csv"
         try:
-            mapping_file = self.mapping_file(opts["mapping"])
+            mapping_file = None if bank_csv else self.mapping_file(opts["mapping"])
+            bank_mapping = (
+                load_bank_mapping(Path(opts["mapping"])) if bank_csv and opts["mapping"] else None
+            )
         except ImportFailed as failure:
             self.fail(failure.problems, opts["json"])
         refused: ImportFailed | None = None
@@ -76,7 +88,7 @@ class Command(BaseCommand):
         with organisation_lock(slug, "import"), transaction.atomic():
             org, created = self.organisation(opts, mapping_file)
             try:
-                result = self.run(org, mapping_file, opts)
+                result = self.run(org, mapping_file, bank_mapping, opts)
             except ImportFailed as failure:
                 refused = failure  # raised below, after the import log's record is kept
             # A dry run writes nothing, not even the organisation it would create; an
@@ -87,6 +99,8 @@ class Command(BaseCommand):
             self.fail(refused.problems, opts["json"])
         if opts["json"]:
             print_json(self.stdout, {"ok": True, "organisation": org.slug, **result.as_dict()})
+        elif isinstance(result, BankImportResult):
+            bank_summary(self.stdout, result)
         else:
             self.summary(result, org.slug)
             for warning in result.warnings:
@@ -106,15 +120,17 @@ class Command(BaseCommand):
         return org, opts["create_org"]
 
     def run(
-        self, org: Organisation, mapping_file: Mapping | None, opts: dict[str, Any]
-    ) -> ImportResult:
-        mapping = mapping_file or self.saved_mapping(org, opts["mapping"])
+        self, org: Organisation, mapping_file: Mapping | None, bank_mapping: BankMapping | None,
+        opts: dict[str, Any],
+    ) -> ImportResult | BankImportResult:  # fmt: skip
+        mapping = None if bank_mapping else mapping_file or self.saved_mapping(org, opts["mapping"])
         if mapping and opts["settle_missing"]:
             mapping.snapshot = True
         with progress_bar(enabled=not opts["json"]) as report:
             result = import_file(
                 org, opts["file"], format=opts["format"], mapping=mapping,
                 dry_run=opts["dry_run"], as_of=opts["as_of"], progress=report,
+                bank_mapping=bank_mapping,
             )  # fmt: skip
         if mapping and not mapping_file and not opts["dry_run"]:
             # The saved mapping used last is the one the console offers first next time.

@@ -1,0 +1,109 @@
+"""The console's import page in a real browser for e-invoices and bank statements: a ZIP of
+e-invoices previewed file by file and imported, then a CAMT.053 statement whose credits are
+matched or proposed, with a link to the bank queue. Screenshots at desktop and phone widths."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import factories
+import pytest
+from browsing import shoot, sign_in
+from test_bank import camt
+from test_import_einvoices import OUR_SIREN, ubl
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
+]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def shoot_both(page, name: str) -> None:
+    page.set_viewport_size(DESKTOP)
+    shoot(page, name)
+    page.set_viewport_size(PHONE)
+    shoot(page, name)
+    # The page's own content fits (wide tables scroll inside their .table-wrap).
+    assert page.evaluate("document.querySelector('main').scrollWidth") <= PHONE["width"], name
+    page.set_viewport_size(DESKTOP)
+
+
+@pytest.fixture
+def acme(transactional_db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    org = factories.organisation("acme", name="Acme SAS", siren=OUR_SIREN)
+    factories.member(org, "manon@acme.test", "manager")
+    return org
+
+
+def upload(page, base: str, path: Path) -> None:
+    page.goto(f"{base}/imports/")
+    page.set_input_files("#import-file", str(path))
+    page.click("#upload-button")
+    page.wait_for_url(re.compile(r"/imports/[A-Za-z0-9_-]{16}/$"))
+
+
+def preview_and_import(page) -> None:
+    page.click("#preview-button")
+    page.wait_for_selector("#import-status[data-state='preview-ok']")
+
+
+def test_it_imports_a_zip_of_einvoices_then_a_bank_statement(acme, live_server, page, tmp_path):
+    from relance.ledger.models import Invoice
+
+    base = live_server.url
+    sign_in(page, base, "manon@acme.test")
+    archive = tmp_path / "factures-novembre.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("FA-2026-101.xml", ubl("FA-2026-101", total="1200.00"))
+        z.writestr("FA-2026-102.xml", ubl("FA-2026-102", total="540.50"))
+        z.writestr("FA-2026-103.xml", ubl("FA-2026-103", total="75.00"))
+        z.writestr("autre-vendeur.xml", ubl("X-1", seller_siren="552100554"))
+        z.writestr("illisible.xml", b"<Invoice")
+
+    upload(page, base, archive)
+    assert page.locator("#file-format").get_attribute("data-format") == "einvoice"
+    preview_and_import(page)
+    report = page.locator("#einvoice-report")
+    assert report.locator("tr[data-status='would import']").count() == 3
+    assert report.locator("tr[data-status='refused']").count() == 2
+    assert "not well-formed XML" in report.inner_text()
+    shoot_both(page, "import-einvoices-preview")
+    page.click("#confirm-import")
+    page.wait_for_selector("#import-status[data-state='done']")
+    assert page.locator("#einvoice-report tr[data-status='imported']").count() == 3
+    shoot_both(page, "import-einvoices-done")
+    invoices = {i.number: i for i in Invoice.objects.filter(organisation=acme)}
+    assert sorted(invoices) == ["FA-2026-101", "FA-2026-102", "FA-2026-103"]
+
+    # The bank pays one invoice by its number, part of another, and something unknown.
+    first, second = invoices["FA-2026-101"], invoices["FA-2026-102"]
+    statement = tmp_path / "releve-2026-11-23.xml"
+    statement.write_text(camt([
+        {"ref": "B1", "amount": first.amount, "ustrd": f"FACTURE {first.number}"},
+        {"ref": "B2", "amount": second.amount - 40, "ustrd": f"ACOMPTE {second.number}"},
+        {"ref": "B3", "amount": "12.34", "ustrd": "DIVERS"},
+        {"ref": "B4", "amount": "30.00", "debit": True},
+    ]))  # fmt: skip
+    upload(page, base, statement)
+    assert page.locator("#file-format").get_attribute("data-format") == "camt053"
+    preview_and_import(page)
+    counts = page.locator("#bank-report")
+    assert counts.locator("[data-count='matched'] td.num").inner_text() == "1"
+    assert counts.locator("[data-count='proposed'] td.num").inner_text() == "1"
+    assert counts.locator("[data-count='unmatched'] td.num").inner_text() == "1"
+    shoot_both(page, "import-camt-preview")
+    page.click("#confirm-import")
+    page.wait_for_selector("#import-status[data-state='done']")
+    assert counts.locator("[data-count='matched'] td.num").inner_text() == "1"
+    shoot_both(page, "import-camt-done")
+    first.refresh_from_db()
+    assert first.balance == 0
+    page.click("#bank-queue-link")
+    page.wait_for_url(re.compile(r"/bank/$"))
+    assert page.locator("[data-testid='bank-line']").count() == 2
