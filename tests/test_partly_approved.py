@@ -213,3 +213,28 @@ def test_the_one_reading_tells_disputes_apart():
     found = owed.split(rows)
     assert found.suspending == {1, 3, 4}
     assert found.unapproved == {2: Decimal("5"), 4: Decimal("1")}
+
+
+def test_paying_online_from_the_portal_asks_the_approved_amount(settings, ledger, tmp_path):
+    from fake_stripe import FakeStripe
+
+    from relance.checkout import service
+    from relance.checkout.models import CheckoutInvoice
+
+    org, customer, invoice = ledger
+    nothing = f.invoice(customer, "FA-2", due=DUE, amount="300.00")
+    server = FakeStripe({"sk_test_acme": "acme"}).start()
+    settings.RELANCE_STRIPE = {
+        "ORGANISATIONS": ["acme"], "API_BASE": server.base, "TIMEOUT": 5,
+        "ACCOUNTS": {"ACME": {"SECRET_KEY": "sk_test_acme", "WEBHOOK_SECRETS": ["whsec_acme"]}},
+    }  # fmt: skip
+    try:
+        import_file(org, statuses(tmp_path, f"FA-1;206;{D - f.days(5)};600,00;;",
+                                  f"FA-2;206;{D - f.days(5)};0;;"))  # fmt: skip
+        service.start(org, customer, [invoice.pk, nothing.pk], success_url="https://x.test/",
+                      cancel_url="https://x.test/")  # fmt: skip
+    finally:
+        server.stop()
+    [link] = CheckoutInvoice.objects.all()
+    assert (link.invoice_id, link.amount, link.session.amount) == (
+        invoice.pk, Decimal("600.00"), Decimal("600.00"))  # fmt: skip
