@@ -193,6 +193,18 @@ def test_penalties_and_the_formal_notice_are_on_the_approved_amount(ledger, tmp_
     assert Decimal(claimed["total"]) == Decimal("600.00") + penalty.interest + penalty.indemnity
 
 
+def test_the_hand_over_file_claims_the_approved_amount(ledger, tmp_path):
+    from relance.documents import handover
+
+    org, customer, _ = ledger
+    f.address(customer, "4 avenue des Tilleuls", postcode="69003", city="Lyon")
+    Rate.objects.create(series="fr_late_penalty_default", date=dt.date(2026, 7, 1),
+                        percent="12.15")  # fmt: skip
+    import_file(org, statuses(tmp_path, f"FA-1;206;{D - f.days(5)};600,00;;"))
+    _, claimed, _, _ = handover.build(org, customer, "lawyer", D)
+    assert claimed[0]["principal"] == Decimal("600.00")
+
+
 def test_the_console_and_the_portal_state_the_approved_amount(client, ledger, tmp_path):
     from relance.portal import links
 
