@@ -213,6 +213,11 @@ def test_the_console_and_the_portal_state_the_approved_amount(client, ledger, tm
     [fa1] = customer_view(org, customer, D).open_items
     assert (fa1.balance, fa1.asked, fa1.paused) == (Decimal("1000.00"), Decimal("600.00"), None)
     assert fa1.next_step is not None and fa1.next_step.on == D
+    client.force_login(f.member(org, "claire@acme.test", "viewer"))
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    console = client.get(f"/customers/{customer.pk}/").content.decode()
+    assert 'data-asked="600.00"' in console and "approved: 600.00 EUR dunned" in console
+    client.logout()
     path = links.url_for(customer).removeprefix(links.base_url())
     page = client.get(path).content.decode()
     assert "partly approved" in page
@@ -250,3 +255,18 @@ def test_paying_online_from_the_portal_asks_the_approved_amount(settings, ledger
     [link] = CheckoutInvoice.objects.all()
     assert (link.invoice_id, link.amount, link.session.amount) == (
         invoice.pk, Decimal("600.00"), Decimal("600.00"))  # fmt: skip
+
+
+def test_only_a_partial_approval_may_give_an_amount_of_zero(ledger, tmp_path):
+    from relance.ledger.imports import ImportFailed
+
+    org, _, _ = ledger
+    with pytest.raises(ImportFailed) as refused:
+        import_file(org, statuses(tmp_path, f"FA-1;212;{D};0;;", f"FA-1;206;{D};1000;;"))
+    assert [str(p) for p in refused.value.problems] == [
+        "statuts.csv, row 2, field 'amount': '0' is not a positive amount",
+    ]
+    with pytest.raises(ImportFailed) as refused:
+        import_file(org, statuses(tmp_path, f"FA-1;206;{D};1000;;"))
+    assert "from 0 to less than 1000.00" in str(refused.value)
+    assert not Dispute.objects.exists()
