@@ -69,7 +69,7 @@ class Check:
     dropped: list[CommunicationItem] = field(default_factory=list)
     # Items whose ``dropped`` field changed and must be saved.
     changed: list[CommunicationItem] = field(default_factory=list)
-    # What the partly approved invoices are dunned for, by invoice id (``asked_of``).
+    # What the partly approved invoices are dunned for, by invoice id (``owed.asked``).
     asked: dict[int, Decimal] = field(default_factory=dict)
 
     def owed(self, item: CommunicationItem) -> Decimal:
@@ -117,7 +117,10 @@ def recheck(comm: Communication, today: date, facts: Facts | None = None) -> Che
     for item in facts.items.get(comm.pk, []):
         asked = None
         if item.invoice_id in facts.unapproved and not thanks:
-            asked = check.asked[item.invoice_id] = asked_of(item, facts, min_balance)
+            # What the message states and the item records (``owed.asked``).
+            asked = check.asked[item.invoice_id] = owed.asked(
+                item.invoice, facts.unapproved, min_balance
+            )
         reason = drop_reason(
             thanks=thanks,
             balance=item.invoice.balance,
@@ -130,12 +133,6 @@ def recheck(comm: Communication, today: date, facts: Facts | None = None) -> Che
         )
         check.record(item, reason)
     return check
-
-
-def asked_of(item: CommunicationItem, facts: Facts, min_balance: Decimal) -> Decimal:
-    """What the item's invoice is dunned for at send time (``owed.asked``): what the
-    message states and the item records."""
-    return owed.asked(item.invoice, facts.unapproved, min_balance)
 
 
 def instalment_reason(owed: Decimal, paid_when_owed: Decimal | None, plan_active: bool) -> str:

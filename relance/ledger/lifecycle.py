@@ -6,7 +6,7 @@ settle; every status lands on the customer's timeline.
 | --- | --- | --- |
 | 200, 203 | filed, made available | timeline only |
 | 205 | approved | resumes what a 207/208 paused and lifts a 206 (the invoice is due) |
-| 206 | partly approved | a dispute "not approved" on what is left of the amount approved |
+| 206 | partly approved | a dispute "not approved" on the part of the invoice not approved |
 | 207 | disputed | a dispute (its reason from the reason code, which is shown) |
 | 208 | suspended | a dispute "information missing" until 209 |
 | 209 | completed | resumes what a 207/208 paused |
