@@ -19,6 +19,7 @@ from relance.accounts.identity import bank_details
 from relance.accounts.models import Organisation
 from relance.channels.paying import CURRENCY as EPC_CURRENCY
 from relance.channels.paying import payment_for
+from relance.dunning import owed
 from relance.dunning.batch import Facts
 from relance.dunning.models import CommPurpose, Communication, CommunicationItem
 from relance.dunning.penalties import Law, law_for_country, sum_penalties
@@ -47,6 +48,8 @@ class Line:
     balance: Decimal
     currency: str
     days_overdue: int
+    # The balance is what the buyer approved on the platform and still owes (206).
+    partly_approved: bool = False
 
     @property
     def overdue(self) -> bool:
@@ -82,21 +85,38 @@ class Penalties:
     totals: tuple[PenaltyTotal, ...] = ()
 
 
-def lines_of(items: Sequence[CommunicationItem], today: date) -> list[Line]:
-    """The invoices as of today: current balance and days overdue, not those planned."""
-    return [line_of(item.invoice, today) for item in items]
+def lines_of(
+    items: Sequence[CommunicationItem],
+    today: date,
+    facts: Facts | None = None,
+    min_balance: Decimal = Decimal("1.00"),
+) -> list[Line]:
+    """The invoices as of today: what each is dunned for (its current balance, or the
+    approved part of a partly approved one: ``owed.asked``) and days overdue, not those
+    planned."""
+    if facts is None or not facts.unapproved:
+        return [line_of(item.invoice, today) for item in items]
+    return [
+        line_of(item.invoice, today,
+                owed.asked(item.invoice, facts.unapproved, min_balance)
+                if item.invoice_id in facts.unapproved else None)
+        for item in items
+    ]  # fmt: skip
 
 
-def line_of(invoice: Invoice, today: date) -> Line:
+def line_of(invoice: Invoice, today: date, asked: Decimal | None = None) -> Line:
+    """The invoice as a message lists it; ``asked``: what it is dunned for when that is not
+    its balance (``owed.asked``)."""
     return Line(
         number=invoice.number,
         kind=invoice.kind,
         issue_date=invoice.issue_date,
         due_date=invoice.due_date,
         amount=invoice.amount,
-        balance=invoice.balance,
+        balance=invoice.balance if asked is None else asked,
         currency=invoice.currency,
         days_overdue=(today - invoice.due_date).days,
+        partly_approved=asked is not None,
     )
 
 
@@ -118,7 +138,7 @@ def message_context(
     comm: Communication, items: Sequence[CommunicationItem], today: date, facts: Facts
 ) -> dict[str, Any]:
     org = comm.organisation
-    lines = lines_of(items, today)
+    lines = lines_of(items, today, facts, org.min_balance)
     due_lines = [line for line in lines if not line.upcoming]
     upcoming_lines = [line for line in lines if line.upcoming]
     lines = due_lines + upcoming_lines

@@ -22,6 +22,7 @@ from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.checkout import config, stripe
 from relance.checkout.models import CheckoutInvoice, CheckoutSession, Status
+from relance.dunning import owed
 from relance.ledger.models import Customer, Invoice
 
 # Stripe takes up to 100 line items in payment mode; beyond, one line for them all.
@@ -52,17 +53,23 @@ def start(
     cancel_url: str,
 ) -> str:
     """The address of Stripe's Checkout page where ``customer`` pays what ``invoice_ids``
-    still owe (their open balances, in their one currency). CheckoutError when it cannot
-    be: not available, an invoice that is not an open one of this customer, several
-    currencies, or Stripe refusing."""
+    still owe (what each is dunned for, ``owed.asked``, in their one currency).
+    CheckoutError when it cannot be: not available, an invoice that is not an open one of
+    this customer, several currencies, nothing approved to pay, or Stripe refusing."""
     account = config.account(organisation)
     if account is None:
         raise Unavailable(f"{organisation.slug} does not take payments online")
     if customer.organisation_id != organisation.pk:
         raise CheckoutError("the customer is not the organisation's")
     invoices = _open_invoices(organisation, customer, invoice_ids)
+    # What each is dunned for (owed.asked): a partly approved invoice, its approved part.
+    unapproved = owed.unapproved_of(invoice.pk for invoice in invoices)
+    asked = {i.pk: owed.asked(i, unapproved, organisation.min_balance) for i in invoices}
+    invoices = [invoice for invoice in invoices if asked[invoice.pk] > 0]
+    if not invoices:
+        raise CheckoutError("nothing to pay: the buyer approved nothing still owed")
     currency = invoices[0].currency
-    amount = sum((invoice.balance for invoice in invoices), Decimal("0.00"))
+    amount = sum((asked[invoice.pk] for invoice in invoices), Decimal("0.00"))
     try:
         stripe.minor_units(amount, currency)
     except ValueError as error:
@@ -74,10 +81,10 @@ def start(
         )  # fmt: skip
         CheckoutInvoice.objects.bulk_create(
             CheckoutInvoice(organisation=organisation, session=session, invoice=invoice,
-                            amount=invoice.balance, position=position)
+                            amount=asked[invoice.pk], position=position)
             for position, invoice in enumerate(invoices)
         )  # fmt: skip
-    request = _request(organisation, customer, session, invoices, success_url, cancel_url)
+    request = _request(organisation, customer, session, invoices, asked, success_url, cancel_url)
     try:
         answer = stripe.Client(account).create_session(
             stripe.session_form(request), session.idempotency_key
@@ -129,6 +136,7 @@ def _request(
     customer: Customer,
     session: CheckoutSession,
     invoices: list[Invoice],
+    asked: dict[int, Decimal],
     success_url: str,
     cancel_url: str,
 ) -> stripe.SessionRequest:
@@ -137,7 +145,7 @@ def _request(
         if len(invoices) <= LINE_ITEMS:
             items = [
                 stripe.LineItem(gettext("Invoice %(number)s") % {"number": invoice.number},
-                                invoice.balance)
+                                asked[invoice.pk])
                 for invoice in invoices
             ]  # fmt: skip
         else:

@@ -46,6 +46,7 @@ from relance.audit import trail
 from relance.channels.formatting import long_date, money, percent, short_date
 from relance.documents import letters, typesetting
 from relance.documents.models import Letter, Terms
+from relance.dunning import owed
 from relance.dunning.models import CommStatus, Communication, PaymentPlan, Promise, StepChannel
 from relance.dunning.penalties import LAW_TITLES, Law, NoLaw, Penalty, sum_penalties
 from relance.dunning.penalty_service import penalties_of
@@ -167,6 +168,12 @@ class _Facts:
     found: dict[int, Penalty] | None
     penalty_state: str
     penalty_note: str
+    # What the partly approved invoices are dunned for (owed.asked), by invoice id.
+    asked: dict[int, Decimal] = field(default_factory=dict)
+
+    def owed(self, invoice: Invoice) -> Decimal:
+        """What the file claims of the invoice: what it is dunned for."""
+        return self.asked.get(invoice.pk, invoice.balance)
 
 
 def _safe(name: str) -> str:
@@ -216,7 +223,13 @@ def _facts(org: Organisation, customer: Customer, day: date) -> _Facts:
             "date": long_date(day),
             "law": "; ".join(laws),
         }
-    return _Facts(invoices, late, found, state, note)
+    unapproved = owed.unapproved_of(inv.pk for inv in invoices)
+    asked = {
+        inv.pk: owed.asked(inv, unapproved, org.min_balance)
+        for inv in invoices
+        if inv.pk in unapproved
+    }
+    return _Facts(invoices, late, found, state, note, asked)
 
 
 def _claimed(facts: _Facts) -> list[dict[str, Any]]:
@@ -224,7 +237,7 @@ def _claimed(facts: _Facts) -> list[dict[str, Any]]:
     service (None when not computed), the total."""
     principal: dict[str, Decimal] = defaultdict(Decimal)
     for inv in facts.late:
-        principal[inv.currency] += inv.balance
+        principal[inv.currency] += facts.owed(inv)
     totals = sum_penalties(facts.found.values()) if facts.found else {}
     rows = []
     for currency in sorted(principal):
@@ -583,7 +596,7 @@ def _summary_data(
                 short_date(inv.issue_date),
                 short_date(inv.due_date),
                 money(inv.amount, inv.currency),
-                money(inv.balance, inv.currency),
+                money(facts.owed(inv), inv.currency),
                 str(max((day - inv.due_date).days, 0)),
                 money(p.interest, inv.currency) if p else "",
                 money(p.indemnity, inv.currency) if p else "",
@@ -846,7 +859,7 @@ def _court(
         if x
     )
     invoices = ", ".join(
-        f"{inv.number} ({short_date(inv.issue_date)}, {money(inv.balance, inv.currency)})"
+        f"{inv.number} ({short_date(inv.issue_date)}, {money(facts.owed(inv), inv.currency)})"
         for inv in facts.late
     )
     return {

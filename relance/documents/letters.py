@@ -39,6 +39,7 @@ from relance.channels.context import (
 )
 from relance.channels.formatting import long_date, money, percent, short_date
 from relance.documents import typesetting
+from relance.dunning import owed
 from relance.dunning.penalties import NoLaw, Penalty, law_for_country, sum_penalties
 from relance.dunning.penalty_service import penalties_of
 from relance.dunning.rates import RateUnknown
@@ -142,6 +143,21 @@ def sender_of(org: Organisation, agent: Any, logo: str | None) -> dict[str, Any]
 # -- sums ----------------------------------------------------------------------------------
 
 
+def _lines_asked(request: Request) -> list[Line]:
+    """The invoices as the letter lists them: what each is dunned for (``owed.asked``: the
+    approved part of a partly approved one); a statement and a thank-you state balances."""
+    invoices, day = request.invoices, request.day
+    if request.template in ("statement", "thanks"):
+        return [line_of(invoice, day) for invoice in invoices]
+    unapproved = owed.unapproved_of(invoice.pk for invoice in invoices)
+    minimum = request.organisation.min_balance
+    return [
+        line_of(invoice, day,
+                owed.asked(invoice, unapproved, minimum) if invoice.pk in unapproved else None)
+        for invoice in invoices
+    ]  # fmt: skip
+
+
 def penalties(request: Request, late: Sequence[Invoice]) -> dict[int, Penalty] | None:
     """The penalty of each late invoice on the letter's day, from the penalty service;
     None when the organisation's country has no rule. Raises ``RateMissing`` naming the
@@ -228,7 +244,7 @@ def _build(
     org, customer, day = request.organisation, request.customer, request.day
     to = postal_address(customer, addresses)
     agent = agent_of(org)
-    lines = [line_of(invoice, day) for invoice in request.invoices]
+    lines = _lines_asked(request)
     late = [inv for inv in request.invoices if inv.due_date < day and inv.balance > 0]
     found = penalties(request, late) if request.template in PENALTY_TEMPLATES else None
     computed = bool(found)

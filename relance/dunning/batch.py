@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from relance.accounts.models import Agent
-from relance.dunning import instalments
+from relance.dunning import instalments, owed
 from relance.dunning.models import (
     CommPurpose,
     CommStatus,
@@ -41,7 +41,9 @@ WRITTEN = frozenset(
 @dataclass
 class Facts:
     items: dict[int, list[CommunicationItem]] = field(default_factory=dict)  # by communication
-    disputed: set[int] = field(default_factory=set)  # invoice ids with an open dispute
+    disputed: set[int] = field(default_factory=set)  # invoice ids an open dispute suspends
+    # The part not approved of the invoices the buyer approved in part (owed.open_disputes).
+    unapproved: dict[int, Decimal] = field(default_factory=dict)
     promises: dict[int, list[tuple[int | None, date, int]]] = field(default_factory=dict)
     in_plan: set[int] = field(default_factory=set)  # invoice ids in an active plan
     active_plans: set[int] = field(default_factory=set)  # of the instalment reminders
@@ -97,10 +99,8 @@ def load(comms: Sequence[Communication], today: date) -> Facts:
     ):
         facts.items.setdefault(item.communication_id, []).append(item)
     invoice_ids = sorted({item.invoice_id for items in facts.items.values() for item in items})
-    facts.disputed = set(
-        Dispute.objects.filter(invoice_id__in=invoice_ids, resolved_on__isnull=True).values_list(
-            "invoice_id", flat=True
-        )
+    facts.disputed, facts.unapproved = owed.open_disputes(
+        Dispute.objects.filter(invoice_id__in=invoice_ids)
     )
     promises: dict[int, list[tuple[int | None, date, int]]] = defaultdict(list)
     for customer_id, invoice_id, promised_on, grace in Promise.objects.filter(

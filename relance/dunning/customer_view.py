@@ -18,7 +18,7 @@ from typing import Any
 from django.db.models import Count, Max, Q, Sum
 
 from relance.accounts.models import Organisation
-from relance.dunning import policy
+from relance.dunning import owed, policy
 from relance.dunning.engine import calendar_for
 from relance.dunning.loading import HOLD_PRIORITY
 from relance.dunning.models import ItemState, PaymentPlan, Promise, Scenario
@@ -60,6 +60,9 @@ class OpenItem:
     due_date: dt.date
     amount: Decimal
     balance: Decimal
+    # What it is dunned for (policy.amount_asked): the balance, or the approved part still
+    # unpaid of an invoice the buyer approved in part.
+    asked: Decimal
     currency: str
     days_overdue: int
     level: int
@@ -166,7 +169,7 @@ def customer_view(
     items = []
     for invoice in invoices:
         level, level_date = states.get(invoice.pk, (0, None))
-        item = pause_facts.item(invoice, level, level_date)
+        item = pause_facts.item(invoice, level, level_date, org.min_balance)
         paused = policy.suspension(case, item, as_of)
         nxt = policy.next_step(case, item, as_of) if scenario else None
         penalty = penalties.get(invoice.pk)
@@ -174,7 +177,7 @@ def customer_view(
             OpenItem(
                 invoice_id=invoice.pk, number=invoice.number, kind=invoice.kind,
                 issue_date=invoice.issue_date, due_date=invoice.due_date, amount=invoice.amount,
-                balance=invoice.balance, currency=invoice.currency,
+                balance=invoice.balance, asked=policy.owed(item), currency=invoice.currency,
                 days_overdue=(as_of - invoice.due_date).days, level=level, level_date=level_date,
                 penalty=penalty, paused=paused,
                 next_step=_next_view(nxt, business_days) if nxt and nxt.step else None,
@@ -346,6 +349,7 @@ class _PauseFacts:
     last broke."""
 
     disputed: set[int]
+    unapproved: dict[int, Decimal]  # the part not approved, of partly approved invoices
     in_plan: set[int]
     promised: dict[int | None, list[tuple[dt.date, int, int]]]
     broken: dict[int | None, dt.date]
@@ -361,8 +365,12 @@ class _PauseFacts:
                 promised[p.invoice_id].append((p.promised_on, p.grace_days, p.pk))
             elif p.status == Promise.Status.BROKEN and p.broken_on:
                 broken[p.invoice_id] = max(broken.get(p.invoice_id, p.broken_on), p.broken_on)
+        open_ = owed.split(
+            (d.invoice_id, d.reason, d.amount) for d in disputes if d.resolved_on is None
+        )
         return cls(
-            disputed={d.invoice_id for d in disputes if d.resolved_on is None},
+            disputed=open_.suspending,
+            unapproved=open_.unapproved,
             in_plan={
                 i.pk for plan in plans if plan.status == PaymentPlan.Status.ACTIVE
                 for i in plan.invoices.all()
@@ -371,7 +379,9 @@ class _PauseFacts:
             broken=broken,
         )  # fmt: skip
 
-    def item(self, invoice: Invoice, level: int, level_date: dt.date | None) -> policy.Item:
+    def item(
+        self, invoice: Invoice, level: int, level_date: dt.date | None, min_balance: Decimal
+    ) -> policy.Item:
         plain = policy.Item(
             invoice.pk, invoice.number, invoice.due_date, invoice.balance, invoice.currency,
             level, level_date,
@@ -382,6 +392,8 @@ class _PauseFacts:
             in_plan=invoice.pk in self.in_plan,
             promises=self.promised.get(invoice.pk, []) + self.promised.get(None, []),
             broken=(self.broken.get(invoice.pk), self.broken.get(None)),
+            unapproved=self.unapproved.get(invoice.pk),
+            min_balance=min_balance,
         )
 
 

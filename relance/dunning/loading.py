@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
 from relance.accounts.models import Organisation
-from relance.dunning import policy
+from relance.dunning import owed, policy
 from relance.dunning.models import (
     CommPurpose,
     CommStatus,
@@ -101,6 +101,8 @@ class Context:
     explicit: dict[int, int]
     customers: dict[int, tuple[str, dt.date | None, str]]  # risk class, since, language
     disputed: set[int]
+    # The part not approved of the invoices the buyer approved in part (owed.open_disputes).
+    unapproved: dict[int, Decimal]
     in_plan: set[int]
     # Every open promise, on an invoice or on a whole customer.
     promises_by_invoice: dict[int, list[PromiseRow]]
@@ -134,11 +136,7 @@ class Context:
         except NoDefaultScenario as exc:
             raise NothingToRun(str(exc)) from None
         promises, promises_c, broken, broken_c = _promises(org)
-        disputed = set(
-            Dispute.objects.filter(organisation=org, resolved_on__isnull=True).values_list(
-                "invoice_id", flat=True
-            )
-        )
+        disputed, unapproved = owed.open_disputes(Dispute.objects.filter(organisation=org))
         in_plan = set(
             PaymentPlan.invoices.through.objects.filter(
                 paymentplan__organisation=org, paymentplan__status=PaymentPlan.Status.ACTIVE
@@ -152,6 +150,7 @@ class Context:
             explicit=explicit,
             customers=_customers(org),
             disputed=disputed,
+            unapproved=unapproved,
             in_plan=in_plan,
             promises_by_invoice=promises,
             promises_by_customer=promises_c,
@@ -161,7 +160,7 @@ class Context:
             last_contact=_last_contacts(org, day),
             settled=_settled(org),
             largest=_largest(org, rules),
-            special_invoices=disputed | in_plan | set(promises) | set(broken),
+            special_invoices=disputed | set(unapproved) | in_plan | set(promises) | set(broken),
             special_customers=set(promises_c) | set(broken_c),
             bounds=Bounds.of(scenarios),
         )
@@ -449,7 +448,7 @@ def _open_items(
                     balance = Decimal(balance).quantize(_CENT)
                 items.append(
                     _new_item((invoice, number, due, balance, currency, level, level_date, False,
-                               False, (), None))
+                               False, (), None, None))
                 )  # fmt: skip
                 moves[invoice] = on
     if items:
@@ -541,4 +540,6 @@ def _with_pauses(context: Context, customer_id: int, item: policy.Item) -> polic
             context.broken_by_invoice.get(invoice),
             context.broken_by_customer.get(customer_id),
         ),
+        unapproved=context.unapproved.get(invoice),
+        min_balance=context.organisation.min_balance,
     )

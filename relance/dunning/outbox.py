@@ -525,7 +525,7 @@ def hand_to_person(comm: Communication, check: Check, today: date) -> str:
         save_drops(check)
         refresh_items(check, today)
         levels.give_back(check.dropped, comm.run_date)
-        lines = [line_of(item.invoice, today) for item in check.kept]
+        lines = [line_of(item.invoice, today, check.owed(item)) for item in check.kept]
         title = _person_title(comm, lines)
         tasks.open_task(
             comm.organisation,
@@ -685,12 +685,14 @@ def save_drops(check: Check) -> None:
 
 
 def refresh_items(check: Check, today: date) -> None:
-    """The items say what the message said: the balance and delay of the day it left."""
+    """The items say what the message said: the balance (what was asked) and delay of the
+    day it left."""
     changed = []
     for item in check.kept:
         days = (today - item.invoice.due_date).days
-        if (item.balance, item.days_overdue) != (item.invoice.balance, days):
-            item.balance, item.days_overdue = item.invoice.balance, days
+        balance = check.owed(item)
+        if (item.balance, item.days_overdue) != (balance, days):
+            item.balance, item.days_overdue = balance, days
             changed.append(item)
     update(changed, ["balance", "days_overdue"])
 

@@ -11,6 +11,8 @@ one loader):
   lowers the base from the invoice's date and no penalty is claimed on what was never owed
   (see docs/penalties.md);
 - only allocations dated on or before ``as_of`` count, as in the aged balance;
+- an invoice the buyer approved only in part on the platform (status 206) bears penalties
+  on the approved amount (``owed``);
 - an insolvency hold of the customer in force on ``as_of`` means collective proceedings.
 
 ``RateUnknown`` propagates: a penalty is not shown rather than computed on a guessed rate.
@@ -27,6 +29,7 @@ from decimal import Decimal
 from django.db.models import F, Q
 
 from relance.accounts.models import Organisation
+from relance.dunning import owed
 from relance.dunning.penalties import (
     SERIES_FOR_LAW,
     NoLaw,
@@ -100,9 +103,10 @@ def penalties_of(
     tables: dict[str, RateTable] | None = None,
 ) -> dict[int, Penalty]:
     """The penalty of each invoice (of one organisation) on ``as_of``, by invoice id: the
-    one computation behind every figure Relance shows. Three queries for any number of
+    one computation behind every figure Relance shows. Four queries for any number of
     invoices: their payments, the customers in proceedings and the added rates (``tables``,
-    a cache the caller may keep between calls, is filled with the series read)."""
+    a cache the caller may keep between calls, is filled with the series read), and the
+    part not approved of partly approved invoices (``owed.unapproved_of``)."""
     country = organisation.country
     law = law_for_country(country)
     if law is None:
@@ -116,11 +120,14 @@ def penalties_of(
     proceedings = _in_proceedings(
         organisation.pk, {invoice.customer_id for invoice in invoices}, as_of
     )
+    # A partly approved invoice bears penalties on the approved amount only.
+    unapproved = owed.unapproved_of(invoice.pk for invoice in invoices)
     found = {}
     for invoice in invoices:
         paid = settlements[invoice.pk]
+        amount = max(invoice.amount - unapproved.get(invoice.pk, Decimal(0)), Decimal("0.00"))
         found[invoice.pk] = penalty_for(
-            country, invoice.amount, invoice.currency, invoice.due_date, as_of, tables=tables,
+            country, amount, invoice.currency, invoice.due_date, as_of, tables=tables,
             payments=paid.payments, credit_notes=paid.credit_notes,
             contractual_rate=contractual_rate,
             collective_proceedings=invoice.customer_id in proceedings,

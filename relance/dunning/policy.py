@@ -12,6 +12,9 @@ and writes the decisions in bulk. The rules are those of docs/dunning.md:
 - the candidate is eligible when ``d >= offset`` and ``min_gap`` days have passed since the
   item's previous step (ignored once, after a broken promise); at most one step per item
   per run;
+- what an item is dunned for is ``amount_asked``: its balance, or, while the buyer has
+  approved only part of it on the platform (status 206: a dispute "not approved" on the
+  rest, which suspends nothing), the approved part still unpaid; nothing to ask suspends it;
 - disputes, open promises (until promised date + grace: every open promise covering the
   item, its own and its customer's), payment plans and holds on the customer suspend items,
   which keep their level; a pause's end is decided once, by ``hold_active`` and
@@ -57,6 +60,21 @@ def promise_active(promised_on: dt.date, grace_days: int, day: dt.date) -> bool:
     """Whether a promise to pay still covers its items on ``day``: until the promised date
     plus its grace, inclusive; the day after, unpaid, it is broken."""
     return day <= promised_on + dt.timedelta(days=grace_days)
+
+
+def amount_asked(balance: Decimal, unapproved: Decimal | None, min_balance: Decimal) -> Decimal:
+    """What an item is dunned for: the one rule behind the run, the send-time re-check, the
+    messages, the penalties, the console and the portal.
+
+    Its balance; while the buyer has approved only part of it on the platform (status 206,
+    ``unapproved`` being the part not approved), the balance less that part: the approved
+    part still unpaid (the approved amount itself while nothing was paid), never the part
+    not approved. Zero when that is not above the organisation's minimum balance: there is
+    nothing to ask."""
+    if unapproved is None:
+        return balance
+    asked = balance - unapproved
+    return asked if asked > min_balance else Decimal("0.00")
 
 
 class StepSpec(NamedTuple):
@@ -107,6 +125,14 @@ class Item(NamedTuple):
     promises: tuple[tuple[dt.date, int, int], ...] = ()
     # When a promise on it broke and no step happened since: the next one waits no gap.
     promise_broken_on: dt.date | None = None
+    # What it is dunned for when that is not its balance (``amount_asked`` of a partly
+    # approved item); zero: nothing to ask, the item waits.
+    asked: Decimal | None = None
+
+
+def owed(item: Item) -> Decimal:
+    """What the item is dunned for (``amount_asked``, set by ``with_pauses``)."""
+    return item.balance if item.asked is None else item.asked
 
 
 def with_pauses(
@@ -116,14 +142,19 @@ def with_pauses(
     in_plan: bool,
     promises: Iterable[tuple[dt.date, int, int]],
     broken: Iterable[dt.date | None],
+    unapproved: Decimal | None = None,
+    min_balance: Decimal = Decimal("1.00"),
 ) -> Item:
     """The item with its pauses, as the run and a customer's page both read them: every
-    open promise covering it (its own and its customer's) and the latest day a promise
-    covering it broke."""
+    open promise covering it (its own and its customer's), the latest day a promise
+    covering it broke, and what it is dunned for when the buyer approved only part of it
+    (``unapproved``: the part not approved)."""
     dates = [day for day in broken if day is not None]
     return item._replace(
         disputed=disputed, in_plan=in_plan, promises=tuple(sorted(promises)),
         promise_broken_on=max(dates) if dates else None,
+        asked=None if unapproved is None
+        else amount_asked(item.balance, unapproved, min_balance),
     )  # fmt: skip
 
 
@@ -220,7 +251,7 @@ def candidate(scenario: ScenarioSpec, item: Item, d: int) -> tuple[StepSpec | No
     while level < len(steps):
         step = steps[level]  # position level + 1
         expired = step.offset < 0 and d >= 0
-        if not expired and step.applies_to(item.balance):
+        if not expired and step.applies_to(owed(item)):
             return step, level
         level += 1
     return None, level
@@ -233,6 +264,8 @@ def suspension(case: CustomerCase, item: Item, run_date: dt.date) -> str | None:
         return "dispute"
     if item.in_plan:
         return "payment_plan"
+    if item.asked is not None and item.asked <= 0:
+        return "not_approved"  # the buyer approved nothing still unpaid
     if any(promise_active(on, grace, run_date) for on, grace, _ in item.promises):
         return "promise"
     return None
@@ -356,7 +389,7 @@ def _decide_item(
         return  # at most one step per item per run (and a second run of D does nothing)
     broken = False
     # Most items have no pause at all: the checks below are for the others.
-    if case.hold or item.disputed or item.in_plan or item.promises:
+    if case.hold or item.disputed or item.in_plan or item.promises or item.asked is not None:
         reason = suspension(case, item, run_date)
         if reason != "promise" and reason is not None:
             decision.notes.append({"invoice": item.number, "why": "suspended", "reason": reason})
@@ -404,7 +437,7 @@ def _plan_channel(
     items = []
     levels = decision.levels
     for i, step, d in group:
-        items.append(_planned((i.invoice_id, i.number, step.position, d, i.balance, i.currency,
+        items.append(_planned((i.invoice_id, i.number, step.position, d, owed(i), i.currency,
                                i.level, i.level_date)))  # fmt: skip
         levels[i.invoice_id] = step.position
     explanation = _explain(case, decision, top)

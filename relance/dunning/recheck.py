@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from relance.dunning import batch
+from relance.dunning import batch, owed
 from relance.dunning.batch import Facts
 from relance.dunning.models import CommPurpose, Communication, CommunicationItem, PaymentPlan
 from relance.dunning.policy import promise_active
@@ -23,6 +23,7 @@ DISPUTED = "disputed"
 PROMISED = "promise"
 PAYMENT_PLAN = "payment_plan"
 HOLD = "hold"
+NOT_APPROVED = "not_approved"  # partly approved: nothing of the approved part is owed
 PLAN_CLOSED = "plan_closed"  # an instalment reminder whose plan ended meanwhile
 
 
@@ -35,8 +36,10 @@ def drop_reason(
     promised: bool,
     in_plan: bool,
     held: bool,
+    asked: Decimal | None = None,
 ) -> str:
-    """Why an item must leave the message now, or "" to keep it."""
+    """Why an item must leave the message now, or "" to keep it. ``asked``: what a partly
+    approved item is dunned for (``policy.amount_asked``)."""
     if thanks:
         # A thank-you lists paid invoices: it only stops if the payment was undone.
         return NOT_PAID if balance > min_balance else ""
@@ -44,6 +47,8 @@ def drop_reason(
         return PAID
     if disputed:
         return DISPUTED
+    if asked is not None and asked <= 0:
+        return NOT_APPROVED
     if held:
         return HOLD
     if in_plan:
@@ -64,6 +69,12 @@ class Check:
     dropped: list[CommunicationItem] = field(default_factory=list)
     # Items whose ``dropped`` field changed and must be saved.
     changed: list[CommunicationItem] = field(default_factory=list)
+    # What the partly approved invoices are dunned for, by invoice id (``owed.asked``).
+    asked: dict[int, Decimal] = field(default_factory=dict)
+
+    def owed(self, item: CommunicationItem) -> Decimal:
+        """What the message states for the item: what its invoice is dunned for."""
+        return self.asked.get(item.invoice_id, item.invoice.balance)
 
     def record(self, item: CommunicationItem, reason: str) -> None:
         """Keep the item (reason "") or drop it, noting a changed ``dropped`` to be saved."""
@@ -104,6 +115,12 @@ def recheck(comm: Communication, today: date, facts: Facts | None = None) -> Che
     min_balance = comm.organisation.min_balance
     check = Check()
     for item in facts.items.get(comm.pk, []):
+        asked = None
+        if item.invoice_id in facts.unapproved and not thanks:
+            # What the message states and the item records (``owed.asked``).
+            asked = check.asked[item.invoice_id] = owed.asked(
+                item.invoice, facts.unapproved, min_balance
+            )
         reason = drop_reason(
             thanks=thanks,
             balance=item.invoice.balance,
@@ -112,6 +129,7 @@ def recheck(comm: Communication, today: date, facts: Facts | None = None) -> Che
             promised=promised_customer or item.invoice_id in promised,
             in_plan=item.invoice_id in facts.in_plan,
             held=comm.customer_id in facts.held,
+            asked=asked,
         )
         check.record(item, reason)
     return check

@@ -5,14 +5,19 @@ settle; every status lands on the customer's timeline.
 | code | status | what Relance does |
 | --- | --- | --- |
 | 200, 203 | filed, made available | timeline only |
-| 205 | approved | resumes what a 207/208 paused (the invoice is due) |
-| 206 | partly approved | a dispute on the part not approved |
+| 205 | approved | resumes what a 207/208 paused and lifts a 206 (the invoice is due) |
+| 206 | partly approved | a dispute "not approved" on the part of the invoice not approved |
 | 207 | disputed | a dispute (its reason from the reason code, which is shown) |
 | 208 | suspended | a dispute "information missing" until 209 |
 | 209 | completed | resumes what a 207/208 paused |
 | 210, 213 | refused, rejected | stop: a dispute left open (a credit note or a fix ends it) |
 | 211 | payment sent | a hold on the customer for ``PAYMENT_SENT_DAYS`` days |
 | 212 | cashed | a payment of the amount given (else what the invoice owes), allocated |
+
+A 206 gives the amount approved (0 allowed). Its dispute "not approved" suspends nothing:
+the invoice is dunned for the approved part still unpaid (``relance.dunning.owed``). A later
+206 replaces it, a 205 lifts it, a 212 that leaves nothing owed settles it, and a credit
+note for the part not approved resolves it as any dispute.
 
 A status file is a CDAR message (UN/CEFACT Cross Domain Acknowledgement and Response, as
 the platforms exchange them) or a CSV/JSON export with the columns ``invoice``, ``status``,
@@ -84,6 +89,7 @@ _NAMES = {
     "cashed": "212", "encaissee": "212", "rejected": "213", "rejetee": "213",
 }  # fmt: skip
 PAUSING = frozenset({"207", "208"})  # what 205 and 209 resume
+PARTLY = "206"  # what 205 lifts and a later 206 replaces
 STOPPING = frozenset({"210", "213"})
 
 
@@ -230,7 +236,8 @@ def _row(values: dict[str, Any], row: int, problems: Problems) -> StatusRow | No
     if (raw := str(values.get("amount") or "").strip()) != "":
         try:
             amount = Decimal(raw.replace(",", ".").replace(" ", "")).quantize(Decimal("0.01"))
-            if amount <= 0:
+            # A 206 may approve nothing (0); any other amount is a positive one.
+            if amount < 0 or (amount == 0 and code != PARTLY):
                 raise InvalidOperation
         except InvalidOperation:
             problems.add(row, "amount", f"{raw!r} is not a positive amount")
@@ -361,29 +368,28 @@ def _apply(organisation: Organisation, invoice: Invoice, r: StatusRow, user_id: 
         f": {r.reason}" if r.reason else ""
     )
     if kind in ("pause", "stop", "partial"):
-        amount = None
+        amount, reason = None, dispute_reason(r.code, r.reason_code)
         if kind == "partial":
-            if r.amount is None or not 0 < r.amount < invoice.amount:
-                raise pauses.PauseError("a partly approved invoice needs the amount approved")
-            amount = invoice.amount - r.amount
+            if r.amount is None or not 0 <= r.amount < invoice.amount:
+                raise pauses.PauseError(
+                    f"a partly approved invoice needs the amount approved, from 0 to less "
+                    f"than {invoice.amount}"
+                )
+            # The part not approved: a dispute that suspends nothing (relance.dunning.owed).
+            amount, reason = invoice.amount - r.amount, DisputeReason.NOT_APPROVED
+            _resolve(invoice, [PARTLY], r, f"{note}: replaced by the amount approved now",
+                     "", user_id)  # fmt: skip
         dispute = pauses.open_dispute(
-            invoice, reason=dispute_reason(r.code, r.reason_code), on=r.date, amount=amount,
+            invoice, reason=reason, on=r.date, amount=amount,
             note=note, user_id=user_id, group=f"{SOURCE}-{r.code}",
         )  # fmt: skip
         Dispute.objects.filter(pk=dispute.pk).update(source=SOURCE)
         return f"dispute {dispute.pk}" + (f" on {amount}" if amount else "")
     if kind == "resume":
-        open_ = Dispute.objects.filter(
-            invoice=invoice, resolved_on__isnull=True, source=SOURCE,
-            group__in=[f"{SOURCE}-{c}" for c in PAUSING],
-        )  # fmt: skip
-        resolved = []
-        for dispute in open_:
-            pauses.resolve_dispute(
-                dispute, on=max(r.date, dispute.opened_on), resolution=note,
-                outcome=DisputeOutcome.REJECTED if r.code == "205" else "", user_id=user_id,
-            )  # fmt: skip
-            resolved.append(str(dispute.pk))
+        # 205: approved in full, which also lifts a partial approval; 209 ends a 208.
+        codes = [*PAUSING, PARTLY] if r.code == "205" else [*PAUSING]
+        outcome = DisputeOutcome.REJECTED if r.code == "205" else ""
+        resolved = _resolve(invoice, codes, r, note, outcome, user_id)
         return f"disputes resolved: {', '.join(resolved)}" if resolved else "nothing paused"
     if kind == "hold":
         hold = pauses.place_hold(
@@ -407,8 +413,31 @@ def _apply(organisation: Organisation, invoice: Invoice, r: StatusRow, user_id: 
             date=r.date, currency=invoice.currency, amount=amount, invoice_ids=[invoice.pk],
             method="transfer", memo=note[:200], source=SOURCE,
         )  # fmt: skip
+        invoice.refresh_from_db(fields=["balance"])
+        if invoice.balance <= organisation.min_balance:
+            # Paid: the partial approval has nothing left to limit.
+            _resolve(invoice, [PARTLY], r, note, DisputeOutcome.SETTLED, user_id)
         return f"payment {payment.reference} of {amount}"
     return "noted"
+
+
+def _resolve(
+    invoice: Invoice, codes: list[str], r: StatusRow, note: str, outcome: str,
+    user_id: int | None,
+) -> list[str]:  # fmt: skip
+    """Resolve the open disputes the platform's statuses ``codes`` opened on the invoice."""
+    open_ = Dispute.objects.filter(
+        invoice=invoice, resolved_on__isnull=True, source=SOURCE,
+        group__in=[f"{SOURCE}-{c}" for c in codes],
+    ).order_by("pk")  # fmt: skip
+    resolved = []
+    for dispute in open_:
+        pauses.resolve_dispute(
+            dispute, on=max(r.date, dispute.opened_on), resolution=note, outcome=outcome,
+            user_id=user_id,
+        )  # fmt: skip
+        resolved.append(str(dispute.pk))
+    return resolved
 
 
 def _timeline(invoice: Invoice, r: StatusRow, done: str, user_id: int | None) -> None:

@@ -362,6 +362,9 @@ class DisputeReason(models.TextChoices):
     ADDRESS = "address", _("Administrative: billing address")
     DUPLICATE = "duplicate", _("Administrative: duplicate invoice")
     OTHER = "other", _("Other")
+    # The part the buyer did not approve on the platform (status 206), its ``amount``: it
+    # does not suspend the invoice, which is dunned for the rest (policy.amount_asked).
+    NOT_APPROVED = "not_approved", _("Not approved by the buyer (partly approved)")
 
 
 class DisputeOutcome(models.TextChoices):

@@ -26,6 +26,7 @@ from relance.channels.context import line_of, totals_of
 from relance.channels.paying import CURRENCY as EPC_CURRENCY
 from relance.channels.paying import data_uri, payment_for
 from relance.checkout import service as checkout
+from relance.dunning import owed
 from relance.insights.management.commands.report import today_for
 from relance.ledger.models import Attachment, AttachmentKind, Contact, Dispute, Invoice
 from relance.lib.clientip import client_ip
@@ -99,12 +100,15 @@ def home(request: HttpRequest, link: PortalLink, token: str) -> HttpResponse:
             organisation=org, invoice__in=invoices, kind=AttachmentKind.INVOICE_PDF
         ).order_by("pk")
     }
-    disputed = set(
-        Dispute.objects.filter(invoice__in=invoices, resolved_on=None).values_list(
-            "invoice_id", flat=True
-        )
-    )
-    lines = [(line_of(i, today), pdfs.get(i.pk), i.pk in disputed) for i in invoices]
+    # What each invoice is dunned for (owed.asked): the approved part of a partly approved
+    # one, marked so; a dispute suspending it, marked "disputed".
+    disputed, unapproved = owed.open_disputes(Dispute.objects.filter(invoice__in=invoices))
+    lines = [
+        (line_of(i, today, owed.asked(i, unapproved, org.min_balance)
+                 if i.pk in unapproved else None), pdfs.get(i.pk),
+         "disputed" if i.pk in disputed else "partly_approved" if i.pk in unapproved else "")
+        for i in invoices
+    ]  # fmt: skip
     totals = totals_of([line for line, _, _ in lines])
     euros = next((t.amount for t in totals if t.currency == EPC_CURRENCY), None)
     payment = payment_for(bank_details(org, customer), euros, EPC_CURRENCY if euros else "")

@@ -79,7 +79,9 @@ class Command(BaseCommand):
             nxt = i.next_step
             when = "" if nxt is None else (nxt.on.isoformat() if nxt.on else "paused")
             rows.append((
-                i.number, i.due_date.isoformat(), str(i.days_overdue), money(i.balance, i.currency),
+                i.number, i.due_date.isoformat(), str(i.days_overdue),
+                money(i.balance, i.currency)
+                + (f" (dunned {money(i.asked, i.currency)})" if i.asked != i.balance else ""),
                 str(i.level), money(i.penalty.total, i.currency) if i.penalty else "",
                 i.paused or "", f"{nxt.position}. {nxt.name}" if nxt else "", when,
             ))  # fmt: skip
