@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledger', '0014_bank'),
+        ("ledger", "0015_nextday"),
     ]
 
     operations = [

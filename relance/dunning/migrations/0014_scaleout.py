@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0004_agent'),
-        ('dunning', '0012_plan_proposed'),
+        ("dunning", "0013_tenant"),
     ]
 
     operations = [

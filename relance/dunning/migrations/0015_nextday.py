@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0004_agent"), ("dunning", "0012_plan_proposed")]
+    dependencies = [("accounts", "0004_agent"), ("dunning", "0014_scaleout")]
 
     operations = [
         migrations.CreateModel(
