@@ -253,3 +253,13 @@ def _happen(org, day, kind, a, b, customers, invoices) -> None:
     elif kind == "offset":
         # A step after the courtesy reminder comes sooner: the reading bounds change.
         Step.objects.filter(organisation=org, position=2 + a % 3).update(offset=b, min_gap=b % 2)
+
+
+def test_it_counts_the_items_that_may_move_to_choose_how_many_processes(org, scenario, customer):
+    for n in range(12):
+        make.invoice(customer, f"F{n}", due=D - days(n * 3))
+    assert loading.how_many_may_move(org, D) == 12  # no date yet: every one
+    run(org, D)
+    day = D + days(1)
+    assert loading.how_many_may_move(org, day) == run(org, day, dry_run=True).items_considered
+    assert loading.how_many_may_move(org, day) < 12
