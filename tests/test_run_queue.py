@@ -27,6 +27,7 @@ from relance.dunning.models import (
     PaymentPlan,
     QueuedRun,
     RunPart,
+    Step,
     Task,
 )
 from relance.lib import locks
@@ -267,3 +268,21 @@ def test_it_says_when_no_worker_takes_a_run_it_waits_for(twins, monkeypatch):
     assert "waiting for a `relance worker` to begin 1 run(s) on the queue" in err.getvalue()
     (ended,) = json.loads(out.getvalue())["runs"]
     assert ended["organisation"] == "many" and ended["counts"]["queued"] > 0
+
+
+def test_it_plans_the_next_day_on_the_queue_as_one_process_after_the_scenarios_changed(twins):
+    """The dates the next day reads by (Invoice.moves_on) are forgotten once per run when
+    the scenarios change: on the queue too, before any part reads."""
+    one, many = twins
+    engine.run(one, D, jobs=1)
+    run_tasks.enqueue(many, D, parts=3)
+    work_off()
+    for org in (one, many):  # later steps ten days sooner: items dated later move now
+        for step in Step.objects.filter(scenario__organisation=org, offset__gt=12):
+            Step.objects.filter(pk=step.pk).update(offset=step.offset - 10, min_gap=1)
+    next_day = D + days(6)  # past the contact gap
+    engine.run(one, next_day, jobs=1)
+    run_tasks.enqueue(many, next_day, parts=3)
+    work_off()
+    assert planned(many) == planned(one)
+    assert Communication.objects.filter(organisation=one, run_date=next_day).exists()

@@ -125,20 +125,8 @@ def run(
     # what it wrote; a dry run writes nothing and waits for no one.
     held = nullcontext() if dry_run else locks.organisation_lock(organisation.slug, "run")
     with held, collector_paused():
-        if not dry_run:
-            # Promises whose debt is paid are kept before the run reads what pauses items.
-            result.counts["promises_kept"] += len(pauses.keep_promises(organisation, on=run_date))
-            # The console's customer balances aged as of the run's day: the first page of the
-            # day then finds them aged (relance.ledger.summaries; seconds on a million items).
-            summaries.age(organisation.pk, run_date)
-        try:
-            context = loading.Context.load(organisation, run_date)
-        except loading.NothingToRun as error:
-            raise RunError(str(error)) from None
-        loading.settle_bounds(context, dry_run)
-        if not dry_run:
-            _insolvency_tasks(organisation, run_date, result)
-        closed = _payment_plans(organisation, run_date, calendar, result, dry_run, explain)
+        context, closed = _before_customers(organisation, run_date, calendar, result, dry_run,
+                                            explain)  # fmt: skip
         context.in_plan -= closed.get("defaulted", set())
         # Customers done, without a total: counting those with items that may move would
         # cost a second pass over the open items.
@@ -171,16 +159,37 @@ def begin_parts(organisation: Organisation, run_date: dt.date) -> tuple[RunResul
     calendar = calendar_for(organisation, run_date)
     result = RunResult(organisation.slug, run_date, False, calendar.business_day,
                        calendar.holiday_name)  # fmt: skip
-    with collector_paused():
-        result.counts["promises_kept"] += len(pauses.keep_promises(organisation, on=run_date))
-        summaries.age(organisation.pk, run_date)
-        try:  # refused before any part is enqueued
-            loading.Context.load(organisation, run_date)
-        except loading.NothingToRun as error:
-            raise RunError(str(error)) from None
-        _insolvency_tasks(organisation, run_date, result)
-        closed = _payment_plans(organisation, run_date, calendar, result, False, False)
+    with collector_paused():  # refused before any part is enqueued
+        _, closed = _before_customers(organisation, run_date, calendar, result, False, False)
     return result, {k: sorted(v) for k, v in closed.items()}
+
+
+def _before_customers(
+    organisation: Organisation,
+    run_date: dt.date,
+    calendar: policy.Calendar,
+    result: RunResult,
+    dry_run: bool,
+    explain: bool,
+) -> tuple[loading.Context, dict[str, set[int]]]:
+    """What a run does before its customers, in one process or on the queue: the context
+    read, and the invoices of the payment plans closed today by outcome."""
+    if not dry_run:
+        # Promises whose debt is paid are kept before the run reads what pauses items.
+        result.counts["promises_kept"] += len(pauses.keep_promises(organisation, on=run_date))
+        # The console's customer balances aged as of the run's day: the first page of the
+        # day then finds them aged (relance.ledger.summaries; seconds on a million items).
+        summaries.age(organisation.pk, run_date)
+    try:
+        context = loading.Context.load(organisation, run_date)
+    except loading.NothingToRun as error:
+        raise RunError(str(error)) from None
+    # Once per run, before any share or part reads the items by their dates.
+    loading.settle_bounds(context, dry_run)
+    if not dry_run:
+        _insolvency_tasks(organisation, run_date, result)
+    closed = _payment_plans(organisation, run_date, calendar, result, dry_run, explain)
+    return context, closed
 
 
 def part(
