@@ -274,15 +274,17 @@ def test_it_plans_the_next_day_on_the_queue_as_one_process_after_the_scenarios_c
     """The dates the next day reads by (Invoice.moves_on) are forgotten once per run when
     the scenarios change: on the queue too, before any part reads."""
     one, many = twins
+    for org in (one, many):  # not due for three weeks: its pre-due notice is far off
+        make.invoice(make.customer(org, "Z", legal_name="Zed"), f"{org.slug}-Z", due=D + days(20))
     engine.run(one, D, jobs=1)
     run_tasks.enqueue(many, D, parts=3)
     work_off()
-    for org in (one, many):  # later steps ten days sooner: items dated later move now
-        for step in Step.objects.filter(scenario__organisation=org, offset__gt=12):
-            Step.objects.filter(pk=step.pk).update(offset=step.offset - 10, min_gap=1)
-    next_day = D + days(6)  # past the contact gap
+    for org in (one, many):  # the notice now three weeks and more before the due date
+        Step.objects.filter(scenario__organisation=org, position=1).update(offset=-25)
+    next_day = D + days(1)
     engine.run(one, next_day, jobs=1)
     run_tasks.enqueue(many, next_day, parts=3)
     work_off()
     assert planned(many) == planned(one)
-    assert Communication.objects.filter(organisation=one, run_date=next_day).exists()
+    assert Communication.objects.filter(organisation=one, run_date=next_day,
+                                        customer__reference="Z").exists()  # fmt: skip
