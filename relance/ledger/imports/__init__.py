@@ -14,7 +14,12 @@ from pathlib import Path
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
-from relance.ledger.imports.apply import ImportResult, apply_batch, record_refusal
+from relance.ledger.imports.apply import (
+    ImportResult,
+    apply_batch,
+    known_fingerprints,
+    record_refusal,
+)
 from relance.ledger.imports.mapping import Mapping, default_mapping, read_rows
 from relance.ledger.imports.parsing import utf16_order
 from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
@@ -59,8 +64,10 @@ def read_file(
     currency: str = "EUR",
     as_of: dt.date,
     progress: Progress | None = None,
+    known: dict[int, str] | None = None,
 ) -> LedgerBatch:
-    """The records a file holds, without touching the database."""
+    """The records a file holds, without touching the database. With ``known`` (the
+    ledger's ``known_fingerprints``), rows of invoices as last imported are not read."""
     if not path.is_file():
         raise ImportFailed([Problem(path.name, None, None, "no such file")])
     fmt = format or (mapping.format if mapping else None) or guess_format(path)
@@ -83,7 +90,7 @@ def read_file(
         )
         mapping = mapping or default_mapping(table.header)
         batch = read_rows(table, mapping, default_currency=currency, as_of=as_of,
-                          progress=progress)  # fmt: skip
+                          progress=progress, known=known)  # fmt: skip
         batch.format = fmt
     batch.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
     return batch
@@ -122,7 +129,7 @@ def import_file(
         try:
             batch = read_file(
                 path, format=format, mapping=mapping, currency=organisation.currency, as_of=as_of,
-                progress=progress,
+                progress=progress, known=known_fingerprints(organisation),
             )  # fmt: skip
         except ImportFailed as failure:
             if not dry_run:
