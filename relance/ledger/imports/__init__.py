@@ -92,7 +92,8 @@ def read_file(
         batch = read_rows(table, mapping, default_currency=currency, as_of=as_of,
                           progress=progress, known=known)  # fmt: skip
         batch.format = fmt
-    batch.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as fh:  # in blocks: the file is not held whole
+        batch.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
     return batch
 
 
