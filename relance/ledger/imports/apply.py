@@ -639,7 +639,8 @@ class _Applier:
             )
         }  # fmt: skip
         self.existing_invoices = existing
-        self.result.counts["invoices_unchanged"] += len(self.batch.unchanged)
+        if self.batch.unchanged:
+            self.result.counts["invoices_unchanged"] += len(self.batch.unchanged)
         refingerprint: list[Invoice] = []
         create: list[dict[str, Any]] = []
         update: list[Invoice] = []
