@@ -5,9 +5,11 @@
 
 Imports: a receivables file (bench/generate.py) into an empty database, the same file again
 (nothing changes), then the file of a few days later (1% of invoices paid since, 1% new).
-Each import is ``relance import`` in a fresh process; its wall time and peak memory are
-measured from outside (``os.wait4``). Each database starts empty: a SQLite file in a temporary
-RELANCE_DATA_DIR, or a throw-away PostgreSQL cluster (scripts/pg-cluster).
+Each import is ``relance import`` in a fresh process; its wall time, CPU time and peak memory
+are measured from outside (``os.wait4``). Beside them, the floor (bench/floor.py): the first
+file parsed and the same rows inserted by the database driver alone. Each database starts
+empty: a SQLite file in a temporary RELANCE_DATA_DIR, or a throw-away PostgreSQL cluster
+(scripts/pg-cluster).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Result:
     peak_rss_mib: float
     db_mib: float
     counts: dict[str, int] = field(default_factory=dict)
+    cpu: float = 0.0  # user + system seconds of the process
 
     @property
     def rate(self) -> float:
@@ -131,14 +134,19 @@ DATABASES = {"sqlite": sqlite_database, "postgres": postgres_database}
 # -- runs ---------------------------------------------------------------------------------
 
 
-def relance(db: Database, *args: str) -> tuple[float, float, str]:
+LAST_CPU = [0.0]  # user + system seconds of the last process run
+
+
+def relance(db: Database, *args: str, command: list[str] | None = None) -> tuple[float, float, str]:
     """Run ``relance ARGS`` in a fresh process: (seconds, peak RSS in MiB, stdout)."""
     env = {**os.environ, **db.env, "DJANGO_SETTINGS_MODULE": "relance.settings"}
     with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen([str(BIN / "relance"), *args], env=env, stdout=out, cwd=ROOT)
+        argv = [*(command or [str(BIN / "relance")]), *args]
+        proc = subprocess.Popen(argv, env=env, stdout=out, cwd=ROOT)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        LAST_CPU[0] = usage.ru_utime + usage.ru_stime
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read()
@@ -164,11 +172,33 @@ def bench_imports(args: argparse.Namespace, db: Database, files: dict[str, Path]
         )
         report = json.loads(out)
         result = Result(db.name, run, report["rows"], seconds, rss, db.size_mib(),
-                        report["counts"])  # fmt: skip
-        print(f"  {db.name:8} {run:34} {seconds:8.1f} s {result.rate:9,.0f} rows/s "
-              f"{rss:7,.0f} MiB  {changes(result.counts)}", flush=True)  # fmt: skip
+                        report["counts"], LAST_CPU[0])  # fmt: skip
+        show(result)
         results.append(result)
+    # The floor, side by side: the first file parsed and its rows inserted by the driver
+    # alone (bench/floor.py), into another organisation of the same database.
+    first = next(iter(files.values()))
+    seconds, rss, out = relance(
+        db, str(first), "floor", command=[sys.executable, "-m", "bench.floor"]
+    )
+    report = json.loads(out)
+    floor = Result(db.name, FLOOR, report["rows"], seconds, rss, db.size_mib(),
+                   {}, LAST_CPU[0])  # fmt: skip
+    show(floor)
+    print(f"  {db.name:8} first import / floor: {results[0].seconds / seconds:.1f}x wall, "
+          f"{results[0].cpu / floor.cpu:.1f}x CPU", flush=True)  # fmt: skip
+    results.append(floor)
     return results
+
+
+FLOOR = "floor: parse + driver inserts"
+
+
+def show(result: Result) -> None:
+    what = "the first file's rows" if result.run == FLOOR else changes(result.counts)
+    print(f"  {result.database:8} {result.run:34} {result.seconds:8.1f} s "
+          f"{result.cpu:8.1f} s CPU {result.rate:9,.0f} rows/s {result.peak_rss_mib:7,.0f} MiB  "
+          f"{what}", flush=True)  # fmt: skip
 
 
 def import_files(args: argparse.Namespace) -> dict[str, Path]:
@@ -203,14 +233,16 @@ def changes(counts: dict[str, int]) -> str:
 
 def markdown(results: list[Result], facts: list[tuple[str, str]]) -> str:
     lines = [
-        "| Database | Run | Invoice rows | Wall time | Rows/s | Peak RSS | Database size "
-        "| What changed |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| Database | Run | Invoice rows | Wall time | CPU time | Rows/s | Peak RSS "
+        "| Database size | What changed |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in results:
+        what = "the first import's rows, nothing else" if r.run == FLOOR else changes(r.counts)
+        size = "" if r.run == FLOOR else f"{r.db_mib:,.0f} MiB"
         lines.append(
-            f"| {r.database} | {r.run} | {r.rows:,} | {r.seconds:,.1f} s | {r.rate:,.0f} "
-            f"| {r.peak_rss_mib:,.0f} MiB | {r.db_mib:,.0f} MiB | {changes(r.counts)} |"
+            f"| {r.database} | {r.run} | {r.rows:,} | {r.seconds:,.1f} s | {r.cpu:,.1f} s "
+            f"| {r.rate:,.0f} | {r.peak_rss_mib:,.0f} MiB | {size} | {what} |"
         )
     lines += ["", "| Machine | |", "| --- | --- |"]
     lines += [f"| {name} | {value} |" for name, value in facts]

@@ -213,6 +213,10 @@ class Invoice(models.Model):
     settled_on = models.DateField(_("settled on"), null=True, blank=True)
     po_reference = models.CharField(_("purchase order"), max_length=64, blank=True)
     source = models.CharField(max_length=64, blank=True)
+    # A 64-bit hash of the file row (and mapping) the invoice was last imported from: a
+    # re-import skips a row whose hash is the invoice's, unparsed (relance.ledger.imports).
+    # Any other write of the invoice's fields through an import clears it.
+    import_fingerprint = models.BigIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # The first run date on which the dunning run may move the item, as the run computed it

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
-from relance.ledger.imports.apply import ImportResult, apply_batch, record_refusal
+from relance.ledger.imports.apply import (
+    ImportResult,
+    apply_batch,
+    known_fingerprints,
+    record_refusal,
+)
 from relance.ledger.imports.mapping import Mapping, default_mapping, read_rows
 from relance.ledger.imports.parsing import utf16_order
 from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
@@ -150,8 +155,10 @@ def read_file(
     currency: str = "EUR",
     as_of: dt.date,
     progress: Progress | None = None,
+    known: dict[int, str] | None = None,
 ) -> LedgerBatch:
-    """The records a file holds, without touching the database."""
+    """The records a file holds, without touching the database. With ``known`` (the
+    ledger's ``known_fingerprints``), rows of invoices as last imported are not read."""
     if not path.is_file():
         raise ImportFailed([Problem(path.name, None, None, "no such file")])
     fmt = format or (mapping.format if mapping else None) or guess_format(path)
@@ -174,9 +181,10 @@ def read_file(
         )
         mapping = mapping or default_mapping(table.header)
         batch = read_rows(table, mapping, default_currency=currency, as_of=as_of,
-                          progress=progress)  # fmt: skip
+                          progress=progress, known=known)  # fmt: skip
         batch.format = fmt
-    batch.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as fh:  # in blocks: the file is not held whole
+        batch.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
     return batch
 
 
@@ -233,7 +241,7 @@ def import_file(
         try:
             batch = read_file(
                 path, format=format, mapping=mapping, currency=organisation.currency, as_of=as_of,
-                progress=progress,
+                progress=progress, known=known_fingerprints(organisation),
             )  # fmt: skip
         except ImportFailed as failure:
             if not dry_run:

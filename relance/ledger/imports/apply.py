@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -52,6 +52,10 @@ from relance.lib import bulk
 
 Progress = Callable[[str, int, int], None]
 BATCH = 2000
+# Beyond this many keys, loading all of the organisation's rows of a kind costs less than
+# looking the keys up, LOOKUP at a time (an IN list each).
+FULL_LOAD = 100_000
+LOOKUP = 5000
 CLEARED = "no longer disputed in "  # the resolution of a dispute a file cleared
 _CENT = Decimal("0.01")
 
@@ -171,6 +175,16 @@ def record_run(
     """The import log's record of an import done by another path than ``apply_batch``
     (life-cycle statuses), with its audit event."""
     return _record_run(organisation, batch, result, started, ImportRun.Status.DONE, "", user_id)
+
+
+def known_fingerprints(organisation: Organisation) -> dict[int, str]:
+    """Fingerprint -> number of the invoices whose file row a re-import may skip
+    (``mapping.read_rows``): those imported from a row, with the due date the row gave (a
+    derived one follows the customer's terms, which another row may change)."""
+    rows = Invoice.objects.filter(
+        organisation=organisation, import_fingerprint__isnull=False, due_date_derived=False
+    ).values_list("import_fingerprint", "number")
+    return {fp: number for fp, number in rows.iterator(chunk_size=50000) if fp is not None}
 
 
 def read_sample(batch: LedgerBatch, size: int = 10) -> list[dict[str, Any]]:
@@ -305,7 +319,7 @@ class _Applier:
 
     def check_batch(self) -> None:
         label = self.batch.label
-        seen: dict[str, int | None] = {}
+        seen: dict[str, int | None] = dict(self.batch.unchanged)
         for inv in self.batch.invoices:
             if inv.number in seen:
                 self.problems.add(
@@ -333,17 +347,33 @@ class _Applier:
         """Two numbers that differ only by case or spaces (``FA-001``, ``fa-001``, ``FA 001``)
         are refused: counted as two invoices they would count the debt twice, and merged
         they might be two invoices of a careless numbering. The user decides."""
-        if not may_look_alike([inv.number for inv in self.batch.invoices]):
+        numbers = [(inv.number, inv.row) for inv in self.batch.invoices]
+        numbers += self.batch.unchanged.items()
+        if not may_look_alike([number for number, _ in numbers]):
             return
-        by_key: dict[str, InvoiceRecord] = {}
-        for inv in self.batch.invoices:
-            other = by_key.setdefault(invoice_key(inv.number), inv)
-            if other.number != inv.number:
+        by_key: dict[str, tuple[str, int | None]] = {}
+        for number, row in sorted(numbers, key=lambda pair: pair[1] or 0):
+            other, other_row = by_key.setdefault(invoice_key(number), (number, row))
+            if other != number:
                 self.problems.add(
-                    inv.row, self.batch.label("invoice.number"),
-                    f"invoice number {inv.number!r} differs only by case or spaces from "
-                    f"{other.number!r} (row {other.row}): the same invoice twice?",
+                    row, self.batch.label("invoice.number"),
+                    f"invoice number {number!r} differs only by case or spaces from "
+                    f"{other!r} (row {other_row}): the same invoice twice?",
                 )  # fmt: skip
+
+    def existing(
+        self, model: Any, key: str, keys: Iterable[Any], fields: Iterable[str]
+    ) -> Iterator[dict[str, Any]]:
+        """The organisation's rows of ``model`` whose ``key`` is one of ``keys`` (and maybe
+        others: all of them, when there are many keys), as dicts of ``fields``. A batch
+        is compared with the rows it names, not with the whole ledger."""
+        rows = model.objects.filter(organisation=self.org)
+        wanted = sorted(k for k in set(keys) if not isinstance(k, int) or k > 0)  # no fake ids
+        if len(wanted) > FULL_LOAD:
+            yield from rows.values(*fields).iterator(chunk_size=50000)
+            return
+        for start in range(0, len(wanted), LOOKUP):
+            yield from rows.filter(**{f"{key}__in": wanted[start : start + LOOKUP]}).values(*fields)
 
     # -- customers ----------------------------------------------------------------------
 
@@ -599,13 +629,19 @@ class _Applier:
         }  # fmt: skip
 
     def apply_invoices(self) -> None:
+        named = {rec.number for rec in self.batch.invoices}
+        named.update(rec.invoice for rec in self.batch.allocations)
         existing = {
             i["number"]: i
-            for i in Invoice.objects.filter(organisation=self.org).values(
-                "id", "number", "balance", "source", *INVOICE_FIELDS
+            for i in self.existing(
+                Invoice, "number", named,
+                ("id", "number", "balance", "source", "import_fingerprint", *INVOICE_FIELDS),
             )
-        }
+        }  # fmt: skip
         self.existing_invoices = existing
+        if self.batch.unchanged:
+            self.result.counts["invoices_unchanged"] += len(self.batch.unchanged)
+        refingerprint: list[Invoice] = []
         create: list[dict[str, Any]] = []
         update: list[Invoice] = []
         fields: set[str] = set()
@@ -623,14 +659,17 @@ class _Applier:
                 balance = rec.amount - allocated
                 create.append({"organisation_id": self.org.pk, "number": rec.number,
                                "balance": balance, "settled_on": last if balance <= 0 else None,
-                               "source": self.batch.source, **values})  # fmt: skip
+                               "source": self.batch.source,
+                               "import_fingerprint": rec.fingerprint, **values})  # fmt: skip
                 self.result.counts["invoices_created"] += 1
                 continue
             self.invoice_ids[rec.number] = old["id"]
             diff = _changed(old, values)
             if diff:
                 update.append(_updated(Invoice, old, INVOICE_FIELDS, values))
+                update[-1].import_fingerprint = rec.fingerprint
                 fields.update(diff)
+                fields.add("import_fingerprint")
                 self.result.note("invoices", rec.number, "updated", diff)
                 if "amount" in diff:
                     self.touched_invoices.add(old["id"])
@@ -639,6 +678,9 @@ class _Applier:
                 self.touched_customers[values["customer_id"]] += 1
             else:
                 self.result.counts["invoices_unchanged"] += 1
+                if rec.fingerprint is not None and rec.fingerprint != old["import_fingerprint"]:
+                    # Read from a row for the first time: the next import may skip it.
+                    refingerprint.append(Invoice(pk=old["id"], import_fingerprint=rec.fingerprint))
         for number, old in existing.items():
             self.invoice_ids.setdefault(number, old["id"])
         self.progress("invoices", total, total)
@@ -661,16 +703,21 @@ class _Applier:
             for invoice in create:
                 self.touched_customers[invoice["customer_id"]] += 1
         _bulk_update(Invoice, update, fields)
+        _bulk_update(Invoice, refingerprint, {"import_fingerprint"})
 
     def check_lookalikes_in_ledger(self, existing: dict[str, Any]) -> None:
         """A new invoice number that differs only by case or spaces from one of the ledger
         is refused (see check_lookalike_numbers)."""
-        if not existing:
-            return
         new = {invoice_key(r.number): r for r in self.batch.invoices if r.number not in existing}
-        if not new or not may_look_alike([*existing, *(r.number for r in new.values())]):
+        if not new:
             return
-        ledger = {invoice_key(number): number for number in existing}
+        numbers = Invoice.objects.filter(organisation=self.org).values_list("number", flat=True)
+        ledger_numbers = list(numbers.iterator(chunk_size=50000))
+        if not ledger_numbers or not may_look_alike(
+            [*ledger_numbers, *(r.number for r in new.values())]
+        ):
+            return
+        ledger = {invoice_key(number): number for number in ledger_numbers}
         for key, rec in new.items():
             number = ledger.get(key)
             if number is not None:
@@ -691,10 +738,13 @@ class _Applier:
     # -- payments and credit notes --------------------------------------------------------
 
     def apply_payments(self) -> None:
+        named = {rec.reference for rec in self.batch.payments}
+        named.update(rec.payment for rec in self.batch.allocations)
+        named.update(self.batch.obsolete_payments)
         existing = {
             p["reference"]: p
-            for p in Payment.objects.filter(organisation=self.org).values(
-                "id", "reference", *PAYMENT_FIELDS
+            for p in self.existing(
+                Payment, "reference", named, ("id", "reference", *PAYMENT_FIELDS)
             )
         }
         self.payment_amounts: dict[str, Decimal] = {}
@@ -765,11 +815,22 @@ class _Applier:
     # -- allocations (lettrage) ---------------------------------------------------------
 
     def apply_allocations(self) -> None:
+        # What each payment and invoice the batch allocates (or changes) already has.
+        payments = {self.payment_ids.get(rec.payment) for rec in self.batch.allocations}
+        payments.update(self.payment_ids.get(rec.reference) for rec in self.batch.payments)
+        invoices = {self.invoice_ids.get(rec.invoice) for rec in self.batch.allocations}
+        invoices.update(self.invoice_ids.get(rec.number) for rec in self.batch.invoices)
+        payments.discard(None)
+        invoices.discard(None)
+        fields = ("id", "payment_id", "invoice_id", "amount", "date")
+        loaded = {a["id"]: a for a in self.existing(Allocation, "payment_id", payments, fields)}
+        if len(payments) <= FULL_LOAD:
+            loaded.update(
+                (a["id"], a) for a in self.existing(Allocation, "invoice_id", invoices, fields)
+            )
         existing = {
             (a["payment_id"], a["invoice_id"]): a
-            for a in Allocation.objects.filter(organisation=self.org).values(
-                "id", "payment_id", "invoice_id", "amount", "date"
-            )
+            for a in loaded.values()
             if a["payment_id"] not in self.obsolete_payment_ids
         }
         invoice_currency = {n: i["currency"] for n, i in self.existing_invoices.items()}
@@ -833,7 +894,10 @@ class _Applier:
         # Find the offenders first: naming them (and sorting them) is for the rare failure.
         over_paid = [pid for pid, total in by_payment.items()
                      if pid in payment_amount and total > payment_amount[pid]]  # fmt: skip
-        over_owed = [iid for iid, total in by_invoice.items() if total > amounts[iid][0]]
+        # An invoice outside the batch (reached through a payment's other allocations) keeps
+        # its total: only those of the batch can become over-owed.
+        over_owed = [iid for iid, total in by_invoice.items()
+                     if iid in amounts and total > amounts[iid][0]]  # fmt: skip
         if over_paid:
             payment_ref = {v: k for k, v in self.payment_ids.items()}
             rows = {p.reference: p.row for p in self.batch.payments}
@@ -856,12 +920,15 @@ class _Applier:
     def settle_missing(self) -> None:
         """Open items of this source absent from a snapshot file were paid in the source
         system: record a settlement for their balance, dated the import's date."""
-        present = {rec.number for rec in self.batch.invoices}
-        settle = [
-            (number, i)
-            for number, i in sorted(self.existing_invoices.items())
-            if i["source"] == self.batch.source and i["balance"] > 0 and number not in present
-        ]
+        present = {rec.number for rec in self.batch.invoices} | set(self.batch.unchanged)
+        open_items = Invoice.objects.filter(
+            organisation=self.org, source=self.batch.source, balance__gt=0
+        ).values("id", "number", "customer_id", "currency", "balance")
+        settle = sorted(
+            (i["number"], i)
+            for i in open_items.iterator(chunk_size=50000)
+            if i["number"] not in present
+        )
         payments = []
         for number, inv in settle:
             self.result.note("invoices", number, "settled")

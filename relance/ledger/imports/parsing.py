@@ -104,6 +104,16 @@ def parse_date(text: str, fmt: str = "auto") -> dt.date:
     guess moves a due date by a century. A mapping that says ``%d/%m/%y`` chooses Python's
     rule (69-99 are 1969-1999, 00-68 are 2000-2068)."""
     text = text.strip()
+    if fmt == "auto" and len(text) == 10 and text[2] == text[5] == "/" and text.isascii():
+        # The usual French cell, 31/12/2026, without a regular expression.
+        day, month, year = text[:2], text[3:5], text[6:]
+        if day.isdigit() and month.isdigit() and year.isdigit():
+            try:
+                return checked_date(dt.date(int(year), int(month), int(day)))
+            except DateOutOfRange:
+                raise
+            except ValueError:
+                pass  # the slow path below says what is wrong
     expected = "a date such as 31/12/2026" if fmt == "auto" else f"a date as {fmt}"
     try:
         if fmt != "auto":

@@ -97,6 +97,9 @@ class InvoiceRecord:
     po_reference: str = ""
     disputed: bool | None = None  # None: the file says nothing about disputes
     row: int | None = None
+    # The hash of the file row it was read from (mapping.row_fingerprint), kept with the
+    # invoice so that the next import of the same row can skip it; None for other readers.
+    fingerprint: int | None = None
 
 
 @dataclass
@@ -148,6 +151,9 @@ class LedgerBatch:
     # Bad values found while reading: the rows they were on are left out, and the import
     # goes on checking the rest so that every problem is reported in one pass.
     problems: list[Problem] = field(default_factory=list)
+    # Invoices whose file row is the very row they were last imported from (same text, same
+    # mapping): number -> row. They were neither parsed nor compared, and are unchanged.
+    unchanged: dict[str, int] = field(default_factory=dict)
     # What the user calls each field (their column's header), for problems found later.
     labels: dict[str, str] = field(default_factory=dict)
 

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from xml.etree import ElementTree
 from xml.parsers import expat
 
@@ -59,14 +59,37 @@ def read_table(
         text, used = decode(data, encoding)
     except UnreadableFile as exc:
         raise _fail(label, str(exc), exc.row) from None
-    return _read_csv(text, label, used, delimiter, header_row)
+    size = data.count(b"\n")
+    codec = _STREAMED.get(used.lower().replace("_", "-"), used)
+    if codec.startswith("utf-16"):  # rare: read from the text in memory
+        return _read_csv(text, label, used, delimiter, header_row, size)
+    # The whole file was decoded once, to check it and find its encoding; its rows are read
+    # from the disk, so that the file's text is not held while its records are built.
+    head = text[:MAX_LINE]
+    del text, data
+    return _read_csv(head, label, used, delimiter, header_row, size, (path, codec))
 
 
-def _read_csv(text: str, label: str, encoding: str, delimiter: str, header_row: int) -> Table:
+# The codec that reads a file decode() named, from the disk (a BOM at most at the start).
+_STREAMED = {"utf-8": "utf-8-sig", "utf8": "utf-8-sig"}
+
+
+def _read_csv(
+    text: str,
+    label: str,
+    encoding: str,
+    delimiter: str,
+    header_row: int,
+    size: int,
+    stream: tuple[Path, str] | None = None,
+) -> Table:
+    """The table of a CSV file: from ``text``, or with ``stream`` (the path and the codec)
+    from the disk, ``text`` then being only its beginning, to find the separator."""
     sep = (
         sniff_delimiter(text[:MAX_LINE]) if delimiter == "auto" else delimiter.replace("\\t", "\t")
     )
-    reader = csv.reader(_capped_lines(text, label), delimiter=sep)
+    lines = _capped_lines(text, label) if stream is None else _file_lines(*stream, label)
+    reader = csv.reader(lines, delimiter=sep)
     header: list[str] | None = None
     for cells in reader:
         if reader.line_num >= header_row and any(c.strip() for c in cells):
@@ -90,12 +113,17 @@ def _read_csv(text: str, label: str, encoding: str, delimiter: str, header_row: 
                 )
             yield reader.line_num, cells
 
-    return Table(label, header, rows(), text.count("\n"), encoding, sep)
+    return Table(label, header, rows(), size, encoding, sep)
 
 
-def _capped_lines(text: str, label: str) -> Iterator[str]:
+def _file_lines(path: Path, codec: str, label: str) -> Iterator[str]:
+    with path.open(encoding=codec, newline="") as fh:
+        yield from _capped_lines(fh, label)
+
+
+def _capped_lines(text: str | TextIO, label: str) -> Iterator[str]:
     """The lines of ``text``, refusing one longer than MAX_LINE without reading it whole."""
-    buffer = io.StringIO(text, newline="")
+    buffer = io.StringIO(text, newline="") if isinstance(text, str) else text
     row = 0
     for row, line in enumerate(iter(lambda: buffer.readline(MAX_LINE + 1), ""), start=1):
         if len(line) > MAX_LINE:
