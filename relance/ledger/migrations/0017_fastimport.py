@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ledger", "0014_bank"),
+        ("ledger", "0016_partial"),
     ]
 
     operations = [
