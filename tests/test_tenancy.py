@@ -25,7 +25,7 @@ from relance.dunning.models import (
 from relance.lib import tenancy
 
 D = dt.date(2026, 11, 24)  # a Tuesday
-MIGRATION = importlib.import_module("relance.dunning.migrations.0099_tenant")
+MIGRATION = importlib.import_module("relance.dunning.migrations.0013_tenant")
 BEFORE = ("dunning", "0012_plan_proposed")
 
 

@@ -173,7 +173,7 @@ def _write_chunk(
                 update=["level", "level_date"])  # fmt: skip
     bulk.insert(table, LEVEL_COLUMNS, rows.passed, conflict=["invoice_id"], update=["level"])
     # Set only while the due date is the one it was computed from (a changed due date
-    # forgets it: relance/ledger/migrations/0099_nextday.py).
+    # forgets it: relance/ledger/migrations/0015_nextday.py).
     bulk.update(Invoice._meta.db_table, ["moves_on"], ["id", "due_date"], rows.moves)
     _write_side_effects(org, day, decisions, timezone.now())
 
