@@ -157,7 +157,7 @@ def test_it_imports_a_camt053_with_matched_and_proposed_credits(signed, acme):
     signed.post(url(token, "confirm"))
     page = signed.get(url(token)).content.decode()
     assert 'id="bank-report"' in page and reverse("console:bank") in page
-    assert "Review 2 credits in the bank queue" in page
+    assert "Examiner 2 crédits dans la file bancaire" in page  # a French organisation
     first.refresh_from_db()
     assert first.balance == 0
     assert BankLine.objects.filter(organisation=acme, status=LineStatus.PROPOSED).count() == 1

@@ -263,3 +263,13 @@ def test_it_counts_the_items_that_may_move_to_choose_how_many_processes(org, sce
     day = D + days(1)
     assert loading.how_many_may_move(org, day) == run(org, day, dry_run=True).items_considered
     assert loading.how_many_may_move(org, day) < 12
+
+
+def test_it_holds_a_customer_with_an_ended_and_an_open_hold_begun_the_same_day(
+    org, scenario, customer
+):
+    make.invoice(customer, "F1", due=D - days(20))
+    make.hold(customer, kind="manual", start=D - days(5), end=D - days(2))
+    make.hold(customer, kind="manual", start=D - days(5))
+    run(org, D)
+    assert planned(org, D) == []

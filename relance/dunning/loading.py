@@ -235,7 +235,9 @@ def _holds(org: Organisation, day: dt.date) -> dict[int, str]:
         "customer_id", "kind", "start_date", "end_date"
     )
     holds: dict[int, str] = {}
-    for customer, kind, start, end in sorted(rows):
+    # In any order: the kind kept is the first by priority (two holds of a customer may
+    # start the same day, one ended and one open: their rows do not sort).
+    for customer, kind, start, end in rows:
         if not policy.hold_active(start, end, day):
             continue
         if customer not in holds or HOLD_PRIORITY[kind] < HOLD_PRIORITY[holds[customer]]:
