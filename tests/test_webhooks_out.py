@@ -519,6 +519,10 @@ def test_it_sends_from_the_worker_s_loop(org, receiver, clock, monkeypatch):
     monkeypatch.setattr(
         "relance.dunning.management.commands.worker.close_old_connections", lambda: None
     )
+    # and the run tasks' loop (django-tasks' worker) does too.
+    monkeypatch.setattr(
+        "django_tasks_db.management.commands.db_worker.close_old_connections", lambda: None
+    )
     subscribe(org, receiver)
     disputed(org)
     call_command("worker", "--once", "--org", "acme", stdout=StringIO(), stderr=StringIO())
@@ -546,6 +550,10 @@ def test_it_decides_retries_as_documented():
 def test_it_tells_a_reminder_sent_by_the_worker(org, receiver, clock, mail, monkeypatch):
     monkeypatch.setattr(
         "relance.dunning.management.commands.worker.close_old_connections", lambda: None
+    )
+    # and the run tasks' loop (django-tasks' worker) does too.
+    monkeypatch.setattr(
+        "django_tasks_db.management.commands.db_worker.close_old_connections", lambda: None
     )
     subscribe(org, receiver, event_types=["communication.sent"])
     customer = make.customer(org, "C020", email="factures@durand.test")
