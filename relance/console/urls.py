@@ -14,6 +14,7 @@ from relance.console import (
     organisation,
     registered,
     replies,
+    runs,
     scenarios,
     today,
     views,
@@ -39,4 +40,5 @@ urlpatterns = [
     *replies.urlpatterns,
     *bank.urlpatterns,
     *webhooks.urlpatterns,
+    *runs.urlpatterns,
 ]

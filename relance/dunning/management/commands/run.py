@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from relance.accounts.identity import missing_for_email
 from relance.accounts.models import Organisation
-from relance.dunning import run_tasks
+from relance.dunning import queued_runs, run_tasks
 from relance.dunning.engine import RunError, run
 from relance.dunning.models import QueuedRun
 from relance.lib.commands import iso_date, organisation_option
@@ -90,7 +90,7 @@ class Command(BaseCommand):
         queued, refused = [], []
         for org in orgs:
             try:
-                queued.append(run_tasks.enqueue(org, day, opts["parts"]))
+                queued.append(queued_runs.queue_now(org, day, parts=opts["parts"]))
             except RunError as exc:
                 if opts["org"]:
                     raise CommandError(str(exc)) from None
