@@ -61,7 +61,8 @@ class _File:
     data: bytes | None = None
     invoice: einvoice.EInvoice | None = None
     pdf: bytes | None = None
-    customer: str = ""
+    customer: str = ""  # the customer's reference
+    customer_name: str = ""  # its legal name, as the ledger has it or as it will be created
     new_customer: bool = False
     status: str = "imported"
     problems: list[str] = field(default_factory=list)
@@ -86,6 +87,7 @@ class _File:
                 kind="credit_note" if inv.is_credit_note else "invoice",
                 syntax=inv.syntax,
                 customer=self.customer,
+                customer_name=self.customer_name,
                 customer_created=self.new_customer,
                 issue_date=inv.issue_date.isoformat(),
                 due_date=due.isoformat() if due and not inv.is_credit_note else None,
@@ -277,7 +279,7 @@ def _assign_customers(organisation: Organisation, files: list[_File]) -> None:
         buyer = item.invoice.buyer
         match = einvoice.match_buyer(buyer, known)
         if match is not None:
-            item.customer = match.reference
+            item.customer, item.customer_name = match.reference, match.legal_name or match.reference
             continue
         reference = einvoice.new_reference(buyer, taken)
         taken.add(reference)
@@ -286,6 +288,7 @@ def _assign_customers(organisation: Organisation, files: list[_File]) -> None:
             einvoice.KnownCustomer(reference, buyer.name, buyer.siren, buyer.siret, buyer.vat)
         )
         item.customer, item.new_customer = reference, True
+        item.customer_name = (buyer.name or reference)[:200]  # as add_to_batch creates it
 
 
 def _credit_targets(organisation: Organisation, files: list[_File]) -> None:

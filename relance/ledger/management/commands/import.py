@@ -190,7 +190,8 @@ class Command(BaseCommand):
             if "number" in report:
                 line += (
                     f": {report['kind'].replace('_', ' ')} {report['number']}, "
-                    f"{report['customer']}, {report['amount']} {report['currency']}"
+                    f"{report['customer_name']} ({report['customer']}), {report['amount']} "
+                    f"{report['currency']}"
                 )
             if report.get("same_as"):
                 line += f" (same invoice as {report['same_as']})"
