@@ -143,19 +143,20 @@ def sender_of(org: Organisation, agent: Any, logo: str | None) -> dict[str, Any]
 # -- sums ----------------------------------------------------------------------------------
 
 
-def _lines_asked(request: Request) -> list[Line]:
+def _lines_asked(request: Request) -> tuple[list[Line], dict[int, Decimal]]:
     """The invoices as the letter lists them: what each is dunned for (``owed.asked``: the
-    approved part of a partly approved one); a statement and a thank-you state balances."""
+    approved part of a partly approved one), and the part not approved of those, by invoice
+    id; a statement and a thank-you state balances."""
     invoices, day = request.invoices, request.day
     if request.template in ("statement", "thanks"):
-        return [line_of(invoice, day) for invoice in invoices]
+        return [line_of(invoice, day) for invoice in invoices], {}
     unapproved = owed.unapproved_of(invoice.pk for invoice in invoices)
     minimum = request.organisation.min_balance
     return [
         line_of(invoice, day,
                 owed.asked(invoice, unapproved, minimum) if invoice.pk in unapproved else None)
         for invoice in invoices
-    ]  # fmt: skip
+    ], unapproved  # fmt: skip
 
 
 def penalties(request: Request, late: Sequence[Invoice]) -> dict[int, Penalty] | None:
@@ -191,7 +192,7 @@ def words() -> dict[str, str]:
         "page": _("Page"), "subject": _("Subject:"), "number": _("Invoice"),
         "issued": _("Issued"), "due": _("Due"), "amount": _("Amount"),
         "balance": _("Outstanding"), "interest": _("Interest"), "indemnity": _("Indemnity"),
-        "principal": _("Principal outstanding"),
+        "principal": _("Principal outstanding"), "asked": _("Amount asked"),
         "interest_to_date": _("Late-payment interest to date"),
         "indemnities": _("Fixed recovery indemnities"), "total_claimed": _("Total claimed"),
         "how_to_pay": _("How to pay"), "holder": _("Account holder"),
@@ -244,7 +245,7 @@ def _build(
     org, customer, day = request.organisation, request.customer, request.day
     to = postal_address(customer, addresses)
     agent = agent_of(org)
-    lines = _lines_asked(request)
+    lines, unapproved = _lines_asked(request)
     late = [inv for inv in request.invoices if inv.due_date < day and inv.balance > 0]
     found = penalties(request, late) if request.template in PENALTY_TEMPLATES else None
     computed = bool(found)
@@ -254,11 +255,15 @@ def _build(
     by_number = {inv.number: inv.pk for inv in request.invoices}
     invoice_rows = []
     for ln in shown:
-        penalty = found.get(by_number[ln.number]) if found else None
+        pk = by_number[ln.number]
+        penalty = found.get(pk) if found else None
         invoice_rows.append({
             "number": ln.number, "issued": short_date(ln.issue_date),
             "due": short_date(ln.due_date), "amount": money(ln.amount, ln.currency),
             "balance": money(ln.balance, ln.currency),
+            # The part the buyer did not approve (status 206), left out of what is asked.
+            "not_approved": _("Not approved: %(amount)s")
+            % {"amount": money(unapproved[pk], ln.currency)} if pk in unapproved else "",
             "days": ln.days_overdue,
             "interest": money(penalty.interest, ln.currency) if penalty else "",
             "indemnity": money(penalty.indemnity, ln.currency) if penalty else "",
