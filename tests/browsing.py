@@ -1,12 +1,20 @@
-"""What browser tests share: signing in, and screenshots kept as artifacts."""
+"""What browser tests share: signing in, screenshots kept as artifacts (at desktop and
+phone widths), an organisation with its manager, and the import page's upload."""
 
 from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
+from typing import Any
 
+import factories
 from conftest import SCREENSHOTS
 from factories import PASSWORD
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+MANAGER = "manon@acme.test"
 
 FR = {"email": "E-mail", "password": "Mot de passe", "submit": "Se connecter"}
 
@@ -27,3 +35,37 @@ def shoot(page, name: str) -> str:
     path = os.path.join(SCREENSHOTS, f"{name}-{width}.png")
     page.screenshot(path=path, full_page=True)
     return path
+
+
+def shoot_both(page, name: str) -> None:
+    """The page as it is, at desktop width and at phone width; at phone width the page's
+    own content fits (wide tables scroll inside their .table-wrap)."""
+    page.set_viewport_size(DESKTOP)
+    shoot(page, name)
+    page.set_viewport_size(PHONE)
+    shoot(page, name)
+    assert page.evaluate("document.querySelector('main').scrollWidth") <= PHONE["width"], name
+    page.set_viewport_size(DESKTOP)
+
+
+def managed(settings: Any, tmp_path: Path, **fields: Any) -> Any:
+    """The organisation "acme" (``fields``) with its manager ``MANAGER``, its uploaded files
+    kept under ``tmp_path``: what a browser test of the console signs in to."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    org = factories.organisation("acme", **fields)
+    factories.member(org, MANAGER, "manager")
+    return org
+
+
+def signed_in(page, live_server: Any, email: str = MANAGER) -> str:
+    """``page`` signed in to the test server as ``email``; the server's address."""
+    sign_in(page, live_server.url, email)
+    return live_server.url
+
+
+def upload(page, base: str, path: Path) -> None:
+    """A file through the import page, as a person picks it; lands on the file's page."""
+    page.goto(f"{base}/imports/")
+    page.set_input_files("#import-file", str(path))
+    page.click("#upload-button")
+    page.wait_for_url(re.compile(r"/imports/[A-Za-z0-9_-]{16}/$"))

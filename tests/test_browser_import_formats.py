@@ -8,9 +8,8 @@ import re
 import zipfile
 from pathlib import Path
 
-import factories
 import pytest
-from browsing import shoot, sign_in
+from browsing import managed, shoot_both, signed_in, upload
 from test_bank import camt
 from test_import_einvoices import OUR_SIREN, ubl
 
@@ -19,33 +18,11 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
 ]
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-def shoot_both(page, name: str) -> None:
-    page.set_viewport_size(DESKTOP)
-    shoot(page, name)
-    page.set_viewport_size(PHONE)
-    shoot(page, name)
-    # The page's own content fits (wide tables scroll inside their .table-wrap).
-    assert page.evaluate("document.querySelector('main').scrollWidth") <= PHONE["width"], name
-    page.set_viewport_size(DESKTOP)
 
 
 @pytest.fixture
 def acme(transactional_db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    org = factories.organisation("acme", name="Acme SAS", siren=OUR_SIREN)
-    factories.member(org, "manon@acme.test", "manager")
-    return org
-
-
-def upload(page, base: str, path: Path) -> None:
-    page.goto(f"{base}/imports/")
-    page.set_input_files("#import-file", str(path))
-    page.click("#upload-button")
-    page.wait_for_url(re.compile(r"/imports/[A-Za-z0-9_-]{16}/$"))
+    return managed(settings, tmp_path, name="Acme SAS", siren=OUR_SIREN)
 
 
 def preview_and_import(page) -> None:
@@ -56,8 +33,7 @@ def preview_and_import(page) -> None:
 def test_it_imports_a_zip_of_einvoices_then_a_bank_statement(acme, live_server, page, tmp_path):
     from relance.ledger.models import Invoice
 
-    base = live_server.url
-    sign_in(page, base, "manon@acme.test")
+    base = signed_in(page, live_server)
     archive = tmp_path / "factures-novembre.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("FA-2026-101.xml", ubl("FA-2026-101", total="1200.00"))

@@ -7,9 +7,8 @@ import re
 import time
 from pathlib import Path
 
-import factories
 import pytest
-from browsing import shoot, sign_in
+from browsing import DESKTOP, MANAGER, PHONE, managed, shoot, shoot_both, signed_in, upload
 from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,8 +31,6 @@ COLUMNS = {
     "invoice-due_date": "Échéance",
     "invoice-amount": "Montant TTC",
 }
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 
 
 def write(path: Path, rows: list[str]) -> Path:
@@ -41,41 +38,19 @@ def write(path: Path, rows: list[str]) -> Path:
     return path
 
 
-def shoot_both(page, name: str) -> None:
-    """The page as it is, at desktop width and at phone width."""
-    page.set_viewport_size(DESKTOP)
-    shoot(page, name)
-    page.set_viewport_size(PHONE)
-    shoot(page, name)
-    # The page's own content fits (wide tables scroll inside their .table-wrap).
-    assert page.evaluate("document.querySelector('main').scrollWidth") <= PHONE["width"], name
-    page.set_viewport_size(DESKTOP)
-
-
 @pytest.fixture
 def manager(transactional_db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    org = factories.organisation("acme", name="Acme Industrie SAS")
-    factories.member(org, "manon@acme.test", "manager")
-    return org
-
-
-def upload_and_map(page, base: str, path: Path) -> None:
-    page.goto(f"{base}/imports/")
-    page.set_input_files("#import-file", str(path))
-    page.click("#upload-button")
-    page.wait_for_url(re.compile(r"/imports/[A-Za-z0-9_-]{16}/$"))
+    return managed(settings, tmp_path, name="Acme Industrie SAS")
 
 
 def test_it_imports_a_file_after_fixing_the_error_of_its_row(manager, live_server, page, tmp_path):
     from relance.ledger.models import Customer, ImportRun
 
-    base = live_server.url
-    sign_in(page, base, "manon@acme.test")
+    base = signed_in(page, live_server)
     page.goto(f"{base}/imports/")
     shoot_both(page, "imports-list-empty")
 
-    upload_and_map(page, base, write(tmp_path / "export.csv", ROWS))
+    upload(page, base, write(tmp_path / "export.csv", ROWS))
     assert page.locator("#file-sample").inner_text().count("ACME Industrie") == 1
     for field, column in COLUMNS.items():
         page.select_option(f"#column-{field}", column)
@@ -107,7 +82,7 @@ def test_it_imports_a_file_after_fixing_the_error_of_its_row(manager, live_serve
     references = set(Customer.objects.values_list("reference", flat=True))
     assert references == {"C001", "C002", "C003"}
     run = ImportRun.objects.get()
-    assert run.file_name == "export-corrige.csv" and run.user.email == "manon@acme.test"
+    assert run.file_name == "export-corrige.csv" and run.user.email == MANAGER
 
     page.goto(f"{base}/imports/")
     assert "export-corrige.csv" in page.locator("#import-runs").inner_text()
@@ -118,13 +93,13 @@ def test_it_shows_the_progress_of_a_larger_file(manager, live_server, phone, tmp
     from relance.ledger.models import Invoice
 
     settings.RELANCE_IMPORT_BACKGROUND_BYTES = 100_000
-    page, base = phone, live_server.url
+    page = phone
     rows = [
         f"C{n % 2000:05d};Client {n % 2000};F{n:06d};15/01/2026;14/02/2026;{n % 900 + 10},00"
         for n in range(40_000)
     ]
-    sign_in(page, base, "manon@acme.test")
-    upload_and_map(page, base, write(tmp_path / "grand-livre.csv", rows))
+    base = signed_in(page, live_server)
+    upload(page, base, write(tmp_path / "grand-livre.csv", rows))
     for field, column in COLUMNS.items():
         page.select_option(f"#column-{field}", column)
     page.fill("#mapping-name", "erp")
