@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from relance.console.access import Can, Console, console_view
@@ -57,8 +57,8 @@ def queue_now(request: HttpRequest) -> HttpResponse:
     except RunError as error:
         messages.error(request, str(error))
         return redirect("console:runs")
-    messages.success(request, _("The run of %(day)s is on the queue.")
-                     % {"day": queued.run_date.isoformat()})  # fmt: skip
+    day = formats.date_format(queued.run_date, "SHORT_DATE_FORMAT")
+    messages.success(request, _("The run of %(day)s is on the queue.") % {"day": day})
     return redirect("console:run", queued.pk)
 
 

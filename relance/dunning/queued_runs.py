@@ -75,8 +75,9 @@ class Run:
         return self.parts_done * 100 // self.parts_total if self.parts_total else 0
 
     @property
-    def failed_parts(self) -> list[Part]:
-        return [p for p in self.parts if p.error]
+    def planned(self) -> list[tuple[str, int]]:
+        """The counts as `relance run` prints them, those above zero."""
+        return [(what.replace("_", " "), n) for what, n in self.counts.items() if n]
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "organisation": self.organisation, "run_date": self.run_date,
