@@ -6,9 +6,11 @@ Without ``--org``, every organisation's."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from relance.dunning import queued_runs
 from relance.lib.commands import organisation_option
@@ -60,20 +62,20 @@ class Command(BaseCommand):
         )  # fmt: skip
 
     def show(self, run: queued_runs.Run) -> None:
-        finished = f", finished {run.finished_at:%Y-%m-%d %H:%M:%S}" if run.finished_at else ""
+        finished = f", finished {_local(run.finished_at)}" if run.finished_at else ""
         self.stdout.write(
             f"run {run.id}: {run.organisation} {run.run_date.isoformat()}, {run.status}, "
             f"{run.parts_done}/{run.parts_total} parts done (queued "
-            f"{run.created_at:%Y-%m-%d %H:%M:%S}{finished})\n"
+            f"{_local(run.created_at)}{finished})\n"
         )
         if run.error:
             self.stdout.write(f"failed: {run.error}\n")
         if run.customers is not None:
             self.stdout.write(f"{run.customers} customers, {run.items_considered} items "
                               "that may move\n")  # fmt: skip
-        if run.counts:
+        if run.planned:
             print_table(self.stdout, [Column("planned"), Column("count", numeric=True)],
-                        [(k.replace("_", " "), str(n)) for k, n in run.counts.items()])  # fmt: skip
+                        [(what, str(n)) for what, n in run.planned])  # fmt: skip
         print_table(
             self.stdout,
             [Column("part", numeric=True), Column("status"), Column("attempts", numeric=True),
@@ -82,6 +84,10 @@ class Command(BaseCommand):
               "" if p.customers is None else str(p.customers), p.error)
              for p in run.parts] or [("", "not begun", "", "", "", "")],
         )  # fmt: skip
+
+
+def _local(moment: dt.datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S %Z}"
 
 
 def _short(text: str, width: int = 80) -> str:
