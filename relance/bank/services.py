@@ -40,6 +40,7 @@ from relance.ledger.models import (
     Customer,
     Hold,
     HoldKind,
+    ImportRun,
     Invoice,
     Payment,
     PaymentKind,
@@ -77,6 +78,16 @@ class BankImportResult:
     seconds: dict[str, float] = field(default_factory=dict)  # read, match, write: where time goes
     dry_run: bool = False
     files: list[str] = field(default_factory=list)  # the statements of a ZIP
+    run_id: int | None = None  # the import log's record (relance.ledger ImportRun)
+
+    def run_counts(self) -> dict[str, int]:
+        """The counts the import log shows (``ImportRun.counts``): whole numbers, none zero."""
+        counts = {
+            "bank_credits": self.credits, "bank_matched": self.matched,
+            "bank_proposed": self.proposed, "bank_unmatched": self.unmatched,
+            "bank_duplicates": self.duplicates, "bank_holds": len(self.holds),
+        }  # fmt: skip
+        return {key: n for key, n in counts.items() if n}
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -89,7 +100,7 @@ class BankImportResult:
         """What ``relance bank import --json`` and ``relance import --json`` print."""
         return {
             "file": self.file, "format": self.format, "dry_run": self.dry_run,
-            "statement": self.statement_id, **self.counts(),
+            "statement": self.statement_id, "run_id": self.run_id, **self.counts(),
             **({"files": self.files} if self.files else {}),
         }  # fmt: skip
 
@@ -188,9 +199,15 @@ def import_statement(
     its new credits, allocate the exact matches and queue the others; a file refused writes
     nothing. A dry run does all of it and rolls it back: what the import would do."""
     clock = time.perf_counter()
+    started = timezone.now()
     members: list[str] = []
-    fmt, lines = read_statement(path, format=format, mapping=mapping,
-                                currency=organisation.currency, members=members)  # fmt: skip
+    try:
+        fmt, lines = read_statement(path, format=format, mapping=mapping,
+                                    currency=organisation.currency, members=members)  # fmt: skip
+    except ImportFailed as failure:
+        if not dry_run:
+            _record_refusal(organisation, path, format, failure, started, user_id)
+        raise
     read_at = time.perf_counter()
     as_of = as_of or timezone.localdate()
     result = BankImportResult(file=path.name, format=fmt, dry_run=dry_run, files=members)
@@ -251,11 +268,46 @@ def import_statement(
         if dry_run:
             transaction.set_rollback(True)
             result.statement_id = None
+        else:
+            result.run_id = ImportRun.objects.create(
+                organisation=organisation, file_name=path.name[:300], format=_logged(fmt),
+                sha256=statement.sha256, status=ImportRun.Status.DONE,
+                counts=result.run_counts(), started_at=started, finished_at=timezone.now(),
+                user_id=user_id,
+            ).pk  # fmt: skip
     result.seconds = {
         "read": read_at - clock, "match": matched_at - matched_from,
         "write": time.perf_counter() - matched_at + (matched_from - read_at),
     }  # fmt: skip
     return result
+
+
+def _logged(fmt: str | None) -> str:
+    """A statement's format as the import log names it (a CSV is a bank's, not a ledger's)."""
+    return "bank-csv" if fmt == "csv" else "camt053"
+
+
+def _record_refusal(
+    organisation: Organisation, path: Path, fmt: str | None, failure: ImportFailed,
+    started: dt.datetime, user_id: int | None,
+) -> None:  # fmt: skip
+    """A statement refused (nothing written) in the import log, with its problems, as a
+    ledger file refused is."""
+    try:
+        sha256 = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+        fmt = fmt or guess_format(path)
+    except OSError:
+        sha256 = ""
+    run = ImportRun.objects.create(
+        organisation=organisation, file_name=path.name[:300], format=_logged(fmt),
+        sha256=sha256, status=ImportRun.Status.FAILED, error=str(failure)[:20000],
+        started_at=started, finished_at=timezone.now(), user_id=user_id,
+    )  # fmt: skip
+    trail.record(
+        organisation, "bank.refused", user_id=user_id, target=run,
+        summary=f"{path.name}: {str(failure)[:300]}",
+        data={"file": path.name, "format": run.format, "error": str(failure)[:2000]},
+    )  # fmt: skip
 
 
 def _known_keys(organisation: Organisation, keys: Sequence[str]) -> set[str]:

@@ -56,7 +56,16 @@ COUNTS = {
     "allocations_updated": gettext_lazy("allocations updated"),
     "disputes_opened": gettext_lazy("disputes opened"),
     "disputes_resolved": gettext_lazy("disputes resolved"),
+    # A bank statement's (relance.bank.services.BankImportResult.run_counts).
+    "bank_credits": gettext_lazy("new credits"),
+    "bank_matched": gettext_lazy("credits matched and allocated"),
+    "bank_proposed": gettext_lazy("credits to review"),
+    "bank_unmatched": gettext_lazy("credits without a match"),
+    "bank_duplicates": gettext_lazy("credits already imported"),
+    "bank_holds": gettext_lazy("customers held by unapplied cash"),
 }
+# The import log's formats of bank statements: their runs link to the bank queue.
+BANK_FORMATS = ("camt053", "bank-csv")
 PHASES = {
     "waiting": gettext_lazy("Waiting for the organisation (a run or another import)"),
     "reading": gettext_lazy("Reading the file"),
@@ -146,6 +155,7 @@ def imports(request: HttpRequest, upload_problems: list[Problem] | None = None) 
             "run": run,
             "counts": _counts(run.counts),
             "errors": [line for line in run.error.splitlines() if line.strip()],
+            "bank": run.format in BANK_FORMATS,
         }
         for run in runs[:PAGE]
     ]
@@ -505,7 +515,12 @@ def run(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "console/imports/run.html",
-        {"run": found, "counts": _counts(found.counts), "problems": problems},
+        {
+            "run": found,
+            "counts": _counts(found.counts),
+            "problems": problems,
+            "bank": found.format in BANK_FORMATS,
+        },
     )
 
 
