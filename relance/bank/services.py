@@ -458,11 +458,16 @@ def update_cash_holds(
         if policy.hold_active(hold.start_date, hold.end_date, as_of) or hold.start_date > as_of:
             active[hold.customer_id] = hold
     held: list[str] = []
-    customers = Customer.objects.in_bulk(ids)
+    decided = {}
     for pk in ids:
         cash = received.get(pk, ZERO) - applied.get(pk, ZERO)
         due = overdue.get(pk, ZERO)
-        should = matching.cash_holds_dunning(cash, due)
+        decided[pk] = (cash, due, matching.cash_holds_dunning(cash, due))
+    # Only the customers to hold are read as models (a statement touches thousands).
+    customers = Customer.objects.in_bulk(
+        [pk for pk, (_, _, should) in decided.items() if should and pk not in active]
+    )
+    for pk, (cash, due, should) in decided.items():
         if should and pk not in active:
             pauses.place_hold(
                 customers[pk], kind=HoldKind.UNAPPLIED, start=as_of, user_id=user_id,
