@@ -103,22 +103,25 @@ def _entry(
     details: list[Any] = []
     for child in entry:
         name = child.tag[prefix:]
+        if name == "NtryDtls":
+            details += [tx for tx in child if tx.tag[prefix:] == "TxDtls"]
+            continue
+        text = child.text
+        text = " ".join(text.split()) if text else ""
         if name == "Amt":
-            raw, currency = _text(child), (child.get("Ccy") or "").upper()
+            raw, currency = text, (child.get("Ccy") or "").upper()
         elif name == "CdtDbtInd":
-            indicator = _text(child)
+            indicator = text
         elif name == "BookgDt":
             booked = _day(child, prefix)
         elif name == "ValDt":
             valued = _day(child, prefix)
         elif name == "AcctSvcrRef":
-            reference = reference or _text(child)
+            reference = reference or text
         elif name == "NtryRef":
-            entry_ref = entry_ref or _text(child)
+            entry_ref = entry_ref or text
         elif name == "AddtlNtryInf":
-            label = label or _text(child)
-        elif name == "NtryDtls":
-            details += [tx for tx in child if tx.tag[prefix:] == "TxDtls"]
+            label = label or text
     amount = _decimal(raw) if raw else None
     if amount is None or amount < 0:
         problems.add(

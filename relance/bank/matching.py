@@ -19,6 +19,7 @@ allocated twice.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import re
 from collections import defaultdict
@@ -105,10 +106,16 @@ class Ledger:
 
 
 def references(line: StatementLine) -> list[str]:
-    """The ISO 11649 references the payer wrote, looked for once per line."""
+    """The ISO 11649 references the payer wrote, looked for once per line (and once per
+    text: a customer's transfers repeat the same reference and label)."""
     if line.references is None:
-        line.references = references_in(line.text)
+        line.references = list(_references_in(line.text))
     return line.references
+
+
+@functools.lru_cache(maxsize=65536)
+def _references_in(text: str) -> tuple[str, ...]:
+    return tuple(references_in(text)) if "RF" in text.upper() else ()
 
 
 def match(line: StatementLine, ledger: Ledger) -> Match:

@@ -244,7 +244,8 @@ def import_statement(
             if m.confidence == matching.EXACT:
                 status = LineStatus.MATCHED
                 result.matched += 1
-                result.allocated += sum((part for _, part in m.allocations), ZERO)
+                for _, part in m.allocations:
+                    result.allocated += part
             elif m.confidence:
                 status = LineStatus.PROPOSED
                 result.proposed += 1
@@ -316,12 +317,18 @@ def _record_refusal(
 
 
 def _known_keys(organisation: Organisation, keys: Sequence[str]) -> set[str]:
+    """The keys of ``keys`` already imported, read by the driver a chunk at a time."""
     known: set[str] = set()
-    for start in range(0, len(keys), CHUNK):
-        known.update(
-            BankLine.objects.filter(organisation=organisation, key__in=keys[start : start + CHUNK])
-            .values_list("key", flat=True)
-        )  # fmt: skip
+    table = BankLine._meta.db_table
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start : start + CHUNK]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f'SELECT "key" FROM {table} WHERE organisation_id = %s AND "key" IN ({marks})',
+                [organisation.pk, *chunk],
+            )
+            known.update(key for (key,) in cursor.fetchall())
     return known
 
 
