@@ -54,8 +54,8 @@ def test_it_logs_a_statement_imported_from_the_command_line(client, org, tmp_pat
     assert "credits without a match" in detail
     assert f'href="{reverse("console:bank")}" class="bank-queue-link"' in detail
 
-    # The same file again: logged too, every credit already imported.
-    call_command("bank", "import", str(path), "--as-of", D.isoformat(), stdout=io.StringIO())
+    # The same file again, through `relance import`: logged too, every credit already imported.
+    call_command("import", str(path), "--as-of", D.isoformat(), stdout=io.StringIO())
     again = ImportRun.objects.filter(organisation=org).exclude(pk=run.pk).get()
     assert again.counts == {"bank_duplicates": 3}
 
