@@ -4,7 +4,9 @@ alone, in the same run. Prints Markdown for docs/performance.md.
 
     .venv/bin/python -m bench.bank [--lines 100000] [--customers 20000]
 
-SQLite, in a temporary RELANCE_DATA_DIR.
+SQLite, in a temporary RELANCE_DATA_DIR. Each run's CPU time (this process's: SQLite runs
+in it) is printed beside its wall-clock time: the ratio of CPU times holds on a loaded
+machine, where the wall clock does not.
 """
 
 from __future__ import annotations
