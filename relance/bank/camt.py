@@ -55,7 +55,8 @@ def read_camt(path: Path) -> list[StatementLine]:
         )  # fmt: skip
         for _, element in events:
             if element.tag[prefix:] == "Acct":
-                account = compact_iban(" ".join(_flat(element, prefix).get("Id/IBAN", [])))
+                ibans = _leaves(element, prefix, ("Id", "IBAN"))
+                account = compact_iban(" ".join(_text(iban) for iban in ibans))
                 continue
             count += 1
             lines += _entry(element, prefix, account, count, problems)
@@ -82,66 +83,68 @@ def _namespace(namespace: str, problems: Problems) -> str:
     return namespace
 
 
-def _flat(element: Any, prefix: int, path: str = "", out: Flat | None = None) -> Flat:
-    """Every leaf under ``element`` by its path of local names (``RmtInf/Ustrd``), with its
-    texts; an amount's currency as ``Amt@Ccy``. One walk instead of a search per field."""
-    out = {} if out is None else out
-    for child in element:
-        name = f"{path}{child.tag[prefix:]}"
-        if name == "NtryDtls":
-            continue  # its transactions are read one by one
-        if len(child):
-            _flat(child, prefix, name + "/", out)
-        else:
-            out.setdefault(name, []).append(" ".join((child.text or "").split()))
-            if ccy := child.get("Ccy"):
-                out.setdefault(name + "@Ccy", []).append(ccy)
-    return out
+def _text(element: Any) -> str:
+    return " ".join((element.text or "").split())
 
 
-Flat = dict[str, list[str]]
-
-
-def _first(flat: Flat, *paths: str) -> str:
-    for path in paths:
-        if values := flat.get(path):
-            return values[0]
-    return ""
+def _day(element: Any, prefix: int) -> str:
+    """A BookgDt or ValDt: its Dt, else its DtTm."""
+    found = {child.tag[prefix:]: _text(child) for child in element}
+    return found.get("Dt") or found.get("DtTm") or ""
 
 
 def _entry(
     entry: Any, prefix: int, account: str, number: int, problems: Problems
 ) -> list[StatementLine]:
+    """One entry, read by direct paths: its own children once, then each transaction's
+    (a walk of every leaf cost as much as the whole rest of the import)."""
     row = entry.sourceline or number
-    flat = _flat(entry, prefix)
-    raw = _first(flat, "Amt")
+    raw = currency = indicator = booked = valued = reference = entry_ref = label = ""
+    details: list[Any] = []
+    for child in entry:
+        name = child.tag[prefix:]
+        if name == "NtryDtls":
+            details += [tx for tx in child if tx.tag[prefix:] == "TxDtls"]
+            continue
+        text = child.text
+        text = " ".join(text.split()) if text else ""
+        if name == "Amt":
+            raw, currency = text, (child.get("Ccy") or "").upper()
+        elif name == "CdtDbtInd":
+            indicator = text
+        elif name == "BookgDt":
+            booked = _day(child, prefix)
+        elif name == "ValDt":
+            valued = _day(child, prefix)
+        elif name == "AcctSvcrRef":
+            reference = reference or text
+        elif name == "NtryRef":
+            entry_ref = entry_ref or text
+        elif name == "AddtlNtryInf":
+            label = label or text
     amount = _decimal(raw) if raw else None
     if amount is None or amount < 0:
         problems.add(
             row, "Amt", f"{raw!r} is not an amount" if raw else "an entry without its amount"
         )
         amount = None
-    day = _date(_first(flat, "BookgDt/Dt", "BookgDt/DtTm", "ValDt/Dt", "ValDt/DtTm"), problems, row)
+    day = _date(booked or valued, problems, row)
     if amount is None or day is None:
         return []
-    sign = -1 if _first(flat, "CdtDbtInd") == "DBIT" else 1
-    currency = _first(flat, "Amt@Ccy").upper()
-    reference = _first(flat, "AcctSvcrRef", "NtryRef")
-    label = _first(flat, "AddtlNtryInf")
-    details = [tx for tx in entry.iterfind("*/*") if tx.tag[prefix:] == "TxDtls"
-               and tx.getparent().tag[prefix:] == "NtryDtls"]  # fmt: skip
+    sign = -1 if indicator == "DBIT" else 1
+    reference = reference or entry_ref
     if not details:
         return [StatementLine(row, day, sign * amount, currency, account, reference, label)]
     lines = []
     for index, tx in enumerate(details, 1):
-        tx_flat = _flat(tx, prefix)
+        tx_ = _transaction(tx, prefix)
         tx_amount = None
         if len(details) > 1:
-            tx_amount = _decimal(_first(tx_flat, "Amt", "AmtDtls/TxAmt/Amt"))
+            tx_amount = _decimal(tx_.amount)
             if tx_amount is None:
                 problems.add(row, "TxDtls/Amt", "a transaction of a batch without its amount")
                 continue
-        tx_reference = _first(tx_flat, "Refs/AcctSvcrRef")
+        tx_reference = tx_.reference
         if not tx_reference and reference:
             tx_reference = reference if len(details) == 1 else f"{reference}/{index}"
         lines.append(
@@ -152,16 +155,72 @@ def _entry(
                 currency,
                 account,
                 tx_reference[:64],
-                " ".join(filter(None, [label, _first(tx_flat, "AddtlTxInf")])),
-                remittance=" ".join(tx_flat.get("RmtInf/Ustrd", [])),
-                structured=[
-                    r.replace(" ", "") for r in tx_flat.get("RmtInf/Strd/CdtrRefInf/Ref", [])
-                ],
-                debtor_name=_first(tx_flat, "RltdPties/Dbtr/Nm", "RltdPties/Dbtr/Pty/Nm"),
-                debtor_iban=compact_iban(_first(tx_flat, "RltdPties/DbtrAcct/Id/IBAN")),
+                " ".join(filter(None, [label, tx_.label])),
+                remittance=" ".join(tx_.remittance),
+                structured=[r.replace(" ", "") for r in tx_.structured],
+                debtor_name=tx_.debtor_name,
+                debtor_iban=compact_iban(tx_.debtor_iban),
             )
         )
     return lines
+
+
+class _Transaction:
+    """What a TxDtls says, read by its paths (``Refs/AcctSvcrRef``, ``RmtInf/Ustrd``...)."""
+
+    __slots__ = ("amount", "debtor_iban", "debtor_name", "label", "reference", "remittance",
+                 "structured")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.amount = self.reference = self.label = self.debtor_name = self.debtor_iban = ""
+        self.remittance: list[str] = []
+        self.structured: list[str] = []
+
+
+def _transaction(tx: Any, prefix: int) -> _Transaction:
+    found = _Transaction()
+    batch_amount = ""
+    for child in tx:
+        name = child.tag[prefix:]
+        if name == "Amt":
+            found.amount = found.amount or _text(child)
+        elif name == "AmtDtls":
+            for leaf in _leaves(child, prefix, ("TxAmt", "Amt")):
+                batch_amount = batch_amount or _text(leaf)
+        elif name == "Refs":
+            for leaf in _leaves(child, prefix, ("AcctSvcrRef",)):
+                found.reference = found.reference or _text(leaf)
+        elif name == "AddtlTxInf":
+            found.label = found.label or _text(child)
+        elif name == "RmtInf":
+            for part in child:
+                part_name = part.tag[prefix:]
+                if part_name == "Ustrd":
+                    found.remittance.append(_text(part))
+                elif part_name == "Strd":
+                    found.structured += [
+                        _text(leaf) for leaf in _leaves(part, prefix, ("CdtrRefInf", "Ref"))
+                    ]
+        elif name == "RltdPties":
+            for party in child:
+                party_name = party.tag[prefix:]
+                if party_name == "Dbtr" and not found.debtor_name:
+                    names = [*_leaves(party, prefix, ("Nm",)),
+                             *_leaves(party, prefix, ("Pty", "Nm"))]  # fmt: skip
+                    found.debtor_name = _text(names[0]) if names else ""
+                elif party_name == "DbtrAcct" and not found.debtor_iban:
+                    ibans = _leaves(party, prefix, ("Id", "IBAN"))
+                    found.debtor_iban = _text(ibans[0]) if ibans else ""
+    found.amount = found.amount or batch_amount
+    return found
+
+
+def _leaves(element: Any, prefix: int, path: tuple[str, ...]) -> list[Any]:
+    """The descendants of ``element`` at ``path`` (local names), in document order."""
+    found = [element]
+    for step in path:
+        found = [child for parent in found for child in parent if child.tag[prefix:] == step]
+    return found
 
 
 def _decimal(raw: str) -> Decimal | None:

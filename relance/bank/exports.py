@@ -79,6 +79,11 @@ class BankMapping:
 def load_mapping(path: Path) -> BankMapping:
     """A bank CSV's columns, from a YAML file (docs/bank.md), read with the limits of an
     import mapping."""
+    return BankMapping.from_dict(read_spec(path), path.name)
+
+
+def read_spec(path: Path) -> dict[str, Any]:
+    """A bank mapping file's options as read (to check, or to save: relance.bank.mappings)."""
     try:
         data = safe_yaml.read(path)
     except OSError as exc:
@@ -87,7 +92,7 @@ def load_mapping(path: Path) -> BankMapping:
         raise ImportFailed([Problem(path.name, exc.line, None, str(exc))]) from None
     if not isinstance(data, dict):
         raise ImportFailed([Problem(path.name, None, None, "a mapping of options")])
-    return BankMapping.from_dict(data, path.name)
+    return dict(data)
 
 
 def _plain(header: str) -> str:

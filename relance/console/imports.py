@@ -22,10 +22,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from relance.bank import mappings as bank_mappings
 from relance.console.access import Can, console_view
 from relance.ledger.imports import staging
 from relance.ledger.imports.mapping import DECIMAL_MARKS, RECORDS
-from relance.ledger.imports.records import Problem
+from relance.ledger.imports.records import ImportFailed, Problem
 from relance.ledger.models import ImportRun
 
 PAGE = 30
@@ -56,7 +57,16 @@ COUNTS = {
     "allocations_updated": gettext_lazy("allocations updated"),
     "disputes_opened": gettext_lazy("disputes opened"),
     "disputes_resolved": gettext_lazy("disputes resolved"),
+    # A bank statement's (relance.bank.services.BankImportResult.run_counts).
+    "bank_credits": gettext_lazy("new credits"),
+    "bank_matched": gettext_lazy("credits matched and allocated"),
+    "bank_proposed": gettext_lazy("credits to review"),
+    "bank_unmatched": gettext_lazy("credits without a match"),
+    "bank_duplicates": gettext_lazy("credits already imported"),
+    "bank_holds": gettext_lazy("customers held by unapplied cash"),
 }
+# The import log's formats of bank statements: their runs link to the bank queue.
+BANK_FORMATS = ("camt053", "bank-csv")
 PHASES = {
     "waiting": gettext_lazy("Waiting for the organisation (a run or another import)"),
     "reading": gettext_lazy("Reading the file"),
@@ -146,6 +156,7 @@ def imports(request: HttpRequest, upload_problems: list[Problem] | None = None) 
             "run": run,
             "counts": _counts(run.counts),
             "errors": [line for line in run.error.splitlines() if line.strip()],
+            "bank": run.format in BANK_FORMATS,
         }
         for run in runs[:PAGE]
     ]
@@ -293,6 +304,7 @@ def _job_context(
         "staged": staged,
         "format_name": FORMAT_NAMES.get(staged.format, staged.format),
         "bank_spec": bank_spec,
+        "bank_saved": bank_mappings.saved(console.organisation) if staged.bank_csv else [],
         "bank_fields": [(k, label, bank_columns.get(k, "")) for k, label in BANK_FIELDS.items()],
         "base": base,
         "file": info,
@@ -407,10 +419,36 @@ def mapping(request: HttpRequest, token: str) -> HttpResponse:
 @console_view(Can.APPROVE)
 @require_POST
 def bank_columns(request: HttpRequest, token: str) -> HttpResponse:
-    """The columns of a bank CSV (docs/bank.md), then the preview."""
+    """The columns of a bank CSV (docs/bank.md), or a bank mapping saved before (``saved``),
+    then the preview; with a ``name``, the columns are saved under it to be chosen again."""
     staged = _load(request, token)
+    organisation = request.console.organisation  # type: ignore[attr-defined]
     post = request.POST
     header = staged.file["header"]
+    name = post.get("name", "").strip()
+    try:
+        if chosen := post.get("saved", "").strip():
+            found = bank_mappings.spec_of(organisation, chosen)
+            if found is None:
+                raise staging.Refused([Problem("mapping", None, "saved",
+                                               _("no such bank mapping"))])  # fmt: skip
+            spec, name = found, ""
+        else:
+            spec = _bank_spec_from_post(request, header)
+        staged = staging.save_bank_mapping(staged, spec)
+        if name:
+            saved = bank_mappings.save(organisation, name, spec, user=request.user,
+                                       request=request)  # fmt: skip
+            staged = staging.save_bank_mapping(staged, dict(saved.spec))
+        staging.start(staged, dry_run=True, user_id=request.user.pk)
+    except (staging.Refused, ImportFailed) as refused:
+        context = _job_context(request, staging.status(staged), mapping_problems=refused.problems)
+        return render(request, "console/imports/job.html", context, status=400)
+    return redirect(reverse("console:import", args=[token]) + "#import-status")
+
+
+def _bank_spec_from_post(request: HttpRequest, header: list[str]) -> dict[str, Any]:
+    post = request.POST
     spec: dict[str, Any] = {
         "columns": {k: post[f"bank:{k}"] for k in BANK_FIELDS if post.get(f"bank:{k}") in header},
         "dates": post.get("dates", "").strip() or "auto",
@@ -423,13 +461,7 @@ def bank_columns(request: HttpRequest, token: str) -> HttpResponse:
     for key in ("currency", "account"):
         if value := post.get(key, "").strip():
             spec[key] = value
-    try:
-        staged = staging.save_bank_mapping(staged, spec)
-        staging.start(staged, dry_run=True, user_id=request.user.pk)
-    except staging.Refused as refused:
-        context = _job_context(request, staging.status(staged), mapping_problems=refused.problems)
-        return render(request, "console/imports/job.html", context, status=400)
-    return redirect(reverse("console:import", args=[token]) + "#import-status")
+    return spec
 
 
 @console_view(Can.APPROVE)
@@ -505,7 +537,12 @@ def run(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "console/imports/run.html",
-        {"run": found, "counts": _counts(found.counts), "problems": problems},
+        {
+            "run": found,
+            "counts": _counts(found.counts),
+            "problems": problems,
+            "bank": found.format in BANK_FORMATS,
+        },
     )
 
 

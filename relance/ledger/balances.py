@@ -11,15 +11,18 @@ Decimal by ``from_cents`` (in Python) or ``money_from_cents`` (in SQL).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     BigIntegerField,
-    Case,
+    BooleanField,
     DecimalField,
     Expression,
+    ExpressionWrapper,
     F,
     Func,
     Max,
@@ -28,11 +31,11 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    When,
 )
 from django.db.models.functions import Coalesce
 
 from relance.ledger.models import Allocation, Invoice
+from relance.lib import bulk
 
 CHUNK = 5000
 MONEY: DecimalField[Any, Any] = DecimalField(max_digits=18, decimal_places=2)
@@ -93,28 +96,68 @@ def refresh(
     ``settled_on`` is the date of the last allocation once nothing is left to pay. The
     customer balances of their customers follow, and those of ``customer_ids`` (whose
     invoices a writer created or changed otherwise, in bulk).
+
+    Set-based, per chunk of invoices: one query reads them (their amount in cents, whether
+    they were open), one sums their allocations by invoice, and the new values go back in
+    one bulk UPDATE (``relance.lib.bulk``), read and written by the driver: a bank
+    statement settles tens of thousands of invoices at once.
     """
     from relance.ledger import summaries
 
     ids = sorted(set(invoice_ids))
-    allocations = Allocation.objects.filter(invoice=OuterRef("pk")).order_by().values("invoice")
-    last_date = Subquery(allocations.annotate(last=Max("date")).values("last"))
-    paid: list[Any] = []
+    customers = set(customer_ids)
+    paid: list[dict[str, Any]] = []
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        rows = Invoice.objects.filter(organisation_id=organisation_id, pk__in=chunk)
-        # Those open before (read from the index of open items): the ones closed now are paid.
-        was_open = list(rows.filter(balance__gt=0).values_list("pk", flat=True))
-        rows.update(balance=MoneyFromCents(open_cents()))
-        rows.update(settled_on=Case(When(balance__lte=0, then=last_date), default=None))
-        if was_open:
-            paid += list(
-                Invoice.objects.filter(pk__in=was_open, balance__lte=0).values(
-                    "pk", "customer_id", "number", "amount", "currency", "settled_on"
-                )
-            )
-    summaries.invoices_changed(organisation_id, ids, customer_ids)
+        invoices = (
+            Invoice.objects.filter(organisation_id=organisation_id, pk__in=chunk)
+            .annotate(owed=cents("amount"), was_open=_OPEN)
+            .values_list("pk", "customer_id", "number", "owed", "currency", "was_open")
+        )
+        allocated = (
+            Allocation.objects.filter(invoice_id__in=chunk)
+            .order_by()
+            .values("invoice_id")
+            .annotate(total=sum_cents("amount"), last=Max("date"))
+            .values_list("invoice_id", "total", "last")
+        )
+        sums = {pk: (total, last) for pk, total, last in _rows(allocated)}
+        updates: list[tuple[str, Any, int]] = []
+        for pk, customer_id, number, owed, currency, was_open in _rows(invoices):
+            customers.add(customer_id)
+            total, last = sums.get(pk, (0, None))
+            left = int(owed) - int(total or 0)
+            settled = _date(last) if left <= 0 else None
+            updates.append((str(Decimal(left).scaleb(-2)), _plain_date(settled), pk))
+            if was_open and left <= 0:
+                paid.append({"pk": pk, "customer_id": customer_id, "number": number,
+                             "amount": Decimal(int(owed)).scaleb(-2), "currency": currency,
+                             "settled_on": settled})  # fmt: skip
+        bulk.update(Invoice._meta.db_table, ["balance", "settled_on"], ["id"], updates)
+    summaries.customers_changed(organisation_id, customers)
     _record_paid(organisation_id, paid)
+
+
+# Open before the refresh, said as the partial indexes of open items say it.
+_OPEN = ExpressionWrapper(Q(balance__gt=0), output_field=BooleanField())
+
+
+def _rows(query: Any) -> list[tuple[Any, ...]]:
+    """The rows of a ``values_list`` query as the driver gives them (no converters)."""
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _plain_date(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _record_paid(organisation_id: int, paid: list[Any]) -> None:

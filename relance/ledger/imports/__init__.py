@@ -205,8 +205,8 @@ def import_file(
     another import of the organisation, as the run does; a dry run waits for no one.
 
     A bank statement (``camt053``, or ``bank-csv`` with its ``bank_mapping``) goes to the
-    bank import, which keeps its own record (the statement, its lines) rather than the
-    import log's."""
+    bank import, which keeps its own record (the statement, its lines) and records itself
+    in the import log, refusals too (``relance.bank.services.import_statement``)."""
     held = nullcontext() if dry_run else organisation_lock(organisation.slug, "import")
     try:
         detected = format or (mapping.format if mapping else None) or guess_format(path)

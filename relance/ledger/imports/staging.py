@@ -468,7 +468,13 @@ def discard(staged: Staged) -> None:
 
 
 def saved_mappings(organisation: Organisation) -> list[ImportMapping]:
-    return list(ImportMapping.objects.filter(organisation=organisation).order_by("name"))
+    """The ledger mappings (a bank's CSV columns are saved beside them: relance.bank.mappings)."""
+    saved = ImportMapping.objects.filter(organisation=organisation).order_by("name")
+    return [m for m in saved if not _bank(m.spec)]
+
+
+def _bank(spec: Any) -> bool:
+    return isinstance(spec, dict) and spec.get("record") == "bank"
 
 
 def suggest(
@@ -480,9 +486,11 @@ def suggest(
     saved = ImportMapping.objects.filter(organisation=organisation)
     if wanted:
         chosen = saved.filter(name=wanted).first()
-        return (chosen.name, dict(chosen.spec)) if chosen else None
+        return (chosen.name, dict(chosen.spec)) if chosen and not _bank(chosen.spec) else None
     present = set(header)
     for candidate in saved.order_by("-updated_at", "-pk")[:200]:
+        if _bank(candidate.spec):
+            continue
         columns = candidate.spec.get("columns") if isinstance(candidate.spec, dict) else None
         if isinstance(columns, dict) and columns and set(_headers_of(columns)) <= present:
             return candidate.name, dict(candidate.spec)

@@ -1,4 +1,5 @@
-"""relance bank import FILE [--format camt053|csv] [--mapping FILE.yaml] [--as-of D]
+"""relance bank import FILE [--format camt053|csv] [--mapping FILE.yaml|NAME] [--save-mapping NAME]
+[--as-of D]
 | queue | apply LINE (--invoice N[=AMOUNT]... | --accept | --unapplied [--customer REF]);
 each [--org] [--json]"""
 
@@ -12,8 +13,9 @@ from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from relance.bank import mappings as bank_mappings
 from relance.bank import services
-from relance.bank.exports import BankMapping, load_mapping
+from relance.bank.exports import BankMapping, load_mapping, read_spec
 from relance.insights.management.commands.report import today_for
 from relance.ledger.imports.records import ImportFailed, Problem
 from relance.lib.commands import iso_date, organisation_option, refused, scope_options
@@ -37,7 +39,15 @@ class Command(BaseCommand):
         importing = verbs.add_parser("import", help="import a statement and match its credits")
         importing.add_argument("file", type=Path)
         importing.add_argument("--format", choices=services.FORMATS, help="default: from the file")
-        importing.add_argument("--mapping", type=Path, help="a CSV's columns (YAML, docs/bank.md)")
+        importing.add_argument(
+            "--mapping",
+            help="a CSV's columns: a YAML file (docs/bank.md), or the name of a bank mapping "
+            "saved before",
+        )
+        importing.add_argument(
+            "--save-mapping", metavar="NAME",
+            help="save the --mapping file under NAME, to be chosen again (console, --mapping)",
+        )  # fmt: skip
         importing.add_argument("--as-of", type=iso_date, help="the day of the import")
         verbs.add_parser("queue", help="the credits waiting for a person")
         applying = verbs.add_parser("apply", help="decide on a credit of the queue")
@@ -91,12 +101,19 @@ class Command(BaseCommand):
                 self.stdout.write(f"Bank line {applied.pk}: {applied.status}")
 
     def importing(self, org: Any, opts: dict[str, Any]) -> None:
+        if opts["save_mapping"] and not (opts["mapping"] and Path(opts["mapping"]).is_file()):
+            raise CommandError("--save-mapping saves a --mapping FILE", returncode=2)
         try:
-            mapping = self.mapping(opts["mapping"]) if opts["mapping"] else None
+            mapping = self.mapping(org, opts["mapping"]) if opts["mapping"] else None
+            if opts["save_mapping"]:  # its name checked before anything is imported
+                to_save = read_spec(Path(opts["mapping"]))
+                bank_mappings.check(org, opts["save_mapping"], to_save)
             result = services.import_statement(
                 org, opts["file"], format=opts["format"], mapping=mapping,
                 as_of=opts["as_of"] or today_for(org),
             )  # fmt: skip
+            if opts["save_mapping"]:  # with the import it served: a refused one saves nothing
+                bank_mappings.save(org, opts["save_mapping"], to_save)
         except ImportFailed as failure:
             self.fail(failure.problems, opts["json"])
         if opts["json"]:
@@ -104,8 +121,10 @@ class Command(BaseCommand):
             return
         summary(self.stdout, result)
 
-    def mapping(self, path: Path) -> BankMapping:
-        return load_mapping(path)
+    def mapping(self, org: Any, given: str) -> BankMapping:
+        """A mapping file, else the bank mapping saved under that name."""
+        path = Path(given)
+        return load_mapping(path) if path.is_file() else bank_mappings.load(org, given)
 
     def fail(self, problems: list[Problem], as_json: bool) -> NoReturn:
         if as_json:
