@@ -4,13 +4,15 @@ customer so that memory stays bounded by a chunk.
 
 Only the items that may move today are read. Per level, the policy's bounds
 (``policy.latest_due_date`` and ``policy.latest_step_date``) say how long after its due
-date and after its last step an item may first move under any scenario; ``Bounds`` turns
-them into a date per item, which the run stores with each item it reads
+date and after its last step an item may first move under its customer's scenario;
+``Bounds`` turns them into a date per item, which the run stores with each item it reads
 (``Invoice.moves_on``, indexed). The next run reads the items whose date has come, the
-items without a date (new invoices, due dates changed, levels given back) and every item of
-the customers with a promise; the policy still decides for every item read. When the
-scenarios change the bounds, every date is forgotten and the next run reads every open
-item once (``settle_bounds``).
+items without a date (new invoices, due dates changed, levels given back, the customer's
+scenario choice changed: triggers in the database, see
+relance/dunning/migrations/0099_nextday2.py) and every item of the customers with a
+promise; the policy still decides for every item read. When the scenarios, the segment
+rules or the default scenario change, every date is forgotten and the next run reads every
+open item once (``settle_bounds``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,13 @@ from relance.dunning.models import (
     Promise,
     Scenario,
 )
-from relance.dunning.segments import CustomerFacts, NoDefaultScenario, choose_scenario, load_rules
+from relance.dunning.segments import (
+    CustomerFacts,
+    NoDefaultScenario,
+    choose_scenario,
+    load_rules,
+    seniority,
+)
 from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice
 
 HOLD_PRIORITY: dict[str, int] = {
@@ -61,9 +69,10 @@ _ANY_DAY = dt.date(2000, 1, 3)
 @dataclass(frozen=True)
 class Bounds:
     """Per level, how many days after its due date and after its last step an item may first
-    move under some scenario: the policy's reading bounds (``cutoffs``), which are the run
-    date minus so many days, read the other way round. An item is read on D when D is on or
-    after ``moves_on``, exactly when the bounds of D let it through."""
+    move under a scenario: the policy's reading bounds (``cutoffs``), which are the run date
+    minus so many days, read the other way round. An item is read on D when D is on or
+    after ``moves_on``, exactly when the bounds of D let it through. The run keeps one per
+    scenario and dates each item by its customer's (``Context.bounds``)."""
 
     after_due: dict[int, int]
     after_step: dict[int, int]
@@ -86,8 +95,30 @@ class Bounds:
             day = max(day, level_date + dt.timedelta(days=self.after_step[level]))
         return day
 
-    def signature(self) -> str:
-        return json.dumps([sorted(self.after_due.items()), sorted(self.after_step.items())])
+    def signature(self) -> list[Any]:
+        return [sorted(self.after_due.items()), sorted(self.after_step.items())]
+
+
+def signature(bounds: dict[int, Bounds], rules: list[Any], default_scenario: int) -> str:
+    """What the stored dates were computed from, besides each item and its customer: each
+    scenario's bounds, the segment rules and the default scenario. When it changes, every
+    date of the organisation is forgotten (``settle_bounds``)."""
+    return json.dumps(
+        [[[pk, b.signature()] for pk, b in sorted(bounds.items())],
+         [[r.position, r.scenario_id, r.risk_class, str(r.min_invoice_amount), r.min_years,
+           r.max_years] for r in sorted(rules, key=lambda r: r.position)],
+         default_scenario]
+    )  # fmt: skip
+
+
+def next_anniversary(since: dt.date, day: dt.date) -> dt.date:
+    """The first date after ``day`` on which the customer's seniority in whole years
+    (``segments.seniority``) changes: a rule on years may then choose another scenario."""
+    years = seniority(since, day) + 1
+    try:
+        return since.replace(year=since.year + years)
+    except ValueError:  # 29 February: a year is complete on 1 March
+        return dt.date(since.year + years, 3, 1)
 
 
 @dataclass
@@ -118,7 +149,8 @@ class Context:
     # Items and customers concerned by a pause or a promise: their items are built in full.
     special_invoices: set[int]
     special_customers: set[int]
-    bounds: Bounds
+    # Per scenario: each item is dated by its customer's (see ``moves``).
+    bounds: dict[int, Bounds]
     # Read every open item, whatever its date: a dry run after the bounds changed (a real
     # run forgets the dates instead, ``settle_bounds``).
     read_all: bool = False
@@ -162,19 +194,19 @@ class Context:
             largest=_largest(org, rules),
             special_invoices=disputed | set(unapproved) | in_plan | set(promises) | set(broken),
             special_customers=set(promises_c) | set(broken_c),
-            bounds=Bounds.of(scenarios),
+            bounds={pk: Bounds.of({pk: spec}) for pk, spec in scenarios.items()},
         )
 
 
 def settle_bounds(context: Context, dry_run: bool) -> None:
-    """Before reading: when the scenarios changed the bounds since the dates were computed,
-    forget every date of the organisation (the run then reads every open item and dates it
-    again); a dry run, which writes nothing, reads every open item instead. Once per run,
-    before any share reads."""
+    """Before reading: when the scenarios' bounds, the rules or the default scenario changed
+    since the dates were computed (``signature``), forget every date of the organisation
+    (the run then reads every open item and dates it again); a dry run, which writes
+    nothing, reads every open item instead. Once per run, before any share reads."""
     org = context.organisation
-    signature = context.bounds.signature()
+    signed = signature(context.bounds, context.rules, context.default_scenario)
     stored = MoveBounds.objects.filter(organisation=org).values_list("bounds", flat=True).first()
-    if stored == signature:
+    if stored == signed:
         return
     if dry_run:
         context.read_all = True
@@ -185,7 +217,7 @@ def settle_bounds(context: Context, dry_run: bool) -> None:
             " WHERE organisation_id = %s AND moves_on IS NOT NULL",
             [org.pk],
         )
-        MoveBounds.objects.update_or_create(organisation=org, defaults={"bounds": signature})
+        MoveBounds.objects.update_or_create(organisation=org, defaults={"bounds": signed})
 
 
 def _scenarios(org: Organisation) -> dict[int, policy.ScenarioSpec]:
@@ -484,21 +516,28 @@ def chunks(
 def moves(
     context: Context, day: dt.date, chunk: Chunk, decisions: list[policy.Decision]
 ) -> list[tuple[dt.date, int, dt.date]]:
-    """(date, invoice id, due date) of the items of a chunk whose date changes with the
-    decisions: a new level, a step taken today, or no date yet."""
+    """(date, invoice id, due date) of the items of a chunk whose date changes: the first
+    date each may move under its customer's scenario (``Bounds``), from its level after
+    the decisions and the date of its last step; no later than the customer's next
+    anniversary while a rule reads its seniority (its scenario may change that day)."""
     bounds, before = context.bounds, chunk.moves_on
+    by_years = any(r.min_years is not None or r.max_years is not None for r in context.rules)
     rows = []
     for one, decision in zip(chunk, decisions, strict=True):
         levels = decision.levels
         stepped = {i.invoice_id for c in decision.communications
                    if c.purpose != CommPurpose.THANKS for i in c.items}  # fmt: skip
+        of_scenario = bounds[one.scenario.scenario_id]  # type: ignore[index]
+        cap = None
+        if by_years and one.customer_id not in context.explicit:
+            since = context.customers[one.customer_id][1]
+            cap = next_anniversary(since, day) if since is not None else None
         for item in one.items:
             invoice = item.invoice_id
-            if invoice not in levels and before.get(invoice) is not None:
-                continue  # level and date unchanged: so is its date to move
-            level = levels.get(invoice, item.level)
-            on = bounds.moves_on(level, item.due_date,
-                                 day if invoice in stepped else item.level_date)  # fmt: skip
+            on = of_scenario.moves_on(levels.get(invoice, item.level), item.due_date,
+                                      day if invoice in stepped else item.level_date)  # fmt: skip
+            if cap is not None and cap < on:
+                on = cap
             if on != before.get(invoice):
                 rows.append((on, invoice, item.due_date))
     return rows
