@@ -300,3 +300,19 @@ def test_it_holds_a_customer_with_an_ended_and_an_open_hold_begun_the_same_day(
     make.hold(customer, kind="manual", start=D - days(5))
     run(org, D)
     assert planned(org, D) == []
+
+
+def test_it_reads_the_context_of_the_customers_it_reads_only(org, scenario, customer):
+    make.invoice(customer, "F1", due=D - days(2))  # moves at 5 days overdue: D+3, a Friday
+    others = [make.customer(org, f"O{n}") for n in range(3)]
+    for n, other in enumerate(others):
+        make.invoice(other, f"G{n}", due=D + days(60))  # its courtesy reminder at D+55
+    run(org, D)
+    day = D + days(3)
+    context = loading.Context.load(org, day, lazy=True)
+    read = [case.customer_id for chunk in loading.chunks(context, day, 10, (0, 1), connection)
+            for case in chunk]  # fmt: skip
+    assert read == [customer.pk]
+    assert set(context.customers) == {customer.pk}
+    assert run(org, day).items_considered == 1
+    assert planned(org, day) == [("first_reminder", ("F1",))]

@@ -22,7 +22,7 @@ import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -154,9 +154,16 @@ class Context:
     # Read every open item, whatever its date: a dry run after the bounds changed (a real
     # run forgets the dates instead, ``settle_bounds``).
     read_all: bool = False
+    # Customers, last contacts and largest items read for the customers read only
+    # (``fill``, a chunk at a time), not the whole organisation: a run's context.
+    lazy: bool = False
+    day: dt.date | None = None
+    filled: set[int] = field(default_factory=set)
 
     @classmethod
-    def load(cls, org: Organisation, day: dt.date) -> Context:
+    def load(cls, org: Organisation, day: dt.date, lazy: bool = False) -> Context:
+        """The context of the run of ``day``; ``lazy``: without the customers, their last
+        contacts and largest items, which ``fill`` reads for the customers the run reads."""
         scenarios = _scenarios(org)
         if not scenarios:
             raise NothingToRun(
@@ -180,7 +187,7 @@ class Context:
             rules=rules,
             default_scenario=default,
             explicit=explicit,
-            customers=_customers(org),
+            customers={} if lazy else _customers(org),
             disputed=disputed,
             unapproved=unapproved,
             in_plan=in_plan,
@@ -189,13 +196,28 @@ class Context:
             broken_by_invoice=broken,
             broken_by_customer=broken_c,
             holds=_holds(org, day),
-            last_contact=_last_contacts(org, day),
+            last_contact={} if lazy else _last_contacts(org, day),
             settled=_settled(org),
-            largest=_largest(org, rules),
+            largest={} if lazy else _largest(org, rules),
             special_invoices=disputed | set(unapproved) | in_plan | set(promises) | set(broken),
             special_customers=set(promises_c) | set(broken_c),
             bounds={pk: Bounds.of({pk: spec}) for pk, spec in scenarios.items()},
+            lazy=lazy,
+            day=day,
         )
+
+    def fill(self, customer_ids: list[int], reader: Any) -> None:
+        """Read the customers, last contacts and largest items of these customers (a
+        chunk's), when the context was loaded ``lazy``."""
+        ids = sorted(set(customer_ids) - self.filled) if self.lazy else []
+        if not ids:
+            return
+        assert self.day is not None
+        org = self.organisation
+        self.customers.update(_customers(org, ids, reader))
+        self.last_contact.update(_last_contacts(org, self.day, ids, reader))
+        self.largest.update(_largest(org, self.rules, ids, reader))
+        self.filled.update(ids)
 
 
 def settle_bounds(context: Context, dry_run: bool) -> None:
@@ -277,21 +299,25 @@ def _holds(org: Organisation, day: dt.date) -> dict[int, str]:
     return holds
 
 
-def _last_contacts(org: Organisation, day: dt.date) -> dict[int, dict[str, dt.date]]:
-    """Latest reminder per customer and channel in the contact-gap window before D."""
+def _last_contacts(
+    org: Organisation, day: dt.date, ids: list[int] | None = None, reader: Any = connection
+) -> dict[int, dict[str, dt.date]]:
+    """Latest reminder per customer and channel in the contact-gap window before D (of the
+    customers ``ids``, or all)."""
     # The statuses spelt out, so that the index on (organisation, status, send_on) serves.
     statuses = [s.value for s in CommStatus if s != CommStatus.CANCELLED]
     marks = ", ".join(["%s"] * len(statuses))
     last: dict[int, dict[str, dt.date]] = defaultdict(dict)
     dates: dict[Any, dt.date] = {}
-    with connection.cursor() as cursor:
+    some, some_params = _some(ids)
+    with reader.cursor() as cursor:
         cursor.execute(
             f"SELECT customer_id, channel, {_text('send_on')}"
-            f" FROM {Communication._meta.db_table} WHERE organisation_id = %s"
+            f" FROM {Communication._meta.db_table} WHERE organisation_id = %s{some}"
             f" AND status IN ({marks}) AND send_on > %s AND send_on < %s"
             " AND purpose = %s AND pre_due = %s",
-            [org.pk, *statuses, day - dt.timedelta(days=org.contact_gap + 1), day,
-             CommPurpose.REMINDER.value, False],
+            [org.pk, *some_params, *statuses, day - dt.timedelta(days=org.contact_gap + 1),
+             day, CommPurpose.REMINDER.value, False],
         )  # fmt: skip
         for customer, channel, send_on in cursor.fetchall():
             if send_on not in dates:
@@ -312,13 +338,23 @@ def _date(value: Any) -> dt.date:
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _customers(org: Organisation) -> dict[int, tuple[str, dt.date | None, str]]:
+def _some(ids: list[int] | None, column: str = "customer_id") -> tuple[str, list[Any]]:
+    """The condition on ``column`` for these customers (none: all of them)."""
+    if ids is None:
+        return "", []
+    return f" AND {column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
+def _customers(
+    org: Organisation, ids: list[int] | None = None, reader: Any = connection
+) -> dict[int, tuple[str, dt.date | None, str]]:
     dates: dict[Any, dt.date | None] = {None: None}
-    with connection.cursor() as cursor:
+    some, some_params = _some(ids, "id")
+    with reader.cursor() as cursor:
         cursor.execute(
             f"SELECT id, risk_class, {_text('customer_since')}, language"
-            f" FROM {Customer._meta.db_table} WHERE organisation_id = %s",
-            [org.pk],
+            f" FROM {Customer._meta.db_table} WHERE organisation_id = %s{some}",
+            [org.pk, *some_params],
         )
         customers = {}
         for pk, risk, since, language in cursor.fetchall():
@@ -350,18 +386,21 @@ def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:
     return settled
 
 
-def _largest(org: Organisation, rules: list[Any]) -> dict[int, Decimal]:
+def _largest(
+    org: Organisation, rules: list[Any], ids: list[int] | None = None, reader: Any = connection
+) -> dict[int, Decimal]:
     thresholds = [r.min_invoice_amount for r in rules if r.min_invoice_amount is not None]
     if not thresholds:
         return {}
     # From the index of open items by customer alone (it holds the balance), said as its
     # condition says it so that SQLite uses it.
-    with connection.cursor() as cursor:
+    some, some_params = _some(ids)
+    with reader.cursor() as cursor:
         cursor.execute(
             f"SELECT customer_id, {_text('MAX(balance)')} FROM {Invoice._meta.db_table}"
-            " WHERE organisation_id = %s AND balance > '0' AND balance > %s AND balance >= %s"
-            " GROUP BY customer_id",
-            [org.pk, org.min_balance, min(thresholds)],
+            f" WHERE organisation_id = %s{some} AND balance > '0' AND balance > %s"
+            " AND balance >= %s GROUP BY customer_id",
+            [org.pk, *some_params, org.min_balance, min(thresholds)],
         )
         return {customer: Decimal(largest).quantize(_CENT) for customer, largest in cursor}
 
@@ -494,23 +533,36 @@ def chunks(
 ) -> Iterator[Chunk]:
     """Customer cases, a chunk of customers at a time, built from the streamed items of the
     customers of ``share`` (k, n): those whose id is k modulo n."""
-    chunk = Chunk()
+    pending: list[tuple[int, list[policy.Item], dict[int, dt.date | None]]] = []
     seen: set[int] = set()
     for customer_id, items, moves in _open_items(context.organisation, day, context, share, reader):
-        chunk.append(case(context, customer_id, items, day))
-        chunk.moves_on.update(moves)
+        pending.append((customer_id, items, moves))
         seen.add(customer_id)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = Chunk()
+        if len(pending) >= size:
+            yield _chunk(context, day, pending, reader)
+            pending = []
     # Customers with nothing that may move but something to thank for.
     for customer_id in sorted(c for c in set(context.settled) - seen if c % share[1] == share[0]):
-        chunk.append(case(context, customer_id, [], day))
-        if len(chunk) >= size:
-            yield chunk
-            chunk = Chunk()
-    if chunk:
-        yield chunk
+        pending.append((customer_id, [], {}))
+        if len(pending) >= size:
+            yield _chunk(context, day, pending, reader)
+            pending = []
+    if pending:
+        yield _chunk(context, day, pending, reader)
+
+
+def _chunk(
+    context: Context,
+    day: dt.date,
+    pending: list[tuple[int, list[policy.Item], dict[int, dt.date | None]]],
+    reader: Any,
+) -> Chunk:
+    context.fill([customer_id for customer_id, _, _ in pending], reader)
+    chunk = Chunk()
+    for customer_id, items, moves in pending:
+        chunk.append(case(context, customer_id, items, day))
+        chunk.moves_on.update(moves)
+    return chunk
 
 
 def moves(
