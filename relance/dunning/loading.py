@@ -370,6 +370,7 @@ def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:
     over steps alone is not a reminder."""
     # Through the customer's communications: an item's reminders have no index of their own.
     reminded = CommunicationItem.objects.filter(
+        organisation=org,
         invoice_id=OuterRef("invoice_id"),
         communication__customer_id=OuterRef("invoice__customer_id"),
         communication__purpose=CommPurpose.REMINDER,
@@ -377,7 +378,7 @@ def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:
         dropped="",
     )
     rows = ItemState.objects.filter(
-        Exists(reminded), invoice__organisation=org, thanked=False, level__gte=1,
+        Exists(reminded), organisation=org, invoice__organisation=org, thanked=False, level__gte=1,
         invoice__balance__lte=org.min_balance,
     ).values_list("invoice__customer_id", "invoice_id", "invoice__number", "level")  # fmt: skip
     settled: dict[int, list[policy.Settled]] = defaultdict(list)
@@ -427,8 +428,9 @@ def _open_items_query(
     org: Organisation, day: dt.date, context: Context, share: tuple[int, int]
 ) -> tuple[str, list[Any]]:
     """The open items that may move today, ordered by customer: those whose date has come or
-    is unknown, through the index of open items by date, and every item of the customers
-    with a promise (open or broken: a promise breaking, or broken, changes what is due)."""
+    is unknown, through the index of open items by date, every item of the customers with
+    a promise (open or broken: a promise breaking, or broken, changes what is due), and
+    every item of the customers with a new item at or above an amount rule's threshold."""
     sqlite = connection.vendor == "sqlite"
     # SQLite: read dates and amounts as text and convert them below; Django's converters
     # for declared types cost more than the query on a million rows.
@@ -448,12 +450,24 @@ def _open_items_query(
         )
         params = [org.pk, org.pk, day, org.pk, org.pk]
         params += [Promise.Status.OPEN.value, Promise.Status.BROKEN.value]
+        thresholds = [r.min_invoice_amount for r in context.rules
+                      if r.min_invoice_amount is not None]  # fmt: skip
+        if thresholds:
+            # A new item at or above an amount rule's threshold (no date yet) may give its
+            # customer another scenario: every item of the customer is read.
+            which += (
+                f" UNION {mine} AND customer_id IN (SELECT customer_id FROM {invoices}"
+                "  WHERE organisation_id = %s AND balance > '0' AND moves_on IS NULL"
+                "  AND balance >= %s)"
+            )
+            params += [org.pk, org.pk, min(thresholds)]
     sql = (
         f"SELECT i.customer_id, i.id, i.number, {as_text.format('i.due_date')},"
         f" {as_text.format('i.balance')}, i.currency, COALESCE(s.level, 0),"
         f" {as_text.format('s.level_date')}, {as_text.format('i.moves_on')}"
         f" FROM ({which}) m JOIN {invoices} i ON i.id = m.id"
-        f" LEFT JOIN {states} s ON s.invoice_id = i.id"
+        # The organisation repeated: a distributed database routes the join by it.
+        f" LEFT JOIN {states} s ON s.invoice_id = i.id AND s.organisation_id = i.organisation_id"
         " WHERE i.balance > %s"
         + (" AND i.customer_id %% %s = %s" if share[1] > 1 else "")
         + " ORDER BY i.customer_id, i.id"
