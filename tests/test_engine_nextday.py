@@ -22,6 +22,7 @@ from relance.dunning.models import (
     CommStatus,
     Communication,
     CommunicationItem,
+    CustomerScenario,
     ItemState,
     MoveBounds,
     Promise,
@@ -144,7 +145,7 @@ def test_a_dry_run_after_the_scenarios_changed_reads_every_item_and_writes_nothi
 # -- day after day, with what happens between the days -----------------------------------
 
 EVENTS = ["pay", "part", "hold", "release", "dispute", "resolve", "promise", "risk", "due",
-          "new", "offset"]  # fmt: skip
+          "new", "offset", "choose", "large", "since"]  # fmt: skip
 
 
 @settings(
@@ -166,10 +167,11 @@ EVENTS = ["pay", "part", "hold", "release", "dispute", "resolve", "promise", "ri
 def test_reading_only_what_may_move_plans_what_the_policy_plans_between_events(org, rows, events):
     """The run of each day, reading only the items whose date has come (and those without
     a date), plans exactly what the policy plans over every open item, with payments,
-    holds, disputes, promises made and expiring, segment changes, due dates moved, new
-    invoices and scenario steps changed between the days."""
+    holds, disputes, promises made and expiring, segment changes (risk class, explicit
+    choices, large invoices, seniority), due dates moved, new invoices and scenario steps
+    changed between the days."""
     for model in (Communication, ItemState, Promise, Dispute, Hold, Allocation, Payment,
-                  Invoice, Customer, SegmentRule, MoveBounds):  # fmt: skip
+                  Invoice, CustomerScenario, Customer, SegmentRule, MoveBounds):  # fmt: skip
         model.objects.all().delete()
     Scenario.objects.filter(organisation=org).delete()
     make.scenario(org, [(-3, 0, "email", "s1"), (3, 2, "email", "s2"), (7, 3, "email", "s3"),
@@ -179,8 +181,15 @@ def test_reading_only_what_may_move_plans_what_the_policy_plans_between_events(o
                           default=False, replace=False)  # fmt: skip
     SegmentRule.objects.create(organisation=org, position=1, name="risky", scenario=tight,
                                risk_class="high")  # fmt: skip
+    # The customer's scenario also changes with its largest item and its seniority (the
+    # anniversaries of C0 and C2 fall on D and D+6).
+    SegmentRule.objects.create(organisation=org, position=2, name="large", scenario=tight,
+                               min_invoice_amount=1000)  # fmt: skip
+    SegmentRule.objects.create(organisation=org, position=3, name="loyal", scenario=tight,
+                               min_years=3)  # fmt: skip
     customers = [
-        make.customer(org, f"C{c}", legal_name=f"C{c}", risk_class="high" if c % 2 else "low")
+        make.customer(org, f"C{c}", legal_name=f"C{c}", risk_class="high" if c % 2 else "low",
+                      customer_since=D.replace(year=D.year - 3) + days(c * 3))
         for c in range(4)
     ]  # fmt: skip
     model: dict[int, tuple[int, dt.date | None]] = {}
@@ -250,6 +259,24 @@ def _happen(org, day, kind, a, b, customers, invoices) -> None:
         Invoice.objects.filter(pk=inv.pk).update(due_date=inv.due_date - days(b * 3 - 6))
     elif kind == "new":
         invoices.append(make.invoice(customer, f"N{len(invoices)}", due=day - days(b * 2)))
+    elif kind == "choose":  # an explicit choice made, changed or removed
+        chosen = CustomerScenario.objects.filter(customer=customer)
+        if b % 3 == 0:
+            chosen.delete()
+        else:
+            scenario = Scenario.objects.get(
+                organisation=org, slug="tight" if b % 3 == 1 else "plain"
+            )
+            CustomerScenario.objects.update_or_create(
+                customer=customer, defaults={"organisation": org, "scenario": scenario}
+            )
+    elif kind == "large":  # a large invoice, far from due: its customer may change scenario
+        invoices.append(make.invoice(customer, f"L{len(invoices)}", due=day + days(40 + b),
+                                     amount="1500.00"))  # fmt: skip
+    elif kind == "since":
+        Customer.objects.filter(pk=customer.pk).update(
+            customer_since=day.replace(year=day.year - 3) + days(b - 3)
+        )
     elif kind == "offset":
         # A step after the courtesy reminder comes sooner: the reading bounds change.
         Step.objects.filter(organisation=org, position=2 + a % 3).update(offset=b, min_gap=b % 2)
@@ -273,3 +300,19 @@ def test_it_holds_a_customer_with_an_ended_and_an_open_hold_begun_the_same_day(
     make.hold(customer, kind="manual", start=D - days(5))
     run(org, D)
     assert planned(org, D) == []
+
+
+def test_it_reads_the_context_of_the_customers_it_reads_only(org, scenario, customer):
+    make.invoice(customer, "F1", due=D - days(2))  # moves at 5 days overdue: D+3, a Friday
+    others = [make.customer(org, f"O{n}") for n in range(3)]
+    for n, other in enumerate(others):
+        make.invoice(other, f"G{n}", due=D + days(60))  # its courtesy reminder at D+55
+    run(org, D)
+    day = D + days(3)
+    context = loading.Context.load(org, day, lazy=True)
+    read = [case.customer_id for chunk in loading.chunks(context, day, 10, (0, 1), connection)
+            for case in chunk]  # fmt: skip
+    assert read == [customer.pk]
+    assert set(context.customers) == {customer.pk}
+    assert run(org, day).items_considered == 1
+    assert planned(org, day) == [("first_reminder", ("F1",))]

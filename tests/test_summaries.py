@@ -238,9 +238,10 @@ def test_it_re_ages_only_the_customers_whose_items_cross_a_limit(org):
     ids = {row.customer_id: row.pk for row in balances(org, START)}
     nextday = START + dt.timedelta(days=1)
     rows = {row.customer_id: row for row in balances(org, nextday)}
-    assert rows[staying.pk].pk == ids[staying.pk]  # untouched but for its day
-    assert rows[crossing.pk].pk != ids[crossing.pk]  # recomputed
+    # Updated in place: the crossing item's amount moved to its new bucket.
+    assert {row.customer_id: row.pk for row in rows.values()} == ids
     assert {row.as_of for row in rows.values()} == {nextday}
+    assert rows[crossing.pk].days_1_30 == Decimal("0.00")
     assert rows[crossing.pk].days_31_60 == Decimal("10.00")
     assert BalanceDay.objects.get(pk=org.pk).as_of == nextday
     check(org, nextday)
@@ -306,3 +307,23 @@ def test_it_follows_the_demo_replay_of_new_invoices(org):
     arrive(org, LedgerBatch(file="demo", format="csv", source="demo", invoices=[record]))
     check(org, START)
     assert sum(r.open_amount for r in balances(org, START)) == Decimal("17.00")
+
+
+def test_it_moves_the_amounts_of_items_crossing_several_limits_at_once(org):
+    c = f.customer(org)
+    f.invoice(c, due=START, amount="10.00")  # not due -> 31 days
+    f.invoice(c, due=START - dt.timedelta(days=80), amount="20.50")  # 80 -> 111 days
+    f.invoice(c, due=START - dt.timedelta(days=200), amount="1.25")  # stays over 90
+    balances(org, START)
+    later = START + dt.timedelta(days=31)
+    (row,) = balances(org, later)
+    assert (row.not_due, row.days_31_60, row.over_90) == (
+        Decimal("0.00"), Decimal("10.00"), Decimal("21.75"),
+    )  # fmt: skip
+    assert (row.overdue_amount, row.overdue_items) == (Decimal("31.75"), 3)
+    check(org, later)
+    (row,) = balances(org, START)  # and back
+    assert (row.not_due, row.days_61_90, row.overdue_items) == (
+        Decimal("10.00"), Decimal("20.50"), 2,
+    )  # fmt: skip
+    check(org, START)

@@ -4,13 +4,15 @@ customer so that memory stays bounded by a chunk.
 
 Only the items that may move today are read. Per level, the policy's bounds
 (``policy.latest_due_date`` and ``policy.latest_step_date``) say how long after its due
-date and after its last step an item may first move under any scenario; ``Bounds`` turns
-them into a date per item, which the run stores with each item it reads
+date and after its last step an item may first move under its customer's scenario;
+``Bounds`` turns them into a date per item, which the run stores with each item it reads
 (``Invoice.moves_on``, indexed). The next run reads the items whose date has come, the
-items without a date (new invoices, due dates changed, levels given back) and every item of
-the customers with a promise; the policy still decides for every item read. When the
-scenarios change the bounds, every date is forgotten and the next run reads every open
-item once (``settle_bounds``).
+items without a date (new invoices, due dates changed, levels given back, the customer's
+scenario choice changed: triggers in the database, see
+relance/dunning/migrations/0099_nextday2.py) and every item of the customers with a
+promise; the policy still decides for every item read. When the scenarios, the segment
+rules or the default scenario change, every date is forgotten and the next run reads every
+open item once (``settle_bounds``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +42,13 @@ from relance.dunning.models import (
     Promise,
     Scenario,
 )
-from relance.dunning.segments import CustomerFacts, NoDefaultScenario, choose_scenario, load_rules
+from relance.dunning.segments import (
+    CustomerFacts,
+    NoDefaultScenario,
+    choose_scenario,
+    load_rules,
+    seniority,
+)
 from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice
 
 HOLD_PRIORITY: dict[str, int] = {
@@ -61,9 +69,10 @@ _ANY_DAY = dt.date(2000, 1, 3)
 @dataclass(frozen=True)
 class Bounds:
     """Per level, how many days after its due date and after its last step an item may first
-    move under some scenario: the policy's reading bounds (``cutoffs``), which are the run
-    date minus so many days, read the other way round. An item is read on D when D is on or
-    after ``moves_on``, exactly when the bounds of D let it through."""
+    move under a scenario: the policy's reading bounds (``cutoffs``), which are the run date
+    minus so many days, read the other way round. An item is read on D when D is on or
+    after ``moves_on``, exactly when the bounds of D let it through. The run keeps one per
+    scenario and dates each item by its customer's (``Context.bounds``)."""
 
     after_due: dict[int, int]
     after_step: dict[int, int]
@@ -86,8 +95,30 @@ class Bounds:
             day = max(day, level_date + dt.timedelta(days=self.after_step[level]))
         return day
 
-    def signature(self) -> str:
-        return json.dumps([sorted(self.after_due.items()), sorted(self.after_step.items())])
+    def signature(self) -> list[Any]:
+        return [sorted(self.after_due.items()), sorted(self.after_step.items())]
+
+
+def signature(bounds: dict[int, Bounds], rules: list[Any], default_scenario: int) -> str:
+    """What the stored dates were computed from, besides each item and its customer: each
+    scenario's bounds, the segment rules and the default scenario. When it changes, every
+    date of the organisation is forgotten (``settle_bounds``)."""
+    return json.dumps(
+        [[[pk, b.signature()] for pk, b in sorted(bounds.items())],
+         [[r.position, r.scenario_id, r.risk_class, str(r.min_invoice_amount), r.min_years,
+           r.max_years] for r in sorted(rules, key=lambda r: r.position)],
+         default_scenario]
+    )  # fmt: skip
+
+
+def next_anniversary(since: dt.date, day: dt.date) -> dt.date:
+    """The first date after ``day`` on which the customer's seniority in whole years
+    (``segments.seniority``) changes: a rule on years may then choose another scenario."""
+    years = seniority(since, day) + 1
+    try:
+        return since.replace(year=since.year + years)
+    except ValueError:  # 29 February: a year is complete on 1 March
+        return dt.date(since.year + years, 3, 1)
 
 
 @dataclass
@@ -118,13 +149,21 @@ class Context:
     # Items and customers concerned by a pause or a promise: their items are built in full.
     special_invoices: set[int]
     special_customers: set[int]
-    bounds: Bounds
+    # Per scenario: each item is dated by its customer's (see ``moves``).
+    bounds: dict[int, Bounds]
     # Read every open item, whatever its date: a dry run after the bounds changed (a real
     # run forgets the dates instead, ``settle_bounds``).
     read_all: bool = False
+    # Customers, last contacts and largest items read for the customers read only
+    # (``fill``, a chunk at a time), not the whole organisation: a run's context.
+    lazy: bool = False
+    day: dt.date | None = None
+    filled: set[int] = field(default_factory=set)
 
     @classmethod
-    def load(cls, org: Organisation, day: dt.date) -> Context:
+    def load(cls, org: Organisation, day: dt.date, lazy: bool = False) -> Context:
+        """The context of the run of ``day``; ``lazy``: without the customers, their last
+        contacts and largest items, which ``fill`` reads for the customers the run reads."""
         scenarios = _scenarios(org)
         if not scenarios:
             raise NothingToRun(
@@ -148,7 +187,7 @@ class Context:
             rules=rules,
             default_scenario=default,
             explicit=explicit,
-            customers=_customers(org),
+            customers={} if lazy else _customers(org),
             disputed=disputed,
             unapproved=unapproved,
             in_plan=in_plan,
@@ -157,24 +196,39 @@ class Context:
             broken_by_invoice=broken,
             broken_by_customer=broken_c,
             holds=_holds(org, day),
-            last_contact=_last_contacts(org, day),
+            last_contact={} if lazy else _last_contacts(org, day),
             settled=_settled(org),
-            largest=_largest(org, rules),
+            largest={} if lazy else _largest(org, rules),
             special_invoices=disputed | set(unapproved) | in_plan | set(promises) | set(broken),
             special_customers=set(promises_c) | set(broken_c),
-            bounds=Bounds.of(scenarios),
+            bounds={pk: Bounds.of({pk: spec}) for pk, spec in scenarios.items()},
+            lazy=lazy,
+            day=day,
         )
+
+    def fill(self, customer_ids: list[int], reader: Any) -> None:
+        """Read the customers, last contacts and largest items of these customers (a
+        chunk's), when the context was loaded ``lazy``."""
+        ids = sorted(set(customer_ids) - self.filled) if self.lazy else []
+        if not ids:
+            return
+        assert self.day is not None
+        org = self.organisation
+        self.customers.update(_customers(org, ids, reader))
+        self.last_contact.update(_last_contacts(org, self.day, ids, reader))
+        self.largest.update(_largest(org, self.rules, ids, reader))
+        self.filled.update(ids)
 
 
 def settle_bounds(context: Context, dry_run: bool) -> None:
-    """Before reading: when the scenarios changed the bounds since the dates were computed,
-    forget every date of the organisation (the run then reads every open item and dates it
-    again); a dry run, which writes nothing, reads every open item instead. Once per run,
-    before any share reads."""
+    """Before reading: when the scenarios' bounds, the rules or the default scenario changed
+    since the dates were computed (``signature``), forget every date of the organisation
+    (the run then reads every open item and dates it again); a dry run, which writes
+    nothing, reads every open item instead. Once per run, before any share reads."""
     org = context.organisation
-    signature = context.bounds.signature()
+    signed = signature(context.bounds, context.rules, context.default_scenario)
     stored = MoveBounds.objects.filter(organisation=org).values_list("bounds", flat=True).first()
-    if stored == signature:
+    if stored == signed:
         return
     if dry_run:
         context.read_all = True
@@ -185,7 +239,7 @@ def settle_bounds(context: Context, dry_run: bool) -> None:
             " WHERE organisation_id = %s AND moves_on IS NOT NULL",
             [org.pk],
         )
-        MoveBounds.objects.update_or_create(organisation=org, defaults={"bounds": signature})
+        MoveBounds.objects.update_or_create(organisation=org, defaults={"bounds": signed})
 
 
 def _scenarios(org: Organisation) -> dict[int, policy.ScenarioSpec]:
@@ -245,21 +299,25 @@ def _holds(org: Organisation, day: dt.date) -> dict[int, str]:
     return holds
 
 
-def _last_contacts(org: Organisation, day: dt.date) -> dict[int, dict[str, dt.date]]:
-    """Latest reminder per customer and channel in the contact-gap window before D."""
+def _last_contacts(
+    org: Organisation, day: dt.date, ids: list[int] | None = None, reader: Any = connection
+) -> dict[int, dict[str, dt.date]]:
+    """Latest reminder per customer and channel in the contact-gap window before D (of the
+    customers ``ids``, or all)."""
     # The statuses spelt out, so that the index on (organisation, status, send_on) serves.
     statuses = [s.value for s in CommStatus if s != CommStatus.CANCELLED]
     marks = ", ".join(["%s"] * len(statuses))
     last: dict[int, dict[str, dt.date]] = defaultdict(dict)
     dates: dict[Any, dt.date] = {}
-    with connection.cursor() as cursor:
+    some, some_params = _some(ids)
+    with reader.cursor() as cursor:
         cursor.execute(
             f"SELECT customer_id, channel, {_text('send_on')}"
-            f" FROM {Communication._meta.db_table} WHERE organisation_id = %s"
+            f" FROM {Communication._meta.db_table} WHERE organisation_id = %s{some}"
             f" AND status IN ({marks}) AND send_on > %s AND send_on < %s"
             " AND purpose = %s AND pre_due = %s",
-            [org.pk, *statuses, day - dt.timedelta(days=org.contact_gap + 1), day,
-             CommPurpose.REMINDER.value, False],
+            [org.pk, *some_params, *statuses, day - dt.timedelta(days=org.contact_gap + 1),
+             day, CommPurpose.REMINDER.value, False],
         )  # fmt: skip
         for customer, channel, send_on in cursor.fetchall():
             if send_on not in dates:
@@ -280,13 +338,23 @@ def _date(value: Any) -> dt.date:
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _customers(org: Organisation) -> dict[int, tuple[str, dt.date | None, str]]:
+def _some(ids: list[int] | None, column: str = "customer_id") -> tuple[str, list[Any]]:
+    """The condition on ``column`` for these customers (none: all of them)."""
+    if ids is None:
+        return "", []
+    return f" AND {column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
+def _customers(
+    org: Organisation, ids: list[int] | None = None, reader: Any = connection
+) -> dict[int, tuple[str, dt.date | None, str]]:
     dates: dict[Any, dt.date | None] = {None: None}
-    with connection.cursor() as cursor:
+    some, some_params = _some(ids, "id")
+    with reader.cursor() as cursor:
         cursor.execute(
             f"SELECT id, risk_class, {_text('customer_since')}, language"
-            f" FROM {Customer._meta.db_table} WHERE organisation_id = %s",
-            [org.pk],
+            f" FROM {Customer._meta.db_table} WHERE organisation_id = %s{some}",
+            [org.pk, *some_params],
         )
         customers = {}
         for pk, risk, since, language in cursor.fetchall():
@@ -302,6 +370,7 @@ def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:
     over steps alone is not a reminder."""
     # Through the customer's communications: an item's reminders have no index of their own.
     reminded = CommunicationItem.objects.filter(
+        organisation=org,
         invoice_id=OuterRef("invoice_id"),
         communication__customer_id=OuterRef("invoice__customer_id"),
         communication__purpose=CommPurpose.REMINDER,
@@ -309,7 +378,7 @@ def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:
         dropped="",
     )
     rows = ItemState.objects.filter(
-        Exists(reminded), invoice__organisation=org, thanked=False, level__gte=1,
+        Exists(reminded), organisation=org, invoice__organisation=org, thanked=False, level__gte=1,
         invoice__balance__lte=org.min_balance,
     ).values_list("invoice__customer_id", "invoice_id", "invoice__number", "level")  # fmt: skip
     settled: dict[int, list[policy.Settled]] = defaultdict(list)
@@ -318,18 +387,21 @@ def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:
     return settled
 
 
-def _largest(org: Organisation, rules: list[Any]) -> dict[int, Decimal]:
+def _largest(
+    org: Organisation, rules: list[Any], ids: list[int] | None = None, reader: Any = connection
+) -> dict[int, Decimal]:
     thresholds = [r.min_invoice_amount for r in rules if r.min_invoice_amount is not None]
     if not thresholds:
         return {}
     # From the index of open items by customer alone (it holds the balance), said as its
     # condition says it so that SQLite uses it.
-    with connection.cursor() as cursor:
+    some, some_params = _some(ids)
+    with reader.cursor() as cursor:
         cursor.execute(
             f"SELECT customer_id, {_text('MAX(balance)')} FROM {Invoice._meta.db_table}"
-            " WHERE organisation_id = %s AND balance > '0' AND balance > %s AND balance >= %s"
-            " GROUP BY customer_id",
-            [org.pk, org.min_balance, min(thresholds)],
+            f" WHERE organisation_id = %s{some} AND balance > '0' AND balance > %s"
+            " AND balance >= %s GROUP BY customer_id",
+            [org.pk, *some_params, org.min_balance, min(thresholds)],
         )
         return {customer: Decimal(largest).quantize(_CENT) for customer, largest in cursor}
 
@@ -356,8 +428,9 @@ def _open_items_query(
     org: Organisation, day: dt.date, context: Context, share: tuple[int, int]
 ) -> tuple[str, list[Any]]:
     """The open items that may move today, ordered by customer: those whose date has come or
-    is unknown, through the index of open items by date, and every item of the customers
-    with a promise (open or broken: a promise breaking, or broken, changes what is due)."""
+    is unknown, through the index of open items by date, every item of the customers with
+    a promise (open or broken: a promise breaking, or broken, changes what is due), and
+    every item of the customers with a new item at or above an amount rule's threshold."""
     sqlite = connection.vendor == "sqlite"
     # SQLite: read dates and amounts as text and convert them below; Django's converters
     # for declared types cost more than the query on a million rows.
@@ -377,12 +450,24 @@ def _open_items_query(
         )
         params = [org.pk, org.pk, day, org.pk, org.pk]
         params += [Promise.Status.OPEN.value, Promise.Status.BROKEN.value]
+        thresholds = [r.min_invoice_amount for r in context.rules
+                      if r.min_invoice_amount is not None]  # fmt: skip
+        if thresholds:
+            # A new item at or above an amount rule's threshold (no date yet) may give its
+            # customer another scenario: every item of the customer is read.
+            which += (
+                f" UNION {mine} AND customer_id IN (SELECT customer_id FROM {invoices}"
+                "  WHERE organisation_id = %s AND balance > '0' AND moves_on IS NULL"
+                "  AND balance >= %s)"
+            )
+            params += [org.pk, org.pk, min(thresholds)]
     sql = (
         f"SELECT i.customer_id, i.id, i.number, {as_text.format('i.due_date')},"
         f" {as_text.format('i.balance')}, i.currency, COALESCE(s.level, 0),"
         f" {as_text.format('s.level_date')}, {as_text.format('i.moves_on')}"
         f" FROM ({which}) m JOIN {invoices} i ON i.id = m.id"
-        f" LEFT JOIN {states} s ON s.invoice_id = i.id"
+        # The organisation repeated: a distributed database routes the join by it.
+        f" LEFT JOIN {states} s ON s.invoice_id = i.id AND s.organisation_id = i.organisation_id"
         " WHERE i.balance > %s"
         + (" AND i.customer_id %% %s = %s" if share[1] > 1 else "")
         + " ORDER BY i.customer_id, i.id"
@@ -462,43 +547,63 @@ def chunks(
 ) -> Iterator[Chunk]:
     """Customer cases, a chunk of customers at a time, built from the streamed items of the
     customers of ``share`` (k, n): those whose id is k modulo n."""
-    chunk = Chunk()
+    pending: list[tuple[int, list[policy.Item], dict[int, dt.date | None]]] = []
     seen: set[int] = set()
     for customer_id, items, moves in _open_items(context.organisation, day, context, share, reader):
-        chunk.append(case(context, customer_id, items, day))
-        chunk.moves_on.update(moves)
+        pending.append((customer_id, items, moves))
         seen.add(customer_id)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = Chunk()
+        if len(pending) >= size:
+            yield _chunk(context, day, pending, reader)
+            pending = []
     # Customers with nothing that may move but something to thank for.
     for customer_id in sorted(c for c in set(context.settled) - seen if c % share[1] == share[0]):
-        chunk.append(case(context, customer_id, [], day))
-        if len(chunk) >= size:
-            yield chunk
-            chunk = Chunk()
-    if chunk:
-        yield chunk
+        pending.append((customer_id, [], {}))
+        if len(pending) >= size:
+            yield _chunk(context, day, pending, reader)
+            pending = []
+    if pending:
+        yield _chunk(context, day, pending, reader)
+
+
+def _chunk(
+    context: Context,
+    day: dt.date,
+    pending: list[tuple[int, list[policy.Item], dict[int, dt.date | None]]],
+    reader: Any,
+) -> Chunk:
+    context.fill([customer_id for customer_id, _, _ in pending], reader)
+    chunk = Chunk()
+    for customer_id, items, moves in pending:
+        chunk.append(case(context, customer_id, items, day))
+        chunk.moves_on.update(moves)
+    return chunk
 
 
 def moves(
     context: Context, day: dt.date, chunk: Chunk, decisions: list[policy.Decision]
 ) -> list[tuple[dt.date, int, dt.date]]:
-    """(date, invoice id, due date) of the items of a chunk whose date changes with the
-    decisions: a new level, a step taken today, or no date yet."""
+    """(date, invoice id, due date) of the items of a chunk whose date changes: the first
+    date each may move under its customer's scenario (``Bounds``), from its level after
+    the decisions and the date of its last step; no later than the customer's next
+    anniversary while a rule reads its seniority (its scenario may change that day)."""
     bounds, before = context.bounds, chunk.moves_on
+    by_years = any(r.min_years is not None or r.max_years is not None for r in context.rules)
     rows = []
     for one, decision in zip(chunk, decisions, strict=True):
         levels = decision.levels
         stepped = {i.invoice_id for c in decision.communications
                    if c.purpose != CommPurpose.THANKS for i in c.items}  # fmt: skip
+        of_scenario = bounds[one.scenario.scenario_id]  # type: ignore[index]
+        cap = None
+        if by_years and one.customer_id not in context.explicit:
+            since = context.customers[one.customer_id][1]
+            cap = next_anniversary(since, day) if since is not None else None
         for item in one.items:
             invoice = item.invoice_id
-            if invoice not in levels and before.get(invoice) is not None:
-                continue  # level and date unchanged: so is its date to move
-            level = levels.get(invoice, item.level)
-            on = bounds.moves_on(level, item.due_date,
-                                 day if invoice in stepped else item.level_date)  # fmt: skip
+            on = of_scenario.moves_on(levels.get(invoice, item.level), item.due_date,
+                                      day if invoice in stepped else item.level_date)  # fmt: skip
+            if cap is not None and cap < on:
+                on = cap
             if on != before.get(invoice):
                 rows.append((on, invoice, item.due_date))
     return rows

@@ -11,8 +11,9 @@ rather than recomputed on each read:
 - The rows of an organisation are all aged as of one day, stored in ``BalanceDay``. Reading
   them as of another day re-ages them once (the first reader of the day, or the daily run):
   an item changes bucket only when its days overdue cross 1, 31, 61 or 91, so only the
-  customers with an open item whose due date crossed one of those limits between the two
-  days are recomputed, then every row's ``as_of`` is moved in one UPDATE. A gap longer
+  amounts of the open items whose due date crossed one of those limits between the two
+  days move, from their old bucket to their new one, in the rows of their customers (one
+  UPDATE, in whole cents), then every row's ``as_of`` is moved in one UPDATE. A gap longer
   than ``REBUILD_AFTER`` days, or rows never built, rebuilds the organisation in one
   statement.
 - Every writer first takes the organisation's ``BalanceDay`` row (``SELECT ... FOR UPDATE``
@@ -167,28 +168,69 @@ def _rebuild(organisation_id: int, as_of: date) -> None:
 
 
 def _reage(organisation_id: int, previous: date, as_of: date) -> None:
-    """Recompute the customers with an open item whose days overdue crossed a limit between
-    ``previous`` and ``as_of``, then date every row ``as_of``."""
+    """Move the amounts of the open items whose days overdue crossed a limit between
+    ``previous`` and ``as_of`` from their bucket to their new one, in the rows of their
+    customers (one UPDATE of the rows concerned, from the index of open items by due date),
+    then date every row ``as_of``."""
     low, high = sorted((previous, as_of))
     # The days overdue at D are D - due: they cross L between low and high when
     # low - L < due <= high - L. One range of the index of open items by due date per limit.
     one = (
-        f"SELECT customer_id FROM {Invoice._meta.db_table}"
+        f"SELECT id FROM {Invoice._meta.db_table}"
         f" WHERE organisation_id = %s AND {OPEN} AND due_date > %s AND due_date <= %s"
     )
-    bounds: list[Any] = []
+    crossed: list[Any] = []
     for limit in LIMITS:
-        bounds += [organisation_id, low - timedelta(days=limit), high - timedelta(days=limit)]
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ".join([one] * len(LIMITS)), bounds)
-        crossed = [row[0] for row in cursor.fetchall()]
-    _recompute_customers(organisation_id, as_of, crossed)
+        crossed += [organisation_id, low - timedelta(days=limit), high - timedelta(days=limit)]
+    before, before_params = _bucket(previous)
+    after, after_params = _bucket(as_of)
+    columns = [column for column, _, _ in BUCKET_COLUMNS]
+    # Per customer and currency, what each bucket gains (in cents), and the overdue part.
+    deltas = [
+        f"SUM(CASE WHEN new_bucket = {n} THEN cents ELSE 0 END)"
+        f" - SUM(CASE WHEN old_bucket = {n} THEN cents ELSE 0 END) AS d_{column}"
+        for n, column in enumerate(columns)
+    ]
+    deltas += [
+        "SUM(CASE WHEN new_bucket > 0 THEN cents ELSE 0 END)"
+        " - SUM(CASE WHEN old_bucket > 0 THEN cents ELSE 0 END) AS d_overdue",
+        "SUM(CASE WHEN new_bucket > 0 THEN 1 ELSE 0 END)"
+        " - SUM(CASE WHEN old_bucket > 0 THEN 1 ELSE 0 END) AS d_items",
+    ]
+    table = CustomerBalance._meta.db_table
+    moved = ", ".join(
+        [f"{c} = (ROUND({c} * 100) + d.d_{c}) / 100.0" for c in columns]
+        + ["overdue_amount = (ROUND(overdue_amount * 100) + d.d_overdue) / 100.0",
+           "overdue_items = overdue_items + d.d_items"]
+    )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {CustomerBalance._meta.db_table} SET as_of = %s"
-            " WHERE organisation_id = %s AND as_of <> %s",
+            f"UPDATE {table} SET {moved} FROM ("
+            f"SELECT customer_id, currency, {', '.join(deltas)} FROM ("
+            f"SELECT customer_id, currency, cents, {before} AS old_bucket,"
+            f" {after} AS new_bucket FROM ("
+            " SELECT customer_id, currency, due_date,"
+            " CAST(ROUND(balance * 100) AS BIGINT) AS cents"
+            f" FROM {Invoice._meta.db_table} WHERE id IN ({' UNION '.join([one] * len(LIMITS))})"
+            ") AS open_items WHERE cents > 0) AS buckets GROUP BY customer_id, currency) AS d"
+            f" WHERE {table}.organisation_id = %s AND {table}.customer_id = d.customer_id"
+            f" AND {table}.currency = d.currency",
+            [*before_params, *after_params, *crossed, organisation_id],
+        )
+        cursor.execute(
+            f"UPDATE {table} SET as_of = %s WHERE organisation_id = %s AND as_of <> %s",
             [as_of, organisation_id, as_of],
         )
+
+
+def _bucket(as_of: date) -> tuple[str, list[Any]]:
+    """The index in ``BUCKET_COLUMNS`` of an item's bucket as of ``as_of``, in SQL."""
+    cases, params = [], []
+    for n, (_, lowest, _) in reversed(list(enumerate(BUCKET_COLUMNS))):
+        if lowest is not None:
+            cases.append(f"WHEN due_date <= %s THEN {n}")
+            params.append(as_of - timedelta(days=lowest))
+    return f"CASE {' '.join(cases)} ELSE 0 END", params
 
 
 def _recompute_customers(organisation_id: int, as_of: date, customer_ids: Iterable[int]) -> None:
