@@ -1,7 +1,7 @@
 """Each open item is dated by its customer's own scenario (``Invoice.moves_on``, see
 docs/dunning.md "What a run reads"): whatever may give the customer another scenario
 forgets the dates of its items, whoever writes (triggers in the database,
-relance/dunning/migrations/0099_nextday2.py), or, for the rules, the default scenario and
+relance/dunning/migrations/0016_scenario_dates.py), or, for the rules, the default scenario and
 the seniority that moves with the date, in the run itself. One test per cause: each fails
 when its clearing is left out, the item staying dated by the scenario it left.
 

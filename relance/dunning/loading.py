@@ -9,7 +9,7 @@ date and after its last step an item may first move under its customer's scenari
 (``Invoice.moves_on``, indexed). The next run reads the items whose date has come, the
 items without a date (new invoices, due dates changed, levels given back, the customer's
 scenario choice changed: triggers in the database, see
-relance/dunning/migrations/0099_nextday2.py) and every item of the customers with a
+relance/dunning/migrations/0016_scenario_dates.py) and every item of the customers with a
 promise; the policy still decides for every item read. When the scenarios, the segment
 rules or the default scenario change, every date is forgotten and the next run reads every
 open item once (``settle_bounds``).
