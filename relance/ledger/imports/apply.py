@@ -330,7 +330,11 @@ class _Applier:
     def check_batch(self) -> None:
         label = self.batch.label
         seen: dict[str, int | None] = dict(self.batch.unchanged)
-        for inv in self.batch.invoices:
+        # No number twice (the usual file) is found in C; the rows are walked to name them.
+        numbers = set(map(_NUMBER, self.batch.invoices))
+        twice = len(numbers) < len(self.batch.invoices) or not numbers.isdisjoint(seen)
+        del numbers
+        for inv in self.batch.invoices if twice else ():
             if inv.number in seen:
                 self.problems.add(
                     inv.row, label("invoice.number"),
@@ -339,7 +343,8 @@ class _Applier:
             seen[inv.number] = inv.row
         self.check_lookalike_numbers()
         refs: dict[str, int | None] = {}
-        for pay in self.batch.payments:
+        twice = len(set(map(_REFERENCE, self.batch.payments))) < len(self.batch.payments)
+        for pay in self.batch.payments if twice else ():
             if pay.reference in refs:
                 self.problems.add(
                     pay.row, label("payment.reference"),
@@ -1074,6 +1079,9 @@ class _Applier:
                 for customer_id, count in sorted(self.touched_customers.items())
             ),
         )  # fmt: skip
+
+
+_NUMBER, _REFERENCE = operator.attrgetter("number"), operator.attrgetter("reference")
 
 
 class _Inserts:

@@ -384,12 +384,13 @@ class _Field:
     convert: Converter
     label: str  # what the user sees in errors: the header, or the target for constants
     money: bool = False
+    text: bool = False  # a "str" field: a stripped text cell is its value as it is
     # What _values reads of it for each row, unpacked at once (attributes cost per row).
     plan: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         self.plan = (self.target, self.index, self.column.value, self.column.values or None,
-                     self.convert, self.money, self.label)  # fmt: skip
+                     self.convert, self.money, self.label, self.text)  # fmt: skip
 
 
 _PLAN = operator.attrgetter("plan")
@@ -412,7 +413,8 @@ def _fields(mapping: Mapping, table: Table, problems: Problems) -> list[_Field]:
                 continue
         convert = _converter(targets[target], column, mapping)
         label = column.column or target
-        fields.append(_Field(target, index, column, convert, label, targets[target] == "money"))
+        kind = targets[target]
+        fields.append(_Field(target, index, column, convert, label, kind == "money", kind == "str"))
     problems.raise_if_any()
     return fields
 
@@ -551,7 +553,7 @@ def _values(
     ok = True
     if state.signs:
         state.signs = []
-    for target, index, constant, translate, convert, money, label in map(_PLAN, fields):
+    for target, index, constant, translate, convert, money, label, text in map(_PLAN, fields):
         raw = constant if index is None else cells[index]
         if isinstance(raw, str):
             raw = raw.strip()
@@ -560,6 +562,9 @@ def _values(
         if translate and str(raw) in translate:
             raw = translate[str(raw)]
         if raw is None or raw == "":
+            continue
+        if text and raw.__class__ is str:  # what convert would return, without the call
+            values[target] = raw.strip()
             continue
         try:
             values[target] = convert(raw)
