@@ -648,8 +648,10 @@ class _Applier:
         }  # fmt: skip
 
     def apply_invoices(self) -> None:
-        named = {rec.number for rec in self.batch.invoices}
-        named.update(rec.invoice for rec in self.batch.allocations)
+        named: set[str] = set()  # none on a first import (a set of every number, for nothing)
+        if Invoice.objects.filter(organisation=self.org).exists():
+            named = {rec.number for rec in self.batch.invoices}
+            named.update(rec.invoice for rec in self.batch.allocations)
         existing = {
             i["number"]: i
             for i in self.existing(
@@ -661,8 +663,8 @@ class _Applier:
         if self.batch.unchanged:
             self.result.counts["invoices_unchanged"] += len(self.batch.unchanged)
         refingerprint: list[Invoice] = []
-        # New invoices as tuples of NEW_INVOICE: dicts held until the insert were most of a
-        # first import's memory.
+        # New invoices as tuples of NEW_INVOICE, written as they come (_Inserts): dicts held
+        # until one insert at the end were most of a first import's memory.
         create = _Inserts(self.write_invoices)
         created: list[str] = []  # the first numbers, for the sample of changes
         invoice_tuple = operator.itemgetter(*INVOICE_FIELDS)
@@ -766,9 +768,11 @@ class _Applier:
     # -- payments and credit notes --------------------------------------------------------
 
     def apply_payments(self) -> None:
-        named = {rec.reference for rec in self.batch.payments}
-        named.update(rec.payment for rec in self.batch.allocations)
-        named.update(self.batch.obsolete_payments)
+        named: set[str] = set()  # none on a first import
+        if Payment.objects.filter(organisation=self.org).exists():
+            named = {rec.reference for rec in self.batch.payments}
+            named.update(rec.payment for rec in self.batch.allocations)
+            named.update(self.batch.obsolete_payments)
         existing = {
             p["reference"]: p
             for p in self.existing(
