@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from decimal import Decimal
@@ -663,7 +664,7 @@ def test_it_gives_the_same_batch_whatever_the_line_order(tmp_path):
     )
 
     def without_rows(records: list[Any]) -> list[dict[str, Any]]:
-        return [{**vars(record), "row": None} for record in records]
+        return [{**dataclasses.asdict(record), "row": None} for record in records]
 
     def content(batch: LedgerBatch) -> Any:
         return (

@@ -124,6 +124,40 @@ def create(model: Any, rows: Iterable[dict[str, Any]]) -> int:
     return before
 
 
+def create_tuples(model: Any, names: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> int:
+    """``create`` for rows held as tuples of ``names`` (attnames), the other fields taking
+    their defaults: a million rows held as dicts until their insert cost a gigabyte, as
+    tuples a sixth of it, and each row is completed in C (no dict merged per row). JSON
+    fields take their default. Returns the largest primary key before the insert."""
+    from django.db.models import Max
+
+    before = model.objects.aggregate(m=Max("pk"))["m"] or 0
+    now = db_datetime(dt.datetime.now(dt.UTC))
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key or f.attname != "id"]
+    given = {name: i for i, name in enumerate(names)}
+    unknown = set(names) - {f.attname for f in fields}
+    if unknown:
+        raise ValueError(f"{model.__name__} has no field {', '.join(sorted(unknown))}")
+    tail: list[Any] = []  # the defaults of the fields not given, after the row's values
+    order: list[int] = []
+    for f in fields:
+        if f.attname in given:
+            order.append(given[f.attname])
+            continue
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            default = now
+        else:
+            default = f.get_default()
+            if f.get_internal_type() == "JSONField":
+                default = json.dumps(default, default=str)
+        order.append(len(names) + len(tail))
+        tail.append(default)
+    pick = operator.itemgetter(*order)
+    rest = tuple(tail)
+    insert(model._meta.db_table, [f.column for f in fields], (pick(row + rest) for row in rows))
+    return before
+
+
 def update(table: str, columns: Sequence[str], keys: Sequence[str], rows: Sequence[Any]) -> None:
     """UPDATE many rows: each row gives ``columns`` then ``keys`` (the rows matched on all
     keys: a key may also be a compare-and-set condition). SQLite: one prepared statement;

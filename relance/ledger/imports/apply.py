@@ -10,7 +10,9 @@ writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -69,6 +71,13 @@ INVOICE_FIELDS = (
     "amount_excl_tax", "tax_amount", "po_reference",
 )  # fmt: skip
 PAYMENT_FIELDS = ("customer_id", "kind", "date", "currency", "amount", "method", "memo")
+# The columns of the rows an import creates, held as tuples until their insert.
+NEW_INVOICE = ("organisation_id", "number", "balance", "settled_on", "source",
+               "import_fingerprint", *INVOICE_FIELDS)  # fmt: skip
+_NEW_INVOICE_CUSTOMER = NEW_INVOICE.index("customer_id")
+NEW_PAYMENT = ("organisation_id", "reference", "source", *PAYMENT_FIELDS)
+_NEW_PAYMENT_CUSTOMER = NEW_PAYMENT.index("customer_id")
+NEW_ALLOCATION = ("organisation_id", "payment_id", "invoice_id", "amount", "date")
 CONTACT_FIELDS = ("email", "phone", "role", "preferred_channel", "is_primary")
 
 
@@ -283,7 +292,8 @@ class _Applier:
         self.touched_customers: Counter[int] = Counter()
         self.dry_run = False
         self._next_fake_id = -1
-        self.new_invoices: set[int] = set()
+        # Invoices this import creates have ids above it (or a dry run's negative ones).
+        self.invoices_before = sys.maxsize
 
     def fake_id(self) -> int:
         """Stand-in primary keys for rows a dry run does not create."""
@@ -320,7 +330,11 @@ class _Applier:
     def check_batch(self) -> None:
         label = self.batch.label
         seen: dict[str, int | None] = dict(self.batch.unchanged)
-        for inv in self.batch.invoices:
+        # No number twice (the usual file) is found in C; the rows are walked to name them.
+        numbers = set(map(_NUMBER, self.batch.invoices))
+        twice = len(numbers) < len(self.batch.invoices) or not numbers.isdisjoint(seen)
+        del numbers
+        for inv in self.batch.invoices if twice else ():
             if inv.number in seen:
                 self.problems.add(
                     inv.row, label("invoice.number"),
@@ -329,7 +343,8 @@ class _Applier:
             seen[inv.number] = inv.row
         self.check_lookalike_numbers()
         refs: dict[str, int | None] = {}
-        for pay in self.batch.payments:
+        twice = len(set(map(_REFERENCE, self.batch.payments))) < len(self.batch.payments)
+        for pay in self.batch.payments if twice else ():
             if pay.reference in refs:
                 self.problems.add(
                     pay.row, label("payment.reference"),
@@ -369,6 +384,10 @@ class _Applier:
         is compared with the rows it names, not with the whole ledger."""
         rows = model.objects.filter(organisation=self.org)
         wanted = sorted(k for k in set(keys) if not isinstance(k, int) or k > 0)  # no fake ids
+        # A first import looks for nothing: building IN lists of its keys cost more than
+        # writing its rows (Django prepares each value of a lookup in Python).
+        if not wanted or not rows.exists():
+            return
         if len(wanted) > FULL_LOAD:
             yield from rows.values(*fields).iterator(chunk_size=50000)
             return
@@ -629,8 +648,10 @@ class _Applier:
         }  # fmt: skip
 
     def apply_invoices(self) -> None:
-        named = {rec.number for rec in self.batch.invoices}
-        named.update(rec.invoice for rec in self.batch.allocations)
+        named: set[str] = set()  # none on a first import (a set of every number, for nothing)
+        if Invoice.objects.filter(organisation=self.org).exists():
+            named = {rec.number for rec in self.batch.invoices}
+            named.update(rec.invoice for rec in self.batch.allocations)
         existing = {
             i["number"]: i
             for i in self.existing(
@@ -642,7 +663,12 @@ class _Applier:
         if self.batch.unchanged:
             self.result.counts["invoices_unchanged"] += len(self.batch.unchanged)
         refingerprint: list[Invoice] = []
-        create: list[dict[str, Any]] = []
+        # New invoices as tuples of NEW_INVOICE, written as they come (_Inserts): dicts held
+        # until one insert at the end were most of a first import's memory.
+        create = _Inserts(self.write_invoices)
+        created: list[str] = []  # the first numbers, for the sample of changes
+        invoice_tuple = operator.itemgetter(*INVOICE_FIELDS)
+        org_id, source = self.org.pk, self.batch.source
         update: list[Invoice] = []
         fields: set[str] = set()
         total = len(self.batch.invoices)
@@ -656,12 +682,12 @@ class _Applier:
             if old is None:
                 # A new invoice's allocations are all in this file: its balance is known now.
                 allocated, last = paid.get(rec.number, (Decimal(0), None))
-                balance = rec.amount - allocated
-                create.append({"organisation_id": self.org.pk, "number": rec.number,
-                               "balance": balance, "settled_on": last if balance <= 0 else None,
-                               "source": self.batch.source,
-                               "import_fingerprint": rec.fingerprint, **values})  # fmt: skip
+                balance = rec.amount - allocated if allocated else rec.amount
+                create.add((org_id, rec.number, balance, last if balance <= 0 else None,
+                            source, rec.fingerprint, *invoice_tuple(values)))  # fmt: skip
                 self.result.counts["invoices_created"] += 1
+                if len(created) < ImportResult.SAMPLE:
+                    created.append(rec.number)
                 continue
             self.invoice_ids[rec.number] = old["id"]
             diff = _changed(old, values)
@@ -684,38 +710,38 @@ class _Applier:
         for number, old in existing.items():
             self.invoice_ids.setdefault(number, old["id"])
         self.progress("invoices", total, total)
-        for invoice in create[: ImportResult.SAMPLE]:
-            self.result.changes.append({"what": "invoices", "key": invoice["number"],
-                                        "action": "created"})  # fmt: skip
+        create.flush()
+        self.result.changes += [
+            {"what": "invoices", "key": number, "action": "created"} for number in created
+        ]
         if self.dry_run:
-            for invoice in create:
-                self.invoice_ids[invoice["number"]] = self.fake_id()
-            self.new_invoices = {self.invoice_ids[i["number"]] for i in create}
             return
-        if create:
-            self.progress("writing invoices", 0, len(create))
-            before = bulk.create(Invoice, create)
-            new = Invoice.objects.filter(organisation=self.org, pk__gt=before)
-            self.new_invoices = set()
+        if create.before is not None:
+            new = Invoice.objects.filter(organisation=self.org, pk__gt=create.before)
+            self.invoices_before = create.before
             for number, pk in new.values_list("number", "pk").iterator(chunk_size=50000):
                 self.invoice_ids[number] = pk
-                self.new_invoices.add(pk)
-            for invoice in create:
-                self.touched_customers[invoice["customer_id"]] += 1
         _bulk_update(Invoice, update, fields)
         _bulk_update(Invoice, refingerprint, {"import_fingerprint"})
+
+    def write_invoices(self, rows: list[tuple[Any, ...]]) -> int | None:
+        if self.dry_run:
+            for invoice in rows:
+                self.invoice_ids[invoice[1]] = self.fake_id()
+            return None
+        self.progress("writing invoices", len(rows), len(self.batch.invoices))
+        self.touched_customers.update(invoice[_NEW_INVOICE_CUSTOMER] for invoice in rows)
+        return bulk.create_tuples(Invoice, NEW_INVOICE, rows)
 
     def check_lookalikes_in_ledger(self, existing: dict[str, Any]) -> None:
         """A new invoice number that differs only by case or spaces from one of the ledger
         is refused (see check_lookalike_numbers)."""
-        new = {invoice_key(r.number): r for r in self.batch.invoices if r.number not in existing}
-        if not new:
-            return
         numbers = Invoice.objects.filter(organisation=self.org).values_list("number", flat=True)
         ledger_numbers = list(numbers.iterator(chunk_size=50000))
-        if not ledger_numbers or not may_look_alike(
-            [*ledger_numbers, *(r.number for r in new.values())]
-        ):
+        if not ledger_numbers:  # a first import: nothing to look like
+            return
+        new = {invoice_key(r.number): r for r in self.batch.invoices if r.number not in existing}
+        if not new or not may_look_alike([*ledger_numbers, *(r.number for r in new.values())]):
             return
         ledger = {invoice_key(number): number for number in ledger_numbers}
         for key, rec in new.items():
@@ -731,16 +757,22 @@ class _Applier:
         """What the file allocates to each invoice, and the last date, per invoice number."""
         paid: dict[str, tuple[Decimal, dt.date | None]] = {}
         for rec in self.batch.allocations:
-            total, last = paid.get(rec.invoice, (Decimal(0), None))
-            paid[rec.invoice] = (total + rec.amount, max(rec.date, last or rec.date))
+            seen = paid.get(rec.invoice)
+            # Most invoices have one: its amount as it is (not a new Decimal each).
+            paid[rec.invoice] = (
+                (rec.amount, rec.date) if seen is None
+                else (seen[0] + rec.amount, max(rec.date, seen[1] or rec.date))
+            )  # fmt: skip
         return paid
 
     # -- payments and credit notes --------------------------------------------------------
 
     def apply_payments(self) -> None:
-        named = {rec.reference for rec in self.batch.payments}
-        named.update(rec.payment for rec in self.batch.allocations)
-        named.update(self.batch.obsolete_payments)
+        named: set[str] = set()  # none on a first import
+        if Payment.objects.filter(organisation=self.org).exists():
+            named = {rec.reference for rec in self.batch.payments}
+            named.update(rec.payment for rec in self.batch.allocations)
+            named.update(self.batch.obsolete_payments)
         existing = {
             p["reference"]: p
             for p in self.existing(
@@ -749,31 +781,33 @@ class _Applier:
         }
         self.payment_amounts: dict[str, Decimal] = {}
         self.kept_dates: dict[str, dt.date] = {}
-        create: list[dict[str, Any]] = []
+        create = _Inserts(self.write_payments)
+        org_id, source = self.org.pk, self.batch.source
         update: list[Payment] = []
         fields: set[str] = set()
         for rec in self.batch.payments:
-            if rec.customer not in self.customer_ids:
+            customer_id = self.customer_ids.get(rec.customer)
+            if customer_id is None:
                 continue  # no customer (``attach_by_reference`` said why)
-            values: dict[str, Any] = {
-                "customer_id": self.customer_ids[rec.customer], "kind": rec.kind,
-                "date": rec.date, "currency": rec.currency, "amount": rec.amount,
-                "method": rec.method, "memo": rec.memo,
-            }  # fmt: skip
             self.payment_amounts[rec.reference] = rec.amount
             if rec.amount <= 0:
                 self.problems.add(rec.row, "payment.amount", f"{rec.amount} is not positive")
                 continue
             old = existing.get(rec.reference)
-            if old and rec.kind == PaymentKind.SETTLEMENT and old["amount"] == rec.amount:
+            if old is None:
+                create.add((org_id, rec.reference, source, customer_id, rec.kind, rec.date,
+                            rec.currency, rec.amount, rec.method, rec.memo))  # fmt: skip
+                self.result.counts["payments_created"] += 1
+                continue
+            values: dict[str, Any] = {
+                "customer_id": customer_id, "kind": rec.kind, "date": rec.date,
+                "currency": rec.currency, "amount": rec.amount, "method": rec.method,
+                "memo": rec.memo,
+            }  # fmt: skip
+            if rec.kind == PaymentKind.SETTLEMENT and old["amount"] == rec.amount:
                 # What the source system had matched keeps the date we first saw it.
                 values["date"] = old["date"]
                 self.kept_dates[rec.reference] = old["date"]
-            if old is None:
-                create.append({"organisation_id": self.org.pk, "reference": rec.reference,
-                               "source": self.batch.source, **values})  # fmt: skip
-                self.result.counts["payments_created"] += 1
-                continue
             self.payment_ids[rec.reference] = old["id"]
             if diff := _changed(old, values):
                 update.append(_updated(Payment, old, PAYMENT_FIELDS, values))
@@ -790,18 +824,14 @@ class _Applier:
             if ref in existing:
                 self.result.note("payments", ref, "deleted")
                 self.payment_amounts.pop(ref, None)
+        create.flush()
         if self.dry_run:
-            for payment in create:
-                self.payment_ids[payment["reference"]] = self.fake_id()
             self.obsolete_payment_ids = set(obsolete)
             return
-        if create:
-            before = bulk.create(Payment, create)
-            new = Payment.objects.filter(organisation=self.org, pk__gt=before)
+        if create.before is not None:
+            new = Payment.objects.filter(organisation=self.org, pk__gt=create.before)
             for reference, pk in new.values_list("reference", "pk").iterator(chunk_size=50000):
                 self.payment_ids[reference] = pk
-            for payment in create:
-                self.touched_customers[payment["customer_id"]] += 1
         _bulk_update(Payment, update, fields)
         if obsolete:
             self.touched_invoices.update(
@@ -812,22 +842,34 @@ class _Applier:
             Payment.objects.filter(organisation=self.org, pk__in=obsolete).delete()
         self.obsolete_payment_ids = set(obsolete)
 
+    def write_payments(self, rows: list[tuple[Any, ...]]) -> int | None:
+        if self.dry_run:
+            for payment in rows:
+                self.payment_ids[payment[1]] = self.fake_id()
+            return None
+        self.touched_customers.update(payment[_NEW_PAYMENT_CUSTOMER] for payment in rows)
+        return bulk.create_tuples(Payment, NEW_PAYMENT, rows)
+
     # -- allocations (lettrage) ---------------------------------------------------------
 
     def apply_allocations(self) -> None:
-        # What each payment and invoice the batch allocates (or changes) already has.
-        payments = {self.payment_ids.get(rec.payment) for rec in self.batch.allocations}
-        payments.update(self.payment_ids.get(rec.reference) for rec in self.batch.payments)
-        invoices = {self.invoice_ids.get(rec.invoice) for rec in self.batch.allocations}
-        invoices.update(self.invoice_ids.get(rec.number) for rec in self.batch.invoices)
-        payments.discard(None)
-        invoices.discard(None)
-        fields = ("id", "payment_id", "invoice_id", "amount", "date")
-        loaded = {a["id"]: a for a in self.existing(Allocation, "payment_id", payments, fields)}
-        if len(payments) <= FULL_LOAD:
-            loaded.update(
-                (a["id"], a) for a in self.existing(Allocation, "invoice_id", invoices, fields)
-            )
+        # What each payment and invoice the batch allocates (or changes) already has; on a
+        # first import, nothing (their sets of ids were 200 MB at a million rows).
+        loaded: dict[int, dict[str, Any]] = {}
+        if Allocation.objects.filter(organisation=self.org).exists():
+            payments = {self.payment_ids.get(rec.payment) for rec in self.batch.allocations}
+            payments.update(self.payment_ids.get(rec.reference) for rec in self.batch.payments)
+            invoices = {self.invoice_ids.get(rec.invoice) for rec in self.batch.allocations}
+            invoices.update(self.invoice_ids.get(rec.number) for rec in self.batch.invoices)
+            payments.discard(None)
+            invoices.discard(None)
+            fields = ("id", "payment_id", "invoice_id", "amount", "date")
+            loaded = {a["id"]: a for a in self.existing(Allocation, "payment_id", payments, fields)}
+            if len(payments) <= FULL_LOAD:
+                loaded.update(
+                    (a["id"], a) for a in self.existing(Allocation, "invoice_id", invoices, fields)
+                )
+            del payments, invoices
         existing = {
             (a["payment_id"], a["invoice_id"]): a
             for a in loaded.values()
@@ -836,7 +878,7 @@ class _Applier:
         invoice_currency = {n: i["currency"] for n, i in self.existing_invoices.items()}
         invoice_currency.update((rec.number, rec.currency) for rec in self.batch.invoices)
         payment_currency = {p.reference: p.currency for p in self.batch.payments}
-        create: list[dict[str, Any]] = []
+        create = _Inserts(self.write_allocations)
         update: list[Allocation] = []
         new_totals = {key: a["amount"] for key, a in existing.items()}
         for rec in self.batch.allocations:
@@ -863,20 +905,23 @@ class _Applier:
             date = self.kept_dates.get(rec.payment, rec.date)
             old = existing.get(key)
             if old is None:
-                create.append({"organisation_id": self.org.pk, "payment_id": pid,
-                               "invoice_id": iid, "amount": rec.amount, "date": date})  # fmt: skip
+                create.add((self.org.pk, pid, iid, rec.amount, date))
                 self.result.counts["allocations_created"] += 1
-                if iid not in self.new_invoices:  # new ones got their balance on insert
+                if 0 < iid <= self.invoices_before:  # new ones got their balance on insert
                     self.touched_invoices.add(iid)
             elif old["amount"] != rec.amount or old["date"] != date:
                 update.append(Allocation(pk=old["id"], amount=rec.amount, date=date))
                 self.result.counts["allocations_updated"] += 1
                 self.touched_invoices.add(iid)
+        del invoice_currency, payment_currency  # before the totals' own dicts
         self.check_allocation_totals(new_totals)
+        create.flush()
         if not self.dry_run:
-            bulk.create(Allocation, create)
             _bulk_update(Allocation, update, {"amount", "date"})
         self.allocated = new_totals
+
+    def write_allocations(self, rows: list[tuple[Any, ...]]) -> int | None:
+        return None if self.dry_run else bulk.create_tuples(Allocation, NEW_ALLOCATION, rows)
 
     def check_allocation_totals(self, totals: dict[tuple[int, int], Decimal]) -> None:
         """Nothing may allocate more than a payment holds or more than an invoice owes."""
@@ -885,19 +930,33 @@ class _Applier:
         for (pid, iid), amount in totals.items():
             by_payment[pid] += amount
             by_invoice[iid] += amount
-        payment_amount = {self.payment_ids[r]: a for r, a in self.payment_amounts.items()
-                          if r in self.payment_ids}  # fmt: skip
-        amounts = {self.invoice_ids[r.number]: (r.amount, r.row, r.number)
-                   for r in self.batch.invoices}  # fmt: skip
-        for n, i in self.existing_invoices.items():
-            amounts.setdefault(i["id"], (i["amount"], None, n))
-        # Find the offenders first: naming them (and sorting them) is for the rare failure.
-        over_paid = [pid for pid, total in by_payment.items()
-                     if pid in payment_amount and total > payment_amount[pid]]  # fmt: skip
+        # Find the offenders first, keeping only them (a dict of every invoice's amount was
+        # 200 MB at a million rows): naming them (and sorting them) is for the rare failure.
+        payment_amount: dict[int, Decimal] = {}  # of the over-paid
+        for ref, amount in self.payment_amounts.items():
+            payment_id = self.payment_ids.get(ref)
+            if payment_id is None:
+                continue
+            total = by_payment.get(payment_id)
+            if total is not None and total > amount:
+                payment_amount[payment_id] = amount
+        over_paid = list(payment_amount)
         # An invoice outside the batch (reached through a payment's other allocations) keeps
-        # its total: only those of the batch can become over-owed.
-        over_owed = [iid for iid, total in by_invoice.items()
-                     if iid in amounts and total > amounts[iid][0]]  # fmt: skip
+        # its total: only those of the batch can become over-owed. The batch's amount of an
+        # invoice wins over the ledger's (the last row of a number twice).
+        amounts: dict[int, tuple[Decimal, int | None, str]] = {}  # of the over-owed
+        for n, i in self.existing_invoices.items():
+            total = by_invoice.get(i["id"])
+            if total is not None and total > i["amount"]:
+                amounts[i["id"]] = (i["amount"], None, n)
+        for r in self.batch.invoices:
+            iid = self.invoice_ids[r.number]
+            total = by_invoice.get(iid)
+            if total is not None and total > r.amount:
+                amounts[iid] = (r.amount, r.row, r.number)
+            else:
+                amounts.pop(iid, None)
+        over_owed = list(amounts)
         if over_paid:
             payment_ref = {v: k for k, v in self.payment_ids.items()}
             rows = {p.reference: p.row for p in self.batch.payments}
@@ -1024,6 +1083,34 @@ class _Applier:
                 for customer_id, count in sorted(self.touched_customers.items())
             ),
         )  # fmt: skip
+
+
+_NUMBER, _REFERENCE = operator.attrgetter("number"), operator.attrgetter("reference")
+
+
+class _Inserts:
+    """New rows of one model, handed to ``write`` FLUSH at a time as the batch is compared:
+    a first import's million rows held until the end were most of its memory. ``before``
+    is the first write's (the largest primary key before it: the new rows are above)."""
+
+    FLUSH = 20_000
+
+    def __init__(self, write: Callable[[list[tuple[Any, ...]]], int | None]):
+        self.write = write
+        self.rows: list[tuple[Any, ...]] = []
+        self.before: int | None = None
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            before = self.write(self.rows)
+            if self.before is None:
+                self.before = before
+            self.rows = []
 
 
 def invoice_key(number: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -312,6 +313,7 @@ Converter = Callable[[Any], Any]
 # Rows between two reports of progress: often enough for a page polling every second,
 # rare enough to cost nothing (one modulo per row).
 PROGRESS_EVERY = 1000
+DATES_KEPT = 100_000  # distinct date texts remembered per column
 _DIGITS, _SIGNED = frozenset("0123456789"), frozenset("-+0123456789")
 INVOICE_KINDS = frozenset(InvoiceKind.values)
 PAYMENT_KINDS = frozenset(PaymentKind.values)
@@ -325,12 +327,22 @@ def _converter(kind: str, column: Column, mapping: Mapping) -> Converter:
             return to_cents(Decimal(repr(raw)))
         return parse_money(str(raw), mapping.decimal)
 
+    # A file has a few hundred distinct days on a million rows: each text is read once,
+    # and its rows share one date object (a date each was 32 bytes a row).
+    dates: dict[str, dt.date] = {}
+
     def date(raw: Any) -> dt.date:
         if isinstance(raw, dt.datetime):
             return checked_date(raw.date())
         if isinstance(raw, dt.date):
             return checked_date(raw)
-        return parse_date(str(raw), column.format or mapping.dates)
+        text = str(raw)
+        day = dates.get(text)
+        if day is None:
+            day = parse_date(text, column.format or mapping.dates)  # raises: not kept
+            if len(dates) < DATES_KEPT:
+                dates[text] = day
+        return day
 
     def integer(raw: Any) -> int:
         # The only whole-number field is a customer's payment terms, in days.
@@ -372,6 +384,16 @@ class _Field:
     convert: Converter
     label: str  # what the user sees in errors: the header, or the target for constants
     money: bool = False
+    text: bool = False  # a "str" field: a stripped text cell is its value as it is
+    # What _values reads of it for each row, unpacked at once (attributes cost per row).
+    plan: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.plan = (self.target, self.index, self.column.value, self.column.values or None,
+                     self.convert, self.money, self.label, self.text)  # fmt: skip
+
+
+_PLAN = operator.attrgetter("plan")
 
 
 def _fields(mapping: Mapping, table: Table, problems: Problems) -> list[_Field]:
@@ -391,7 +413,8 @@ def _fields(mapping: Mapping, table: Table, problems: Problems) -> list[_Field]:
                 continue
         convert = _converter(targets[target], column, mapping)
         label = column.column or target
-        fields.append(_Field(target, index, column, convert, label, targets[target] == "money"))
+        kind = targets[target]
+        fields.append(_Field(target, index, column, convert, label, kind == "money", kind == "str"))
     problems.raise_if_any()
     return fields
 
@@ -530,40 +553,57 @@ def _values(
     ok = True
     if state.signs:
         state.signs = []
-    for f in fields:
-        raw = f.column.value if f.index is None else cells[f.index]
+    for target, index, constant, translate, convert, money, label, text in map(_PLAN, fields):
+        raw = constant if index is None else cells[index]
         if isinstance(raw, str):
             raw = raw.strip()
-        if f.column.values and str(raw) in f.column.values:
-            raw = f.column.values[str(raw)]
+            if not raw and not translate:
+                continue
+        if translate and str(raw) in translate:
+            raw = translate[str(raw)]
         if raw is None or raw == "":
             continue
+        if text and raw.__class__ is str:  # what convert would return, without the call
+            values[target] = raw.strip()
+            continue
         try:
-            values[f.target] = f.convert(raw)
+            values[target] = convert(raw)
         except ValueError as exc:
-            state.problems.add(line, f.label, str(exc))
+            state.problems.add(line, label, str(exc))
             ok = False
             continue
         # A sign stands before or after the digits: "1 234,56" and "-12.5" need no search.
         if (
-            f.money
+            money
             and isinstance(raw, str)
             and not (raw[-1] in _DIGITS and raw[0] in _SIGNED)
             and (sign := currency_sign(raw))
         ):
-            state.signs.append((f.label, raw, sign))
+            state.signs.append((label, raw, sign))
     return values if ok else None
 
 
+# customer.* target -> (is an address part, the field or part's name)
+_CUSTOMER_PART = {
+    target: (target.startswith("customer.address."), target.rsplit(".", 1)[1])
+    for target in CUSTOMER_TARGETS
+    if target.startswith("customer.") and target != "customer.reference"
+}
+
+
 def _customer(batch: LedgerBatch, values: dict[str, Any], line: int) -> str:
-    ref = values["customer.reference"]
-    record = batch.customer(ref, line)
+    record = batch.customer(values["customer.reference"], line)
+    ref = record.reference  # one string for all the customer's rows (not one a row)
     address = {}
+    fields = record.fields
     for target, value in values.items():
-        if target.startswith("customer.address."):
-            address[target.rsplit(".", 1)[1]] = value
-        elif target.startswith("customer.") and target != "customer.reference":
-            record.fields[target.split(".", 1)[1]] = value
+        part = _CUSTOMER_PART.get(target)
+        if part is None:
+            continue
+        if part[0]:
+            address[part[1]] = value
+        else:
+            fields[part[1]] = value
     if address:
         record.fields["address"] = {"line1": "", **address}
     if "contact.name" in values:

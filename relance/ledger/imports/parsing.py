@@ -24,6 +24,7 @@ _SIGN_CURRENCIES = {
 }  # fmt: skip
 _CENT = Decimal("0.01")
 _PLAIN = re.compile(r"-?\d+(?:[.,]\d+)?")
+_CENTS = re.compile(r"-?\d+[.,]\d\d")
 
 
 def parse_decimal(text: str, decimal_mark: str = "auto") -> Decimal:
@@ -62,6 +63,10 @@ def parse_decimal(text: str, decimal_mark: str = "auto") -> Decimal:
 
 def parse_money(text: str, decimal_mark: str = "auto") -> Decimal:
     """An amount in a currency with cents: more decimals than two is a wrong column."""
+    plain = text.translate(_SPACES)
+    # The usual cell, "1 234,56": two decimals already, nothing to round or check.
+    if _CENTS.fullmatch(plain) and (decimal_mark == "auto" or decimal_mark == plain[-3]):
+        return Decimal(plain.replace(",", "."))
     value = parse_decimal(text, decimal_mark)
     cents = to_cents(value)
     if value != cents:

@@ -62,7 +62,7 @@ class Problems:
         return bool(self.items)
 
 
-@dataclass
+@dataclass(slots=True)  # millions of them: no dict each
 class CustomerRecord:
     reference: str
     row: int | None = None
@@ -71,7 +71,7 @@ class CustomerRecord:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)  # millions of them: no dict each
 class ContactRecord:
     customer: str  # CustomerRecord.reference
     name: str  # with the customer, identifies the contact on re-import
@@ -83,7 +83,7 @@ class ContactRecord:
     row: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # millions of them: no dict each
 class InvoiceRecord:
     number: str
     customer: str  # CustomerRecord.reference
@@ -102,7 +102,7 @@ class InvoiceRecord:
     fingerprint: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # millions of them: no dict each
 class PaymentRecord:
     reference: str
     customer: str
@@ -115,7 +115,7 @@ class PaymentRecord:
     row: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # millions of them: no dict each
 class AllocationRecord:
     payment: str  # PaymentRecord.reference
     invoice: str  # InvoiceRecord.number

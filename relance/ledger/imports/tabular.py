@@ -102,8 +102,9 @@ def _read_csv(
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
         for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue  # blank lines are no rows
+            # Blank lines are no rows (the first cell says it of nearly every row at once).
+            if not (cells and cells[0].strip()) and not "".join(cells).strip():
+                continue
             if len(cells) != width:
                 raise _fail(
                     label,

@@ -1,0 +1,141 @@
+"""A first import (an empty ledger) looks nothing up, writes its new rows as it goes, and
+ends on the same ledger whatever the size of its writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from stdnum import luhn
+
+from relance.ledger.imports import import_file
+from relance.ledger.imports.apply import LOOKUP, _Inserts
+from relance.ledger.imports.mapping import load_mapping
+from relance.ledger.models import Allocation, Customer, Invoice, Payment
+
+pytestmark = pytest.mark.django_db
+TODAY = dt.date(2026, 11, 30)
+MAPPING = Path(__file__).resolve().parent.parent / "bench" / "mapping.yaml"
+HEADER = (
+    "Compte client;Raison sociale;SIREN;N° facture;Date facture;Date échéance;Montant HT;"
+    "Montant TTC;Reste dû"
+)
+# A lookup of the ledger's rows by the file's keys (an IN list of numbers, references, ids).
+KEY_LOOKUP = re.compile(r'"(number|reference|payment_id|invoice_id)" IN \(')
+
+
+def siren(n: int) -> str:
+    body = f"{100000000 + n * 7:09d}"[:8]
+    return body + luhn.calc_check_digit(body)
+
+
+def receivables(path: Path, rows: int, customers: int = 40) -> Path:
+    """The bench's kind of file (bench/generate.py): one row per invoice, French values;
+    two in three paid, one in six partly."""
+    lines = [HEADER]
+    for n in range(1, rows + 1):
+        c = n % customers
+        excl = 100 + n % 900
+        total = excl * 12 // 10
+        left = (0, total, total // 2, 0, 0, total)[n % 6]
+        day = dt.date(2025, 1, 1) + dt.timedelta(days=n % 600)
+        due = day + dt.timedelta(days=30)
+        lines.append(
+            f"C{c:05d};Client {c} SARL;{siren(c)};FA{n:07d};{day:%d/%m/%Y};"
+            f"{due:%d/%m/%Y};{excl},00;{total:_},50;{left:_},{'50' if left else '00'}".replace(
+                "_", " "
+            )
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def do_import(org, path: Path, **kw):
+    return import_file(org, path, mapping=load_mapping(MAPPING), as_of=TODAY, **kw)
+
+
+def ledger(org) -> dict[str, list[tuple[object, ...]]]:
+    """The organisation's ledger by natural keys, to compare two organisations."""
+    return {
+        "customers": sorted(
+            Customer.objects.filter(organisation=org).values_list(
+                "reference", "legal_name", "siren", "currency", "source"
+            )
+        ),
+        "invoices": sorted(
+            Invoice.objects.filter(organisation=org).values_list(
+                "number",
+                "customer__reference",
+                "issue_date",
+                "due_date",
+                "amount",
+                "amount_excl_tax",
+                "tax_amount",
+                "balance",
+                "settled_on",
+                "source",
+                "import_fingerprint",
+            )
+        ),
+        "payments": sorted(
+            Payment.objects.filter(organisation=org).values_list(
+                "reference", "customer__reference", "kind", "date", "amount", "source"
+            )
+        ),
+        "allocations": sorted(
+            Allocation.objects.filter(organisation=org).values_list(
+                "payment__reference", "invoice__number", "amount", "date"
+            )
+        ),
+    }
+
+
+def test_it_looks_up_no_key_on_a_first_import(org, tmp_path):
+    path = receivables(tmp_path / "ar.csv", LOOKUP + 500)  # more than one IN list's worth
+
+    with CaptureQueriesContext(connection) as queries:
+        result = do_import(org, path)
+
+    assert result.counts["invoices_created"] == LOOKUP + 500
+    lookups = [q["sql"][:200] for q in queries if KEY_LOOKUP.search(q["sql"])]
+    assert lookups == []
+
+
+def test_it_ends_on_the_same_ledger_whatever_the_size_of_its_writes(
+    org, other_org, tmp_path, monkeypatch
+):
+    path = receivables(tmp_path / "ar.csv", 300)
+    whole = do_import(other_org, path)
+
+    monkeypatch.setattr(_Inserts, "FLUSH", 7)  # a write every 7 new rows
+    dry = do_import(org, path, dry_run=True)
+    assert dry.counts == whole.counts
+    assert Invoice.objects.filter(organisation=org).count() == 0
+    chunked = do_import(org, path)
+
+    assert chunked.counts == whole.counts
+    assert chunked.changes == whole.changes
+    assert ledger(org) == ledger(other_org)
+    again = do_import(org, path)
+    assert again.counts == {"invoices_unchanged": 300}
+
+
+def test_it_holds_less_than_two_kilobytes_a_row_on_a_first_import(org, tmp_path):
+    # Python's own allocations, not the process's memory: the records of the file, what
+    # the comparison builds and the rows waiting for their insert (2.5 kB a row before).
+    rows = 10_000
+    path = receivables(tmp_path / "ar.csv", rows, customers=2000)
+    tracemalloc.start()
+    try:
+        do_import(org, path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert Invoice.objects.filter(organisation=org).count() == rows
+    assert peak / rows < 2000
