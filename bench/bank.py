@@ -231,6 +231,32 @@ def written(org: Any) -> dict[str, int]:
     }
 
 
+def statement(customers: list[Any], n: int) -> tuple[list[Any], list[tuple[str, str, str]]]:
+    """The credits of the statement (``write_statement``), and what each is (``floor``'s
+    plan): its status, the invoice it names, its customer's reference."""
+    from relance.accounts.identity import payment_reference
+
+    per = max(1, n // len(customers))
+    credits, plan = [], []
+    for i in range(n):
+        customer = customers[(i // per) % len(customers)]
+        amount, ustrd, strd, iban = Decimal("100.25") + i, "", "", ""
+        kind, status, named = i % 10, "matched", f"FA{i:07d}"
+        if kind < 5:  # the invoice number: exact
+            ustrd = f"FACTURE FA{i:07d}"
+        elif kind < 7:  # the RF reference, an invoice's amount: exact
+            strd = payment_reference(customer)
+        elif kind == 7:  # part of an invoice: probable
+            ustrd, amount, status = f"ACOMPTE FA{i:07d}", amount - 50, "proposed"
+        elif kind == 8:  # the IBAN: probable
+            iban, status = customer.iban, "proposed"
+        else:  # nothing: no match
+            amount, status, named = Decimal("7.77"), "unmatched", ""
+        credits.append((f"BQ{i:08d}", amount, ustrd, strd, iban))
+        plan.append((status, named, customer.reference if named else ""))
+    return credits, plan
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
@@ -253,30 +279,12 @@ def run(args: argparse.Namespace, db: str, version: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    from relance.accounts.identity import payment_reference
     from relance.bank import services
 
     n = args.lines
     org, customers = ledger("bench", n, args.customers)
     floor_org, _ = ledger("floor", n, args.customers)  # the same open items, for the floor
-    per = max(1, n // args.customers)
-    credits, plan = [], []
-    for i in range(n):
-        customer = customers[(i // per) % len(customers)]
-        amount, ustrd, strd, iban = Decimal("100.25") + i, "", "", ""
-        kind, status, named = i % 10, "matched", f"FA{i:07d}"
-        if kind < 5:  # the invoice number: exact
-            ustrd = f"FACTURE FA{i:07d}"
-        elif kind < 7:  # the RF reference, an invoice's amount: exact
-            strd = payment_reference(customer)
-        elif kind == 7:  # part of an invoice: probable
-            ustrd, amount, status = f"ACOMPTE FA{i:07d}", amount - 50, "proposed"
-        elif kind == 8:  # the IBAN: probable
-            iban, status = customer.iban, "proposed"
-        else:  # nothing: no match
-            amount, status, named = Decimal("7.77"), "unmatched", ""
-        credits.append((f"BQ{i:08d}", amount, ustrd, strd, iban))
-        plan.append((status, named, customer.reference if named else ""))
+    credits, plan = statement(customers, n)
     path = folder / "statement.xml"
     write_statement(path, credits)
     size = path.stat().st_size / 1e6
