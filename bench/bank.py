@@ -1,11 +1,13 @@
 """A 100,000-line bank statement (CAMT.053) matched against 100,000 open items, beside its
-floor: the same file parsed by lxml and the same rows inserted by the database driver
-alone, in the same run. Prints Markdown for docs/performance.md.
+floor: the same file parsed by lxml and the same rows written by the database driver alone
+into the real tables of another organisation of the same database, in the same run (see
+``floor``). Prints Markdown for docs/performance.md.
 
-    .venv/bin/python -m bench.bank [--lines 100000] [--customers 20000]
+    .venv/bin/python -m bench.bank [--lines 100000] [--customers 20000] [--db sqlite|postgres]
 
-SQLite, in a temporary RELANCE_DATA_DIR. Each run's CPU time (this process's: SQLite runs
-in it) is printed beside its wall-clock time: the ratio of CPU times holds on a loaded
+SQLite in a temporary RELANCE_DATA_DIR, or PostgreSQL in a throw-away cluster
+(scripts/pg-cluster). Each run's CPU time (this process's, and on PostgreSQL its server
+process's) is printed beside its wall-clock time: the ratio of CPU times holds on a loaded
 machine, where the wall clock does not.
 """
 
