@@ -1,17 +1,19 @@
 """A bank's CSV columns saved under a name and chosen again, as ledger mappings are: the
 same model (``relance.ledger ImportMapping``), told apart by ``record: bank`` in the spec
-(an option a bank mapping file may carry, and no ledger record). The console's import page
-and ``relance bank import --mapping NAME`` read them; a ledger import never offers them.
+(an option a bank mapping file may carry, and no ledger record). The console's import page,
+``relance bank import --mapping NAME`` and ``relance import --format bank-csv --mapping
+NAME`` read them (``resolve``); a ledger import never offers them.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
-from relance.bank.exports import BankMapping
+from relance.bank.exports import BankMapping, load_mapping
 from relance.ledger.imports.records import ImportFailed, Problem
 from relance.ledger.models import ImportMapping
 
@@ -44,6 +46,14 @@ def load(organisation: Organisation, name: str) -> BankMapping:
     if spec is None:
         raise ImportFailed([Problem(name, None, None, "no such bank mapping file or saved name")])
     return BankMapping.from_dict(spec, f"mapping {name!r}")
+
+
+def resolve(organisation: Organisation, given: str) -> BankMapping:
+    """``--mapping FILE|NAME`` of ``relance bank import`` and ``relance import --format
+    bank-csv``: a mapping file (YAML) when there is one at that path, else the bank mapping
+    saved under that name; ImportFailed when it is neither."""
+    path = Path(given)
+    return load_mapping(path) if path.is_file() else load(organisation, given)
 
 
 def check(organisation: Organisation, name: str, spec: dict[str, Any]) -> dict[str, Any]:

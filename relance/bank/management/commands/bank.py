@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from relance.bank import mappings as bank_mappings
 from relance.bank import services
-from relance.bank.exports import BankMapping, load_mapping, read_spec
+from relance.bank.exports import read_spec
 from relance.insights.management.commands.report import today_for
 from relance.ledger.imports.records import ImportFailed, Problem
 from relance.lib.commands import iso_date, organisation_option, refused, scope_options
@@ -104,7 +104,7 @@ class Command(BaseCommand):
         if opts["save_mapping"] and not (opts["mapping"] and Path(opts["mapping"]).is_file()):
             raise CommandError("--save-mapping saves a --mapping FILE", returncode=2)
         try:
-            mapping = self.mapping(org, opts["mapping"]) if opts["mapping"] else None
+            mapping = bank_mappings.resolve(org, opts["mapping"]) if opts["mapping"] else None
             if opts["save_mapping"]:  # its name checked before anything is imported
                 to_save = read_spec(Path(opts["mapping"]))
                 bank_mappings.check(org, opts["save_mapping"], to_save)
@@ -120,11 +120,6 @@ class Command(BaseCommand):
             print_json(self.stdout, {"ok": True, "organisation": org.slug, **result.as_dict()})
             return
         summary(self.stdout, result)
-
-    def mapping(self, org: Any, given: str) -> BankMapping:
-        """A mapping file, else the bank mapping saved under that name."""
-        path = Path(given)
-        return load_mapping(path) if path.is_file() else bank_mappings.load(org, given)
 
     def fail(self, problems: list[Problem], as_json: bool) -> NoReturn:
         if as_json:

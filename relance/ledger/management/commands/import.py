@@ -14,8 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
-from relance.bank.exports import BankMapping
-from relance.bank.exports import load_mapping as load_bank_mapping
+from relance.bank import mappings as bank_mappings
 from relance.bank.management.commands.bank import summary as bank_summary
 from relance.bank.services import BankImportResult
 from relance.ledger.imports import FORMATS, ImportFailed, ImportResult, import_file
@@ -41,7 +40,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--mapping",
             help="a mapping file (YAML), or the name of a mapping saved before; with "
-            "--format bank-csv, the bank CSV's columns (docs/bank.md)",
+            "--format bank-csv, the bank CSV's columns: a file or a saved bank mapping's name "
+            "(docs/bank.md)",
         )
         parser.add_argument("--save-mapping", metavar="NAME", help="save --mapping under NAME")
         parser.add_argument("--org", help="organisation slug")
@@ -76,9 +76,6 @@ class Command(BaseCommand):
         bank_csv = opts["format"] == "bank-csv"
         try:
             mapping_file = None if bank_csv else self.mapping_file(opts["mapping"])
-            bank_mapping = (
-                load_bank_mapping(Path(opts["mapping"])) if bank_csv and opts["mapping"] else None
-            )
         except ImportFailed as failure:
             self.fail(failure.problems, opts["json"])
         refused: ImportFailed | None = None
@@ -88,7 +85,7 @@ class Command(BaseCommand):
         with organisation_lock(slug, "import"), transaction.atomic():
             org, created = self.organisation(opts, mapping_file)
             try:
-                result = self.run(org, mapping_file, bank_mapping, opts)
+                result = self.run(org, mapping_file, opts)
             except ImportFailed as failure:
                 refused = failure  # raised below, after the import log's record is kept
             # A dry run writes nothing, not even the organisation it would create; an
@@ -120,9 +117,15 @@ class Command(BaseCommand):
         return org, opts["create_org"]
 
     def run(
-        self, org: Organisation, mapping_file: Mapping | None, bank_mapping: BankMapping | None,
-        opts: dict[str, Any],
-    ) -> ImportResult | BankImportResult:  # fmt: skip
+        self, org: Organisation, mapping_file: Mapping | None, opts: dict[str, Any]
+    ) -> ImportResult | BankImportResult:
+        # A bank CSV's columns: a file or a bank mapping saved by name, as for relance bank
+        # import (one function, relance.bank.mappings.resolve).
+        bank_mapping = (
+            bank_mappings.resolve(org, opts["mapping"])
+            if opts["format"] == "bank-csv" and opts["mapping"]
+            else None
+        )
         mapping = None if bank_mapping else mapping_file or self.saved_mapping(org, opts["mapping"])
         if mapping and opts["settle_missing"]:
             mapping.snapshot = True
