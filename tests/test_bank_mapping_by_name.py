@@ -67,3 +67,17 @@ def test_it_refuses_a_name_that_is_no_bank_mapping_and_writes_nothing(org, tmp_p
                          "--org", org.slug, stdout=io.StringIO())  # fmt: skip
 
     assert not BankLine.objects.exists()
+
+
+def test_it_saves_a_bank_csv_s_columns_as_a_bank_mapping(org, tmp_path: Path):
+    invoices(org)
+    yaml = write(tmp_path, "banque.yaml", "header_row: 2\ncolumns:\n" + "".join(
+        f"  {k}: {v}\n" for k, v in COLUMNS.items()))  # fmt: skip
+    week = write(tmp_path, "semaine.csv", NEXT_WEEK, "cp1252")
+
+    call_command("import", str(week), "--format", "bank-csv", "--mapping", str(yaml),
+                 "--save-mapping", "ma-banque", "--org", org.slug, "--as-of", D.isoformat(),
+                 stdout=io.StringIO())  # fmt: skip
+
+    assert [m.name for m in mappings.saved(org)] == ["ma-banque"]
+    assert mappings.resolve(org, "ma-banque").columns == mappings.resolve(org, str(yaml)).columns

@@ -13,7 +13,7 @@ from typing import Any
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
-from relance.bank.exports import BankMapping, load_mapping
+from relance.bank.exports import BankMapping, load_mapping, read_spec
 from relance.ledger.imports.records import ImportFailed, Problem
 from relance.ledger.models import ImportMapping
 
@@ -75,6 +75,12 @@ def check(organisation: Organisation, name: str, spec: dict[str, Any]) -> dict[s
     if problems:
         raise ImportFailed(problems)
     return spec
+
+
+def check_file(organisation: Organisation, name: str, path: Path) -> dict[str, Any]:
+    """``--save-mapping NAME`` with ``--mapping FILE``: the file's spec as it will be saved
+    under ``name`` (``check``), read before anything is imported."""
+    return check(organisation, name, read_spec(path))
 
 
 def save(

@@ -15,7 +15,6 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from relance.bank import mappings as bank_mappings
 from relance.bank import services
-from relance.bank.exports import read_spec
 from relance.insights.management.commands.report import today_for
 from relance.ledger.imports.records import ImportFailed, Problem
 from relance.lib.commands import iso_date, organisation_option, refused, scope_options
@@ -106,8 +105,7 @@ class Command(BaseCommand):
         try:
             mapping = bank_mappings.resolve(org, opts["mapping"]) if opts["mapping"] else None
             if opts["save_mapping"]:  # its name checked before anything is imported
-                to_save = read_spec(Path(opts["mapping"]))
-                bank_mappings.check(org, opts["save_mapping"], to_save)
+                to_save = bank_mappings.check_file(org, opts["save_mapping"], Path(opts["mapping"]))
             result = services.import_statement(
                 org, opts["file"], format=opts["format"], mapping=mapping,
                 as_of=opts["as_of"] or today_for(org),

@@ -126,6 +126,14 @@ class Command(BaseCommand):
             if opts["format"] == "bank-csv" and opts["mapping"]
             else None
         )
+        from_file = bool(opts["mapping"]) and Path(opts["mapping"]).is_file()
+        saving = opts["save_mapping"] if from_file else None
+        # A bank file's columns are saved as a bank mapping, its name checked before the import.
+        bank_spec = (
+            bank_mappings.check_file(org, saving, Path(opts["mapping"]))
+            if bank_mapping and saving
+            else None
+        )
         mapping = None if bank_mapping else mapping_file or self.saved_mapping(org, opts["mapping"])
         if mapping and opts["settle_missing"]:
             mapping.snapshot = True
@@ -140,8 +148,10 @@ class Command(BaseCommand):
             ImportMapping.objects.filter(organisation=org, name=opts["mapping"]).update(
                 updated_at=timezone.now()
             )
-        if opts["save_mapping"] and opts["mapping"] and Path(opts["mapping"]).is_file():
-            # Saved with the import it served: a refused import saves nothing.
+        # Saved with the import it served: a refused import saves nothing.
+        if saving and bank_spec is not None:
+            bank_mappings.save(org, saving, bank_spec)
+        elif saving:
             spec = {"name": opts["save_mapping"], **_spec(Path(opts["mapping"]))}
             ImportMapping.objects.update_or_create(
                 organisation=org, name=opts["save_mapping"], defaults={"spec": spec}
