@@ -161,9 +161,13 @@ class Context:
     filled: set[int] = field(default_factory=set)
 
     @classmethod
-    def load(cls, org: Organisation, day: dt.date, lazy: bool = False) -> Context:
+    def load(
+        cls, org: Organisation, day: dt.date, lazy: bool = False, thanks: bool = True
+    ) -> Context:
         """The context of the run of ``day``; ``lazy``: without the customers, their last
-        contacts and largest items, which ``fill`` reads for the customers the run reads."""
+        contacts and largest items, which ``fill`` reads for the customers the run reads;
+        without ``thanks`` (a day that is not a business day, when the policy plans none),
+        without the items to thank, the next business day's run finds them still."""
         scenarios = _scenarios(org)
         if not scenarios:
             raise NothingToRun(
@@ -197,7 +201,7 @@ class Context:
             broken_by_customer=broken_c,
             holds=_holds(org, day),
             last_contact={} if lazy else _last_contacts(org, day),
-            settled=_settled(org),
+            settled=_settled(org) if thanks else {},
             largest={} if lazy else _largest(org, rules),
             special_invoices=disputed | set(unapproved) | in_plan | set(promises) | set(broken),
             special_customers=set(promises_c) | set(broken_c),
