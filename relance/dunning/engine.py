@@ -181,7 +181,9 @@ def _before_customers(
         # day then finds them aged (relance.ledger.summaries; seconds on a million items).
         summaries.age(organisation.pk, run_date)
     try:
-        context = loading.Context.load(organisation, run_date, lazy=True)
+        context = loading.Context.load(
+            organisation, run_date, lazy=True, thanks=calendar.business_day
+        )
     except loading.NothingToRun as error:
         raise RunError(str(error)) from None
     # Once per run, before any share or part reads the items by their dates.
@@ -210,7 +212,9 @@ def part(
                        calendar.holiday_name)  # fmt: skip
     with collector_paused():
         try:
-            context = loading.Context.load(organisation, run_date, lazy=True)
+            context = loading.Context.load(
+                organisation, run_date, lazy=True, thanks=calendar.business_day
+            )
         except loading.NothingToRun as error:
             raise RunError(str(error)) from None
         for outcome, invoices in closed.items():
