@@ -12,6 +12,14 @@ os.environ.setdefault("RELANCE_DATA_DIR", tempfile.mkdtemp(prefix="relance-test-
 
 import pytest
 from django.conf import settings as _settings
+from hypothesis import HealthCheck
+from hypothesis import settings as _hypothesis
+
+# The suites on SQLite and PostgreSQL run side by side on two cores: how fast examples are
+# drawn says how loaded the machine is, not whether the code is right. Every other check
+# of Hypothesis stays on.
+_hypothesis.register_profile("relance", suppress_health_check=[HealthCheck.too_slow])
+_hypothesis.load_profile("relance")
 
 # pytest-django has read the settings before this file: what they derived from the data
 # directory follows it too (the commands the tests start read the variable above).
