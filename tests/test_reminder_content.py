@@ -8,8 +8,9 @@ from email.utils import parseaddr
 
 import factories as f
 import pytest
+from stdnum import iso11649
 
-from relance.accounts.identity import update_identity
+from relance.accounts.identity import payment_reference, update_identity
 from relance.dunning import outbox
 from relance.dunning.engine import run
 
@@ -85,10 +86,14 @@ def test_it_writes_with_the_identity_and_tells_how_to_pay(mail, language, words)
 
 def test_it_never_invents_bank_details(mail):
     org = f.organisation("acme", bic="BNPAFRPPXXX")  # a BIC alone is no account to pay into
-    reminded(org)
+    customer = reminded(org)[0].customer
+    reference = payment_reference(customer)  # RF28C0042: what a transfer would quote
     _, text, html = parts(mail.received[0])
     for body in (text, html):
-        assert "IBAN" not in body and "virement" not in body and "RF" not in body
+        assert "IBAN" not in body and "virement" not in body
+        # Not the bare letters RF: the signed portal link may hold them by chance.
+        assert reference not in body and iso11649.format(reference) not in body
+        assert "référence à indiquer" not in body
 
 
 def test_it_asks_for_nothing_in_a_thank_you(mail):
