@@ -34,6 +34,7 @@ from relance.bank.lines import StatementLine, assign_keys, compact_iban
 from relance.bank.models import BankLine, BankStatement, LineStatus
 from relance.dunning import pauses, policy
 from relance.ledger import balances
+from relance.ledger.imports.apply import log_run
 from relance.ledger.imports.records import ImportFailed, Problem
 from relance.ledger.models import (
     Allocation,
@@ -271,11 +272,10 @@ def import_statement(
             transaction.set_rollback(True)
             result.statement_id = None
         else:
-            result.run_id = ImportRun.objects.create(
-                organisation=organisation, file_name=path.name[:300], format=_logged(fmt),
+            result.run_id = log_run(
+                organisation, file=path.name[:300], format=_logged(fmt),
                 sha256=statement.sha256, status=ImportRun.Status.DONE,
-                counts=result.run_counts(), started_at=started, finished_at=timezone.now(),
-                user_id=user_id,
+                counts=result.run_counts(), error="", started=started, user_id=user_id,
             ).pk  # fmt: skip
     result.seconds = {
         "read": read_at - clock, "match": matched_at - matched_from,
@@ -304,10 +304,10 @@ def _record_refusal(
         fmt = fmt or guess_format(path)
     except OSError:
         sha256 = ""
-    run = ImportRun.objects.create(
-        organisation=organisation, file_name=path.name[:300], format=_logged(fmt),
-        sha256=sha256, status=ImportRun.Status.FAILED, error=str(failure)[:20000],
-        started_at=started, finished_at=timezone.now(), user_id=user_id,
+    run = log_run(
+        organisation, file=path.name[:300], format=_logged(fmt), sha256=sha256,
+        status=ImportRun.Status.FAILED, counts={}, error=str(failure), started=started,
+        user_id=user_id,
     )  # fmt: skip
     trail.record(
         organisation, "bank.refused", user_id=user_id, target=run,

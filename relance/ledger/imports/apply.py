@@ -226,6 +226,19 @@ def _silent(stage: str, done: int, total: int) -> None:
     pass
 
 
+def log_run(
+    organisation: Organisation, *, file: str, format: str, sha256: str, status: str,
+    counts: dict[str, int], error: str, started: dt.datetime, user_id: int | None,
+) -> ImportRun:  # fmt: skip
+    """The import log's record of one import, applied or refused, whatever its kind (ledger
+    files here, bank statements in relance.bank.services); the audit event is the caller's."""
+    return ImportRun.objects.create(
+        organisation=organisation, file_name=file, format=format, sha256=sha256,
+        status=status, counts=counts, error=error[:20000], started_at=started,
+        finished_at=timezone.now(), user_id=user_id,
+    )  # fmt: skip
+
+
 def _record_run(
     organisation: Organisation,
     batch: LedgerBatch,
@@ -235,18 +248,11 @@ def _record_run(
     error: str,
     user_id: int | None,
 ) -> ImportRun:
-    run = ImportRun.objects.create(
-        organisation=organisation,
-        file_name=batch.file,
-        format=batch.format,
-        sha256=batch.sha256,
-        status=status,
-        counts=dict(result.counts),
-        error=error[:20000],
-        started_at=started,
-        finished_at=timezone.now(),
+    run = log_run(
+        organisation, file=batch.file, format=batch.format, sha256=batch.sha256,
+        status=status, counts=dict(result.counts), error=error, started=started,
         user_id=user_id,
-    )
+    )  # fmt: skip
     # One event per import (applied or refused), never per row.
     done = status == ImportRun.Status.DONE
     counts = dict(sorted(result.counts.items()))
