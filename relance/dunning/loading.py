@@ -27,7 +27,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 
 from relance.accounts.models import Organisation
 from relance.dunning import owed, policy
@@ -37,6 +36,7 @@ from relance.dunning.models import (
     Communication,
     CommunicationItem,
     ItemState,
+    ItemToThank,
     MoveBounds,
     PaymentPlan,
     Promise,
@@ -385,19 +385,30 @@ def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:
     """Items reminded at least once (a reminder about them sent or handed to a person,
     the item not dropped from it), paid since, not yet thanked. A level reached by passing
     over steps alone is not a reminder."""
-    # Through the customer's communications: an item's reminders have no index of their own.
-    reminded = CommunicationItem.objects.filter(
-        organisation=org,
-        invoice_id=OuterRef("invoice_id"),
-        communication__customer_id=OuterRef("invoice__customer_id"),
-        communication__purpose=CommPurpose.REMINDER,
-        communication__status=CommStatus.SENT,
-        dropped="",
+    # From the items the triggers keep (``ItemToThank``: those paid since they were last
+    # thanked, a few a day), not every state not thanked; each checked here all the same.
+    # CROSS JOIN: SQLite then reads them first (it would start from the invoices); other
+    # databases take it as an inner join. An item's reminders are found through its
+    # customer's communications: they have no index of their own.
+    sql = (
+        "SELECT i.customer_id, s.invoice_id, i.number, s.level"
+        f" FROM {ItemToThank._meta.db_table} t CROSS JOIN {ItemState._meta.db_table} s"
+        f" CROSS JOIN {Invoice._meta.db_table} i"
+        " WHERE t.organisation_id = %s AND s.invoice_id = t.invoice_id AND i.id = t.invoice_id"
+        " AND s.organisation_id = %s AND i.organisation_id = %s AND s.thanked = %s"
+        " AND s.level >= 1 AND i.balance <= %s AND EXISTS (SELECT 1"
+        f" FROM {CommunicationItem._meta.db_table} ci JOIN {Communication._meta.db_table} c"
+        " ON c.id = ci.communication_id WHERE ci.organisation_id = %s"
+        " AND ci.invoice_id = s.invoice_id AND c.customer_id = i.customer_id"
+        " AND c.purpose = %s AND c.status = %s AND ci.dropped = '')"
     )
-    rows = ItemState.objects.filter(
-        Exists(reminded), organisation=org, invoice__organisation=org, thanked=False, level__gte=1,
-        invoice__balance__lte=org.min_balance,
-    ).values_list("invoice__customer_id", "invoice_id", "invoice__number", "level")  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [org.pk, org.pk, org.pk, False, org.min_balance, org.pk, CommPurpose.REMINDER.value,
+             CommStatus.SENT.value],
+        )  # fmt: skip
+        rows = cursor.fetchall()
     settled: dict[int, list[policy.Settled]] = defaultdict(list)
     for customer, invoice, number, level in sorted(rows):
         settled[customer].append(policy.Settled(invoice, number, level))

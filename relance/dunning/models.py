@@ -192,6 +192,28 @@ class ItemState(FromParent):
         return f"{self.invoice_id}: level {self.level}"
 
 
+class ItemToThank(FromParent):
+    """An item that may be thanked: its invoice's balance at or under the organisation's
+    minimum while its state is not thanked, at a level of 1 or more. Kept by triggers in
+    the database, whoever writes (relance/dunning/migrations/0099_nextday4.py), so that the
+    run reads the items paid since it last thanked rather than every state not thanked
+    (``loading._settled``, which checks each row: a superset does no harm)."""
+
+    organisation_parent = "invoice"
+    # Without database constraints: the triggers write these rows, and a raw delete of
+    # invoices leaves rows that the run's join to the invoice skips.
+    invoice = RowIdOneToOneField(
+        "ledger.Invoice", on_delete=models.CASCADE, primary_key=True, related_name="+",
+        db_constraint=False,
+    )  # fmt: skip
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} to thank"
+
+
 class MoveBounds(models.Model):
     """The reading bounds under which the organisation's ``Invoice.moves_on`` dates were
     computed (per level, days after the due date and after the last step: see
