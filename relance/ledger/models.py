@@ -444,16 +444,17 @@ class TimelineEvent(models.Model):
 
 
 class CustomerBalance(models.Model):
-    """What one customer owes in one currency, aged as of a day: the console's lists and
-    figures read these rows rather than a million invoices (relance.ledger.summaries keeps
-    them; nothing else writes them)."""
+    """What one customer owes in one currency, aged as of a day, the organisation's
+    (``BalanceDay``, kept there alone: aging the rows by a day moves the amounts of the
+    items crossing a bucket's limit, not every row): the console's lists and figures read
+    these rows rather than a million invoices (relance.ledger.summaries keeps them; nothing
+    else writes them)."""
 
     organisation = models.ForeignKey(
         Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="balances")
     currency = models.CharField(max_length=3)
-    as_of = models.DateField()
     open_amount = models.DecimalField(max_digits=18, decimal_places=2)
     overdue_amount = models.DecimalField(max_digits=18, decimal_places=2)
     not_due = models.DecimalField(max_digits=18, decimal_places=2)

@@ -13,9 +13,9 @@ rather than recomputed on each read:
   an item changes bucket only when its days overdue cross 1, 31, 61 or 91, so only the
   amounts of the open items whose due date crossed one of those limits between the two
   days move, from their old bucket to their new one, in the rows of their customers (one
-  UPDATE, in whole cents), then every row's ``as_of`` is moved in one UPDATE. A gap longer
-  than ``REBUILD_AFTER`` days, or rows never built, rebuilds the organisation in one
-  statement.
+  UPDATE, in whole cents); the day is the organisation's, in ``BalanceDay`` alone (the
+  rows do not repeat it, so that the others are not written). A gap longer than
+  ``REBUILD_AFTER`` days, or rows never built, rebuilds the organisation in one statement.
 - Every writer first takes the organisation's ``BalanceDay`` row (``SELECT ... FOR UPDATE``
   on PostgreSQL; on SQLite every transaction takes the database's write lock when it
   begins, ``transaction_mode = IMMEDIATE``). The second of two requests re-aging at once
@@ -170,8 +170,8 @@ def _rebuild(organisation_id: int, as_of: date) -> None:
 def _reage(organisation_id: int, previous: date, as_of: date) -> None:
     """Move the amounts of the open items whose days overdue crossed a limit between
     ``previous`` and ``as_of`` from their bucket to their new one, in the rows of their
-    customers (one UPDATE of the rows concerned, from the index of open items by due date),
-    then date every row ``as_of``."""
+    customers (one UPDATE of the rows concerned, from the index of open items by due date).
+    The caller dates them all, in ``BalanceDay``."""
     low, high = sorted((previous, as_of))
     # The days overdue at D are D - due: they cross L between low and high when
     # low - L < due <= high - L. One range of the index of open items by due date per limit.
@@ -217,10 +217,6 @@ def _reage(organisation_id: int, previous: date, as_of: date) -> None:
             f" AND {table}.currency = d.currency",
             [*before_params, *after_params, *crossed, organisation_id],
         )
-        cursor.execute(
-            f"UPDATE {table} SET as_of = %s WHERE organisation_id = %s AND as_of <> %s",
-            [as_of, organisation_id, as_of],
-        )
 
 
 def _bucket(as_of: date) -> tuple[str, list[Any]]:
@@ -255,16 +251,16 @@ def _recompute(
         if delete:
             cursor.execute(f"DELETE FROM {table} WHERE {which}", which_params)
         cursor.execute(
-            f"INSERT INTO {table} (organisation_id, customer_id, currency, as_of,"
+            f"INSERT INTO {table} (organisation_id, customer_id, currency,"
             " open_amount, overdue_amount, not_due, days_1_30, days_31_60, days_61_90,"
             " over_90, open_items, overdue_items, oldest_due)"
-            f" SELECT organisation_id, customer_id, currency, %s, {sums}"
+            f" SELECT organisation_id, customer_id, currency, {sums}"
             " FROM (SELECT organisation_id, customer_id, currency, due_date,"
             " CAST(ROUND(balance * 100) AS BIGINT) AS cents"
             f" FROM {Invoice._meta.db_table} WHERE {which} AND {OPEN}"
             ") AS open_items WHERE cents > 0"
             " GROUP BY organisation_id, customer_id, currency",
-            [as_of, *sum_params, *which_params],
+            [*sum_params, *which_params],
         )
 
 
