@@ -191,10 +191,16 @@ def known_fingerprints(organisation: Organisation) -> dict[int, str]:
     """Fingerprint -> number of the invoices whose file row a re-import may skip
     (``mapping.read_rows``): those imported from a row, with the due date the row gave (a
     derived one follows the customer's terms, which another row may change)."""
-    rows = Invoice.objects.filter(
-        organisation=organisation, import_fingerprint__isnull=False, due_date_derived=False
-    ).values_list("import_fingerprint", "number")
-    return {fp: number for fp, number in rows.iterator(chunk_size=50000) if fp is not None}
+    known: dict[int, str] = {}
+    with connection.cursor() as cursor:  # a million rows: the driver's tuples, no ORM rows
+        cursor.execute(
+            f"SELECT import_fingerprint, number FROM {Invoice._meta.db_table} WHERE "
+            "organisation_id = %s AND import_fingerprint IS NOT NULL AND NOT due_date_derived",
+            [organisation.pk],
+        )
+        while rows := cursor.fetchmany(50_000):
+            known.update(rows)
+    return known
 
 
 def read_sample(batch: LedgerBatch, size: int = 10) -> list[dict[str, Any]]:
