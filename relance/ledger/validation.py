@@ -33,11 +33,18 @@ _CHECKS = {
 }
 
 
-def check_customer_fields(fields: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(field, message) for each value that is wrong; normalises valid identifiers in place."""
+def check_customer_fields(
+    fields: dict[str, Any], stored: dict[str, Any] | None = None
+) -> Iterator[tuple[str, str]]:
+    """(field, message) for each value that is wrong; normalises valid identifiers in place.
+
+    ``stored`` is the customer as the ledger holds it: a value equal to its own was checked
+    when it was stored and is not checked again (a re-import names every customer as it is,
+    and the identifiers' check digits were most of its checks)."""
+    stored = stored or {}
     for name, (clean, message) in _CHECKS.items():
         value = fields.get(name)
-        if value:
+        if value and value != stored.get(name):
             try:
                 fields[name] = clean(value)
             except StdnumError:
@@ -48,7 +55,7 @@ def check_customer_fields(fields: dict[str, Any]) -> Iterator[tuple[str, str]]:
         and not fields["siret"].startswith(fields["siren"])
     ):
         yield "siret", f"SIRET {fields['siret']} does not belong to SIREN {fields['siren']}"
-    if email := fields.get("email"):
+    if (email := fields.get("email")) and email != stored.get("email"):
         try:
             validate_email(email)
         except ValidationError:

@@ -160,18 +160,12 @@ def create_tuples(model: Any, names: Sequence[str], rows: Iterable[tuple[Any, ..
 
 def update(table: str, columns: Sequence[str], keys: Sequence[str], rows: Sequence[Any]) -> None:
     """UPDATE many rows: each row gives ``columns`` then ``keys`` (the rows matched on all
-    keys: a key may also be a compare-and-set condition). SQLite: one prepared statement;
-    PostgreSQL: COPY into a temporary table, then one UPDATE ... FROM."""
+    keys: a key may also be a compare-and-set condition), through a temporary table and one
+    UPDATE ... FROM it (COPY into it on PostgreSQL)."""
     if not rows:
         return
     if connection.vendor != "postgresql":
-        sets = ", ".join(f"{c} = %s" for c in columns)
-        where = " AND ".join(f"{k} = %s" for k in keys)
-        with connection.cursor() as cursor:
-            for start in range(0, len(rows), CHUNK):
-                cursor.executemany(
-                    f"UPDATE {table} SET {sets} WHERE {where}", rows[start : start + CHUNK]
-                )
+        _sqlite_update(table, columns, keys, rows)
         return
     names = ", ".join([*columns, *keys])
     target = f"bulk_update_{table}"
@@ -186,3 +180,23 @@ def update(table: str, columns: Sequence[str], keys: Sequence[str], rows: Sequen
         where = " AND ".join(f"t.{k} = b.{k}" for k in keys)
         cursor.execute(f"UPDATE {table} t SET {sets} FROM {target} b WHERE {where}")
         cursor.execute(f"DROP TABLE {target}")
+
+
+def _sqlite_update(
+    table: str, columns: Sequence[str], keys: Sequence[str], rows: Sequence[Any]
+) -> None:
+    """One statement, not one per row: SQLite gives each statement that fires triggers a
+    statement journal, whose cost inside a savepoint grows with what the transaction has
+    already written (an import's balances took minutes). The staging table has no types
+    (the target's columns apply their own on the way in) and no key, so that the UPDATE
+    reads it and finds each target row by its key. It is kept for the connection and
+    emptied, not dropped: SQLite refuses to drop a table while a read is pending."""
+    names = [*columns, *keys]
+    staging = f"bulk_update_{table}__{'__'.join(names)}"
+    sets = ", ".join(f"{c} = b.{c}" for c in columns)
+    where = " AND ".join(f"{table}.{k} = b.{k}" for k in keys)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({', '.join(names)})")
+        insert(staging, names, rows)
+        cursor.execute(f"UPDATE {table} SET {sets} FROM {staging} b WHERE {where}")
+        cursor.execute(f"DELETE FROM {staging}")

@@ -17,9 +17,10 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from stdnum import iso11649
 
@@ -190,10 +191,16 @@ def known_fingerprints(organisation: Organisation) -> dict[int, str]:
     """Fingerprint -> number of the invoices whose file row a re-import may skip
     (``mapping.read_rows``): those imported from a row, with the due date the row gave (a
     derived one follows the customer's terms, which another row may change)."""
-    rows = Invoice.objects.filter(
-        organisation=organisation, import_fingerprint__isnull=False, due_date_derived=False
-    ).values_list("import_fingerprint", "number")
-    return {fp: number for fp, number in rows.iterator(chunk_size=50000) if fp is not None}
+    known: dict[int, str] = {}
+    with connection.cursor() as cursor:  # a million rows: the driver's tuples, no ORM rows
+        cursor.execute(
+            f"SELECT import_fingerprint, number FROM {Invoice._meta.db_table} WHERE "
+            "organisation_id = %s AND import_fingerprint IS NOT NULL AND NOT due_date_derived",
+            [organisation.pk],
+        )
+        while rows := cursor.fetchmany(50_000):
+            known.update(rows)
+    return known
 
 
 def read_sample(batch: LedgerBatch, size: int = 10) -> list[dict[str, Any]]:
@@ -358,8 +365,9 @@ class _Applier:
                     f"{refs[pay.reference]})",
                 )  # fmt: skip
             refs[pay.reference] = pay.row
-        for record in self.batch.customers.values():
-            for name, message in check_customer_fields(record.fields):
+        ledger = self.ledger_customers
+        for ref, record in self.batch.customers.items():
+            for name, message in check_customer_fields(record.fields, ledger.get(ref)):
                 self.problems.add(record.row, label(f"customer.{name}"), message)
         for row, target, message in check_limits(self.batch):
             self.problems.add(row, label(target), message)
@@ -402,13 +410,18 @@ class _Applier:
 
     # -- customers ----------------------------------------------------------------------
 
-    def apply_customers(self) -> None:
-        existing = {
+    @cached_property
+    def ledger_customers(self) -> dict[str, dict[str, Any]]:
+        """The organisation's customers by reference, as dicts of CUSTOMER_FIELDS."""
+        return {
             c["reference"]: c
             for c in Customer.objects.filter(organisation=self.org).values(
                 "id", "reference", *CUSTOMER_FIELDS
             )
         }
+
+    def apply_customers(self) -> None:
+        existing = self.ledger_customers
         create: list[dict[str, Any]] = []
         update: list[Customer] = []
         update_fields: set[str] = set()
@@ -742,12 +755,14 @@ class _Applier:
     def check_lookalikes_in_ledger(self, existing: dict[str, Any]) -> None:
         """A new invoice number that differs only by case or spaces from one of the ledger
         is refused (see check_lookalike_numbers)."""
+        if all(r.number in existing for r in self.batch.invoices):
+            return  # no new number (the same file again): the ledger's are not read
         numbers = Invoice.objects.filter(organisation=self.org).values_list("number", flat=True)
         ledger_numbers = list(numbers.iterator(chunk_size=50000))
         if not ledger_numbers:  # a first import: nothing to look like
             return
         new = {invoice_key(r.number): r for r in self.batch.invoices if r.number not in existing}
-        if not new or not may_look_alike([*ledger_numbers, *(r.number for r in new.values())]):
+        if not may_look_alike([*ledger_numbers, *(r.number for r in new.values())]):
             return
         ledger = {invoice_key(number): number for number in ledger_numbers}
         for key, rec in new.items():
@@ -1142,6 +1157,14 @@ def _updated(model: Any, old: dict[str, Any], names: Iterable[str], new: dict[st
 
 
 def _bulk_update(model: Any, objects: list[Any], fields: Iterable[str]) -> None:
-    fields = sorted(fields)
-    if objects and fields:
-        model.objects.bulk_update(objects, fields, batch_size=500)
+    """Write ``fields`` of ``objects`` (unsaved instances holding the new values) by id,
+    through ``bulk.update``: Django's ``bulk_update`` builds a CASE of every object per
+    field, in Python, 500 at a time."""
+    columns = [model._meta.get_field(name) for name in sorted(fields)]
+    if not objects or not columns:
+        return
+    rows = [
+        (*(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns), obj.pk)
+        for obj in objects
+    ]
+    bulk.update(model._meta.db_table, [f.column for f in columns], ["id"], rows)

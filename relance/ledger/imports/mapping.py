@@ -504,7 +504,12 @@ class _Skipper:
     def __init__(self, fields: list[_Field], known: dict[int, str], as_of: dt.date):
         self.known = known
         self.fields = [f for f in fields if f.target.startswith(("customer.", "contact."))]
-        self.columns = [f.index for f in self.fields if f.index is not None]
+        columns = [f.index for f in self.fields if f.index is not None]
+        # The cells of those columns, as a tuple whatever their number (picked in C).
+        self.pick: Callable[[list[Any]], tuple[Any, ...]] = (
+            operator.itemgetter(*columns) if len(columns) > 1
+            else lambda cells: tuple(cells[i] for i in columns)
+        )  # fmt: skip
         self.parsed: dict[tuple[str, ...], dict[str, Any] | None] = {}
         self.last: dict[str, tuple[str, ...]] = {}  # reference -> text last applied
         self.state = _State("", as_of, Problems(""))
@@ -513,7 +518,7 @@ class _Skipper:
         number = self.known.pop(state.fingerprint, None)  # type: ignore[arg-type]
         if number is None:
             return False  # new or changed, or the same row twice: read it
-        text = tuple(str(cells[i]) for i in self.columns)
+        text = self.pick(cells)
         values = self.parsed.get(text, ...)
         if values is ...:
             values = self.parsed[text] = _values(self.fields, cells, line, self.state)
