@@ -158,10 +158,12 @@ def read_file(
     progress: Progress | None = None,
     known: dict[int, str] | None = None,
     sink: Callable[[LedgerBatch], None] | None = None,
+    chunk: int = 20_000,
 ) -> LedgerBatch:
     """The records a file holds, without touching the database. With ``known`` (the
     ledger's ``known_fingerprints``), rows of invoices as last imported are not read. With
-    ``sink``, a file of invoice rows is handed to it in chunks (``mapping.read_rows``)."""
+    ``sink``, a file of invoice rows is handed to it ``chunk`` rows at a time
+    (``mapping.read_rows``)."""
     if not path.is_file():
         raise ImportFailed([Problem(path.name, None, None, "no such file")])
     fmt = format or (mapping.format if mapping else None) or guess_format(path)
@@ -184,7 +186,7 @@ def read_file(
         )
         mapping = mapping or default_mapping(table.header)
         batch = read_rows(table, mapping, default_currency=currency, as_of=as_of,
-                          progress=progress, known=known, sink=sink)  # fmt: skip
+                          progress=progress, known=known, sink=sink, chunk=chunk)  # fmt: skip
         batch.format = fmt
     with path.open("rb") as fh:  # in blocks: the file is not held whole
         batch.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()

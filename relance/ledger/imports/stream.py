@@ -114,7 +114,7 @@ def import_streamed(
             try:
                 batch = read_file(
                     path, format=format, mapping=mapping, currency=organisation.currency,
-                    as_of=as_of, progress=progress, sink=streamer.take,
+                    as_of=as_of, progress=progress, sink=streamer.take, chunk=CHUNK,
                 )  # fmt: skip
             except ImportFailed as failure:
                 raise Unread(failure) from None
