@@ -185,6 +185,7 @@ class _Streamer(_Applier):
         for kind in ("invoices", "payments"):
             kept = getattr(self.sampled, kind)
             kept += getattr(chunk, kind)[: max(0, 10 - len(kept))]
+        self.progress("checking", 0, 0)
         self.check_chunk()
         new = list(itertools.islice(chunk.customers.values(), len(self.written), None))
         create = [self.new_customer(record) for record in new]
@@ -192,6 +193,7 @@ class _Streamer(_Applier):
         self.dry_run = self.asked_dry or self.failing()
         self.progress("customers", len(self.written), len(chunk.customers))
         self.write_customers(create)
+        self.progress("invoices", len(self.numbers), len(self.numbers))
         self.stream_invoices()
         self.progress("payments", 0, len(chunk.payments))
         self.stream_payments()
