@@ -18,6 +18,7 @@ import datetime as dt
 import itertools
 import operator
 from collections import defaultdict
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -267,11 +268,17 @@ class _Streamer(_Applier):
             return
         if create:
             before = bulk.create(Customer, create)
-            for ref, pk, terms in Customer.objects.filter(
-                organisation=self.org, pk__gt=before
-            ).values_list("reference", "pk", "payment_terms_days"):
+            for ref, pk in self.written_since(Customer, "reference", before):
                 self.customer_ids[ref] = pk
-                self.customer_terms[pk] = terms
+                self.customer_terms[pk] = self.written[ref].get("payment_terms_days", 30)
+
+    def written_since(self, model: Any, key: str, before: int) -> Iterator[tuple[str, int]]:
+        """The key and id of the organisation's rows of ``model`` written since ``before``
+        (their first id), found by id alone: the organisation's index would read all its
+        rows again at each chunk (SQLite chose it)."""
+        rows = model.objects.filter(pk__gt=before).values_list(key, "pk", "organisation_id")
+        org_id = self.org.pk
+        return ((k, pk) for k, pk, org in rows.iterator(chunk_size=50000) if org == org_id)
 
     def customer_row(self, record: CustomerRecord) -> dict[str, Any]:
         values = {k: v for k, v in record.fields.items() if k in CUSTOMER_FIELDS}
@@ -303,8 +310,7 @@ class _Streamer(_Applier):
         before = self.write_invoices(rows) if rows else None
         if before is not None:
             self.invoices_before = min(self.invoices_before, before)
-            new = Invoice.objects.filter(organisation=self.org, pk__gt=before)
-            self.invoice_ids.update(new.values_list("number", "pk"))
+            self.invoice_ids.update(self.written_since(Invoice, "number", before))
         for rec in chunk.invoices:
             if rec.disputed is not None:
                 self.disputed[self.invoice_ids[rec.number]] = rec.disputed
@@ -328,8 +334,7 @@ class _Streamer(_Applier):
         self.result.counts["payments_created"] += len(rows)
         before = self.write_payments(rows) if rows else None
         if before is not None:
-            new = Payment.objects.filter(organisation=self.org, pk__gt=before)
-            self.payment_ids.update(new.values_list("reference", "pk"))
+            self.payment_ids.update(self.written_since(Payment, "reference", before))
 
     def stream_allocations(self) -> None:
         chunk = self.batch
