@@ -1,5 +1,6 @@
 """A first import (an empty ledger) looks nothing up, writes its new rows as it goes, and
-ends on the same ledger whatever the size of its writes."""
+ends on the same ledger whatever the size of its writes and of the chunks it reads the
+file in (relance.ledger.imports.stream)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from stdnum import luhn
 
-from relance.ledger.imports import import_file
+from relance.ledger.imports import ImportFailed, import_file, stream
 from relance.ledger.imports.apply import LOOKUP, _Inserts
 from relance.ledger.imports.mapping import load_mapping
-from relance.ledger.models import Allocation, Customer, Invoice, Payment
+from relance.ledger.models import Allocation, Customer, ImportRun, Invoice, Payment, TimelineEvent
 
 pytestmark = pytest.mark.django_db
 TODAY = dt.date(2026, 11, 30)
@@ -139,3 +140,82 @@ def test_it_holds_less_than_two_kilobytes_a_row_on_a_first_import(org, tmp_path)
 
     assert Invoice.objects.filter(organisation=org).count() == rows
     assert peak / rows < 2000
+
+
+def extra_row(number: str, name: str = "Client 1 SARL") -> str:
+    """A row of customer C00001 (rows 2, 42, ... of ``receivables``)."""
+    return f"C00001;{name};{siren(1)};{number};01/02/2025;03/03/2025;10,00;12,00;0,00\n"
+
+
+def whole_file(monkeypatch) -> None:
+    """The import reads the whole file before comparing it (apply._Applier), as before
+    the streamed first import."""
+    monkeypatch.setattr(stream, "streams", lambda *args: False)
+
+
+def test_a_first_import_in_chunks_ends_as_the_whole_file_does(
+    org, other_org, tmp_path, monkeypatch
+):
+    path = receivables(tmp_path / "ar.csv", 300)
+    with path.open("a", encoding="utf-8") as fh:  # the last word on a customer of row 2
+        fh.write(extra_row("FA9999999", "Client 1 SAS"))
+    with monkeypatch.context() as m:
+        whole_file(m)
+        whole_dry = do_import(other_org, path, dry_run=True)
+        whole = do_import(other_org, path)
+
+    monkeypatch.setattr(stream, "CHUNK", 7)  # a chunk every 7 rows
+    dry = do_import(org, path, dry_run=True)
+    assert Customer.objects.filter(organisation=org).count() == 0
+    chunked = do_import(org, path)
+
+    for streamed, read_whole in ((dry, whole_dry), (chunked, whole)):
+        assert streamed.counts == read_whole.counts
+        assert streamed.changes == read_whole.changes
+        assert streamed.sample == read_whole.sample
+        assert streamed.rows == read_whole.rows == 301
+    assert ledger(org) == ledger(other_org)
+    assert Customer.objects.get(organisation=org, reference="C00001").legal_name == "Client 1 SAS"
+    timeline = sorted(
+        TimelineEvent.objects.filter(organisation=org).values_list("customer__reference", "summary")
+    )
+    assert timeline == sorted(
+        TimelineEvent.objects.filter(organisation=other_org).values_list(
+            "customer__reference", "summary"
+        )
+    )
+    assert do_import(org, path).counts == {"invoices_unchanged": 301}
+
+
+def test_a_problem_in_the_last_chunk_is_found_and_nothing_is_written(
+    org, other_org, tmp_path, monkeypatch
+):
+    path = receivables(tmp_path / "ar.csv", 30)
+    with path.open("a", encoding="utf-8") as fh:
+        # A number of row 3 again, and one of row 4 in lower case, in the last chunk.
+        fh.write(extra_row("FA0000002") + extra_row("fa0000003"))
+    with monkeypatch.context() as m:
+        whole_file(m)
+        with pytest.raises(ImportFailed) as read_whole:
+            do_import(other_org, path)
+    monkeypatch.setattr(stream, "CHUNK", 7)
+
+    with pytest.raises(ImportFailed) as chunked:
+        do_import(org, path)
+
+    assert [str(p) for p in chunked.value.problems] == [
+        "ar.csv, row 32, field 'N° facture': invoice number 'FA0000002' appears twice (also row 3)",
+        "ar.csv, row 33, field 'N° facture': invoice number 'fa0000003' differs only by case "
+        "or spaces from 'FA0000003' (row 4): the same invoice twice?",
+        "ar.csv, row 32, field 'payment.reference': payment reference 'FA0000002/paid' appears "
+        "twice (also row 3)",
+    ]
+    assert chunked.value.problems == read_whole.value.problems
+    for model in (Customer, Invoice, Payment, Allocation):
+        assert not model.objects.filter(organisation=org).exists()
+    run = ImportRun.objects.get(organisation=org)
+    assert run.status == ImportRun.Status.FAILED
+    assert run.counts == ImportRun.objects.get(organisation=other_org).counts
+    with pytest.raises(ImportFailed) as dry:
+        do_import(org, path, dry_run=True)
+    assert dry.value.problems == chunked.value.problems

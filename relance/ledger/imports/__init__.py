@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 
 from relance.accounts.models import Organisation
+from relance.ledger.imports import stream
 from relance.ledger.imports.apply import (
     ImportResult,
     apply_batch,
@@ -156,9 +157,13 @@ def read_file(
     as_of: dt.date,
     progress: Progress | None = None,
     known: dict[int, str] | None = None,
+    sink: Callable[[LedgerBatch], None] | None = None,
+    chunk: int = 20_000,
 ) -> LedgerBatch:
     """The records a file holds, without touching the database. With ``known`` (the
-    ledger's ``known_fingerprints``), rows of invoices as last imported are not read."""
+    ledger's ``known_fingerprints``), rows of invoices as last imported are not read. With
+    ``sink``, a file of invoice rows is handed to it ``chunk`` rows at a time
+    (``mapping.read_rows``)."""
     if not path.is_file():
         raise ImportFailed([Problem(path.name, None, None, "no such file")])
     fmt = format or (mapping.format if mapping else None) or guess_format(path)
@@ -181,7 +186,7 @@ def read_file(
         )
         mapping = mapping or default_mapping(table.header)
         batch = read_rows(table, mapping, default_currency=currency, as_of=as_of,
-                          progress=progress, known=known)  # fmt: skip
+                          progress=progress, known=known, sink=sink, chunk=chunk)  # fmt: skip
         batch.format = fmt
     with path.open("rb") as fh:  # in blocks: the file is not held whole
         batch.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
@@ -238,6 +243,17 @@ def import_file(
     with held:
         as_of = as_of or timezone.localdate()
         started = timezone.now()
+        if stream.streams(organisation, detected, mapping):
+            try:
+                return stream.import_streamed(
+                    organisation, path, format=format, mapping=mapping, dry_run=dry_run,
+                    as_of=as_of, progress=progress, user_id=user_id, started=started,
+                )  # fmt: skip
+            except stream.Unread as unread:
+                if not dry_run:
+                    _refuse_unread(organisation, path, format, mapping, unread.failure, started,
+                                   user_id)  # fmt: skip
+                raise unread.failure from None
         try:
             batch = read_file(
                 path, format=format, mapping=mapping, currency=organisation.currency, as_of=as_of,
@@ -245,17 +261,30 @@ def import_file(
             )  # fmt: skip
         except ImportFailed as failure:
             if not dry_run:
-                fmt = format or (mapping.format if mapping else None)
-                if not fmt and path.is_file():
-                    fmt = guess_format(path)
-                refused = LedgerBatch(file=path.name, format=fmt or "", source="")
-                if path.is_file():
-                    refused.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-                record_refusal(organisation, refused, failure, started, user_id)
+                _refuse_unread(organisation, path, format, mapping, failure, started, user_id)
             raise
         return apply_batch(
             organisation, batch, dry_run=dry_run, as_of=as_of, progress=progress, user_id=user_id
         )
+
+
+def _refuse_unread(
+    organisation: Organisation,
+    path: Path,
+    format: str | None,
+    mapping: Mapping | None,
+    failure: ImportFailed,
+    started: dt.datetime,
+    user_id: int | None,
+) -> None:
+    """The import log's record of a file that could not be read."""
+    fmt = format or (mapping.format if mapping else None)
+    if not fmt and path.is_file():
+        fmt = guess_format(path)
+    refused = LedgerBatch(file=path.name, format=fmt or "", source="")
+    if path.is_file():
+        refused.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    record_refusal(organisation, refused, failure, started, user_id)
 
 
 def _import_statuses(

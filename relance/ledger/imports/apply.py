@@ -1038,9 +1038,11 @@ class _Applier:
 
     def apply_disputes(self) -> None:
         flagged = {r.number: r.disputed for r in self.batch.invoices if r.disputed is not None}
-        if not flagged:
-            return
-        ids = {self.invoice_ids[n]: d for n, d in flagged.items()}
+        if flagged:
+            self.open_disputes({self.invoice_ids[n]: d for n, d in flagged.items()})
+
+    def open_disputes(self, ids: dict[int, bool]) -> None:
+        """Open or clear the disputes of these invoices (id -> the file's flag)."""
         open_ids = set(
             Dispute.objects.filter(
                 organisation=self.org, resolved_on__isnull=True, invoice_id__in=list(ids)

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import models
 
-from relance.ledger.imports.records import LedgerBatch
+from relance.ledger.imports.records import CustomerRecord, LedgerBatch
 from relance.ledger.models import Address, Allocation, Contact, Customer, Invoice, Payment
 
 
@@ -59,11 +59,28 @@ _CONTACT_TEXT = (
 
 def check_limits(batch: LedgerBatch) -> Iterator[tuple[int | None, str, str]]:
     """(row, target, message) for every value of the batch its column cannot hold."""
-    yield from _check(batch.invoices, _INVOICE_TEXT, _INVOICE_AMOUNTS)
-    yield from _check(batch.payments, _PAYMENT_TEXT, _PAYMENT_AMOUNTS)
-    yield from _check(batch.allocations, (), _ALLOCATION_AMOUNTS)
-    yield from _check(batch.contacts, _CONTACT_TEXT, ())
-    for record in batch.customers.values():
+    for kind in RECORD_KINDS:
+        yield from check_records(kind, getattr(batch, kind))
+    yield from check_customers(batch.customers.values())
+
+
+RECORD_KINDS = ("invoices", "payments", "allocations", "contacts")  # a batch's lists
+_LIMITS = {
+    "invoices": (_INVOICE_TEXT, _INVOICE_AMOUNTS),
+    "payments": (_PAYMENT_TEXT, _PAYMENT_AMOUNTS),
+    "allocations": ((), _ALLOCATION_AMOUNTS),
+    "contacts": (_CONTACT_TEXT, ()),
+}
+
+
+def check_records(kind: str, records: list[Any]) -> Iterator[tuple[int | None, str, str]]:
+    """check_limits for one list of a batch (``kind``: one of RECORD_KINDS)."""
+    yield from _check(records, *_LIMITS[kind])
+
+
+def check_customers(records: Iterable[CustomerRecord]) -> Iterator[tuple[int | None, str, str]]:
+    """check_limits for customer records."""
+    for record in records:
         yield from _customer(record.row, "customer.reference", record.reference, Customer,
                              "reference")  # fmt: skip
         for name, value in record.fields.items():

@@ -427,6 +427,8 @@ def read_rows(
     as_of: dt.date,
     progress: Callable[[str, int, int], None] | None = None,
     known: dict[int, str] | None = None,
+    sink: Callable[[LedgerBatch], None] | None = None,
+    chunk: int = 20_000,
 ) -> LedgerBatch:
     """Turn the rows of a table into a LedgerBatch. Bad values are collected in
     ``batch.problems`` (their rows left out), for the import to report them with the
@@ -434,7 +436,12 @@ def read_rows(
 
     ``known`` maps the fingerprints of invoice rows as last imported to their invoice
     numbers (``fingerprints``): a row found there is that invoice unchanged, and is not
-    parsed but for its customer's columns (``batch.unchanged``). It is consumed."""
+    parsed but for its customer's columns (``batch.unchanged``). It is consumed.
+
+    With ``sink`` and a mapping of invoice rows, the batch is handed to ``sink`` every
+    ``chunk`` rows and at the end, and its invoices, payments, allocations and contacts are
+    dropped after each hand-over (its customers, problems and warnings stay whole): the
+    records of a file are never held whole (``relance.ledger.imports.stream``)."""
     problems = Problems(table.file)
     fields = _fields(mapping, table, problems)
     batch = LedgerBatch(
@@ -449,6 +456,8 @@ def read_rows(
     skipper = _Skipper(fields, known, as_of) if key and known else None
     textual = bool(table.delimiter)  # CSV cells are text; a spreadsheet's may be numbers
     rows = 0
+    if mapping.record != "invoice":
+        sink = None  # payments span rows (state.payments): read whole
     if progress:
         progress("reading", 0, table.size)
     try:
@@ -465,6 +474,8 @@ def read_rows(
                 builder(batch, values, line, state)
                 if skipper and "customer.reference" in values:
                     skipper.last.pop(values["customer.reference"], None)
+            if sink and rows % chunk == 0:
+                _hand_over(batch, problems, sink)
     except ImportFailed as failure:  # a structural error: report it after the value errors
         problems.items.extend(failure.problems)
         raise ImportFailed(problems.items) from None
@@ -472,8 +483,17 @@ def read_rows(
         problems.add(None, None, "the file has a header but no rows")
         problems.raise_if_any()
     batch.rows_read = rows
+    if sink and rows % chunk:
+        _hand_over(batch, problems, sink)
     batch.problems = problems.items
     return batch
+
+
+def _hand_over(batch: LedgerBatch, problems: Problems, sink: Callable[[LedgerBatch], None]) -> None:
+    """The records read since the last hand-over to ``sink``, then dropped."""
+    batch.problems = problems.items
+    sink(batch)
+    batch.invoices, batch.payments, batch.allocations, batch.contacts = [], [], [], []
 
 
 # Bump when what a row is read as changes for the same text and mapping: every row is then

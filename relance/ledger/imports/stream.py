@@ -1,0 +1,462 @@
+"""A first import streamed: the file's rows are read, checked and written a chunk at a time
+(``mapping.read_rows`` hands them over every CHUNK rows), then dropped, so that memory does
+not grow with the records of the file.
+
+It takes over from ``apply._Applier`` where the ledger is empty and the file holds invoice
+rows: nothing to compare with, and each row's payment and allocation name the row's own
+invoice. Across chunks it keeps only what the whole file is checked against (the invoice
+numbers and payment references seen, with their rows; the customers; the contacts), the
+counts, the sample and the problems. The guarantees are ``apply_batch``'s: one transaction,
+every problem of the whole file reported at once (after the first, it goes on checking and
+writes nothing more; the transaction rolls back at the end), the same counts, changes and
+sample in a dry run, the same import log, audit trail, balances and timeline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import operator
+from collections import defaultdict
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+
+from relance.accounts.models import Organisation
+from relance.ledger import balances
+from relance.ledger.imports.apply import (
+    _LOWER,
+    _SPACE,
+    _UPPER,
+    CUSTOMER_FIELDS,
+    INVOICE_FIELDS,
+    NEW_ALLOCATION,
+    ImportResult,
+    Progress,
+    _Applier,
+    _bulk_update,
+    _record_run,
+    _silent,
+    invoice_key,
+    read_sample,
+)
+from relance.ledger.imports.limits import RECORD_KINDS, check_customers, check_records, max_length
+from relance.ledger.imports.mapping import Mapping
+from relance.ledger.imports.records import (
+    ContactRecord,
+    CustomerRecord,
+    ImportFailed,
+    LedgerBatch,
+    Problems,
+)
+from relance.ledger.models import Allocation, Customer, ImportRun, Invoice, Payment
+from relance.ledger.validation import check_customer_fields
+from relance.lib import bulk
+
+CHUNK = 20_000  # rows read, checked and written at a time
+TABLES = ("csv", "xlsx", "ods")  # the formats mapping.read_rows reads
+# Where each kind of problem stands in the list the user sees: the order apply_batch finds
+# them in, whatever chunk each was found in.
+STAGES = (
+    "reading", "numbers", "lookalikes", "references", "customers",
+    *(f"limits.{kind}" for kind in RECORD_KINDS), "limits.customers", "unpadded",
+    "invoices", "payments", "allocations", "totals",
+)  # fmt: skip
+_REFERENCE_LENGTH = max_length(Customer, "reference")
+_NUMBER, _REFERENCE, _ROW = (operator.attrgetter(a) for a in ("number", "reference", "row"))
+
+
+class Unread(Exception):
+    """The file could not be read (``ImportFailed`` from the reader): nothing was applied."""
+
+    def __init__(self, failure: ImportFailed):
+        self.failure = failure
+
+
+def streams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> bool:
+    """Whether an import of this file into this ledger goes the streamed way: a table of
+    invoice rows into a ledger with no customer, invoice or payment yet."""
+    return (
+        fmt in TABLES
+        and mapping is not None
+        and mapping.record == "invoice"
+        and not any(
+            model.objects.filter(organisation=organisation).exists()
+            for model in (Customer, Invoice, Payment)
+        )
+    )
+
+
+def import_streamed(
+    organisation: Organisation,
+    path: Path,
+    *,
+    format: str | None,
+    mapping: Mapping | None,
+    dry_run: bool,
+    as_of: dt.date,
+    progress: Progress | None,
+    user_id: int | None,
+    started: dt.datetime,
+) -> ImportResult:
+    """``import_file`` for a first import (``streams``): raise Unread when the file cannot
+    be read, ImportFailed (recorded in the import log unless a dry run) when it cannot be
+    applied whole."""
+    from relance.ledger.imports import read_file
+
+    result = ImportResult(path.name, "", dry_run, 0)
+    streamer = _Streamer(organisation, path.name, result, as_of, progress or _silent, dry_run)
+    batch = streamer.batch
+    try:
+        with transaction.atomic():
+            try:
+                batch = read_file(
+                    path, format=format, mapping=mapping, currency=organisation.currency,
+                    as_of=as_of, progress=progress, sink=streamer.take, chunk=CHUNK,
+                )  # fmt: skip
+            except ImportFailed as failure:
+                raise Unread(failure) from None
+            streamer.finish(batch)
+            if not dry_run:
+                result.run_id = _record_run(
+                    organisation, batch, result, started, ImportRun.Status.DONE, "", user_id
+                ).pk
+    except ImportFailed as failure:
+        if not dry_run:
+            _record_run(
+                organisation, batch, result, started, ImportRun.Status.FAILED, str(failure),
+                user_id,
+            )  # fmt: skip
+        raise
+    return result
+
+
+class _Streamer(_Applier):
+    """``_Applier``'s first import, a chunk at a time: ``take`` each chunk, then ``finish``.
+    Ids of invoices and payments are kept for the chunk only (its allocations name its own
+    rows); customers, contacts and addresses are the whole file's."""
+
+    def __init__(
+        self,
+        organisation: Organisation,
+        file: str,
+        result: ImportResult,
+        as_of: dt.date,
+        progress: Progress,
+        dry_run: bool,
+    ):
+        super().__init__(organisation, LedgerBatch(file, "", ""), result, as_of, progress)
+        self.asked_dry = self.dry_run = dry_run
+        self.stages = {stage: Problems(file) for stage in STAGES}
+        self.numbers: dict[str, int | None] = {}  # every invoice number -> its last row
+        self.first_rows: dict[str, int | None] = {}  # of the numbers seen twice
+        self.references: dict[str, int | None] = {}  # every payment reference -> its row
+        self.lower = self.upper = self.odd = False  # what the numbers are written with
+        self.written: dict[str, dict[str, Any]] = {}  # customer -> the values inserted
+        # A customer reference too long for its column: the final checks will say so (a
+        # reference does not change), nothing more is written.
+        self.doomed = False
+        self.contacts: dict[tuple[str, str], ContactRecord] = {}
+        self.derived: dict[int, set[int]] = defaultdict(set)  # customer -> terms used
+        self.disputed: dict[int, bool] = {}  # invoice id -> the file's flag
+        self.created: list[str] = []  # the first invoice numbers, for the sample of changes
+        self.sampled = LedgerBatch(file, "", "")
+        self.existing_invoices: dict[str, dict[str, Any]] = {}
+        self.kept_dates: dict[str, dt.date] = {}
+        self.obsolete_payment_ids: set[int] = set()
+
+    def stage(self, name: str) -> Problems:
+        self.problems = self.stages[name]
+        return self.problems
+
+    def failing(self) -> bool:
+        return (
+            bool(self.batch.problems)
+            or self.doomed
+            or any(stage.items for stage in self.stages.values())
+        )
+
+    # -- one chunk ----------------------------------------------------------------------
+
+    def take(self, chunk: LedgerBatch) -> None:
+        self.batch = chunk
+        for kind in ("invoices", "payments"):
+            kept = getattr(self.sampled, kind)
+            kept += getattr(chunk, kind)[: max(0, 10 - len(kept))]
+        self.progress("checking", 0, 0)
+        self.check_chunk()
+        new = list(itertools.islice(chunk.customers.values(), len(self.written), None))
+        create = [self.new_customer(record) for record in new]
+        # After a problem, go on as a dry run: find the rest, write nothing more.
+        self.dry_run = self.asked_dry or self.failing()
+        self.progress("customers", len(self.written), len(chunk.customers))
+        self.write_customers(create)
+        self.progress("invoices", len(self.numbers), len(self.numbers))
+        self.stream_invoices()
+        self.progress("payments", 0, len(chunk.payments))
+        self.stream_payments()
+        self.stream_allocations()
+        for rec in chunk.contacts:  # one contact per customer and name, the last row's
+            self.contacts[(rec.customer, rec.name)] = rec
+
+    def check_chunk(self) -> None:
+        """The whole file's checks of check_batch, on this chunk against the others'."""
+        chunk, label = self.batch, self.batch.label
+        numbers = list(map(_NUMBER, chunk.invoices))
+        if len(set(numbers)) < len(numbers) or not self.numbers.keys().isdisjoint(numbers):
+            problems = self.stage("numbers")
+            for inv in chunk.invoices:
+                if inv.number in self.numbers:
+                    problems.add(
+                        inv.row, label("invoice.number"),
+                        f"invoice number {inv.number!r} appears twice (also row "
+                        f"{self.numbers[inv.number]})",
+                    )  # fmt: skip
+                    self.first_rows.setdefault(inv.number, self.numbers[inv.number])
+                self.numbers[inv.number] = inv.row
+        else:
+            self.numbers.update(zip(numbers, map(_ROW, chunk.invoices), strict=True))
+        if numbers and not self.odd:  # what may_look_alike asks, of every chunk's numbers
+            text = "\x00".join(numbers)
+            self.odd = not text.isascii() or bool(_SPACE.search(text))
+            self.lower = self.lower or bool(_LOWER.search(text))
+            self.upper = self.upper or bool(_UPPER.search(text))
+        references = list(map(_REFERENCE, chunk.payments))
+        if len(set(references)) < len(references) or not self.references.keys().isdisjoint(
+            references
+        ):
+            problems = self.stage("references")
+            for pay in chunk.payments:
+                if pay.reference in self.references:
+                    problems.add(
+                        pay.row, label("payment.reference"),
+                        f"payment reference {pay.reference!r} appears twice (also row "
+                        f"{self.references[pay.reference]})",
+                    )  # fmt: skip
+                self.references[pay.reference] = pay.row
+        else:
+            self.references.update(zip(references, map(_ROW, chunk.payments), strict=True))
+        for kind in RECORD_KINDS:
+            problems = self.stages[f"limits.{kind}"]
+            for row, target, message in check_records(kind, getattr(chunk, kind)):
+                problems.add(row, label(target), message)
+
+    def new_customer(self, record: CustomerRecord) -> dict[str, Any]:
+        """The row of a customer first seen in this chunk, as the file has said of it so
+        far; only its reference when a value is wrong for now (``finish`` checks the file's
+        last word on it, and writes it)."""
+        wrong = list(check_customer_fields(record.fields))  # normalises what is right
+        if not wrong and not any(check_customers([record])):
+            return self.customer_row(record)
+        self.doomed = self.doomed or len(record.reference) > _REFERENCE_LENGTH
+        return {"organisation_id": self.org.pk, "reference": record.reference,
+                "source": self.batch.source, "legal_name": record.reference[:200],
+                "currency": self.org.currency}  # fmt: skip
+
+    def write_customers(self, create: list[dict[str, Any]]) -> None:
+        """The customers first seen in this chunk (``finish`` brings them to the file's
+        last word)."""
+        for values in create:
+            self.written[values["reference"]] = values
+        if self.dry_run:
+            for values in create:
+                fake = self.customer_ids[values["reference"]] = self.fake_id()
+                self.customer_terms[fake] = values.get("payment_terms_days", 30)
+            return
+        if create:
+            before = bulk.create(Customer, create)
+            for ref, pk in self.written_since(Customer, "reference", before):
+                self.customer_ids[ref] = pk
+                self.customer_terms[pk] = self.written[ref].get("payment_terms_days", 30)
+
+    def written_since(self, model: Any, key: str, before: int) -> Iterator[tuple[str, int]]:
+        """The key and id of the organisation's rows of ``model`` written since ``before``
+        (their first id), found by id alone: the organisation's index would read all its
+        rows again at each chunk (SQLite chose it)."""
+        rows = model.objects.filter(pk__gt=before).values_list(key, "pk", "organisation_id")
+        org_id = self.org.pk
+        return ((k, pk) for k, pk, org in rows.iterator(chunk_size=50000) if org == org_id)
+
+    def customer_row(self, record: CustomerRecord) -> dict[str, Any]:
+        values = {k: v for k, v in record.fields.items() if k in CUSTOMER_FIELDS}
+        values.setdefault("legal_name", record.reference)
+        values.setdefault("currency", self.org.currency)
+        return {"organisation_id": self.org.pk, "reference": record.reference,
+                "source": self.batch.source, **values}  # fmt: skip
+
+    def stream_invoices(self) -> None:
+        chunk = self.batch
+        self.invoice_ids = {}
+        self.stage("invoices")
+        paid = self.paid_by_new_allocations()
+        invoice_tuple = operator.itemgetter(*INVOICE_FIELDS)
+        org_id, source = self.org.pk, chunk.source
+        rows = []
+        for rec in chunk.invoices:
+            values = self.invoice_values(rec)
+            if values["due_date_derived"]:
+                customer_id = values["customer_id"]
+                self.derived[customer_id].add(self.customer_terms[customer_id])
+            allocated, last = paid.get(rec.number, (Decimal(0), None))
+            balance = rec.amount - allocated if allocated else rec.amount
+            rows.append((org_id, rec.number, balance, last if balance <= 0 else None,
+                         source, rec.fingerprint, *invoice_tuple(values)))  # fmt: skip
+            if len(self.created) < ImportResult.SAMPLE:
+                self.created.append(rec.number)
+        self.result.counts["invoices_created"] += len(rows)
+        before = self.write_invoices(rows) if rows else None
+        if before is not None:
+            self.invoices_before = min(self.invoices_before, before)
+            self.invoice_ids.update(self.written_since(Invoice, "number", before))
+        for rec in chunk.invoices:
+            if rec.disputed is not None:
+                self.disputed[self.invoice_ids[rec.number]] = rec.disputed
+
+    def stream_payments(self) -> None:
+        chunk = self.batch
+        self.payment_ids, self.payment_amounts = {}, {}
+        problems = self.stage("payments")
+        org_id, source = self.org.pk, chunk.source
+        rows = []
+        for rec in chunk.payments:
+            customer_id = self.customer_ids.get(rec.customer)
+            if customer_id is None:
+                continue
+            self.payment_amounts[rec.reference] = rec.amount
+            if rec.amount <= 0:
+                problems.add(rec.row, "payment.amount", f"{rec.amount} is not positive")
+                continue
+            rows.append((org_id, rec.reference, source, customer_id, rec.kind, rec.date,
+                         rec.currency, rec.amount, rec.method, rec.memo))  # fmt: skip
+        self.result.counts["payments_created"] += len(rows)
+        before = self.write_payments(rows) if rows else None
+        if before is not None:
+            self.payment_ids.update(self.written_since(Payment, "reference", before))
+
+    def stream_allocations(self) -> None:
+        chunk = self.batch
+        problems = self.stage("allocations")
+        invoice_currency = {rec.number: rec.currency for rec in chunk.invoices}
+        payment_currency = {p.reference: p.currency for p in chunk.payments}
+        totals: dict[tuple[int, int], Decimal] = {}
+        rows = []
+        for rec in chunk.allocations:
+            pid = self.payment_ids.get(rec.payment)
+            iid = self.invoice_ids.get(rec.invoice)
+            if pid is None:
+                problems.add(rec.row, "payment.reference", f"no payment {rec.payment!r}")
+                continue
+            if iid is None:
+                problems.add(rec.row, "invoice.number", f"no invoice {rec.invoice!r}")
+                continue
+            currency = payment_currency.get(rec.payment)
+            if currency and currency != invoice_currency.get(rec.invoice, currency):
+                problems.add(
+                    rec.row, "payment.currency",
+                    f"payment {rec.payment} in {currency} cannot settle invoice {rec.invoice} "
+                    f"in {invoice_currency[rec.invoice]}",
+                )  # fmt: skip
+                continue
+            if rec.amount <= 0:
+                continue
+            totals[(pid, iid)] = rec.amount
+            rows.append((self.org.pk, pid, iid, rec.amount, rec.date))
+        self.result.counts["allocations_created"] += len(rows)
+        self.stage("totals")
+        self.check_allocation_totals(totals)
+        if rows and not self.dry_run:
+            bulk.create_tuples(Allocation, NEW_ALLOCATION, rows)
+
+    # -- the whole file -----------------------------------------------------------------
+
+    def finish(self, batch: LedgerBatch) -> None:
+        """The whole file's checks and writes, once every chunk is in; raise ImportFailed
+        with every problem found."""
+        self.batch = batch
+        self.result.format, self.result.rows = batch.format, batch.rows_read
+        self.result.warnings = list(batch.warnings)
+        self.sampled.customers = dict(itertools.islice(batch.customers.items(), 10))
+        self.result.sample = read_sample(self.sampled)
+        self.stages["reading"].items = list(batch.problems[: Problems.LIMIT])
+        self.check_lookalikes()
+        for record in batch.customers.values():
+            for name, message in check_customer_fields(record.fields):
+                self.stages["customers"].add(record.row, batch.label(f"customer.{name}"), message)
+        for row, target, message in check_customers(batch.customers.values()):
+            self.stages["limits.customers"].add(row, batch.label(target), message)
+        self.stage("unpadded")
+        self.unpadded_references({})
+        self.dry_run = self.asked_dry or self.failing()
+        for ref in sorted(batch.customers):
+            self.result.note("customers", ref, "created")
+        self.finish_customers()
+        batch.contacts = list(self.contacts.values())
+        self.apply_contacts()
+        self.result.changes += [
+            {"what": "invoices", "key": number, "action": "created"} for number in self.created
+        ]
+        problems = Problems(batch.file)
+        problems.items = [p for stage in STAGES for p in self.stages[stage].items][: Problems.LIMIT]
+        problems.raise_if_any()
+        if self.dry_run:
+            # A chunk goes on as a dry run only after a problem, which stays to the end.
+            assert self.asked_dry, "a streamed import wrote nothing without a problem"
+            return
+        self.progress("balances", 0, len(self.touched_invoices))
+        balances.refresh(self.org.pk, self.touched_invoices, set(self.touched_customers))
+        if self.disputed:
+            self.open_disputes(self.disputed)
+        self.write_timeline()
+
+    def check_lookalikes(self) -> None:
+        """check_lookalike_numbers on the numbers of every chunk (the first row of each)."""
+        if not (self.odd or (self.lower and self.upper)):
+            return
+        problems, first = self.stages["lookalikes"], self.first_rows
+        by_key: dict[str, tuple[str, int | None]] = {}
+        for number, row in self.numbers.items():
+            row = first.get(number, row)
+            other, other_row = by_key.setdefault(invoice_key(number), (number, row))
+            if other != number:
+                problems.add(
+                    row, self.batch.label("invoice.number"),
+                    f"invoice number {number!r} differs only by case or spaces from "
+                    f"{other!r} (row {other_row}): the same invoice twice?",
+                )  # fmt: skip
+
+    def finish_customers(self) -> None:
+        """Customers as the file's last row of each says (the chunks wrote the first), their
+        billing addresses, and the due dates derived from terms a later row changed."""
+        if self.dry_run:
+            return
+        update: list[Customer] = []
+        fields: set[str] = set()
+        addresses: dict[str, dict[str, Any]] = {}
+        for ref in sorted(self.batch.customers):
+            record = self.batch.customers[ref]
+            if "address" in record.fields:
+                addresses[ref] = record.fields["address"]
+            values, old = self.customer_row(record), self.written[ref]
+            if values != old:
+                changed = {k for k in values.keys() | old.keys() if values.get(k) != old.get(k)}
+                update.append(Customer(pk=self.customer_ids[ref], **values))
+                fields.update(changed)
+                terms = values.get("payment_terms_days", 30)
+                self.customer_terms[self.customer_ids[ref]] = terms
+        _bulk_update(Customer, update, fields - {"organisation_id", "reference", "source"})
+        self.apply_addresses(addresses)
+        redated = []
+        for customer_id, used in self.derived.items():
+            terms = self.customer_terms[customer_id]
+            if used == {terms}:
+                continue
+            derived = Invoice.objects.filter(
+                organisation=self.org, customer_id=customer_id, due_date_derived=True
+            ).values_list("pk", "issue_date")
+            redated += [
+                Invoice(pk=pk, due_date=issued + dt.timedelta(days=terms)) for pk, issued in derived
+            ]
+        _bulk_update(Invoice, redated, {"due_date"})
