@@ -1,4 +1,4 @@
-"""The items to thank, kept by triggers (``ItemToThank``, dunning 0099_nextday4): the run
+"""The items to thank, kept by triggers (``ItemToThank``, dunning 0017_items_to_thank): the run
 reads the items paid since they were reminded instead of every state not thanked. Each
 writer of a balance, of a state and of the organisation's minimum keeps them; what the run
 finds is what the scan of every state found (``scanned`` below, the run's former query)."""
@@ -207,7 +207,7 @@ def test_the_migration_finds_the_items_to_thank_already_there(org, reminded):
     pay(first, on=D)
     pay(second, "249.50", on=D)
     ItemToThank.objects.all().delete()
-    migration = importlib.import_module("relance.dunning.migrations.0099_nextday4")
+    migration = importlib.import_module("relance.dunning.migrations.0017_items_to_thank")
     with connection.cursor() as cursor:
         cursor.execute(migration.FILL)
     assert to_thank(org) == {"F1", "F2"}

@@ -195,7 +195,7 @@ class ItemState(FromParent):
 class ItemToThank(FromParent):
     """An item that may be thanked: its invoice's balance at or under the organisation's
     minimum while its state is not thanked, at a level of 1 or more. Kept by triggers in
-    the database, whoever writes (relance/dunning/migrations/0099_nextday4.py), so that the
+    the database, whoever writes (relance/dunning/migrations/0017_items_to_thank.py), so that the
     run reads the items paid since it last thanked rather than every state not thanked
     (``loading._settled``, which checks each row: a superset does no harm)."""
 
