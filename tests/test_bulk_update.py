@@ -22,7 +22,7 @@ def invoices(org, n: int) -> list[Invoice]:
 
 
 def test_it_writes_each_row_by_its_key_and_no_other(org):
-    a, b, c = invoices(org, 3)
+    a, _, c = invoices(org, 3)
     bulk.update("ledger_invoice", ["balance", "settled_on"], ["id"],
                 [(Decimal("0"), dt.date(2026, 11, 20), a.pk), ("12.50", None, c.pk)])  # fmt: skip
     rows = dict(Invoice.objects.values_list("number", "balance"))
