@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
 from relance.bank import mappings as bank_mappings
@@ -170,7 +171,9 @@ class Command(BaseCommand):
             return None
         saved = ImportMapping.objects.filter(organisation=org, name=given).first()
         if saved is None:
-            raise ImportFailed([Problem(given, None, None, "no such mapping file or saved name")])
+            raise ImportFailed(
+                [Problem(given, None, None, _("no such mapping file or saved name"))]
+            )
         return parse_mapping(saved.spec, f"mapping {given!r}", default_name=given)
 
     def fail(self, problems: list[Problem], as_json: bool) -> NoReturn:
