@@ -36,8 +36,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone, translation
-from django.utils.translation import gettext_noop
+from django.utils import timezone
 from django_tasks import task
 from django_tasks.base import Task
 
@@ -46,6 +45,7 @@ from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.dunning import engine, sharing
 from relance.dunning.models import QueuedRun, RunPart
+from relance.dunning.run_errors import BEGINNER, BEGINNING, PART, STANDS, WORKER, written
 from relance.lib import locks
 
 QUEUE = "runs"
@@ -106,8 +106,7 @@ def begin(run_id: int) -> dict[str, Any]:
             result, closed = engine.begin_parts(org, run.run_date)
             shares = sharing.parts(org, run.parts_wanted or None)
     except Exception as error:
-        _fail(run, _said(org, gettext_noop("the beginning of the run failed: %(reason)s"),
-                         reason=_reason(error)))  # fmt: skip
+        _fail(run, written(BEGINNING, reason=_reason(error)))
         if isinstance(error, engine.RunError):
             return {"failed": 1}
         raise
@@ -163,16 +162,13 @@ def sweep_stale(stale_after: timedelta = STALE_AFTER) -> int:
         .select_related("run", "organisation")
     )  # fmt: skip
     for part in stale:
-        _attempt_failed(part, _said(
-            part.organisation,
-            gettext_noop("the worker %(worker)s stopped (nothing written for %(seconds)s s)"),
-            worker=part.worker, seconds=int(stale_after.total_seconds()),
-        ))  # fmt: skip
+        _attempt_failed(part, written(WORKER, worker=part.worker,
+                                      seconds=int(stale_after.total_seconds())))  # fmt: skip
     begun = QueuedRun.objects.filter(
         status=QueuedRun.Status.RUNNING, parts_total=0, updated_at__lt=before
     ).select_related("organisation")
     for run in begun:
-        _fail(run, _said(run.organisation, gettext_noop("the worker that began the run stopped")))
+        _fail(run, written(BEGINNER))
     return len(stale) + len(begun)
 
 
@@ -227,20 +223,12 @@ def _attempt_failed(part: RunPart, reason: str, retry: bool = True) -> None:
             _enqueue(run_part, part.run_id, part.share)
             return
     run = QueuedRun.objects.select_related("organisation").get(pk=part.run_id)
-    _fail(run, _said(
-        run.organisation,
-        gettext_noop("part %(part)s of %(parts)s failed after %(attempts)s attempt(s): %(reason)s"),
-        part=part.share + 1, parts=run.parts_total, attempts=part.attempts, reason=reason,
-    ))  # fmt: skip
+    _fail(run, written(PART, part=part.share + 1, parts=run.parts_total,
+                       attempts=part.attempts, reason=reason))  # fmt: skip
 
 
 def _fail(run: QueuedRun, reason: str) -> None:
-    message = _said(
-        run.organisation,
-        gettext_noop("%(reason)s. What the other parts wrote stands: run the same date again "
-                     "to finish (nothing is planned twice)."),
-        reason=reason,
-    )  # fmt: skip
+    message = written(STANDS, reason=reason)
     if not QueuedRun.objects.filter(pk=run.pk, status__in=ACTIVE).update(
         status=QueuedRun.Status.FAILED, error=message, finished_at=timezone.now()
     ):
@@ -249,13 +237,6 @@ def _fail(run: QueuedRun, reason: str) -> None:
                  summary=f"run of {run.run_date} failed: {message}",
                  data={"run_date": run.run_date, "queued_run": run.pk, "error": message,
                        "parts_done": run.parts_done, "parts_total": run.parts_total})  # fmt: skip
-
-
-def _said(organisation: Organisation, message: str, **values: Any) -> str:
-    """What a run's record says, in its organisation's language: a worker has no user, and
-    the Runs page shows the text as written (an exception's own text stays as it is)."""
-    with translation.override(organisation.language):
-        return translation.gettext(message) % values
 
 
 def _figures(result: engine.RunResult) -> dict[str, Any]:
