@@ -119,7 +119,10 @@ def read_sources(path: Path) -> Iterator[_File]:
         for p in names:
             item = _File(str(p.relative_to(path)))
             if p.stat().st_size > einvoice.MAX_BYTES:
-                item.refuse(f"{p.stat().st_size:,} bytes is too large for an invoice")
+                item.refuse(
+                    _("%(size)s bytes is too large for an invoice")
+                    % {"size": f"{p.stat().st_size:,}"}
+                )
             else:
                 item.data = p.read_bytes()
             yield item
