@@ -5,8 +5,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 
-from django.utils.translation import gettext as _
-
 
 def add_months(day: dt.date, months: int) -> dt.date:
     """The same day ``months`` later (or earlier), the month's last day when it is shorter:
@@ -27,6 +25,4 @@ def out_of_range(day: dt.date) -> str | None:
     """Why ``day`` cannot be used (outside FIRST_DAY..LAST_DAY), or None when it can."""
     if FIRST_DAY <= day <= LAST_DAY:
         return None
-    return _("%(day)s is outside the dates Relance handles (%(first)s to %(last)s)") % {
-        "day": day.isoformat(), "first": FIRST_DAY, "last": LAST_DAY
-    }  # fmt: skip
+    return f"{day.isoformat()} is outside the dates Relance handles ({FIRST_DAY} to {LAST_DAY})"

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
@@ -66,6 +66,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        # The command line speaks English, its problems too (the console and the API speak
+        # the reader's language).
+        with translation.override("en"):
+            self.run_command(opts)
+
+    def run_command(self, opts: dict[str, Any]) -> None:
         if opts["create_org"] and not opts["org"]:
             raise CommandError("--create-org needs --org SLUG", returncode=2)
         if not opts["create_org"] and any(opts[k] for k in ("country", "currency", "language")):
