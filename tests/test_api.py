@@ -295,6 +295,7 @@ def test_it_lists_in_a_few_queries_whatever_the_number_of_rows(org, django_asser
 # -- writes through the services ------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 def test_it_creates_invoices_and_payments_through_the_ledger_with_balances_right(org):
     make.customer(org, "C1")
     summaries.rebuild(org.pk)  # the customers' balances are kept from now on
@@ -340,6 +341,7 @@ def test_it_creates_invoices_and_payments_through_the_ledger_with_balances_right
     assert ImportRun.objects.filter(organisation=org, status="done").count() == 3
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 def test_it_updates_an_invoice_and_the_balance_follows(org):
     customer = make.customer(org, "C1")
     invoice = make.invoice(customer, "F-1", due=D, amount="1000.00")

@@ -24,6 +24,9 @@ from relance.dunning import policy
 from relance.ledger.imports.records import ImportFailed
 from relance.ledger.models import Allocation, Hold, HoldKind, Invoice, Payment
 
+# Their messages are read in English (the default language is French).
+pytestmark = pytest.mark.usefixtures("in_english")
+
 D = dt.date(2026, 11, 23)
 OUR_IBAN = "FR7630006000011234567890189"
 

@@ -77,6 +77,7 @@ def open_items(org):
     ]  # fmt: skip
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 def test_it_previews_then_imports_a_zip_of_einvoices_reporting_each_file(signed, acme):
     foreign = ubl("UBL-3", seller_siren="552100554")  # another seller's invoice
     data = zipped(**{"a.xml": ubl("UBL-1"), "b.xml": ubl("UBL-2", total="480.00"),
@@ -102,6 +103,7 @@ def test_it_previews_then_imports_a_zip_of_einvoices_reporting_each_file(signed,
     assert (run.format, run.status) == ("einvoice", "done")
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 def test_it_gathers_several_files_uploaded_at_once_as_a_folder(signed, acme):
     token = token_of(upload(signed, ("a.xml", ubl("UBL-1")), ("b.xml", ubl("UBL-2"))))
     staged = staging.load(acme, token)
@@ -214,6 +216,7 @@ def test_it_names_a_wrong_bank_column_option(signed, acme):
     assert staging.load(acme, token).last is None
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 def test_it_refuses_an_xml_of_another_kind_naming_the_file(signed, acme, media):
     response = upload(signed, ("catalogue.xml", b'<?xml version="1.0"?><catalog/>'))
     assert response.status_code == 400

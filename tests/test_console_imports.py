@@ -139,6 +139,7 @@ def test_it_detects_a_fec_as_the_command_line_does_and_needs_no_mapping(signed, 
     assert Invoice.objects.get(organisation=org).number == "F1"
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 @pytest.mark.parametrize(
     ("name", "data", "said"),
     [
@@ -156,6 +157,7 @@ def test_it_refuses_a_hostile_file_with_a_clear_error(signed, org, media, name, 
     assert written(org) == (0, 0, 0, 0)
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 def test_it_refuses_a_file_over_the_size_limit_of_the_settings(signed, org, settings, media):
     settings.RELANCE_IMPORT_MAX_BYTES = 1000
     response = upload(signed, csv(GOOD * 20))
@@ -164,6 +166,7 @@ def test_it_refuses_a_file_over_the_size_limit_of_the_settings(signed, org, sett
     assert not list((media / "imports" / str(org.pk)).iterdir())
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 def test_it_refuses_a_declared_huge_body_before_reading_it(signed, settings):
     settings.RELANCE_IMPORT_MAX_BYTES = 1000
     body = b"x" * 10
@@ -252,6 +255,7 @@ def test_it_offers_first_the_mapping_the_command_line_used_last(signed, org, tmp
     assert 'id="mapping-name" name="name" value="erp"' in page
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 def test_it_names_each_mistake_of_the_mapping_and_saves_nothing(signed, org):
     token = token_of(upload(signed, csv(GOOD)))
     form = mapping_form("bad name!", currency="EURO", **{"column:invoice.amount": ""})

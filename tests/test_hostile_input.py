@@ -83,6 +83,7 @@ def test_it_runs_at_the_edges_of_the_range(db, tmp_path):
         call_command("run", "--org", "acme", "--date", day.isoformat(), stdout=StringIO())
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 @pytest.mark.django_db
 def test_it_refuses_an_imported_date_it_cannot_compute_with(tmp_path):
     org = factories.organisation()
@@ -134,6 +135,7 @@ def test_it_writes_iso_codes_in_capitals():
     assert (org.currency, org.country) == ("CHF", "CH")
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 @pytest.mark.django_db
 def test_it_refuses_iso_codes_on_every_way_an_organisation_is_made(tmp_path):
     csv = tmp_path / "ledger.csv"
@@ -303,6 +305,7 @@ def test_it_refuses_hostile_yaml_in_a_mapping_at_once(data_dir, tmp_path, case, 
     assert _rows(data_dir, "SELECT id FROM ledger_customer WHERE reference = 'C9'") == []
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("option", "said"),

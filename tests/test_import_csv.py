@@ -26,7 +26,8 @@ from relance.ledger.models import (
     TimelineEvent,
 )
 
-pytestmark = pytest.mark.django_db
+# Their messages are read in English (the default language is French).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 TODAY = dt.date(2026, 11, 22)
 
 FRENCH_MAPPING = """

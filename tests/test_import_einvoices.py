@@ -19,7 +19,8 @@ from django.core.management import call_command
 from relance.ledger.imports import ImportFailed, guess_format, import_file
 from relance.ledger.models import Attachment, AttachmentKind, Customer, Invoice, Payment
 
-pytestmark = pytest.mark.django_db
+# Their messages are read in English (the default language is French).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 SAMPLES = Path(__file__).parent / "data" / "einvoices"
 TODAY = dt.date(2026, 11, 30)
 SELLER_SIREN = "123456782"  # LE FOURNISSEUR in the Factur-X samples

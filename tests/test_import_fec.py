@@ -15,6 +15,9 @@ from relance.ledger.imports.fec import read_fec
 from relance.ledger.imports.parsing import parse_money
 from relance.ledger.imports.records import ImportFailed, LedgerBatch
 
+# Their messages are read in English (the default language is French).
+pytestmark = pytest.mark.usefixtures("in_english")
+
 COLUMNS = (
     "JournalCode", "JournalLib", "EcritureNum", "EcritureDate", "CompteNum", "CompteLib",
     "CompAuxNum", "CompAuxLib", "PieceRef", "PieceDate", "EcritureLib", "Debit", "Credit",

@@ -16,7 +16,8 @@ from relance.ledger.imports.mapping import SAMPLE_ROWS, load_mapping
 from relance.ledger.imports.records import InvoiceRecord, LedgerBatch
 from relance.ledger.models import Allocation, Customer, Dispute, ImportRun, Invoice, Payment
 
-pytestmark = pytest.mark.django_db
+# Their messages are read in English (the default language is French).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 TODAY = dt.date(2026, 11, 22)
 ROWS = 60  # more than the SAMPLE_ROWS always read
 MAPPING = """

@@ -23,7 +23,8 @@ from relance.ledger.imports import ImportFailed, import_file
 from relance.ledger.imports.tabular import MAX_LINE
 from relance.ledger.models import Customer, ImportRun, Invoice
 
-pytestmark = pytest.mark.django_db
+# Their messages are read in English (the default language is French).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 TODAY = dt.date(2026, 11, 22)
 # The template's headers, as docs/imports.md gives them (``invoice_number`` works too).
 TEMPLATE = "customer_reference;customer_legal_name;invoice_number;invoice_issue_date;invoice_amount"

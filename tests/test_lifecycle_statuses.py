@@ -16,7 +16,8 @@ from django.core.management import call_command
 from relance.ledger.imports import ImportFailed, guess_format, import_file
 from relance.ledger.models import Dispute, Hold, Invoice, Payment, TimelineEvent
 
-pytestmark = pytest.mark.django_db
+# Their messages are read in English (the default language is French).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 DUE = dt.date(2026, 10, 31)
 
 

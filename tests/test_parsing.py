@@ -19,6 +19,9 @@ from relance.ledger.imports.parsing import (
     sniff_delimiter,
 )
 
+# Their messages are read in English (the default language is French).
+pytestmark = pytest.mark.usefixtures("in_english")
+
 cents = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=2)
 
 

@@ -387,6 +387,7 @@ def test_it_attaches_a_payment_to_the_customer_whose_reference_it_quotes(org, tm
     assert not Customer.objects.filter(organisation=org, reference="BANQUE POSTALE").exists()
 
 
+@pytest.mark.usefixtures("in_english")  # reads the problem in English
 @pytest.mark.django_db
 def test_it_refuses_a_reference_that_is_nobodys_naming_file_row_and_field(org, tmp_path):
     f.customer(org, "C-0042")

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from relance.accounts.models import Membership, Organisation, Role
 from relance.audit import trail
@@ -94,7 +95,7 @@ def check_organisation_defaults(*, country: str, currency: str, language: str) -
     currency (ISO 4217) and language that is not one."""
     check_country(country)
     check_currency(currency)
-    languages = [code for code, _ in settings.LANGUAGES]
+    languages = [code for code, _name in settings.LANGUAGES]
     if language not in languages:
         raise ValueError(f"language {language!r} is not one of {', '.join(languages)}")
 
@@ -106,7 +107,9 @@ def check_country(code: str) -> str:
 
     upper = code.strip().upper() if isinstance(code, str) else ""
     if not (len(upper) == 2 and upper.isascii() and pycountry.countries.get(alpha_2=upper)):
-        raise ValueError(f"country {code!r} is not an ISO 3166 country code such as FR")
+        raise ValueError(
+            _("country %(code)s is not an ISO 3166 country code such as FR") % {"code": repr(code)}
+        )
     return upper
 
 
@@ -117,7 +120,10 @@ def check_currency(code: str) -> str:
 
     upper = code.strip().upper() if isinstance(code, str) else ""
     if not (len(upper) == 3 and upper.isascii() and pycountry.currencies.get(alpha_3=upper)):
-        raise ValueError(f"currency {code!r} is not an ISO 4217 currency code such as EUR")
+        raise ValueError(
+            _("currency %(code)s is not an ISO 4217 currency code such as EUR")
+            % {"code": repr(code)}
+        )
     return upper
 
 

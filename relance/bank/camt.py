@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from django.utils.translation import gettext as _
 from lxml import etree
 
 from relance.bank.lines import StatementLine, compact_iban
@@ -38,9 +39,9 @@ def read_camt(path: Path) -> list[StatementLine]:
     with path.open("rb") as fh:
         head = fh.read(65536)
     if not head.strip():
-        raise problems.fail(None, None, "the file is empty")
+        raise problems.fail(None, None, _("the file is empty"))
     if _DECLARATIONS.search(head):
-        raise problems.fail(None, None, "the XML declares a DTD or entities: refused")
+        raise problems.fail(None, None, _("the XML declares a DTD or entities: refused"))
     declared = _DECLARED.search(head)
     namespace = _namespace(declared[1].decode() if declared else "", problems)
     lines: list[StatementLine] = []
@@ -53,7 +54,7 @@ def read_camt(path: Path) -> list[StatementLine]:
             resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
             huge_tree=False, remove_comments=True, remove_pis=True,
         )  # fmt: skip
-        for _, element in events:
+        for _event, element in events:
             if element.tag[prefix:] == "Acct":
                 ibans = _leaves(element, prefix, ("Id", "IBAN"))
                 account = compact_iban(" ".join(_text(iban) for iban in ibans))
@@ -66,10 +67,12 @@ def read_camt(path: Path) -> list[StatementLine]:
         root = events.root
     except etree.XMLSyntaxError as exc:
         raise problems.fail(
-            getattr(exc, "lineno", None), None, f"not well-formed XML: {exc.msg}"
+            getattr(exc, "lineno", None),
+            None,
+            _("not well-formed XML: %(error)s") % {"error": exc.msg},
         ) from None
     if root is None or root.tag != f"{{{namespace}}}Document":
-        raise problems.fail(None, None, "not a CAMT.053 statement: no Document of its namespace")
+        raise problems.fail(None, None, _("not a CAMT.053 statement: no Document of its namespace"))
     problems.raise_if_any()
     return lines
 
@@ -78,7 +81,10 @@ def _namespace(namespace: str, problems: Problems) -> str:
     match = NAMESPACE.fullmatch(namespace)
     if not match or int(match[1]) not in VERSIONS:
         raise problems.fail(
-            None, None, f"not a CAMT.053 statement (camt.053.001.02 to .13): {namespace or '?'}"
+            None,
+            None,
+            _("not a CAMT.053 statement (camt.053.001.02 to .13): %(namespace)s")
+            % {"namespace": namespace or "?"},
         )
     return namespace
 
@@ -125,7 +131,11 @@ def _entry(
     amount = _decimal(raw) if raw else None
     if amount is None or amount < 0:
         problems.add(
-            row, "Amt", f"{raw!r} is not an amount" if raw else "an entry without its amount"
+            row,
+            "Amt",
+            _("%(value)s is not an amount") % {"value": repr(raw)}
+            if raw
+            else _("an entry without its amount"),
         )
         amount = None
     day = _date(booked or valued, problems, row)
@@ -142,7 +152,7 @@ def _entry(
         if len(details) > 1:
             tx_amount = _decimal(tx_.amount)
             if tx_amount is None:
-                problems.add(row, "TxDtls/Amt", "a transaction of a batch without its amount")
+                problems.add(row, "TxDtls/Amt", _("a transaction of a batch without its amount"))
                 continue
         tx_reference = tx_.reference
         if not tx_reference and reference:
@@ -237,5 +247,5 @@ def _date(raw: str, problems: Problems, row: int) -> dt.date | None:
     try:
         return dt.date.fromisoformat(raw[:10])
     except ValueError:
-        problems.add(row, "BookgDt", f"{raw!r} is not a date")
+        problems.add(row, "BookgDt", _("%(value)s is not a date") % {"value": repr(raw)})
         return None

@@ -11,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from relance.bank.lines import StatementLine, compact_iban
 from relance.ledger.imports.parsing import parse_date, parse_money
 from relance.ledger.imports.records import ImportFailed, Problem, Problems
@@ -54,17 +56,20 @@ class BankMapping:
         unknown = set(data) - {"columns", "dates", "decimal", "encoding", "delimiter",
                                "header_row", "currency", "account", "name", "record"}  # fmt: skip
         for key in sorted(unknown):
-            problems.add(None, key, "not an option of a bank mapping")
+            problems.add(None, key, _("not an option of a bank mapping"))
         columns = data.get("columns") or {}
         if not isinstance(columns, dict):
-            raise problems.fail(None, "columns", "a list of field: header")
+            raise problems.fail(None, "columns", _("a list of field: header"))
         for key in sorted(set(columns) - set(FIELDS)):
-            problems.add(None, f"columns.{key}", f"not a field: one of {', '.join(FIELDS)}")
+            problems.add(
+                None, f"columns.{key}",
+                _("not a field: one of %(fields)s") % {"fields": ", ".join(FIELDS)},
+            )  # fmt: skip
         if data.get("decimal", "auto") not in ("auto", ",", "."):
-            problems.add(None, "decimal", "one of auto, ',' or '.'")
+            problems.add(None, "decimal", _("one of auto, ',' or '.'"))
         header_row = data.get("header_row", 1)
         if not isinstance(header_row, int) or not 1 <= header_row <= 10_000:
-            problems.add(None, "header_row", "a whole number from 1 to 10,000")
+            problems.add(None, "header_row", _("a whole number from 1 to 10,000"))
         problems.raise_if_any()
         return cls(
             columns={str(k): str(v) for k, v in columns.items()},
@@ -91,7 +96,7 @@ def read_spec(path: Path) -> dict[str, Any]:
     except safe_yaml.YamlRefused as exc:
         raise ImportFailed([Problem(path.name, exc.line, None, str(exc))]) from None
     if not isinstance(data, dict):
-        raise ImportFailed([Problem(path.name, None, None, "a mapping of options")])
+        raise ImportFailed([Problem(path.name, None, None, _("a mapping of options"))])
     return dict(data)
 
 
@@ -114,22 +119,27 @@ def resolve_columns(header: list[str], mapping: BankMapping, label: str) -> dict
             elif _plain(wanted) in plain:
                 columns[name] = plain[_plain(wanted)]
             else:
-                problems.add(1, f"columns.{name}", f"no column {wanted!r} in the file")
+                problems.add(
+                    1, f"columns.{name}",
+                    _("no column %(column)s in the file") % {"column": repr(wanted)},
+                )  # fmt: skip
         elif not mapping.columns or name not in ("amount", "debit", "credit"):
             found = [plain[h] for h in USUAL_HEADERS[name] if h in plain]
             if found:
                 columns[name] = found[0]
     if "date" not in columns:
-        problems.add(1, "date", "no date column: name it in the mapping (columns: date: ...)")
+        problems.add(1, "date", _("no date column: name it in the mapping (columns: date: ...)"))
     if "amount" not in columns and "credit" not in columns:
-        problems.add(1, "amount", "no amount column, nor a credit column: name it in the mapping")
+        problems.add(
+            1, "amount", _("no amount column, nor a credit column: name it in the mapping")
+        )
     problems.raise_if_any()
     return columns
 
 
 def read_export(path: Path, mapping: BankMapping, default_currency: str) -> list[StatementLine]:
     if not path.is_file():
-        raise ImportFailed([Problem(path.name, None, None, "no such file")])
+        raise ImportFailed([Problem(path.name, None, None, _("no such file"))])
     table = read_table(path, encoding=mapping.encoding, delimiter=mapping.delimiter,
                        header_row=mapping.header_row)  # fmt: skip
     columns = resolve_columns(table.header, mapping, path.name)

@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.bank.exports import BankMapping, load_mapping, read_spec
@@ -44,7 +46,9 @@ def load(organisation: Organisation, name: str) -> BankMapping:
     """The bank mapping saved under ``name``; ImportFailed when there is none."""
     spec = spec_of(organisation, name)
     if spec is None:
-        raise ImportFailed([Problem(name, None, None, "no such bank mapping file or saved name")])
+        raise ImportFailed(
+            [Problem(name, None, None, _("no such bank mapping file or saved name"))]
+        )
     return BankMapping.from_dict(spec, f"mapping {name!r}")
 
 
@@ -61,8 +65,8 @@ def check(organisation: Organisation, name: str, spec: dict[str, Any]) -> dict[s
     A ledger mapping's name is not taken over."""
     problems = []
     if not NAME.match(name):
-        problems.append(Problem("mapping", None, "name",
-                                "a name of letters, digits, - and _ (at most 64)"))  # fmt: skip
+        problems.append(Problem(_("mapping"), None, "name",
+                                _("a name of letters, digits, - and _ (at most 64)")))  # fmt: skip
     spec = {**{k: v for k, v in spec.items() if k != "name"}, "record": RECORD, "name": name}
     try:
         BankMapping.from_dict(spec, f"mapping {name!r}")
@@ -70,8 +74,9 @@ def check(organisation: Organisation, name: str, spec: dict[str, Any]) -> dict[s
         problems += failure.problems
     other = ImportMapping.objects.filter(organisation=organisation, name=name).first()
     if other is not None and not is_bank(other.spec):
-        problems.append(Problem("mapping", None, "name",
-                                f"{name!r} is the name of a ledger mapping"))  # fmt: skip
+        problems.append(Problem(_("mapping"), None, "name",
+                                _("%(name)s is the name of a ledger mapping")
+                                % {"name": repr(name)}))  # fmt: skip
     if problems:
         raise ImportFailed(problems)
     return spec

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from relance.accounts.identity import customers_by_reference
 from relance.accounts.models import Organisation
@@ -122,10 +123,12 @@ def read_statement(
     """The format and the lines of a statement; a ZIP's statements are listed in
     ``members``."""
     if not path.is_file():
-        raise ImportFailed([Problem(path.name, None, None, "no such file")])
+        raise ImportFailed([Problem(path.name, None, None, _("no such file"))])
     fmt = format or guess_format(path)
     if fmt not in FORMATS:
-        raise ImportFailed([Problem(path.name, None, None, f"unknown format {fmt!r}")])
+        raise ImportFailed(
+            [Problem(path.name, None, None, _("unknown format %(format)s") % {"format": repr(fmt)})]
+        )
     if fmt == "camt053" and zipfile.is_zipfile(path):
         read = list(zip_statements(path))
         if members is not None:
@@ -146,7 +149,9 @@ def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
-        unreadable = Problem(path.name, None, None, f"not a readable ZIP: {error}")
+        unreadable = Problem(
+            path.name, None, None, _("not a readable ZIP: %(error)s") % {"error": error}
+        )
         raise ImportFailed([unreadable]) from None
     with archive, tempfile.TemporaryDirectory(prefix="relance-bank-") as scratch:
         members = [m for m in archive.infolist() if not m.is_dir()
@@ -154,12 +159,13 @@ def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
                    and not Path(m.filename).name.startswith(".")]  # fmt: skip
         if len(members) > MAX_ZIP_FILES:
             raise ImportFailed([Problem(path.name, None, None,
-                                        f"more than {MAX_ZIP_FILES:,} files")])  # fmt: skip
+                                        _("more than %(limit)s files")
+                                        % {"limit": f"{MAX_ZIP_FILES:,}"})])  # fmt: skip
         found = []
         for n, member in enumerate(sorted(members, key=lambda m: m.filename)):
             name = f"{path.name}/{member.filename}"
             if member.file_size > MAX_ZIP_MEMBER:
-                problems.append(Problem(name, None, None, "too large for a bank statement"))
+                problems.append(Problem(name, None, None, _("too large for a bank statement")))
                 continue
             target = Path(scratch) / f"{n}.xml"
             # Read up to the limit whatever the header declares (a ZIP bomb lies).
@@ -171,7 +177,7 @@ def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
                         break
                     out.write(chunk)
             if left < 0:
-                problems.append(Problem(name, None, None, "too large for a bank statement"))
+                problems.append(Problem(name, None, None, _("too large for a bank statement")))
                 continue
             try:
                 lines = read_camt(target)
@@ -183,7 +189,7 @@ def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
     if problems:
         raise ImportFailed(problems)
     if not found:
-        raise ImportFailed([Problem(path.name, None, None, "the ZIP holds no statement")])
+        raise ImportFailed([Problem(path.name, None, None, _("the ZIP holds no statement"))])
     yield from found
 
 

@@ -430,7 +430,7 @@ def bank_columns(request: HttpRequest, token: str) -> HttpResponse:
         if chosen := post.get("saved", "").strip():
             found = bank_mappings.spec_of(organisation, chosen)
             if found is None:
-                raise staging.Refused([Problem("mapping", None, "saved",
+                raise staging.Refused([Problem(_("mapping"), None, "saved",
                                                _("no such bank mapping"))])  # fmt: skip
             spec, name = found, ""
         else:
@@ -518,8 +518,10 @@ def discard(request: HttpRequest, token: str) -> HttpResponse:
 
 # -- the import log ------------------------------------------------------------------------
 
+# A line of the import log (records.Problem.__str__), written in English or in French.
 _PROBLEM = re.compile(
-    r"^(?P<file>.*?)(?:, row (?P<row>\d+))?(?:, field (?P<field>'.*?'|\".*?\"))?: (?P<message>.*)$"
+    r"^(?P<file>.*?)(?:, (?:row|ligne) (?P<row>\d+))?"
+    r"(?:, (?:field|champ) (?P<field>'.*?'|\".*?\"))? ?: (?P<message>.*)$"
 )
 
 

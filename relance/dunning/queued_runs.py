@@ -11,7 +11,7 @@ from typing import Any
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
-from relance.dunning import run_tasks
+from relance.dunning import run_errors, run_tasks
 from relance.dunning.models import QueuedRun, RunPart
 
 RECENT = 20
@@ -35,6 +35,11 @@ class Part:
     @property
     def status_label(self) -> str:
         return str(RunPart.Status(self.status).label)
+
+    @property
+    def error_shown(self) -> str:
+        """The error in the reader's language (``error`` is as stored, in English)."""
+        return run_errors.shown(self.error)
 
     def as_dict(self) -> dict[str, Any]:
         return {"number": self.number, "status": self.status, "attempts": self.attempts,
@@ -67,6 +72,11 @@ class Run:
     @property
     def status_label(self) -> str:
         return str(QueuedRun.Status(self.status).label)
+
+    @property
+    def error_shown(self) -> str:
+        """The error in the reader's language (``error`` is as stored, in English)."""
+        return run_errors.shown(self.error)
 
     @property
     def percent(self) -> int:

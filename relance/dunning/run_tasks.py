@@ -45,6 +45,7 @@ from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.dunning import engine, sharing
 from relance.dunning.models import QueuedRun, RunPart
+from relance.dunning.run_errors import BEGINNER, BEGINNING, PART, STANDS, WORKER, written
 from relance.lib import locks
 
 QUEUE = "runs"
@@ -105,7 +106,7 @@ def begin(run_id: int) -> dict[str, Any]:
             result, closed = engine.begin_parts(org, run.run_date)
             shares = sharing.parts(org, run.parts_wanted or None)
     except Exception as error:
-        _fail(run, f"the beginning of the run failed: {_reason(error)}")
+        _fail(run, written(BEGINNING, reason=_reason(error)))
         if isinstance(error, engine.RunError):
             return {"failed": 1}
         raise
@@ -161,13 +162,13 @@ def sweep_stale(stale_after: timedelta = STALE_AFTER) -> int:
         .select_related("run", "organisation")
     )  # fmt: skip
     for part in stale:
-        _attempt_failed(part, f"the worker {part.worker} stopped (nothing written for "
-                              f"{int(stale_after.total_seconds())} s)")  # fmt: skip
+        _attempt_failed(part, written(WORKER, worker=part.worker,
+                                      seconds=int(stale_after.total_seconds())))  # fmt: skip
     begun = QueuedRun.objects.filter(
         status=QueuedRun.Status.RUNNING, parts_total=0, updated_at__lt=before
     ).select_related("organisation")
     for run in begun:
-        _fail(run, "the worker that began the run stopped")
+        _fail(run, written(BEGINNER))
     return len(stale) + len(begun)
 
 
@@ -222,13 +223,12 @@ def _attempt_failed(part: RunPart, reason: str, retry: bool = True) -> None:
             _enqueue(run_part, part.run_id, part.share)
             return
     run = QueuedRun.objects.select_related("organisation").get(pk=part.run_id)
-    _fail(run, f"part {part.share + 1} of {run.parts_total} failed after {part.attempts} "
-               f"attempt(s): {reason}")  # fmt: skip
+    _fail(run, written(PART, part=part.share + 1, parts=run.parts_total,
+                       attempts=part.attempts, reason=reason))  # fmt: skip
 
 
 def _fail(run: QueuedRun, reason: str) -> None:
-    message = (f"{reason}. What the other parts wrote stands: run the same date again to "
-               "finish (nothing is planned twice).")  # fmt: skip
+    message = written(STANDS, reason=reason)
     if not QueuedRun.objects.filter(pk=run.pk, status__in=ACTIVE).update(
         status=QueuedRun.Status.FAILED, error=message, finished_at=timezone.now()
     ):

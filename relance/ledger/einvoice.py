@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.utils.translation import gettext as _
 from lxml import etree
 from stdnum.eu import vat as stdnum_vat
 from stdnum.exceptions import ValidationError as StdnumError
@@ -115,9 +116,11 @@ def parse_xml(data: bytes) -> etree._Element:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as error:
-        raise NotAnInvoice([(None, f"not well-formed XML: {error}")]) from None
+        raise NotAnInvoice(
+            [(None, _("not well-formed XML: %(error)s") % {"error": error})]
+        ) from None
     if root is None:
-        raise NotAnInvoice([(None, "empty XML document")])
+        raise NotAnInvoice([(None, _("empty XML document"))])
     return root
 
 
@@ -131,11 +134,13 @@ def looks_like_einvoice(name: str, head: bytes) -> bool:
 def read_document(data: bytes, name: str) -> tuple[EInvoice, bytes | None]:
     """The invoice a PDF or XML file holds, and the PDF itself when it was one."""
     if len(data) > MAX_BYTES:
-        raise NotAnInvoice([(None, f"{len(data):,} bytes is too large for an invoice")])
+        raise NotAnInvoice(
+            [(None, _("%(size)s bytes is too large for an invoice") % {"size": f"{len(data):,}"})]
+        )
     if data[:1024].lstrip().startswith(b"%PDF") or b"%PDF-" in data[:1024]:
         return read_xml(xml_of_pdf(data)), data
     if name.lower().endswith(".pdf"):
-        raise NotAnInvoice([(None, "not a PDF (no %PDF header)")])
+        raise NotAnInvoice([(None, _("not a PDF (no %PDF header)"))])
     return read_xml(data), None
 
 
@@ -149,9 +154,11 @@ def xml_of_pdf(data: bytes) -> bytes:
     try:
         _name, xml = facturx.get_xml_from_pdf(data, check_xsd=False)
     except Exception as error:  # pypdf raises many kinds of errors on a broken PDF
-        raise NotAnInvoice([(None, f"not a readable PDF: {error}")]) from None
+        raise NotAnInvoice(
+            [(None, _("not a readable PDF: %(error)s") % {"error": error})]
+        ) from None
     if not xml:
-        raise NotAnInvoice([(None, "a PDF without an embedded Factur-X or ZUGFeRD invoice")])
+        raise NotAnInvoice([(None, _("a PDF without an embedded Factur-X or ZUGFeRD invoice"))])
     return bytes(xml)
 
 
@@ -164,7 +171,9 @@ def read_xml(data: bytes) -> EInvoice:
         return _Reader(root, "ZUGFeRD 1").cii()
     if kind in ("Invoice", "CreditNote"):
         return _Reader(root, "UBL").ubl()
-    raise NotAnInvoice([(None, f"<{kind}> is not an e-invoice (CII or UBL 2.1)")])
+    raise NotAnInvoice(
+        [(None, _("<%(kind)s> is not an e-invoice (CII or UBL 2.1)") % {"kind": kind})]
+    )
 
 
 def _local(path: str) -> str:
@@ -207,10 +216,14 @@ class _Reader:
                 try:
                     value = Decimal(raw)
                 except InvalidOperation:
-                    self.problems.append((label, f"{raw!r} is not an amount"))
+                    self.problems.append(
+                        (label, _("%(value)s is not an amount") % {"value": repr(raw)})
+                    )
                     return None
                 if not value.is_finite() or abs(value) >= Decimal("1e16"):
-                    self.problems.append((label, f"{raw!r} is not a plausible amount"))
+                    self.problems.append(
+                        (label, _("%(value)s is not a plausible amount") % {"value": repr(raw)})
+                    )
                     return None
                 return value.quantize(_CENT)
         return None
@@ -224,10 +237,10 @@ class _Reader:
             else:
                 day = dt.date.fromisoformat(raw[:10])
         except ValueError:
-            self.problems.append((label, f"{raw!r} is not a date"))
+            self.problems.append((label, _("%(value)s is not a date") % {"value": repr(raw)}))
             return None
         if out_of_range(day):
-            self.problems.append((label, f"{day} is out of range"))
+            self.problems.append((label, _("%(day)s is out of range") % {"day": day}))
             return None
         return day
 
@@ -237,7 +250,9 @@ class _Reader:
             return None
         fmt = found.get("format") or "102"
         if fmt != "102":
-            self.problems.append((label, f"date format {fmt} is not a day (format 102)"))
+            self.problems.append(
+                (label, _("date format %(format)s is not a day (format 102)") % {"format": fmt})
+            )
             return None
         return self.date((found.text or "").strip(), label)
 
@@ -259,18 +274,20 @@ class _Reader:
             "SpecifiedTradeSettlementMonetarySummation",
         )
         if doc is None or settlement is None or totals is None:
-            raise NotAnInvoice([(None, "a CII document without its header or its totals")])
+            raise NotAnInvoice([(None, _("a CII document without its header or its totals"))])
         profile = self.text(
             r, "ExchangedDocumentContext/GuidelineSpecifiedDocumentContextParameter/ID",
             "SpecifiedExchangedDocumentContext/GuidelineSpecifiedDocumentContextParameter/ID",
         )  # fmt: skip
         currency = self.text(settlement, "InvoiceCurrencyCode")
-        issue = self.cii_date(self.first(doc, "IssueDateTime"), "issue date (BT-2)")
+        issue = self.cii_date(self.first(doc, "IssueDateTime"), _("issue date (BT-2)"))
         terms_nodes = settlement.findall(_local("SpecifiedTradePaymentTerms"))
         due = None
         terms = []
         for terms_node in terms_nodes:
-            due = due or self.cii_date(self.first(terms_node, "DueDateDateTime"), "due date (BT-9)")
+            due = due or self.cii_date(
+                self.first(terms_node, "DueDateDateTime"), _("due date (BT-9)")
+            )
             if description := self.text(terms_node, "Description"):
                 terms.append(description)
         return self.finish(
@@ -280,16 +297,16 @@ class _Reader:
             issue=issue,
             due=due,
             currency=currency,
-            total=self.amount(totals, "total (BT-112)", "GrandTotalAmount", currency=currency),
+            total=self.amount(totals, _("total (BT-112)"), "GrandTotalAmount", currency=currency),
             excl=self.amount(
-                totals, "total excl. tax (BT-109)", "TaxBasisTotalAmount", currency=currency
+                totals, _("total excl. tax (BT-109)"), "TaxBasisTotalAmount", currency=currency
             ),
-            tax=self.amount(totals, "tax (BT-110)", "TaxTotalAmount", currency=currency),
+            tax=self.amount(totals, _("tax (BT-110)"), "TaxTotalAmount", currency=currency),
             prepaid=self.amount(
-                totals, "prepaid (BT-113)", "TotalPrepaidAmount", currency=currency
+                totals, _("prepaid (BT-113)"), "TotalPrepaidAmount", currency=currency
             ),
             due_amount=self.amount(
-                totals, "amount due (BT-115)", "DuePayableAmount", currency=currency
+                totals, _("amount due (BT-115)"), "DuePayableAmount", currency=currency
             ),
             terms=" ".join(terms),
             seller=self.cii_party(self.first(agreement, "SellerTradeParty")),
@@ -332,7 +349,9 @@ class _Reader:
         currency = self.text(r, "DocumentCurrencyCode")
         totals = self.first(r, "LegalMonetaryTotal")
         if totals is None:
-            raise NotAnInvoice([(None, "a UBL document without its totals (LegalMonetaryTotal)")])
+            raise NotAnInvoice(
+                [(None, _("a UBL document without its totals (LegalMonetaryTotal)"))]
+            )
         due_raw = self.text(r, "DueDate", "PaymentMeans/PaymentDueDate")
         terms = " ".join(
             (e.text or "").strip() for e in r.findall(_local("PaymentTerms/Note")) if e.text
@@ -341,21 +360,21 @@ class _Reader:
         for tax_total in r.findall(_local("TaxTotal")):
             amount = self.first(tax_total, "TaxAmount")
             if amount is not None and amount.get("currencyID") in (None, currency):
-                tax = self.amount(tax_total, "tax (BT-110)", "TaxAmount", currency=currency)
+                tax = self.amount(tax_total, _("tax (BT-110)"), "TaxAmount", currency=currency)
                 break
         return self.finish(
             profile=self.text(r, "CustomizationID"),
             number=self.text(r, "ID"),
             type_code=self.text(r, "CreditNoteTypeCode" if credit else "InvoiceTypeCode")
             or ("381" if credit else "380"),
-            issue=self.date(self.text(r, "IssueDate"), "issue date (BT-2)", "iso"),
-            due=self.date(due_raw, "due date (BT-9)", "iso"),
+            issue=self.date(self.text(r, "IssueDate"), _("issue date (BT-2)"), "iso"),
+            due=self.date(due_raw, _("due date (BT-9)"), "iso"),
             currency=currency,
-            total=self.amount(totals, "total (BT-112)", "TaxInclusiveAmount"),
-            excl=self.amount(totals, "total excl. tax (BT-109)", "TaxExclusiveAmount"),
+            total=self.amount(totals, _("total (BT-112)"), "TaxInclusiveAmount"),
+            excl=self.amount(totals, _("total excl. tax (BT-109)"), "TaxExclusiveAmount"),
             tax=tax,
-            prepaid=self.amount(totals, "prepaid (BT-113)", "PrepaidAmount"),
-            due_amount=self.amount(totals, "amount due (BT-115)", "PayableAmount"),
+            prepaid=self.amount(totals, _("prepaid (BT-113)"), "PrepaidAmount"),
+            due_amount=self.amount(totals, _("amount due (BT-115)"), "PayableAmount"),
             terms=terms,
             seller=self.ubl_party(self.first(r, "AccountingSupplierParty/Party")),
             buyer=self.ubl_party(self.first(r, "AccountingCustomerParty/Party")),
@@ -426,17 +445,26 @@ class _Reader:
     ) -> EInvoice:
         problems = self.problems
         if not number:
-            problems.append(("invoice number (BT-1)", "is missing"))
-        if issue is None and not any(f == "issue date (BT-2)" for f, _ in problems):
-            problems.append(("issue date (BT-2)", "is missing"))
+            problems.append((_("invoice number (BT-1)"), _("is missing")))
+        if issue is None and not any(f == _("issue date (BT-2)") for f, _v in problems):
+            problems.append((_("issue date (BT-2)"), _("is missing")))
         if not re.fullmatch(r"[A-Z]{3}", currency):
-            problems.append(("currency (BT-5)", f"{currency!r} is not a currency code"))
+            problems.append(
+                (
+                    _("currency (BT-5)"),
+                    _("%(value)s is not a currency code") % {"value": repr(currency)},
+                )
+            )
         if total is None and due_amount is None:
-            problems.append(("total (BT-112)", "is missing"))
+            problems.append((_("total (BT-112)"), _("is missing")))
         if not buyer.name and not (buyer.siren or buyer.siret or buyer.vat):
-            problems.append(("buyer (BG-7)", "is missing"))
+            problems.append((_("buyer (BG-7)"), _("is missing")))
         if issue is not None and due is not None and due < issue:
-            problems.append(("due date (BT-9)", f"due date {due} is before the issue date {issue}"))
+            problems.append((
+                _("due date (BT-9)"),
+                _("due date %(due)s is before the issue date %(issued)s")
+                % {"due": due, "issued": issue},
+            ))  # fmt: skip
         if problems:
             raise NotAnInvoice(problems)
         assert issue is not None
@@ -502,12 +530,11 @@ def seller_problem(
         own_names = {name_key(n) for n in names if name_key(n)}
         if name_key(seller.name) in own_names:
             return None
-        return (
-            f"the seller {seller.described()} has no SIREN or VAT number and is not named as "
-            "this organisation"
-        )
+        return _(
+            "the seller %(seller)s has no SIREN or VAT number and is not named as this organisation"
+        ) % {"seller": seller.described()}
     if not siren and not own_vat:
-        return (
+        return _(
             "the organisation has no SIREN or VAT number to compare the seller with: "
             "set them with `relance org set --siren N` or `--vat-number V`"
         )
@@ -515,8 +542,10 @@ def seller_problem(
         return None
     if own_vat and seller.vat == own_vat:
         return None
-    ours = ", ".join(f"{k} {v}" for k, v in (("SIREN", siren), ("VAT", own_vat)) if v)
-    return f"the seller {seller.described()} is not this organisation ({ours})"
+    ours = ", ".join(f"{k} {v}" for k, v in (("SIREN", siren), (_("VAT"), own_vat)) if v)
+    return _("the seller %(seller)s is not this organisation (%(ours)s)") % {
+        "seller": seller.described(), "ours": ours
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)

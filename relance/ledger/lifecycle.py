@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from django.db import models, transaction
-from django.utils.translation import gettext_noop, pgettext_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, pgettext, pgettext_lazy
 
 from relance.accounts.models import Organisation
 from relance.dunning import pauses
@@ -179,12 +180,23 @@ def is_status_file(path: Path) -> bool:
     return None not in names and {"number", "code", "date"} <= set(names)
 
 
+def _column_name(name: str) -> str:
+    """A column of a status file, as its problems name it: in the user's language."""
+    names = {
+        "invoice": pgettext("status file column", "invoice"),
+        "status": pgettext("status file column", "status"),
+        "date": pgettext("status file column", "date"),
+        "amount": pgettext("status file column", "amount"),
+    }
+    return names[name]
+
+
 def read_statuses(path: Path) -> list[StatusRow]:
     """The statuses of a file; ImportFailed with every problem (file, row, field)."""
     problems = Problems(path.name)
     data = path.read_bytes()
     if len(data) > MAX_BYTES:
-        raise problems.fail(None, None, "too large for a status file")
+        raise problems.fail(None, None, _("too large for a status file"))
     text_head = data[:200].lstrip(b"\xef\xbb\xbf \r\n\t")
     if text_head.startswith(b"<"):
         rows = _cdar(data, problems)
@@ -192,11 +204,13 @@ def read_statuses(path: Path) -> list[StatusRow]:
         try:
             records = json.loads(data)
         except ValueError as error:
-            raise problems.fail(None, None, f"not valid JSON: {error}") from None
+            raise problems.fail(
+                None, None, _("not valid JSON: %(error)s") % {"error": error}
+            ) from None
         if isinstance(records, dict):
             records = records.get("statuses", records.get("items", [records]))
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise problems.fail(None, None, "a JSON list of statuses is expected")
+            raise problems.fail(None, None, _("a JSON list of statuses is expected"))
         rows = [
             _row({_column(str(k)) or str(k): v for k, v in r.items()}, n, problems)
             for n, r in enumerate(records, 1)
@@ -222,15 +236,18 @@ def _row(values: dict[str, Any], row: int, problems: Problems) -> StatusRow | No
     code = raw_code if raw_code in PlatformStatus.values else _NAMES.get(_plain(raw_code), "")
     ok = True
     if not number:
-        problems.add(row, "invoice", "is empty")
+        problems.add(row, _column_name("invoice"), _("is empty"))
         ok = False
     if not code:
-        problems.add(row, "status", f"{raw_code!r} is not a life-cycle status (200 to 213)")
+        problems.add(
+            row, _column_name("status"),
+            _("%(value)s is not a life-cycle status (200 to 213)") % {"value": repr(raw_code)},
+        )  # fmt: skip
         ok = False
     try:
         day = parse_date(str(values.get("date") or "").strip()[:10])
     except ValueError as error:
-        problems.add(row, "date", str(error))
+        problems.add(row, _column_name("date"), str(error))
         ok = False
     amount = None
     if (raw := str(values.get("amount") or "").strip()) != "":
@@ -240,7 +257,10 @@ def _row(values: dict[str, Any], row: int, problems: Problems) -> StatusRow | No
             if amount < 0 or (amount == 0 and code != PARTLY):
                 raise InvalidOperation
         except InvalidOperation:
-            problems.add(row, "amount", f"{raw!r} is not a positive amount")
+            problems.add(
+                row, _column_name("amount"),
+                _("%(value)s is not a positive amount") % {"value": repr(raw)},
+            )  # fmt: skip
             ok = False
     if not ok:
         return None
@@ -256,7 +276,10 @@ def _cdar(data: bytes, problems: Problems) -> list[StatusRow | None]:
     except NotAnInvoice as failure:
         raise problems.fail(None, None, failure.problems[0][1]) from None
     if etree_local(root) != "CrossDomainAcknowledgementAndResponse":
-        raise problems.fail(None, None, f"<{etree_local(root)}> is not a CDAR status message")
+        raise problems.fail(
+            None, None,
+            _("<%(name)s> is not a CDAR status message") % {"name": etree_local(root)},
+        )  # fmt: skip
     rows: list[StatusRow | None] = []
     for n, ref in enumerate(root.iter("{*}ReferenceReferencedDocument"), 1):
 
@@ -291,7 +314,7 @@ def _cdar(data: bytes, problems: Problems) -> list[StatusRow | None]:
         }  # fmt: skip
         rows.append(_row(values, n, problems))
     if not rows:
-        problems.add(None, None, "a CDAR message without any referenced invoice")
+        problems.add(None, None, _("a CDAR message without any referenced invoice"))
     return rows
 
 
@@ -328,7 +351,10 @@ def apply_statuses(
     }
     for r in rows:
         if r.number not in invoices:
-            problems.add(r.row, "invoice", f"no invoice {r.number!r} in the ledger")
+            problems.add(
+                r.row, _column_name("invoice"),
+                _("no invoice %(number)s in the ledger") % {"number": repr(r.number)},
+            )  # fmt: skip
     problems.raise_if_any()
     ids = sorted(i.pk for i in invoices.values())
     seen = {
@@ -351,7 +377,7 @@ def apply_statuses(
         try:
             done = _apply(organisation, invoice, r, user_id)
         except pauses.PauseError as error:
-            problems.add(r.row, "status", f"{r.number}: {error}")
+            problems.add(r.row, _column_name("status"), f"{r.number}: {error}")
             continue
         _timeline(invoice, r, done, user_id)
         reports.append(report | {"result": "applied", "effect": effect(r.code), "done": done})

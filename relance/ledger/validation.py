@@ -7,6 +7,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from stdnum.eu import vat
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import siren, siret
@@ -27,9 +29,15 @@ def clean_vat(value: str) -> str:
 
 
 _CHECKS = {
-    "siren": (clean_siren, "is not a valid SIREN (9 digits with a valid check digit)"),
-    "siret": (clean_siret, "is not a valid SIRET (14 digits with a valid check digit)"),
-    "vat_number": (clean_vat, "is not a valid EU VAT number"),
+    "siren": (
+        clean_siren,
+        gettext_lazy("%(value)s is not a valid SIREN (9 digits with a valid check digit)"),
+    ),
+    "siret": (
+        clean_siret,
+        gettext_lazy("%(value)s is not a valid SIRET (14 digits with a valid check digit)"),
+    ),
+    "vat_number": (clean_vat, gettext_lazy("%(value)s is not a valid EU VAT number")),
 }
 
 
@@ -48,24 +56,33 @@ def check_customer_fields(
             try:
                 fields[name] = clean(value)
             except StdnumError:
-                yield name, f"{value!r} {message}"
+                yield name, str(message) % {"value": repr(value)}
     if (
         fields.get("siren")
         and fields.get("siret")
         and not fields["siret"].startswith(fields["siren"])
     ):
-        yield "siret", f"SIRET {fields['siret']} does not belong to SIREN {fields['siren']}"
+        yield "siret", _("SIRET %(siret)s does not belong to SIREN %(siren)s") % {
+            "siret": fields["siret"], "siren": fields["siren"]
+        }  # fmt: skip
     if (email := fields.get("email")) and email != stored.get("email"):
         try:
             validate_email(email)
         except ValidationError:
-            yield "email", f"{email!r} is not an e-mail address"
+            yield "email", _("%(value)s is not an e-mail address") % {"value": repr(email)}
     if (lang := fields.get("language")) and lang not in Language.values:
-        yield "language", f"{lang!r} is not a supported language ({', '.join(Language.values)})"
+        yield "language", _("%(value)s is not a supported language (%(choices)s)") % {
+            "value": repr(lang), "choices": ", ".join(Language.values)
+        }  # fmt: skip
     if (risk := fields.get("risk_class")) and risk not in RiskClass.values:
-        yield "risk_class", f"{risk!r} is not a risk class ({', '.join(RiskClass.values)})"
+        yield "risk_class", _("%(value)s is not a risk class (%(choices)s)") % {
+            "value": repr(risk), "choices": ", ".join(RiskClass.values)
+        }  # fmt: skip
     if (country := fields.get("country")) and not (len(country) == 2 and country.isalpha()):
-        yield "country", f"{country!r} is not a two-letter country code"
+        yield "country", _("%(value)s is not a two-letter country code") % {"value": repr(country)}
     terms = fields.get("payment_terms_days")
     if terms is not None and not 0 <= terms <= 365:
-        yield "payment_terms_days", f"{terms} days is not a plausible payment term"
+        yield (
+            "payment_terms_days",
+            _("%(days)s days is not a plausible payment term") % {"days": terms},
+        )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
 from relance.ledger.imports import stream
@@ -100,12 +101,14 @@ def _xml_format(path: Path) -> str | None:
         return "einvoice"
     if name == "Document" and ":camt." in namespace:
         kind = namespace.rsplit(":", 1)[-1]
-        message = f"{kind} is not a bank statement Relance reads: give a camt.053"
+        message = _("%(kind)s is not a bank statement Relance reads: give a camt.053") % {
+            "kind": kind
+        }
     else:
-        message = (
-            f"<{name}> is not an e-invoice (CII, UBL 2.1), a status message (CDAR) or a "
+        message = _(
+            "<%(name)s> is not an e-invoice (CII, UBL 2.1), a status message (CDAR) or a "
             "bank statement (CAMT.053)"
-        )
+        ) % {"name": name}
     raise ImportFailed([Problem(path.name, None, None, message)])
 
 
@@ -165,10 +168,12 @@ def read_file(
     ``sink``, a file of invoice rows is handed to it ``chunk`` rows at a time
     (``mapping.read_rows``)."""
     if not path.is_file():
-        raise ImportFailed([Problem(path.name, None, None, "no such file")])
+        raise ImportFailed([Problem(path.name, None, None, _("no such file"))])
     fmt = format or (mapping.format if mapping else None) or guess_format(path)
     if fmt not in FORMATS:
-        raise ImportFailed([Problem(path.name, None, None, f"unknown format {fmt!r}")])
+        raise ImportFailed(
+            [Problem(path.name, None, None, _("unknown format %(format)s") % {"format": repr(fmt)})]
+        )
     if fmt == "fec":
         from relance.ledger.imports.fec import read_fec
 

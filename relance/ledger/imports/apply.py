@@ -22,6 +22,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from stdnum import iso11649
 
 from relance.accounts.identity import customers_by_reference, references_in
@@ -351,7 +352,8 @@ class _Applier:
             if inv.number in seen:
                 self.problems.add(
                     inv.row, label("invoice.number"),
-                    f"invoice number {inv.number!r} appears twice (also row {seen[inv.number]})",
+                    _("invoice number %(number)s appears twice (also row %(row)s)")
+                    % {"number": repr(inv.number), "row": seen[inv.number]},
                 )  # fmt: skip
             seen[inv.number] = inv.row
         self.check_lookalike_numbers()
@@ -361,8 +363,8 @@ class _Applier:
             if pay.reference in refs:
                 self.problems.add(
                     pay.row, label("payment.reference"),
-                    f"payment reference {pay.reference!r} appears twice (also row "
-                    f"{refs[pay.reference]})",
+                    _("payment reference %(reference)s appears twice (also row %(row)s)")
+                    % {"reference": repr(pay.reference), "row": refs[pay.reference]},
                 )  # fmt: skip
             refs[pay.reference] = pay.row
         ledger = self.ledger_customers
@@ -378,7 +380,7 @@ class _Applier:
         they might be two invoices of a careless numbering. The user decides."""
         numbers = [(inv.number, inv.row) for inv in self.batch.invoices]
         numbers += self.batch.unchanged.items()
-        if not may_look_alike([number for number, _ in numbers]):
+        if not may_look_alike([number for number, _row in numbers]):
             return
         by_key: dict[str, tuple[str, int | None]] = {}
         for number, row in sorted(numbers, key=lambda pair: pair[1] or 0):
@@ -386,8 +388,11 @@ class _Applier:
             if other != number:
                 self.problems.add(
                     row, self.batch.label("invoice.number"),
-                    f"invoice number {number!r} differs only by case or spaces from "
-                    f"{other!r} (row {other_row}): the same invoice twice?",
+                    _(
+                        "invoice number %(number)s differs only by case or spaces from "
+                        "%(other)s (row %(row)s): the same invoice twice?"
+                    )
+                    % {"number": repr(number), "other": repr(other), "row": other_row},
                 )  # fmt: skip
 
     def existing(
@@ -486,7 +491,9 @@ class _Applier:
                 continue
             if rec.kind != PaymentKind.PAYMENT:  # credit notes are not transfers
                 if not rec.customer:
-                    self.problems.add(rec.row, self.batch.label("customer.reference"), "is empty")
+                    self.problems.add(
+                        rec.row, self.batch.label("customer.reference"), _("is empty")
+                    )
                 continue
             quoted = [(target, found) for target, text in
                       (("payment.reference", rec.reference), ("payment.memo", rec.memo))
@@ -494,11 +501,11 @@ class _Applier:
             if quoted:
                 pending.append((rec, quoted))
             elif not rec.customer:  # read without one: only a reader of ours does that
-                self.problems.add(rec.row, self.batch.label("customer.reference"), "is empty")
+                self.problems.add(rec.row, self.batch.label("customer.reference"), _("is empty"))
         if not pending:
             return
         owners = customers_by_reference(
-            self.org, {found for _, quoted in pending for _, found in quoted}
+            self.org, {found for _rec, quoted in pending for _target, found in quoted}
         )
         unknown = set()
         for rec, quoted in pending:
@@ -507,17 +514,25 @@ class _Applier:
                 target, found = quoted[0]
                 self.problems.add(
                     rec.row, self.batch.label(target),
-                    f"{iso11649.format(found)} is a valid payment reference (ISO 11649) but "
-                    "no customer's: check it, or give the payment's customer",
+                    _(
+                        "%(reference)s is a valid payment reference (ISO 11649) but "
+                        "no customer's: check it, or give the payment's customer"
+                    )
+                    % {"reference": iso11649.format(found)},
                 )  # fmt: skip
                 continue
             target, found, customers = mine[0]
             if len(customers) > 1:
                 self.problems.add(
                     rec.row, self.batch.label(target),
-                    f"{iso11649.format(found)} is the payment reference of "
-                    f"{len(customers)} customers ("
-                    f"{', '.join(c.reference for c in customers)}): give the payment's customer",
+                    _(
+                        "%(reference)s is the payment reference of %(count)s customers "
+                        "(%(customers)s): give the payment's customer"
+                    )
+                    % {
+                        "reference": iso11649.format(found), "count": len(customers),
+                        "customers": ", ".join(c.reference for c in customers),
+                    },
                 )  # fmt: skip
                 continue
             if rec.customer:
@@ -549,9 +564,15 @@ class _Applier:
             if (other := in_file.setdefault(value, ref)) != ref:
                 self.problems.add(
                     self.batch.customers[ref].row, label,
-                    f"customer {ref!r} and customer {other!r} (row "
-                    f"{self.batch.customers[other].row}) are the same number: a spreadsheet "
-                    "dropped leading zeros? Format the column as text",
+                    _(
+                        "customer %(customer)s and customer %(other)s (row %(row)s) are the "
+                        "same number: a spreadsheet dropped leading zeros? Format the column "
+                        "as text"
+                    )
+                    % {
+                        "customer": repr(ref), "other": repr(other),
+                        "row": self.batch.customers[other].row,
+                    },
                 )  # fmt: skip
         missing = {value: ref for ref, value in numeric.items() if ref not in existing}
         if not missing:
@@ -568,8 +589,11 @@ class _Applier:
             else:
                 self.problems.add(
                     self.batch.customers[ref].row, label,
-                    f"customer {ref!r} may be any of {', '.join(sorted(refs))} (a spreadsheet "
-                    "dropped leading zeros?): write the reference in full",
+                    _(
+                        "customer %(customer)s may be any of %(references)s (a spreadsheet "
+                        "dropped leading zeros?): write the reference in full"
+                    )
+                    % {"customer": repr(ref), "references": ", ".join(sorted(refs))},
                 )  # fmt: skip
         return aliases
 
@@ -648,7 +672,8 @@ class _Applier:
         elif excl is not None and tax is not None and abs(excl + tax - rec.amount) > _CENT:
             self.problems.add(
                 rec.row, "invoice.amount",
-                f"amount {rec.amount} is not the amount excl. tax {excl} plus the tax {tax}",
+                _("amount %(amount)s is not the amount excl. tax %(excl)s plus the tax %(tax)s")
+                % {"amount": rec.amount, "excl": excl, "tax": tax},
             )  # fmt: skip
         due = rec.due_date
         derived = due is None
@@ -657,7 +682,8 @@ class _Applier:
         if due < rec.issue_date:
             self.problems.add(
                 rec.row, "invoice.due_date",
-                f"due date {due} is before the issue date {rec.issue_date}",
+                _("due date %(due)s is before the issue date %(issued)s")
+                % {"due": due, "issued": rec.issue_date},
             )  # fmt: skip
         return {
             "customer_id": customer_id, "kind": rec.kind, "issue_date": rec.issue_date,
@@ -770,8 +796,11 @@ class _Applier:
             if number is not None:
                 self.problems.add(
                     rec.row, self.batch.label("invoice.number"),
-                    f"invoice number {rec.number!r} differs only by case or spaces from "
-                    f"invoice {number!r} already in the ledger: write it as the ledger has it",
+                    _(
+                        "invoice number %(number)s differs only by case or spaces from "
+                        "invoice %(other)s already in the ledger: write it as the ledger has it"
+                    )
+                    % {"number": repr(rec.number), "other": repr(number)},
                 )  # fmt: skip
 
     def paid_by_new_allocations(self) -> dict[str, tuple[Decimal, dt.date | None]]:
@@ -812,7 +841,10 @@ class _Applier:
                 continue  # no customer (``attach_by_reference`` said why)
             self.payment_amounts[rec.reference] = rec.amount
             if rec.amount <= 0:
-                self.problems.add(rec.row, "payment.amount", f"{rec.amount} is not positive")
+                self.problems.add(
+                    rec.row, "payment.amount",
+                    _("%(amount)s is not positive") % {"amount": rec.amount},
+                )  # fmt: skip
                 continue
             old = existing.get(rec.reference)
             if old is None:
@@ -906,17 +938,29 @@ class _Applier:
             pid = self.payment_ids.get(rec.payment)
             iid = self.invoice_ids.get(rec.invoice)
             if pid is None:
-                self.problems.add(rec.row, "payment.reference", f"no payment {rec.payment!r}")
+                self.problems.add(
+                    rec.row, "payment.reference",
+                    _("no payment %(reference)s") % {"reference": repr(rec.payment)},
+                )  # fmt: skip
                 continue
             if iid is None:
-                self.problems.add(rec.row, "invoice.number", f"no invoice {rec.invoice!r}")
+                self.problems.add(
+                    rec.row, "invoice.number",
+                    _("no invoice %(number)s") % {"number": repr(rec.invoice)},
+                )  # fmt: skip
                 continue
             currency = payment_currency.get(rec.payment)
             if currency and currency != invoice_currency.get(rec.invoice, currency):
                 self.problems.add(
                     rec.row, "payment.currency",
-                    f"payment {rec.payment} in {currency} cannot settle invoice {rec.invoice} "
-                    f"in {invoice_currency[rec.invoice]}",
+                    _(
+                        "payment %(payment)s in %(currency)s cannot settle invoice %(invoice)s "
+                        "in %(invoice_currency)s"
+                    )
+                    % {
+                        "payment": rec.payment, "currency": currency, "invoice": rec.invoice,
+                        "invoice_currency": invoice_currency[rec.invoice],
+                    },
                 )  # fmt: skip
                 continue
             if rec.amount <= 0:
@@ -985,14 +1029,18 @@ class _Applier:
                 ref = payment_ref[pid]
                 self.problems.add(
                     rows.get(ref), "payment.amount",
-                    f"payment {ref} of {payment_amount[pid]} is allocated {by_payment[pid]}",
+                    _("payment %(payment)s of %(amount)s is allocated %(allocated)s")
+                    % {"payment": ref, "amount": payment_amount[pid], "allocated": by_payment[pid]},
                 )  # fmt: skip
         for iid in sorted(over_owed):
             amount, row, number = amounts[iid]
             self.problems.add(
                 row, "invoice.amount",
-                f"invoice {number} of {amount} would receive {by_invoice[iid]} of payments "
-                "and credit notes",
+                _(
+                    "invoice %(invoice)s of %(amount)s would receive %(received)s of payments "
+                    "and credit notes"
+                )
+                % {"invoice": number, "amount": amount, "received": by_invoice[iid]},
             )  # fmt: skip
 
     # -- open items that vanished from a snapshot ---------------------------------------
@@ -1026,12 +1074,12 @@ class _Applier:
             [
                 Allocation(organisation=self.org, payment_id=p.pk, invoice_id=inv["id"],
                            amount=p.amount, date=self.as_of)
-                for p, (_, inv) in zip(payments, settle, strict=True)
+                for p, (_number, inv) in zip(payments, settle, strict=True)
             ],
             batch_size=BATCH,
         )  # fmt: skip
-        self.touched_invoices.update(inv["id"] for _, inv in settle)
-        for _, inv in settle:
+        self.touched_invoices.update(inv["id"] for _number, inv in settle)
+        for _number, inv in settle:
             self.touched_customers[inv["customer_id"]] += 1
 
     # -- disputes -----------------------------------------------------------------------

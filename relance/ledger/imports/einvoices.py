@@ -22,6 +22,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
 from relance.ledger import einvoice
@@ -114,11 +115,14 @@ def read_sources(path: Path) -> Iterator[_File]:
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )  # fmt: skip
         if len(names) > MAX_FILES:
-            raise ImportFailed([Problem(path.name, None, None, f"more than {MAX_FILES:,} files")])
+            raise ImportFailed([Problem(path.name, None, None, _too_many())])
         for p in names:
             item = _File(str(p.relative_to(path)))
             if p.stat().st_size > einvoice.MAX_BYTES:
-                item.refuse(f"{p.stat().st_size:,} bytes is too large for an invoice")
+                item.refuse(
+                    _("%(size)s bytes is too large for an invoice")
+                    % {"size": f"{p.stat().st_size:,}"}
+                )
             else:
                 item.data = p.read_bytes()
             yield item
@@ -134,7 +138,7 @@ def _zip_members(path: Path) -> Iterator[_File]:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
         raise ImportFailed(
-            [Problem(path.name, None, None, f"not a readable ZIP: {error}")]
+            [Problem(path.name, None, None, _("not a readable ZIP: %(error)s") % {"error": error})]
         ) from None
     with archive:
         members = [
@@ -143,21 +147,21 @@ def _zip_members(path: Path) -> Iterator[_File]:
             and not Path(m.filename).name.startswith(".")
         ]  # fmt: skip
         if len(members) > MAX_FILES:
-            raise ImportFailed([Problem(path.name, None, None, f"more than {MAX_FILES:,} files")])
+            raise ImportFailed([Problem(path.name, None, None, _too_many())])
         # A ZIP bomb declares small sizes or huge ones: both are checked, and reading stops
         # at the limit whatever the header says.
         if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-            raise ImportFailed([Problem(path.name, None, None, "the ZIP unpacks too large")])
+            raise ImportFailed([Problem(path.name, None, None, _("the ZIP unpacks too large"))])
         for member in sorted(members, key=lambda m: m.filename):
             item = _File(member.filename)
             try:
                 with archive.open(member) as fh:
                     data = fh.read(einvoice.MAX_BYTES + 1)
             except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as error:
-                item.refuse(f"cannot be read from the ZIP: {error}")
+                item.refuse(_("cannot be read from the ZIP: %(error)s") % {"error": error})
             else:
                 if len(data) > einvoice.MAX_BYTES:
-                    item.refuse("too large for an invoice")
+                    item.refuse(_("too large for an invoice"))
                 else:
                     item.data = data
             yield item
@@ -183,7 +187,7 @@ def import_einvoices(
     started = timezone.now()
     try:
         if not path.exists():
-            raise ImportFailed([Problem(path.name, None, None, "no such file")])
+            raise ImportFailed([Problem(path.name, None, None, _("no such file"))])
         files = list(read_sources(path))
     except ImportFailed as unreadable:
         if not dry_run:
@@ -198,7 +202,7 @@ def import_einvoices(
         if not batch.invoices and not batch.payments:
             failure = ImportFailed(
                 [Problem(f.name, None, None, m) for f in files for m in f.problems]
-                or [Problem(path.name, None, None, "no file to import")]
+                or [Problem(path.name, None, None, _("no file to import"))]
             )
             if not dry_run:
                 batch.sha256 = _digest(files)
@@ -241,7 +245,7 @@ def _read(organisation: Organisation, files: list[_File], progress: Progress | N
             item.pdf_name = item.name if item.pdf else ""
         except einvoice.NotAnInvoice as failure:
             for where, message in failure.problems:
-                item.refuse(f"{where}: {message}" if where else message)
+                item.refuse(_field_said(where, message))
             continue
         finally:
             item.data = item.pdf if item.pdf else None  # the XML is no longer needed
@@ -262,7 +266,10 @@ def _read(organisation: Organisation, files: list[_File], progress: Progress | N
             if item.pdf and not first.pdf:
                 first.pdf, first.pdf_name, item.pdf = item.pdf, item.pdf_name, None
         else:
-            item.refuse(f"invoice number {inv.number} is also in {first.name}, with other values")
+            item.refuse(
+                _("invoice number %(number)s is also in %(file)s, with other values")
+                % {"number": inv.number, "file": first.name}
+            )
 
 
 def _assign_customers(organisation: Organisation, files: list[_File]) -> None:
@@ -346,6 +353,15 @@ def _batch(path: Path, files: list[_File]) -> LedgerBatch:
     return batch
 
 
+def _too_many() -> str:
+    return _("more than %(limit)s files") % {"limit": f"{MAX_FILES:,}"}
+
+
+def _field_said(field: str | None, message: str) -> str:
+    """A problem of a file's field, as its report lists it."""
+    return _("%(field)s: %(message)s") % {"field": field, "message": message} if field else message
+
+
 def _leave_out(files: list[_File], problems: list[Problem]) -> bool:
     """Refuse the files the ledger's problems name (by their row, the file's rank); False
     when a problem names no file (then the whole import is refused)."""
@@ -353,7 +369,7 @@ def _leave_out(files: list[_File], problems: list[Problem]) -> bool:
         return False
     for p in problems:
         item = files[p.row - 1]  # type: ignore[operator]
-        item.refuse(f"{p.field}: {p.message}" if p.field else p.message)
+        item.refuse(_field_said(p.field, p.message))
     # A customer the refused file was creating is created by the next file of the same
     # buyer, if any (``_batch`` gives its fields to the first file left).
     return True

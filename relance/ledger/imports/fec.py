@@ -64,6 +64,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from relance.accounts.services import check_currency
 from relance.ledger.imports.parsing import (
     UnreadableFile,
@@ -229,11 +232,13 @@ def _read_lines(path: Path, problems: Problems) -> list[str]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise problems.fail(None, None, f"cannot read the file: {exc.strerror}") from None
+        raise problems.fail(
+            None, None, _("cannot read the file: %(error)s") % {"error": exc.strerror}
+        ) from None
     if not data.strip():
-        raise problems.fail(None, None, "the file is empty")
+        raise problems.fail(None, None, _("the file is empty"))
     try:
-        text, _ = decode(data)
+        text = decode(data)[0]
     except UnreadableFile as exc:
         raise problems.fail(None, None, str(exc)) from None
     del data
@@ -254,8 +259,8 @@ def _read_header(line: str, problems: Problems) -> tuple[str, _Columns]:
     if sum(name in known for name in names) < 3:
         raise problems.fail(
             1, None,
-            "this is not a FEC: its first line must name the FEC columns (JournalCode, "
-            "JournalLib, EcritureNum, ...) separated by tabs or |",
+            _("this is not a FEC: its first line must name the FEC columns (JournalCode, "
+              "JournalLib, EcritureNum, ...) separated by tabs or |"),
         )  # fmt: skip
     index: dict[str, int] = {}
     for i, name in enumerate(names):
@@ -263,8 +268,11 @@ def _read_header(line: str, problems: Problems) -> tuple[str, _Columns]:
     missing = [name for name in REQUIRED if name.lower() not in index]
     amounts, with_direction = _amount_columns(index, missing)
     if missing:
-        plural = "s" if len(missing) > 1 else ""
-        raise problems.fail(1, None, f"missing FEC column{plural}: {', '.join(missing)}")
+        raise problems.fail(
+            1, None,
+            ngettext("missing FEC column: %(columns)s", "missing FEC columns: %(columns)s",
+                     len(missing)) % {"columns": ", ".join(missing)},
+        )  # fmt: skip
     return delimiter, _Columns(
         width=len(names), journal=index["journalcode"], number=index["ecriturenum"],
         date=index["ecrituredate"], account=index["comptenum"],
@@ -314,7 +322,7 @@ class _Values:
             return value
         if not text.strip():
             if required:
-                self.bad(row, name, "the date is missing")
+                self.bad(row, name, _("the date is missing"))
             return None
         try:
             value = self._dates[text] = parse_date(text)
@@ -346,13 +354,20 @@ class _Values:
             amount = self.money(fields[first], row, "Montant")
             direction = _DIRECTIONS.get(fields[second].strip().lower())
             if direction is None:
-                self.bad(row, "Sens", f"{fields[second].strip()!r} is neither D nor C")
+                self.bad(
+                    row, "Sens",
+                    _("%(value)s is neither D nor C") % {"value": repr(fields[second].strip())},
+                )  # fmt: skip
                 return ZERO
             return amount if direction > 0 else -amount
         debit = self.money(fields[first], row, "Debit")
         credit = self.money(fields[second], row, "Credit")
         if debit and credit:
-            self.bad(row, "Credit", f"the line has both a debit ({debit}) and a credit ({credit})")
+            self.bad(
+                row, "Credit",
+                _("the line has both a debit (%(debit)s) and a credit (%(credit)s)")
+                % {"debit": debit, "credit": credit},
+            )  # fmt: skip
         return debit - credit
 
     def foreign(
@@ -400,8 +415,9 @@ def _scan(
             if not line.strip():
                 blank += 1
             else:
-                problems.add(row, None, f"has {len(fields)} fields instead of {width} (a tab "
-                             "or | inside a label?)")  # fmt: skip
+                problems.add(row, None, _("has %(fields)s fields instead of %(width)s (a tab "
+                                          "or | inside a label?)")
+                             % {"fields": len(fields), "width": width})  # fmt: skip
                 if len(fields) > max(journal_at, number_at):  # then its entry cannot add up
                     entry = (fields[journal_at].strip(), fields[number_at].strip())
                     entries.setdefault(entry, _Entry(row, ("", ZERO))).unreadable = True
@@ -450,25 +466,33 @@ def _check_entries(
     debits and credits differ, or whose lines come twice (a file exported twice into one,
     or lines pasted again), refuses the file."""
     for (journal, number), entry in entries.items():
-        name = f"entry {journal} {number}"
+        name = {"journal": journal, "number": number}
         repeated = entry.suspect and _repeated_block(lines, delimiter, columns, entry.blocks)
         if repeated:
             first, again = repeated
-            problems.add(again[0], None, f"{name} is in the file twice ({_rows(first)}, "
-                         f"then {_rows(again)})")  # fmt: skip
+            problems.add(again[0], None,
+                         _("entry %(journal)s %(number)s is in the file twice (%(first)s, "
+                           "then %(again)s)")
+                         % {**name, "first": _rows(first), "again": _rows(again)})  # fmt: skip
         elif entry.net and not entry.unreadable:
-            side = "debits exceed its credits" if entry.net > 0 else "credits exceed its debits"
-            problems.add(entry.blocks[0][0], None, f"{name} ({_rows(*entry.blocks)}) does not "
-                         f"balance: its {side} by {abs(entry.net)}")  # fmt: skip
+            message = (
+                _("entry %(journal)s %(number)s (%(rows)s) does not balance: its debits exceed "
+                  "its credits by %(amount)s")
+                if entry.net > 0
+                else _("entry %(journal)s %(number)s (%(rows)s) does not balance: its credits "
+                       "exceed its debits by %(amount)s")
+            )  # fmt: skip
+            problems.add(entry.blocks[0][0], None, message % {
+                **name, "rows": _rows(*entry.blocks), "amount": abs(entry.net)
+            })  # fmt: skip
 
 
 def _rows(*blocks: list[int]) -> str:
     parts = [f"{start}" if start == end else f"{start}-{end}" for start, end in blocks[:5]]
-    return (
-        ("rows " if len(blocks) > 1 or blocks[0][0] != blocks[0][1] else "row ")
-        + ", ".join(parts)
-        + (", ..." if len(blocks) > 5 else "")
-    )
+    one = len(blocks) == 1 and blocks[0][0] == blocks[0][1]
+    return ngettext("row %(rows)s", "rows %(rows)s", 1 if one else 2) % {
+        "rows": ", ".join(parts) + (", ..." if len(blocks) > 5 else "")
+    }  # fmt: skip
 
 
 def _repeated_block(
@@ -594,22 +618,24 @@ def _customer_lines(ledger: _Ledger, warnings: Problems, batch: LedgerBatch) -> 
         if line.book_amount:  # a line of zero says nothing worth a warning
             left_out[reason].append(line)
     for (why, code), lines in sorted(left_out.items(), key=lambda item: item[1][0].row):
-        rows = (
-            ("rows " if len(lines) > 1 else "row ")
-            + ", ".join(str(line.row) for line in lines[:10])
+        rows = ngettext("row %(rows)s", "rows %(rows)s", len(lines)) % {
+            "rows": ", ".join(str(line.row) for line in lines[:10])
             + (", ..." if len(lines) > 10 else "")
-        )
+        }  # fmt: skip
         debits = sum((line.book_amount for line in lines if line.debit), ZERO)
         credits = sum((line.book_amount for line in lines if not line.debit), ZERO)
         if why == "no_aux":
-            what = f"{len(lines)} line(s) on {code} without an auxiliary account (CompAuxNum)"
+            what = _("%(count)s line(s) on %(account)s without an auxiliary account (CompAuxNum)")
+            what %= {"count": len(lines), "account": code}
         else:
-            what = (f"{len(lines)} line(s) on {lines[0].account} whose auxiliary account {code} "
-                    "looks like a bank or cash account")  # fmt: skip
+            what = _("%(count)s line(s) on %(account)s whose auxiliary account %(code)s "
+                     "looks like a bank or cash account")  # fmt: skip
+            what %= {"count": len(lines), "account": lines[0].account, "code": code}
         warnings.add(
             lines[0].row, "CompAuxNum",
-            f"{what}, {rows} (debits {debits}, credits {credits}): left out, no "
-            "customer's; correct them in the books",
+            _("%(what)s, %(rows)s (debits %(debits)s, credits %(credits)s): left out, no "
+              "customer's; correct them in the books")
+            % {"what": what, "rows": rows, "debits": debits, "credits": credits},
         )  # fmt: skip
     batch.warnings = warnings.items
     return kept

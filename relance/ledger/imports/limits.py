@@ -14,6 +14,7 @@ from operator import attrgetter
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext as _
 
 from relance.ledger.imports.records import CustomerRecord, LedgerBatch
 from relance.ledger.models import Address, Allocation, Contact, Customer, Invoice, Payment
@@ -128,10 +129,14 @@ def _customer(
 
 def _too_long(value: str, limit: int) -> str:
     shown = value if len(value) <= 40 else value[:37] + "..."
-    return f"{shown!r} has {len(value)} characters; Relance holds at most {limit} here"
+    return _("%(value)s has %(length)s characters; Relance holds at most %(limit)s here") % {
+        "value": repr(shown), "length": len(value), "limit": limit
+    }  # fmt: skip
 
 
 def _too_large(value: Decimal, bound: Decimal) -> str:
     digits = len(str(int(bound))) - 1
     shown = f"{value:.2f}" if abs(value) < Decimal("1e40") else f"{value:.3E}"
-    return f"{shown} is too large an amount: at most {digits} digits before the decimal point"
+    return _(
+        "%(value)s is too large an amount: at most %(digits)s digits before the decimal point"
+    ) % {"value": shown, "digits": digits}

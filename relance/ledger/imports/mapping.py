@@ -18,6 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from relance.accounts.identity import references_in
 from relance.accounts.services import check_country, check_currency
 from relance.ledger.imports.parsing import (
@@ -124,7 +126,11 @@ def read_mapping_spec(path: Path) -> Any:
         return safe_yaml.read(path)
     except OSError as exc:
         raise ImportFailed(
-            [Problem(path.name, None, None, f"cannot read the mapping: {exc}")]
+            [
+                Problem(
+                    path.name, None, None, _("cannot read the mapping: %(error)s") % {"error": exc}
+                )
+            ]
         ) from None
     except safe_yaml.YamlRefused as exc:
         raise ImportFailed([Problem(path.name, None, None, f"{exc}")]) from None
@@ -141,28 +147,34 @@ def parse_mapping(spec: Any, label: str, default_name: str = "mapping") -> Mappi
     """Validate a mapping document; every mistake names the mapping file and the key."""
     problems = Problems(label)
     if not isinstance(spec, dict):
-        raise problems.fail(None, None, "a mapping is a YAML dictionary with a `columns` key")
+        raise problems.fail(None, None, _("a mapping is a YAML dictionary with a `columns` key"))
     for key in sorted(set(spec) - OPTIONS, key=str):
-        problems.add(None, str(key), f"unknown option (known: {', '.join(sorted(OPTIONS))})")
+        problems.add(
+            None, str(key),
+            _("unknown option (known: %(options)s)") % {"options": ", ".join(sorted(OPTIONS))},
+        )  # fmt: skip
     record = spec.get("record", "invoice")
     if not isinstance(record, str) or record not in RECORDS:
-        raise problems.fail(None, "record", f"{record!r} is not one of {', '.join(RECORDS)}")
+        raise problems.fail(None, "record", _one_of(record, RECORDS))
     targets, required = RECORDS[record]
     columns: dict[str, Column] = {}
     raw_columns = spec.get("columns")
     if not isinstance(raw_columns, dict) or not raw_columns:
-        raise problems.fail(None, "columns", "list the columns: `target.field: Column header`")
+        raise problems.fail(None, "columns", _("list the columns: `target.field: Column header`"))
     for target, value in raw_columns.items():
         if target not in targets:
-            problems.add(None, f"columns.{target}", f"unknown field for {record} records")
+            problems.add(
+                None, f"columns.{target}",
+                _("unknown field for %(record)s records") % {"record": record},
+            )  # fmt: skip
             continue
         if column := _column(target, value, problems):
             columns[target] = column
     for target in required:
         if target not in columns:
-            problems.add(None, f"columns.{target}", "is required")
+            problems.add(None, f"columns.{target}", _("is required"))
     if record == "invoice" and not {"invoice.amount", "invoice.amount_excl_tax"} & set(columns):
-        problems.add(None, "columns.invoice.amount", "is required")
+        problems.add(None, "columns.invoice.amount", _("is required"))
     options = _Options(spec, problems)
     mapping = Mapping(
         name=options.text("name", default_name),
@@ -190,24 +202,30 @@ def _column(target: str, value: Any, problems: Problems) -> Column | None:
     if isinstance(value, str | int) and not isinstance(value, bool):
         return Column(target, column=str(value))
     if not (isinstance(value, dict) and ("column" in value or "value" in value)):
-        problems.add(None, where, "give a column header, or {value: ...}")
+        problems.add(None, where, _("give a column header, or {value: ...}"))
         return None
     header, constant = value.get("column"), value.get("value")
     values, date_format = value.get("values") or {}, value.get("format")
     ok = True
     if header is not None and not (isinstance(header, str | int) and not isinstance(header, bool)):
-        problems.add(None, f"{where}.column", f"{header!r} is not a column header")
+        problems.add(
+            None, f"{where}.column", _("%(value)s is not a column header") % {"value": repr(header)}
+        )
         ok = False
     if constant is not None and not isinstance(constant, SCALARS):
-        problems.add(None, f"{where}.value", "a constant is one value, not a list or mapping")
+        problems.add(None, f"{where}.value", _("a constant is one value, not a list or mapping"))
         ok = False
     if not isinstance(values, dict) or not all(
         v is None or isinstance(v, SCALARS) for v in values.values()
     ):
-        problems.add(None, f"{where}.values", "a mapping of raw values to values")
+        problems.add(None, f"{where}.values", _("a mapping of raw values to values"))
         ok = False
     if date_format is not None and not isinstance(date_format, str):
-        problems.add(None, f"{where}.format", f"{date_format!r} is not a date format")
+        problems.add(
+            None,
+            f"{where}.format",
+            _("%(value)s is not a date format") % {"value": repr(date_format)},
+        )
         ok = False
     if not ok:
         return None
@@ -229,35 +247,43 @@ class _Options:
             return default
         if isinstance(value, str | int) and not isinstance(value, bool):
             return str(value)
-        self.problems.add(None, key, f"{value!r} is not text")
+        self.problems.add(None, key, _("%(value)s is not text") % {"value": repr(value)})
         return default
 
     def choice(self, key: str, choices: tuple[str, ...], default: str | None) -> str | None:
         value = self.spec.get(key, default)
         if value is None or value in choices:
             return value
-        self.problems.add(None, key, f"{value!r} is not one of {', '.join(choices)}")
+        self.problems.add(None, key, _one_of(value, choices))
         return default
 
     def whole(self, key: str, default: int, low: int, high: int) -> int:
         value = self.spec.get(key, default)
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
-        self.problems.add(None, key, f"{value!r} is not a whole number from {low} to {high}")
+        self.problems.add(
+            None, key,
+            _("%(value)s is not a whole number from %(low)s to %(high)s")
+            % {"value": repr(value), "low": low, "high": high},
+        )  # fmt: skip
         return default
 
     def flag(self, key: str) -> bool:
         value = self.spec.get(key, False)
         if isinstance(value, bool):
             return value
-        self.problems.add(None, key, f"{value!r} is not true or false")
+        self.problems.add(None, key, _("%(value)s is not true or false") % {"value": repr(value)})
         return False
 
     def delimiter(self) -> str:
         value = self.text("delimiter", "auto")
         if value == "auto" or len(value.replace("\\t", "\t")) == 1:
             return value
-        self.problems.add(None, "delimiter", f"{value!r} is not one character (or auto)")
+        self.problems.add(
+            None,
+            "delimiter",
+            _("%(value)s is not one character (or auto)") % {"value": repr(value)},
+        )
         return "auto"
 
     def sheet(self) -> str | int | None:
@@ -266,7 +292,10 @@ class _Options:
             return value
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1000:
             return value
-        self.problems.add(None, "sheet", f"{value!r} is not a sheet name or number from 0")
+        self.problems.add(
+            None, "sheet",
+            _("%(value)s is not a sheet name or number from 0") % {"value": repr(value)},
+        )  # fmt: skip
         return None
 
     def code(self, key: str, check: Callable[[str], str]) -> str | None:
@@ -278,6 +307,12 @@ class _Options:
         except ValueError as exc:
             self.problems.add(None, key, str(exc))
             return None
+
+
+def _one_of(value: Any, choices: Iterable[str]) -> str:
+    return _("%(value)s is not one of %(choices)s") % {
+        "value": repr(value), "choices": ", ".join(choices)
+    }  # fmt: skip
 
 
 def default_mapping(header: list[str]) -> Mapping:
@@ -299,10 +334,10 @@ def default_mapping(header: list[str]) -> Mapping:
     elif "customer.reference" in columns:
         record = "customer"
     else:
-        raise ImportFailed([Problem("(no mapping)", None, None,
-                                    "give a mapping (--mapping FILE or NAME): the file's "
-                                    "headers are not Relance's template headers")])  # fmt: skip
-    targets, _ = RECORDS[record]
+        raise ImportFailed([Problem(_("(no mapping)"), None, None,
+                                    _("give a mapping (--mapping FILE or NAME): the file's "
+                                      "headers are not Relance's template headers"))])  # fmt: skip
+    targets = RECORDS[record][0]
     return parse_mapping(
         {"record": record, "columns": {t: h for t, h in columns.items() if t in targets}},
         "default mapping", default_name="default",
@@ -397,7 +432,7 @@ _PLAN = operator.attrgetter("plan")
 
 
 def _fields(mapping: Mapping, table: Table, problems: Problems) -> list[_Field]:
-    targets, _ = RECORDS[mapping.record]
+    targets = RECORDS[mapping.record][0]
     positions = {name: i for i, name in enumerate(table.header)}
     fields = []
     for target, column in mapping.columns.items():
@@ -407,8 +442,8 @@ def _fields(mapping: Mapping, table: Table, problems: Problems) -> list[_Field]:
             if index is None:
                 problems.add(
                     1, column.column,
-                    f"missing column (mapped to {target}); the file has: "
-                    + ", ".join(h for h in table.header if h),
+                    _("missing column (mapped to %(field)s); the file has: %(headers)s")
+                    % {"field": target, "headers": ", ".join(h for h in table.header if h)},
                 )  # fmt: skip
                 continue
         convert = _converter(targets[target], column, mapping)
@@ -480,7 +515,7 @@ def read_rows(
         problems.items.extend(failure.problems)
         raise ImportFailed(problems.items) from None
     if rows == 0:
-        problems.add(None, None, "the file has a header but no rows")
+        problems.add(None, None, _("the file has a header but no rows"))
         problems.raise_if_any()
     batch.rows_read = rows
     if sink and rows % chunk:
@@ -566,7 +601,11 @@ class _State:
         ok = True
         for label, raw, sign in self.signs:
             if not sign_fits(sign, currency):
-                self.problems.add(line, label, f"{raw!r} is not an amount in {currency}")
+                self.problems.add(
+                    line, label,
+                    _("%(value)s is not an amount in %(currency)s")
+                    % {"value": repr(raw), "currency": currency},
+                )  # fmt: skip
                 ok = False
         return ok
 
@@ -646,7 +685,7 @@ def _customer(batch: LedgerBatch, values: dict[str, Any], line: int) -> str:
 def _require(values: dict[str, Any], targets: tuple[str, ...], line: int, p: Problems) -> bool:
     missing = [t for t in targets if t not in values]
     for target in missing:
-        p.add(line, target, "is empty")
+        p.add(line, target, _("is empty"))
     return not missing
 
 
@@ -664,7 +703,7 @@ def _invoice_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: 
     if amount is None:
         excl = values.get("invoice.amount_excl_tax")
         if excl is None:
-            p.add(line, "invoice.amount", "is empty")
+            p.add(line, "invoice.amount", _("is empty"))
             return
         amount = excl + values.get("invoice.tax_amount", Decimal("0.00"))
     if amount < 0:
@@ -676,7 +715,7 @@ def _invoice_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: 
         return
     kind = values.get("invoice.kind", InvoiceKind.INVOICE)
     if kind not in INVOICE_KINDS:
-        p.add(line, "invoice.kind", f"{kind!r} is not one of {', '.join(InvoiceKind.values)}")
+        p.add(line, "invoice.kind", _one_of(kind, InvoiceKind.values))
         return
     batch.invoices.append(
         InvoiceRecord(
@@ -716,7 +755,10 @@ def _settlement(
     else:
         return
     if paid < 0 or paid > amount:
-        state.problems.add(line, "settlement.amount", f"{paid} paid on an invoice of {amount}")
+        state.problems.add(
+            line, "settlement.amount",
+            _("%(paid)s paid on an invoice of %(amount)s") % {"paid": paid, "amount": amount},
+        )  # fmt: skip
         return
     if paid == 0:
         batch.obsolete_payments.add(reference)
@@ -744,11 +786,11 @@ def _payment_rows(batch: LedgerBatch, values: dict[str, Any], line: int, state: 
     allocated = values.get("allocation.amount")
     total = values.get("payment.amount", allocated)
     if total is None:
-        p.add(line, "payment.amount", "is empty")
+        p.add(line, "payment.amount", _("is empty"))
         return
     kind = values.get("payment.kind", PaymentKind.PAYMENT)
     if kind not in PAYMENT_KINDS:
-        p.add(line, "payment.kind", f"{kind!r} is not one of {', '.join(PaymentKind.values)}")
+        p.add(line, "payment.kind", _one_of(kind, PaymentKind.values))
         return
     previous = state.payments.get(reference)
     if previous is None:

@@ -12,6 +12,9 @@ import re
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from relance.lib.dates import out_of_range
 
 # Spaces used as thousands separators: plain, no-break and narrow no-break.
@@ -53,11 +56,11 @@ def parse_decimal(text: str, decimal_mark: str = "auto") -> Decimal:
     thousands = "." if decimal_mark == "," else ","
     text = text.replace(thousands, "").replace(",", ".")
     if not text or not re.fullmatch(r"[+-]?\d+(\.\d*)?|[+-]?\.\d+", text):
-        raise ValueError(f"{raw!r} is not an amount")
+        raise ValueError(_("%(value)s is not an amount") % {"value": repr(raw)})
     try:
         value = Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern above filters these
-        raise ValueError(f"{raw!r} is not an amount") from None
+        raise ValueError(_("%(value)s is not an amount") % {"value": repr(raw)}) from None
     return -value if negative else value
 
 
@@ -70,7 +73,7 @@ def parse_money(text: str, decimal_mark: str = "auto") -> Decimal:
     value = parse_decimal(text, decimal_mark)
     cents = to_cents(value)
     if value != cents:
-        raise ValueError(f"{text!r} has more than two decimals")
+        raise ValueError(_("%(value)s has more than two decimals") % {"value": repr(text)})
     return cents
 
 
@@ -78,7 +81,7 @@ def to_cents(value: Decimal) -> Decimal:
     """``value`` with two decimals, however large (the ledger's limits are checked on the
     records, in one place: relance.ledger.imports.limits)."""
     if not value.is_finite():
-        raise ValueError(f"{value} is not an amount")
+        raise ValueError(_("%(value)s is not an amount") % {"value": value})
     try:
         return value.quantize(_CENT)
     except InvalidOperation:  # more digits than the default context's 28
@@ -119,7 +122,12 @@ def parse_date(text: str, fmt: str = "auto") -> dt.date:
                 raise
             except ValueError:
                 pass  # the slow path below says what is wrong
-    expected = "a date such as 31/12/2026" if fmt == "auto" else f"a date as {fmt}"
+    value = {"value": repr(text), "format": fmt}
+    expected = (
+        _("%(value)s is not a date such as 31/12/2026")
+        if fmt == "auto"
+        else _("%(value)s is not a date as %(format)s")
+    ) % value
     try:
         if fmt != "auto":
             return checked_date(dt.datetime.strptime(text, fmt).date())
@@ -128,26 +136,31 @@ def parse_date(text: str, fmt: str = "auto") -> dt.date:
         elif m := _DMY.fullmatch(text):
             d, mo, y = int(m[1]), int(m[2]), int(m[3])
             if len(m[3]) == 2:
-                raise ValueError(
-                    f"{text!r} has a two-digit year: write the year in full "
-                    f"({m[1]}/{m[2]}/19{m[3]} or {m[1]}/{m[2]}/20{m[3]}), or set the "
-                    'date format in the mapping (dates: "%d/%m/%y")'
+                raise _Explained(
+                    _(
+                        "%(value)s has a two-digit year: write the year in full (%(day)s/"
+                        "%(month)s/19%(year)s or %(day)s/%(month)s/20%(year)s), or set the "
+                        'date format in the mapping (dates: "%%d/%%m/%%y")'
+                    )
+                    % {**value, "day": m[1], "month": m[2], "year": m[3]}
                 )
         elif m := _COMPACT.fullmatch(text):
             y, mo, d = int(m[1]), int(m[2]), int(m[3])
         else:
-            raise ValueError(f"{text!r} is not {expected}")
+            raise ValueError(expected)
         return checked_date(dt.date(y, mo, d))
-    except DateOutOfRange:
+    except (DateOutOfRange, _Explained):
         raise
-    except ValueError as exc:
-        if str(exc).startswith(repr(text)):
-            raise
-        raise ValueError(f"{text!r} is not {expected}") from None
+    except ValueError:
+        raise ValueError(expected) from None
 
 
 class DateOutOfRange(ValueError):
     pass
+
+
+class _Explained(ValueError):
+    """A date refused with its own explanation, not the generic one."""
 
 
 def checked_date(day: dt.date) -> dt.date:
@@ -168,7 +181,7 @@ def parse_bool(text: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"{text!r} is neither yes nor no")
+    raise ValueError(_("%(value)s is neither yes nor no") % {"value": repr(text)})
 
 
 class UnreadableFile(ValueError):
@@ -228,7 +241,7 @@ def decode(data: bytes, encoding: str = "auto") -> tuple[str, str]:
         if order := utf16_order(data[:4096]):
             return _decode(data, order, "utf-16"), "utf-16"
     if looks_binary(data[:8192]):
-        raise UnreadableFile("this is a binary file, not a text export (CSV or FEC)")
+        raise UnreadableFile(_("this is a binary file, not a text export (CSV or FEC)"))
     if encoding == "auto":
         try:
             return data.decode("utf-8"), "utf-8"
@@ -244,12 +257,17 @@ def _decode(data: bytes, codec: str, name: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise UnreadableFile(
-            f"not valid {name} (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
-            "save the file as UTF-8 or set the right encoding in the mapping",
+            _(
+                "not valid %(encoding)s (byte %(byte)s at offset %(offset)s); "
+                "save the file as UTF-8 or set the right encoding in the mapping"
+            )
+            % {"encoding": name, "byte": f"{exc.object[exc.start]:#04x}", "offset": exc.start},
             row=line,
         ) from None
     except LookupError:
-        raise UnreadableFile(f"unknown encoding {name!r}") from None
+        raise UnreadableFile(
+            _("unknown encoding %(encoding)s") % {"encoding": repr(name)}
+        ) from None
 
 
 def _single_byte_encoding(data: bytes) -> str:
@@ -266,8 +284,22 @@ def _single_byte_encoding(data: bytes) -> str:
                 other_rows.append(row)
     if utf8_rows and other_rows:
         raise UnreadableFile(
-            f"mixes encodings: {_rows(other_rows)} not UTF-8 (Windows-1252?) while "
-            f"{_rows(utf8_rows)} UTF-8; save the whole file in one encoding (UTF-8)",
+            _(
+                "mixes encodings: %(other)s while %(utf8)s; "
+                "save the whole file in one encoding (UTF-8)"
+            )
+            % {
+                "other": ngettext(
+                    "line %(lines)s is not UTF-8 (Windows-1252?)",
+                    "lines %(lines)s are not UTF-8 (Windows-1252?)",
+                    len(other_rows),
+                )
+                % {"lines": _rows(other_rows)},
+                "utf8": ngettext(
+                    "line %(lines)s is UTF-8", "lines %(lines)s are UTF-8", len(utf8_rows)
+                )
+                % {"lines": _rows(utf8_rows)},
+            },
             row=other_rows[0],
         )
     if not _CP1252_ONLY.search(data) and _LATIN9_LETTERS.search(data):
@@ -276,10 +308,7 @@ def _single_byte_encoding(data: bytes) -> str:
 
 
 def _rows(rows: list[int]) -> str:
-    shown = ", ".join(str(r) for r in rows[:5])
-    if len(rows) == 1:
-        return f"line {shown} is"
-    return f"lines {shown}{', ...' if len(rows) > 5 else ''} are"
+    return ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
 
 
 def sniff_delimiter(text: str, candidates: str = ";,\t|") -> str:

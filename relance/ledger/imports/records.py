@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -21,12 +23,14 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        """In the active language, as the message was written: the import log keeps this
+        line (relance.console.imports reads its parts back in either language)."""
         where = self.file
         if self.row is not None:
-            where += f", row {self.row}"
+            where = _("%(where)s, row %(row)s") % {"where": where, "row": self.row}
         if self.field:
-            where += f", field {self.field!r}"
-        return f"{where}: {self.message}"
+            where = _("%(where)s, field %(field)s") % {"where": where, "field": repr(self.field)}
+        return _("%(where)s: %(message)s") % {"where": where, "message": self.message}
 
 
 class ImportFailed(Exception):

@@ -37,7 +37,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
@@ -205,9 +206,12 @@ def stage_files(
     ``relance import FOLDER`` reads one: e-invoices), for the next steps of their import;
     or refuse them naming the file."""
     if kind not in KINDS:
-        raise Refused([Problem("kind", None, None, f"one of {', '.join(KINDS)}")])
+        raise Refused(
+            [Problem("kind", None, None, _("one of %(kinds)s") % {"kinds": ", ".join(KINDS)})]
+        )
     if len(files) > MAX_FILES:
-        raise Refused([Problem(files[0][0], None, None, f"more than {MAX_FILES} files at once")])
+        message = _("more than %(limit)s files at once") % {"limit": MAX_FILES}
+        raise Refused([Problem(files[0][0], None, None, message)])
     purge(organisation)
     token = secrets.token_urlsafe(12)
     directory = root(organisation) / token
@@ -241,7 +245,7 @@ def replace_file(staged: Staged, name: str, chunks: Iterable[bytes]) -> Staged:
     """A corrected file for the same import: the mapping stays, the preview is to redo."""
     with _locked(staged) as current:
         if current.running or current.done:
-            raise Refused([Problem(name, None, None, "this import is under way or done")])
+            raise Refused([Problem(name, None, None, _("this import is under way or done"))])
         incoming = current.directory / "incoming"
         shutil.rmtree(incoming, ignore_errors=True)
         incoming.mkdir()
@@ -300,16 +304,16 @@ def _receive_folder(directory: Path, files: list[tuple[str, Iterable[bytes]]]) -
     for n, (name, chunks) in enumerate(files):
         shown = _shown(name)
         if Path(shown).suffix.lower() not in (".pdf", ".xml"):
-            raise Refused([Problem(shown, None, None, "several files at once are e-invoices: "
+            raise Refused([Problem(shown, None, None, _("several files at once are e-invoices: "
                                    "PDF or XML, or bank statements (CAMT.053); give a "
-                                   "table alone")])  # fmt: skip
+                                   "table alone"))])  # fmt: skip
         # Two files of one name stay two (the second numbered).
         stored = folder / (shown if shown not in names else f"{n}-{shown}")
         names.append(stored.name)
         size, sha256 = _save(stored, shown, chunks, left)
         left -= size
         digests.append(sha256)
-    shown = f"{len(files)} files"
+    shown = _("%(count)s files") % {"count": len(files)}
     if all(_is_camt(folder / name) for name in names):
         # Statements of several days chosen at once: read as a ZIP of them is.
         archive = directory / "upload.zip"
@@ -338,10 +342,11 @@ def _shown(name: str) -> str:
     """The name the user knows the file by, and an extension Relance reads."""
     shown = Path(name).name[:200] or "upload"
     if Path(shown).suffix.lower() not in SUFFIXES:
-        raise Refused([Problem(shown, None, None,
-                               "is not a file Relance imports: a CSV, XLSX, ODS or FEC export, "
-                               "e-invoices (PDF, XML, ZIP), a status file or a bank statement "
-                               f"({', '.join(SUFFIXES)})")])  # fmt: skip
+        message = _(
+            "is not a file Relance imports: a CSV, XLSX, ODS or FEC export, e-invoices (PDF, "
+            "XML, ZIP), a status file or a bank statement (%(suffixes)s)"
+        ) % {"suffixes": ", ".join(SUFFIXES)}
+        raise Refused([Problem(shown, None, None, message)])
     return shown
 
 
@@ -367,10 +372,12 @@ def _zip_files(path: Path) -> int:
 
 def too_large(name: str) -> Problem:
     limit = max_bytes()
+    size = (_("%(n)s MB") if limit >= 1024 * 1024 else _("%(n)s bytes")) % {
+        "n": limit // (1024 * 1024) or limit
+    }  # fmt: skip
     return Problem(name, None, None,
-                   f"is larger than {limit // (1024 * 1024) or limit} "
-                   f"{'MB' if limit >= 1024 * 1024 else 'bytes'}, the most the console takes: "
-                   "import it with `relance import`")  # fmt: skip
+                   _("is larger than %(size)s, the most the console takes: "
+                     "import it with `relance import`") % {"size": size})  # fmt: skip
 
 
 def describe(path: Path, name: str, fmt: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -386,7 +393,7 @@ def describe(path: Path, name: str, fmt: str, spec: dict[str, Any] | None = None
             header_row=int(options.get("header_row", 1)),
         )
         sample = []
-        for _, cells in table.rows:
+        for _line, cells in table.rows:
             sample.append([_text(cell) for cell in cells])
             if len(sample) == SAMPLE_ROWS:
                 break
@@ -394,9 +401,9 @@ def describe(path: Path, name: str, fmt: str, spec: dict[str, Any] | None = None
         raise Refused([_named(p, name) for p in failure.problems]) from None
     except Exception:  # a reader's own error on a file it cannot read: refused, kept nowhere
         log.exception("reading the upload %s", name)
-        raise Refused([Problem(name, None, None, "cannot be read")]) from None
+        raise Refused([Problem(name, None, None, _("cannot be read"))]) from None
     if not sample:
-        raise Refused([Problem(name, None, None, "the file has a header but no rows")])
+        raise Refused([Problem(name, None, None, _("the file has a header but no rows"))])
     # A text file's size counts its lines, the header's too.
     rows = table.size - (fmt in ("csv", "fec"))
     return {"header": table.header, "sample": sample, "rows": max(rows, len(sample))}
@@ -460,7 +467,7 @@ def purge(organisation: Organisation) -> None:
 def discard(staged: Staged) -> None:
     with _locked(staged) as current:
         if current.running:
-            raise Refused([Problem(current.file["name"], None, None, "it is running")])
+            raise Refused([Problem(current.file["name"], None, None, _("it is running"))])
     shutil.rmtree(staged.directory, ignore_errors=True)
 
 
@@ -534,10 +541,11 @@ def check_mapping(name: str, spec: dict[str, Any]) -> Mapping:
     """The mapping the import will read, or Refused naming each wrong option or field."""
     problems = []
     if not MAPPING_NAME.match(name):
-        problems.append(Problem("mapping", None, "name",
-                                "a name of letters, digits, - and _ (at most 64)"))  # fmt: skip
+        problems.append(Problem(_("mapping"), None, "name",
+                                _("a name of letters, digits, - and _ (at most 64)")))  # fmt: skip
     try:
-        mapping = parse_mapping(json.loads(json.dumps(spec, default=str)), f"mapping {name!r}",
+        mapping = parse_mapping(json.loads(json.dumps(spec, default=str)),
+                                _("mapping %(name)s") % {"name": repr(name)},
                                 default_name=name)  # fmt: skip
     except ImportFailed as failure:
         problems.extend(failure.problems)
@@ -556,7 +564,7 @@ def save_mapping(
     with _locked(staged) as current:
         if current.running or current.done:
             raise Refused([Problem(current.file["name"], None, None,
-                                   "this import is under way or done")])  # fmt: skip
+                                   _("this import is under way or done"))])  # fmt: skip
         saved, created = ImportMapping.objects.update_or_create(
             organisation=current.organisation, name=name, defaults={"spec": spec}
         )
@@ -577,7 +585,7 @@ def save_bank_mapping(staged: Staged, spec: dict[str, Any]) -> Staged:
     with _locked(staged) as current:
         if current.running or current.done:
             raise Refused([Problem(current.file["name"], None, None,
-                                   "this import is under way or done")])  # fmt: skip
+                                   _("this import is under way or done"))])  # fmt: skip
         current.state["mapping"] = {"name": "", "spec": spec}
         # The headers shown are those of the row chosen, read as the mapping says.
         current.state["file"].update(describe(current.path, current.file["name"],
@@ -601,7 +609,7 @@ def mapping_of(staged: Staged) -> Mapping | None:
         return None
     chosen = staged.mapping
     if chosen is None:
-        raise Refused([Problem(staged.file["name"], None, None, "map the columns first")])
+        raise Refused([Problem(staged.file["name"], None, None, _("map the columns first"))])
     return check_mapping(chosen["name"], chosen["spec"])
 
 
@@ -621,10 +629,10 @@ def start(staged: Staged, *, dry_run: bool, user_id: int | None) -> Staged:
     with _locked(staged) as current:
         if current.running or current.done:
             raise Refused([Problem(current.file["name"], None, None,
-                                   "this import is under way or done")])  # fmt: skip
+                                   _("this import is under way or done"))])  # fmt: skip
         if not dry_run and not current.confirmable:
             raise Refused(
-                [Problem(current.file["name"], None, None, "preview it first, without errors")]
+                [Problem(current.file["name"], None, None, _("preview it first, without errors"))]
             )
         mapping = mapping_of(current)
         current.state["last"] = {
@@ -640,15 +648,21 @@ def start(staged: Staged, *, dry_run: bool, user_id: int | None) -> Staged:
         _report(current, "waiting" if not dry_run else "reading", 0, current.file["rows"])
     work = (current, mapping, dry_run, user_id)
     if current.file["size"] >= background_bytes():
-        threading.Thread(target=_in_thread, args=work, name=f"import-{current.token}").start()
+        # The thread speaks the request's language: a new thread starts in the default one.
+        args = (translation.get_language(), *work)
+        threading.Thread(target=_in_thread, args=args, name=f"import-{current.token}").start()
     else:
         _work(*work)
     return load(current.organisation, current.token)
 
 
-def _in_thread(staged: Staged, mapping: Mapping | None, dry_run: bool, user_id: int | None) -> None:
+def _in_thread(
+    language: str | None, staged: Staged, mapping: Mapping | None, dry_run: bool,
+    user_id: int | None,
+) -> None:  # fmt: skip
     try:
-        _work(staged, mapping, dry_run, user_id)
+        with translation.override(language):
+            _work(staged, mapping, dry_run, user_id)
     finally:
         connection.close()  # this thread's own connection
 
@@ -675,7 +689,7 @@ def _work(staged: Staged, mapping: Mapping | None, dry_run: bool, user_id: int |
             outcome["run_id"] = run.pk if run and run.sha256 == staged.file["sha256"] else None
     except Exception:  # a bug must not leave the page waiting for ever
         log.exception("import %s of organisation %s", staged.token, staged.organisation.pk)
-        message = "the import stopped on an unexpected error (see the server's log)"
+        message = _("the import stopped on an unexpected error (see the server's log)")
         problem = {"row": None, "field": None, "value": "", "message": message}
         outcome = {"status": "failed", "problems": [problem]}
     with _locked(staged) as current:

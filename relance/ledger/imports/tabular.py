@@ -14,6 +14,8 @@ from typing import Any, TextIO
 from xml.etree import ElementTree
 from xml.parsers import expat
 
+from django.utils.translation import gettext as _
+
 from relance.ledger.imports.parsing import UnreadableFile, decode, looks_binary, sniff_delimiter
 from relance.ledger.imports.records import ImportFailed, Problem
 
@@ -54,7 +56,7 @@ def read_table(
         return _read_spreadsheet(path, label, sheet, header_row)
     data = path.read_bytes()
     if not data.strip():
-        raise _fail(label, "the file is empty")
+        raise _fail(label, _("the file is empty"))
     try:
         text, used = decode(data, encoding)
     except UnreadableFile as exc:
@@ -96,7 +98,7 @@ def _read_csv(
             header = [c.strip() for c in cells]
             break
     if header is None:
-        raise _fail(label, "the file is empty")
+        raise _fail(label, _("the file is empty"))
     _check_header(label, header, reader.line_num)
     width = len(header)
 
@@ -108,8 +110,11 @@ def _read_csv(
             if len(cells) != width:
                 raise _fail(
                     label,
-                    f"has {len(cells)} fields where the header has {width} "
-                    f"(separator {sep!r}; a quote or separator inside a value?)",
+                    _(
+                        "has %(fields)s fields where the header has %(width)s "
+                        "(separator %(separator)s; a quote or separator inside a value?)"
+                    )
+                    % {"fields": len(cells), "width": width, "separator": repr(sep)},
                     reader.line_num,
                 )
             yield reader.line_num, cells
@@ -130,8 +135,11 @@ def _capped_lines(text: str | TextIO, label: str) -> Iterator[str]:
         if len(line) > MAX_LINE:
             raise _fail(
                 label,
-                f"has a line longer than {MAX_LINE:,} characters: this is not a CSV export "
-                "(a lost line break, or binary data?)",
+                _(
+                    "has a line longer than %(limit)s characters: this is not a CSV export "
+                    "(a lost line break, or binary data?)"
+                )
+                % {"limit": f"{MAX_LINE:,}"},
                 row,
             )
         yield line
@@ -143,8 +151,8 @@ def _read_spreadsheet(path: Path, label: str, sheet: str | int | None, header_ro
     with path.open("rb") as fh:
         head = fh.read(8)
     if not head.startswith(b"PK") and not looks_binary(head):
-        raise _fail(label, "is not a spreadsheet (XLSX or ODS); is it a CSV file?")
-    name = sheet if isinstance(sheet, str) else f"number {(sheet or 0) + 1}"
+        raise _fail(label, _("is not a spreadsheet (XLSX or ODS); is it a CSV file?"))
+    name = sheet if isinstance(sheet, str) else _("number %(n)s") % {"n": (sheet or 0) + 1}
     if head.startswith(b"PK") and path.suffix.lower() == ".ods":
         _check_ods_extent(path, label)  # calamine reads every sheet of an ODS on opening
     try:
@@ -152,9 +160,9 @@ def _read_spreadsheet(path: Path, label: str, sheet: str | int | None, header_ro
         names = workbook.sheet_names
         index = sheet if isinstance(sheet, int) else 0
         if isinstance(sheet, str) and sheet not in names:
-            raise _fail(label, f"has no sheet {sheet!r} (sheets: {', '.join(names)})")
+            raise _fail(label, _no_sheet(repr(sheet), names))
         if not 0 <= index < len(names):
-            raise _fail(label, f"has no sheet {index} (sheets: {', '.join(names)})")
+            raise _fail(label, _no_sheet(str(index), names))
         name = sheet if isinstance(sheet, str) else names[index]
         if head.startswith(b"PK") and path.suffix.lower() != ".ods":
             _check_xlsx_extent(path, label, name)
@@ -164,12 +172,14 @@ def _read_spreadsheet(path: Path, label: str, sheet: str | int | None, header_ro
     except Exception as exc:  # calamine raises its own errors for corrupt files
         if "cell limit" in str(exc).lower():  # its ODS reader's guard against far cells
             raise _fail(label, _too_large(name, None, None)) from None
-        raise _fail(label, f"cannot be read as a spreadsheet ({exc})") from None
+        raise _fail(
+            label, _("cannot be read as a spreadsheet (%(error)s)") % {"error": exc}
+        ) from None
     start = header_row - 1
     while start < len(data) and not any(_text(c) for c in data[start]):
         start += 1
     if start >= len(data):
-        raise _fail(label, "the sheet is empty")
+        raise _fail(label, _("the sheet is empty"))
     header = [_text(c) for c in data[start]]
     while header and not header[-1]:
         header.pop()
@@ -193,7 +203,9 @@ def _check_header(label: str, header: list[str], row: int) -> None:
     seen: set[str] = set()
     for name in header:
         if name and name in seen:
-            raise _fail(label, f"the header names column {name!r} twice", row)
+            raise _fail(
+                label, _("the header names column %(column)s twice") % {"column": repr(name)}, row
+            )
         seen.add(name)
 
 
@@ -258,14 +270,21 @@ def _column_number(letters: bytes) -> int:
 
 def _too_large(sheet: str, rows: int | None, columns: int | None) -> str:
     extent = (
-        f"reaches row {rows:,}, column {columns:,}: more than {MAX_CELLS:,} cells to read"
+        _("reaches row %(rows)s, column %(columns)s: more than %(limit)s cells to read")
+        % {"rows": f"{rows:,}", "columns": f"{columns:,}", "limit": f"{MAX_CELLS:,}"}
         if rows and columns
-        else "has too many cells to read"
+        else _("has too many cells to read")
     )
-    return (
-        f"sheet {sheet!r} {extent}; a cell far from the data (a stray value or format)? "
+    return _(
+        "sheet %(sheet)s %(extent)s; a cell far from the data (a stray value or format)? "
         "Delete the rows and columns after the data"
-    )
+    ) % {"sheet": repr(sheet), "extent": extent}
+
+
+def _no_sheet(sheet: str, names: list[str]) -> str:
+    return _("has no sheet %(sheet)s (sheets: %(names)s)") % {
+        "sheet": sheet, "names": ", ".join(names)
+    }  # fmt: skip
 
 
 _TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
 
 from relance.bank import mappings as bank_mappings
 from relance.bank import services
@@ -70,7 +71,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         org = organisation_option(opts["org"])
         if opts["action"] == "import":
-            self.importing(org, opts)
+            with translation.override("en"):  # as relance import: the command line's language
+                self.importing(org, opts)
         elif opts["action"] == "queue":
             lines = services.queue(org)
             if opts["json"]:

@@ -11,7 +11,8 @@ from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
 from relance.bank import mappings as bank_mappings
@@ -65,6 +66,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        # The command line speaks English, its problems too (the console and the API speak
+        # the reader's language).
+        with translation.override("en"):
+            self.run_command(opts)
+
+    def run_command(self, opts: dict[str, Any]) -> None:
         if opts["create_org"] and not opts["org"]:
             raise CommandError("--create-org needs --org SLUG", returncode=2)
         if not opts["create_org"] and any(opts[k] for k in ("country", "currency", "language")):
@@ -170,7 +177,9 @@ class Command(BaseCommand):
             return None
         saved = ImportMapping.objects.filter(organisation=org, name=given).first()
         if saved is None:
-            raise ImportFailed([Problem(given, None, None, "no such mapping file or saved name")])
+            raise ImportFailed(
+                [Problem(given, None, None, _("no such mapping file or saved name"))]
+            )
         return parse_mapping(saved.spec, f"mapping {given!r}", default_name=given)
 
     def fail(self, problems: list[Problem], as_json: bool) -> NoReturn:

@@ -1,0 +1,181 @@
+"""Import problems and run failures in the reader's language: French by default (the
+console's and the command line's language), English to an English reader; the import log
+and the Runs page read back what was stored."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import factories
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import translation
+from test_console_imports import BAD, csv, mapping_form, token_of, url, wait_for
+from test_run_queue import work_off
+from test_runs_list import D, dunned, failing_part
+
+from relance.dunning import run_errors, run_tasks
+from relance.ledger.imports import staging
+from relance.ledger.models import ImportRun
+
+pytestmark = pytest.mark.django_db
+
+# Relance's own headers: the command line reads the file without a mapping.
+TEMPLATE = "customer.reference;invoice.number;invoice.issue_date;invoice.amount"
+ROWS = ["C001;FA-001;15/01/2026;100,00", "C001;FA-002;31/02/2026;50,00"]  # row 3: no such day
+
+
+@pytest.fixture(autouse=True)
+def _no_language_left():
+    """A request activates its language for the rest of the thread (LocaleMiddleware):
+    not for the next test."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def signed(client):
+    org = factories.organisation("acme")
+    client.force_login(factories.member(org, "manon@acme.test", "manager"))
+    return client
+
+
+def upload(client, data: bytes, **headers: str):
+    file = SimpleUploadedFile("export.csv", data)
+    return client.post(reverse("console:imports") + "upload/", {"file": file}, **headers)
+
+
+def problems_of(client, lines: list[str], **headers: str) -> tuple[list[dict], str]:
+    token = token_of(upload(client, csv(lines), **headers))
+    client.post(url(token, "mapping"), mapping_form(), **headers)
+    page = client.get(url(token), **headers).content.decode()
+    return _last(token), page
+
+
+def _last(token: str) -> list[dict]:
+    from relance.accounts.models import Organisation
+
+    found = staging.load(Organisation.objects.get(slug="acme"), token).last
+    assert found is not None and found["status"] == "failed"
+    return found["problems"]
+
+
+def by_row(problems: list[dict], row: int) -> str:
+    return next(p["message"] for p in problems if p["row"] == row)
+
+
+def test_the_console_shows_a_bad_row_in_french(signed):
+    problems, page = problems_of(signed, BAD)
+    assert by_row(problems, 3) == "'31/02/2026' n'est pas une date comme 31/12/2026"
+    assert by_row(problems, 5) == "'12O0,00' n'est pas un montant"
+    assert "n&#x27;est pas une date comme 31/12/2026" in page
+
+
+def test_the_console_shows_it_in_english_to_an_english_reader(signed):
+    problems, page = problems_of(signed, BAD, HTTP_ACCEPT_LANGUAGE="en")
+    assert by_row(problems, 3) == "'31/02/2026' is not a date such as 31/12/2026"
+    assert "is not a date such as 31/12/2026" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_file_read_in_the_background_speaks_the_readers_language(client, settings):
+    org = factories.organisation("acme")
+    client.force_login(factories.member(org, "manon@acme.test", "manager"))
+    settings.RELANCE_IMPORT_BACKGROUND_BYTES = 0  # every file is read in a thread
+    english = {"HTTP_ACCEPT_LANGUAGE": "en"}
+    token = token_of(upload(client, csv(BAD), **english))
+    client.post(url(token, "mapping"), mapping_form(), **english)
+    wait_for(org, token)
+    # A new thread starts in the default language (French): it is given the request's.
+    assert by_row(_last(token), 3) == "'31/02/2026' is not a date such as 31/12/2026"
+
+
+def cli_import(tmp_path) -> dict:
+    factories.organisation("acme")
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join([TEMPLATE, *ROWS]) + "\n")
+    out = StringIO()
+    with pytest.raises(SystemExit):
+        call_command("import", str(path), "--org", "acme", "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_the_command_line_speaks_english_as_the_rest_of_its_output(tmp_path):
+    answer = cli_import(tmp_path)  # under the default language, French
+    assert answer["ok"] is False
+    assert answer["problems"] == [{
+        "file": "export.csv", "row": 3, "field": "invoice.issue_date",
+        "message": "'31/02/2026' is not a date such as 31/12/2026",
+    }]  # fmt: skip
+
+
+def test_the_import_log_reads_back_a_refusal_written_in_french(client, tmp_path):
+    from relance.ledger.imports import ImportFailed, import_file
+
+    org = factories.organisation("acme")
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join([TEMPLATE, *ROWS]) + "\n")
+    with translation.override("fr"), pytest.raises(ImportFailed):
+        import_file(org, path)
+    run = ImportRun.objects.get()
+    assert "export.csv, ligne 3, champ 'invoice.issue_date' : '31/02/2026'" in run.error
+    client.force_login(factories.member(org, "manon@acme.test", "manager"))
+    page = client.get(reverse("console:import_run", args=[run.pk])).content.decode()
+    # Its row and field in their columns, not left in the message.
+    assert '<td class="num">3</td>' in page and "invoice.issue_date</td>" in page
+    assert "ligne 3" not in page and "n&#x27;est pas une date comme" in page
+
+
+def test_a_problem_line_is_written_in_the_active_language():
+    from relance.ledger.imports.records import Problem
+
+    problem = Problem("export.csv", 3, "Date", "bad")
+    with translation.override("fr"):
+        assert str(problem) == "export.csv, ligne 3, champ 'Date' : bad"
+    with translation.override("en"):
+        assert str(problem) == "export.csv, row 3, field 'Date': bad"
+
+
+# -- the runs on the queue -----------------------------------------------------------------
+
+
+def test_a_run_failure_is_stored_in_english_and_shown_in_french(client, monkeypatch):
+    org = dunned("acme")
+    failing_part(monkeypatch, 1, OSError("disk full"))
+    failed = run_tasks.enqueue(org, D, parts=2)
+    work_off()
+    failed.refresh_from_db()
+    assert failed.error.startswith("part 2 of 2 failed after 3 attempt(s): OSError('disk full')")
+    client.force_login(factories.member(org, "viewer@acme.test", "viewer"))
+    page = client.get(reverse("console:run", args=[failed.pk])).content.decode()
+    # Ours in French, the exception's own text as it is.
+    assert "la part 2 sur 2 a échoué après 3 tentative(s) : OSError(&#x27;disk full&#x27;)" in page
+    assert "relancez la même date pour terminer" in page
+    assert "failed after" not in page
+
+
+def test_the_sentences_of_a_failure_are_read_back_nested_and_the_rest_left_alone():
+    stopped = run_errors.written(run_errors.WORKER, worker="host:12", seconds=600)
+    text = run_errors.written(
+        run_errors.STANDS,
+        reason=run_errors.written(run_errors.PART, part=1, parts=3, attempts=3, reason=stopped),
+    )
+    with translation.override("fr"):
+        shown = run_errors.shown(text)
+        assert shown.startswith(
+            "la part 1 sur 3 a échoué après 3 tentative(s) : le processus host:12 s'est arrêté "
+            "(rien écrit depuis 600 s). Ce que les autres parts ont écrit reste acquis"
+        )
+        assert run_errors.shown("ValueError('x')") == "ValueError('x')"
+    with translation.override("en"):
+        assert run_errors.shown(text) == text
