@@ -29,6 +29,7 @@ from relance.accounts.identity import customers_by_reference, references_in
 from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.ledger import balances
+from relance.ledger.imports import messages
 from relance.ledger.imports.limits import check_limits
 from relance.ledger.imports.records import (
     ImportFailed,
@@ -352,8 +353,7 @@ class _Applier:
             if inv.number in seen:
                 self.problems.add(
                     inv.row, label("invoice.number"),
-                    _("invoice number %(number)s appears twice (also row %(row)s)")
-                    % {"number": repr(inv.number), "row": seen[inv.number]},
+                    messages.number_twice(inv.number, seen[inv.number]),
                 )  # fmt: skip
             seen[inv.number] = inv.row
         self.check_lookalike_numbers()
@@ -363,8 +363,7 @@ class _Applier:
             if pay.reference in refs:
                 self.problems.add(
                     pay.row, label("payment.reference"),
-                    _("payment reference %(reference)s appears twice (also row %(row)s)")
-                    % {"reference": repr(pay.reference), "row": refs[pay.reference]},
+                    messages.reference_twice(pay.reference, refs[pay.reference]),
                 )  # fmt: skip
             refs[pay.reference] = pay.row
         ledger = self.ledger_customers
@@ -388,11 +387,7 @@ class _Applier:
             if other != number:
                 self.problems.add(
                     row, self.batch.label("invoice.number"),
-                    _(
-                        "invoice number %(number)s differs only by case or spaces from "
-                        "%(other)s (row %(row)s): the same invoice twice?"
-                    )
-                    % {"number": repr(number), "other": repr(other), "row": other_row},
+                    messages.lookalike_numbers(number, other, other_row),
                 )  # fmt: skip
 
     def existing(
@@ -843,7 +838,7 @@ class _Applier:
             if rec.amount <= 0:
                 self.problems.add(
                     rec.row, "payment.amount",
-                    _("%(amount)s is not positive") % {"amount": rec.amount},
+                    messages.not_positive(rec.amount),
                 )  # fmt: skip
                 continue
             old = existing.get(rec.reference)
@@ -940,27 +935,21 @@ class _Applier:
             if pid is None:
                 self.problems.add(
                     rec.row, "payment.reference",
-                    _("no payment %(reference)s") % {"reference": repr(rec.payment)},
+                    messages.no_payment(rec.payment),
                 )  # fmt: skip
                 continue
             if iid is None:
                 self.problems.add(
                     rec.row, "invoice.number",
-                    _("no invoice %(number)s") % {"number": repr(rec.invoice)},
+                    messages.no_invoice(rec.invoice),
                 )  # fmt: skip
                 continue
             currency = payment_currency.get(rec.payment)
             if currency and currency != invoice_currency.get(rec.invoice, currency):
                 self.problems.add(
                     rec.row, "payment.currency",
-                    _(
-                        "payment %(payment)s in %(currency)s cannot settle invoice %(invoice)s "
-                        "in %(invoice_currency)s"
-                    )
-                    % {
-                        "payment": rec.payment, "currency": currency, "invoice": rec.invoice,
-                        "invoice_currency": invoice_currency[rec.invoice],
-                    },
+                    messages.currencies_differ(rec.payment, currency, rec.invoice,
+                                               invoice_currency[rec.invoice]),
                 )  # fmt: skip
                 continue
             if rec.amount <= 0:

@@ -27,6 +27,7 @@ from django.db import transaction
 
 from relance.accounts.models import Organisation
 from relance.ledger import balances
+from relance.ledger.imports import messages
 from relance.ledger.imports.apply import (
     _LOWER,
     _SPACE,
@@ -212,8 +213,7 @@ class _Streamer(_Applier):
                 if inv.number in self.numbers:
                     problems.add(
                         inv.row, label("invoice.number"),
-                        f"invoice number {inv.number!r} appears twice (also row "
-                        f"{self.numbers[inv.number]})",
+                        messages.number_twice(inv.number, self.numbers[inv.number]),
                     )  # fmt: skip
                     self.first_rows.setdefault(inv.number, self.numbers[inv.number])
                 self.numbers[inv.number] = inv.row
@@ -233,8 +233,7 @@ class _Streamer(_Applier):
                 if pay.reference in self.references:
                     problems.add(
                         pay.row, label("payment.reference"),
-                        f"payment reference {pay.reference!r} appears twice (also row "
-                        f"{self.references[pay.reference]})",
+                        messages.reference_twice(pay.reference, self.references[pay.reference]),
                     )  # fmt: skip
                 self.references[pay.reference] = pay.row
         else:
@@ -327,7 +326,7 @@ class _Streamer(_Applier):
                 continue
             self.payment_amounts[rec.reference] = rec.amount
             if rec.amount <= 0:
-                problems.add(rec.row, "payment.amount", f"{rec.amount} is not positive")
+                problems.add(rec.row, "payment.amount", messages.not_positive(rec.amount))
                 continue
             rows.append((org_id, rec.reference, source, customer_id, rec.kind, rec.date,
                          rec.currency, rec.amount, rec.method, rec.memo))  # fmt: skip
@@ -347,17 +346,17 @@ class _Streamer(_Applier):
             pid = self.payment_ids.get(rec.payment)
             iid = self.invoice_ids.get(rec.invoice)
             if pid is None:
-                problems.add(rec.row, "payment.reference", f"no payment {rec.payment!r}")
+                problems.add(rec.row, "payment.reference", messages.no_payment(rec.payment))
                 continue
             if iid is None:
-                problems.add(rec.row, "invoice.number", f"no invoice {rec.invoice!r}")
+                problems.add(rec.row, "invoice.number", messages.no_invoice(rec.invoice))
                 continue
             currency = payment_currency.get(rec.payment)
             if currency and currency != invoice_currency.get(rec.invoice, currency):
                 problems.add(
                     rec.row, "payment.currency",
-                    f"payment {rec.payment} in {currency} cannot settle invoice {rec.invoice} "
-                    f"in {invoice_currency[rec.invoice]}",
+                    messages.currencies_differ(rec.payment, currency, rec.invoice,
+                                               invoice_currency[rec.invoice]),
                 )  # fmt: skip
                 continue
             if rec.amount <= 0:
@@ -423,8 +422,7 @@ class _Streamer(_Applier):
             if other != number:
                 problems.add(
                     row, self.batch.label("invoice.number"),
-                    f"invoice number {number!r} differs only by case or spaces from "
-                    f"{other!r} (row {other_row}): the same invoice twice?",
+                    messages.lookalike_numbers(number, other, other_row),
                 )  # fmt: skip
 
     def finish_customers(self) -> None:
