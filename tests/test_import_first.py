@@ -19,7 +19,7 @@ from relance.ledger.imports.apply import LOOKUP, _Inserts
 from relance.ledger.imports.mapping import load_mapping
 from relance.ledger.models import Allocation, Customer, ImportRun, Invoice, Payment, TimelineEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 TODAY = dt.date(2026, 11, 30)
 MAPPING = Path(__file__).resolve().parent.parent / "bench" / "mapping.yaml"
 HEADER = (
