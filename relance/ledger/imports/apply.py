@@ -146,21 +146,37 @@ def apply_batch(
     result = ImportResult(batch.file, batch.format, dry_run, batch.rows_read)
     result.warnings = list(batch.warnings)
     result.sample = read_sample(batch)
+    applier = _Applier(organisation, batch, result, as_of, progress or _silent)
+    logged(organisation, result, started, user_id, apply=lambda: applier.run(dry_run),
+           batch=lambda: batch)  # fmt: skip
+    return result
+
+
+def logged(
+    organisation: Organisation,
+    result: ImportResult,
+    started: dt.datetime,
+    user_id: int | None,
+    *,
+    apply: Callable[[], None],
+    batch: Callable[[], LedgerBatch],
+) -> None:
+    """Run ``apply`` in one transaction and keep the import log's record of ``batch()``:
+    done with the work, or failed after the work's rollback (a dry run keeps none)."""
     try:
         with transaction.atomic():
-            _Applier(organisation, batch, result, as_of, progress or _silent).run(dry_run)
-            if not dry_run:
+            apply()
+            if not result.dry_run:
                 result.run_id = _record_run(
-                    organisation, batch, result, started, ImportRun.Status.DONE, "", user_id
+                    organisation, batch(), result, started, ImportRun.Status.DONE, "", user_id
                 ).pk
     except ImportFailed as failure:
-        if not dry_run:
+        if not result.dry_run:
             _record_run(
-                organisation, batch, result, started, ImportRun.Status.FAILED, str(failure),
+                organisation, batch(), result, started, ImportRun.Status.FAILED, str(failure),
                 user_id,
             )  # fmt: skip
         raise
-    return result
 
 
 def record_refusal(

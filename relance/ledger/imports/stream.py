@@ -23,8 +23,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
-
 from relance.accounts.models import Organisation
 from relance.ledger import balances
 from relance.ledger.imports import messages
@@ -39,9 +37,9 @@ from relance.ledger.imports.apply import (
     Progress,
     _Applier,
     _bulk_update,
-    _record_run,
     _silent,
     invoice_key,
+    logged,
     read_sample,
 )
 from relance.ledger.imports.limits import RECORD_KINDS, check_customers, check_records, max_length
@@ -53,7 +51,7 @@ from relance.ledger.imports.records import (
     LedgerBatch,
     Problems,
 )
-from relance.ledger.models import Allocation, Customer, ImportRun, Invoice, Payment
+from relance.ledger.models import Allocation, Customer, Invoice, Payment
 from relance.ledger.validation import check_customer_fields
 from relance.lib import bulk
 
@@ -110,28 +108,19 @@ def import_streamed(
 
     result = ImportResult(path.name, "", dry_run, 0)
     streamer = _Streamer(organisation, path.name, result, as_of, progress or _silent, dry_run)
-    batch = streamer.batch
-    try:
-        with transaction.atomic():
-            try:
-                batch = read_file(
-                    path, format=format, mapping=mapping, currency=organisation.currency,
-                    as_of=as_of, progress=progress, sink=streamer.take, chunk=CHUNK,
-                )  # fmt: skip
-            except ImportFailed as failure:
-                raise Unread(failure) from None
-            streamer.finish(batch)
-            if not dry_run:
-                result.run_id = _record_run(
-                    organisation, batch, result, started, ImportRun.Status.DONE, "", user_id
-                ).pk
-    except ImportFailed as failure:
-        if not dry_run:
-            _record_run(
-                organisation, batch, result, started, ImportRun.Status.FAILED, str(failure),
-                user_id,
+
+    def apply() -> None:
+        try:
+            batch = read_file(
+                path, format=format, mapping=mapping, currency=organisation.currency,
+                as_of=as_of, progress=progress, sink=streamer.take, chunk=CHUNK,
             )  # fmt: skip
-        raise
+        except ImportFailed as failure:
+            raise Unread(failure) from None
+        streamer.finish(batch)
+
+    # The file's one batch, handed over chunk by chunk (read_file returns it too).
+    logged(organisation, result, started, user_id, apply=apply, batch=lambda: streamer.batch)
     return result
 
 
@@ -402,7 +391,8 @@ class _Streamer(_Applier):
         problems.raise_if_any()
         if self.dry_run:
             # A chunk goes on as a dry run only after a problem, which stays to the end.
-            assert self.asked_dry, "a streamed import wrote nothing without a problem"
+            if not self.asked_dry:
+                raise RuntimeError("a streamed import went on as a dry run without a problem")
             return
         self.progress("balances", 0, len(self.touched_invoices))
         balances.refresh(self.org.pk, self.touched_invoices, set(self.touched_customers))
