@@ -48,7 +48,7 @@ def test_it_imports_a_zip_of_einvoices_then_a_bank_statement(acme, live_server, 
     report = page.locator("#einvoice-report")
     assert report.locator("tr[data-status='would import']").count() == 3
     assert report.locator("tr[data-status='refused']").count() == 2
-    assert "not well-formed XML" in report.inner_text()
+    assert "XML mal formé" in report.inner_text()  # the console speaks French by default
     shoot_both(page, "import-einvoices-preview")
     page.click("#confirm-import")
     page.wait_for_selector("#import-status[data-state='done']")

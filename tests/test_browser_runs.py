@@ -61,5 +61,6 @@ def test_it_queues_a_run_and_shows_it_until_it_is_done(acme, live_server, page, 
     page.goto(f"{base}/runs/{failed.pk}/")
     error = page.locator("[data-testid='run-part'][data-status='failed'] .part-error")
     assert error.inner_text() == "OSError('disk full')"
-    assert "part 2 of 2 failed" in page.locator("[data-testid='run-error']").inner_text()
+    # Stored in English (the CLI and the API read it), shown in the reader's French.
+    assert "la part 2 sur 2 a échoué" in page.locator("[data-testid='run-error']").inner_text()
     shoot_both(page, "run-failed")
