@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import zipfile
@@ -131,7 +132,7 @@ def _capped_lines(text: str | TextIO, label: str) -> Iterator[str]:
     """The lines of ``text``, refusing one longer than MAX_LINE without reading it whole."""
     buffer = io.StringIO(text, newline="") if isinstance(text, str) else text
     row = 0
-    for row, line in enumerate(iter(lambda: buffer.readline(MAX_LINE + 1), ""), start=1):
+    for row, line in enumerate(iter(functools.partial(buffer.readline, MAX_LINE + 1), ""), 1):
         if len(line) > MAX_LINE:
             raise _fail(
                 label,
