@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +35,7 @@ from relance.dunning.scenarios_io import (
     export_yaml,
     parse_yaml,
     render,
+    row_of,
 )
 from relance.dunning.segments import (
     CustomerFacts,
@@ -563,6 +565,7 @@ def test_it_refuses_a_file_that_is_not_a_scenario_document(text, expected, insta
     assert snapshot(installed) == before
 
 
+@pytest.mark.usefixtures("in_english")
 def test_it_locates_a_yaml_syntax_error(tmp_path):
     with pytest.raises(ScenarioFileError) as error:
         parse_yaml("version: 1\nscenarios:\n  - slug: [a\n", "doc.yaml")
@@ -571,6 +574,7 @@ def test_it_locates_a_yaml_syntax_error(tmp_path):
     assert str(problem).startswith("doc.yaml: not valid YAML: line 4, column 1: ")
 
 
+@pytest.mark.usefixtures("in_english")
 def test_it_collects_every_problem_of_a_file_at_once(tmp_path):
     document = copy.deepcopy(BASE)
     step(document, 0, 1)["channel"] = "fax"
@@ -831,3 +835,40 @@ def test_it_counts_a_year_of_seniority_on_each_anniversary(since, years):
     assert seniority(since, anniversary) == years
     if years:
         assert seniority(since, anniversary - dt.timedelta(days=1)) == years - 1
+
+
+def test_it_says_a_files_problems_in_the_readers_language_with_their_row():
+    document = copy.deepcopy(BASE)
+    step(document, 0, 2)["offset"] = "soon"
+    document["rules"][0]["risk_class"] = "huge"
+    text = yaml.safe_dump(document)
+    said = {}
+    for language in ("en", "fr"):
+        with translation.override(language):
+            with pytest.raises(ScenarioFileError) as error:
+                parse_yaml(text, "doc.yaml")
+            said[language] = [(str(p), row_of(p)) for p in error.value.problems]
+    assert said["en"] == [
+        ("doc.yaml, scenario 'standard', step 2, field 'offset': 'soon' is not a whole number", 2),
+        ("doc.yaml, rule 1, field 'risk_class': 'huge' is not one of low, medium, high", 1),
+    ]
+    assert said["fr"] == [
+        (
+            "doc.yaml, scénario 'standard', étape 2, champ 'offset': 'soon' n'est pas un"
+            " nombre entier",
+            2,
+        ),
+        (
+            "doc.yaml, règle 1, champ 'risk_class': 'huge' n'est pas l'une des valeurs low,"
+            " medium, high",
+            1,
+        ),
+    ]
+
+
+def test_it_refuses_yaml_in_the_readers_language():
+    with translation.override("fr"), pytest.raises(ScenarioFileError) as error:
+        parse_yaml("version: 1\nversion: 1\n", "doc.yaml")
+    assert [p.message for p in error.value.problems] == [
+        "YAML non valide : ligne 2, colonne 1 : la clé 'version' apparaît deux fois"
+    ]

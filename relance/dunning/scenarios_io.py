@@ -28,6 +28,7 @@ import yaml
 from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
@@ -148,16 +149,17 @@ class Problem:
     """One thing wrong with a scenario file, located as precisely as we can."""
 
     file: str
-    where: str | None  # "scenario 'standard', step 3", "rule 2", ...
+    where: str | None  # "scenario 'standard', step 3", "rule 2", ... in the reader's language
     field: str | None
     message: str
+    row: int | None = None  # the step or rule (1, 2, ...) it is about, None for the whole
 
     def __str__(self) -> str:
         parts = [self.file]
         if self.where:
             parts.append(self.where)
         if self.field:
-            parts.append(f"field {self.field!r}")
+            parts.append(_("field %(name)s") % {"name": repr(self.field)})
         return ", ".join(parts) + f": {self.message}"
 
 
@@ -176,9 +178,11 @@ class _Problems:
         self.file = file
         self.items: list[Problem] = []
 
-    def add(self, where: str | None, field: str | None, message: str) -> None:
+    def add(
+        self, where: str | None, field: str | None, message: str, *, row: int | None = None
+    ) -> None:
         if len(self.items) < self.LIMIT:
-            self.items.append(Problem(self.file, where, field, message))
+            self.items.append(Problem(self.file, where, field, message, row))
 
     def fail(self, where: str | None, field: str | None, message: str) -> ScenarioFileError:
         self.add(where, field, message)
@@ -229,7 +233,7 @@ def load_file(path: Path) -> ScenarioFile:
         data = safe_yaml.read(path, exact_decimals=True)
     except OSError as exc:
         raise ScenarioFileError(
-            [Problem(path.name, None, None, f"cannot read it: {exc}")]
+            [Problem(path.name, None, None, _("cannot read it: %(error)s") % {"error": exc})]
         ) from None
     except safe_yaml.YamlRefused as exc:
         raise ScenarioFileError([Problem(path.name, None, None, str(exc))]) from None
@@ -307,24 +311,26 @@ def _rule_data(rule: RuleDef) -> dict[str, Any]:
 class _Fields:
     """Reads the fields of one mapping (a scenario, a step, a rule), noting problems."""
 
-    def __init__(self, data: dict[str, Any], where: str | None, problems: _Problems):
-        self.data, self.where, self.problems = data, where, problems
+    def __init__(
+        self, data: dict[str, Any], where: str | None, problems: _Problems, row: int | None = None
+    ):
+        self.data, self.where, self.problems, self.row = data, where, problems, row
 
     def bad(self, key: str, message: str) -> None:
-        self.problems.add(self.where, key, message)
+        self.problems.add(self.where, key, message, row=self.row)
 
     def unknown_keys(self, known: Sequence[str]) -> None:
         for key in sorted(set(self.data) - set(known), key=str):
-            self.bad(str(key), f"unknown field (known: {', '.join(known)})")
+            self.bad(str(key), _("unknown field (known: %(known)s)") % {"known": ", ".join(known)})
 
     def text(self, key: str, *, required: bool = False, default: str = "") -> str:
         value = self.data.get(key)
         if value is None:
             if required:
-                self.bad(key, "missing")
+                self.bad(key, _("missing"))
             return default
         if not isinstance(value, str):
-            self.bad(key, f"{_show(value)} is not text")
+            self.bad(key, _("%(value)s is not text") % {"value": _show(value)})
             return default
         return value
 
@@ -332,18 +338,22 @@ class _Fields:
         value = self.text(key, required=True)
         if isinstance(self.data.get(key), str):
             if not value.strip():
-                self.bad(key, "empty")
+                self.bad(key, _("empty"))
             elif len(value) > NAME_LENGTH:
-                self.bad(key, f"longer than {NAME_LENGTH} characters")
+                self.bad(key, _("longer than %(n)s characters") % {"n": NAME_LENGTH})
             elif any(not ch.isprintable() for ch in value):
-                self.bad(key, "a name is one line of printable text")
+                self.bad(key, _("a name is one line of printable text"))
         return value
 
     def slug(self, key: str, *, required: bool = False, default: str = "") -> str:
         value = self.text(key, required=required, default=default)
         given = isinstance(self.data.get(key), str)
         if given and (not SLUG.fullmatch(value) or len(value) > SLUG_LENGTH):
-            self.bad(key, f"{value!r} is not a slug (letters, digits, - and _, at most 64)")
+            self.bad(
+                key,
+                _("%(value)s is not a slug (letters, digits, - and _, at most %(n)s)")
+                % {"value": repr(value), "n": SLUG_LENGTH},
+            )
         return value
 
     def integer(
@@ -352,33 +362,41 @@ class _Fields:
         value = self.data.get(key)
         if value is None:
             if required:
-                self.bad(key, "missing")
+                self.bad(key, _("missing"))
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            self.bad(key, f"{_show(value)} is not a whole number")
+            self.bad(key, _("%(value)s is not a whole number") % {"value": _show(value)})
             return default
         if value < 0 <= low:
-            self.bad(key, f"{value}: may not be negative")
+            self.bad(key, _("%(value)s: may not be negative") % {"value": value})
             return default
         if not low <= value <= high:
-            self.bad(key, f"{value} is out of range ({low} to {high})")
+            self.bad(
+                key,
+                _("%(value)s is out of range (%(low)s to %(high)s)")
+                % {"value": value, "low": low, "high": high},
+            )
             return default
         return value
 
     def flag(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)
         if not isinstance(value, bool):
-            self.bad(key, f"{_show(value)} is not true or false")
+            self.bad(key, _("%(value)s is not true or false") % {"value": _show(value)})
             return default
         return value
 
     def choice(self, key: str, choices: Sequence[str], *, default: str | None = None) -> str:
         value = self.data.get(key, default)
         if value is None:
-            self.bad(key, "missing")
+            self.bad(key, _("missing"))
             return ""
         if value not in choices:
-            self.bad(key, f"{_show(value)} is not one of {', '.join(choices)}")
+            self.bad(
+                key,
+                _("%(value)s is not one of %(choices)s")
+                % {"value": _show(value), "choices": ", ".join(choices)},
+            )
             return ""
         return str(value)
 
@@ -393,10 +411,16 @@ class _Fields:
             except InvalidOperation:
                 amount = None
         if amount is None or not amount.is_finite():
-            self.bad(key, f"{_show(value)} is not an amount (write it like 1500.00)")
+            self.bad(
+                key,
+                _("%(value)s is not an amount (write it like 1500.00)") % {"value": _show(value)},
+            )
             return None
         if amount < 0 or amount >= AMOUNT_MAX or amount != amount.quantize(CENT):
-            self.bad(key, f"{value} is not an amount from 0 with at most 2 decimals")
+            self.bad(
+                key,
+                _("%(value)s is not an amount from 0 with at most 2 decimals") % {"value": value},
+            )
             return None
         return amount.quantize(CENT)
 
@@ -411,17 +435,24 @@ def parse_document(data: Any, file: str) -> ScenarioFile:
     problems = _Problems(file)
     if not isinstance(data, dict):
         raise problems.fail(
-            None, None, "a scenario file is a mapping with `version` and `scenarios`"
+            None, None, _("a scenario file is a mapping with `version` and `scenarios`")
         )
     _Fields(data, None, problems).unknown_keys(TOP_KEYS)
     version = data.get("version")
     if version is None:
-        problems.add(None, "version", f"missing: write `version: {FORMAT_VERSION}` first")
+        problems.add(
+            None, "version",
+            _("missing: write `version: %(version)s` first") % {"version": FORMAT_VERSION},
+        )  # fmt: skip
     elif isinstance(version, bool) or version != FORMAT_VERSION:
-        problems.add(None, "version", f"{version!r}: this Relance reads version {FORMAT_VERSION}")
+        problems.add(
+            None, "version",
+            _("%(given)s: this Relance reads version %(version)s")
+            % {"given": repr(version), "version": FORMAT_VERSION},
+        )  # fmt: skip
     raw_scenarios = data.get("scenarios")
     if not isinstance(raw_scenarios, list) or not raw_scenarios:
-        raise problems.fail(None, "scenarios", "list at least one scenario")
+        raise problems.fail(None, "scenarios", _("list at least one scenario"))
     slugs = Counter(
         raw.get("slug")
         for raw in raw_scenarios
@@ -436,7 +467,7 @@ def parse_document(data: Any, file: str) -> ScenarioFile:
     if "rules" in data:
         raw_rules = data["rules"] or []
         if not isinstance(raw_rules, list):
-            raise problems.fail(None, "rules", "a list of rules (or [] for none)")
+            raise problems.fail(None, "rules", _("a list of rules (or [] for none)"))
         rules = tuple(_rule(raw, index, problems) for index, raw in enumerate(raw_rules, 1))
         _check_rule_names(rules, problems)
     problems.raise_if_any()
@@ -453,30 +484,39 @@ def parse_rules(raw: Any, file: str) -> tuple[RuleDef, ...]:
     """The segment rules as a list of mappings, checked as a file's ``rules``."""
     problems = _Problems(file)
     if not isinstance(raw, list):
-        raise problems.fail(None, "rules", "a list of rules (or [] for none)")
+        raise problems.fail(None, "rules", _("a list of rules (or [] for none)"))
     rules = tuple(_rule(item, index, problems) for index, item in enumerate(raw, 1))
     _check_rule_names(rules, problems)
     problems.raise_if_any()
     return rules
 
 
-_ROW = re.compile(r"(?:step|rule) (\d+)$")
-
-
 def row_of(problem: Problem) -> int | None:
     """The step or rule (1, 2, ...) a problem is about, or None for the whole."""
-    found = _ROW.search(problem.where or "")
-    return int(found.group(1)) if found else None
+    return problem.row
+
+
+def _scenario_place(slug: str) -> str:
+    return _("scenario %(slug)s") % {"slug": repr(slug)}
+
+
+def _step_place(scenario: str, position: int) -> str:
+    return _("%(scenario)s, step %(position)s") % {"scenario": scenario, "position": position}
+
+
+def _rule_place(rule: int | str) -> str:
+    """A rule by its position in the list, or by its name."""
+    return _("rule %(rule)s") % {"rule": rule if isinstance(rule, int) else repr(rule)}
 
 
 def _scenario(raw: Any, index: int, problems: _Problems, repeated: Counter[Any]) -> ScenarioDef:
     slug = raw.get("slug") if isinstance(raw, dict) else None
     # Named by slug; by its place in the list too when the slug is missing or repeated.
-    where = f"scenario {index}"
+    where = _("scenario %(n)s") % {"n": index}
     if isinstance(slug, str) and slug:
-        where = f"scenario {slug!r}" + (f" (#{index})" if repeated[slug] > 1 else "")
+        where = _scenario_place(slug) + (f" (#{index})" if repeated[slug] > 1 else "")
     if not isinstance(raw, dict):
-        problems.add(where, None, "a scenario is a mapping with slug, name and steps")
+        problems.add(where, None, _("a scenario is a mapping with slug, name and steps"))
         return ScenarioDef(slug="", name="", steps=())
     fields = _Fields(raw, where, problems)
     fields.unknown_keys(SCENARIO_KEYS)
@@ -491,21 +531,23 @@ def _scenario(raw: Any, index: int, problems: _Problems, repeated: Counter[Any])
     )
     raw_steps = raw.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        fields.bad("steps", "list at least one step")
+        fields.bad("steps", _("list at least one step"))
         return scenario
-    steps = tuple(
-        _step(step, f"{where}, step {n}", problems) for n, step in enumerate(raw_steps, 1)
-    )
+    steps = tuple(_step(step, where, n, problems) for n, step in enumerate(raw_steps, 1))
     _check_offsets(steps, where, problems)
     _check_repeated_steps(steps, [getattr(raw, "line", None) for raw in raw_steps], where, problems)
     return replace(scenario, steps=steps)
 
 
-def _step(raw: Any, where: str, problems: _Problems) -> StepDef:
+def _step(raw: Any, scenario: str, position: int, problems: _Problems) -> StepDef:
+    where = _step_place(scenario, position)
     if not isinstance(raw, dict):
-        problems.add(where, None, "a step is a mapping with name, offset, channel and template")
+        problems.add(
+            where, None, _("a step is a mapping with name, offset, channel and template"),
+            row=position,
+        )  # fmt: skip
         return StepDef(name="", offset=0, channel="", template="")
-    fields = _Fields(raw, where, problems)
+    fields = _Fields(raw, where, problems, row=position)
     fields.unknown_keys(STEP_KEYS)
     low = fields.amount("min_amount")
     return StepDef(
@@ -525,7 +567,10 @@ def _max_amount(fields: _Fields, low: Decimal | None) -> Decimal | None:
     would ever take it."""
     high = fields.amount("max_amount")
     if low is not None and high is not None and high < low:
-        fields.bad("max_amount", f"{high} is below the step's min_amount {low}")
+        fields.bad(
+            "max_amount",
+            _("%(high)s is below the step's min_amount %(low)s") % {"high": high, "low": low},
+        )
         return None
     return high
 
@@ -536,9 +581,12 @@ def _check_offsets(steps: Sequence[StepDef], where: str, problems: _Problems) ->
         before, step = steps[position - 2], steps[position - 1]
         if step.offset < before.offset:
             problems.add(
-                f"{where}, step {position}", "offset",
-                f"{step.offset} is lower than the offset {before.offset} of step {position - 1}:"
-                " offsets may not decrease from one step to the next",
+                _step_place(where, position), "offset",
+                _(
+                    "%(offset)s is lower than the offset %(before)s of step %(previous)s:"
+                    " offsets may not decrease from one step to the next"
+                ) % {"offset": step.offset, "before": before.offset, "previous": position - 1},
+                row=position,
             )  # fmt: skip
 
 
@@ -552,7 +600,12 @@ def _check_repeated_steps(
 
     def line(position: int) -> str:
         number = lines[position - 1] if position <= len(lines) else None
-        return f"line {number}" if number else ""
+        return _("line %(n)s") % {"n": number} if number else ""
+
+    def step_at(position: int) -> str:
+        """ "step 2", or "step 2 (line 14)" when the line is known."""
+        text = _("step %(n)s") % {"n": position}
+        return f"{text} ({line(position)})" if line(position) else text
 
     names: dict[str, int] = {}
     alike: dict[StepDef, int] = {}
@@ -562,18 +615,22 @@ def _check_repeated_steps(
         if step.name and step.name in names:
             first = names[step.name]
             problems.add(
-                f"{where}, step {position}", "name",
-                f"{prefix}{step.name!r} is already the name of step {first}"
-                f"{' (' + line(first) + ')' if line(first) else ''}:"
-                " each step of a scenario has its own name",
+                _step_place(where, position), "name",
+                prefix + _(
+                    "%(name)s is already the name of %(first)s:"
+                    " each step of a scenario has its own name"
+                ) % {"name": repr(step.name), "first": step_at(first)},
+                row=position,
             )  # fmt: skip
         elif step.channel and key in alike:
             first = alike[key]
             problems.add(
-                f"{where}, step {position}", None,
-                f"{prefix}the same step as step {first}"
-                f"{' (' + line(first) + ')' if line(first) else ''}: same offset, gap, channel,"
-                " template, mode and amounts; the debtor would get the same message twice",
+                _step_place(where, position), None,
+                prefix + _(
+                    "the same step as %(first)s: same offset, gap, channel, template, mode and"
+                    " amounts; the debtor would get the same message twice"
+                ) % {"first": step_at(first)},
+                row=position,
             )  # fmt: skip
         names.setdefault(step.name, position)
         alike.setdefault(key, position)
@@ -583,21 +640,28 @@ def _check_scenario_set(scenarios: Sequence[ScenarioDef], problems: _Problems) -
     counts = Counter(s.slug for s in scenarios if s.slug)
     for slug, count in sorted(counts.items()):
         if count > 1:
-            problems.add(f"scenario {slug!r}", "slug", f"the slug appears {count} times")
+            problems.add(
+                _scenario_place(slug), "slug",
+                _("the slug appears %(count)s times") % {"count": count},
+            )  # fmt: skip
     defaults = sorted(s.slug for s in scenarios if s.default)
     if len(defaults) > 1:
         problems.add(
-            None, "default", f"several scenarios say `default: true` ({', '.join(defaults)}):"
-            " exactly one scenario is the default",
+            None, "default",
+            _("several scenarios say `default: true` (%(slugs)s):"
+              " exactly one scenario is the default")
+            % {"slugs": ", ".join(defaults)},
         )  # fmt: skip
 
 
 def _rule(raw: Any, index: int, problems: _Problems) -> RuleDef:
-    where = f"rule {index}"
+    where = _rule_place(index)
     if not isinstance(raw, dict):
-        problems.add(where, None, "a rule is a mapping with name, scenario and conditions")
+        problems.add(
+            where, None, _("a rule is a mapping with name, scenario and conditions"), row=index
+        )
         return RuleDef(name="", scenario="")
-    fields = _Fields(raw, where, problems)
+    fields = _Fields(raw, where, problems, row=index)
     fields.unknown_keys(RULE_KEYS)
     risk = raw.get("risk_class")
     rule = RuleDef(
@@ -613,7 +677,11 @@ def _rule(raw: Any, index: int, problems: _Problems) -> RuleDef:
         and rule.max_years is not None
         and rule.max_years <= rule.min_years
     ):
-        fields.bad("max_years", f"{rule.max_years} is not above min_years ({rule.min_years})")
+        fields.bad(
+            "max_years",
+            _("%(max)s is not above min_years (%(min)s)")
+            % {"max": rule.max_years, "min": rule.min_years},
+        )
     return rule
 
 
@@ -622,7 +690,10 @@ def _check_rule_names(rules: Sequence[RuleDef], problems: _Problems) -> None:
     seen: set[str] = set()
     for index, rule in enumerate(rules, 1):
         if rule.name and rule.name in seen:
-            problems.add(f"rule {index}", "name", f"another rule is already named {rule.name!r}")
+            problems.add(
+                _rule_place(index), "name",
+                _("another rule is already named %(name)s") % {"name": repr(rule.name)}, row=index,
+            )  # fmt: skip
         seen.add(rule.name)
 
 
@@ -823,12 +894,13 @@ def _check_defaults(
     if not defaults:
         problems.add(
             None, "default",
-            "no default scenario: mark the one for customers no rule matches `default: true`",
+            _("no default scenario: mark the one for customers no rule matches `default: true`"),
         )  # fmt: skip
     elif len(defaults) > 1:
         problems.add(
-            None, "default", f"several default scenarios ({', '.join(sorted(defaults))}):"
-            " mark one of them `default: true` in the file",
+            None, "default",
+            _("several default scenarios (%(slugs)s): mark one of them `default: true` in the file")
+            % {"slugs": ", ".join(sorted(defaults))},
         )  # fmt: skip
 
 
@@ -897,11 +969,14 @@ def _check_levels(
                 if follows(c, scenario_id) and max(found) >= position
             )  # fmt: skip
             problems.add(
-                f"scenario {scenario.slug!r}, step {position}", None,
-                f"{len(items)} open item(s) of {customers} customer(s) following this scenario"
-                f" stand at step {position} or later: removing, inserting or reordering steps"
-                " there would make them skip or repeat a step. Change those steps in place, or"
-                " add new steps after the last one",
+                _step_place(_scenario_place(scenario.slug), position), None,
+                _(
+                    "%(items)s open item(s) of %(customers)s customer(s) following this scenario"
+                    " stand at step %(position)s or later: removing, inserting or reordering"
+                    " steps there would make them skip or repeat a step. Change those steps in"
+                    " place, or add new steps after the last one"
+                ) % {"items": len(items), "customers": customers, "position": position},
+                row=position,
             )  # fmt: skip
 
 
@@ -918,19 +993,25 @@ def delete_scenario(
             .first()
         )
         if scenario is None:
-            raise problems.fail(f"scenario {slug!r}", None, "no such scenario")
-        where = f"scenario {slug!r}"
+            raise problems.fail(_scenario_place(slug), None, _("no such scenario"))
+        where = _scenario_place(slug)
         if scenario.is_default:
-            problems.add(where, "default", "the default scenario cannot be deleted: make"
-                         " another one the default first")  # fmt: skip
+            problems.add(where, "default", _("the default scenario cannot be deleted: make"
+                         " another one the default first"))  # fmt: skip
         rules = SegmentRule.objects.filter(scenario=scenario).order_by("position")
         for rule in rules:
-            problems.add(where, None, f"rule {rule.position} ({rule.name}) chooses it:"
-                         " change or remove the rule first")  # fmt: skip
+            problems.add(
+                where, None,
+                _("rule %(position)s (%(name)s) chooses it: change or remove the rule first")
+                % {"position": rule.position, "name": rule.name},
+            )  # fmt: skip
         explicit = CustomerScenario.objects.filter(scenario=scenario).count()
         if explicit:
-            problems.add(where, None, f"{explicit} customer(s) follow it by explicit choice:"
-                         " choose another scenario for them first")  # fmt: skip
+            problems.add(
+                where, None,
+                _("%(n)s customer(s) follow it by explicit choice: choose another scenario for"
+                  " them first") % {"n": explicit},
+            )  # fmt: skip
         problems.raise_if_any()
         scenario.delete()
         trail.record(organisation, "scenario.deleted", user=user, request=request,
@@ -951,18 +1032,20 @@ def _check_deletions(
     for scenario in plan.delete:
         if explicit.get(scenario.pk):
             problems.add(
-                f"scenario {scenario.slug!r}", None,
-                f"--prune would delete it, but {explicit[scenario.pk]} customer(s) follow it by"
-                " explicit choice: choose another scenario for them first, or keep it in the file",
+                _scenario_place(scenario.slug), None,
+                _(
+                    "--prune would delete it, but %(n)s customer(s) follow it by explicit choice:"
+                    " choose another scenario for them first, or keep it in the file"
+                ) % {"n": explicit[scenario.pk]},
             )  # fmt: skip
     if document.rules is None and plan.delete:
         doomed = {s.pk for s in plan.delete}
         rules = SegmentRule.objects.filter(organisation=organisation, scenario_id__in=doomed)
         for rule in rules.select_related("scenario").order_by("position"):
             problems.add(
-                f"rule {rule.name!r}", "scenario",
-                f"uses scenario {rule.scenario.slug!r}, which --prune would delete:"
-                " give the rules in the file",
+                _rule_place(rule.name), "scenario",
+                _("uses scenario %(slug)s, which --prune would delete: give the rules in the file")
+                % {"slug": repr(rule.scenario.slug)},
             )  # fmt: skip
 
 
@@ -977,10 +1060,18 @@ def _plan_rules(
         return
     for index, rule in enumerate(document.rules, 1):
         if rule.scenario not in slugs:
+            message = (
+                _(
+                    "no scenario %(slug)s in the file or in organisation %(organisation)s"
+                    " (after --prune)"
+                )
+                if plan.delete
+                else _("no scenario %(slug)s in the file or in organisation %(organisation)s")
+            )
             problems.add(
-                f"rule {index}", "scenario",
-                f"no scenario {rule.scenario!r} in the file or in organisation"
-                f" {organisation.slug!r}" + (" (after --prune)" if plan.delete else ""),
+                _rule_place(index), "scenario",
+                message % {"slug": repr(rule.scenario), "organisation": repr(organisation.slug)},
+                row=index,
             )  # fmt: skip
     have = _current_rules(organisation)
     if have != document.rules:

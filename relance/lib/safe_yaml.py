@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.utils.translation import gettext as _
 
 try:
     from yaml import CSafeLoader as _Base
@@ -46,9 +47,13 @@ class YamlRefused(Exception):
         self.line = mark.line + 1 if mark is not None else None
         self.column = mark.column + 1 if mark is not None else None
         self.message = message
-        where = f"line {self.line}, column {self.column}: " if mark is not None else ""
+        where = (
+            _("line %(line)s, column %(column)s: ") % {"line": self.line, "column": self.column}
+            if mark is not None
+            else ""
+        )
         # "not valid YAML" first for what any YAML reader would refuse, as before.
-        super().__init__(f"not valid YAML: {where}{message}" if invalid else where + message)
+        super().__init__(_("not valid YAML: ") + where + message if invalid else where + message)
 
 
 class LineDict(dict[Any, Any]):
@@ -73,11 +78,14 @@ def load(text: str | bytes, *, max_bytes: int = MAX_BYTES, exact_decimals: bool 
     """The one document of ``text``: mappings are LineDicts, floats Decimals if asked."""
     raw = text.encode("utf-8") if isinstance(text, str) else text
     if len(raw) > max_bytes:
-        raise YamlRefused(None, f"larger than {max_bytes:,} bytes: not a file written by hand")
+        raise YamlRefused(
+            None,
+            _("larger than %(n)s bytes: not a file written by hand") % {"n": f"{max_bytes:,}"},
+        )
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise YamlRefused(None, f"not UTF-8 text (byte {exc.start + 1})") from None
+        raise YamlRefused(None, _("not UTF-8 text (byte %(n)s)") % {"n": exc.start + 1}) from None
     try:
         _check_events(decoded)
         loader = _Loader(decoded)
@@ -91,7 +99,7 @@ def load(text: str | bytes, *, max_bytes: int = MAX_BYTES, exact_decimals: bool 
         problem = getattr(exc, "problem", None) or str(exc)
         raise YamlRefused(mark, problem, invalid=True) from None
     except RecursionError:  # unreachable with the depth check; never a traceback
-        raise YamlRefused(None, f"nested more than {MAX_DEPTH} levels deep") from None
+        raise YamlRefused(None, _nested()) from None
     except (ValueError, TypeError, OverflowError, AttributeError) as exc:  # never a traceback
         raise YamlRefused(None, str(exc), invalid=True) from None
 
@@ -102,17 +110,22 @@ def _check_events(text: str) -> None:
     depth = 0
     for event in yaml.parse(text, Loader=_Base):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise YamlRefused(event.start_mark, "anchors and aliases (& and *) are not allowed")
+            raise YamlRefused(event.start_mark, _("anchors and aliases (& and *) are not allowed"))
         if (tag := getattr(event, "tag", None)) is not None:
             raise YamlRefused(
-                event.start_mark, f"the tag {tag!r} is not allowed: plain values only"
+                event.start_mark,
+                _("the tag %(tag)s is not allowed: plain values only") % {"tag": repr(tag)},
             )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise YamlRefused(event.start_mark, f"nested more than {MAX_DEPTH} levels deep")
+                raise YamlRefused(event.start_mark, _nested())
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
+
+
+def _nested() -> str:
+    return _("nested more than %(n)s levels deep") % {"n": MAX_DEPTH}
 
 
 class _Loader(_Base):
@@ -120,7 +133,7 @@ class _Loader(_Base):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
-        for key_node, _ in node.value:
+        for key_node, _value in node.value:
             key = self.construct_object(key_node, deep=deep)
             try:
                 repeated = key in seen
@@ -129,7 +142,9 @@ class _Loader(_Base):
                 continue
             if repeated:
                 raise YamlRefused(
-                    key_node.start_mark, f"the key {key!r} appears twice", invalid=True
+                    key_node.start_mark,
+                    _("the key %(key)s appears twice") % {"key": repr(key)},
+                    invalid=True,
                 )
         mapping = LineDict(super().construct_mapping(node, deep=deep))
         mapping.line = node.start_mark.line + 1
@@ -146,12 +161,13 @@ def _number_text(loader: _Loader, node: yaml.Node) -> str:
     if len(text) > NUMBER_CHARS:
         raise YamlRefused(
             node.start_mark,
-            f"a number of {len(text)} characters: at most {NUMBER_CHARS} are read",
+            _("a number of %(n)s characters: at most %(max)s are read")
+            % {"n": len(text), "max": NUMBER_CHARS},
         )
     return text
 
 
-def _scalar(kind: str, construct: Callable[[_Loader, yaml.Node], Any]) -> Any:
+def _scalar(kind: Callable[[], str], construct: Callable[[_Loader, yaml.Node], Any]) -> Any:
     """A constructor whose bad value (``!!int abc``, ``2024-13-45``) is a refusal naming its
     line, not a ValueError."""
 
@@ -160,7 +176,10 @@ def _scalar(kind: str, construct: Callable[[_Loader, yaml.Node], Any]) -> Any:
             return construct(loader, node)
         except (ValueError, OverflowError):
             shown = str(node.value)[:40]
-            raise YamlRefused(node.start_mark, f"{shown!r} is not {kind}") from None
+            raise YamlRefused(
+                node.start_mark,
+                _("%(value)s is not %(kind)s") % {"value": repr(shown), "kind": kind()},
+            ) from None
 
     return constructor
 
@@ -182,9 +201,12 @@ def _construct_float(loader: _Loader, node: yaml.Node) -> Decimal | float | str:
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_Loader.add_constructor("tag:yaml.org,2002:int", _scalar("a whole number", _construct_int))
-_Loader.add_constructor("tag:yaml.org,2002:float", _scalar("a number", _construct_float))
+# The kinds are said in the reader's language when a value is refused, not at import.
+_Loader.add_constructor(
+    "tag:yaml.org,2002:int", _scalar(lambda: _("a whole number"), _construct_int)
+)
+_Loader.add_constructor("tag:yaml.org,2002:float", _scalar(lambda: _("a number"), _construct_float))
 _Loader.add_constructor(
     "tag:yaml.org,2002:timestamp",
-    _scalar("a date", lambda loader, node: _Base.construct_yaml_timestamp(loader, node)),  # type: ignore[arg-type]
+    _scalar(lambda: _("a date"), lambda loader, node: _Base.construct_yaml_timestamp(loader, node)),  # type: ignore[arg-type]
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from relance.accounts.models import Organisation
 from relance.dunning.defaults import install_defaults
@@ -66,6 +66,10 @@ class Command(BaseCommand):
         sim.add_argument("--json", action="store_true", help="print one JSON document")
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        with translation.override("en"):  # as relance import: the command line's language
+            self.act(opts)
+
+    def act(self, opts: dict[str, Any]) -> None:
         organisation = organisation_option(opts["org"])
         if opts["action"] == "export":
             self.export(organisation, opts["output"])
