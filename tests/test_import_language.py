@@ -12,12 +12,15 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from test_console_imports import BAD, csv, mapping_form, token_of, url, wait_for
 from test_run_queue import work_off
 from test_runs_list import D, dunned, failing_part
 
-from relance.dunning import run_errors, run_tasks
+from relance.accounts import identity
+from relance.bank import services
+from relance.dunning import engine, run_errors, run_tasks
+from relance.dunning.models import Scenario
 from relance.ledger.imports import staging
 from relance.ledger.models import ImportRun
 
@@ -179,3 +182,36 @@ def test_the_sentences_of_a_failure_are_read_back_nested_and_the_rest_left_alone
         assert run_errors.shown("ValueError('x')") == "ValueError('x')"
     with translation.override("en"):
         assert run_errors.shown(text) == text
+
+
+def test_a_refused_run_is_said_in_french_and_stored_in_english(client):
+    org = dunned("acme")
+    run_tasks.enqueue(org, timezone.localdate() - factories.days(1))  # unfinished, another date
+    client.force_login(factories.member(org, "admin@acme.test", "admin"))
+    page = client.post(reverse("console:runs_queue"), follow=True).content.decode()
+    assert "est encore dans la file" in page and "still on the queue" not in page
+    org.email = ""
+    org.save(update_fields=["email"])
+    with pytest.raises(engine.RunError, match="has no reply address"):
+        run_tasks.enqueue(org, timezone.localdate())
+    with translation.override("fr"):
+        said = run_errors.shown(identity.missing_for_email(org) or "")
+    assert said.startswith("l'organisation 'acme' n'a pas d'adresse de réponse")
+
+
+def test_a_refused_bank_decision_is_said_in_the_readers_language():
+    with translation.override("fr"), pytest.raises(services.BankError) as refused:
+        services.parse_parts("=12")
+    assert str(refused.value) == "'=12' : indiquez un numéro de facture, NUMÉRO[=MONTANT]"
+    with translation.override("en"), pytest.raises(services.BankError) as refused:
+        services.parse_parts("F-1=12.345")
+    assert str(refused.value) == "'12.345' is not an amount above zero with at most two decimals"
+
+
+def test_a_scenario_simulated_without_a_default_is_explained_in_french(client):
+    org = factories.organisation("acme")
+    Scenario.objects.filter(organisation=org).update(is_default=False)
+    client.force_login(factories.member(org, "manon@acme.test", "manager"))
+    url = reverse("console:scenario_simulation", args=["standard"])
+    page = client.get(url).content.decode()
+    assert "n&#x27;a pas de scénario par défaut" in page

@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext_noop
 from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum import iso11649
@@ -266,16 +267,19 @@ def identity_of(organisation: Organisation) -> dict[str, Any]:
     }
 
 
+# Kept in English by what stores it (a run's record); shown translated (run_errors.shown).
+NO_REPLY_ADDRESS = gettext_noop(
+    "organisation %(organisation)s has no reply address: reminders would leave with nowhere"
+    " to answer. Set one with `relance org set --org %(slug)s --email ADDRESS`"
+)
+
+
 def missing_for_email(organisation: Organisation) -> str | None:
     """Why no reminder may be e-mailed for the organisation, or None: a reminder must say
     where to reply, so the organisation's reply address is required."""
     if organisation.email:
         return None
-    return (
-        f"organisation {organisation.slug!r} has no reply address: reminders would leave with "
-        f"nowhere to answer. Set one with `relance org set --org {organisation.slug} "
-        "--email ADDRESS`"
-    )
+    return NO_REPLY_ADDRESS % {"organisation": repr(organisation.slug), "slug": organisation.slug}
 
 
 # -- paying -------------------------------------------------------------------------------

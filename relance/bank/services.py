@@ -35,6 +35,7 @@ from relance.bank.lines import StatementLine, assign_keys, compact_iban
 from relance.bank.models import BankLine, BankStatement, LineStatus
 from relance.dunning import pauses, policy
 from relance.ledger import balances
+from relance.ledger.imports import messages
 from relance.ledger.imports.apply import log_run
 from relance.ledger.imports.records import ImportFailed, Problem
 from relance.ledger.models import (
@@ -511,12 +512,14 @@ def parse_parts(text: str) -> list[tuple[str, Decimal | None]]:
         word = word.rstrip(",")
         if not word:
             continue
-        number, _, value = word.partition("=")
+        number, _equals, value = word.partition("=")
         if not number:
-            raise BankError(f"{word!r}: give an invoice number, NUMBER[=AMOUNT]")
+            raise BankError(
+                _("%(word)s: give an invoice number, NUMBER[=AMOUNT]") % {"word": repr(word)}
+            )
         parts.append((number, _amount(value) if value else None))
     if not parts:
-        raise BankError("name at least one invoice")
+        raise BankError(_("name at least one invoice"))
     return parts
 
 
@@ -526,7 +529,10 @@ def _amount(text: str) -> Decimal:
     except ArithmeticError:
         value = Decimal(-1)
     if not value.is_finite() or value <= 0 or value != round(value, 2) or value >= Decimal("1e16"):
-        raise BankError(f"{text!r} is not an amount above zero with at most two decimals")
+        raise BankError(
+            _("%(text)s is not an amount above zero with at most two decimals")
+            % {"text": repr(text)}
+        )
     return value.quantize(Decimal("0.01"))
 
 
@@ -571,13 +577,13 @@ def apply_line(
     on the customer's account as unapplied cash (which ``invoices`` may apply later). Whatever
     the credit does not cover stays on the payment, unallocated."""
     if sum(map(bool, (invoices, accept, unapplied))) != 1:
-        raise BankError("say one of: the invoices, accept the proposal, or leave it unapplied")
+        raise BankError(_("say one of: the invoices, accept the proposal, or leave it unapplied"))
     as_of = as_of or timezone.localdate()
     with organisation_lock(organisation.slug, "import"), transaction.atomic():
         line = (BankLine.objects.select_for_update()
                 .filter(organisation=organisation, pk=line_id).first())  # fmt: skip
         if line is None:
-            raise BankError(f"no bank line {line_id}")
+            raise BankError(_("no bank line %(id)s") % {"id": line_id})
         if line.status == LineStatus.UNAPPLIED and invoices and line.payment is not None:
             # Cash left on account earlier, applied now: what its payment has not allocated.
             payment = line.payment
@@ -585,7 +591,9 @@ def apply_line(
             left = payment.amount - sum(allocated, ZERO)
             customer_id, allocations = _decide(organisation, line, invoices, False, None, left)
             if customer_id != payment.customer_id:
-                raise BankError(f"bank line {line_id} was left on another customer's account")
+                raise BankError(
+                    _("bank line %(id)s was left on another customer's account") % {"id": line_id}
+                )
             Allocation.objects.bulk_create(
                 Allocation(organisation=organisation, payment=payment, invoice_id=pk,
                            amount=part, date=as_of)
@@ -593,7 +601,10 @@ def apply_line(
             )  # fmt: skip
             balances.refresh(organisation.pk, [pk for pk, _ in allocations], [customer_id])
         elif line.status not in REVIEW:
-            raise BankError(f"bank line {line_id} is already {line.status}")
+            raise BankError(
+                _("bank line %(id)s is already %(status)s")
+                % {"id": line_id, "status": line.get_status_display().lower()}
+            )
         else:
             customer_id, allocations = _decide(organisation, line, invoices, accept, customer,
                                                line.amount)  # fmt: skip
@@ -620,7 +631,7 @@ def _decide(
 ) -> tuple[int, list[tuple[int, Decimal]]]:  # fmt: skip
     if accept:
         if not line.proposal or line.customer_id is None:
-            raise BankError(f"bank line {line.pk} has no proposal to accept")
+            raise BankError(_("bank line %(id)s has no proposal to accept") % {"id": line.pk})
         owed = dict(Invoice.objects.filter(
             organisation=organisation, pk__in=[int(pk) for pk, _ in line.proposal],
         ).values_list("pk", "balance"))  # fmt: skip
@@ -631,32 +642,43 @@ def _decide(
         if customer:
             found = Customer.objects.filter(organisation=organisation, reference=customer).first()
             if found is None:
-                raise BankError(f"no customer {customer!r}")
+                raise BankError(_("no customer %(reference)s") % {"reference": repr(customer)})
             return found.pk, []
         if line.customer_id is None:
-            raise BankError(f"bank line {line.pk} has no customer: name one (--customer)")
+            raise BankError(
+                _("bank line %(id)s has no customer: name one (--customer)") % {"id": line.pk}
+            )
         return line.customer_id, []
     found_invoices = {
         inv.number: inv for inv in Invoice.objects.filter(
             organisation=organisation, number__in=[n for n, _ in invoices])
     }  # fmt: skip
-    problems = [f"no invoice {n!r}" for n, _ in invoices if n not in found_invoices]
+    problems = [messages.no_invoice(n) for n, _part in invoices if n not in found_invoices]
     if problems:
         raise BankError("; ".join(problems))
     chosen = [found_invoices[n] for n, _ in invoices]
     customers = {inv.customer_id for inv in chosen}
     if len(customers) != 1:
-        raise BankError("the invoices of one payment are those of one customer")
+        raise BankError(_("the invoices of one payment are those of one customer"))
     allocations: list[tuple[int, Decimal]] = []
     left = available
     for inv, (number, part) in zip(chosen, invoices, strict=True):
         if inv.currency != line.currency:
-            raise BankError(f"invoice {number} is in {inv.currency}, the credit in {line.currency}")
+            raise BankError(
+                _("invoice %(number)s is in %(currency)s, the credit in %(credit)s")
+                % {"number": number, "currency": inv.currency, "credit": line.currency}
+            )
         if part is not None:
             if part > inv.balance:
-                raise BankError(f"invoice {number} owes {inv.balance}, not {part}")
+                raise BankError(
+                    _("invoice %(number)s owes %(balance)s, not %(part)s")
+                    % {"number": number, "balance": inv.balance, "part": part}
+                )
             if part > left:
-                raise BankError(f"{available} is left to apply: {number} cannot take {part}")
+                raise BankError(
+                    _("%(left)s is left to apply: %(number)s cannot take %(part)s")
+                    % {"left": available, "number": number, "part": part}
+                )
             allocations.append((inv.pk, part))
             left -= part
     rest = [(inv.pk, inv.balance) for inv, (_, part) in zip(chosen, invoices, strict=True)

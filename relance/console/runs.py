@@ -12,7 +12,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from relance.console.access import Can, Console, console_view
-from relance.dunning import queued_runs
+from relance.dunning import queued_runs, run_errors
 from relance.dunning.engine import RunError
 
 REFRESH = "every 2s"  # while a run is queued or running
@@ -55,7 +55,7 @@ def queue_now(request: HttpRequest) -> HttpResponse:
         queued = queued_runs.queue_now(console.organisation, timezone.localdate(),
                                        user=console.user, request=request)  # fmt: skip
     except RunError as error:
-        messages.error(request, str(error))
+        messages.error(request, run_errors.shown(str(error)))
         return redirect("console:runs")
     day = formats.date_format(queued.run_date, "SHORT_DATE_FORMAT")
     messages.success(request, _("The run of %(day)s is on the queue.") % {"day": day})

@@ -32,7 +32,7 @@ from relance.accounts.models import Organisation
 from relance.channels import overrides
 from relance.channels.models import TemplatePart
 from relance.console.access import Can, console_view
-from relance.dunning import scenarios_io, segments
+from relance.dunning import run_errors, scenarios_io, segments
 from relance.dunning.models import Scenario, SegmentRule, Step, StepChannel, StepMode
 from relance.dunning.scenarios_io import (
     Problem,
@@ -514,7 +514,7 @@ def scenario_simulation(request: HttpRequest, slug: str) -> HttpResponse:
                 limit=SIMULATION_CUSTOMERS,
             )  # fmt: skip
         except SimulationError as error:
-            problem = str(error)
+            problem = run_errors.shown(str(error))
     return render(
         request,
         "console/scenarios/simulation.html",

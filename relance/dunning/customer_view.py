@@ -18,7 +18,7 @@ from typing import Any
 from django.db.models import Count, Max, Q, Sum
 
 from relance.accounts.models import Organisation
-from relance.dunning import owed, policy
+from relance.dunning import owed, policy, run_errors
 from relance.dunning.engine import calendar_for
 from relance.dunning.loading import HOLD_PRIORITY
 from relance.dunning.models import ItemState, PaymentPlan, Promise, Scenario
@@ -309,7 +309,7 @@ def _scenario(
     try:
         rules, default, explicit = load_rules(org)
     except NoDefaultScenario as exc:
-        return None, str(exc)
+        return None, run_errors.shown(str(exc))
     facts = CustomerFacts(customer.risk_class, customer.customer_since, largest, as_of)
     choice = choose_scenario(facts, rules, default, explicit.get(customer.pk))
     scenario = Scenario.objects.prefetch_related("steps").get(

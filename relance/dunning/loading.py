@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.dunning import owed, policy
@@ -60,6 +61,12 @@ PromiseRow = tuple[dt.date, int, int]  # promised_on, grace days, id
 
 class NothingToRun(Exception):
     """The organisation cannot be run (no scenario, no default scenario)."""
+
+
+NO_SCENARIO = gettext_noop(
+    "organisation %(organisation)s has no dunning scenario: install the defaults or import"
+    " some with `relance scenario import`"
+)
 
 
 NEVER = dt.date.max  # no step ahead under any scenario: only a level given back moves it
@@ -170,10 +177,7 @@ class Context:
         without the items to thank, the next business day's run finds them still."""
         scenarios = _scenarios(org)
         if not scenarios:
-            raise NothingToRun(
-                f"organisation {org.slug!r} has no dunning scenario: "
-                "install the defaults or import some with `relance scenario import`"
-            )
+            raise NothingToRun(NO_SCENARIO % {"organisation": repr(org.slug)})
         try:
             rules, default, explicit = load_rules(org)
         except NoDefaultScenario as exc:

@@ -9,10 +9,18 @@ import re
 
 from django.utils.translation import gettext, gettext_noop
 
+from relance.accounts.identity import NO_REPLY_ADDRESS
+from relance.dunning.loading import NO_SCENARIO
+from relance.dunning.segments import NO_DEFAULT
+
 BEGINNING = gettext_noop("the beginning of the run failed: %(reason)s")
 PART = gettext_noop("part %(part)s of %(parts)s failed after %(attempts)s attempt(s): %(reason)s")
 WORKER = gettext_noop("the worker %(worker)s stopped (nothing written for %(seconds)s s)")
 BEGINNER = gettext_noop("the worker that began the run stopped")
+STILL_QUEUED = gettext_noop(
+    "organisation %(organisation)s: the run of %(queued)s is still on the queue"
+    " (%(progress)s); enqueue %(run_date)s when it has ended"
+)
 STANDS = gettext_noop(
     "%(reason)s. What the other parts wrote stands: run the same date again to finish "
     "(nothing is planned twice)."
@@ -30,7 +38,12 @@ def _pattern(sentence: str) -> re.Pattern[str]:
 
 
 # The outermost first: a run's error is STANDS around PART around WORKER, say.
-_PATTERNS = [(s, _pattern(s)) for s in (STANDS, PART, BEGINNING, WORKER, BEGINNER)]
+# Why a run cannot start, said by the modules that refuse it, is read back the same way.
+_PATTERNS = [
+    (s, _pattern(s))
+    for s in (STANDS, PART, BEGINNING, WORKER, BEGINNER, STILL_QUEUED, NO_REPLY_ADDRESS,
+              NO_SCENARIO, NO_DEFAULT)
+]  # fmt: skip
 
 
 def shown(text: str) -> str:

@@ -45,7 +45,15 @@ from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.dunning import engine, sharing
 from relance.dunning.models import QueuedRun, RunPart
-from relance.dunning.run_errors import BEGINNER, BEGINNING, PART, STANDS, WORKER, written
+from relance.dunning.run_errors import (
+    BEGINNER,
+    BEGINNING,
+    PART,
+    STANDS,
+    STILL_QUEUED,
+    WORKER,
+    written,
+)
 from relance.lib import locks
 
 QUEUE = "runs"
@@ -68,9 +76,11 @@ def enqueue(organisation: Organisation, run_date: dt.date, parts: int | None = N
             if active.run_date == run_date:
                 return active
             raise engine.RunError(
-                f"organisation {organisation.slug!r}: the run of {active.run_date} is still on "
-                f"the queue ({progress(active)}); enqueue {run_date} when it has ended"
-            )
+                written(
+                    STILL_QUEUED, organisation=repr(organisation.slug), queued=active.run_date,
+                    progress=progress(active), run_date=run_date,
+                )
+            )  # fmt: skip
         run = QueuedRun.objects.create(
             organisation=organisation, run_date=run_date, parts_wanted=parts or 0
         )

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.db.models import Count, Max
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.dunning.models import CustomerScenario, Scenario, SegmentRule
@@ -23,6 +24,12 @@ from relance.ledger.models import Customer, Invoice
 
 class NoDefaultScenario(LookupError):
     """The organisation has no default scenario: nothing to fall back on."""
+
+
+NO_DEFAULT = gettext_noop(
+    "organisation %(organisation)s has no default scenario: run `relance scenario"
+    " install-defaults` or import a scenario file"
+)
 
 
 @dataclass(frozen=True)
@@ -126,10 +133,7 @@ def load_rules(organisation: Organisation) -> tuple[list[Rule], int, dict[int, i
         .first()
     )
     if default_id is None:
-        raise NoDefaultScenario(
-            f"organisation {organisation.slug!r} has no default scenario: "
-            "run `relance scenario install-defaults` or import a scenario file"
-        )
+        raise NoDefaultScenario(NO_DEFAULT % {"organisation": repr(organisation.slug)})
     explicit = dict(
         CustomerScenario.objects.filter(organisation=organisation).values_list(
             "customer_id", "scenario_id"

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from relance.accounts.models import Organisation
 from relance.dunning import policy
 from relance.dunning.engine import calendar_for
@@ -216,17 +218,20 @@ def simulate(
     that ``scenario`` (a slug) governs on ``start``, or for one ``customer``, or for every
     customer; at most ``limit`` customers (the first by reference)."""
     if not 1 <= days <= MAX_DAYS:
-        raise SimulationError(f"days: from 1 to {MAX_DAYS}")
+        raise SimulationError(_("days: from 1 to %(max)s") % {"max": MAX_DAYS})
     try:
         context = Context.load(organisation, start)
     except NothingToRun as error:
         raise SimulationError(str(error)) from None
     by_slug = {spec.slug: pk for pk, spec in context.scenarios.items()}
     if scenario is not None and scenario not in by_slug:
-        raise SimulationError(f"no scenario {scenario!r} in organisation {organisation.slug!r}")
+        raise SimulationError(
+            _("no scenario %(slug)s in organisation %(organisation)s")
+            % {"slug": repr(scenario), "organisation": repr(organisation.slug)}
+        )
 
     def choose(customer_id: int, day: dt.date) -> tuple[policy.ScenarioSpec, str]:
-        risk, since, _ = context.customers[customer_id]
+        risk, since, _largest = context.customers[customer_id]
         chosen = choose_scenario(
             CustomerFacts(risk, since, context.largest.get(customer_id), day),
             context.rules, context.default_scenario, context.explicit.get(customer_id),

@@ -25,7 +25,8 @@ from relance.lib.output import print_json
 def invoice_part(text: str) -> tuple[str, Decimal | None]:
     """``NUMBER`` or ``NUMBER=AMOUNT`` (``services.parse_parts``)."""
     try:
-        (part,) = services.parse_parts(text)
+        with translation.override("en"):  # read before handle(): the command line's language
+            (part,) = services.parse_parts(text)
     except (services.BankError, ValueError) as exc:
         raise argparse.ArgumentTypeError(str(exc) or f"{text!r}: NUMBER[=AMOUNT]") from None
     return part
@@ -69,10 +70,13 @@ class Command(BaseCommand):
         scope_options(*verbs.choices.values())
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        with translation.override("en"):  # as relance import: the command line's language
+            self.act(opts)
+
+    def act(self, opts: dict[str, Any]) -> None:
         org = organisation_option(opts["org"])
         if opts["action"] == "import":
-            with translation.override("en"):  # as relance import: the command line's language
-                self.importing(org, opts)
+            self.importing(org, opts)
         elif opts["action"] == "queue":
             lines = services.queue(org)
             if opts["json"]:
