@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from relance.accounts.models import Organisation
 from relance.insights.aging import aged_balance
+from relance.ledger import summaries
 from relance.ledger.models import Allocation, BalanceDay, CustomerBalance, Invoice
 from relance.ledger.summaries import balances
 
@@ -358,3 +359,31 @@ def test_it_moves_the_amounts_of_items_crossing_several_limits_at_once(org):
         Decimal("10.00"), Decimal("20.50"), 2,
     )  # fmt: skip
     check(org, START)
+
+
+def test_items_crossing_two_limits_apart_are_moved_once(org):
+    """Forty days on, the ranges of due dates crossing 1 and 31 days overlap: an item in
+    both (not due, then 35 days overdue) moves once."""
+    c = f.customer(org)
+    f.invoice(c, due=START + dt.timedelta(days=5), amount="10.00")
+    f.invoice(c, due=START - dt.timedelta(days=20), amount="2.00")  # 20 -> 60 days
+    balances(org, START)
+    later = START + dt.timedelta(days=40)
+    (row,) = balances(org, later)
+    assert (row.not_due, row.days_1_30, row.days_31_60) == (
+        Decimal("0.00"), Decimal("0.00"), Decimal("12.00"),
+    )  # fmt: skip
+    assert (row.overdue_amount, row.overdue_items) == (Decimal("12.00"), 2)
+    check(org, later)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plan")
+def test_the_items_crossing_a_limit_are_read_from_the_index_alone(org):
+    """Not row by row in the invoice table: at a million open items, 17,000 a day."""
+    sql, params = summaries.crossed(org.pk, START, START + dt.timedelta(days=1))
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = [row[-1] for row in cursor.fetchall()]
+    searches = [step for step in plan if step.startswith("SEARCH")]
+    assert len(searches) == 4  # a range per limit
+    assert all("USING COVERING INDEX invoice_open_by_due" in step for step in searches), plan
