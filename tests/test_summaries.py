@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from relance.accounts.models import Organisation
 from relance.insights.aging import aged_balance
-from relance.ledger import summaries
 from relance.ledger.models import Allocation, BalanceDay, CustomerBalance, Invoice
 from relance.ledger.summaries import balances
 
@@ -376,14 +375,3 @@ def test_items_crossing_two_limits_apart_are_moved_once(org):
     assert (row.overdue_amount, row.overdue_items) == (Decimal("12.00"), 2)
     check(org, later)
 
-
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plan")
-def test_the_items_crossing_a_limit_are_read_from_the_index_alone(org):
-    """Not row by row in the invoice table: at a million open items, 17,000 a day."""
-    sql, params = summaries.crossed(org.pk, START, START + dt.timedelta(days=1))
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        plan = [row[-1] for row in cursor.fetchall()]
-    searches = [step for step in plan if step.startswith("SEARCH")]
-    assert len(searches) == 4  # a range per limit
-    assert all("USING COVERING INDEX invoice_open_by_due" in step for step in searches), plan

@@ -233,10 +233,8 @@ class Invoice(models.Model):
             models.CheckConstraint(condition=Q(amount__gte=0), name="invoice_amount_positive"),
         ]
         indexes = [
-            # The items crossing an aging limit read from the index alone, by due date
-            # (relance.ledger.summaries._reage): it holds what the aging sums.
             models.Index(
-                fields=["organisation", "due_date", "customer", "currency", "balance"],
+                fields=["organisation", "due_date"],
                 name="invoice_open_by_due",
                 condition=Q(balance__gt=0),
             ),

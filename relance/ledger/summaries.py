@@ -170,9 +170,18 @@ def _rebuild(organisation_id: int, as_of: date) -> None:
 def _reage(organisation_id: int, previous: date, as_of: date) -> None:
     """Move the amounts of the open items whose days overdue crossed a limit between
     ``previous`` and ``as_of`` from their bucket to their new one, in the rows of their
-    customers (one UPDATE of the rows concerned). The caller dates them all, in
-    ``BalanceDay``."""
-    crossing, crossing_params = crossed(organisation_id, previous, as_of)
+    customers (one UPDATE of the rows concerned, from the index of open items by due date).
+    The caller dates them all, in ``BalanceDay``."""
+    low, high = sorted((previous, as_of))
+    # The days overdue at D are D - due: they cross L between low and high when
+    # low - L < due <= high - L. One range of the index of open items by due date per limit.
+    one = (
+        f"SELECT id FROM {Invoice._meta.db_table}"
+        f" WHERE organisation_id = %s AND {OPEN} AND due_date > %s AND due_date <= %s"
+    )
+    crossed: list[Any] = []
+    for limit in LIMITS:
+        crossed += [organisation_id, low - timedelta(days=limit), high - timedelta(days=limit)]
     before, before_params = _bucket(previous)
     after, after_params = _bucket(as_of)
     columns = [column for column, _, _ in BUCKET_COLUMNS]
@@ -199,35 +208,15 @@ def _reage(organisation_id: int, previous: date, as_of: date) -> None:
             f"UPDATE {table} SET {moved} FROM ("
             f"SELECT customer_id, currency, {', '.join(deltas)} FROM ("
             f"SELECT customer_id, currency, cents, {before} AS old_bucket,"
-            f" {after} AS new_bucket FROM ({crossing}) AS open_items WHERE cents > 0"
-            ") AS buckets GROUP BY customer_id, currency) AS d"
+            f" {after} AS new_bucket FROM ("
+            " SELECT customer_id, currency, due_date,"
+            " CAST(ROUND(balance * 100) AS BIGINT) AS cents"
+            f" FROM {Invoice._meta.db_table} WHERE id IN ({' UNION '.join([one] * len(LIMITS))})"
+            ") AS open_items WHERE cents > 0) AS buckets GROUP BY customer_id, currency) AS d"
             f" WHERE {table}.organisation_id = %s AND {table}.customer_id = d.customer_id"
             f" AND {table}.currency = d.currency",
-            [*before_params, *after_params, *crossing_params, organisation_id],
+            [*before_params, *after_params, *crossed, organisation_id],
         )
-
-
-def crossed(organisation_id: int, previous: date, as_of: date) -> tuple[str, list[Any]]:
-    """The open items whose days overdue cross a limit between ``previous`` and ``as_of``
-    (customer, currency, due date, balance in cents), in SQL: a range of the index of open
-    items by due date per limit, read from the index alone (it holds these columns)."""
-    low, high = sorted((previous, as_of))
-    # The days overdue at D are D - due: they cross L between low and high when
-    # low - L < due <= high - L. Ranges that meet are merged (two days more than 30 apart):
-    # each item once.
-    ranges: list[list[date]] = []
-    for start, end in sorted((low - timedelta(days=n), high - timedelta(days=n)) for n in LIMITS):
-        if ranges and start <= ranges[-1][1]:
-            ranges[-1][1] = max(ranges[-1][1], end)
-        else:
-            ranges.append([start, end])
-    one = (
-        "SELECT customer_id, currency, due_date, CAST(ROUND(balance * 100) AS BIGINT) AS cents"
-        f" FROM {Invoice._meta.db_table}"
-        f" WHERE organisation_id = %s AND {OPEN} AND due_date > %s AND due_date <= %s"
-    )
-    params = [p for start, end in ranges for p in (organisation_id, start, end)]
-    return " UNION ALL ".join([one] * len(ranges)), params
 
 
 def _bucket(as_of: date) -> tuple[str, list[Any]]:
