@@ -375,3 +375,23 @@ def test_items_crossing_two_limits_apart_are_moved_once(org):
     assert (row.overdue_amount, row.overdue_items) == (Decimal("12.00"), 2)
     check(org, later)
 
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plan")
+def test_sqlite_computes_each_items_buckets_once(org):
+    """Not flattened into the fourteen sums that read them."""
+    c = f.customer(org)
+    f.invoice(c, due=START, amount="10.00")
+    balances(org, START)
+    statements: list[tuple[str, Any]] = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        balances(org, START + dt.timedelta(days=1))
+    ((sql, params),) = [s for s in statements if s[0].startswith("UPDATE ledger_customerbalance")]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert any(step in ("CO-ROUTINE buckets", "MATERIALIZE buckets") for step in plan), plan
