@@ -358,3 +358,40 @@ def test_it_moves_the_amounts_of_items_crossing_several_limits_at_once(org):
         Decimal("10.00"), Decimal("20.50"), 2,
     )  # fmt: skip
     check(org, START)
+
+
+def test_items_crossing_two_limits_apart_are_moved_once(org):
+    """Forty days on, the ranges of due dates crossing 1 and 31 days overlap: an item in
+    both (not due, then 35 days overdue) moves once."""
+    c = f.customer(org)
+    f.invoice(c, due=START + dt.timedelta(days=5), amount="10.00")
+    f.invoice(c, due=START - dt.timedelta(days=20), amount="2.00")  # 20 -> 60 days
+    balances(org, START)
+    later = START + dt.timedelta(days=40)
+    (row,) = balances(org, later)
+    assert (row.not_due, row.days_1_30, row.days_31_60) == (
+        Decimal("0.00"), Decimal("0.00"), Decimal("12.00"),
+    )  # fmt: skip
+    assert (row.overdue_amount, row.overdue_items) == (Decimal("12.00"), 2)
+    check(org, later)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plan")
+def test_sqlite_computes_each_items_buckets_once(org):
+    """Not flattened into the fourteen sums that read them."""
+    c = f.customer(org)
+    f.invoice(c, due=START, amount="10.00")
+    balances(org, START)
+    statements: list[tuple[str, Any]] = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        balances(org, START + dt.timedelta(days=1))
+    ((sql, params),) = [s for s in statements if s[0].startswith("UPDATE ledger_customerbalance")]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert any(step in ("CO-ROUTINE buckets", "MATERIALIZE buckets") for step in plan), plan

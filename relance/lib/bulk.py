@@ -9,11 +9,12 @@ datetimes through ``db_datetime`` and JSON as ``json.dumps`` text.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -46,7 +47,8 @@ def insert(
     update: Sequence[str] = (),
 ) -> None:
     """INSERT many rows; with ``conflict``, update ``update`` columns of existing rows (or do
-    nothing). ON CONFLICT works the same on SQLite (3.24+) and PostgreSQL."""
+    nothing). ON CONFLICT works the same on SQLite (3.24+) and PostgreSQL; as in one
+    statement, a key given twice is an error on PostgreSQL, the last row wins on SQLite."""
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
     if conflict:
         action = (
@@ -57,6 +59,16 @@ def insert(
         sql += f" ON CONFLICT ({', '.join(conflict)}) {action}"
     if connection.vendor == "postgresql":
         _copy(table, columns, rows, sql if conflict else None)
+        return
+    if conflict:
+        # One statement from a staging table, as ``update`` does (its docstring says why).
+        # "WHERE true": without it SQLite would read ON CONFLICT as a join's ON.
+        names = ", ".join(columns)
+        with _sqlite_staging("insert", table, columns, rows) as (cursor, staging):
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging}"
+                f" WHERE true ORDER BY rowid{sql[sql.index(' ON CONFLICT') :]}"
+            )
         return
     # SQLite runs executemany in C over one prepared statement: nothing is faster.
     rows = iter(rows)
@@ -185,18 +197,28 @@ def update(table: str, columns: Sequence[str], keys: Sequence[str], rows: Sequen
 def _sqlite_update(
     table: str, columns: Sequence[str], keys: Sequence[str], rows: Sequence[Any]
 ) -> None:
-    """One statement, not one per row: SQLite gives each statement that fires triggers a
-    statement journal, whose cost inside a savepoint grows with what the transaction has
-    already written (an import's balances took minutes). The staging table has no types
-    (the target's columns apply their own on the way in) and no key, so that the UPDATE
-    reads it and finds each target row by its key. It is kept for the connection and
-    emptied, not dropped: SQLite refuses to drop a table while a read is pending."""
-    names = [*columns, *keys]
-    staging = f"bulk_update_{table}__{'__'.join(names)}"
     sets = ", ".join(f"{c} = b.{c}" for c in columns)
     where = " AND ".join(f"{table}.{k} = b.{k}" for k in keys)
+    with _sqlite_staging("update", table, [*columns, *keys], rows) as (cursor, staging):
+        cursor.execute(f"UPDATE {table} SET {sets} FROM {staging} b WHERE {where}")
+
+
+@contextlib.contextmanager
+def _sqlite_staging(
+    kind: str, table: str, names: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> Iterator[tuple[Any, str]]:
+    """SQLite: ``rows`` in a staging table, given with a cursor, for one statement that
+    writes them all rather than one per row: SQLite gives each statement that fires triggers
+    a statement journal, whose cost inside a savepoint grows with what the transaction has
+    already written (an import's balances took minutes). The staging table has no types
+    (the target's columns apply their own on the way in) and no key, so that the statement
+    reads it in order and finds each target row by its key. It is kept for the connection
+    and emptied, not dropped: SQLite refuses to drop a table while a read is pending;
+    emptied first too, in case a failed statement left rows in it."""
+    staging = f"bulk_{kind}_{table}__{'__'.join(names)}"
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({', '.join(names)})")
+        cursor.execute(f"DELETE FROM {staging}")
         insert(staging, names, rows)
-        cursor.execute(f"UPDATE {table} SET {sets} FROM {staging} b WHERE {where}")
+        yield cursor, staging
         cursor.execute(f"DELETE FROM {staging}")
