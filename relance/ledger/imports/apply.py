@@ -360,11 +360,13 @@ class _Applier:
 
     def check_batch(self) -> None:
         label = self.batch.label
-        seen: dict[str, int | None] = dict(self.batch.unchanged)
-        # No number twice (the usual file) is found in C; the rows are walked to name them.
+        unchanged = self.batch.unchanged
+        # No number twice (the usual file) is found in C; the rows are walked to name them
+        # (the unchanged rows copied only then: a million of them in a re-import).
         numbers = set(map(_NUMBER, self.batch.invoices))
-        twice = len(numbers) < len(self.batch.invoices) or not numbers.isdisjoint(seen)
+        twice = len(numbers) < len(self.batch.invoices) or not numbers.isdisjoint(unchanged)
         del numbers
+        seen: dict[str, int | None] = dict(unchanged) if twice else {}
         for inv in self.batch.invoices if twice else ():
             if inv.number in seen:
                 self.problems.add(
@@ -393,10 +395,10 @@ class _Applier:
         """Two numbers that differ only by case or spaces (``FA-001``, ``fa-001``, ``FA 001``)
         are refused: counted as two invoices they would count the debt twice, and merged
         they might be two invoices of a careless numbering. The user decides."""
+        if not may_look_alike([*map(_NUMBER, self.batch.invoices), *self.batch.unchanged]):
+            return
         numbers = [(inv.number, inv.row) for inv in self.batch.invoices]
         numbers += self.batch.unchanged.items()
-        if not may_look_alike([number for number, _row in numbers]):
-            return
         by_key: dict[str, tuple[str, int | None]] = {}
         for number, row in sorted(numbers, key=lambda pair: pair[1] or 0):
             other, other_row = by_key.setdefault(invoice_key(number), (number, row))
