@@ -41,6 +41,7 @@ from relance.ledger.imports.apply import (
     invoice_key,
     logged,
     read_sample,
+    rows_twice,
 )
 from relance.ledger.imports.limits import RECORD_KINDS, check_customers, check_records, max_length
 from relance.ledger.imports.mapping import Mapping
@@ -65,7 +66,7 @@ STAGES = (
     "invoices", "payments", "allocations", "totals",
 )  # fmt: skip
 _REFERENCE_LENGTH = max_length(Customer, "reference")
-_NUMBER, _REFERENCE, _ROW = (operator.attrgetter(a) for a in ("number", "reference", "row"))
+_NUMBER, _REFERENCE = operator.attrgetter("number"), operator.attrgetter("reference")
 
 
 class Unread(Exception):
@@ -195,38 +196,19 @@ class _Streamer(_Applier):
     def check_chunk(self) -> None:
         """The whole file's checks of check_batch, on this chunk against the others'."""
         chunk, label = self.batch, self.batch.label
-        numbers = list(map(_NUMBER, chunk.invoices))
-        if len(set(numbers)) < len(numbers) or not self.numbers.keys().isdisjoint(numbers):
-            problems = self.stage("numbers")
-            for inv in chunk.invoices:
-                if inv.number in self.numbers:
-                    problems.add(
-                        inv.row, label("invoice.number"),
-                        messages.number_twice(inv.number, self.numbers[inv.number]),
-                    )  # fmt: skip
-                    self.first_rows.setdefault(inv.number, self.numbers[inv.number])
-                self.numbers[inv.number] = inv.row
-        else:
-            self.numbers.update(zip(numbers, map(_ROW, chunk.invoices), strict=True))
+        numbers = rows_twice(
+            chunk.invoices, _NUMBER, self.numbers, self.stages["numbers"],
+            label("invoice.number"), messages.number_twice, first=self.first_rows,
+        )  # fmt: skip
         if numbers and not self.odd:  # what may_look_alike asks, of every chunk's numbers
             text = "\x00".join(numbers)
             self.odd = not text.isascii() or bool(_SPACE.search(text))
             self.lower = self.lower or bool(_LOWER.search(text))
             self.upper = self.upper or bool(_UPPER.search(text))
-        references = list(map(_REFERENCE, chunk.payments))
-        if len(set(references)) < len(references) or not self.references.keys().isdisjoint(
-            references
-        ):
-            problems = self.stage("references")
-            for pay in chunk.payments:
-                if pay.reference in self.references:
-                    problems.add(
-                        pay.row, label("payment.reference"),
-                        messages.reference_twice(pay.reference, self.references[pay.reference]),
-                    )  # fmt: skip
-                self.references[pay.reference] = pay.row
-        else:
-            self.references.update(zip(references, map(_ROW, chunk.payments), strict=True))
+        rows_twice(
+            chunk.payments, _REFERENCE, self.references, self.stages["references"],
+            label("payment.reference"), messages.reference_twice,
+        )  # fmt: skip
         for kind in RECORD_KINDS:
             problems = self.stages[f"limits.{kind}"]
             for row, target, message in check_records(kind, getattr(chunk, kind)):
@@ -326,32 +308,18 @@ class _Streamer(_Applier):
 
     def stream_allocations(self) -> None:
         chunk = self.batch
-        problems = self.stage("allocations")
+        self.stage("allocations")
         invoice_currency = {rec.number: rec.currency for rec in chunk.invoices}
         payment_currency = {p.reference: p.currency for p in chunk.payments}
         totals: dict[tuple[int, int], Decimal] = {}
         rows = []
+        org_id = self.org.pk
         for rec in chunk.allocations:
-            pid = self.payment_ids.get(rec.payment)
-            iid = self.invoice_ids.get(rec.invoice)
-            if pid is None:
-                problems.add(rec.row, "payment.reference", messages.no_payment(rec.payment))
+            key = self.allocation_key(rec, payment_currency, invoice_currency)
+            if key is None:
                 continue
-            if iid is None:
-                problems.add(rec.row, "invoice.number", messages.no_invoice(rec.invoice))
-                continue
-            currency = payment_currency.get(rec.payment)
-            if currency and currency != invoice_currency.get(rec.invoice, currency):
-                problems.add(
-                    rec.row, "payment.currency",
-                    messages.currencies_differ(rec.payment, currency, rec.invoice,
-                                               invoice_currency[rec.invoice]),
-                )  # fmt: skip
-                continue
-            if rec.amount <= 0:
-                continue
-            totals[(pid, iid)] = rec.amount
-            rows.append((self.org.pk, pid, iid, rec.amount, rec.date))
+            totals[key] = rec.amount
+            rows.append((org_id, *key, rec.amount, rec.date))
         self.result.counts["allocations_created"] += len(rows)
         self.stage("totals")
         self.check_allocation_totals(totals)
