@@ -79,6 +79,7 @@ PAYMENT_FIELDS = ("customer_id", "kind", "date", "currency", "amount", "method",
 NEW_INVOICE = ("organisation_id", "number", "balance", "settled_on", "source",
                "import_fingerprint", *INVOICE_FIELDS)  # fmt: skip
 _NEW_INVOICE_CUSTOMER = NEW_INVOICE.index("customer_id")
+_DERIVED = INVOICE_FIELDS.index("due_date_derived")
 NEW_PAYMENT = ("organisation_id", "reference", "source", *PAYMENT_FIELDS)
 _NEW_PAYMENT_CUSTOMER = NEW_PAYMENT.index("customer_id")
 NEW_ALLOCATION = ("organisation_id", "payment_id", "invoice_id", "amount", "date")
@@ -665,6 +666,10 @@ class _Applier:
     # -- invoices -----------------------------------------------------------------------
 
     def invoice_values(self, rec: InvoiceRecord) -> dict[str, Any]:
+        return dict(zip(INVOICE_FIELDS, self.invoice_row(rec), strict=True))
+
+    def invoice_row(self, rec: InvoiceRecord) -> tuple[Any, ...]:
+        """The values of INVOICE_FIELDS the file gives an invoice; its problems noted."""
         customer_id = self.customer_ids[rec.customer]
         excl, tax = rec.amount_excl_tax, rec.tax_amount
         if excl is not None and tax is None:
@@ -687,12 +692,8 @@ class _Applier:
                 _("due date %(due)s is before the issue date %(issued)s")
                 % {"due": due, "issued": rec.issue_date},
             )  # fmt: skip
-        return {
-            "customer_id": customer_id, "kind": rec.kind, "issue_date": rec.issue_date,
-            "due_date": due, "due_date_derived": derived, "currency": rec.currency,
-            "amount": rec.amount, "amount_excl_tax": excl, "tax_amount": tax,
-            "po_reference": rec.po_reference,
-        }  # fmt: skip
+        return (customer_id, rec.kind, rec.issue_date, due, derived, rec.currency, rec.amount,
+                excl, tax, rec.po_reference)  # fmt: skip
 
     def apply_invoices(self) -> None:
         named: set[str] = set()  # none on a first import (a set of every number, for nothing)
