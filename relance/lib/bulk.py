@@ -10,10 +10,12 @@ datetimes through ``db_datetime`` and JSON as ``json.dumps`` text.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
 import json
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -197,3 +199,18 @@ def _sqlite_update(
         insert(staging, names, rows)
         cursor.execute(f"UPDATE {table} SET {sets} FROM {staging} b WHERE {where}")
         cursor.execute(f"DELETE FROM {staging}")
+
+
+@contextmanager
+def collector_spared() -> Iterator[Callable[[], None]]:
+    """Keep Python's cycle collector off the objects alive now, and off those alive when
+    the function it yields is called (what a long piece of work keeps), until the end of
+    the block: each full collection walks every object kept, and a first import's
+    collections grew with the numbers it had seen. Those objects are still freed by their
+    reference counts; only cycles among them wait for the end of the block (``gc.freeze``,
+    ``gc.unfreeze``: the whole process's objects, for that time)."""
+    gc.freeze()
+    try:
+        yield gc.freeze
+    finally:
+        gc.unfreeze()
