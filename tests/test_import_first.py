@@ -219,3 +219,32 @@ def test_a_problem_in_the_last_chunk_is_found_and_nothing_is_written(
     with pytest.raises(ImportFailed) as dry:
         do_import(org, path, dry_run=True)
     assert dry.value.problems == chunked.value.problems
+
+
+def test_a_customer_value_made_wrong_on_a_later_chunk_is_found(
+    org, other_org, tmp_path, monkeypatch
+):
+    """A customer checked right when its first chunk wrote it is checked again when a later
+    row changes it: a wrong SIREN there is refused, one written with spaces is kept clean."""
+    path = receivables(tmp_path / "ar.csv", 30)
+    spaced = f"{siren(2)[:3]} {siren(2)[3:6]} {siren(2)[6:]}"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(extra_row("FA9999998").replace(siren(1), "123456789"))
+        fh.write(extra_row("FA9999999").replace("C00001", "C00002").replace(siren(1), spaced))
+    with monkeypatch.context() as m:
+        whole_file(m)
+        with pytest.raises(ImportFailed) as read_whole:
+            do_import(other_org, path)
+    monkeypatch.setattr(stream, "CHUNK", 7)
+
+    with pytest.raises(ImportFailed) as chunked:
+        do_import(org, path)
+
+    assert [str(p) for p in chunked.value.problems] == [
+        "ar.csv, row 2, field 'SIREN': '123456789' is not a valid SIREN (9 digits with a "
+        "valid check digit)",
+    ]
+    assert chunked.value.problems == read_whole.value.problems
+    path.write_text(path.read_text(encoding="utf-8").replace("123456789", siren(1)), "utf-8")
+    do_import(org, path)
+    assert Customer.objects.get(organisation=org, reference="C00002").siren == siren(2)

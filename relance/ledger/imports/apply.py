@@ -32,6 +32,7 @@ from relance.ledger import balances
 from relance.ledger.imports import messages
 from relance.ledger.imports.limits import check_limits
 from relance.ledger.imports.records import (
+    AllocationRecord,
     ImportFailed,
     InvoiceRecord,
     LedgerBatch,
@@ -78,6 +79,7 @@ PAYMENT_FIELDS = ("customer_id", "kind", "date", "currency", "amount", "method",
 NEW_INVOICE = ("organisation_id", "number", "balance", "settled_on", "source",
                "import_fingerprint", *INVOICE_FIELDS)  # fmt: skip
 _NEW_INVOICE_CUSTOMER = NEW_INVOICE.index("customer_id")
+_DERIVED = INVOICE_FIELDS.index("due_date_derived")
 NEW_PAYMENT = ("organisation_id", "reference", "source", *PAYMENT_FIELDS)
 _NEW_PAYMENT_CUSTOMER = NEW_PAYMENT.index("customer_id")
 NEW_ALLOCATION = ("organisation_id", "payment_id", "invoice_id", "amount", "date")
@@ -360,30 +362,17 @@ class _Applier:
 
     def check_batch(self) -> None:
         label = self.batch.label
-        unchanged = self.batch.unchanged
-        # No number twice (the usual file) is found in C; the rows are walked to name them
-        # (the unchanged rows copied only then: a million of them in a re-import).
-        numbers = set(map(_NUMBER, self.batch.invoices))
-        twice = len(numbers) < len(self.batch.invoices) or not numbers.isdisjoint(unchanged)
+        numbers: dict[str, int | None] = dict(self.batch.unchanged)
+        rows_twice(
+            self.batch.invoices, _NUMBER, numbers, self.problems, label("invoice.number"),
+            messages.number_twice, remember=False,
+        )  # fmt: skip
         del numbers
-        seen: dict[str, int | None] = dict(unchanged) if twice else {}
-        for inv in self.batch.invoices if twice else ():
-            if inv.number in seen:
-                self.problems.add(
-                    inv.row, label("invoice.number"),
-                    messages.number_twice(inv.number, seen[inv.number]),
-                )  # fmt: skip
-            seen[inv.number] = inv.row
         self.check_lookalike_numbers()
-        refs: dict[str, int | None] = {}
-        twice = len(set(map(_REFERENCE, self.batch.payments))) < len(self.batch.payments)
-        for pay in self.batch.payments if twice else ():
-            if pay.reference in refs:
-                self.problems.add(
-                    pay.row, label("payment.reference"),
-                    messages.reference_twice(pay.reference, refs[pay.reference]),
-                )  # fmt: skip
-            refs[pay.reference] = pay.row
+        rows_twice(
+            self.batch.payments, _REFERENCE, {}, self.problems, label("payment.reference"),
+            messages.reference_twice, remember=False,
+        )  # fmt: skip
         ledger = self.ledger_customers
         for ref, record in self.batch.customers.items():
             for name, message in check_customer_fields(record.fields, ledger.get(ref)):
@@ -677,6 +666,10 @@ class _Applier:
     # -- invoices -----------------------------------------------------------------------
 
     def invoice_values(self, rec: InvoiceRecord) -> dict[str, Any]:
+        return dict(zip(INVOICE_FIELDS, self.invoice_row(rec), strict=True))
+
+    def invoice_row(self, rec: InvoiceRecord) -> tuple[Any, ...]:
+        """The values of INVOICE_FIELDS the file gives an invoice; its problems noted."""
         customer_id = self.customer_ids[rec.customer]
         excl, tax = rec.amount_excl_tax, rec.tax_amount
         if excl is not None and tax is None:
@@ -699,12 +692,8 @@ class _Applier:
                 _("due date %(due)s is before the issue date %(issued)s")
                 % {"due": due, "issued": rec.issue_date},
             )  # fmt: skip
-        return {
-            "customer_id": customer_id, "kind": rec.kind, "issue_date": rec.issue_date,
-            "due_date": due, "due_date_derived": derived, "currency": rec.currency,
-            "amount": rec.amount, "amount_excl_tax": excl, "tax_amount": tax,
-            "po_reference": rec.po_reference,
-        }  # fmt: skip
+        return (customer_id, rec.kind, rec.issue_date, due, derived, rec.currency, rec.amount,
+                excl, tax, rec.po_reference)  # fmt: skip
 
     def apply_invoices(self) -> None:
         named: set[str] = set()  # none on a first import (a set of every number, for nothing)
@@ -949,31 +938,10 @@ class _Applier:
         update: list[Allocation] = []
         new_totals = {key: a["amount"] for key, a in existing.items()}
         for rec in self.batch.allocations:
-            pid = self.payment_ids.get(rec.payment)
-            iid = self.invoice_ids.get(rec.invoice)
-            if pid is None:
-                self.problems.add(
-                    rec.row, "payment.reference",
-                    messages.no_payment(rec.payment),
-                )  # fmt: skip
+            key = self.allocation_key(rec, payment_currency, invoice_currency)
+            if key is None:
                 continue
-            if iid is None:
-                self.problems.add(
-                    rec.row, "invoice.number",
-                    messages.no_invoice(rec.invoice),
-                )  # fmt: skip
-                continue
-            currency = payment_currency.get(rec.payment)
-            if currency and currency != invoice_currency.get(rec.invoice, currency):
-                self.problems.add(
-                    rec.row, "payment.currency",
-                    messages.currencies_differ(rec.payment, currency, rec.invoice,
-                                               invoice_currency[rec.invoice]),
-                )  # fmt: skip
-                continue
-            if rec.amount <= 0:
-                continue
-            key = (pid, iid)
+            pid, iid = key
             new_totals[key] = rec.amount
             date = self.kept_dates.get(rec.payment, rec.date)
             old = existing.get(key)
@@ -992,6 +960,35 @@ class _Applier:
         if not self.dry_run:
             _bulk_update(Allocation, update, {"amount", "date"})
         self.allocated = new_totals
+
+    def allocation_key(
+        self,
+        rec: AllocationRecord,
+        payment_currency: dict[str, str],
+        invoice_currency: dict[str, str],
+    ) -> tuple[int, int] | None:
+        """The payment's and invoice's ids of an allocation of the file, or None when it
+        allocates nothing: a problem when it names an unknown payment or invoice, or one in
+        another currency; none when its amount is not positive."""
+        pid = self.payment_ids.get(rec.payment)
+        iid = self.invoice_ids.get(rec.invoice)
+        if pid is None:
+            self.problems.add(rec.row, "payment.reference", messages.no_payment(rec.payment))
+            return None
+        if iid is None:
+            self.problems.add(rec.row, "invoice.number", messages.no_invoice(rec.invoice))
+            return None
+        currency = payment_currency.get(rec.payment)
+        if currency and currency != invoice_currency.get(rec.invoice, currency):
+            self.problems.add(
+                rec.row, "payment.currency",
+                messages.currencies_differ(rec.payment, currency, rec.invoice,
+                                           invoice_currency[rec.invoice]),
+            )  # fmt: skip
+            return None
+        if rec.amount <= 0:
+            return None
+        return pid, iid
 
     def write_allocations(self, rows: list[tuple[Any, ...]]) -> int | None:
         return None if self.dry_run else bulk.create_tuples(Allocation, NEW_ALLOCATION, rows)
@@ -1165,6 +1162,38 @@ class _Applier:
 
 
 _NUMBER, _REFERENCE = operator.attrgetter("number"), operator.attrgetter("reference")
+_ROW = operator.attrgetter("row")
+
+
+def rows_twice(
+    records: list[Any],
+    key: Callable[[Any], str],
+    seen: dict[str, int | None],
+    problems: Problems,
+    label: str,
+    message: Callable[[str, int | None], str],
+    *,
+    first: dict[str, int | None] | None = None,
+    remember: bool = True,
+) -> list[str]:
+    """A problem for each record whose key is in ``seen`` (key -> row: the keys of the rows
+    before it), naming the other row; ``first`` keeps the first row of each key seen twice.
+    The usual file has no key twice, found in C; only then are the rows walked. With
+    ``remember``, ``seen`` holds every key of ``records`` afterwards (to check the next
+    chunk against); without, it is left as is when no key is twice."""
+    keys = list(map(key, records))
+    if len(set(keys)) == len(keys) and seen.keys().isdisjoint(keys):
+        if remember:
+            seen.update(zip(keys, map(_ROW, records), strict=True))
+        return keys
+    for rec, k in zip(records, keys, strict=True):
+        other = seen.get(k, ...)
+        if other is not ...:
+            problems.add(rec.row, label, message(k, other))
+            if first is not None:
+                first.setdefault(k, other)
+        seen[k] = rec.row
+    return keys
 
 
 class _Inserts:

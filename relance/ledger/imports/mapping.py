@@ -357,7 +357,11 @@ PAYMENT_KINDS = frozenset(PaymentKind.values)
 def _converter(kind: str, column: Column, mapping: Mapping) -> Converter:
     """A function from a raw cell (text, or a typed spreadsheet value) to the field value."""
 
+    mark = mapping.decimal
+
     def money(raw: Any) -> Decimal:
+        if raw.__class__ is str:  # a CSV's cells, all of them: first
+            return parse_money(raw, mark)
         if isinstance(raw, int | float) and not isinstance(raw, bool):
             return to_cents(Decimal(repr(raw)))
         return parse_money(str(raw), mapping.decimal)
@@ -367,6 +371,8 @@ def _converter(kind: str, column: Column, mapping: Mapping) -> Converter:
     dates: dict[str, dt.date] = {}
 
     def date(raw: Any) -> dt.date:
+        if raw.__class__ is str and (day := dates.get(raw)) is not None:
+            return day  # a text read before: most rows
         if isinstance(raw, dt.datetime):
             return checked_date(raw.date())
         if isinstance(raw, dt.date):
@@ -619,7 +625,15 @@ def _values(
         state.signs = []
     for target, index, constant, translate, convert, money, label, text in map(_PLAN, fields):
         raw = constant if index is None else cells[index]
-        if isinstance(raw, str):
+        if raw.__class__ is str:
+            raw = raw.strip()
+            if not translate:
+                if not raw:
+                    continue
+                if text:  # what convert would return, without the call
+                    values[target] = raw
+                    continue
+        elif isinstance(raw, str):
             raw = raw.strip()
             if not raw and not translate:
                 continue
@@ -628,7 +642,7 @@ def _values(
         if raw is None or raw == "":
             continue
         if text and raw.__class__ is str:  # what convert would return, without the call
-            values[target] = raw.strip()
+            values[target] = raw
             continue
         try:
             values[target] = convert(raw)
@@ -683,6 +697,8 @@ def _customer(batch: LedgerBatch, values: dict[str, Any], line: int) -> str:
 
 
 def _require(values: dict[str, Any], targets: tuple[str, ...], line: int, p: Problems) -> bool:
+    if all(map(values.__contains__, targets)):  # in C: the usual row
+        return True
     missing = [t for t in targets if t not in values]
     for target in missing:
         p.add(line, target, _("is empty"))

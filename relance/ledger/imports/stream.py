@@ -18,7 +18,7 @@ import datetime as dt
 import itertools
 import operator
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from relance.accounts.models import Organisation
 from relance.ledger import balances
 from relance.ledger.imports import messages
 from relance.ledger.imports.apply import (
+    _DERIVED,
     _LOWER,
     _SPACE,
     _UPPER,
@@ -41,6 +42,7 @@ from relance.ledger.imports.apply import (
     invoice_key,
     logged,
     read_sample,
+    rows_twice,
 )
 from relance.ledger.imports.limits import RECORD_KINDS, check_customers, check_records, max_length
 from relance.ledger.imports.mapping import Mapping
@@ -65,7 +67,8 @@ STAGES = (
     "invoices", "payments", "allocations", "totals",
 )  # fmt: skip
 _REFERENCE_LENGTH = max_length(Customer, "reference")
-_NUMBER, _REFERENCE, _ROW = (operator.attrgetter(a) for a in ("number", "reference", "row"))
+_CUSTOMER = INVOICE_FIELDS.index("customer_id")
+_NUMBER, _REFERENCE = operator.attrgetter("number"), operator.attrgetter("reference")
 
 
 class Unread(Exception):
@@ -110,14 +113,18 @@ def import_streamed(
     streamer = _Streamer(organisation, path.name, result, as_of, progress or _silent, dry_run)
 
     def apply() -> None:
-        try:
-            batch = read_file(
-                path, format=format, mapping=mapping, currency=organisation.currency,
-                as_of=as_of, progress=progress, sink=streamer.take, chunk=CHUNK,
-            )  # fmt: skip
-        except ImportFailed as failure:
-            raise Unread(failure) from None
-        streamer.finish(batch)
+        # What the chunks leave for the whole file (numbers, references, customers) is
+        # spared the cycle collector's walks, which grew with it.
+        with bulk.collector_spared() as spare:
+            streamer.spare = spare
+            try:
+                batch = read_file(
+                    path, format=format, mapping=mapping, currency=organisation.currency,
+                    as_of=as_of, progress=progress, sink=streamer.take, chunk=CHUNK,
+                )  # fmt: skip
+            except ImportFailed as failure:
+                raise Unread(failure) from None
+            streamer.finish(batch)
 
     # The file's one batch, handed over chunk by chunk (read_file returns it too).
     logged(organisation, result, started, user_id, apply=apply, batch=lambda: streamer.batch)
@@ -140,6 +147,7 @@ class _Streamer(_Applier):
     ):
         super().__init__(organisation, LedgerBatch(file, "", ""), result, as_of, progress)
         self.asked_dry = self.dry_run = dry_run
+        self.spare: Callable[[], None] = lambda: None  # bulk.collector_spared's, at each chunk
         self.stages = {stage: Problems(file) for stage in STAGES}
         self.numbers: dict[str, int | None] = {}  # every invoice number -> its last row
         self.first_rows: dict[str, int | None] = {}  # of the numbers seen twice
@@ -191,42 +199,24 @@ class _Streamer(_Applier):
         self.stream_allocations()
         for rec in chunk.contacts:  # one contact per customer and name, the last row's
             self.contacts[(rec.customer, rec.name)] = rec
+        self.spare()
 
     def check_chunk(self) -> None:
         """The whole file's checks of check_batch, on this chunk against the others'."""
         chunk, label = self.batch, self.batch.label
-        numbers = list(map(_NUMBER, chunk.invoices))
-        if len(set(numbers)) < len(numbers) or not self.numbers.keys().isdisjoint(numbers):
-            problems = self.stage("numbers")
-            for inv in chunk.invoices:
-                if inv.number in self.numbers:
-                    problems.add(
-                        inv.row, label("invoice.number"),
-                        messages.number_twice(inv.number, self.numbers[inv.number]),
-                    )  # fmt: skip
-                    self.first_rows.setdefault(inv.number, self.numbers[inv.number])
-                self.numbers[inv.number] = inv.row
-        else:
-            self.numbers.update(zip(numbers, map(_ROW, chunk.invoices), strict=True))
+        numbers = rows_twice(
+            chunk.invoices, _NUMBER, self.numbers, self.stages["numbers"],
+            label("invoice.number"), messages.number_twice, first=self.first_rows,
+        )  # fmt: skip
         if numbers and not self.odd:  # what may_look_alike asks, of every chunk's numbers
             text = "\x00".join(numbers)
             self.odd = not text.isascii() or bool(_SPACE.search(text))
             self.lower = self.lower or bool(_LOWER.search(text))
             self.upper = self.upper or bool(_UPPER.search(text))
-        references = list(map(_REFERENCE, chunk.payments))
-        if len(set(references)) < len(references) or not self.references.keys().isdisjoint(
-            references
-        ):
-            problems = self.stage("references")
-            for pay in chunk.payments:
-                if pay.reference in self.references:
-                    problems.add(
-                        pay.row, label("payment.reference"),
-                        messages.reference_twice(pay.reference, self.references[pay.reference]),
-                    )  # fmt: skip
-                self.references[pay.reference] = pay.row
-        else:
-            self.references.update(zip(references, map(_ROW, chunk.payments), strict=True))
+        rows_twice(
+            chunk.payments, _REFERENCE, self.references, self.stages["references"],
+            label("payment.reference"), messages.reference_twice,
+        )  # fmt: skip
         for kind in RECORD_KINDS:
             problems = self.stages[f"limits.{kind}"]
             for row, target, message in check_records(kind, getattr(chunk, kind)):
@@ -280,18 +270,17 @@ class _Streamer(_Applier):
         self.invoice_ids = {}
         self.stage("invoices")
         paid = self.paid_by_new_allocations()
-        invoice_tuple = operator.itemgetter(*INVOICE_FIELDS)
         org_id, source = self.org.pk, chunk.source
         rows = []
         for rec in chunk.invoices:
-            values = self.invoice_values(rec)
-            if values["due_date_derived"]:
-                customer_id = values["customer_id"]
+            values = self.invoice_row(rec)
+            if values[_DERIVED]:
+                customer_id = values[_CUSTOMER]
                 self.derived[customer_id].add(self.customer_terms[customer_id])
             allocated, last = paid.get(rec.number, (Decimal(0), None))
             balance = rec.amount - allocated if allocated else rec.amount
             rows.append((org_id, rec.number, balance, last if balance <= 0 else None,
-                         source, rec.fingerprint, *invoice_tuple(values)))  # fmt: skip
+                         source, rec.fingerprint, *values))  # fmt: skip
             if len(self.created) < ImportResult.SAMPLE:
                 self.created.append(rec.number)
         self.result.counts["invoices_created"] += len(rows)
@@ -326,32 +315,18 @@ class _Streamer(_Applier):
 
     def stream_allocations(self) -> None:
         chunk = self.batch
-        problems = self.stage("allocations")
+        self.stage("allocations")
         invoice_currency = {rec.number: rec.currency for rec in chunk.invoices}
         payment_currency = {p.reference: p.currency for p in chunk.payments}
         totals: dict[tuple[int, int], Decimal] = {}
         rows = []
+        org_id = self.org.pk
         for rec in chunk.allocations:
-            pid = self.payment_ids.get(rec.payment)
-            iid = self.invoice_ids.get(rec.invoice)
-            if pid is None:
-                problems.add(rec.row, "payment.reference", messages.no_payment(rec.payment))
+            key = self.allocation_key(rec, payment_currency, invoice_currency)
+            if key is None:
                 continue
-            if iid is None:
-                problems.add(rec.row, "invoice.number", messages.no_invoice(rec.invoice))
-                continue
-            currency = payment_currency.get(rec.payment)
-            if currency and currency != invoice_currency.get(rec.invoice, currency):
-                problems.add(
-                    rec.row, "payment.currency",
-                    messages.currencies_differ(rec.payment, currency, rec.invoice,
-                                               invoice_currency[rec.invoice]),
-                )  # fmt: skip
-                continue
-            if rec.amount <= 0:
-                continue
-            totals[(pid, iid)] = rec.amount
-            rows.append((self.org.pk, pid, iid, rec.amount, rec.date))
+            totals[key] = rec.amount
+            rows.append((org_id, *key, rec.amount, rec.date))
         self.result.counts["allocations_created"] += len(rows)
         self.stage("totals")
         self.check_allocation_totals(totals)
@@ -371,6 +346,10 @@ class _Streamer(_Applier):
         self.stages["reading"].items = list(batch.problems[: Problems.LIMIT])
         self.check_lookalikes()
         for record in batch.customers.values():
+            if self.customer_row(record) == self.written[record.reference]:
+                # As its chunk wrote it: checked then (or holding no value to check), and
+                # the identifiers' check digits were most of a first import's customer work.
+                continue
             for name, message in check_customer_fields(record.fields):
                 self.stages["customers"].add(record.row, batch.label(f"customer.{name}"), message)
         for row, target, message in check_customers(batch.customers.values()):
