@@ -153,6 +153,20 @@ def whole_file(monkeypatch) -> None:
     monkeypatch.setattr(stream, "streams", lambda *args: False)
 
 
+def refused_both_ways(org, other_org, path: Path, monkeypatch) -> ImportFailed:
+    """The refusal of ``path`` streamed 7 rows at a time into ``org``, checked to be the
+    one of the whole file read at once into ``other_org``."""
+    with monkeypatch.context() as m:
+        whole_file(m)
+        with pytest.raises(ImportFailed) as read_whole:
+            do_import(other_org, path)
+    monkeypatch.setattr(stream, "CHUNK", 7)
+    with pytest.raises(ImportFailed) as chunked:
+        do_import(org, path)
+    assert chunked.value.problems == read_whole.value.problems
+    return chunked.value
+
+
 def test_a_first_import_in_chunks_ends_as_the_whole_file_does(
     org, other_org, tmp_path, monkeypatch
 ):
@@ -194,23 +208,15 @@ def test_a_problem_in_the_last_chunk_is_found_and_nothing_is_written(
     with path.open("a", encoding="utf-8") as fh:
         # A number of row 3 again, and one of row 4 in lower case, in the last chunk.
         fh.write(extra_row("FA0000002") + extra_row("fa0000003"))
-    with monkeypatch.context() as m:
-        whole_file(m)
-        with pytest.raises(ImportFailed) as read_whole:
-            do_import(other_org, path)
-    monkeypatch.setattr(stream, "CHUNK", 7)
+    refused = refused_both_ways(org, other_org, path, monkeypatch)
 
-    with pytest.raises(ImportFailed) as chunked:
-        do_import(org, path)
-
-    assert [str(p) for p in chunked.value.problems] == [
+    assert [str(p) for p in refused.problems] == [
         "ar.csv, row 32, field 'N° facture': invoice number 'FA0000002' appears twice (also row 3)",
         "ar.csv, row 33, field 'N° facture': invoice number 'fa0000003' differs only by case "
         "or spaces from 'FA0000003' (row 4): the same invoice twice?",
         "ar.csv, row 32, field 'payment.reference': payment reference 'FA0000002/paid' appears "
         "twice (also row 3)",
     ]
-    assert chunked.value.problems == read_whole.value.problems
     for model in (Customer, Invoice, Payment, Allocation):
         assert not model.objects.filter(organisation=org).exists()
     run = ImportRun.objects.get(organisation=org)
@@ -218,7 +224,7 @@ def test_a_problem_in_the_last_chunk_is_found_and_nothing_is_written(
     assert run.counts == ImportRun.objects.get(organisation=other_org).counts
     with pytest.raises(ImportFailed) as dry:
         do_import(org, path, dry_run=True)
-    assert dry.value.problems == chunked.value.problems
+    assert dry.value.problems == refused.problems
 
 
 def test_a_customer_value_made_wrong_on_a_later_chunk_is_found(
@@ -231,20 +237,12 @@ def test_a_customer_value_made_wrong_on_a_later_chunk_is_found(
     with path.open("a", encoding="utf-8") as fh:
         fh.write(extra_row("FA9999998").replace(siren(1), "123456789"))
         fh.write(extra_row("FA9999999").replace("C00001", "C00002").replace(siren(1), spaced))
-    with monkeypatch.context() as m:
-        whole_file(m)
-        with pytest.raises(ImportFailed) as read_whole:
-            do_import(other_org, path)
-    monkeypatch.setattr(stream, "CHUNK", 7)
+    refused = refused_both_ways(org, other_org, path, monkeypatch)
 
-    with pytest.raises(ImportFailed) as chunked:
-        do_import(org, path)
-
-    assert [str(p) for p in chunked.value.problems] == [
+    assert [str(p) for p in refused.problems] == [
         "ar.csv, row 2, field 'SIREN': '123456789' is not a valid SIREN (9 digits with a "
         "valid check digit)",
     ]
-    assert chunked.value.problems == read_whole.value.problems
     path.write_text(path.read_text(encoding="utf-8").replace("123456789", siren(1)), "utf-8")
     do_import(org, path)
     assert Customer.objects.get(organisation=org, reference="C00002").siren == siren(2)
