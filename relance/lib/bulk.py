@@ -15,7 +15,7 @@ import gc
 import itertools
 import json
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -223,15 +223,23 @@ def _sqlite_staging(
 
 
 @contextlib.contextmanager
-def collector_spared() -> Iterator[Callable[[], None]]:
-    """Keep Python's cycle collector off the objects alive now, and off those alive when
-    the function it yields is called (what a long piece of work keeps), until the end of
-    the block: each full collection walks every object kept, and a first import's
-    collections grew with the numbers it had seen. Those objects are still freed by their
-    reference counts; only cycles among them wait for the end of the block (``gc.freeze``,
-    ``gc.unfreeze``: the whole process's objects, for that time)."""
+def collector_spared() -> Iterator[None]:
+    """Keep Python's cycle collector off the objects a long piece of work keeps, until the
+    end of the block: each full collection walks every object alive, and an import's grew
+    with the rows it had read. Within the block a full collection freezes what has lived
+    that long instead of walking it (``gc.freeze``, from a ``gc.callbacks`` hook run as the
+    collection starts); the young generations are still collected. Those objects are still
+    freed by their reference counts; only cycles among them wait for the end of the block
+    (``gc.unfreeze``: the whole process's objects, for that time)."""
     gc.freeze()
+    gc.callbacks.append(_freeze_full_collections)
     try:
-        yield gc.freeze
+        yield
     finally:
+        gc.callbacks.remove(_freeze_full_collections)
         gc.unfreeze()
+
+
+def _freeze_full_collections(phase: str, info: dict[str, int]) -> None:
+    if phase == "start" and info["generation"] == 2:
+        gc.freeze()

@@ -32,6 +32,7 @@ from relance.ledger.imports.mapping import Mapping, default_mapping, read_rows
 from relance.ledger.imports.parsing import utf16_order
 from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
 from relance.ledger.imports.tabular import SPREADSHEETS, read_table
+from relance.lib import bulk
 from relance.lib.locks import organisation_lock
 
 if TYPE_CHECKING:
@@ -245,7 +246,9 @@ def import_file(
                 organisation, path, dry_run=dry_run, as_of=as_of, progress=progress,
                 user_id=user_id,
             )  # fmt: skip
-    with held:
+    # What an import keeps for the whole file (records, numbers, the ledger's rows) is
+    # spared the cycle collector's full walks, which grew with the file.
+    with held, bulk.collector_spared():
         as_of = as_of or timezone.localdate()
         started = timezone.now()
         if stream.streams(organisation, detected, mapping):

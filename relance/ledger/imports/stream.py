@@ -18,7 +18,7 @@ import datetime as dt
 import itertools
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -113,18 +113,14 @@ def import_streamed(
     streamer = _Streamer(organisation, path.name, result, as_of, progress or _silent, dry_run)
 
     def apply() -> None:
-        # What the chunks leave for the whole file (numbers, references, customers) is
-        # spared the cycle collector's walks, which grew with it.
-        with bulk.collector_spared() as spare:
-            streamer.spare = spare
-            try:
-                batch = read_file(
-                    path, format=format, mapping=mapping, currency=organisation.currency,
-                    as_of=as_of, progress=progress, sink=streamer.take, chunk=CHUNK,
-                )  # fmt: skip
-            except ImportFailed as failure:
-                raise Unread(failure) from None
-            streamer.finish(batch)
+        try:
+            batch = read_file(
+                path, format=format, mapping=mapping, currency=organisation.currency,
+                as_of=as_of, progress=progress, sink=streamer.take, chunk=CHUNK,
+            )  # fmt: skip
+        except ImportFailed as failure:
+            raise Unread(failure) from None
+        streamer.finish(batch)
 
     # The file's one batch, handed over chunk by chunk (read_file returns it too).
     logged(organisation, result, started, user_id, apply=apply, batch=lambda: streamer.batch)
@@ -147,7 +143,6 @@ class _Streamer(_Applier):
     ):
         super().__init__(organisation, LedgerBatch(file, "", ""), result, as_of, progress)
         self.asked_dry = self.dry_run = dry_run
-        self.spare: Callable[[], None] = lambda: None  # bulk.collector_spared's, at each chunk
         self.stages = {stage: Problems(file) for stage in STAGES}
         self.numbers: dict[str, int | None] = {}  # every invoice number -> its last row
         self.first_rows: dict[str, int | None] = {}  # of the numbers seen twice
@@ -199,7 +194,6 @@ class _Streamer(_Applier):
         self.stream_allocations()
         for rec in chunk.contacts:  # one contact per customer and name, the last row's
             self.contacts[(rec.customer, rec.name)] = rec
-        self.spare()
 
     def check_chunk(self) -> None:
         """The whole file's checks of check_batch, on this chunk against the others'."""
