@@ -246,8 +246,11 @@ def test_reading_only_what_may_move_plans_what_the_policy_plans_between_events(o
                   Invoice, CustomerScenario, Customer, SegmentRule, MoveBounds):  # fmt: skip
         model.objects.all().delete()
     Scenario.objects.filter(organisation=org).delete()
-    make.scenario(org, [(-3, 0, "email", "s1"), (3, 2, "email", "s2"), (7, 3, "email", "s3"),
-                        (12, 4, "email", "s4")], slug="plain")  # fmt: skip
+    # A call for items owing 80 or more (the others pass over it): which step an item takes
+    # next, hence which channel's contact gap holds it back, depends on its balance.
+    make.scenario(org, [(-3, 0, "email", "s1"), (3, 2, "email", "s2"),
+                        (7, 3, "call", "s3", "auto", 80), (12, 4, "email", "s4")],
+                  slug="plain")  # fmt: skip
     tight = make.scenario(org, [(-2, 0, "email", "t1"), (2, 1, "email", "t2"),
                                 (4, 2, "email", "t3"), (9, 2, "email", "t4")], slug="tight",
                           default=False, replace=False)  # fmt: skip

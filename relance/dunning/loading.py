@@ -83,9 +83,9 @@ class Bounds:
 
     after_due: dict[int, int]
     after_step: dict[int, int]
-    # Per level, the channels of the steps ahead, which the contact gap holds back
-    # (``after_contacts``); absent when a courtesy reminder is ahead: one before the due
-    # date does not wait for the gap.
+    # Per level, the channels of the steps an item may take next, which the contact gap
+    # holds back (``after_contacts``); absent when a courtesy reminder may be next: one
+    # before the due date does not wait for the gap.
     channels_ahead: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
@@ -93,9 +93,9 @@ class Bounds:
         due, last = cutoffs(scenarios, _ANY_DAY)
         channels: dict[int, tuple[str, ...]] = {}
         for level in due:
-            ahead = [step for s in scenarios.values() for step in s.steps[level:]]
-            if all(step.offset >= 0 for step in ahead):
-                channels[level] = tuple(sorted({step.channel for step in ahead}))
+            nexts = [step for s in scenarios.values() for step in _may_be_next(s, level)]
+            if all(step.offset >= 0 for step in nexts):
+                channels[level] = tuple(sorted({step.channel for step in nexts}))
         return cls(
             {level: (_ANY_DAY - day).days for level, day in due.items()},
             {level: (_ANY_DAY - day).days for level, day in last.items()},
@@ -115,9 +115,9 @@ class Bounds:
     def after_contacts(self, level: int, last: dict[str, dt.date], gap: int) -> dt.date | None:
         """The first run date on which the contact gap (``gap`` days after the customer's
         last reminder on a channel, ``last``) no longer holds back an item at ``level``:
-        each step ahead goes by a channel reminded less than ``gap`` days ago, whichever
-        step the item takes. None when nothing holds it back (a channel ahead not reminded
-        lately, a courtesy reminder ahead)."""
+        each step it may take next goes by a channel reminded less than ``gap`` days ago.
+        None when nothing holds it back (such a channel not reminded lately, a courtesy
+        reminder that may be next)."""
         channels = self.channels_ahead.get(level)
         if not channels or any(channel not in last for channel in channels):
             return None
@@ -126,6 +126,18 @@ class Bounds:
     def signature(self) -> list[Any]:
         return [sorted(self.after_due.items()), sorted(self.after_step.items()),
                 sorted(self.channels_ahead.items())]  # fmt: skip
+
+
+def _may_be_next(scenario: policy.ScenarioSpec, level: int) -> list[policy.StepSpec]:
+    """The steps an item at ``level`` may take next, whatever its balance (``candidate``):
+    those ahead up to the first that cannot be passed over (no amount condition, past the
+    due date), which the item takes before any further one."""
+    nexts = []
+    for step in scenario.steps[level:]:
+        nexts.append(step)
+        if step.offset >= 0 and step.min_amount is None and step.max_amount is None:
+            break
+    return nexts
 
 
 def signature(
@@ -672,13 +684,18 @@ def _held_together(context: Context, one: policy.CustomerCase, day: dt.date) -> 
     """Whether the customer's every open item must be read: a courtesy reminder goes out
     within the contact gap only alone on its channel (``policy._plan_channel``, a pre-due
     group), and the items the gap holds back are not read (``Bounds.after_contacts``) but
-    would hold it back too. So when a channel of a courtesy step is within the gap and an
-    item read is not yet due, the customer is read in full (a few customers a day)."""
+    would hold it back too. So when an item read may take a courtesy step today on a
+    channel within the gap, the customer is read in full."""
     gap = context.organisation.contact_gap
     held = {channel for channel, last in one.last_contact.items() if (day - last).days < gap}
-    if not held or not any(item.due_date > day for item in one.items):
+    if not held:
         return False
-    return any(step.offset < 0 and step.channel in held for step in one.scenario.steps)
+    for item in one.items:
+        d = (day - item.due_date).days
+        step, _ = policy.candidate(one.scenario, item, d)
+        if step is not None and step.offset < 0 and d >= step.offset and step.channel in held:
+            return True
+    return False
 
 
 def moves(
