@@ -17,7 +17,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-import holidays
 from django.db import connection
 from django.utils.translation import gettext_noop
 
@@ -30,7 +29,7 @@ from relance.dunning.models import PaymentPlan
 from relance.ledger import summaries
 from relance.ledger.models import Hold, HoldKind
 from relance.ledger.timeline import Text
-from relance.lib import locks
+from relance.lib import holiday_calendars, locks
 from relance.lib.dates import add_months
 from relance.lib.perf import collector_paused
 
@@ -75,8 +74,8 @@ def public_holidays(organisation: Organisation, years: Iterable[int]) -> dict[dt
     """The public holidays of the organisation's country in ``years``, named in its
     language (none for a country the library does not know: weekends only)."""
     try:
-        calendar = holidays.country_holidays(
-            organisation.country, years=list(years), language=organisation.language
+        calendar = holiday_calendars.country_holidays(
+            organisation.country, years, language=organisation.language
         )
     except NotImplementedError:
         return {}
