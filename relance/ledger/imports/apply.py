@@ -10,6 +10,7 @@ writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import operator
 import re
 import sys
@@ -28,7 +29,7 @@ from stdnum import iso11649
 from relance.accounts.identity import customers_by_reference, references_in
 from relance.accounts.models import Organisation
 from relance.audit import trail
-from relance.ledger import balances
+from relance.ledger import balances, timeline
 from relance.ledger.imports import messages
 from relance.ledger.imports.limits import check_limits
 from relance.ledger.imports.records import (
@@ -51,7 +52,6 @@ from relance.ledger.models import (
     Invoice,
     Payment,
     PaymentKind,
-    TimelineEvent,
 )
 from relance.ledger.validation import check_customer_fields
 from relance.lib import bulk
@@ -1193,18 +1193,18 @@ class _Applier:
     # -- timeline -----------------------------------------------------------------------
 
     def write_timeline(self) -> None:
-        """One event per customer the import touched, rather than one per row."""
+        """One event per customer the import touched, rather than one per row; written as
+        the rows ``timeline.insert_rows`` takes (no dict merged, no JSON encoded per row)."""
         now = bulk.db_datetime(timezone.now())
-        bulk.create(
-            TimelineEvent,
-            (
-                {"organisation_id": self.org.pk, "customer_id": customer_id, "at": now,
-                 "kind": "import",
-                 "summary": f"Import of {self.batch.file}: {count} item(s) added or changed",
-                 "data": {"file": self.batch.file, "format": self.batch.format,
-                          "items": count}}
-                for customer_id, count in sorted(self.touched_customers.items())
-            ),
+        file = self.batch.file
+        # {"file": ..., "format": ..., "items": count} as json.dumps writes it
+        head = json.dumps({"file": file, "format": self.batch.format})[:-1] + ', "items": '
+        org_id = self.org.pk
+        timeline.insert_rows(
+            (org_id, customer_id, now, "import",
+             f"Import of {file}: {count} item(s) added or changed"[: timeline.SUMMARY_LENGTH],
+             f"{head}{count}}}")
+            for customer_id, count in sorted(self.touched_customers.items())
         )  # fmt: skip
 
 
