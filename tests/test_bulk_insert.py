@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, transaction
 
 from relance.dunning.models import ItemState, ItemToThank
-from relance.ledger.models import Invoice, TimelineEvent
+from relance.ledger.models import Invoice
 from relance.lib import bulk
 
 pytestmark = pytest.mark.django_db
@@ -104,25 +104,3 @@ def test_sqlite_runs_one_upsert_for_all_rows(org):
     assert len(set(upserts)) == 1
     assert {level for level, _ in states().values()} == {2}
     assert len(states()) == 40
-
-
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's statements")
-def test_sqlite_inserts_many_rows_in_one_statement_in_their_order(org):
-    """Plain inserts too: a statement per row (executemany) paid a statement journal each
-    inside the command's savepoint, in proportion to what the transaction wrote before."""
-    customer = factories.customer(org)
-    columns = ["organisation_id", "customer_id", "at", "kind", "summary", "data"]
-    at = bulk.db_datetime(dt.datetime(2026, 11, 2, tzinfo=dt.UTC))
-    rows = [(org.pk, customer.pk, at, "note", f"n{i:02d}", "{}") for i in range(40)]
-    statements: list[str] = []
-    connection.ensure_connection()
-    connection.connection.set_trace_callback(statements.append)
-    try:
-        with transaction.atomic():  # a savepoint, as in an import run by the command
-            bulk.insert("ledger_timelineevent", columns, rows)
-    finally:
-        connection.connection.set_trace_callback(None)
-    inserts = [s for s in statements if s.upper().startswith("INSERT INTO LEDGER_TIMELINEEVENT")]
-    assert len(inserts) == 1
-    summaries = TimelineEvent.objects.order_by("pk").values_list("summary", flat=True)
-    assert list(summaries) == [f"n{i:02d}" for i in range(40)]

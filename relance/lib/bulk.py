@@ -22,7 +22,6 @@ from typing import Any
 from django.db import connection
 
 CHUNK = 5000
-STAGED = 20_000  # rows per statement from a staging table (SQLite)
 
 
 def db_datetime(value: dt.datetime) -> Any:
@@ -62,24 +61,17 @@ def insert(
     if connection.vendor == "postgresql":
         _copy(table, columns, rows, sql if conflict else None)
         return
-    # One statement from a staging table per STAGED rows, as ``update`` does (its docstring
-    # says why): a statement per row, even run in C by executemany, paid its statement
-    # journal each inside the command's savepoint. In the rows' order, so that their ids
-    # are too. "WHERE true": without it SQLite would read ON CONFLICT as a join's ON.
-    names = ", ".join(columns)
-    action = sql[sql.index(" ON CONFLICT") :] if conflict else ""
-    rows = iter(rows)
-    while batch := list(itertools.islice(rows, STAGED)):
-        with _sqlite_staging("insert", table, columns, batch) as (cursor, staging):
+    if conflict:
+        # One statement from a staging table, as ``update`` does (its docstring says why).
+        # "WHERE true": without it SQLite would read ON CONFLICT as a join's ON.
+        names = ", ".join(columns)
+        with _sqlite_staging("insert", table, columns, rows) as (cursor, staging):
             cursor.execute(
                 f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging}"
-                f" WHERE true ORDER BY rowid{action}"
+                f" WHERE true ORDER BY rowid{sql[sql.index(' ON CONFLICT') :]}"
             )
-
-
-def _executemany(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """SQLite: executemany, in C over one prepared statement (a staging table's rows)."""
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+        return
+    # SQLite runs executemany in C over one prepared statement: nothing is faster.
     rows = iter(rows)
     with connection.cursor() as cursor:
         while batch := list(itertools.islice(rows, CHUNK)):
@@ -274,7 +266,7 @@ def _sqlite_staging(
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ({', '.join(names)})")
         cursor.execute(f"DELETE FROM {staging}")
-        _executemany(staging, names, rows)
+        insert(staging, names, rows)
         yield cursor, staging
         cursor.execute(f"DELETE FROM {staging}")
 
