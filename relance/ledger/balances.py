@@ -109,10 +109,16 @@ def refresh(
     paid: list[dict[str, Any]] = []
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
+        # By id alone, unordered: given the organisation too, SQLite walked the
+        # organisation's index (a million rows) rather than find each id; the
+        # organisation is checked on each row instead.
         invoices = (
-            Invoice.objects.filter(organisation_id=organisation_id, pk__in=chunk)
+            Invoice.objects.filter(pk__in=chunk)
+            .order_by()
             .annotate(owed=cents("amount"), was_open=_OPEN)
-            .values_list("pk", "customer_id", "number", "owed", "currency", "was_open")
+            .values_list(
+                "pk", "organisation_id", "customer_id", "number", "owed", "currency", "was_open"
+            )
         )
         allocated = (
             Allocation.objects.filter(invoice_id__in=chunk)
@@ -123,7 +129,9 @@ def refresh(
         )
         sums = {pk: (total, last) for pk, total, last in _rows(allocated)}
         updates: list[tuple[str, Any, int]] = []
-        for pk, customer_id, number, owed, currency, was_open in _rows(invoices):
+        for pk, org_id, customer_id, number, owed, currency, was_open in _rows(invoices):
+            if org_id != organisation_id:
+                continue
             customers.add(customer_id)
             total, last = sums.get(pk, (0, None))
             left = int(owed) - int(total or 0)

@@ -10,11 +10,12 @@ writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import operator
 import re
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -28,7 +29,7 @@ from stdnum import iso11649
 from relance.accounts.identity import customers_by_reference, references_in
 from relance.accounts.models import Organisation
 from relance.audit import trail
-from relance.ledger import balances
+from relance.ledger import balances, timeline
 from relance.ledger.imports import messages
 from relance.ledger.imports.limits import check_limits
 from relance.ledger.imports.records import (
@@ -51,7 +52,6 @@ from relance.ledger.models import (
     Invoice,
     Payment,
     PaymentKind,
-    TimelineEvent,
 )
 from relance.ledger.validation import check_customer_fields
 from relance.lib import bulk
@@ -80,8 +80,11 @@ NEW_INVOICE = ("organisation_id", "number", "balance", "settled_on", "source",
                "import_fingerprint", *INVOICE_FIELDS)  # fmt: skip
 _NEW_INVOICE_CUSTOMER = NEW_INVOICE.index("customer_id")
 _DERIVED = INVOICE_FIELDS.index("due_date_derived")
+# The fields an invoice's update may write, in the order of its tuple (then its id).
+_INVOICE_UPDATE = (*INVOICE_FIELDS, "import_fingerprint")
 NEW_PAYMENT = ("organisation_id", "reference", "source", *PAYMENT_FIELDS)
 _NEW_PAYMENT_CUSTOMER = NEW_PAYMENT.index("customer_id")
+_PAYMENT_VALUES = operator.itemgetter(*PAYMENT_FIELDS)
 NEW_ALLOCATION = ("organisation_id", "payment_id", "invoice_id", "amount", "date")
 CONTACT_FIELDS = ("email", "phone", "role", "preferred_channel", "is_primary")
 
@@ -221,6 +224,42 @@ def known_fingerprints(organisation: Organisation) -> dict[int, str]:
         while rows := cursor.fetchmany(50_000):
             known.update(rows)
     return known
+
+
+def invoice_numbers(organisation_id: int) -> list[str]:
+    """The organisation's invoice numbers, in no order. SQLite joins them in C and Python
+    splits them (a million rows as tuples took twice the time), unless a number holds the
+    separator itself."""
+    table = Invoice._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                f"SELECT group_concat(number, char(0)), count(*) FROM {table}"
+                " WHERE organisation_id = %s",
+                [organisation_id],
+            )
+            text, count = cursor.fetchone()
+            numbers = text.split("\x00") if text is not None else []
+            if len(numbers) == count:
+                return numbers
+        cursor.execute(f"SELECT number FROM {table} WHERE organisation_id = %s", [organisation_id])
+        return [number for (number,) in cursor.fetchall()]
+
+
+def created_keys(
+    model: Any, key: str, organisation_id: int, before: int
+) -> Iterator[tuple[str, int]]:
+    """(key, id) of the organisation's rows of ``model`` above id ``before`` (those an
+    import just created), read by id alone: given the organisation too, SQLite walked the
+    organisation's index (a million rows) rather than the few new ids. Rows of another
+    organisation (PostgreSQL's imports run side by side) are left out here."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {key}, id, organisation_id FROM {model._meta.db_table} WHERE id > %s",
+            [before],
+        )
+        while rows := cursor.fetchmany(50_000):
+            yield from ((k, pk) for k, pk, org in rows if org == organisation_id)
 
 
 def read_sample(batch: LedgerBatch, size: int = 10) -> list[dict[str, Any]]:
@@ -402,18 +441,32 @@ class _Applier:
     ) -> Iterator[dict[str, Any]]:
         """The organisation's rows of ``model`` whose ``key`` is one of ``keys`` (and maybe
         others: all of them, when there are many keys), as dicts of ``fields``. A batch
-        is compared with the rows it names, not with the whole ledger."""
-        rows = model.objects.filter(organisation=self.org)
+        is compared with the rows it names, not with the whole ledger.
+
+        Unordered (the model's ordering made SQLite read the rows by the index it sorts by:
+        every payment of the organisation for each LOOKUP of references); keys that are the
+        organisation's own row ids are looked up alone, since SQLite, given the organisation
+        too, walks the organisation's index rather than the key's."""
         wanted = sorted(k for k in set(keys) if not isinstance(k, int) or k > 0)  # no fake ids
         # A first import looks for nothing: building IN lists of its keys cost more than
-        # writing its rows (Django prepares each value of a lookup in Python).
-        if not wanted or not rows.exists():
+        # writing its rows.
+        if not wanted or not model.objects.filter(organisation=self.org).exists():
             return
+        names = list(fields)
+        # Read by the driver (bulk.select): the ORM's dict per row cost more than the query.
         if len(wanted) > FULL_LOAD:
-            yield from rows.values(*fields).iterator(chunk_size=50000)
+            for row in bulk.select(model, names, "organisation_id = %s", [self.org.pk]):
+                yield dict(zip(names, row, strict=True))
             return
+        column = model._meta.get_field(key).column
         for start in range(0, len(wanted), LOOKUP):
-            yield from rows.filter(**{f"{key}__in": wanted[start : start + LOOKUP]}).values(*fields)
+            chunk = wanted[start : start + LOOKUP]
+            where = f"{column} IN ({', '.join(['%s'] * len(chunk))})"
+            params: list[Any] = chunk
+            if not key.endswith("_id"):
+                where, params = f"organisation_id = %s AND {where}", [self.org.pk, *chunk]
+            for row in bulk.select(model, names, where, params):
+                yield dict(zip(names, row, strict=True))
 
     # -- customers ----------------------------------------------------------------------
 
@@ -710,14 +763,14 @@ class _Applier:
         self.existing_invoices = existing
         if self.batch.unchanged:
             self.result.counts["invoices_unchanged"] += len(self.batch.unchanged)
-        refingerprint: list[Invoice] = []
+        refingerprint: list[tuple[int, int]] = []  # (fingerprint, id)
         # New invoices as tuples of NEW_INVOICE, written as they come (_Inserts): dicts held
         # until one insert at the end were most of a first import's memory.
         create = _Inserts(self.write_invoices)
         created: list[str] = []  # the first numbers, for the sample of changes
         invoice_tuple = operator.itemgetter(*INVOICE_FIELDS)
         org_id, source = self.org.pk, self.batch.source
-        update: list[Invoice] = []
+        update: list[tuple[Any, ...]] = []  # the new values of _INVOICE_UPDATE, then the id
         fields: set[str] = set()
         total = len(self.batch.invoices)
         paid = self.paid_by_new_allocations()
@@ -740,8 +793,7 @@ class _Applier:
             self.invoice_ids[rec.number] = old["id"]
             diff = _changed(old, values)
             if diff:
-                update.append(_updated(Invoice, old, INVOICE_FIELDS, values))
-                update[-1].import_fingerprint = rec.fingerprint
+                update.append((*invoice_tuple(values), rec.fingerprint, old["id"]))
                 fields.update(diff)
                 fields.add("import_fingerprint")
                 self.result.note("invoices", rec.number, "updated", diff)
@@ -754,7 +806,7 @@ class _Applier:
                 self.result.counts["invoices_unchanged"] += 1
                 if rec.fingerprint is not None and rec.fingerprint != old["import_fingerprint"]:
                     # Read from a row for the first time: the next import may skip it.
-                    refingerprint.append(Invoice(pk=old["id"], import_fingerprint=rec.fingerprint))
+                    refingerprint.append((rec.fingerprint, old["id"]))
         for number, old in existing.items():
             self.invoice_ids.setdefault(number, old["id"])
         self.progress("invoices", total, total)
@@ -765,12 +817,10 @@ class _Applier:
         if self.dry_run:
             return
         if create.before is not None:
-            new = Invoice.objects.filter(organisation=self.org, pk__gt=create.before)
             self.invoices_before = create.before
-            for number, pk in new.values_list("number", "pk").iterator(chunk_size=50000):
-                self.invoice_ids[number] = pk
-        _bulk_update(Invoice, update, fields)
-        _bulk_update(Invoice, refingerprint, {"import_fingerprint"})
+            self.invoice_ids.update(created_keys(Invoice, "number", self.org.pk, create.before))
+        _write_changed(Invoice, _INVOICE_UPDATE, update, fields)
+        _write_changed(Invoice, ("import_fingerprint",), refingerprint, {"import_fingerprint"})
 
     def write_invoices(self, rows: list[tuple[Any, ...]]) -> int | None:
         if self.dry_run:
@@ -786,8 +836,7 @@ class _Applier:
         is refused (see check_lookalike_numbers)."""
         if all(r.number in existing for r in self.batch.invoices):
             return  # no new number (the same file again): the ledger's are not read
-        numbers = Invoice.objects.filter(organisation=self.org).values_list("number", flat=True)
-        ledger_numbers = list(numbers.iterator(chunk_size=50000))
+        ledger_numbers = invoice_numbers(self.org.pk)
         if not ledger_numbers:  # a first import: nothing to look like
             return
         new = {invoice_key(r.number): r for r in self.batch.invoices if r.number not in existing}
@@ -836,7 +885,7 @@ class _Applier:
         self.kept_dates: dict[str, dt.date] = {}
         create = _Inserts(self.write_payments)
         org_id, source = self.org.pk, self.batch.source
-        update: list[Payment] = []
+        update: list[tuple[Any, ...]] = []  # the new values of PAYMENT_FIELDS, then the id
         fields: set[str] = set()
         for rec in self.batch.payments:
             customer_id = self.customer_ids.get(rec.customer)
@@ -866,7 +915,7 @@ class _Applier:
                 self.kept_dates[rec.reference] = old["date"]
             self.payment_ids[rec.reference] = old["id"]
             if diff := _changed(old, values):
-                update.append(_updated(Payment, old, PAYMENT_FIELDS, values))
+                update.append((*_PAYMENT_VALUES(values), old["id"]))
                 fields.update(diff)
                 self.result.note("payments", rec.reference, "updated", diff)
                 self.touched_customers[values["customer_id"]] += 1
@@ -885,10 +934,8 @@ class _Applier:
             self.obsolete_payment_ids = set(obsolete)
             return
         if create.before is not None:
-            new = Payment.objects.filter(organisation=self.org, pk__gt=create.before)
-            for reference, pk in new.values_list("reference", "pk").iterator(chunk_size=50000):
-                self.payment_ids[reference] = pk
-        _bulk_update(Payment, update, fields)
+            self.payment_ids.update(created_keys(Payment, "reference", self.org.pk, create.before))
+        _write_changed(Payment, PAYMENT_FIELDS, update, fields)
         if obsolete:
             self.touched_invoices.update(
                 Allocation.objects.filter(payment_id__in=obsolete).values_list(
@@ -935,7 +982,7 @@ class _Applier:
         invoice_currency.update((rec.number, rec.currency) for rec in self.batch.invoices)
         payment_currency = {p.reference: p.currency for p in self.batch.payments}
         create = _Inserts(self.write_allocations)
-        update: list[Allocation] = []
+        update: list[tuple[Any, ...]] = []  # (amount, date, id)
         new_totals = {key: a["amount"] for key, a in existing.items()}
         for rec in self.batch.allocations:
             key = self.allocation_key(rec, payment_currency, invoice_currency)
@@ -951,14 +998,14 @@ class _Applier:
                 if 0 < iid <= self.invoices_before:  # new ones got their balance on insert
                     self.touched_invoices.add(iid)
             elif old["amount"] != rec.amount or old["date"] != date:
-                update.append(Allocation(pk=old["id"], amount=rec.amount, date=date))
+                update.append((rec.amount, date, old["id"]))
                 self.result.counts["allocations_updated"] += 1
                 self.touched_invoices.add(iid)
         del invoice_currency, payment_currency  # before the totals' own dicts
         self.check_allocation_totals(new_totals)
         create.flush()
         if not self.dry_run:
-            _bulk_update(Allocation, update, {"amount", "date"})
+            _write_changed(Allocation, ("amount", "date"), update, {"amount", "date"})
         self.allocated = new_totals
 
     def allocation_key(
@@ -1146,18 +1193,18 @@ class _Applier:
     # -- timeline -----------------------------------------------------------------------
 
     def write_timeline(self) -> None:
-        """One event per customer the import touched, rather than one per row."""
+        """One event per customer the import touched, rather than one per row; written as
+        the rows ``timeline.insert_rows`` takes (no dict merged, no JSON encoded per row)."""
         now = bulk.db_datetime(timezone.now())
-        bulk.create(
-            TimelineEvent,
-            (
-                {"organisation_id": self.org.pk, "customer_id": customer_id, "at": now,
-                 "kind": "import",
-                 "summary": f"Import of {self.batch.file}: {count} item(s) added or changed",
-                 "data": {"file": self.batch.file, "format": self.batch.format,
-                          "items": count}}
-                for customer_id, count in sorted(self.touched_customers.items())
-            ),
+        file = self.batch.file
+        # {"file": ..., "format": ..., "items": count} as json.dumps writes it
+        head = json.dumps({"file": file, "format": self.batch.format})[:-1] + ', "items": '
+        org_id = self.org.pk
+        timeline.insert_rows(
+            (org_id, customer_id, now, "import",
+             f"Import of {file}: {count} item(s) added or changed"[: timeline.SUMMARY_LENGTH],
+             f"{head}{count}}}")
+            for customer_id, count in sorted(self.touched_customers.items())
         )  # fmt: skip
 
 
@@ -1241,6 +1288,27 @@ def may_look_alike(numbers: list[str]) -> bool:
 def _updated(model: Any, old: dict[str, Any], names: Iterable[str], new: dict[str, Any]) -> Any:
     """An unsaved instance holding the new value of every field, for bulk_update."""
     return model(pk=old["id"], **{name: new.get(name, old[name]) for name in names})
+
+
+def _write_changed(
+    model: Any, names: Sequence[str], rows: list[tuple[Any, ...]], changed: Iterable[str]
+) -> None:
+    """Write the ``changed`` fields of rows given as tuples of every field of ``names`` (their
+    new values) then the id, through ``bulk.update``: no model instance per row, and only
+    the columns that changed somewhere (each indexed column written moves its index entry,
+    each column written may fire a trigger)."""
+    changed = set(changed)
+    picked = [i for i, name in enumerate(names) if name in changed]
+    if not rows or not picked:
+        return
+    meta = model._meta
+    pick = operator.itemgetter(*picked, len(names))
+    bulk.update(
+        meta.db_table,
+        [meta.get_field(names[i]).column for i in picked],
+        ["id"],
+        [tuple(map(bulk.plain, pick(row))) for row in rows],
+    )
 
 
 def _bulk_update(model: Any, objects: list[Any], fields: Iterable[str]) -> None:

@@ -1,0 +1,125 @@
+"""What a re-import writes for the rows that changed: invoices paid since, payments and
+allocations updated, balances and timelines; and the look-ups it makes by id alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import factories
+import pytest
+from django.db import connection
+
+from relance.ledger import balances
+from relance.ledger.imports import import_file
+from relance.ledger.imports.apply import created_keys, invoice_numbers
+from relance.ledger.imports.mapping import load_mapping
+from relance.ledger.models import Allocation, Invoice, Payment, TimelineEvent
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
+TODAY = dt.date(2026, 11, 22)
+DUE = dt.date(2026, 11, 2)
+MAPPING = """
+name: open-items
+record: invoice
+columns:
+  customer.reference: Client
+  invoice.number: Facture
+  invoice.issue_date: Date
+  invoice.due_date: Echeance
+  invoice.amount: Montant
+  invoice.open_amount: Reste
+"""
+HEADER = "Client;Facture;Date;Echeance;Montant;Reste"
+
+
+def run(org, tmp_path: Path, name: str, rows: list[str], on: dt.date = TODAY):
+    path = tmp_path / name
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(MAPPING, encoding="utf-8")
+    return import_file(org, path, mapping=load_mapping(mapping), as_of=on)
+
+
+def test_a_later_file_pays_updates_and_adds(org, tmp_path):
+    run(org, tmp_path, "first.csv", [
+        "C1;F-1;01/10/2026;31/10/2026;100,00;100,00",  # open
+        "C1;F-2;01/10/2026;31/10/2026;200,00;150,00",  # partly paid
+        "C2;F-3;01/10/2026;31/10/2026;300,00;300,00",
+        "C2;F-4;01/10/2026;31/10/2026;400,00;400,00",  # unchanged
+    ])  # fmt: skip
+    paid_before = dict(Payment.objects.values_list("reference", "amount"))
+    result = run(org, tmp_path, "later.csv", [
+        "C1;F-1;01/10/2026;31/10/2026;100,00;0,00",  # paid since
+        "C1;F-2;01/10/2026;31/10/2026;200,00;20,00",  # paid further
+        "C2;F-3;01/10/2026;31/10/2026;300,00;300,00",
+        "C2;F-4;01/10/2026;31/10/2026;400,00;400,00",
+        "C2;F-5;05/11/2026;05/12/2026;50,00;50,00",  # new
+    ], on=TODAY + dt.timedelta(days=3))  # fmt: skip
+    counts = result.counts
+    assert (counts["payments_created"], counts["payments_updated"]) == (1, 1)
+    assert (counts["allocations_created"], counts["allocations_updated"]) == (1, 1)
+    assert counts["invoices_created"] == 1
+    invoices = {i.number: i for i in Invoice.objects.filter(organisation=org)}
+    assert {n: i.balance for n, i in invoices.items()} == {
+        "F-1": Decimal("0.00"), "F-2": Decimal("20.00"), "F-3": Decimal("300.00"),
+        "F-4": Decimal("400.00"), "F-5": Decimal("50.00"),
+    }  # fmt: skip
+    assert invoices["F-1"].settled_on is not None and invoices["F-2"].settled_on is None
+    payments = dict(Payment.objects.values_list("reference", "amount"))
+    assert len(payments) == len(paid_before) + 1
+    allocated = {a.invoice.number: a.amount for a in Allocation.objects.select_related("invoice")}
+    assert allocated == {"F-1": Decimal("100.00"), "F-2": Decimal("180.00")}
+    # The rows read again the next time are those of the file: nothing changes.
+    again = run(org, tmp_path, "later.csv", [
+        "C1;F-1;01/10/2026;31/10/2026;100,00;0,00",
+        "C1;F-2;01/10/2026;31/10/2026;200,00;20,00",
+        "C2;F-3;01/10/2026;31/10/2026;300,00;300,00",
+        "C2;F-4;01/10/2026;31/10/2026;400,00;400,00",
+        "C2;F-5;05/11/2026;05/12/2026;50,00;50,00",
+    ], on=TODAY + dt.timedelta(days=4))  # fmt: skip
+    assert {k: n for k, n in again.counts.items() if n} == {"invoices_unchanged": 5}
+    # One event per customer touched, telling how many of its items.
+    events = TimelineEvent.objects.filter(kind="import", summary__contains="later")
+    by_customer = {e.customer.reference: (e.summary, e.data) for e in events}
+    assert by_customer["C2"] == (
+        "Import of later.csv: 1 item(s) added or changed",
+        {"file": "later.csv", "format": "csv", "items": 1},
+    )
+    assert by_customer["C1"][1]["items"] == 2  # a payment created, one updated
+    assert set(TimelineEvent.objects.filter(kind="invoice_paid").values_list(
+        "invoice__number", flat=True)) == {"F-1"}  # fmt: skip
+
+
+def test_the_ids_created_are_read_back_for_the_organisation_only(org):
+    other = factories.organisation("other")
+    before = Invoice.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    mine = factories.invoice(factories.customer(org), "F-1", due=DUE)
+    factories.invoice(factories.customer(other), "F-2", due=DUE)  # another import's, meanwhile
+    assert dict(created_keys(Invoice, "number", org.pk, before)) == {"F-1": mine.pk}
+
+
+def test_a_refresh_leaves_another_organisations_invoices_alone(org):
+    other = factories.organisation("other")
+    theirs = factories.invoice(factories.customer(other), "F-2", due=DUE, amount="80.00")
+    Invoice.objects.filter(pk=theirs.pk).update(balance=Decimal("1.00"))
+    balances.refresh(org.pk, [theirs.pk])
+    assert Invoice.objects.get(pk=theirs.pk).balance == Decimal("1.00")
+
+
+def test_the_ledgers_numbers_are_read_whole(org):
+    customer = factories.customer(org)
+    for number in ("FA-1", "fa 2", "FA-3"):
+        factories.invoice(customer, number, due=DUE)
+    factories.invoice(factories.customer(factories.organisation("other")), "FA-9", due=DUE)
+    assert sorted(invoice_numbers(org.pk)) == ["FA-1", "FA-3", "fa 2"]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's text holds no NUL")
+def test_a_number_holding_the_separator_is_read_whole(org):
+    customer = factories.customer(org)
+    factories.invoice(customer, "FA\x001", due=DUE)
+    factories.invoice(customer, "FA-2", due=DUE)
+    assert sorted(invoice_numbers(org.pk)) == ["FA\x001", "FA-2"]
+    assert invoice_numbers(factories.organisation("empty").pk) == []
