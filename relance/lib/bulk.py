@@ -235,3 +235,20 @@ def collector_spared() -> Iterator[Callable[[], None]]:
         yield gc.freeze
     finally:
         gc.unfreeze()
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No automatic run of Python's cycle collector in the block, for work that makes no
+    cycles but holds many young objects at a time (a re-import's blocks of rows, the
+    ledger's fingerprints): each collection walks them all, and at a million rows the
+    walks cost more than the work. What becomes garbage is still freed by reference
+    counts; the collector runs again as usual after the block (the whole process's
+    collector, for that time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
