@@ -182,3 +182,31 @@ def test_read_file_reads_the_same_in_blocks(org, tmp_path):
     do_import(org, path, tmp_path)
     batch = read_file(path, mapping=mapping(tmp_path), as_of=TODAY, known=known_fingerprints(org))
     assert len(batch.unchanged) == ROWS - SAMPLE_ROWS
+
+
+def test_customers_over_a_limit_are_found_among_many():
+    """The customers' limits are checked a field at a time; a value over its column's limit
+    sends them one by one, in order, as before."""
+    from decimal import Decimal
+
+    from relance.ledger.imports.limits import check_customers
+    from relance.ledger.imports.records import CustomerRecord
+
+    def customer(n: int, **fields) -> CustomerRecord:
+        return CustomerRecord(f"C{n:03d}", n, {"legal_name": f"Client {n}", **fields})
+
+    fine = [customer(n, address={"line1": "1 rue", "city": "Lyon"}) for n in range(150)]
+    fine.append(customer(150, credit_limit=Decimal("1000.00"), payment_terms_days=30))
+    assert list(check_customers(fine)) == []
+    over = [
+        *fine[:10],
+        customer(10, legal_name="x" * 300),
+        *fine[11:20],
+        customer(20, address={"line1": "", "city": "y" * 300}),
+        customer(21, credit_limit=Decimal(10) ** 20),
+        customer(22, siren=123456789),  # not text: looked at one by one, not refused here
+        *fine[23:],
+    ]
+    found = [(row, target) for row, target, _message in check_customers(over)]
+    assert found == [(10, "customer.legal_name"), (20, "customer.address.city"),
+                     (21, "customer.credit_limit")]  # fmt: skip
