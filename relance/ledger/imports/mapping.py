@@ -687,16 +687,17 @@ class _Skipper:
     ) -> None:
         """A run of rows found among the ledger's fingerprints (their invoices' ``numbers``)."""
         texts = list(map(self.pick, cells)) if self.pick else [()] * len(cells)
-        seen = dict.fromkeys(texts)
-        if (new := seen.keys() - self.applied) and not self.apply(batch, new, seen, texts, lines,
-                                                                  cells):  # fmt: skip
-            # Two texts of one customer in the run, or one that does not read: row by row.
-            for line, row, number, fingerprint, text in zip(
-                lines, cells, numbers, prints, texts, strict=True
-            ):
-                if not self.skip(batch, line, row, number, text):
-                    read(line, row, fingerprint)
-            return
+        # The usual run: every customer's text is the one last applied (one pass in C).
+        if not self.applied.issuperset(texts):
+            seen = dict.fromkeys(texts)
+            if not self.apply(batch, seen.keys() - self.applied, seen, texts, lines, cells):
+                # Two texts of one customer in the run, or one that does not read: row by row.
+                for line, row, number, fingerprint, text in zip(
+                    lines, cells, numbers, prints, texts, strict=True
+                ):
+                    if not self.skip(batch, line, row, number, text):
+                        read(line, row, fingerprint)
+                return
         batch.unchanged.update(zip(numbers, lines, strict=True))  # type: ignore[arg-type]
 
     def apply(
