@@ -34,6 +34,7 @@ from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
 from relance.ledger.imports.tabular import SPREADSHEETS, read_table
 from relance.lib import bulk
 from relance.lib.locks import organisation_lock
+from relance.lib.perf import collector_paused
 
 if TYPE_CHECKING:
     from relance.bank.exports import BankMapping
@@ -263,10 +264,13 @@ def import_file(
                                    user_id)  # fmt: skip
                 raise unread.failure from None
         try:
-            batch = read_file(
-                path, format=format, mapping=mapping, currency=organisation.currency, as_of=as_of,
-                progress=progress, known=known_fingerprints(organisation),
-            )  # fmt: skip
+            # The ledger's fingerprints and the file's rows make no cycles: the collector's
+            # walks of them are spared (perf.collector_paused).
+            with collector_paused():
+                batch = read_file(
+                    path, format=format, mapping=mapping, currency=organisation.currency,
+                    as_of=as_of, progress=progress, known=known_fingerprints(organisation),
+                )  # fmt: skip
         except ImportFailed as failure:
             if not dry_run:
                 _refuse_unread(organisation, path, format, mapping, failure, started, user_id)

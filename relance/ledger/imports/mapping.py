@@ -12,9 +12,11 @@ import datetime as dt
 import functools
 import hashlib
 import operator
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import compress, islice, repeat
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ from relance.ledger.imports.records import (
     Problem,
     Problems,
 )
-from relance.ledger.imports.tabular import Table
+from relance.ledger.imports.tabular import Block, Table
 from relance.ledger.models import Channel, InvoiceKind, PaymentKind
 from relance.lib import safe_yaml
 
@@ -470,6 +472,7 @@ def read_rows(
     known: dict[int, str] | None = None,
     sink: Callable[[LedgerBatch], None] | None = None,
     chunk: int = 20_000,
+    block: int = 0,
 ) -> LedgerBatch:
     """Turn the rows of a table into a LedgerBatch. Bad values are collected in
     ``batch.problems`` (their rows left out), for the import to report them with the
@@ -482,7 +485,11 @@ def read_rows(
     With ``sink`` and a mapping of invoice rows, the batch is handed to ``sink`` every
     ``chunk`` rows and at the end, and its invoices, payments, allocations and contacts are
     dropped after each hand-over (its customers, problems and warnings stay whole): the
-    records of a file are never held whole (``relance.ledger.imports.stream``)."""
+    records of a file are never held whole (``relance.ledger.imports.stream``); every row
+    is then read (``known`` is for re-imports).
+
+    The rows are taken ``block`` at a time (default BLOCK): their fingerprints computed,
+    looked up and the unchanged ones noted in C; only the others are read one by one."""
     problems = Problems(table.file)
     fields = _fields(mapping, table, problems)
     batch = LedgerBatch(
@@ -494,29 +501,44 @@ def read_rows(
     currency = (mapping.currency or default_currency).upper()
     state = _State(currency, as_of, problems)
     key = fingerprint_key(mapping, currency, table.header) if mapping.record == "invoice" else b""
-    skipper = _Skipper(fields, known, as_of) if key and known else None
-    textual = bool(table.delimiter)  # CSV cells are text; a spreadsheet's may be numbers
-    rows = 0
+    fingerprinted = fingerprints(key) if key else None
     if mapping.record != "invoice":
         sink = None  # payments span rows (state.payments): read whole
+    skipper = _Skipper(fields, known, as_of) if key and known and not sink else None
+    textual = bool(table.delimiter)  # CSV cells are text; a spreadsheet's may be numbers
+
+    def read(line: int, cells: list[Any], fingerprint: int | None) -> None:
+        """One row parsed into records."""
+        state.fingerprint = fingerprint
+        values = _values(fields, cells, line, state)
+        if values is not None:
+            builder(batch, values, line, state)
+            if skipper and "customer.reference" in values:
+                skipper.forget(values["customer.reference"])
+
+    rows = 0
     if progress:
         progress("reading", 0, table.size)
     try:
-        for rows, (line, cells) in enumerate(table.rows, start=1):
-            if progress and rows % PROGRESS_EVERY == 0:
-                progress("reading", rows, table.size)
-            if key:
-                state.fingerprint = row_fingerprint(key, cells if textual else map(str, cells))
-                # The first rows are always read: they are the import's sample.
-                if skipper and rows > SAMPLE_ROWS and skipper.skip(batch, state, line, cells):
-                    continue
-            values = _values(fields, cells, line, state)
-            if values is not None:
-                builder(batch, values, line, state)
-                if skipper and "customer.reference" in values:
-                    skipper.last.pop(values["customer.reference"], None)
-            if sink and rows % chunk == 0:
-                _hand_over(batch, problems, sink)
+        for lines, cells in _blocks(table, block or BLOCK):
+            first, rows = rows + 1, rows + len(cells)
+            if progress:
+                for done in range(-(-first // PROGRESS_EVERY) * PROGRESS_EVERY, rows + 1,
+                                  PROGRESS_EVERY):  # fmt: skip
+                    progress("reading", done, table.size)
+            if fingerprinted is None:
+                prints: Sequence[int | None] = [None] * len(cells)
+            else:
+                prints = fingerprinted(cells if textual else _as_text(cells))
+            if skipper:
+                skipper.take(batch, lines, cells, prints, first, read)
+                continue
+            for row, line, row_cells, fingerprint in zip(
+                range(first, rows + 1), lines, cells, prints, strict=True
+            ):
+                read(line, row_cells, fingerprint)
+                if sink and row % chunk == 0:
+                    _hand_over(batch, problems, sink)
     except ImportFailed as failure:  # a structural error: report it after the value errors
         problems.items.extend(failure.problems)
         raise ImportFailed(problems.items) from None
@@ -528,6 +550,26 @@ def read_rows(
         _hand_over(batch, problems, sink)
     batch.problems = problems.items
     return batch
+
+
+BLOCK = 2000  # rows taken at a time: a block's lists stay in the processor's caches
+
+
+def _blocks(table: Table, size: int) -> Iterator[Block]:
+    """The table's rows ``size`` at a time: a CSV's as its reader gives them, a
+    spreadsheet's gathered here."""
+    if table.blocks is not None:
+        yield from table.blocks(size)
+        return
+    rows = iter(table.rows)
+    while taken := list(islice(rows, size)):
+        lines, cells = zip(*taken, strict=True)
+        yield lines, cells
+
+
+def _as_text(rows: Iterable[list[Any]]) -> list[Iterator[str]]:
+    """A spreadsheet's cells as the text its fingerprint reads (numbers, dates: str())."""
+    return [map(str, cells) for cells in rows]
 
 
 def _hand_over(batch: LedgerBatch, problems: Problems, sink: Callable[[LedgerBatch], None]) -> None:
@@ -550,46 +592,167 @@ def fingerprint_key(mapping: Mapping, currency: str, header: list[str]) -> bytes
     return hashlib.blake2b(spec, digest_size=32).digest()
 
 
+_JOIN = "\x1f".join
+_TO_INT = functools.partial(int.from_bytes, byteorder="big", signed=True)
+_BLAKE2B = hashlib.blake2b
+
+
+def fingerprints(key: bytes) -> Callable[[Sequence[Iterable[str]]], list[int]]:
+    """The fingerprint of each row of cells: its text and ``key`` as a signed 64-bit
+    integer (a BigIntegerField); two rows of a million share one by chance about once in
+    10**7 imports. Computed in C, no Python step per row; each row's hash starts as a copy
+    of one keyed with ``key`` (the same hash, without building the keyed one each time)."""
+    keyed = _BLAKE2B(digest_size=8, key=key)
+
+    def of(rows: Sequence[Iterable[str]]) -> list[int]:
+        hashes = list(map(_BLAKE2B.copy, repeat(keyed, len(rows))))
+        deque(map(_BLAKE2B.update, hashes, map(str.encode, map(_JOIN, rows))), maxlen=0)
+        return list(map(_TO_INT, map(_BLAKE2B.digest, hashes)))
+
+    return of
+
+
 def row_fingerprint(key: bytes, cells: Iterable[str]) -> int:
-    """A row's text and ``key`` as a signed 64-bit integer (a BigIntegerField): two rows
-    of a million share one by chance about once in 10**7 imports."""
-    digest = hashlib.blake2b("\x1f".join(cells).encode(), digest_size=8, key=key).digest()
+    """One row's ``fingerprints``: blake2b of its cells joined by \\x1f, keyed, 8 bytes,
+    as a signed big-endian integer."""
+    digest = _BLAKE2B("\x1f".join(cells).encode(), digest_size=8, key=key).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+_NOTHING: Any = object()  # no text applied yet
 
 
 class _Skipper:
     """Skips the rows of invoices that are as last imported: only their customer's
     columns are read (customer fields and contacts follow the file's last row), once per
-    distinct text."""
+    distinct text.
+
+    A block of rows is taken at once (``take``): the fingerprints looked up, the
+    customers' texts picked and compared with the ones last applied, the unchanged rows
+    noted, all in C; Python runs only for a row that changed (read as it comes, in file
+    order) and for a customer's text not applied yet (the first time the file names it, or
+    after a changed row of theirs)."""
 
     def __init__(self, fields: list[_Field], known: dict[int, str], as_of: dt.date):
         self.known = known
         self.fields = [f for f in fields if f.target.startswith(("customer.", "contact."))]
         columns = [f.index for f in self.fields if f.index is not None]
-        # The cells of those columns, as a tuple whatever their number (picked in C).
-        self.pick: Callable[[list[Any]], tuple[Any, ...]] = (
-            operator.itemgetter(*columns) if len(columns) > 1
-            else lambda cells: tuple(cells[i] for i in columns)
-        )  # fmt: skip
-        self.parsed: dict[tuple[str, ...], dict[str, Any] | None] = {}
-        self.last: dict[str, tuple[str, ...]] = {}  # reference -> text last applied
+        # The cells of those columns (a tuple; the cell alone for one column), picked in C.
+        self.pick: Callable[[list[Any]], Any] | None = (
+            operator.itemgetter(*columns) if columns else None
+        )
+        self.parsed: dict[Any, dict[str, Any] | None] = {}
+        self.last: dict[str, Any] = {}  # reference -> text last applied
+        self.applied: set[Any] = set()  # the texts of ``last``: the rows' new ones found in C
         self.state = _State("", as_of, Problems(""))
 
-    def skip(self, batch: LedgerBatch, state: _State, line: int, cells: list[Any]) -> bool:
-        number = self.known.pop(state.fingerprint, None)  # type: ignore[arg-type]
-        if number is None:
-            return False  # new or changed, or the same row twice: read it
-        text = self.pick(cells)
-        values = self.parsed.get(text, ...)
-        if values is ...:
-            values = self.parsed[text] = _values(self.fields, cells, line, self.state)
-        if values is None or "customer.reference" not in values:
-            return False  # reads differently today (a date now out of range): read it
-        if self.last.get(ref := values["customer.reference"]) != text:
+    def forget(self, reference: str) -> None:
+        """A row of the customer was read: its next unchanged row applies its text again."""
+        self.applied.discard(self.last.pop(reference, _NOTHING))
+
+    def take(
+        self,
+        batch: LedgerBatch,
+        lines: Sequence[int],
+        cells: Sequence[list[Any]],
+        prints: Sequence[int | None],
+        first: int,
+        read: Callable[[int, list[Any], int | None], None],
+    ) -> None:
+        """A block of rows, the first being the file's row ``first``: the rows not known
+        are ``read``, in file order between the runs of unchanged ones."""
+        size = len(cells)
+        # The first rows are always read: they are the import's sample.
+        sample = min(max(SAMPLE_ROWS + 1 - first, 0), size)
+        numbers: list[str | None] = [None] * sample
+        numbers += map(self.known.pop, prints[sample:], repeat(None))  # type: ignore[arg-type]
+        start = 0
+        for i in [*compress(range(size), map(operator.is_, numbers, repeat(None))), size]:
+            if start < i:
+                self.unchanged(
+                    batch, lines[start:i], cells[start:i], numbers[start:i], prints[start:i], read
+                )
+            if i < size:
+                read(lines[i], cells[i], prints[i])
+            start = i + 1
+
+    def unchanged(
+        self,
+        batch: LedgerBatch,
+        lines: Sequence[int],
+        cells: Sequence[list[Any]],
+        numbers: list[str | None],
+        prints: Sequence[int | None],
+        read: Callable[[int, list[Any], int | None], None],
+    ) -> None:
+        """A run of rows found among the ledger's fingerprints (their invoices' ``numbers``)."""
+        texts = list(map(self.pick, cells)) if self.pick else [()] * len(cells)
+        # The usual run: every customer's text is the one last applied (one pass in C).
+        if not self.applied.issuperset(texts):
+            seen = dict.fromkeys(texts)
+            if not self.apply(batch, seen.keys() - self.applied, seen, texts, lines, cells):
+                # Two texts of one customer in the run, or one that does not read: row by row.
+                for line, row, number, fingerprint, text in zip(
+                    lines, cells, numbers, prints, texts, strict=True
+                ):
+                    if not self.skip(batch, line, row, number, text):
+                        read(line, row, fingerprint)
+                return
+        batch.unchanged.update(zip(numbers, lines, strict=True))  # type: ignore[arg-type]
+
+    def apply(
+        self,
+        batch: LedgerBatch,
+        new: Iterable[Any],
+        seen: dict[Any, None],
+        texts: list[Any],
+        lines: Sequence[int],
+        cells: Sequence[list[Any]],
+    ) -> bool:
+        """Apply the customers' texts of a run that were not the last applied, at their
+        first row, in file order, as row by row: when each customer of theirs has no other
+        text in the run (else False, nothing applied)."""
+        first = dict(zip(reversed(texts), reversed(range(len(texts))), strict=True))
+        order = sorted(new, key=first.__getitem__)
+        found: dict[str, tuple[Any, dict[str, Any], int]] = {}
+        for text in order:
+            at = first[text]
+            values = self.values(text, cells[at], lines[at])
+            if values is None or "customer.reference" not in values:
+                return False
+            ref = values["customer.reference"]
+            if ref in found or self.last.get(ref, _NOTHING) in seen:
+                return False  # the order of its texts matters
+            found[ref] = (text, values, lines[at])
+        for ref, (text, values, line) in found.items():
             _customer(batch, values, line)
+            self.forget(ref)
             self.last[ref] = text
+            self.applied.add(text)
+        return True
+
+    def skip(
+        self, batch: LedgerBatch, line: int, cells: list[Any], number: str | None, text: Any
+    ) -> bool:
+        """One unchanged row, False when it must be read after all."""
+        values = self.values(text, cells, line)
+        if number is None or values is None or "customer.reference" not in values:
+            return False  # reads differently today (a date now out of range): read it
+        ref = values["customer.reference"]
+        if self.last.get(ref, _NOTHING) != text:
+            _customer(batch, values, line)
+            self.forget(ref)
+            self.last[ref] = text
+            self.applied.add(text)
         batch.unchanged[number] = line
         return True
+
+    def values(self, text: Any, cells: list[Any], line: int) -> dict[str, Any] | None:
+        """The customer's fields of a text, read once."""
+        values = self.parsed.get(text, _NOTHING)
+        if values is _NOTHING:
+            values = self.parsed[text] = _values(self.fields, cells, line, self.state)
+        return values
 
 
 @dataclass

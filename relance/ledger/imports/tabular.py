@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
-import functools
 import io
+import operator
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice, starmap
 from pathlib import Path
 from typing import Any, TextIO
 from xml.etree import ElementTree
@@ -30,6 +31,10 @@ csv.field_size_limit(MAX_LINE)
 MAX_CELLS = 20_000_000
 
 
+# A block of rows: their numbers in the file, and their cells.
+Block = tuple[Sequence[int], Sequence[list[Any]]]
+
+
 @dataclass
 class Table:
     file: str
@@ -38,6 +43,9 @@ class Table:
     size: int  # rows, or an estimate, for progress
     encoding: str = ""
     delimiter: str = ""
+    # The same rows as ``rows``, at most n at a time (a CSV's: read in C, no Python step per
+    # row); read one or the other.
+    blocks: Callable[[int], Iterator[Block]] | None = None
 
 
 def _fail(file: str, message: str, row: int | None = None) -> ImportFailed:
@@ -91,8 +99,8 @@ def _read_csv(
     sep = (
         sniff_delimiter(text[:MAX_LINE]) if delimiter == "auto" else delimiter.replace("\\t", "\t")
     )
-    lines = _capped_lines(text, label) if stream is None else _file_lines(*stream, label)
-    reader = csv.reader(lines, delimiter=sep)
+    source = io.StringIO(text, newline="") if stream is None else _opened(*stream)
+    reader = csv.reader(chain.from_iterable(_line_blocks(source, label)), delimiter=sep)
     header: list[str] | None = None
     for cells in reader:
         if reader.line_num >= header_row and any(c.strip() for c in cells):
@@ -103,47 +111,109 @@ def _read_csv(
     _check_header(label, header, reader.line_num)
     width = len(header)
 
-    def rows() -> Iterator[tuple[int, list[Any]]]:
-        for cells in reader:
-            # Blank lines are no rows (the first cell says it of nearly every row at once).
-            if not (cells and cells[0].strip()) and not "".join(cells).strip():
-                continue
-            if len(cells) != width:
+    def blocks(size: int) -> Iterator[Block]:
+        """The rows after the header, ``size`` at a time, each block read and checked in C
+        (the usual file); an error (a line too long, a row of another width) comes after
+        the rows before it, as it would row by row."""
+        while True:
+            start = reader.line_num
+            rows: list[list[str]] = []
+            failure: Exception | None = None
+            try:
+                rows.extend(islice(reader, size))  # keeps the rows read before an error
+            except Exception as exc:  # the reader's (a line too long, csv.Error): after them
+                failure = exc
+            if not rows and failure is None:
+                return
+            lines: Sequence[int] = (
+                range(start + 1, reader.line_num + 1)
+                if reader.line_num - start == len(rows) and failure is None
+                else _row_lines(rows, start)  # a value over several lines
+            )
+            if list(map(len, rows)).count(width) != len(rows) or not all(
+                map(str.strip, map(_FIRST, rows))
+            ):
+                lines, rows, wrong = _sorted_out(lines, rows, width)
+                if wrong is not None:  # before what stopped the block, if anything did
+                    failure = _fail(
+                        label,
+                        _(
+                            "has %(fields)s fields where the header has %(width)s "
+                            "(separator %(separator)s; a quote or separator inside a value?)"
+                        )
+                        % {"fields": wrong[1], "width": width, "separator": repr(sep)},
+                        wrong[0],
+                    )
+            if rows:
+                yield lines, rows
+            if failure is not None:
+                raise failure
+
+    rows = chain.from_iterable(starmap(zip, blocks(ROWS_BLOCK)))
+    return Table(label, header, rows, size, encoding, sep, blocks)
+
+
+ROWS_BLOCK = 1000  # rows read at a time for Table.rows (a preview reads 20)
+_FIRST = operator.itemgetter(0)
+
+
+def _row_lines(rows: list[list[str]], start: int) -> list[int]:
+    """The line of each row (its last) in a block where some value spans lines: a quoted
+    value keeps its line breaks as they were, each of which began a line of the file (io's
+    universal newlines: \\r\\n, \\n or \\r)."""
+    lines = []
+    for cells in rows:
+        text = "\x00".join(cells)  # no break made of two values' ends
+        start += 1 + text.count("\n") + text.count("\r") - text.count("\r\n")
+        lines.append(start)
+    return lines
+
+
+def _sorted_out(
+    lines: Sequence[int], rows: list[list[str]], width: int
+) -> tuple[list[int], list[list[str]], tuple[int, int] | None]:
+    """The rows of a block that are not blank, up to the first of another width than the
+    header's (its line and width, or None)."""
+    kept_lines: list[int] = []
+    kept: list[list[str]] = []
+    for line, cells in zip(lines, rows, strict=True):
+        # Blank lines are no rows (the first cell says it of nearly every row at once).
+        if not (cells and cells[0].strip()) and not "".join(cells).strip():
+            continue
+        if len(cells) != width:
+            return kept_lines, kept, (line, len(cells))
+        kept_lines.append(line)
+        kept.append(cells)
+    return kept_lines, kept, None
+
+
+def _opened(path: Path, codec: str) -> TextIO:
+    return path.open(encoding=codec, newline="")
+
+
+_LINES_BLOCK = 1 << 20  # characters of lines read at a time
+
+
+def _line_blocks(source: TextIO, label: str) -> Iterator[list[str]]:
+    """The lines of ``source``, a block at a time (read in C), refusing one longer than
+    MAX_LINE before the csv module splits it into fields; closes ``source`` at the end."""
+    row = 0
+    with source:
+        while block := source.readlines(_LINES_BLOCK):
+            if max(map(len, block)) > MAX_LINE:
+                at = next(i for i, line in enumerate(block) if len(line) > MAX_LINE)
+                yield block[:at]
                 raise _fail(
                     label,
                     _(
-                        "has %(fields)s fields where the header has %(width)s "
-                        "(separator %(separator)s; a quote or separator inside a value?)"
+                        "has a line longer than %(limit)s characters: this is not a CSV export "
+                        "(a lost line break, or binary data?)"
                     )
-                    % {"fields": len(cells), "width": width, "separator": repr(sep)},
-                    reader.line_num,
+                    % {"limit": f"{MAX_LINE:,}"},
+                    row + at + 1,
                 )
-            yield reader.line_num, cells
-
-    return Table(label, header, rows(), size, encoding, sep)
-
-
-def _file_lines(path: Path, codec: str, label: str) -> Iterator[str]:
-    with path.open(encoding=codec, newline="") as fh:
-        yield from _capped_lines(fh, label)
-
-
-def _capped_lines(text: str | TextIO, label: str) -> Iterator[str]:
-    """The lines of ``text``, refusing one longer than MAX_LINE without reading it whole."""
-    buffer = io.StringIO(text, newline="") if isinstance(text, str) else text
-    row = 0
-    for row, line in enumerate(iter(functools.partial(buffer.readline, MAX_LINE + 1), ""), 1):
-        if len(line) > MAX_LINE:
-            raise _fail(
-                label,
-                _(
-                    "has a line longer than %(limit)s characters: this is not a CSV export "
-                    "(a lost line break, or binary data?)"
-                )
-                % {"limit": f"{MAX_LINE:,}"},
-                row,
-            )
-        yield line
+            row += len(block)
+            yield block
 
 
 def _read_spreadsheet(path: Path, label: str, sheet: str | int | None, header_row: int) -> Table:

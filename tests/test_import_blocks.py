@@ -1,0 +1,212 @@
+"""A re-import takes the file's rows a block at a time (mapping.read_rows): unchanged rows
+are found, and their customers' columns applied, in C; the rows that changed are read in
+file order between them. Whatever the block's size, it ends where reading every row ends."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from test_import_unchanged_rows import TODAY, do_import, ledger, mapping, row, write
+
+from relance.ledger.imports import ImportFailed, read_file
+from relance.ledger.imports.apply import known_fingerprints
+from relance.ledger.imports.mapping import SAMPLE_ROWS, fingerprints, read_rows, row_fingerprint
+from relance.ledger.imports.tabular import read_table
+from relance.ledger.models import Customer, Invoice
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
+ROWS = 60
+BLOCKS = [1, 2, 7, 1000]  # 7: the sample's last row and the first skipped one share a block
+
+
+def read(path: Path, tmp_path: Path, known: dict[int, str] | None, block: int):
+    table = read_table(path, encoding="utf-8", delimiter=";")
+    return read_rows(table, mapping(tmp_path), default_currency="EUR", as_of=TODAY,
+                     known=known, block=block)  # fmt: skip
+
+
+def customers(batch) -> dict[str, tuple[int | None, dict]]:
+    return {ref: (c.row, c.fields) for ref, c in batch.customers.items()}
+
+
+def test_the_fingerprint_is_the_one_of_version_1():
+    key = hashlib.blake2b(b"key", digest_size=32).digest()
+    rows = [["C001", "Société Générale", "FA-1", "", "1 234,56"], [""], ["é" * 300, "x"]]
+    assert fingerprints(key)(rows) == [row_fingerprint(key, cells) for cells in rows]
+    # As the first imports stored it: a re-import after the upgrade skips their rows.
+    digest = hashlib.blake2b(b"C001\x1fFA-1", digest_size=8, key=key).digest()
+    assert fingerprints(key)([["C001", "FA-1"]]) == [int.from_bytes(digest, "big", signed=True)]
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_a_changed_row_between_unchanged_rows_of_its_customer(org, other_org, tmp_path, block):
+    """The customer's fields follow the file's last row: a row renaming the customer, then
+    unchanged rows of theirs with the old name, end on the old name; the rows of another
+    customer whose name alternates row after row end on their last row's."""
+    lines = [row(n) for n in range(1, ROWS + 1)]
+    for n in (32, 39, 46, 53):  # customer C004's rows: their name alternates
+        lines[n - 1] = row(n, name="Client Y" if n % 2 else "Client X")
+    lines[37] = row(38, name="Client B")  # C003: another name on one row, then their own
+    first = write(tmp_path / "v1.csv", lines)
+    later_lines = list(lines)
+    later_lines[29] = row(30, open_amount="1,00")
+    renamed = 33  # customer C005: an unchanged row of theirs before (26), and after (40...)
+    later_lines[renamed - 1] = row(renamed, name="Client renamed", open_amount="1,00")
+    later_lines[ROWS - 1] = row(ROWS, open_amount="2,00")  # the last row changed too
+    later = write(tmp_path / "v2.csv", later_lines)
+    do_import(org, first, tmp_path)
+    do_import(other_org, first, tmp_path)
+    Invoice.objects.filter(organisation=other_org).update(import_fingerprint=None)
+
+    skipping = read(later, tmp_path, known_fingerprints(org), block)
+    reading = read(later, tmp_path, None, block)
+
+    assert customers(skipping) == customers(reading)
+    assert len(skipping.invoices) == SAMPLE_ROWS + 3
+    assert set(skipping.unchanged) | {i.number for i in skipping.invoices} == {
+        i.number for i in reading.invoices
+    }
+    assert list(skipping.unchanged.values()) == sorted(skipping.unchanged.values())
+    name_of = {ref: fields.get("legal_name") for ref, (_, fields) in customers(skipping).items()}
+    last_of = {}
+    for n in range(1, ROWS + 1):
+        last_of[f"C{n % 7:03d}"] = later_lines[n - 1].split(";")[1]
+    assert name_of == last_of
+    assert name_of["C005"] == "Client C005" and name_of["C003"] == "Client C003"
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_it_ends_on_the_ledger_of_a_reading_of_every_row(
+    org, other_org, tmp_path, monkeypatch, block
+):
+    monkeypatch.setattr("relance.ledger.imports.mapping.BLOCK", block)
+    lines = [row(n) for n in range(1, ROWS + 1)]
+    first = write(tmp_path / "v1.csv", lines)
+    later_lines = list(lines)
+    later_lines[4] = row(5, name="Renamed in the sample", open_amount="3,00")
+    later_lines[25] = row(26, name="Renamed later")  # then unchanged rows of C005
+    later_lines[40] = row(41, open_amount="0,00")
+    later_lines.append(row(ROWS + 1))
+    later = write(tmp_path / "v2.csv", later_lines)
+    do_import(org, first, tmp_path)
+    do_import(other_org, first, tmp_path)
+    Invoice.objects.filter(organisation=other_org).update(import_fingerprint=None)
+
+    skipping = do_import(org, later, tmp_path)
+    reading = do_import(other_org, later, tmp_path)
+
+    assert ledger(org) == ledger(other_org)
+    assert skipping.counts == reading.counts
+    assert skipping.counts["invoices_created"] == 1
+    names = dict(Customer.objects.filter(organisation=org).values_list("reference", "legal_name"))
+    assert names["C005"] == "Client C005" and names["C006"] == "Client C006"
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_a_row_twice_is_read_the_second_time(org, tmp_path, monkeypatch, block):
+    monkeypatch.setattr("relance.ledger.imports.mapping.BLOCK", block)
+    lines = [row(n) for n in range(1, ROWS + 1)]
+    do_import(org, write(tmp_path / "v1.csv", lines), tmp_path)
+    twice = write(tmp_path / "v2.csv", [*lines[:40], lines[35], *lines[40:]])
+
+    with pytest.raises(ImportFailed) as refused:
+        do_import(org, twice, tmp_path)
+
+    messages = [str(p) for p in refused.value.problems]
+    assert any("row 42" in m and "'FA-0036' appears twice (also row 37)" in m for m in messages)
+
+
+@pytest.mark.parametrize("block", [1, 3, 1000])
+def test_the_sample_rows_are_read_even_unchanged(org, tmp_path, block):
+    path = write(tmp_path / "ar.csv", [row(n) for n in range(1, ROWS + 1)])
+    do_import(org, path, tmp_path)
+
+    batch = read(path, tmp_path, known_fingerprints(org), block)
+
+    assert [i.row for i in batch.invoices] == list(range(2, SAMPLE_ROWS + 2))
+    assert list(batch.unchanged.values()) == list(range(SAMPLE_ROWS + 2, ROWS + 2))
+    assert all(i.fingerprint is not None for i in batch.invoices)
+
+
+def test_a_spreadsheet_is_taken_in_blocks_too(org, tmp_path):
+    """A table without blocks of its own (XLSX, ODS): its rows gathered into blocks."""
+    path = write(tmp_path / "ar.csv", [row(n) for n in range(1, ROWS + 1)])
+    do_import(org, path, tmp_path)
+    table = read_table(path, encoding="utf-8", delimiter=";")
+    table.blocks, table.delimiter = None, ""  # as a spreadsheet's
+
+    batch = read_rows(table, mapping(tmp_path), default_currency="EUR", as_of=TODAY,
+                      known=known_fingerprints(org), block=7)  # fmt: skip
+
+    assert len(batch.unchanged) == ROWS - SAMPLE_ROWS
+    assert batch.rows_read == ROWS
+
+
+def test_the_same_rows_come_in_blocks_of_any_size(tmp_path):
+    """Values over several lines (\\n, \\r\\n, \\r inside quotes), blank lines, and rows
+    numbered as the file's lines, whatever the block."""
+    text = (
+        'a;b\r\n1;"two\nlines"\r\n\r\n ; \r\n3;"cr\r\nlf"\r\n4;"lone\rcr"\r\n5;x\r\n'
+        '6;"x\n\ny"\r\n7;z'
+    )
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode())
+    expected = list(read_table(path, delimiter=";").rows)
+    assert [line for line, _ in expected] == [3, 7, 9, 10, 13, 14]  # as read row by row
+    for size in (1, 2, 3, 100):
+        got = [
+            pair
+            for lines, cells in read_table(path, delimiter=";").blocks(size)  # type: ignore[misc]
+            for pair in zip(lines, cells, strict=True)
+        ]
+        assert got == expected
+
+
+def test_a_line_too_long_comes_after_the_rows_before_it(tmp_path, monkeypatch):
+    monkeypatch.setattr("relance.ledger.imports.tabular.MAX_LINE", 40)
+    path = tmp_path / "t.csv"
+    path.write_text("a;b\n1;x\n2;y\n" + "3;" + "z" * 50 + "\n4;w\n", encoding="utf-8")
+    table = read_table(path, delimiter=";")
+    seen = []
+    with pytest.raises(ImportFailed) as refused:
+        for lines, cells in table.blocks(100):  # type: ignore[misc]
+            seen += zip(lines, cells, strict=True)
+    assert seen == [(2, ["1", "x"]), (3, ["2", "y"])]
+    assert refused.value.problems[0].row == 4
+
+
+def test_read_file_reads_the_same_in_blocks(org, tmp_path):
+    path = write(tmp_path / "ar.csv", [row(n) for n in range(1, ROWS + 1)])
+    do_import(org, path, tmp_path)
+    batch = read_file(path, mapping=mapping(tmp_path), as_of=TODAY, known=known_fingerprints(org))
+    assert len(batch.unchanged) == ROWS - SAMPLE_ROWS
+
+
+def test_customers_over_a_limit_are_found_among_many():
+    """The customers' limits are checked a field at a time; a value over its column's limit
+    sends them one by one, in order, as before."""
+    from decimal import Decimal
+
+    from relance.ledger.imports.limits import check_customers
+    from relance.ledger.imports.records import CustomerRecord
+
+    def customer(n: int, **fields) -> CustomerRecord:
+        return CustomerRecord(f"C{n:03d}", n, {"legal_name": f"Client {n}", **fields})
+
+    fine = [customer(n, address={"line1": "1 rue", "city": "Lyon"}) for n in range(150)]
+    fine.append(customer(150, credit_limit=Decimal("1000.00"), payment_terms_days=30))
+    assert list(check_customers(fine)) == []
+    over = [
+        *fine[:10],
+        customer(10, legal_name="x" * 300),
+        *fine[11:20],
+        customer(20, address={"line1": "", "city": "y" * 300}),
+        customer(21, credit_limit=Decimal(10) ** 20),
+        customer(22, siren=123456789),  # not text: looked at one by one, not refused here
+        *fine[23:],
+    ]
+    found = [(row, target) for row, target, _message in check_customers(over)]
+    assert found == [(10, "customer.legal_name"), (20, "customer.address.city"),
+                     (21, "customer.credit_limit")]  # fmt: skip
