@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import factories
 import pytest
@@ -13,7 +14,7 @@ from django.db import connection
 
 from relance.ledger import balances
 from relance.ledger.imports import import_file
-from relance.ledger.imports.apply import created_keys, invoice_numbers
+from relance.ledger.imports.apply import _Applier, created_keys, invoice_numbers
 from relance.ledger.imports.mapping import load_mapping
 from relance.ledger.models import Allocation, Invoice, Payment, TimelineEvent
 
@@ -98,6 +99,17 @@ def test_the_ids_created_are_read_back_for_the_organisation_only(org):
     mine = factories.invoice(factories.customer(org), "F-1", due=DUE)
     factories.invoice(factories.customer(other), "F-2", due=DUE)  # another import's, meanwhile
     assert dict(created_keys(Invoice, "number", org.pk, before)) == {"F-1": mine.pk}
+
+
+def test_rows_looked_up_by_id_alone_are_the_organisations_only(org):
+    """The rows a batch names by a row id (an invoice's customer, an allocation's payment)
+    are looked up without the organisation in SQL: it is checked on each row read."""
+    mine = factories.invoice(factories.customer(org), "F-1", due=DUE)
+    theirs = factories.invoice(factories.customer(factories.organisation("other")), "F-2", due=DUE)
+    applier = SimpleNamespace(org=org)
+    keys = [mine.customer_id, theirs.customer_id]
+    found = _Applier.existing(applier, Invoice, "customer_id", keys, ("id", "number"))  # type: ignore[arg-type]
+    assert list(found) == [{"id": mine.pk, "number": "F-1"}]
 
 
 def test_a_refresh_leaves_another_organisations_invoices_alone(org):

@@ -460,14 +460,17 @@ class _Applier:
                 yield dict(zip(names, row, strict=True))
             return
         column = model._meta.get_field(key).column
+        by_id = key.endswith("_id")  # the organisation checked on each row read, not in SQL
+        selected = [*names, "organisation_id"] if by_id else names
         for start in range(0, len(wanted), LOOKUP):
             chunk = wanted[start : start + LOOKUP]
             where = f"{column} IN ({', '.join(['%s'] * len(chunk))})"
             params: list[Any] = chunk
-            if not key.endswith("_id"):
+            if not by_id:
                 where, params = f"organisation_id = %s AND {where}", [self.org.pk, *chunk]
-            for row in bulk.select(model, names, where, params):
-                yield dict(zip(names, row, strict=True))
+            for row in bulk.select(model, selected, where, params):
+                if not by_id or row[-1] == self.org.pk:
+                    yield dict(zip(names, row[: len(names)], strict=True))
 
     # -- customers ----------------------------------------------------------------------
 
