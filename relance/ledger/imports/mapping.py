@@ -725,10 +725,7 @@ class _Skipper:
                 return False  # the order of its texts matters
             found[ref] = (text, values, lines[at])
         for ref, (text, values, line) in found.items():
-            _customer(batch, values, line)
-            self.forget(ref)
-            self.last[ref] = text
-            self.applied.add(text)
+            self.apply_text(batch, ref, text, values, line)
         return True
 
     def skip(
@@ -740,12 +737,19 @@ class _Skipper:
             return False  # reads differently today (a date now out of range): read it
         ref = values["customer.reference"]
         if self.last.get(ref, _NOTHING) != text:
-            _customer(batch, values, line)
-            self.forget(ref)
-            self.last[ref] = text
-            self.applied.add(text)
+            self.apply_text(batch, ref, text, values, line)
         batch.unchanged[number] = line
         return True
+
+    def apply_text(
+        self, batch: LedgerBatch, ref: str, text: Any, values: dict[str, Any], line: int
+    ) -> None:
+        """The customer ``ref`` as ``text`` (its ``values``, at ``line``) says: the text
+        last applied for them."""
+        _customer(batch, values, line)
+        self.forget(ref)
+        self.last[ref] = text
+        self.applied.add(text)
 
     def values(self, text: Any, cells: list[Any], line: int) -> dict[str, Any] | None:
         """The customer's fields of a text, read once."""
