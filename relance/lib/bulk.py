@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import gc
 import itertools
 import json
 import operator
@@ -269,26 +268,3 @@ def _sqlite_staging(
         insert(staging, names, rows)
         yield cursor, staging
         cursor.execute(f"DELETE FROM {staging}")
-
-
-@contextlib.contextmanager
-def collector_spared() -> Iterator[None]:
-    """Keep Python's cycle collector off the objects a long piece of work keeps, until the
-    end of the block: each full collection walks every object alive, and an import's grew
-    with the rows it had read. Within the block a full collection freezes what has lived
-    that long instead of walking it (``gc.freeze``, from a ``gc.callbacks`` hook run as the
-    collection starts); the young generations are still collected. Those objects are still
-    freed by their reference counts; only cycles among them wait for the end of the block
-    (``gc.unfreeze``: the whole process's objects, for that time)."""
-    gc.freeze()
-    gc.callbacks.append(_freeze_full_collections)
-    try:
-        yield
-    finally:
-        gc.callbacks.remove(_freeze_full_collections)
-        gc.unfreeze()
-
-
-def _freeze_full_collections(phase: str, info: dict[str, int]) -> None:
-    if phase == "start" and info["generation"] == 2:
-        gc.freeze()

@@ -32,9 +32,8 @@ from relance.ledger.imports.mapping import Mapping, default_mapping, read_rows
 from relance.ledger.imports.parsing import utf16_order
 from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
 from relance.ledger.imports.tabular import SPREADSHEETS, read_table
-from relance.lib import bulk
 from relance.lib.locks import organisation_lock
-from relance.lib.perf import collector_paused
+from relance.lib.perf import collector_paused, collector_spared
 
 if TYPE_CHECKING:
     from relance.bank.exports import BankMapping
@@ -249,7 +248,7 @@ def import_file(
             )  # fmt: skip
     # What an import keeps for the whole file (records, numbers, the ledger's rows) is
     # spared the cycle collector's full walks, which grew with the file.
-    with held, bulk.collector_spared():
+    with held, collector_spared():
         as_of = as_of or timezone.localdate()
         started = timezone.now()
         if stream.streams(organisation, detected, mapping):

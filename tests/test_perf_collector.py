@@ -1,4 +1,4 @@
-"""bulk.collector_spared: within the block a full collection freezes what has lived that
+"""perf.collector_spared: within the block a full collection freezes what has lived that
 long instead of walking it; everything goes back to the collector at the end of the block,
 however the block ends."""
 
@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 
-from relance.lib import bulk
+from relance.lib import perf
 
 
 class Node:
@@ -18,17 +18,17 @@ class Node:
 
 def test_a_full_collection_in_the_block_freezes_what_it_would_walk():
     assert gc.get_freeze_count() == 0
-    with bulk.collector_spared():
+    with perf.collector_spared():
         kept = [[] for _ in range(1000)]
         frozen = gc.get_freeze_count()
         gc.collect()
         assert gc.get_freeze_count() >= frozen + len(kept)
     assert gc.get_freeze_count() == 0
-    assert gc.callbacks.count(bulk._freeze_full_collections) == 0
+    assert gc.callbacks.count(perf._freeze_full_collections) == 0
 
 
 def test_the_young_generations_are_still_collected():
-    with bulk.collector_spared():
+    with perf.collector_spared():
         node = Node()
         node.self = node  # type: ignore[attr-defined]
         alive = weakref.ref(node)
@@ -38,15 +38,15 @@ def test_the_young_generations_are_still_collected():
 
 
 def test_the_objects_go_back_when_the_block_fails():
-    with pytest.raises(ZeroDivisionError), bulk.collector_spared():
+    with pytest.raises(ZeroDivisionError), perf.collector_spared():
         assert gc.get_freeze_count() > 0
         1 / 0  # noqa: B018
     assert gc.get_freeze_count() == 0
-    assert bulk._freeze_full_collections not in gc.callbacks
+    assert perf._freeze_full_collections not in gc.callbacks
 
 
 def test_a_cycle_spared_is_collected_after_the_block():
-    with bulk.collector_spared():
+    with perf.collector_spared():
         node = Node()
         node.self = node  # type: ignore[attr-defined]
         alive = weakref.ref(node)
