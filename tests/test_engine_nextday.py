@@ -316,3 +316,25 @@ def test_it_reads_the_context_of_the_customers_it_reads_only(org, scenario, cust
     assert set(context.customers) == {customer.pk}
     assert run(org, day).items_considered == 1
     assert planned(org, day) == [("first_reminder", ("F1",))]
+
+
+def test_it_reads_a_chunks_customers_by_key_and_of_the_organisation_only(
+    org, other_org, scenario, customer
+):
+    stranger = make.customer(other_org, "S1")
+    statements: list[tuple[str, list]] = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        # As many as a chunk's: the planner weighs the list's length.
+        found = loading._customers(org, [customer.pk, stranger.pk, *range(10**9, 10**9 + 4998)])
+    assert set(found) == {customer.pk}
+    if connection.vendor == "sqlite":  # without statistics, it took the organisation's index
+        ((sql, params),) = statements
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            plan = [row[-1] for row in cursor.fetchall()]
+        assert plan == ["SEARCH ledger_customer USING INTEGER PRIMARY KEY (rowid=?)"], plan
