@@ -340,6 +340,28 @@ def test_it_reads_a_chunks_customers_by_key_and_of_the_organisation_only(
         assert plan == ["SEARCH ledger_customer USING INTEGER PRIMARY KEY (rowid=?)"], plan
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plan")
+def test_it_finds_the_communications_it_wrote_by_a_range_of_keys(org, scenario, customer):
+    """Not through an index by organisation: every communication it ever had, per chunk."""
+    make.invoice(customer, "F1", due=D - days(20))
+    statements: list[tuple[str, list]] = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        run(org, D)
+    ((sql, params),) = [
+        s for s in statements if s[0].startswith("SELECT customer_id, channel, purpose, id")
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert plan == ["SEARCH dunning_communication USING INTEGER PRIMARY KEY (rowid>?)"], plan
+    assert len(Communication.objects.filter(organisation=org, run_date=D)) == 1
+
+
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's memory map")
 def test_it_reads_through_a_memory_map_during_the_run_only(org, scenario, customer):
     """Without a map, each page the run reads costs SQLite a system call copying it. (The
