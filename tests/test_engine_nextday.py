@@ -16,7 +16,7 @@ from factories import days
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relance.dunning import engine, levels, loading, policy
+from relance.dunning import engine, levels, loading, policy, sharing
 from relance.dunning.engine import run
 from relance.dunning.models import (
     CommStatus,
@@ -316,3 +316,69 @@ def test_it_reads_the_context_of_the_customers_it_reads_only(org, scenario, cust
     assert set(context.customers) == {customer.pk}
     assert run(org, day).items_considered == 1
     assert planned(org, day) == [("first_reminder", ("F1",))]
+
+
+def test_it_reads_a_chunks_customers_by_key_and_of_the_organisation_only(
+    org, other_org, scenario, customer
+):
+    stranger = make.customer(other_org, "S1")
+    statements: list[tuple[str, list]] = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        # As many as a chunk's: the planner weighs the list's length.
+        found = loading._customers(org, [customer.pk, stranger.pk, *range(10**9, 10**9 + 4998)])
+    assert set(found) == {customer.pk}
+    if connection.vendor == "sqlite":  # without statistics, it took the organisation's index
+        ((sql, params),) = statements
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            plan = [row[-1] for row in cursor.fetchall()]
+        assert plan == ["SEARCH ledger_customer USING INTEGER PRIMARY KEY (rowid=?)"], plan
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plan")
+def test_it_finds_the_communications_it_wrote_by_a_range_of_keys(org, scenario, customer):
+    """Not through an index by organisation: every communication it ever had, per chunk."""
+    make.invoice(customer, "F1", due=D - days(20))
+    statements: list[tuple[str, list]] = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        run(org, D)
+    ((sql, params),) = [
+        s for s in statements if s[0].startswith("SELECT customer_id, channel, purpose, id")
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert plan == ["SEARCH dunning_communication USING INTEGER PRIMARY KEY (rowid>?)"], plan
+    assert len(Communication.objects.filter(organisation=org, run_date=D)) == 1
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's memory map")
+def test_it_reads_through_a_memory_map_during_the_run_only(org, scenario, customer):
+    """Without a map, each page the run reads costs SQLite a system call copying it. (The
+    tests' database is in memory, which has no map to read back: the statements say it.)"""
+    make.invoice(customer, "F1", due=D - days(20))
+    statements: list[str] = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        run(org, D)
+    maps = [n for n, sql in enumerate(statements) if sql.startswith("PRAGMA mmap_size =")]
+    assert [statements[n] for n in maps] == [
+        f"PRAGMA mmap_size = {sharing.READ_MAP_BYTES}",
+        "PRAGMA mmap_size = 0",
+    ]
+    reads = [n for n, sql in enumerate(statements) if "moves_on" in sql]
+    assert reads and maps[0] < min(reads) and max(reads) < maps[1]

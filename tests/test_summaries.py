@@ -278,6 +278,32 @@ def test_aging_by_a_day_writes_only_the_rows_whose_amounts_move(org):
     check(org, START + dt.timedelta(days=1))
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's index maintenance")
+def test_aging_by_a_day_assigns_the_overdue_amount_only_where_it_moves(org):
+    """SQLite rewrites the entries of an index whose column is assigned, even to the same
+    value: only the rows of the items crossing 1 day get their overdue amount assigned (the
+    console's index by overdue amount holds it), the others only their buckets."""
+    becoming_overdue, older = f.customer(org), f.customer(org)
+    f.invoice(becoming_overdue, due=START, amount="10.00")  # not due -> 1 day
+    f.invoice(older, due=START - dt.timedelta(days=30), amount="20.00")  # 30 days -> 31
+    balances(org, START)
+    table = CustomerBalance._meta.db_table
+    # "UPDATE OF" fires when the column is assigned, whatever the value (rolled back with the
+    # test).
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE assigned (customer_id bigint)")
+        cursor.execute(
+            f"CREATE TEMPORARY TRIGGER overdue_assigned AFTER UPDATE OF overdue_amount ON {table}"
+            " BEGIN INSERT INTO assigned VALUES (NEW.customer_id); END"
+        )
+    (moved,) = [r for r in balances(org, START + dt.timedelta(days=1)) if r.customer_id == older.pk]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT customer_id FROM assigned")
+        assert [row[0] for row in cursor.fetchall()] == [becoming_overdue.pk]
+    assert (moved.days_1_30, moved.days_31_60) == (Decimal("0.00"), Decimal("20.00"))
+    check(org, START + dt.timedelta(days=1))
+
+
 def test_it_fills_the_rows_of_existing_ledgers_when_migrating(org, other_org):
     from django.apps import apps
 
@@ -390,8 +416,9 @@ def test_sqlite_computes_each_items_buckets_once(org):
 
     with connection.execute_wrapper(keep):
         balances(org, START + dt.timedelta(days=1))
-    ((sql, params),) = [s for s in statements if s[0].startswith("UPDATE ledger_customerbalance")]
+    ((sql, params),) = [s for s in statements if s[0].startswith("INSERT INTO aging_moves")]
+    sql = sql.split(" SELECT ", 1)[1]
     with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        cursor.execute(f"EXPLAIN QUERY PLAN SELECT {sql}", params)
         plan = [row[-1] for row in cursor.fetchall()]
     assert any(step in ("CO-ROUTINE buckets", "MATERIALIZE buckets") for step in plan), plan

@@ -123,7 +123,7 @@ def run(
     # A second run (or an import) of the organisation waits for this one, and then reads
     # what it wrote; a dry run writes nothing and waits for no one.
     held = nullcontext() if dry_run else locks.organisation_lock(organisation.slug, "run")
-    with held, collector_paused():
+    with held, collector_paused(), sharing.mapped_reads():
         context, closed = _before_customers(organisation, run_date, calendar, result, dry_run,
                                             explain)  # fmt: skip
         context.in_plan -= closed.get("defaulted", set())
@@ -209,7 +209,7 @@ def part(
     calendar = calendar_for(organisation, run_date)
     result = RunResult(organisation.slug, run_date, False, calendar.business_day,
                        calendar.holiday_name)  # fmt: skip
-    with collector_paused():
+    with collector_paused(), sharing.mapped_reads():
         try:
             context = loading.Context.load(
                 organisation, run_date, lazy=True, thanks=calendar.business_day

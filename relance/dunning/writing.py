@@ -187,10 +187,13 @@ def _last_communication_id() -> int:
 def _communication_ids(org_id: int, day: dt.date, before: int) -> dict[tuple[int, str, str], int]:
     """The keys of the communications just written: those of the run above ``before`` (a
     range of the primary key, not a search by customer)."""
+    # "+": the organisation checked on each row of the range, not searched by an index
+    # starting with it, which SQLite, without statistics, would take: every communication
+    # the organisation ever had, once per chunk.
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT customer_id, channel, purpose, id FROM {Communication._meta.db_table}"
-            " WHERE id > %s AND organisation_id = %s AND run_date = %s",
+            " WHERE id > %s AND +organisation_id = %s AND run_date = %s",
             [before, org_id, day],
         )
         return {(customer, channel, purpose): pk for customer, channel, purpose, pk in cursor}

@@ -170,7 +170,8 @@ def _rebuild(organisation_id: int, as_of: date) -> None:
 def _reage(organisation_id: int, previous: date, as_of: date) -> None:
     """Move the amounts of the open items whose days overdue crossed a limit between
     ``previous`` and ``as_of`` from their bucket to their new one, in the rows of their
-    customers (one UPDATE of the rows concerned, from the index of open items by due date).
+    customers (their moves summed from the index of open items by due date, then an UPDATE
+    of the rows concerned).
     The caller dates them all, in ``BalanceDay``."""
     low, high = sorted((previous, as_of))
     # The days overdue at D are D - due: they cross L between low and high when
@@ -198,29 +199,48 @@ def _reage(organisation_id: int, previous: date, as_of: date) -> None:
         " - SUM(CASE WHEN old_bucket > 0 THEN 1 ELSE 0 END) AS d_items",
     ]
     table = CustomerBalance._meta.db_table
-    moved = ", ".join(
-        [f"{c} = (ROUND({c} * 100) + d.d_{c}) / 100.0" for c in columns]
-        + ["overdue_amount = (ROUND(overdue_amount * 100) + d.d_overdue) / 100.0",
-           "overdue_items = overdue_items + d.d_items"]
-    )  # fmt: skip
+    buckets = [f"{c} = (ROUND({c} * 100) + d.d_{c}) / 100.0" for c in columns]
+    overdue = ["overdue_amount = (ROUND(overdue_amount * 100) + d.d_overdue) / 100.0",
+               "overdue_items = overdue_items + d.d_items"]  # fmt: skip
     # SQLite would flatten the items' buckets into the sums, computing both buckets' CASE
     # once per sum (fourteen times an item): "LIMIT -1" keeps the subquery apart.
     kept = " LIMIT -1" if connection.vendor == "sqlite" else ""
+    moves = _AGING_MOVES
     with connection.cursor() as cursor:
+        names = ["customer_id", "currency", *(f"d_{c}" for c in [*columns, "overdue", "items"])]
         cursor.execute(
-            f"UPDATE {table} SET {moved} FROM ("
-            f"SELECT customer_id, currency, {', '.join(deltas)} FROM ("
+            f"CREATE TEMPORARY TABLE {moves} (customer_id bigint, currency varchar(3),"
+            f" {', '.join(f'{n} bigint' for n in names[2:])})"
+        )
+        cursor.execute(
+            f"INSERT INTO {moves} ({', '.join(names)})"
+            f" SELECT customer_id, currency, {', '.join(deltas)} FROM ("
             f"SELECT customer_id, currency, cents, {before} AS old_bucket,"
             f" {after} AS new_bucket FROM ("
             " SELECT customer_id, currency, due_date,"
             " CAST(ROUND(balance * 100) AS BIGINT) AS cents"
             f" FROM {Invoice._meta.db_table} WHERE id IN ({' UNION '.join([one] * len(LIMITS))})"
             f") AS open_items WHERE cents > 0{kept}) AS buckets"
-            " GROUP BY customer_id, currency) AS d"
-            f" WHERE {table}.organisation_id = %s AND {table}.customer_id = d.customer_id"
-            f" AND {table}.currency = d.currency",
-            [*before_params, *after_params, *crossed, organisation_id],
+            " GROUP BY customer_id, currency",
+            [*before_params, *after_params, *crossed],
         )
+        # Two UPDATEs: SQLite rewrites the entries of an index whose column is assigned, even
+        # to the same value; only the rows of the items crossing 1 day (a quarter of them)
+        # change their overdue amount, which the console's index by overdue amount holds.
+        for changed, sets in (("<>", buckets + overdue), ("=", buckets)):
+            joined = " OR " if changed == "<>" else " AND "
+            cursor.execute(
+                f"UPDATE {table} SET {', '.join(sets)} FROM {moves} AS d"
+                f" WHERE {table}.organisation_id = %s AND {table}.customer_id = d.customer_id"
+                f" AND {table}.currency = d.currency"
+                f" AND (d.d_overdue {changed} 0{joined}d.d_items {changed} 0)",
+                [organisation_id],
+            )
+        cursor.execute(f"DROP TABLE {moves}")
+
+
+# The moves of a re-aging, per customer and currency, for its two UPDATEs (dropped after).
+_AGING_MOVES = "aging_moves"
 
 
 def _bucket(as_of: date) -> tuple[str, list[Any]]:
