@@ -208,6 +208,8 @@ def _reage(organisation_id: int, previous: date, as_of: date) -> None:
     moves = _AGING_MOVES
     with connection.cursor() as cursor:
         names = ["customer_id", "currency", *(f"d_{c}" for c in [*columns, "overdue", "items"])]
+        # Left behind only by a statement failed outside a transaction.
+        cursor.execute(f"DROP TABLE IF EXISTS {moves}")
         cursor.execute(
             f"CREATE TEMPORARY TABLE {moves} (customer_id bigint, currency varchar(3),"
             f" {', '.join(f'{n} bigint' for n in names[2:])})"
