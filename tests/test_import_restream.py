@@ -13,8 +13,9 @@ import factories
 import pytest
 
 from relance.audit.models import AuditEvent
-from relance.ledger.imports import ImportFailed, import_file, restream
+from relance.ledger.imports import ImportFailed, import_file, read_file, restream
 from relance.ledger.imports import mapping as mapping_module
+from relance.ledger.imports.apply import known_fingerprints
 from relance.ledger.imports.mapping import load_mapping
 from relance.ledger.models import (
     Allocation,
@@ -242,3 +243,28 @@ def test_a_refusal_found_in_a_later_chunk_writes_nothing(org, tmp_path, monkeypa
     assert after.pop("runs") != before.pop("runs")  # the refusal, recorded
     after.pop("audit"), before.pop("audit")
     assert after == before
+
+
+def test_the_rows_read_are_handed_over_by_chunks_the_skipped_ones_noted(org, tmp_path, monkeypatch):
+    monkeypatch.setattr(mapping_module, "BLOCK", 3)
+    rows = Rows(3)
+    first = [rows.row(n) for n in range(1, 61)]
+    import_file(org, write(tmp_path / "v1.csv", first), mapping=mapping(tmp_path, "erp", False),
+                as_of=TODAY)  # fmt: skip
+    later = [list(cells) for cells in first]
+    for cells in later[::2]:
+        cells[1] = "Renamed"  # every other row read again
+    chunks: list[list[str]] = []
+    batch = read_file(
+        write(tmp_path / "v2.csv", later), mapping=mapping(tmp_path, "erp", False), as_of=TODAY,
+        known=known_fingerprints(org), chunk=7,
+        sink=lambda handed: chunks.append([rec.number for rec in handed.invoices]),
+    )  # fmt: skip
+
+    assert len(chunks) > 3
+    # Rows 22, 24... 60 are past the sample and as last imported (but those of a derived due date).
+    assert 10 < len(batch.unchanged) <= 20
+    assert all(len(numbers) < 7 + 3 for numbers in chunks)  # a block at most past a chunk
+    read = [number for numbers in chunks for number in numbers]
+    assert sorted([*read, *batch.unchanged]) == sorted(cells[4] for cells in later)
+    assert set(read).isdisjoint(batch.unchanged)
