@@ -39,7 +39,6 @@ from typing import Any
 
 from relance.accounts.models import Organisation
 from relance.ledger import balances
-from relance.ledger.imports import messages
 from relance.ledger.imports.apply import (
     _DERIVED,
     _LOWER,
@@ -58,7 +57,6 @@ from relance.ledger.imports.apply import (
     known_fingerprints,
     logged,
     read_sample,
-    rows_twice,
 )
 from relance.ledger.imports.limits import RECORD_KINDS, check_customers, check_records
 from relance.ledger.imports.mapping import Mapping
@@ -67,9 +65,8 @@ from relance.ledger.imports.records import (
     ImportFailed,
     InvoiceRecord,
     LedgerBatch,
-    Problems,
 )
-from relance.ledger.imports.stream import _NUMBER, _REFERENCE, CHUNK, TABLES, Unread
+from relance.ledger.imports.stream import _NUMBER, CHUNK, TABLES, Unread
 from relance.ledger.models import Customer, PaymentKind
 from relance.ledger.validation import check_customer_fields
 from relance.lib import bulk
@@ -125,6 +122,13 @@ def reimport_streamed(
     return result
 
 
+def _twice(keys: list[Any], seen: set[Any]) -> bool:
+    """Whether a key is twice among ``keys`` or in ``seen``, which takes them."""
+    twice = len(set(keys)) != len(keys) or not seen.isdisjoint(keys)
+    seen.update(keys)
+    return twice
+
+
 def _keep(result: ImportResult, change: dict[str, Any]) -> None:
     """A change noted elsewhere, kept as ``ImportResult.note`` would (counts apart)."""
     if len(result.changes) < ImportResult.SAMPLE:
@@ -152,8 +156,11 @@ class _Restreamer(_Applier):
         self.seen_customers = 0  # of the reader's customers (in the order first named)
         self.written: dict[str, dict[str, Any]] = {}  # customer created -> values inserted
         self.derived: dict[int, set[int]] = defaultdict(set)  # customer -> terms used
-        self.numbers: dict[str, int | None] = {}  # every invoice number read -> its row
-        self.references: dict[str, int | None] = {}  # every payment reference -> its row
+        # Every invoice number read, and the hash of every payment reference: what a key
+        # twice is found against (the batch path names the rows; a hash twice by chance
+        # only sends the file there). A million of each as dicts of their rows: 200 MB.
+        self.numbers: set[str] = set()
+        self.references: set[int] = set()
         self.lower = self.upper = self.odd = False  # what the numbers read are written with
         self.new_numbers = False  # a number not in the ledger
         self.obsolete_seen: set[str] = set()
@@ -216,15 +223,15 @@ class _Restreamer(_Applier):
     def check_chunk(self) -> None:
         """What check_batch and attach_by_reference would find of this chunk, against the
         others': any problem is the batch path's to report."""
-        chunk, problems = self.batch, Problems(self.batch.file)
-        numbers = rows_twice(
-            chunk.invoices, _NUMBER, self.numbers, problems, "", messages.number_twice
-        )
+        chunk = self.batch
+        numbers = list(map(_NUMBER, chunk.invoices))
         if numbers and not self.odd:  # what may_look_alike asks, of every chunk's numbers
             self.see_numbers(numbers)
-        rows_twice(chunk.payments, _REFERENCE, self.references, problems, "",
-                   messages.reference_twice)  # fmt: skip
-        if problems or any(any(check_records(kind, getattr(chunk, kind))) for kind in RECORD_KINDS):
+        if (
+            _twice(numbers, self.numbers)
+            or _twice([hash(rec.reference) for rec in chunk.payments], self.references)
+            or any(any(check_records(kind, getattr(chunk, kind))) for kind in RECORD_KINDS)
+        ):
             raise Unstreamable
         ledger = self.ledger_customers_all()
         named = {rec.customer for rec in chunk.invoices}
@@ -241,10 +248,15 @@ class _Restreamer(_Applier):
         """The organisation's customers by reference with every field the file may give:
         what each chunk's terms and the end's comparison read (loaded once)."""
         if self.ledger is None:
+            # The fields the mapping's columns may give (as ledger_customers, of the file).
+            given = [
+                name for name in CUSTOMER_FIELDS
+                if f"customer.{name}" in self.batch.labels or name == "payment_terms_days"
+            ]  # fmt: skip
             self.ledger = {
                 c["reference"]: c
                 for c in Customer.objects.filter(organisation=self.org).values(
-                    "id", "reference", *CUSTOMER_FIELDS
+                    "id", "reference", *given
                 )
             }
             for ref, old in self.ledger.items():
@@ -309,7 +321,7 @@ class _Restreamer(_Applier):
         """The whole file's checks, the customers and what the end of apply_batch does."""
         self.batch = batch
         self.result = self.final
-        if batch.problems or not self.numbers.keys().isdisjoint(batch.unchanged):
+        if batch.problems or not self.numbers.isdisjoint(batch.unchanged):
             raise Unstreamable
         self.check_lookalikes()
         self.result.format, self.result.rows = batch.format, batch.rows_read
@@ -337,7 +349,8 @@ class _Restreamer(_Applier):
         for change in sorted(self.deleted, key=lambda change: change["key"]):
             _keep(self.result, change)
         if batch.snapshot:
-            batch.unchanged.update(self.numbers)  # type: ignore[arg-type]  # the numbers present
+            batch.unchanged.update(dict.fromkeys(self.numbers, 0))  # the numbers present
+            self.numbers = set()
             self.settle_missing()
         if self.problems:
             raise Unstreamable
