@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from stdnum import luhn
 
-from relance.ledger.imports import ImportFailed, import_file, stream
+from relance.ledger.imports import ImportFailed, import_file, restream, stream
 from relance.ledger.imports.apply import LOOKUP, _Inserts
 from relance.ledger.imports.mapping import load_mapping
 from relance.ledger.models import Allocation, Customer, ImportRun, Invoice, Payment, TimelineEvent
@@ -149,8 +149,9 @@ def extra_row(number: str, name: str = "Client 1 SARL") -> str:
 
 def whole_file(monkeypatch) -> None:
     """The import reads the whole file before comparing it (apply._Applier), as before
-    the streamed first import."""
+    the streamed first import (and re-import)."""
     monkeypatch.setattr(stream, "streams", lambda *args: False)
+    monkeypatch.setattr(restream, "restreams", lambda *args: False)
 
 
 def refused_both_ways(org, other_org, path: Path, monkeypatch) -> ImportFailed:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
-from relance.ledger.imports import stream
+from relance.ledger.imports import restream, stream
 from relance.ledger.imports.apply import (
     ImportResult,
     apply_batch,
@@ -262,6 +262,19 @@ def import_file(
                     _refuse_unread(organisation, path, format, mapping, unread.failure, started,
                                    user_id)  # fmt: skip
                 raise unread.failure from None
+        if restream.restreams(organisation, detected, mapping):
+            try:
+                return restream.reimport_streamed(
+                    organisation, path, format=format, mapping=mapping, dry_run=dry_run,
+                    as_of=as_of, progress=progress, user_id=user_id, started=started,
+                )  # fmt: skip
+            except stream.Unread as unread:
+                if not dry_run:
+                    _refuse_unread(organisation, path, format, mapping, unread.failure, started,
+                                   user_id)  # fmt: skip
+                raise unread.failure from None
+            except restream.Unstreamable:
+                pass  # rolled back: the file is applied whole, below
         try:
             # The ledger's fingerprints and the file's rows make no cycles: the collector's
             # walks of them are spared (perf.collector_paused).

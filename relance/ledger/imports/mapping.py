@@ -485,8 +485,10 @@ def read_rows(
     With ``sink`` and a mapping of invoice rows, the batch is handed to ``sink`` every
     ``chunk`` rows and at the end, and its invoices, payments, allocations and contacts are
     dropped after each hand-over (its customers, problems and warnings stay whole): the
-    records of a file are never held whole (``relance.ledger.imports.stream``); every row
-    is then read (``known`` is for re-imports).
+    records of a file are never held whole (``relance.ledger.imports.stream``). With
+    ``known`` too, the rows read are handed over once about ``chunk`` of them are in (a
+    block at a time), the unchanged ones staying in ``batch.unchanged``
+    (``relance.ledger.imports.restream``).
 
     The rows are taken ``block`` at a time (default BLOCK): their fingerprints computed,
     looked up and the unchanged ones noted in C; only the others are read one by one."""
@@ -504,7 +506,7 @@ def read_rows(
     fingerprinted = fingerprints(key) if key else None
     if mapping.record != "invoice":
         sink = None  # payments span rows (state.payments): read whole
-    skipper = _Skipper(fields, known, as_of) if key and known and not sink else None
+    skipper = _Skipper(fields, known, as_of) if key and known else None
     textual = bool(table.delimiter)  # CSV cells are text; a spreadsheet's may be numbers
 
     def read(line: int, cells: list[Any], fingerprint: int | None) -> None:
@@ -532,6 +534,8 @@ def read_rows(
                 prints = fingerprinted(cells if textual else _as_text(cells))
             if skipper:
                 skipper.take(batch, lines, cells, prints, first, read)
+                if sink and len(batch.invoices) + len(batch.payments) >= chunk:
+                    _hand_over(batch, problems, sink)
                 continue
             for row, line, row_cells, fingerprint in zip(
                 range(first, rows + 1), lines, cells, prints, strict=True
@@ -546,7 +550,7 @@ def read_rows(
         problems.add(None, None, _("the file has a header but no rows"))
         problems.raise_if_any()
     batch.rows_read = rows
-    if sink and rows % chunk:
+    if sink and (skipper or rows % chunk):  # what is left (the skipper's: whatever it is)
         _hand_over(batch, problems, sink)
     batch.problems = problems.items
     return batch

@@ -80,7 +80,8 @@ class Unread(Exception):
 
 def streams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> bool:
     """Whether an import of this file into this ledger goes the streamed way: a table of
-    invoice rows into a ledger with no customer, invoice or payment yet."""
+    invoice rows into a ledger with no customer, invoice or payment yet (into one that has
+    some: ``restream.restreams``)."""
     return (
         fmt in TABLES
         and mapping is not None

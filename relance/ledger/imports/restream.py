@@ -1,0 +1,419 @@
+"""A re-import streamed: a table of invoice rows into a ledger that is not empty is read a
+chunk at a time (``mapping.read_rows`` hands over about CHUNK rows read, the unchanged ones
+skipped by fingerprint), each chunk compared with the ledger and applied by ``_Applier``'s
+own steps (invoices, payments, allocations), then dropped: memory does not grow with the
+rows that changed (a mapping renamed, a column added: every row read again).
+
+Across chunks it keeps what the whole file is checked against (the invoice numbers and
+payment references read, with their rows; the skipped numbers; the customers as the file's
+rows say; the contacts), what the end needs (the touched invoices and customers, the
+disputes' flags) and the first changes of each kind, in the order ``apply_batch`` gives them.
+At the end: the customers as the file's last row of each says (created ones were written
+with what their first chunk said), contacts, addresses, open items settled (a snapshot),
+balances, disputes, timeline; one transaction, the same import log and audit.
+
+Left to the batch path (``Unstreamable``: what was written is rolled back, and
+``import_file`` applies the file whole as before), so that the results stay exactly
+``apply_batch``'s:
+
+- a file with any problem (read, checked or found applying): the batch path reports every
+  one of them, in its order, at once;
+- numbers that may look alike (not ASCII, spaces, or both cases among the file's and, when
+  the file brings new ones, the ledger's numbers);
+- all-digit customer references a spreadsheet may have unpadded (``unpadded_references``
+  finds an alias);
+- a payment whose customer the batch path would look for by its RF reference
+  (``attach_by_reference``);
+- a new customer whose values read so far are wrong (a later row may right them);
+- a customer whose payment terms, as the file's last row says, are not those its invoices
+  without a due date were dated by in an earlier chunk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from relance.accounts.models import Organisation
+from relance.ledger import balances
+from relance.ledger.imports.apply import (
+    _DERIVED,
+    _LOWER,
+    _SPACE,
+    _UPPER,
+    CUSTOMER_FIELDS,
+    INVOICE_FIELDS,
+    ImportResult,
+    Progress,
+    _Applier,
+    _bulk_update,
+    _changed,
+    _silent,
+    _updated,
+    invoice_numbers,
+    known_fingerprints,
+    logged,
+    read_sample,
+)
+from relance.ledger.imports.limits import RECORD_KINDS, check_customers, check_records
+from relance.ledger.imports.mapping import Mapping
+from relance.ledger.imports.records import (
+    ContactRecord,
+    ImportFailed,
+    InvoiceRecord,
+    LedgerBatch,
+)
+from relance.ledger.imports.stream import _NUMBER, CHUNK, TABLES, Unread
+from relance.ledger.models import Customer, PaymentKind
+from relance.ledger.validation import check_customer_fields
+from relance.lib import bulk
+from relance.lib.perf import collector_paused
+
+_CUSTOMER = INVOICE_FIELDS.index("customer_id")
+
+
+class Unstreamable(Exception):
+    """The file is one the streamed re-import leaves to the batch path (see the module's
+    docstring): raised inside the import's transaction, which rolls back."""
+
+
+def restreams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> bool:
+    """Whether a re-import of this file tries the streamed way: a table of invoice rows
+    (into a ledger that is not empty: ``stream.streams`` takes an empty one)."""
+    return fmt in TABLES and mapping is not None and mapping.record == "invoice"
+
+
+def reimport_streamed(
+    organisation: Organisation,
+    path: Path,
+    *,
+    format: str | None,
+    mapping: Mapping | None,
+    dry_run: bool,
+    as_of: dt.date,
+    progress: Progress | None,
+    user_id: int | None,
+    started: dt.datetime,
+) -> ImportResult:
+    """``import_file`` for a re-import (``restreams``): raise Unread when the file cannot be
+    read, Unstreamable (nothing written, nothing logged) when it is the batch path's,
+    ImportFailed (recorded in the import log unless a dry run) never otherwise."""
+    from relance.ledger.imports import read_file
+
+    result = ImportResult(path.name, "", dry_run, 0)
+    streamer = _Restreamer(organisation, path.name, result, as_of, progress or _silent, dry_run)
+
+    def apply() -> None:
+        try:
+            with collector_paused():
+                batch = read_file(
+                    path, format=format, mapping=mapping, currency=organisation.currency,
+                    as_of=as_of, progress=progress, known=known_fingerprints(organisation),
+                    sink=streamer.take, chunk=CHUNK,
+                )  # fmt: skip
+        except ImportFailed as failure:
+            raise Unread(failure) from None
+        streamer.finish(batch)
+
+    logged(organisation, result, started, user_id, apply=apply, batch=lambda: streamer.batch)
+    return result
+
+
+def _twice(keys: list[Any], seen: set[Any]) -> bool:
+    """Whether a key is twice among ``keys`` or in ``seen``, which takes them."""
+    twice = len(set(keys)) != len(keys) or not seen.isdisjoint(keys)
+    seen.update(keys)
+    return twice
+
+
+def _keep(result: ImportResult, change: dict[str, Any]) -> None:
+    """A change noted elsewhere, kept as ``ImportResult.note`` would (counts apart)."""
+    if len(result.changes) < ImportResult.SAMPLE:
+        result.changes.append(change)
+
+
+class _Restreamer(_Applier):
+    """``_Applier``'s re-import, a chunk at a time: ``take`` each chunk, then ``finish``.
+    Each chunk's steps note their changes in a result of the chunk's (``scratch``), sorted
+    here into the batch path's order; ids of invoices and payments are the chunk's."""
+
+    def __init__(
+        self,
+        organisation: Organisation,
+        file: str,
+        result: ImportResult,
+        as_of: dt.date,
+        progress: Progress,
+        dry_run: bool,
+    ):
+        super().__init__(organisation, LedgerBatch(file, "", ""), result, as_of, progress)
+        self.final = result
+        self.dry_run = dry_run
+        self.ledger: dict[str, dict[str, Any]] | None = None  # customers, by reference
+        self.seen_customers = 0  # of the reader's customers (in the order first named)
+        self.written: dict[str, dict[str, Any]] = {}  # customer created -> values inserted
+        self.derived: dict[int, set[int]] = defaultdict(set)  # customer -> terms used
+        # Every invoice number read, and the hash of every payment reference: what a key
+        # twice is found against (the batch path names the rows; a hash twice by chance
+        # only sends the file there). A million of each as dicts of their rows: 200 MB.
+        self.numbers: set[str] = set()
+        self.references: set[int] = set()
+        self.lower = self.upper = self.odd = False  # what the numbers read are written with
+        self.new_numbers = False  # a number not in the ledger
+        self.obsolete_seen: set[str] = set()
+        self.contacts: dict[tuple[str, str], ContactRecord] = {}
+        self.disputed: dict[int, bool] = {}  # invoice id -> the file's flag
+        self.moved_from: set[int] = set()
+        self.sampled = LedgerBatch(file, "", "")
+        # The first changes of each kind, in file order (deleted payments: all, sorted).
+        self.updated: list[dict[str, Any]] = []
+        self.created: list[dict[str, Any]] = []
+        self.payment_changes: list[dict[str, Any]] = []
+        self.deleted: list[dict[str, Any]] = []
+
+    # -- one chunk ----------------------------------------------------------------------
+
+    def take(self, handed: LedgerBatch) -> None:
+        if handed.problems:
+            raise Unstreamable
+        chunk = LedgerBatch(handed.file, handed.format, handed.source, snapshot=handed.snapshot,
+                            labels=handed.labels)  # fmt: skip
+        chunk.invoices, chunk.payments = handed.invoices, handed.payments
+        chunk.allocations, chunk.contacts = handed.allocations, handed.contacts
+        chunk.customers = handed.customers  # the whole file's so far
+        chunk.obsolete_payments = handed.obsolete_payments - self.obsolete_seen
+        self.obsolete_seen |= chunk.obsolete_payments
+        self.batch = chunk
+        for kind in ("invoices", "payments"):
+            kept = getattr(self.sampled, kind)
+            kept += getattr(chunk, kind)[: max(0, 10 - len(kept))]
+        self.progress("checking", 0, 0)
+        self.check_chunk()
+        self.chunk_customers()
+        scratch = self.result = ImportResult(chunk.file, "", self.dry_run, 0)
+        self.invoice_ids, self.payment_ids = {}, {}
+        before = self.invoices_before
+        self.apply_invoices()
+        self.invoices_before = min(before, self.invoices_before)
+        self.moved_from.update(old["customer_id"] for old in self.moved_invoices)
+        self.moved_invoices = []
+        self.progress("payments", 0, len(chunk.payments))
+        self.apply_payments()
+        self.apply_allocations()
+        if self.problems:
+            raise Unstreamable
+        for rec in chunk.invoices:
+            if rec.disputed is not None:
+                self.disputed[self.invoice_ids[rec.number]] = rec.disputed
+        for contact in chunk.contacts:  # one per customer and name, the last row's
+            self.contacts[(contact.customer, contact.name)] = contact
+        self.result = self.final
+        self.final.counts.update(scratch.counts)
+        for change in scratch.changes:
+            if change["what"] == "invoices":
+                kept = self.created if change["action"] == "created" else self.updated
+            else:
+                kept = self.deleted if change["action"] == "deleted" else self.payment_changes
+            if kept is self.deleted or len(kept) < ImportResult.SAMPLE:
+                kept.append(change)
+
+    def check_chunk(self) -> None:
+        """What check_batch and attach_by_reference would find of this chunk, against the
+        others': any problem is the batch path's to report."""
+        chunk = self.batch
+        numbers = list(map(_NUMBER, chunk.invoices))
+        if numbers and not self.odd:  # what may_look_alike asks, of every chunk's numbers
+            self.see_numbers(numbers)
+        if (
+            _twice(numbers, self.numbers)
+            or _twice([hash(rec.reference) for rec in chunk.payments], self.references)
+            or any(any(check_records(kind, getattr(chunk, kind))) for kind in RECORD_KINDS)
+        ):
+            raise Unstreamable
+        ledger = self.ledger_customers_all()
+        named = {rec.customer for rec in chunk.invoices}
+        named.update(contact.customer for contact in chunk.contacts)
+        for rec in chunk.payments:
+            if not rec.customer or (
+                rec.kind == PaymentKind.PAYMENT
+                and rec.customer not in ledger
+                and rec.customer not in named
+            ):
+                raise Unstreamable  # attach_by_reference's
+
+    def ledger_customers_all(self) -> dict[str, dict[str, Any]]:
+        """The organisation's customers by reference with every field the file may give:
+        what each chunk's terms and the end's comparison read (loaded once)."""
+        if self.ledger is None:
+            # The fields the mapping's columns may give (as ledger_customers, of the file).
+            given = [
+                name for name in CUSTOMER_FIELDS
+                if f"customer.{name}" in self.batch.labels or name == "payment_terms_days"
+            ]  # fmt: skip
+            self.ledger = {
+                c["reference"]: c
+                for c in Customer.objects.filter(organisation=self.org).values(
+                    "id", "reference", *given
+                )
+            }
+            for ref, old in self.ledger.items():
+                self.customer_ids[ref] = old["id"]
+                self.customer_terms[old["id"]] = old["payment_terms_days"]
+        return self.ledger
+
+    def chunk_customers(self) -> None:
+        """The customers first named in this chunk created as the file has said of them so
+        far (``finish`` brings them to its last word); every customer's terms as said so
+        far, for the due dates derived in this chunk."""
+        customers, ledger = self.batch.customers, self.ledger_customers_all()
+        create = []
+        for ref in itertools.islice(customers, self.seen_customers, None):
+            if ref in ledger:
+                continue
+            record = customers[ref]
+            if any(check_customer_fields(record.fields)) or any(check_customers([record])):
+                raise Unstreamable  # wrong for now: the batch path reads the last word
+            create.append(self.new_customer_row(ref, record.fields))
+        self.seen_customers = len(customers)
+        for values in create:
+            self.written[values["reference"]] = values
+        if self.dry_run:
+            for values in create:
+                fake = self.customer_ids[values["reference"]] = self.fake_id()
+                self.customer_terms[fake] = values.get("payment_terms_days", 30)
+        elif create:
+            before = bulk.create(Customer, create)
+            for ref, pk, terms in Customer.objects.filter(
+                organisation=self.org, pk__gt=before
+            ).values_list("reference", "pk", "payment_terms_days"):
+                self.customer_ids[ref] = pk
+                self.customer_terms[pk] = terms
+        for ref in {rec.customer for rec in self.batch.invoices}:
+            said = customers[ref].fields.get("payment_terms_days")
+            if said is not None:
+                self.customer_terms[self.customer_ids[ref]] = said
+
+    def new_customer_row(self, ref: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """The row apply_customers creates for a customer of these fields."""
+        values = {k: v for k, v in fields.items() if k in CUSTOMER_FIELDS}
+        values.setdefault("legal_name", ref)
+        values.setdefault("currency", self.org.currency)
+        return {"organisation_id": self.org.pk, "reference": ref, "source": self.batch.source,
+                **values}  # fmt: skip
+
+    def invoice_row(self, rec: InvoiceRecord) -> tuple[Any, ...]:
+        row = super().invoice_row(rec)
+        if row[_DERIVED]:  # dated by the terms said so far: checked against the last word
+            self.derived[row[_CUSTOMER]].add(self.customer_terms[row[_CUSTOMER]])
+        return row
+
+    def check_lookalikes_in_ledger(self, existing: dict[str, Any]) -> None:
+        """Noted only: ``finish`` reads the ledger's numbers once, if any number is new."""
+        if not self.new_numbers:
+            self.new_numbers = any(r.number not in existing for r in self.batch.invoices)
+
+    # -- the whole file -----------------------------------------------------------------
+
+    def finish(self, batch: LedgerBatch) -> None:
+        """The whole file's checks, the customers and what the end of apply_batch does."""
+        self.batch = batch
+        self.result = self.final
+        if batch.problems or not self.numbers.isdisjoint(batch.unchanged):
+            raise Unstreamable
+        self.check_lookalikes()
+        self.result.format, self.result.rows = batch.format, batch.rows_read
+        self.result.warnings = list(batch.warnings)
+        self.sampled.customers = dict(itertools.islice(batch.customers.items(), 10))
+        self.result.sample = read_sample(self.sampled)
+        ledger = self.ledger_customers_all()
+        for ref, record in batch.customers.items():
+            if any(check_customer_fields(record.fields, ledger.get(ref))):
+                raise Unstreamable
+        if any(check_customers(batch.customers.values())):
+            raise Unstreamable
+        if self.unpadded_references(ledger) or self.problems:
+            raise Unstreamable
+        self.finish_customers()
+        batch.contacts = list(self.contacts.values())
+        self.apply_contacts()
+        if batch.unchanged:
+            self.result.counts["invoices_unchanged"] += len(batch.unchanged)
+        for change in self.updated:
+            _keep(self.result, change)
+        self.result.changes += self.created[: ImportResult.SAMPLE]
+        for change in self.payment_changes:
+            _keep(self.result, change)
+        for change in sorted(self.deleted, key=lambda change: change["key"]):
+            _keep(self.result, change)
+        if batch.snapshot:
+            batch.unchanged.update(dict.fromkeys(self.numbers, 0))  # the numbers present
+            self.numbers = set()
+            self.settle_missing()
+        if self.problems:
+            raise Unstreamable
+        if self.dry_run:
+            return
+        self.progress("balances", 0, len(self.touched_invoices))
+        balances.refresh(
+            self.org.pk, self.touched_invoices, {*self.touched_customers, *self.moved_from}
+        )
+        if self.disputed:
+            self.open_disputes(self.disputed)
+        self.write_timeline()
+
+    def check_lookalikes(self) -> None:
+        """check_lookalike_numbers and check_lookalikes_in_ledger, as a question: may any
+        two numbers of the file (read or skipped), or of the ledger when the file brings
+        new ones, look alike? Then the batch path says which."""
+        numbers = list(self.batch.unchanged)
+        if self.new_numbers:
+            numbers += invoice_numbers(self.org.pk)
+        self.see_numbers(numbers)
+        if self.odd or (self.lower and self.upper):
+            raise Unstreamable
+
+    def see_numbers(self, numbers: list[str]) -> None:
+        """What may_look_alike asks of these numbers, added to what it asked of others."""
+        text = "\x00".join(numbers)
+        self.odd = self.odd or not text.isascii() or bool(_SPACE.search(text))
+        self.lower = self.lower or bool(_LOWER.search(text))
+        self.upper = self.upper or bool(_UPPER.search(text))
+
+    def finish_customers(self) -> None:
+        """apply_customers on the file's last word of each customer: those of the ledger
+        compared with it, those created brought to it; their addresses."""
+        ledger = self.ledger_customers_all()
+        update: list[Customer] = []
+        fields: set[str] = set()
+        addresses: dict[str, dict[str, Any]] = {}
+        for ref in sorted(self.batch.customers):
+            record = self.batch.customers[ref]
+            values = {k: v for k, v in record.fields.items() if k in CUSTOMER_FIELDS}
+            if "address" in record.fields:
+                addresses[ref] = record.fields["address"]
+            customer_id = self.customer_ids[ref]
+            old = ledger.get(ref)
+            if old is None:
+                self.result.note("customers", ref, "created")
+                row, written = self.new_customer_row(ref, record.fields), self.written[ref]
+                if row != written:
+                    update.append(Customer(pk=customer_id, **values))
+                    fields.update(k for k in row.keys() | written.keys()
+                                  if row.get(k) != written.get(k))  # fmt: skip
+                terms = row.get("payment_terms_days", self.customer_terms[customer_id])
+            else:
+                terms = values.get("payment_terms_days", old["payment_terms_days"])
+                if diff := _changed(old, values):
+                    update.append(_updated(Customer, old, values, values))
+                    fields.update(diff)
+                    self.result.note("customers", ref, "updated", diff)
+            used = self.derived.get(customer_id)
+            if used is not None and used != {terms}:
+                raise Unstreamable  # due dates derived from terms a later row changed
+        if self.dry_run:
+            return
+        _bulk_update(Customer, update, fields - {"organisation_id", "reference", "source"})
+        self.apply_addresses(addresses)
