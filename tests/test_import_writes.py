@@ -16,7 +16,7 @@ from relance.ledger import balances
 from relance.ledger.imports import import_file
 from relance.ledger.imports.apply import _Applier, created_keys, invoice_numbers
 from relance.ledger.imports.mapping import load_mapping
-from relance.ledger.models import Allocation, Invoice, Payment, TimelineEvent
+from relance.ledger.models import Allocation, Customer, Invoice, Payment, TimelineEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 TODAY = dt.date(2026, 11, 22)
@@ -135,3 +135,42 @@ def test_a_number_holding_the_separator_is_read_whole(org):
     factories.invoice(customer, "FA-2", due=DUE)
     assert sorted(invoice_numbers(org.pk)) == ["FA\x001", "FA-2"]
     assert invoice_numbers(factories.organisation("empty").pk) == []
+
+
+CUSTOMERS = """
+name: customers
+record: invoice
+columns:
+  customer.reference: Client
+  customer.legal_name: Nom
+  customer.payment_terms_days: Delai
+  customer.credit_limit: Encours
+  customer.customer_since: Depuis
+  invoice.number: Facture
+  invoice.issue_date: Date
+  invoice.amount: Montant
+"""
+
+
+def test_customers_read_from_the_ledger_compare_as_the_files(org, tmp_path):
+    """The ledger's customers (read by the driver) hold what the file's give: the same
+    file again updates none; a changed limit, date or term updates its customer only."""
+    mapping = tmp_path / "customers.yaml"
+    mapping.write_text(CUSTOMERS, encoding="utf-8")
+
+    def customers(*rows: str) -> dict[str, int]:
+        path = tmp_path / "c.csv"
+        head = "Client;Nom;Delai;Encours;Depuis;Facture;Date;Montant"
+        path.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+        result = import_file(org, path, mapping=load_mapping(mapping), as_of=TODAY)
+        return {k: n for k, n in result.counts.items() if k.startswith("customers")}
+
+    rows = ["C1;Durand;45;1500,50;01/02/2020;F-1;01/10/2026;100,00",
+            "C2;Martin;30;0,10;15/06/2021;F-2;01/10/2026;200,00",
+            "C3;Petit;60;;;F-3;01/10/2026;300,00"]  # fmt: skip
+    assert customers(*rows) == {"customers_created": 3}
+    assert customers(*rows) == {}
+    assert customers(rows[0].replace("1500,50", "1500,51"), rows[1].replace("2021", "2022"),
+                     rows[2].replace(";60;", ";90;")) == {"customers_updated": 3}  # fmt: skip
+    c1 = Customer.objects.get(organisation=org, reference="C1")
+    assert (c1.credit_limit, c1.customer_since) == (Decimal("1500.51"), dt.date(2020, 2, 1))

@@ -481,13 +481,11 @@ class _Applier:
         comparison read (a re-import names every customer, and every column of each,
         dates and amounts converted, was most of its checks)."""
         given = set().union(*map(_FIELDS, self.batch.customers.values()))
-        names = [name for name in CUSTOMER_FIELDS if name in given or name == "payment_terms_days"]
-        return {
-            c["reference"]: c
-            for c in Customer.objects.filter(organisation=self.org).values(
-                "id", "reference", *names
-            )
-        }
+        names = ["id", "reference"]
+        names += [name for name in CUSTOMER_FIELDS if name in given or name == "payment_terms_days"]
+        # Read by the driver (bulk.select), unordered: the ORM's rows cost ten times more.
+        rows = bulk.select(Customer, names, "organisation_id = %s", [self.org.pk])
+        return {row[1]: dict(zip(names, row, strict=True)) for row in rows}
 
     def apply_customers(self) -> None:
         # The last reader: the dicts go with this function (100,000 customers: 100 MB).
