@@ -174,3 +174,60 @@ def test_customers_read_from_the_ledger_compare_as_the_files(org, tmp_path):
                      rows[2].replace(";60;", ";90;")) == {"customers_updated": 3}  # fmt: skip
     c1 = Customer.objects.get(organisation=org, reference="C1")
     assert (c1.credit_limit, c1.customer_since) == (Decimal("1500.51"), dt.date(2020, 2, 1))
+
+
+def test_a_field_a_row_leaves_blank_is_kept_while_another_customer_changes_it(org, tmp_path):
+    """A blank cell gives nothing: the customer keeps its value, even when the same column
+    changes for another customer of the file and the first changes otherwise."""
+    mapping = tmp_path / "customers.yaml"
+    mapping.write_text(CUSTOMERS, encoding="utf-8")
+    head = "Client;Nom;Delai;Encours;Depuis;Facture;Date;Montant"
+    for rows in (["C1;Durand;45;1500,50;01/02/2020;F-1;01/10/2026;100,00",
+                  "C2;Martin;30;800,00;15/06/2021;F-2;01/10/2026;200,00"],
+                 ["C1;Durand SA;;;;F-1;01/10/2026;100,00",
+                  "C2;Martin;60;900,00;15/06/2022;F-2;01/10/2026;200,00"]):  # fmt: skip
+        path = tmp_path / "c.csv"
+        path.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+        import_file(org, path, mapping=load_mapping(mapping), as_of=TODAY)
+    c1 = Customer.objects.get(organisation=org, reference="C1")
+    assert (c1.legal_name, c1.payment_terms_days, c1.credit_limit, c1.customer_since) == (
+        "Durand SA", 45, Decimal("1500.50"), dt.date(2020, 2, 1))  # fmt: skip
+    c2 = Customer.objects.get(organisation=org, reference="C2")
+    assert (c2.payment_terms_days, c2.credit_limit) == (60, Decimal("900.00"))
+
+
+def test_a_streamed_first_import_ends_its_customers_as_the_whole_file_does(org, tmp_path,
+                                                                        monkeypatch):  # fmt: skip
+    """A first import streamed in chunks writes a customer as its first row says, then as its
+    rows together do (a later row's values over the first's, a blank cell giving nothing), and
+    dates again the invoices due by terms a later row changed: as the file read whole."""
+    from relance.ledger.imports import stream
+
+    mapping = tmp_path / "customers.yaml"
+    mapping.write_text(CUSTOMERS, encoding="utf-8")
+    path = tmp_path / "c.csv"
+    path.write_text("\n".join([
+        "Client;Nom;Delai;Encours;Depuis;Facture;Date;Montant",
+        "C1;Durand;30;1500,50;01/02/2020;F-1;01/10/2026;100,00",
+        "C2;Martin;45;;;F-2;01/10/2026;200,00",
+        "C1;Durand SA;60;;01/02/2020;F-3;02/10/2026;300,00",
+    ]) + "\n", encoding="utf-8")  # fmt: skip
+
+    def ledger(organisation):
+        customers = Customer.objects.filter(organisation=organisation).values_list(
+            "reference", "legal_name", "payment_terms_days", "credit_limit", "customer_since"
+        )
+        invoices = Invoice.objects.filter(organisation=organisation).values_list(
+            "number", "due_date", "due_date_derived")  # fmt: skip
+        return sorted(customers), sorted(invoices)
+
+    other = factories.organisation("other")
+    with monkeypatch.context() as m:
+        m.setattr(stream, "streams", lambda *args: False)
+        import_file(other, path, mapping=load_mapping(mapping), as_of=TODAY)
+    monkeypatch.setattr(stream, "CHUNK", 1)
+    import_file(org, path, mapping=load_mapping(mapping), as_of=TODAY)
+    assert ledger(org) == ledger(other)
+    customers, invoices = ledger(org)
+    assert customers[0] == ("C1", "Durand SA", 60, Decimal("1500.50"), dt.date(2020, 2, 1))
+    assert invoices[0] == ("F-1", dt.date(2026, 11, 30), True)  # 60 days, not 30

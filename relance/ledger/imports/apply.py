@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from django.db import connection, transaction
@@ -87,6 +87,9 @@ _NEW_PAYMENT_CUSTOMER = NEW_PAYMENT.index("customer_id")
 _PAYMENT_VALUES = operator.itemgetter(*PAYMENT_FIELDS)
 NEW_ALLOCATION = ("organisation_id", "payment_id", "invoice_id", "amount", "date")
 CONTACT_FIELDS = ("email", "phone", "role", "preferred_channel", "is_primary")
+_CONTACT_VALUES = operator.itemgetter(*CONTACT_FIELDS)
+# The fields of a billing address an import writes (a file may give some of them).
+ADDRESS_FIELDS = ("line1", "line2", "postcode", "city", "country")
 
 
 @dataclass
@@ -491,7 +494,7 @@ class _Applier:
         # The last reader: the dicts go with this function (100,000 customers: 100 MB).
         existing = self.__dict__.pop("ledger_customers", None) or self.ledger_customers
         create: list[dict[str, Any]] = []
-        update: list[Customer] = []
+        update: list[tuple[Any, ...]] = []  # customer_update's tuples
         update_fields: set[str] = set()
         addresses: dict[str, dict[str, Any]] = {}
         aliases = self.unpadded_references(existing)
@@ -517,7 +520,7 @@ class _Applier:
             )
             diff = _changed(old, values)
             if diff:
-                update.append(_updated(Customer, old, values, values))  # written: the diff
+                update.append(customer_update(old["id"], values, old))
                 update_fields.update(diff)
                 self.result.note("customers", ref, "updated", diff)
         for ref, old in existing.items():
@@ -536,7 +539,7 @@ class _Applier:
             ).values_list("reference", "pk", "payment_terms_days"):
                 self.customer_ids[ref] = pk
                 self.customer_terms[pk] = terms
-        _bulk_update(Customer, update, update_fields)
+        _write_changed(Customer, CUSTOMER_FIELDS, update, update_fields)
         self.apply_addresses(addresses)
 
     def attach_by_reference(self, existing: dict[str, Any], aliases: dict[str, str]) -> None:
@@ -670,7 +673,8 @@ class _Applier:
                 organisation=self.org, kind=AddressKind.BILLING, customer_id__in=list(ids)
             )
         }
-        create, update = [], []
+        create: list[Address] = []
+        update: list[tuple[Any, ...]] = []  # the new values of ADDRESS_FIELDS, then the id
         for customer_id, parts in ids.items():
             old = existing.get(customer_id)
             if old is None:
@@ -679,11 +683,9 @@ class _Applier:
                             kind=AddressKind.BILLING, **parts)
                 )  # fmt: skip
             elif any(getattr(old, k) != v for k, v in parts.items()):
-                for k, v in parts.items():
-                    setattr(old, k, v)
-                update.append(old)
+                update.append((*(parts.get(k, getattr(old, k)) for k in ADDRESS_FIELDS), old.pk))
         Address.objects.bulk_create(create, batch_size=BATCH)
-        _bulk_update(Address, update, {"line1", "line2", "postcode", "city", "country"})
+        _write_changed(Address, ADDRESS_FIELDS, update, ADDRESS_FIELDS)
 
     # -- contacts -----------------------------------------------------------------------
 
@@ -697,7 +699,7 @@ class _Applier:
             )
         }
         create: list[Contact] = []
-        update: list[Contact] = []
+        update: list[tuple[Any, ...]] = []  # the new values of CONTACT_FIELDS, then the id
         fields: set[str] = set()
         # A contact repeated on every row of its customer's invoices is one contact.
         unique = {(rec.customer, rec.name): rec for rec in self.batch.contacts}
@@ -716,12 +718,12 @@ class _Applier:
                 )  # fmt: skip
                 self.result.note("contacts", key, "created")
             elif diff := _changed(old, values):
-                update.append(_updated(Contact, old, CONTACT_FIELDS, values))
+                update.append((*_CONTACT_VALUES(values), old["id"]))
                 fields.update(diff)
                 self.result.note("contacts", key, "updated", diff)
         if not self.dry_run:
             Contact.objects.bulk_create(create, batch_size=BATCH)
-            _bulk_update(Contact, update, fields)
+            _write_changed(Contact, CONTACT_FIELDS, update, fields)
 
     # -- invoices -----------------------------------------------------------------------
 
@@ -1292,11 +1294,6 @@ def may_look_alike(numbers: list[str]) -> bool:
     return bool(_LOWER.search(text)) and bool(_UPPER.search(text))
 
 
-def _updated(model: Any, old: dict[str, Any], names: Iterable[str], new: dict[str, Any]) -> Any:
-    """An unsaved instance holding the new value of every field, for bulk_update."""
-    return model(pk=old["id"], **{name: new.get(name, old[name]) for name in names})
-
-
 def _write_changed(
     model: Any, names: Sequence[str], rows: list[tuple[Any, ...]], changed: Iterable[str]
 ) -> None:
@@ -1318,15 +1315,16 @@ def _write_changed(
     )
 
 
-def _bulk_update(model: Any, objects: list[Any], fields: Iterable[str]) -> None:
-    """Write ``fields`` of ``objects`` (unsaved instances holding the new values) by id,
-    through ``bulk.update``: Django's ``bulk_update`` builds a CASE of every object per
-    field, in Python, 500 at a time."""
-    columns = [model._meta.get_field(name) for name in sorted(fields)]
-    if not objects or not columns:
-        return
-    rows = [
-        (*(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns), obj.pk)
-        for obj in objects
-    ]
-    bulk.update(model._meta.db_table, [f.column for f in columns], ["id"], rows)
+def customer_update(pk: int, values: dict[str, Any], rest: dict[str, Any]) -> tuple[Any, ...]:
+    """A customer's row for ``_write_changed(Customer, CUSTOMER_FIELDS, ...)``: the values of
+    CUSTOMER_FIELDS the file gives, ``rest``'s for the others (the stored values, or
+    ``customer_defaults()``), then the id: a field one customer leaves blank keeps its value
+    while another's changes."""
+    return (*(values[n] if n in values else rest.get(n) for n in CUSTOMER_FIELDS), pk)
+
+
+@cache
+def customer_defaults() -> dict[str, Any]:
+    """The defaults of CUSTOMER_FIELDS, those of a customer created without them."""
+    fields = Customer._meta.concrete_fields
+    return {f.attname: f.get_default() for f in fields if f.attname in CUSTOMER_FIELDS}
