@@ -11,10 +11,17 @@ from types import SimpleNamespace
 import factories
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from relance.ledger import balances
 from relance.ledger.imports import import_file
-from relance.ledger.imports.apply import _Applier, created_keys, invoice_numbers
+from relance.ledger.imports.apply import (
+    _Applier,
+    created_keys,
+    invoice_key,
+    invoice_numbers,
+    lookalikes_in_ledger,
+)
 from relance.ledger.imports.mapping import load_mapping
 from relance.ledger.models import Allocation, Customer, Invoice, Payment, TimelineEvent
 
@@ -231,3 +238,38 @@ def test_a_streamed_first_import_ends_its_customers_as_the_whole_file_does(org, 
     customers, invoices = ledger(org)
     assert customers[0] == ("C1", "Durand SA", 60, Decimal("1500.50"), dt.date(2020, 2, 1))
     assert invoices[0] == ("F-1", dt.date(2026, 11, 30), True)  # 60 days, not 30
+
+
+@pytest.mark.parametrize(
+    ("ledger", "new", "found"),
+    [
+        ("FA-0001", "fa-0001", True),  # a spelling in case
+        ("Fa0001", "FA 0001", True),  # a new number with a space
+        ("FA\u00a00001", "fa0001", True),  # a ledger number with a space (odd)
+        ("\u212aA-1", "ka-1", True),  # Kelvin sign: casefolded to k (odd)
+        ("STRASSE-1", "straße-1", True),  # ß casefolds to ss
+        ("straße-1", "STRASSE-1", True),
+        ("FA-0001", "FA-0002", False),
+        ("INV-ABCDEFGH-1", "inv-abcdefgh-1", True),  # 2 ** 11 spellings: read whole
+        ("INV-ABCDEFGH-1", "inv-abcdefgh-2", False),
+    ],
+)
+def test_a_new_numbers_look_alike_in_the_ledger_is_found_by_key(org, ledger, new, found):
+    customer = factories.customer(org)
+    factories.invoice(customer, ledger, due=DUE)
+    factories.invoice(customer, "FB-9", due=DUE)
+    factories.invoice(factories.customer(factories.organisation("other")), new.upper(), due=DUE)
+    expected = {invoice_key(new): ledger} if found else {}
+    assert lookalikes_in_ledger(org.pk, [new, "ZZ-1"]) == expected
+
+
+def test_the_look_alikes_of_plain_numbers_are_looked_up_not_read_whole(org):
+    customer = factories.customer(org)
+    for n in range(30):
+        factories.invoice(customer, f"FA-{n:04d}", due=DUE)
+    factories.invoice(customer, "fa 0031", due=DUE)
+    with CaptureQueriesContext(connection) as captured:
+        found = lookalikes_in_ledger(org.pk, ["Fa-0003", "FA0031", "FA-0040"])
+    assert found == {"fa-0003": "FA-0003", "fa0031": "fa 0031"}
+    read = [q["sql"] for q in captured.captured_queries if "number" in q["sql"]]
+    assert len(read) == 2 and not any("group_concat" in sql for sql in read)

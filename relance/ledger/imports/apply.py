@@ -10,6 +10,7 @@ writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import operator
 import re
@@ -248,6 +249,51 @@ def invoice_numbers(organisation_id: int) -> list[str]:
                 return numbers
         cursor.execute(f"SELECT number FROM {table} WHERE organisation_id = %s", [organisation_id])
         return [number for (number,) in cursor.fetchall()]
+
+
+def lookalikes_in_ledger(organisation_id: int, numbers: list[str]) -> dict[str, str]:
+    """invoice_key -> a number of the ledger with that key, for the keys of ``numbers`` (new
+    numbers, none in the ledger) that a number of the ledger has: read by key, not by
+    reading every number. A number of printable ASCII without spaces has its lowercase as
+    key: it is one of the key's spellings in case, looked up by the index of numbers; any
+    other is in the partial index of odd numbers (``number__odd``). A key of many letters
+    (more spellings than SPELLINGS) has every number of the ledger read instead."""
+    keys = {invoice_key(number) for number in numbers}
+    spellings: list[str] = []
+    for key in keys:
+        if not (key.isascii() and key.isprintable()):
+            continue  # no plain number has this key: the odd ones are read below
+        pieces = _LETTER.split(key)  # "fa-1" -> "", "f", "", "a", "-1"
+        if 2 ** (len(pieces) // 2) > SPELLINGS:
+            return _lookalikes_read_whole(organisation_id, numbers, keys)
+        spellings += map("".join, itertools.product(*((p, p.upper()) if i % 2 else (p,)
+                                                      for i, p in enumerate(pieces))))  # fmt: skip
+    found: dict[str, str] = {}
+    odd = Invoice.objects.filter(organisation_id=organisation_id, number__odd=True).order_by()
+    for number in odd.values_list("number", flat=True).iterator():
+        if (key := invoice_key(number)) in keys:
+            found.setdefault(key, number)
+    table = Invoice._meta.db_table
+    with connection.cursor() as cursor:
+        for start in range(0, len(spellings), LOOKUP):
+            chunk = spellings[start : start + LOOKUP]
+            cursor.execute(
+                f"SELECT number FROM {table} WHERE organisation_id = %s"
+                f" AND number IN ({', '.join(['%s'] * len(chunk))})",
+                [organisation_id, *chunk],
+            )
+            for (number,) in cursor.fetchall():
+                found.setdefault(invoice_key(number), number)
+    return found
+
+
+def _lookalikes_read_whole(
+    organisation_id: int, numbers: list[str], keys: set[str]
+) -> dict[str, str]:
+    ledger_numbers = invoice_numbers(organisation_id)
+    if not ledger_numbers or not may_look_alike([*ledger_numbers, *numbers]):
+        return {}
+    return {key: number for number in ledger_numbers if (key := invoice_key(number)) in keys}
 
 
 def created_keys(
@@ -845,13 +891,8 @@ class _Applier:
         is refused (see check_lookalike_numbers)."""
         if all(r.number in existing for r in self.batch.invoices):
             return  # no new number (the same file again): the ledger's are not read
-        ledger_numbers = invoice_numbers(self.org.pk)
-        if not ledger_numbers:  # a first import: nothing to look like
-            return
         new = {invoice_key(r.number): r for r in self.batch.invoices if r.number not in existing}
-        if not may_look_alike([*ledger_numbers, *(r.number for r in new.values())]):
-            return
-        ledger = {invoice_key(number): number for number in ledger_numbers}
+        ledger = lookalikes_in_ledger(self.org.pk, [rec.number for rec in new.values()])
         for key, rec in new.items():
             number = ledger.get(key)
             if number is not None:
@@ -1283,6 +1324,9 @@ def invoice_key(number: str) -> str:
 
 
 _SPACE, _LOWER, _UPPER = re.compile(r"\s"), re.compile("[a-z]"), re.compile("[A-Z]")
+_LETTER = re.compile("([a-z])")
+# The spellings in case of a new number's key looked up at most (2 ** its letters).
+SPELLINGS = 64
 
 
 def may_look_alike(numbers: list[str]) -> bool:
