@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from relance.ledger import balances
-from relance.ledger.imports import import_file
+from relance.ledger.imports import ImportFailed, import_file
 from relance.ledger.imports.apply import (
     _Applier,
     created_keys,
@@ -273,3 +273,30 @@ def test_the_look_alikes_of_plain_numbers_are_looked_up_not_read_whole(org):
     assert found == {"fa-0003": "FA-0003", "fa0031": "fa 0031"}
     read = [q["sql"] for q in captured.captured_queries if "number" in q["sql"]]
     assert len(read) == 2 and not any("group_concat" in sql for sql in read)
+
+
+def test_only_the_customers_a_file_changes_are_checked_again(org, tmp_path, monkeypatch):
+    from relance.ledger.imports import apply
+
+    mapping = tmp_path / "customers.yaml"
+    mapping.write_text(CUSTOMERS + "  customer.siren: SIREN\n", encoding="utf-8")
+    head = "Client;Nom;Delai;Encours;Depuis;SIREN;Facture;Date;Montant"
+    rows = [f"C{n};Client {n};30;100,00;01/02/2020;732829320;F-{n};01/10/2026;100,00"
+            for n in range(5)]  # fmt: skip
+
+    def run(*rows: str):
+        path = tmp_path / "c.csv"
+        path.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+        return import_file(org, path, mapping=load_mapping(mapping), as_of=TODAY)
+
+    run(*rows)
+    checked: list[str] = []
+    real = apply.check_customer_fields
+    monkeypatch.setattr(apply, "check_customer_fields",
+                        lambda fields, stored: checked.append(fields["legal_name"])
+                        or real(fields, stored))  # fmt: skip
+    assert run(*rows).counts.get("customers_updated", 0) == 0
+    assert checked == []
+    with pytest.raises(ImportFailed, match="not a valid SIREN"):
+        run(*rows[:4], rows[4].replace("732829320", "732829321"))
+    assert checked == ["Client 4"]
