@@ -11,12 +11,19 @@ from types import SimpleNamespace
 import factories
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from relance.ledger import balances
-from relance.ledger.imports import import_file
-from relance.ledger.imports.apply import _Applier, created_keys, invoice_numbers
+from relance.ledger.imports import ImportFailed, import_file
+from relance.ledger.imports.apply import (
+    _Applier,
+    created_keys,
+    invoice_key,
+    invoice_numbers,
+    lookalikes_in_ledger,
+)
 from relance.ledger.imports.mapping import load_mapping
-from relance.ledger.models import Allocation, Invoice, Payment, TimelineEvent
+from relance.ledger.models import Allocation, Customer, Invoice, Payment, TimelineEvent
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 TODAY = dt.date(2026, 11, 22)
@@ -135,3 +142,161 @@ def test_a_number_holding_the_separator_is_read_whole(org):
     factories.invoice(customer, "FA-2", due=DUE)
     assert sorted(invoice_numbers(org.pk)) == ["FA\x001", "FA-2"]
     assert invoice_numbers(factories.organisation("empty").pk) == []
+
+
+CUSTOMERS = """
+name: customers
+record: invoice
+columns:
+  customer.reference: Client
+  customer.legal_name: Nom
+  customer.payment_terms_days: Delai
+  customer.credit_limit: Encours
+  customer.customer_since: Depuis
+  invoice.number: Facture
+  invoice.issue_date: Date
+  invoice.amount: Montant
+"""
+
+
+def test_customers_read_from_the_ledger_compare_as_the_files(org, tmp_path):
+    """The ledger's customers (read by the driver) hold what the file's give: the same
+    file again updates none; a changed limit, date or term updates its customer only."""
+    mapping = tmp_path / "customers.yaml"
+    mapping.write_text(CUSTOMERS, encoding="utf-8")
+
+    def customers(*rows: str) -> dict[str, int]:
+        path = tmp_path / "c.csv"
+        head = "Client;Nom;Delai;Encours;Depuis;Facture;Date;Montant"
+        path.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+        result = import_file(org, path, mapping=load_mapping(mapping), as_of=TODAY)
+        return {k: n for k, n in result.counts.items() if k.startswith("customers")}
+
+    rows = ["C1;Durand;45;1500,50;01/02/2020;F-1;01/10/2026;100,00",
+            "C2;Martin;30;0,10;15/06/2021;F-2;01/10/2026;200,00",
+            "C3;Petit;60;;;F-3;01/10/2026;300,00"]  # fmt: skip
+    assert customers(*rows) == {"customers_created": 3}
+    assert customers(*rows) == {}
+    assert customers(rows[0].replace("1500,50", "1500,51"), rows[1].replace("2021", "2022"),
+                     rows[2].replace(";60;", ";90;")) == {"customers_updated": 3}  # fmt: skip
+    c1 = Customer.objects.get(organisation=org, reference="C1")
+    assert (c1.credit_limit, c1.customer_since) == (Decimal("1500.51"), dt.date(2020, 2, 1))
+
+
+def test_a_field_a_row_leaves_blank_is_kept_while_another_customer_changes_it(org, tmp_path):
+    """A blank cell gives nothing: the customer keeps its value, even when the same column
+    changes for another customer of the file and the first changes otherwise."""
+    mapping = tmp_path / "customers.yaml"
+    mapping.write_text(CUSTOMERS, encoding="utf-8")
+    head = "Client;Nom;Delai;Encours;Depuis;Facture;Date;Montant"
+    for rows in (["C1;Durand;45;1500,50;01/02/2020;F-1;01/10/2026;100,00",
+                  "C2;Martin;30;800,00;15/06/2021;F-2;01/10/2026;200,00"],
+                 ["C1;Durand SA;;;;F-1;01/10/2026;100,00",
+                  "C2;Martin;60;900,00;15/06/2022;F-2;01/10/2026;200,00"]):  # fmt: skip
+        path = tmp_path / "c.csv"
+        path.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+        import_file(org, path, mapping=load_mapping(mapping), as_of=TODAY)
+    c1 = Customer.objects.get(organisation=org, reference="C1")
+    assert (c1.legal_name, c1.payment_terms_days, c1.credit_limit, c1.customer_since) == (
+        "Durand SA", 45, Decimal("1500.50"), dt.date(2020, 2, 1))  # fmt: skip
+    c2 = Customer.objects.get(organisation=org, reference="C2")
+    assert (c2.payment_terms_days, c2.credit_limit) == (60, Decimal("900.00"))
+
+
+def test_a_streamed_first_import_ends_its_customers_as_the_whole_file_does(org, tmp_path,
+                                                                        monkeypatch):  # fmt: skip
+    """A first import streamed in chunks writes a customer as its first row says, then as its
+    rows together do (a later row's values over the first's, a blank cell giving nothing), and
+    dates again the invoices due by terms a later row changed: as the file read whole."""
+    from relance.ledger.imports import stream
+
+    mapping = tmp_path / "customers.yaml"
+    mapping.write_text(CUSTOMERS, encoding="utf-8")
+    path = tmp_path / "c.csv"
+    path.write_text("\n".join([
+        "Client;Nom;Delai;Encours;Depuis;Facture;Date;Montant",
+        "C1;Durand;30;1500,50;01/02/2020;F-1;01/10/2026;100,00",
+        "C2;Martin;45;;;F-2;01/10/2026;200,00",
+        "C1;Durand SA;60;;01/02/2020;F-3;02/10/2026;300,00",
+    ]) + "\n", encoding="utf-8")  # fmt: skip
+
+    def ledger(organisation):
+        customers = Customer.objects.filter(organisation=organisation).values_list(
+            "reference", "legal_name", "payment_terms_days", "credit_limit", "customer_since"
+        )
+        invoices = Invoice.objects.filter(organisation=organisation).values_list(
+            "number", "due_date", "due_date_derived")  # fmt: skip
+        return sorted(customers), sorted(invoices)
+
+    other = factories.organisation("other")
+    with monkeypatch.context() as m:
+        m.setattr(stream, "streams", lambda *args: False)
+        import_file(other, path, mapping=load_mapping(mapping), as_of=TODAY)
+    monkeypatch.setattr(stream, "CHUNK", 1)
+    import_file(org, path, mapping=load_mapping(mapping), as_of=TODAY)
+    assert ledger(org) == ledger(other)
+    customers, invoices = ledger(org)
+    assert customers[0] == ("C1", "Durand SA", 60, Decimal("1500.50"), dt.date(2020, 2, 1))
+    assert invoices[0] == ("F-1", dt.date(2026, 11, 30), True)  # 60 days, not 30
+
+
+@pytest.mark.parametrize(
+    ("ledger", "new", "found"),
+    [
+        ("FA-0001", "fa-0001", True),  # a spelling in case
+        ("Fa0001", "FA 0001", True),  # a new number with a space
+        ("FA\u00a00001", "fa0001", True),  # a ledger number with a space (odd)
+        ("\u212aA-1", "ka-1", True),  # Kelvin sign: casefolded to k (odd)
+        ("STRASSE-1", "straße-1", True),  # ß casefolds to ss
+        ("straße-1", "STRASSE-1", True),
+        ("FA-0001", "FA-0002", False),
+        ("INV-ABCDEFGH-1", "inv-abcdefgh-1", True),  # 2 ** 11 spellings: read whole
+        ("INV-ABCDEFGH-1", "inv-abcdefgh-2", False),
+    ],
+)
+def test_a_new_numbers_look_alike_in_the_ledger_is_found_by_key(org, ledger, new, found):
+    customer = factories.customer(org)
+    factories.invoice(customer, ledger, due=DUE)
+    factories.invoice(customer, "FB-9", due=DUE)
+    factories.invoice(factories.customer(factories.organisation("other")), new.upper(), due=DUE)
+    expected = {invoice_key(new): ledger} if found else {}
+    assert lookalikes_in_ledger(org.pk, [new, "ZZ-1"]) == expected
+
+
+def test_the_look_alikes_of_plain_numbers_are_looked_up_not_read_whole(org):
+    customer = factories.customer(org)
+    for n in range(30):
+        factories.invoice(customer, f"FA-{n:04d}", due=DUE)
+    factories.invoice(customer, "fa 0031", due=DUE)
+    with CaptureQueriesContext(connection) as captured:
+        found = lookalikes_in_ledger(org.pk, ["Fa-0003", "FA0031", "FA-0040"])
+    assert found == {"fa-0003": "FA-0003", "fa0031": "fa 0031"}
+    read = [q["sql"] for q in captured.captured_queries if "number" in q["sql"]]
+    assert len(read) == 2 and not any("group_concat" in sql for sql in read)
+
+
+def test_only_the_customers_a_file_changes_are_checked_again(org, tmp_path, monkeypatch):
+    from relance.ledger.imports import apply
+
+    mapping = tmp_path / "customers.yaml"
+    mapping.write_text(CUSTOMERS + "  customer.siren: SIREN\n", encoding="utf-8")
+    head = "Client;Nom;Delai;Encours;Depuis;SIREN;Facture;Date;Montant"
+    rows = [f"C{n};Client {n};30;100,00;01/02/2020;732829320;F-{n};01/10/2026;100,00"
+            for n in range(5)]  # fmt: skip
+
+    def run(*rows: str):
+        path = tmp_path / "c.csv"
+        path.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+        return import_file(org, path, mapping=load_mapping(mapping), as_of=TODAY)
+
+    run(*rows)
+    checked: list[str] = []
+    real = apply.check_customer_fields
+    monkeypatch.setattr(apply, "check_customer_fields",
+                        lambda fields, stored: checked.append(fields["legal_name"])
+                        or real(fields, stored))  # fmt: skip
+    assert run(*rows).counts.get("customers_updated", 0) == 0
+    assert checked == []
+    with pytest.raises(ImportFailed, match="not a valid SIREN"):
+        run(*rows[:4], rows[4].replace("732829320", "732829321"))
+    assert checked == ["Client 4"]

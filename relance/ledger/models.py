@@ -10,6 +10,7 @@ transaction that changed the allocations.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -187,6 +188,24 @@ class InvoiceKind(models.TextChoices):
     DEBIT_NOTE = "debit_note", _("Debit note")
 
 
+class OddText(models.Lookup[Any]):
+    """``field__odd=True``: text holding other characters than printable ASCII, or a space
+    (an accent, a tab, a control). A constant condition in SQL, no parameter: a partial index
+    on it serves only a query saying it the same way."""
+
+    lookup_name = "odd"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, params = compiler.compile(self.lhs)
+        if connection.vendor == "postgresql":
+            return f"{lhs} ~ '[^!-~]'", list(params)
+        return f"{lhs} GLOB '*[^!-~]*'", list(params)
+
+
+models.CharField.register_lookup(OddText)
+
+
 class Invoice(models.Model):
     """An item the customer owes: an invoice or a debit note."""
 
@@ -249,6 +268,14 @@ class Invoice(models.Model):
                 fields=["organisation", "moves_on"],
                 name="invoice_open_by_move",
                 condition=Q(balance__gt=0),
+            ),
+            # The numbers of more than printable ASCII without spaces, few or none: with them
+            # an import finds the look-alikes of its new numbers without reading every number
+            # (relance.ledger.imports.apply.lookalikes_in_ledger).
+            models.Index(
+                fields=["organisation", "number"],
+                name="invoice_odd_number",
+                condition=Q(number__odd=True),
             ),
         ]
 

@@ -37,8 +37,10 @@ from relance.ledger.imports.apply import (
     ImportResult,
     Progress,
     _Applier,
-    _bulk_update,
     _silent,
+    _write_changed,
+    customer_defaults,
+    customer_update,
     invoice_key,
     logged,
     read_sample,
@@ -394,7 +396,7 @@ class _Streamer(_Applier):
         billing addresses, and the due dates derived from terms a later row changed."""
         if self.dry_run:
             return
-        update: list[Customer] = []
+        update: list[tuple[Any, ...]] = []  # customer_update's tuples
         fields: set[str] = set()
         addresses: dict[str, dict[str, Any]] = {}
         for ref in sorted(self.batch.customers):
@@ -404,11 +406,11 @@ class _Streamer(_Applier):
             values, old = self.customer_row(record), self.written[ref]
             if values != old:
                 changed = {k for k in values.keys() | old.keys() if values.get(k) != old.get(k)}
-                update.append(Customer(pk=self.customer_ids[ref], **values))
+                update.append(customer_update(self.customer_ids[ref], values, customer_defaults()))
                 fields.update(changed)
                 terms = values.get("payment_terms_days", 30)
                 self.customer_terms[self.customer_ids[ref]] = terms
-        _bulk_update(Customer, update, fields - {"organisation_id", "reference", "source"})
+        _write_changed(Customer, CUSTOMER_FIELDS, update, fields)
         self.apply_addresses(addresses)
         redated = []
         for customer_id, used in self.derived.items():
@@ -418,7 +420,5 @@ class _Streamer(_Applier):
             derived = Invoice.objects.filter(
                 organisation=self.org, customer_id=customer_id, due_date_derived=True
             ).values_list("pk", "issue_date")
-            redated += [
-                Invoice(pk=pk, due_date=issued + dt.timedelta(days=terms)) for pk, issued in derived
-            ]
-        _bulk_update(Invoice, redated, {"due_date"})
+            redated += [(issued + dt.timedelta(days=terms), pk) for pk, issued in derived]
+        _write_changed(Invoice, ("due_date",), redated, {"due_date"})

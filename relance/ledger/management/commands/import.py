@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -92,16 +93,21 @@ class Command(BaseCommand):
         # Taken before the transaction, so that an import waiting for a run (or another
         # import) of the organisation holds nothing the other needs.
         slug = opts["org"] if opts["create_org"] else organisation_option(opts["org"]).slug
-        with organisation_lock(slug, "import"), transaction.atomic():
+        # A dry run writes nothing, not even the organisation it would create; an
+        # organisation created for an import that is refused goes with it (there is no
+        # ledger to log the refusal against): one transaction around the command. Otherwise
+        # the import's own, as in the console: nested, the import ran in a savepoint, whose
+        # original of every page it changed SQLite keeps until its end (300 MB at a million
+        # rows), and the refusal's record needs no outer transaction.
+        whole = opts["dry_run"] or opts["create_org"]
+        with organisation_lock(slug, "import"), transaction.atomic() if whole else nullcontext():
             org, created = self.organisation(opts, mapping_file)
             try:
                 result = self.run(org, mapping_file, opts)
             except ImportFailed as failure:
                 refused = failure  # raised below, after the import log's record is kept
-            # A dry run writes nothing, not even the organisation it would create; an
-            # organisation created for an import that is refused goes with it (there is no
-            # ledger to log the refusal against).
-            transaction.set_rollback(opts["dry_run"] or (refused is not None and created))
+            if whole:
+                transaction.set_rollback(opts["dry_run"] or (refused is not None and created))
         if refused is not None:
             self.fail(refused.problems, opts["json"])
         if opts["json"]:
