@@ -533,11 +533,7 @@ class _Applier:
         comparison read (a re-import names every customer, and every column of each,
         dates and amounts converted, was most of its checks)."""
         given = set().union(*map(_FIELDS, self.batch.customers.values()))
-        names = ["id", "reference"]
-        names += [name for name in CUSTOMER_FIELDS if name in given or name == "payment_terms_days"]
-        # Read by the driver (bulk.select), unordered: the ORM's rows cost ten times more.
-        rows = bulk.select(Customer, names, "organisation_id = %s", [self.org.pk])
-        return {row[1]: dict(zip(names, row, strict=True)) for row in rows}
+        return stored_customers(self.org.pk, given)
 
     def apply_customers(self) -> None:
         # The last reader: the dicts go with this function (100,000 customers: 100 MB).
@@ -574,11 +570,7 @@ class _Applier:
             self.customer_terms[old["id"]] = values.get(
                 "payment_terms_days", old["payment_terms_days"]
             )
-            diff = _changed(old, values)
-            if diff:
-                update.append(customer_update(old["id"], values, old))
-                update_fields.update(diff)
-                self.result.note("customers", ref, "updated", diff)
+            self.compare_customer(ref, old, values, update, update_fields)
         for ref, old in existing.items():
             self.customer_ids.setdefault(ref, old["id"])
             self.customer_terms.setdefault(old["id"], old["payment_terms_days"])
@@ -597,6 +589,22 @@ class _Applier:
                 self.customer_terms[pk] = terms
         _write_changed(Customer, CUSTOMER_FIELDS, update, update_fields)
         self.apply_addresses(addresses)
+
+    def compare_customer(
+        self,
+        ref: str,
+        old: dict[str, Any],
+        values: dict[str, Any],
+        update: list[tuple[Any, ...]],
+        fields: set[str],
+    ) -> None:
+        """A ledger's customer the file says otherwise of: noted, its row added to
+        ``update`` (customer_update's) and the fields that changed to ``fields``."""
+        diff = _changed(old, values)
+        if diff:
+            update.append(customer_update(old["id"], values, old))
+            fields.update(diff)
+            self.result.note("customers", ref, "updated", diff)
 
     def attach_by_reference(self, existing: dict[str, Any], aliases: dict[str, str]) -> None:
         """Payments (transfers, not credit notes) of no customer, or of a customer neither
@@ -1367,6 +1375,17 @@ def _write_changed(
         ["id"],
         [tuple(map(bulk.plain, pick(row))) for row in rows],
     )
+
+
+def stored_customers(organisation_id: int, given: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The organisation's customers by reference, as dicts of their id, reference, payment
+    terms and the CUSTOMER_FIELDS in ``given``."""
+    given = set(given)
+    names = ["id", "reference"]
+    names += [name for name in CUSTOMER_FIELDS if name in given or name == "payment_terms_days"]
+    # Read by the driver (bulk.select), unordered: the ORM's rows cost ten times more.
+    rows = bulk.select(Customer, names, "organisation_id = %s", [organisation_id])
+    return {row[1]: dict(zip(names, row, strict=True)) for row in rows}
 
 
 def customer_update(pk: int, values: dict[str, Any], rest: dict[str, Any]) -> tuple[Any, ...]:

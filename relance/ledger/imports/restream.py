@@ -49,14 +49,14 @@ from relance.ledger.imports.apply import (
     ImportResult,
     Progress,
     _Applier,
-    _bulk_update,
-    _changed,
     _silent,
-    _updated,
-    invoice_numbers,
+    _write_changed,
+    customer_defaults,
+    customer_update,
     known_fingerprints,
     logged,
     read_sample,
+    stored_customers,
 )
 from relance.ledger.imports.limits import RECORD_KINDS, check_customers, check_records
 from relance.ledger.imports.mapping import Mapping
@@ -162,7 +162,6 @@ class _Restreamer(_Applier):
         self.numbers: set[str] = set()
         self.references: set[int] = set()
         self.lower = self.upper = self.odd = False  # what the numbers read are written with
-        self.new_numbers = False  # a number not in the ledger
         self.obsolete_seen: set[str] = set()
         self.contacts: dict[tuple[str, str], ContactRecord] = {}
         self.disputed: dict[int, bool] = {}  # invoice id -> the file's flag
@@ -248,17 +247,8 @@ class _Restreamer(_Applier):
         """The organisation's customers by reference with every field the file may give:
         what each chunk's terms and the end's comparison read (loaded once)."""
         if self.ledger is None:
-            # The fields the mapping's columns may give (as ledger_customers, of the file).
-            given = [
-                name for name in CUSTOMER_FIELDS
-                if f"customer.{name}" in self.batch.labels or name == "payment_terms_days"
-            ]  # fmt: skip
-            self.ledger = {
-                c["reference"]: c
-                for c in Customer.objects.filter(organisation=self.org).values(
-                    "id", "reference", *given
-                )
-            }
+            given = [name for name in CUSTOMER_FIELDS if f"customer.{name}" in self.batch.labels]
+            self.ledger = stored_customers(self.org.pk, given)
             for ref, old in self.ledger.items():
                 self.customer_ids[ref] = old["id"]
                 self.customer_terms[old["id"]] = old["payment_terms_days"]
@@ -310,11 +300,6 @@ class _Restreamer(_Applier):
             self.derived[row[_CUSTOMER]].add(self.customer_terms[row[_CUSTOMER]])
         return row
 
-    def check_lookalikes_in_ledger(self, existing: dict[str, Any]) -> None:
-        """Noted only: ``finish`` reads the ledger's numbers once, if any number is new."""
-        if not self.new_numbers:
-            self.new_numbers = any(r.number not in existing for r in self.batch.invoices)
-
     # -- the whole file -----------------------------------------------------------------
 
     def finish(self, batch: LedgerBatch) -> None:
@@ -330,7 +315,10 @@ class _Restreamer(_Applier):
         self.result.sample = read_sample(self.sampled)
         ledger = self.ledger_customers_all()
         for ref, record in batch.customers.items():
-            if any(check_customer_fields(record.fields, ledger.get(ref))):
+            stored = ledger.get(ref)
+            if stored is not None and stored.items() >= record.fields.items():
+                continue  # every value as the ledger holds it (check_batch's shortcut)
+            if any(check_customer_fields(record.fields, stored)):
                 raise Unstreamable
         if any(check_customers(batch.customers.values())):
             raise Unstreamable
@@ -365,13 +353,11 @@ class _Restreamer(_Applier):
         self.write_timeline()
 
     def check_lookalikes(self) -> None:
-        """check_lookalike_numbers and check_lookalikes_in_ledger, as a question: may any
-        two numbers of the file (read or skipped), or of the ledger when the file brings
-        new ones, look alike? Then the batch path says which."""
-        numbers = list(self.batch.unchanged)
-        if self.new_numbers:
-            numbers += invoice_numbers(self.org.pk)
-        self.see_numbers(numbers)
+        """check_lookalike_numbers, as a question: may any two numbers of the file (read or
+        skipped) look alike? Then the batch path says which. (Each chunk's new numbers were
+        looked up among the ledger's by check_lookalikes_in_ledger: a problem found there
+        sends the file to the batch path too.)"""
+        self.see_numbers(list(self.batch.unchanged))
         if self.odd or (self.lower and self.upper):
             raise Unstreamable
 
@@ -386,34 +372,35 @@ class _Restreamer(_Applier):
         """apply_customers on the file's last word of each customer: those of the ledger
         compared with it, those created brought to it; their addresses."""
         ledger = self.ledger_customers_all()
-        update: list[Customer] = []
+        update: list[tuple[Any, ...]] = []  # customer_update's tuples
         fields: set[str] = set()
         addresses: dict[str, dict[str, Any]] = {}
         for ref in sorted(self.batch.customers):
             record = self.batch.customers[ref]
-            values = {k: v for k, v in record.fields.items() if k in CUSTOMER_FIELDS}
-            if "address" in record.fields:
-                addresses[ref] = record.fields["address"]
             customer_id = self.customer_ids[ref]
             old = ledger.get(ref)
-            if old is None:
+            if old is not None and old.items() >= record.fields.items():
+                terms = old["payment_terms_days"]  # as the ledger holds it (apply_customers')
+            elif old is not None:
+                values = {k: v for k, v in record.fields.items() if k in CUSTOMER_FIELDS}
+                if "address" in record.fields:
+                    addresses[ref] = record.fields["address"]
+                terms = values.get("payment_terms_days", old["payment_terms_days"])
+                self.compare_customer(ref, old, values, update, fields)
+            else:
+                if "address" in record.fields:
+                    addresses[ref] = record.fields["address"]
                 self.result.note("customers", ref, "created")
                 row, written = self.new_customer_row(ref, record.fields), self.written[ref]
-                if row != written:
-                    update.append(Customer(pk=customer_id, **values))
+                if row != written:  # as created from the last word: the defaults elsewhere
+                    update.append(customer_update(customer_id, row, customer_defaults()))
                     fields.update(k for k in row.keys() | written.keys()
                                   if row.get(k) != written.get(k))  # fmt: skip
                 terms = row.get("payment_terms_days", self.customer_terms[customer_id])
-            else:
-                terms = values.get("payment_terms_days", old["payment_terms_days"])
-                if diff := _changed(old, values):
-                    update.append(_updated(Customer, old, values, values))
-                    fields.update(diff)
-                    self.result.note("customers", ref, "updated", diff)
             used = self.derived.get(customer_id)
             if used is not None and used != {terms}:
                 raise Unstreamable  # due dates derived from terms a later row changed
         if self.dry_run:
             return
-        _bulk_update(Customer, update, fields - {"organisation_id", "reference", "source"})
+        _write_changed(Customer, CUSTOMER_FIELDS, update, fields)
         self.apply_addresses(addresses)
