@@ -183,9 +183,20 @@ def test_customers_read_from_the_ledger_compare_as_the_files(org, tmp_path):
     assert (c1.credit_limit, c1.customer_since) == (Decimal("1500.51"), dt.date(2020, 2, 1))
 
 
-def test_a_field_a_row_leaves_blank_is_kept_while_another_customer_changes_it(org, tmp_path):
+@pytest.mark.parametrize("path", ["batch", "streamed"])
+def test_a_field_a_row_leaves_blank_is_kept_while_another_customer_changes_it(
+    org, tmp_path, monkeypatch, path
+):
     """A blank cell gives nothing: the customer keeps its value, even when the same column
-    changes for another customer of the file and the first changes otherwise."""
+    changes for another customer of the file and the first changes otherwise; the file read
+    whole, or a re-import streamed a row at a time."""
+    from relance.ledger.imports import restream
+
+    if path == "batch":
+        monkeypatch.setattr(restream, "restreams", lambda *args: False)
+    else:
+        monkeypatch.setattr(restream, "CHUNK", 1)
+        monkeypatch.setattr("relance.ledger.imports.apply_batch", None)  # never the batch path
     mapping = tmp_path / "customers.yaml"
     mapping.write_text(CUSTOMERS, encoding="utf-8")
     head = "Client;Nom;Delai;Encours;Depuis;Facture;Date;Montant"

@@ -251,20 +251,15 @@ def import_file(
     with held, collector_spared():
         as_of = as_of or timezone.localdate()
         started = timezone.now()
-        if stream.streams(organisation, detected, mapping):
+        # A first import streamed; a re-import streamed unless the file is the batch path's.
+        streamed = (
+            stream.import_streamed if stream.streams(organisation, detected, mapping)
+            else restream.reimport_streamed if restream.restreams(organisation, detected, mapping)
+            else None
+        )  # fmt: skip
+        if streamed is not None:
             try:
-                return stream.import_streamed(
-                    organisation, path, format=format, mapping=mapping, dry_run=dry_run,
-                    as_of=as_of, progress=progress, user_id=user_id, started=started,
-                )  # fmt: skip
-            except stream.Unread as unread:
-                if not dry_run:
-                    _refuse_unread(organisation, path, format, mapping, unread.failure, started,
-                                   user_id)  # fmt: skip
-                raise unread.failure from None
-        if restream.restreams(organisation, detected, mapping):
-            try:
-                return restream.reimport_streamed(
+                return streamed(
                     organisation, path, format=format, mapping=mapping, dry_run=dry_run,
                     as_of=as_of, progress=progress, user_id=user_id, started=started,
                 )  # fmt: skip
