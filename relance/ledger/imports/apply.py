@@ -533,11 +533,10 @@ class _Applier:
         comparison read (a re-import names every customer, and every column of each,
         dates and amounts converted, was most of its checks)."""
         given = set().union(*map(_FIELDS, self.batch.customers.values()))
-        names = ["id", "reference"]
-        names += [name for name in CUSTOMER_FIELDS if name in given or name == "payment_terms_days"]
-        # Read by the driver (bulk.select), unordered: the ORM's rows cost ten times more.
-        rows = bulk.select(Customer, names, "organisation_id = %s", [self.org.pk])
-        return {row[1]: dict(zip(names, row, strict=True)) for row in rows}
+        names = [name for name in CUSTOMER_FIELDS if name in given or name == "payment_terms_days"]
+        # Unordered: sorted by name (the model's ordering) they cost a third more.
+        customers = Customer.objects.filter(organisation=self.org).order_by()
+        return {c["reference"]: c for c in customers.values("id", "reference", *names)}
 
     def apply_customers(self) -> None:
         # The last reader: the dicts go with this function (100,000 customers: 100 MB).
