@@ -1381,11 +1381,10 @@ def stored_customers(organisation_id: int, given: Iterable[str]) -> dict[str, di
     """The organisation's customers by reference, as dicts of their id, reference, payment
     terms and the CUSTOMER_FIELDS in ``given``."""
     given = set(given)
-    names = ["id", "reference"]
-    names += [name for name in CUSTOMER_FIELDS if name in given or name == "payment_terms_days"]
-    # Read by the driver (bulk.select), unordered: the ORM's rows cost ten times more.
-    rows = bulk.select(Customer, names, "organisation_id = %s", [organisation_id])
-    return {row[1]: dict(zip(names, row, strict=True)) for row in rows}
+    names = [name for name in CUSTOMER_FIELDS if name in given or name == "payment_terms_days"]
+    # Unordered: sorted by name (the model's ordering) they cost a third more.
+    customers = Customer.objects.filter(organisation_id=organisation_id).order_by()
+    return {c["reference"]: c for c in customers.values("id", "reference", *names)}
 
 
 def customer_update(pk: int, values: dict[str, Any], rest: dict[str, Any]) -> tuple[Any, ...]:
