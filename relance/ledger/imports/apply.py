@@ -560,10 +560,7 @@ class _Applier:
             if ref in aliases:
                 self.result.note("customers", ref, "matched", {"reference": (ref, aliases[ref])})
             if old is None:
-                values.setdefault("legal_name", ref)
-                values.setdefault("currency", self.org.currency)
-                create.append({"organisation_id": self.org.pk, "reference": ref,
-                               "source": self.batch.source, **values})  # fmt: skip
+                create.append(self.new_customer_row(ref, record.fields))
                 self.result.note("customers", ref, "created")
                 continue
             self.customer_ids[ref] = old["id"]
@@ -574,21 +571,44 @@ class _Applier:
         for ref, old in existing.items():
             self.customer_ids.setdefault(ref, old["id"])
             self.customer_terms.setdefault(old["id"], old["payment_terms_days"])
+        self.create_customers(create)
         if self.dry_run:
-            for customer in create:
-                fake = self.fake_id()
-                self.customer_ids[customer["reference"]] = fake
-                self.customer_terms[fake] = customer.get("payment_terms_days", 30)
             return
-        if create:
-            before = bulk.create(Customer, create)
-            for ref, pk, terms in Customer.objects.filter(
-                organisation=self.org, pk__gt=before
-            ).values_list("reference", "pk", "payment_terms_days"):
-                self.customer_ids[ref] = pk
-                self.customer_terms[pk] = terms
         _write_changed(Customer, CUSTOMER_FIELDS, update, update_fields)
         self.apply_addresses(addresses)
+
+    def new_customer_row(self, ref: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """The row of a customer created with the file's ``fields``: its name is its
+        reference and its currency the organisation's unless the file says otherwise."""
+        values = {k: v for k, v in fields.items() if k in CUSTOMER_FIELDS}
+        values.setdefault("legal_name", ref)
+        values.setdefault("currency", self.org.currency)
+        return {"organisation_id": self.org.pk, "reference": ref, "source": self.batch.source,
+                **values}  # fmt: skip
+
+    def create_customers(self, create: list[dict[str, Any]]) -> None:
+        """Insert these rows of new customers (stand-in ids in a dry run) and note their ids
+        and payment terms."""
+        default = customer_defaults()["payment_terms_days"]
+        terms: dict[str, int] = {row["reference"]: row.get("payment_terms_days", default)
+                                 for row in create}  # fmt: skip
+        if self.dry_run:
+            ids: Iterable[tuple[str, int]] = ((ref, self.fake_id()) for ref in terms)
+        elif create:
+            ids = self.written_since(Customer, "reference", bulk.create(Customer, create))
+        else:
+            return
+        for ref, pk in ids:
+            self.customer_ids[ref] = pk
+            self.customer_terms[pk] = terms[ref]
+
+    def written_since(self, model: Any, key: str, before: int) -> Iterator[tuple[str, int]]:
+        """The key and id of the organisation's rows of ``model`` written since ``before``
+        (their first id), found by id alone: the organisation's index would read all its
+        rows again at each chunk (SQLite chose it)."""
+        rows = model.objects.filter(pk__gt=before).values_list(key, "pk", "organisation_id")
+        org_id = self.org.pk
+        return ((k, pk) for k, pk, org in rows.iterator(chunk_size=50000) if org == org_id)
 
     def compare_customer(
         self,

@@ -69,7 +69,6 @@ from relance.ledger.imports.records import (
 from relance.ledger.imports.stream import _NUMBER, CHUNK, TABLES, Unread
 from relance.ledger.models import Customer, PaymentKind
 from relance.ledger.validation import check_customer_fields
-from relance.lib import bulk
 from relance.lib.perf import collector_paused
 
 _CUSTOMER = INVOICE_FIELDS.index("customer_id")
@@ -270,29 +269,11 @@ class _Restreamer(_Applier):
         self.seen_customers = len(customers)
         for values in create:
             self.written[values["reference"]] = values
-        if self.dry_run:
-            for values in create:
-                fake = self.customer_ids[values["reference"]] = self.fake_id()
-                self.customer_terms[fake] = values.get("payment_terms_days", 30)
-        elif create:
-            before = bulk.create(Customer, create)
-            for ref, pk, terms in Customer.objects.filter(
-                organisation=self.org, pk__gt=before
-            ).values_list("reference", "pk", "payment_terms_days"):
-                self.customer_ids[ref] = pk
-                self.customer_terms[pk] = terms
+        self.create_customers(create)
         for ref in {rec.customer for rec in self.batch.invoices}:
             said = customers[ref].fields.get("payment_terms_days")
             if said is not None:
                 self.customer_terms[self.customer_ids[ref]] = said
-
-    def new_customer_row(self, ref: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """The row apply_customers creates for a customer of these fields."""
-        values = {k: v for k, v in fields.items() if k in CUSTOMER_FIELDS}
-        values.setdefault("legal_name", ref)
-        values.setdefault("currency", self.org.currency)
-        return {"organisation_id": self.org.pk, "reference": ref, "source": self.batch.source,
-                **values}  # fmt: skip
 
     def invoice_row(self, rec: InvoiceRecord) -> tuple[Any, ...]:
         row = super().invoice_row(rec)

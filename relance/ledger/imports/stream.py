@@ -18,7 +18,6 @@ import datetime as dt
 import itertools
 import operator
 from collections import defaultdict
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -236,31 +235,10 @@ class _Streamer(_Applier):
         last word)."""
         for values in create:
             self.written[values["reference"]] = values
-        if self.dry_run:
-            for values in create:
-                fake = self.customer_ids[values["reference"]] = self.fake_id()
-                self.customer_terms[fake] = values.get("payment_terms_days", 30)
-            return
-        if create:
-            before = bulk.create(Customer, create)
-            for ref, pk in self.written_since(Customer, "reference", before):
-                self.customer_ids[ref] = pk
-                self.customer_terms[pk] = self.written[ref].get("payment_terms_days", 30)
-
-    def written_since(self, model: Any, key: str, before: int) -> Iterator[tuple[str, int]]:
-        """The key and id of the organisation's rows of ``model`` written since ``before``
-        (their first id), found by id alone: the organisation's index would read all its
-        rows again at each chunk (SQLite chose it)."""
-        rows = model.objects.filter(pk__gt=before).values_list(key, "pk", "organisation_id")
-        org_id = self.org.pk
-        return ((k, pk) for k, pk, org in rows.iterator(chunk_size=50000) if org == org_id)
+        self.create_customers(create)
 
     def customer_row(self, record: CustomerRecord) -> dict[str, Any]:
-        values = {k: v for k, v in record.fields.items() if k in CUSTOMER_FIELDS}
-        values.setdefault("legal_name", record.reference)
-        values.setdefault("currency", self.org.currency)
-        return {"organisation_id": self.org.pk, "reference": record.reference,
-                "source": self.batch.source, **values}  # fmt: skip
+        return self.new_customer_row(record.reference, record.fields)
 
     def stream_invoices(self) -> None:
         chunk = self.batch
