@@ -97,8 +97,8 @@ class Command(BaseCommand):
         # organisation created for an import that is refused goes with it (there is no
         # ledger to log the refusal against): one transaction around the command. Otherwise
         # the import's own, as in the console: nested, the import ran in a savepoint, whose
-        # original of every page it changed SQLite keeps until its end (300 MB at a million
-        # rows), and the refusal's record needs no outer transaction.
+        # original of every page it changed SQLite keeps in memory until its end
+        # (docs/performance.md), and the refusal's record needs no outer transaction.
         whole = opts["dry_run"] or opts["create_org"]
         with organisation_lock(slug, "import"), transaction.atomic() if whole else nullcontext():
             org, created = self.organisation(opts, mapping_file)
