@@ -94,18 +94,8 @@ def write_cache() -> Iterator[None]:
     state, the items and their indexes outgrow the default 64 MiB on a first run, and
     spilling them costs about a second per million items. Restored afterwards, so that a
     long-lived process does not keep it."""
-    if connection.vendor != "sqlite":
+    with _sqlite_pragma("cache_size", -WRITE_CACHE_KIB):
         yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA cache_size")
-        before = cursor.fetchone()[0]
-        cursor.execute(f"PRAGMA cache_size = -{WRITE_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA cache_size = {int(before)}")
 
 
 @contextmanager
@@ -115,16 +105,24 @@ def mapped_reads() -> Iterator[None]:
     each page costs a system call copying it into SQLite's cache. The pages touched count
     in the process's resident memory (shared with the system's file cache). Restored
     afterwards, so that a long-lived process does not keep the map."""
+    with _sqlite_pragma("mmap_size", READ_MAP_BYTES):
+        yield
+
+
+@contextmanager
+def _sqlite_pragma(name: str, value: int) -> Iterator[None]:
+    """The connection's SQLite setting ``name`` at ``value`` within the block, then as it
+    was (nothing on another database)."""
     if connection.vendor != "sqlite":
         yield
         return
     with connection.cursor() as cursor:
-        cursor.execute("PRAGMA mmap_size")
+        cursor.execute(f"PRAGMA {name}")
         row = cursor.fetchone()
         before = row[0] if row else 0
-        cursor.execute(f"PRAGMA mmap_size = {READ_MAP_BYTES}")
+        cursor.execute(f"PRAGMA {name} = {int(value)}")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA mmap_size = {int(before)}")
+            cursor.execute(f"PRAGMA {name} = {int(before)}")
