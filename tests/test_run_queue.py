@@ -288,3 +288,19 @@ def test_it_plans_the_next_day_on_the_queue_as_one_process_after_the_scenarios_c
     assert planned(many) == planned(one)
     assert Communication.objects.filter(organisation=one, run_date=next_day,
                                         customer__reference="Z").exists()  # fmt: skip
+
+
+def test_it_ends_a_worker_after_its_number_of_run_tasks(twins):
+    _, many = twins
+    queued = run_tasks.enqueue(many, D, parts=2)  # three tasks: the beginning, two parts
+    out = StringIO()
+    call_command("worker", "--runs-only", "--max-run-tasks", "2", "--sleep", "0", stdout=out)
+    assert out.getvalue().splitlines()[-1].endswith(": 2 tasks of runs, exits")
+    assert sorted(RunPart.objects.filter(run=queued).values_list("status", flat=True)) == [
+        "done", "queued"
+    ]  # fmt: skip
+    assert work_off() == 1
+    queued.refresh_from_db()
+    assert queued.status == "done"
+    with pytest.raises(CommandError, match="--max-run-tasks takes a number from 1"):
+        call_command("worker", "--max-run-tasks", "0")

@@ -58,7 +58,10 @@ def test_it_shares_a_run_between_two_worker_processes(install):
     alone = json.loads(install.relance("run", "--org", "one", "--date", D, "--jobs", "1",
                                        "--json"))["runs"][0]  # fmt: skip
 
-    workers = [install.start("worker", "--runs-only", "--sleep", "0.2") for _ in range(2)]
+    # Five tasks (the beginning, four parts) and three at most each: both workers take parts,
+    # however fast the first one is.
+    workers = [install.start("worker", "--runs-only", "--sleep", "0.2", "--max-run-tasks", "3")
+               for _ in range(2)]  # fmt: skip
     try:
         for worker in workers:  # both ready before the run is enqueued
             assert "started: taking runs' parts" in worker.stdout.readline()

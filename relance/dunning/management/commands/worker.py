@@ -1,5 +1,5 @@
 """relance worker [--once] [--batch 200] [--sleep 5] [--org SLUG] [--stale-after 600] [--enqueue]
-[--no-runs]
+[--no-runs | --runs-only] [--max-run-tasks N]
 
 Sends what is due, in a loop: sweep abandoned claims, claim and send batches over one
 connection each, sleep when nothing is due. Any number of workers may run at once, on one
@@ -8,7 +8,8 @@ machine or several: each message is claimed by compare-and-swap before it leaves
 It also takes the parts of runs on the queue (``relance run --enqueue``, queue ``runs``),
 one task between two batches: any number of workers on any number of machines share a run
 (relance.dunning.run_tasks); ``--no-runs`` leaves them to other workers, ``--runs-only``
-sends nothing.
+sends nothing. ``--max-run-tasks N`` ends the process after N tasks of runs, for a supervisor
+to start a fresh one (as django-tasks' ``db_worker --max-tasks``).
 
 With ``--enqueue`` it sends nothing itself: it hands due batches to the task queue
 (django-tasks) for ``db_worker`` processes to send.
@@ -53,6 +54,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--runs-only", action="store_true", help="take runs' parts, send nothing"
         )
+        parser.add_argument(
+            "--max-run-tasks", type=int, metavar="N", help="exit after N tasks of runs"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["batch"] < 1:
@@ -72,6 +76,8 @@ class Command(BaseCommand):
         stale_after = timedelta(seconds=opts["stale_after"])
         if opts["no_runs"] and opts["runs_only"]:
             raise CommandError("--no-runs and --runs-only exclude each other")
+        if opts["max_run_tasks"] is not None and (opts["max_run_tasks"] < 1 or opts["no_runs"]):
+            raise CommandError("--max-run-tasks takes a number from 1, without --no-runs")
         self.runs = None if opts["no_runs"] else _run_worker()
         if not opts["once"]:  # a long-lived process says who it is in the logs
             from relance.dunning.run_tasks import worker_name
@@ -86,6 +92,10 @@ class Command(BaseCommand):
         while not self.stopping:
             close_old_connections()  # a long-lived loop: drop broken or expired connections
             busy = self._run_part(stale_after)
+            if self.runs is not None and self.runs._run_tasks == opts["max_run_tasks"]:
+                taken = opts["max_run_tasks"]
+                self.stdout.write(f"worker {self.runs.worker_id}: {taken} tasks of runs, exits")
+                break
             if not opts["runs_only"]:
                 busy = self._outbox(organisation_id, opts, stale_after) or busy
             if not busy:
