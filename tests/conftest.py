@@ -92,6 +92,15 @@ def _plain_static_storage(settings):
 
 
 @pytest.fixture
+def worker_in_transaction(monkeypatch):
+    """`relance worker` run in the test's process: its loops drop stale connections between
+    passes (its own and django-tasks' worker's), but not the test's, in its transaction."""
+    for loop in ("relance.dunning.management.commands.worker",
+                 "django_tasks_db.management.commands.db_worker"):  # fmt: skip
+        monkeypatch.setattr(f"{loop}.close_old_connections", lambda: None)
+
+
+@pytest.fixture
 def smtp():
     """A real SMTP server on loopback (aiosmtpd), keeping what it receives."""
     from smtp import SMTPServer

@@ -290,7 +290,7 @@ def test_it_plans_the_next_day_on_the_queue_as_one_process_after_the_scenarios_c
                                         customer__reference="Z").exists()  # fmt: skip
 
 
-def test_it_ends_a_worker_after_its_number_of_run_tasks(twins):
+def test_it_ends_a_worker_after_its_number_of_run_tasks(twins, worker_in_transaction):
     _, many = twins
     queued = run_tasks.enqueue(many, D, parts=2)  # three tasks: the beginning, two parts
     out = StringIO()

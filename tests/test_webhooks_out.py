@@ -514,15 +514,7 @@ def test_it_refuses_bad_input_with_the_exit_codes_of_every_command(org, other_or
     assert Endpoint.objects.filter(organisation=org).count() == 0
 
 
-def test_it_sends_from_the_worker_s_loop(org, receiver, clock, monkeypatch):
-    # The loop drops stale connections between passes; not the test's, in its transaction.
-    monkeypatch.setattr(
-        "relance.dunning.management.commands.worker.close_old_connections", lambda: None
-    )
-    # and the run tasks' loop (django-tasks' worker) does too.
-    monkeypatch.setattr(
-        "django_tasks_db.management.commands.db_worker.close_old_connections", lambda: None
-    )
+def test_it_sends_from_the_worker_s_loop(org, receiver, clock, worker_in_transaction):
     subscribe(org, receiver)
     disputed(org)
     call_command("worker", "--once", "--org", "acme", stdout=StringIO(), stderr=StringIO())
@@ -547,14 +539,7 @@ def test_it_decides_retries_as_documented():
     assert later == timedelta(minutes=70)  # 09:30 in Paris is 08:30 GMT
 
 
-def test_it_tells_a_reminder_sent_by_the_worker(org, receiver, clock, mail, monkeypatch):
-    monkeypatch.setattr(
-        "relance.dunning.management.commands.worker.close_old_connections", lambda: None
-    )
-    # and the run tasks' loop (django-tasks' worker) does too.
-    monkeypatch.setattr(
-        "django_tasks_db.management.commands.db_worker.close_old_connections", lambda: None
-    )
+def test_it_tells_a_reminder_sent_by_the_worker(org, receiver, clock, mail, worker_in_transaction):
     subscribe(org, receiver, event_types=["communication.sent"])
     customer = make.customer(org, "C020", email="factures@durand.test")
     make.contact(customer, "Marie", "marie@durand.test")
