@@ -12,6 +12,7 @@ import datetime as dt
 import itertools
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from relance.accounts.models import Organisation
@@ -184,6 +185,72 @@ columns:
 """
 
 
+def text_file(
+    path: Path, lines: Iterable[str], *, encoding: str = "utf-8", newline: str = "\n"
+) -> Path:
+    """A file of ``lines``, each ended by ``newline``, as an export writes it."""
+    path.write_bytes("".join(line + newline for line in lines).encode(encoding))
+    return path
+
+
+def mapping_file(path: Path, text: str) -> Path:
+    """An import mapping's YAML ``text`` written to ``path``."""
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def ledger_by_keys(
+    org: Organisation, *, log: bool = False, fingerprints: bool = True
+) -> dict[str, list[tuple[str, ...]]]:
+    """What an import writes into ``org``'s ledger, by natural keys and as text, to compare
+    two organisations or a ledger before and after; with ``log``, its import log, audit
+    trail and timeline too; without ``fingerprints``, not the invoices' import fingerprints
+    (for a ledger whose fingerprints a test erased)."""
+    from relance.audit.models import AuditEvent
+    from relance.ledger.models import ImportRun, TimelineEvent
+
+    mine = {"organisation": org}
+    rows = {
+        "customers": Customer.objects.filter(**mine).values_list(
+            "reference", "legal_name", "siren", "currency", "payment_terms_days", "source"
+        ),
+        "contacts": Contact.objects.filter(**mine).values_list(
+            "customer__reference", "name", "email", "is_primary"
+        ),
+        "invoices": Invoice.objects.filter(**mine).values_list(
+            "number", "customer__reference", "issue_date", "due_date", "due_date_derived",
+            "amount", "amount_excl_tax", "tax_amount", "balance", "settled_on", "source",
+            "moves_on", *(["import_fingerprint"] if fingerprints else []),
+        ),
+        "payments": Payment.objects.filter(**mine).values_list(
+            "reference", "customer__reference", "kind", "date", "amount", "memo", "source"
+        ),
+        "allocations": Allocation.objects.filter(**mine).values_list(
+            "payment__reference", "invoice__number", "amount", "date"
+        ),
+        "disputes": Dispute.objects.filter(**mine).values_list(
+            "invoice__number", "opened_on", "resolved_on", "resolution", "note"
+        ),
+    }  # fmt: skip
+    if log:
+        rows |= {
+            "runs": ImportRun.objects.filter(**mine).values_list(
+                "file_name", "format", "sha256", "status", "counts", "error"
+            ),
+            "audit": AuditEvent.objects.filter(**mine, action__startswith="import.")
+            .values_list("action", "summary", "data"),
+            "timeline": TimelineEvent.objects.filter(**mine).values_list(
+                "customer__reference", "kind", "summary", "data"
+            ),
+        }  # fmt: skip
+    # JSON objects compared as such (PostgreSQL's jsonb keeps no order of keys).
+    return {name: sorted(tuple(map(_text, r)) for r in values) for name, values in rows.items()}
+
+
+def _text(value: Any) -> str:
+    return str(sorted(value.items()) if isinstance(value, dict) else value)
+
+
 def import_ledger(
     org: Organisation,
     folder: Any,
@@ -194,8 +261,6 @@ def import_ledger(
 ) -> Any:
     """Import a CSV listing ``invoices`` (as they are) through the product's import path,
     with the dispute column set for the invoice numbers in ``disputed``."""
-    from pathlib import Path
-
     from relance.ledger.imports import import_file
     from relance.ledger.imports.mapping import load_mapping
 
@@ -208,10 +273,8 @@ def import_ledger(
             f"{inv.issue_date:%d/%m/%Y};{inv.due_date:%d/%m/%Y};{inv.amount};"
             f"{'oui' if inv.number in flagged else 'non'}"
         )
-    path = Path(folder) / f"ledger-{on.isoformat()}.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    mapping = Path(folder) / "ledger-mapping.yaml"
-    mapping.write_text(LEDGER_MAPPING, encoding="utf-8")
+    path = text_file(Path(folder) / f"ledger-{on.isoformat()}.csv", lines)
+    mapping = mapping_file(Path(folder) / "ledger-mapping.yaml", LEDGER_MAPPING)
     return import_file(org, path, mapping=load_mapping(mapping), as_of=on)
 
 
@@ -337,8 +400,6 @@ def lived_in(org: Organisation, folder: Any, *, today: dt.date, name: str) -> di
     hold(people[3], start=today - days(1))
     schedule = [(today + days(10), "1000.00"), (today + days(40), str(Decimal(amounts[5]) - 1000))]
     plan(items[5].customer, [items[5]], schedule, on=today - days(1))
-    from pathlib import Path
-
     Path(folder).mkdir(parents=True, exist_ok=True)
     import_ledger(org, folder, [items[0], items[1]], on=today - days(1))
     engine.run(org, today)

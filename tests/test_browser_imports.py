@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+import factories
 import pytest
 from browsing import DESKTOP, MANAGER, PHONE, managed, shoot, shoot_both, signed_in, upload
 from playwright.sync_api import Error as PlaywrightError
@@ -34,8 +35,7 @@ COLUMNS = {
 
 
 def write(path: Path, rows: list[str]) -> Path:
-    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    return path
+    return factories.text_file(path, [HEADER, *rows])
 
 
 @pytest.fixture

@@ -50,9 +50,7 @@ def test_a_new_siret_is_checked_against_the_siren_held():
 
 @pytest.mark.django_db
 def test_an_import_refuses_a_changed_identifier_and_keeps_a_held_one(org, tmp_path: Path):
-    path = tmp_path / "mapping.yaml"
-    path.write_text(MAPPING, encoding="utf-8")
-    mapping = load_mapping(path)
+    mapping = load_mapping(factories.mapping_file(tmp_path / "mapping.yaml", MAPPING))
     held = factories.customer(org, "C1", siren="123456789")  # stored before any check
     factories.customer(org, "C2", siren=VALID_SIREN)
     ar = tmp_path / "ar.csv"

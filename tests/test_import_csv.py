@@ -8,6 +8,7 @@ from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
+import factories
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -64,14 +65,11 @@ ROWS = [
 
 
 def write(path: Path, lines: list[str], encoding: str = "cp1252") -> Path:
-    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
-    return path
+    return factories.text_file(path, lines, encoding=encoding, newline="\r\n")
 
 
 def mapping_file(tmp_path: Path, text: str = FRENCH_MAPPING) -> Path:
-    path = tmp_path / "mapping.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return factories.mapping_file(tmp_path / "mapping.yaml", text)
 
 
 def ledger_state(org) -> dict:

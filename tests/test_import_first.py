@@ -9,6 +9,7 @@ import re
 import tracemalloc
 from pathlib import Path
 
+import factories
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -60,42 +61,6 @@ def do_import(org, path: Path, **kw):
     return import_file(org, path, mapping=load_mapping(MAPPING), as_of=TODAY, **kw)
 
 
-def ledger(org) -> dict[str, list[tuple[object, ...]]]:
-    """The organisation's ledger by natural keys, to compare two organisations."""
-    return {
-        "customers": sorted(
-            Customer.objects.filter(organisation=org).values_list(
-                "reference", "legal_name", "siren", "currency", "source"
-            )
-        ),
-        "invoices": sorted(
-            Invoice.objects.filter(organisation=org).values_list(
-                "number",
-                "customer__reference",
-                "issue_date",
-                "due_date",
-                "amount",
-                "amount_excl_tax",
-                "tax_amount",
-                "balance",
-                "settled_on",
-                "source",
-                "import_fingerprint",
-            )
-        ),
-        "payments": sorted(
-            Payment.objects.filter(organisation=org).values_list(
-                "reference", "customer__reference", "kind", "date", "amount", "source"
-            )
-        ),
-        "allocations": sorted(
-            Allocation.objects.filter(organisation=org).values_list(
-                "payment__reference", "invoice__number", "amount", "date"
-            )
-        ),
-    }
-
-
 def test_it_looks_up_no_key_on_a_first_import(org, tmp_path):
     path = receivables(tmp_path / "ar.csv", LOOKUP + 500)  # more than one IN list's worth
 
@@ -121,7 +86,7 @@ def test_it_ends_on_the_same_ledger_whatever_the_size_of_its_writes(
 
     assert chunked.counts == whole.counts
     assert chunked.changes == whole.changes
-    assert ledger(org) == ledger(other_org)
+    assert factories.ledger_by_keys(org) == factories.ledger_by_keys(other_org)
     again = do_import(org, path)
     assert again.counts == {"invoices_unchanged": 300}
 
@@ -189,7 +154,7 @@ def test_a_first_import_in_chunks_ends_as_the_whole_file_does(
         assert streamed.changes == read_whole.changes
         assert streamed.sample == read_whole.sample
         assert streamed.rows == read_whole.rows == 301
-    assert ledger(org) == ledger(other_org)
+    assert factories.ledger_by_keys(org) == factories.ledger_by_keys(other_org)
     assert Customer.objects.get(organisation=org, reference="C00001").legal_name == "Client 1 SAS"
     timeline = sorted(
         TimelineEvent.objects.filter(organisation=org).values_list("customer__reference", "summary")

@@ -12,21 +12,10 @@ from typing import Any
 import factories
 import pytest
 
-from relance.audit.models import AuditEvent
 from relance.ledger.imports import ImportFailed, import_file, read_file, restream
 from relance.ledger.imports import mapping as mapping_module
 from relance.ledger.imports.apply import known_fingerprints
 from relance.ledger.imports.mapping import load_mapping
-from relance.ledger.models import (
-    Allocation,
-    Contact,
-    Customer,
-    Dispute,
-    ImportRun,
-    Invoice,
-    Payment,
-    TimelineEvent,
-)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 TODAY = dt.date(2026, 11, 22)
@@ -114,53 +103,12 @@ class Rows:
 
 
 def write(path: Path, rows: list[list[str]]) -> Path:
-    path.write_text("\n".join([HEADER, *map(";".join, rows)]) + "\n", encoding="utf-8")
-    return path
+    return factories.text_file(path, [HEADER, *map(";".join, rows)])
 
 
 def mapping(tmp_path: Path, name: str, snapshot: bool):
-    path = tmp_path / f"{name}-{snapshot}.yaml"
-    path.write_text(MAPPING.format(name=name, snapshot=str(snapshot).lower()), encoding="utf-8")
-    return load_mapping(path)
-
-
-def ledger(org) -> dict[str, list[tuple[str, ...]]]:
-    """The organisation's ledger, import log, audit trail and timeline by natural keys."""
-    rows = {
-        "customers": Customer.objects.filter(organisation=org).values_list(
-            "reference", "legal_name", "currency", "payment_terms_days", "source"
-        ),
-        "contacts": Contact.objects.filter(organisation=org).values_list(
-            "customer__reference", "name", "email", "is_primary"
-        ),
-        "invoices": Invoice.objects.filter(organisation=org).values_list(
-            "number", "customer__reference", "issue_date", "due_date", "due_date_derived",
-            "amount", "balance", "settled_on", "source", "import_fingerprint", "moves_on",
-        ),
-        "payments": Payment.objects.filter(organisation=org).values_list(
-            "reference", "customer__reference", "kind", "date", "amount", "memo", "source"
-        ),
-        "allocations": Allocation.objects.filter(organisation=org).values_list(
-            "payment__reference", "invoice__number", "amount", "date"
-        ),
-        "disputes": Dispute.objects.filter(organisation=org).values_list(
-            "invoice__number", "opened_on", "resolved_on", "resolution", "note"
-        ),
-        "runs": ImportRun.objects.filter(organisation=org).values_list(
-            "file_name", "format", "sha256", "status", "counts", "error"
-        ),
-        "audit": AuditEvent.objects.filter(organisation=org, action__startswith="import.")
-        .values_list("action", "summary", "data"),
-        "timeline": TimelineEvent.objects.filter(organisation=org).values_list(
-            "customer__reference", "kind", "summary", "data"
-        ),
-    }  # fmt: skip
-    # JSON objects compared as such (PostgreSQL's jsonb keeps no order of keys).
-    return {name: sorted(tuple(map(_text, r)) for r in values) for name, values in rows.items()}
-
-
-def _text(value: Any) -> str:
-    return str(sorted(value.items()) if isinstance(value, dict) else value)
+    text = MAPPING.format(name=name, snapshot=str(snapshot).lower())
+    return load_mapping(factories.mapping_file(tmp_path / f"{name}-{snapshot}.yaml", text))
 
 
 def outcome(org, path: Path, found: Any, **kw: Any) -> dict[str, Any]:
@@ -216,7 +164,7 @@ def test_a_streamed_reimport_ends_where_the_batch_path_ends(
         whole = outcome(other_org, path, {}, mapping=later_mapping, dry_run=dry_run)
 
     assert streamed == whole
-    assert ledger(org) == ledger(other_org)
+    assert factories.ledger_by_keys(org, log=True) == factories.ledger_by_keys(other_org, log=True)
     if not said & {"twice", "bad", "lookalike", "terms"}:
         assert streamed_way == {"way": "streamed"}, said
     if said & {"twice", "bad"}:
@@ -230,7 +178,7 @@ def test_a_refusal_found_in_a_later_chunk_writes_nothing(org, tmp_path, monkeypa
     first = [rows.row(n) for n in range(1, 40)]
     import_file(org, write(tmp_path / "v1.csv", first), mapping=mapping(tmp_path, "erp", True),
                 as_of=TODAY)  # fmt: skip
-    before = ledger(org)
+    before = factories.ledger_by_keys(org, log=True)
     later = [list(cells) for cells in first]
     for cells in later:
         cells[1] = "Renamed"  # every row read again, and written up to the last chunk
@@ -239,7 +187,7 @@ def test_a_refusal_found_in_a_later_chunk_writes_nothing(org, tmp_path, monkeypa
         import_file(org, write(tmp_path / "v2.csv", later), mapping=mapping(tmp_path, "erp", True),
                     as_of=TODAY)  # fmt: skip
     assert [p.row for p in failed.value.problems] == [len(later) + 1]
-    after = ledger(org)
+    after = factories.ledger_by_keys(org, log=True)
     assert after.pop("runs") != before.pop("runs")  # the refusal, recorded
     after.pop("audit"), before.pop("audit")
     assert after == before

@@ -33,10 +33,8 @@ HEADER = "Client;Facture;Date;Echeance;Montant"
 
 
 def command(tmp_path: Path, *rows: str, dry_run: bool = False) -> None:
-    path = tmp_path / "items.csv"
-    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    mapping = tmp_path / "mapping.yaml"
-    mapping.write_text(MAPPING, encoding="utf-8")
+    path = factories.text_file(tmp_path / "items.csv", [HEADER, *rows])
+    mapping = factories.mapping_file(tmp_path / "mapping.yaml", MAPPING)
     args = ["--dry-run"] if dry_run else []
     call_command("import", str(path), "--mapping", str(mapping), "--org", "acme", *args,
                  stdout=StringIO())  # fmt: skip

@@ -31,8 +31,7 @@ TEMPLATE = "customer_reference;customer_legal_name;invoice_number;invoice_issue_
 
 
 def write(path: Path, lines: list[str], encoding: str = "utf-8") -> Path:
-    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
-    return path
+    return f.text_file(path, lines, encoding=encoding, newline="\r\n")
 
 
 def problems_of(org, path: Path, **kw) -> list[tuple[int | None, str | None, str]]:

@@ -43,10 +43,8 @@ HEADER = "Client;Facture;Date;Echeance;Montant;Reste"
 
 
 def run(org, tmp_path: Path, name: str, rows: list[str], on: dt.date = TODAY):
-    path = tmp_path / name
-    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
-    mapping = tmp_path / "mapping.yaml"
-    mapping.write_text(MAPPING, encoding="utf-8")
+    path = factories.text_file(tmp_path / name, [HEADER, *rows])
+    mapping = factories.mapping_file(tmp_path / "mapping.yaml", MAPPING)
     return import_file(org, path, mapping=load_mapping(mapping), as_of=on)
 
 
@@ -162,8 +160,7 @@ columns:
 def test_customers_read_from_the_ledger_compare_as_the_files(org, tmp_path):
     """The ledger's customers (read by the driver) hold what the file's give: the same
     file again updates none; a changed limit, date or term updates its customer only."""
-    mapping = tmp_path / "customers.yaml"
-    mapping.write_text(CUSTOMERS, encoding="utf-8")
+    mapping = factories.mapping_file(tmp_path / "customers.yaml", CUSTOMERS)
 
     def customers(*rows: str) -> dict[str, int]:
         path = tmp_path / "c.csv"
@@ -197,8 +194,7 @@ def test_a_field_a_row_leaves_blank_is_kept_while_another_customer_changes_it(
     else:
         monkeypatch.setattr(restream, "CHUNK", 1)
         monkeypatch.setattr("relance.ledger.imports.apply_batch", None)  # never the batch path
-    mapping = tmp_path / "customers.yaml"
-    mapping.write_text(CUSTOMERS, encoding="utf-8")
+    mapping = factories.mapping_file(tmp_path / "customers.yaml", CUSTOMERS)
     head = "Client;Nom;Delai;Encours;Depuis;Facture;Date;Montant"
     for rows in (["C1;Durand;45;1500,50;01/02/2020;F-1;01/10/2026;100,00",
                   "C2;Martin;30;800,00;15/06/2021;F-2;01/10/2026;200,00"],
@@ -221,8 +217,7 @@ def test_a_streamed_first_import_ends_its_customers_as_the_whole_file_does(org, 
     dates again the invoices due by terms a later row changed: as the file read whole."""
     from relance.ledger.imports import stream
 
-    mapping = tmp_path / "customers.yaml"
-    mapping.write_text(CUSTOMERS, encoding="utf-8")
+    mapping = factories.mapping_file(tmp_path / "customers.yaml", CUSTOMERS)
     path = tmp_path / "c.csv"
     path.write_text("\n".join([
         "Client;Nom;Delai;Encours;Depuis;Facture;Date;Montant",
