@@ -477,6 +477,15 @@ def test_it_reads_a_zip_member_no_further_than_the_size_limit(acme, tmp_path, mo
     assert "too large" in result.files[0]["problems"][0]
 
 
+def test_it_says_a_zip_that_is_none_is_not_a_zip(acme, tmp_path):
+    with pytest.raises(ImportFailed) as refused:
+        import_file(acme, write(tmp_path, "factures.zip", b"PK\x03\x04 cut short"), as_of=TODAY)
+    [problem] = refused.value.problems
+    assert (problem.file, problem.message) == (
+        "factures.zip", "not a readable ZIP: File is not a zip file",
+    )  # fmt: skip
+
+
 def test_it_asks_for_the_organisations_siren_before_comparing_the_seller(tmp_path):
     org = factories.organisation("acme")
     with pytest.raises(ImportFailed) as refused:
