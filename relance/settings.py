@@ -170,6 +170,8 @@ STORAGES = {
 # Uploads (imports) up to 200 MB; larger files go through the CLI.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 200 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Files uploaded at once (e-invoices gathered as a folder); Django's default is 100.
+DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 # The console's imports (docs/imports.md): the largest file it takes, and the size from
 # which its preview and import run in a thread of the server, the page showing progress.
 RELANCE_IMPORT_MAX_BYTES = env_int("RELANCE_IMPORT_MAX_BYTES", 200 * 1024 * 1024)

@@ -9,6 +9,8 @@ from relance.console import two_factor
 from relance.console.views import favicon
 from relance.dunning import webhooks
 
+handler400 = "relance.console.views.bad_request"
+
 urlpatterns = [
     # Browsers ask for /favicon.ico whatever the pages link to.
     path("favicon.ico", require_safe(cache_control(max_age=86400)(favicon))),

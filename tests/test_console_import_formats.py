@@ -5,12 +5,14 @@ a bank CSV with its columns), each previewed and reported as fits it."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from decimal import Decimal
 
 import factories
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 from test_bank import BANK_CSV, D, camt
 from test_import_einvoices import OUR_SIREN, ubl
@@ -114,6 +116,27 @@ def test_it_gathers_several_files_uploaded_at_once_as_a_folder(signed, acme):
     signed.post(url(token, "confirm"))
     assert Invoice.objects.filter(organisation=acme).count() == 2
     assert not staging.load(acme, token).path.exists()  # the files go once imported
+
+
+def test_it_takes_a_hundred_and_fifty_files_at_once(signed, acme):
+    files = [(f"{n:03}.xml", ubl(f"UBL-{n}")) for n in range(150)]  # Django's default: 100
+    staged = staging.load(acme, token_of(upload(signed, *files)))
+    assert (staged.format, staged.file["rows"]) == ("einvoice", 150)
+
+
+@pytest.mark.usefixtures("in_english")  # reads the page in English
+def test_it_refuses_more_files_than_it_takes_saying_so(manager, settings, media):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+    client = Client(enforce_csrf_checks=True)  # the check reads the form before the view
+    client.force_login(manager)
+    page = client.get(reverse("console:imports")).content.decode()
+    [csrf] = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[:1]
+    files = [SimpleUploadedFile(f"{n}.xml", ubl(f"UBL-{n}")) for n in range(4)]
+    response = client.post(reverse("console:import_upload"),
+                           {"file": files, "csrfmiddlewaretoken": csrf})  # fmt: skip
+    assert response.status_code == 400
+    assert "Send at most 3 files at once, or a ZIP of them." in response.content.decode()
+    assert not (media / "imports").exists() or not list((media / "imports").rglob("*.xml"))
 
 
 def test_it_refuses_several_files_that_are_not_einvoices(signed, acme, media):

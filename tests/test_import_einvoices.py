@@ -7,14 +7,17 @@ import datetime as dt
 import json
 import shutil
 import zipfile
+import zlib
 from decimal import Decimal
-from io import StringIO
+from io import BytesIO, StringIO
 from pathlib import Path
 
 import factories
 import facturx
+import pypdf
 import pytest
 from django.core.management import call_command
+from pypdf.generic import NameObject
 
 from relance.ledger.imports import ImportFailed, guess_format, import_file
 from relance.ledger.models import Attachment, AttachmentKind, Customer, Invoice, Payment
@@ -398,6 +401,45 @@ def test_it_refuses_a_lone_broken_file_with_exit_1_and_its_problem_in_json(acme,
     assert problem["file"] == "broken.xml" and "not well-formed XML" in problem["message"]
 
 
+def pdf_attaching(data: bytes | None, *, inflated: int = 0) -> bytes:
+    """A PDF with ``data`` attached as factur-x.xml (none when None); ``inflated``: an
+    attachment of that many blanks instead, deflated, as a PDF bomb packs it."""
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(200, 200)
+    if data is not None or inflated:
+        writer.add_attachment("factur-x.xml", data or b"<a/>")
+    if inflated:
+        [_, spec] = writer._root_object["/Names"]["/EmbeddedFiles"]["/Names"]
+        stream = spec.get_object()["/EF"]["/F"].get_object()
+        packer = zlib.compressobj(9)
+        block = b" " * (1 << 20)
+        stream._data = b"".join(packer.compress(block) for _ in range(inflated >> 20))
+        stream._data += packer.flush()
+        stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    out = BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (lambda: b"hello, this is no PDF", "not a PDF (no %PDF header)"),
+        (lambda: pdf_attaching(None), "a PDF without an embedded Factur-X or ZUGFeRD invoice"),
+        (lambda: pdf_attaching(b"\x00\x01 binary"), "without an embedded Factur-X"),
+        (lambda: pdf_attaching(b"<a/>")[:300], "not a readable PDF: "),
+        (lambda: pdf_attaching(None, inflated=100 << 20), "Limit reached while decompressing"),
+    ],
+    ids=["not a PDF", "no attachment", "not XML", "cut short", "inflates to 100 MB"],
+)
+def test_it_refuses_a_pdf_it_cannot_read_naming_the_file(acme, tmp_path, data, said):
+    with pytest.raises(ImportFailed) as refused:
+        import_file(acme, write(tmp_path, "FA-9.pdf", data()), as_of=TODAY)
+    [problem] = refused.value.problems
+    assert problem.file == "FA-9.pdf" and said in problem.message
+    assert not Invoice.objects.exists()
+
+
 def test_it_lists_each_file_in_the_commands_report(acme, tmp_path):
     folder = tmp_path / "inbox"
     folder.mkdir()
@@ -475,6 +517,15 @@ def test_it_reads_a_zip_member_no_further_than_the_size_limit(acme, tmp_path, mo
         "huge.xml": "refused", "small.xml": "imported",
     }  # fmt: skip
     assert "too large" in result.files[0]["problems"][0]
+
+
+def test_it_says_a_zip_that_is_none_is_not_a_zip(acme, tmp_path):
+    with pytest.raises(ImportFailed) as refused:
+        import_file(acme, write(tmp_path, "factures.zip", b"PK\x03\x04 cut short"), as_of=TODAY)
+    [problem] = refused.value.problems
+    assert (problem.file, problem.message) == (
+        "factures.zip", "not a readable ZIP: File is not a zip file",
+    )  # fmt: skip
 
 
 def test_it_asks_for_the_organisations_siren_before_comparing_the_seller(tmp_path):

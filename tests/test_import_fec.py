@@ -750,6 +750,14 @@ def test_it_refuses_a_row_with_the_wrong_number_of_fields(tmp_path):
     assert "19 fields" in problem.message
 
 
+def test_it_refuses_a_monster_line_before_splitting_it_into_fields(tmp_path):
+    rows = sale("1", "20260101", ACME, "F1", "120,00", "20,00")
+    rows[1]["EcritureLib"] = "\t" * 1_200_000  # as many fields: a list as long
+    [problem] = problems(tmp_path, rows)
+    assert (problem.row, problem.field) == (3, None)
+    assert "longer than 1,000,000 characters: this is not a FEC" in problem.message
+
+
 def test_it_reports_every_problem_at_once(tmp_path):
     rows = sale("1", "20260101", ACME, "F1", "120,00", "20,00")
     rows[0]["PieceDate"] = "32/01/2026"

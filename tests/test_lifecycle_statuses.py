@@ -167,6 +167,28 @@ def test_it_reads_a_json_export(ledger, tmp_path):
     assert dispute.reason == "administrative" and "213" in dispute.note
 
 
+def test_it_refuses_a_json_nested_deeper_than_python_reads(ledger, tmp_path):
+    org, _ = ledger
+    path = tmp_path / "statuses.json"
+    path.write_text("[" * 100_000)
+    with pytest.raises(ImportFailed) as refused:
+        import_file(org, path)
+    [problem] = refused.value.problems
+    assert (problem.file, problem.row) == ("statuses.json", None)
+    assert problem.message.startswith("not valid JSON: maximum recursion depth exceeded")
+
+
+def test_it_refuses_a_monster_line_of_a_status_csv_naming_its_row(ledger, tmp_path):
+    org, _ = ledger
+    path = write_csv(tmp_path, ["FA-1;207;2026-11-02;;;", "FA-2;" + "2" * 2_000_000 + ";;;;"])
+    with pytest.raises(ImportFailed) as refused:
+        import_file(org, path)
+    [problem] = refused.value.problems
+    assert (problem.file, problem.row) == ("statuts.csv", 3)
+    assert "longer than 1,000,000 characters" in problem.message
+    assert not Dispute.objects.exists()
+
+
 def test_it_keeps_status_imports_in_the_import_log_and_the_audit_trail(ledger, tmp_path):
     from relance.audit.models import AuditEvent
     from relance.ledger.models import ImportRun

@@ -35,7 +35,7 @@ from relance.bank.lines import StatementLine, assign_keys, compact_iban
 from relance.bank.models import BankLine, BankStatement, LineStatus
 from relance.dunning import pauses, policy
 from relance.ledger import balances
-from relance.ledger.imports import messages
+from relance.ledger.imports import archives, messages
 from relance.ledger.imports.apply import log_run
 from relance.ledger.imports.records import ImportFailed, Problem
 from relance.ledger.models import (
@@ -148,43 +148,38 @@ def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
     in two statements of the ZIP is one credit); every member's problems at once."""
     problems: list[Problem] = []
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
-        unreadable = Problem(
-            path.name, None, None, _("not a readable ZIP: %(error)s") % {"error": error}
-        )
-        raise ImportFailed([unreadable]) from None
+        archive = archives.open_zip(path)
+    except archives.Unreadable as error:
+        raise ImportFailed([Problem(path.name, None, None, str(error))]) from None
     with archive, tempfile.TemporaryDirectory(prefix="relance-bank-") as scratch:
-        members = [m for m in archive.infolist() if not m.is_dir()
-                   and not m.filename.startswith("__MACOSX/")
-                   and not Path(m.filename).name.startswith(".")]  # fmt: skip
+        try:
+            members = archives.members(archive)
+        except archives.Unreadable as error:
+            raise ImportFailed([Problem(path.name, None, None, str(error))]) from None
         if len(members) > MAX_ZIP_FILES:
             raise ImportFailed([Problem(path.name, None, None,
                                         _("more than %(limit)s files")
                                         % {"limit": f"{MAX_ZIP_FILES:,}"})])  # fmt: skip
         found = []
-        for n, member in enumerate(sorted(members, key=lambda m: m.filename)):
+        for n, member in enumerate(members):
             name = f"{path.name}/{member.filename}"
-            if member.file_size > MAX_ZIP_MEMBER:
+            target = Path(scratch) / f"{n}.xml"
+            try:
+                with target.open("wb") as out:
+                    out.writelines(archives.chunks(archive, member, MAX_ZIP_MEMBER))
+            except archives.TooLarge:
                 problems.append(Problem(name, None, None, _("too large for a bank statement")))
                 continue
-            target = Path(scratch) / f"{n}.xml"
-            # Read up to the limit whatever the header declares (a ZIP bomb lies).
-            with archive.open(member) as source, target.open("wb") as out:
-                left = MAX_ZIP_MEMBER
-                while chunk := source.read(min(1 << 20, left + 1)):
-                    left -= len(chunk)
-                    if left < 0:
-                        break
-                    out.write(chunk)
-            if left < 0:
-                problems.append(Problem(name, None, None, _("too large for a bank statement")))
+            except archives.Unreadable as error:
+                problems.append(Problem(name, None, None, str(error)))
                 continue
             try:
                 lines = read_camt(target)
             except ImportFailed as failure:
                 problems += [Problem(name, p.row, p.field, p.message) for p in failure.problems]
                 continue
+            finally:
+                target.unlink()
             assign_keys(lines)
             found.append((member.filename, lines))
     if problems:

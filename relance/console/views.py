@@ -1,14 +1,19 @@
-"""The credit team's pages that belong to no area: the icon, the organisation switcher."""
+"""The credit team's pages that belong to no area: the icon, the organisation switcher, the
+answer to a request Django refuses before any view reads it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from django.views.decorators.http import require_POST
 
 from relance.console import access
@@ -19,6 +24,25 @@ FAVICON = Path(__file__).resolve().parent / "static" / "console" / "favicon.svg"
 def favicon(request: HttpRequest) -> HttpResponse:
     """The icon the pages link to, also at the address browsers try first."""
     return HttpResponse(FAVICON.read_bytes(), content_type="image/svg+xml")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400, saying which of its upload limits a form went over (the CSRF check
+    reads the form before any view could): more files at once than the imports take, or
+    fields (not files) larger than DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    if isinstance(exception, TooManyFilesSent):
+        title = str(_("Too many files at once"))
+        text = _("Send at most %(limit)s files at once, or a ZIP of them.") % {
+            "limit": settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        }
+    elif isinstance(exception, RequestDataTooBig):
+        title = str(_("Request too large"))
+        text = str(_("The form's fields are too large; import large files with `relance import`."))
+    else:
+        return defaults.bad_request(request, exception)
+    return HttpResponseBadRequest(
+        format_html("<!doctype html><title>{}</title><h1>{}</h1><p>{}</p>", title, title, text)
+    )
 
 
 @login_required

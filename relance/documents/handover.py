@@ -65,6 +65,7 @@ from relance.ledger.models import (
     Invoice,
     TimelineEvent,
 )
+from relance.lib import csvcells
 
 RECIPIENTS = ("insurer", "agency", "lawyer", "court")
 TEMPLATE = "handover.typ"
@@ -353,14 +354,16 @@ def timeline_csv(rows: Sequence[dict[str, Any]]) -> bytes:
     writer.writerow(TIMELINE_COLUMNS)
     for r in rows:
         writer.writerow(
-            [
-                r["at"].date().isoformat(),
-                r["at"].strftime("%H:%M:%S"),
-                r["kind"],
-                r["channel"],
-                r["summary"],
-                " ".join(r["invoices"]),
-            ]
+            csvcells.row(
+                [
+                    r["at"].date().isoformat(),
+                    r["at"].strftime("%H:%M:%S"),
+                    r["kind"],
+                    r["channel"],
+                    r["summary"],
+                    " ".join(r["invoices"]),
+                ]
+            )  # summaries and numbers come from imports and e-mails
         )
     return out.getvalue().encode("utf-8")
 

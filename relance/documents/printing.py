@@ -19,6 +19,7 @@ from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.documents import typesetting
 from relance.documents.models import Letter, PrintBatch, Route
+from relance.lib import csvcells
 
 LIST_COLUMNS = ("rank", "customer", "name", "address", "postcode", "country", "template",
                 "registered", "pages", "letter")  # fmt: skip
@@ -34,7 +35,7 @@ class Batch:
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=LIST_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(self.rows)
+        writer.writerows(map(csvcells.record, self.rows))  # names come from imports
         return out.getvalue()
 
 

@@ -28,9 +28,7 @@ transaction; a status already applied (same invoice, code, date and amount) is s
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -46,8 +44,9 @@ from relance.accounts.models import Organisation
 from relance.dunning import pauses
 from relance.ledger import payments, timeline
 from relance.ledger.einvoice import NotAnInvoice, parse_xml
-from relance.ledger.imports.parsing import decode, parse_date
+from relance.ledger.imports.parsing import parse_date
 from relance.ledger.imports.records import ImportFailed, Problems
+from relance.ledger.imports.tabular import read_table
 from relance.ledger.models import (
     Dispute,
     DisputeOutcome,
@@ -194,16 +193,16 @@ def _column_name(name: str) -> str:
 def read_statuses(path: Path) -> list[StatusRow]:
     """The statuses of a file; ImportFailed with every problem (file, row, field)."""
     problems = Problems(path.name)
-    data = path.read_bytes()
-    if len(data) > MAX_BYTES:
+    if path.stat().st_size > MAX_BYTES:
         raise problems.fail(None, None, _("too large for a status file"))
+    data = path.read_bytes()
     text_head = data[:200].lstrip(b"\xef\xbb\xbf \r\n\t")
     if text_head.startswith(b"<"):
         rows = _cdar(data, problems)
     elif text_head.startswith((b"[", b"{")):
         try:
             records = json.loads(data)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:  # nested deeper than Python recurses
             raise problems.fail(
                 None, None, _("not valid JSON: %(error)s") % {"error": error}
             ) from None
@@ -216,16 +215,11 @@ def read_statuses(path: Path) -> list[StatusRow]:
             for n, r in enumerate(records, 1)
         ]
     else:
-        text, _encoding = decode(data)
-        first = text.splitlines()[0] if text else ""
-        reader = csv.reader(io.StringIO(text), delimiter=max(";,\t|", key=first.count))
-        header = next(reader, [])
-        names = [_column(h) or h for h in header]
-        rows = [
-            _row(dict(zip(names, cells, strict=False)), line, problems)
-            for line, cells in enumerate(reader, 2)
-            if any(c.strip() for c in cells)
-        ]
+        del data  # read again by the imports' table reader, with its encodings and limits
+        table = read_table(path)
+        names = [_column(h) or h for h in table.header]
+        rows = [_row(dict(zip(names, cells, strict=True)), line, problems)
+                for line, cells in table.rows]  # fmt: skip
     problems.raise_if_any()
     return [r for r in rows if r is not None]
 

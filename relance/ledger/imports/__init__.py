@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import zipfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -21,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
-from relance.ledger.imports import restream, stream
+from relance.ledger.imports import archives, restream, stream
 from relance.ledger.imports.apply import (
     ImportResult,
     apply_batch,
@@ -137,13 +136,10 @@ def _is_camt_zip(path: Path) -> bool:
     if path.suffix.lower() != ".zip" and not _starts_with(path, b"PK\x03\x04"):
         return False
     try:
-        with zipfile.ZipFile(path) as archive:
-            first = next((i for i in archive.infolist() if not i.is_dir()), None)
-            if first is None:
-                return False
-            with archive.open(first) as member:
-                return is_camt(member.read(4096))
-    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError):
+        with archives.open_zip(path) as archive:
+            first = next(iter(archives.members(archive)), None)
+            return first is not None and is_camt(archives.head(archive, first, 4096))
+    except archives.Unreadable:  # the e-invoice reader says what is wrong with it
         return False
 
 

@@ -26,14 +26,14 @@ from django.utils.translation import gettext as _
 
 from relance.accounts.models import Organisation
 from relance.ledger import einvoice
+from relance.ledger.imports import archives
 from relance.ledger.imports.apply import ImportResult, apply_batch, record_refusal
 from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
 from relance.ledger.models import Allocation, Attachment, AttachmentKind, Customer, Invoice
 
 FORMAT = "einvoice"
 SOURCE = "einvoice"
-MAX_FILES = 10_000  # in one folder or ZIP
-MAX_ZIP_BYTES = 2_000_000_000  # all its members, unpacked
+MAX_FILES = archives.MAX_ENTRIES  # in one folder or ZIP
 _SUFFIXES = (".pdf", ".xml")
 _TABULAR = frozenset({".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods"})
 Progress = Callable[[str, int, int], None]
@@ -127,43 +127,30 @@ def read_sources(path: Path) -> Iterator[_File]:
                 item.data = p.read_bytes()
             yield item
         return
-    if zipfile.is_zipfile(path):
-        yield from _zip_members(path)
+    if zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
+        yield from _zip_members(path)  # a .zip that is none is refused as such
         return
     yield _File(path.name, path.read_bytes())
 
 
 def _zip_members(path: Path) -> Iterator[_File]:
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise ImportFailed(
-            [Problem(path.name, None, None, _("not a readable ZIP: %(error)s") % {"error": error})]
-        ) from None
+        archive = archives.open_zip(path)
+    except archives.Unreadable as error:
+        raise ImportFailed([Problem(path.name, None, None, str(error))]) from None
     with archive:
-        members = [
-            m for m in archive.infolist()
-            if not m.is_dir() and not m.filename.startswith("__MACOSX/")
-            and not Path(m.filename).name.startswith(".")
-        ]  # fmt: skip
-        if len(members) > MAX_FILES:
-            raise ImportFailed([Problem(path.name, None, None, _too_many())])
-        # A ZIP bomb declares small sizes or huge ones: both are checked, and reading stops
-        # at the limit whatever the header says.
-        if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-            raise ImportFailed([Problem(path.name, None, None, _("the ZIP unpacks too large"))])
-        for member in sorted(members, key=lambda m: m.filename):
+        try:
+            members = archives.members(archive)
+        except archives.Unreadable as error:
+            raise ImportFailed([Problem(path.name, None, None, str(error))]) from None
+        for member in members:
             item = _File(member.filename)
             try:
-                with archive.open(member) as fh:
-                    data = fh.read(einvoice.MAX_BYTES + 1)
-            except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as error:
-                item.refuse(_("cannot be read from the ZIP: %(error)s") % {"error": error})
-            else:
-                if len(data) > einvoice.MAX_BYTES:
-                    item.refuse(_("too large for an invoice"))
-                else:
-                    item.data = data
+                item.data = archives.read(archive, member, einvoice.MAX_BYTES)
+            except archives.TooLarge:
+                item.refuse(_("too large for an invoice"))
+            except archives.Unreadable as error:
+                item.refuse(str(error))
             yield item
 
 

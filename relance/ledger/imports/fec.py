@@ -83,6 +83,7 @@ from relance.ledger.imports.records import (
     PaymentRecord,
     Problems,
 )
+from relance.ledger.imports.tabular import MAX_LINE
 from relance.lib.perf import collector_paused
 
 Progress = Callable[[int, int], None]
@@ -249,6 +250,15 @@ def _read_lines(path: Path, problems: Problems) -> list[str]:
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()  # the end of the last line
+    # Refused before a line is split into fields: a line of a hundred million tabs would
+    # make a list of as many (950 MB for a 100 MB file).
+    if max(map(len, lines), default=0) > MAX_LINE:
+        row = next(n for n, line in enumerate(lines, 1) if len(line) > MAX_LINE)
+        raise problems.fail(
+            row, None,
+            _("has a line longer than %(limit)s characters: this is not a FEC (a lost line "
+              "break, or binary data?)") % {"limit": f"{MAX_LINE:,}"},
+        )  # fmt: skip
     return lines
 
 

@@ -44,7 +44,7 @@ from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.bank.exports import BankMapping
 from relance.bank.services import BankImportResult
-from relance.ledger.imports import ImportFailed, guess_format, import_file
+from relance.ledger.imports import ImportFailed, archives, guess_format, import_file
 from relance.ledger.imports.mapping import (
     RECORDS,
     Mapping,
@@ -68,7 +68,6 @@ TABULAR = ("csv", "xlsx", "ods", "fec", "bank-csv")
 # What the person may say an upload is, when the file alone cannot tell: a bank's CSV export
 # looks like any CSV.
 KINDS = ("auto", "bank-csv")
-MAX_FILES = 1000  # files uploaded at once (gathered as a folder of e-invoices)
 SAMPLE_ROWS = 5
 KEEP_DAYS = 7  # an upload left unconfirmed this long is deleted
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16}$")
@@ -88,6 +87,11 @@ class Refused(Exception):
 
 def max_bytes() -> int:
     return int(getattr(settings, "RELANCE_IMPORT_MAX_BYTES", 200 * 1024 * 1024))
+
+
+def max_files() -> int:
+    """Files uploaded at once (gathered as a folder of e-invoices): Django's own limit."""
+    return int(settings.DATA_UPLOAD_MAX_NUMBER_FILES)
 
 
 def background_bytes() -> int:
@@ -209,9 +213,8 @@ def stage_files(
         raise Refused(
             [Problem("kind", None, None, _("one of %(kinds)s") % {"kinds": ", ".join(KINDS)})]
         )
-    if len(files) > MAX_FILES:
-        message = _("more than %(limit)s files at once") % {"limit": MAX_FILES}
-        raise Refused([Problem(files[0][0], None, None, message)])
+    if len(files) > max_files():
+        raise Refused([too_many(files[0][0])])
     purge(organisation)
     token = secrets.token_urlsafe(12)
     directory = root(organisation) / token
@@ -364,9 +367,9 @@ def _save(stored: Path, shown: str, chunks: Iterable[bytes], limit: int) -> tupl
 
 def _zip_files(path: Path) -> int:
     try:
-        with zipfile.ZipFile(path) as archive:
-            return sum(1 for m in archive.infolist() if not m.is_dir())
-    except (zipfile.BadZipFile, OSError):
+        with archives.open_zip(path) as archive:
+            return len(archives.members(archive))
+    except archives.Unreadable:  # its preview says why
         return 0
 
 
@@ -378,6 +381,11 @@ def too_large(name: str) -> Problem:
     return Problem(name, None, None,
                    _("is larger than %(size)s, the most the console takes: "
                      "import it with `relance import`") % {"size": size})  # fmt: skip
+
+
+def too_many(name: str) -> Problem:
+    return Problem(name, None, None,
+                   _("more than %(limit)s files at once") % {"limit": max_files()})  # fmt: skip
 
 
 def describe(path: Path, name: str, fmt: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from xml.parsers import expat
 
 from django.utils.translation import gettext as _
 
+from relance.ledger.imports import archives
 from relance.ledger.imports.parsing import UnreadableFile, decode, looks_binary, sniff_delimiter
 from relance.ledger.imports.records import ImportFailed, Problem
 
@@ -224,6 +225,8 @@ def _read_spreadsheet(path: Path, label: str, sheet: str | int | None, header_ro
     if not head.startswith(b"PK") and not looks_binary(head):
         raise _fail(label, _("is not a spreadsheet (XLSX or ODS); is it a CSV file?"))
     name = sheet if isinstance(sheet, str) else _("number %(n)s") % {"n": (sheet or 0) + 1}
+    if head.startswith(b"PK"):
+        _check_archive(path, label)  # before calamine unpacks what it likes
     if head.startswith(b"PK") and path.suffix.lower() == ".ods":
         _check_ods_extent(path, label)  # calamine reads every sheet of an ODS on opening
     try:
@@ -243,9 +246,7 @@ def _read_spreadsheet(path: Path, label: str, sheet: str | int | None, header_ro
     except Exception as exc:  # calamine raises its own errors for corrupt files
         if "cell limit" in str(exc).lower():  # its ODS reader's guard against far cells
             raise _fail(label, _too_large(name, None, None)) from None
-        raise _fail(
-            label, _("cannot be read as a spreadsheet (%(error)s)") % {"error": exc}
-        ) from None
+        raise _fail(label, _unreadable(exc)) from None
     start = header_row - 1
     while start < len(data) and not any(_text(c) for c in data[start]):
         start += 1
@@ -266,6 +267,10 @@ def _read_spreadsheet(path: Path, label: str, sheet: str | int | None, header_ro
     return Table(label, header, rows(), len(data) - start - 1)
 
 
+def _unreadable(error: Exception) -> str:
+    return _("cannot be read as a spreadsheet (%(error)s)") % {"error": error}
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
@@ -280,8 +285,27 @@ def _check_header(label: str, header: list[str], row: int) -> None:
         seen.add(name)
 
 
-_XLSX_ROW = re.compile(rb'<c [^>]*?r="[A-Z]{1,3}(\d+)"')
-_XLSX_COLUMN = re.compile(rb'<c [^>]*?r="([A-Z]{1,3})\d')
+def _check_archive(path: Path, label: str) -> None:
+    """Refuse a workbook that is a ZIP bomb (see ``archives``), naming the part."""
+    try:
+        with archives.open_zip(path) as archive:
+            for member in archives.members(archive):
+                try:
+                    archives.check(member)
+                except archives.Unreadable as error:
+                    raise ImportFailed(
+                        [Problem(label, None, member.filename, str(error))]
+                    ) from None
+    except archives.Unreadable as error:
+        raise _fail(label, _unreadable(error)) from None
+
+
+# A cell's reference (r="XFD1048576"), whatever comes before it (a prefix, a line break):
+# as quick as a literal, which it starts with. The tail of a chunk kept for the next is as
+# long as the longest reference.
+_XLSX_ROW = re.compile(rb'r="[A-Z]{1,3}(\d+)"')
+_XLSX_COLUMN = re.compile(rb'r="([A-Z]{1,3})\d')
+_TAIL = 16
 
 
 def _check_xlsx_extent(path: Path, label: str, sheet: str) -> None:
@@ -299,8 +323,7 @@ def _check_xlsx_extent(path: Path, label: str, sheet: str) -> None:
         with archive.open(part) as xml:
             while chunk := xml.read(1 << 20):
                 chunk = tail + chunk
-                cut = chunk.rfind(b">") + 1
-                chunk, tail = chunk[:cut], chunk[cut:]
+                tail = chunk[-_TAIL:]  # a reference cut in two is found whole next time
                 if found := _XLSX_ROW.findall(chunk):  # one pass each, in C
                     rows = max(rows, max(map(int, found)))
                 for column in set(_XLSX_COLUMN.findall(chunk)):
@@ -316,9 +339,9 @@ def _xlsx_sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
         "p": "http://schemas.openxmlformats.org/package/2006/relationships",
     }
     try:
-        workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-        rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    except (KeyError, ElementTree.ParseError):
+        workbook = ElementTree.fromstring(_part(archive, "xl/workbook.xml"))
+        rels = ElementTree.fromstring(_part(archive, "xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError, archives.Unreadable):
         return None
     rel_id = next(
         (s.get(f"{{{ns['r']}}}id") for s in workbook.iterfind("m:sheets/m:sheet", ns)
@@ -330,6 +353,14 @@ def _xlsx_sheet_part(archive: zipfile.ZipFile, sheet: str) -> str | None:
             target = rel.get("Target", "")
             return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
     return None
+
+
+def _part(archive: zipfile.ZipFile, name: str) -> bytes:
+    """A small part of a workbook (its list of sheets, their links)."""
+    return archives.read(archive, archive.getinfo(name), _PART_BYTES)
+
+
+_PART_BYTES = 10_000_000  # a workbook of ten thousand sheets lists them in 1 MB
 
 
 def _column_number(letters: bytes) -> int:
