@@ -118,14 +118,25 @@ def signature(bounds: dict[int, Bounds], rules: list[Any], default_scenario: int
     )  # fmt: skip
 
 
-def next_anniversary(since: dt.date, day: dt.date) -> dt.date:
+def years_of_rules(rules: list[Any]) -> list[int]:
+    """The seniorities at which a rule on years starts or stops matching (its ``min_years``
+    and ``max_years``): only there may the customer's scenario change with the date."""
+    return sorted({y for r in rules for y in (r.min_years, r.max_years) if y})
+
+
+def next_anniversary(since: dt.date, day: dt.date, years: list[int]) -> dt.date | None:
     """The first date after ``day`` on which the customer's seniority in whole years
-    (``segments.seniority``) changes: a rule on years may then choose another scenario."""
-    years = seniority(since, day) + 1
+    (``segments.seniority``) reaches one of ``years`` (``years_of_rules``): a rule on years
+    may then choose another scenario. None once it has reached them all."""
+    now = seniority(since, day)
+    ahead = [y for y in years if y > now]
+    if not ahead:
+        return None
+    reached = min(ahead)
     try:
-        return since.replace(year=since.year + years)
+        return since.replace(year=since.year + reached)
     except ValueError:  # 29 February: a year is complete on 1 March
-        return dt.date(since.year + years, 3, 1)
+        return dt.date(since.year + reached, 3, 1)
 
 
 @dataclass
@@ -623,9 +634,10 @@ def moves(
     """(date, invoice id, due date) of the items of a chunk whose date changes: the first
     date each may move under its customer's scenario (``Bounds``), from its level after
     the decisions and the date of its last step; no later than the customer's next
-    anniversary while a rule reads its seniority (its scenario may change that day)."""
+    anniversary at which a rule on years starts or stops matching (its scenario may change
+    that day)."""
     bounds, before = context.bounds, chunk.moves_on
-    by_years = any(r.min_years is not None or r.max_years is not None for r in context.rules)
+    by_years = years_of_rules(context.rules)
     rows = []
     for one, decision in zip(chunk, decisions, strict=True):
         levels = decision.levels
@@ -635,7 +647,7 @@ def moves(
         cap = None
         if by_years and one.customer_id not in context.explicit:
             since = context.customers[one.customer_id][1]
-            cap = next_anniversary(since, day) if since is not None else None
+            cap = next_anniversary(since, day, by_years) if since is not None else None
         for item in one.items:
             invoice = item.invoice_id
             on = of_scenario.moves_on(levels.get(invoice, item.level), item.due_date,
