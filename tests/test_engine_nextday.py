@@ -23,6 +23,7 @@ from relance.dunning.models import (
     Communication,
     CommunicationItem,
     CustomerScenario,
+    HeldBack,
     ItemState,
     MoveBounds,
     Promise,
@@ -142,10 +143,108 @@ def test_a_dry_run_after_the_scenarios_changed_reads_every_item_and_writes_nothi
     assert Invoice.objects.filter(moves_on__isnull=True).count() == 0
 
 
+# -- the contact gap ------------------------------------------------------------------------
+
+GAPLESS = [(5, 0, "email", "first"), (6, 0, "email", "second")]
+
+
+def test_it_does_not_read_the_items_the_contact_gap_holds_back_until_it_passes(org, customer):
+    make.scenario(org, GAPLESS)
+    assert org.contact_gap == 3
+    make.invoice(customer, "F1", due=D - days(5))  # reminded on D
+    make.invoice(customer, "F2", due=D - days(4))  # due a reminder on D+1, held back to D+3
+    run(org, D)
+    assert planned(org, D) == [("first", ("F1",))]
+    assert set(Invoice.objects.values_list("moves_on", flat=True)) == {D + days(3)}
+    assert run(org, D + days(1)).items_considered == 0
+    assert run(org, D + days(2)).items_considered == 0
+    run(org, D + days(3))
+    assert planned(org, D + days(3)) == [("second", ("F1", "F2"))]
+
+
+def test_a_courtesy_reminder_waits_with_the_items_the_contact_gap_holds_back(org, customer):
+    """A courtesy reminder alone on its channel goes out within the contact gap; with an
+    item due a step on the same channel, both wait. The item held back is not read on its
+    own: the run reads the customer in full."""
+    make.scenario(org, [(-2, 0, "email", "courtesy"), *GAPLESS])
+    make.invoice(customer, "F1", due=D - days(5))  # reminded on D, held back to D+3
+    make.invoice(customer, "F2", due=D + days(3))  # its courtesy reminder on D+1
+    run(org, D)
+    assert Invoice.objects.get(number="F1").moves_on == D + days(3)
+    assert run(org, D + days(1)).items_considered == 2
+    assert planned(org, D + days(1)) == []
+    run(org, D + days(3))
+    assert planned(org, D + days(3)) == [("second", ("F1",))]
+
+
+def test_a_courtesy_reminder_within_the_gap_reads_only_a_customer_with_items_held_back(
+    org, customer
+):
+    """A customer reminded yesterday, with nothing held back, is read as usual on the day of
+    a courtesy reminder (not in full): it goes out alone on its channel."""
+    make.scenario(org, [(-2, 0, "email", "courtesy"), (5, 0, "email", "first"),
+                        (30, 0, "email", "late")])  # fmt: skip
+    make.invoice(customer, "F1", due=D - days(5))  # reminded on D, its next step weeks away
+    make.invoice(customer, "F2", due=D + days(3))  # its courtesy reminder on D+1
+    run(org, D)
+    assert planned(org, D) == [("first", ("F1",))]
+    assert not HeldBack.objects.exists()
+    assert run(org, D + days(1)).items_considered == 1
+    assert planned(org, D + days(1)) == [("courtesy", ("F2",))]
+
+
+def test_it_marks_the_customer_whose_items_the_gap_holds_back(org, customer):
+    make.scenario(org, GAPLESS)
+    make.invoice(customer, "F1", due=D - days(5))
+    make.invoice(customer, "F2", due=D - days(4))
+    run(org, D)
+    held = HeldBack.objects.get()
+    assert (held.customer_id, held.organisation_id, held.until) == (customer.pk, org.pk,
+                                                                    D + days(3))  # fmt: skip
+
+
+def _cancel(org):
+    Communication.objects.filter(organisation=org).update(status=CommStatus.CANCELLED)
+
+
+def _delete(org):
+    Communication.objects.filter(organisation=org).delete()
+
+
+def _sent_earlier(org):
+    Communication.objects.filter(organisation=org).update(send_on=D - days(3))
+
+
+@pytest.mark.parametrize("withdraw", [_cancel, _delete, _sent_earlier])
+def test_it_reads_the_customer_again_when_the_reminder_that_held_it_back_goes(
+    org, customer, withdraw
+):
+    make.scenario(org, GAPLESS)
+    make.invoice(customer, "F1", due=D - days(5))
+    make.invoice(customer, "F2", due=D - days(4))
+    run(org, D)
+    withdraw(org)
+    assert set(Invoice.objects.values_list("moves_on", flat=True)) == {None}
+    result = run(org, D + days(1))
+    assert result.items_considered == 2
+    assert [t for t, _ in planned(org, D + days(1))] == ["second"]
+
+
+def test_it_reads_every_item_again_when_the_contact_gap_changes(org, customer):
+    make.scenario(org, GAPLESS)
+    make.invoice(customer, "F1", due=D - days(5))
+    make.invoice(customer, "F2", due=D - days(4))
+    run(org, D)
+    org.contact_gap = 1
+    org.save(update_fields=["contact_gap"])
+    assert run(org, D + days(1)).items_considered == 2
+    assert planned(org, D + days(1)) == [("second", ("F1", "F2"))]
+
+
 # -- day after day, with what happens between the days -----------------------------------
 
 EVENTS = ["pay", "part", "hold", "release", "dispute", "resolve", "promise", "risk", "due",
-          "new", "offset", "choose", "large", "since"]  # fmt: skip
+          "new", "offset", "choose", "large", "since", "cancel", "gap"]  # fmt: skip
 
 
 @settings(
@@ -168,14 +267,19 @@ def test_reading_only_what_may_move_plans_what_the_policy_plans_between_events(o
     """The run of each day, reading only the items whose date has come (and those without
     a date), plans exactly what the policy plans over every open item, with payments,
     holds, disputes, promises made and expiring, segment changes (risk class, explicit
-    choices, large invoices, seniority), due dates moved, new invoices and scenario steps
-    changed between the days."""
+    choices, large invoices, seniority), due dates moved, new invoices, scenario steps
+    changed, reminders cancelled and the contact gap changed between the days."""
     for model in (Communication, ItemState, Promise, Dispute, Hold, Allocation, Payment,
                   Invoice, CustomerScenario, Customer, SegmentRule, MoveBounds):  # fmt: skip
         model.objects.all().delete()
     Scenario.objects.filter(organisation=org).delete()
-    make.scenario(org, [(-3, 0, "email", "s1"), (3, 2, "email", "s2"), (7, 3, "email", "s3"),
-                        (12, 4, "email", "s4")], slug="plain")  # fmt: skip
+    org.contact_gap = 3  # an example before may have changed it
+    org.save(update_fields=["contact_gap"])
+    # A call for items owing 80 or more (the others pass over it): which step an item takes
+    # next, hence which channel's contact gap holds it back, depends on its balance.
+    make.scenario(org, [(-3, 0, "email", "s1"), (3, 2, "email", "s2"),
+                        (7, 3, "call", "s3", "auto", 80), (12, 4, "email", "s4")],
+                  slug="plain")  # fmt: skip
     tight = make.scenario(org, [(-2, 0, "email", "t1"), (2, 1, "email", "t2"),
                                 (4, 2, "email", "t3"), (9, 2, "email", "t4")], slug="tight",
                           default=False, replace=False)  # fmt: skip
@@ -277,6 +381,14 @@ def _happen(org, day, kind, a, b, customers, invoices) -> None:
         Customer.objects.filter(pk=customer.pk).update(
             customer_since=day.replace(year=day.year - 3) + days(b - 3)
         )
+    elif kind == "cancel":  # a reminder cancelled: it no longer holds the customer back
+        reminders = Communication.objects.filter(customer=customer, purpose="reminder")
+        last = reminders.exclude(status=CommStatus.CANCELLED).order_by("-send_on").first()
+        if last is not None:
+            Communication.objects.filter(pk=last.pk).update(status=CommStatus.CANCELLED)
+    elif kind == "gap":  # the organisation's contact gap changed
+        org.contact_gap = b
+        org.save(update_fields=["contact_gap"])
     elif kind == "offset":
         # A step after the courtesy reminder comes sooner: the reading bounds change.
         Step.objects.filter(organisation=org, position=2 + a % 3).update(offset=b, min_gap=b % 2)

@@ -16,9 +16,13 @@ from decimal import Decimal
 
 import factories as make
 from factories import days
+from hypothesis import given
+from hypothesis import strategies as st
 
 from relance.dunning.engine import run
+from relance.dunning.loading import next_anniversary
 from relance.dunning.models import Communication, CustomerScenario, Scenario, SegmentRule
+from relance.dunning.segments import seniority
 from relance.ledger import balances
 from relance.ledger.models import Customer, Invoice
 
@@ -130,6 +134,35 @@ def test_it_reads_a_customer_on_the_anniversary_that_gives_it_another_scenario(o
     inv.refresh_from_db()
     assert inv.moves_on == NEXT  # not D+3: its scenario may change on its anniversary
     assert _next_day(org) == [("C1", "fast1")]
+
+
+def test_it_dates_an_item_past_an_anniversary_that_changes_no_rule(org):
+    _, fast = _scenarios(org)
+    _rule(org, fast, min_years=5)
+    # Two years a customer at D+1: the rule on five years neither starts nor stops matching.
+    customer = make.customer(org, "C1", customer_since=dt.date(2024, 11, 25))
+    _dated_slow(org, customer)  # D+3, not D+1
+    assert _next_day(org) == []
+
+
+@given(
+    since=st.dates(dt.date(2016, 1, 1), dt.date(2028, 12, 31)),
+    day=st.dates(dt.date(2024, 1, 1), dt.date(2026, 12, 31)),
+    years=st.lists(st.integers(1, 9), max_size=3, unique=True).map(sorted),
+)
+def test_no_rule_on_years_changes_its_answer_before_the_anniversary_given(since, day, years):
+    """Whether the customer's seniority reaches each of the rules' years (all a rule on years
+    asks) is the same from ``day`` to the day before the anniversary given, and changes on
+    it; with no anniversary given, it never changes."""
+
+    def reached(on: dt.date) -> list[bool]:
+        return [seniority(since, on) >= y for y in years]
+
+    anniversary = next_anniversary(since, day, years)
+    until = anniversary or day + dt.timedelta(days=366 * 10)
+    assert all(reached(day + days(n)) == reached(day) for n in range((until - day).days))
+    if anniversary is not None:
+        assert reached(anniversary) != reached(day)
 
 
 def test_it_reads_a_customer_again_when_its_large_item_is_paid(org):

@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils.translation import gettext_noop
@@ -36,6 +36,7 @@ from relance.dunning.models import (
     CommStatus,
     Communication,
     CommunicationItem,
+    HeldBack,
     ItemState,
     ItemToThank,
     MoveBounds,
@@ -83,13 +84,23 @@ class Bounds:
 
     after_due: dict[int, int]
     after_step: dict[int, int]
+    # Per level, the channels of the steps an item may take next, which the contact gap
+    # holds back (``after_contacts``); absent when a courtesy reminder may be next: one
+    # before the due date does not wait for the gap.
+    channels_ahead: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, scenarios: dict[int, policy.ScenarioSpec]) -> Bounds:
         due, last = cutoffs(scenarios, _ANY_DAY)
+        channels: dict[int, tuple[str, ...]] = {}
+        for level in due:
+            nexts = [step for s in scenarios.values() for step in _may_be_next(s, level)]
+            if all(step.offset >= 0 for step in nexts):
+                channels[level] = tuple(sorted({step.channel for step in nexts}))
         return cls(
             {level: (_ANY_DAY - day).days for level, day in due.items()},
             {level: (_ANY_DAY - day).days for level, day in last.items()},
+            channels,
         )
 
     def moves_on(self, level: int, due_date: dt.date, level_date: dt.date | None) -> dt.date:
@@ -102,30 +113,68 @@ class Bounds:
             day = max(day, level_date + dt.timedelta(days=self.after_step[level]))
         return day
 
+    def after_contacts(self, level: int, last: dict[str, dt.date], gap: int) -> dt.date | None:
+        """The first run date on which the contact gap (``gap`` days after the customer's
+        last reminder on a channel, ``last``) no longer holds back an item at ``level``:
+        each step it may take next goes by a channel reminded less than ``gap`` days ago.
+        None when nothing holds it back (such a channel not reminded lately, a courtesy
+        reminder that may be next)."""
+        channels = self.channels_ahead.get(level)
+        if not channels or any(channel not in last for channel in channels):
+            return None
+        return min(last[channel] for channel in channels) + dt.timedelta(days=gap)
+
     def signature(self) -> list[Any]:
-        return [sorted(self.after_due.items()), sorted(self.after_step.items())]
+        return [sorted(self.after_due.items()), sorted(self.after_step.items()),
+                sorted(self.channels_ahead.items())]  # fmt: skip
 
 
-def signature(bounds: dict[int, Bounds], rules: list[Any], default_scenario: int) -> str:
-    """What the stored dates were computed from, besides each item and its customer: each
-    scenario's bounds, the segment rules and the default scenario. When it changes, every
-    date of the organisation is forgotten (``settle_bounds``)."""
+def _may_be_next(scenario: policy.ScenarioSpec, level: int) -> list[policy.StepSpec]:
+    """The steps an item at ``level`` may take next, whatever its balance (``candidate``):
+    those ahead up to the first that cannot be passed over (no amount condition, past the
+    due date), which the item takes before any further one."""
+    nexts = []
+    for step in scenario.steps[level:]:
+        nexts.append(step)
+        if step.offset >= 0 and step.min_amount is None and step.max_amount is None:
+            break
+    return nexts
+
+
+def signature(
+    bounds: dict[int, Bounds], rules: list[Any], default_scenario: int, contact_gap: int
+) -> str:
+    """What the stored dates were computed from, besides each item, its customer and its
+    customer's reminders: each scenario's bounds, the segment rules, the default scenario
+    and the organisation's contact gap. When it changes, every date of the organisation is
+    forgotten (``settle_bounds``)."""
     return json.dumps(
         [[[pk, b.signature()] for pk, b in sorted(bounds.items())],
          [[r.position, r.scenario_id, r.risk_class, str(r.min_invoice_amount), r.min_years,
            r.max_years] for r in sorted(rules, key=lambda r: r.position)],
-         default_scenario]
+         default_scenario, contact_gap]
     )  # fmt: skip
 
 
-def next_anniversary(since: dt.date, day: dt.date) -> dt.date:
+def years_of_rules(rules: list[Any]) -> list[int]:
+    """The seniorities at which a rule on years starts or stops matching (its ``min_years``
+    and ``max_years``): only there may the customer's scenario change with the date."""
+    return sorted({y for r in rules for y in (r.min_years, r.max_years) if y})
+
+
+def next_anniversary(since: dt.date, day: dt.date, years: list[int]) -> dt.date | None:
     """The first date after ``day`` on which the customer's seniority in whole years
-    (``segments.seniority``) changes: a rule on years may then choose another scenario."""
-    years = seniority(since, day) + 1
+    (``segments.seniority``) reaches one of ``years`` (``years_of_rules``): a rule on years
+    may then choose another scenario. None once it has reached them all."""
+    now = seniority(since, day)
+    ahead = [y for y in years if y > now]
+    if not ahead:
+        return None
+    reached = min(ahead)
     try:
-        return since.replace(year=since.year + years)
+        return since.replace(year=since.year + reached)
     except ValueError:  # 29 February: a year is complete on 1 March
-        return dt.date(since.year + years, 3, 1)
+        return dt.date(since.year + reached, 3, 1)
 
 
 @dataclass
@@ -166,6 +215,9 @@ class Context:
     lazy: bool = False
     day: dt.date | None = None
     filled: set[int] = field(default_factory=set)
+    # Customers whose items the contact gap holds back past the run's day (``HeldBack``), read
+    # with the customers (``fill``).
+    held: dict[int, dt.date] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -210,6 +262,7 @@ class Context:
             special_invoices=disputed | set(unapproved) | in_plan | set(promises) | set(broken),
             special_customers=set(promises_c) | set(broken_c),
             bounds={pk: Bounds.of({pk: spec}) for pk, spec in scenarios.items()},
+            held={} if lazy else _held(org, day),
             lazy=lazy,
             day=day,
         )
@@ -225,6 +278,7 @@ class Context:
         self.customers.update(_customers(org, ids, reader))
         self.last_contact.update(_last_contacts(org, self.day, ids, reader))
         self.largest.update(_largest(org, self.rules, ids, reader))
+        self.held.update(_held(org, self.day, ids, reader))
         self.filled.update(ids)
 
 
@@ -234,7 +288,7 @@ def settle_bounds(context: Context, dry_run: bool) -> None:
     (the run then reads every open item and dates it again); a dry run, which writes
     nothing, reads every open item instead. Once per run, before any share reads."""
     org = context.organisation
-    signed = signature(context.bounds, context.rules, context.default_scenario)
+    signed = signature(context.bounds, context.rules, context.default_scenario, org.contact_gap)
     stored = MoveBounds.objects.filter(organisation=org).values_list("bounds", flat=True).first()
     if stored == signed:
         return
@@ -389,6 +443,20 @@ def _customers(
                 dates[since] = _date(since)
             customers[pk] = (risk, dates[since], language)
     return customers
+
+
+def _held(
+    org: Organisation, day: dt.date, ids: list[int] | None = None, reader: Any = connection
+) -> dict[int, dt.date]:
+    """The customers (of ``ids``, or all) whose items the contact gap holds back past ``day``."""
+    some, some_params = _some(ids)
+    with reader.cursor() as cursor:
+        cursor.execute(
+            f"SELECT customer_id, {_text('until')} FROM {HeldBack._meta.db_table}"
+            f" WHERE organisation_id = %s AND until > %s{some}",
+            [org.pk, day, *some_params],
+        )
+        return {customer: _date(until) for customer, until in cursor}
 
 
 def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:
@@ -548,6 +616,31 @@ def _open_items(
     customer. Items are built without their pauses, which ``case`` adds for the few
     concerned."""
     sql, params = _open_items_query(org, day, context, share)
+    return _items_of(sql, params, reader)
+
+
+def _every_item(
+    org: Organisation, ids: list[int], reader: Any
+) -> Iterator[tuple[int, list[policy.Item], dict[int, dt.date | None]]]:
+    """As ``_open_items``, every open item of the customers ``ids``, whatever its date."""
+    as_text = "CAST({} AS TEXT)" if connection.vendor == "sqlite" else "{}"
+    invoices, states = Invoice._meta.db_table, ItemState._meta.db_table
+    some, some_params = _some(ids, "i.customer_id")
+    sql = (
+        f"SELECT i.customer_id, i.id, i.number, {as_text.format('i.due_date')},"
+        f" {as_text.format('i.balance')}, i.currency, COALESCE(s.level, 0),"
+        f" {as_text.format('s.level_date')}, {as_text.format('i.moves_on')}"
+        f" FROM {invoices} i LEFT JOIN {states} s ON s.invoice_id = i.id"
+        " AND s.organisation_id = i.organisation_id"
+        f" WHERE i.organisation_id = %s{some} AND i.balance > '0' AND i.balance > %s"
+        " ORDER BY i.customer_id, i.id"
+    )
+    return _items_of(sql, [org.pk, *some_params, org.min_balance], reader)
+
+
+def _items_of(
+    sql: str, params: list[Any], reader: Any
+) -> Iterator[tuple[int, list[policy.Item], dict[int, dt.date | None]]]:
     sqlite = connection.vendor == "sqlite"
     dates: dict[Any, dt.date | None] = {None: None}
     current: Any = None
@@ -610,41 +703,105 @@ def _chunk(
     reader: Any,
 ) -> Chunk:
     context.fill([customer_id for customer_id, _, _ in pending], reader)
+    cases = [case(context, customer_id, items, day) for customer_id, items, _ in pending]
+    whole = [one.customer_id for one in cases if _held_together(context, one, day)]
+    every = {c: (items, moves) for c, items, moves in
+             _every_item(context.organisation, whole, reader)} if whole else {}  # fmt: skip
     chunk = Chunk()
-    for customer_id, items, moves in pending:
-        chunk.append(case(context, customer_id, items, day))
+    for n, (customer_id, _, moves) in enumerate(pending):
+        if customer_id in every:
+            items, moves = every[customer_id]
+            cases[n] = case(context, customer_id, items, day)
+        chunk.append(cases[n])
         chunk.moves_on.update(moves)
     return chunk
 
 
-def moves(
-    context: Context, day: dt.date, chunk: Chunk, decisions: list[policy.Decision]
-) -> list[tuple[dt.date, int, dt.date]]:
-    """(date, invoice id, due date) of the items of a chunk whose date changes: the first
-    date each may move under its customer's scenario (``Bounds``), from its level after
-    the decisions and the date of its last step; no later than the customer's next
-    anniversary while a rule reads its seniority (its scenario may change that day)."""
+def _held_together(context: Context, one: policy.CustomerCase, day: dt.date) -> bool:
+    """Whether the customer's every open item must be read: a courtesy reminder goes out
+    within the contact gap only alone on its channel (``policy._plan_channel``, a pre-due
+    group), and the items the gap holds back are not read (``Bounds.after_contacts``) but
+    would hold it back too. So when the customer has items held back (``HeldBack``) and an
+    item read may take a courtesy step today on a channel within the gap, the customer is
+    read in full."""
+    if one.customer_id not in context.held:
+        return False
+    gap = context.organisation.contact_gap
+    held = {channel for channel, last in one.last_contact.items() if (day - last).days < gap}
+    if not held:
+        return False
+    for item in one.items:
+        d = (day - item.due_date).days
+        step, _ = policy.candidate(one.scenario, item, d)
+        if step is not None and step.offset < 0 and d >= step.offset and step.channel in held:
+            return True
+    return False
+
+
+class Moves(NamedTuple):
+    """What a chunk's decisions change in the dates the next runs read by."""
+
+    # (date, invoice id, due date) of the items whose date changes.
+    dates: list[tuple[dt.date, int, dt.date]]
+    # (customer id, until) of the customers whose items the contact gap holds back.
+    held: list[tuple[int, dt.date]]
+
+
+def moves(context: Context, day: dt.date, chunk: Chunk, decisions: list[policy.Decision]) -> Moves:
+    """The items of a chunk whose date changes: the first date each may move under its
+    customer's scenario (``Bounds``), from its level after the decisions and the date of its
+    last step; not before the contact gap lets a step ahead go (``Bounds.after_contacts``:
+    a reminder cancelled or moved earlier forgets the customer's dates, dunning
+    0019_reminder_withdrawn), the customer then marked as held back until the last such
+    day; no later than the customer's next anniversary at which a rule on years starts or
+    stops matching (its scenario may change that day)."""
     bounds, before = context.bounds, chunk.moves_on
-    by_years = any(r.min_years is not None or r.max_years is not None for r in context.rules)
-    rows = []
+    by_years = years_of_rules(context.rules)
+    gap = context.organisation.contact_gap
+    rows, held = [], []
     for one, decision in zip(chunk, decisions, strict=True):
         levels = decision.levels
         stepped = {i.invoice_id for c in decision.communications
                    if c.purpose != CommPurpose.THANKS for i in c.items}  # fmt: skip
         of_scenario = bounds[one.scenario.scenario_id]  # type: ignore[index]
+        last = _contacts_after(one, decision, day)
         cap = None
         if by_years and one.customer_id not in context.explicit:
             since = context.customers[one.customer_id][1]
-            cap = next_anniversary(since, day) if since is not None else None
+            cap = next_anniversary(since, day, by_years) if since is not None else None
+        until = None
         for item in one.items:
             invoice = item.invoice_id
-            on = of_scenario.moves_on(levels.get(invoice, item.level), item.due_date,
+            level = levels.get(invoice, item.level)
+            on = of_scenario.moves_on(level, item.due_date,
                                       day if invoice in stepped else item.level_date)  # fmt: skip
+            free = of_scenario.after_contacts(level, last, gap) if on != NEVER else None
+            if free is not None and free > on and free > day:
+                on = free
+            else:
+                free = None
             if cap is not None and cap < on:
                 on = cap
+            if free is not None and (until is None or on > until):
+                until = on  # held back, if only to its anniversary
             if on != before.get(invoice):
                 rows.append((on, invoice, item.due_date))
-    return rows
+        if until is not None:
+            held.append((one.customer_id, until))
+    return Moves(rows, held)
+
+
+def _contacts_after(
+    one: policy.CustomerCase, decision: policy.Decision, day: dt.date
+) -> dict[str, dt.date]:
+    """The customer's last reminder per channel once the day's decisions are written, as
+    the next runs read it (``_last_contacts``): those of the contact gap's window before
+    ``day``, and the reminders planned today (sent on ``day``, ``writing.Rows``)."""
+    last = dict(one.last_contact)
+    for comm in decision.communications:
+        if comm.purpose == CommPurpose.REMINDER and not comm.pre_due:
+            last[comm.channel] = day
+    return last
 
 
 def case(

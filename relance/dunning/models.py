@@ -229,6 +229,30 @@ class MoveBounds(models.Model):
         return f"{self.organisation_id}: {self.bounds}"
 
 
+class HeldBack(FromParent):
+    """A customer some of whose items the contact gap holds back past their date, and until
+    when: the run dates those items the day the gap lets them go and does not read them
+    before (relance.dunning.loading, ``Bounds.after_contacts``); on a day it reads such a
+    customer for another item, it reads all of its items (``loading._held_together``).
+    Written by the run; a mark past its day, or one whose items were read again since,
+    only makes a run read a customer in full."""
+
+    organisation_parent = "customer"
+    customer = RowIdOneToOneField(
+        "ledger.Customer", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    until = models.DateField()
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "until"], name="held_back_by_day")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} held back until {self.until}"
+
+
 # -- pauses -------------------------------------------------------------------------------
 
 

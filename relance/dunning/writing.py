@@ -26,6 +26,7 @@ from relance.dunning.models import (
     CommStatus,
     Communication,
     CommunicationItem,
+    HeldBack,
     ItemState,
     Promise,
     StepChannel,
@@ -46,6 +47,7 @@ ITEM_COLUMNS = ["communication_id", "invoice_id", "step_position", "days_overdue
                 "dropped", "previous_level", "previous_level_date", "organisation_id"]  # fmt: skip
 LEVEL_COLUMNS = ["invoice_id", "level", "level_date", "thanked", "organisation_id"]
 EVENT_COLUMNS = timeline.COLUMNS
+HELD_COLUMNS = ["customer_id", "organisation_id", "until"]
 
 
 def is_run_key(error: IntegrityError) -> bool:
@@ -80,7 +82,11 @@ def write(
     rows = Rows.of(context, day, decisions)
     if chunk is not None:
         moves = loading.moves(context, day, chunk, decisions)
-        rows.moves = [(bulk.plain(on), invoice, bulk.plain(due)) for on, invoice, due in moves]
+        rows.moves = [
+            (bulk.plain(on), invoice, bulk.plain(due)) for on, invoice, due in moves.dates
+        ]
+        org = context.organisation.pk
+        rows.held = [(customer, org, bulk.plain(until)) for customer, until in moves.held]
     try:
         with transaction.atomic():
             _write_chunk(context, day, decisions, rows)
@@ -105,6 +111,8 @@ class Rows:
     passed: list[tuple[Any, ...]]
     # (date, invoice, due date) of the items whose date to move changes.
     moves: list[tuple[Any, ...]] = field(default_factory=list)
+    # (customer, organisation, until) of the customers whose items the contact gap holds back.
+    held: list[tuple[Any, ...]] = field(default_factory=list)
 
     @classmethod
     def of(cls, context: Context, day: dt.date, decisions: list[policy.Decision]) -> Rows:
@@ -175,6 +183,9 @@ def _write_chunk(
     # Set only while the due date is the one it was computed from (a changed due date
     # forgets it: relance/ledger/migrations/0015_nextday.py).
     bulk.update(Invoice._meta.db_table, ["moves_on"], ["id", "due_date"], rows.moves)
+    if rows.held:
+        bulk.insert(HeldBack._meta.db_table, HELD_COLUMNS, rows.held, conflict=["customer_id"],
+                    update=["until"])  # fmt: skip
     _write_side_effects(org, day, decisions, timezone.now())
 
 
