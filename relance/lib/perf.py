@@ -74,9 +74,9 @@ def in_child(work: Callable[[], T]) -> Iterator[Callable[[], T | None]]:
         status = 1
         try:
             os.close(read_end)
-            data = pickle.dumps(work(), pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(write_end, "wb") as out:
-                out.write(data)
+            value = work()
+            with os.fdopen(write_end, "wb") as out:  # pickled as it is written: no copy
+                pickle.dump(value, out, pickle.HIGHEST_PROTOCOL)
             status = 0
         finally:
             os._exit(status)
@@ -86,13 +86,13 @@ def in_child(work: Callable[[], T]) -> Iterator[Callable[[], T | None]]:
 
     def result() -> T | None:
         nonlocal waited
-        data = pipe.read()
+        try:
+            value: T | None = pickle.load(pipe)  # as it is read: no copy of the bytes
+        except Exception:  # cut short: the child failed, as its status says
+            value = None
         waited = True
         _, status = os.waitpid(pid, 0)
-        if status != 0 or not data:
-            return None
-        value: T = pickle.loads(data)
-        return value
+        return value if status == 0 else None
 
     try:
         yield result

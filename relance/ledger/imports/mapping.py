@@ -823,6 +823,10 @@ class _Skipper:
         """The customer ``ref`` as ``text`` (its ``values``, at ``line``) says: the text
         last applied for them."""
         _customer(batch, values, line)
+        self.applied_now(ref, text)
+
+    def applied_now(self, ref: str, text: Any) -> None:
+        """``text`` is the one last applied for the customer ``ref``."""
         self.forget(ref)
         self.last[ref] = text
         self.applied.add(text)
@@ -859,9 +863,7 @@ class _Recorder(_Skipper):
         self, batch: LedgerBatch, ref: str, text: Any, values: dict[str, Any], line: int
     ) -> None:
         self.events.append((text, line))
-        self.forget(ref)
-        self.last[ref] = text
-        self.applied.add(text)
+        self.applied_now(ref, text)
 
 
 @dataclass
