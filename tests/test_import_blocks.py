@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from test_import_unchanged_rows import (
+    MAPPING,
     TODAY,
     do_import,
     mapping,
@@ -17,9 +18,15 @@ from test_import_unchanged_rows import (
     write,
 )
 
-from relance.ledger.imports import ImportFailed, read_file
+from relance.ledger.imports import ImportFailed, import_file, read_file, tabular
 from relance.ledger.imports.apply import known_fingerprints
-from relance.ledger.imports.mapping import SAMPLE_ROWS, fingerprints, read_rows, row_fingerprint
+from relance.ledger.imports.mapping import (
+    SAMPLE_ROWS,
+    fingerprints,
+    load_mapping,
+    read_rows,
+    row_fingerprint,
+)
 from relance.ledger.imports.tabular import read_table
 from relance.ledger.models import Customer, Invoice
 
@@ -211,3 +218,64 @@ def test_customers_over_a_limit_are_found_among_many():
     found = [(row, target) for row, target, _message in check_customers(over)]
     assert found == [(10, "customer.legal_name"), (20, "customer.address.city"),
                      (21, "customer.credit_limit")]  # fmt: skip
+
+
+def read_in_halves(path: Path, tmp_path: Path, known: dict[int, str], cut_line: int | None):
+    """read_rows with the file cut after ``cut_line`` (None: read in one process)."""
+
+    def cut(data: bytes) -> tuple[int, int] | None:
+        if cut_line is None:
+            return None
+        offset = 0
+        for _ in range(cut_line):
+            offset = data.index(b"\n", offset) + 1
+        return offset, cut_line
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tabular, "HALVES_FROM", 1)
+        patch.setattr(tabular, "_middle", cut)
+        table = read_table(path, encoding="utf-8", delimiter=";", halves=True)
+        assert (table.rest is not None) == (cut_line is not None)
+        return read_rows(table, with_contacts(tmp_path), default_currency="EUR", as_of=TODAY,
+                         known=dict(known), block=3)  # fmt: skip
+
+
+def with_contacts(tmp_path: Path):
+    """The mapping, each row naming its customer's contact too (a text applied again shows)."""
+    path = tmp_path / "contacts.yaml"
+    path.write_text(MAPPING.replace("name: erp", "name: erp-contacts") + "  contact.name: Nom\n")
+    return load_mapping(path)
+
+
+def batch_as_data(batch) -> dict:
+    return {
+        "customers": [(ref, c.row, c.fields) for ref, c in batch.customers.items()],
+        "invoices": list(map(repr, batch.invoices)),
+        "contacts": list(map(repr, batch.contacts)),
+        "unchanged": list(batch.unchanged.items()),
+        "problems": list(map(repr, batch.problems)),
+        "rows": batch.rows_read,
+    }
+
+
+def test_a_second_half_skipped_by_another_process_reads_as_in_one(org, tmp_path):
+    """The file cut after any line (mapping._read_rest): the same records, customers (each
+    one's text applied where reading in order applies it), unchanged rows in file order,
+    problems; a row of the second half repeating one of the first is read as changed."""
+    lines = [row(n) for n in range(1, ROWS + 1)]
+    for n in (32, 39, 46, 53):  # customer C004's rows: their name alternates
+        lines[n - 1] = row(n, name="Client Y" if n % 2 else "Client X")
+    first = write(tmp_path / "v1.csv", lines)
+    import_file(org, first, mapping=with_contacts(tmp_path), as_of=TODAY)
+    later_lines = list(lines)
+    later_lines[29] = row(30, open_amount="1,00")
+    later_lines[32] = row(33, name="Client renamed", open_amount="1,00")  # C005, unchanged after
+    later_lines[44] = row(45, open_amount="bad")
+    later_lines.append(lines[27])  # a row twice: the second read, as in order
+    later = write(tmp_path / "v2.csv", later_lines)
+    known = known_fingerprints(org)
+
+    whole = batch_as_data(read_in_halves(later, tmp_path, known, None))
+    assert len(whole["unchanged"]) > ROWS // 2 and whole["problems"] and whole["contacts"]
+    for cut_line in range(SAMPLE_ROWS + 2, ROWS + 2):
+        assert batch_as_data(read_in_halves(later, tmp_path, known, cut_line)) == whole, cut_line

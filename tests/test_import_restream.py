@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import factories
 import pytest
 
-from relance.ledger.imports import ImportFailed, import_file, read_file, restream
+from relance.ledger.imports import ImportFailed, import_file, read_file, restream, tabular
 from relance.ledger.imports import mapping as mapping_module
 from relance.ledger.imports.apply import known_fingerprints
 from relance.ledger.imports.mapping import load_mapping
@@ -136,10 +138,50 @@ def outcome(org, path: Path, found: Any, **kw: Any) -> dict[str, Any]:
     return {**data, "sample": result.sample}
 
 
+def children(monkeypatch) -> list[bool]:
+    """Whether each other process that read a second half (mapping._read_rest) gave it back."""
+    given: list[bool] = []
+    real = mapping_module.in_child
+
+    @contextmanager
+    def spied(work: Any) -> Iterator[Any]:
+        with real(work) as result:
+
+            def waited() -> Any:
+                value = result()
+                given.append(value is not None)
+                return value
+
+            yield waited
+
+    monkeypatch.setattr(mapping_module, "in_child", spied)
+    return given
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_a_streamed_reimport_ends_where_the_batch_path_ends(
     seed, org, other_org, tmp_path, monkeypatch
 ):
+    streamed_ends_where_the_batch_path_ends(seed, org, other_org, tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize("seed", range(40, 60))
+def test_a_file_read_in_halves_ends_where_one_read_whole_ends(
+    seed, org, other_org, tmp_path, monkeypatch
+):
+    """The streamed re-import's file cut in two, its second half skipped by another process
+    (mapping._read_rest), against the batch path reading it in one."""
+    given = streamed_ends_where_the_batch_path_ends(
+        seed, org, other_org, tmp_path, monkeypatch, halves=True
+    )
+    assert given and all(given)
+
+
+def streamed_ends_where_the_batch_path_ends(
+    seed, org, other_org, tmp_path, monkeypatch, *, halves: bool = False
+) -> list[bool]:
+    """The comparison, the streamed import's file read in halves or not; which halves
+    were given back by the other process."""
     monkeypatch.setattr(restream, "CHUNK", 7)  # many chunks, crossing the file's runs
     monkeypatch.setattr(mapping_module, "BLOCK", 3)
     monkeypatch.setattr(mapping_module, "SAMPLE_ROWS", 5)
@@ -158,7 +200,11 @@ def test_a_streamed_reimport_ends_where_the_batch_path_ends(
     path = write(tmp_path / "v2.csv", later)
 
     streamed_way: dict[str, str] = {}
-    streamed = outcome(org, path, streamed_way, mapping=later_mapping, dry_run=dry_run)
+    with monkeypatch.context() as in_halves:
+        given = children(in_halves)
+        if halves:
+            in_halves.setattr(tabular, "HALVES_FROM", 1)
+        streamed = outcome(org, path, streamed_way, mapping=later_mapping, dry_run=dry_run)
     with monkeypatch.context() as batch_only:
         batch_only.setattr(restream, "restreams", lambda *args: False)
         whole = outcome(other_org, path, {}, mapping=later_mapping, dry_run=dry_run)
@@ -169,6 +215,8 @@ def test_a_streamed_reimport_ends_where_the_batch_path_ends(
         assert streamed_way == {"way": "streamed"}, said
     if said & {"twice", "bad"}:
         assert "failed" in streamed
+    assert any(given) == halves
+    return given
 
 
 def test_a_refusal_found_in_a_later_chunk_writes_nothing(org, tmp_path, monkeypatch):

@@ -2,13 +2,21 @@
 the objects they make, in one of two ways. ``collector_paused`` turns it off for a stretch
 that makes many objects and no cycles (the run, a file's reading); ``collector_spared``
 keeps collecting young objects but stops walking old ones, for a long piece of work whose
-code may make cycles (a table's import, with the ORM)."""
+code may make cycles (a table's import, with the ORM). ``in_child`` runs a piece of work in
+a forked process, on the machine's other core."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import os
+import pickle
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -45,3 +53,51 @@ def collector_spared() -> Iterator[None]:
 def _freeze_full_collections(phase: str, info: dict[str, int]) -> None:
     if phase == "start" and info["generation"] == 2:
         gc.freeze()
+
+
+@contextmanager
+def in_child(work: Callable[[], T]) -> Iterator[Callable[[], T | None]]:
+    """Start ``work`` in a forked process (it sees this one's memory as it is now, copied on
+    write) and give what waits for its result, pickled back through a pipe: None if the
+    child failed or none was started, the caller then doing the work itself. The child
+    touches no file or connection of this process's but the pipe, and leaves by
+    ``os._exit``: no atexit hook, no connection closed behind the parent's back. A child
+    whose result was not waited for is ended with the block. None is started where fork
+    is missing, or unsafe: with other threads running (a lock one of them holds would
+    stay held in the child)."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        yield lambda: None
+        return
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        status = 1
+        try:
+            os.close(read_end)
+            value = work()
+            with os.fdopen(write_end, "wb") as out:  # pickled as it is written: no copy
+                pickle.dump(value, out, pickle.HIGHEST_PROTOCOL)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    pipe = os.fdopen(read_end, "rb")
+    waited = False
+
+    def result() -> T | None:
+        nonlocal waited
+        try:
+            value: T | None = pickle.load(pipe)  # as it is read: no copy of the bytes
+        except Exception:  # cut short: the child failed, as its status says
+            value = None
+        waited = True
+        _, status = os.waitpid(pid, 0)
+        return value if status == 0 else None
+
+    try:
+        yield result
+    finally:
+        pipe.close()
+        if not waited:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)

@@ -185,6 +185,7 @@ def read_file(
             delimiter=mapping.delimiter if mapping else "auto",
             sheet=mapping.sheet if mapping else None,
             header_row=mapping.header_row if mapping else 1,
+            halves=bool(known),  # its second half skipped by another process (read_rows)
         )
         mapping = mapping or default_mapping(table.header)
         batch = read_rows(table, mapping, default_currency=currency, as_of=as_of,

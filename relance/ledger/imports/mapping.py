@@ -14,6 +14,7 @@ import hashlib
 import operator
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import compress, islice, repeat
@@ -46,6 +47,7 @@ from relance.ledger.imports.records import (
 from relance.ledger.imports.tabular import Block, Table
 from relance.ledger.models import Channel, InvoiceKind, PaymentKind
 from relance.lib import safe_yaml
+from relance.lib.perf import in_child
 
 # target field -> value type
 CUSTOMER_TARGETS = {
@@ -519,30 +521,71 @@ def read_rows(
                 skipper.forget(values["customer.reference"])
 
     rows = 0
+
+    def counted(size: int) -> int:
+        """The file's row number of a block's first row, ``size`` rows being read."""
+        nonlocal rows
+        first, rows = rows + 1, rows + size
+        if progress:
+            for done in range(-(-first // PROGRESS_EVERY) * PROGRESS_EVERY, rows + 1,
+                              PROGRESS_EVERY):  # fmt: skip
+                progress("reading", done, table.size)
+        return first
+
+    def take(lines: Sequence[int], cells: Sequence[list[Any]]) -> None:
+        """A block of rows."""
+        first = counted(len(cells))
+        if fingerprinted is None:
+            prints: Sequence[int | None] = [None] * len(cells)
+        else:
+            prints = fingerprinted(cells if textual else _as_text(cells))
+        if skipper:
+            skipper.take(batch, lines, cells, prints, first, read)
+            if sink and len(batch.invoices) + len(batch.payments) >= chunk:
+                _hand_over(batch, problems, sink)
+            return
+        for row, line, row_cells, fingerprint in zip(
+            range(first, rows + 1), lines, cells, prints, strict=True
+        ):
+            read(line, row_cells, fingerprint)
+            if sink and row % chunk == 0:
+                _hand_over(batch, problems, sink)
+
+    def replay(rest: _Rest | None) -> bool:
+        """The second half's rows as another process read them (``_read_rest``): False
+        when they must be read here (that process failed; a row of it found unchanged
+        is one this half found too, which read in order would have been read as changed;
+        this half too short to hold the sample)."""
+        if rest is None or rows <= SAMPLE_ROWS or not batch.unchanged.keys().isdisjoint(rest[1]):
+            return False
+        assert skipper is not None
+        for size, events in rest[0]:
+            counted(size)
+            for event in events:
+                if len(event) == 3:  # a row that changed
+                    read(*event)
+                elif event[0] not in skipper.applied:  # a text not last applied for them
+                    skipper.apply_again(batch, *event)
+            if sink and len(batch.invoices) + len(batch.payments) >= chunk:
+                _hand_over(batch, problems, sink)
+        batch.unchanged.update(rest[1])
+        return True
+
     if progress:
         progress("reading", 0, table.size)
+    size = block or BLOCK
+    other: AbstractContextManager[Callable[[], _Rest | None]] = nullcontext(lambda: None)
+    if skipper and table.rest and known is not None and fingerprinted is not None:
+        other = in_child(
+            functools.partial(_read_rest, table, fields, known, as_of, fingerprinted, size)
+        )
     try:
-        for lines, cells in _blocks(table, block or BLOCK):
-            first, rows = rows + 1, rows + len(cells)
-            if progress:
-                for done in range(-(-first // PROGRESS_EVERY) * PROGRESS_EVERY, rows + 1,
-                                  PROGRESS_EVERY):  # fmt: skip
-                    progress("reading", done, table.size)
-            if fingerprinted is None:
-                prints: Sequence[int | None] = [None] * len(cells)
-            else:
-                prints = fingerprinted(cells if textual else _as_text(cells))
-            if skipper:
-                skipper.take(batch, lines, cells, prints, first, read)
-                if sink and len(batch.invoices) + len(batch.payments) >= chunk:
-                    _hand_over(batch, problems, sink)
-                continue
-            for row, line, row_cells, fingerprint in zip(
-                range(first, rows + 1), lines, cells, prints, strict=True
-            ):
-                read(line, row_cells, fingerprint)
-                if sink and row % chunk == 0:
-                    _hand_over(batch, problems, sink)
+        with other as rest:
+            for lines, cells in _blocks(table, size):
+                take(lines, cells)
+            if table.rest and not replay(rest()):
+                for lines, cells in table.rest(size):
+                    take(lines, cells)
     except ImportFailed as failure:  # a structural error: report it after the value errors
         problems.items.extend(failure.problems)
         raise ImportFailed(problems.items) from None
@@ -569,6 +612,35 @@ def _blocks(table: Table, size: int) -> Iterator[Block]:
     while taken := list(islice(rows, size)):
         lines, cells = zip(*taken, strict=True)
         yield lines, cells
+
+
+# What another process makes of a file's second half (``_read_rest``): for each block, its
+# rows and what the reading does in file order (a customer's text applied: the text and
+# its line; a row that changed: line, cells, fingerprint); the unchanged rows.
+_Rest = tuple[list[tuple[int, list[tuple[Any, ...]]]], dict[str, int]]
+
+
+def _read_rest(
+    table: Table,
+    fields: list[_Field],
+    known: dict[int, str],
+    as_of: dt.date,
+    fingerprinted: Callable[[Sequence[Iterable[str]]], list[int]],
+    size: int,
+) -> _Rest:
+    """``read_rows``'s skipping of a file's second half (``Table.rest``), in another
+    process: every customer's text is applied at its first row here (what the first half
+    applied is not known), and the parent applies those it would have, in order
+    (``replay``): the changes of the rows, the customers and contacts are the parent's."""
+    assert table.rest is not None
+    skipper = _Recorder(fields, known, as_of)
+    scratch = LedgerBatch(file=table.file, format="", source="")
+    blocks: list[tuple[int, list[tuple[Any, ...]]]] = []
+    for lines, cells in table.rest(size):
+        skipper.events = []
+        skipper.take(scratch, lines, cells, fingerprinted(cells), SAMPLE_ROWS + 1, skipper.read)
+        blocks.append((len(cells), skipper.events))
+    return blocks, scratch.unchanged
 
 
 def _as_text(rows: Iterable[list[Any]]) -> list[Iterator[str]]:
@@ -640,7 +712,7 @@ class _Skipper:
     def __init__(self, fields: list[_Field], known: dict[int, str], as_of: dt.date):
         self.known = known
         self.fields = [f for f in fields if f.target.startswith(("customer.", "contact."))]
-        columns = [f.index for f in self.fields if f.index is not None]
+        self.columns = columns = [f.index for f in self.fields if f.index is not None]
         # The cells of those columns (a tuple; the cell alone for one column), picked in C.
         self.pick: Callable[[list[Any]], Any] | None = (
             operator.itemgetter(*columns) if columns else None
@@ -751,9 +823,21 @@ class _Skipper:
         """The customer ``ref`` as ``text`` (its ``values``, at ``line``) says: the text
         last applied for them."""
         _customer(batch, values, line)
+        self.applied_now(ref, text)
+
+    def applied_now(self, ref: str, text: Any) -> None:
+        """``text`` is the one last applied for the customer ``ref``."""
         self.forget(ref)
         self.last[ref] = text
         self.applied.add(text)
+
+    def apply_again(self, batch: LedgerBatch, text: Any, line: int) -> None:
+        """``apply_text`` of a text another process found to read (``_Recorder``)."""
+        parts = (text,) if len(self.columns) == 1 else text  # as ``pick`` gives them
+        cells = dict(zip(self.columns, parts, strict=True))
+        values = self.values(text, cells, line)  # type: ignore[arg-type]  # cells by index
+        assert values is not None
+        self.apply_text(batch, values["customer.reference"], text, values, line)
 
     def values(self, text: Any, cells: list[Any], line: int) -> dict[str, Any] | None:
         """The customer's fields of a text, read once."""
@@ -761,6 +845,25 @@ class _Skipper:
         if values is _NOTHING:
             values = self.parsed[text] = _values(self.fields, cells, line, self.state)
         return values
+
+
+class _Recorder(_Skipper):
+    """A _Skipper whose customers' texts and rows read are noted, in order, in ``events``
+    (``_read_rest``)."""
+
+    events: list[tuple[Any, ...]]
+
+    def read(self, line: int, cells: list[Any], fingerprint: int | None) -> None:
+        self.events.append((line, cells, fingerprint))
+        values = _values(self.fields, cells, line, self.state)
+        if values is not None and "customer.reference" in values:
+            self.forget(values["customer.reference"])
+
+    def apply_text(
+        self, batch: LedgerBatch, ref: str, text: Any, values: dict[str, Any], line: int
+    ) -> None:
+        self.events.append((text, line))
+        self.applied_now(ref, text)
 
 
 @dataclass

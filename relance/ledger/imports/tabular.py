@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import operator
@@ -47,6 +48,10 @@ class Table:
     # The same rows as ``rows``, at most n at a time (a CSV's: read in C, no Python step per
     # row); read one or the other.
     blocks: Callable[[int], Iterator[Block]] | None = None
+    # With ``read_table(halves=True)``, when the file allows it: the rows after its middle,
+    # from a second opening of the file (a block function like ``blocks``, which then ends
+    # there), for another process to read them.
+    rest: Callable[[int], Iterator[Block]] | None = None
 
 
 def _fail(file: str, message: str, row: int | None = None) -> ImportFailed:
@@ -60,7 +65,10 @@ def read_table(
     delimiter: str = "auto",
     sheet: str | int | None = None,
     header_row: int = 1,
+    halves: bool = False,
 ) -> Table:
+    """The table of a CSV or spreadsheet file. ``halves``: a large CSV read from the disk
+    comes cut at a line near its middle (``Table.rest``), if no value may span lines."""
     label = path.name
     if path.suffix.lower() in SPREADSHEETS:
         return _read_spreadsheet(path, label, sheet, header_row)
@@ -78,8 +86,31 @@ def read_table(
     # The whole file was decoded once, to check it and find its encoding; its rows are read
     # from the disk, so that the file's text is not held while its records are built.
     head = text[:MAX_LINE]
-    del text, data
-    return _read_csv(head, label, used, delimiter, header_row, size, (path, codec))
+    del text
+    halves = halves and size >= HALVES_FROM and codecs.lookup(codec).name in _ASCII_BREAKS
+    cut = _middle(data) if halves else None
+    del data
+    return _read_csv(head, label, used, delimiter, header_row, size, (path, codec), cut)
+
+
+HALVES_FROM = 200_000  # lines: a smaller file is read in one process
+# The first half's share of the file's bytes: the process that reads it applies the rows
+# that changed in both (docs/performance.md).
+FIRST_HALF = 0.5
+# Encodings that write a line break as the byte \n and no other character with that byte.
+_ASCII_BREAKS = {"utf-8", "utf-8-sig", "ascii", "iso8859-1", "iso8859-15", "cp1252"}
+
+
+def _middle(data: bytes) -> tuple[int, int] | None:
+    """The offset of a line's start near the middle of a CSV file's bytes (its encoding
+    writes line breaks as ASCII does) and the lines before it, where no row can span: no
+    quote (a quoted value may hold line breaks), no lone carriage return."""
+    if b'"' in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
+        return None
+    offset = data.find(b"\n", int(len(data) * FIRST_HALF)) + 1
+    if offset in (0, len(data)):
+        return None
+    return offset, data.count(b"\n", 0, offset)
 
 
 # The codec that reads a file decode() named, from the disk (a BOM at most at the start).
@@ -94,64 +125,90 @@ def _read_csv(
     header_row: int,
     size: int,
     stream: tuple[Path, str] | None = None,
+    cut: tuple[int, int] | None = None,
 ) -> Table:
     """The table of a CSV file: from ``text``, or with ``stream`` (the path and the codec)
-    from the disk, ``text`` then being only its beginning, to find the separator."""
+    from the disk, ``text`` then being only its beginning, to find the separator; ``cut``
+    (an offset and the lines before it, ``_middle``) ends its rows there, the rest read
+    apart (``Table.rest``)."""
     sep = (
         sniff_delimiter(text[:MAX_LINE]) if delimiter == "auto" else delimiter.replace("\\t", "\t")
     )
     source = io.StringIO(text, newline="") if stream is None else _opened(*stream)
-    reader = csv.reader(chain.from_iterable(_line_blocks(source, label)), delimiter=sep)
+    lines = _line_blocks(source, label, stop=cut[1] if cut else None)
+    reader = csv.reader(chain.from_iterable(lines), delimiter=sep)
     header: list[str] | None = None
     for cells in reader:
         if reader.line_num >= header_row and any(c.strip() for c in cells):
             header = [c.strip() for c in cells]
             break
+    if cut is not None and (header is None or reader.line_num >= cut[1]):
+        source.close()  # the header is not in the first half: no halves
+        return _read_csv(text, label, encoding, delimiter, header_row, size, stream)
     if header is None:
         raise _fail(label, _("the file is empty"))
     _check_header(label, header, reader.line_num)
     width = len(header)
 
     def blocks(size: int) -> Iterator[Block]:
-        """The rows after the header, ``size`` at a time, each block read and checked in C
-        (the usual file); an error (a line too long, a row of another width) comes after
-        the rows before it, as it would row by row."""
-        while True:
-            start = reader.line_num
-            rows: list[list[str]] = []
-            failure: Exception | None = None
-            try:
-                rows.extend(islice(reader, size))  # keeps the rows read before an error
-            except Exception as exc:  # the reader's (a line too long, csv.Error): after them
-                failure = exc
-            if not rows and failure is None:
-                return
-            lines: Sequence[int] = (
-                range(start + 1, reader.line_num + 1)
-                if reader.line_num - start == len(rows) and failure is None
-                else _row_lines(rows, start)  # a value over several lines
-            )
-            if list(map(len, rows)).count(width) != len(rows) or not all(
-                map(str.strip, map(_FIRST, rows))
-            ):
-                lines, rows, wrong = _sorted_out(lines, rows, width)
-                if wrong is not None:  # before what stopped the block, if anything did
-                    failure = _fail(
-                        label,
-                        _(
-                            "has %(fields)s fields where the header has %(width)s "
-                            "(separator %(separator)s; a quote or separator inside a value?)"
-                        )
-                        % {"fields": wrong[1], "width": width, "separator": repr(sep)},
-                        wrong[0],
-                    )
-            if rows:
-                yield lines, rows
-            if failure is not None:
-                raise failure
+        return _csv_blocks(reader, label, width, sep, size)
+
+    def rest(size: int) -> Iterator[Block]:
+        assert stream is not None and cut is not None
+        path, codec = stream
+        raw = path.open("rb")
+        raw.seek(cut[0])
+        source = io.TextIOWrapper(raw, encoding=_REST_CODEC.get(codec, codec), newline="")
+        lines = chain.from_iterable(_line_blocks(source, label, first=cut[1]))
+        return _csv_blocks(csv.reader(lines, delimiter=sep), label, width, sep, size, cut[1])
 
     rows = chain.from_iterable(starmap(zip, blocks(ROWS_BLOCK)))
-    return Table(label, header, rows, size, encoding, sep, blocks)
+    return Table(label, header, rows, size, encoding, sep, blocks, rest if cut else None)
+
+
+# The codec of a file's second half: its byte order mark, if any, was at its start.
+_REST_CODEC = {"utf-8-sig": "utf-8"}
+
+
+def _csv_blocks(
+    reader: Any, label: str, width: int, sep: str, size: int, before: int = 0
+) -> Iterator[Block]:
+    """The rows after the header, ``size`` at a time, each block read and checked in C
+    (the usual file); an error (a line too long, a row of another width) comes after
+    the rows before it, as it would row by row."""
+    while True:
+        start = reader.line_num
+        rows: list[list[str]] = []
+        failure: Exception | None = None
+        try:
+            rows.extend(islice(reader, size))  # keeps the rows read before an error
+        except Exception as exc:  # the reader's (a line too long, csv.Error): after them
+            failure = exc
+        if not rows and failure is None:
+            return
+        lines: Sequence[int] = (
+            range(before + start + 1, before + reader.line_num + 1)
+            if reader.line_num - start == len(rows) and failure is None
+            else _row_lines(rows, before + start)  # a value over several lines
+        )
+        if list(map(len, rows)).count(width) != len(rows) or not all(
+            map(str.strip, map(_FIRST, rows))
+        ):
+            lines, rows, wrong = _sorted_out(lines, rows, width)
+            if wrong is not None:  # before what stopped the block, if anything did
+                failure = _fail(
+                    label,
+                    _(
+                        "has %(fields)s fields where the header has %(width)s "
+                        "(separator %(separator)s; a quote or separator inside a value?)"
+                    )
+                    % {"fields": wrong[1], "width": width, "separator": repr(sep)},
+                    wrong[0],
+                )
+        if rows:
+            yield lines, rows
+        if failure is not None:
+            raise failure
 
 
 ROWS_BLOCK = 1000  # rows read at a time for Table.rows (a preview reads 20)
@@ -195,12 +252,18 @@ def _opened(path: Path, codec: str) -> TextIO:
 _LINES_BLOCK = 1 << 20  # characters of lines read at a time
 
 
-def _line_blocks(source: TextIO, label: str) -> Iterator[list[str]]:
+def _line_blocks(
+    source: TextIO, label: str, *, first: int = 0, stop: int | None = None
+) -> Iterator[list[str]]:
     """The lines of ``source``, a block at a time (read in C), refusing one longer than
-    MAX_LINE before the csv module splits it into fields; closes ``source`` at the end."""
-    row = 0
+    MAX_LINE before the csv module splits it into fields; closes ``source`` at the end.
+    ``first``: the lines of the file before ``source``'s; ``stop``: the file's line after
+    which to end."""
+    row = first
     with source:
         while block := source.readlines(_LINES_BLOCK):
+            if stop is not None:
+                del block[stop - row :]
             if max(map(len, block)) > MAX_LINE:
                 at = next(i for i, line in enumerate(block) if len(line) > MAX_LINE)
                 yield block[:at]
@@ -215,6 +278,8 @@ def _line_blocks(source: TextIO, label: str) -> Iterator[list[str]]:
                 )
             row += len(block)
             yield block
+            if row == stop:
+                return
 
 
 def _read_spreadsheet(path: Path, label: str, sheet: str | int | None, header_row: int) -> Table:
