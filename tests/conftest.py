@@ -92,6 +92,15 @@ def _plain_static_storage(settings):
 
 
 @pytest.fixture
+def forking(monkeypatch):
+    """``perf.in_child`` forks though other threads run: the live server some browser tests
+    leave running for the session (it waits in select, holding no lock the child needs)."""
+    from relance.lib import perf
+
+    monkeypatch.setattr(perf, "may_fork", lambda: True)
+
+
+@pytest.fixture
 def worker_in_transaction(monkeypatch):
     """`relance worker` run in the test's process: its loops drop stale connections between
     passes (its own and django-tasks' worker's), but not the test's, in its transaction."""

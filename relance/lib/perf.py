@@ -65,7 +65,7 @@ def in_child(work: Callable[[], T]) -> Iterator[Callable[[], T | None]]:
     whose result was not waited for is ended with the block. None is started where fork
     is missing, or unsafe: with other threads running (a lock one of them holds would
     stay held in the child)."""
-    if not hasattr(os, "fork") or threading.active_count() > 1:
+    if not may_fork():
         yield lambda: None
         return
     read_end, write_end = os.pipe()
@@ -101,3 +101,9 @@ def in_child(work: Callable[[], T]) -> Iterator[Callable[[], T | None]]:
         if not waited:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+
+
+def may_fork() -> bool:
+    """Whether this process may fork: fork copies only the calling thread, and a lock another
+    thread holds would stay held in the child."""
+    return hasattr(os, "fork") and threading.active_count() == 1
