@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import django.db.models.deletion
+from relance.lib.migrating import by_vendor
 from django.db import migrations, models
 
 TABLE = "audit_auditevent"
@@ -73,14 +74,6 @@ SQLITE_REVERSE = [
 ]
 
 
-def _run(statements: dict[str, list[str]]) -> Any:
-    def run(apps: Any, schema_editor: Any) -> None:
-        for sql in statements.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql, params=None)  # '%' is not a placeholder
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("accounts", "0002_identity"), ("audit", "0001_initial")]
 
@@ -94,7 +87,7 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(
-            _run({"postgresql": POSTGRESQL, "sqlite": SQLITE}),
-            _run({"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}),
+            by_vendor({"postgresql": POSTGRESQL, "sqlite": SQLITE}),
+            by_vendor({"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}),
         )
     ]

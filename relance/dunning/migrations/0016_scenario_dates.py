@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from relance.lib.migrating import by_vendor
 from django.db import migrations
 
 INVOICES = "ledger_invoice"
@@ -211,20 +212,12 @@ POSTGRESQL_REVERSE = [
 ]
 
 
-def _run(statements: dict[str, list[str]]) -> Any:
-    def run(apps: Any, schema_editor: Any) -> None:
-        for sql in statements.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("dunning", "0015_nextday"), ("ledger", "0017_fastimport")]
 
     operations = [
         migrations.RunPython(
-            _run({"postgresql": POSTGRESQL, "sqlite": SQLITE}),
-            _run({"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}),
+            by_vendor({"postgresql": POSTGRESQL, "sqlite": SQLITE}),
+            by_vendor({"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}),
         ),
     ]

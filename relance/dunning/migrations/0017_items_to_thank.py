@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 import django.db.models.deletion
+from relance.lib.migrating import by_vendor
 from django.db import migrations, models
 
 import relance.lib.fields
@@ -177,14 +178,6 @@ FILL = (
 )
 
 
-def _run(statements: dict[str, list[str]]) -> Any:
-    def run(apps: Any, schema_editor: Any) -> None:
-        for sql in statements.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0004_agent"),
@@ -220,7 +213,7 @@ class Migration(migrations.Migration):
             options={"abstract": False},
         ),
         migrations.RunPython(
-            _run({"postgresql": [*POSTGRESQL, FILL], "sqlite": [*SQLITE, FILL]}),
-            _run({"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}),
+            by_vendor({"postgresql": [*POSTGRESQL, FILL], "sqlite": [*SQLITE, FILL]}),
+            by_vendor({"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}),
         ),
     ]

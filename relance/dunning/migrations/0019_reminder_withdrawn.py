@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from relance.lib.migrating import by_vendor
 from django.db import migrations
 
 COMMUNICATIONS = "dunning_communication"
@@ -96,20 +97,12 @@ POSTGRESQL_REVERSE = [
 ]
 
 
-def _run(statements: dict[str, list[str]]) -> Any:
-    def run(apps: Any, schema_editor: Any) -> None:
-        for sql in statements.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("dunning", "0018_held_back")]
 
     operations = [
         migrations.RunPython(
-            _run({"postgresql": POSTGRESQL, "sqlite": SQLITE}),
-            _run({"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}),
+            by_vendor({"postgresql": POSTGRESQL, "sqlite": SQLITE}),
+            by_vendor({"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}),
         ),
     ]

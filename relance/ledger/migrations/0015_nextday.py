@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from relance.lib.migrating import by_vendor
 from django.db import migrations, models
 
 TABLE = "ledger_invoice"
@@ -47,14 +48,6 @@ SQLITE = [
 SQLITE_REVERSE = ["DROP TRIGGER IF EXISTS invoice_due_moved;"]
 
 
-def _run(statements: dict[str, list[str]]) -> Any:
-    def run(apps: Any, schema_editor: Any) -> None:
-        for sql in statements.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("accounts", "0004_agent"), ("ledger", "0014_bank")]
 
@@ -73,7 +66,7 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(
-            _run({"postgresql": POSTGRESQL, "sqlite": SQLITE}),
-            _run({"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}),
+            by_vendor({"postgresql": POSTGRESQL, "sqlite": SQLITE}),
+            by_vendor({"postgresql": POSTGRESQL_REVERSE, "sqlite": SQLITE_REVERSE}),
         ),
     ]

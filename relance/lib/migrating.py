@@ -1,0 +1,17 @@
+"""What the migrations that write raw SQL (triggers, functions) share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def by_vendor(statements: dict[str, list[str]]) -> Callable[[Any, Any], None]:
+    """A ``RunPython`` function that executes the statements written for the database it
+    runs on (``statements`` by vendor: "postgresql", "sqlite"), none on another."""
+
+    def run(apps: Any, schema_editor: Any) -> None:
+        for sql in statements.get(schema_editor.connection.vendor, []):
+            schema_editor.execute(sql, params=None)  # '%' is not a placeholder
+
+    return run
