@@ -12,6 +12,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.utils.html import format_html
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from django.views.decorators.http import require_POST
@@ -40,9 +41,12 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
         text = str(_("The form's fields are too large; import large files with `relance import`."))
     else:
         return defaults.bad_request(request, exception)
-    return HttpResponseBadRequest(
-        format_html("<!doctype html><title>{}</title><h1>{}</h1><p>{}</p>", title, title, text)
+    page = (
+        '<!doctype html><html lang="{}"><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>{}</title><h1>{}</h1><p>{}</p></html>"
     )
+    return HttpResponseBadRequest(format_html(page, get_language(), title, title, text))
 
 
 @login_required
