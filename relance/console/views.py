@@ -9,11 +9,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import redirect
-from django.utils.html import format_html
-from django.utils.translation import get_language
-from django.utils.translation import gettext_lazy as _
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views import defaults
 from django.views.decorators.http import require_POST
 
@@ -30,23 +30,30 @@ def favicon(request: HttpRequest) -> HttpResponse:
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's 400, saying which of its upload limits a form went over (the CSRF check
     reads the form before any view could): more files at once than the imports take, or
-    fields (not files) larger than DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    fields (not files) larger than DATA_UPLOAD_MAX_MEMORY_SIZE. A page of the console's
+    look, saying that nothing was kept and what to do instead."""
     if isinstance(exception, TooManyFilesSent):
-        title = str(_("Too many files at once"))
+        title = _("Too many files at once")
         text = _("Send at most %(limit)s files at once, or a ZIP of them.") % {
             "limit": settings.DATA_UPLOAD_MAX_NUMBER_FILES
         }
     elif isinstance(exception, RequestDataTooBig):
-        title = str(_("Request too large"))
-        text = str(_("The form's fields are too large; import large files with `relance import`."))
+        title = _("Request too large")
+        text = _("The form's fields are too large; import large files with `relance import`.")
     else:
         return defaults.bad_request(request, exception)
-    page = (
-        '<!doctype html><html lang="{}"><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>{}</title><h1>{}</h1><p>{}</p></html>"
-    )
-    return HttpResponseBadRequest(format_html(page, get_language(), title, title, text))
+    context = {"title": title, "text": text, "back": _came_from(request)}
+    return render(request, "console/bad_request.html", context, status=400)
+
+
+def _came_from(request: HttpRequest) -> str:
+    """The page whose form was refused, when it is one of ours; else Today."""
+    referer = request.META.get("HTTP_REFERER", "")
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return referer
+    return reverse("console:today")
 
 
 @login_required
