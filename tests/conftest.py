@@ -91,13 +91,19 @@ def _plain_static_storage(settings):
     }
 
 
-@pytest.fixture
-def forking(monkeypatch):
+def let_fork(patch: pytest.MonkeyPatch) -> None:
     """``perf.in_child`` forks though other threads run: the live server some browser tests
-    leave running for the session (it waits in select, holding no lock the child needs)."""
+    leave running for the session (it waits in select, holding no lock the child needs).
+    For a test that means the child to run (``patch``: its monkeypatch, or a context's)."""
     from relance.lib import perf
 
-    monkeypatch.setattr(perf, "may_fork", lambda: True)
+    patch.setattr(perf, "may_fork", lambda: True)
+
+
+@pytest.fixture
+def forking(monkeypatch):
+    """``let_fork`` for the whole test."""
+    let_fork(monkeypatch)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from conftest import let_fork
 from test_import_unchanged_rows import (
     MAPPING,
     TODAY,
@@ -29,7 +30,6 @@ from relance.ledger.imports.mapping import (
 )
 from relance.ledger.imports.tabular import read_table
 from relance.ledger.models import Customer, Invoice
-from relance.lib import perf
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 ROWS = 60
@@ -235,7 +235,7 @@ def read_in_halves(path: Path, tmp_path: Path, known: dict[int, str], cut_line: 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tabular, "HALVES_FROM", 1)
         patch.setattr(tabular, "_middle", cut)
-        patch.setattr(perf, "may_fork", lambda: True)  # the session's live server runs
+        let_fork(patch)
         table = read_table(path, encoding="utf-8", delimiter=";", halves=True)
         assert (table.rest is not None) == (cut_line is not None)
         return read_rows(table, with_contacts(tmp_path), default_currency="EUR", as_of=TODAY,

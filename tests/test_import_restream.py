@@ -13,12 +13,12 @@ from typing import Any
 
 import factories
 import pytest
+from conftest import let_fork
 
 from relance.ledger.imports import ImportFailed, import_file, read_file, restream, tabular
 from relance.ledger.imports import mapping as mapping_module
 from relance.ledger.imports.apply import known_fingerprints
 from relance.ledger.imports.mapping import load_mapping
-from relance.lib import perf
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 TODAY = dt.date(2026, 11, 22)
@@ -156,7 +156,7 @@ def children(monkeypatch) -> list[bool]:
             yield waited
 
     monkeypatch.setattr(mapping_module, "in_child", spied)
-    monkeypatch.setattr(perf, "may_fork", lambda: True)  # the session's live server runs
+    let_fork(monkeypatch)
     return given
 
 
