@@ -2,6 +2,13 @@
 SQLite database (a temporary data directory), then the same ZIP again (nothing changes).
 
     .venv/bin/python -m bench.einvoices [--files 1000] [--pdf-share 0.2] [--buyers 200]
+
+With ``--pdf-bytes 3000000`` each PDF is padded to that size (an incompressible scan
+attached, as real PDFs carry their images), the ZIP is stored, and each import runs as
+``relance import`` in a child process, measured from outside (``os.wait4``): seconds, CPU
+seconds and peak memory (RSS).
+
+    .venv/bin/python -m bench.einvoices --files 300 --pdf-share 1 --pdf-bytes 3000000
 """
 
 from __future__ import annotations
@@ -9,6 +16,8 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -89,7 +98,7 @@ def cii(number: str, buyer: int, total: Decimal) -> bytes:
 """.encode()
 
 
-def write_zip(path: Path, files: int, pdf_share: float, buyers: int) -> None:
+def write_zip(path: Path, files: int, pdf_share: float, buyers: int, pdf_bytes: int = 0) -> None:
     import logging
 
     import facturx
@@ -100,10 +109,13 @@ def write_zip(path: Path, files: int, pdf_share: float, buyers: int) -> None:
     out = io.BytesIO()
     writer = PdfWriter()
     writer.add_blank_page(595, 842)
+    if pdf_bytes:
+        writer.add_attachment("scan.bin", os.urandom(pdf_bytes))
     writer.write(out)
     blank = out.getvalue()
     every = round(1 / pdf_share) if pdf_share else 0
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+    packing = zipfile.ZIP_STORED if pdf_bytes else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(path, "w", packing) as zf:
         for n in range(files):
             number, total = f"B-{n:06d}", Decimal(100 + n % 900) + Decimal("0.50")
             if every and n % every == 0:
@@ -119,6 +131,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--pdf-share", type=float, default=0.2)
     parser.add_argument("--buyers", type=int, default=200)
+    parser.add_argument("--pdf-bytes", type=int, default=0, help="pad each PDF to this size")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="relance-bench-einvoices-")
     os.environ["RELANCE_DATA_DIR"] = tmp
@@ -137,7 +150,10 @@ def main() -> None:
     org.siren = SELLER
     org.save()
     archive = Path(tmp) / "einvoices.zip"
-    write_zip(archive, args.files, args.pdf_share, args.buyers)
+    write_zip(archive, args.files, args.pdf_share, args.buyers, args.pdf_bytes)
+    if args.pdf_bytes:
+        in_children(archive, args.files)
+        return
     print(f"{args.files:,} files ({args.pdf_share:.0%} Factur-X PDF, the rest UBL), "
           f"{args.buyers} buyers, SQLite\n")  # fmt: skip
     print("| run | seconds | e-invoices/s |\n| --- | ---: | ---: |")
@@ -147,6 +163,24 @@ def main() -> None:
         seconds = time.perf_counter() - started
         assert sum(f["status"] == "imported" for f in result.files) == args.files
         print(f"| {run} | {seconds:.2f} | {args.files / seconds:,.0f} |")
+
+
+def in_children(archive: Path, files: int) -> None:
+    """Each import as `relance import` in a child process: wall and CPU seconds, peak RSS."""
+    size = archive.stat().st_size
+    print(f"ZIP of {size / 1e6:,.0f} MB; load average {os.getloadavg()[0]:.1f}\n")
+    print("| run | seconds | CPU seconds | peak RSS (MB) |\n| --- | ---: | ---: | ---: |")
+    relance = Path(sys.executable).with_name("relance")
+    for run in ("first import", "same ZIP again"):
+        started = time.perf_counter()
+        child = subprocess.Popen([str(relance), "import", str(archive), "--org", "bench"],
+                                 stdout=subprocess.DEVNULL)  # fmt: skip
+        _pid, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        assert os.waitstatus_to_exitcode(status) == 0, run
+        cpu = usage.ru_utime + usage.ru_stime
+        print(f"| {run} | {seconds:.1f} | {cpu:.1f} | {usage.ru_maxrss / 1024:,.0f} |")
+    print(f"\n{files:,} files; load average after {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

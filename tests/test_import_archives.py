@@ -129,3 +129,35 @@ def test_it_refuses_an_xlsx_bomb_naming_the_part(tmp_path):
     assert (problem.file, problem.field) == ("bomb.xlsx", "xl/worksheets/sheet1.xml")
     assert "more than 100 times (a ZIP bomb?)" in problem.message
     assert not Invoice.objects.exists()
+
+
+def test_it_refuses_a_zip_inside_a_zip_of_einvoices_by_name_and_imports_the_others(tmp_path):
+    acme = seller_org(OUR_SIREN)
+    inner = zip_of(tmp_path / "inner.zip", {"c.xml": ubl("UBL-3")}).read_bytes()
+    archive = zip_of(tmp_path / "factures.zip", {
+        "a.xml": ubl("UBL-1"), "novembre.zip": inner, "decembre": inner,  # no suffix: by its bytes
+    })  # fmt: skip
+
+    result = import_file(acme, archive, as_of=TODAY)
+
+    statuses = {f["file"]: (f["status"], f["problems"]) for f in result.files}
+    assert statuses["a.xml"] == ("imported", [])
+    said = ["a ZIP inside the ZIP: unpack it and import its files on their own"]
+    assert statuses["novembre.zip"] == statuses["decembre"] == ("refused", said)
+    assert list(Invoice.objects.values_list("number", flat=True)) == ["UBL-1"]
+
+
+def test_it_refuses_a_zip_of_statements_holding_a_zip_naming_it(tmp_path):
+    org = factories.organisation()
+    statement = camt([{"ref": "R1", "amount": "10.00"}]).encode()
+    inner = zip_of(tmp_path / "inner.zip", {"b.xml": statement}).read_bytes()
+    archive = zip_of(tmp_path / "releves.zip", {"a.xml": statement, "b.zip": inner})
+
+    with pytest.raises(ImportFailed) as refused:
+        services.import_statement(org, archive, as_of=D)
+
+    [problem] = refused.value.problems
+    assert (problem.file, problem.message) == (
+        "releves.zip/b.zip", "a ZIP inside the ZIP: unpack it and import its files on their own",
+    )  # fmt: skip
+    assert not BankLine.objects.exists()

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import tracemalloc
 import zipfile
 import zlib
 from decimal import Decimal
@@ -533,3 +535,32 @@ def test_it_asks_for_the_organisations_siren_before_comparing_the_seller(tmp_pat
     with pytest.raises(ImportFailed) as refused:
         import_file(org, write(tmp_path, "a.xml", cii()), as_of=TODAY)
     assert "relance org set --siren" in str(refused.value)
+
+
+def scanned_facturx_pdf(xml: bytes, size: int) -> bytes:
+    """A Factur-X PDF of about ``size`` bytes: an incompressible scan attached, as real
+    invoices carry their images."""
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.add_attachment("scan.bin", os.urandom(size))
+    out = BytesIO()
+    writer.write(out)
+    return bytes(facturx.generate_from_binary(out.getvalue(), xml, check_xsd=False))
+
+
+def test_it_holds_one_pdf_of_a_zip_in_memory_at_a_time(acme, tmp_path):
+    pdfs = {f"FA-{n}.pdf": scanned_facturx_pdf(cii(f"FA-{n}"), 1 << 20) for n in range(12)}
+    archive = tmp_path / "factures.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name, data in pdfs.items():
+            zf.writestr(name, data)
+    tracemalloc.start()
+    try:
+        import_file(acme, archive, as_of=TODAY)
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 12 MB of PDFs: one read, parsed and put aside at a time (a few copies of it: 2.6 MB).
+    assert peak < 4 << 20, f"{peak:,} bytes"
+    kept = {a.name: a.file.read() for a in Attachment.objects.all()}
+    assert kept == pdfs

@@ -165,6 +165,7 @@ def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
             name = f"{path.name}/{member.filename}"
             target = Path(scratch) / f"{n}.xml"
             try:
+                archives.refuse_inner_zip(archive, member)
                 with target.open("wb") as out:
                     out.writelines(archives.chunks(archive, member, MAX_ZIP_MEMBER))
             except archives.TooLarge:

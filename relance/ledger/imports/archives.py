@@ -9,7 +9,8 @@ lives here, for every reader:
   unpacks to more than MAX_RATIO times its packed size (a ZIP bomb) is refused, both
   before anything is unpacked (``zipfile`` never unpacks more than a member declares);
 - a member is read no further than its reader's limit, and every way reading it can fail
-  (damaged data, a wrong checksum, a password, an unknown compression) is a message.
+  (damaged data, a wrong checksum, a password, an unknown compression) is a message;
+- a ZIP inside the ZIP is refused by name (``refuse_inner_zip``), never unpacked.
 """
 
 from __future__ import annotations
@@ -131,6 +132,15 @@ def head(archive: zipfile.ZipFile, member: zipfile.ZipInfo, size: int) -> bytes:
             return source.read(size)
     except _READ_ERRORS as error:
         raise _unreadable(error) from None
+
+
+def refuse_inner_zip(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+    """Unreadable when the member is itself a ZIP (by its name, or by its first bytes when
+    its name has no suffix): its limits could not be checked before anything is unpacked,
+    as the archive's are, and a ZIP bomb is ZIPs in ZIPs; its files are imported unpacked."""
+    suffix = Path(member.filename).suffix.lower()
+    if suffix == ".zip" or (not suffix and head(archive, member, 4) == b"PK\x03\x04"):
+        raise Unreadable(_("a ZIP inside the ZIP: unpack it and import its files on their own"))
 
 
 def _unreadable(error: Exception) -> Unreadable:

@@ -6,20 +6,27 @@ transaction, balances by the one code). A file that cannot be read, whose seller
 organisation, or that the ledger refuses (say a due date before the issue date once the
 customer's terms give it) is reported and left out whole: the others are imported. When no
 file is left, the import is refused as any other.
+
+Files are read one at a time and only what an invoice needs is kept: a ZIP of Factur-X PDFs
+can hold more than memory should, so each PDF waits in a temporary folder until it is
+attached.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -37,6 +44,11 @@ MAX_FILES = archives.MAX_ENTRIES  # in one folder or ZIP
 _SUFFIXES = (".pdf", ".xml")
 _TABULAR = frozenset({".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods"})
 Progress = Callable[[str, int, int], None]
+Reader = Callable[[], bytes]  # a file's bytes; _Refused says why they cannot be read
+
+
+class _Refused(Exception):
+    """A file of the folder or ZIP that is not read; the message says why."""
 
 
 def is_einvoice_input(path: Path) -> bool:
@@ -59,9 +71,9 @@ def is_einvoice_input(path: Path) -> bool:
 @dataclass
 class _File:
     name: str
-    data: bytes | None = None
     invoice: einvoice.EInvoice | None = None
-    pdf: bytes | None = None
+    has_pdf: bool = False  # the invoice came as a PDF (this file's, or a duplicate's)
+    pdf: Path | None = None  # that PDF, kept aside until attached (none in a dry run)
     customer: str = ""  # the customer's reference
     customer_name: str = ""  # its legal name, as the ledger has it or as it will be created
     new_customer: bool = False
@@ -96,7 +108,7 @@ class _File:
                 currency=inv.currency,
                 amount=str(inv.total),
                 amount_due=str(inv.amount_due),
-                attached=bool(self.pdf) and not inv.is_credit_note,
+                attached=self.has_pdf and not inv.is_credit_note,
             )
             if self.credits:
                 out["credits"] = {"invoice": self.credits[0], "amount": str(self.credits[1])}
@@ -106,9 +118,11 @@ class _File:
         return out
 
 
-def read_sources(path: Path) -> Iterator[_File]:
+@contextmanager
+def opened(path: Path) -> Iterator[list[tuple[str, Reader]]]:
     """The files of a folder (recursively, hidden ones left out), a ZIP, or the file itself,
-    in name order; a member too large or unreadable is a file with its problem."""
+    in name order, each with how to read it (one at a time, when its turn comes);
+    ImportFailed when the folder or the ZIP itself is refused."""
     if path.is_dir():
         names = sorted(
             p for p in path.rglob("*")
@@ -116,24 +130,26 @@ def read_sources(path: Path) -> Iterator[_File]:
         )  # fmt: skip
         if len(names) > MAX_FILES:
             raise ImportFailed([Problem(path.name, None, None, _too_many())])
-        for p in names:
-            item = _File(str(p.relative_to(path)))
-            if p.stat().st_size > einvoice.MAX_BYTES:
-                item.refuse(
-                    _("%(size)s bytes is too large for an invoice")
-                    % {"size": f"{p.stat().st_size:,}"}
-                )
-            else:
-                item.data = p.read_bytes()
-            yield item
-        return
-    if zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
-        yield from _zip_members(path)  # a .zip that is none is refused as such
-        return
-    yield _File(path.name, path.read_bytes())
+        yield [(str(p.relative_to(path)), _in_folder(p)) for p in names]
+    elif zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
+        with _zip_members(path) as members:  # a .zip that is none is refused as such
+            yield members
+    else:
+        yield [(path.name, path.read_bytes)]
 
 
-def _zip_members(path: Path) -> Iterator[_File]:
+def _in_folder(path: Path) -> Reader:
+    def read() -> bytes:
+        size = path.stat().st_size
+        if size > einvoice.MAX_BYTES:
+            raise _Refused(_("%(size)s bytes is too large for an invoice") % {"size": f"{size:,}"})
+        return path.read_bytes()
+
+    return read
+
+
+@contextmanager
+def _zip_members(path: Path) -> Iterator[list[tuple[str, Reader]]]:
     try:
         archive = archives.open_zip(path)
     except archives.Unreadable as error:
@@ -143,15 +159,20 @@ def _zip_members(path: Path) -> Iterator[_File]:
             members = archives.members(archive)
         except archives.Unreadable as error:
             raise ImportFailed([Problem(path.name, None, None, str(error))]) from None
-        for member in members:
-            item = _File(member.filename)
-            try:
-                item.data = archives.read(archive, member, einvoice.MAX_BYTES)
-            except archives.TooLarge:
-                item.refuse(_("too large for an invoice"))
-            except archives.Unreadable as error:
-                item.refuse(str(error))
-            yield item
+        yield [(member.filename, _in_zip(archive, member)) for member in members]
+
+
+def _in_zip(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Reader:
+    def read() -> bytes:
+        try:
+            archives.refuse_inner_zip(archive, member)
+            return archives.read(archive, member, einvoice.MAX_BYTES)
+        except archives.TooLarge:
+            raise _Refused(_("too large for an invoice")) from None
+        except archives.Unreadable as error:
+            raise _Refused(str(error)) from None
+
+    return read
 
 
 def _numbers_equal(a: einvoice.EInvoice, b: einvoice.EInvoice) -> bool:
@@ -172,16 +193,31 @@ def import_einvoices(
     status (imported, refused with its problems, or the same invoice as another file)."""
     as_of = as_of or timezone.localdate()
     started = timezone.now()
-    try:
-        if not path.exists():
-            raise ImportFailed([Problem(path.name, None, None, _("no such file"))])
-        files = list(read_sources(path))
-    except ImportFailed as unreadable:
-        if not dry_run:
-            refused = LedgerBatch(file=path.name, format=FORMAT, source=SOURCE)
-            record_refusal(organisation, refused, unreadable, started, user_id)
-        raise
-    _read(organisation, files, progress)
+    with tempfile.TemporaryDirectory(prefix="relance-einvoices-") as aside:
+        try:
+            if not path.exists():
+                raise ImportFailed([Problem(path.name, None, None, _("no such file"))])
+            with opened(path) as sources:
+                files = _read(organisation, sources, progress, None if dry_run else Path(aside))
+        except ImportFailed as unreadable:
+            if not dry_run:
+                refused = LedgerBatch(file=path.name, format=FORMAT, source=SOURCE)
+                record_refusal(organisation, refused, unreadable, started, user_id)
+            raise
+        return _apply(organisation, path, files, dry_run, as_of, progress, user_id, started)
+
+
+def _apply(
+    organisation: Organisation,
+    path: Path,
+    files: list[_File],
+    dry_run: bool,
+    as_of: dt.date,
+    progress: Progress | None,
+    user_id: int | None,
+    started: dt.datetime,
+) -> ImportResult:
+    """The files read in one batch, those the ledger refuses left out one by one."""
     _assign_customers(organisation, files)
     _credit_targets(organisation, files)
     while True:
@@ -219,29 +255,23 @@ def import_einvoices(
     return result
 
 
-def _read(organisation: Organisation, files: list[_File], progress: Progress | None) -> None:
+def _read(
+    organisation: Organisation,
+    sources: list[tuple[str, Reader]],
+    progress: Progress | None,
+    aside: Path | None,
+) -> list[_File]:
+    """Each file read in turn (see ``_read_one``), the same invoice twice found."""
+    files: list[_File] = []
     seen: dict[str, _File] = {}
-    for n, item in enumerate(files, 1):
+    for n, (name, read) in enumerate(sources, 1):
         if progress:
-            progress("reading", n, len(files))
-        if item.data is None:
-            continue
-        item.sha256 = hashlib.sha256(item.data).hexdigest()
-        try:
-            item.invoice, item.pdf = einvoice.read_document(item.data, item.name)
-            item.pdf_name = item.name if item.pdf else ""
-        except einvoice.NotAnInvoice as failure:
-            for where, message in failure.problems:
-                item.refuse(_field_said(where, message))
-            continue
-        finally:
-            item.data = item.pdf if item.pdf else None  # the XML is no longer needed
+            progress("reading", n, len(sources))
+        item = _File(name)
+        files.append(item)
+        _read_one(organisation, item, read, aside and aside / f"{n}.pdf")
         inv = item.invoice
-        if why := einvoice.seller_problem(
-            inv, organisation.siren, organisation.vat_number,
-            (organisation.legal_name, organisation.name),
-        ):  # fmt: skip
-            item.refuse(why)
+        if inv is None or item.status == "refused":
             continue
         first = seen.get(inv.number)
         if first is None:
@@ -250,13 +280,48 @@ def _read(organisation: Organisation, files: list[_File], progress: Progress | N
             # The same invoice twice (its PDF and its XML, say): imported once, and the PDF
             # kept whichever file brought it.
             item.status, item.same_as = "duplicate", first.name
-            if item.pdf and not first.pdf:
-                first.pdf, first.pdf_name, item.pdf = item.pdf, item.pdf_name, None
+            if item.has_pdf and not first.has_pdf:
+                first.has_pdf, first.pdf, first.pdf_name = True, item.pdf, item.pdf_name
+                item.has_pdf, item.pdf = False, None
         else:
             item.refuse(
                 _("invoice number %(number)s is also in %(file)s, with other values")
                 % {"number": inv.number, "file": first.name}
             )
+    return files
+
+
+def _read_one(organisation: Organisation, item: _File, read: Reader, aside: Path | None) -> None:
+    """The file's invoice, or why it is refused; its PDF written to ``aside`` (None: a dry
+    run keeps none). Its bytes are let go on return, before the next file is read."""
+    try:
+        data = read()
+    except _Refused as refusal:
+        item.refuse(str(refusal))
+        return
+    item.sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        item.invoice, pdf = einvoice.read_document(data, item.name)
+    except einvoice.NotAnInvoice as failure:
+        for where, message in failure.problems:
+            item.refuse(_field_said(where, message))
+        return
+    finally:
+        # pypdf's reader of a PDF lives in reference cycles, holding copies of the file:
+        # let go now, not a few files later.
+        gc.collect(1)
+    inv = item.invoice
+    if why := einvoice.seller_problem(
+        inv, organisation.siren, organisation.vat_number,
+        (organisation.legal_name, organisation.name),
+    ):  # fmt: skip
+        item.refuse(why)
+        return
+    if pdf is not None:
+        item.has_pdf, item.pdf_name = True, item.name
+        if aside is not None:
+            aside.write_bytes(pdf)
+            item.pdf = aside
 
 
 def _assign_customers(organisation: Organisation, files: list[_File]) -> None:
@@ -363,7 +428,8 @@ def _leave_out(files: list[_File], problems: list[Problem]) -> bool:
 
 
 def _attach(organisation: Organisation, files: list[_File]) -> None:
-    """Keep each imported PDF as its invoice's attachment (once, whatever re-imports)."""
+    """Keep each imported PDF as its invoice's attachment (once, whatever re-imports),
+    copied from where it was put aside."""
     pdfs = {
         f.invoice.number: f
         for f in files
@@ -380,15 +446,17 @@ def _attach(organisation: Organisation, files: list[_File]) -> None:
     for invoice in invoices:
         item = pdfs[invoice.number]
         assert item.pdf is not None
-        digest = hashlib.sha256(item.pdf).hexdigest()
-        if (invoice.pk, digest) in have:
-            continue
-        name = Path(item.pdf_name).name[:200]
-        attachment = Attachment(
-            organisation=organisation, invoice=invoice, kind=AttachmentKind.INVOICE_PDF,
-            name=name, sha256=digest,
-        )  # fmt: skip
-        attachment.file.save(name, ContentFile(item.pdf), save=True)
+        with item.pdf.open("rb") as pdf:
+            digest = hashlib.file_digest(pdf, "sha256").hexdigest()
+            if (invoice.pk, digest) in have:
+                continue
+            pdf.seek(0)
+            name = Path(item.pdf_name).name[:200]
+            attachment = Attachment(
+                organisation=organisation, invoice=invoice, kind=AttachmentKind.INVOICE_PDF,
+                name=name, sha256=digest,
+            )  # fmt: skip
+            attachment.file.save(name, File(pdf, name=name), save=True)
 
 
 def _due_dates(organisation: Organisation, files: list[_File]) -> dict[str, tuple[dt.date, bool]]:
