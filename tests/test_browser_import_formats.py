@@ -49,6 +49,7 @@ def test_it_imports_a_zip_of_einvoices_then_a_bank_statement(acme, live_server, 
     assert report.locator("tr[data-status='would import']").count() == 3
     assert report.locator("tr[data-status='refused']").count() == 2
     assert "XML mal formé" in report.inner_text()  # the console speaks French by default
+    assert page.locator("#confirm-import").inner_text() == "Importer"  # a verb, not the step
     shoot_both(page, "import-einvoices-preview")
     page.click("#confirm-import")
     page.wait_for_selector("#import-status[data-state='done']")
