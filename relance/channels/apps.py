@@ -9,6 +9,7 @@ class ChannelsConfig(AppConfig):
     verbose_name = "Channels"
 
     def ready(self) -> None:
-        from relance.channels import registry
-
-        registry.load()  # the channel modules register their transports
+        # The registry follows the RELANCE_CHANNELS setting; the channel modules register
+        # their transports on its first use (registry.load): commands that send nothing
+        # start without them.
+        from relance.channels import registry  # noqa: F401

@@ -6,9 +6,9 @@ that delivers it, and registers both here when it is imported::
     registry.register(StepChannel.SMS, build=build_sms, transport=SmsTransport)
 
 The modules are those named by the ``RELANCE_CHANNELS`` setting (default: e-mail), imported
-when Django starts. The outbox asks this registry for a communication's channel and knows
-nothing of any of them: an SMS or a letter channel is a new module and a line in the
-setting, not an edit of the outbox. A channel with nothing registered is handed to a person
+on the registry's first use. The outbox asks this registry for a communication's channel
+and knows nothing of any of them: an SMS or a letter channel is a new module and a line in
+the setting, not an edit of the outbox. A channel with nothing registered is handed to a person
 as a task when a person can carry it out (calls, letters until one is registered), and
 fails with a task otherwise.
 """
@@ -48,17 +48,20 @@ class Channel:
 
 _channels: dict[str, Channel] = {}
 _loaded = False
-_lock = threading.Lock()
+_loading = False
+_lock = threading.RLock()  # the modules it imports register themselves through it
 
 
 def register(name: str, *, build: Builder, transport: Callable[[], Transport]) -> Channel:
     """Make ``name`` sendable (a later registration of the same name replaces it)."""
+    load()  # the modules' own registrations come first, as when they loaded at start-up
     channel = Channel(str(name), build, transport)
     _channels[channel.name] = channel
     return channel
 
 
 def unregister(name: str) -> None:
+    load()
     _channels.pop(str(name), None)
 
 
@@ -74,15 +77,21 @@ def names() -> list[str]:
 
 
 def load() -> None:
-    """Import the channel modules of ``RELANCE_CHANNELS`` once (they register themselves)."""
-    global _loaded
+    """Import the channel modules of ``RELANCE_CHANNELS`` once (they register themselves),
+    on the registry's first use: a command that sends nothing starts without them."""
+    global _loaded, _loading
     if _loaded:
         return
     with _lock:
-        if not _loaded:
+        if _loaded or _loading:  # loaded meanwhile, or a module registering itself
+            return
+        _loading = True
+        try:
             for module in getattr(settings, "RELANCE_CHANNELS", DEFAULT_MODULES):
                 import_module(module)
             _loaded = True
+        finally:
+            _loading = False
 
 
 @receiver(setting_changed)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 from django.core import checks
 
@@ -12,15 +14,28 @@ class DunningConfig(AppConfig):
         from relance.dunning.checks import check_webhook_secret
 
         checks.register(check_webhook_secret, checks.Tags.security, deploy=True)
-        from relance.dunning import run_tasks
         from relance.lib import locks
 
-        if run_tasks.holder not in locks.spanning:  # a run on the queue holds its organisation
-            locks.spanning.append(run_tasks.holder)
+        if _queued_run not in locks.spanning:  # a run on the queue holds its organisation
+            locks.spanning.append(_queued_run)
         try:
             from anymail.signals import tracking
         except ImportError:  # providers are optional: plain SMTP needs none
             return
-        from relance.dunning.bounces import on_tracking_event
+        tracking.connect(_tracking_event, dispatch_uid="relance.dunning.bounces")
 
-        tracking.connect(on_tracking_event, dispatch_uid="relance.dunning.bounces")
+
+# The receivers import their modules when called: every command starts without them (the
+# run's tasks, the e-mail channel and what it imports).
+
+
+def _queued_run(slug: str) -> str | None:
+    from relance.dunning.run_tasks import holder
+
+    return holder(slug)
+
+
+def _tracking_event(sender: Any, **kwargs: Any) -> None:
+    from relance.dunning.bounces import on_tracking_event
+
+    on_tracking_event(sender, **kwargs)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -12,7 +14,12 @@ class RepliesConfig(AppConfig):
             from anymail.signals import inbound
         except ImportError:  # providers are optional: IMAP polling needs none
             return
-        from relance.replies.intake import on_inbound
-
         # Every provider anymail supports hands its inbound messages here.
-        inbound.connect(on_inbound, dispatch_uid="relance.replies.inbound")
+        inbound.connect(_inbound, dispatch_uid="relance.replies.inbound")
+
+
+def _inbound(sender: Any, **kwargs: Any) -> None:
+    """``intake.on_inbound``, imported when a message comes: commands start without it."""
+    from relance.replies.intake import on_inbound
+
+    on_inbound(sender, **kwargs)

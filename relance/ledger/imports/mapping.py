@@ -763,33 +763,35 @@ class _Skipper:
     ) -> None:
         """A run of rows found among the ledger's fingerprints (their invoices' ``numbers``)."""
         texts = list(map(self.pick, cells)) if self.pick else [()] * len(cells)
-        # The usual run: every customer's text is the one last applied (one pass in C).
-        if not self.applied.issuperset(texts):
-            seen = dict.fromkeys(texts)
-            if not self.apply(batch, seen.keys() - self.applied, seen, texts, lines, cells):
-                # Two texts of one customer in the run, or one that does not read: row by row.
-                for line, row, number, fingerprint, text in zip(
-                    lines, cells, numbers, prints, texts, strict=True
-                ):
-                    if not self.skip(batch, line, row, number, text):
-                        read(line, row, fingerprint)
-                return
+        # The rows whose customer's text is not the one last applied (one pass in C: each
+        # text hashed once, a block's texts being new tuples).
+        missing = map(operator.not_, map(self.applied.__contains__, texts))
+        fresh = list(compress(range(len(texts)), missing))
+        if fresh and not self.apply(batch, fresh, texts, lines, cells):
+            # Two texts of one customer in the run, or one that does not read: row by row.
+            for line, row, number, fingerprint, text in zip(
+                lines, cells, numbers, prints, texts, strict=True
+            ):
+                if not self.skip(batch, line, row, number, text):
+                    read(line, row, fingerprint)
+            return
         batch.unchanged.update(zip(numbers, lines, strict=True))  # type: ignore[arg-type]
 
     def apply(
         self,
         batch: LedgerBatch,
-        new: Iterable[Any],
-        seen: dict[Any, None],
+        fresh: list[int],
         texts: list[Any],
         lines: Sequence[int],
         cells: Sequence[list[Any]],
     ) -> bool:
-        """Apply the customers' texts of a run that were not the last applied, at their
-        first row, in file order, as row by row: when each customer of theirs has no other
-        text in the run (else False, nothing applied)."""
-        first = dict(zip(reversed(texts), reversed(range(len(texts))), strict=True))
-        order = sorted(new, key=first.__getitem__)
+        """Apply the customers' texts of a run that were not the last applied (at its rows
+        ``fresh``), at their first row, in file order, as row by row: when each customer of
+        theirs has no other text in the run (else False, nothing applied)."""
+        new = list(map(texts.__getitem__, fresh))
+        order = dict.fromkeys(new)  # in the order first found
+        first = dict(zip(reversed(new), reversed(fresh), strict=True))  # text -> its first row
+        seen: set[Any] | None = None  # the run's texts, when a customer had one applied
         found: dict[str, tuple[Any, dict[str, Any], int]] = {}
         for text in order:
             at = first[text]
@@ -797,8 +799,11 @@ class _Skipper:
             if values is None or "customer.reference" not in values:
                 return False
             ref = values["customer.reference"]
-            if ref in found or self.last.get(ref, _NOTHING) in seen:
+            if ref in found:
                 return False  # the order of its texts matters
+            last = self.last.get(ref, _NOTHING)
+            if last is not _NOTHING and last in (seen := seen or set(texts)):
+                return False
             found[ref] = (text, values, lines[at])
         for ref, (text, values, line) in found.items():
             self.apply_text(batch, ref, text, values, line)

@@ -1,0 +1,67 @@
+"""Django's start-up, as every `relance` command goes through it: the modules of sending
+(the channels), of the run's tasks and of inbound replies are imported when first used, not
+when Django starts (their receivers and the lock's check import them when called)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from commands import environment
+
+# Imported by the senders, the run and the replies: no command that only reads or imports
+# a file needs them to start.
+LAZY = (
+    "relance.channels.email",
+    "relance.documents.channel",
+    "relance.dunning.bounces",
+    "relance.dunning.run_tasks",
+    "relance.replies.intake",
+    "segno",
+)
+
+
+def _started(data_dir: Path, code: str) -> str:
+    """What ``code`` prints in a new process once Django has started."""
+    script = (
+        "import os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'relance.settings');"
+        " import django; django.setup()\n" + code
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=environment(data_dir), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_it_starts_without_the_modules_of_sending_the_run_and_replies(tmp_path):
+    imported = _started(tmp_path, f"print(sorted(m for m in {LAZY!r} if m in sys.modules))")
+    assert imported == "[]"
+
+
+def test_the_channel_modules_load_on_the_registrys_first_use(tmp_path):
+    code = (
+        "from relance.channels import registry\n"
+        "print(registry.get('email').name, 'relance.channels.email' in sys.modules)"
+    )
+    assert _started(tmp_path, code) == "email True"
+
+
+def test_a_channel_registered_before_first_use_replaces_the_modules_own(tmp_path):
+    # As when the modules registered theirs at start-up: a later registration wins.
+    code = (
+        "from relance.channels import registry\n"
+        "registry.register('email', build=print, transport=object)\n"
+        "print(registry.get('email').build is print)"
+    )
+    assert _started(tmp_path, code) == "True"
+
+
+def test_a_channel_unregistered_before_first_use_stays_unregistered(tmp_path):
+    code = (
+        "from relance.channels import registry\n"
+        "registry.unregister('email')\n"
+        "print(registry.get('email'))"
+    )
+    assert _started(tmp_path, code) == "None"
