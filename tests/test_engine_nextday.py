@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from relance.dunning import engine, levels, loading, policy, sharing
 from relance.dunning.engine import run
 from relance.dunning.models import (
+    CommPurpose,
     CommStatus,
     Communication,
     CommunicationItem,
@@ -188,7 +189,7 @@ def test_a_courtesy_reminder_within_the_gap_reads_only_a_customer_with_items_hel
     make.invoice(customer, "F2", due=D + days(3))  # its courtesy reminder on D+1
     run(org, D)
     assert planned(org, D) == [("first", ("F1",))]
-    assert not HeldBack.objects.exists()
+    assert not HeldBack.objects.exists(), list(HeldBack.objects.values_list("until", flat=True))
     assert run(org, D + days(1)).items_considered == 1
     assert planned(org, D + days(1)) == [("courtesy", ("F2",))]
 
@@ -201,6 +202,21 @@ def test_it_marks_the_customer_whose_items_the_gap_holds_back(org, customer):
     held = HeldBack.objects.get()
     assert (held.customer_id, held.organisation_id, held.until) == (customer.pk, org.pk,
                                                                     D + days(3))  # fmt: skip
+
+
+def test_a_mark_goes_when_the_run_reads_its_customer_after_its_day(org, customer):
+    make.scenario(org, GAPLESS)
+    f1 = make.invoice(customer, "F1", due=D - days(5))
+    f2 = make.invoice(customer, "F2", due=D - days(4))
+    run(org, D)
+    Communication.objects.update(status=CommStatus.SENT)
+    run(org, D + days(1))  # the customer is not read: its mark stays
+    assert HeldBack.objects.get().until == D + days(3)
+    make.pay(f1, on=D + days(2))
+    make.pay(f2, on=D + days(2))
+    run(org, D + days(3))  # read for the thanks, with nothing held back any more
+    assert Communication.objects.filter(purpose=CommPurpose.THANKS, run_date=D + days(3))
+    assert not HeldBack.objects.exists()
 
 
 def _cancel(org):

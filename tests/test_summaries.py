@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from relance.accounts.models import Organisation
 from relance.insights.aging import aged_balance
 from relance.ledger.models import Allocation, BalanceDay, CustomerBalance, Invoice
-from relance.ledger.summaries import balances
+from relance.ledger.summaries import LIMITS, balances
 
 START = dt.date(2026, 11, 20)
 _orgs = itertools.count(1)
@@ -404,8 +404,9 @@ def test_items_crossing_two_limits_apart_are_moved_once(org):
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plan")
-def test_sqlite_computes_each_items_buckets_once(org):
-    """Not flattened into the fourteen sums that read them."""
+def test_sqlite_reads_the_crossing_items_from_the_index_by_due_date_alone(org):
+    """One range of the index of open items by due date per limit, each row read there:
+    no list of their keys built first, then read again by key."""
     c = f.customer(org)
     f.invoice(c, due=START, amount="10.00")
     balances(org, START)
@@ -422,4 +423,6 @@ def test_sqlite_computes_each_items_buckets_once(org):
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN QUERY PLAN SELECT {sql}", params)
         plan = [row[-1] for row in cursor.fetchall()]
-    assert any(step in ("CO-ROUTINE buckets", "MATERIALIZE buckets") for step in plan), plan
+    reads = [s for s in plan if s.startswith(("SEARCH ledger_invoice", "SCAN ledger_invoice"))]
+    assert len(reads) == len(LIMITS), plan
+    assert all("USING INDEX invoice_open_by_due " in step for step in reads), plan

@@ -218,6 +218,8 @@ class Context:
     # Customers whose items the contact gap holds back past the run's day (``HeldBack``), read
     # with the customers (``fill``).
     held: dict[int, dt.date] = field(default_factory=dict)
+    # Customers read whose mark's day has passed: no run reads it again, the run deletes it.
+    held_passed: set[int] = field(default_factory=set)
 
     @classmethod
     def load(
@@ -262,7 +264,7 @@ class Context:
             special_invoices=disputed | set(unapproved) | in_plan | set(promises) | set(broken),
             special_customers=set(promises_c) | set(broken_c),
             bounds={pk: Bounds.of({pk: spec}) for pk, spec in scenarios.items()},
-            held={} if lazy else _held(org, day),
+            held={} if lazy else _held(org, day)[0],
             lazy=lazy,
             day=day,
         )
@@ -278,7 +280,9 @@ class Context:
         self.customers.update(_customers(org, ids, reader))
         self.last_contact.update(_last_contacts(org, self.day, ids, reader))
         self.largest.update(_largest(org, self.rules, ids, reader))
-        self.held.update(_held(org, self.day, ids, reader))
+        held, passed = _held(org, self.day, ids, reader)
+        self.held.update(held)
+        self.held_passed.update(passed)
         self.filled.update(ids)
 
 
@@ -447,16 +451,23 @@ def _customers(
 
 def _held(
     org: Organisation, day: dt.date, ids: list[int] | None = None, reader: Any = connection
-) -> dict[int, dt.date]:
-    """The customers (of ``ids``, or all) whose items the contact gap holds back past ``day``."""
+) -> tuple[dict[int, dt.date], list[int]]:
+    """The customers (of ``ids``, or all) whose items the contact gap holds back past
+    ``day``, and until when; and those whose mark's day has passed."""
     some, some_params = _some(ids)
+    held, passed = {}, []
     with reader.cursor() as cursor:
         cursor.execute(
             f"SELECT customer_id, {_text('until')} FROM {HeldBack._meta.db_table}"
-            f" WHERE organisation_id = %s AND until > %s{some}",
-            [org.pk, day, *some_params],
+            f" WHERE organisation_id = %s{some}",
+            [org.pk, *some_params],
         )
-        return {customer: _date(until) for customer, until in cursor}
+        for customer, until in cursor:
+            if (on := _date(until)) > day:
+                held[customer] = on
+            else:
+                passed.append(customer)
+    return held, passed
 
 
 def _settled(org: Organisation) -> dict[int, list[policy.Settled]]:

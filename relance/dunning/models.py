@@ -234,8 +234,9 @@ class HeldBack(FromParent):
     when: the run dates those items the day the gap lets them go and does not read them
     before (relance.dunning.loading, ``Bounds.after_contacts``); on a day it reads such a
     customer for another item, it reads all of its items (``loading._held_together``).
-    Written by the run; a mark past its day, or one whose items were read again since,
-    only makes a run read a customer in full."""
+    Written by the run, and deleted by the run that reads its customer after its day
+    (``writing._forget_marks``); one whose items were read again since only makes a run
+    read a customer in full."""
 
     organisation_parent = "customer"
     customer = RowIdOneToOneField(

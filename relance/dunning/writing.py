@@ -87,6 +87,8 @@ def write(
         ]
         org = context.organisation.pk
         rows.held = [(customer, org, bulk.plain(until)) for customer, until in moves.held]
+        passed = context.held_passed
+        rows.unheld = [one.customer_id for one in chunk if one.customer_id in passed]
     try:
         with transaction.atomic():
             _write_chunk(context, day, decisions, rows)
@@ -113,6 +115,8 @@ class Rows:
     moves: list[tuple[Any, ...]] = field(default_factory=list)
     # (customer, organisation, until) of the customers whose items the contact gap holds back.
     held: list[tuple[Any, ...]] = field(default_factory=list)
+    # The customers read whose mark's day has passed (``Context.held_passed``).
+    unheld: list[int] = field(default_factory=list)
 
     @classmethod
     def of(cls, context: Context, day: dt.date, decisions: list[policy.Decision]) -> Rows:
@@ -183,10 +187,24 @@ def _write_chunk(
     # Set only while the due date is the one it was computed from (a changed due date
     # forgets it: relance/ledger/migrations/0015_nextday.py).
     bulk.update(Invoice._meta.db_table, ["moves_on"], ["id", "due_date"], rows.moves)
+    if rows.unheld:
+        _forget_marks(org.pk, day, rows.unheld)
     if rows.held:
         bulk.insert(HeldBack._meta.db_table, HELD_COLUMNS, rows.held, conflict=["customer_id"],
                     update=["until"])  # fmt: skip
     _write_side_effects(org, day, decisions, timezone.now())
+
+
+def _forget_marks(org_id: int, day: dt.date, customer_ids: list[int]) -> None:
+    """Delete the marks of these customers if their day has passed (no run reads them
+    again; those the chunk marks anew are written after)."""
+    marks = ", ".join(["%s"] * len(customer_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {HeldBack._meta.db_table} WHERE organisation_id = %s"
+            f" AND until <= %s AND customer_id IN ({marks})",
+            [org_id, day, *customer_ids],
+        )
 
 
 def _last_communication_id() -> int:

@@ -169,42 +169,42 @@ def _rebuild(organisation_id: int, as_of: date) -> None:
 
 def _reage(organisation_id: int, previous: date, as_of: date) -> None:
     """Move the amounts of the open items whose days overdue crossed a limit between
-    ``previous`` and ``as_of`` from their bucket to their new one, in the rows of their
-    customers (their moves summed from the index of open items by due date, then an UPDATE
-    of the rows concerned).
+    ``previous`` and ``as_of`` from their bucket to the next one (the one before when going
+    back), in the rows of their customers: their moves summed from the index of open items
+    by due date, then an UPDATE of the rows concerned.
     The caller dates them all, in ``BalanceDay``."""
     low, high = sorted((previous, as_of))
-    # The days overdue at D are D - due: they cross L between low and high when
-    # low - L < due <= high - L. One range of the index of open items by due date per limit.
-    one = (
-        f"SELECT id FROM {Invoice._meta.db_table}"
-        f" WHERE organisation_id = %s AND {OPEN} AND due_date > %s AND due_date <= %s"
-    )
-    crossed: list[Any] = []
-    for limit in LIMITS:
-        crossed += [organisation_id, low - timedelta(days=limit), high - timedelta(days=limit)]
-    before, before_params = _bucket(previous)
-    after, after_params = _bucket(as_of)
+    sign = 1 if as_of > previous else -1
     columns = [column for column, _, _ in BUCKET_COLUMNS]
-    # Per customer and currency, what each bucket gains (in cents), and the overdue part.
-    deltas = [
-        f"SUM(CASE WHEN new_bucket = {n} THEN cents ELSE 0 END)"
-        f" - SUM(CASE WHEN old_bucket = {n} THEN cents ELSE 0 END) AS d_{column}"
-        for n, column in enumerate(columns)
-    ]
+    # The days overdue at D are D - due: they cross the limit L between low and high when
+    # low - L < due <= high - L, one range of the index per limit. An item leaves the
+    # bucket below the limit for the one above, once per limit it crosses (several when
+    # the days between are more than a bucket's width): its cents in that limit's column.
+    # Summed per customer, that is each bucket's move without computing an item's buckets.
+    crossing = [f"cross_{n}" for n in range(len(LIMITS))]
+    branches: list[str] = []
+    crossed: list[Any] = []
+    for n, limit in enumerate(LIMITS):
+        into = ", ".join(f"{'cents' if k == n else 0} AS {name}" for k, name in enumerate(crossing))
+        branches.append(
+            f"SELECT customer_id, currency, {into} FROM ("
+            " SELECT customer_id, currency, CAST(ROUND(balance * 100) AS BIGINT) AS cents"
+            f" FROM {Invoice._meta.db_table} WHERE organisation_id = %s AND {OPEN}"
+            f" AND due_date > %s AND due_date <= %s) AS open_items{n} WHERE cents > 0"
+        )
+        crossed += [organisation_id, low - timedelta(days=limit), high - timedelta(days=limit)]
+    gained = ["0", *(f"SUM({name})" for name in crossing)]
+    lost = [*(f"SUM({name})" for name in crossing), "0"]
+    deltas = [f"{sign} * ({gain} - {loss})" for gain, loss in zip(gained, lost, strict=True)]
+    overdue_from = crossing[LIMITS.index(1)]  # crossing 1 day: overdue
     deltas += [
-        "SUM(CASE WHEN new_bucket > 0 THEN cents ELSE 0 END)"
-        " - SUM(CASE WHEN old_bucket > 0 THEN cents ELSE 0 END) AS d_overdue",
-        "SUM(CASE WHEN new_bucket > 0 THEN 1 ELSE 0 END)"
-        " - SUM(CASE WHEN old_bucket > 0 THEN 1 ELSE 0 END) AS d_items",
+        f"{sign} * SUM({overdue_from})",
+        f"{sign} * SUM(CASE WHEN {overdue_from} > 0 THEN 1 ELSE 0 END)",
     ]
     table = CustomerBalance._meta.db_table
     buckets = [f"{c} = (ROUND({c} * 100) + d.d_{c}) / 100.0" for c in columns]
     overdue = ["overdue_amount = (ROUND(overdue_amount * 100) + d.d_overdue) / 100.0",
                "overdue_items = overdue_items + d.d_items"]  # fmt: skip
-    # SQLite would flatten the items' buckets into the sums, computing both buckets' CASE
-    # once per sum (fourteen times an item): "LIMIT -1" keeps the subquery apart.
-    kept = " LIMIT -1" if connection.vendor == "sqlite" else ""
     moves = _AGING_MOVES
     with connection.cursor() as cursor:
         names = ["customer_id", "currency", *(f"d_{c}" for c in [*columns, "overdue", "items"])]
@@ -216,15 +216,10 @@ def _reage(organisation_id: int, previous: date, as_of: date) -> None:
         )
         cursor.execute(
             f"INSERT INTO {moves} ({', '.join(names)})"
-            f" SELECT customer_id, currency, {', '.join(deltas)} FROM ("
-            f"SELECT customer_id, currency, cents, {before} AS old_bucket,"
-            f" {after} AS new_bucket FROM ("
-            " SELECT customer_id, currency, due_date,"
-            " CAST(ROUND(balance * 100) AS BIGINT) AS cents"
-            f" FROM {Invoice._meta.db_table} WHERE id IN ({' UNION '.join([one] * len(LIMITS))})"
-            f") AS open_items WHERE cents > 0{kept}) AS buckets"
+            f" SELECT customer_id, currency, {', '.join(deltas)}"
+            f" FROM ({' UNION ALL '.join(branches)}) AS crossings"
             " GROUP BY customer_id, currency",
-            [*before_params, *after_params, *crossed],
+            crossed,
         )
         # Two UPDATEs: SQLite rewrites the entries of an index whose column is assigned, even
         # to the same value; only the rows of the items crossing 1 day (a quarter of them)
@@ -243,16 +238,6 @@ def _reage(organisation_id: int, previous: date, as_of: date) -> None:
 
 # The moves of a re-aging, per customer and currency, for its two UPDATEs (dropped after).
 _AGING_MOVES = "aging_moves"
-
-
-def _bucket(as_of: date) -> tuple[str, list[Any]]:
-    """The index in ``BUCKET_COLUMNS`` of an item's bucket as of ``as_of``, in SQL."""
-    cases, params = [], []
-    for n, (_, lowest, _) in reversed(list(enumerate(BUCKET_COLUMNS))):
-        if lowest is not None:
-            cases.append(f"WHEN due_date <= %s THEN {n}")
-            params.append(as_of - timedelta(days=lowest))
-    return f"CASE {' '.join(cases)} ELSE 0 END", params
 
 
 def _recompute_customers(organisation_id: int, as_of: date, customer_ids: Iterable[int]) -> None:
