@@ -16,9 +16,9 @@ from hypothesis import HealthCheck
 from hypothesis import settings as _hypothesis
 
 # The suites on SQLite and PostgreSQL run side by side on two cores: how fast examples are
-# drawn says how loaded the machine is, not whether the code is right. Every other check
-# of Hypothesis stays on.
-_hypothesis.register_profile("relance", suppress_health_check=[HealthCheck.too_slow])
+# drawn, or how long one example takes, says how loaded the machine is, not whether the
+# code is right: no deadline (a timing asserted). Every other check of Hypothesis stays on.
+_hypothesis.register_profile("relance", suppress_health_check=[HealthCheck.too_slow], deadline=None)
 _hypothesis.load_profile("relance")
 
 # pytest-django has read the settings before this file: what they derived from the data
