@@ -343,7 +343,7 @@ SPOILS = {
     "open": lambda cells, other: cells.__setitem__(8, "99999,00"),  # more than the amount
     "twice": lambda cells, other: cells.__setitem__(4, other[4]),  # or its own
     "due": lambda cells, other: cells.__setitem__(6, "01/01/2026"),  # before the issue
-    "long": lambda cells, other: cells.__setitem__(4, "FA-" + "9" * 70),
+    "long": lambda cells, other: cells.__setitem__(4, cells[4] + "-" + "9" * 70),
     "terms": lambda cells, other: cells.__setitem__(2, "400"),
 }
 
