@@ -14,8 +14,18 @@ from typing import Any
 import factories
 import pytest
 from conftest import let_fork
+from django.db import transaction
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
-from relance.ledger.imports import ImportFailed, import_file, read_file, restream, tabular
+from relance.ledger.imports import (
+    ImportFailed,
+    import_file,
+    read_file,
+    restream,
+    stream,
+    tabular,
+)
 from relance.ledger.imports import mapping as mapping_module
 from relance.ledger.imports.apply import known_fingerprints
 from relance.ledger.imports.mapping import load_mapping
@@ -124,6 +134,9 @@ def outcome(org, path: Path, found: Any, **kw: Any) -> dict[str, Any]:
         except restream.Unstreamable:
             found["way"] = "batch"
             raise
+        except ImportFailed:
+            found["way"] = "streamed"  # refused by the streamed import itself
+            raise
         found["way"] = "streamed"
         return result
 
@@ -217,6 +230,8 @@ def streamed_ends_where_the_batch_path_ends(
         assert streamed_way == {"way": "streamed"}, said
     if said & {"twice", "bad"}:
         assert "failed" in streamed
+        if not said & {"lookalike", "terms", "twice"}:  # refused streamed, not by the batch path
+            assert streamed_way == {"way": "streamed"}, said
     assert any(given) == halves
     return given
 
@@ -243,6 +258,58 @@ def test_a_refusal_found_in_a_later_chunk_writes_nothing(org, tmp_path, monkeypa
     assert after == before
 
 
+def test_a_refused_reimport_is_refused_streamed_the_file_read_once(
+    org, other_org, tmp_path, monkeypatch
+):
+    """Problems in the first and last chunks, of every stage the stream finds them in: the
+    streamed re-import reports the batch path's list itself, without reading the file
+    again, and writes nothing."""
+    from relance import ledger
+
+    monkeypatch.setattr(restream, "CHUNK", 7)
+    monkeypatch.setattr(mapping_module, "BLOCK", 3)
+    monkeypatch.setattr(mapping_module, "SAMPLE_ROWS", 5)
+    rows = Rows(5)
+    first = [rows.row(n) for n in range(1, 41)]
+    erp = mapping(tmp_path, "erp", True)
+    for each in (org, other_org):
+        import_file(each, write(tmp_path / "v1.csv", first), mapping=erp, as_of=TODAY)
+    before = factories.ledger_by_keys(org)
+    later = [list(cells) for cells in first]
+    later[1][5] = "31/02/2026"  # not a date (read)
+    later[2][4] = later[30][4]  # a number read, and skipped as unchanged on row 32
+    later[3][7] = "douze"  # not an amount (read)
+    later[36][6] = "01/01/2026"  # due before its issue date (applied)
+    later[37][4], later[38][4] = "FA-0999", "FA-0999"  # twice in the last chunk
+    later[38][1] = "Renamed"
+    path = write(tmp_path / "v2.csv", later)
+    reads: list[Path] = []
+    real_read = ledger.imports.read_file
+
+    def counted(path: Path, **kwargs: Any) -> Any:
+        reads.append(path)
+        return real_read(path, **kwargs)
+
+    monkeypatch.setattr(ledger.imports, "read_file", counted)
+    way: dict[str, str] = {}
+    streamed = outcome(org, path, way, mapping=erp)
+    with monkeypatch.context() as batch_only:
+        batch_only.setattr(restream, "restreams", lambda *args: False)
+        whole = outcome(other_org, path, {}, mapping=erp)
+
+    assert way == {"way": "streamed"} and len(reads) == 2  # once each way
+    assert streamed == whole
+    assert [(p["row"], p["field"]) for p in streamed["failed"]] == [
+        (3, "Date"), (5, "TTC"), (4, "Facture"), (40, "Facture"), (40, "payment.reference"),
+        (38, "invoice.due_date"),
+    ]  # fmt: skip
+    after = factories.ledger_by_keys(org, log=True)
+    assert [run[3] for run in after.pop("runs")] == ["done", "failed"]
+    after.pop("audit"), after.pop("timeline")
+    assert after == before
+    assert factories.ledger_by_keys(org, log=True) == factories.ledger_by_keys(other_org, log=True)
+
+
 def test_the_rows_read_are_handed_over_by_chunks_the_skipped_ones_noted(org, tmp_path, monkeypatch):
     monkeypatch.setattr(mapping_module, "BLOCK", 3)
     rows = Rows(3)
@@ -266,3 +333,86 @@ def test_the_rows_read_are_handed_over_by_chunks_the_skipped_ones_noted(org, tmp
     read = [number for numbers in chunks for number in numbers]
     assert sorted([*read, *batch.unchanged]) == sorted(cells[4] for cells in later)
     assert set(read).isdisjoint(batch.unchanged)
+
+
+# What can be wrong with a row of ``Rows`` (its cells changed), and where the batch path
+# finds it: reading, numbers twice, column limits, customers, invoices.
+SPOILS = {
+    "date": lambda cells, other: cells.__setitem__(5, "31/02/2026"),
+    "amount": lambda cells, other: cells.__setitem__(7, "douze"),
+    "open": lambda cells, other: cells.__setitem__(8, "99999,00"),  # more than the amount
+    "twice": lambda cells, other: cells.__setitem__(4, other[4]),  # or its own
+    "due": lambda cells, other: cells.__setitem__(6, "01/01/2026"),  # before the issue
+    "long": lambda cells, other: cells.__setitem__(4, cells[4] + "-" + "9" * 70),
+    "terms": lambda cells, other: cells.__setitem__(2, "400"),
+}
+
+
+def spoiled(rows: list[list[str]], spoils: list[tuple[str, int, int]]) -> list[list[str]]:
+    """``rows`` with each spoil (kind, the row spoiled, another row) done to a copy."""
+    rows = [list(cells) for cells in rows]
+    for kind, at, other in spoils:
+        SPOILS[kind](rows[at % len(rows)], rows[other % len(rows)])
+    return rows
+
+
+spoil_lists = st.lists(
+    st.tuples(st.sampled_from(sorted(SPOILS)), st.integers(0, 99), st.integers(0, 99)),
+    min_size=1, max_size=5,
+)  # fmt: skip
+
+
+# Not shrunk: each example is five imports into two organisations (minutes to shrink).
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+@given(seed=st.integers(0, 10_000), spoils=spoil_lists, snapshot=st.booleans(),
+       renamed=st.booleans())  # fmt: skip
+def test_a_refused_file_streamed_gives_the_batch_paths_problems(
+    seed, spoils, snapshot, renamed, tmp_path, monkeypatch
+):
+    """A file with problems of several kinds, anywhere across the chunks, first imported and
+    re-imported (its rows skipped or all read again): the streamed imports refuse it with
+    the batch path's problems, in its order, and log the same refusal; nothing is written."""
+    monkeypatch.setattr(restream, "CHUNK", 7)
+    monkeypatch.setattr(stream, "CHUNK", 7)
+    monkeypatch.setattr(mapping_module, "BLOCK", 3)
+    monkeypatch.setattr(mapping_module, "SAMPLE_ROWS", 5)
+    from relance.accounts.services import create_organisation
+
+    rows = Rows(seed)
+    first = [rows.row(n) for n in range(1, rows.rng.randint(15, 45))]
+    later, said = rows.later(first)
+    later = [cells for cells in later if cells[4] != "fa-0001"]  # look-alikes: batch path's
+    first_mapping = mapping(tmp_path, "erp", snapshot)
+    later_mapping = mapping(tmp_path, "erp2" if renamed else "erp", snapshot)
+    with transaction.atomic():
+        streamed_org = create_organisation("streamed", name="Streamed", email="a@streamed.test")
+        batch_org = create_organisation("batch", name="Batch", email="a@batch.test")
+        bad_first = write(tmp_path / "bad-v1.csv", spoiled(first, spoils))
+        first_way: dict[str, str] = {}
+        streamed = outcome(streamed_org, bad_first, first_way, mapping=first_mapping)
+        with monkeypatch.context() as batch_only:
+            batch_only.setattr(stream, "streams", lambda *args: False)
+            batch_only.setattr(restream, "restreams", lambda *args: False)
+            whole = outcome(batch_org, bad_first, {}, mapping=first_mapping)
+        assert streamed == whole
+        for each in (streamed_org, batch_org):
+            import_file(each, write(tmp_path / "v1.csv", first), mapping=first_mapping,
+                        as_of=TODAY)  # fmt: skip
+        path = write(tmp_path / "v2.csv", spoiled(later, spoils))
+        way: dict[str, str] = {}
+        streamed = outcome(streamed_org, path, way, mapping=later_mapping)
+        with monkeypatch.context() as batch_only:
+            batch_only.setattr(restream, "restreams", lambda *args: False)
+            whole = outcome(batch_org, path, {}, mapping=later_mapping)
+        assert streamed == whole
+        assert factories.ledger_by_keys(streamed_org, log=True) == factories.ledger_by_keys(
+            batch_org, log=True
+        )
+        if not ({kind for kind, _at, _other in spoils} | said) & {"terms", "twice"}:
+            assert way == {"way": "streamed"}, said  # the batch path's: see restream
+        transaction.set_rollback(True)

@@ -282,7 +282,7 @@ def test_the_look_alikes_of_plain_numbers_are_looked_up_not_read_whole(org):
 
 
 def test_only_the_customers_a_file_changes_are_checked_again(org, tmp_path, monkeypatch):
-    from relance.ledger.imports import apply
+    from relance.ledger.imports import apply, restream
 
     mapping = tmp_path / "customers.yaml"
     mapping.write_text(CUSTOMERS + "  customer.siren: SIREN\n", encoding="utf-8")
@@ -298,9 +298,10 @@ def test_only_the_customers_a_file_changes_are_checked_again(org, tmp_path, monk
     run(*rows)
     checked: list[str] = []
     real = apply.check_customer_fields
-    monkeypatch.setattr(apply, "check_customer_fields",
-                        lambda fields, stored: checked.append(fields["legal_name"])
-                        or real(fields, stored))  # fmt: skip
+    for module in (apply, restream):  # the batch path's checks, and the streamed re-import's
+        monkeypatch.setattr(module, "check_customer_fields",
+                            lambda fields, stored=None: checked.append(fields["legal_name"])
+                            or real(fields, stored))  # fmt: skip
     assert run(*rows).counts.get("customers_updated", 0) == 0
     assert checked == []
     with pytest.raises(ImportFailed, match="not a valid SIREN"):

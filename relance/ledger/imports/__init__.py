@@ -191,9 +191,14 @@ def read_file(
         batch = read_rows(table, mapping, default_currency=currency, as_of=as_of,
                           progress=progress, known=known, sink=sink, chunk=chunk)  # fmt: skip
         batch.format = fmt
-    with path.open("rb") as fh:  # in blocks: the file is not held whole
-        batch.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
+    batch.sha256 = file_sha256(path)
     return batch
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 the import log keeps of a file, read in blocks: never held whole."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def import_file(
@@ -221,7 +226,7 @@ def import_file(
     except ImportFailed as foreign:  # an XML of another kind
         if not dry_run:
             refused = LedgerBatch(file=path.name, format="xml", source="")
-            refused.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+            refused.sha256 = file_sha256(path)
             with held:
                 record_refusal(organisation, refused, foreign, timezone.now(), user_id)
         raise
@@ -265,7 +270,7 @@ def import_file(
                     _refuse_unread(organisation, path, format, mapping, unread.failure, started,
                                    user_id)  # fmt: skip
                 raise unread.failure from None
-            except restream.Unstreamable:
+            except stream.Unstreamable:
                 pass  # rolled back: the file is applied whole, below
         try:
             # The ledger's fingerprints and the file's rows make no cycles: the collector's
@@ -299,7 +304,7 @@ def _refuse_unread(
         fmt = guess_format(path)
     refused = LedgerBatch(file=path.name, format=fmt or "", source="")
     if path.is_file():
-        refused.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        refused.sha256 = file_sha256(path)
     record_refusal(organisation, refused, failure, started, user_id)
 
 
@@ -319,7 +324,7 @@ def _import_statuses(
     started = timezone.now()
     record = LedgerBatch(file=path.name, format="statuses", source="")
     if path.is_file():
-        record.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        record.sha256 = file_sha256(path)
     with held:
         try:
             reports = import_statuses(organisation, path, dry_run=dry_run, user_id=user_id)

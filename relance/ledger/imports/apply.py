@@ -1130,6 +1130,15 @@ class _Applier:
 
     def check_allocation_totals(self, totals: dict[tuple[int, int], Decimal]) -> None:
         """Nothing may allocate more than a payment holds or more than an invoice owes."""
+        for _order, row, target, message in self.allocation_excesses(totals):
+            self.problems.add(row, target, message)
+
+    def allocation_excesses(
+        self, totals: dict[tuple[int, int], Decimal]
+    ) -> Iterator[tuple[tuple[int, int], int | None, str, str]]:
+        """check_allocation_totals' problems, in its order, each with its place in that
+        order: (0, the payment's id) for a payment over-allocated, (1, the invoice's id)
+        for an invoice over-paid; then row, target and message."""
         by_payment: dict[int, Decimal] = defaultdict(Decimal)
         by_invoice: dict[int, Decimal] = defaultdict(Decimal)
         for (pid, iid), amount in totals.items():
@@ -1167,15 +1176,15 @@ class _Applier:
             rows = {p.reference: p.row for p in self.batch.payments}
             for pid in sorted(over_paid):
                 ref = payment_ref[pid]
-                self.problems.add(
-                    rows.get(ref), "payment.amount",
+                yield (
+                    (0, pid), rows.get(ref), "payment.amount",
                     _("payment %(payment)s of %(amount)s is allocated %(allocated)s")
                     % {"payment": ref, "amount": payment_amount[pid], "allocated": by_payment[pid]},
                 )  # fmt: skip
         for iid in sorted(over_owed):
             amount, row, number = amounts[iid]
-            self.problems.add(
-                row, "invoice.amount",
+            yield (
+                (1, iid), row, "invoice.amount",
                 _(
                     "invoice %(invoice)s of %(amount)s would receive %(received)s of payments "
                     "and credit notes"

@@ -75,6 +75,12 @@ _LIMITS = {
 }
 
 
+def record_targets(kind: str) -> tuple[str, ...]:
+    """The targets check_records reports on for ``kind``, in the order it reports them."""
+    texts, amounts = _LIMITS[kind]
+    return tuple(target for _attribute, target, _model, _name in (*texts, *amounts))
+
+
 def check_records(kind: str, records: list[Any]) -> Iterator[tuple[int | None, str, str]]:
     """check_limits for one list of a batch (``kind``: one of RECORD_KINDS)."""
     yield from _check(records, *_LIMITS[kind])

@@ -12,19 +12,26 @@ At the end: the customers as the file's last row of each says (created ones were
 with what their first chunk said), contacts, addresses, open items settled (a snapshot),
 balances, disputes, timeline; one transaction, the same import log and audit.
 
+A file with problems (read, checked or found applying) is refused here as ``apply_batch``
+refuses it: every problem at once, in its order (each kept in its stage, the stages joined
+at the end: ``stream.STAGES``), the same counts in the import log, nothing written (after
+the first problem it goes on as a dry run; the transaction rolls back).
+
 Left to the batch path (``Unstreamable``: what was written is rolled back, and
 ``import_file`` applies the file whole as before), so that the results stay exactly
 ``apply_batch``'s:
 
-- a file with any problem (read, checked or found applying): the batch path reports every
-  one of them, in its order, at once;
+- an invoice number or payment reference read in two chunks (twice within a chunk, or
+  read and skipped as unchanged, is refused here), on a first import too: the batch
+  path's rows of one number meet in its whole-file steps (the last row's ids, amounts and
+  obsolete payments win; an allocation of the first row counted against the last row's
+  invoice), which a chunk cannot see;
 - numbers that may look alike (not ASCII, spaces, or both cases among the file's and, when
   the file brings new ones, the ledger's numbers);
 - all-digit customer references a spreadsheet may have unpadded (``unpadded_references``
   finds an alias);
 - a payment whose customer the batch path would look for by its RF reference
   (``attach_by_reference``);
-- a new customer whose values read so far are wrong (a later row may right them);
 - a customer whose payment terms, as the file's last row says, are not those its invoices
   without a due date were dated by in an earlier chunk.
 """
@@ -39,6 +46,7 @@ from typing import Any
 
 from relance.accounts.models import Organisation
 from relance.ledger import balances
+from relance.ledger.imports import messages
 from relance.ledger.imports.apply import (
     _DERIVED,
     _LOWER,
@@ -48,7 +56,6 @@ from relance.ledger.imports.apply import (
     INVOICE_FIELDS,
     ImportResult,
     Progress,
-    _Applier,
     _silent,
     _write_changed,
     customer_defaults,
@@ -56,6 +63,7 @@ from relance.ledger.imports.apply import (
     known_fingerprints,
     logged,
     read_sample,
+    rows_twice,
     stored_customers,
 )
 from relance.ledger.imports.limits import RECORD_KINDS, check_customers, check_records
@@ -65,8 +73,20 @@ from relance.ledger.imports.records import (
     ImportFailed,
     InvoiceRecord,
     LedgerBatch,
+    Problem,
+    Problems,
 )
-from relance.ledger.imports.stream import _NUMBER, CHUNK, TABLES, Unread
+from relance.ledger.imports.stream import (
+    _NUMBER,
+    _REFERENCE,
+    CHUNK,
+    REFERENCE_LENGTH,
+    TABLES,
+    Staged,
+    Unread,
+    Unstreamable,
+    placeholder_customer,
+)
 from relance.ledger.models import Customer, PaymentKind
 from relance.ledger.validation import check_customer_fields
 from relance.lib.perf import collector_paused
@@ -74,9 +94,8 @@ from relance.lib.perf import collector_paused
 _CUSTOMER = INVOICE_FIELDS.index("customer_id")
 
 
-class Unstreamable(Exception):
-    """The file is one the streamed re-import leaves to the batch path (see the module's
-    docstring): raised inside the import's transaction, which rolls back."""
+def _row_or_0(problem: Problem) -> int:
+    return problem.row or 0
 
 
 def restreams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> bool:
@@ -99,7 +118,8 @@ def reimport_streamed(
 ) -> ImportResult:
     """``import_file`` for a re-import (``restreams``): raise Unread when the file cannot be
     read, Unstreamable (nothing written, nothing logged) when it is the batch path's,
-    ImportFailed (recorded in the import log unless a dry run) never otherwise."""
+    ImportFailed (recorded in the import log unless a dry run) when it cannot be applied
+    whole."""
     from relance.ledger.imports import read_file
 
     result = ImportResult(path.name, "", dry_run, 0)
@@ -121,20 +141,13 @@ def reimport_streamed(
     return result
 
 
-def _twice(keys: list[Any], seen: set[Any]) -> bool:
-    """Whether a key is twice among ``keys`` or in ``seen``, which takes them."""
-    twice = len(set(keys)) != len(keys) or not seen.isdisjoint(keys)
-    seen.update(keys)
-    return twice
-
-
 def _keep(result: ImportResult, change: dict[str, Any]) -> None:
     """A change noted elsewhere, kept as ``ImportResult.note`` would (counts apart)."""
     if len(result.changes) < ImportResult.SAMPLE:
         result.changes.append(change)
 
 
-class _Restreamer(_Applier):
+class _Restreamer(Staged):
     """``_Applier``'s re-import, a chunk at a time: ``take`` each chunk, then ``finish``.
     Each chunk's steps note their changes in a result of the chunk's (``scratch``), sorted
     here into the batch path's order; ids of invoices and payments are the chunk's."""
@@ -148,17 +161,18 @@ class _Restreamer(_Applier):
         progress: Progress,
         dry_run: bool,
     ):
-        super().__init__(organisation, LedgerBatch(file, "", ""), result, as_of, progress)
+        super().__init__(organisation, file, result, as_of, progress)
         self.final = result
-        self.dry_run = dry_run
+        self.asked_dry = self.dry_run = dry_run
         self.ledger: dict[str, dict[str, Any]] | None = None  # customers, by reference
         self.seen_customers = 0  # of the reader's customers (in the order first named)
         self.written: dict[str, dict[str, Any]] = {}  # customer created -> values inserted
         self.derived: dict[int, set[int]] = defaultdict(set)  # customer -> terms used
-        # Every invoice number read, and the hash of every payment reference: what a key
-        # twice is found against (the batch path names the rows; a hash twice by chance
-        # only sends the file there). A million of each as dicts of their rows: 200 MB.
-        self.numbers: set[str] = set()
+        # Every invoice number read -> its last row (the first, of those twice in a chunk),
+        # the hash of every payment reference: what a key in two chunks is found by (a
+        # hash twice by chance only sends the file to the batch path).
+        self.numbers: dict[str, int | None] = {}
+        self.first_numbers: dict[str, int | None] = {}
         self.references: set[int] = set()
         self.lower = self.upper = self.odd = False  # what the numbers read are written with
         self.obsolete_seen: set[str] = set()
@@ -174,9 +188,13 @@ class _Restreamer(_Applier):
 
     # -- one chunk ----------------------------------------------------------------------
 
+    def refuse_if_failing(self) -> None:
+        """After a problem, go on as a dry run: find the rest, write nothing more (the
+        transaction rolls back)."""
+        self.dry_run = self.dry_run or self.failing()
+
     def take(self, handed: LedgerBatch) -> None:
-        if handed.problems:
-            raise Unstreamable
+        self.stages["reading"].items = list(handed.problems[: Problems.LIMIT])
         chunk = LedgerBatch(handed.file, handed.format, handed.source, snapshot=handed.snapshot,
                             labels=handed.labels)  # fmt: skip
         chunk.invoices, chunk.payments = handed.invoices, handed.payments
@@ -190,19 +208,22 @@ class _Restreamer(_Applier):
             kept += getattr(chunk, kind)[: max(0, 10 - len(kept))]
         self.progress("checking", 0, 0)
         self.check_chunk()
+        self.refuse_if_failing()
         self.chunk_customers()
+        self.refuse_if_failing()
         scratch = self.result = ImportResult(chunk.file, "", self.dry_run, 0)
         self.invoice_ids, self.payment_ids = {}, {}
         before = self.invoices_before
+        self.stage("invoices")
         self.apply_invoices()
         self.invoices_before = min(before, self.invoices_before)
         self.moved_from.update(old["customer_id"] for old in self.moved_invoices)
         self.moved_invoices = []
         self.progress("payments", 0, len(chunk.payments))
+        self.stage("payments")
         self.apply_payments()
+        self.stage("allocations")
         self.apply_allocations()
-        if self.problems:
-            raise Unstreamable
         for rec in chunk.invoices:
             if rec.disputed is not None:
                 self.disputed[self.invoice_ids[rec.number]] = rec.disputed
@@ -219,18 +240,28 @@ class _Restreamer(_Applier):
                 kept.append(change)
 
     def check_chunk(self) -> None:
-        """What check_batch and attach_by_reference would find of this chunk, against the
-        others': any problem is the batch path's to report."""
-        chunk = self.batch
+        """What check_batch would find of this chunk, against the others' (a number read
+        that is an unchanged row's too: ``finish``); a payment attach_by_reference would
+        look at is the batch path's."""
+        chunk, label = self.batch, self.batch.label
         numbers = list(map(_NUMBER, chunk.invoices))
         if numbers and not self.odd:  # what may_look_alike asks, of every chunk's numbers
             self.see_numbers(numbers)
-        if (
-            _twice(numbers, self.numbers)
-            or _twice([hash(rec.reference) for rec in chunk.payments], self.references)
-            or any(any(check_records(kind, getattr(chunk, kind))) for kind in RECORD_KINDS)
-        ):
-            raise Unstreamable
+        hashes = [hash(rec.reference) for rec in chunk.payments]
+        if not (self.numbers.keys().isdisjoint(numbers) and self.references.isdisjoint(hashes)):
+            raise Unstreamable  # a key of an earlier chunk
+        self.references.update(hashes)
+        rows_twice(
+            chunk.invoices, _NUMBER, self.numbers, self.stages["numbers"],
+            label("invoice.number"), messages.number_twice, first=self.first_numbers,
+        )  # fmt: skip
+        rows_twice(
+            chunk.payments, _REFERENCE, {}, self.stages["references"],
+            label("payment.reference"), messages.reference_twice,
+        )  # fmt: skip
+        for kind in RECORD_KINDS:
+            for row, target, message in check_records(kind, getattr(chunk, kind)):
+                self.stages[f"limits.{target}"].add(row, label(target), message)
         ledger = self.ledger_customers_all()
         named = {rec.customer for rec in chunk.invoices}
         named.update(contact.customer for contact in chunk.contacts)
@@ -263,10 +294,14 @@ class _Restreamer(_Applier):
             if ref in ledger:
                 continue
             record = customers[ref]
-            if any(check_customer_fields(record.fields)) or any(check_customers([record])):
-                raise Unstreamable  # wrong for now: the batch path reads the last word
+            if list(check_customer_fields(record.fields)) or any(check_customers([record])):
+                # Wrong for now: a later row may right it (``finish`` checks its last word).
+                self.doomed = self.doomed or len(ref) > REFERENCE_LENGTH
+                create.append(placeholder_customer(self.org, ref, self.batch.source))
+                continue
             create.append(self.new_customer_row(ref, record.fields))
         self.seen_customers = len(customers)
+        self.refuse_if_failing()
         for values in create:
             self.written[values["reference"]] = values
         self.create_customers(create)
@@ -287,24 +322,27 @@ class _Restreamer(_Applier):
         """The whole file's checks, the customers and what the end of apply_batch does."""
         self.batch = batch
         self.result = self.final
-        if batch.problems or not self.numbers.isdisjoint(batch.unchanged):
-            raise Unstreamable
+        self.stages["reading"].items = list(batch.problems[: Problems.LIMIT])
+        self.numbers_also_unchanged()
         self.check_lookalikes()
         self.result.format, self.result.rows = batch.format, batch.rows_read
         self.result.warnings = list(batch.warnings)
         self.sampled.customers = dict(itertools.islice(batch.customers.items(), 10))
         self.result.sample = read_sample(self.sampled)
         ledger = self.ledger_customers_all()
+        problems = self.stages["customers"]
         for ref, record in batch.customers.items():
             stored = ledger.get(ref)
             if stored is not None and stored.items() >= record.fields.items():
                 continue  # every value as the ledger holds it (check_batch's shortcut)
-            if any(check_customer_fields(record.fields, stored)):
-                raise Unstreamable
-        if any(check_customers(batch.customers.values())):
+            for name, message in check_customer_fields(record.fields, stored):
+                problems.add(record.row, batch.label(f"customer.{name}"), message)
+        for row, target, message in check_customers(batch.customers.values()):
+            self.stages["limits.customers"].add(row, batch.label(target), message)
+        self.stage("unpadded")
+        if self.unpadded_references(ledger):
             raise Unstreamable
-        if self.unpadded_references(ledger) or self.problems:
-            raise Unstreamable
+        self.refuse_if_failing()
         self.finish_customers()
         batch.contacts = list(self.contacts.values())
         self.apply_contacts()
@@ -319,11 +357,13 @@ class _Restreamer(_Applier):
             _keep(self.result, change)
         if batch.snapshot:
             batch.unchanged.update(dict.fromkeys(self.numbers, 0))  # the numbers present
-            self.numbers = set()
+            self.numbers = {}
             self.settle_missing()
-        if self.problems:
-            raise Unstreamable
+        self.in_order().raise_if_any()
         if self.dry_run:
+            # A chunk goes on as a dry run only after a problem, which stays to the end.
+            if not self.asked_dry:
+                raise RuntimeError("a streamed re-import went on as a dry run without a problem")
             return
         self.progress("balances", 0, len(self.touched_invoices))
         balances.refresh(
@@ -332,6 +372,31 @@ class _Restreamer(_Applier):
         if self.disputed:
             self.open_disputes(self.disputed)
         self.write_timeline()
+
+    def numbers_also_unchanged(self) -> None:
+        """check_batch's numbers twice that no chunk could find: a number read that is an
+        unchanged row's too (the batch path checks the rows read against those first), at
+        its first row read; the numbers' problems in row order, as the batch path's."""
+        unchanged = self.batch.unchanged
+        if self.numbers.keys().isdisjoint(unchanged):
+            return
+        label = self.batch.label("invoice.number")
+        found = [
+            Problem(self.batch.file, self.first_numbers.get(number, self.numbers[number]),
+                    label, messages.number_twice(number, unchanged[number]))
+            for number in self.numbers.keys() & unchanged.keys()
+        ]  # fmt: skip
+        stage = self.stages["numbers"]
+        stage.items = sorted([*stage.items, *found], key=_row_or_0)[: Problems.LIMIT]
+
+    def check_lookalikes_in_ledger(self, existing: dict[str, Any]) -> None:
+        """A new number that looks like one of the ledger's (or of an earlier chunk's, in
+        the ledger now) is the batch path's."""
+        kept, self.problems = self.problems, Problems(self.batch.file)
+        super().check_lookalikes_in_ledger(existing)
+        if self.problems:
+            raise Unstreamable
+        self.problems = kept
 
     def check_lookalikes(self) -> None:
         """check_lookalike_numbers, as a question: may any two numbers of the file (read or

@@ -9,7 +9,9 @@ numbers and payment references seen, with their rows; the customers; the contact
 counts, the sample and the problems. The guarantees are ``apply_batch``'s: one transaction,
 every problem of the whole file reported at once (after the first, it goes on checking and
 writes nothing more; the transaction rolls back at the end), the same counts, changes and
-sample in a dry run, the same import log, audit trail, balances and timeline.
+sample in a dry run, the same import log, audit trail, balances and timeline. A file with
+an invoice number or payment reference in two chunks is left to the batch path
+(``Unstreamable``: restream's docstring says why).
 """
 
 from __future__ import annotations
@@ -45,13 +47,20 @@ from relance.ledger.imports.apply import (
     read_sample,
     rows_twice,
 )
-from relance.ledger.imports.limits import RECORD_KINDS, check_customers, check_records, max_length
+from relance.ledger.imports.limits import (
+    RECORD_KINDS,
+    check_customers,
+    check_records,
+    max_length,
+    record_targets,
+)
 from relance.ledger.imports.mapping import Mapping
 from relance.ledger.imports.records import (
     ContactRecord,
     CustomerRecord,
     ImportFailed,
     LedgerBatch,
+    Problem,
     Problems,
 )
 from relance.ledger.models import Allocation, Customer, Invoice, Payment
@@ -61,15 +70,29 @@ from relance.lib import bulk
 CHUNK = 20_000  # rows read, checked and written at a time
 TABLES = ("csv", "xlsx", "ods")  # the formats mapping.read_rows reads
 # Where each kind of problem stands in the list the user sees: the order apply_batch finds
-# them in, whatever chunk each was found in.
+# them in, whatever chunk each was found in (check_limits: a field at a time).
 STAGES = (
     "reading", "numbers", "lookalikes", "references", "customers",
-    *(f"limits.{kind}" for kind in RECORD_KINDS), "limits.customers", "unpadded",
-    "invoices", "payments", "allocations", "totals",
+    *(f"limits.{target}" for kind in RECORD_KINDS for target in record_targets(kind)),
+    "limits.customers", "unpadded", "invoices", "payments", "allocations", "totals",
 )  # fmt: skip
-_REFERENCE_LENGTH = max_length(Customer, "reference")
+REFERENCE_LENGTH = max_length(Customer, "reference")
 _CUSTOMER = INVOICE_FIELDS.index("customer_id")
 _NUMBER, _REFERENCE = operator.attrgetter("number"), operator.attrgetter("reference")
+_ORDER = operator.itemgetter(0)
+
+
+def placeholder_customer(org: Organisation, reference: str, source: str) -> dict[str, Any]:
+    """The row of a new customer whose values are wrong for now: its reference alone (the
+    end of the import checks the file's last word on it, and writes that)."""
+    return {"organisation_id": org.pk, "reference": reference, "source": source,
+            "legal_name": reference[:200], "currency": org.currency}  # fmt: skip
+
+
+class Unstreamable(Exception):
+    """The file is one a streamed import leaves to the batch path (see restream's
+    docstring): raised inside the import's transaction, which rolls back, for
+    ``import_file`` to apply the file whole."""
 
 
 class Unread(Exception):
@@ -129,7 +152,53 @@ def import_streamed(
     return result
 
 
-class _Streamer(_Applier):
+class Staged(_Applier):
+    """An ``_Applier`` that meets its batch a chunk at a time and keeps the problems found
+    by stage (STAGES), to give them at the end in the order ``apply_batch`` finds them."""
+
+    def __init__(
+        self,
+        organisation: Organisation,
+        file: str,
+        result: ImportResult,
+        as_of: dt.date,
+        progress: Progress,
+    ):
+        super().__init__(organisation, LedgerBatch(file, "", ""), result, as_of, progress)
+        self.stages = {stage: Problems(file) for stage in STAGES}
+        # The first excesses of allocations (allocation_excesses), in apply_batch's order.
+        self.excesses: list[tuple[tuple[int, int], Problem]] = []
+        # A customer reference too long for its column: the final checks will say so (a
+        # reference does not change), nothing more is written.
+        self.doomed = False
+
+    def stage(self, name: str) -> Problems:
+        self.problems = self.stages[name]
+        return self.problems
+
+    def failing(self) -> bool:
+        return self.doomed or any(stage.items for stage in self.stages.values())
+
+    def check_allocation_totals(self, totals: dict[tuple[int, int], Decimal]) -> None:
+        """This chunk's excesses among the others', by the ids apply_batch sorts them by
+        (a dry run's stand-in ids, negative, in the order it gives them too)."""
+        self.excesses += (
+            (order, Problem(self.batch.file, row, target, message))
+            for order, row, target, message in self.allocation_excesses(totals)
+        )
+        self.excesses.sort(key=_ORDER)
+        del self.excesses[Problems.LIMIT :]
+
+    def in_order(self) -> Problems:
+        """The problems of every stage, in the order of STAGES: the list the user sees."""
+        self.stages["totals"].items = [problem for _order, problem in self.excesses]
+        problems = Problems(self.batch.file)
+        problems.items = [p for stage in STAGES for p in self.stages[stage].items]
+        del problems.items[Problems.LIMIT :]
+        return problems
+
+
+class _Streamer(Staged):
     """``_Applier``'s first import, a chunk at a time: ``take`` each chunk, then ``finish``.
     Ids of invoices and payments are kept for the chunk only (its allocations name its own
     rows); customers, contacts and addresses are the whole file's."""
@@ -143,17 +212,13 @@ class _Streamer(_Applier):
         progress: Progress,
         dry_run: bool,
     ):
-        super().__init__(organisation, LedgerBatch(file, "", ""), result, as_of, progress)
+        super().__init__(organisation, file, result, as_of, progress)
         self.asked_dry = self.dry_run = dry_run
-        self.stages = {stage: Problems(file) for stage in STAGES}
         self.numbers: dict[str, int | None] = {}  # every invoice number -> its last row
         self.first_rows: dict[str, int | None] = {}  # of the numbers seen twice
         self.references: dict[str, int | None] = {}  # every payment reference -> its row
         self.lower = self.upper = self.odd = False  # what the numbers are written with
         self.written: dict[str, dict[str, Any]] = {}  # customer -> the values inserted
-        # A customer reference too long for its column: the final checks will say so (a
-        # reference does not change), nothing more is written.
-        self.doomed = False
         self.contacts: dict[tuple[str, str], ContactRecord] = {}
         self.derived: dict[int, set[int]] = defaultdict(set)  # customer -> terms used
         self.disputed: dict[int, bool] = {}  # invoice id -> the file's flag
@@ -163,16 +228,8 @@ class _Streamer(_Applier):
         self.kept_dates: dict[str, dt.date] = {}
         self.obsolete_payment_ids: set[int] = set()
 
-    def stage(self, name: str) -> Problems:
-        self.problems = self.stages[name]
-        return self.problems
-
     def failing(self) -> bool:
-        return (
-            bool(self.batch.problems)
-            or self.doomed
-            or any(stage.items for stage in self.stages.values())
-        )
+        return bool(self.batch.problems) or super().failing()
 
     # -- one chunk ----------------------------------------------------------------------
 
@@ -200,6 +257,11 @@ class _Streamer(_Applier):
     def check_chunk(self) -> None:
         """The whole file's checks of check_batch, on this chunk against the others'."""
         chunk, label = self.batch, self.batch.label
+        if not (
+            self.numbers.keys().isdisjoint(map(_NUMBER, chunk.invoices))
+            and self.references.keys().isdisjoint(map(_REFERENCE, chunk.payments))
+        ):
+            raise Unstreamable  # a key of an earlier chunk (see restream's docstring)
         numbers = rows_twice(
             chunk.invoices, _NUMBER, self.numbers, self.stages["numbers"],
             label("invoice.number"), messages.number_twice, first=self.first_rows,
@@ -214,9 +276,8 @@ class _Streamer(_Applier):
             label("payment.reference"), messages.reference_twice,
         )  # fmt: skip
         for kind in RECORD_KINDS:
-            problems = self.stages[f"limits.{kind}"]
             for row, target, message in check_records(kind, getattr(chunk, kind)):
-                problems.add(row, label(target), message)
+                self.stages[f"limits.{target}"].add(row, label(target), message)
 
     def new_customer(self, record: CustomerRecord) -> dict[str, Any]:
         """The row of a customer first seen in this chunk, as the file has said of it so
@@ -225,10 +286,8 @@ class _Streamer(_Applier):
         wrong = list(check_customer_fields(record.fields))  # normalises what is right
         if not wrong and not any(check_customers([record])):
             return self.customer_row(record)
-        self.doomed = self.doomed or len(record.reference) > _REFERENCE_LENGTH
-        return {"organisation_id": self.org.pk, "reference": record.reference,
-                "source": self.batch.source, "legal_name": record.reference[:200],
-                "currency": self.org.currency}  # fmt: skip
+        self.doomed = self.doomed or len(record.reference) > REFERENCE_LENGTH
+        return placeholder_customer(self.org, record.reference, self.batch.source)
 
     def write_customers(self, create: list[dict[str, Any]]) -> None:
         """The customers first seen in this chunk (``finish`` brings them to the file's
@@ -340,9 +399,7 @@ class _Streamer(_Applier):
         self.result.changes += [
             {"what": "invoices", "key": number, "action": "created"} for number in self.created
         ]
-        problems = Problems(batch.file)
-        problems.items = [p for stage in STAGES for p in self.stages[stage].items][: Problems.LIMIT]
-        problems.raise_if_any()
+        self.in_order().raise_if_any()
         if self.dry_run:
             # A chunk goes on as a dry run only after a problem, which stays to the end.
             if not self.asked_dry:
