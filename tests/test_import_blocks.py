@@ -5,6 +5,7 @@ file order between them. Whatever the block's size, it ends where reading every 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from test_import_unchanged_rows import (
 )
 
 from relance.ledger.imports import ImportFailed, import_file, read_file, tabular
+from relance.ledger.imports import mapping as mapping_module
 from relance.ledger.imports.apply import known_fingerprints
 from relance.ledger.imports.mapping import (
     SAMPLE_ROWS,
@@ -221,8 +223,10 @@ def test_customers_over_a_limit_are_found_among_many():
                      (21, "customer.credit_limit")]  # fmt: skip
 
 
-def read_in_halves(path: Path, tmp_path: Path, known: dict[int, str], cut_line: int | None):
-    """read_rows with the file cut after ``cut_line`` (None: read in one process)."""
+def read_in_halves(path: Path, tmp_path: Path, known: dict[int, str], cut_line: int | None,
+                   read_here: list[int] | None = None):  # fmt: skip
+    """read_rows with the file cut after ``cut_line`` (None: read in one process);
+    ``read_here`` gets a 1 each time this process reads the second half itself."""
 
     def cut(data: bytes) -> tuple[int, int] | None:
         if cut_line is None:
@@ -238,6 +242,11 @@ def read_in_halves(path: Path, tmp_path: Path, known: dict[int, str], cut_line: 
         let_fork(patch)
         table = read_table(path, encoding="utf-8", delimiter=";", halves=True)
         assert (table.rest is not None) == (cut_line is not None)
+        if table.rest is not None and read_here is not None:
+            rest, pid = table.rest, os.getpid()
+            # The other process reads the half too: count this one's readings only.
+            table.rest = lambda size: (read_here.append(1) if os.getpid() == pid else None,
+                                       rest(size))[1]  # fmt: skip
         return read_rows(table, with_contacts(tmp_path), default_currency="EUR", as_of=TODAY,
                          known=dict(known), block=3)  # fmt: skip
 
@@ -281,3 +290,23 @@ def test_a_second_half_skipped_by_another_process_reads_as_in_one(org, tmp_path)
     assert len(whole["unchanged"]) > ROWS // 2 and whole["problems"] and whole["contacts"]
     for cut_line in range(SAMPLE_ROWS + 2, ROWS + 2):
         assert batch_as_data(read_in_halves(later, tmp_path, known, cut_line)) == whole, cut_line
+
+
+@pytest.mark.parametrize("limit, read_here", [(0, [1]), (1, [1]), (2, [])])
+def test_a_second_half_mostly_changed_is_read_here(org, tmp_path, monkeypatch, limit, read_here):
+    """Beyond REST_CHANGED rows changed in the second half, the other process gives up (what
+    it would send back grows with the file) and this one reads the half: the same batch."""
+    lines = [row(n) for n in range(1, ROWS + 1)]
+    first = write(tmp_path / "v1.csv", lines)
+    import_file(org, first, mapping=with_contacts(tmp_path), as_of=TODAY)
+    later_lines = list(lines)
+    later_lines[44] = row(45, open_amount="1,00")
+    later_lines[50] = row(51, name="Client renamed", open_amount="2,00")  # two rows changed
+    later = write(tmp_path / "v2.csv", later_lines)
+    known = known_fingerprints(org)
+    monkeypatch.setattr(mapping_module, "REST_CHANGED", limit)
+
+    whole = batch_as_data(read_in_halves(later, tmp_path, known, None))
+    reads: list[int] = []
+    assert batch_as_data(read_in_halves(later, tmp_path, known, ROWS // 2, reads)) == whole
+    assert reads == read_here

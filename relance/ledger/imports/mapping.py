@@ -553,9 +553,10 @@ def read_rows(
 
     def replay(rest: _Rest | None) -> bool:
         """The second half's rows as another process read them (``_read_rest``): False
-        when they must be read here (that process failed; a row of it found unchanged
-        is one this half found too, which read in order would have been read as changed;
-        this half too short to hold the sample)."""
+        when they must be read here (that process failed, or found more than
+        REST_CHANGED rows changed; a row of it found unchanged is one this half found too,
+        which read in order would have been read as changed; this half too short to hold
+        the sample)."""
         if rest is None or rows <= SAMPLE_ROWS or not batch.unchanged.keys().isdisjoint(rest[1]):
             return False
         assert skipper is not None
@@ -618,6 +619,10 @@ def _blocks(table: Table, size: int) -> Iterator[Block]:
 # rows and what the reading does in file order (a customer's text applied: the text and
 # its line; a row that changed: line, cells, fingerprint); the unchanged rows.
 _Rest = tuple[list[tuple[int, list[tuple[Any, ...]]]], dict[str, int]]
+# The changed rows another process may send back: they come back whole, and the import's
+# memory must not grow with the file; beyond, the second half is read here, a chunk at a
+# time (a file mostly changed gains nothing from the other process).
+REST_CHANGED = 50_000
 
 
 def _read_rest(
@@ -627,19 +632,24 @@ def _read_rest(
     as_of: dt.date,
     fingerprinted: Callable[[Sequence[Iterable[str]]], list[int]],
     size: int,
-) -> _Rest:
+) -> _Rest | None:
     """``read_rows``'s skipping of a file's second half (``Table.rest``), in another
     process: every customer's text is applied at its first row here (what the first half
     applied is not known), and the parent applies those it would have, in order
-    (``replay``): the changes of the rows, the customers and contacts are the parent's."""
+    (``replay``): the changes of the rows, the customers and contacts are the parent's.
+    None once more than REST_CHANGED rows changed: the parent reads the half itself."""
     assert table.rest is not None
     skipper = _Recorder(fields, known, as_of)
     scratch = LedgerBatch(file=table.file, format="", source="")
     blocks: list[tuple[int, list[tuple[Any, ...]]]] = []
+    changed = 0
     for lines, cells in table.rest(size):
         skipper.events = []
         skipper.take(scratch, lines, cells, fingerprinted(cells), SAMPLE_ROWS + 1, skipper.read)
         blocks.append((len(cells), skipper.events))
+        changed += sum(len(event) == 3 for event in skipper.events)
+        if changed > REST_CHANGED:
+            return None
     return blocks, scratch.unchanged
 
 
