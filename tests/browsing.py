@@ -9,8 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import factories
-from conftest import SCREENSHOTS
+import pytest
+from conftest import CHROMIUM, SCREENSHOTS
 from factories import PASSWORD
+
+# A module of browser tests: slow, and skipped where Debian's chromium is not installed.
+BROWSER_TESTS = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="apt-get install chromium"),
+]
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}

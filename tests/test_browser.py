@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
-import pytest
+from browsing import BROWSER_TESTS
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = BROWSER_TESTS
 
 
 def test_it_signs_in_and_shows_the_organisation(live_server, page, transactional_db, tmp_path):

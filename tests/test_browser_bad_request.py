@@ -8,14 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-from browsing import managed, shoot_both, signed_in
+from browsing import BROWSER_TESTS, managed, shoot_both, signed_in
 from test_import_einvoices import OUR_SIREN, ubl
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture

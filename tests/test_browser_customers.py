@@ -4,15 +4,11 @@ a note and a promise in place; screenshots of the list and the page, desktop and
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
+from browsing import BROWSER_TESTS
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import re
 import zipfile
-from pathlib import Path
 
 import pytest
-from browsing import managed, shoot_both, signed_in, upload
+from browsing import BROWSER_TESTS, managed, shoot_both, signed_in, upload
 from test_bank import camt
 from test_import_einvoices import OUR_SIREN, ubl
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture

@@ -9,14 +9,20 @@ from pathlib import Path
 
 import factories
 import pytest
-from browsing import DESKTOP, MANAGER, PHONE, managed, shoot, shoot_both, signed_in, upload
+from browsing import (
+    BROWSER_TESTS,
+    DESKTOP,
+    MANAGER,
+    PHONE,
+    managed,
+    shoot,
+    shoot_both,
+    signed_in,
+    upload,
+)
 from playwright.sync_api import Error as PlaywrightError
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = BROWSER_TESTS
 
 HEADER = "Code client;Raison sociale;N° facture;Date;Échéance;Montant TTC"
 ROWS = [

@@ -4,11 +4,9 @@ and phone widths."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import factories as make
 import pytest
-from browsing import managed, shoot_both, signed_in
+from browsing import BROWSER_TESTS, managed, shoot_both, signed_in
 from factories import days
 from test_run_queue import work_off
 from test_runs_list import D, failing_part
@@ -16,11 +14,7 @@ from test_runs_list import D, failing_part
 from relance.dunning import run_tasks
 from relance.dunning.models import QueuedRun
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = BROWSER_TESTS
 ADMIN = "alice@acme.test"
 
 

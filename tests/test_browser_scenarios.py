@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import factories as make
 import pytest
-from browsing import shoot, sign_in
+from browsing import BROWSER_TESTS, shoot, sign_in
 from playwright.sync_api import expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = BROWSER_TESTS
 
 TODAY = dt.date.today()
 

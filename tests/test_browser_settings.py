@@ -7,16 +7,12 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from pathlib import Path
 
 import factories as make
 import pytest
-from browsing import shoot, sign_in
+from browsing import BROWSER_TESTS, shoot, sign_in
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="apt-get install chromium"),
-]
+pytestmark = BROWSER_TESTS
 
 PAGES = {
     "settings-identity": "/settings/",

@@ -5,22 +5,17 @@ and phone width."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import factories as f
 import pytest
-from browsing import shoot, sign_in
+from browsing import BROWSER_TESTS, shoot, sign_in
 
 from relance.dunning import outbox
 from relance.dunning.engine import run
 from relance.dunning.models import CommStatus, Communication, Promise, Task
 from relance.ledger.models import Contact
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium"),
-]
+pytestmark = BROWSER_TESTS
 
 D = dt.date(2026, 11, 23)  # a Monday
 
