@@ -161,9 +161,8 @@ class _Restreamer(Staged):
         progress: Progress,
         dry_run: bool,
     ):
-        super().__init__(organisation, file, result, as_of, progress)
+        super().__init__(organisation, file, result, as_of, progress, dry_run)
         self.final = result
-        self.asked_dry = self.dry_run = dry_run
         self.ledger: dict[str, dict[str, Any]] | None = None  # customers, by reference
         self.seen_customers = 0  # of the reader's customers (in the order first named)
         self.written: dict[str, dict[str, Any]] = {}  # customer created -> values inserted
@@ -187,11 +186,6 @@ class _Restreamer(Staged):
         self.deleted: list[dict[str, Any]] = []
 
     # -- one chunk ----------------------------------------------------------------------
-
-    def refuse_if_failing(self) -> None:
-        """After a problem, go on as a dry run: find the rest, write nothing more (the
-        transaction rolls back)."""
-        self.dry_run = self.dry_run or self.failing()
 
     def take(self, handed: LedgerBatch) -> None:
         self.stages["reading"].items = list(handed.problems[: Problems.LIMIT])
@@ -359,11 +353,7 @@ class _Restreamer(Staged):
             batch.unchanged.update(dict.fromkeys(self.numbers, 0))  # the numbers present
             self.numbers = {}
             self.settle_missing()
-        self.in_order().raise_if_any()
-        if self.dry_run:
-            # A chunk goes on as a dry run only after a problem, which stays to the end.
-            if not self.asked_dry:
-                raise RuntimeError("a streamed re-import went on as a dry run without a problem")
+        if self.nothing_to_write():
             return
         self.progress("balances", 0, len(self.touched_invoices))
         balances.refresh(

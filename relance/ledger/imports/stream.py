@@ -163,8 +163,11 @@ class Staged(_Applier):
         result: ImportResult,
         as_of: dt.date,
         progress: Progress,
+        dry_run: bool,
     ):
         super().__init__(organisation, LedgerBatch(file, "", ""), result, as_of, progress)
+        # A dry run as asked, or since a problem (``refuse_if_failing``).
+        self.asked_dry = self.dry_run = dry_run
         self.stages = {stage: Problems(file) for stage in STAGES}
         # The first excesses of allocations (allocation_excesses), in apply_batch's order.
         self.excesses: list[tuple[tuple[int, int], Problem]] = []
@@ -178,6 +181,20 @@ class Staged(_Applier):
 
     def failing(self) -> bool:
         return self.doomed or any(stage.items for stage in self.stages.values())
+
+    def refuse_if_failing(self) -> None:
+        """After a problem, go on as a dry run: find the rest, write nothing more (the
+        transaction rolls back)."""
+        self.dry_run = self.dry_run or self.failing()
+
+    def nothing_to_write(self) -> bool:
+        """At the end: ImportFailed with every problem in order; else whether the import
+        writes nothing more (a dry run asked)."""
+        self.in_order().raise_if_any()
+        # A chunk goes on as a dry run only after a problem, which stays to the end.
+        if self.dry_run and not self.asked_dry:
+            raise RuntimeError("a streamed import went on as a dry run without a problem")
+        return self.dry_run
 
     def check_allocation_totals(self, totals: dict[tuple[int, int], Decimal]) -> None:
         """This chunk's excesses among the others', by the ids apply_batch sorts them by
@@ -212,8 +229,7 @@ class _Streamer(Staged):
         progress: Progress,
         dry_run: bool,
     ):
-        super().__init__(organisation, file, result, as_of, progress)
-        self.asked_dry = self.dry_run = dry_run
+        super().__init__(organisation, file, result, as_of, progress, dry_run)
         self.numbers: dict[str, int | None] = {}  # every invoice number -> its last row
         self.first_rows: dict[str, int | None] = {}  # of the numbers seen twice
         self.references: dict[str, int | None] = {}  # every payment reference -> its row
@@ -242,8 +258,7 @@ class _Streamer(Staged):
         self.check_chunk()
         new = list(itertools.islice(chunk.customers.values(), len(self.written), None))
         create = [self.new_customer(record) for record in new]
-        # After a problem, go on as a dry run: find the rest, write nothing more.
-        self.dry_run = self.asked_dry or self.failing()
+        self.refuse_if_failing()
         self.progress("customers", len(self.written), len(chunk.customers))
         self.write_customers(create)
         self.progress("invoices", len(self.numbers), len(self.numbers))
@@ -390,7 +405,7 @@ class _Streamer(Staged):
             self.stages["limits.customers"].add(row, batch.label(target), message)
         self.stage("unpadded")
         self.unpadded_references({})
-        self.dry_run = self.asked_dry or self.failing()
+        self.refuse_if_failing()
         for ref in sorted(batch.customers):
             self.result.note("customers", ref, "created")
         self.finish_customers()
@@ -399,11 +414,7 @@ class _Streamer(Staged):
         self.result.changes += [
             {"what": "invoices", "key": number, "action": "created"} for number in self.created
         ]
-        self.in_order().raise_if_any()
-        if self.dry_run:
-            # A chunk goes on as a dry run only after a problem, which stays to the end.
-            if not self.asked_dry:
-                raise RuntimeError("a streamed import went on as a dry run without a problem")
+        if self.nothing_to_write():
             return
         self.progress("balances", 0, len(self.touched_invoices))
         balances.refresh(self.org.pk, self.touched_invoices, set(self.touched_customers))
