@@ -71,8 +71,11 @@ def test_it_shares_a_run_between_two_worker_processes(install):
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         ended = finish(*workers)
-    for code, _, err in ended:
-        assert code == 0 and "Traceback" not in err, err
+    for code, said, err in ended:
+        # A worker that took its last task may be in the interpreter's shutdown when the
+        # signal comes, and the shutdown gives SIGTERM back its default action.
+        done = code == 0 or (code == -signal.SIGTERM and "tasks of runs, exits" in said)
+        assert done and "Traceback" not in err, (code, said, err)
 
     assert plan(install, "many") == plan(install, "one")
     assert len(plan(install, "one")["communications"]) > 300

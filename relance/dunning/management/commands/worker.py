@@ -95,6 +95,7 @@ class Command(BaseCommand):
             if self.runs is not None and self.runs._run_tasks == opts["max_run_tasks"]:
                 taken = opts["max_run_tasks"]
                 self.stdout.write(f"worker {self.runs.worker_id}: {taken} tasks of runs, exits")
+                self.stdout.flush()
                 break
             if not opts["runs_only"]:
                 busy = self._outbox(organisation_id, opts, stale_after) or busy
