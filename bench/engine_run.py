@@ -9,6 +9,15 @@ the same process, the floor: reading the same open items and inserting the same 
 rows into scratch tables of the same shape with the database driver alone
 (``cursor.executemany``), in a transaction rolled back afterwards.
 
+Each run also reports its CPU split (user and system), what it read from and wrote to the
+disk (``getrusage``'s blocks: pages read cold, pages dirtied in the WAL and the database)
+and its wall clock beyond its CPU (on SQLite the fsyncs of its checkpoints and the reads
+from disk; on PostgreSQL the server's work besides).
+``--cold`` evicts the SQLite database from the system's page cache before the next day's
+run, as after a day of other work (``posix_fadvise``; PostgreSQL's own cache is not
+touched). A database just copied should be synced before it is timed: the run's first
+checkpoint syncs the database file, and with it every page the copy left to write.
+
 ``--workers 1 2`` adds the first run through the task queue (``relance run --enqueue``):
 for each N, on a copy of the set-up database, N ``relance worker --runs-only`` processes
 take its parts (``--parts``, default ``sharing.parts``); timed from the enqueueing to the
@@ -22,6 +31,7 @@ import datetime as dt
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -89,13 +99,46 @@ def timed_run(day: dt.date) -> dict[str, Any]:
 
     org = Organisation.objects.get(slug="bench")
     before = written_rows(org)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     start, cpu = time.perf_counter(), time.process_time()
     result = engine.run(org, day)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    io = io_since(usage)
     after = written_rows(org)
     floor = measure_floor(org, {k: after[k] - before[k] for k in after})
-    return {"seconds": seconds, "cpu": cpu, "floor": floor, "counts": dict(result.counts),
-            "items_considered": result.items_considered, "customers": result.customers}  # fmt: skip
+    return {"seconds": seconds, "cpu": cpu, "io": io, "floor": floor,
+            "counts": dict(result.counts), "items_considered": result.items_considered,
+            "customers": result.customers}  # fmt: skip
+
+
+def io_since(before: resource.struct_rusage) -> dict[str, float]:
+    """CPU by kind and the disk's blocks (512 bytes) read and dirtied since ``before``."""
+    now = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "user": now.ru_utime - before.ru_utime,
+        "sys": now.ru_stime - before.ru_stime,
+        "read_mib": (now.ru_inblock - before.ru_inblock) / 2048,
+        "written_mib": (now.ru_oublock - before.ru_oublock) / 2048,
+    }
+
+
+def evict_database() -> None:
+    """The SQLite database's pages out of the system's page cache (synced first: only clean
+    pages leave it)."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        return
+    name = str(connection.settings_dict["NAME"])
+    for path in (name, f"{name}-wal"):
+        if not os.path.exists(path):
+            continue
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
 
 
 def written_rows(org: Any) -> dict[str, int]:
@@ -214,6 +257,8 @@ def child(args: argparse.Namespace) -> None:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE ledger_invoice")
+        if args.cold:
+            evict_database()
     print(json.dumps(timed_run(day)))
 
 
@@ -222,6 +267,8 @@ def measure(phase: str, env: dict[str, str], args: argparse.Namespace) -> dict[s
            "--customers", str(args.customers), "--invoices", str(args.invoices)]  # fmt: skip
     if args.parts:
         cmd += ["--parts", str(args.parts)]
+    if args.cold:
+        cmd.append("--cold")
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
@@ -246,6 +293,9 @@ def main() -> None:
         help="also the first run through the queue with N worker processes",
     )
     parser.add_argument("--parts", type=int, default=None, help="parts of the queued run")
+    parser.add_argument(
+        "--cold", action="store_true", help="the next day's run with SQLite's file not cached"
+    )
     parser.add_argument(
         "--skip-in-process", action="store_true", help="with --workers: the queued runs alone"
     )
@@ -277,6 +327,11 @@ def main() -> None:
                           f"{r['floor']['write']:.1f}) | {r['seconds'] / floor:.2f} | "
                           f"{r['peak_rss_mib']:,.0f} MiB | {r['floor']['communications']:,} "
                           f"comms, {r['floor']['items']:,} items |", flush=True)  # fmt: skip
+                    io = r["io"]
+                    print(f"  CPU {r['cpu']:.2f} s (user {io['user']:.2f} + system "
+                          f"{io['sys']:.2f}), wall beyond CPU {r['seconds'] - r['cpu']:.2f} s, "
+                          f"read {io['read_mib']:.0f} MiB, written {io['written_mib']:.0f} MiB",
+                          flush=True)  # fmt: skip
             finally:
                 if db == "postgres":
                     subprocess.run([ROOT / "scripts" / "pg-cluster", "stop", f"{tmp}/pg"])
