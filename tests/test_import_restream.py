@@ -125,28 +125,32 @@ def mapping(tmp_path: Path, name: str, snapshot: bool):
 
 
 def outcome(org, path: Path, found: Any, **kw: Any) -> dict[str, Any]:
-    """The import's result (or problems) as data, ``found`` keeping whether it streamed."""
-    real = restream.reimport_streamed
+    """The import's result (or problems) as data, ``found`` keeping whether it streamed
+    (a first import or a re-import)."""
+    reals = stream.import_streamed, restream.reimport_streamed
 
-    def spied(*args: Any, **kwargs: Any) -> Any:
-        try:
-            result = real(*args, **kwargs)
-        except restream.Unstreamable:
-            found["way"] = "batch"
-            raise
-        except ImportFailed:
-            found["way"] = "streamed"  # refused by the streamed import itself
-            raise
-        found["way"] = "streamed"
-        return result
+    def spy(real: Any) -> Any:
+        def spied(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = real(*args, **kwargs)
+            except restream.Unstreamable:
+                found["way"] = "batch"
+                raise
+            except ImportFailed:
+                found["way"] = "streamed"  # refused by the streamed import itself
+                raise
+            found["way"] = "streamed"
+            return result
 
-    restream.reimport_streamed = spied  # type: ignore[assignment]
+        return spied
+
+    stream.import_streamed, restream.reimport_streamed = map(spy, reals)  # type: ignore[assignment]
     try:
         result = import_file(org, path, as_of=TODAY, **kw)
     except ImportFailed as failure:
         return {"failed": [vars(p) for p in failure.problems]}
     finally:
-        restream.reimport_streamed = real  # type: ignore[assignment]
+        stream.import_streamed, restream.reimport_streamed = reals  # type: ignore[assignment]
     data = result.as_dict()
     data.pop("run_id")
     return {**data, "sample": result.sample}
@@ -171,6 +175,21 @@ def children(monkeypatch) -> list[bool]:
     monkeypatch.setattr(mapping_module, "in_child", spied)
     let_fork(monkeypatch)
     return given
+
+
+def counted_reads(monkeypatch) -> list[Path]:
+    """The files ``import_file`` reads (``read_file``), one entry a reading."""
+    from relance import ledger
+
+    reads: list[Path] = []
+    real_read = ledger.imports.read_file
+
+    def counted(path: Path, **kwargs: Any) -> Any:
+        reads.append(path)
+        return real_read(path, **kwargs)
+
+    monkeypatch.setattr(ledger.imports, "read_file", counted)
+    return reads
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -264,8 +283,6 @@ def test_a_refused_reimport_is_refused_streamed_the_file_read_once(
     """Problems in the first and last chunks, of every stage the stream finds them in: the
     streamed re-import reports the batch path's list itself, without reading the file
     again, and writes nothing."""
-    from relance import ledger
-
     monkeypatch.setattr(restream, "CHUNK", 7)
     monkeypatch.setattr(mapping_module, "BLOCK", 3)
     monkeypatch.setattr(mapping_module, "SAMPLE_ROWS", 5)
@@ -283,14 +300,7 @@ def test_a_refused_reimport_is_refused_streamed_the_file_read_once(
     later[37][4], later[38][4] = "FA-0999", "FA-0999"  # twice in the last chunk
     later[38][1] = "Renamed"
     path = write(tmp_path / "v2.csv", later)
-    reads: list[Path] = []
-    real_read = ledger.imports.read_file
-
-    def counted(path: Path, **kwargs: Any) -> Any:
-        reads.append(path)
-        return real_read(path, **kwargs)
-
-    monkeypatch.setattr(ledger.imports, "read_file", counted)
+    reads = counted_reads(monkeypatch)
     way: dict[str, str] = {}
     streamed = outcome(org, path, way, mapping=erp)
     with monkeypatch.context() as batch_only:
@@ -308,6 +318,43 @@ def test_a_refused_reimport_is_refused_streamed_the_file_read_once(
     after.pop("audit"), after.pop("timeline")
     assert after == before
     assert factories.ledger_by_keys(org, log=True) == factories.ledger_by_keys(other_org, log=True)
+
+
+def test_a_first_import_with_a_number_in_two_chunks_is_refused_streamed(
+    org, other_org, tmp_path, monkeypatch
+):
+    """An invoice number in the first and fifth chunks, its first row paid, its last not:
+    the batch path counts the first row's payment against the last row's invoice (an
+    excess). The first import reads the file again holding those rows back, and refuses it
+    with the batch path's problems, in its order, writing nothing."""
+    monkeypatch.setattr(stream, "CHUNK", 7)
+    monkeypatch.setattr(mapping_module, "BLOCK", 3)
+    rows = Rows(8)
+    cells = [rows.row(n) for n in range(1, 41)]
+    cells[1][6] = "01/01/2026"  # due before its issue date, before the number's rows
+    cells[2][4], cells[2][7], cells[2][8] = "FA-0031", "1200,00", "0,00"  # paid in full
+    cells[30][7], cells[30][8] = "250,00", "250,00"  # FA-0031 again, nothing paid
+    cells[33][6] = "01/01/2026"  # and after them
+    cells[35][4] = "fa-0037"  # a look-alike of the next row's number
+    cells[37][4] = "FA-0037"  # which is twice in that chunk
+    path = write(tmp_path / "v1.csv", cells)
+    erp = mapping(tmp_path, "erp", False)
+    reads = counted_reads(monkeypatch)
+    way: dict[str, str] = {}
+    streamed = outcome(org, path, way, mapping=erp)
+    with monkeypatch.context() as batch_only:
+        batch_only.setattr(stream, "streams", lambda *args: False)
+        batch_only.setattr(restream, "restreams", lambda *args: False)
+        whole = outcome(other_org, path, {}, mapping=erp)
+
+    assert way == {"way": "streamed"} and len(reads) == 3  # twice streamed, once whole
+    assert streamed == whole
+    assert [(p["row"], p["field"]) for p in streamed["failed"]] == [
+        (32, "Facture"), (39, "Facture"), (38, "Facture"), (39, "Facture"),
+        (3, "invoice.due_date"), (35, "invoice.due_date"), (32, "invoice.amount"),
+    ]  # fmt: skip
+    assert factories.ledger_by_keys(org, log=True) == factories.ledger_by_keys(other_org, log=True)
+    assert [run[3] for run in factories.ledger_by_keys(org, log=True)["runs"]] == ["failed"]
 
 
 def test_the_rows_read_are_handed_over_by_chunks_the_skipped_ones_noted(org, tmp_path, monkeypatch):
@@ -345,6 +392,7 @@ SPOILS = {
     "due": lambda cells, other: cells.__setitem__(6, "01/01/2026"),  # before the issue
     "long": lambda cells, other: cells.__setitem__(4, cells[4] + "-" + "9" * 70),
     "terms": lambda cells, other: cells.__setitem__(2, "400"),
+    "lookalike": lambda cells, other: cells.__setitem__(4, other[4].lower()),  # or its own
 }
 
 
@@ -376,7 +424,9 @@ def test_a_refused_file_streamed_gives_the_batch_paths_problems(
 ):
     """A file with problems of several kinds, anywhere across the chunks, first imported and
     re-imported (its rows skipped or all read again): the streamed imports refuse it with
-    the batch path's problems, in its order, and log the same refusal; nothing is written."""
+    the batch path's problems, in its order, and log the same refusal; nothing is written.
+    The first import streams every such file, an invoice number in two chunks too (read
+    twice, its rows held back: stream's docstring)."""
     monkeypatch.setattr(restream, "CHUNK", 7)
     monkeypatch.setattr(stream, "CHUNK", 7)
     monkeypatch.setattr(mapping_module, "BLOCK", 3)
@@ -400,6 +450,7 @@ def test_a_refused_file_streamed_gives_the_batch_paths_problems(
             batch_only.setattr(restream, "restreams", lambda *args: False)
             whole = outcome(batch_org, bad_first, {}, mapping=first_mapping)
         assert streamed == whole
+        assert first_way == {"way": "streamed"}
         for each in (streamed_org, batch_org):
             import_file(each, write(tmp_path / "v1.csv", first), mapping=first_mapping,
                         as_of=TODAY)  # fmt: skip
@@ -413,6 +464,6 @@ def test_a_refused_file_streamed_gives_the_batch_paths_problems(
         assert factories.ledger_by_keys(streamed_org, log=True) == factories.ledger_by_keys(
             batch_org, log=True
         )
-        if not ({kind for kind, _at, _other in spoils} | said) & {"terms", "twice"}:
+        if not ({kind for kind, _at, _other in spoils} | said) & {"terms", "twice", "lookalike"}:
             assert way == {"way": "streamed"}, said  # the batch path's: see restream
         transaction.set_rollback(True)

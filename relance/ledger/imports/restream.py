@@ -22,10 +22,12 @@ Left to the batch path (``Unstreamable``: what was written is rolled back, and
 ``apply_batch``'s:
 
 - an invoice number or payment reference read in two chunks (twice within a chunk, or
-  read and skipped as unchanged, is refused here), on a first import too: the batch
-  path's rows of one number meet in its whole-file steps (the last row's ids, amounts and
-  obsolete payments win; an allocation of the first row counted against the last row's
-  invoice), which a chunk cannot see;
+  read and skipped as unchanged, is refused here): the batch path's rows of one number
+  meet in its whole-file steps (the last row's ids, amounts and obsolete payments win; an
+  allocation of the first row counted against the last row's invoice), which a chunk
+  cannot see. A first import reads the file again holding those rows back (``stream``'s
+  docstring); a re-import does not, its held rows would meet the ledger's (the ledger's
+  ids, unchanged rows, obsolete payments, open items settled) in steps not checked so;
 - numbers that may look alike (not ASCII, spaces, or both cases among the file's and, when
   the file brings new ones, the ledger's numbers);
 - all-digit customer references a spreadsheet may have unpadded (``unpadded_references``

@@ -9,9 +9,17 @@ numbers and payment references seen, with their rows; the customers; the contact
 counts, the sample and the problems. The guarantees are ``apply_batch``'s: one transaction,
 every problem of the whole file reported at once (after the first, it goes on checking and
 writes nothing more; the transaction rolls back at the end), the same counts, changes and
-sample in a dry run, the same import log, audit trail, balances and timeline. A file with
-an invoice number or payment reference in two chunks is left to the batch path
-(``Unstreamable``: restream's docstring says why).
+sample in a dry run, the same import log, audit trail, balances and timeline.
+
+A file with an invoice number or payment reference read in two chunks is refused (a key
+twice is a problem), but the batch path's rows of one key meet in its whole-file steps (the
+last row's ids and amounts win; an allocation of the first row counted against the last
+row's invoice), which a chunk cannot see. The first reading, on finding such a key, only
+collects the keys of the rest of the file (``Repeated``, rolled back); the file is then
+read again as a dry run holding back the rows of those keys (``Held``: in an invoice file a
+row's payment and allocation name its own invoice, so those rows are a whole of their
+own), which the end applies together, as apply_batch would, their problems put in row order
+among the chunks'. Memory grows with the rows of those keys only.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ import datetime as dt
 import itertools
 import operator
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -80,6 +90,12 @@ REFERENCE_LENGTH = max_length(Customer, "reference")
 _CUSTOMER = INVOICE_FIELDS.index("customer_id")
 _NUMBER, _REFERENCE = operator.attrgetter("number"), operator.attrgetter("reference")
 _ORDER = operator.itemgetter(0)
+# The stages the held-back rows add to at the end (their problems put in row order).
+_HELD_STAGES = ("invoices", "payments", "allocations")
+
+
+def _row_or_0(problem: Problem) -> int:
+    return problem.row or 0
 
 
 def placeholder_customer(org: Organisation, reference: str, source: str) -> dict[str, Any]:
@@ -93,6 +109,22 @@ class Unstreamable(Exception):
     """The file is one a streamed import leaves to the batch path (see restream's
     docstring): raised inside the import's transaction, which rolls back, for
     ``import_file`` to apply the file whole."""
+
+
+@dataclass
+class Held:
+    """The invoice numbers and payment references read in two chunks."""
+
+    numbers: set[str] = field(default_factory=set)
+    references: set[str] = field(default_factory=set)
+
+
+class Repeated(Unstreamable):
+    """A first reading found keys in two chunks (``Held``): the file is read again holding
+    their rows back."""
+
+    def __init__(self, held: Held):
+        self.held = held
 
 
 class Unread(Exception):
@@ -131,25 +163,33 @@ def import_streamed(
 ) -> ImportResult:
     """``import_file`` for a first import (``streams``): raise Unread when the file cannot
     be read, ImportFailed (recorded in the import log unless a dry run) when it cannot be
-    applied whole."""
+    applied whole. A file with keys in two chunks is read twice (the module's docstring)."""
     from relance.ledger.imports import read_file
 
-    result = ImportResult(path.name, "", dry_run, 0)
-    streamer = _Streamer(organisation, path.name, result, as_of, progress or _silent, dry_run)
+    def reading(held: Held | None) -> ImportResult:
+        result = ImportResult(path.name, "", dry_run, 0)
+        streamer = _Streamer(organisation, path.name, result, as_of, progress or _silent,
+                             dry_run, held=held)  # fmt: skip
 
-    def apply() -> None:
-        try:
-            batch = read_file(
-                path, format=format, mapping=mapping, currency=organisation.currency,
-                as_of=as_of, progress=progress, sink=streamer.take, chunk=CHUNK,
-            )  # fmt: skip
-        except ImportFailed as failure:
-            raise Unread(failure) from None
-        streamer.finish(batch)
+        def apply() -> None:
+            try:
+                batch = read_file(
+                    path, format=format, mapping=mapping, currency=organisation.currency,
+                    as_of=as_of, progress=progress, sink=streamer.take, chunk=CHUNK,
+                )  # fmt: skip
+            except ImportFailed as failure:
+                raise Unread(failure) from None
+            streamer.finish(batch)
 
-    # The file's one batch, handed over chunk by chunk (read_file returns it too).
-    logged(organisation, result, started, user_id, apply=apply, batch=lambda: streamer.batch)
-    return result
+        # The file's one batch, handed over chunk by chunk (read_file returns it too).
+        logged(organisation, result, started, user_id, apply=apply, batch=lambda: streamer.batch)
+        return result
+
+    try:
+        return reading(None)
+    except Repeated as repeated:  # rolled back
+        held = repeated.held
+    return reading(held)  # the first reading let go
 
 
 class Staged(_Applier):
@@ -218,7 +258,9 @@ class Staged(_Applier):
 class _Streamer(Staged):
     """``_Applier``'s first import, a chunk at a time: ``take`` each chunk, then ``finish``.
     Ids of invoices and payments are kept for the chunk only (its allocations name its own
-    rows); customers, contacts and addresses are the whole file's."""
+    rows); customers, contacts and addresses are the whole file's. With ``held`` (keys read
+    in two chunks: the file is refused), a dry run whose rows of those keys wait for the end
+    (``hold_back``, ``apply_held``)."""
 
     def __init__(
         self,
@@ -228,10 +270,18 @@ class _Streamer(Staged):
         as_of: dt.date,
         progress: Progress,
         dry_run: bool,
+        *,
+        held: Held | None = None,
     ):
         super().__init__(organisation, file, result, as_of, progress, dry_run)
+        self.held = held
+        self.held_rows = LedgerBatch(file, "", "")  # the records of the held keys' rows
+        self.repeated: Held | None = None  # found in two chunks: only collecting keys since
+        if held is not None:
+            self.dry_run = True  # refused: the batch path's stand-in ids, nothing written
         self.numbers: dict[str, int | None] = {}  # every invoice number -> its last row
         self.first_rows: dict[str, int | None] = {}  # of the numbers seen twice
+        self.twice_rows: dict[str, list[int | None]] = defaultdict(list)  # their rows
         self.references: dict[str, int | None] = {}  # every payment reference -> its row
         self.lower = self.upper = self.odd = False  # what the numbers are written with
         self.written: dict[str, dict[str, Any]] = {}  # customer -> the values inserted
@@ -251,16 +301,23 @@ class _Streamer(Staged):
 
     def take(self, chunk: LedgerBatch) -> None:
         self.batch = chunk
+        if self.repeated is not None:
+            self.collect_keys()
+            return
         for kind in ("invoices", "payments"):
             kept = getattr(self.sampled, kind)
             kept += getattr(chunk, kind)[: max(0, 10 - len(kept))]
         self.progress("checking", 0, 0)
         self.check_chunk()
+        if self.repeated is not None:
+            return
         new = list(itertools.islice(chunk.customers.values(), len(self.written), None))
         create = [self.new_customer(record) for record in new]
         self.refuse_if_failing()
         self.progress("customers", len(self.written), len(chunk.customers))
         self.write_customers(create)
+        if self.held is not None:
+            self.hold_back()
         self.progress("invoices", len(self.numbers), len(self.numbers))
         self.stream_invoices()
         self.progress("payments", 0, len(chunk.payments))
@@ -276,11 +333,23 @@ class _Streamer(Staged):
             self.numbers.keys().isdisjoint(map(_NUMBER, chunk.invoices))
             and self.references.keys().isdisjoint(map(_REFERENCE, chunk.payments))
         ):
-            raise Unstreamable  # a key of an earlier chunk (see restream's docstring)
+            if self.held is None:  # a key of an earlier chunk: the rest's keys collected
+                self.repeated = Held()
+                self.collect_keys()
+                return
+            if not (
+                self.numbers.keys() & set(map(_NUMBER, chunk.invoices)) <= self.held.numbers
+                and self.references.keys() & set(map(_REFERENCE, chunk.payments))
+                <= self.held.references
+            ):
+                raise Unstreamable  # not the keys the first reading found (never seen)
+        twice = len(self.first_rows)
         numbers = rows_twice(
             chunk.invoices, _NUMBER, self.numbers, self.stages["numbers"],
             label("invoice.number"), messages.number_twice, first=self.first_rows,
         )  # fmt: skip
+        if len(self.first_rows) > twice:
+            self.note_twice()
         if numbers and not self.odd:  # what may_look_alike asks, of every chunk's numbers
             text = "\x00".join(numbers)
             self.odd = not text.isascii() or bool(_SPACE.search(text))
@@ -293,6 +362,68 @@ class _Streamer(Staged):
         for kind in RECORD_KINDS:
             for row, target, message in check_records(kind, getattr(chunk, kind)):
                 self.stages[f"limits.{target}"].add(row, label(target), message)
+
+    def note_twice(self) -> None:
+        """Every row of the numbers twice in this chunk alone, as check_lookalike_numbers
+        reads them (a held number's rows are held)."""
+        held = self.held.numbers if self.held is not None else set()
+        new = self.first_rows.keys() - self.twice_rows.keys() - held
+        for rec in self.batch.invoices:
+            if rec.number in new:
+                self.twice_rows[rec.number].append(rec.row)
+
+    def collect_keys(self) -> None:
+        """The keys of this chunk read in an earlier one too (``Repeated`` at the end)."""
+        assert self.repeated is not None
+        numbers = list(map(_NUMBER, self.batch.invoices))
+        references = list(map(_REFERENCE, self.batch.payments))
+        self.repeated.numbers.update(n for n in numbers if n in self.numbers)
+        self.repeated.references.update(r for r in references if r in self.references)
+        self.numbers.update(dict.fromkeys(numbers))
+        self.references.update(dict.fromkeys(references))
+
+    def hold_back(self) -> None:
+        """This chunk's rows of the held keys kept for the end (``apply_held``), out of it."""
+        assert self.held is not None
+        chunk, numbers, references = self.batch, self.held.numbers, self.held.references
+        rows = {rec.row for rec in chunk.invoices if rec.number in numbers}
+        rows.update(rec.row for rec in chunk.payments if rec.reference in references)
+        if not rows:
+            return
+        for kind in ("invoices", "payments", "allocations"):
+            records: list[Any] = getattr(chunk, kind)
+            getattr(self.held_rows, kind).extend(rec for rec in records if rec.row in rows)
+            setattr(chunk, kind, [rec for rec in records if rec.row not in rows])
+
+    def apply_held(self, batch: LedgerBatch) -> None:
+        """The held rows applied together (a dry run) as apply_batch meets them, with the
+        batch's labels; their problems put in row order among the chunks', as apply_batch
+        finds them (the first LIMIT of each stage)."""
+        held = self.held_rows
+        batch.invoices, batch.payments, batch.allocations = (
+            held.invoices, held.payments, held.allocations
+        )  # fmt: skip
+        self.batch = batch
+        chunks = {name: self.stages[name] for name in _HELD_STAGES}
+        self.stages.update((name, Problems(batch.file)) for name in _HELD_STAGES)
+        self.stream_invoices()
+        self.stream_payments()
+        self.stream_allocations()
+        for name, problems in chunks.items():
+            found = [*problems.items, *self.stages[name].items]
+            problems.items = sorted(found, key=_row_or_0)[: Problems.LIMIT]
+            self.stages[name] = problems
+        batch.invoices, batch.payments, batch.allocations = [], [], []
+
+    def allocation_excesses(
+        self, totals: dict[tuple[int, int], Decimal]
+    ) -> Iterator[tuple[tuple[int, int], int | None, str, str]]:
+        """With held rows (every id a stand-in), each excess in apply_batch's order by its
+        row: the stand-in ids it sorts by go down the file's rows (a key's last row's)."""
+        for order, row, target, message in super().allocation_excesses(totals):
+            if self.held is not None:
+                order = (order[0], -(row or 0))
+            yield order, row, target, message
 
     def new_customer(self, record: CustomerRecord) -> dict[str, Any]:
         """The row of a customer first seen in this chunk, as the file has said of it so
@@ -386,7 +517,13 @@ class _Streamer(Staged):
 
     def finish(self, batch: LedgerBatch) -> None:
         """The whole file's checks and writes, once every chunk is in; raise ImportFailed
-        with every problem found."""
+        with every problem found (Repeated, after a first reading that found keys in two
+        chunks)."""
+        if self.repeated is not None:
+            self.numbers, self.references = {}, {}  # not held through the second reading
+            raise Repeated(self.repeated)
+        if self.held is not None:
+            self.apply_held(batch)
         self.batch = batch
         self.result.format, self.result.rows = batch.format, batch.rows_read
         self.result.warnings = list(batch.warnings)
@@ -414,6 +551,8 @@ class _Streamer(Staged):
         self.result.changes += [
             {"what": "invoices", "key": number, "action": "created"} for number in self.created
         ]
+        if self.held is not None and not self.failing():
+            raise Unstreamable  # never: a key twice is a problem
         if self.nothing_to_write():
             return
         self.progress("balances", 0, len(self.touched_invoices))
@@ -423,13 +562,20 @@ class _Streamer(Staged):
         self.write_timeline()
 
     def check_lookalikes(self) -> None:
-        """check_lookalike_numbers on the numbers of every chunk (the first row of each)."""
+        """check_lookalike_numbers on the numbers of every chunk (each row of a number
+        twice)."""
         if not (self.odd or (self.lower and self.upper)):
             return
-        problems, first = self.stages["lookalikes"], self.first_rows
+        problems, twice = self.stages["lookalikes"], self.twice_rows
+        held = self.held.numbers if self.held is not None else set()
+        # In the order of their first rows; a number twice, at each of its rows.
+        numbers = [(n, row) for n, row in self.numbers.items() if n not in twice and n not in held]
+        if twice or held:
+            numbers += ((n, row) for n, rows in twice.items() for row in rows)
+            numbers += ((rec.number, rec.row) for rec in self.held_rows.invoices)
+            numbers.sort(key=lambda pair: pair[1] or 0)
         by_key: dict[str, tuple[str, int | None]] = {}
-        for number, row in self.numbers.items():
-            row = first.get(number, row)
+        for number, row in numbers:
             other, other_row = by_key.setdefault(invoice_key(number), (number, row))
             if other != number:
                 problems.add(
