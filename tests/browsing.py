@@ -55,6 +55,15 @@ def shoot_both(page, name: str) -> None:
     page.set_viewport_size(DESKTOP)
 
 
+def overflow(page, selector: str) -> int:
+    """By how many pixels the element's content is wider than its box (0: it fits, nothing
+    scrolls sideways); the element itself must also fit the viewport."""
+    return page.locator(selector).evaluate(
+        """el => Math.max(el.scrollWidth - el.clientWidth,
+                          Math.ceil(el.getBoundingClientRect().right) - window.innerWidth, 0)"""
+    )
+
+
 def managed(settings: Any, tmp_path: Path, **fields: Any) -> Any:
     """The organisation "acme" (``fields``) with its manager ``MANAGER``, its uploaded files
     kept under ``tmp_path``: what a browser test of the console signs in to."""
