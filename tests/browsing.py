@@ -64,6 +64,20 @@ def overflow(page, selector: str) -> int:
     )
 
 
+def fits_a_phone(page, *tables: str) -> None:
+    """At phone width each table (a selector) is read as cards (.stacked: its header for
+    screen readers only) and neither it nor its .table-wrap scrolls sideways."""
+    page.set_viewport_size(PHONE)
+    for table in tables:
+        assert page.locator(f"{table} thead").evaluate(HEIGHT) <= 1, table
+        assert overflow(page, table) == 0, table
+        assert overflow(page, f"{table} >> xpath=..") == 0, table
+    page.set_viewport_size(DESKTOP)
+
+
+HEIGHT = "el => el.getBoundingClientRect().height"
+
+
 def managed(settings: Any, tmp_path: Path, **fields: Any) -> Any:
     """The organisation "acme" (``fields``) with its manager ``MANAGER``, its uploaded files
     kept under ``tmp_path``: what a browser test of the console signs in to."""

@@ -10,7 +10,7 @@ import zlib
 
 import factories as make
 import pytest
-from browsing import BROWSER_TESTS, overflow, shoot, shoot_both, sign_in
+from browsing import BROWSER_TESTS, fits_a_phone, overflow, shoot, shoot_both, sign_in
 
 pytestmark = BROWSER_TESTS
 
@@ -125,6 +125,9 @@ def test_it_changes_the_settings_in_the_browser(
     for path in PAGES.values():
         phone.goto(f"{base}{path}")
         assert phone.evaluate("document.querySelector('.settings').scrollWidth") <= 390, path
+    # The trail is a card per event on a phone: who, the action and what, all readable.
+    page.goto(f"{base}/settings/audit/")
+    fits_a_phone(page, "#audit-events")
 
 
 def test_the_members_table_is_a_card_per_member_on_a_phone(live_server, page, phone, acme):
