@@ -102,13 +102,16 @@ def test_it_finds_a_customer_reads_its_timeline_and_records_in_place(
 
 
 def test_it_reads_well_on_a_phone(django_db_setup, live_server, phone, ledger):
-    from browsing import shoot, sign_in
+    from browsing import fits_a_phone, shoot, sign_in
 
     sign_in(phone, live_server.url, "claire@acme.test")
     phone.goto(f"{live_server.url}/customers/")
     shoot(phone, "customers-list")
     # Nothing of the page wider than the screen: the tables scroll in their own box.
     assert phone.evaluate(WIDEST) <= 390
+    # The list is a card per customer, its amounts and pauses shown (sorted by the filters).
+    fits_a_phone(phone, ".customer-table")
+    phone.set_viewport_size({"width": 390, "height": 844})
     phone.goto(f"{live_server.url}/customers/{ledger.pk}/")
     assert phone.evaluate(WIDEST) <= 390
     phone.click("#promise-open")
