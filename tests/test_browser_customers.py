@@ -50,7 +50,7 @@ def ledger(transactional_db):
 def test_it_finds_a_customer_reads_its_timeline_and_records_in_place(
     django_db_setup, live_server, page, ledger
 ):
-    from browsing import shoot, sign_in
+    from browsing import fits_a_phone, shoot, sign_in
 
     from relance.dunning.models import Promise
     from relance.ledger.models import TimelineEvent
@@ -99,6 +99,11 @@ def test_it_finds_a_customer_reads_its_timeline_and_records_in_place(
     promise = Promise.objects.get(customer=ledger)
     assert promise.grace_days == 3 and promise.promised_on.isoformat() == promised
     assert TimelineEvent.objects.filter(customer=ledger, kind="note").count() == 1
+
+    # The promises: a card per promise on a phone, its amount, status and action whole.
+    page.goto(f"{live_server.url}/promises/")
+    assert page.locator(f"#promise-{promise.pk}").is_visible()
+    fits_a_phone(page, "#promises")
 
 
 def test_it_reads_well_on_a_phone(django_db_setup, live_server, phone, ledger):
