@@ -181,6 +181,8 @@ RELANCE_IMPORT_BACKGROUND_BYTES = env_int("RELANCE_IMPORT_BACKGROUND_BYTES", 102
 HTTPS = env_bool("RELANCE_HTTPS", False)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
+# A form whose token failed gets the console's page, or the portal's (not Django's own).
+CSRF_FAILURE_VIEW = "relance.console.errors.csrf_failure"
 SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS

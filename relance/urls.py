@@ -9,7 +9,11 @@ from relance.console import two_factor
 from relance.console.views import favicon
 from relance.dunning import webhooks
 
-handler400 = "relance.console.views.bad_request"
+# The console's pages of these errors, the portal's for a request to the portal.
+handler400 = "relance.console.errors.bad_request"
+handler403 = "relance.console.errors.permission_denied"
+handler404 = "relance.console.errors.page_not_found"
+handler500 = "relance.console.errors.server_error"
 
 urlpatterns = [
     # Browsers ask for /favicon.ico whatever the pages link to.

@@ -55,6 +55,29 @@ def shoot_both(page, name: str) -> None:
     page.set_viewport_size(DESKTOP)
 
 
+def overflow(page, selector: str) -> int:
+    """By how many pixels the element's content is wider than its box (0: it fits, nothing
+    scrolls sideways); the element itself must also fit the viewport."""
+    return page.locator(selector).evaluate(
+        """el => Math.max(el.scrollWidth - el.clientWidth,
+                          Math.ceil(el.getBoundingClientRect().right) - window.innerWidth, 0)"""
+    )
+
+
+def fits_a_phone(page, *tables: str) -> None:
+    """At phone width each table (a selector) is read as cards (.stacked: its header for
+    screen readers only) and neither it nor its .table-wrap scrolls sideways."""
+    page.set_viewport_size(PHONE)
+    for table in tables:
+        assert page.locator(f"{table} thead").evaluate(HEIGHT) <= 1, table
+        assert overflow(page, table) == 0, table
+        assert overflow(page, f"{table} >> xpath=..") == 0, table
+    page.set_viewport_size(DESKTOP)
+
+
+HEIGHT = "el => el.getBoundingClientRect().height"
+
+
 def managed(settings: Any, tmp_path: Path, **fields: Any) -> Any:
     """The organisation "acme" (``fields``) with its manager ``MANAGER``, its uploaded files
     kept under ``tmp_path``: what a browser test of the console signs in to."""

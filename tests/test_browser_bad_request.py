@@ -4,6 +4,7 @@ saying what to do and leading back to the form. Screenshots at desktop and phone
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -66,3 +67,34 @@ def test_choosing_a_language_there_leads_back_to_the_form(acme, live_server, pag
     page.locator(".languages button[value='en']").click()
     page.wait_for_url(re.compile(r"/imports/$"))
     assert page.locator("html").get_attribute("lang") == "en"
+
+
+def test_a_portal_form_too_large_gets_the_portals_page_in_the_customers_language(
+    acme, live_server, page, settings
+):
+    """The debtor's portal has its own look and speaks the customer's language (English here,
+    to a French browser): its 400 page too, with no link into the console, leading back to
+    the form."""
+    import factories
+
+    from relance.portal import links
+
+    settings.RELANCE_BASE_URL = live_server.url
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    smith = factories.customer(acme, "C-EN", legal_name="Smith Ltd", language="en")
+    factories.invoice(smith, "FA-1", due=dt.date.today() - factories.days(10), amount="480.00")
+    page.goto(links.url_for(smith) + "dispute/")
+    page.locator("#id_comment").fill("The pallets were late and two were missing. " * 40)
+    page.locator("#submit").click()
+    page.wait_for_selector("#bad-request")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.title() == "Request too large · Acme SAS"
+    assert "The form's fields are too large: shorten them." in page.inner_text("#bad-request")
+    assert "relance import" not in page.content()
+    assert page.locator("link[rel=stylesheet]").get_attribute("href").endswith("portal/portal.css")
+    assert page.locator(".banner .who").inner_text() == "Smith Ltd"
+    assert page.locator(".topbar, nav.nav").count() == 0  # nothing of the console
+    shoot_both(page, "portal-bad-request")
+
+    page.get_by_role("link", name="Back to the page").click()
+    page.wait_for_url(re.compile(r"/dispute/$"))

@@ -50,7 +50,7 @@ def ledger(transactional_db):
 def test_it_finds_a_customer_reads_its_timeline_and_records_in_place(
     django_db_setup, live_server, page, ledger
 ):
-    from browsing import shoot, sign_in
+    from browsing import fits_a_phone, shoot, sign_in
 
     from relance.dunning.models import Promise
     from relance.ledger.models import TimelineEvent
@@ -100,15 +100,23 @@ def test_it_finds_a_customer_reads_its_timeline_and_records_in_place(
     assert promise.grace_days == 3 and promise.promised_on.isoformat() == promised
     assert TimelineEvent.objects.filter(customer=ledger, kind="note").count() == 1
 
+    # The promises: a card per promise on a phone, its amount, status and action whole.
+    page.goto(f"{live_server.url}/promises/")
+    assert page.locator(f"#promise-{promise.pk}").is_visible()
+    fits_a_phone(page, "#promises")
+
 
 def test_it_reads_well_on_a_phone(django_db_setup, live_server, phone, ledger):
-    from browsing import shoot, sign_in
+    from browsing import fits_a_phone, shoot, sign_in
 
     sign_in(phone, live_server.url, "claire@acme.test")
     phone.goto(f"{live_server.url}/customers/")
     shoot(phone, "customers-list")
     # Nothing of the page wider than the screen: the tables scroll in their own box.
     assert phone.evaluate(WIDEST) <= 390
+    # The list is a card per customer, its amounts and pauses shown (sorted by the filters).
+    fits_a_phone(phone, ".customer-table")
+    phone.set_viewport_size({"width": 390, "height": 844})
     phone.goto(f"{live_server.url}/customers/{ledger.pk}/")
     assert phone.evaluate(WIDEST) <= 390
     phone.click("#promise-open")

@@ -9,7 +9,7 @@ import re
 
 import factories as make
 import pytest
-from browsing import shoot, sign_in
+from browsing import fits_a_phone, shoot, sign_in
 from factories import days
 
 from relance.dunning import outbox
@@ -83,6 +83,8 @@ def test_it_opens_a_dispute_on_two_invoices_and_resolves_it(
     shoot(phone, "disputes")
     phone.goto(f"{live_server.url}/disputes/{disputes[0].pk}/")
     shoot(phone, "dispute")
+    phone.goto(f"{live_server.url}/disputes/?status=resolved")
+    fits_a_phone(phone, "#disputes")  # a card per dispute: its amount and status shown
 
 
 def test_it_builds_a_plan_that_adds_up_and_confirms_it_by_email(
@@ -140,3 +142,4 @@ def test_it_builds_a_plan_that_adds_up_and_confirms_it_by_email(
     shoot(phone, "plan-builder")
     phone.goto(f"{live_server.url}/plans/")
     shoot(phone, "plans")
+    fits_a_phone(phone, "#plans")

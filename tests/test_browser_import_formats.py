@@ -8,7 +8,16 @@ import re
 import zipfile
 
 import pytest
-from browsing import BROWSER_TESTS, managed, shoot_both, signed_in, upload
+from browsing import (
+    BROWSER_TESTS,
+    DESKTOP,
+    PHONE,
+    managed,
+    overflow,
+    shoot_both,
+    signed_in,
+    upload,
+)
 from test_bank import camt
 from test_import_einvoices import OUR_SIREN, ubl
 
@@ -43,9 +52,31 @@ def test_it_imports_a_zip_of_einvoices_then_a_bank_statement(acme, live_server, 
     report = page.locator("#einvoice-report")
     assert report.locator("tr[data-status='would import']").count() == 3
     assert report.locator("tr[data-status='refused']").count() == 2
-    assert "XML mal formé" in report.inner_text()  # the console speaks French by default
+    # The console speaks French by default, the broken file's problem too: where and what.
+    assert (
+        "illisible.xml n'est pas un XML bien formé, ligne 1, colonne 9\u00a0: une balise n'est"
+        " pas fermée par «\u00a0>\u00a0»." in report.inner_text()
+    )
     assert page.locator("#confirm-import").inner_text() == "Importer"  # a verb, not the step
     shoot_both(page, "import-einvoices-preview")
+    # A table at desktop width; on a phone a card per file, each value after its column's
+    # name, nothing scrolling sideways.
+    height = "el => el.getBoundingClientRect().height"
+    assert report.locator("thead").evaluate(height) > 20
+    page.set_viewport_size(PHONE)
+    assert report.locator("thead").evaluate(height) <= 1  # for screen readers only
+    assert overflow(page, "#einvoice-report") == 0
+    assert overflow(page, "#einvoice-report >> xpath=..") == 0  # its .table-wrap
+    cells = report.locator("tr[data-status='would import']").first.locator("td")
+    assert cells.evaluate_all("tds => tds.map(td => getComputedStyle(td, '::before').content)") == [
+        "none",
+        '"Résultat"',
+        '"Facture"',
+        '"Client"',
+        '"Échéance"',
+        '"Montant"',
+    ]
+    page.set_viewport_size(DESKTOP)
     page.click("#confirm-import")
     page.wait_for_selector("#import-status[data-state='done']")
     assert page.locator("#einvoice-report tr[data-status='imported']").count() == 3

@@ -14,6 +14,7 @@ from browsing import (
     DESKTOP,
     MANAGER,
     PHONE,
+    fits_a_phone,
     managed,
     shoot,
     shoot_both,
@@ -54,6 +55,7 @@ def test_it_imports_a_file_after_fixing_the_error_of_its_row(manager, live_serve
 
     base = signed_in(page, live_server)
     page.goto(f"{base}/imports/")
+    assert page.locator("#upload-button").inner_text() == "Téléverser"  # a verb, not the step
     shoot_both(page, "imports-list-empty")
 
     upload(page, base, write(tmp_path / "export.csv", ROWS))
@@ -72,6 +74,7 @@ def test_it_imports_a_file_after_fixing_the_error_of_its_row(manager, live_serve
     assert page.locator("#confirm-import").count() == 0
     assert not Customer.objects.exists()  # nothing written
     shoot_both(page, "imports-errors")
+    fits_a_phone(page, "#import-problems")  # a card per problem, its message whole
 
     # The fix: the corrected file, uploaded for the same import; the mapping stays.
     fixed = write(tmp_path / "export-corrige.csv", [r.replace("31/02", "28/02") for r in ROWS])
@@ -81,6 +84,10 @@ def test_it_imports_a_file_after_fixing_the_error_of_its_row(manager, live_serve
     assert "FA-002" in page.locator("#preview-rows").inner_text()
     assert not Customer.objects.exists()
     shoot_both(page, "imports-preview")
+    fits_a_phone(page, "#preview-rows", "#preview-changes")
+    # What each row is and what changes, in the page's language.
+    assert page.locator("#preview-rows tbody tr td").nth(1).inner_text() == "Facture"
+    assert page.locator("#preview-changes tbody tr td").nth(0).inner_text() == "création"
 
     page.click("#confirm-import")
     page.locator('#import-status[data-state="done"]').wait_for()
@@ -93,6 +100,7 @@ def test_it_imports_a_file_after_fixing_the_error_of_its_row(manager, live_serve
     page.goto(f"{base}/imports/")
     assert "export-corrige.csv" in page.locator("#import-runs").inner_text()
     shoot_both(page, "imports-list")
+    fits_a_phone(page, "#import-runs")  # a card per import, what it changed whole
 
 
 def test_it_shows_the_progress_of_a_larger_file(manager, live_server, phone, tmp_path, settings):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import factories as make
 import pytest
-from browsing import BROWSER_TESTS, managed, shoot_both, signed_in
+from browsing import BROWSER_TESTS, fits_a_phone, managed, shoot_both, signed_in
 from factories import days
 from test_run_queue import work_off
 from test_runs_list import D, failing_part
@@ -40,6 +40,7 @@ def test_it_queues_a_run_and_shows_it_until_it_is_done(acme, live_server, page, 
     page.click("#runs-link")
     page.wait_for_selector(f"[data-run='{failed.pk}'][data-status='failed']")
     shoot_both(page, "runs-list")
+    fits_a_phone(page, "table.runs")  # a card per run: its status and error whole
 
     page.click("[data-testid='queue-run']")
     page.wait_for_selector("#run-detail[data-state='queued']")
@@ -58,3 +59,4 @@ def test_it_queues_a_run_and_shows_it_until_it_is_done(acme, live_server, page, 
     # Stored in English (the CLI and the API read it), shown in the reader's French.
     assert "la part 2 sur 2 a échoué" in page.locator("[data-testid='run-error']").inner_text()
     shoot_both(page, "run-failed")
+    fits_a_phone(page, "table.run-parts")

@@ -9,7 +9,7 @@ import re
 
 import factories as make
 import pytest
-from browsing import BROWSER_TESTS, shoot, sign_in
+from browsing import BROWSER_TESTS, PHONE, fits_a_phone, overflow, shoot, sign_in
 from playwright.sync_api import expect
 
 pytestmark = BROWSER_TESTS
@@ -121,6 +121,7 @@ def test_it_edits_steps_and_counts_rules_live(live_server, page, acme):
     page.locator("#save-scenario").click()
     page.wait_for_selector("#scenario-errors")
     assert page.locator(".step-row").nth(1).locator(".field-error").count() == 1
+    fits_a_phone(page, "#steps")  # a card per step on a phone, its error in it
 
     page.goto(f"{live_server.url}/scenarios/rules/")
     page.locator("#add-rule").click()
@@ -134,3 +135,10 @@ def test_it_edits_steps_and_counts_rules_live(live_server, page, acme):
     row.locator("input[name=rule_min_invoice_amount]").fill("500")
     expect(count).to_have_text("1")
     shoot(page, "scenario-rules-edited")
+    # On a phone a card per rule, each field after its name, none cut off.
+    fits_a_phone(page, "#rules")
+    page.set_viewport_size(PHONE)
+    shoot(page, "scenario-rules-edited")
+    for field in row.locator("input, select").all():
+        assert field.is_visible() and overflow(page, "#rules") == 0
+        assert field.evaluate("f => f.getBoundingClientRect().right") <= PHONE["width"]

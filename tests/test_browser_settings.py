@@ -10,7 +10,7 @@ import zlib
 
 import factories as make
 import pytest
-from browsing import BROWSER_TESTS, shoot, sign_in
+from browsing import BROWSER_TESTS, fits_a_phone, overflow, shoot, shoot_both, sign_in
 
 pytestmark = BROWSER_TESTS
 
@@ -24,6 +24,7 @@ PAGES = {
     "settings-members": "/settings/members/",
     "settings-audit": "/settings/audit/",
 }
+HEIGHT = "el => el.getBoundingClientRect().height"
 
 
 def png(width: int = 240, height: int = 80) -> bytes:
@@ -124,3 +125,31 @@ def test_it_changes_the_settings_in_the_browser(
     for path in PAGES.values():
         phone.goto(f"{base}{path}")
         assert phone.evaluate("document.querySelector('.settings').scrollWidth") <= 390, path
+    # The trail is a card per event on a phone: who, the action and what, all readable.
+    page.goto(f"{base}/settings/audit/")
+    fits_a_phone(page, "#audit-events")
+
+
+def test_the_members_table_is_a_card_per_member_on_a_phone(live_server, page, phone, acme):
+    """At phone width each member is a card whose role menu and its button are whole, inside
+    the card: nothing scrolls sideways. At desktop width it is a table."""
+    from relance.accounts.models import Membership
+
+    make.member(acme, "carol.longue-adresse@acme.test", "manager")
+    for viewer in (page, phone):
+        sign_in(viewer, live_server.url, "alice@acme.test")
+        viewer.goto(f"{live_server.url}/settings/members/")
+    shoot_both(page, "settings-members-table")
+    assert page.locator("#members thead").evaluate(HEIGHT) > 20
+    assert phone.locator("#members thead").evaluate(HEIGHT) <= 1  # for screen readers only
+    assert overflow(phone, "#members") == 0
+    assert overflow(phone, "#members >> xpath=..") == 0  # its .table-wrap
+    card = phone.locator("#members").evaluate("t => t.getBoundingClientRect().right")
+    for control in phone.locator("#members select, #members button").all():
+        assert control.is_visible()
+        assert control.evaluate("c => c.getBoundingClientRect().right") <= card
+    carol = phone.locator('tr[data-member="carol.longue-adresse@acme.test"]')
+    carol.locator("select").select_option("viewer")
+    carol.get_by_role("button", name="Modifier").click()
+    phone.wait_for_selector(".message.success")
+    assert Membership.objects.get(user__username="carol.longue-adresse@acme.test").role == "viewer"

@@ -8,7 +8,7 @@ import os
 import re
 
 import pytest
-from browsing import shoot, sign_in
+from browsing import overflow, shoot, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +77,7 @@ def test_it_fits_today_and_the_dashboard_on_a_phone(live_server, phone, demo):
         width = phone.evaluate("document.documentElement.scrollWidth")
         shoot(phone, name)
         assert width <= 390, (path, width)
+    # The dashboard's tables of figures fit whole: a long column name wraps.
+    for table in ("#top-overdue", ".dso-table"):
+        assert overflow(phone, table) == 0, table
+        assert overflow(phone, f"{table} >> xpath=..") == 0, table  # its .table-wrap

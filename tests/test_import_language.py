@@ -13,7 +13,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone, translation
-from test_console_imports import BAD, csv, mapping_form, token_of, url, wait_for
+from test_console_imports import (
+    BAD,
+    csv,
+    mapping_form,
+    staged_import,
+    token_of,
+    url,
+    wait_for,
+)
 from test_run_queue import work_off
 from test_runs_list import D, dunned, failing_part
 
@@ -135,7 +143,8 @@ def test_the_import_log_reads_back_a_refusal_written_in_french(client, tmp_path)
     client.force_login(factories.member(org, "manon@acme.test", "manager"))
     page = client.get(reverse("console:import_run", args=[run.pk])).content.decode()
     # Its row and field in their columns, not left in the message.
-    assert '<td class="num">3</td>' in page and "invoice.issue_date</td>" in page
+    assert 'data-label="Ligne">3</td>' in page
+    assert 'data-label="Colonne ou champ">invoice.issue_date</td>' in page
     assert "ligne 3" not in page and "n&#x27;est pas une date comme" in page
 
 
@@ -215,3 +224,19 @@ def test_a_scenario_simulated_without_a_default_is_explained_in_french(client):
     url = reverse("console:scenario_simulation", args=["standard"])
     page = client.get(url).content.decode()
     assert "n&#x27;a pas de scénario par défaut" in page
+
+
+def test_the_preview_says_what_each_row_is_and_what_changes_in_french(signed):
+    """The sample of rows and of changes name records by the pipeline's words (invoice,
+    customers, created): the page says them in the reader's language."""
+    from relance.accounts.models import Organisation
+
+    factories.customer(Organisation.objects.get(slug="acme"), "C002", legal_name="Globex SA")
+    page = signed.get(url(staged_import(signed))).content.decode()
+    rows = page.split('id="preview-rows"')[1].split("</table>")[0]
+    changes = page.split('id="preview-changes"')[1].split("</table>")[0]
+    assert 'data-label="Quoi">Facture</td>' in rows and ">invoice</td>" not in rows
+    for action, what in [("création", "Client"), ("mise à jour", "Client"),
+                         ("création", "Facture")]:  # fmt: skip
+        assert f'data-label="Action">{action}</td><td data-label="Quoi">{what}</td>' in changes
+    assert ">created<" not in changes and ">customers<" not in changes

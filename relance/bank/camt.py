@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from lxml import etree
 
 from relance.bank.lines import StatementLine, compact_iban
+from relance.ledger.imports import messages
 from relance.ledger.imports.records import Problems
 
 NAMESPACE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.(\d\d)")
@@ -67,9 +68,7 @@ def read_camt(path: Path) -> list[StatementLine]:
         root = events.root
     except etree.XMLSyntaxError as exc:
         raise problems.fail(
-            getattr(exc, "lineno", None),
-            None,
-            _("not well-formed XML: %(error)s") % {"error": exc.msg},
+            getattr(exc, "lineno", None), None, messages.not_well_formed(path.name, exc)
         ) from None
     if root is None or root.tag != f"{{{namespace}}}Document":
         raise problems.fail(None, None, _("not a CAMT.053 statement: no Document of its namespace"))

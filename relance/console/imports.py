@@ -19,7 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from relance.bank import mappings as bank_mappings
@@ -27,7 +27,7 @@ from relance.console.access import Can, console_view
 from relance.ledger.imports import staging
 from relance.ledger.imports.mapping import DECIMAL_MARKS, RECORDS
 from relance.ledger.imports.records import ImportFailed, Problem
-from relance.ledger.models import ImportRun
+from relance.ledger.models import ImportRun, InvoiceKind, PaymentKind
 
 PAGE = 30
 # The fields the mapping form always shows (with the required ones and those mapped); the
@@ -115,6 +115,20 @@ STATUS_EFFECTS = {
     "pause": gettext_lazy("dunning paused"), "stop": gettext_lazy("dunning stopped"),
     "hold": gettext_lazy("dunning held (payment sent)"), "settle": gettext_lazy("settled"),
 }  # fmt: skip
+
+# The preview's sample rows and changes name records as the pipeline does (its kinds, its
+# tables): the page says them in the reader's language.
+RECORD_KINDS = {
+    **dict(InvoiceKind.choices), **dict(PaymentKind.choices),
+    "customer": gettext_lazy("Customer"), "customers": gettext_lazy("Customer"),
+    "contacts": gettext_lazy("Contact"), "invoices": gettext_lazy("Invoice"),
+    "payments": gettext_lazy("Payment"),
+}  # fmt: skip
+CHANGE_ACTIONS = {
+    "created": pgettext_lazy("an import's change", "created"),
+    "updated": pgettext_lazy("an import's change", "updated"),
+    "settled": pgettext_lazy("an import's change", "settled (missing from the file)"),
+}
 
 
 def _counts(counts: dict[str, int]) -> list[tuple[str, int]]:
@@ -346,6 +360,7 @@ def _status_context(staged: staging.Staged) -> dict[str, Any]:
         "statuses": [_status_report(f) for f in files] if staged.format == "statuses" else [],
         "einvoice_counts": _einvoice_counts(files) if staged.format == "einvoice" else [],
         "sample_rows": [_typed(row) for row in result.get("sample", [])],
+        "changes": [_change(change) for change in result.get("changes", [])],
         "counts": _counts(result.get("counts", {})),
         "progress": progress,
         "phase": PHASES.get(progress.get("phase", ""), progress.get("phase", "")),
@@ -375,7 +390,15 @@ def _typed(row: dict[str, Any]) -> dict[str, Any]:
     for key in ("date", "due_date"):
         typed[key] = dt.date.fromisoformat(row[key]) if row.get(key) else None
     typed["amount"] = Decimal(row["amount"]) if row.get("amount") else None
+    typed["what"] = RECORD_KINDS.get(row.get("what", ""), row.get("what", ""))
     return typed
+
+
+def _change(change: dict[str, Any]) -> dict[str, Any]:
+    """A change of the preview's sample, what it is and what happens to it said."""
+    what, action = change.get("what", ""), change.get("action", "")
+    return {**change, "what": RECORD_KINDS.get(what, what),
+            "action": CHANGE_ACTIONS.get(action, action)}  # fmt: skip
 
 
 @console_view(Can.APPROVE)

@@ -29,6 +29,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import siren as stdnum_siren
 from stdnum.fr import siret as stdnum_siret
 
+from relance.ledger.imports import messages
 from relance.ledger.imports.records import (
     AllocationRecord,
     InvoiceRecord,
@@ -109,16 +110,14 @@ _PARSER_OPTIONS: dict[str, Any] = {
 }  # fmt: skip
 
 
-def parse_xml(data: bytes) -> etree._Element:
-    """The root of an XML document, read by a parser that fetches nothing and expands no
-    entity; raises NotAnInvoice when it is not well-formed XML."""
+def parse_xml(data: bytes, name: str) -> etree._Element:
+    """The root of an XML document (the file ``name``), read by a parser that fetches
+    nothing and expands no entity; raises NotAnInvoice when it is not well-formed XML."""
     parser = etree.XMLParser(**_PARSER_OPTIONS)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as error:
-        raise NotAnInvoice(
-            [(None, _("not well-formed XML: %(error)s") % {"error": error})]
-        ) from None
+        raise NotAnInvoice([(None, messages.not_well_formed(name, error))]) from None
     if root is None:
         raise NotAnInvoice([(None, _("empty XML document"))])
     return root
@@ -138,10 +137,10 @@ def read_document(data: bytes, name: str) -> tuple[EInvoice, bytes | None]:
             [(None, _("%(size)s bytes is too large for an invoice") % {"size": f"{len(data):,}"})]
         )
     if data[:1024].lstrip().startswith(b"%PDF") or b"%PDF-" in data[:1024]:
-        return read_xml(xml_of_pdf(data)), data
+        return read_xml(xml_of_pdf(data), name), data
     if name.lower().endswith(".pdf"):
         raise NotAnInvoice([(None, _("not a PDF (no %PDF header)"))])
-    return read_xml(data), None
+    return read_xml(data, name), None
 
 
 def xml_of_pdf(data: bytes) -> bytes:
@@ -162,8 +161,8 @@ def xml_of_pdf(data: bytes) -> bytes:
     return bytes(xml)
 
 
-def read_xml(data: bytes) -> EInvoice:
-    root = parse_xml(data)
+def read_xml(data: bytes, name: str) -> EInvoice:
+    root = parse_xml(data, name)
     kind = etree.QName(root).localname
     if kind == "CrossIndustryInvoice":
         return _Reader(root, "CII").cii()

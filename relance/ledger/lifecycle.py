@@ -266,7 +266,7 @@ def _cdar(data: bytes, problems: Problems) -> list[StatusRow | None]:
     """Each referenced invoice of a CDAR message: its number (IssuerAssignedID), status
     (ProcessConditionCode), date, reason and amount."""
     try:
-        root = parse_xml(data)
+        root = parse_xml(data, problems.file)
     except NotAnInvoice as failure:
         raise problems.fail(None, None, failure.problems[0][1]) from None
     if etree_local(root) != "CrossDomainAcknowledgementAndResponse":
