@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import let_fork
@@ -224,9 +227,10 @@ def test_customers_over_a_limit_are_found_among_many():
 
 
 def read_in_halves(path: Path, tmp_path: Path, known: dict[int, str], cut_line: int | None,
-                   read_here: list[int] | None = None):  # fmt: skip
+                   read_here: list[int] | None = None, **kw):  # fmt: skip
     """read_rows with the file cut after ``cut_line`` (None: read in one process);
-    ``read_here`` gets a 1 each time this process reads the second half itself."""
+    ``read_here`` gets a 1 each time this process reads the second half itself; ``kw``
+    to read_rows (a sink)."""
 
     def cut(data: bytes) -> tuple[int, int] | None:
         if cut_line is None:
@@ -248,7 +252,16 @@ def read_in_halves(path: Path, tmp_path: Path, known: dict[int, str], cut_line: 
             table.rest = lambda size: (read_here.append(1) if os.getpid() == pid else None,
                                        rest(size))[1]  # fmt: skip
         return read_rows(table, with_contacts(tmp_path), default_currency="EUR", as_of=TODAY,
-                         known=dict(known), block=3)  # fmt: skip
+                         known=dict(known), block=3, **kw)  # fmt: skip
+
+
+def cut_table(path: Path, cut_line: int):
+    """The table of ``path`` cut after ``cut_line``, as read_in_halves cuts it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tabular, "HALVES_FROM", 1)
+        patch.setattr(tabular, "_middle", lambda data: (len(b"".join(
+            data.splitlines(keepends=True)[:cut_line])), cut_line))  # fmt: skip
+        return read_table(path, encoding="utf-8", delimiter=";", halves=True)
 
 
 def with_contacts(tmp_path: Path):
@@ -310,3 +323,52 @@ def test_a_second_half_mostly_changed_is_read_here(org, tmp_path, monkeypatch, l
     reads: list[int] = []
     assert batch_as_data(read_in_halves(later, tmp_path, known, ROWS // 2, reads)) == whole
     assert reads == read_here
+
+
+def test_the_other_process_gives_back_the_unchanged_rows_by_fingerprint(org, tmp_path):
+    """What comes back through the pipe for the unchanged rows of the second half: their
+    fingerprints and lines as two arrays (this process has their numbers), not numbers."""
+    lines = [row(n) for n in range(1, ROWS + 1)]
+    path = write(tmp_path / "v1.csv", lines)
+    import_file(org, path, mapping=with_contacts(tmp_path), as_of=TODAY)
+    known = known_fingerprints(org)
+    table = cut_table(path, ROWS // 2)
+    assert table.rest is not None
+    fields = mapping_module._fields(with_contacts(tmp_path), table, mapping_module.Problems(""))
+    key = mapping_module.fingerprint_key(with_contacts(tmp_path), "EUR", table.header)
+    _blocks, (found, at) = mapping_module._read_rest(
+        table, fields, dict(known), TODAY, fingerprints(key), 3
+    )
+    assert (found.typecode, at.typecode) == ("q", "q")
+    assert list(at) == list(range(ROWS // 2 + 1, ROWS + 2))  # the header is line 1
+    assert [known[f] for f in found] == [f"FA-{n:04d}" for n in range(ROWS // 2, ROWS + 1)]
+
+
+def test_the_first_halfs_rows_are_handed_over_before_the_second_half_is_waited_for(
+    org, tmp_path, monkeypatch
+):
+    """The rows read in the first half are written while the other process reads the
+    second: handed to the sink before its result is waited for."""
+    lines = [row(n) for n in range(1, ROWS + 1)]
+    first = write(tmp_path / "v1.csv", lines)
+    import_file(org, first, mapping=with_contacts(tmp_path), as_of=TODAY)
+    later_lines = list(lines)
+    later_lines[29] = row(30, open_amount="1,00")
+    later_lines[49] = row(50, open_amount="2,00")
+    later = write(tmp_path / "v2.csv", later_lines)
+    known = known_fingerprints(org)
+    events: list[object] = []
+    real = mapping_module.in_child
+
+    @contextmanager
+    def spied(work: Any) -> Iterator[Any]:
+        with real(work) as result:
+            yield lambda: (events.append("waited"), result())[1]
+
+    monkeypatch.setattr(mapping_module, "in_child", spied)
+    read_in_halves(
+        later, tmp_path, known, ROWS // 2 + 5,
+        sink=lambda batch: events.append([rec.number for rec in batch.invoices]),
+    )  # fmt: skip
+    sample = [f"FA-{n:04d}" for n in range(1, SAMPLE_ROWS + 1)]
+    assert events == [[*sample, "FA-0030"], "waited", ["FA-0050"]]

@@ -65,3 +65,18 @@ def test_a_channel_unregistered_before_first_use_stays_unregistered(tmp_path):
         "print(registry.get('email'))"
     )
     assert _started(tmp_path, code) == "None"
+
+
+def test_the_locks_check_of_a_run_on_the_queue_imports_neither_the_run_nor_the_engine(tmp_path):
+    # An import takes its organisation's lock, which asks whether a run on the queue holds it.
+    code = (
+        "from relance.lib import locks\n"
+        "from relance.dunning.models import QueuedRun\n"
+        "from unittest import mock\n"
+        "none = mock.Mock(**{'first.return_value': None})\n"
+        "with mock.patch.object(QueuedRun.objects, 'filter', return_value=none):\n"
+        "    assert [check('acme') for check in locks.spanning] == [None]\n"
+        "print([m for m in ('relance.dunning.run_tasks', 'relance.dunning.engine',"
+        " 'holidays') if m in sys.modules])"
+    )
+    assert _started(tmp_path, code) == "[]"

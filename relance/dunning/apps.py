@@ -26,11 +26,11 @@ class DunningConfig(AppConfig):
 
 
 # The receivers import their modules when called: every command starts without them (the
-# run's tasks, the e-mail channel and what it imports).
+# e-mail channel and what it imports); the locks' check imports only the queue's model.
 
 
 def _queued_run(slug: str) -> str | None:
-    from relance.dunning.run_tasks import holder
+    from relance.dunning.run_holder import holder
 
     return holder(slug)
 

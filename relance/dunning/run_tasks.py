@@ -22,7 +22,7 @@ worker's sweep as a failed attempt.
 
 Locks: every task holds its organisation shared (relance.lib.locks), so parts run together
 while an import or a run in one process waits; between tasks, those wait for the
-unfinished run as well (``holder``, registered with the locks by the app).
+unfinished run as well (``run_holder.holder``, registered with the locks by the app).
 """
 
 from __future__ import annotations
@@ -54,12 +54,12 @@ from relance.dunning.run_errors import (
     WORKER,
     written,
 )
+from relance.dunning.run_holder import ACTIVE, progress
 from relance.lib import locks
 
 QUEUE = "runs"
 MAX_ATTEMPTS = 3
 STALE_AFTER = timedelta(minutes=10)
-ACTIVE = (QueuedRun.Status.QUEUED, QueuedRun.Status.RUNNING)
 
 
 def enqueue(organisation: Organisation, run_date: dt.date, parts: int | None = None) -> QueuedRun:
@@ -86,20 +86,6 @@ def enqueue(organisation: Organisation, run_date: dt.date, parts: int | None = N
         )
         _enqueue(begin, run.pk)
     return run
-
-
-def progress(run: QueuedRun) -> str:
-    if not run.parts_total:
-        return "not begun"
-    return f"{run.parts_done}/{run.parts_total} parts done"
-
-
-def holder(slug: str) -> str | None:
-    """What holds organisation ``slug`` across processes: its unfinished run on the queue."""
-    run = QueuedRun.objects.filter(organisation__slug=slug, status__in=ACTIVE).first()
-    if run is None:
-        return None
-    return f"the run of {run.run_date} on the queue ({progress(run)}; run `relance worker`)"
 
 
 @task(queue_name=QUEUE)

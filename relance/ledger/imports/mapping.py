@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import operator
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -554,12 +555,20 @@ def read_rows(
     def replay(rest: _Rest | None) -> bool:
         """The second half's rows as another process read them (``_read_rest``): False
         when they must be read here (that process failed, or found more than
-        REST_CHANGED rows changed; a row of it found unchanged is one this half found too,
-        which read in order would have been read as changed; this half too short to hold
-        the sample)."""
-        if rest is None or rows <= SAMPLE_ROWS or not batch.unchanged.keys().isdisjoint(rest[1]):
+        REST_CHANGED rows changed; a fingerprint it found unchanged is one this half took
+        already, which read in order would have been read as changed; this half too short
+        to hold the sample)."""
+        if rest is None or rows <= SAMPLE_ROWS:
             return False
         assert skipper is not None
+        found, lines = rest[1]
+        # This process's own strings: the numbers another process sends are its copies.
+        numbers = list(map(skipper.known.pop, found, repeat(None)))
+        if None in numbers:  # taken by this half already: given back, the half read here
+            skipper.known.update(
+                (f, n) for f, n in zip(found, numbers, strict=True) if n is not None
+            )
+            return False
         for size, events in rest[0]:
             counted(size)
             for event in events:
@@ -569,7 +578,7 @@ def read_rows(
                     skipper.apply_again(batch, *event)
             if sink and len(batch.invoices) + len(batch.payments) >= chunk:
                 _hand_over(batch, problems, sink)
-        batch.unchanged.update(rest[1])
+        batch.unchanged.update(zip(numbers, lines, strict=True))  # type: ignore[arg-type]
         return True
 
     if progress:
@@ -584,6 +593,8 @@ def read_rows(
         with other as rest:
             for lines, cells in _blocks(table, size):
                 take(lines, cells)
+            if sink and table.rest and skipper:  # written while the other process reads
+                _hand_over(batch, problems, sink)
             if table.rest and not replay(rest()):
                 for lines, cells in table.rest(size):
                     take(lines, cells)
@@ -617,8 +628,9 @@ def _blocks(table: Table, size: int) -> Iterator[Block]:
 
 # What another process makes of a file's second half (``_read_rest``): for each block, its
 # rows and what the reading does in file order (a customer's text applied: the text and
-# its line; a row that changed: line, cells, fingerprint); the unchanged rows.
-_Rest = tuple[list[tuple[int, list[tuple[Any, ...]]]], dict[str, int]]
+# its line; a row that changed: line, cells, fingerprint); the unchanged rows' fingerprints
+# and lines, as arrays (their numbers are this process's ``known``'s).
+_Rest = tuple[list[tuple[int, list[tuple[Any, ...]]]], tuple["array[int]", "array[int]"]]
 # The changed rows another process may send back: they come back whole, and the import's
 # memory must not grow with the file; beyond, the second half is read here, a chunk at a
 # time (a file mostly changed gains nothing from the other process).
@@ -640,7 +652,7 @@ def _read_rest(
     None once more than REST_CHANGED rows changed: the parent reads the half itself."""
     assert table.rest is not None
     skipper = _Recorder(fields, known, as_of)
-    scratch = LedgerBatch(file=table.file, format="", source="")
+    scratch = LedgerBatch(file=table.file, format="", source="")  # its unchanged rows unused
     blocks: list[tuple[int, list[tuple[Any, ...]]]] = []
     changed = 0
     for lines, cells in table.rest(size):
@@ -650,7 +662,7 @@ def _read_rest(
         changed += sum(len(event) == 3 for event in skipper.events)
         if changed > REST_CHANGED:
             return None
-    return blocks, scratch.unchanged
+    return blocks, (skipper.found, skipper.lines)
 
 
 def _as_text(rows: Iterable[list[Any]]) -> list[Iterator[str]]:
@@ -782,9 +794,19 @@ class _Skipper:
             for line, row, number, fingerprint, text in zip(
                 lines, cells, numbers, prints, texts, strict=True
             ):
-                if not self.skip(batch, line, row, number, text):
+                if not self.skip(batch, line, row, number, text, fingerprint):
                     read(line, row, fingerprint)
             return
+        self.note_unchanged(batch, numbers, lines, prints)
+
+    def note_unchanged(
+        self,
+        batch: LedgerBatch,
+        numbers: Sequence[str | None],
+        lines: Sequence[int],
+        prints: Sequence[int | None],
+    ) -> None:
+        """Rows skipped as unchanged: their invoices' numbers, lines and fingerprints."""
         batch.unchanged.update(zip(numbers, lines, strict=True))  # type: ignore[arg-type]
 
     def apply(
@@ -820,7 +842,13 @@ class _Skipper:
         return True
 
     def skip(
-        self, batch: LedgerBatch, line: int, cells: list[Any], number: str | None, text: Any
+        self,
+        batch: LedgerBatch,
+        line: int,
+        cells: list[Any],
+        number: str | None,
+        text: Any,
+        fingerprint: int | None,
     ) -> bool:
         """One unchanged row, False when it must be read after all."""
         values = self.values(text, cells, line)
@@ -829,7 +857,7 @@ class _Skipper:
         ref = values["customer.reference"]
         if self.last.get(ref, _NOTHING) != text:
             self.apply_text(batch, ref, text, values, line)
-        batch.unchanged[number] = line
+        self.note_unchanged(batch, [number], [line], [fingerprint])
         return True
 
     def apply_text(
@@ -867,6 +895,23 @@ class _Recorder(_Skipper):
     (``_read_rest``)."""
 
     events: list[tuple[Any, ...]]
+
+    def __init__(self, fields: list[_Field], known: dict[int, str], as_of: dt.date):
+        super().__init__(fields, known, as_of)
+        # The unchanged rows' fingerprints and lines: what goes back through the pipe, not
+        # half a million numbers as new strings.
+        self.found: array[int] = array("q")
+        self.lines: array[int] = array("q")
+
+    def note_unchanged(
+        self,
+        batch: LedgerBatch,
+        numbers: Sequence[str | None],
+        lines: Sequence[int],
+        prints: Sequence[int | None],
+    ) -> None:
+        self.found.extend(prints)  # type: ignore[arg-type]  # never None: found by them
+        self.lines.extend(lines)
 
     def read(self, line: int, cells: list[Any], fingerprint: int | None) -> None:
         self.events.append((line, cells, fingerprint))

@@ -73,22 +73,25 @@ def read_table(
     if path.suffix.lower() in SPREADSHEETS:
         return _read_spreadsheet(path, label, sheet, header_row)
     data = path.read_bytes()
-    if not data.strip():
+    if not data or data.isspace():  # not data.strip(): a copy of the whole file
         raise _fail(label, _("the file is empty"))
     try:
         text, used = decode(data, encoding)
     except UnreadableFile as exc:
         raise _fail(label, str(exc), exc.row) from None
-    size = data.count(b"\n")
     codec = _STREAMED.get(used.lower().replace("_", "-"), used)
     if codec.startswith("utf-16"):  # rare: read from the text in memory
-        return _read_csv(text, label, used, delimiter, header_row, size)
+        return _read_csv(text, label, used, delimiter, header_row, data.count(b"\n"))
     # The whole file was decoded once, to check it and find its encoding; its rows are read
     # from the disk, so that the file's text is not held while its records are built.
     head = text[:MAX_LINE]
     del text
-    halves = halves and size >= HALVES_FROM and codecs.lookup(codec).name in _ASCII_BREAKS
+    halves = halves and codecs.lookup(codec).name in _ASCII_BREAKS
     cut = _middle(data) if halves else None
+    # The lines counted once: those of each half when the file is cut.
+    size = data.count(b"\n") if cut is None else cut[1] + data.count(b"\n", cut[0])
+    if size < HALVES_FROM:
+        cut = None
     del data
     return _read_csv(head, label, used, delimiter, header_row, size, (path, codec), cut)
 
