@@ -24,6 +24,7 @@ from django.views import defaults
 
 from relance.lib.clientip import client_ip
 from relance.portal import links, throttle
+from relance.portal.views import private
 
 # What a page says, asked once the page's language is known: for the portal or not.
 Words = Callable[[bool], tuple[str, str, str]]  # title, text, a note under the text
@@ -101,7 +102,7 @@ def _page(request: HttpRequest, status: int, anchor: str, words: Words) -> HttpR
         return render(request, "console/error.html", context, status=status)
     # Looked up as the portal's pages do, after its rate limits.
     link = links.resolve(token) if throttle.allowed(token, client_ip(request)) else None
-    language = (link.customer.language or link.organisation.language) if link else None
+    language = links.language(link) if link else None
     with translation.override(language or translation.get_language()):
         title, text, note = words(True)
         context = {"title": title, "text": text, "note": note, "anchor": anchor}
@@ -113,9 +114,7 @@ def _page(request: HttpRequest, status: int, anchor: str, words: Words) -> HttpR
                 "back_label": _("Back to the page") if came_from else _("Back to your account"),
             }  # fmt: skip
         response = render(request, "portal/error.html", context, status=status)
-    response["Cache-Control"] = "no-store, private"
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    return response
+    return private(response)
 
 
 def _portal_token(request: HttpRequest) -> str | None:

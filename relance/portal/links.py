@@ -153,6 +153,11 @@ def resolve(token: str) -> PortalLink | None:
     return link
 
 
+def language(link: PortalLink) -> str:
+    """The language a link's pages speak: its customer's, else its organisation's."""
+    return link.customer.language or link.organisation.language
+
+
 def touch(link: PortalLink) -> None:
     """When the link was last used (at most once a minute: a page view writes little)."""
     now = timezone.now()

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -36,6 +36,7 @@ from relance.portal.models import PortalLink
 log = logging.getLogger(__name__)
 
 View = Callable[..., HttpResponseBase]
+R = TypeVar("R", bound=HttpResponseBase)
 
 
 def _gone(request: HttpRequest) -> HttpResponse:
@@ -58,15 +59,20 @@ def portal_view(view: View) -> View:
                 response = _gone(request)
             else:
                 links.touch(link)
-                language = link.customer.language or link.organisation.language
+                language = links.language(link)
                 with translation.override(language):
                     request.LANGUAGE_CODE = language
                     response = view(request, link, token, *args, **kwargs)
-        response["Cache-Control"] = "no-store, private"
-        response["X-Robots-Tag"] = "noindex, nofollow"
-        return response
+        return private(response)
 
     return wrapper
+
+
+def private(response: R) -> R:
+    """A portal page: nothing kept by caches or shown to search engines."""
+    response["Cache-Control"] = "no-store, private"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
 
 
 def _home(token: str, done: str = "") -> str:
