@@ -80,3 +80,9 @@ def test_the_locks_check_of_a_run_on_the_queue_imports_neither_the_run_nor_the_e
         " 'holidays') if m in sys.modules])"
     )
     assert _started(tmp_path, code) == "[]"
+
+
+def test_a_csv_imports_pipeline_loads_no_xml_library(tmp_path):
+    # lxml is the XML readers' (e-invoices, statuses, statements), not every file's.
+    code = "import relance.ledger.imports.apply\nprint('lxml' in sys.modules)"
+    assert _started(tmp_path, code) == "False"

@@ -4,12 +4,16 @@ status message, a bank statement), said once, in the reader's language."""
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from lxml import etree
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 
 def number_twice(number: str, other_row: int | None) -> str:
@@ -54,36 +58,47 @@ def currencies_differ(payment: str, currency: str, invoice: str, invoice_currenc
 
 
 # What libxml2's most frequent errors mean, by their code, for someone who did not write
-# the file; any other error is said by libxml2's own text only, after the position.
-_XML_ERRORS = {
-    etree.ErrorTypes.ERR_DOCUMENT_EMPTY: gettext_noop(
-        "the file is empty or does not start with a tag"
-    ),
-    etree.ErrorTypes.ERR_DOCUMENT_END: gettext_noop("something follows the end of the document"),
-    etree.ErrorTypes.ERR_INVALID_CHAR: gettext_noop("a character that XML does not allow"),
-    etree.ErrorTypes.ERR_INVALID_ENCODING: gettext_noop(
-        "bytes that are not of the file's encoding (UTF-8 unless its first line says otherwise)"
-    ),
-    etree.ErrorTypes.ERR_UNDECLARED_ENTITY: gettext_noop("an entity (&…;) that is not defined"),
-    etree.ErrorTypes.ERR_NAME_REQUIRED: gettext_noop(
-        "a name is missing (a lone “&” is written &amp;)"
-    ),
-    etree.ErrorTypes.ERR_ATTRIBUTE_NOT_STARTED: gettext_noop("an attribute's value without quotes"),
-    etree.ErrorTypes.ERR_GT_REQUIRED: gettext_noop("a tag is not closed by “>”"),
-    etree.ErrorTypes.ERR_TAG_NAME_MISMATCH: gettext_noop(
-        "a closing tag is not that of the element it closes"
-    ),
-    etree.ErrorTypes.ERR_TAG_NOT_FINISHED: gettext_noop(
-        "the file ends before its elements are closed (cut short?)"
-    ),
-}
+# the file; any other error is said by libxml2's own text only, after the position. Built
+# on first use: lxml is loaded by the XML readers, not by every import of a CSV file.
+@functools.cache
+def _xml_errors() -> dict[int, str]:
+    from lxml import etree
+
+    return {
+        etree.ErrorTypes.ERR_DOCUMENT_EMPTY: gettext_noop(
+            "the file is empty or does not start with a tag"
+        ),
+        etree.ErrorTypes.ERR_DOCUMENT_END: gettext_noop(
+            "something follows the end of the document"
+        ),
+        etree.ErrorTypes.ERR_INVALID_CHAR: gettext_noop("a character that XML does not allow"),
+        etree.ErrorTypes.ERR_INVALID_ENCODING: gettext_noop(
+            "bytes that are not of the file's encoding (UTF-8 unless its first line says otherwise)"
+        ),
+        etree.ErrorTypes.ERR_UNDECLARED_ENTITY: gettext_noop("an entity (&…;) that is not defined"),
+        etree.ErrorTypes.ERR_NAME_REQUIRED: gettext_noop(
+            "a name is missing (a lone “&” is written &amp;)"
+        ),
+        etree.ErrorTypes.ERR_ATTRIBUTE_NOT_STARTED: gettext_noop(
+            "an attribute's value without quotes"
+        ),
+        etree.ErrorTypes.ERR_GT_REQUIRED: gettext_noop("a tag is not closed by “>”"),
+        etree.ErrorTypes.ERR_TAG_NAME_MISMATCH: gettext_noop(
+            "a closing tag is not that of the element it closes"
+        ),
+        etree.ErrorTypes.ERR_TAG_NOT_FINISHED: gettext_noop(
+            "the file ends before its elements are closed (cut short?)"
+        ),
+    }
+
+
 _POSITION = re.compile(r",? line \d+, column \d+$")  # libxml2's, said in our words
 
 
 def not_well_formed(file: str, error: etree.XMLSyntaxError) -> str:
     """Why ``file`` is not XML: where (line and column, when libxml2 knows them) and what,
     in the reader's language, then libxml2's own words (English) for whoever fixes it."""
-    what = _XML_ERRORS.get(error.code)
+    what = _xml_errors().get(error.code)
     detail = _POSITION.sub("", error.msg or "").strip()
     line, column = error.position if error.position and error.position[0] else (None, None)
     values = {"file": file, "line": line, "column": column, "detail": detail,
