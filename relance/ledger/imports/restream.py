@@ -63,7 +63,6 @@ from relance.ledger.imports.apply import (
     customer_defaults,
     customer_update,
     known_fingerprints,
-    logged,
     read_sample,
     rows_twice,
     stored_customers,
@@ -72,7 +71,6 @@ from relance.ledger.imports.limits import RECORD_KINDS, check_customers, check_r
 from relance.ledger.imports.mapping import Mapping
 from relance.ledger.imports.records import (
     ContactRecord,
-    ImportFailed,
     InvoiceRecord,
     LedgerBatch,
     Problem,
@@ -85,19 +83,15 @@ from relance.ledger.imports.stream import (
     REFERENCE_LENGTH,
     TABLES,
     Staged,
-    Unread,
     Unstreamable,
     placeholder_customer,
+    read_streamed,
+    row_or_0,
 )
 from relance.ledger.models import Customer, PaymentKind
 from relance.ledger.validation import check_customer_fields
-from relance.lib.perf import collector_paused
 
 _CUSTOMER = INVOICE_FIELDS.index("customer_id")
-
-
-def _row_or_0(problem: Problem) -> int:
-    return problem.row or 0
 
 
 def restreams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> bool:
@@ -122,24 +116,11 @@ def reimport_streamed(
     read, Unstreamable (nothing written, nothing logged) when it is the batch path's,
     ImportFailed (recorded in the import log unless a dry run) when it cannot be applied
     whole."""
-    from relance.ledger.imports import read_file
-
     result = ImportResult(path.name, "", dry_run, 0)
     streamer = _Restreamer(organisation, path.name, result, as_of, progress or _silent, dry_run)
-
-    def apply() -> None:
-        try:
-            with collector_paused():
-                batch = read_file(
-                    path, format=format, mapping=mapping, currency=organisation.currency,
-                    as_of=as_of, progress=progress, known=known_fingerprints(organisation),
-                    sink=streamer.take, chunk=CHUNK,
-                )  # fmt: skip
-        except ImportFailed as failure:
-            raise Unread(failure) from None
-        streamer.finish(batch)
-
-    logged(organisation, result, started, user_id, apply=apply, batch=lambda: streamer.batch)
+    read_streamed(organisation, path, streamer, result, format=format, mapping=mapping,
+                  as_of=as_of, progress=progress, user_id=user_id, started=started,
+                  chunk=CHUNK, known=known_fingerprints)  # fmt: skip
     return result
 
 
@@ -379,7 +360,7 @@ class _Restreamer(Staged):
             for number in self.numbers.keys() & unchanged.keys()
         ]  # fmt: skip
         stage = self.stages["numbers"]
-        stage.items = sorted([*stage.items, *found], key=_row_or_0)[: Problems.LIMIT]
+        stage.items = sorted([*stage.items, *found], key=row_or_0)[: Problems.LIMIT]
 
     def check_lookalikes_in_ledger(self, existing: dict[str, Any]) -> None:
         """A new number that looks like one of the ledger's (or of an earlier chunk's, in

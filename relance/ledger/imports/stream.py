@@ -24,11 +24,12 @@ among the chunks'. Memory grows with the rows of those keys only.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import operator
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -76,6 +77,7 @@ from relance.ledger.imports.records import (
 from relance.ledger.models import Allocation, Customer, Invoice, Payment
 from relance.ledger.validation import check_customer_fields
 from relance.lib import bulk
+from relance.lib.perf import collector_paused
 
 CHUNK = 20_000  # rows read, checked and written at a time
 TABLES = ("csv", "xlsx", "ods")  # the formats mapping.read_rows reads
@@ -94,7 +96,7 @@ _ORDER = operator.itemgetter(0)
 _HELD_STAGES = ("invoices", "payments", "allocations")
 
 
-def _row_or_0(problem: Problem) -> int:
+def row_or_0(problem: Problem) -> int:
     return problem.row or 0
 
 
@@ -164,25 +166,14 @@ def import_streamed(
     """``import_file`` for a first import (``streams``): raise Unread when the file cannot
     be read, ImportFailed (recorded in the import log unless a dry run) when it cannot be
     applied whole. A file with keys in two chunks is read twice (the module's docstring)."""
-    from relance.ledger.imports import read_file
 
     def reading(held: Held | None) -> ImportResult:
         result = ImportResult(path.name, "", dry_run, 0)
         streamer = _Streamer(organisation, path.name, result, as_of, progress or _silent,
                              dry_run, held=held)  # fmt: skip
-
-        def apply() -> None:
-            try:
-                batch = read_file(
-                    path, format=format, mapping=mapping, currency=organisation.currency,
-                    as_of=as_of, progress=progress, sink=streamer.take, chunk=CHUNK,
-                )  # fmt: skip
-            except ImportFailed as failure:
-                raise Unread(failure) from None
-            streamer.finish(batch)
-
-        # The file's one batch, handed over chunk by chunk (read_file returns it too).
-        logged(organisation, result, started, user_id, apply=apply, batch=lambda: streamer.batch)
+        read_streamed(organisation, path, streamer, result, format=format, mapping=mapping,
+                      as_of=as_of, progress=progress, user_id=user_id, started=started,
+                      chunk=CHUNK)  # fmt: skip
         return result
 
     try:
@@ -190,6 +181,43 @@ def import_streamed(
     except Repeated as repeated:  # rolled back
         held = repeated.held
     return reading(held)  # the first reading let go
+
+
+def read_streamed(
+    organisation: Organisation,
+    path: Path,
+    streamer: Staged,
+    result: ImportResult,
+    *,
+    format: str | None,
+    mapping: Mapping | None,
+    as_of: dt.date,
+    progress: Progress | None,
+    user_id: int | None,
+    started: dt.datetime,
+    chunk: int,
+    known: Callable[[Organisation], dict[int, str]] | None = None,
+) -> None:
+    """Read ``path`` into ``streamer`` a chunk at a time (its ``take``, then its ``finish``)
+    in the import's one logged transaction; raise Unread when the file cannot be read. A
+    re-import gives the ledger's fingerprints (``known``, read in the transaction) and reads
+    with the collector paused (its rows and fingerprints make no cycles)."""
+    from relance.ledger.imports import read_file
+
+    def apply() -> None:
+        try:
+            with collector_paused() if known else contextlib.nullcontext():
+                batch = read_file(
+                    path, format=format, mapping=mapping, currency=organisation.currency,
+                    as_of=as_of, progress=progress, sink=streamer.take, chunk=chunk,
+                    known=known(organisation) if known else None,
+                )  # fmt: skip
+        except ImportFailed as failure:
+            raise Unread(failure) from None
+        streamer.finish(batch)
+
+    # The file's one batch, handed over chunk by chunk (read_file returns it too).
+    logged(organisation, result, started, user_id, apply=apply, batch=lambda: streamer.batch)
 
 
 class Staged(_Applier):
@@ -214,6 +242,14 @@ class Staged(_Applier):
         # A customer reference too long for its column: the final checks will say so (a
         # reference does not change), nothing more is written.
         self.doomed = False
+
+    def take(self, chunk: LedgerBatch) -> None:
+        """One chunk of the file as read (``read_file``'s sink): checked, then written."""
+        raise NotImplementedError
+
+    def finish(self, batch: LedgerBatch) -> None:
+        """The file read: what only the whole file decides, then the last writes."""
+        raise NotImplementedError
 
     def stage(self, name: str) -> Problems:
         self.problems = self.stages[name]
@@ -411,7 +447,7 @@ class _Streamer(Staged):
         self.stream_allocations()
         for name, problems in chunks.items():
             found = [*problems.items, *self.stages[name].items]
-            problems.items = sorted(found, key=_row_or_0)[: Problems.LIMIT]
+            problems.items = sorted(found, key=row_or_0)[: Problems.LIMIT]
             self.stages[name] = problems
         batch.invoices, batch.payments, batch.allocations = [], [], []
 
