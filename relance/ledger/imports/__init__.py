@@ -261,10 +261,9 @@ def import_file(
         )  # fmt: skip
         if streamed is not None:
             try:
-                return streamed(
-                    organisation, path, format=format, mapping=mapping, dry_run=dry_run,
-                    as_of=as_of, progress=progress, user_id=user_id, started=started,
-                )  # fmt: skip
+                return streamed(organisation, stream.Asked(
+                    path, format, mapping, dry_run, as_of, progress, user_id, started
+                ))  # fmt: skip
             except stream.Unread as unread:
                 if not dry_run:
                     _refuse_unread(organisation, path, format, mapping, unread.failure, started,

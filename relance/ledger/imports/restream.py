@@ -43,7 +43,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from relance.accounts.models import Organisation
@@ -82,6 +81,7 @@ from relance.ledger.imports.stream import (
     CHUNK,
     REFERENCE_LENGTH,
     TABLES,
+    Asked,
     Staged,
     Unstreamable,
     placeholder_customer,
@@ -100,27 +100,15 @@ def restreams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> 
     return fmt in TABLES and mapping is not None and mapping.record == "invoice"
 
 
-def reimport_streamed(
-    organisation: Organisation,
-    path: Path,
-    *,
-    format: str | None,
-    mapping: Mapping | None,
-    dry_run: bool,
-    as_of: dt.date,
-    progress: Progress | None,
-    user_id: int | None,
-    started: dt.datetime,
-) -> ImportResult:
+def reimport_streamed(organisation: Organisation, asked: Asked) -> ImportResult:
     """``import_file`` for a re-import (``restreams``): raise Unread when the file cannot be
     read, Unstreamable (nothing written, nothing logged) when it is the batch path's,
     ImportFailed (recorded in the import log unless a dry run) when it cannot be applied
     whole."""
-    result = ImportResult(path.name, "", dry_run, 0)
-    streamer = _Restreamer(organisation, path.name, result, as_of, progress or _silent, dry_run)
-    read_streamed(organisation, path, streamer, result, format=format, mapping=mapping,
-                  as_of=as_of, progress=progress, user_id=user_id, started=started,
-                  chunk=CHUNK, known=known_fingerprints)  # fmt: skip
+    result = asked.result()
+    streamer = _Restreamer(organisation, asked.path.name, result, asked.as_of,
+                           asked.progress or _silent, asked.dry_run)  # fmt: skip
+    read_streamed(organisation, asked, streamer, result, chunk=CHUNK, known=known_fingerprints)
     return result
 
 

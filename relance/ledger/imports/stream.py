@@ -151,29 +151,33 @@ def streams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> bo
     )
 
 
-def import_streamed(
-    organisation: Organisation,
-    path: Path,
-    *,
-    format: str | None,
-    mapping: Mapping | None,
-    dry_run: bool,
-    as_of: dt.date,
-    progress: Progress | None,
-    user_id: int | None,
-    started: dt.datetime,
-) -> ImportResult:
+@dataclass(frozen=True)
+class Asked:
+    """One file's import as ``import_file`` was asked it, for a streamed import."""
+
+    path: Path
+    format: str | None
+    mapping: Mapping | None
+    dry_run: bool
+    as_of: dt.date
+    progress: Progress | None
+    user_id: int | None
+    started: dt.datetime
+
+    def result(self) -> ImportResult:
+        return ImportResult(self.path.name, "", self.dry_run, 0)
+
+
+def import_streamed(organisation: Organisation, asked: Asked) -> ImportResult:
     """``import_file`` for a first import (``streams``): raise Unread when the file cannot
     be read, ImportFailed (recorded in the import log unless a dry run) when it cannot be
     applied whole. A file with keys in two chunks is read twice (the module's docstring)."""
 
     def reading(held: Held | None) -> ImportResult:
-        result = ImportResult(path.name, "", dry_run, 0)
-        streamer = _Streamer(organisation, path.name, result, as_of, progress or _silent,
-                             dry_run, held=held)  # fmt: skip
-        read_streamed(organisation, path, streamer, result, format=format, mapping=mapping,
-                      as_of=as_of, progress=progress, user_id=user_id, started=started,
-                      chunk=CHUNK)  # fmt: skip
+        result = asked.result()
+        streamer = _Streamer(organisation, asked.path.name, result, asked.as_of,
+                             asked.progress or _silent, asked.dry_run, held=held)  # fmt: skip
+        read_streamed(organisation, asked, streamer, result, chunk=CHUNK)
         return result
 
     try:
@@ -185,20 +189,14 @@ def import_streamed(
 
 def read_streamed(
     organisation: Organisation,
-    path: Path,
+    asked: Asked,
     streamer: Staged,
     result: ImportResult,
     *,
-    format: str | None,
-    mapping: Mapping | None,
-    as_of: dt.date,
-    progress: Progress | None,
-    user_id: int | None,
-    started: dt.datetime,
     chunk: int,
     known: Callable[[Organisation], dict[int, str]] | None = None,
 ) -> None:
-    """Read ``path`` into ``streamer`` a chunk at a time (its ``take``, then its ``finish``)
+    """Read the file into ``streamer`` a chunk at a time (its ``take``, then its ``finish``)
     in the import's one logged transaction; raise Unread when the file cannot be read. A
     re-import gives the ledger's fingerprints (``known``, read in the transaction) and reads
     with the collector paused (its rows and fingerprints make no cycles)."""
@@ -208,16 +206,17 @@ def read_streamed(
         try:
             with collector_paused() if known else contextlib.nullcontext():
                 batch = read_file(
-                    path, format=format, mapping=mapping, currency=organisation.currency,
-                    as_of=as_of, progress=progress, sink=streamer.take, chunk=chunk,
-                    known=known(organisation) if known else None,
+                    asked.path, format=asked.format, mapping=asked.mapping,
+                    currency=organisation.currency, as_of=asked.as_of, progress=asked.progress,
+                    sink=streamer.take, chunk=chunk, known=known(organisation) if known else None,
                 )  # fmt: skip
         except ImportFailed as failure:
             raise Unread(failure) from None
         streamer.finish(batch)
 
     # The file's one batch, handed over chunk by chunk (read_file returns it too).
-    logged(organisation, result, started, user_id, apply=apply, batch=lambda: streamer.batch)
+    logged(organisation, result, asked.started, asked.user_id, apply=apply,
+           batch=lambda: streamer.batch)  # fmt: skip
 
 
 class Staged(_Applier):
