@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "relance.console.bodysize.BodySizeMiddleware",  # refuses before the CSRF check reads
     "django_otp.middleware.OTPMiddleware",
     "relance.accounts.two_factor.TwoFactorMiddleware",
     "relance.console.headers.SecurityHeadersMiddleware",

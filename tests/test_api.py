@@ -126,6 +126,25 @@ def test_it_refuses_a_request_without_a_valid_key(org):
     is_problem(Api(good).get("/customers"), 401)
 
 
+def test_it_refuses_a_key_past_its_lifetime(org, time_machine):
+    time_machine.move_to(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC), tick=False)
+    out = StringIO()
+    call_command("apikey", "create", "Auditor", "--days", "30", "--org", "acme", "--json",
+                 stdout=out)  # fmt: skip
+    created = json.loads(out.getvalue())
+    assert created["key"]["expires_at"] == "2026-12-02T09:00:00+00:00"
+    lasting = token(org, "read", name="ERP")
+    time_machine.move_to(dt.datetime(2026, 12, 2, 8, 59, tzinfo=dt.UTC), tick=False)
+    assert Api(created["token"]).get("/customers").status_code == 200
+    time_machine.move_to(dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC), tick=False)
+    assert is_problem(Api(created["token"]).get("/customers"), 401)
+    assert Api(lasting).get("/customers").status_code == 200  # no lifetime: until revoked
+    for days in ("0", str(keys.MAX_DAYS + 1)):
+        with pytest.raises(CommandError, match="a key lives 1 to"):
+            call_command("apikey", "create", "X", "--days", days, "--org", "acme")
+    assert ApiKey.objects.filter(organisation=org).count() == 2
+
+
 def test_it_stores_only_a_hash_of_the_secret(org):
     key, bearer = keys.create(org, "ERP", ["read"])
     secret = bearer.split("_", 2)[2]

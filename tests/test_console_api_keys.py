@@ -37,6 +37,20 @@ def test_it_creates_a_key_showing_its_secret_once(admin, org):
     assert AuditEvent.objects.filter(action="apikey.created", user__isnull=False).exists()
 
 
+@pytest.mark.usefixtures("in_english")
+def test_it_creates_a_key_for_a_number_of_days(admin, org, time_machine):
+    time_machine.move_to("2026-11-02 09:00Z", tick=False)
+    admin.post(URL, {"action": "create", "name": "Auditor", "scopes": ["read"], "days": "7"})
+    key = ApiKey.objects.get(organisation=org)
+    assert key.expires_at.isoformat() == "2026-11-09T09:00:00+00:00"
+    assert "until 11/09/2026" in admin.get(URL).content.decode()
+    time_machine.move_to("2026-11-10 09:00Z", tick=False)
+    assert "expired on 11/09/2026" in admin.get(URL).content.decode()
+    refused = admin.post(URL, {"action": "create", "name": "X", "scopes": ["read"], "days": "0"})
+    assert 'id="id_days_error"' in refused.content.decode()
+    assert ApiKey.objects.count() == 1
+
+
 def test_it_refuses_a_key_without_a_scope_or_a_name(admin, org):
     answer = admin.post(URL, {"action": "create", "name": "", "scopes": []})
     assert answer.status_code == 200 and "field-error" in answer.content.decode()

@@ -174,8 +174,8 @@ def test_it_refuses_a_declared_huge_body_before_reading_it(signed, settings):
         "POST", reverse("console:import_upload"), body,
         content_type="multipart/form-data; boundary=zz", CONTENT_LENGTH=str(10**9),
     )  # fmt: skip
-    assert response.status_code == 400
-    assert "is larger than" in response.content.decode()
+    assert response.status_code == 413
+    assert "files of 1000\xa0bytes at most" in response.content.decode()
 
 
 # -- 2. mapping ----------------------------------------------------------------------------

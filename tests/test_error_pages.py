@@ -7,6 +7,7 @@ from __future__ import annotations
 import factories as make
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import FileUploadHandler
 from django.test import Client, RequestFactory
 from django.utils import translation
 
@@ -136,3 +137,77 @@ def test_a_server_error_page_needs_no_database(path, css, django_assert_num_quer
     html = page.content.decode()
     assert page.status_code == 500 and css in html and 'id="server-error"' in html
     assert "Une erreur est survenue" in html
+
+
+# -- a body too large, refused before anything reads it -------------------------------------
+
+
+class Received(FileUploadHandler):
+    """Counts the bytes of files Django reads from a request (a spy in FILE_UPLOAD_HANDLERS)."""
+
+    total = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        Received.total += len(raw_data)
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
+@pytest.fixture
+def received(settings):
+    settings.FILE_UPLOAD_HANDLERS = ["test_error_pages.Received"]
+    Received.total = 0
+    return Received
+
+
+def with_token(client: Client, path: str) -> dict[str, str]:
+    """The form's CSRF token, as a browser that opened the page would send it."""
+    client.get(path)
+    return {"csrfmiddlewaretoken": client.cookies["csrftoken"].value}
+
+
+def big(size: int) -> SimpleUploadedFile:
+    return SimpleUploadedFile("big.pdf", b"%PDF-1.4\n" + b"0" * size)
+
+
+@pytest.mark.parametrize("who", ["visitor", "member"])
+def test_a_console_form_too_large_is_refused_before_its_file_is_read(acme, received, settings, who):
+    settings.RELANCE_IMPORT_MAX_BYTES = 100_000
+    client = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
+    path = "/login/"
+    if who == "member":
+        client.force_login(make.member(acme, "manon@acme.test", "manager"))
+        path = "/imports/upload/"
+    size = 70_000 if who == "visitor" else 200_000  # a sign-in takes no file at all
+    page = client.post(path, {**with_token(client, "/login/"), "file": big(size)})
+    html = page.content.decode()
+    assert page.status_code == 413 and CONSOLE_CSS in html and 'id="too-large"' in html
+    said = "This form takes no file." if who == "visitor" else "files of 97.7\xa0KB at most"
+    assert said in html and "Nothing of this form was kept" in html
+    assert received.total == 0
+
+
+def test_a_portal_form_too_large_is_refused_before_its_file_is_read(acme, received, settings):
+    settings.RELANCE_PORTAL_UPLOAD_MAX_BYTES = 1000
+    client = Client(enforce_csrf_checks=True)
+    path = portal_path(acme, "en") + "dispute/"
+    page = client.post(path, {**with_token(client, path), "attachment": big(100_000)})
+    html = assert_portal_page(
+        page, 413, '<html lang="en">', "File too large", "Send a file of 1000\xa0bytes at most.",
+        "Back to your account", "Acme Industrie SAS",
+    )  # fmt: skip
+    assert "relance import" not in html
+    assert page["Cache-Control"] == "no-store, private" and "noindex" in page["X-Robots-Tag"]
+    assert received.total == 0
+    # Within the bound the form is read, and the action says what is wrong with the file.
+    answer = client.post(path, {**with_token(client, path), "attachment": big(2000)})
+    assert answer.status_code == 400 and received.total > 0
+
+
+def test_the_api_and_the_webhooks_bound_their_own_bodies(acme):
+    from relance.console.bodysize import file_bytes_for
+
+    factory = RequestFactory()
+    for path in ("/api/v1/invoices/bulk", "/api/nowhere", "/checkout/stripe/acme/webhook/"):
+        assert file_bytes_for(factory.post(path)) is None, path

@@ -359,3 +359,26 @@ def test_it_answers_a_known_address_without_waiting_for_the_mail_server(client, 
         for thread in threading.enumerate():
             if thread.name == SENDER_THREAD:
                 thread.join(10)
+
+
+# -- where a sign-in leads, and its session -------------------------------------------------
+
+
+HOSTILE_NEXT = ("https://evil.test/", "//evil.test/", "/\\evil.test/", "\\\\evil.test",
+                "javascript:alert(1)", "https:evil.test", " //evil.test/")  # fmt: skip
+
+
+@pytest.mark.parametrize("where", HOSTILE_NEXT)
+def test_no_next_leads_off_the_site_and_signing_in_renews_the_session(client, owner, where):
+    client.get("/login/")
+    session = client.session
+    session["planted"] = True  # a session the visitor (or whoever gave the cookie) holds
+    session.save()
+    client.cookies["sessionid"] = planted = session.session_key
+    answer = client.post(f"/login/?next={where}", {"username": ALICE, "password": PASSWORD,
+                                                    "next": where})  # fmt: skip
+    assert answer.status_code == 302 and answer["Location"] == "/"
+    assert signed_in(client) and client.cookies["sessionid"].value != planted
+    for path in ("/i18n/setlang/", "/logout/"):
+        answer = client.post(path, {"language": "en", "next": where})
+        assert answer.status_code == 302 and "evil" not in answer["Location"], path

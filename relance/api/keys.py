@@ -27,6 +27,8 @@ TOKEN_START = "rl_"
 PREFIX_BYTES = 6  # 12 hex digits
 # last_used_at is written at most this often per key: not a write per request.
 TOUCH_EVERY = dt.timedelta(minutes=1)
+# A key made for a limited time lives 1 day to 10 years.
+MAX_DAYS = 3660
 
 
 class KeyRefused(ValueError):
@@ -46,32 +48,44 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> list[str]:
     return [scope for scope in SCOPES if scope in scopes]
 
 
+def check_days(days: int | None) -> int | None:
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        raise KeyRefused(f"a key lives 1 to {MAX_DAYS} days, not {days}")
+    return days
+
+
 @transaction.atomic
 def create(
     organisation: Organisation,
     name: str,
     scopes: list[str] | tuple[str, ...] = DEFAULT_SCOPES,
     *,
+    days: int | None = None,
     user: Any = None,
     request: Any = None,
 ) -> tuple[ApiKey, str]:
     """A new key and its token, ``rl_<prefix>_<secret>``: the only time the secret exists
-    outside the caller's hands (only its hash is kept)."""
+    outside the caller's hands (only its hash is kept). With ``days``, the key is refused
+    that many days after its creation; without, until it is revoked."""
     name = name.strip()
     if not name:
         raise KeyRefused("a key needs a name (what uses it)")
     if len(name) > ApiKey._meta.get_field("name").max_length:  # type: ignore[operator]
         raise KeyRefused("a key's name has at most 100 characters")
     ordered = check_scopes(list(scopes))
+    lifetime = check_days(days)
+    expires_at = timezone.now() + dt.timedelta(days=lifetime) if lifetime else None
     prefix = secrets.token_hex(PREFIX_BYTES)
     secret = secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
         organisation=organisation, name=name, prefix=prefix, secret_hash=_digest(secret),
-        scopes=ordered, created_by=user,
+        scopes=ordered, created_by=user, expires_at=expires_at,
     )  # fmt: skip
+    until = f", until {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
     trail.record(organisation, "apikey.created", user=user, target=key, request=request,
-                 summary=f"API key {name!r} (rl_{prefix}) with scopes {', '.join(ordered)}",
-                 data={"name": name, "prefix": prefix, "scopes": ordered})  # fmt: skip
+                 summary=f"API key {name!r} (rl_{prefix}) with scopes {', '.join(ordered)}{until}",
+                 data={"name": name, "prefix": prefix, "scopes": ordered,
+                       "expires_at": expires_at.isoformat() if expires_at else None})  # fmt: skip
     return key, f"{TOKEN_START}{prefix}_{secret}"
 
 
@@ -113,7 +127,8 @@ def revoke(
 
 
 def authenticate(token: str) -> ApiKey | None:
-    """The active key this token is, or None (unknown, malformed, wrong secret, revoked).
+    """The active key this token is, or None (unknown, malformed, wrong secret, revoked,
+    expired).
     The secret's hash is compared in constant time; a prefix nobody has is hashed too, so
     that timing tells nothing about which prefixes exist."""
     body = token.strip()
@@ -127,6 +142,8 @@ def authenticate(token: str) -> ApiKey | None:
         )
     expected = found.secret_hash if found else _digest("-")
     if not hmac.compare_digest(_digest(secret), expected) or found is None:
+        return None
+    if found.is_expired:
         return None
     now = timezone.now()
     if found.last_used_at is None or now - found.last_used_at >= TOUCH_EVERY:
@@ -145,4 +162,5 @@ def describe(key: ApiKey) -> dict[str, Any]:
         "created_at": key.created_at.isoformat(),
         "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
+        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
     }

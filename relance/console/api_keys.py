@@ -30,6 +30,10 @@ class NewKeyForm(forms.Form):
         label=gettext_lazy("Scopes"), widget=forms.CheckboxSelectMultiple,
         choices=[(scope, SCOPE_LABELS[scope]) for scope in keys.SCOPES], initial=["read"],
     )  # fmt: skip
+    days = forms.IntegerField(
+        label=gettext_lazy("Lifetime in days"), required=False, min_value=1,
+        max_value=keys.MAX_DAYS, help_text=gettext_lazy("Empty: until revoked"),
+    )  # fmt: skip
 
 
 @console_view(Can.ADMINISTER)
@@ -45,7 +49,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
                 if form.is_valid():
                     _key, token = keys.create(
                         organisation, form.cleaned_data["name"], form.cleaned_data["scopes"],
-                        user=request.user, request=request,
+                        days=form.cleaned_data["days"], user=request.user, request=request,
                     )  # fmt: skip
                     form = NewKeyForm()
             elif action == "revoke":

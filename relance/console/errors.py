@@ -16,6 +16,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import loader
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -54,6 +55,24 @@ def _too_much(exception: Exception, portal: bool) -> tuple[str, str, str]:
     return _("Request too large"), text, note
 
 
+def too_large(request: HttpRequest, file_bytes: int) -> HttpResponse:
+    """A body declared larger than its address takes (relance.console.bodysize), refused
+    unread; ``file_bytes`` is the largest file it takes (0: none)."""
+
+    def words(portal: bool) -> tuple[str, str, str]:
+        size = {"size": filesizeformat(file_bytes)}  # in the page's language
+        note = _("Nothing of this form was kept: go back and send it again within these limits.")
+        if portal:
+            return _("File too large"), _("Send a file of %(size)s at most.") % size, note
+        if not file_bytes:
+            return _("Request too large"), _("This form takes no file."), note
+        text = _("This page takes files of %(size)s at most; import larger ones with "
+                 "`relance import`.")  # fmt: skip
+        return _("Request too large"), text % size, note
+
+    return _page(request, 413, "too-large", words)
+
+
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """A form sent without its page's token (open too long, or its cookie refused)."""
     return _page(request, 403, "forbidden", lambda portal: (
@@ -85,12 +104,12 @@ def server_error(request: HttpRequest) -> HttpResponse:
         "text": _("This page could not be shown. Please try again in a few minutes."),
         "anchor": "server-error",
     }
-    template = "portal/error.html" if _portal_token(request) is not None else "console/error.html"
+    template = "portal/error.html" if portal_token(request) is not None else "console/error.html"
     return HttpResponse(loader.get_template(template).render(context), status=500)
 
 
 def _page(request: HttpRequest, status: int, anchor: str, words: Words) -> HttpResponse:
-    token = _portal_token(request)
+    token = portal_token(request)
     came_from = _came_from(request)
     if token is None:
         title, text, note = words(False)
@@ -117,7 +136,7 @@ def _page(request: HttpRequest, status: int, anchor: str, words: Words) -> HttpR
     return private(response)
 
 
-def _portal_token(request: HttpRequest) -> str | None:
+def portal_token(request: HttpRequest) -> str | None:
     """The token of a portal address (/p/<token>/...), live or not."""
     prefix = reverse("portal:home", args=["-"]).removesuffix("-/")
     if not request.path_info.startswith(prefix):

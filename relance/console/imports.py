@@ -195,14 +195,8 @@ def imports(request: HttpRequest, upload_problems: list[Problem] | None = None) 
 
 def _upload(request: HttpRequest) -> list[tuple[str, Any]]:
     """The uploaded files' names and chunks (several files chosen at once are e-invoices),
-    or why there is none. The declared length is checked before Django reads the body to
-    disk; staging.Refused otherwise."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > staging.max_bytes() + 64 * 1024:
-        raise staging.Refused([staging.too_large(_("the file"))])
+    or why there is none (staging.Refused). A body declared far larger than an import never
+    reaches here (relance.console.bodysize)."""
     uploaded = request.FILES.getlist("file")
     if not uploaded:
         raise staging.Refused([Problem(_("the file"), None, None, _("choose a file to upload"))])
@@ -214,7 +208,7 @@ def _upload(request: HttpRequest) -> list[tuple[str, Any]]:
 def upload(request: HttpRequest) -> HttpResponse:
     console = request.console  # type: ignore[attr-defined]
     try:
-        got = _upload(request)  # the body's length checked before the form is read
+        got = _upload(request)
         kind = request.POST.get("kind") or "auto"
         staged = staging.stage_files(console.organisation, console.user.pk, got, kind=kind)
     except staging.Refused as refused:

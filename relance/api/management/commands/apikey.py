@@ -24,6 +24,10 @@ class Command(BaseCommand):
             help="read (every GET), write (creates and updates), bulk (bulk upserts); "
             "repeat for several (default: read)",
         )  # fmt: skip
+        creating.add_argument(
+            "--days", type=int, metavar="N",
+            help=f"refuse the key N days from now (1 to {keys.MAX_DAYS}; default: until revoked)",
+        )  # fmt: skip
         listing = verbs.add_parser("list", help="the organisation's keys (never their secret)")
         listing.add_argument("--all", action="store_true", help="revoked keys too")
         revoking = verbs.add_parser("revoke", help="refuse a key from now on")
@@ -34,7 +38,8 @@ class Command(BaseCommand):
         org = organisation_option(opts["org"])
         if opts["verb"] == "create":
             with refused(keys.KeyRefused):
-                key, token = keys.create(org, opts["name"], opts["scopes"] or keys.DEFAULT_SCOPES)
+                key, token = keys.create(org, opts["name"], opts["scopes"] or keys.DEFAULT_SCOPES,
+                                         days=opts["days"])  # fmt: skip
             if opts["json"]:
                 print_json(self.stdout, {"key": keys.describe(key), "token": token})
                 return
@@ -58,9 +63,10 @@ class Command(BaseCommand):
         print_table(
             self.stdout,
             [Column("Prefix"), Column("Name"), Column("Scopes"), Column("Created"),
-             Column("Last used"), Column("Revoked")],
+             Column("Last used"), Column("Expires"), Column("Revoked")],
             [[k["prefix"], k["name"], ", ".join(k["scopes"]), k["created_at"][:16],
-              (k["last_used_at"] or "")[:16], (k["revoked_at"] or "")[:16]]
+              (k["last_used_at"] or "")[:16], (k["expires_at"] or "")[:16],
+              (k["revoked_at"] or "")[:16]]
              for k in described],
             title=f"API keys of {org.slug}",
         )  # fmt: skip
