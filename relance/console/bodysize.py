@@ -59,7 +59,9 @@ class BodySizeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
-        file_bytes = file_bytes_for(request)
-        if file_bytes is not None and declared(request) > file_bytes + FORM_BYTES:
-            return errors.too_large(request, file_bytes)
+        size = declared(request)
+        if size > FORM_BYTES:  # who sends it, only then (a GET declares nothing)
+            file_bytes = file_bytes_for(request)
+            if file_bytes is not None and size > file_bytes + FORM_BYTES:
+                return errors.too_large(request, file_bytes)
         return self.get_response(request)
