@@ -358,6 +358,47 @@ def test_processes_sharing_the_customers_plan_what_one_plans_on_a_sqlite_file(tm
     assert plan(two) == (planned, levels)
 
 
+CHECKPOINTED = """
+import datetime as dt, threading
+import django
+django.setup()
+from django.db import connection
+from relance.accounts.models import Organisation
+from relance.dunning import engine
+threads = set()
+start = threading.Thread.start
+def started(self):
+    threads.add(self.name)
+    start(self)
+threading.Thread.start = started
+engine.run(Organisation.objects.get(), dt.date(2026, 11, 24), jobs=1)
+with connection.cursor() as cursor:
+    cursor.execute("PRAGMA wal_autocheckpoint")
+    [autocheckpoint] = cursor.fetchone()
+    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    _, written, checkpointed = cursor.fetchone()
+print(sorted(threads), autocheckpoint, written > 0 and written == checkpointed)
+"""
+
+
+@pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")), reason="SQLite files")
+def test_a_run_on_a_sqlite_file_checkpoints_what_it_wrote_in_a_thread(tmp_path):
+    """The run's commits are checkpointed by a thread of its own (sharing.Checkpoints), every
+    page by the time the run returns, and the connection's automatic checkpoint is back."""
+    import subprocess
+    import sys
+
+    env = {"RELANCE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "DATABASE_URL": "",
+           "DJANGO_SETTINGS_MODULE": "relance.settings"}  # fmt: skip
+    made = subprocess.run([sys.executable, "-m", "relance", "demo", "--no-serve", "--date",
+                           "2026-11-17"], env=env, capture_output=True, text=True)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    out = subprocess.run([sys.executable, "-c", CHECKPOINTED], env=env, capture_output=True,
+                         text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["['checkpoints']", "1000", "True"]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not os.environ.get("DATABASE_URL"), reason="PostgreSQL; see above")
 def test_processes_sharing_the_customers_plan_what_one_plans_on_postgresql():

@@ -123,9 +123,10 @@ def run(
     # A second run (or an import) of the organisation waits for this one, and then reads
     # what it wrote; a dry run writes nothing and waits for no one.
     held = nullcontext() if dry_run else locks.organisation_lock(organisation.slug, "run")
-    with held, collector_paused(), sharing.mapped_reads():
+    checkpoints = sharing.Checkpoints(enabled=not dry_run)
+    with held, collector_paused(), sharing.mapped_reads(), checkpoints:
         context, closed = _before_customers(organisation, run_date, calendar, result, dry_run,
-                                            explain)  # fmt: skip
+                                            explain, age=False)  # fmt: skip
         context.in_plan -= closed.get("defaulted", set())
         # Customers done, without a total: counting those with items that may move would
         # cost a second pass over the open items.
@@ -133,8 +134,11 @@ def run(
         shares = 1 if dry_run or explain else sharing.how_many(organisation, jobs, run_date)
         report = _tally(progress, 0)
         if shares == 1:
-            step.run_share(result, report or _ignore, reader=connection)
+            step.run_share(result, report or _ignore, reader=connection, checkpoints=checkpoints)
+            # While the thread checkpoints the last chunk (sharing.Checkpoints).
+            _age(organisation, run_date, dry_run)
             return _recorded(organisation, result)
+        checkpoints.close()  # before the fork: each share checkpoints its own
         try:
             parts = sharing.share_out(shares, step.share, progress=report)
         except sharing.ShareFailed as error:
@@ -146,6 +150,7 @@ def run(
             result.customers += customers
             result.items_considered += items
             result.counts.update(counts)
+        _age(organisation, run_date, dry_run)
         return _recorded(organisation, result)
 
 
@@ -170,15 +175,17 @@ def _before_customers(
     result: RunResult,
     dry_run: bool,
     explain: bool,
+    age: bool = True,
 ) -> tuple[loading.Context, dict[str, set[int]]]:
     """What a run does before its customers, in one process or on the queue: the context
-    read, and the invoices of the payment plans closed today by outcome."""
+    read, and the invoices of the payment plans closed today by outcome. ``age``: the
+    balances aged here, first (on the queue, before its parts); ``run`` ages them after its
+    customers instead, while its last chunk is checkpointed (``sharing.Checkpoints``)."""
     if not dry_run:
         # Promises whose debt is paid are kept before the run reads what pauses items.
         result.counts["promises_kept"] += len(pauses.keep_promises(organisation, on=run_date))
-        # The console's customer balances aged as of the run's day: the first page of the
-        # day then finds them aged (relance.ledger.summaries; seconds on a million items).
-        summaries.age(organisation.pk, run_date)
+        if age:
+            _age(organisation, run_date, dry_run)
     try:
         context = loading.Context.load(
             organisation, run_date, lazy=True, thanks=calendar.business_day
@@ -191,6 +198,14 @@ def _before_customers(
         _insolvency_tasks(organisation, run_date, result)
     closed = _payment_plans(organisation, run_date, calendar, result, dry_run, explain)
     return context, closed
+
+
+def _age(organisation: Organisation, run_date: dt.date, dry_run: bool) -> None:
+    """The console's customer balances aged as of the run's day: the first page of the day
+    then finds them aged (relance.ledger.summaries; seconds on a million items). Nothing the
+    run reads or decides depends on them."""
+    if not dry_run:
+        summaries.age(organisation.pk, run_date)
 
 
 def part(
@@ -281,6 +296,7 @@ class _Step:
         report: sharing.Report,
         reader: Any,
         share: tuple[int, int] = (0, 1),
+        checkpoints: sharing.Checkpoints | None = None,
     ) -> None:
         with sharing.write_cache():
             chunks = loading.chunks(self.context, self.day, self.chunk_customers, share, reader)
@@ -290,8 +306,12 @@ class _Step:
                 result.items_considered += sum(len(case.items) for case in chunk)
                 if self.explain or self.dry_run:
                     result.decisions += [_describe(d) for d in decisions if _matters(d)]
-                if self.dry_run or writing.write(self.context, self.day, decisions, chunk):
+                if self.dry_run:
                     _count(decisions, result)
+                elif writing.write(self.context, self.day, decisions, chunk):
+                    _count(decisions, result)
+                    if checkpoints is not None:
+                        checkpoints.after_commit()
                 else:  # another run of the same date got there first: its decisions stand
                     result.counts["chunks_already_done"] += 1
                 report(len(chunk))
@@ -301,7 +321,8 @@ class _Step:
     ) -> tuple[int, int, dict[str, int]]:
         """One share, in its own process, reading on its own connection."""
         result = RunResult(self.context.organisation.slug, self.day, False, True)
-        self.run_share(result, report, reader, (k, shares))
+        with sharing.Checkpoints() as checkpoints:
+            self.run_share(result, report, reader, (k, shares), checkpoints)
         return result.customers, result.items_considered, dict(result.counts)
 
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import queue
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -38,11 +41,7 @@ def how_many(org: Organisation, jobs: int | None, day: dt.date | None = None) ->
     Given the run's ``day``, counted on the open items that may move that day (those
     without a date, or whose date has come: relance.dunning.loading), not every open item:
     the next day's run reads few and forks none."""
-    name = str(connection.settings_dict["NAME"])
-    in_memory = connection.vendor == "sqlite" and (name == ":memory:" or "mode=memory" in name)
-    if connection.in_atomic_block or in_memory:
-        return 1
-    if os.name != "posix":
+    if connection.in_atomic_block or _in_memory() or os.name != "posix":
         return 1
     if jobs is not None:
         return max(1, jobs)
@@ -56,6 +55,86 @@ def how_many(org: Organisation, jobs: int | None, day: dt.date | None = None) ->
     else:
         open_items = Invoice.objects.filter(organisation=org, balance__gt=org.min_balance).count()
     return min(cores, MAX_JOBS) if open_items >= PARALLEL_FROM else 1
+
+
+def _in_memory() -> bool:
+    name = str(connection.settings_dict["NAME"])
+    return connection.vendor == "sqlite" and (name == ":memory:" or "mode=memory" in name)
+
+
+class Checkpoints:
+    """On a SQLite file, the checkpoints of the run's commits made by a thread on a
+    connection of its own, while the run goes on (``after_commit``), rather than by the
+    commit that crosses ``wal_autocheckpoint``: their syncs (the WAL's, then the database
+    file's after its pages are copied) wait on the disk while the run computes (sqlite3
+    releases the GIL). The same checkpoints, PASSIVE as the automatic one, with the same
+    syncs: ``synchronous=NORMAL`` in WAL may lose a commit on power failure, never corrupts
+    the database. Leaving the block waits for the thread and checkpoints what is left, so
+    the run still pays for its own writes. Nothing elsewhere (another database, inside a
+    transaction: nothing committed to checkpoint)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._enabled = enabled
+        self._asks: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._errors: list[BaseException] = []
+        self._idle = threading.Event()
+        self._idle.set()
+        self._before = 0
+
+    def __enter__(self) -> Checkpoints:
+        if not self._enabled or connection.vendor != "sqlite":
+            return self
+        if connection.in_atomic_block or _in_memory():
+            return self
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_autocheckpoint")
+            row = cursor.fetchone()
+            self._before = row[0] if row else 0
+            cursor.execute("PRAGMA wal_autocheckpoint = 0")
+        path = str(connection.settings_dict["NAME"])
+        self._thread = threading.Thread(target=self._work, args=(path,), name="checkpoints")
+        self._thread.start()
+        return self
+
+    def after_commit(self) -> None:
+        """The run committed: the thread checkpoints it, once done with the checkpoint before
+        (the WAL is reset only by a write after a whole checkpoint: waiting keeps it to
+        about two chunks' pages on a first run of many chunks)."""
+        if self._thread is not None:
+            self._idle.wait()
+            self._idle.clear()
+            self._asks.put(True)
+
+    def _work(self, path: str) -> None:
+        try:
+            with closing(sqlite3.connect(path, timeout=60, isolation_level=None)) as db:
+                while self._asks.get():
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self._idle.set()
+        except BaseException as error:  # raised by __exit__ in the run's thread
+            self._errors.append(error)
+        finally:
+            self._idle.set()
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        self.close(checkpoint=kind is None)
+
+    def close(self, checkpoint: bool = True) -> None:
+        """Wait for the thread, then checkpoint what was committed after its last one (before
+        a fork, too: a child must not inherit a thread mid-statement)."""
+        if self._thread is None:
+            return
+        self._asks.put(False)
+        self._thread.join()
+        self._thread = None
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {int(self._before)}")
+            if checkpoint:
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                cursor.fetchall()
+        if self._errors and checkpoint:
+            raise self._errors.pop()
 
 
 def parts(org: Organisation, wanted: int | None) -> int:
