@@ -541,10 +541,11 @@ def discard(request: HttpRequest, token: str) -> HttpResponse:
 
 # -- the import log ------------------------------------------------------------------------
 
-# A line of the import log (records.Problem.__str__), written in English or in French.
+# A line of the import log (records.Problem.__str__), written in English or in French (its
+# space before the colon plain in the logs written before 2026-12, no-break since).
 _PROBLEM = re.compile(
     r"^(?P<file>.*?)(?:, (?:row|ligne) (?P<row>\d+))?"
-    r"(?:, (?:field|champ) (?P<field>'.*?'|\".*?\"))? ?: (?P<message>.*)$"
+    r"(?:, (?:field|champ) (?P<field>'.*?'|\".*?\"))?[ \u00a0]?: (?P<message>.*)$"
 )
 
 
