@@ -353,7 +353,12 @@ def _status_context(staged: staging.Staged) -> dict[str, Any]:
         "result": result,
         "bank_result": result.get("bank"),
         "einvoices": [
-            {**f, "label": EINVOICE_STATUSES.get(f["status"], f["status"])} for f in files
+            {
+                **f,
+                "label": EINVOICE_STATUSES.get(f["status"], f["status"]),
+                "due_date": _dated(f.get("due_date")),
+            }
+            for f in files
         ]
         if staged.format == "einvoice"
         else [],
@@ -372,7 +377,17 @@ def _status_context(staged: staging.Staged) -> dict[str, Any]:
 def _status_report(report: dict[str, Any]) -> dict[str, Any]:
     effect = report.get("effect", "")
     return {**report, "label": STATUS_RESULTS.get(report["result"], report["result"]),
-            "effect": STATUS_EFFECTS.get(effect, effect)}  # fmt: skip
+            "effect": STATUS_EFFECTS.get(effect, effect),
+            "date": _dated(report.get("date"))}  # fmt: skip
+
+
+def _dated(text: str | None) -> dt.date | str | None:
+    """A report's ISO date typed again, for the page to write it in the reader's language;
+    anything else (a date the file got wrong, quoted as it was) as it is."""
+    try:
+        return dt.date.fromisoformat(text) if text else text
+    except ValueError:
+        return text
 
 
 def _einvoice_counts(files: list[dict[str, Any]]) -> list[tuple[str, int]]:
