@@ -325,6 +325,11 @@ def _job_context(
         "header": header,
         "columns": [(h, first[i] if i < len(first) else "") for i, h in enumerate(header) if h],
         "sample": sample,
+        # Each cell with its column's name: a row of the sample is a card on a phone.
+        "sample_cells": [
+            [(header[i] if i < len(header) else "", cell) for i, cell in enumerate(row)]
+            for row in sample
+        ],
         "saved": staging.saved_mappings(console.organisation),
         "name": name,
         "spec": spec,
