@@ -15,6 +15,7 @@ from crawling import crawl
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import translation
 from test_translations import po_entries
 
 from relance.ledger.models import Customer
@@ -147,6 +148,7 @@ def test_the_customer_page_says_why_in_its_readers_language(
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
     client.force_login(get_user_model().objects.get(email="admin@why-fr.test"))
     customer = Customer.objects.get(organisation=org, reference="ZORG-1")
-    text = shown_text(client.get(f"/customers/{customer.pk}/").content.decode(), language)
+    with translation.override(language):  # the request's language, not left to the next test
+        text = shown_text(client.get(f"/customers/{customer.pk}/").content.decode(), language)
     assert [s for s in said if s not in text] == []
     assert [s for s in not_said if s in text] == []

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_noop
 from relance.accounts.models import Organisation
 from relance.dunning.models import CustomerScenario, Scenario, SegmentRule
 from relance.ledger.models import Customer, Invoice
-from relance.lib.sentences import Say, written
+from relance.lib.sentences import NO_VALUES, Say, written
 
 
 class NoDefaultScenario(LookupError):
@@ -120,14 +120,14 @@ def choose_scenario(
     record, ``sentences.shown`` for a page). Rules are tried by position, whatever the order
     of ``rules``; the first that matches wins."""
     if explicit_scenario_id is not None:
-        return Choice(explicit_scenario_id, say(EXPLICIT, None))
+        return Choice(explicit_scenario_id, say(EXPLICIT, NO_VALUES))
     for rule in sorted(rules, key=lambda r: r.position):
         why = rule_match(rule, facts, say)
         if why is not None:
-            conditions = ", ".join(why) or say(NO_CONDITION, None)
+            conditions = ", ".join(why) or say(NO_CONDITION, NO_VALUES)
             values = {"position": rule.position, "name": rule.name, "conditions": conditions}
             return Choice(rule.scenario_id, say(BY_RULE, values))
-    return Choice(default_scenario_id, say(NO_RULE, None))
+    return Choice(default_scenario_id, say(NO_RULE, NO_VALUES))
 
 
 def load_rules(organisation: Organisation) -> tuple[list[Rule], int, dict[int, int]]:

@@ -9,18 +9,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from django.utils import formats
 from django.utils.translation import gettext
 
 # ``written`` or ``shown``: how a caller wants the sentences said.
-Say = Callable[[str, Mapping[str, Any] | None], str]
+Say = Callable[[str, Mapping[str, Any]], str]
+NO_VALUES: Mapping[str, Any] = MappingProxyType({})
 
 
 class Sentence(NamedTuple):
     message: str  # marked with gettext_noop
-    values: Mapping[str, Any] | None = None  # a value may be a Sentence itself
+    values: Mapping[str, Any] = NO_VALUES  # a value may be a Sentence itself
 
     def __str__(self) -> str:
         return written(self.message, self.values)
@@ -29,17 +31,16 @@ class Sentence(NamedTuple):
         return shown(self.message, self.values)
 
 
-def written(message: str, values: Mapping[str, Any] | None = None) -> str:
-    """The sentence in English, its values as Python writes them (dates in ISO)."""
-    if not values:
-        return message
-    return message % {k: str(v) if isinstance(v, Sentence) else v for k, v in values.items()}
+# The sentence in English, its values as Python writes them (dates in ISO; a Sentence value
+# by its ``__str__``): the string's own formatting, called without a Python frame, as the
+# dunning run says why once per customer.
+written: Say = str.__mod__
 
 
-def shown(message: str, values: Mapping[str, Any] | None = None) -> str:
+def shown(message: str, values: Mapping[str, Any] = NO_VALUES) -> str:
     """The sentence in the active language, its dates and numbers as the console writes
     them."""
-    return gettext(message) % {k: _shown(v) for k, v in (values or {}).items()}
+    return gettext(message) % {k: _shown(v) for k, v in values.items()}
 
 
 def _shown(value: Any) -> Any:
