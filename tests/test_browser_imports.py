@@ -64,6 +64,7 @@ def test_it_imports_a_file_after_fixing_the_error_of_its_row(manager, live_serve
         page.select_option(f"#column-{field}", column)
     page.fill("#mapping-name", "erp")
     shoot_both(page, "imports-mapping")
+    fits_a_phone(page, "#file-sample", "#mapping-fields")  # a card per row, per field
     page.click("#save-mapping")
 
     problems = page.locator("#import-problems")

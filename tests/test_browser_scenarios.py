@@ -99,6 +99,8 @@ def test_it_shows_the_scenario_pages_at_desktop_and_phone_width(live_server, pag
                  "/templates/email/fr/first_reminder/"):  # fmt: skip
         phone.goto(live_server.url + path)
         assert phone.locator("main").evaluate("main => main.scrollWidth") <= 390, path
+    phone.goto(f"{live_server.url}/templates/")
+    fits_a_phone(phone, "#template-list")  # a card per template, its languages whole
 
 
 def test_it_edits_steps_and_counts_rules_live(live_server, page, acme):

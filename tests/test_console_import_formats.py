@@ -271,3 +271,18 @@ def test_another_organisations_statement_import_answers_404(client, acme, manage
         assert method(url(token, step)).status_code == 404, step
     assert staging.load(acme, token).last is None
     assert not BankStatement.objects.exists()
+
+
+def test_the_reports_write_their_dates_as_the_console_does(signed, acme):
+    """Dates in the reader's language (French by default), not as the file's ISO."""
+    token = token_of(upload(signed, ("factures.zip", zipped(**{"a.xml": ubl("UBL-1")}))))
+    signed.post(url(token, "preview"))
+    report = signed.get(url(token)).content.decode().split('id="einvoice-report"')[1]
+    assert "15/11/2026" in report and "2026-11-15" not in report
+
+    open_items(acme)
+    data = b"facture;statut;date;montant\nFA-0;207;2026-11-02;\n"
+    token = token_of(upload(signed, ("statuts.csv", data)))
+    signed.post(url(token, "preview"))
+    report = signed.get(url(token)).content.decode().split('id="status-report"')[1]
+    assert "02/11/2026" in report and "2026-11-02" not in report

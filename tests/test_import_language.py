@@ -139,7 +139,7 @@ def test_the_import_log_reads_back_a_refusal_written_in_french(client, tmp_path)
     with translation.override("fr"), pytest.raises(ImportFailed):
         import_file(org, path)
     run = ImportRun.objects.get()
-    assert "export.csv, ligne 3, champ 'invoice.issue_date' : '31/02/2026'" in run.error
+    assert "export.csv, ligne 3, champ 'invoice.issue_date'\u00a0: '31/02/2026'" in run.error
     client.force_login(factories.member(org, "manon@acme.test", "manager"))
     page = client.get(reverse("console:import_run", args=[run.pk])).content.decode()
     # Its row and field in their columns, not left in the message.
@@ -148,12 +148,26 @@ def test_the_import_log_reads_back_a_refusal_written_in_french(client, tmp_path)
     assert "ligne 3" not in page and "n&#x27;est pas une date comme" in page
 
 
+def test_the_import_log_reads_back_a_french_refusal_written_with_a_plain_space(client):
+    """The logs written before the catalogue's no-break spaces: their rows still shown."""
+    org = factories.organisation("acme")
+    manager = factories.member(org, "manon@acme.test", "manager")
+    run = ImportRun.objects.create(
+        organisation=org, file_name="export.csv", format="csv", sha256="x", status="failed",
+        error="export.csv, ligne 3, champ 'Date' : pas une date", started_at=timezone.now(),
+        finished_at=timezone.now(), user=manager,
+    )  # fmt: skip
+    client.force_login(manager)
+    page = client.get(reverse("console:import_run", args=[run.pk])).content.decode()
+    assert 'data-label="Ligne">3</td>' in page and "ligne 3" not in page
+
+
 def test_a_problem_line_is_written_in_the_active_language():
     from relance.ledger.imports.records import Problem
 
     problem = Problem("export.csv", 3, "Date", "bad")
     with translation.override("fr"):
-        assert str(problem) == "export.csv, ligne 3, champ 'Date' : bad"
+        assert str(problem) == "export.csv, ligne 3, champ 'Date'\u00a0: bad"
     with translation.override("en"):
         assert str(problem) == "export.csv, row 3, field 'Date': bad"
 
@@ -171,7 +185,9 @@ def test_a_run_failure_is_stored_in_english_and_shown_in_french(client, monkeypa
     client.force_login(factories.member(org, "viewer@acme.test", "viewer"))
     page = client.get(reverse("console:run", args=[failed.pk])).content.decode()
     # Ours in French, the exception's own text as it is.
-    assert "la part 2 sur 2 a échoué après 3 tentative(s) : OSError(&#x27;disk full&#x27;)" in page
+    assert (
+        "la part 2 sur 2 a échoué après 3 tentative(s)\u00a0: OSError(&#x27;disk full&#x27;)"
+    ) in page
     assert "relancez la même date pour terminer" in page
     assert "failed after" not in page
 
@@ -185,8 +201,8 @@ def test_the_sentences_of_a_failure_are_read_back_nested_and_the_rest_left_alone
     with translation.override("fr"):
         shown = run_errors.shown(text)
         assert shown.startswith(
-            "la part 1 sur 3 a échoué après 3 tentative(s) : le processus host:12 s'est arrêté "
-            "(rien écrit depuis 600 s). Ce que les autres parts ont écrit reste acquis"
+            "la part 1 sur 3 a échoué après 3 tentative(s)\u00a0: le processus host:12 s'est "
+            "arrêté (rien écrit depuis 600 s). Ce que les autres parts ont écrit reste acquis"
         )
         assert run_errors.shown("ValueError('x')") == "ValueError('x')"
     with translation.override("en"):
@@ -211,7 +227,7 @@ def test_a_refused_run_is_said_in_french_and_stored_in_english(client):
 def test_a_refused_bank_decision_is_said_in_the_readers_language():
     with translation.override("fr"), pytest.raises(services.BankError) as refused:
         services.parse_parts("=12")
-    assert str(refused.value) == "'=12' : indiquez un numéro de facture, NUMÉRO[=MONTANT]"
+    assert str(refused.value) == "'=12'\u00a0: indiquez un numéro de facture, NUMÉRO[=MONTANT]"
     with translation.override("en"), pytest.raises(services.BankError) as refused:
         services.parse_parts("F-1=12.345")
     assert str(refused.value) == "'12.345' is not an amount above zero with at most two decimals"

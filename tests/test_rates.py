@@ -86,7 +86,7 @@ def test_it_lets_a_database_rate_override_the_shipped_one():
 def test_it_shows_a_series_as_a_table_and_as_json():
     rates("add", "fr_legal_professionals", "2026-07-01", "2,55", "--source", "arrêté test")
     text = rates("show", "fr_legal_professionals")
-    assert "France : taux de l'intérêt légal, professionnels" in text  # French by default
+    assert "France\u00a0: taux de l'intérêt légal, professionnels" in text  # French by default
     assert "2026-07-01" in text and "database" in text and "2015-01-01" in text
     document = json.loads(rates("show", "fr_legal_professionals", "--json"))
     assert document["series"] == "fr_legal_professionals"

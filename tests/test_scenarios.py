@@ -870,5 +870,5 @@ def test_it_refuses_yaml_in_the_readers_language():
     with translation.override("fr"), pytest.raises(ScenarioFileError) as error:
         parse_yaml("version: 1\nversion: 1\n", "doc.yaml")
     assert [p.message for p in error.value.problems] == [
-        "YAML non valide : ligne 2, colonne 1 : la clé 'version' apparaît deux fois"
+        "YAML non valide\u00a0: ligne 2, colonne 1\u00a0: la clé 'version' apparaît deux fois"
     ]

@@ -28,7 +28,7 @@ FRENCH = {
     "claim": ("Déclarer la créance sur ", " au mandataire judiciaire avant le 14/01/2027"),
     "promise": "Promesse de payer toutes les factures ouvertes d'ici le 29/11/2026",
     "call": "Appeler Client C4 SAS au sujet de 1 facture(s), 1\xa0234,50\xa0€",
-    "approved": "formal_notice par Courrier approuvé : signed",
+    "approved": "formal_notice par Courrier approuvé\u00a0: signed",
 }
 ENGLISH = {
     "queued": "first_reminder planned by E-mail for F1",

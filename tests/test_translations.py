@@ -73,3 +73,28 @@ def test_the_catalogue_holds_every_message_of_the_code(tmp_path):
     made = copy / "locale" / "fr" / "LC_MESSAGES" / "django.po"
     assert "#, fuzzy" not in made.read_text(encoding="utf-8").split("\n\n", 1)[1]
     assert [k for k, v in po_entries(made).items() if not v] == []
+
+
+# French typography: a no-break space before ":" and inside « », a narrow one before ";",
+# "!" and "?"; a plain space there lets a line break leave the sign alone at a line's start.
+SPACED_SIGNS = re.compile(r"(\s)([:;!?»])|(«)(\s)")
+WANTED_SPACE = {":": "\u00a0", "»": "\u00a0", "«": "\u00a0", ";": "\u202f", "!": "\u202f",
+                "?": "\u202f"}  # fmt: skip
+
+
+def misspaced(text: str) -> list[str]:
+    """The signs of ``text`` with the wrong space next to them, shown in their context."""
+    found = []
+    for m in SPACED_SIGNS.finditer(text):
+        space, sign = (m.group(1), m.group(2)) if m.group(2) else (m.group(4), m.group(3))
+        if space != WANTED_SPACE[sign]:
+            found.append(f"{space!r} {sign}: …{text[max(m.start() - 20, 0) : m.end() + 10]}…")
+    return found
+
+
+def test_it_spaces_the_french_signs_as_french_typography_does():
+    assert misspaced("Non envoyé : Fait ; « oui » ?") != []  # the rule finds plain spaces
+    assert misspaced("Non envoyé\u00a0: Fait\u202f; «\u00a0oui\u00a0»\u202f?") == []
+    wrong = {msgid: problems for (_, msgid), msgstr in po_entries().items()
+             if (problems := misspaced(msgstr))}  # fmt: skip
+    assert wrong == {}

@@ -319,6 +319,11 @@ def _job_context(
         "header": header,
         "columns": [(h, first[i] if i < len(first) else "") for i, h in enumerate(header) if h],
         "sample": sample,
+        # Each cell with its column's name: a row of the sample is a card on a phone.
+        "sample_cells": [
+            [(header[i] if i < len(header) else "", cell) for i, cell in enumerate(row)]
+            for row in sample
+        ],
         "saved": staging.saved_mappings(console.organisation),
         "name": name,
         "spec": spec,
@@ -347,7 +352,12 @@ def _status_context(staged: staging.Staged) -> dict[str, Any]:
         "result": result,
         "bank_result": result.get("bank"),
         "einvoices": [
-            {**f, "label": EINVOICE_STATUSES.get(f["status"], f["status"])} for f in files
+            {
+                **f,
+                "label": EINVOICE_STATUSES.get(f["status"], f["status"]),
+                "due_date": _dated(f.get("due_date")),
+            }
+            for f in files
         ]
         if staged.format == "einvoice"
         else [],
@@ -366,7 +376,17 @@ def _status_context(staged: staging.Staged) -> dict[str, Any]:
 def _status_report(report: dict[str, Any]) -> dict[str, Any]:
     effect = report.get("effect", "")
     return {**report, "label": STATUS_RESULTS.get(report["result"], report["result"]),
-            "effect": STATUS_EFFECTS.get(effect, effect)}  # fmt: skip
+            "effect": STATUS_EFFECTS.get(effect, effect),
+            "date": _dated(report.get("date"))}  # fmt: skip
+
+
+def _dated(text: str | None) -> dt.date | str | None:
+    """A report's ISO date typed again, for the page to write it in the reader's language;
+    anything else (a date the file got wrong, quoted as it was) as it is."""
+    try:
+        return dt.date.fromisoformat(text) if text else text
+    except ValueError:
+        return text
 
 
 def _einvoice_counts(files: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -535,10 +555,11 @@ def discard(request: HttpRequest, token: str) -> HttpResponse:
 
 # -- the import log ------------------------------------------------------------------------
 
-# A line of the import log (records.Problem.__str__), written in English or in French.
+# A line of the import log (records.Problem.__str__), written in English or in French (its
+# space before the colon plain in the logs written before 2026-12, no-break since).
 _PROBLEM = re.compile(
     r"^(?P<file>.*?)(?:, (?:row|ligne) (?P<row>\d+))?"
-    r"(?:, (?:field|champ) (?P<field>'.*?'|\".*?\"))? ?: (?P<message>.*)$"
+    r"(?:, (?:field|champ) (?P<field>'.*?'|\".*?\"))?[ \u00a0]?: (?P<message>.*)$"
 )
 
 

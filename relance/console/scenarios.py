@@ -715,6 +715,7 @@ def template_preview(request: HttpRequest, channel: str, language: str, slug: st
         "console/scenarios/_preview.html",
         {
             "preview": preview,
+            "language": language,  # the preview's text is in it
             **_html_frame(request, preview),
             **_letter_image(request, channel, language, slug, parts, preview),
         },

@@ -217,7 +217,7 @@ def _facts(org: Organisation, customer: Customer, day: date) -> _Facts:
         note = _(
             "A rate the penalties need is unknown (%(error)s): no penalty is claimed "
             "until it is added."
-        ) % {"error": error}
+        ) % {"error": error.sentence.shown() if isinstance(error, RateUnknown) else error}
     if found is not None:
         laws = sorted({LAW_TITLES[p.law] for p in found.values()})
         note = _("Penalties to %(date)s under %(law)s.") % {

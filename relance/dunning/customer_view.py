@@ -27,6 +27,7 @@ from relance.dunning.penalty_service import customer_penalties, penalties_of
 from relance.dunning.rates import RateUnknown
 from relance.dunning.segments import CustomerFacts, NoDefaultScenario, choose_scenario, load_rules
 from relance.ledger.models import Customer, Dispute, Hold, Invoice, TimelineEvent
+from relance.lib.sentences import Say, shown
 
 # How far ahead a next step's day is moved to find a business day.
 MAX_CLOSED_DAYS = 15
@@ -109,13 +110,15 @@ class CustomerView:
 
 def customer_view(
     org: Organisation, customer: Customer, as_of: dt.date, *, with_timeline: bool = True,
-    limit: int | None = None, offset: int = 0,
+    limit: int | None = None, offset: int = 0, say: Say = shown,
 ) -> CustomerView:  # fmt: skip
     """The customer on ``as_of``: balances as they stand, days, penalties and next steps
-    counted at ``as_of``. Without the timeline, the console reads it a page at a time
-    (``timeline_page``). With ``limit``, only that many open items from ``offset`` (oldest
-    due first) are read, with their levels, penalties and next steps; the totals and counts
-    are still over every open item (summed in SQL), the penalties over the items shown."""
+    counted at ``as_of``; why a scenario applies or no penalty is computed said by ``say``
+    (in the reader's language; ``sentences.written``: as the record keeps it). Without the
+    timeline, the console reads it a page at a time (``timeline_page``). With ``limit``,
+    only that many open items from ``offset`` (oldest due first) are read, with their
+    levels, penalties and next steps; the totals and counts are still over every open item
+    (summed in SQL), the penalties over the items shown."""
     open_invoices = Invoice.objects.filter(
         organisation=org, customer=customer, balance__gt=org.min_balance
     )
@@ -153,10 +156,10 @@ def customer_view(
         .order_by("agreed_on", "pk")
     )
     if limit is None:
-        penalties, penalty_totals, penalty_note = _penalties(customer, as_of)
+        penalties, penalty_totals, penalty_note = _penalties(customer, as_of, say)
     else:
-        penalties, penalty_totals, penalty_note = _penalties_of_items(org, invoices, as_of)
-    scenario, scenario_note = _scenario(org, customer, summary.largest, as_of)
+        penalties, penalty_totals, penalty_note = _penalties_of_items(org, invoices, as_of, say)
+    scenario, scenario_note = _scenario(org, customer, summary.largest, as_of, say)
     case = policy.CustomerCase(
         customer_id=customer.pk,
         scenario=scenario[0] if scenario else policy.ScenarioSpec(None, "", ()),
@@ -244,7 +247,7 @@ def _open_summary(open_invoices: Any, as_of: dt.date) -> _OpenSummary:
 
 
 def _penalties_of_items(
-    org: Organisation, invoices: list[Invoice], as_of: dt.date
+    org: Organisation, invoices: list[Invoice], as_of: dt.date, say: Say
 ) -> tuple[dict[int, PenaltySummary], dict[str, dict[str, Any]], str]:
     """``_penalties`` on these open items alone (those late on ``as_of``), with the same
     service and rules: a few queries, whatever the number of items."""
@@ -252,7 +255,7 @@ def _penalties_of_items(
     try:
         found = penalties_of(org, due, as_of) if due else {}
     except (RateUnknown, NoLaw) as exc:
-        return {}, {}, str(exc)
+        return {}, {}, say(*exc.sentence)
     late = [found[i.pk] for i in due if found[i.pk].is_late]
     by_invoice = {
         i.pk: PenaltySummary(p.interest, p.indemnity, p.total, p.days_late)
@@ -281,13 +284,13 @@ def _timeline(org: Organisation, customer: Customer) -> list[dict[str, Any]]:
 
 
 def _penalties(
-    customer: Customer, as_of: dt.date
+    customer: Customer, as_of: dt.date, say: Say
 ) -> tuple[dict[int, PenaltySummary], dict[str, dict[str, Any]], str]:
     """Per late invoice and per currency, from the penalty service; or why there are none."""
     try:
         result = customer_penalties(customer, as_of)
     except (RateUnknown, NoLaw) as exc:
-        return {}, {}, str(exc)
+        return {}, {}, say(*exc.sentence)
     by_invoice = {
         late.invoice_id: PenaltySummary(
             late.penalty.interest, late.penalty.indemnity, late.penalty.total,
@@ -304,14 +307,14 @@ def _penalties(
 
 
 def _scenario(
-    org: Organisation, customer: Customer, largest: Decimal | None, as_of: dt.date
+    org: Organisation, customer: Customer, largest: Decimal | None, as_of: dt.date, say: Say
 ) -> tuple[tuple[policy.ScenarioSpec, ScenarioView] | None, str]:
     try:
         rules, default, explicit = load_rules(org)
     except NoDefaultScenario as exc:
         return None, run_errors.shown(str(exc))
     facts = CustomerFacts(customer.risk_class, customer.customer_since, largest, as_of)
-    choice = choose_scenario(facts, rules, default, explicit.get(customer.pk))
+    choice = choose_scenario(facts, rules, default, explicit.get(customer.pk), say)
     scenario = Scenario.objects.prefetch_related("steps").get(
         organisation=org, pk=choice.scenario_id
     )

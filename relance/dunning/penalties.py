@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext_noop
+
 from relance.dunning.rates import (
     RateRow,
     RateTable,
@@ -33,6 +35,7 @@ from relance.dunning.rates import (
     half_year_label,
     half_year_start,
 )
+from relance.lib.sentences import Sentence
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -127,7 +130,15 @@ class PenaltyTotal:
 
 
 class NoLaw(ValueError):
-    """No late-payment regime is known for the organisation's country."""
+    """No late-payment regime is known for the organisation's country. Its text is the
+    ``sentence`` in English; a page shows the sentence in its reader's language."""
+
+    def __init__(self, sentence: Sentence) -> None:
+        super().__init__(str(sentence))
+        self.sentence = sentence
+
+
+NO_LAW = gettext_noop("no late-payment rules for the country %(country)s")
 
 
 # --- Building blocks --------------------------------------------------------------------
@@ -453,7 +464,7 @@ def penalty_for(
     a late payment."""
     law = law_for_country(country)
     if law is None:
-        raise NoLaw(f"no late-payment rules for the country {country!r}")
+        raise NoLaw(Sentence(NO_LAW, {"country": repr(country)}))
     if any(credited < 0 for _, credited in credit_notes):
         raise ValueError("credit notes cannot be negative")
     amount = max(amount - sum((credited for _, credited in credit_notes), ZERO), ZERO)

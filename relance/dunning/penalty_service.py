@@ -31,6 +31,7 @@ from django.db.models import F, Q
 from relance.accounts.models import Organisation
 from relance.dunning import owed
 from relance.dunning.penalties import (
+    NO_LAW,
     SERIES_FOR_LAW,
     NoLaw,
     Penalty,
@@ -43,6 +44,7 @@ from relance.dunning.penalties import (
 from relance.dunning.policy import hold_active
 from relance.dunning.rates import RateTable, RateUnknown, load_tables
 from relance.ledger.models import Allocation, Customer, Hold, HoldKind, Invoice, PaymentKind
+from relance.lib.sentences import Sentence
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def penalties_of(
     country = organisation.country
     law = law_for_country(country)
     if law is None:
-        raise NoLaw(f"no late-payment rules for the organisation's country {country!r}")
+        raise NoLaw(Sentence(NO_LAW, {"country": repr(country)}))
     if tables is None:
         tables = {}
     missing = [series for series in SERIES_FOR_LAW[law] if series not in tables]

@@ -46,7 +46,10 @@ from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 
+from django.utils.translation import gettext_noop
+
 from relance.lib.dates import out_of_range
+from relance.lib.sentences import Sentence
 
 SERIES = (
     "ecb_mro",
@@ -103,12 +106,34 @@ KIND_HELP = {
 
 
 class RateUnknown(LookupError):
-    """No rate is known for the period asked: an administrator must add it."""
+    """No rate is known for the period asked: an administrator must add it. Its text is the
+    ``sentence`` in English; a page shows the sentence in its reader's language."""
 
-    def __init__(self, series: str, period: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, series: str, period: str, sentence: Sentence) -> None:
+        super().__init__(str(sentence))
         self.series = series
         self.period = period
+        self.sentence = sentence
+
+
+# Why no rate is known (RateUnknown), said in a sentence of each kind and its parts.
+NO_RATE_ON = gettext_noop(
+    "No %(series)s rate on %(day)s: %(known)s. Add the rate in force then with: relance rates"
+    " add %(series)s YYYY-MM-DD PERCENT --source TEXT"
+)
+FIRST_ROW = gettext_noop("its first row is %(day)s")
+NO_ROW = gettext_noop("it has no row")
+NO_RATE_FOR = gettext_noop(
+    "No %(series)s %(what)s for %(period)s (%(start)s to %(end)s): %(known)s. An administrator"
+    " adds it, once published, with: %(fetch)s, or relance rates add %(series)s %(wanted)s"
+    " PERCENT --source TEXT"
+)
+RATE = gettext_noop("rate")
+BANK_RATE = gettext_noop("rate (Bank Rate on %(day)s)")
+NO_ROW_OF_IT = gettext_noop("Relance has no row of it")
+KNOWN_UP_TO = gettext_noop("Relance knows it up to %(period)s and never carries a rate forward")
+KNOWN_FROM = gettext_noop("Relance knows it from %(period)s only")
+NO_ROW_FOR_HALF_YEAR = gettext_noop("the table has no row for that half-year")
 
 
 class RateInputError(ValueError):
@@ -187,35 +212,31 @@ class RateTable:
                 break
             found = row
         if found is None:
-            first = f"its first row is {self.rows[0].date}" if self.rows else "it has no row"
-            raise RateUnknown(
-                self.series,
-                day.isoformat(),
-                f"No {self.series} rate on {day}: {first}. Add the rate in force then with: "
-                f"relance rates add {self.series} YYYY-MM-DD PERCENT --source TEXT",
-            )
+            first = Sentence(FIRST_ROW, {"day": self.rows[0].date}) if self.rows else None
+            known = first or Sentence(NO_ROW)
+            values = {"series": self.series, "day": day, "known": known}
+            raise RateUnknown(self.series, day.isoformat(), Sentence(NO_RATE_ON, values))
         return found
 
     def _unknown(self, day: date, wanted: date) -> RateUnknown:
         period = half_year_label(day)
         if not self.rows:
-            known = "Relance has no row of it"
+            known = Sentence(NO_ROW_OF_IT)
         elif wanted > self.rows[-1].date:
-            known = f"Relance knows it up to {self._period_of(self.rows[-1].date)} and never "
-            known += "carries a rate forward"
+            known = Sentence(KNOWN_UP_TO, {"period": self._period_of(self.rows[-1].date)})
         elif wanted < self.rows[0].date:
-            known = f"Relance knows it from {self._period_of(self.rows[0].date)} only"
+            known = Sentence(KNOWN_FROM, {"period": self._period_of(self.rows[0].date)})
         else:
-            known = "the table has no row for that half-year"
-        what = "rate" if self.kind is Kind.HALF_YEAR else f"rate (Bank Rate on {wanted})"
-        return RateUnknown(
-            self.series,
-            period,
-            f"No {self.series} {what} for {period} ({half_year_start(day)} to "
-            f"{half_year_end(day)}): {known}. An administrator adds it, once published, "
-            f"with: {FETCH_HINT[self.series]}, or relance rates add {self.series} {wanted} "
-            "PERCENT --source TEXT",
+            known = Sentence(NO_ROW_FOR_HALF_YEAR)
+        what = (
+            Sentence(RATE) if self.kind is Kind.HALF_YEAR else Sentence(BANK_RATE, {"day": wanted})
         )
+        values = {
+            "series": self.series, "what": what, "period": period, "start": half_year_start(day),
+            "end": half_year_end(day), "known": known, "fetch": FETCH_HINT[self.series],
+            "wanted": wanted.isoformat(),  # in a command: as the command line reads it
+        }  # fmt: skip
+        return RateUnknown(self.series, period, Sentence(NO_RATE_FOR, values))
 
     def _period_of(self, row_date: date) -> str:
         if self.kind is Kind.REFERENCE_DATE:

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 from relance.accounts.models import Organisation
 from relance.dunning.models import CustomerScenario, Scenario, SegmentRule
 from relance.ledger.models import Customer, Invoice
+from relance.lib.sentences import NO_VALUES, Say, written
 
 
 class NoDefaultScenario(LookupError):
@@ -30,6 +31,21 @@ NO_DEFAULT = gettext_noop(
     "organisation %(organisation)s has no default scenario: run `relance scenario"
     " install-defaults` or import a scenario file"
 )
+
+# Why a customer follows a scenario: written in English in the run's explanation, shown in
+# the reader's language on the customer's page (``choose_scenario``'s ``say``).
+EXPLICIT = gettext_noop("explicit choice for this customer")
+NO_RULE = gettext_noop("no rule matched: default scenario")
+BY_RULE = gettext_noop("rule %(position)s “%(name)s”: %(conditions)s")
+NO_CONDITION = gettext_noop("no condition")
+RISK_CLASS = gettext_noop("risk class %(risk_class)s")
+RISK_CLASSES = {  # the known classes in a sentence each: their name translated with it
+    "low": gettext_noop("risk class low"),
+    "medium": gettext_noop("risk class medium"),
+    "high": gettext_noop("risk class high"),
+}
+OPEN_ITEM = gettext_noop("an open item of %(largest)s >= %(minimum)s")
+YEARS = gettext_noop("customer for %(years)s years")
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,7 @@ def seniority(since: dt.date, as_of: dt.date) -> int:
     return max(years, 0)
 
 
-def rule_match(rule: Rule, facts: CustomerFacts) -> list[str] | None:
+def rule_match(rule: Rule, facts: CustomerFacts, say: Say = written) -> list[str] | None:
     """What made the rule match (one phrase per condition), or None if it does not.
 
     A condition that cannot be checked (no ``customer_since``, nothing open) does not
@@ -74,12 +90,13 @@ def rule_match(rule: Rule, facts: CustomerFacts) -> list[str] | None:
     if rule.risk_class:
         if facts.risk_class != rule.risk_class:
             return None
-        why.append(f"risk class {rule.risk_class}")
+        risk = RISK_CLASSES.get(rule.risk_class, RISK_CLASS)
+        why.append(say(risk, {"risk_class": rule.risk_class}))
     if rule.min_invoice_amount is not None:
         largest = facts.largest_open_amount
         if largest is None or largest < rule.min_invoice_amount:
             return None
-        why.append(f"an open item of {largest} >= {rule.min_invoice_amount}")
+        why.append(say(OPEN_ITEM, {"largest": largest, "minimum": rule.min_invoice_amount}))
     if rule.min_years is not None or rule.max_years is not None:
         if facts.customer_since is None:
             return None
@@ -88,7 +105,7 @@ def rule_match(rule: Rule, facts: CustomerFacts) -> list[str] | None:
             return None
         if rule.max_years is not None and years >= rule.max_years:
             return None
-        why.append(f"customer for {years} years")
+        why.append(say(YEARS, {"years": years}))
     return why
 
 
@@ -97,17 +114,20 @@ def choose_scenario(
     rules: Sequence[Rule],
     default_scenario_id: int,
     explicit_scenario_id: int | None = None,
+    say: Say = written,
 ) -> Choice:
-    """The scenario of one customer and why. Rules are tried by position, whatever the order
+    """The scenario of one customer and why (``say`` writes the why: in English for the
+    record, ``sentences.shown`` for a page). Rules are tried by position, whatever the order
     of ``rules``; the first that matches wins."""
     if explicit_scenario_id is not None:
-        return Choice(explicit_scenario_id, "explicit choice for this customer")
+        return Choice(explicit_scenario_id, say(EXPLICIT, NO_VALUES))
     for rule in sorted(rules, key=lambda r: r.position):
-        why = rule_match(rule, facts)
+        why = rule_match(rule, facts, say)
         if why is not None:
-            detail = ", ".join(why) or "no condition"
-            return Choice(rule.scenario_id, f"rule {rule.position} “{rule.name}”: {detail}")
-    return Choice(default_scenario_id, "no rule matched: default scenario")
+            conditions = ", ".join(why) or say(NO_CONDITION, NO_VALUES)
+            values = {"position": rule.position, "name": rule.name, "conditions": conditions}
+            return Choice(rule.scenario_id, say(BY_RULE, values))
+    return Choice(default_scenario_id, say(NO_RULE, NO_VALUES))
 
 
 def load_rules(organisation: Organisation) -> tuple[list[Rule], int, dict[int, int]]:

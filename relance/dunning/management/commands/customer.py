@@ -17,6 +17,7 @@ from relance.ledger.customer_file import Refused, assign_collector
 from relance.ledger.models import Customer
 from relance.lib.commands import iso_date, organisation_option, refused, scope_options
 from relance.lib.output import Column, money, print_json, print_table
+from relance.lib.sentences import written
 
 
 class Command(BaseCommand):
@@ -44,7 +45,8 @@ class Command(BaseCommand):
         if opts["action"] == "assign":
             self.assign(customer, opts)
             return
-        view = customer_view(org, customer, opts["date"] or today_for(org))
+        # The command line's sentences as the record keeps them: in English.
+        view = customer_view(org, customer, opts["date"] or today_for(org), say=written)
         if opts["json"]:
             print_json(self.stdout, dataclasses.asdict(view))
         else:
