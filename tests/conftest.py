@@ -74,6 +74,16 @@ def in_english(settings):
 
 
 @pytest.fixture(autouse=True)
+def _language_of_the_settings():
+    """A request read in another language (its Accept-Language, a customer's portal) leaves
+    that language active in the thread: the next test starts from the settings' again."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """What one test computed and cached is not another's (ids are reused after a
     rollback on SQLite)."""
