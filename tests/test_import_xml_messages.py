@@ -23,6 +23,7 @@ from relance.ledger.imports.messages import not_well_formed
 from relance.ledger.lifecycle import read_statuses
 
 NBSP = "\u00a0"
+NNBSP = "\u202f"  # narrow, before "?" (test_translations)
 
 
 def syntax_error(data: bytes) -> etree.XMLSyntaxError:
@@ -55,7 +56,7 @@ def _no_language_left():
             " elements are closed (cut short?). Technical detail: Premature end of data in tag"
             " ID line 3",
             f"illisible.xml n'est pas un XML bien formé, ligne 3, colonne 11{NBSP}: le fichier"
-            f" s'arrête avant la fermeture de ses éléments (tronqué{NBSP}?). Détail"
+            f" s'arrête avant la fermeture de ses éléments (tronqué{NNBSP}?). Détail"
             f" technique{NBSP}: Premature end of data in tag ID line 3",
         ),
         (
@@ -100,7 +101,7 @@ def test_an_einvoice_of_a_folder_is_refused_in_french_naming_the_file(tmp_path):
     refused = {f["file"]: f["problems"] for f in result.files if f["status"] == "refused"}
     [problem] = refused["coupée.xml"]
     assert problem.startswith("coupée.xml n'est pas un XML bien formé, ligne ")
-    assert f"(tronqué{NBSP}?)" in problem and "Premature end of data" in problem
+    assert f"(tronqué{NNBSP}?)" in problem and "Premature end of data" in problem
 
 
 @pytest.mark.django_db

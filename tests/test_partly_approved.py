@@ -258,9 +258,12 @@ def test_paying_online_from_the_portal_asks_the_approved_amount(settings, ledger
 
 
 def test_only_a_partial_approval_may_give_an_amount_of_zero(ledger, tmp_path):
+    from django.utils import translation
+
     from relance.ledger.imports import ImportFailed
 
     org, _, _ = ledger
+    translation.activate("en")  # the problems read in English (conftest resets it)
     with pytest.raises(ImportFailed) as refused:
         import_file(org, statuses(tmp_path, f"FA-1;212;{D};0;;", f"FA-1;206;{D};1000;;"))
     assert [str(p) for p in refused.value.problems] == [
