@@ -439,6 +439,14 @@ def law_for_country(country: str) -> Law | None:
     return None
 
 
+def required_law(country: str) -> Law:
+    """``law_for_country``, or NoLaw when penalties are asked where no regime is known."""
+    law = law_for_country(country)
+    if law is None:
+        raise NoLaw(Sentence(NO_LAW, {"country": repr(country)}))
+    return law
+
+
 SERIES_FOR_LAW = {
     Law.FR: ("fr_late_penalty_default", "fr_late_penalty_floor"),
     Law.UK: ("uk_boe_reference",),
@@ -462,9 +470,7 @@ def penalty_for(
     """The penalty under the law of the organisation's country (``SERIES_FOR_LAW`` says
     which tables it needs). ``credit_notes`` lower the amount itself: a credit note is not
     a late payment."""
-    law = law_for_country(country)
-    if law is None:
-        raise NoLaw(Sentence(NO_LAW, {"country": repr(country)}))
+    law = required_law(country)
     if any(credited < 0 for _, credited in credit_notes):
         raise ValueError("credit notes cannot be negative")
     amount = max(amount - sum((credited for _, credited in credit_notes), ZERO), ZERO)

@@ -31,20 +31,18 @@ from django.db.models import F, Q
 from relance.accounts.models import Organisation
 from relance.dunning import owed
 from relance.dunning.penalties import (
-    NO_LAW,
     SERIES_FOR_LAW,
     NoLaw,
     Penalty,
     PenaltyTotal,
     Settlements,
-    law_for_country,
     penalty_for,
+    required_law,
     sum_penalties,
 )
 from relance.dunning.policy import hold_active
 from relance.dunning.rates import RateTable, RateUnknown, load_tables
 from relance.ledger.models import Allocation, Customer, Hold, HoldKind, Invoice, PaymentKind
-from relance.lib.sentences import Sentence
 
 
 @dataclass(frozen=True)
@@ -110,9 +108,7 @@ def penalties_of(
     a cache the caller may keep between calls, is filled with the series read), and the
     part not approved of partly approved invoices (``owed.unapproved_of``)."""
     country = organisation.country
-    law = law_for_country(country)
-    if law is None:
-        raise NoLaw(Sentence(NO_LAW, {"country": repr(country)}))
+    law = required_law(country)
     if tables is None:
         tables = {}
     missing = [series for series in SERIES_FOR_LAW[law] if series not in tables]
