@@ -15,6 +15,7 @@ from relance.channels.models import MessageTemplate
 from relance.dunning import outbox
 from relance.dunning.engine import run
 from relance.dunning.models import Step
+from relance.ledger.models import Invoice
 
 pytestmark = pytest.mark.usefixtures("in_english")
 
@@ -288,3 +289,40 @@ def test_it_answers_404_for_an_unknown_template_or_another_organisations_custome
     assert client.get(edit_url("fax", "en", "first_reminder")).status_code == 404
     assert client.get(edit_url(), {"customer": stranger.pk}).status_code == 404
     assert client.post(edit_url() + "preview/", {"customer": stranger.pk}).status_code == 404
+
+
+def _every_shipped_message() -> list[tuple[str, str, str]]:
+    return [
+        (channel, language, slug)
+        for (channel, language), slugs in overrides.shipped_slugs().items()
+        if channel != "letter"
+        for slug in slugs
+    ]
+
+
+@pytest.mark.parametrize("with_customer", [True, False], ids=["customer", "example"])
+def test_every_shipped_message_previews_without_an_error(org, acme_customer, with_customer):
+    customer = acme_customer if with_customer else None
+    failed = {
+        key: shown.errors
+        for key in _every_shipped_message()
+        if (shown := overrides.preview(org, *key, customer, D)).errors
+    }
+    assert failed == {}
+
+
+def test_a_plans_messages_preview_the_customers_active_plan(org, acme_customer):
+    invoices = list(Invoice.objects.filter(customer=acme_customer))
+    schedule = [(D + dt.timedelta(days=10), "700.00"), (D + dt.timedelta(days=40), "800.00")]
+    make.plan(acme_customer, invoices, schedule, on=D)
+    reminder = overrides.preview(org, "email", "en", "instalment_reminder", acme_customer, D)
+    assert not reminder.errors and "€700.00" in reminder.text
+    confirmation = overrides.preview(org, "email", "en", "plan_confirmation", acme_customer, D)
+    assert not confirmation.errors and "€800.00" in confirmation.text
+
+
+def test_a_plans_messages_preview_an_example_plan_without_one(org, acme_customer):
+    shown = overrides.preview(org, "email", "en", "plan_confirmation", acme_customer, D)
+    assert not shown.errors
+    # What the customer owes (1,500.00) in three instalments from a week on.
+    assert "€500.00" in shown.text and "1 December 2026" in shown.text

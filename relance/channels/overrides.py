@@ -24,6 +24,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,15 @@ from relance.channels import templates
 from relance.channels.models import MessageTemplate, TemplatePart
 from relance.channels.paying import Payment, data_uri
 from relance.documents import typesetting
-from relance.dunning.batch import Facts, load_email_facts
-from relance.dunning.models import CommPurpose, Communication, CommunicationItem, StepChannel
+from relance.dunning import instalments, plans
+from relance.dunning.batch import Facts, InstalmentDue, PlanSchedule, load_email_facts
+from relance.dunning.models import (
+    CommPurpose,
+    Communication,
+    CommunicationItem,
+    PaymentPlan,
+    StepChannel,
+)
 from relance.ledger.models import Customer, Invoice
 
 NAME = re.compile(
@@ -384,17 +392,17 @@ def _context(
     if customer is None:
         customer = Customer(organisation=organisation, reference="C-0001",
                             legal_name="Exemple SAS", language=language)  # fmt: skip
-        invoices: list[Invoice] = []
+        invoices = _example_invoices(organisation, customer, slug, today)
     else:
         invoices = list(
             Invoice.objects.filter(
                 organisation=organisation, customer=customer, balance__gt=organisation.min_balance
             ).order_by("due_date", "number")[:50]
         )
-    purpose = CommPurpose.THANKS if slug == "thanks" else CommPurpose.REMINDER
     comm = Communication(
         organisation=organisation, customer=customer, channel=channel, template=slug,
-        language=language, purpose=purpose, run_date=today, send_on=today,
+        language=language, purpose=_PURPOSES.get(slug, CommPurpose.REMINDER), run_date=today,
+        send_on=today,
     )  # fmt: skip
     items = [CommunicationItem(communication=comm, invoice=invoice, step_position=1,
                                days_overdue=(today - invoice.due_date).days,
@@ -402,17 +410,84 @@ def _context(
     facts = Facts()
     if customer.pk:
         load_email_facts(facts, [customer.pk], [invoice.pk for invoice in invoices])
-    try:
-        context = message_context(comm, items, today, facts)
-    except ValueError:  # an instalment reminder without an instalment to show
-        comm.purpose = CommPurpose.REMINDER
-        context = message_context(comm, items, today, facts)
+    if comm.purpose in (CommPurpose.INSTALMENT, CommPurpose.PLAN_CONFIRMATION):
+        _shown_plan(comm, facts, _schedule(organisation, customer, invoices, today), today)
+    context = message_context(comm, items, today, facts)
     # The payment code shown in the preview's page (which allows data: images only), where
     # an e-mail carries it as a part of its own.
     payment = context.get("payment")
     if isinstance(payment, Payment) and payment.code is not None:
         context["payment"] = payment.shown_at(data_uri(payment.code))
     return context
+
+
+def _example_invoices(
+    organisation: Organisation, customer: Customer, slug: str, today: dt.date
+) -> list[Invoice]:
+    """What an example customer owes in a preview: two invoices fallen due, or, for a
+    courtesy reminder, one that falls due in five days; unsaved."""
+    dues = [(5, "1500.00")] if slug == "courtesy" else [(-30, "1200.00"), (-12, "300.00")]
+    day = dt.timedelta(days=1)
+    return [
+        Invoice(
+            organisation=organisation,
+            customer=customer,
+            number=f"F-0000{n}",
+            issue_date=today + (days - 30) * day,
+            due_date=today + days * day,
+            currency=organisation.currency,
+            amount=Decimal(amount),
+            balance=Decimal(amount),
+        )
+        for n, (days, amount) in enumerate(dues, start=1)
+    ]
+
+
+# The messages whose purpose is not a reminder's: a preview gives them what they show.
+_PURPOSES = {
+    "thanks": CommPurpose.THANKS,
+    instalments.TEMPLATE: instalments.PURPOSE,
+    plans.TEMPLATE: plans.PURPOSE,
+}
+_EXAMPLE_OWED = Decimal("1200.00")
+
+
+def _schedule(
+    organisation: Organisation, customer: Customer, invoices: list[Invoice], today: dt.date
+) -> PlanSchedule:
+    """The plan a preview shows: the customer's active one, else what they owe (an example
+    sum when that is nothing) in three monthly instalments from a week on."""
+    active = PaymentPlan.Status.ACTIVE
+    found = (
+        PaymentPlan.objects.filter(organisation=organisation, customer=customer, status=active)
+        .order_by("-agreed_on", "-pk")
+        .prefetch_related("instalments")
+        .first()
+        if customer.pk
+        else None
+    )
+    if found is not None and found.instalments.all():
+        schedule = tuple((i.due_date, i.amount) for i in found.instalments.all())
+        return PlanSchedule(found.status, found.agreed_on, schedule)
+    owed = sum((invoice.balance for invoice in invoices), Decimal(0))
+    owed = owed if owed >= 1 else _EXAMPLE_OWED
+    first = today + dt.timedelta(days=7)
+    return PlanSchedule(active, today, tuple(plans.propose(owed, 3, first, "month")))
+
+
+def _shown_plan(comm: Communication, facts: Facts, schedule: PlanSchedule, today: dt.date) -> None:
+    """The unsaved ``comm`` given ``schedule`` as its plan, or its next instalment as the
+    one it reminds of, in ``facts`` as the outbox loads them for a real message."""
+    facts.plans[comm.pk] = schedule
+    due, amount = next(
+        ((due, amount) for due, amount in schedule.instalments if due >= today),
+        schedule.instalments[-1],
+    )
+    comm.instalment_id = _PREVIEW_INSTALMENT
+    facts.instalments[_PREVIEW_INSTALMENT] = InstalmentDue(0, due, amount, Decimal(0))
+
+
+_PREVIEW_INSTALMENT = -1  # no instalment has this id: the preview's own
 
 
 # -- writing ------------------------------------------------------------------------------
