@@ -90,8 +90,13 @@ from relance.ledger.imports.stream import (
 )
 from relance.ledger.models import Customer, PaymentKind
 from relance.ledger.validation import check_customer_fields
+from relance.lib.perf import sqlite_setting
 
 _CUSTOMER = INVOICE_FIELDS.index("customer_id")
+# SQLite's page cache while a re-import writes (KiB): the pages it changes in a ledger of a
+# million invoices (their indexes, payments, allocations, events) outgrow the default 64 MiB,
+# and each page spilled before the commit is written twice and read back.
+WRITE_CACHE_KIB = 256 * 1024
 
 
 def restreams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> bool:
@@ -108,7 +113,9 @@ def reimport_streamed(organisation: Organisation, asked: Asked) -> ImportResult:
     result = asked.result()
     streamer = _Restreamer(organisation, asked.path.name, result, asked.as_of,
                            asked.progress or _silent, asked.dry_run)  # fmt: skip
-    read_streamed(organisation, asked, streamer, result, chunk=CHUNK, known=known_fingerprints)
+    with sqlite_setting("cache_size", -WRITE_CACHE_KIB):
+        read_streamed(organisation, asked, streamer, result, chunk=CHUNK,
+                      known=known_fingerprints)  # fmt: skip
     return result
 
 
