@@ -307,3 +307,34 @@ def test_only_the_customers_a_file_changes_are_checked_again(org, tmp_path, monk
     with pytest.raises(ImportFailed, match="not a valid SIREN"):
         run(*rows[:4], rows[4].replace("732829320", "732829321"))
     assert checked == ["Client 4"]
+
+
+def cache_size() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="a SQLite setting")
+def test_a_streamed_re_import_writes_with_a_larger_page_cache(org, tmp_path, monkeypatch):
+    """A re-import's writes outgrow SQLite's default page cache at a million invoices: it
+    writes with a larger one (spilled pages are written twice), then gives it back."""
+    from relance.ledger.imports import restream
+    from relance.lib import bulk
+
+    run(org, tmp_path, "first.csv", ["C1;F-1;01/10/2026;31/10/2026;100,00;100,00"])
+    before = cache_size()
+    seen: list[int] = []
+    real_insert = bulk.insert
+
+    def insert(*args, **kwargs):
+        seen.append(cache_size())
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(bulk, "insert", insert)
+    run(org, tmp_path, "later.csv", [
+        "C1;F-1;01/10/2026;31/10/2026;100,00;0,00",  # paid since: a payment written
+        "C1;F-2;05/11/2026;05/12/2026;50,00;50,00",  # new
+    ])  # fmt: skip
+    assert seen and set(seen) == {-restream.WRITE_CACHE_KIB}
+    assert -restream.WRITE_CACHE_KIB < before == cache_size()

@@ -23,6 +23,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 from relance.accounts.models import Organisation
 from relance.ledger.models import Invoice
 from relance.lib import shares as lib_shares
+from relance.lib.perf import sqlite_setting
 
 PARALLEL_FROM = 200_000  # open items: below, forking costs more than it saves
 MAX_JOBS = 4
@@ -173,7 +174,7 @@ def write_cache() -> Iterator[None]:
     state, the items and their indexes outgrow the default 64 MiB on a first run, and
     spilling them costs about a second per million items. Restored afterwards, so that a
     long-lived process does not keep it."""
-    with _sqlite_pragma("cache_size", -WRITE_CACHE_KIB):
+    with sqlite_setting("cache_size", -WRITE_CACHE_KIB):
         yield
 
 
@@ -184,24 +185,5 @@ def mapped_reads() -> Iterator[None]:
     each page costs a system call copying it into SQLite's cache. The pages touched count
     in the process's resident memory (shared with the system's file cache). Restored
     afterwards, so that a long-lived process does not keep the map."""
-    with _sqlite_pragma("mmap_size", READ_MAP_BYTES):
+    with sqlite_setting("mmap_size", READ_MAP_BYTES):
         yield
-
-
-@contextmanager
-def _sqlite_pragma(name: str, value: int) -> Iterator[None]:
-    """The connection's SQLite setting ``name`` at ``value`` within the block, then as it
-    was (nothing on another database)."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(f"PRAGMA {name}")
-        row = cursor.fetchone()
-        before = row[0] if row else 0
-        cursor.execute(f"PRAGMA {name} = {int(value)}")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA {name} = {int(before)}")

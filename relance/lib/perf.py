@@ -3,7 +3,8 @@ the objects they make, in one of two ways. ``collector_paused`` turns it off for
 that makes many objects and no cycles (the run, a file's reading); ``collector_spared``
 keeps collecting young objects but stops walking old ones, for a long piece of work whose
 code may make cycles (a table's import, with the ORM). ``in_child`` runs a piece of work in
-a forked process, on the machine's other core."""
+a forked process, on the machine's other core. ``sqlite_setting`` sets a SQLite pragma of the
+connection for a block (a larger page cache while a large write goes on)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
+
+from django.db import connection
 
 T = TypeVar("T")
 
@@ -107,3 +110,23 @@ def may_fork() -> bool:
     """Whether this process may fork: fork copies only the calling thread, and a lock another
     thread holds would stay held in the child."""
     return hasattr(os, "fork") and threading.active_count() == 1
+
+
+@contextmanager
+def sqlite_setting(name: str, value: int) -> Iterator[None]:
+    """The connection's SQLite setting ``name`` at ``value`` within the block, then as it
+    was (nothing on another database): set outside a transaction, so that the cache shrunk
+    back holds no page the transaction changed."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"PRAGMA {name}")
+        row = cursor.fetchone()
+        before = row[0] if row else 0
+        cursor.execute(f"PRAGMA {name} = {int(value)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA {name} = {int(before)}")
