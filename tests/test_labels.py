@@ -5,6 +5,7 @@ name, a task handed over for a message titled from its codes in the reader's lan
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import factories as f
 import pytest
@@ -17,6 +18,7 @@ from relance.dunning import outbox, task_titles
 from relance.dunning.engine import run
 from relance.dunning.labels import TEMPLATE_LABELS, step_label, template_label
 from relance.dunning.models import Task
+from relance.ledger.timeline import render
 
 D = dt.date(2026, 11, 23)  # a Monday
 
@@ -124,3 +126,14 @@ def test_the_customer_page_names_the_next_step_by_its_label(client, org):
     with translation.override("fr"):
         page = client.get(reverse("console:customer", args=[customer.pk])).content.decode()
     assert "Première relance" in page and "first_reminder" not in page
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [(1, "Appeler Durand SARL au sujet d'une facture, 10,00\u00a0€"),
+     (2, "Appeler Durand SARL au sujet de 2 factures, 10,00\u00a0€")],
+)  # fmt: skip
+def test_a_calls_title_counts_its_invoices_in_words(count, expected):
+    text = task_titles.handed_over("call", "call", "Durand SARL", count, [(Decimal(10), "EUR")])
+    with translation.override("fr"):
+        assert render(text) == expected

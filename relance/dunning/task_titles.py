@@ -43,10 +43,14 @@ def handed_over(
         message = gettext_noop(
             "Print and post the letter “%(template)s” to %(customer)s (%(total)s)"
         )
+    elif channel == StepChannel.SMS and count == 1:
+        message = gettext_noop("Text %(customer)s about one invoice, %(total)s")
     elif channel == StepChannel.SMS:
-        message = gettext_noop("Text %(customer)s about %(count)s invoice(s), %(total)s")
+        message = gettext_noop("Text %(customer)s about %(count)s invoices, %(total)s")
+    elif channel == StepChannel.CALL and count == 1:
+        message = gettext_noop("Call %(customer)s about one invoice, %(total)s")
     elif channel == StepChannel.CALL:
-        message = gettext_noop("Call %(customer)s about %(count)s invoice(s), %(total)s")
+        message = gettext_noop("Call %(customer)s about %(count)s invoices, %(total)s")
     elif channel == StepChannel.HANDOVER:
         message = gettext_noop("Hand %(customer)s's file over (%(total)s)")
     else:
