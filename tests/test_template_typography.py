@@ -2,8 +2,8 @@
 as the catalogue does (tests/test_translations.py): a no-break space before ":" and inside
 « », a narrow one before ";", "!" and "?".
 
-Text messages are left out: a no-break space is not in the GSM alphabet, and one would
-send every text in UCS-2, 70 characters a part instead of 160 (docs/sms.md)."""
+Text messages are left out: their spaces are normalised to plain ones, a no-break space
+being outside the GSM alphabet (docs/sms.md)."""
 
 from __future__ import annotations
 
