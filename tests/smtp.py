@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import socket
 import threading
 import time
@@ -37,7 +38,8 @@ class Received:
     @property
     def subject(self) -> str:
         # Django 5.2 folds an encoded subject onto a continuation line: unfold it.
-        return " ".join(str(self.message["Subject"]).split())
+        # (Its no-break spaces, French typography's, stay.)
+        return re.sub(r"[^\S\u00a0\u202f]+", " ", str(self.message["Subject"])).strip()
 
     def text(self) -> str:
         part = self.message.get_body(preferencelist=("plain",))

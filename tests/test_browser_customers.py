@@ -50,7 +50,7 @@ def ledger(transactional_db):
 def test_it_finds_a_customer_reads_its_timeline_and_records_in_place(
     django_db_setup, live_server, page, ledger
 ):
-    from browsing import fits_a_phone, shoot, sign_in
+    from browsing import fits_a_phone, overflow, shoot, sign_in
 
     from relance.dunning.models import Promise
     from relance.ledger.models import TimelineEvent
@@ -75,6 +75,10 @@ def test_it_finds_a_customer_reads_its_timeline_and_records_in_place(
     sent.locator("summary").click()
     assert "la facture F-2026-101 de 1 840,00 € reste impayée" in text.inner_text()
     shoot(page, "customer-page")
+    # The open items whole, their next step by its label: nothing cut or scrolled sideways.
+    assert overflow(page, ".card-items .table-wrap") == 0
+    next_step = page.locator("tr[data-invoice='F-2026-101'] td.next").inner_text()
+    assert next_step.startswith("Première relance")
 
     # A note, in place: the page is not loaded again.
     page.evaluate("window.stayed = true")
@@ -121,6 +125,7 @@ def test_it_reads_well_on_a_phone(django_db_setup, live_server, phone, ledger):
     assert phone.evaluate(WIDEST) <= 390
     phone.click("#promise-open")
     shoot(phone, "customer-page")
+    fits_a_phone(phone, ".table.items")  # the open items, a card each
 
 
 # The right edge of the main content's widest element, table boxes included.

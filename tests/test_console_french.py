@@ -18,6 +18,7 @@ from django.test import Client
 from django.utils import translation
 from test_translations import po_entries
 
+from relance.dunning.labels import TEMPLATE_LABELS
 from relance.ledger.models import Customer
 
 TODAY = dt.date(2026, 11, 24)
@@ -152,3 +153,44 @@ def test_the_customer_page_says_why_in_its_readers_language(
         text = shown_text(client.get(f"/customers/{customer.pk}/").content.decode(), language)
     assert [s for s in said if s not in text] == []
     assert [s for s in not_said if s in text] == []
+
+
+# A colon glued to the word before it ("Risque: Moyen"), where French sets a no-break space
+# (the console's ``{% colon %}``).
+GLUED_COLON = re.compile(r"[^\W\d_]:(?=\s|$)")
+
+
+def glued_colons(text: str) -> list[str]:
+    return [text[max(m.start() - 30, 0) : m.end() + 15] for m in GLUED_COLON.finditer(text)]
+
+
+def test_it_finds_a_colon_glued_to_a_label():
+    assert glued_colons(shown_text("<p><span>Risque: Moyen</span></p>")) == ["Risque: Moyen"]
+    assert glued_colons(shown_text("<p>Risque\u00a0: Moyen, 09:30, https://x.test</p>")) == []
+
+
+# The editors of scenarios and templates: what they show is the organisation's own text (a
+# description, a template's source and its code) and the code of the templates.
+EDITORS = ("/scenarios/", "/settings/", "/templates/")
+
+
+def test_no_page_glues_a_colon_to_a_label_for_a_french_user(walked):
+    found = {}
+    for visit in walked:
+        if visit.status != 200 or not visit.body or visit.request.url.startswith(EDITORS):
+            continue
+        if glued := glued_colons(shown_text(visit.body)):
+            found[str(visit.request)] = glued
+    assert len(walked) > 10
+    assert found == {}, "\n".join(f"{k}: {v}" for k, v in found.items())
+
+
+def test_no_page_shows_a_step_by_its_code_to_a_french_user(walked):
+    codes = re.compile(rf"(?<!\w)({'|'.join(TEMPLATE_LABELS)})(?!\w)")
+    found = {}
+    for visit in walked:
+        if visit.status != 200 or not visit.body or visit.request.url.startswith(EDITORS):
+            continue
+        if shown := sorted(set(codes.findall(shown_text(visit.body)))):
+            found[str(visit.request)] = shown
+    assert found == {}, "\n".join(f"{k}: {v}" for k, v in found.items())

@@ -131,7 +131,7 @@ def test_it_shows_what_is_owed_and_why_with_a_link_to_the_customer(client, org, 
     assert f'href="/customers/{customer.pk}/"' in page
     assert "1,234.50 EUR" in page  # overdue
     assert "1,334.50 EUR" in page  # owed in all
-    assert "1 overdue, the oldest by 45 days" in page
+    assert "1 item overdue by 45 days" in page
 
 
 def test_it_gives_each_line_its_next_action_with_links_to_where_it_is_done(client, org, owner):

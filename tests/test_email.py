@@ -107,16 +107,18 @@ def test_it_sends_a_french_reminder_listing_the_invoices(mail, durand):
     assert parseaddr(message["To"])[1] == "marie@durand.test"
     assert message["Reply-To"] == "Acme Industrie SAS <compta@acme.test>"
     assert parseaddr(message["From"]) == ("Acme Industrie SAS", "relance@relance.test")
-    assert received.subject == ("Rappel : 2 factures en attente de règlement – Acme Industrie SAS")
+    assert received.subject == (
+        "Rappel\xa0: 2 factures en attente de règlement – Acme Industrie SAS"
+    )
     text = received.text()
     assert text.startswith("Bonjour Marie Durand,")
     assert (
-        "- Facture n° F-2026-101 du 15/09/2026 : 1\xa0234,50\xa0€ TTC, échéance le 15/10/2026 "
+        "- Facture n° F-2026-101 du 15/09/2026\xa0: 1\xa0234,50\xa0€ TTC, échéance le 15/10/2026 "
         "(39 jours de retard), reste dû 1\xa0000,00\xa0€"
     ) in text
-    assert "F-2026-102 du 30/09/2026 : 250,00\xa0€ TTC, échéance le 30/10/2026 (24 jours" in text
-    assert "Total restant dû : 1\xa0250,00\xa0€" in text
-    assert "Votre référence client : C001" in text
+    assert "F-2026-102 du 30/09/2026\xa0: 250,00\xa0€ TTC, échéance le 30/10/2026 (24 jours" in text
+    assert "Total restant dû\xa0: 1\xa0250,00\xa0€" in text
+    assert "Votre référence client\xa0: C001" in text
     assert "40 € par facture (articles L441-10 et D441-5 du Code de commerce)" in text
     assert "compta@acme.test – 01 23 45 67 89" in text
     html = received.html()
@@ -168,7 +170,7 @@ def test_it_states_the_penalties_due_so_far_in_a_firm_reminder(mail, durand):
     # 1,000 EUR x 12.15 % x 39 days (16 October to 23 November) / 365 = 12.98 EUR.
     assert "au taux annuel de 12,15\xa0%" in text
     assert "ces sommes s'élèvent à 12,98\xa0€ de pénalités et 40,00\xa0€ d'indemnité" in text
-    assert mail.received[0].subject.startswith("Relance : facture F-2026-301 impayée")
+    assert mail.received[0].subject.startswith("Relance\xa0: facture F-2026-301 impayée")
 
 
 def test_it_states_the_rule_when_the_rate_of_the_period_is_unknown(mail, durand):
@@ -262,7 +264,7 @@ def test_it_drops_items_settled_since_planning_and_cancels_an_emptied_message(ma
     assert report.as_dict() == {"cancelled": 1, "sent": 1}
     [received] = mail.received
     text = received.text()
-    assert "F-DUE" in text and "Total restant dû : 100,00\xa0€" in text
+    assert "F-DUE" in text and "Total restant dû\xa0: 100,00\xa0€" in text
     assert not {"F-PAID", "F-DISPUTED", "F-PROMISED"} & set(text.split())
     reasons = dict(kept.items.values_list("invoice__number", "dropped"))
     assert reasons == {

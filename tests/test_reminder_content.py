@@ -4,11 +4,13 @@ how to pay, what has fallen due and what has not, and by when to pay."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from email.utils import parseaddr
 
 import factories as f
 import pytest
 from stdnum import iso11649
+from test_translations import misspaced
 
 from relance.accounts.identity import payment_reference, update_identity
 from relance.dunning import outbox
@@ -60,7 +62,7 @@ def reminded(org, *, language="fr", due=(D - dt.timedelta(days=5),)):
 @pytest.mark.parametrize(
     ("language", "words"),
     [
-        ("fr", ("Pour régler par virement", "titulaire du compte : Acme Industrie SAS",
+        ("fr", ("Pour régler par virement", "titulaire du compte\xa0: Acme Industrie SAS",
                 "TVA intracommunautaire FR44732829320", "référence à indiquer")),
         ("en", ("To pay by bank transfer", "account holder: Acme Industrie SAS",
                 "VAT number FR44732829320", "reference to quote")),
@@ -114,7 +116,7 @@ def test_it_asks_for_nothing_in_a_thank_you(mail):
 @pytest.mark.parametrize(
     ("language", "heading", "due_words", "due_total"),
     [
-        ("fr", "Pas encore échue, pour information", "arrivée à échéance", "dont échu : 100,00"),
+        ("fr", "Pas encore échue, pour information", "arrivée à échéance", "dont échu\xa0: 100,00"),
         ("en", "Not yet due, for your information", "which is now due", "of which due: €100.00"),
     ],
 )
@@ -163,3 +165,16 @@ def test_it_writes_apostrophes_as_such_in_the_text_and_escapes_them_in_the_html(
     _, text, html = parts(mail.received[0])
     assert "12 rue de l'Industrie" in text and "&#x27;" not in text
     assert "12 rue de l&#x27;Industrie" in html
+
+
+def test_a_french_reminder_spaces_its_signs_as_french_typography_does(mail):
+    """A no-break space before ":" and inside « », a narrow one before ";", "!" and "?", in
+    the subject, the text and the HTML (whose markup is left out)."""
+    org = f.organisation("acme")
+    update_identity(org, IDENTITY)  # the payment block: a colon after each of its labels
+    reminded(org, due=(D - f.days(5), D + f.days(5)))
+    _, text, html = parts(mail.received[0])
+    shown = re.sub(r"<style.*?</style>|<[^>]*>", " ", html, flags=re.S)
+    subject = mail.received[0].subject
+    assert "\u00a0:" in text
+    assert [misspaced(subject), misspaced(text), misspaced(shown)] == [[], [], []]

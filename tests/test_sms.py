@@ -612,7 +612,7 @@ def test_it_hands_text_steps_to_a_person_while_no_provider_is_configured(durand,
     assert comm.status == CommStatus.SENT
     task = Task.objects.get(key=f"comm:{comm.pk}")
     assert task.kind == "sms"
-    assert task.title.startswith("Envoyer un SMS à Durand Bâtiment SARL pour 1 facture")
+    assert task.title.startswith("Envoyer un SMS à Durand Bâtiment SARL pour une facture,")
 
 
 # -- numbers ------------------------------------------------------------------------------

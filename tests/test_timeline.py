@@ -27,7 +27,7 @@ FRENCH = {
     "hold": "Procédure collective à partir du 14/11/2026",
     "claim": ("Déclarer la créance sur ", " au mandataire judiciaire avant le 14/01/2027"),
     "promise": "Promesse de payer toutes les factures ouvertes d'ici le 29/11/2026",
-    "call": "Appeler Client C4 SAS au sujet de 1 facture(s), 1\xa0234,50\xa0€",
+    "call": "Appeler Client C4 SAS au sujet d'une facture, 1\xa0234,50\xa0€",
     "approved": "formal_notice par Courrier approuvé\u00a0: signed",
 }
 ENGLISH = {
@@ -35,7 +35,7 @@ ENGLISH = {
     "hold": "Collective proceedings from 14 Nov 2026",
     "claim": ("Declare the claim on ", " to the court-appointed representative before 14 Jan 2027"),
     "promise": "Promise to pay all open invoices by 29 Nov 2026",
-    "call": "Call Client C4 SAS about 1 invoice(s), €1,234.50",
+    "call": "Call Client C4 SAS about one invoice, €1,234.50",
     "approved": "formal_notice by Letter approved: signed",
 }
 

@@ -279,8 +279,13 @@ def _context(values: Mapping[str, Any], *, autoescape: bool) -> Context:
 
 
 def clean_subject(text: str) -> str:
-    """One line: a header never carries a line break (and never an injected one)."""
-    return re.sub(r"\s+", " ", text).strip()[:300]
+    """One line: a header never carries a line break (and never an injected one). The
+    no-break spaces French typography sets before a colon stay."""
+    return _BLANKS.sub(" ", text).strip()[:300]
+
+
+# Runs of white space but the no-break ones.
+_BLANKS = re.compile(r"[^\S\u00a0\u202f]+")
 
 
 def clean_text(text: str) -> str:

@@ -9,9 +9,28 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
+from django.utils.translation import pgettext_lazy
+
 # The line chart's drawing area in SVG units (scaled to the page's width).
 WIDTH, HEIGHT = 480, 200
 LEFT, RIGHT, TOP, BOTTOM = 36, 12, 10, 26
+
+
+# The locale's own abbreviations, unambiguous (French "juin", "juil.", where Django's
+# three-letter ones give "jui" for both).
+MONTHS = (
+    pgettext_lazy("abbreviated month", "Jan"), pgettext_lazy("abbreviated month", "Feb"),
+    pgettext_lazy("abbreviated month", "Mar"), pgettext_lazy("abbreviated month", "Apr"),
+    pgettext_lazy("abbreviated month", "May"), pgettext_lazy("abbreviated month", "Jun"),
+    pgettext_lazy("abbreviated month", "Jul"), pgettext_lazy("abbreviated month", "Aug"),
+    pgettext_lazy("abbreviated month", "Sep"), pgettext_lazy("abbreviated month", "Oct"),
+    pgettext_lazy("abbreviated month", "Nov"), pgettext_lazy("abbreviated month", "Dec"),
+)  # fmt: skip
+
+
+def month_label(day: dt.date) -> str:
+    """A month on a chart, in the active language: "Jun", "juin"."""
+    return str(MONTHS[day.month - 1])
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from relance.console import charts
@@ -95,7 +95,7 @@ def dso_sections(organisation: Any, today: dt.date) -> list[DsoSection]:
                     ("standard", _("Standard"), [m.standard for m in rows]),
                     ("count-back", _("Count-back"), [m.count_back for m in rows]),
                 ],
-                lambda day: formats.date_format(day, "M"),
+                charts.month_label,
             )
         found.append(DsoSection(currency, now.currencies.get(currency), rows, chart))
     return found

@@ -31,7 +31,7 @@ from relance.accounts.models import Membership
 from relance.channels import overrides, templates
 from relance.channels.context import message_context
 from relance.console.access import Can, Console, console_view
-from relance.dunning import batch, calls, tasklist
+from relance.dunning import batch, calls, task_titles, tasklist
 from relance.dunning.models import CommPurpose, Communication, CommunicationItem, Task
 from relance.ledger.models import Contact, CustomerBalance, DisputeReason, Invoice, TimelineEvent
 from relance.ledger.summaries import balances
@@ -107,6 +107,7 @@ def _members(console: Console) -> list[Membership]:
 @dataclass
 class Call:
     task: Task
+    title: str = ""  # the task's, in the reader's language
     invoices: list[Any] = field(default_factory=list)  # CommunicationItem-like: .invoice
     owed: list[CustomerBalance] = field(default_factory=list)
     history: list[TimelineEvent] = field(default_factory=list)
@@ -128,7 +129,8 @@ def gather(console: Console, tasks: list[Task], day: dt.date) -> list[Call]:
     """Everything a page of calls shows, read a kind of row at a time."""
     org = console.organisation
     customer_ids = sorted({t.customer_id for t in tasks})
-    found = [Call(t) for t in tasks]
+    shown = task_titles.titles(tasks)
+    found = [Call(t, shown[t.pk]) for t in tasks]
     comms = [t.communication for t in tasks if t.communication is not None]
     facts = batch.load(comms, day)
     contacts: dict[int, list[Contact]] = {}
@@ -306,8 +308,10 @@ def tasks_page(request: HttpRequest) -> HttpResponse:
     start = (page - 1) * TASKS_PER_PAGE
     found = list(rows.order_by("due_on", "pk")[start : start + TASKS_PER_PAGE + 1])
     more = len(found) > TASKS_PER_PAGE
-    for task in found:
+    shown = task_titles.titles(found[:TASKS_PER_PAGE])
+    for task in found[:TASKS_PER_PAGE]:
         task.kind_label = KINDS.get(task.kind, task.kind)  # type: ignore[attr-defined]
+        task.shown_title = shown[task.pk]  # type: ignore[attr-defined]
     return render(
         request,
         "console/work/tasks.html",
@@ -355,7 +359,7 @@ def task_done(request: HttpRequest, pk: int) -> HttpResponse:
     except tasklist.NotOpen:
         messages.error(request, _("This task is no longer open."))
     else:
-        messages.success(request, _("Done: %(title)s") % {"title": task.title})
+        messages.success(request, _("Done: %(title)s") % {"title": task_titles.title(task)})
     return _back(request)
 
 
@@ -376,7 +380,7 @@ def task_assign(request: HttpRequest, pk: int) -> HttpResponse:
     except tasklist.NotOpen:
         messages.error(request, _("This task is no longer open, or that person is not a member."))
     else:
-        messages.success(request, _("Assigned: %(title)s") % {"title": task.title})
+        messages.success(request, _("Assigned: %(title)s") % {"title": task_titles.title(task)})
     return _back(request)
 
 

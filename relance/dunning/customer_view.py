@@ -334,7 +334,8 @@ def _scenario(
     view = ScenarioView(
         slug=scenario.slug, name=scenario.name, reason=choice.reason,
         steps=[{"position": s.position, "name": s.name, "offset": s.offset,
-                "min_gap": s.min_gap, "channel": s.channel, "mode": s.mode} for s in steps],
+                "min_gap": s.min_gap, "channel": s.channel, "mode": s.mode,
+                "template": s.template} for s in steps],
     )  # fmt: skip
     return (spec, view), ""
 

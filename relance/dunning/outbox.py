@@ -35,7 +35,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.functional import lazy
 from django.utils.translation import gettext_noop
 
 from relance.channels import overrides, registry
@@ -48,8 +47,7 @@ from relance.channels.base import (
     TransportError,
 )
 from relance.channels.context import line_of, totals_of
-from relance.channels.formatting import money
-from relance.dunning import batch, bounces, levels, plans, tasks
+from relance.dunning import batch, bounces, levels, plans, task_titles, tasks
 from relance.dunning.batch import Facts
 from relance.dunning.models import (
     PERSON_CHANNELS,
@@ -529,7 +527,7 @@ def hand_to_person(comm: Communication, check: Check, today: date) -> str:
         title = _person_title(comm, lines)
         tasks.open_task(
             comm.organisation,
-            key=f"comm:{comm.pk}",
+            key=task_titles.message_key(comm.pk),
             customer_id=comm.customer_id,
             kind=comm.channel,
             title=title,
@@ -746,14 +744,6 @@ def update(instances: Sequence[Any], names: Sequence[str]) -> None:
         )
 
 
-def _amounts(totals: Sequence[tuple[Any, str]]) -> str:
-    return ", ".join(money(amount, currency) for amount, currency in totals)
-
-
-# Amounts in the reader's language: formatted when the text is rendered in it.
-lazy_amounts = lazy(_amounts, str)
-
-
 def _sent_summary(comm: Communication, check: Check) -> Text:
     numbers = ", ".join(item.invoice.number for item in check.kept[:5])
     more = "…" if len(check.kept) > 5 else ""
@@ -765,20 +755,10 @@ def _sent_summary(comm: Communication, check: Check) -> Text:
 
 
 def _person_title(comm: Communication, lines: Sequence[Any]) -> Text:
-    totals = lazy_amounts([(t.amount, t.currency) for t in totals_of(lines)])
-    values = {"template": comm.template, "customer": comm.customer.legal_name,
-              "count": len(lines), "total": totals}  # fmt: skip
-    if comm.channel in {StepChannel.LETTER, StepChannel.REGISTERED_LETTER}:
-        message = gettext_noop("Print and post the %(template)s letter to %(customer)s (%(total)s)")
-    elif comm.channel == StepChannel.SMS:
-        message = gettext_noop("Text %(customer)s about %(count)s invoice(s), %(total)s")
-    elif comm.channel == StepChannel.CALL:
-        message = gettext_noop("Call %(customer)s about %(count)s invoice(s), %(total)s")
-    elif comm.channel == StepChannel.HANDOVER:
-        message = gettext_noop("Hand %(customer)s's file over (%(total)s)")
-    else:
-        message = gettext_noop("%(template)s: %(customer)s, %(total)s")
-    return Text(message, values)
+    totals = [(t.amount, t.currency) for t in totals_of(lines)]
+    return task_titles.handed_over(
+        comm.channel, comm.template, comm.customer.legal_name, len(lines), totals
+    )
 
 
 def _open_task(

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from relance.accounts.models import Organisation
 from relance.dunning import policy
 from relance.dunning.engine import calendar_for
+from relance.dunning.labels import step_label
 from relance.dunning.loading import HOLD_PRIORITY, Context, NothingToRun, case
 from relance.dunning.models import CommPurpose, ItemState
 from relance.dunning.segments import CustomerFacts, choose_scenario
@@ -119,7 +120,7 @@ def _simulated(
     return Simulated(
         day=day, customer_id=comm.customer_id, scenario_id=comm.scenario_id,
         channel=comm.channel, purpose=str(comm.purpose), template=comm.template,
-        step=comm.step_position, step_name=step.name if step else "",
+        step=comm.step_position, step_name=step_label(step.name, step.template) if step else "",
         approval=comm.approval, pre_due=comm.pre_due,
         items=tuple(SimulatedItem(i.invoice_id, i.number, i.step_position, i.days_overdue,
                                   i.balance, i.currency) for i in comm.items),

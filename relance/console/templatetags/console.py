@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import template
+from django.utils import translation
 from django.utils.safestring import SafeString
 
 from relance.console.access import Can, Console
+from relance.console.charts import month_label as _month_label
+from relance.dunning import labels
 
 register = template.Library()
 
@@ -22,6 +26,54 @@ def can(console: Console | None, what: str) -> bool:
 @register.filter
 def may_work(console: Console | None, customer: Any) -> bool:
     return console is not None and console.may_work(customer)
+
+
+# French sets a space before these signs (the catalogue's rule, tests/test_translations.py):
+# a no-break one before ":", a narrow no-break one before ";", "!" and "?".
+FRENCH_SPACE_BEFORE = {":": "\u00a0", ";": "\u202f", "!": "\u202f", "?": "\u202f"}
+
+
+def _sign(sign: str) -> str:
+    language = translation.get_language() or ""
+    if language.split("-")[0] == "fr":
+        return FRENCH_SPACE_BEFORE[sign] + sign
+    return sign
+
+
+@register.simple_tag
+def colon() -> str:
+    """``{% translate "Risk" %}{% colon %} {{ risk }}``: a colon after a label, spaced as
+    the page's language spaces it (French: "Risque\u00a0: Moyen")."""
+    return _sign(":")
+
+
+@register.simple_tag
+def semicolon() -> str:
+    """A semicolon between the entries of a list, spaced as the page's language spaces it."""
+    return _sign(";")
+
+
+@register.filter
+def step_label(step: Any) -> str:
+    """A step (a model, a view or a dict with ``name`` and ``template``) by its label."""
+    if isinstance(step, dict):
+        return labels.step_label(step.get("name"), step.get("template", ""))
+    return labels.step_label(step.name, step.template)
+
+
+@register.filter
+def template_label(code: str) -> str:
+    return labels.template_label(code)
+
+
+@register.filter
+def channel_label(code: str) -> str:
+    return labels.channel_label(code)
+
+
+@register.filter
+def month_label(day: dt.date) -> str:
+    return _month_label(day)
 
 
 @register.tag("table_card")
