@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 
 WRITES = ("post", "put", "delete", "patch")
 
@@ -219,27 +219,39 @@ def visit(client: Any, request: Request, found_on: str) -> Visit:
                  error)  # fmt: skip
 
 
-def crawl(client: Any, start: str = "/", *, writes: bool = True, limit: int = 600) -> list[Visit]:
+def crawl(
+    client: Any,
+    start: str = "/",
+    *,
+    writes: bool = True,
+    limit: int = 600,
+    alike: Callable[[Request], Hashable] | None = None,
+) -> list[Visit]:
     """Every request reachable from ``start``, breadth-first: GETs first, then (``writes``)
     the writes found, then the GETs those answers lead to. ``client`` is signed in and keeps
-    server errors as responses (``raise_request_exception=False``)."""
+    server errors as responses (``raise_request_exception=False``). ``alike``: GETs of the
+    same key are read once, the first found."""
     leave = skipped()
     seen: set[Any] = set()
     visits: list[Visit] = []
     reads: deque[tuple[Request, str]] = deque([(Request("get", start), "")])
     pending_writes: list[tuple[Request, str]] = []
 
+    def key(r: Request) -> Hashable:
+        # A write is the same whatever its values (a form showing a fresh secret or token
+        # each time would lead on forever): once per target and field names.
+        if r.method != "get":
+            return r.method, r.url, frozenset(k for k, _ in r.data)
+        return r if alike is None else ("alike", alike(r))
+
     def found(requests: Iterable[Request], here: str) -> None:
         for r in requests:
-            # A write is the same whatever its values (a form showing a fresh secret or
-            # token each time would lead on forever): once per target and field names.
-            key = r if r.method == "get" else (r.method, r.url, frozenset(k for k, _ in r.data))
-            if key in seen or urlsplit(r.url).path in leave:
+            if key(r) in seen or urlsplit(r.url).path in leave:
                 continue
-            seen.add(key)
+            seen.add(key(r))
             (reads if r.method == "get" else pending_writes).append((r, here))
 
-    seen.add(reads[0][0])
+    seen.add(key(reads[0][0]))
     while reads or (writes and pending_writes):
         while reads and len(visits) < limit:
             request, here = reads.popleft()
@@ -261,3 +273,22 @@ def _followed(v: Visit) -> list[Request]:
     if v.location and (url := _internal(v.location, v.request.url)) is not None:
         found.append(Request("get", url))
     return found
+
+
+def page_kinds(client: Any, start: str = "/") -> list[str]:
+    """One address per kind of page reachable from ``start`` without writing (its URL name
+    and the names of its query's fields), among the HTML pages answered 200. One of each
+    kind is read: a pager leading on month after month is not followed."""
+    visits = crawl(client, start, writes=False, alike=_kind)
+    pages = [v for v in visits if v.status == 200 and v.body and not v.request.htmx]
+    return sorted(v.request.url for v in pages)
+
+
+def _kind(request: Request) -> Hashable:
+    parts = urlsplit(request.url)
+    try:
+        name = resolve(parts.path).view_name
+    except Resolver404:
+        return request
+    keys = tuple(sorted({p.split("=")[0] for p in parts.query.split("&") if p}))
+    return request.htmx, name, keys

@@ -16,10 +16,9 @@ from urllib.parse import urlsplit
 
 import factories as f
 import pytest
-from crawling import crawl
+from crawling import page_kinds
 from django.db import connection
 from django.test import Client
-from django.urls import Resolver404, resolve
 
 AXE = Path(__file__).resolve().parent.parent / ".cache" / "axe-core" / "package" / "axe.min.js"
 ARTIFACT = Path(__file__).resolve().parent.parent / "test-artifacts" / "accessibility.txt"
@@ -91,18 +90,7 @@ def pages(transactional_db, tmp_path, time_machine):
     from django.contrib.auth import get_user_model
 
     client.force_login(get_user_model().objects.get(email="admin@a11y.test"))
-    kinds: dict[tuple[str, tuple[str, ...]], str] = {}
-    for visit in crawl(client, "/", writes=False):
-        if visit.status != 200 or not visit.body or visit.request.htmx:
-            continue
-        parts = urlsplit(visit.request.url)
-        try:
-            name = resolve(parts.path).view_name
-        except Resolver404:
-            continue
-        keys = tuple(sorted({p.split("=")[0] for p in parts.query.split("&") if p}))
-        kinds.setdefault((name, keys), visit.request.url)
-    return client.cookies["sessionid"].value, sorted(kinds.values())
+    return client.cookies["sessionid"].value, page_kinds(client)
 
 
 def context_for(browser, live_server, session: str, locale: str, viewport: dict[str, int]):
