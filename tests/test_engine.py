@@ -426,6 +426,27 @@ def test_processes_sharing_the_customers_plan_what_one_plans_on_postgresql():
     assert shared == alone
 
 
+def test_the_collector_is_paused_from_the_calendar_on(org, scenario, customer, monkeypatch):
+    """The holidays' first import, in the run's calendar, set off a full collection of the
+    start-up's objects (relance.lib.perf.collector_paused)."""
+    import gc
+
+    from relance.dunning import engine
+
+    collecting: list[bool] = []
+    calendar = engine.calendar_for
+
+    def seen(organisation, day):
+        collecting.append(gc.isenabled())
+        return calendar(organisation, day)
+
+    monkeypatch.setattr(engine, "calendar_for", seen)
+    make.invoice(customer, "F1", due=D - days(5))
+    assert gc.isenabled()
+    run(org, D)
+    assert collecting == [False] and gc.isenabled()
+
+
 def test_it_writes_to_each_customer_in_their_language(org, scenario, customer):
     english = make.customer(org, "C2", legal_name="Smith Ltd", language="en")
     make.invoice(customer, "F1", due=D - days(5))

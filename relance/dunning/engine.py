@@ -117,13 +117,16 @@ def run(
     command warns)."""
     if not dry_run and (missing := missing_for_email(organisation)):
         raise RunError(missing)
-    calendar = calendar_for(organisation, run_date)
-    result = RunResult(organisation.slug, run_date, dry_run, calendar.business_day,
-                       calendar.holiday_name)  # fmt: skip
     # A second run (or an import) of the organisation waits for this one, and then reads
     # what it wrote; a dry run writes nothing and waits for no one.
     held = nullcontext() if dry_run else locks.organisation_lock(organisation.slug, "run")
     checkpoints = sharing.Checkpoints(enabled=not dry_run)
+    # Paused from the calendar on: the holidays' first import would set off a full
+    # collection of the start-up's objects.
+    with collector_paused():
+        calendar = calendar_for(organisation, run_date)
+        result = RunResult(organisation.slug, run_date, dry_run, calendar.business_day,
+                           calendar.holiday_name)  # fmt: skip
     with held, collector_paused(), sharing.mapped_reads(), checkpoints:
         context, closed = _before_customers(organisation, run_date, calendar, result, dry_run,
                                             explain, age=False)  # fmt: skip
