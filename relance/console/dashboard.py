@@ -153,7 +153,11 @@ def payments(request: HttpRequest) -> HttpResponse:
         {
             "month": month,
             "month_param": month.strftime("%Y-%m"),
-            "previous": previous.strftime("%Y-%m"),
+            "previous": (
+                previous.strftime("%Y-%m")
+                if figures.received_before(console.organisation, month)
+                else None
+            ),
             "following": following.strftime("%Y-%m") if following <= today else None,
             "totals": figures.collected(console.organisation, month),
             "page": page,

@@ -123,13 +123,20 @@ def parse_month(text: str | None, default: dt.date) -> dt.date:
         return default.replace(day=1)
 
 
+def received(organisation: Organisation) -> Any:
+    """The payments: money received, not credit notes, settlements or write-offs."""
+    return Payment.objects.filter(organisation=organisation, kind=PaymentKind.PAYMENT)
+
+
 def payments_in(organisation: Organisation, month: dt.date) -> Any:
-    """The payments (money received: not credit notes, settlements or write-offs) dated in
-    ``month``'s month."""
+    """The payments dated in ``month``'s month."""
     first, last = month_of(month)
-    return Payment.objects.filter(
-        organisation=organisation, kind=PaymentKind.PAYMENT, date__gte=first, date__lte=last
-    )
+    return received(organisation).filter(date__gte=first, date__lte=last)
+
+
+def received_before(organisation: Organisation, month: dt.date) -> bool:
+    """Whether money came in before ``month``'s month: how far back its months go."""
+    return received(organisation).filter(date__lt=month_of(month)[0]).exists()
 
 
 def collected(organisation: Organisation, month: dt.date) -> dict[str, Decimal]:
