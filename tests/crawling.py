@@ -265,6 +265,11 @@ def crawl(
             v = visit(client, request, here)
             visits.append(v)
             found(_followed(v), request.url)
+    # A walk cut short would pass without reading what lies past its limit (the writes).
+    assert len(visits) < limit and not reads, (
+        f"the walk from {start} reached its limit of {limit} requests: a page leads on"
+        f" without end (the last read: {visits[-1].request.url})"
+    )
     return visits
 
 
