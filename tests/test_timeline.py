@@ -28,7 +28,7 @@ FRENCH = {
     "claim": ("Déclarer la créance sur ", " au mandataire judiciaire avant le 14/01/2027"),
     "promise": "Promesse de payer toutes les factures ouvertes d'ici le 29/11/2026",
     "call": "Appeler Client C4 SAS au sujet d'une facture, 1\xa0234,50\xa0€",
-    "approved": "formal_notice par Courrier approuvé\u00a0: signed",
+    "approved": "Mise en demeure par Courrier approuvé\u00a0: signed",
 }
 ENGLISH = {
     "queued": "first_reminder planned by E-mail for F1",
@@ -36,7 +36,7 @@ ENGLISH = {
     "claim": ("Declare the claim on ", " to the court-appointed representative before 14 Jan 2027"),
     "promise": "Promise to pay all open invoices by 29 Nov 2026",
     "call": "Call Client C4 SAS about one invoice, €1,234.50",
-    "approved": "formal_notice by Letter approved: signed",
+    "approved": "Formal notice by Letter approved: signed",
 }
 
 

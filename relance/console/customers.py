@@ -86,7 +86,31 @@ KIND_LABELS = {
     "reply_received": gettext_lazy("Reply received"),
     "import": gettext_lazy("Import"),
     "invoice_paid": gettext_lazy("Invoice paid"),
+    "call_made": gettext_lazy("Call made"),
+    "communication_edited": gettext_lazy("Wording changed"),
+    "communication_reverted": gettext_lazy("Wording restored"),
+    "email_bounced": gettext_lazy("E-mail bounced"),
+    "email_delayed": gettext_lazy("E-mail delayed"),
+    "sms_delivered": gettext_lazy("Text message delivered"),
+    "sms_failed": gettext_lazy("Text message failed"),
+    "handover": gettext_lazy("Hand-over"),
+    "online_payment": gettext_lazy("Online payment"),
+    "platform_status": gettext_lazy("E-invoicing status"),
+    "plan_completed": gettext_lazy("Payment plan completed"),
+    "plan_defaulted": gettext_lazy("Payment plan defaulted"),
+    "plan_cancelled": gettext_lazy("Payment plan cancelled"),
+    "promise_cancelled": gettext_lazy("Promise cancelled"),
+    "dispute_assigned": gettext_lazy("Dispute assigned"),
+    "registered.prepared": gettext_lazy("Registered letter prepared"),
+    "registered.submitted": gettext_lazy("Registered letter submitted"),
+    "registered.posted": gettext_lazy("Registered letter posted"),
+    "registered.delivered": gettext_lazy("Registered letter delivered"),
+    "registered.acknowledged": gettext_lazy("Registered letter signed for"),
+    "registered.returned": gettext_lazy("Registered letter returned"),
+    "registered.failed": gettext_lazy("Registered letter failed"),
 }
+# A kind of event no label names yet (an organisation's data from a newer version).
+OTHER_KIND = gettext_lazy("Event")
 
 
 # Open items shown at a time on a customer's page; the totals are over all of them.
@@ -357,7 +381,7 @@ def _label(choices: Any, value: str) -> str:
 
 def _labelled(entries: list[Any]) -> list[tuple[Any, Any]]:
     """Each timeline line with the name of its kind."""
-    return [(e, KIND_LABELS.get(e.kind) or e.kind.replace("_", " ")) for e in entries]
+    return [(e, KIND_LABELS.get(e.kind, OTHER_KIND)) for e in entries]
 
 
 @console_view()

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_noop
 from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.dunning import levels
+from relance.dunning.labels import lazy_template_label
 from relance.dunning.models import CommStatus, Communication, StepChannel
 from relance.ledger import timeline
 from relance.ledger.timeline import Event, Text, label
@@ -99,7 +100,7 @@ def edit(
     comm.edited_subject, comm.edited_text = subject if text else "", text
     comm.edited_by_id = user_id if text else None
     comm.save(update_fields=["edited_subject", "edited_text", "edited_by", "updated_at"])
-    params = {"template": comm.template, "channel": label(StepChannel, comm.channel)}
+    params = _named(comm)
     timeline.record(organisation, comm.customer_id,
                     "communication_edited" if text else "communication_reverted",
                     Text(EDITED if text else REVERTED, params),
@@ -111,8 +112,16 @@ def edit(
     return comm
 
 
+def _named(comm: Communication) -> dict[str, Any]:
+    """The message's template and channel by their names, in the summary's language."""
+    return {
+        "template": lazy_template_label(comm.template),
+        "channel": label(StepChannel, comm.channel),
+    }
+
+
 def _decision_text(comm: Communication, approve: bool, note: str) -> Text:
-    params = {"template": comm.template, "channel": label(StepChannel, comm.channel), "note": note}
+    params = {**_named(comm), "note": note}
     if approve:
         message = (gettext_noop("%(template)s by %(channel)s approved: %(note)s") if note
                    else gettext_noop("%(template)s by %(channel)s approved"))  # fmt: skip

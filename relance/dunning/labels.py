@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.utils.functional import lazy
 from django.utils.translation import pgettext_lazy
 
 from relance.dunning.models import StepChannel
@@ -38,6 +39,11 @@ def template_label(code: str) -> str:
     if known is not None:
         return str(known)
     return code.replace("_", " ").replace("-", " ").strip().capitalize() or code
+
+
+# A template's name in the language a text is rendered in (a timeline summary, written in
+# the organisation's).
+lazy_template_label = lazy(template_label, str)
 
 
 def step_label(name: str | None, template: str) -> str:
