@@ -18,7 +18,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_noop
 
 from relance.channels.formatting import money
-from relance.dunning.labels import template_label
+from relance.dunning.labels import lazy_template_label
 from relance.dunning.models import CommunicationItem, StepChannel, Task
 from relance.ledger.timeline import Text, render
 
@@ -29,7 +29,6 @@ def _amounts(totals: Sequence[tuple[Decimal, str]]) -> str:
 
 # Rendered in the language of the text that holds them.
 lazy_amounts = lazy(_amounts, str)
-lazy_template_label = lazy(template_label, str)
 
 
 def handed_over(
