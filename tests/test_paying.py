@@ -261,7 +261,9 @@ def inline_images(message):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("language", "words"), [("fr", "montant\u00a0: 350,50"), ("en", "€350.50")])
+@pytest.mark.parametrize(
+    ("language", "words"), [("fr", "montant\u00a0: 350,50"), ("en", "€350.50")]
+)
 def test_it_shows_the_code_in_the_html_beside_the_bank_details(mail, clock, language, words):
     org = f.organisation("acme")
     update_identity(org, IDENTITY)
