@@ -7,7 +7,6 @@ The proposal and the states are pure functions; ``confirm`` writes one communica
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from collections.abc import Sequence
 from decimal import Decimal
@@ -31,6 +30,7 @@ from relance.dunning.models import (
 from relance.ledger import timeline
 from relance.ledger.models import Invoice
 from relance.ledger.timeline import Text
+from relance.lib.dates import add_months
 
 TEMPLATE = "plan_confirmation"
 PURPOSE = CommPurpose.PLAN_CONFIRMATION
@@ -66,15 +66,6 @@ def split(total: Decimal, count: int) -> list[Decimal]:
         raise PlanError(f"{total} cannot be paid in {count} instalments of at least 0.01")
     base, extra = divmod(cents, count)
     return [Decimal(base + (1 if k < extra else 0)) * CENT for k in range(count)]
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day ``months`` later, or the month's last day when it has no such day (the
-    31st of January, then the 28th or 29th of February, then the 31st of March)."""
-    month0 = day.month - 1 + months
-    year, month = day.year + month0 // 12, month0 % 12 + 1
-    last = calendar.monthrange(year, month)[1]
-    return day.replace(year=year, month=month, day=min(day.day, last))
 
 
 def due_dates(first: dt.date, count: int, period: str) -> list[dt.date]:
