@@ -84,10 +84,8 @@ def test_an_import_within_a_longer_process_frees_what_it_kept(tmp_path, monkeypa
 
     monkeypatch.setattr(restream._Restreamer, "finish", finish)
     later, _ = files(tmp_path, LATER, "later.csv")
-    from relance.cli import main
-
-    monkeypatch.setenv("RELANCE_COMMAND", "import")  # which main sets: given back after
-    main(["import", str(later), "--mapping", str(mapping), "--org", "acme", "--json"])
+    call_command("import", str(later), "--mapping", str(mapping), "--org", "acme", "--json",
+                 stdout=StringIO())  # fmt: skip
     assert Invoice.objects.filter(number="F-3").exists()
     gc.collect()
     assert len(streamers) == 1 and streamers[0]() is None
