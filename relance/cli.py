@@ -26,6 +26,10 @@ NO_AUTO_MIGRATE = {
 # after a few seconds rather than hang. Every other command waits its turn (settings.py).
 SERVERS = {"serve", "runserver", "demo"}
 
+# One-shot commands whose process, run as the program, ends without freeing what their
+# work kept (relance.lib.perf.left_to_exit): an import's million rows.
+UNFREED = {"import"}
+
 
 def ensure_migrated() -> None:
     """Migrate a fresh or older database. Several commands started at once on a fresh
@@ -52,6 +56,7 @@ def _migrations_pending() -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relance.settings")
+    program = argv is None  # the process's own command, not a call from a test or a tool
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] not in SERVERS:
         os.environ["RELANCE_COMMAND"] = argv[0]
@@ -61,7 +66,13 @@ def main(argv: list[str] | None = None) -> None:
     django.setup()
     if argv and argv[0] not in NO_AUTO_MIGRATE:
         ensure_migrated()
+    from relance.lib import perf
+
+    if program and argv and argv[0] in UNFREED:
+        perf.ending_unfreed()
     execute_from_command_line(["relance", *argv])
+    if program:
+        perf.exit_unfreed()
 
 
 if __name__ == "__main__":

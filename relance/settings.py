@@ -54,6 +54,11 @@ INSTALLED_APPS = [
     "ninja",
     "relance.api",
 ]
+# An import starts without the apps of what it never does (a third of Django's set-up,
+# docs/performance.md): the API's docs page (ninja, with pydantic) and e-mail's checks
+# (anymail's, with requests; its signals need no app).
+if env_str("RELANCE_COMMAND") == "import":
+    INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in {"ninja", "anymail"}]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -22,15 +22,15 @@ LAZY = (
 )
 
 
-def _started(data_dir: Path, code: str) -> str:
-    """What ``code`` prints in a new process once Django has started."""
+def _started(data_dir: Path, code: str, command: str = "") -> str:
+    """What ``code`` prints in a new process once Django has started (for ``command``, as
+    the command line says which one it runs)."""
     script = (
         "import os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'relance.settings');"
         " import django; django.setup()\n" + code
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=environment(data_dir), capture_output=True, text=True
-    )
+    env = {**environment(data_dir), **({"RELANCE_COMMAND": command} if command else {})}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
@@ -86,3 +86,11 @@ def test_a_csv_imports_pipeline_loads_no_xml_library(tmp_path):
     # lxml is the XML readers' (e-invoices, statuses, statements), not every file's.
     code = "import relance.ledger.imports.apply\nprint('lxml' in sys.modules)"
     assert _started(tmp_path, code) == "False"
+
+
+def test_an_import_starts_without_the_apps_of_the_api_and_of_e_mail(tmp_path):
+    # django-ninja (with pydantic) serves the API's docs page, anymail's checks (with
+    # requests) are e-mail's: an import does neither.
+    code = "print([m for m in ('ninja', 'pydantic', 'anymail.checks') if m in sys.modules])"
+    assert _started(tmp_path, code, command="import") == "[]"
+    assert _started(tmp_path, code, command="report") == "['ninja', 'pydantic', 'anymail.checks']"

@@ -93,7 +93,7 @@ from relance.ledger.imports.stream import (
 )
 from relance.ledger.models import Customer, PaymentKind
 from relance.ledger.validation import check_customer_fields
-from relance.lib.perf import sqlite_setting
+from relance.lib.perf import left_to_exit, sqlite_setting
 
 _CUSTOMER = INVOICE_FIELDS.index("customer_id")
 # SQLite's page cache while a re-import writes (KiB): the pages it changes in a ledger of a
@@ -119,6 +119,7 @@ def reimport_streamed(organisation: Organisation, asked: Asked) -> ImportResult:
     with sqlite_setting("cache_size", -WRITE_CACHE_KIB):
         read_streamed(organisation, asked, streamer, result, chunk=CHUNK,
                       known=known_fingerprints)  # fmt: skip
+    left_to_exit(streamer)  # the file's rows and the ledger's: a command need not free them
     return result
 
 
