@@ -166,7 +166,7 @@ def test_it_holds_back_an_edited_message_whose_invoices_changed(client, org, mai
     assert comm.status == CommStatus.AWAITING_APPROVAL
     assert mail.received == []
     page = client.get(reverse("console:approvals")).content.decode()
-    assert "F-1 (paid)" in page  # the person sees why it came back
+    assert '<span class="nowrap">F-1</span> (paid)' in page  # the person sees why it came back
     # Approved again as it is (its drops already known), it leaves.
     client.post(reverse("console:approval_decide"), {"one": f"approve:{comm.pk}"})
     assert outbox.send_due(today=D).counts["sent"] == 1

@@ -194,3 +194,90 @@ def test_no_page_shows_a_step_by_its_code_to_a_french_user(walked):
         if shown := sorted(set(codes.findall(shown_text(visit.body)))):
             found[str(visit.request)] = shown
     assert found == {}, "\n".join(f"{k}: {v}" for k, v in found.items())
+
+
+class _Labels(_Text):
+    """Besides the page's text, the text of each of its labels: the names of fields, columns,
+    terms, groups, buttons and headings."""
+
+    TAGS = frozenset({"dt", "th", "label", "legend", "summary", "button", "caption", "h1", "h2",
+                      "h3"})  # fmt: skip
+
+    def __init__(self, language: str) -> None:
+        super().__init__(language)
+        self.labels: list[str] = []
+        self.reading: list[tuple[str, int]] = []  # each label open, and where its text starts
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        super().handle_starttag(tag, attrs)
+        if tag in self.TAGS:
+            self.reading.append((tag, len(self.parts)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.reading and self.reading[-1][0] == tag:
+            self.labels.append(plain(" ".join(self.parts[self.reading.pop()[1] :])))
+        super().handle_endtag(tag)
+
+
+def shown_labels(html: str, language: str = "fr") -> list[str]:
+    parser = _Labels(language)
+    parser.feed(html)
+    parser.close()
+    return [label for label in parser.labels if label]
+
+
+def english_labels() -> set[str]:
+    """The English messages of the catalogue that a label may be, whole (one word or more),
+    whose French differs: "From", "Subject"."""
+    return {
+        msgid for (_, msgid), msgstr in po_entries().items()
+        if msgstr and plain(msgstr) != plain(msgid) and not SPLIT.search(msgid)
+        and re.search(r"[A-Za-z]{2}", msgid)
+    }  # fmt: skip
+
+
+def test_it_finds_a_label_left_in_english():
+    labels = english_labels()
+    page = "<dl><dt>From</dt><dd>x</dd><dt>Objet</dt></dl><div lang='en'><dt>To</dt></div>"
+    assert [label for label in shown_labels(page) if label in labels] == ["From"]
+
+
+# What a demanding French reader calls broken in a page's text: a plural written "(s)", a
+# hyphen where a minus sign or words belong ("-10" days late, a step at "-3" days), a
+# shipped scenario's description showing its English part.
+BROKEN = {
+    "a plural in brackets": re.compile(r"[^\W\d_]\((?:e?s|x)\)"),
+    "a hyphen for a minus": re.compile(r"(?<![\w/.\-–])-\d"),
+    "the English of a description": re.compile(r"(?<!\w)EN: [A-Z]"),
+}
+
+
+def broken(text: str) -> list[str]:
+    return [
+        f"{what}: {text[max(m.start() - 30, 0) : m.end() + 20]!r}"
+        for what, pattern in BROKEN.items() for m in pattern.finditer(text)
+    ]  # fmt: skip
+
+
+def test_it_finds_what_a_demanding_reader_calls_broken():
+    assert [line.split(":")[0] for line in broken(
+        "dont 0 recommandée(s) ; Appel (-3 jours) ; Plus serré.\nEN: High risk"
+    )] == list(BROKEN)  # fmt: skip
+    assert broken("2026-06-16, ZORG-F800, 12/06/2026, −3 jours, 3 (s’il le faut)") == []
+
+
+def test_no_page_shows_a_french_reader_a_label_in_english_or_a_broken_text(walked):
+    """Every page a French admin reaches: no label of the page is an English message of the
+    catalogue (the approval card's From, To and Subject were), and no text is broken."""
+    labels = english_labels()
+    found = {}
+    for visit in walked:
+        if visit.status != 200 or not visit.body:
+            continue
+        shown = [f"label {label!r}" for label in shown_labels(visit.body) if label in labels]
+        if not visit.request.url.startswith(EDITORS[1:]):  # a template's source is its own
+            shown += broken(shown_text(visit.body))
+        if shown:
+            found[str(visit.request)] = shown
+    assert len(walked) > 10
+    assert found == {}, "\n".join(f"{k}: {v}" for k, v in found.items())

@@ -169,7 +169,7 @@ def test_it_refuses_to_move_steps_under_items_standing_there(client_of, org, exa
     answer = post_steps(client, example, without_second)
     body = answer.content.decode()
     assert answer.status_code == 200
-    assert "1 open item(s) of 1 customer(s) following this scenario stand at step 2" in body
+    assert "step 2 or a later one holds 1 open item of 1 customer following this scenario" in body
     assert len(steps_of(example)) == 5
     again = {**rows[3], "name": "Phone again", "channel": "call", "template": "call"}
     replaced = [*rows[:3], again, rows[4]]
@@ -183,7 +183,7 @@ def test_it_refuses_to_move_steps_under_items_standing_there(client_of, org, exa
     # The same check when the file is imported.
     [current] = scenarios_io.export_document(org).scenarios
     fewer = dataclasses.replace(current, steps=current.steps[2:])
-    with pytest.raises(scenarios_io.ScenarioFileError, match="stand at step 1"):
+    with pytest.raises(scenarios_io.ScenarioFileError, match="step 1 or a later one holds"):
         scenarios_io.import_document(org, scenarios_io.ScenarioFile((fewer,)), file="f.yaml")
 
 
@@ -372,9 +372,9 @@ def test_it_shows_the_simulation_by_day(client_of, org, example, monkeypatch):
     assert 'data-day="2026-11-24"' in body  # C2's courtesy reminder, five days ahead
     # C1's first reminder falls on Saturday 28 (J+5): it waits for Monday.
     assert 'data-day="2026-11-28"' not in body and 'data-day="2026-11-30"' in body
-    assert "C1 · Durand" in body and "F1 (2)" in body
+    assert "C1 · Durand" in body and "F1</span> (2)" in body
     one = client_of(viewer).get(url, {"customer": "C2", "days": "10"}).content.decode()
-    assert "C1 · Durand" not in one and "F2 (1)" in one
+    assert "C1 · Durand" not in one and "F2</span> (1)" in one
     unknown = client_of(viewer).get(url, {"customer": "NOPE"}).content.decode()
     assert "No customer with the reference NOPE" in unknown
 
@@ -391,3 +391,41 @@ def test_it_reads_the_list_and_a_scenario_in_few_queries(
         assert client.get(reverse("console:scenarios")).status_code == 200
     with django_assert_max_num_queries(14):
         assert client.get(reverse("console:scenario", args=["s0"])).status_code == 200
+
+
+# -- a shipped scenario's description -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "said", "not_said"),
+    [
+        ("fr", "Plus serré pour les clients à risque", ["EN:", "Tighter"]),
+        ("en", "High risk. Tighter for risky customers", ["EN:", "Plus serré"]),
+    ],
+)
+def test_a_shipped_description_reads_in_its_readers_language_only(
+    client_of, manager, settings, language, said, not_said
+):
+    client = client_of(manager)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    page = client.get(reverse("console:scenario", args=["high-risk"])).content.decode()
+    assert said in page
+    assert [s for s in not_said if s in page] == []
+
+
+def test_saving_a_shipped_scenario_keeps_both_languages_of_its_description(client_of, org, manager):
+    """Saved as shown (one language of it), the description keeps both; written anew, it
+    is what the user wrote, shown as written."""
+    shipped = Scenario.objects.get(organisation=org, slug="high-risk")
+    stored = shipped.description
+    client = client_of(manager)
+    shown = "High risk. Tighter for risky customers: reminders before the due date, calls,\r\n" \
+        "formal notice at D+20 and hand-over at D+30."  # fmt: skip
+    post_steps(client, shipped, step_rows(shipped), description=shown, name="Risque élevé")
+    shipped.refresh_from_db()
+    assert shipped.description == stored and "\nEN: " in stored
+    mine = "Ours: FR: tight. EN: tight."
+    post_steps(client, shipped, step_rows(shipped), description=mine, name="Risque élevé")
+    shipped.refresh_from_db()
+    assert shipped.description == mine
+    assert mine in client.get(reverse("console:scenario", args=["high-risk"])).content.decode()

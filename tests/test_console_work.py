@@ -141,6 +141,17 @@ def test_it_lists_tasks_by_kind_and_shows_what_is_known_of_an_ambiguous_send(cli
     assert "Do the no_email" in only and "Do the check_send" not in only
 
 
+def test_a_tasks_card_names_its_one_kind_and_each_of_its_fields(client, org):
+    """A row says "Send to check", the filters "Sends to check"; on a phone each cell of
+    the card has its column's name."""
+    tasks_of_every_kind(org)
+    signed_in(client, org)
+    page = client.get(reverse("console:tasks")).content.decode()
+    assert '<td data-label="Kind">Send to check</td>' in page
+    assert '<td data-label="Kind">Insolvency claim to declare</td>' in page
+    assert 'data-label="Assigned to"' in page and 'class="table tasks stacked"' in page
+
+
 def test_it_marks_a_task_done_with_a_note_and_assigns_one(client, org):
     made = tasks_of_every_kind(org)
     user = signed_in(client, org)

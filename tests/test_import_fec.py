@@ -1036,7 +1036,7 @@ def test_it_prints_what_it_left_out_on_standard_error(tmp_path, org):
     out, err = StringIO(), StringIO()
     call_command("import", str(write_fec(tmp_path, rows)), "--org", "acme", stdout=out, stderr=err)
     assert err.getvalue().startswith(
-        "warning: FEC.txt, row 5, field 'CompAuxNum': 1 line(s) on 411000 without an auxiliary "
+        "warning: FEC.txt, row 5, field 'CompAuxNum': 1 line on 411000 without an auxiliary "
         "account (CompAuxNum), row 5 (debits 0.00, credits 7.00): left out"
     )
     assert "411000" not in out.getvalue()

@@ -181,12 +181,12 @@ def test_a_run_failure_is_stored_in_english_and_shown_in_french(client, monkeypa
     failed = run_tasks.enqueue(org, D, parts=2)
     work_off()
     failed.refresh_from_db()
-    assert failed.error.startswith("part 2 of 2 failed after 3 attempt(s): OSError('disk full')")
+    assert failed.error.startswith("part 2 of 2 failed (attempts: 3): OSError('disk full')")
     client.force_login(factories.member(org, "viewer@acme.test", "viewer"))
     page = client.get(reverse("console:run", args=[failed.pk])).content.decode()
     # Ours in French, the exception's own text as it is.
     assert (
-        "la part 2 sur 2 a échoué après 3 tentative(s)\u00a0: OSError(&#x27;disk full&#x27;)"
+        "la part 2 sur 2 a échoué (tentatives\u00a0: 3)\u00a0: OSError(&#x27;disk full&#x27;)"
     ) in page
     assert "relancez la même date pour terminer" in page
     assert "failed after" not in page
@@ -201,12 +201,21 @@ def test_the_sentences_of_a_failure_are_read_back_nested_and_the_rest_left_alone
     with translation.override("fr"):
         shown = run_errors.shown(text)
         assert shown.startswith(
-            "la part 1 sur 3 a échoué après 3 tentative(s)\u00a0: le processus host:12 s'est "
+            "la part 1 sur 3 a échoué (tentatives\u00a0: 3)\u00a0: le processus host:12 s'est "
             "arrêté (rien écrit depuis 600 s). Ce que les autres parts ont écrit reste acquis"
         )
         assert run_errors.shown("ValueError('x')") == "ValueError('x')"
     with translation.override("en"):
         assert run_errors.shown(text) == text
+
+
+def test_a_failure_recorded_before_reads_as_the_sentence_of_today():
+    """A record that says "after 3 attempt(s)" reads as the sentence without "(s)"."""
+    before = "part 2 of 2 failed after 3 attempt(s): OSError('disk full')"
+    with translation.override("fr"):
+        assert run_errors.shown(before) == (
+            "la part 2 sur 2 a échoué (tentatives\u00a0: 3)\u00a0: OSError('disk full')"
+        )
 
 
 def test_a_refused_run_is_said_in_french_and_stored_in_english(client):

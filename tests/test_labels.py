@@ -16,7 +16,13 @@ from django.utils import translation
 from relance.console.charts import month_label
 from relance.dunning import outbox, task_titles
 from relance.dunning.engine import run
-from relance.dunning.labels import TEMPLATE_LABELS, step_label, template_label
+from relance.dunning.labels import (
+    TEMPLATE_LABELS,
+    lateness,
+    offset_label,
+    step_label,
+    template_label,
+)
 from relance.dunning.models import Task
 from relance.ledger.timeline import render
 
@@ -137,3 +143,36 @@ def test_a_calls_title_counts_its_invoices_in_words(count, expected):
     text = task_titles.handed_over("call", "call", "Durand SARL", count, [(Decimal(10), "EUR")])
     with translation.override("fr"):
         assert render(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "days", "expected"),
+    [
+        ("fr", 12, "12 jours de retard"),
+        ("fr", 1, "1 jour de retard"),
+        ("fr", 0, "échéance aujourd'hui"),
+        ("fr", -1, "échéance dans 1 jour"),
+        ("fr", -10, "échéance dans 10 jours"),
+        ("en", -10, "due in 10 days"),
+        ("en", 3, "3 days late"),
+    ],
+)
+def test_an_item_not_yet_due_reads_as_due_in_so_many_days(language, days, expected):
+    with translation.override(language):
+        assert lateness(days) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "days", "expected"),
+    [
+        ("fr", -3, "3 jours avant l'échéance"),
+        ("fr", -1, "1 jour avant l'échéance"),
+        ("fr", 0, "le jour de l'échéance"),
+        ("fr", 7, "7 jours après l'échéance"),
+        ("en", -3, "3 days before the due date"),
+        ("en", 1, "1 day after the due date"),
+    ],
+)
+def test_a_steps_offset_reads_in_words_never_as_a_signed_number(language, days, expected):
+    with translation.override(language):
+        assert offset_label(days) == expected

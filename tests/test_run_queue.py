@@ -194,7 +194,7 @@ def test_it_fails_the_run_visibly_when_a_part_keeps_failing(twins, monkeypatch):
     work_off()
     queued.refresh_from_db()
     assert queued.status == "failed" and queued.finished_at is not None
-    assert "part 3 of 3 failed after 3 attempt(s): OSError('disk full')" in queued.error
+    assert "part 3 of 3 failed (attempts: 3): OSError('disk full')" in queued.error
     assert "run the same date again" in queued.error
     assert RunPart.objects.get(run=queued, share=2).attempts == run_tasks.MAX_ATTEMPTS
     failed = AuditEvent.objects.get(organisation=many, action="run.failed")

@@ -84,7 +84,7 @@ def test_it_shows_a_failed_run_with_the_error_of_its_part(monkeypatch) -> None:
     shown = runs("show", str(queued.pk), "--json")["run"]
 
     assert shown["status"] == "failed"
-    assert "part 2 of 2 failed after 3 attempt(s): OSError('disk full')" in shown["error"]
+    assert "part 2 of 2 failed (attempts: 3): OSError('disk full')" in shown["error"]
     failed = [p for p in shown["parts"] if p["status"] == "failed"]
     assert [(p["number"], p["attempts"], p["error"]) for p in failed] == [
         (2, run_tasks.MAX_ATTEMPTS, "OSError('disk full')")

@@ -335,7 +335,7 @@ def test_it_refuses_to_prune_a_scenario_chosen_for_a_customer(installed, tmp_pat
     with pytest.raises(CommandError) as error:
         run("import", write(tmp_path, document), "--prune")
     assert (
-        "doc.yaml, scenario 'trusted-partner': --prune would delete it, but 1 customer(s) follow"
+        "doc.yaml, scenario 'trusted-partner': --prune would delete it, but 1 customer follows"
         " it by explicit choice" in str(error.value)
     )
     assert snapshot(installed) == before

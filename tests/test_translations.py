@@ -98,3 +98,18 @@ def test_it_spaces_the_french_signs_as_french_typography_does():
     wrong = {msgid: problems for (_, msgid), msgstr in po_entries().items()
              if (problems := misspaced(msgstr))}  # fmt: skip
     assert wrong == {}
+
+
+def test_no_message_counts_with_an_s_in_brackets():
+    """A count takes a real plural (ngettext, French: 0 and 1 singular), never "item(s)" nor
+    "recommandée(s)", in the catalogue as in the templates."""
+    relance = Path(__file__).resolve().parents[1] / "relance"
+    bracketed = re.compile(r"[^\W\d_]\((?:e?s|x)\)")
+    found = [
+        line for line in (LOCALE / "django.po").read_text(encoding="utf-8").splitlines()
+        if not line.startswith("#") and bracketed.search(line)
+    ]  # fmt: skip
+    for template in relance.glob("**/templates/**/*.*"):
+        found += [f"{template.name}: {m.group()}"
+                  for m in bracketed.finditer(template.read_text(encoding="utf-8"))]  # fmt: skip
+    assert found == []

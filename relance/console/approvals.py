@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from relance.channels.email import shown_message
@@ -25,8 +25,14 @@ from relance.dunning import approval, outbox
 from relance.dunning.models import CommStatus, Communication
 
 PAGE_SIZE = 20
-# The headers a person checks before a message leaves, in the order a mail program shows.
-HEADERS = ("From", "To", "Reply-To", "Subject")
+# The headers a person checks before a message leaves, in the order a mail program shows,
+# named as a mail program names them in the page's language.
+HEADERS = {
+    "From": pgettext_lazy("mail header", "From"),
+    "To": pgettext_lazy("mail header", "To"),
+    "Reply-To": pgettext_lazy("mail header", "Reply-To"),
+    "Subject": pgettext_lazy("mail header", "Subject"),
+}
 
 
 @dataclass
@@ -39,6 +45,11 @@ class Shown:
     text: str
     has_html: bool
     attachments: list[str]
+
+    @property
+    def named_headers(self) -> list[tuple[str, str, str]]:
+        """Each header as (its name in the message, its name for the reader, its value)."""
+        return [(name, str(HEADERS[name]), value) for name, value in self.headers]
 
     @property
     def kept(self) -> list[Any]:

@@ -32,7 +32,7 @@ from relance.accounts.models import Organisation
 from relance.channels import overrides
 from relance.channels.models import TemplatePart
 from relance.console.access import Can, console_view
-from relance.dunning import run_errors, scenarios_io, segments
+from relance.dunning import defaults, run_errors, scenarios_io, segments
 from relance.dunning.models import Scenario, SegmentRule, Step, StepChannel, StepMode
 from relance.dunning.scenarios_io import (
     Problem,
@@ -299,7 +299,7 @@ def scenario_page(request: HttpRequest, slug: str) -> HttpResponse:
     current = scenarios_io._scenario_def(scenario)
     values = {
         "name": current.name,
-        "description": current.description,
+        "description": defaults.description_for_reader(current.description),
         "thank_on_payment": current.thank_on_payment,
         "thank_template": current.thank_template,
     }
@@ -316,6 +316,9 @@ def scenario_page(request: HttpRequest, slug: str) -> HttpResponse:
         if not _reorder(rows, request.POST.get("op", "save"), STEP_FIELDS):
             raw = {
                 "slug": scenario.slug, **values, "default": scenario.is_default,
+                "description": defaults.description_as_written(
+                    str(values["description"]), current.description
+                ),
                 "thank_template": values["thank_template"] or None,
                 "steps": [_step_mapping(row) for row in rows],
             }  # fmt: skip

@@ -25,7 +25,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from relance.accounts.models import Membership
 from relance.channels import overrides, templates
@@ -61,6 +61,30 @@ KINDS = {
     "find_number": gettext_lazy("Phone numbers to find"),
     "check_payment": gettext_lazy("Payments to check"),
     "send_copy": gettext_lazy("Invoice copies to send"),
+}
+
+
+# One task's kind, as its row names it ("Kind: Call"; the list's filters count "Calls").
+ONE_KIND = {
+    "call": pgettext_lazy("task kind", "Call"),
+    "task": pgettext_lazy("task kind", "Escalation"),
+    "handover": pgettext_lazy("task kind", "Hand-over"),
+    "registered_letter": pgettext_lazy("task kind", "Registered letter to post"),
+    "letter": pgettext_lazy("task kind", "Letter to post"),
+    "declare_claim": pgettext_lazy("task kind", "Insolvency claim to declare"),
+    "check_send": pgettext_lazy("task kind", "Send to check"),
+    "send_failed": pgettext_lazy("task kind", "Failed send"),
+    "invalid_email": pgettext_lazy("task kind", "Bounced address"),
+    "no_email": pgettext_lazy("task kind", "Customer without an address"),
+    "no_letter_address": pgettext_lazy("task kind", "Customer without a postal address"),
+    "no_registered_letter_address": pgettext_lazy("task kind", "Customer without a postal address"),
+    "held": pgettext_lazy("task kind", "Message held"),
+    "sms": pgettext_lazy("task kind", "Text to send"),
+    "no_mobile": pgettext_lazy("task kind", "Customer without a mobile number"),
+    "invalid_phone": pgettext_lazy("task kind", "Failed mobile number"),
+    "find_number": pgettext_lazy("task kind", "Phone number to find"),
+    "check_payment": pgettext_lazy("task kind", "Payment to check"),
+    "send_copy": pgettext_lazy("task kind", "Invoice copy to send"),
 }
 
 
@@ -310,7 +334,7 @@ def tasks_page(request: HttpRequest) -> HttpResponse:
     more = len(found) > TASKS_PER_PAGE
     shown = task_titles.titles(found[:TASKS_PER_PAGE])
     for task in found[:TASKS_PER_PAGE]:
-        task.kind_label = KINDS.get(task.kind, task.kind)  # type: ignore[attr-defined]
+        task.kind_label = ONE_KIND.get(task.kind, task.kind)  # type: ignore[attr-defined]
         task.shown_title = shown[task.pk]  # type: ignore[attr-defined]
     return render(
         request,

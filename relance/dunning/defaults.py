@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from django.db import transaction
+from django.utils import translation
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
@@ -20,6 +21,8 @@ from relance.dunning.models import Scenario, SegmentRule
 from relance.dunning.scenarios_io import ScenarioFile, create_rules, create_scenario, load_file
 
 DEFAULTS_FILE = Path(__file__).resolve().parent / "data" / "scenarios.yaml"
+# A shipped scenario's description is in French, then in English after this mark.
+ENGLISH_PART = "\nEN: "
 
 
 @functools.cache
@@ -57,3 +60,34 @@ def install_defaults(organisation: Organisation) -> list[str]:
                      summary="default scenarios added: " + (", ".join(created) or "none"),
                      data={"scenarios": created, "rules": rules})  # fmt: skip
     return created
+
+
+def description_for_reader(text: str) -> str:
+    """A scenario's description as its reader reads it: a shipped scenario's (in French,
+    then in English) in the reader's language only; any other as it was written."""
+    parts = _shipped_descriptions().get(_plain(text))
+    if parts is None:
+        return text
+    french, english = parts
+    return french if (translation.get_language() or "").split("-")[0] == "fr" else english
+
+
+def description_as_written(posted: str, stored: str) -> str:
+    """The description to keep when a form posts one back: the stored one, in both its
+    languages, when the reader left unchanged what they were shown of it."""
+    return stored if _plain(posted) == _plain(description_for_reader(stored)) else posted
+
+
+@functools.cache
+def _shipped_descriptions() -> dict[str, tuple[str, str]]:
+    """Each shipped description (spaces as they come) -> its French and its English."""
+    found = {}
+    for scenario in default_scenarios().scenarios:
+        french, mark, english = scenario.description.partition(ENGLISH_PART)
+        if mark:
+            found[_plain(scenario.description)] = (french.strip(), english.strip())
+    return found
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.split())

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import models
 from django.utils.functional import lazy
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import ngettext, pgettext, pgettext_lazy
 
 from relance.dunning.models import StepChannel
 
@@ -63,3 +63,27 @@ def choice_label(choices: type[models.Choices], code: str) -> str:
 
 def channel_label(code: str) -> str:
     return choice_label(StepChannel, code)
+
+
+def lateness(days: int) -> str:
+    """How late an item is, in words: "10 days late", "due today", "due in 3 days" (never a
+    negative number of days late)."""
+    if days > 0:
+        return ngettext("%(days)s day late", "%(days)s days late", days) % {"days": days}
+    if days == 0:
+        return pgettext("item", "due today")
+    return ngettext("due in %(days)s day", "due in %(days)s days", -days) % {"days": -days}
+
+
+def offset_label(days: int) -> str:
+    """When a step comes, from an item's due date: "3 days before the due date", "on the
+    due date", "7 days after the due date" (a step's offset, never a bare signed number)."""
+    if days < 0:
+        return ngettext(
+            "%(days)s day before the due date", "%(days)s days before the due date", -days
+        ) % {"days": -days}
+    if days == 0:
+        return pgettext("step", "on the due date")
+    return ngettext("%(days)s day after the due date", "%(days)s days after the due date", days) % {
+        "days": days
+    }

@@ -14,7 +14,9 @@ from relance.dunning.loading import NO_SCENARIO
 from relance.dunning.segments import NO_DEFAULT
 
 BEGINNING = gettext_noop("the beginning of the run failed: %(reason)s")
-PART = gettext_noop("part %(part)s of %(parts)s failed after %(attempts)s attempt(s): %(reason)s")
+PART = gettext_noop("part %(part)s of %(parts)s failed (attempts: %(attempts)s): %(reason)s")
+# PART as records written before said it, read back as PART.
+PART_BEFORE = "part %(part)s of %(parts)s failed after %(attempts)s attempt(s): %(reason)s"
 WORKER = gettext_noop("the worker %(worker)s stopped (nothing written for %(seconds)s s)")
 BEGINNER = gettext_noop("the worker that began the run stopped")
 STILL_QUEUED = gettext_noop(
@@ -43,7 +45,7 @@ _PATTERNS = [
     (s, _pattern(s))
     for s in (STANDS, PART, BEGINNING, WORKER, BEGINNER, STILL_QUEUED, NO_REPLY_ADDRESS,
               NO_SCENARIO, NO_DEFAULT)
-]  # fmt: skip
+] + [(PART, _pattern(PART_BEFORE))]  # fmt: skip
 
 
 def shown(text: str) -> str:

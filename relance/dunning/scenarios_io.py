@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
@@ -971,11 +972,17 @@ def _check_levels(
             problems.add(
                 _step_place(_scenario_place(scenario.slug), position), None,
                 _(
-                    "%(items)s open item(s) of %(customers)s customer(s) following this scenario"
-                    " stand at step %(position)s or later: removing, inserting or reordering"
-                    " steps there would make them skip or repeat a step. Change those steps in"
-                    " place, or add new steps after the last one"
-                ) % {"items": len(items), "customers": customers, "position": position},
+                    "step %(position)s or a later one holds %(items)s of %(customers)s following"
+                    " this scenario: removing, inserting or reordering steps there would make"
+                    " them skip or repeat a step. Change those steps in place, or add new steps"
+                    " after the last one"
+                ) % {
+                    "position": position,
+                    "items": ngettext("%(n)s open item", "%(n)s open items", len(items))
+                    % {"n": len(items)},
+                    "customers": ngettext("%(n)s customer", "%(n)s customers", customers)
+                    % {"n": customers},
+                },
                 row=position,
             )  # fmt: skip
 
@@ -1009,8 +1016,13 @@ def delete_scenario(
         if explicit:
             problems.add(
                 where, None,
-                _("%(n)s customer(s) follow it by explicit choice: choose another scenario for"
-                  " them first") % {"n": explicit},
+                ngettext(
+                    "%(n)s customer follows it by explicit choice: choose another scenario for"
+                    " them first",
+                    "%(n)s customers follow it by explicit choice: choose another scenario for"
+                    " them first",
+                    explicit,
+                ) % {"n": explicit},
             )  # fmt: skip
         problems.raise_if_any()
         scenario.delete()
@@ -1033,9 +1045,12 @@ def _check_deletions(
         if explicit.get(scenario.pk):
             problems.add(
                 _scenario_place(scenario.slug), None,
-                _(
-                    "--prune would delete it, but %(n)s customer(s) follow it by explicit choice:"
-                    " choose another scenario for them first, or keep it in the file"
+                ngettext(
+                    "--prune would delete it, but %(n)s customer follows it by explicit choice:"
+                    " choose another scenario for them first, or keep it in the file",
+                    "--prune would delete it, but %(n)s customers follow it by explicit choice:"
+                    " choose another scenario for them first, or keep it in the file",
+                    explicit[scenario.pk],
                 ) % {"n": explicit[scenario.pk]},
             )  # fmt: skip
     if document.rules is None and plan.delete:

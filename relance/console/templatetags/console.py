@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django import template
 from django.utils import translation
-from django.utils.safestring import SafeString
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import pgettext_lazy
 
+from relance.bank.models import Confidence
 from relance.console.access import Can, Console
 from relance.console.charts import month_label as _month_label
 from relance.dunning import labels
@@ -72,8 +76,68 @@ def channel_label(code: str) -> str:
 
 
 @register.filter
+def lateness(days: int) -> str:
+    return labels.lateness(days)
+
+
+@register.filter
+def offset_label(days: int) -> str:
+    return labels.offset_label(days)
+
+
+# Why a bank credit was matched (the rules of relance.bank.matching), for a reader.
+EVIDENCE_LABELS = {
+    "rf_reference": pgettext_lazy("bank evidence", "Payment reference"),
+    "invoice_number": pgettext_lazy("bank evidence", "Invoice number"),
+    "iban": pgettext_lazy("bank evidence", "IBAN"),
+    "amount": pgettext_lazy("bank evidence", "Amount"),
+}
+
+
+@register.filter
+def evidence_label(rule: str) -> str:
+    return str(EVIDENCE_LABELS.get(rule, rule))
+
+
+@register.filter
+def confidence_label(code: str) -> str:
+    return labels.choice_label(Confidence, code)
+
+
+@register.filter
 def month_label(day: dt.date) -> str:
     return _month_label(day)
+
+
+# What a line must not break inside, in a text: a reference with a hyphen or a slash and a
+# digit ("FA-2026-001", "ZORG-F800"), an amount and its currency ("1 234,56 EUR"), a date.
+WHOLE = re.compile(
+    r"(?<![\w-])[A-Z][A-Z0-9]*(?:[-/][A-Z0-9]+)*-[A-Z]*\d[A-Z0-9]*(?:[-/][A-Z0-9]+)*"
+    r"|(?:[€$£][\u00a0\u202f ]?)?\d{1,3}(?:[\u00a0\u202f ,.]\d{3})*[.,]\d\d"
+    r"(?:[\u00a0\u202f ](?:€|EUR|USD|GBP|CHF))?"
+    r"|\b\d\d/\d\d/\d{4}\b"
+)
+
+
+@register.filter
+def nowrap(value: Any) -> str:
+    """``{{ invoice.number|nowrap }}``: a number, an amount or a date kept on one line (an
+    invoice number breaks at its hyphen otherwise, on a phone)."""
+    return format_html('<span class="nowrap">{}</span>', value)
+
+
+@register.filter(needs_autoescape=True)
+def unbroken(text: Any, autoescape: bool = True) -> str:
+    """``{{ entry.summary|unbroken }}``: a text whose numbers, amounts and dates (``WHOLE``)
+    each stay on one line, the rest breaking as it may."""
+    text = str(text)
+    escape = conditional_escape if autoescape else str
+    parts, last = [], 0
+    for found in WHOLE.finditer(text):
+        parts += [escape(text[last : found.start()]), nowrap(found.group())]
+        last = found.end()
+    parts.append(escape(text[last:]))
+    return mark_safe("".join(parts))  # each part escaped above
 
 
 @register.tag("table_card")

@@ -635,12 +635,19 @@ def _customer_lines(ledger: _Ledger, warnings: Problems, batch: LedgerBatch) -> 
         debits = sum((line.book_amount for line in lines if line.debit), ZERO)
         credits = sum((line.book_amount for line in lines if not line.debit), ZERO)
         if why == "no_aux":
-            what = _("%(count)s line(s) on %(account)s without an auxiliary account (CompAuxNum)")
-            what %= {"count": len(lines), "account": code}
+            what = ngettext(
+                "%(count)s line on %(account)s without an auxiliary account (CompAuxNum)",
+                "%(count)s lines on %(account)s without an auxiliary account (CompAuxNum)",
+                len(lines),
+            ) % {"count": len(lines), "account": code}
         else:
-            what = _("%(count)s line(s) on %(account)s whose auxiliary account %(code)s "
-                     "looks like a bank or cash account")  # fmt: skip
-            what %= {"count": len(lines), "account": lines[0].account, "code": code}
+            what = ngettext(
+                "%(count)s line on %(account)s whose auxiliary account %(code)s looks like a"
+                " bank or cash account",
+                "%(count)s lines on %(account)s whose auxiliary account %(code)s looks like a"
+                " bank or cash account",
+                len(lines),
+            ) % {"count": len(lines), "account": lines[0].account, "code": code}
         warnings.add(
             lines[0].row, "CompAuxNum",
             _("%(what)s, %(rows)s (debits %(debits)s, credits %(credits)s): left out, no "
