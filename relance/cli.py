@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] not in SERVERS:
         os.environ["RELANCE_COMMAND"] = argv[0]
+    else:  # a server inherits no command's settings (a parent's import leaves out the API)
+        os.environ.pop("RELANCE_COMMAND", None)
     import django
     from django.core.management import execute_from_command_line
 

@@ -4,6 +4,7 @@ when Django starts (their receivers and the lock's check import them when called
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,19 @@ def test_an_import_starts_without_the_apps_of_the_api_and_of_e_mail(tmp_path):
     code = "print([m for m in ('ninja', 'pydantic', 'anymail.checks') if m in sys.modules])"
     assert _started(tmp_path, code, command="import") == "[]"
     assert _started(tmp_path, code, command="report") == "['ninja', 'pydantic', 'anymail.checks']"
+
+
+def test_a_server_started_with_a_commands_variable_left_over_starts_as_a_server(monkeypatch):
+    # A server started from an import's process (or a shell that kept its variable) must not
+    # start with the import's settings, without the API.
+    from django.core import management
+
+    from relance import cli
+
+    ran = []
+    monkeypatch.setenv("RELANCE_COMMAND", "import")
+    monkeypatch.setattr(cli, "ensure_migrated", lambda: None)
+    monkeypatch.setattr(management, "execute_from_command_line", ran.append)
+    cli.main(["serve", "--port", "0"])
+    assert ran == [["relance", "serve", "--port", "0"]]
+    assert "RELANCE_COMMAND" not in os.environ
