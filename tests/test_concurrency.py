@@ -31,7 +31,7 @@ PG_URL = os.environ.get("DATABASE_URL", "")
 
 @pytest.fixture(
     params=[
-        "sqlite",
+        pytest.param("sqlite", marks=pytest.mark.once("postgresql")),
         pytest.param(
             "postgresql",
             marks=pytest.mark.skipif(not PG_URL, reason="DATABASE_URL: a PostgreSQL cluster"),

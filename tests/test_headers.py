@@ -124,6 +124,7 @@ def production(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.once("sqlite")
 def test_it_sends_the_policy_and_headers_on_every_page_in_production(production):
     client = Client(production)
     for page in ("/login/", "/admin/login/"):

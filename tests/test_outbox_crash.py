@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from smtp import SMTPServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once("postgresql")]
 
 # The worker's settings: the project's, with this app and the loopback server. (Kept even
 # once settings.py lists the app: it only adds what is missing.)

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once("sqlite")]
 
 
 def free_port() -> int:
