@@ -28,6 +28,28 @@ _settings.DATA_DIR = _DATA
 _settings.MEDIA_ROOT = _DATA / "media"
 
 
+# scripts/test runs the suite twice side by side, on SQLite and on PostgreSQL, and names the
+# side of each run in RELANCE_TEST_SIDE. A test marked ``once(side)`` checks the same thing
+# whichever database the suite runs on (its commands run on SQLite files of their own, or
+# its pages only render): it runs in that side's run only. A run without the variable (a
+# plain ``pytest``) runs it.
+SIDES = ("sqlite", "postgresql")
+
+
+def pytest_collection_modifyitems(config, items):
+    side = os.environ.get("RELANCE_TEST_SIDE", "")
+    if side and side not in SIDES:
+        raise pytest.UsageError(f"RELANCE_TEST_SIDE={side!r}: one of {', '.join(SIDES)}")
+    for item in items:
+        for mark in item.iter_markers("once"):
+            (where,) = mark.args
+            if where not in SIDES:
+                raise pytest.UsageError(f"{item.nodeid}: once({where!r}), not one of {SIDES}")
+            if side and where != side:
+                reason = f"the same on either database: scripts/test runs it on the {where} side"
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
 @pytest.fixture(autouse=True)
 def quick_password_hashing(settings):
     """Hashing passwords is slow on purpose; tests hash many. Hashes made here are

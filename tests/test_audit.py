@@ -346,6 +346,7 @@ def test_it_filters_by_day_action_actor_and_limit(db, time_machine):
     assert limited["more"] is True
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_refuses_bad_usage_with_status_2(tmp_path):
     env = commands.environment(commands.ready(tmp_path))
 

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import factories as f
 import pytest
 from crawling import page_kinds
-from django.db import connection
 from django.test import Client
 
 AXE = Path(__file__).resolve().parent.parent / ".cache" / "axe-core" / "package" / "axe.min.js"
@@ -175,8 +174,7 @@ def _axe():
         pytest.skip("axe-core is fetched by scripts/test (npm pack axe-core@4)")
 
 
-# The markup does not depend on the database: checked on the default one only.
-@pytest.mark.skipif(connection.vendor != "sqlite", reason="pages checked on SQLite")
+@pytest.mark.once("sqlite")  # the markup does not depend on the database
 def test_it_finds_no_serious_accessibility_problem_on_any_page(browser, live_server, pages):
     """axe on every page in French at desktop and phone width and in English at desktop
     width; the keyboard walk on the French desktop pages (Tab does not change with the

@@ -419,6 +419,7 @@ def test_it_answers_404_where_online_payment_is_not_set_up(fake, client, setting
 # -- relance checkout status ----------------------------------------------------------------
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_tells_the_operator_what_is_set_up_without_a_key(tmp_path):
     commands.ready(tmp_path)
     env = commands.environment(tmp_path)

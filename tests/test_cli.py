@@ -15,6 +15,7 @@ from django.test import RequestFactory
 from relance.accounts.models import Membership, Organisation
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_migrates_a_fresh_database_on_first_use(tmp_path):
     out = relance(tmp_path, "createorg", "fresh", "--name", "Fresh SAS", "--json", fresh=True)
     assert out.returncode == 0, out.stderr
@@ -26,6 +27,7 @@ def test_it_migrates_a_fresh_database_on_first_use(tmp_path):
     assert json.loads(report.stdout)["organisation"] == "fresh"
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_explains_when_no_organisation_exists(tmp_path):
     out = relance(tmp_path, "report", "aged-balance")
     assert out.returncode == 1
@@ -63,6 +65,7 @@ def test_it_refuses_bad_input_to_the_account_commands(monkeypatch):
     assert Organisation.objects.count() == 1 and not Membership.objects.exists()
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_refuses_to_create_a_user_without_a_password(tmp_path):
     assert relance(tmp_path, "createorg", "acme", "--name", "Acme SAS").returncode == 0
     # No RELANCE_PASSWORD, no --password-stdin, stdin not a terminal.

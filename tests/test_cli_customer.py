@@ -243,6 +243,7 @@ def test_it_agrees_a_plan_whose_instalments_add_up(durand, acme):
     assert Decimal(relance("customer", "show", "C001")["totals"]["EUR"]) == Decimal("900.00")
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_exits_1_for_refused_input_and_2_for_a_usage_error(tmp_path):
     env = commands.environment(commands.ready(tmp_path))
 

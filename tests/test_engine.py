@@ -318,25 +318,38 @@ def _planned(rows) -> list[tuple]:
     return sorted((c, ch, p, t, st, tuple(sorted(i))) for c, ch, p, t, st, i in rows)
 
 
-@pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")), reason="SQLite files; see the next test")
-def test_processes_sharing_the_customers_plan_what_one_plans_on_a_sqlite_file(tmp_path):
+def _relance_on_files(data_dir, *args) -> str:
+    import subprocess
+    import sys
+
+    env = {"RELANCE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "DATABASE_URL": ""}
+    out = subprocess.run([sys.executable, "-m", "relance", *args], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def demo_files(tmp_path_factory):
+    """A data directory with the demo of 2026-11-17 on a SQLite file, made once for the
+    tests below: each runs on a copy of its own."""
+    folder = tmp_path_factory.mktemp("demo-files")
+    _relance_on_files(folder, "demo", "--no-serve", "--date", "2026-11-17")
+    return folder
+
+
+# The two tests below run `relance` on SQLite files of their own whatever DATABASE_URL says.
+@pytest.mark.once("postgresql")
+def test_processes_sharing_the_customers_plan_what_one_plans_on_a_sqlite_file(tmp_path, demo_files):
     """Two `relance run` processes on a real SQLite file, each on half of the customers and
     reading on a connection of its own, plan exactly what one process plans."""
     import shutil
     import sqlite3
-    import subprocess
-    import sys
 
-    def relance(data_dir, *args):
-        env = {"RELANCE_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "DATABASE_URL": ""}
-        out = subprocess.run([sys.executable, "-m", "relance", *args], env=env,
-                             capture_output=True, text=True)  # fmt: skip
-        assert out.returncode == 0, out.stderr
-        return out.stdout
-
+    relance = _relance_on_files
     one, two = tmp_path / "one", tmp_path / "two"
-    relance(one, "demo", "--no-serve", "--date", "2026-11-17")
-    shutil.copytree(one, two)
+    shutil.copytree(demo_files, one)
+    shutil.copytree(demo_files, two)
     relance(one, "run", "--date", "2026-11-24", "--jobs", "1")
     relance(two, "run", "--date", "2026-11-24", "--jobs", "2")
 
@@ -381,18 +394,17 @@ print(sorted(threads), autocheckpoint, written > 0 and written == checkpointed)
 """
 
 
-@pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")), reason="SQLite files")
-def test_a_run_on_a_sqlite_file_checkpoints_what_it_wrote_in_a_thread(tmp_path):
+@pytest.mark.once("postgresql")
+def test_a_run_on_a_sqlite_file_checkpoints_what_it_wrote_in_a_thread(tmp_path, demo_files):
     """The run's commits are checkpointed by a thread of its own (sharing.Checkpoints), every
     page by the time the run returns, and the connection's automatic checkpoint is back."""
+    import shutil
     import subprocess
     import sys
 
+    shutil.copytree(demo_files, tmp_path, dirs_exist_ok=True)
     env = {"RELANCE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "DATABASE_URL": "",
            "DJANGO_SETTINGS_MODULE": "relance.settings"}  # fmt: skip
-    made = subprocess.run([sys.executable, "-m", "relance", "demo", "--no-serve", "--date",
-                           "2026-11-17"], env=env, capture_output=True, text=True)  # fmt: skip
-    assert made.returncode == 0, made.stderr
     out = subprocess.run([sys.executable, "-c", CHECKPOINTED], env=env, capture_output=True,
                          text=True)  # fmt: skip
     assert out.returncode == 0, out.stderr

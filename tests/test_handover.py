@@ -366,6 +366,7 @@ def test_it_leaves_nothing_when_the_zip_cannot_be_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_exits_1_and_2_as_a_command(tmp_path):
     data = tmp_path / "data"
     assert commands.relance(data, "createorg", "acme", "--name", "Acme SAS").returncode == 0

@@ -16,6 +16,7 @@ import urllib.parse
 
 import factories as f
 import pytest
+from commands import ready
 
 POLICY = {
     "default-src": "'self'",
@@ -90,7 +91,7 @@ def production(tmp_path_factory):
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "RELANCE_DATA_DIR": str(tmp / "data"),
+        "RELANCE_DATA_DIR": str(ready(tmp / "data")),
         "DATABASE_URL": "",
         "SECRET_KEY": secrets.token_urlsafe(64),
         "RELANCE_HTTPS": "1",
@@ -124,6 +125,7 @@ def production(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.once("sqlite")
 def test_it_sends_the_policy_and_headers_on_every_page_in_production(production):
     client = Client(production)
     for page in ("/login/", "/admin/login/"):

@@ -65,6 +65,7 @@ def data_dir(tmp_path_factory):
         (("import", "x.csv", "--as-of", "9999-12-31"), "9999-12-31"),
     ],
 )
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_refuses_a_date_it_cannot_compute_with_as_a_usage_error(data_dir, args, value):
     out = relance(data_dir, *args)
     assert out.returncode == 2, out.stderr
@@ -258,6 +259,7 @@ def _hostile_scenarios():
 @pytest.mark.parametrize(
     ("case", "text", "expected"), _hostile_scenarios(), ids=[c[0] for c in _hostile_scenarios()]
 )
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_refuses_hostile_yaml_in_a_scenario_file_at_once(
     data_dir, tmp_path, case, text, expected
 ):
@@ -290,6 +292,7 @@ def test_it_refuses_hostile_yaml_in_a_scenario_file_at_once(
     ],
     ids=["bomb", "deep", "big", "digits", "twice"],
 )  # fmt: skip
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_refuses_hostile_yaml_in_a_mapping_at_once(data_dir, tmp_path, case, text, expected):
     csv = tmp_path / "customers.csv"
     csv.write_text("C;Nom\nC9;Client 9\n", encoding="utf-8")

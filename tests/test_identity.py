@@ -72,6 +72,7 @@ def test_it_refuses_a_bad_value_naming_the_field_and_writes_nothing(option, valu
     assert Organisation.objects.get(slug="acme").email == "before@acme.test"
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_exits_1_on_a_refused_value(tmp_path):
     from test_cli import relance
 

@@ -103,6 +103,7 @@ def test_it_manages_members_from_the_command_line(org, owner):
     assert AuditEvent.objects.filter(action="member.removed", actor__startswith="cli").exists()
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_exits_1_when_refused_and_2_on_a_usage_error(tmp_path):
     from test_cli import relance
 

@@ -18,9 +18,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from commands import ready
 from smtp import SMTPServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once("postgresql")]
 
 # The worker's settings: the project's, with this app and the loopback server. (Kept even
 # once settings.py lists the app: it only adds what is missing.)
@@ -106,7 +107,7 @@ class Install:
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(tmp_path),
-            "RELANCE_DATA_DIR": str(tmp_path / "data"),
+            "RELANCE_DATA_DIR": str(ready(tmp_path / "data")),
             "DATABASE_URL": "",
             "DJANGO_SETTINGS_MODULE": "worker_settings",
             "PYTHONPATH": str(tmp_path),

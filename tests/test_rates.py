@@ -236,6 +236,7 @@ def test_it_takes_the_series_of_an_oddly_named_file_from_the_option(tmp_path):
     assert load_table("fr_legal_professionals").rate_on(date(2026, 9, 1)) == Decimal("2.55")
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_explains_a_bad_rate_on_the_command_line(tmp_path):
     env = commands.environment(commands.ready(tmp_path))
     bad = subprocess.run(

@@ -375,6 +375,7 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_exits_1_naming_the_publisher_it_cannot_reach(tmp_path, publishers):
     # The ECB answers; the Bank of England cannot be reached: nothing of either is written.
     data = commands.ready(tmp_path)

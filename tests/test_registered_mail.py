@@ -401,6 +401,7 @@ def test_it_does_not_reach_another_organisations_letters(durand, acme):
     assert theirs.status == "prepared"
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_exits_1_for_refused_input_and_2_for_a_usage_error(tmp_path):
     env = commands.environment(commands.ready(tmp_path))
 

@@ -335,6 +335,7 @@ def test_it_rejects_a_bad_date(org, bad):
         run("aged-balance", "--date", bad)
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_reports_errors_cleanly_on_the_command_line(tmp_path):
     env = commands.environment(commands.ready(tmp_path))
     command = [sys.executable, "-m", "relance", "report", "aged-balance", "--json"]

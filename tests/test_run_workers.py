@@ -15,9 +15,18 @@ from test_concurrency import AS_OF, D, Install, finish
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-    not __import__("os").environ.get("DATABASE_URL"), reason="DATABASE_URL: a PostgreSQL cluster"
-))])  # fmt: skip
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", marks=pytest.mark.once("postgresql")),
+        pytest.param(
+            "postgresql",
+            marks=pytest.mark.skipif(
+                not __import__("os").environ.get("DATABASE_URL"),
+                reason="DATABASE_URL: a PostgreSQL cluster",
+            ),
+        ),
+    ]
+)
 def install(request, tmp_path):
     install = Install(tmp_path, request.param)
     yield install

@@ -13,8 +13,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+from commands import ready
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.once("sqlite")]
 
 
 def free_port() -> int:
@@ -46,7 +47,7 @@ def server(tmp_path):
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "RELANCE_DATA_DIR": str(tmp_path / "data"),
+        "RELANCE_DATA_DIR": str(ready(tmp_path / "data")),
         "DATABASE_URL": "",
     }
     log = (tmp_path / "server.log").open("w+")
@@ -101,7 +102,7 @@ def test_it_says_in_one_line_that_the_port_is_busy(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DATABASE_URL": "",
-               "RELANCE_DATA_DIR": str(tmp_path)}  # fmt: skip
+               "RELANCE_DATA_DIR": str(ready(tmp_path))}  # fmt: skip
         started = time.monotonic()
         out = subprocess.run(
             [sys.executable, "-m", "relance", "serve", "--port", str(port)],
