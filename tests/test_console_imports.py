@@ -145,9 +145,12 @@ def test_it_detects_a_fec_as_the_command_line_does_and_needs_no_mapping(signed, 
     [
         ("payload.exe", b"MZ\x90\x00" * 100, "is not a file Relance imports"),
         ("export.csv", os.urandom(4096).replace(b"\x00", b"") + b"\x00\x01\x02", "binary file"),
+        # binary bytes that happen to open like an XML tag (one random file in 250 did)
+        ("export.csv", b"<V>\x16\x8d" + bytes(range(1, 256)) * 4 + b"\x00\x01", "binary file"),
         ("export.xlsx", b"PK\x03\x04" + os.urandom(2000), "cannot be read as a spreadsheet"),
         ("export.csv", b"", "empty"),
     ],
+    ids=["executable", "binary", "binary-opening-like-xml", "broken-xlsx", "empty"],
 )
 def test_it_refuses_a_hostile_file_with_a_clear_error(signed, org, media, name, data, said):
     response = upload(signed, data, name)

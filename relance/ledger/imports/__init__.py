@@ -28,7 +28,7 @@ from relance.ledger.imports.apply import (
     record_refusal,
 )
 from relance.ledger.imports.mapping import Mapping, default_mapping, read_rows
-from relance.ledger.imports.parsing import utf16_order
+from relance.ledger.imports.parsing import looks_binary, utf16_order
 from relance.ledger.imports.records import ImportFailed, LedgerBatch, Problem
 from relance.ledger.imports.tabular import SPREADSHEETS, read_table
 from relance.lib.locks import organisation_lock
@@ -87,7 +87,7 @@ def _xml_format(path: Path) -> str | None:
     with path.open("rb") as fh:
         head = fh.read(4096)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not text.startswith(b"<"):
+    if not text.startswith(b"<") or looks_binary(head):  # XML holds no NUL byte
         return None
     if is_camt(head):
         return "camt053"  # the CAMT reader refuses what is hostile or another message
