@@ -185,6 +185,20 @@ columns:
 """
 
 
+# The open items of an accounting export, as the import tests write them.
+OPEN_ITEMS_MAPPING = """
+name: open-items
+record: invoice
+columns:
+  customer.reference: Client
+  invoice.number: Facture
+  invoice.issue_date: Date
+  invoice.due_date: Echeance
+  invoice.amount: Montant
+"""
+OPEN_ITEMS_HEADER = "Client;Facture;Date;Echeance;Montant"
+
+
 def text_file(
     path: Path, lines: Iterable[str], *, encoding: str = "utf-8", newline: str = "\n"
 ) -> Path:

@@ -21,17 +21,8 @@ from django.core.management import call_command
 from relance.ledger.imports import restream
 from relance.ledger.models import Invoice
 
-MAPPING = """
-name: open-items
-record: invoice
-columns:
-  customer.reference: Client
-  invoice.number: Facture
-  invoice.issue_date: Date
-  invoice.due_date: Echeance
-  invoice.amount: Montant
-"""
-HEADER = "Client;Facture;Date;Echeance;Montant"
+MAPPING = factories.OPEN_ITEMS_MAPPING
+HEADER = factories.OPEN_ITEMS_HEADER
 FIRST = ["C1;F-1;01/10/2026;31/10/2026;100,00", "C2;F-2;02/10/2026;01/11/2026;80,00"]
 LATER = [*FIRST, "C1;F-3;05/11/2026;05/12/2026;50,00"]  # F-1 and F-2 unchanged, F-3 new
 

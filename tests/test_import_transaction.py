@@ -19,17 +19,8 @@ from django.test.utils import CaptureQueriesContext
 from relance.ledger.models import Customer, ImportRun, Invoice
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_english")]
-MAPPING = """
-name: open-items
-record: invoice
-columns:
-  customer.reference: Client
-  invoice.number: Facture
-  invoice.issue_date: Date
-  invoice.due_date: Echeance
-  invoice.amount: Montant
-"""
-HEADER = "Client;Facture;Date;Echeance;Montant"
+MAPPING = factories.OPEN_ITEMS_MAPPING
+HEADER = factories.OPEN_ITEMS_HEADER
 
 
 def command(tmp_path: Path, *rows: str, dry_run: bool = False) -> None:

@@ -28,18 +28,8 @@ from relance.ledger.models import Allocation, Customer, Invoice, Payment, Timeli
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 TODAY = dt.date(2026, 11, 22)
 DUE = dt.date(2026, 11, 2)
-MAPPING = """
-name: open-items
-record: invoice
-columns:
-  customer.reference: Client
-  invoice.number: Facture
-  invoice.issue_date: Date
-  invoice.due_date: Echeance
-  invoice.amount: Montant
-  invoice.open_amount: Reste
-"""
-HEADER = "Client;Facture;Date;Echeance;Montant;Reste"
+MAPPING = factories.OPEN_ITEMS_MAPPING + "  invoice.open_amount: Reste\n"
+HEADER = factories.OPEN_ITEMS_HEADER + ";Reste"
 
 
 def run(org, tmp_path: Path, name: str, rows: list[str], on: dt.date = TODAY):
