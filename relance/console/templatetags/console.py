@@ -65,24 +65,9 @@ def step_label(step: Any) -> str:
     return labels.step_label(step.name, step.template)
 
 
-@register.filter
-def template_label(code: str) -> str:
-    return labels.template_label(code)
-
-
-@register.filter
-def channel_label(code: str) -> str:
-    return labels.channel_label(code)
-
-
-@register.filter
-def lateness(days: int) -> str:
-    return labels.lateness(days)
-
-
-@register.filter
-def offset_label(days: int) -> str:
-    return labels.offset_label(days)
+# The labels' own functions, as filters of the same names.
+for _label in (labels.template_label, labels.channel_label, labels.lateness, labels.offset_label):
+    register.filter(_label)
 
 
 # Why a bank credit was matched (the rules of relance.bank.matching), for a reader.
