@@ -95,6 +95,8 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "relance.console.access.context",
             ],
+            # Money and dates written the one way messages write them, on every page.
+            "builtins": ["relance.channels.formatting"],
         },
     },
 ]

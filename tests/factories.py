@@ -386,8 +386,9 @@ def lived_in(org: Organisation, folder: Any, *, today: dt.date, name: str) -> di
     the collector assigned to two customers). Names start with ``name``, invoice numbers
     with its first four letters, and amounts have odd cents, so that a page showing
     anything of it can be told. Answers what identifies it: names, numbers, amounts."""
-    from relance.dunning import engine
-    from relance.dunning.models import CommStatus, Task
+    from relance.dunning import engine, tasks
+    from relance.dunning.models import CommStatus, StepChannel
+    from relance.dunning.task_titles import handed_over
 
     tag = name[:4].upper()
     users = {role: member(org, f"{role}@{org.slug}.test", role)
@@ -419,8 +420,11 @@ def lived_in(org: Organisation, folder: Any, *, today: dt.date, name: str) -> di
     engine.run(org, today)
     communication(people[0], [items[3]], on=today, status=CommStatus.AWAITING_APPROVAL,
                   template="firm_reminder")  # fmt: skip
-    Task.objects.create(organisation=org, customer=people[0], kind="call", key=f"walk:{tag}",
-                        title=f"Call {name} Industrie", due_on=today)  # fmt: skip
+    # Titled as the outbox titles a call, in the organisation's language.
+    title = handed_over(StepChannel.CALL, "call", people[0].legal_name, 1,
+                        [(Decimal(amounts[3]), items[3].currency)])  # fmt: skip
+    tasks.open_task(org, key=f"walk:{tag}", customer_id=people[0].pk, kind="call", title=title,
+                    due_on=today)  # fmt: skip
     return {
         "names": [c.legal_name for c in people] + [org.name],
         "numbers": [i.number for i in items],

@@ -40,7 +40,7 @@ def test_it_lists_the_credits_to_review_with_their_proposal(client, org, queued)
     page = client.get(reverse("console:bank")).content.decode()
 
     assert f'data-line="{queued.pk}" data-confidence="probable"' in page
-    assert '<span class="nowrap">F-2</span> 150.00\u00a0EUR' in page  # the amount, its currency
+    assert '<span class="nowrap">F-2</span> €150.00' in page  # the amount, its currency
     assert 'Invoice number: <span class="nowrap">F-2</span>' in page  # a rule by its name
     assert "Probable" in page
     assert "Leave unapplied" not in page  # a viewer decides nothing

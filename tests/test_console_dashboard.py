@@ -81,7 +81,8 @@ def report(*args):
 
 
 def amount(text: str) -> Decimal:
-    return Decimal(text.replace(",", ""))
+    """A figure as the page writes it in English ("€1,695.70", "$5,000.00")."""
+    return Decimal(re.sub(r"[^\d.]", "", text))
 
 
 def linked(page: str, css: str) -> dict[str, str]:
@@ -124,7 +125,7 @@ def test_it_says_what_the_aged_balance_chart_shows_to_who_does_not_see_it(client
     page = get(client, owner)
     # A title and a description for the chart, and a table with the figures beside it.
     assert re.search(r'<svg class="bar-chart"[^>]*role="img" aria-labelledby="aged-title-EUR', page)
-    assert '<desc id="aged-desc-EUR">Not due: 400.00 EUR; 1-30 days: 0.00 EUR; ' in page
+    assert '<desc id="aged-desc-EUR">Not due: €400.00; 1-30 days: €0.00; ' in page
 
 
 def test_it_shows_the_dso_that_relance_report_dso_computes(client, ledger, owner):
@@ -295,9 +296,9 @@ def test_it_sums_what_came_in_this_month_and_lists_it(client, ledger, owner):
         Decimal("234.60"), Decimal("700.00")]  # fmt: skip
     listed = get(client, owner, "/payments/?month=2026-11")
     assert listed.count("<tr>") - 1 == 2
-    assert re.search(r'data-currency="EUR">234.60<', listed)
+    assert re.search(r'data-currency="EUR">€234.60<', listed)
     earlier = get(client, owner, "/payments/?month=2026-10")
-    assert earlier.count("<tr>") - 1 == 1 and "90.00 EUR" in earlier
+    assert earlier.count("<tr>") - 1 == 1 and "€90.00" in earlier
     assert "/payments/?month=2026-10" in listed and "/payments/?month=2026-11" in earlier
     # Its months go back to the first money received, not further.
     assert "/payments/?month=2026-09" not in earlier

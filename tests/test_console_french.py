@@ -18,6 +18,7 @@ from django.test import Client
 from django.utils import translation
 from test_translations import po_entries
 
+from relance.dunning import defaults
 from relance.dunning.labels import TEMPLATE_LABELS
 from relance.ledger.models import Customer
 
@@ -249,6 +250,8 @@ BROKEN = {
     "a plural in brackets": re.compile(r"[^\W\d_]\((?:e?s|x)\)"),
     "a hyphen for a minus": re.compile(r"(?<![\w/.\-–])-\d"),
     "the English of a description": re.compile(r"(?<!\w)EN: [A-Z]"),
+    # Money reads as messages write it ("1 200,00 €"), not by a currency's code.
+    "an amount by its currency's code": re.compile(r"\d[.,]\d\d ?(?:EUR|USD|GBP)\b"),
 }
 
 
@@ -261,9 +264,9 @@ def broken(text: str) -> list[str]:
 
 def test_it_finds_what_a_demanding_reader_calls_broken():
     assert [line.split(":")[0] for line in broken(
-        "dont 0 recommandée(s) ; Appel (-3 jours) ; Plus serré.\nEN: High risk"
+        "dont 0 recommandée(s) ; Appel (-3 jours) ; Plus serré.\nEN: High risk ; 1 200,00 EUR"
     )] == list(BROKEN)  # fmt: skip
-    assert broken("2026-06-16, ZORG-F800, 12/06/2026, −3 jours, 3 (s’il le faut)") == []
+    assert broken("2026-06-16, ZORG-F800, 12/06/2026, −3 jours, 3 (s’il le faut), 1 200,00 €") == []
 
 
 def test_no_page_shows_a_french_reader_a_label_in_english_or_a_broken_text(walked):
@@ -280,4 +283,51 @@ def test_no_page_shows_a_french_reader_a_label_in_english_or_a_broken_text(walke
         if shown:
             found[str(visit.request)] = shown
     assert len(walked) > 10
+    assert found == {}, "\n".join(f"{k}: {v}" for k, v in found.items())
+
+
+def test_the_walks_task_is_titled_as_the_product_titles_it(db, tmp_path, time_machine):
+    """The lived-in ledger's call task is opened as the outbox opens one: titled in the
+    organisation's language (French here), not in a test's English."""
+    from relance.dunning.models import Task
+
+    time_machine.move_to(dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC), tick=False)
+    org = f.organisation("task-fr", name="Zorglub Holding SAS")
+    f.lived_in(org, tmp_path, today=TODAY, name="Zorglub")
+    title = Task.objects.get(organisation=org, key="walk:ZORG").title
+    assert title.startswith("Appeler Zorglub Industrie au sujet d'une facture, "), title
+    assert title.endswith("\u00a0€")
+
+
+@pytest.fixture
+def walked_in_english(db, tmp_path, time_machine):
+    time_machine.move_to(dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC), tick=False)
+    org = f.organisation("walk-en", name="Zorglub Holding SAS")
+    f.lived_in(org, tmp_path, today=TODAY, name="Zorglub")
+    client = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE="en")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    client.force_login(get_user_model().objects.get(email="admin@walk-en.test"))
+    with translation.override("en"):
+        return crawl(client, "/")
+
+
+def test_no_page_shows_an_english_reader_a_shipped_french_name_or_an_amount_by_its_code(
+    walked_in_english,
+):
+    """Every page an English admin reaches: the shipped scenarios', steps' and rules' names
+    in English (they are stored in French), amounts as English writes them ("€1,200.00")."""
+    shipped = defaults.default_scenarios()
+    french = {s.name for s in shipped.scenarios} | {r.name for r in shipped.rules or ()}
+    french |= {step.name for s in shipped.scenarios for step in s.steps}
+    french -= {"Standard"}  # the same word in English
+    names = re.compile("|".join(rf"(?<!\w){re.escape(plain(n))}(?!\w)" for n in french))
+    by_code = BROKEN["an amount by its currency's code"]
+    found = {}
+    for visit in walked_in_english:
+        if visit.status != 200 or not visit.body:
+            continue
+        text = shown_text(visit.body, "en")
+        if shown := sorted(set(names.findall(text)) | set(by_code.findall(text))):
+            found[str(visit.request)] = shown
+    assert len(walked_in_english) > 10
     assert found == {}, "\n".join(f"{k}: {v}" for k, v in found.items())

@@ -283,7 +283,7 @@ def test_it_previews_what_would_change_and_writes_nothing(signed, org):
     assert counts == {"customers_created": 1, "customers_updated": 1, "invoices_created": 3}
     assert "Globex ancien nom" in page  # the change of name, before and after
     read = page[page.index('id="preview-rows"') :].split("</table>")[0]  # the first rows as read
-    assert "FA-002" in read and "19/02/2026" in read and re.search(r"1\W?200,00 EUR", read)
+    assert "FA-002" in read and "19/02/2026" in read and re.search(r"1\W?200,00\u00a0€", read)
     assert written(org) == before
 
 

@@ -100,3 +100,22 @@ def test_another_organisations_letters_answer_404(client, org):
     assert client.get(reverse("console:letter_pdf", args=[letter.pk])).status_code == 404
     assert client.get(reverse("console:letters_batch", args=[batch.pk, "pdf"])).status_code == 404
     assert client.get(reverse("console:letters_batch", args=[batch.pk, "csv"])).status_code == 404
+
+
+def test_a_print_batch_counts_its_letters_with_their_plurals_in_french(client, org, settings):
+    """On a phone the batch reads as a card, its counts named: "Courriers 2", "Recommandé 1"
+    (a count's name agrees with it, as French writes it)."""
+    filed(org, "C-LYON", "69003", channel="registered_letter")
+    filed(org, "C-PARIS", "75011")
+    assert outbox.send_due(org.pk, today=D).counts["sent"] == 2
+    signed_in(client, org)
+    client.post(reverse("console:letters"))
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    page = client.get(reverse("console:letters")).content.decode()
+    assert 'data-label="Courriers">2<' in page and 'data-label="Recommandé">1<' in page
+    filed(org, "C-NICE", "06000", channel="registered_letter")
+    filed(org, "C-LILLE", "59000", channel="registered_letter")
+    outbox.send_due(org.pk, today=D)
+    client.post(reverse("console:letters"))
+    page = client.get(reverse("console:letters")).content.decode()
+    assert 'data-label="Recommandés">2<' in page

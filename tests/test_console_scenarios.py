@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import html
+import re
 
 import factories as make
 import pytest
@@ -372,9 +374,9 @@ def test_it_shows_the_simulation_by_day(client_of, org, example, monkeypatch):
     assert 'data-day="2026-11-24"' in body  # C2's courtesy reminder, five days ahead
     # C1's first reminder falls on Saturday 28 (J+5): it waits for Monday.
     assert 'data-day="2026-11-28"' not in body and 'data-day="2026-11-30"' in body
-    assert "C1 · Durand" in body and "F1</span> (2)" in body
+    assert "C1 · Durand" in body and "F1</span> at step 2" in body
     one = client_of(viewer).get(url, {"customer": "C2", "days": "10"}).content.decode()
-    assert "C1 · Durand" not in one and "F2</span> (1)" in one
+    assert "C1 · Durand" not in one and "F2</span> at step 1" in one
     unknown = client_of(viewer).get(url, {"customer": "NOPE"}).content.decode()
     assert "No customer with the reference NOPE" in unknown
 
@@ -429,3 +431,57 @@ def test_saving_a_shipped_scenario_keeps_both_languages_of_its_description(clien
     shipped.refresh_from_db()
     assert shipped.description == mine
     assert mine in client.get(reverse("console:scenario", args=["high-risk"])).content.decode()
+
+
+# -- a shipped scenario's names ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "said", "not_said"),
+    [
+        ("fr", ["Risque élevé", "Rappel avant échéance", "Mise en demeure"],
+         ["High risk", "Formal notice"]),
+        ("en", ["High risk", "Reminder before the due date", "Formal notice"],
+         ["Risque élevé", "Rappel avant échéance", "Mise en demeure"]),
+    ],
+)  # fmt: skip
+def test_a_shipped_scenarios_names_read_in_its_readers_language(
+    client_of, manager, settings, language, said, not_said
+):
+    """The scenario's and the rules' names on the list; its steps' too in its editor."""
+    client = client_of(manager)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    listed = client.get(reverse("console:scenarios")).content.decode()
+    assert said[0] in listed and not_said[0] not in listed
+    page = client.get(reverse("console:scenario", args=["high-risk"])).content.decode()
+    assert [s for s in said if s not in page] == []
+    assert [s for s in not_said if s in page] == []
+
+
+def test_saving_a_shipped_scenario_as_shown_in_english_keeps_its_french_names(
+    client_of, org, manager, settings
+):
+    """Posted back as an English reader was shown them, the names stay the shipped ones
+    (in French for a French colleague); a name the user changes is theirs, as written."""
+    shipped = Scenario.objects.get(organisation=org, slug="high-risk")
+    stored = steps_of(shipped)
+    client = client_of(manager)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = client.get(reverse("console:scenario", args=["high-risk"])).content.decode()
+    shown = re.findall(r'name="step_name" value="([^"]*)"', page)
+    assert shown[0] == "Reminder before the due date"
+    rows = step_rows(shipped)
+    for row, name in zip(rows, shown, strict=True):
+        row["name"] = html.unescape(name)
+    post_steps(client, shipped, rows, name="High risk")
+    shipped.refresh_from_db()
+    assert (shipped.name, steps_of(shipped)) == ("Risque élevé", stored)
+    rows[0]["name"] = "Our own courtesy e-mail"
+    post_steps(client, shipped, rows, name="Risky customers")
+    shipped.refresh_from_db()
+    assert shipped.name == "Risky customers"
+    assert [name for name, _, _ in steps_of(shipped)][:2] == [
+        "Our own courtesy e-mail", "Appel avant échéance"]  # fmt: skip
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    page = client.get(reverse("console:scenario", args=["high-risk"])).content.decode()
+    assert "Our own courtesy e-mail" in page and "Risky customers" in page

@@ -129,8 +129,8 @@ def test_it_shows_what_is_owed_and_why_with_a_link_to_the_customer(client, org, 
     f.invoice(customer, due=D + dt.timedelta(days=5), amount="100.00")
     page = get(client, owner)
     assert f'href="/customers/{customer.pk}/"' in page
-    assert "1,234.50 EUR" in page  # overdue
-    assert "1,334.50 EUR" in page  # owed in all
+    assert "€1,234.50" in page  # overdue
+    assert "€1,334.50" in page  # owed in all
     assert "1 item overdue by 45 days" in page
 
 

@@ -49,7 +49,7 @@ def test_it_shows_each_call_with_who_why_what_is_owed_the_numbers_and_a_script(c
     page = client.get(reverse("console:calls")).content.decode()
     assert "Durand 0 SARL" in page and "F-0" in page
     assert "+33 1 23 45 67 00" in page and 'href="tel:+33123456700"' in page
-    assert "800.00 EUR overdue of 800.00 EUR open" in page  # read from CustomerBalance
+    assert "€800.00 overdue of €800.00 open" in page  # read from CustomerBalance
     assert "Paul 0" in page
     script = page[page.index('data-testid="script"') :]
     assert org.name in script and "F-0" in script and "800" in script  # the template's

@@ -46,3 +46,14 @@ def test_it_follows_a_change_of_the_format_settings(settings):
         assert percent(Decimal("1234.5")) == "1234.50%"
         settings.USE_THOUSAND_SEPARATOR = True
         assert percent(Decimal("1234.5")) == "1,234.50%"
+
+
+def test_it_reads_an_amount_and_a_date_a_json_record_keeps_as_text():
+    """A reply's date and a payment's amount come from JSON as text: written the same."""
+    with translation.override("fr"):
+        assert money("1234.50", "EUR") == "1\u00a0234,50\u00a0€"
+        assert short_date("2026-06-19") == "19/06/2026"
+        assert short_date("next Friday") == "next Friday"
+        assert money("", "EUR") == short_date("") == ""
+    with translation.override("en"):
+        assert short_date("2026-06-19") == "19 Jun 2026"

@@ -5,7 +5,9 @@ name, a task handed over for a message titled from its codes in the reader's lan
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
+from pathlib import Path
 
 import factories as f
 import pytest
@@ -14,7 +16,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from relance.console.charts import month_label
-from relance.dunning import outbox, task_titles
+from relance.dunning import defaults, outbox, task_titles
 from relance.dunning.engine import run
 from relance.dunning.labels import (
     TEMPLATE_LABELS,
@@ -42,11 +44,27 @@ def clock(time_machine):
         ("fr", "", "formal_notice", "Mise en demeure"),
         ("fr", "Relance ferme (pénalités)", "firm_reminder", "Relance ferme (pénalités)"),
         ("en", "late_fees", "late_fees", "Late fees"),  # an organisation's own template
+        ("en", "Mise en demeure", "formal_notice", "Formal notice"),  # a shipped name
+        ("fr", "Mise en demeure", "formal_notice", "Mise en demeure"),
+        ("en", "Mise en demeure (notre modèle)", "formal_notice", "Mise en demeure (notre modèle)"),
     ],
 )
 def test_a_step_reads_as_its_scenarios_label_or_its_templates(language, name, template, expected):
     with translation.override(language):
         assert step_label(name, template) == expected
+
+
+def test_every_shipped_name_has_its_english_and_any_other_reads_as_written():
+    shipped = defaults.default_scenarios()
+    names = {s.name for s in shipped.scenarios} | {r.name for r in shipped.rules or ()}
+    names |= {step.name for s in shipped.scenarios for step in s.steps}
+    with translation.override("en"):
+        english = {name: defaults.name_for_reader(name) for name in names}
+        assert defaults.name_for_reader("Nos  gros   clients") == "Nos  gros   clients"
+        assert defaults.name_for_reader("Risque  élevé") == "High risk"  # spaced otherwise
+    assert [name for name, read in english.items() if read == name and name != "Standard"] == []
+    with translation.override("fr"):
+        assert [name for name in names if defaults.name_for_reader(name) != name] == []
 
 
 def test_every_named_template_has_a_french_name():
@@ -176,3 +194,15 @@ def test_an_item_not_yet_due_reads_as_due_in_so_many_days(language, days, expect
 def test_a_steps_offset_reads_in_words_never_as_a_signed_number(language, days, expected):
     with translation.override(language):
         assert offset_label(days) == expected
+
+
+def test_lateness_is_worded_in_one_place():
+    """The console and the portal say how late an item is with ``lateness``: no template
+    or module writes its own "N days late" (the portal's table did)."""
+    relance = Path(__file__).resolve().parents[1] / "relance"
+    own = [
+        str(path.relative_to(relance)) for path in relance.rglob("*")
+        if path.suffix in (".html", ".py") and path.name != "labels.py"
+        and re.search(r"days? late\b", path.read_text(encoding="utf-8"))
+    ]  # fmt: skip
+    assert own == []

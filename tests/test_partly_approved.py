@@ -216,7 +216,7 @@ def test_the_console_and_the_portal_state_the_approved_amount(client, ledger, tm
     client.force_login(f.member(org, "claire@acme.test", "viewer"))
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     console = client.get(f"/customers/{customer.pk}/").content.decode()
-    assert 'data-asked="600.00"' in console and "approved: 600.00 EUR dunned" in console
+    assert 'data-asked="600.00"' in console and "approved: €600.00 dunned" in console
     client.logout()
     path = links.url_for(customer).removeprefix(links.base_url())
     page = client.get(path).content.decode()

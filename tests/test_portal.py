@@ -146,7 +146,7 @@ def test_it_gives_one_link_that_opens_the_customers_page_and_stores_no_token(cli
     html = text(page)
     assert html.count("<h1") == 1 and "<main" in html
     assert "Durand Frères SARL" in html and "F-101" in html and "F-117" in html
-    assert "1 680,50 EUR" in html  # the total due, in French
+    assert "1 680,50 €" in html  # the total due, in French
     assert audited_links(durand.organisation) == made + 1
 
 
@@ -197,11 +197,12 @@ def test_it_shows_the_page_in_the_customers_language(client, acme, today):
     html = text(client.get(path_of(links.url_for(english))))
     assert '<html lang="en">' in html
     assert "Your account with Acme Industrie SAS" in html
-    assert "1,234.50 EUR" in html
+    assert "€1,234.50" in html and '<span class="late">3 days late</span>' in html
     french = make.customer(acme, "C003", language="fr")
     make.invoice(french, "F-300", due=today - days(3), amount="1234.50")
     html = text(client.get(path_of(links.url_for(french))))
-    assert '<html lang="fr">' in html and "1 234,50 EUR" in html
+    assert '<html lang="fr">' in html and "1 234,50 €" in html
+    assert '<span class="late">3 jours de retard</span>' in html
 
 
 def test_it_shows_how_to_pay_with_the_customers_reference_and_the_qr_code(client, durand):

@@ -1,7 +1,10 @@
-"""Template filters for messages: money and dates the way the reader's language writes them.
+"""Template filters for people's reading: money and dates the way the reader's language
+writes them, in messages, letters, the console and the portal alike (a builtin of their
+template engines: ``{{ amount|money:currency }}`` needs no ``load``).
 
-Rendered inside ``translation.override(language)``, so Django's locale formats apply:
-``1 234,56 €`` in French, ``€1,234.56`` in English.
+Rendered in the active language, so Django's locale formats apply: ``1 234,56 €`` in
+French, ``€1,234.56`` in English. Machine outputs (the API, accounting files, the commands'
+tables) keep their own plain formats.
 
 Each result is a pure function of the value and the language, and Django's formatting
 costs 15 to 30 µs a call, ten calls a message: results are kept (the same amount and dates
@@ -29,8 +32,10 @@ NBSP = "\u00a0"
 
 
 @register.filter
-def money(amount: Decimal | int | None, currency: str = "") -> str:
-    if amount is None:
+def money(amount: Decimal | int | str | None, currency: str = "") -> str:
+    """An amount with its currency, as the reader's language writes it; nothing for none
+    (an amount a JSON record keeps as a string reads the same)."""
+    if amount is None or amount == "":
         return ""
     return _money(Decimal(amount), currency, translation.get_language())
 
@@ -61,12 +66,20 @@ def _percent(value: Decimal, language: str | None) -> str:
 
 
 @register.filter
-def short_date(value: date | None) -> str:
-    """22/11/2026 in French; 22 Nov 2026 in English (never the ambiguous 11/22/2026)."""
-    if value is None:
+def short_date(value: date | str | None) -> str:
+    """22/11/2026 in French; 22 Nov 2026 in English (never the ambiguous 11/22/2026). A
+    date a JSON record keeps as ISO text reads the same; other text as it is."""
+    if value is None or value == "":
         return ""
+    day = value
+    if isinstance(value, str):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            return value
+    assert isinstance(day, date)
     language = translation.get_language()
-    return _date(value, "d/m/Y" if language == "fr" else "j M Y", language)
+    return _date(day, "d/m/Y" if language == "fr" else "j M Y", language)
 
 
 @register.filter

@@ -162,6 +162,17 @@ def _step_row(step: StepDef) -> dict[str, str]:
     }
 
 
+def _for_reader(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Rows as the form shows them: shipped names in the reader's language."""
+    return [{**row, "name": defaults.name_for_reader(row["name"])} for row in rows]
+
+
+def _as_written(rows: list[dict[str, str]], stored: Sequence[str]) -> list[dict[str, str]]:
+    """Rows posted back, each name the ``stored`` one its reader was shown unchanged."""
+    names = defaults.names_as_written([row["name"] for row in rows], stored)
+    return [{**row, "name": name} for row, name in zip(rows, names, strict=True)]
+
+
 def _rule_row(rule: RuleDef) -> dict[str, str]:
     return {
         "name": rule.name,
@@ -298,12 +309,12 @@ def scenario_page(request: HttpRequest, slug: str) -> HttpResponse:
     organisation = scenario.organisation
     current = scenarios_io._scenario_def(scenario)
     values = {
-        "name": current.name,
+        "name": defaults.name_for_reader(current.name),
         "description": defaults.description_for_reader(current.description),
         "thank_on_payment": current.thank_on_payment,
         "thank_template": current.thank_template,
     }
-    rows = [_step_row(step) for step in current.steps]
+    rows = _for_reader([_step_row(step) for step in current.steps])
     errors = Errors()
     if request.method == "POST":
         values = {
@@ -316,11 +327,15 @@ def scenario_page(request: HttpRequest, slug: str) -> HttpResponse:
         if not _reorder(rows, request.POST.get("op", "save"), STEP_FIELDS):
             raw = {
                 "slug": scenario.slug, **values, "default": scenario.is_default,
+                "name": defaults.names_as_written([str(values["name"])], [current.name])[0],
                 "description": defaults.description_as_written(
                     str(values["description"]), current.description
                 ),
                 "thank_template": values["thank_template"] or None,
-                "steps": [_step_mapping(row) for row in rows],
+                "steps": [
+                    _step_mapping(row)
+                    for row in _as_written(rows, [step.name for step in current.steps])
+                ],
             }  # fmt: skip
             try:
                 wanted = scenarios_io.parse_scenario(raw, SOURCE)
@@ -442,13 +457,15 @@ def rules_page(request: HttpRequest) -> HttpResponse:
     console = request.console  # type: ignore[attr-defined]
     organisation = console.organisation
     scenarios = list(console.objects(Scenario).order_by("name", "slug"))
-    rows = [_rule_row(r) for r in scenarios_io._current_rules(organisation)]
+    stored = [_rule_row(r) for r in scenarios_io._current_rules(organisation)]
+    rows = _for_reader(stored)
     errors = Errors()
     if request.method == "POST":
         rows = _rows(request.POST, "rule", RULE_FIELDS)
         if not _reorder(rows, request.POST.get("op", "save"), RULE_FIELDS):
+            written = _as_written(rows, [row["name"] for row in stored])
             try:
-                rules = scenarios_io.parse_rules([_rule_mapping(r) for r in rows], SOURCE)
+                rules = scenarios_io.parse_rules([_rule_mapping(r) for r in written], SOURCE)
                 result = scenarios_io.import_document(
                     organisation, ScenarioFile((), rules), file=SOURCE, user_id=request.user.pk,
                     action="scenario.rules_updated", request=request,

@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from stdnum import iban as stdnum_iban
 
 from relance.accounts import agents
@@ -201,8 +202,8 @@ def words() -> dict[str, str]:
         "scan": _("Scan with your banking app"),
         "registered": _("Registered letter with acknowledgement of receipt"),
         "overdue_total": _("Fallen due"), "not_due_total": _("Not yet due"),
-        "balance_total": _("Balance of the account"), "instalment": _("Instalment"),
-        "total": _("Total"),
+        "balance_total": _("Balance of the account"),
+        "instalment": pgettext("the instalment's number", "Instalment"), "total": _("Total"),
     }  # fmt: skip
 
 

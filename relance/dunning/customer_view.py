@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,7 @@ from django.db.models import Count, Max, Q, Sum
 
 from relance.accounts.models import Organisation
 from relance.dunning import owed, policy, run_errors
+from relance.dunning.defaults import name_for_reader
 from relance.dunning.engine import calendar_for
 from relance.dunning.loading import HOLD_PRIORITY
 from relance.dunning.models import ItemState, PaymentPlan, Promise, Scenario
@@ -306,6 +308,18 @@ def _penalties(
     return by_invoice, totals, ""
 
 
+def _naming(say: Say) -> Say:
+    """``say`` naming a shipped rule (in why a customer follows a scenario) in the reader's
+    language."""
+
+    def said(message: str, values: Mapping[str, Any]) -> str:
+        if "name" in values:
+            values = {**values, "name": name_for_reader(values["name"])}
+        return say(message, values)
+
+    return said
+
+
 def _scenario(
     org: Organisation, customer: Customer, largest: Decimal | None, as_of: dt.date, say: Say
 ) -> tuple[tuple[policy.ScenarioSpec, ScenarioView] | None, str]:
@@ -314,7 +328,7 @@ def _scenario(
     except NoDefaultScenario as exc:
         return None, run_errors.shown(str(exc))
     facts = CustomerFacts(customer.risk_class, customer.customer_since, largest, as_of)
-    choice = choose_scenario(facts, rules, default, explicit.get(customer.pk), say)
+    choice = choose_scenario(facts, rules, default, explicit.get(customer.pk), _naming(say))
     scenario = Scenario.objects.prefetch_related("steps").get(
         organisation=org, pk=choice.scenario_id
     )

@@ -9,6 +9,7 @@ for organisations created before.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,8 +20,11 @@ from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.dunning.models import Scenario, SegmentRule
 from relance.dunning.scenarios_io import ScenarioFile, create_rules, create_scenario, load_file
+from relance.lib import safe_yaml
 
 DEFAULTS_FILE = Path(__file__).resolve().parent / "data" / "scenarios.yaml"
+# The shipped names (in French in DEFAULTS_FILE) in English.
+ENGLISH_NAMES_FILE = DEFAULTS_FILE.with_name("scenario_names_en.yaml")
 # A shipped scenario's description is in French, then in English after this mark.
 ENGLISH_PART = "\nEN: "
 
@@ -69,13 +73,41 @@ def description_for_reader(text: str) -> str:
     if parts is None:
         return text
     french, english = parts
-    return french if (translation.get_language() or "").split("-")[0] == "fr" else english
+    return french if _french_reader() else english
 
 
 def description_as_written(posted: str, stored: str) -> str:
     """The description to keep when a form posts one back: the stored one, in both its
     languages, when the reader left unchanged what they were shown of it."""
     return stored if _plain(posted) == _plain(description_for_reader(stored)) else posted
+
+
+def name_for_reader(name: str) -> str:
+    """A scenario's, a step's or a rule's name as its reader reads it: a shipped one (in
+    French) in the reader's language; any other (an organisation's own, or edited) as it
+    was written."""
+    if _french_reader():
+        return name
+    return _english_names().get(_plain(name), name)
+
+
+def names_as_written(posted: Sequence[str], stored: Iterable[str]) -> list[str]:
+    """The names to keep when a form posts names back (a scenario's, its steps', the
+    rules'): a stored one where the reader left unchanged what they were shown of it (a
+    shipped name stays the shipped one, in French), any other as posted."""
+    shown = {_plain(name_for_reader(name)): name for name in stored}
+    return [shown.get(_plain(name), name) for name in posted]
+
+
+def _french_reader() -> bool:
+    return (translation.get_language() or "").split("-")[0] == "fr"
+
+
+@functools.cache
+def _english_names() -> dict[str, str]:
+    return {
+        _plain(french): english for french, english in safe_yaml.read(ENGLISH_NAMES_FILE).items()
+    }
 
 
 @functools.cache

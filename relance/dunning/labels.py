@@ -12,6 +12,7 @@ from django.db import models
 from django.utils.functional import lazy
 from django.utils.translation import ngettext, pgettext, pgettext_lazy
 
+from relance.dunning.defaults import name_for_reader
 from relance.dunning.models import StepChannel
 
 TEMPLATE_LABELS: dict[str, Any] = {
@@ -47,11 +48,12 @@ lazy_template_label = lazy(template_label, str)
 
 
 def step_label(name: str | None, template: str) -> str:
-    """A step's name for a reader: the scenario's own label when it has one, else its
-    template's (a step named by its code, as a file may name it, reads as the template)."""
+    """A step's name for a reader: the scenario's own label when it has one (a shipped one
+    in the reader's language), else its template's (a step named by its code, as a file may
+    name it, reads as the template)."""
     own = (name or "").strip()
     if own and own != template:
-        return own
+        return name_for_reader(own)
     return template_label(template)
 
 

@@ -1005,12 +1005,15 @@ def delete_scenario(
         if scenario.is_default:
             problems.add(where, "default", _("the default scenario cannot be deleted: make"
                          " another one the default first"))  # fmt: skip
+        # Here, not at the top: ``defaults`` reads its scenario file with this module.
+        from relance.dunning.defaults import name_for_reader
+
         rules = SegmentRule.objects.filter(scenario=scenario).order_by("position")
         for rule in rules:
             problems.add(
                 where, None,
                 _("rule %(position)s (%(name)s) chooses it: change or remove the rule first")
-                % {"position": rule.position, "name": rule.name},
+                % {"position": rule.position, "name": name_for_reader(rule.name)},
             )  # fmt: skip
         explicit = CustomerScenario.objects.filter(scenario=scenario).count()
         if explicit:

@@ -15,7 +15,7 @@ from django.utils.translation import pgettext_lazy
 from relance.bank.models import Confidence
 from relance.console.access import Can, Console
 from relance.console.charts import month_label as _month_label
-from relance.dunning import labels
+from relance.dunning import defaults, labels
 
 register = template.Library()
 
@@ -68,6 +68,9 @@ def step_label(step: Any) -> str:
 # The labels' own functions, as filters of the same names.
 for _label in (labels.template_label, labels.channel_label, labels.lateness, labels.offset_label):
     register.filter(_label)
+# ``{{ scenario.name|name_for_reader }}``: a shipped scenario's or rule's name in the
+# reader's language.
+register.filter(defaults.name_for_reader)
 
 
 # Why a bank credit was matched (the rules of relance.bank.matching), for a reader.
