@@ -378,3 +378,14 @@ def test_the_commands_write_a_letter_and_the_print_batch(acme, dupont, tmp_path,
     assert report["letters"] == 1 and report["list"][0]["customer"] == "C-0042"
     assert "FA-0000" in text_of(batch.read_bytes())
     assert listing.read_text().startswith("rank,customer")
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_a_letters_columns_have_a_name_each(language):
+    """A payment plan's table names its instalment's number apart from its due date (in
+    French both were "Échéance")."""
+    from relance.documents.letters import words
+
+    with translation.override(language):
+        labels = words()
+    assert len({labels["instalment"], labels["due"], labels["amount"]}) == 3
