@@ -299,3 +299,15 @@ def test_open_disputes_come_first_oldest_first(client, cast, durand, today):
     client.force_login(cast["viewer"])
     content = client.get(reverse("console:disputes")).content.decode()
     assert content.index(">OLD<") < content.index(">NEW<") < content.index(">DONE<")
+
+
+def test_an_open_dispute_reads_in_french_as_a_litige_does(
+    client, org, cast, durand, today, settings
+):
+    """A dispute (un litige) reads "Ouvert", as it reads "Résolu"; not a task's "Ouverte"."""
+    make.dispute(make.invoice(durand, "F-1", due=today - days(20)), on=today - days(2))
+    client = signed_in(client, cast["manager"])
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    page = client.get(reverse("console:disputes")).content.decode()
+    assert '<span class="badge badge-open">Ouvert</span>' in page
+    assert ">Ouverte<" not in page
