@@ -47,7 +47,7 @@ ITEM_COLUMNS = ["communication_id", "invoice_id", "step_position", "days_overdue
                 "dropped", "previous_level", "previous_level_date", "organisation_id"]  # fmt: skip
 LEVEL_COLUMNS = ["invoice_id", "level", "level_date", "thanked", "organisation_id"]
 EVENT_COLUMNS = timeline.COLUMNS
-HELD_COLUMNS = ["customer_id", "organisation_id", "until"]
+HELD_COLUMNS = ["customer_id", "organisation_id", "until", "earliest"]
 
 
 def is_run_key(error: IntegrityError) -> bool:
@@ -86,7 +86,8 @@ def write(
             (bulk.plain(on), invoice, bulk.plain(due)) for on, invoice, due in moves.dates
         ]
         org = context.organisation.pk
-        rows.held = [(customer, org, bulk.plain(until)) for customer, until in moves.held]
+        rows.held = [(customer, org, bulk.plain(mark.until), bulk.plain(mark.earliest))
+                     for customer, mark in moves.held]  # fmt: skip
         passed = context.held_passed
         rows.unheld = [one.customer_id for one in chunk if one.customer_id in passed]
     try:
@@ -113,7 +114,8 @@ class Rows:
     passed: list[tuple[Any, ...]]
     # (date, invoice, due date) of the items whose date to move changes.
     moves: list[tuple[Any, ...]] = field(default_factory=list)
-    # (customer, organisation, until) of the customers whose items the contact gap holds back.
+    # (customer, organisation, until, earliest) of the customers whose items the contact gap
+    # holds back (``loading.Mark``).
     held: list[tuple[Any, ...]] = field(default_factory=list)
     # The customers read whose mark's day has passed (``Context.held_passed``).
     unheld: list[int] = field(default_factory=list)
@@ -191,7 +193,7 @@ def _write_chunk(
         _forget_marks(org.pk, day, rows.unheld)
     if rows.held:
         bulk.insert(HeldBack._meta.db_table, HELD_COLUMNS, rows.held, conflict=["customer_id"],
-                    update=["until"])  # fmt: skip
+                    update=["until", "earliest"])  # fmt: skip
     _write_side_effects(org, day, decisions, timezone.now())
 
 
