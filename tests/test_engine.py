@@ -556,3 +556,32 @@ def test_it_fails_loudly_on_any_other_integrity_error(org, scenario, customer):
     with pytest.raises(IntegrityError):
         writing.write(context, D, decisions)
     assert Communication.objects.count() == 0
+
+
+_TEXT = st.text(max_size=12)
+_NOTE = st.dictionaries(_TEXT, st.one_of(_TEXT, st.integers(), st.dates(), st.lists(_TEXT)))
+
+
+@given(
+    explanations=st.lists(
+        st.fixed_dictionaries(
+            {
+                "scenario": st.sampled_from(["standard", "high-risk", 'é"\\']),
+                "scenario_rule": st.sampled_from(["", "default", "risk class\nA"]),
+                "template_from_step": st.fixed_dictionaries(
+                    {"position": st.integers(1, 3), "name": st.sampled_from(["First", "Appel"])}
+                ),
+                "postponed_or_suspended": st.lists(_NOTE, max_size=3),
+            }
+        )
+        | st.dictionaries(_TEXT, _TEXT),
+        max_size=6,
+    ),
+    templates=st.lists(st.sampled_from(["first_reminder", "thanks", 'é"']), max_size=4),
+)
+def test_the_runs_json_from_shared_parts_is_that_of_json_dumps(explanations, templates):
+    as_json = writing._Json()
+    for explanation in explanations:
+        assert as_json.explanation(explanation) == json.dumps(explanation, default=str)
+    for template in templates:
+        assert as_json.text(template) == json.dumps(template)

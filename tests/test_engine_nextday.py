@@ -178,6 +178,30 @@ def test_a_courtesy_reminder_waits_with_the_items_the_contact_gap_holds_back(org
     assert planned(org, D + days(3)) == [("second", ("F1",))]
 
 
+def test_a_courtesy_reminder_goes_alone_while_the_items_held_back_cannot_move_yet(org, customer):
+    """The items the gap holds back are read with a courtesy reminder only from the first
+    day one of them may move but for the gap (``HeldBack.earliest``): before it, none can
+    join the reminder's channel, and the customer is read as any other."""
+    make.scenario(org, [(-2, 0, "email", "courtesy"), (5, 0, "email", "first"),
+                        (7, 0, "email", "second")])  # fmt: skip
+    make.invoice(customer, "F1", due=D - days(5))  # reminded on D, its next step on D+2
+    make.invoice(customer, "F2", due=D + days(3))  # its courtesy reminder on D+1
+    run(org, D)
+    held = HeldBack.objects.get()
+    assert (held.until, held.earliest) == (D + days(3), D + days(2))
+    assert run(org, D + days(1)).items_considered == 1
+    assert planned(org, D + days(1)) == [("courtesy", ("F2",))]
+
+
+def test_a_mark_written_again_keeps_what_the_old_one_held_back():
+    """A customer read in part: the items of its live mark not read are still held back."""
+    live = loading.Mark(D + days(5), D + days(1))
+    assert loading._widened(loading.Mark(D + days(3), D + days(2)), live) == live
+    assert loading._widened(loading.Mark(D + days(6), D), live) == loading.Mark(D + days(6), D)
+    unknown = loading.Mark(D + days(2), None)
+    assert loading._widened(loading.Mark(D + days(3), D), unknown).earliest is None
+
+
 def test_a_courtesy_reminder_within_the_gap_reads_only_a_customer_with_items_held_back(
     org, customer
 ):

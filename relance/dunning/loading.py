@@ -217,7 +217,7 @@ class Context:
     filled: set[int] = field(default_factory=set)
     # Customers whose items the contact gap holds back past the run's day (``HeldBack``), read
     # with the customers (``fill``).
-    held: dict[int, dt.date] = field(default_factory=dict)
+    held: dict[int, Mark] = field(default_factory=dict)
     # Customers read whose mark's day has passed: no run reads it again, the run deletes it.
     held_passed: set[int] = field(default_factory=set)
 
@@ -284,6 +284,14 @@ class Context:
         self.held.update(held)
         self.held_passed.update(passed)
         self.filled.update(ids)
+
+
+class Mark(NamedTuple):
+    """A customer's ``HeldBack``: until when the contact gap holds some of its items back,
+    and the first day one of them may move but for the gap (None: unknown)."""
+
+    until: dt.date
+    earliest: dt.date | None
 
 
 def settle_bounds(context: Context, dry_run: bool) -> None:
@@ -451,20 +459,20 @@ def _customers(
 
 def _held(
     org: Organisation, day: dt.date, ids: list[int] | None = None, reader: Any = connection
-) -> tuple[dict[int, dt.date], list[int]]:
+) -> tuple[dict[int, Mark], list[int]]:
     """The customers (of ``ids``, or all) whose items the contact gap holds back past
-    ``day``, and until when; and those whose mark's day has passed."""
+    ``day``, with their marks; and those whose mark's day has passed."""
     some, some_params = _some(ids)
     held, passed = {}, []
     with reader.cursor() as cursor:
         cursor.execute(
-            f"SELECT customer_id, {_text('until')} FROM {HeldBack._meta.db_table}"
-            f" WHERE organisation_id = %s{some}",
+            f"SELECT customer_id, {_text('until')}, {_text('earliest')}"
+            f" FROM {HeldBack._meta.db_table} WHERE organisation_id = %s{some}",
             [org.pk, *some_params],
         )
-        for customer, until in cursor:
+        for customer, until, earliest in cursor:
             if (on := _date(until)) > day:
-                held[customer] = on
+                held[customer] = Mark(on, None if earliest is None else _date(earliest))
             else:
                 passed.append(customer)
     return held, passed
@@ -613,11 +621,12 @@ _CENT = Decimal("0.01")
 
 class Chunk(list[policy.CustomerCase]):
     """A chunk of customer cases, with the date each of their items had (``moves_on``),
-    so that the run writes only the dates that change."""
+    so that the run writes only the dates that change, and the customers read in full."""
 
     def __init__(self) -> None:
         super().__init__()
         self.moves_on: dict[int, dt.date | None] = {}
+        self.whole: set[int] = set()
 
 
 def _open_items(
@@ -719,6 +728,7 @@ def _chunk(
     every = {c: (items, moves) for c, items, moves in
              _every_item(context.organisation, whole, reader)} if whole else {}  # fmt: skip
     chunk = Chunk()
+    chunk.whole = set(every)
     for n, (customer_id, _, moves) in enumerate(pending):
         if customer_id in every:
             items, moves = every[customer_id]
@@ -732,10 +742,11 @@ def _held_together(context: Context, one: policy.CustomerCase, day: dt.date) -> 
     """Whether the customer's every open item must be read: a courtesy reminder goes out
     within the contact gap only alone on its channel (``policy._plan_channel``, a pre-due
     group), and the items the gap holds back are not read (``Bounds.after_contacts``) but
-    would hold it back too. So when the customer has items held back (``HeldBack``) and an
-    item read may take a courtesy step today on a channel within the gap, the customer is
-    read in full."""
-    if one.customer_id not in context.held:
+    would hold it back too. So when the customer has items held back (``HeldBack``) that may
+    move today but for the gap, and an item read may take a courtesy step today on a
+    channel within the gap, the customer is read in full."""
+    mark = context.held.get(one.customer_id)
+    if mark is None or (mark.earliest is not None and mark.earliest > day):
         return False
     gap = context.organisation.contact_gap
     held = {channel for channel, last in one.last_contact.items() if (day - last).days < gap}
@@ -754,8 +765,8 @@ class Moves(NamedTuple):
 
     # (date, invoice id, due date) of the items whose date changes.
     dates: list[tuple[dt.date, int, dt.date]]
-    # (customer id, until) of the customers whose items the contact gap holds back.
-    held: list[tuple[int, dt.date]]
+    # The marks of the customers whose items the contact gap holds back.
+    held: list[tuple[int, Mark]]
 
 
 def moves(context: Context, day: dt.date, chunk: Chunk, decisions: list[policy.Decision]) -> Moves:
@@ -764,8 +775,10 @@ def moves(context: Context, day: dt.date, chunk: Chunk, decisions: list[policy.D
     last step; not before the contact gap lets a step ahead go (``Bounds.after_contacts``:
     a reminder cancelled or moved earlier forgets the customer's dates, dunning
     0019_reminder_withdrawn), the customer then marked as held back until the last such
-    day; no later than the customer's next anniversary at which a rule on years starts or
-    stops matching (its scenario may change that day)."""
+    day, from the first date one of those items would have had (a live mark of a customer
+    read in part widens it: its items not read since are still held back); no later than the
+    customer's next anniversary at which a rule on years starts or stops matching (its
+    scenario may change that day)."""
     bounds, before = context.bounds, chunk.moves_on
     by_years = years_of_rules(context.rules)
     gap = context.organisation.contact_gap
@@ -780,7 +793,7 @@ def moves(context: Context, day: dt.date, chunk: Chunk, decisions: list[policy.D
         if by_years and one.customer_id not in context.explicit:
             since = context.customers[one.customer_id][1]
             cap = next_anniversary(since, day, by_years) if since is not None else None
-        until = None
+        until = earliest = None
         for item in one.items:
             invoice = item.invoice_id
             level = levels.get(invoice, item.level)
@@ -788,6 +801,8 @@ def moves(context: Context, day: dt.date, chunk: Chunk, decisions: list[policy.D
                                       day if invoice in stepped else item.level_date)  # fmt: skip
             free = of_scenario.after_contacts(level, last, gap) if on != NEVER else None
             if free is not None and free > on and free > day:
+                if earliest is None or on < earliest:
+                    earliest = on
                 on = free
             else:
                 free = None
@@ -797,9 +812,20 @@ def moves(context: Context, day: dt.date, chunk: Chunk, decisions: list[policy.D
                 until = on  # held back, if only to its anniversary
             if on != before.get(invoice):
                 rows.append((on, invoice, item.due_date))
-        if until is not None:
-            held.append((one.customer_id, until))
+        if until is not None and earliest is not None:
+            live = None if one.customer_id in chunk.whole else context.held.get(one.customer_id)
+            held.append((one.customer_id, _widened(Mark(until, earliest), live)))
     return Moves(rows, held)
+
+
+def _widened(mark: Mark, live: Mark | None) -> Mark:
+    """A customer's new mark, widened by its live one (``live``), whose items not read
+    today are still held back."""
+    if live is None:
+        return mark
+    if mark.earliest is None or live.earliest is None:
+        return Mark(max(mark.until, live.until), None)
+    return Mark(max(mark.until, live.until), min(mark.earliest, live.earliest))
 
 
 def _contacts_after(

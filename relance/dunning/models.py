@@ -236,7 +236,9 @@ class HeldBack(FromParent):
     customer for another item, it reads all of its items (``loading._held_together``).
     Written by the run, and deleted by the run that reads its customer after its day
     (``writing._forget_marks``); one whose items were read again since only makes a run
-    read a customer in full."""
+    read a customer in full. A mark written again keeps the later ``until`` and the earlier
+    ``earliest`` of the two (``loading.moves``): the items of the old one not read since
+    are still held back."""
 
     organisation_parent = "customer"
     customer = RowIdOneToOneField(
@@ -246,6 +248,10 @@ class HeldBack(FromParent):
         "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     until = models.DateField()
+    # The first day one of the items held back may move but for the gap (the date it would
+    # have had): before it, none of them can join a courtesy reminder, and the customer is
+    # read as any other. NULL (a mark written before this column): read in full.
+    earliest = models.DateField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["organisation", "until"], name="held_back_by_day")]

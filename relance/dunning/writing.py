@@ -47,7 +47,7 @@ ITEM_COLUMNS = ["communication_id", "invoice_id", "step_position", "days_overdue
                 "dropped", "previous_level", "previous_level_date", "organisation_id"]  # fmt: skip
 LEVEL_COLUMNS = ["invoice_id", "level", "level_date", "thanked", "organisation_id"]
 EVENT_COLUMNS = timeline.COLUMNS
-HELD_COLUMNS = ["customer_id", "organisation_id", "until"]
+HELD_COLUMNS = ["customer_id", "organisation_id", "until", "earliest"]
 
 
 def is_run_key(error: IntegrityError) -> bool:
@@ -86,7 +86,8 @@ def write(
             (bulk.plain(on), invoice, bulk.plain(due)) for on, invoice, due in moves.dates
         ]
         org = context.organisation.pk
-        rows.held = [(customer, org, bulk.plain(until)) for customer, until in moves.held]
+        rows.held = [(customer, org, bulk.plain(mark.until), bulk.plain(mark.earliest))
+                     for customer, mark in moves.held]  # fmt: skip
         passed = context.held_passed
         rows.unheld = [one.customer_id for one in chunk if one.customer_id in passed]
     try:
@@ -113,7 +114,8 @@ class Rows:
     passed: list[tuple[Any, ...]]
     # (date, invoice, due date) of the items whose date to move changes.
     moves: list[tuple[Any, ...]] = field(default_factory=list)
-    # (customer, organisation, until) of the customers whose items the contact gap holds back.
+    # (customer, organisation, until, earliest) of the customers whose items the contact gap
+    # holds back (``loading.Mark``).
     held: list[tuple[Any, ...]] = field(default_factory=list)
     # The customers read whose mark's day has passed (``Context.held_passed``).
     unheld: list[int] = field(default_factory=list)
@@ -126,6 +128,7 @@ class Rows:
         planned = [c for d in decisions for c in d.communications]
         summaries = timeline.summaries(org, [_summary(c) for c in planned])
         rows = cls([], [], [], [], [], [])
+        as_json = _Json()
         dates: dict[Any, Any] = {None: None}
         stepped: dict[int, int] = {}
         for n, c in enumerate(planned):
@@ -133,7 +136,7 @@ class Rows:
             rows.communications.append(
                 (org.pk, c.customer_id, c.channel, today, c.purpose, int(c.pre_due), today,
                  c.scenario_id, c.step_id, c.template, customers[c.customer_id][2], status,
-                 json.dumps(c.explanation, default=str), "", "", "", 0, "", now, now)
+                 as_json.explanation(c.explanation), "", "", "", 0, "", now, now)
             )  # fmt: skip
             rows.keys.append((c.customer_id, c.channel, c.purpose))
             # A thank-you lists paid items: it steps none, so it has no level to give back.
@@ -149,7 +152,7 @@ class Rows:
                     stepped[i.invoice_id] = i.step_position
             kind = "communication_awaiting_approval" if c.approval else "communication_queued"
             rows.events.append(
-                (org.pk, c.customer_id, now, kind, summaries[n], json.dumps(c.template))
+                (org.pk, c.customer_id, now, kind, summaries[n], as_json.text(c.template))
             )
         # A step taken today sets the level and its date; a step passed over, the level.
         # In key order: the table is a b-tree on the invoice id.
@@ -163,6 +166,37 @@ class Rows:
             if invoice not in stepped
         )
         return rows
+
+
+class _Json:
+    """A chunk's JSON, built from the parts its communications share: a run's thousands of
+    explanations differ by their notes alone (the scenario, its rule and the step are those of
+    a few), and its events name a handful of templates. The same text as ``json.dumps``."""
+
+    SHARED = ("scenario", "scenario_rule", "template_from_step")
+    NOTES = "postponed_or_suspended"
+
+    def __init__(self) -> None:
+        self.heads: dict[Any, str] = {}
+        self.texts: dict[str, str] = {}
+
+    def explanation(self, explanation: dict[str, Any]) -> str:
+        if tuple(explanation) != (*self.SHARED, self.NOTES):  # a call's window, a thank-you
+            return json.dumps(explanation, default=str)
+        step = explanation["template_from_step"]
+        key = (explanation["scenario"], explanation["scenario_rule"], *step.items())
+        head = self.heads.get(key)
+        if head is None:
+            shared = json.dumps({k: explanation[k] for k in self.SHARED}, default=str)
+            head = self.heads[key] = f"{shared[:-1]}, {json.dumps(self.NOTES)}: "
+        notes = explanation[self.NOTES]
+        return f"{head}{json.dumps(notes, default=str) if notes else '[]'}}}"
+
+    def text(self, text: str) -> str:
+        known = self.texts.get(text)
+        if known is None:
+            known = self.texts[text] = json.dumps(text)
+        return known
 
 
 def _write_chunk(
@@ -191,7 +225,7 @@ def _write_chunk(
         _forget_marks(org.pk, day, rows.unheld)
     if rows.held:
         bulk.insert(HeldBack._meta.db_table, HELD_COLUMNS, rows.held, conflict=["customer_id"],
-                    update=["until"])  # fmt: skip
+                    update=["until", "earliest"])  # fmt: skip
     _write_side_effects(org, day, decisions, timezone.now())
 
 
