@@ -110,7 +110,7 @@ def read_table(
 HALVES_FROM = 200_000  # lines: a smaller file is read in one process
 # The first half's share of the file's bytes: the process that reads it applies the rows
 # that changed in both (docs/performance.md).
-FIRST_HALF = 0.5
+FIRST_HALF = 0.4
 # Encodings that write a line break as the byte \n and no other character with that byte.
 _ASCII_BREAKS = {"utf-8", "utf-8-sig", "ascii", "iso8859-1", "iso8859-15", "cp1252"}
 
