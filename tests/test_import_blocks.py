@@ -247,12 +247,19 @@ def read_in_halves(path: Path, tmp_path: Path, known: dict[int, str], cut_line: 
         table = read_table(path, encoding="utf-8", delimiter=";", halves=True)
         assert (table.rest is not None) == (cut_line is not None)
         if table.rest is not None and read_here is not None:
-            rest, pid = table.rest, os.getpid()
             # The other process reads the half too: count this one's readings only.
-            table.rest = lambda size: (read_here.append(1) if os.getpid() == pid else None,
-                                       rest(size))[1]  # fmt: skip
+            table.rest = counted(table.rest, read_here)
+            if table.rest_lines is not None:  # a plain file's (tabular.Table.plain)
+                table.rest_lines = counted(table.rest_lines, read_here)
         return read_rows(table, with_contacts(tmp_path), default_currency="EUR", as_of=TODAY,
                          known=dict(known), block=3, **kw)  # fmt: skip
+
+
+def counted(blocks, read_here: list[int]):
+    """``blocks`` (a table's ``rest`` or ``rest_lines``), noting in ``read_here`` each time
+    this process reads them."""
+    pid = os.getpid()
+    return lambda size: (read_here.append(1) if os.getpid() == pid else None, blocks(size))[1]
 
 
 def cut_table(path: Path, cut_line: int):
@@ -337,7 +344,7 @@ def test_the_other_process_gives_back_the_unchanged_rows_by_fingerprint(org, tmp
     fields = mapping_module._fields(with_contacts(tmp_path), table, mapping_module.Problems(""))
     key = mapping_module.fingerprint_key(with_contacts(tmp_path), "EUR", table.header)
     _blocks, (found, at) = mapping_module._read_rest(
-        table, fields, dict(known), TODAY, fingerprints(key), 3
+        table, fields, dict(known), TODAY, fingerprints(key), 3, key
     )
     assert (found.typecode, at.typecode) == ("q", "q")
     assert list(at) == list(range(ROWS // 2 + 1, ROWS + 2))  # the header is line 1

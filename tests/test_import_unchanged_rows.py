@@ -9,11 +9,13 @@ from pathlib import Path
 
 import factories
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from relance.ledger.imports import ImportFailed, import_file, read_file
 from relance.ledger.imports.apply import apply_batch, known_fingerprints
 from relance.ledger.imports.mapping import SAMPLE_ROWS, load_mapping
-from relance.ledger.imports.records import InvoiceRecord, LedgerBatch
+from relance.ledger.imports.records import InvoiceRecord, LedgerBatch, Unchanged
 from relance.ledger.models import Customer, ImportRun, Invoice, Payment
 
 # Their messages are read in English (the default language is French).
@@ -190,3 +192,26 @@ def test_it_builds_the_same_as_ever_from_a_factory_ledger(org, tmp_path):
     do_import(org, path, tmp_path)
     kept.refresh_from_db()
     assert kept.balance == Decimal("50.00")
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 10**6), max_size=5), max_size=6),
+    st.dictionaries(st.integers(0, 10**6), st.integers(0, 9), max_size=4),
+)
+def test_the_unchanged_rows_noted_are_a_dict(blocks, later):
+    """``Unchanged`` (the rows noted a block at a time, kept as noted) reads as the dict
+    the same notes and updates make, in the same order."""
+    unchanged, expected = Unchanged(), {}
+    seen: set[str] = set()
+    for block in blocks:
+        numbers = [f"FA-{n}" for n in dict.fromkeys(block) if f"FA-{n}" not in seen]
+        seen.update(numbers)
+        rows = list(range(len(numbers)))
+        unchanged.note(numbers, rows)
+        expected.update(zip(numbers, rows, strict=True))
+        assert len(unchanged) == len(expected) and list(unchanged) == list(expected)
+    unchanged.update({f"FA-{n}": row for n, row in later.items()})
+    expected.update({f"FA-{n}": row for n, row in later.items()})
+    assert dict(unchanged.as_dict()) == expected
+    assert list(unchanged.items()) == list(expected.items())
+    assert len(unchanged) == len(expected) and all(number in unchanged for number in expected)

@@ -451,7 +451,7 @@ class _Applier:
 
     def check_batch(self) -> None:
         label = self.batch.label
-        numbers: dict[str, int | None] = dict(self.batch.unchanged)
+        numbers: dict[str, int | None] = dict(self.batch.unchanged.as_dict())
         rows_twice(
             self.batch.invoices, _NUMBER, numbers, self.problems, label("invoice.number"),
             messages.number_twice, remember=False,

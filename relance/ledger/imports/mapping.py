@@ -45,7 +45,7 @@ from relance.ledger.imports.records import (
     Problem,
     Problems,
 )
-from relance.ledger.imports.tabular import Block, Table
+from relance.ledger.imports.tabular import Block, Lines, Table, split_lines
 from relance.ledger.models import Channel, InvoiceKind, PaymentKind
 from relance.lib import safe_yaml
 from relance.lib.perf import in_child
@@ -541,7 +541,8 @@ def read_rows(
         else:
             prints = fingerprinted(cells if textual else _as_text(cells))
         if skipper:
-            skipper.take(batch, lines, cells, prints, first, read)
+            numbers = skipper.look_up(prints, first)
+            skipper.take(batch, lines, cells, prints, numbers, read)
             if sink and len(batch.invoices) + len(batch.payments) >= chunk:
                 _hand_over(batch, problems, sink)
             return
@@ -551,6 +552,32 @@ def read_rows(
             read(line, row_cells, fingerprint)
             if sink and row % chunk == 0:
                 _hand_over(batch, problems, sink)
+
+    def take_lines(block: Lines) -> None:
+        """A block of a plain CSV's lines (``_PlainLines``)."""
+        assert skipper is not None and plain is not None
+        found = plain.rows(block[1], rows + 1)
+        if found is None:  # as the csv module reads them
+            split, failure = split_lines(table.file, plain.width, plain.sep, block)
+            if split[1]:
+                take(*split)
+            if failure is not None:
+                raise failure
+            return
+        counted(len(block[1]))
+        skipper.take(batch, block[0], *found, plain.whole(read))
+        if sink and len(batch.invoices) + len(batch.payments) >= chunk:
+            _hand_over(batch, problems, sink)
+
+    def read_rest_here() -> None:
+        """The second half read by this process."""
+        assert table.rest is not None
+        if plain is not None and table.rest_lines is not None:
+            for block in table.rest_lines(size):
+                take_lines(block)
+            return
+        for lines, cells in table.rest(size):
+            take(lines, cells)
 
     def replay(rest: _Rest | None) -> bool:
         """The second half's rows as another process read them (``_read_rest``): False
@@ -578,26 +605,30 @@ def read_rows(
                     skipper.apply_again(batch, *event)
             if sink and len(batch.invoices) + len(batch.payments) >= chunk:
                 _hand_over(batch, problems, sink)
-        batch.unchanged.update(zip(numbers, lines, strict=True))  # type: ignore[arg-type]
+        batch.unchanged.note(numbers, lines)  # type: ignore[arg-type]  # none is None
         return True
 
     if progress:
         progress("reading", 0, table.size)
     size = block or BLOCK
+    plain = _PlainLines(skipper, key, table) if skipper and table.lines is not None else None
     other: AbstractContextManager[Callable[[], _Rest | None]] = nullcontext(lambda: None)
     if skipper and table.rest and known is not None and fingerprinted is not None:
         other = in_child(
-            functools.partial(_read_rest, table, fields, known, as_of, fingerprinted, size)
+            functools.partial(_read_rest, table, fields, known, as_of, fingerprinted, size, key)
         )
     try:
         with other as rest:
-            for lines, cells in _blocks(table, size):
-                take(lines, cells)
+            if plain is not None and table.lines is not None:
+                for lines_block in table.lines(size):
+                    take_lines(lines_block)
+            else:
+                for lines, cells in _blocks(table, size):
+                    take(lines, cells)
             if sink and table.rest and skipper:  # written while the other process reads
                 _hand_over(batch, problems, sink)
             if table.rest and not replay(rest()):
-                for lines, cells in table.rest(size):
-                    take(lines, cells)
+                read_rest_here()
     except ImportFailed as failure:  # a structural error: report it after the value errors
         problems.items.extend(failure.problems)
         raise ImportFailed(problems.items) from None
@@ -644,6 +675,7 @@ def _read_rest(
     as_of: dt.date,
     fingerprinted: Callable[[Sequence[Iterable[str]]], list[int]],
     size: int,
+    key: bytes,
 ) -> _Rest | None:
     """``read_rows``'s skipping of a file's second half (``Table.rest``), in another
     process: every customer's text is applied at its first row here (what the first half
@@ -655,14 +687,46 @@ def _read_rest(
     scratch = LedgerBatch(file=table.file, format="", source="")  # its unchanged rows unused
     blocks: list[tuple[int, list[tuple[Any, ...]]]] = []
     changed = 0
-    for lines, cells in table.rest(size):
+    for lines, cells, prints, numbers, read in _rest_rows(table, skipper, fingerprinted, size, key):
         skipper.events = []
-        skipper.take(scratch, lines, cells, fingerprinted(cells), SAMPLE_ROWS + 1, skipper.read)
+        skipper.take(scratch, lines, cells, prints, numbers, read)
         blocks.append((len(cells), skipper.events))
         changed += sum(len(event) == 3 for event in skipper.events)
         if changed > REST_CHANGED:
             return None
     return blocks, (skipper.found, skipper.lines)
+
+
+def _rest_rows(
+    table: Table,
+    skipper: _Recorder,
+    fingerprinted: Callable[[Sequence[Iterable[str]]], list[int]],
+    size: int,
+    key: bytes,
+) -> Iterator[tuple[Sequence[int], Sequence[list[Any]], Sequence[int], list[str | None], Any]]:
+    """The blocks of a file's second half for ``_Skipper.take``: their lines, cells,
+    fingerprints, numbers found and how a row is read; a plain CSV's as ``_PlainLines``
+    splits them."""
+    assert table.rest is not None
+    first = SAMPLE_ROWS + 1  # the sample is the first half's
+    if table.rest_lines is None:
+        for lines, cells in table.rest(size):
+            prints = fingerprinted(cells)
+            yield lines, cells, prints, skipper.look_up(prints, first), skipper.read
+        return
+    plain = _PlainLines(skipper, key, table)
+    read = plain.whole(skipper.read)
+    for block in table.rest_lines(size):
+        found = plain.rows(block[1], first)
+        if found is not None:
+            yield block[0], *found, read
+            continue
+        (lines, cells), failure = split_lines(table.file, plain.width, plain.sep, block)
+        if cells:
+            prints = fingerprinted(cells)
+            yield lines, cells, prints, skipper.look_up(prints, first), skipper.read
+        if failure is not None:
+            raise failure
 
 
 def _as_text(rows: Iterable[list[Any]]) -> list[Iterator[str]]:
@@ -703,11 +767,29 @@ def fingerprints(key: bytes) -> Callable[[Sequence[Iterable[str]]], list[int]]:
     keyed = _BLAKE2B(digest_size=8, key=key)
 
     def of(rows: Sequence[Iterable[str]]) -> list[int]:
-        hashes = list(map(_BLAKE2B.copy, repeat(keyed, len(rows))))
-        deque(map(_BLAKE2B.update, hashes, map(str.encode, map(_JOIN, rows))), maxlen=0)
-        return list(map(_TO_INT, map(_BLAKE2B.digest, hashes)))
+        return _digests(keyed, len(rows), map(_JOIN, rows))
 
     return of
+
+
+def line_fingerprints(key: bytes, sep: str) -> Callable[[list[str]], list[int]]:
+    """``fingerprints`` of rows given as their lines' text (without line breaks), in a file
+    whose lines are its rows, split at ``sep`` (``Table.plain``): the same fingerprints,
+    without the cells (the separators made the cells' one)."""
+    keyed = _BLAKE2B(digest_size=8, key=key)
+
+    def of(lines: list[str]) -> list[int]:
+        joined = map(str.replace, lines, repeat(sep), repeat("\x1f"))
+        return _digests(keyed, len(lines), joined)
+
+    return of
+
+
+def _digests(keyed: Any, size: int, texts: Iterable[str]) -> list[int]:
+    """Each text's keyed hash as a fingerprint, all in C."""
+    hashes = list(map(_BLAKE2B.copy, repeat(keyed, size)))
+    deque(map(_BLAKE2B.update, hashes, map(str.encode, texts)), maxlen=0)
+    return list(map(_TO_INT, map(_BLAKE2B.digest, hashes)))
 
 
 def row_fingerprint(key: bytes, cells: Iterable[str]) -> int:
@@ -754,16 +836,12 @@ class _Skipper:
         lines: Sequence[int],
         cells: Sequence[list[Any]],
         prints: Sequence[int | None],
-        first: int,
+        numbers: list[str | None],
         read: Callable[[int, list[Any], int | None], None],
     ) -> None:
-        """A block of rows, the first being the file's row ``first``: the rows not known
-        are ``read``, in file order between the runs of unchanged ones."""
+        """A block of rows and their invoices' ``numbers`` (``look_up``): the rows not
+        known are ``read``, in file order between the runs of unchanged ones."""
         size = len(cells)
-        # The first rows are always read: they are the import's sample.
-        sample = min(max(SAMPLE_ROWS + 1 - first, 0), size)
-        numbers: list[str | None] = [None] * sample
-        numbers += map(self.known.pop, prints[sample:], repeat(None))  # type: ignore[arg-type]
         start = 0
         for i in [*compress(range(size), map(operator.is_, numbers, repeat(None))), size]:
             if start < i:
@@ -773,6 +851,21 @@ class _Skipper:
             if i < size:
                 read(lines[i], cells[i], prints[i])
             start = i + 1
+
+    def look_up(self, prints: Sequence[int | None], first: int) -> list[str | None]:
+        """The invoices' numbers of a block's rows, the first being the file's row
+        ``first``, taken from ``known``: None for a row not found, and for the first rows
+        (always read: they are the import's sample)."""
+        sample = min(max(SAMPLE_ROWS + 1 - first, 0), len(prints))
+        numbers: list[str | None] = [None] * sample
+        numbers += map(self.known.pop, prints[sample:], repeat(None))  # type: ignore[arg-type]
+        return numbers
+
+    def give_back(self, prints: Sequence[int | None], numbers: list[str | None]) -> None:
+        """``look_up``'s numbers returned to ``known``."""
+        self.known.update(
+            (p, n) for p, n in zip(prints, numbers, strict=True) if n is not None and p is not None
+        )
 
     def unchanged(
         self,
@@ -807,7 +900,7 @@ class _Skipper:
         prints: Sequence[int | None],
     ) -> None:
         """Rows skipped as unchanged: their invoices' numbers, lines and fingerprints."""
-        batch.unchanged.update(zip(numbers, lines, strict=True))  # type: ignore[arg-type]
+        batch.unchanged.note(numbers, lines)  # type: ignore[arg-type]  # none is None
 
     def apply(
         self,
@@ -888,6 +981,55 @@ class _Skipper:
         if values is _NOTHING:
             values = self.parsed[text] = _values(self.fields, cells, line, self.state)
         return values
+
+
+# What a block of a plain CSV's lines gives ``_Skipper.take``: cells, fingerprints, numbers.
+_Found = tuple[list[list[str]], list[int], list[str | None]]
+_Read = Callable[[int, list[Any], int | None], None]
+
+
+class _PlainLines:
+    """The rows of a plain CSV (``Table.plain``) as a ``_Skipper`` takes them: a row is
+    found unchanged by its line's fingerprint (``line_fingerprints``, its cells' own) and
+    split only as far as its customer's columns, the rest of the line left whole; the
+    others are split whole."""
+
+    def __init__(self, skipper: _Skipper, key: bytes, table: Table):
+        self.skipper, self.sep, self.width = skipper, table.delimiter, len(table.header)
+        self.splits = min(max(skipper.columns, default=-1) + 1, self.width - 1)
+        self.fingerprinted = line_fingerprints(key, self.sep)
+
+    def rows(self, lines: list[str], first: int) -> _Found | None:
+        """A block's cells, fingerprints and invoice numbers found (``_Skipper.look_up``,
+        its first row the file's row ``first``); None when a line is not a row of the
+        header's width with a first cell (a blank line, another width: the csv module's
+        reading tells, and nothing is taken from ``known``)."""
+        sep, width = self.sep, self.width
+        texts = list(map(str.rstrip, lines, repeat("\r\n")))
+        if list(map(str.count, texts, repeat(sep))).count(width - 1) != len(texts):
+            return None
+        prints = self.fingerprinted(texts)
+        numbers = self.skipper.look_up(prints, first)
+        cells = list(map(str.split, texts, repeat(sep), repeat(self.splits)))
+        whole = list(compress(range(len(texts)), map(operator.is_, numbers, repeat(None))))
+        for i in whole:
+            cells[i] = texts[i].split(sep)
+        if not all(cells[i][0].strip() for i in whole):
+            self.skipper.give_back(prints, numbers)
+            return None
+        return cells, prints, numbers
+
+    def whole(self, read: _Read) -> _Read:
+        """``read`` given a row's every cell: a row found unchanged may be read after all
+        (``_Skipper.skip``)."""
+        sep, width = self.sep, self.width
+
+        def read_whole(line: int, cells: list[Any], fingerprint: int | None) -> None:
+            if len(cells) < width:
+                cells = [*cells[:-1], *cells[-1].split(sep)]
+            read(line, cells, fingerprint)
+
+        return read_whole
 
 
 class _Recorder(_Skipper):

@@ -6,8 +6,10 @@ compares them with the database and writes the difference in one transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import ItemsView, Iterator, KeysView, MutableMapping, Sequence, ValuesView
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -157,7 +159,7 @@ class LedgerBatch:
     problems: list[Problem] = field(default_factory=list)
     # Invoices whose file row is the very row they were last imported from (same text, same
     # mapping): number -> row. They were neither parsed nor compared, and are unchanged.
-    unchanged: dict[str, int] = field(default_factory=dict)
+    unchanged: Unchanged = field(default_factory=lambda: Unchanged())
     # What the user calls each field (their column's header), for problems found later.
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -169,3 +171,61 @@ class LedgerBatch:
         if record is None:
             record = self.customers[reference] = CustomerRecord(reference, row)
         return record
+
+
+class Unchanged(MutableMapping[str, int]):
+    """``LedgerBatch.unchanged``: invoice number -> row, as a dict. A re-import notes a
+    million rows a block at a time (``note``): they are kept as noted, the numbers counted
+    and iterated as they are, and put in the dict only when one is looked up (a row read
+    twice, a snapshot's numbers: rare), not a million insertions on every re-import."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, int] = {}
+        self._noted: list[tuple[Sequence[str], Sequence[int]]] = []
+        self._size = 0  # of the numbers noted
+
+    def note(self, numbers: Sequence[str], rows: Sequence[int]) -> None:
+        """Rows skipped as unchanged, and their invoices' ``numbers``: each the number of
+        an invoice found once by its fingerprint, none here already."""
+        self._noted.append((numbers, rows))
+        self._size += len(numbers)
+
+    def as_dict(self) -> dict[str, int]:
+        """The dictionary itself (copied in C where a copy is asked for)."""
+        for numbers, rows in self._noted:
+            self._held.update(zip(numbers, rows, strict=True))
+        self._noted, self._size = [], 0
+        return self._held
+
+    def __getitem__(self, number: str) -> int:
+        return self.as_dict()[number]
+
+    def __setitem__(self, number: str, row: int) -> None:
+        self.as_dict()[number] = row
+
+    def __delitem__(self, number: str) -> None:
+        del self.as_dict()[number]
+
+    def __contains__(self, number: object) -> bool:
+        return number in self.as_dict()
+
+    def __iter__(self) -> Iterator[str]:
+        return chain(self._held, *(numbers for numbers, _ in self._noted))
+
+    def __len__(self) -> int:
+        return len(self._held) + self._size
+
+    def keys(self) -> KeysView[str]:
+        return self.as_dict().keys()
+
+    def items(self) -> ItemsView[str, int]:
+        return self.as_dict().items()
+
+    def values(self) -> ValuesView[int]:
+        return self.as_dict().values()
+
+    def __eq__(self, other: object) -> bool:
+        return self.as_dict() == (other.as_dict() if isinstance(other, Unchanged) else other)
+
+    def __repr__(self) -> str:
+        return f"Unchanged({self.as_dict()!r})"

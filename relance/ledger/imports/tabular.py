@@ -35,6 +35,8 @@ MAX_CELLS = 20_000_000
 
 # A block of rows: their numbers in the file, and their cells.
 Block = tuple[Sequence[int], Sequence[list[Any]]]
+# A block of a plain CSV's lines (``Table.plain``): their numbers, their text as read.
+Lines = tuple[range, list[str]]
 
 
 @dataclass
@@ -52,6 +54,13 @@ class Table:
     # from a second opening of the file (a block function like ``blocks``, which then ends
     # there), for another process to read them.
     rest: Callable[[int], Iterator[Block]] | None = None
+    # A CSV whose every line is one row, its cells the line split at the delimiter: no
+    # quote, no lone carriage return, no NUL or \x1f (a fingerprint's separator) anywhere.
+    # Its rows can then be had as lines (``lines``, and ``rest_lines`` for ``rest``'s),
+    # each checked and split only when read (``split_lines``).
+    plain: bool = False
+    lines: Callable[[int], Iterator[Lines]] | None = None
+    rest_lines: Callable[[int], Iterator[Lines]] | None = None
 
 
 def _fail(file: str, message: str, row: int | None = None) -> ImportFailed:
@@ -87,29 +96,40 @@ def read_table(
     head = text[:MAX_LINE]
     del text
     halves = halves and codecs.lookup(codec).name in _ASCII_BREAKS
-    cut = _middle(data) if halves else None
+    rows_are_lines = halves and _lines_are_rows(data)
+    cut = _middle(data) if rows_are_lines else None
+    plain = rows_are_lines and _plain(data)
     # The lines counted once: those of each half when the file is cut.
     size = data.count(b"\n") if cut is None else cut[1] + data.count(b"\n", cut[0])
     if size < HALVES_FROM:
         cut = None
     del data
-    return _read_csv(head, label, used, delimiter, header_row, size, (path, codec), cut)
+    return _read_csv(head, label, used, delimiter, header_row, size, (path, codec), cut, plain)
 
 
 HALVES_FROM = 200_000  # lines: a smaller file is read in one process
 # The first half's share of the file's bytes: the process that reads it applies the rows
 # that changed in both (docs/performance.md).
-FIRST_HALF = 0.5
+FIRST_HALF = 0.4
 # Encodings that write a line break as the byte \n and no other character with that byte.
 _ASCII_BREAKS = {"utf-8", "utf-8-sig", "ascii", "iso8859-1", "iso8859-15", "cp1252"}
 
 
+def _lines_are_rows(data: bytes) -> bool:
+    """No row of the CSV file can span lines, nor hold a quoted value: no quote, no lone
+    carriage return (its encoding writes line breaks as ASCII does)."""
+    return not (b'"' in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")))
+
+
+def _plain(data: bytes) -> bool:
+    """A CSV whose lines are its rows (``_lines_are_rows``) is plain without NUL (which the
+    csv module may read otherwise) or \x1f (a fingerprint's separator: ``Table.plain``)."""
+    return b"\x00" not in data and b"\x1f" not in data
+
+
 def _middle(data: bytes) -> tuple[int, int] | None:
-    """The offset of a line's start near the middle of a CSV file's bytes (its encoding
-    writes line breaks as ASCII does) and the lines before it, where no row can span: no
-    quote (a quoted value may hold line breaks), no lone carriage return."""
-    if b'"' in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
-        return None
+    """The offset of a line's start near the middle of a CSV file's bytes whose lines are
+    its rows (``_lines_are_rows``) and the lines before it."""
     offset = data.find(b"\n", int(len(data) * FIRST_HALF)) + 1
     if offset in (0, len(data)):
         return None
@@ -129,17 +149,18 @@ def _read_csv(
     size: int,
     stream: tuple[Path, str] | None = None,
     cut: tuple[int, int] | None = None,
+    plain: bool = False,
 ) -> Table:
     """The table of a CSV file: from ``text``, or with ``stream`` (the path and the codec)
     from the disk, ``text`` then being only its beginning, to find the separator; ``cut``
     (an offset and the lines before it, ``_middle``) ends its rows there, the rest read
-    apart (``Table.rest``)."""
+    apart (``Table.rest``); ``plain``: ``Table.plain``."""
     sep = (
         sniff_delimiter(text[:MAX_LINE]) if delimiter == "auto" else delimiter.replace("\\t", "\t")
     )
     source = io.StringIO(text, newline="") if stream is None else _opened(*stream)
-    lines = _line_blocks(source, label, stop=cut[1] if cut else None)
-    reader = csv.reader(chain.from_iterable(lines), delimiter=sep)
+    flat = chain.from_iterable(_line_blocks(source, label, stop=cut[1] if cut else None))
+    reader = csv.reader(flat, delimiter=sep)
     header: list[str] | None = None
     for cells in reader:
         if reader.line_num >= header_row and any(c.strip() for c in cells):
@@ -147,7 +168,7 @@ def _read_csv(
             break
     if cut is not None and (header is None or reader.line_num >= cut[1]):
         source.close()  # the header is not in the first half: no halves
-        return _read_csv(text, label, encoding, delimiter, header_row, size, stream)
+        return _read_csv(text, label, encoding, delimiter, header_row, size, stream, None, plain)
     if header is None:
         raise _fail(label, _("the file is empty"))
     _check_header(label, header, reader.line_num)
@@ -156,17 +177,60 @@ def _read_csv(
     def blocks(size: int) -> Iterator[Block]:
         return _csv_blocks(reader, label, width, sep, size)
 
-    def rest(size: int) -> Iterator[Block]:
+    def rest_source() -> Iterator[str]:
         assert stream is not None and cut is not None
         path, codec = stream
         raw = path.open("rb")
         raw.seek(cut[0])
         source = io.TextIOWrapper(raw, encoding=_REST_CODEC.get(codec, codec), newline="")
-        lines = chain.from_iterable(_line_blocks(source, label, first=cut[1]))
-        return _csv_blocks(csv.reader(lines, delimiter=sep), label, width, sep, size, cut[1])
+        return chain.from_iterable(_line_blocks(source, label, first=cut[1]))
+
+    def rest(size: int) -> Iterator[Block]:
+        assert cut is not None
+        return _csv_blocks(csv.reader(rest_source(), delimiter=sep), label, width, sep, size,
+                           cut[1])  # fmt: skip
+
+    def lines(size: int) -> Iterator[Lines]:
+        return _plain_lines(flat, size, reader.line_num)
+
+    def rest_lines(size: int) -> Iterator[Lines]:
+        assert cut is not None
+        return _plain_lines(rest_source(), size, cut[1])
 
     rows = chain.from_iterable(starmap(zip, blocks(ROWS_BLOCK)))
-    return Table(label, header, rows, size, encoding, sep, blocks, rest if cut else None)
+    table = Table(label, header, rows, size, encoding, sep, blocks, rest if cut else None)
+    if plain:
+        table.plain, table.lines = True, lines
+        table.rest_lines = rest_lines if cut else None
+    return table
+
+
+def _plain_lines(source: Iterator[str], size: int, after: int) -> Iterator[Lines]:
+    """The lines of a plain CSV (``Table.plain``) after its line ``after``, ``size`` at a
+    time; an error reading them (a line too long) comes after the lines before it."""
+    while True:
+        block: list[str] = []
+        failure: Exception | None = None
+        try:
+            block.extend(islice(source, size))  # keeps the lines read before an error
+        except Exception as exc:
+            failure = exc
+        if block:
+            yield range(after + 1, after + len(block) + 1), block
+            after += len(block)
+        if failure is not None:
+            raise failure
+        if not block:
+            return
+
+
+def split_lines(label: str, width: int, sep: str, lines: Lines) -> tuple[Block, Exception | None]:
+    """A plain CSV's block of lines as ``Table.blocks`` gives its rows: split by the csv
+    module, blank lines left out, the first row of another width than the header's an
+    error (returned: it comes after the rows before it, which are kept)."""
+    rows = list(csv.reader(lines[1], delimiter=sep))  # one row a line: no quote in the file
+    numbers, rows, failure = _checked(label, width, sep, lines[0], rows)
+    return (numbers, rows), failure
 
 
 # The codec of a file's second half: its byte order mark, if any, was at its start.
@@ -194,24 +258,37 @@ def _csv_blocks(
             if reader.line_num - start == len(rows) and failure is None
             else _row_lines(rows, before + start)  # a value over several lines
         )
-        if list(map(len, rows)).count(width) != len(rows) or not all(
-            map(str.strip, map(_FIRST, rows))
-        ):
-            lines, rows, wrong = _sorted_out(lines, rows, width)
-            if wrong is not None:  # before what stopped the block, if anything did
-                failure = _fail(
-                    label,
-                    _(
-                        "has %(fields)s fields where the header has %(width)s "
-                        "(separator %(separator)s; a quote or separator inside a value?)"
-                    )
-                    % {"fields": wrong[1], "width": width, "separator": repr(sep)},
-                    wrong[0],
-                )
+        lines, rows, wrong = _checked(label, width, sep, lines, rows)
+        failure = wrong or failure  # a row of another width: before what stopped the block
         if rows:
             yield lines, rows
         if failure is not None:
             raise failure
+
+
+def _checked(
+    label: str, width: int, sep: str, lines: Sequence[int], rows: list[list[str]]
+) -> tuple[Sequence[int], list[list[str]], ImportFailed | None]:
+    """A block's rows without its blank lines (widths and first cells checked in C), up to
+    the first of another width than the header's, whose error is returned."""
+    if list(map(len, rows)).count(width) == len(rows) and all(map(str.strip, map(_FIRST, rows))):
+        return lines, rows, None
+    lines, rows, wrong = _sorted_out(lines, rows, width)
+    if wrong is None:
+        return lines, rows, None
+    return (
+        lines,
+        rows,
+        _fail(
+            label,
+            _(
+                "has %(fields)s fields where the header has %(width)s "
+                "(separator %(separator)s; a quote or separator inside a value?)"
+            )
+            % {"fields": wrong[1], "width": width, "separator": repr(sep)},
+            wrong[0],
+        ),
+    )
 
 
 ROWS_BLOCK = 1000  # rows read at a time for Table.rows (a preview reads 20)
