@@ -154,12 +154,13 @@ class Ledger:
         )
 
     def suspension(self, inv: Invoice, day: dt.date) -> str | None:
+        """Why the item waits, the strongest first: a hold stops the whole customer."""
+        if self.on_hold(inv.customer, day):
+            return "hold"
         if self.disputed(inv, day):
             return "dispute"
         if self.promised(inv, day):
             return "promise"
-        if self.on_hold(inv.customer, day):
-            return "hold"
         return None
 
     def last_contact(self, customer: str, channel: str) -> dt.date | None:

@@ -129,6 +129,15 @@ def test_the_engine_decides_what_the_contract_says_day_after_day(
             for c in expected.communications
         )  # fmt: skip
         assert got == want, (day, steps, gap)
+        for customer, explained in world.explained(day).items():
+            postponed = {
+                number: why
+                for number, why in expected.postponed.items()
+                if ledger.invoices[number].customer == customer
+            }
+            assert explained.items() >= postponed.items(), (day, customer, explained)
+            gapped = {n for n, why in explained.items() if why == "contact_gap"}
+            assert gapped == {n for n, why in postponed.items() if why == "contact_gap"}, day
         levels = world.levels()
         assert all(
             ledger.same_level(inv, levels[inv.number], day) for inv in ledger.invoices.values()
@@ -221,6 +230,22 @@ class World:
                          awaiting, shown))  # fmt: skip
         return sorted(rows)
 
+    def explained(self, day: dt.date) -> dict[str, dict[str, str]]:
+        """What the explanations of the day's reminders say was held back or paused, and
+        why, by customer."""
+        found: dict[str, dict[str, str]] = {}
+        reminders = Communication.objects.filter(
+            organisation=self.org, run_date=day, purpose=CommPurpose.REMINDER
+        )
+        for comm in reminders.select_related("customer"):
+            mine = found.setdefault(comm.customer.reference, {})
+            for line in comm.explanation["postponed_or_suspended"]:
+                if line["why"] == "suspended":
+                    mine[line["invoice"]] = line["reason"].split(":")[0]
+                elif line["why"] == "contact_gap":
+                    mine.update(dict.fromkeys(line["items"], "contact_gap"))
+        return found
+
     def awaiting(self, day: dt.date) -> list[Communication]:
         return list(
             Communication.objects.filter(
@@ -256,3 +281,18 @@ def test_a_promise_breaks_on_its_day_while_its_customer_is_on_hold(org):
     pauses.release_hold(hold, on=D + days(6))
     run(org, D + days(6))  # a Monday: the gap of 20 days after D waived
     assert Communication.objects.filter(run_date=D + days(6), template="second").exists()
+
+
+def test_every_message_of_a_run_says_what_the_contact_gap_held_back_on_another_channel(org):
+    """The explanation of each communication lists what was held back for its customer that
+    day, whichever channel was planned first."""
+    make.scenario(org, [(0, 0, "email", "first"), (1, 0, "call", "call"), (2, 0, "email", "2nd")])
+    customer = make.customer(org, "C1")
+    make.invoice(customer, "F1", due=D - days(2))
+    run(org, D)  # F1's first reminder by e-mail
+    make.invoice(customer, "F2", due=D - days(1))
+    run(org, D + days(1))  # F1's call; F2's first reminder held back by the e-mail of D
+    call = Communication.objects.get(run_date=D + days(1), channel="call")
+    held = [n for n in call.explanation["postponed_or_suspended"] if n["why"] == "contact_gap"]
+    assert held == [{"why": "contact_gap", "channel": "email", "last": D.isoformat(),
+                     "items": ["F2"]}]  # fmt: skip

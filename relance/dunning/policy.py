@@ -373,6 +373,9 @@ def decide(case: CustomerCase, run_date: dt.date, calendar: Calendar) -> Decisio
         return decision  # only the passed-over steps are recorded today
     for channel in sorted(eligible):
         _plan_channel(case, channel, eligible[channel], run_date, calendar, decision)
+    # Each message tells what was held back on the channels planned after its own too.
+    for comm in decision.communications:
+        comm.explanation["postponed_or_suspended"] = list(decision.notes)
     _plan_thanks(case, calendar, decision)
     return decision
 
