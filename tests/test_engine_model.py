@@ -129,15 +129,12 @@ def test_the_engine_decides_what_the_contract_says_day_after_day(
             for c in expected.communications
         )  # fmt: skip
         assert got == want, (day, steps, gap)
+        # What the explanations say was held back agrees with the model (they leave out
+        # the items the run did not read, docs/dunning.md "What a run reads").
         for customer, explained in world.explained(day).items():
-            postponed = {
-                number: why
-                for number, why in expected.postponed.items()
-                if ledger.invoices[number].customer == customer
-            }
-            assert explained.items() >= postponed.items(), (day, customer, explained)
-            gapped = {n for n, why in explained.items() if why == "contact_gap"}
-            assert gapped == {n for n, why in postponed.items() if why == "contact_gap"}, day
+            for number, why in explained.items():
+                if why == "contact_gap" or number in expected.postponed:
+                    assert expected.postponed.get(number) == why, (day, customer, explained)
         levels = world.levels()
         assert all(
             ledger.same_level(inv, levels[inv.number], day) for inv in ledger.invoices.values()
