@@ -373,6 +373,9 @@ def decide(case: CustomerCase, run_date: dt.date, calendar: Calendar) -> Decisio
         return decision  # only the passed-over steps are recorded today
     for channel in sorted(eligible):
         _plan_channel(case, channel, eligible[channel], run_date, calendar, decision)
+    # Each message tells what was held back on the channels planned after its own too.
+    for comm in decision.communications:
+        comm.explanation["postponed_or_suspended"] = list(decision.notes)
     _plan_thanks(case, calendar, decision)
     return decision
 
@@ -390,14 +393,12 @@ def _decide_item(
     broken = False
     # Most items have no pause at all: the checks below are for the others.
     if case.hold or item.disputed or item.in_plan or item.promises or item.asked is not None:
-        reason = suspension(case, item, run_date)
-        if reason != "promise" and reason is not None:
-            decision.notes.append({"invoice": item.number, "why": "suspended", "reason": reason})
-            return
-        # A late promise is broken even while another one still covers the item: each
-        # breaks once, and the step after the last one waives its gap once.
+        # A late promise is broken on its day even while another pause holds the item (a
+        # hold, a dispute, a plan, another promise): each breaks once, and the step after
+        # the last pause waives its gap once.
         late = broken_promises(item, run_date)
         decision.broken_promises.update(late)
+        reason = suspension(case, item, run_date)
         if reason:
             decision.notes.append({"invoice": item.number, "why": "suspended", "reason": reason})
             return
