@@ -1,4 +1,5 @@
-"""`relance` run as a person runs it: a child process on its own SQLite data directory.
+"""`relance` run as a person runs it: a child process on its own SQLite data directory (or,
+for what needs no process of its own, in the test's process: ``in_process``).
 
 A fresh directory costs the first use's migrations (about ten seconds); the helpers start
 from a copy of one directory migrated once per test process, unless a test is about that
@@ -6,6 +7,9 @@ first use (``fresh=True``)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import shutil
 import subprocess
 import sys
@@ -44,4 +48,46 @@ def relance(
         capture_output=True,
         text=True,
         input=stdin,
+    )
+
+
+def in_process(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """``relance ARGS`` run in the test's process, on the test's database: its exit status
+    and its output as ``relance`` answers them, without the second or so a new process
+    takes to start. An exception that would end a real process with a traceback is raised
+    here, failing the test. What only a real process shows (its start-up, an exit through
+    ``os._exit``, the status as the shell reads it) stays with ``relance`` above."""
+    from unittest import mock
+
+    import django
+    from django.db import connections
+
+    from relance import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    command = os.environ.get("RELANCE_COMMAND")
+    code: int | str | None = 0
+    # pytest-django has set Django up (setting it up again would configure logging anew),
+    # and a command's end closes the connections, which hold the test's transaction.
+    with (
+        mock.patch.object(django, "setup", lambda: None),
+        mock.patch.object(connections, "close_all", lambda: None),
+        mock.patch.object(sys, "stdin", io.StringIO(stdin)),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        try:
+            cli.main(list(args))
+        except SystemExit as exit:
+            code = exit.code
+        finally:
+            if command is None:
+                os.environ.pop("RELANCE_COMMAND", None)
+            else:
+                os.environ["RELANCE_COMMAND"] = command
+    if isinstance(code, str):  # sys.exit("message"): printed, status 1
+        err.write(code + "\n")
+        code = 1
+    return subprocess.CompletedProcess(
+        ["relance", *args], code or 0, out.getvalue(), err.getvalue()
     )

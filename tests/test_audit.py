@@ -7,8 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import subprocess
-import sys
 from datetime import datetime
 from io import StringIO
 from zoneinfo import ZoneInfo
@@ -346,14 +344,8 @@ def test_it_filters_by_day_action_actor_and_limit(db, time_machine):
     assert limited["more"] is True
 
 
-@pytest.mark.once("sqlite")  # its own processes on a SQLite file
-def test_it_refuses_bad_usage_with_status_2(tmp_path):
-    env = commands.environment(commands.ready(tmp_path))
-
-    def relance(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "relance", *args], env=env,
-                              capture_output=True, text=True)  # fmt: skip
-
+def test_it_refuses_bad_usage_with_status_2():
+    relance = commands.in_process
     assert relance("createorg", "acme", "--name", "Acme SAS").returncode == 0
     listed = relance("audit", "list", "--json")
     assert listed.returncode == 0, listed.stderr

@@ -6,7 +6,7 @@ import json
 from io import StringIO
 
 import pytest
-from commands import relance
+from commands import in_process, relance
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -65,24 +65,25 @@ def test_it_refuses_bad_input_to_the_account_commands(monkeypatch):
     assert Organisation.objects.count() == 1 and not Membership.objects.exists()
 
 
-@pytest.mark.once("sqlite")  # its own processes on a SQLite file
-def test_it_refuses_to_create_a_user_without_a_password(tmp_path):
-    assert relance(tmp_path, "createorg", "acme", "--name", "Acme SAS").returncode == 0
+@pytest.mark.django_db
+def test_it_refuses_to_create_a_user_without_a_password(monkeypatch):
+    assert in_process("createorg", "acme", "--name", "Acme SAS").returncode == 0
     # No RELANCE_PASSWORD, no --password-stdin, stdin not a terminal.
-    out = relance(tmp_path, "createuser", "bob@acme.test", "--json")
+    monkeypatch.delenv("RELANCE_PASSWORD", raising=False)
+    out = in_process("createuser", "bob@acme.test", "--json")
     assert out.returncode == 1
     assert "no password" in out.stderr and "Traceback" not in out.stderr
     assert out.stdout == ""
     # Nothing was written: the same user is created once a password is given.
-    made = relance(tmp_path, "createuser", "bob@acme.test", "--password-stdin", "--json",
-                   stdin="a-long-enough-secret\n")  # fmt: skip
+    made = in_process("createuser", "bob@acme.test", "--password-stdin", "--json",
+                      stdin="a-long-enough-secret\n")  # fmt: skip
     assert made.returncode == 0, made.stderr
     # An existing user's role changes without a new password (another administrator kept:
     # the last one is never demoted).
-    other = relance(tmp_path, "createuser", "alice@acme.test", "--password-stdin",
-                    stdin="a-long-enough-secret\n")  # fmt: skip
+    other = in_process("createuser", "alice@acme.test", "--password-stdin",
+                       stdin="a-long-enough-secret\n")  # fmt: skip
     assert other.returncode == 0, other.stderr
-    again = relance(tmp_path, "createuser", "bob@acme.test", "--role", "viewer", "--json")
+    again = in_process("createuser", "bob@acme.test", "--role", "viewer", "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["role"] == "viewer"
 

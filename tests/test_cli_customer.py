@@ -5,8 +5,6 @@ organisation scoping."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date, datetime
 from decimal import Decimal
 from io import StringIO
@@ -243,14 +241,8 @@ def test_it_agrees_a_plan_whose_instalments_add_up(durand, acme):
     assert Decimal(relance("customer", "show", "C001")["totals"]["EUR"]) == Decimal("900.00")
 
 
-@pytest.mark.once("sqlite")  # its own processes on a SQLite file
-def test_it_exits_1_for_refused_input_and_2_for_a_usage_error(tmp_path):
-    env = commands.environment(commands.ready(tmp_path))
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "relance", *args], env=env,
-                              capture_output=True, text=True)  # fmt: skip
-
+def test_it_exits_1_for_refused_input_and_2_for_a_usage_error(db):
+    run = commands.in_process
     assert run("createorg", "acme", "--name", "Acme SAS").returncode == 0
     missing = run("customer", "show", "C404", "--json")
     assert (missing.returncode, missing.stdout) == (1, "")

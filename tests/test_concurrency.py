@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import commands
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -29,16 +30,26 @@ AS_OF, D = "2026-03-31", "2026-04-02"  # the ledger's date; a business day after
 PG_URL = os.environ.get("DATABASE_URL", "")
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", marks=pytest.mark.once("postgresql")),
-        pytest.param(
-            "postgresql",
-            marks=pytest.mark.skipif(not PG_URL, reason="DATABASE_URL: a PostgreSQL cluster"),
-        ),
-    ]
-)
+BACKENDS = [
+    pytest.param("sqlite", marks=pytest.mark.once("postgresql")),
+    pytest.param(
+        "postgresql",
+        marks=pytest.mark.skipif(not PG_URL, reason="DATABASE_URL: a PostgreSQL cluster"),
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
 def install(request, tmp_path):
+    """An install whose SQLite file starts migrated (a copy, tests/commands.py)."""
+    install = Install(tmp_path, request.param, fresh=False)
+    yield install
+    install.drop()
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_install(request, tmp_path):
+    """An install whose database was never migrated."""
     install = Install(tmp_path, request.param)
     yield install
     install.drop()
@@ -48,8 +59,10 @@ class Install:
     """A data directory and a database of its own (a SQLite file, or a fresh database in the
     PostgreSQL cluster), and the environment to run `relance` in them."""
 
-    def __init__(self, tmp_path: Path, backend: str) -> None:
+    def __init__(self, tmp_path: Path, backend: str, *, fresh: bool = True) -> None:
         self.dir, self.backend = tmp_path, backend
+        if backend == "sqlite" and not fresh:
+            commands.ready(tmp_path / "data")
         self.url = ""
         if backend == "postgresql":
             self.name = f"relance_meet_{uuid.uuid4().hex[:12]}"
@@ -205,7 +218,7 @@ def test_it_lets_an_import_and_a_run_take_turns_on_sqlite(tmp_path):
     """A run and an import started together while a third connection holds SQLite's write
     lock for 20 s (both wait for it more than 10 s, the most a web request waits): both
     commands wait their turn and finish."""
-    install = Install(tmp_path, "sqlite")
+    install = Install(tmp_path, "sqlite", fresh=False)
     install.organisation()
     later = install.ledger(changed="0.01", new="0.01")
     blocker = install.writer_blocked()
@@ -225,7 +238,8 @@ def test_it_lets_an_import_and_a_run_take_turns_on_sqlite(tmp_path):
     assert communications(install) == planned(json.loads(run_out)["runs"][0]["counts"]) > 0
 
 
-def test_it_migrates_a_fresh_database_once_for_commands_started_together(install):
+def test_it_migrates_a_fresh_database_once_for_commands_started_together(fresh_install):
+    install = fresh_install
     slugs = ["alpha", "beta", "gamma", "delta"]
     ended = finish(*[install.start("createorg", slug, "--name", slug.title()) for slug in slugs])
 

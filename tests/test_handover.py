@@ -366,12 +366,9 @@ def test_it_leaves_nothing_when_the_zip_cannot_be_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.once("sqlite")  # its own processes on a SQLite file
-def test_it_exits_1_and_2_as_a_command(tmp_path):
-    data = tmp_path / "data"
-    assert commands.relance(data, "createorg", "acme", "--name", "Acme SAS").returncode == 0
-    unknown = commands.relance(
-        data,
+def test_it_exits_1_and_2_as_a_command(db, tmp_path):
+    assert commands.in_process("createorg", "acme", "--name", "Acme SAS").returncode == 0
+    unknown = commands.in_process(
         "handover",
         "C404",
         "--to",
@@ -384,7 +381,7 @@ def test_it_exits_1_and_2_as_a_command(tmp_path):
     assert unknown.returncode == 1 and unknown.stdout == ""
     assert "customer 'C404' not found" in unknown.stderr
     assert not (tmp_path / "o.zip").exists()
-    usage = commands.relance(data, "handover", "C1", "--to", "bailiff", "--output", "o.zip")
+    usage = commands.in_process("handover", "C1", "--to", "bailiff", "--output", "o.zip")
     assert usage.returncode == 2 and "--to" in usage.stderr
 
 

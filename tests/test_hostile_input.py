@@ -65,9 +65,10 @@ def data_dir(tmp_path_factory):
         (("import", "x.csv", "--as-of", "9999-12-31"), "9999-12-31"),
     ],
 )
-@pytest.mark.once("sqlite")  # its own processes on a SQLite file
-def test_it_refuses_a_date_it_cannot_compute_with_as_a_usage_error(data_dir, args, value):
-    out = relance(data_dir, *args)
+@pytest.mark.django_db
+def test_it_refuses_a_date_it_cannot_compute_with_as_a_usage_error(args, value):
+    factories.organisation("acme")
+    out = commands.in_process(*args)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     last = out.stderr.strip().splitlines()[-1]

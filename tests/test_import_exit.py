@@ -32,6 +32,7 @@ def files(tmp_path: Path, rows: list[str], name: str) -> tuple[Path, Path]:
     return path, factories.mapping_file(tmp_path / "mapping.yaml", MAPPING)
 
 
+@pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_the_command_ends_its_re_import_without_the_usual_exit(tmp_path):
     data = tmp_path / "data"
     assert relance(data, "createorg", "acme", "--name", "Acme SAS").returncode == 0

@@ -103,18 +103,17 @@ def test_it_manages_members_from_the_command_line(org, owner):
     assert AuditEvent.objects.filter(action="member.removed", actor__startswith="cli").exists()
 
 
-@pytest.mark.once("sqlite")  # its own processes on a SQLite file
-def test_it_exits_1_when_refused_and_2_on_a_usage_error(tmp_path):
-    from test_cli import relance
+def test_it_exits_1_when_refused_and_2_on_a_usage_error():
+    from commands import in_process as relance
 
-    assert relance(tmp_path, "createorg", "acme", "--name", "Acme SAS").returncode == 0
-    created = relance(tmp_path, "createuser", "alice@acme.test", "--password-stdin",
+    assert relance("createorg", "acme", "--name", "Acme SAS").returncode == 0
+    created = relance("createuser", "alice@acme.test", "--password-stdin",
                       stdin="a-long-enough-secret-42\n")  # fmt: skip
     assert created.returncode == 0, created.stderr
-    refused = relance(tmp_path, "member", "remove", "alice@acme.test")
+    refused = relance("member", "remove", "alice@acme.test")
     assert refused.returncode == 1 and "last administrator" in refused.stderr
     assert "Traceback" not in refused.stderr
-    assert relance(tmp_path, "member", "role", "alice@acme.test", "owner").returncode == 2
+    assert relance("member", "role", "alice@acme.test", "owner").returncode == 2
 
 
 def test_it_invites_a_new_member_by_e_mail_from_the_command_line(org, owner, mail, client):

@@ -21,7 +21,7 @@ import pytest
 from commands import ready
 from smtp import SMTPServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.once("postgresql")]
+pytestmark = [pytest.mark.slow, pytest.mark.once("sqlite")]
 
 # The worker's settings: the project's, with this app and the loopback server. (Kept even
 # once settings.py lists the app: it only adds what is missing.)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from datetime import date
 from decimal import Decimal
 from io import StringIO
@@ -236,23 +234,12 @@ def test_it_takes_the_series_of_an_oddly_named_file_from_the_option(tmp_path):
     assert load_table("fr_legal_professionals").rate_on(date(2026, 9, 1)) == Decimal("2.55")
 
 
-@pytest.mark.once("sqlite")  # its own processes on a SQLite file
-def test_it_explains_a_bad_rate_on_the_command_line(tmp_path):
-    env = commands.environment(commands.ready(tmp_path))
-    bad = subprocess.run(
-        [sys.executable, "-m", "relance", "rates", "add", "ecb_mro", "2026-03-18", "two"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+@pytest.mark.django_db
+def test_it_explains_a_bad_rate_on_the_command_line():
+    bad = commands.in_process("rates", "add", "ecb_mro", "2026-03-18", "two")
     assert bad.returncode == 1
     assert "PERCENT: 'two' is not a percent" in bad.stderr and bad.stdout == ""
-    helped = subprocess.run(
-        [sys.executable, "-m", "relance", "rates", "refresh", "--help"],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    helped = commands.in_process("rates", "refresh", "--help")
     assert "no network" in helped.stdout
 
 

@@ -8,7 +8,6 @@ import datetime as dt
 import io
 import json
 import subprocess
-import sys
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -401,16 +400,11 @@ def test_it_does_not_reach_another_organisations_letters(durand, acme):
     assert theirs.status == "prepared"
 
 
-@pytest.mark.once("sqlite")  # its own processes on a SQLite file
-def test_it_exits_1_for_refused_input_and_2_for_a_usage_error(tmp_path):
-    env = commands.environment(commands.ready(tmp_path))
+def test_it_exits_1_for_refused_input_and_2_for_a_usage_error():
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return commands.in_process("registered", *args)
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "relance", "registered", *args], env=env,
-                              capture_output=True, text=True)  # fmt: skip
-
-    assert subprocess.run([sys.executable, "-m", "relance", "createorg", "acme", "--name",
-                           "Acme SAS"], env=env, capture_output=True).returncode == 0  # fmt: skip
+    assert commands.in_process("createorg", "acme", "--name", "Acme SAS").returncode == 0
     listed = run("list", "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout) == {"registered_letters": []}
     missing = run("track", "7", "1A12345678901", "--json")

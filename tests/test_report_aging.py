@@ -4,8 +4,6 @@ and the `relance report aged-balance` command."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -335,15 +333,14 @@ def test_it_rejects_a_bad_date(org, bad):
         run("aged-balance", "--date", bad)
 
 
-@pytest.mark.once("sqlite")  # its own processes on a SQLite file
-def test_it_reports_errors_cleanly_on_the_command_line(tmp_path):
-    env = commands.environment(commands.ready(tmp_path))
-    command = [sys.executable, "-m", "relance", "report", "aged-balance", "--json"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+@pytest.mark.django_db
+def test_it_reports_errors_cleanly_on_the_command_line():
+    command = ["report", "aged-balance", "--json"]
+    done = commands.in_process(*command)
     assert done.returncode == 1
     assert done.stdout == ""
     assert "there is no organisation yet" in done.stderr
     assert "Traceback" not in done.stderr
-    done = subprocess.run([*command, "--date", "June"], env=env, capture_output=True, text=True)
+    done = commands.in_process(*command, "--date", "June")
     assert done.returncode == 2
     assert "'June' is not a date" in done.stderr

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
     ]
 )
 def install(request, tmp_path):
-    install = Install(tmp_path, request.param)
+    install = Install(tmp_path, request.param, fresh=False)
     yield install
     install.drop()
 

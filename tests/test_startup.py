@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from commands import environment
+
+# Django's start-up in processes of their own, on SQLite files: the same on either side.
+pytestmark = pytest.mark.once("sqlite")
 
 # Imported by the senders, the run and the replies: no command that only reads or imports
 # a file needs them to start.
