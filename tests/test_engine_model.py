@@ -5,8 +5,9 @@ promises, holds, late imports and approvals decided between the runs. Each day t
 communications, the levels and the promises broken or kept must be those the model
 predicts from the contract's text.
 
-``RELANCE_MODEL_EXAMPLES`` sets the number of examples (30 by default, for CI); a soak
-run: ``RELANCE_MODEL_EXAMPLES=400 nice -n 10 .venv/bin/pytest tests/test_engine_model.py``.
+``RELANCE_MODEL_EXAMPLES`` sets the number of examples (12 by default, for CI: each
+example is 60 to 120 days on the real engine); a soak run:
+``RELANCE_MODEL_EXAMPLES=400 nice -n 10 .venv/bin/pytest tests/test_engine_model.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from relance.dunning.models import (
 )
 from relance.ledger.models import Allocation, Customer, Dispute, Hold, Invoice, Payment
 
-EXAMPLES = int(os.environ.get("RELANCE_MODEL_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("RELANCE_MODEL_EXAMPLES", "12"))
 # RELANCE_MODEL_SHRINK=0 reports a soak's first difference as found, without shrinking it.
 PHASES = (
     tuple(Phase)
