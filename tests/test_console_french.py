@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 
 import factories as f
 import pytest
-from crawling import crawl
+from crawling import Visit, crawl
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -106,15 +106,22 @@ def test_it_finds_an_english_sentence_of_the_catalogue_out_of_what_is_marked_eng
     assert english_on(shown_text(page), fragments) == []
 
 
+def walk_in(language: str, tmp_path, time_machine) -> list[Visit]:
+    """Every console page of a lived-in organisation, crawled by its admin reading in
+    ``language``."""
+    time_machine.move_to(dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC), tick=False)
+    org = f.organisation(f"walk-{language}", name="Zorglub Holding SAS")
+    f.lived_in(org, tmp_path, today=TODAY, name="Zorglub")
+    client = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE=language)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    client.force_login(get_user_model().objects.get(email=f"admin@walk-{language}.test"))
+    with translation.override(language):
+        return crawl(client, "/")
+
+
 @pytest.fixture
 def walked(db, tmp_path, time_machine):
-    time_machine.move_to(dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC), tick=False)
-    org = f.organisation("walk-fr", name="Zorglub Holding SAS")
-    f.lived_in(org, tmp_path, today=TODAY, name="Zorglub")
-    client = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE="fr")
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
-    client.force_login(get_user_model().objects.get(email="admin@walk-fr.test"))
-    return crawl(client, "/")
+    return walk_in("fr", tmp_path, time_machine)
 
 
 def test_no_page_shows_an_english_sentence_to_a_french_user(walked):
@@ -301,14 +308,7 @@ def test_the_walks_task_is_titled_as_the_product_titles_it(db, tmp_path, time_ma
 
 @pytest.fixture
 def walked_in_english(db, tmp_path, time_machine):
-    time_machine.move_to(dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC), tick=False)
-    org = f.organisation("walk-en", name="Zorglub Holding SAS")
-    f.lived_in(org, tmp_path, today=TODAY, name="Zorglub")
-    client = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE="en")
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    client.force_login(get_user_model().objects.get(email="admin@walk-en.test"))
-    with translation.override("en"):
-        return crawl(client, "/")
+    return walk_in("en", tmp_path, time_machine)
 
 
 def test_no_page_shows_an_english_reader_a_shipped_french_name_or_an_amount_by_its_code(
