@@ -48,7 +48,7 @@ def test_it_logs_a_statement_imported_from_the_command_line(client, org, tmp_pat
     client.force_login(f.member(org, "vera@acme.test", "viewer"))
     page = client.get(reverse("console:imports")).content.decode()
     row = page[page.index(f'data-run="{run.pk}"') :].split("</tr>")[0]
-    assert "1 credits matched and allocated" in row and "1 credits to review" in row
+    assert "credits matched and allocated: 1" in row and "credits to review: 1" in row
     assert reverse("console:bank") in row
     detail = client.get(reverse("console:import_run", args=[run.pk])).content.decode()
     assert "credits without a match" in detail
