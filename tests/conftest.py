@@ -33,16 +33,42 @@ _settings.MEDIA_ROOT = _DATA / "media"
 # whichever database the suite runs on (its commands run on SQLite files of their own, or
 # its pages only render): it runs in that side's run only. A run without the variable (a
 # plain ``pytest``) runs it.
+#
+# So does, without a marker, a test that cannot reach the database: no database fixture
+# (pytest-django refuses any query without one) in a module that names neither the
+# database's URL nor its vendor (where a test may start processes on the environment's
+# database, or take a path by vendor without a query). It runs once, on the side NO_DATABASE
+# names (the PostgreSQL side is the longer one).
 SIDES = ("sqlite", "postgresql")
+NO_DATABASE = "sqlite"
+DATABASE_FIXTURES = {
+    "db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+    "live_server",
+}  # fmt: skip
+DATABASE_WORDS = ("DATABASE_URL", "DATABASES", "vendor")
+
+
+def _reaches_no_database(item: pytest.Item, sources: dict[str, str]) -> bool:
+    if item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(
+        getattr(item, "fixturenames", ())
+    ):
+        return False
+    path = str(item.path)
+    if path not in sources:
+        sources[path] = item.path.read_text()
+    return not any(word in sources[path] for word in DATABASE_WORDS)
 
 
 def pytest_collection_modifyitems(config, items):
     side = os.environ.get("RELANCE_TEST_SIDE", "")
     if side and side not in SIDES:
         raise pytest.UsageError(f"RELANCE_TEST_SIDE={side!r}: one of {', '.join(SIDES)}")
+    sources: dict[str, str] = {}
     for item in items:
-        for mark in item.iter_markers("once"):
-            (where,) = mark.args
+        marks = [mark.args for mark in item.iter_markers("once")]
+        if not marks and _reaches_no_database(item, sources):
+            marks = [(NO_DATABASE,)]
+        for (where,) in marks:
             if where not in SIDES:
                 raise pytest.UsageError(f"{item.nodeid}: once({where!r}), not one of {SIDES}")
             if side and where != side:

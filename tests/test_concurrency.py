@@ -31,7 +31,7 @@ PG_URL = os.environ.get("DATABASE_URL", "")
 
 
 BACKENDS = [
-    pytest.param("sqlite", marks=pytest.mark.once("postgresql")),
+    pytest.param("sqlite", marks=pytest.mark.once("sqlite")),  # the side: balance (conftest)
     pytest.param(
         "postgresql",
         marks=pytest.mark.skipif(not PG_URL, reason="DATABASE_URL: a PostgreSQL cluster"),
@@ -213,7 +213,7 @@ def test_it_makes_a_second_run_of_the_day_wait_for_the_first(install):
     assert communications(install) == planned(first)
 
 
-@pytest.mark.once("postgresql")  # its processes on a SQLite file of their own
+@pytest.mark.once("sqlite")  # its processes on a SQLite file of their own
 def test_it_lets_an_import_and_a_run_take_turns_on_sqlite(tmp_path):
     """A run and an import started together while a third connection holds SQLite's write
     lock for 20 s (both wait for it more than 10 s, the most a web request waits): both

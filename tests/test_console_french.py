@@ -14,9 +14,12 @@ import pytest
 from crawling import Visit, crawl
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.test import Client
+from django.core.cache import cache
+from django.db import transaction
+from django.test import Client, override_settings
 from django.utils import translation
 from test_translations import po_entries
+from time_machine import travel
 
 from relance.dunning import defaults
 from relance.dunning.labels import TEMPLATE_LABELS
@@ -106,22 +109,37 @@ def test_it_finds_an_english_sentence_of_the_catalogue_out_of_what_is_marked_eng
     assert english_on(shown_text(page), fragments) == []
 
 
-def walk_in(language: str, tmp_path, time_machine) -> list[Visit]:
+def walk_in(language: str, tmp_path, blocker) -> list[Visit]:
     """Every console page of a lived-in organisation, crawled by its admin reading in
-    ``language``."""
-    time_machine.move_to(dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC), tick=False)
-    org = f.organisation(f"walk-{language}", name="Zorglub Holding SAS")
-    f.lived_in(org, tmp_path, today=TODAY, name="Zorglub")
-    client = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE=language)
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
-    client.force_login(get_user_model().objects.get(email=f"admin@walk-{language}.test"))
-    with translation.override(language):
-        return crawl(client, "/")
+    ``language``: once per module for the tests that read it (each checks its own property
+    of the same pages), in a transaction rolled back at the end, with what conftest's
+    autouse fixtures give each test (pages served without collectstatic, an empty cache,
+    the settings' language afterwards)."""
+    static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    with (
+        blocker.unblock(),
+        override_settings(STORAGES={**settings.STORAGES, "staticfiles": static}),
+        travel(dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC), tick=False),
+        transaction.atomic(),
+    ):
+        cache.clear()
+        try:
+            org = f.organisation(f"walk-{language}", name="Zorglub Holding SAS")
+            f.lived_in(org, tmp_path, today=TODAY, name="Zorglub")
+            client = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE=language)
+            client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+            client.force_login(get_user_model().objects.get(email=f"admin@walk-{language}.test"))
+            with translation.override(language):
+                return crawl(client, "/")
+        finally:
+            transaction.set_rollback(True)
+            cache.clear()
+            translation.deactivate()
 
 
-@pytest.fixture
-def walked(db, tmp_path, time_machine):
-    return walk_in("fr", tmp_path, time_machine)
+@pytest.fixture(scope="module")
+def walked(django_db_setup, django_db_blocker, tmp_path_factory):
+    return walk_in("fr", tmp_path_factory.mktemp("walk-fr"), django_db_blocker)
 
 
 def test_no_page_shows_an_english_sentence_to_a_french_user(walked):
@@ -306,9 +324,9 @@ def test_the_walks_task_is_titled_as_the_product_titles_it(db, tmp_path, time_ma
     assert title.endswith("\u00a0€")
 
 
-@pytest.fixture
-def walked_in_english(db, tmp_path, time_machine):
-    return walk_in("en", tmp_path, time_machine)
+@pytest.fixture(scope="module")
+def walked_in_english(django_db_setup, django_db_blocker, tmp_path_factory):
+    return walk_in("en", tmp_path_factory.mktemp("walk-en"), django_db_blocker)
 
 
 def test_no_page_shows_an_english_reader_a_shipped_french_name_or_an_amount_by_its_code(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,3 +16,12 @@ def by_vendor(statements: dict[str, list[str]]) -> Callable[[Any, Any], None]:
             schema_editor.execute(sql, params=None)  # '%' is not a placeholder
 
     return run
+
+
+def replaced(module: str, index: int) -> Any:
+    """Operation ``index`` of the migration ``module`` (its dotted path), as written there.
+
+    A squashed migration (its ``replaces``) runs the raw SQL and the data steps of the
+    migrations it replaces through this, so that their code, and the documentation of why,
+    stay in one place: the replaced migration's file."""
+    return importlib.import_module(module).Migration.operations[index]
