@@ -53,11 +53,7 @@ from relance.ledger import balances
 from relance.ledger.imports import messages
 from relance.ledger.imports.apply import (
     _DERIVED,
-    _LOWER,
-    _SPACE,
-    _UPPER,
     CUSTOMER_FIELDS,
-    INVOICE_FIELDS,
     ImportResult,
     Progress,
     _silent,
@@ -79,14 +75,15 @@ from relance.ledger.imports.records import (
     Problems,
 )
 from relance.ledger.imports.stream import (
+    _CUSTOMER,
     _NUMBER,
     _REFERENCE,
     CHUNK,
     REFERENCE_LENGTH,
-    TABLES,
     Asked,
     Staged,
     Unstreamable,
+    invoice_table,
     placeholder_customer,
     read_streamed,
     row_or_0,
@@ -95,7 +92,6 @@ from relance.ledger.models import Customer, PaymentKind
 from relance.ledger.validation import check_customer_fields
 from relance.lib.perf import left_to_exit, sqlite_setting
 
-_CUSTOMER = INVOICE_FIELDS.index("customer_id")
 # SQLite's page cache while a re-import writes (KiB): the pages it changes in a ledger of a
 # million invoices (their indexes, payments, allocations, events) outgrow the default 64 MiB,
 # and each page spilled before the commit is written twice and read back.
@@ -105,7 +101,7 @@ WRITE_CACHE_KIB = 256 * 1024
 def restreams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> bool:
     """Whether a re-import of this file tries the streamed way: a table of invoice rows
     (into a ledger that is not empty: ``stream.streams`` takes an empty one)."""
-    return fmt in TABLES and mapping is not None and mapping.record == "invoice"
+    return invoice_table(fmt, mapping)
 
 
 def reimport_streamed(organisation: Organisation, asked: Asked) -> ImportResult:
@@ -155,7 +151,6 @@ class _Restreamer(Staged):
         self.numbers: dict[str, int | None] = {}
         self.first_numbers: dict[str, int | None] = {}
         self.references: set[int] = set()
-        self.lower = self.upper = self.odd = False  # what the numbers read are written with
         self.obsolete_seen: set[str] = set()
         self.contacts: dict[tuple[str, str], ContactRecord] = {}
         self.disputed: dict[int, bool] = {}  # invoice id -> the file's flag
@@ -221,8 +216,7 @@ class _Restreamer(Staged):
         look at is the batch path's."""
         chunk, label = self.batch, self.batch.label
         numbers = list(map(_NUMBER, chunk.invoices))
-        if numbers and not self.odd:  # what may_look_alike asks, of every chunk's numbers
-            self.see_numbers(numbers)
+        self.spellings.see(numbers)  # what may_look_alike asks, of every chunk's numbers
         hashes = [hash(rec.reference) for rec in chunk.payments]
         if not (self.numbers.keys().isdisjoint(numbers) and self.references.isdisjoint(hashes)):
             raise Unstreamable  # a key of an earlier chunk
@@ -375,16 +369,9 @@ class _Restreamer(Staged):
         skipped) look alike? Then the batch path says which. (Each chunk's new numbers were
         looked up among the ledger's by check_lookalikes_in_ledger: a problem found there
         sends the file to the batch path too.)"""
-        self.see_numbers(list(self.batch.unchanged))
-        if self.odd or (self.lower and self.upper):
+        self.spellings.see(self.batch.unchanged)
+        if self.spellings.may_look_alike():
             raise Unstreamable
-
-    def see_numbers(self, numbers: list[str]) -> None:
-        """What may_look_alike asks of these numbers, added to what it asked of others."""
-        text = "\x00".join(numbers)
-        self.odd = self.odd or not text.isascii() or bool(_SPACE.search(text))
-        self.lower = self.lower or bool(_LOWER.search(text))
-        self.upper = self.upper or bool(_UPPER.search(text))
 
     def as_stored(self, ledger: dict[str, dict[str, Any]]) -> set[str]:
         """The customers of the file whose every value the ledger holds as its last word

@@ -40,21 +40,19 @@ from relance.ledger import balances
 from relance.ledger.imports import messages
 from relance.ledger.imports.apply import (
     _DERIVED,
-    _LOWER,
-    _SPACE,
-    _UPPER,
     CUSTOMER_FIELDS,
     INVOICE_FIELDS,
     NEW_ALLOCATION,
     ImportResult,
     Progress,
+    Spellings,
     _Applier,
     _silent,
     _write_changed,
     customer_defaults,
     customer_update,
-    invoice_key,
     logged,
+    note_lookalikes,
     read_sample,
     rows_twice,
 )
@@ -136,18 +134,18 @@ class Unread(Exception):
         self.failure = failure
 
 
+def invoice_table(fmt: str, mapping: Mapping | None) -> bool:
+    """Whether the file is a table of invoice rows: what a streamed import reads."""
+    return fmt in TABLES and mapping is not None and mapping.record == "invoice"
+
+
 def streams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> bool:
     """Whether an import of this file into this ledger goes the streamed way: a table of
     invoice rows into a ledger with no customer, invoice or payment yet (into one that has
     some: ``restream.restreams``)."""
-    return (
-        fmt in TABLES
-        and mapping is not None
-        and mapping.record == "invoice"
-        and not any(
-            model.objects.filter(organisation=organisation).exists()
-            for model in (Customer, Invoice, Payment)
-        )
+    return invoice_table(fmt, mapping) and not any(
+        model.objects.filter(organisation=organisation).exists()
+        for model in (Customer, Invoice, Payment)
     )
 
 
@@ -241,6 +239,7 @@ class Staged(_Applier):
         # A customer reference too long for its column: the final checks will say so (a
         # reference does not change), nothing more is written.
         self.doomed = False
+        self.spellings = Spellings()  # what the invoice numbers read are written with
 
     def take(self, chunk: LedgerBatch) -> None:
         """One chunk of the file as read (``read_file``'s sink): checked, then written."""
@@ -318,7 +317,6 @@ class _Streamer(Staged):
         self.first_rows: dict[str, int | None] = {}  # of the numbers seen twice
         self.twice_rows: dict[str, list[int | None]] = defaultdict(list)  # their rows
         self.references: dict[str, int | None] = {}  # every payment reference -> its row
-        self.lower = self.upper = self.odd = False  # what the numbers are written with
         self.written: dict[str, dict[str, Any]] = {}  # customer -> the values inserted
         self.contacts: dict[tuple[str, str], ContactRecord] = {}
         self.derived: dict[int, set[int]] = defaultdict(set)  # customer -> terms used
@@ -385,11 +383,7 @@ class _Streamer(Staged):
         )  # fmt: skip
         if len(self.first_rows) > twice:
             self.note_twice()
-        if numbers and not self.odd:  # what may_look_alike asks, of every chunk's numbers
-            text = "\x00".join(numbers)
-            self.odd = not text.isascii() or bool(_SPACE.search(text))
-            self.lower = self.lower or bool(_LOWER.search(text))
-            self.upper = self.upper or bool(_UPPER.search(text))
+        self.spellings.see(numbers)  # what may_look_alike asks, of every chunk's numbers
         rows_twice(
             chunk.payments, _REFERENCE, self.references, self.stages["references"],
             label("payment.reference"), messages.reference_twice,
@@ -599,7 +593,7 @@ class _Streamer(Staged):
     def check_lookalikes(self) -> None:
         """check_lookalike_numbers on the numbers of every chunk (each row of a number
         twice)."""
-        if not (self.odd or (self.lower and self.upper)):
+        if not self.spellings.may_look_alike():
             return
         problems, twice = self.stages["lookalikes"], self.twice_rows
         held = self.held.numbers if self.held is not None else set()
@@ -609,14 +603,7 @@ class _Streamer(Staged):
             numbers += ((n, row) for n, rows in twice.items() for row in rows)
             numbers += ((rec.number, rec.row) for rec in self.held_rows.invoices)
             numbers.sort(key=lambda pair: pair[1] or 0)
-        by_key: dict[str, tuple[str, int | None]] = {}
-        for number, row in numbers:
-            other, other_row = by_key.setdefault(invoice_key(number), (number, row))
-            if other != number:
-                problems.add(
-                    row, self.batch.label("invoice.number"),
-                    messages.lookalike_numbers(number, other, other_row),
-                )  # fmt: skip
+        note_lookalikes(numbers, self.batch.label("invoice.number"), problems)
 
     def finish_customers(self) -> None:
         """Customers as the file's last row of each says (the chunks wrote the first), their
