@@ -821,7 +821,7 @@ class _Skipper:
         cells: Sequence[list[Any]],
         prints: Sequence[int | None],
         numbers: list[str | None],
-        read: Callable[[int, list[Any], int | None], None],
+        read: _Read,
     ) -> None:
         """A block of rows and their invoices' ``numbers`` (``look_up``): the rows not
         known are ``read``, in file order between the runs of unchanged ones."""
@@ -872,7 +872,7 @@ class _Skipper:
         cells: Sequence[list[Any]],
         numbers: list[str | None],
         prints: Sequence[int | None],
-        read: Callable[[int, list[Any], int | None], None],
+        read: _Read,
     ) -> None:
         """A run of rows found among the ledger's fingerprints (their invoices' ``numbers``)."""
         texts = list(map(self.pick, cells)) if self.pick else [()] * len(cells)
