@@ -312,7 +312,10 @@ def created_keys(
             yield from ((k, pk) for k, pk, org in rows if org == organisation_id)
 
 
-def read_sample(batch: LedgerBatch, size: int = 10) -> list[dict[str, Any]]:
+SAMPLE_RECORDS = 10  # the records of each kind a result's sample shows (read_sample)
+
+
+def read_sample(batch: LedgerBatch, size: int = SAMPLE_RECORDS) -> list[dict[str, Any]]:
     """The first records of the batch in file order, as text: what each row was read as."""
     records: list[dict[str, Any]] = [
         {"row": r.row, "what": r.kind, "key": r.number, "customer": r.customer,
@@ -440,11 +443,16 @@ class _Applier:
         self.problems.raise_if_any()
         if dry_run:
             return
+        self.write_end(self.disputes_flagged(), {old["customer_id"] for old in self.moved_invoices})
+
+    def write_end(self, disputed: dict[int, bool], moved_from: Iterable[int] = ()) -> None:
+        """What an import writes last: the balances (customer balances follow every customer
+        whose invoices came, changed or moved: ``moved_from``), the disputes the file flags
+        (``disputed``: ``open_disputes``), the timeline."""
         self.progress("balances", 0, len(self.touched_invoices))
-        # Customer balances follow every customer whose invoices came, changed or moved.
-        moved_from = {old["customer_id"] for old in self.moved_invoices}
         balances.refresh(self.org.pk, self.touched_invoices, {*self.touched_customers, *moved_from})
-        self.apply_disputes()
+        if disputed:
+            self.open_disputes(disputed)
         self.write_timeline()
 
     # -- checks on the batch alone ------------------------------------------------------
@@ -1227,10 +1235,10 @@ class _Applier:
 
     # -- disputes -----------------------------------------------------------------------
 
-    def apply_disputes(self) -> None:
+    def disputes_flagged(self) -> dict[int, bool]:
+        """The file's dispute flags (invoice id -> flag), where it gives one."""
         flagged = {r.number: r.disputed for r in self.batch.invoices if r.disputed is not None}
-        if flagged:
-            self.open_disputes({self.invoice_ids[n]: d for n, d in flagged.items()})
+        return {self.invoice_ids[n]: d for n, d in flagged.items()}
 
     def open_disputes(self, ids: dict[int, bool]) -> None:
         """Open or clear the disputes of these invoices (id -> the file's flag)."""

@@ -49,7 +49,6 @@ from operator import attrgetter
 from typing import Any
 
 from relance.accounts.models import Organisation
-from relance.ledger import balances
 from relance.ledger.imports import messages
 from relance.ledger.imports.apply import (
     _DERIVED,
@@ -61,7 +60,6 @@ from relance.ledger.imports.apply import (
     customer_defaults,
     customer_update,
     known_fingerprints,
-    read_sample,
     rows_twice,
     stored_customers,
 )
@@ -155,7 +153,6 @@ class _Restreamer(Staged):
         self.contacts: dict[tuple[str, str], ContactRecord] = {}
         self.disputed: dict[int, bool] = {}  # invoice id -> the file's flag
         self.moved_from: set[int] = set()
-        self.sampled = LedgerBatch(file, "", "")
         # The first changes of each kind, in file order (deleted payments: all, sorted).
         self.updated: list[dict[str, Any]] = []
         self.created: list[dict[str, Any]] = []
@@ -174,9 +171,7 @@ class _Restreamer(Staged):
         chunk.obsolete_payments = handed.obsolete_payments - self.obsolete_seen
         self.obsolete_seen |= chunk.obsolete_payments
         self.batch = chunk
-        for kind in ("invoices", "payments"):
-            kept = getattr(self.sampled, kind)
-            kept += getattr(chunk, kind)[: max(0, 10 - len(kept))]
+        self.sample(chunk)
         self.progress("checking", 0, 0)
         self.check_chunk()
         self.refuse_if_failing()
@@ -290,15 +285,10 @@ class _Restreamer(Staged):
 
     def finish(self, batch: LedgerBatch) -> None:
         """The whole file's checks, the customers and what the end of apply_batch does."""
-        self.batch = batch
         self.result = self.final
-        self.stages["reading"].items = list(batch.problems[: Problems.LIMIT])
+        self.note_reading(batch)
         self.numbers_also_unchanged()
         self.check_lookalikes()
-        self.result.format, self.result.rows = batch.format, batch.rows_read
-        self.result.warnings = list(batch.warnings)
-        self.sampled.customers = dict(itertools.islice(batch.customers.items(), 10))
-        self.result.sample = read_sample(self.sampled)
         ledger = self.ledger_customers_all()
         as_stored = self.as_stored(ledger)
         problems = self.stages["customers"]
@@ -331,13 +321,7 @@ class _Restreamer(Staged):
             self.settle_missing()
         if self.nothing_to_write():
             return
-        self.progress("balances", 0, len(self.touched_invoices))
-        balances.refresh(
-            self.org.pk, self.touched_invoices, {*self.touched_customers, *self.moved_from}
-        )
-        if self.disputed:
-            self.open_disputes(self.disputed)
-        self.write_timeline()
+        self.write_end(self.disputed, self.moved_from)
 
     def numbers_also_unchanged(self) -> None:
         """check_batch's numbers twice that no chunk could find: a number read that is an

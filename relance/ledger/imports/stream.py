@@ -36,13 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from relance.accounts.models import Organisation
-from relance.ledger import balances
 from relance.ledger.imports import messages
 from relance.ledger.imports.apply import (
     _DERIVED,
     CUSTOMER_FIELDS,
     INVOICE_FIELDS,
     NEW_ALLOCATION,
+    SAMPLE_RECORDS,
     ImportResult,
     Progress,
     Spellings,
@@ -240,6 +240,7 @@ class Staged(_Applier):
         # reference does not change), nothing more is written.
         self.doomed = False
         self.spellings = Spellings()  # what the invoice numbers read are written with
+        self.sampled = LedgerBatch(file, "", "")  # the file's first records (``sample``)
 
     def take(self, chunk: LedgerBatch) -> None:
         """One chunk of the file as read (``read_file``'s sink): checked, then written."""
@@ -248,6 +249,22 @@ class Staged(_Applier):
     def finish(self, batch: LedgerBatch) -> None:
         """The file read: what only the whole file decides, then the last writes."""
         raise NotImplementedError
+
+    def sample(self, chunk: LedgerBatch) -> None:
+        """The chunk's first invoices and payments while the file's sample wants more."""
+        for kind in ("invoices", "payments"):
+            kept = getattr(self.sampled, kind)
+            kept += getattr(chunk, kind)[: max(0, SAMPLE_RECORDS - len(kept))]
+
+    def note_reading(self, batch: LedgerBatch) -> None:
+        """The whole file read (``batch``): the result's format, rows, warnings and sample,
+        the reading's problems."""
+        self.batch = batch
+        self.result.format, self.result.rows = batch.format, batch.rows_read
+        self.result.warnings = list(batch.warnings)
+        self.sampled.customers = dict(itertools.islice(batch.customers.items(), SAMPLE_RECORDS))
+        self.result.sample = read_sample(self.sampled)
+        self.stages["reading"].items = list(batch.problems[: Problems.LIMIT])
 
     def stage(self, name: str) -> Problems:
         self.problems = self.stages[name]
@@ -322,7 +339,6 @@ class _Streamer(Staged):
         self.derived: dict[int, set[int]] = defaultdict(set)  # customer -> terms used
         self.disputed: dict[int, bool] = {}  # invoice id -> the file's flag
         self.created: list[str] = []  # the first invoice numbers, for the sample of changes
-        self.sampled = LedgerBatch(file, "", "")
         self.existing_invoices: dict[str, dict[str, Any]] = {}
         self.kept_dates: dict[str, dt.date] = {}
         self.obsolete_payment_ids: set[int] = set()
@@ -337,9 +353,7 @@ class _Streamer(Staged):
         if self.repeated is not None:
             self.collect_keys()
             return
-        for kind in ("invoices", "payments"):
-            kept = getattr(self.sampled, kind)
-            kept += getattr(chunk, kind)[: max(0, 10 - len(kept))]
+        self.sample(chunk)
         self.progress("checking", 0, 0)
         self.check_chunk()
         if self.repeated is not None:
@@ -553,12 +567,7 @@ class _Streamer(Staged):
             raise Repeated(self.repeated)
         if self.held is not None:
             self.apply_held(batch)
-        self.batch = batch
-        self.result.format, self.result.rows = batch.format, batch.rows_read
-        self.result.warnings = list(batch.warnings)
-        self.sampled.customers = dict(itertools.islice(batch.customers.items(), 10))
-        self.result.sample = read_sample(self.sampled)
-        self.stages["reading"].items = list(batch.problems[: Problems.LIMIT])
+        self.note_reading(batch)
         self.check_lookalikes()
         for record in batch.customers.values():
             if self.customer_row(record) == self.written[record.reference]:
@@ -584,11 +593,7 @@ class _Streamer(Staged):
             raise Unstreamable  # never: a key twice is a problem
         if self.nothing_to_write():
             return
-        self.progress("balances", 0, len(self.touched_invoices))
-        balances.refresh(self.org.pk, self.touched_invoices, set(self.touched_customers))
-        if self.disputed:
-            self.open_disputes(self.disputed)
-        self.write_timeline()
+        self.write_end(self.disputed)
 
     def check_lookalikes(self) -> None:
         """check_lookalike_numbers on the numbers of every chunk (each row of a number
