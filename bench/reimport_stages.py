@@ -51,6 +51,7 @@ def install(out: Path) -> None:
     from django.db.backends.base import base
 
     import relance.ledger.imports as imports
+    from relance.ledger import balances
     from relance.ledger.imports import mapping, restream
 
     real_import_file = imports.import_file
@@ -78,7 +79,7 @@ def install(out: Path) -> None:
                         ("check_lookalikes", "  the look-alike check"),
                         ("write_timeline", "  the timeline")]:  # fmt: skip
         timed(restream._Restreamer, name, stage)
-    timed(restream.balances, "refresh", "  the balances")
+    timed(balances, "refresh", "  the balances")
     timed(base.BaseDatabaseWrapper, "commit", "commit")
     timed(base.BaseDatabaseWrapper, "close", "connection closed")
     real_rest = mapping._read_rest

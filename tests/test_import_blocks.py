@@ -343,9 +343,7 @@ def test_the_other_process_gives_back_the_unchanged_rows_by_fingerprint(org, tmp
     assert table.rest is not None
     fields = mapping_module._fields(with_contacts(tmp_path), table, mapping_module.Problems(""))
     key = mapping_module.fingerprint_key(with_contacts(tmp_path), "EUR", table.header)
-    _blocks, (found, at) = mapping_module._read_rest(
-        table, fields, dict(known), TODAY, fingerprints(key), 3, key
-    )
+    _blocks, (found, at) = mapping_module._read_rest(table, fields, dict(known), TODAY, 3, key)
     assert (found.typecode, at.typecode) == ("q", "q")
     assert list(at) == list(range(ROWS // 2 + 1, ROWS + 2))  # the header is line 1
     assert [known[f] for f in found] == [f"FA-{n:04d}" for n in range(ROWS // 2, ROWS + 1)]

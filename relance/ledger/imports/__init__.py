@@ -166,7 +166,7 @@ def read_file(
     (``mapping.read_rows``)."""
     if not path.is_file():
         raise ImportFailed([Problem(path.name, None, None, _("no such file"))])
-    fmt = format or (mapping.format if mapping else None) or guess_format(path)
+    fmt = _asked_format(format, mapping) or guess_format(path)
     if fmt not in FORMATS:
         raise ImportFailed(
             [Problem(path.name, None, None, _("unknown format %(format)s") % {"format": repr(fmt)})]
@@ -222,11 +222,10 @@ def import_file(
     in the import log, refusals too (``relance.bank.services.import_statement``)."""
     held = nullcontext() if dry_run else organisation_lock(organisation.slug, "import")
     try:
-        detected = format or (mapping.format if mapping else None) or guess_format(path)
+        detected = _asked_format(format, mapping) or guess_format(path)
     except ImportFailed as foreign:  # an XML of another kind
         if not dry_run:
-            refused = LedgerBatch(file=path.name, format="xml", source="")
-            refused.sha256 = file_sha256(path)
+            refused = _logged_file(path, "xml")
             with held:
                 record_refusal(organisation, refused, foreign, timezone.now(), user_id)
         raise
@@ -298,13 +297,23 @@ def _refuse_unread(
     user_id: int | None,
 ) -> None:
     """The import log's record of a file that could not be read."""
-    fmt = format or (mapping.format if mapping else None)
+    fmt = _asked_format(format, mapping)
     if not fmt and path.is_file():
         fmt = guess_format(path)
-    refused = LedgerBatch(file=path.name, format=fmt or "", source="")
+    record_refusal(organisation, _logged_file(path, fmt or ""), failure, started, user_id)
+
+
+def _asked_format(format: str | None, mapping: Mapping | None) -> str | None:
+    """The format the import was asked to read, or its mapping's (else it is guessed)."""
+    return format or (mapping.format if mapping else None)
+
+
+def _logged_file(path: Path, fmt: str) -> LedgerBatch:
+    """The import log's record of a file, its records aside: its name, format and SHA-256."""
+    logged = LedgerBatch(file=path.name, format=fmt, source="")
     if path.is_file():
-        refused.sha256 = file_sha256(path)
-    record_refusal(organisation, refused, failure, started, user_id)
+        logged.sha256 = file_sha256(path)
+    return logged
 
 
 def _import_statuses(
@@ -321,9 +330,7 @@ def _import_statuses(
     from relance.ledger.lifecycle import import_statuses
 
     started = timezone.now()
-    record = LedgerBatch(file=path.name, format="statuses", source="")
-    if path.is_file():
-        record.sha256 = file_sha256(path)
+    record = _logged_file(path, "statuses")
     with held:
         try:
             reports = import_statuses(organisation, path, dry_run=dry_run, user_id=user_id)

@@ -312,7 +312,10 @@ def created_keys(
             yield from ((k, pk) for k, pk, org in rows if org == organisation_id)
 
 
-def read_sample(batch: LedgerBatch, size: int = 10) -> list[dict[str, Any]]:
+SAMPLE_RECORDS = 10  # the records of each kind a result's sample shows (read_sample)
+
+
+def read_sample(batch: LedgerBatch, size: int = SAMPLE_RECORDS) -> list[dict[str, Any]]:
     """The first records of the batch in file order, as text: what each row was read as."""
     records: list[dict[str, Any]] = [
         {"row": r.row, "what": r.kind, "key": r.number, "customer": r.customer,
@@ -440,11 +443,16 @@ class _Applier:
         self.problems.raise_if_any()
         if dry_run:
             return
+        self.write_end(self.disputes_flagged(), {old["customer_id"] for old in self.moved_invoices})
+
+    def write_end(self, disputed: dict[int, bool], moved_from: Iterable[int] = ()) -> None:
+        """What an import writes last: the balances (customer balances follow every customer
+        whose invoices came, changed or moved: ``moved_from``), the disputes the file flags
+        (``disputed``: ``open_disputes``), the timeline."""
         self.progress("balances", 0, len(self.touched_invoices))
-        # Customer balances follow every customer whose invoices came, changed or moved.
-        moved_from = {old["customer_id"] for old in self.moved_invoices}
         balances.refresh(self.org.pk, self.touched_invoices, {*self.touched_customers, *moved_from})
-        self.apply_disputes()
+        if disputed:
+            self.open_disputes(disputed)
         self.write_timeline()
 
     # -- checks on the batch alone ------------------------------------------------------
@@ -480,14 +488,8 @@ class _Applier:
             return
         numbers = [(inv.number, inv.row) for inv in self.batch.invoices]
         numbers += self.batch.unchanged.items()
-        by_key: dict[str, tuple[str, int | None]] = {}
-        for number, row in sorted(numbers, key=lambda pair: pair[1] or 0):
-            other, other_row = by_key.setdefault(invoice_key(number), (number, row))
-            if other != number:
-                self.problems.add(
-                    row, self.batch.label("invoice.number"),
-                    messages.lookalike_numbers(number, other, other_row),
-                )  # fmt: skip
+        numbers.sort(key=lambda pair: pair[1] or 0)
+        note_lookalikes(numbers, self.batch.label("invoice.number"), self.problems)
 
     def existing(
         self, model: Any, key: str, keys: Iterable[Any], fields: Iterable[str]
@@ -1233,10 +1235,10 @@ class _Applier:
 
     # -- disputes -----------------------------------------------------------------------
 
-    def apply_disputes(self) -> None:
+    def disputes_flagged(self) -> dict[int, bool]:
+        """The file's dispute flags (invoice id -> flag), where it gives one."""
         flagged = {r.number: r.disputed for r in self.batch.invoices if r.disputed is not None}
-        if flagged:
-            self.open_disputes({self.invoice_ids[n]: d for n, d in flagged.items()})
+        return {self.invoice_ids[n]: d for n, d in flagged.items()}
 
     def open_disputes(self, ids: dict[int, bool]) -> None:
         """Open or clear the disputes of these invoices (id -> the file's flag)."""
@@ -1379,10 +1381,43 @@ SPELLINGS = 64
 def may_look_alike(numbers: list[str]) -> bool:
     """False when no two of these numbers can share an invoice_key: ASCII without spaces, in
     one case (the usual ERP numbering). A few passes in C instead of a key per number."""
-    text = "\x00".join(numbers)
-    if not text.isascii() or _SPACE.search(text):
-        return True
-    return bool(_LOWER.search(text)) and bool(_UPPER.search(text))
+    spellings = Spellings()
+    spellings.see(numbers)
+    return spellings.may_look_alike()
+
+
+@dataclass
+class Spellings:
+    """What ``may_look_alike`` asks of numbers seen a list at a time (a streamed import's
+    chunks): whether any is not ASCII or holds a space, any a lower-case letter, any an
+    upper-case one."""
+
+    odd: bool = False
+    lower: bool = False
+    upper: bool = False
+
+    def see(self, numbers: Iterable[str]) -> None:
+        if self.odd:
+            return  # they may look alike whatever the others are
+        text = "\x00".join(numbers)
+        self.odd = not text.isascii() or bool(_SPACE.search(text))
+        self.lower = self.lower or bool(_LOWER.search(text))
+        self.upper = self.upper or bool(_UPPER.search(text))
+
+    def may_look_alike(self) -> bool:
+        return self.odd or (self.lower and self.upper)
+
+
+def note_lookalikes(
+    numbers: Iterable[tuple[str, int | None]], label: str, problems: Problems
+) -> None:
+    """A problem at the row of each number that shares its invoice_key with one before it
+    among ``numbers`` (numbers and rows, in the order the user reads them)."""
+    by_key: dict[str, tuple[str, int | None]] = {}
+    for number, row in numbers:
+        other, other_row = by_key.setdefault(invoice_key(number), (number, row))
+        if other != number:
+            problems.add(row, label, messages.lookalike_numbers(number, other, other_row))
 
 
 def _write_changed(

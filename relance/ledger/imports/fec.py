@@ -103,7 +103,6 @@ FINANCIAL = "5"  # banks, cash: class 5 of the chart of accounts
 PROGRESS_EVERY = 5_000
 MEMO_LENGTH = 200
 ZERO = Decimal("0.00")
-_CENT = Decimal("0.01")
 # What FEC files nearly always hold; anything else goes through parse_money.
 _PLAIN_AMOUNT = re.compile(r"-?\d+(?:[.,]\d{1,2})?")
 # Half the amounts of a FEC: the empty column of each line.

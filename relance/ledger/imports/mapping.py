@@ -506,11 +506,10 @@ def read_rows(
     currency = (mapping.currency or default_currency).upper()
     state = _State(currency, as_of, problems)
     key = fingerprint_key(mapping, currency, table.header) if mapping.record == "invoice" else b""
-    fingerprinted = fingerprints(key) if key else None
+    fingerprinted = _cells_fingerprints(key, table) if key else None
     if mapping.record != "invoice":
         sink = None  # payments span rows (state.payments): read whole
     skipper = _Skipper(fields, known, as_of) if key and known else None
-    textual = bool(table.delimiter)  # CSV cells are text; a spreadsheet's may be numbers
 
     def read(line: int, cells: list[Any], fingerprint: int | None) -> None:
         """One row parsed into records."""
@@ -534,18 +533,12 @@ def read_rows(
         return first
 
     def take(lines: Sequence[int], cells: Sequence[list[Any]]) -> None:
-        """A block of rows."""
+        """A block of rows, each read (no ``known``)."""
         first = counted(len(cells))
         if fingerprinted is None:
             prints: Sequence[int | None] = [None] * len(cells)
         else:
-            prints = fingerprinted(cells if textual else _as_text(cells))
-        if skipper:
-            numbers = skipper.look_up(prints, first)
-            skipper.take(batch, lines, cells, prints, numbers, read)
-            if sink and len(batch.invoices) + len(batch.payments) >= chunk:
-                _hand_over(batch, problems, sink)
-            return
+            prints = fingerprinted(cells)
         for row, line, row_cells, fingerprint in zip(
             range(first, rows + 1), lines, cells, prints, strict=True
         ):
@@ -553,31 +546,21 @@ def read_rows(
             if sink and row % chunk == 0:
                 _hand_over(batch, problems, sink)
 
-    def take_lines(block: Lines) -> None:
-        """A block of a plain CSV's lines (``_PlainLines``)."""
-        assert skipper is not None and plain is not None
-        found = plain.rows(block[1], rows + 1)
-        if found is None:  # as the csv module reads them
-            split, failure = split_lines(table.file, plain.width, plain.sep, block)
-            if split[1]:
-                take(*split)
-            if failure is not None:
-                raise failure
-            return
-        counted(len(block[1]))
-        skipper.take(batch, block[0], *found, plain.whole(read))
+    def hand_over_if_due() -> None:
+        """With ``known``: the records read handed over once about ``chunk`` of them are in."""
         if sink and len(batch.invoices) + len(batch.payments) >= chunk:
             _hand_over(batch, problems, sink)
 
-    def read_rest_here() -> None:
-        """The second half read by this process."""
-        assert table.rest is not None
-        if plain is not None and table.rest_lines is not None:
-            for block in table.rest_lines(size):
-                take_lines(block)
+    def read_half(rest: bool) -> None:
+        """The file's rows (``rest``: its second half, ``Table.rest``) read by this process."""
+        if skipper is None:
+            for lines, cells in _blocks(table, size, rest=rest):
+                take(lines, cells)
             return
-        for lines, cells in table.rest(size):
-            take(lines, cells)
+        for taken in _taken(table, skipper, key, size, rows + 1, read, rest=rest):
+            counted(len(taken[1]))
+            skipper.take(batch, *taken)
+            hand_over_if_due()
 
     def replay(rest: _Rest | None) -> bool:
         """The second half's rows as another process read them (``_read_rest``): False
@@ -603,32 +586,25 @@ def read_rows(
                     read(*event)
                 elif event[0] not in skipper.applied:  # a text not last applied for them
                     skipper.apply_again(batch, *event)
-            if sink and len(batch.invoices) + len(batch.payments) >= chunk:
-                _hand_over(batch, problems, sink)
+            hand_over_if_due()
         batch.unchanged.note(numbers, lines)  # type: ignore[arg-type]  # none is None
         return True
 
     if progress:
         progress("reading", 0, table.size)
     size = block or BLOCK
-    plain = _PlainLines(skipper, key, table) if skipper and table.lines is not None else None
     other: AbstractContextManager[Callable[[], _Rest | None]] = nullcontext(lambda: None)
-    if skipper and table.rest and known is not None and fingerprinted is not None:
+    if skipper and table.rest:
         other = in_child(
-            functools.partial(_read_rest, table, fields, known, as_of, fingerprinted, size, key)
+            functools.partial(_read_rest, table, fields, skipper.known, as_of, size, key)
         )
     try:
         with other as rest:
-            if plain is not None and table.lines is not None:
-                for lines_block in table.lines(size):
-                    take_lines(lines_block)
-            else:
-                for lines, cells in _blocks(table, size):
-                    take(lines, cells)
+            read_half(rest=False)
             if sink and table.rest and skipper:  # written while the other process reads
                 _hand_over(batch, problems, sink)
             if table.rest and not replay(rest()):
-                read_rest_here()
+                read_half(rest=True)
     except ImportFailed as failure:  # a structural error: report it after the value errors
         problems.items.extend(failure.problems)
         raise ImportFailed(problems.items) from None
@@ -645,9 +621,13 @@ def read_rows(
 BLOCK = 2000  # rows taken at a time: a block's lists stay in the processor's caches
 
 
-def _blocks(table: Table, size: int) -> Iterator[Block]:
-    """The table's rows ``size`` at a time: a CSV's as its reader gives them, a
-    spreadsheet's gathered here."""
+def _blocks(table: Table, size: int, *, rest: bool = False) -> Iterator[Block]:
+    """The table's rows ``size`` at a time (``rest``: its second half's, ``Table.rest``): a
+    CSV's as its reader gives them, a spreadsheet's gathered here."""
+    if rest:
+        assert table.rest is not None
+        yield from table.rest(size)
+        return
     if table.blocks is not None:
         yield from table.blocks(size)
         return
@@ -673,7 +653,6 @@ def _read_rest(
     fields: list[_Field],
     known: dict[int, str],
     as_of: dt.date,
-    fingerprinted: Callable[[Sequence[Iterable[str]]], list[int]],
     size: int,
     key: bytes,
 ) -> _Rest | None:
@@ -682,51 +661,56 @@ def _read_rest(
     applied is not known), and the parent applies those it would have, in order
     (``replay``): the changes of the rows, the customers and contacts are the parent's.
     None once more than REST_CHANGED rows changed: the parent reads the half itself."""
-    assert table.rest is not None
     skipper = _Recorder(fields, known, as_of)
     scratch = LedgerBatch(file=table.file, format="", source="")  # its unchanged rows unused
     blocks: list[tuple[int, list[tuple[Any, ...]]]] = []
     changed = 0
-    for lines, cells, prints, numbers, read in _rest_rows(table, skipper, fingerprinted, size, key):
+    # Past the sample, which is the first half's.
+    for taken in _taken(table, skipper, key, size, SAMPLE_ROWS + 1, skipper.read, rest=True):
         skipper.events = []
-        skipper.take(scratch, lines, cells, prints, numbers, read)
-        blocks.append((len(cells), skipper.events))
+        skipper.take(scratch, *taken)
+        blocks.append((len(taken[1]), skipper.events))
         changed += sum(len(event) == 3 for event in skipper.events)
         if changed > REST_CHANGED:
             return None
     return blocks, (skipper.found, skipper.lines)
 
 
-def _rest_rows(
+# How a row is read: its line, cells and fingerprint.
+_Read = Callable[[int, list[Any], int | None], None]
+# A block as ``_Skipper.take`` takes it: its rows' lines and cells, their fingerprints, the
+# invoices' numbers found (``_Skipper.look_up``), and how a row that is not is read.
+_Taken = tuple[Sequence[int], Sequence[list[Any]], Sequence[int], list[str | None], _Read]
+
+
+def _taken(
     table: Table,
-    skipper: _Recorder,
-    fingerprinted: Callable[[Sequence[Iterable[str]]], list[int]],
-    size: int,
+    skipper: _Skipper,
     key: bytes,
-) -> Iterator[tuple[Sequence[int], Sequence[list[Any]], Sequence[int], list[str | None], Any]]:
-    """The blocks of a file's second half for ``_Skipper.take``: their lines, cells,
-    fingerprints, numbers found and how a row is read; a plain CSV's as ``_PlainLines``
-    splits them."""
-    assert table.rest is not None
-    first = SAMPLE_ROWS + 1  # the sample is the first half's
-    if table.rest_lines is None:
-        for lines, cells in table.rest(size):
-            prints = fingerprinted(cells)
-            yield lines, cells, prints, skipper.look_up(prints, first), skipper.read
+    size: int,
+    first: int,
+    read: _Read,
+    *,
+    rest: bool = False,
+) -> Iterator[_Taken]:
+    """The table's rows (``rest``: its second half's, ``Table.rest``) ``size`` at a time as
+    ``_Skipper.take`` takes them, the first being the file's row ``first``: a plain CSV's
+    lines as ``_PlainLines`` finds them, any other table's rows as its reader gives them."""
+    lines = table.rest_lines if rest else table.lines
+    if lines is not None:
+        yield from _PlainLines(skipper, key, table).taken(lines(size), first, read)
         return
-    plain = _PlainLines(skipper, key, table)
-    read = plain.whole(skipper.read)
-    for block in table.rest_lines(size):
-        found = plain.rows(block[1], first)
-        if found is not None:
-            yield block[0], *found, read
-            continue
-        (lines, cells), failure = split_lines(table.file, plain.width, plain.sep, block)
-        if cells:
-            prints = fingerprinted(cells)
-            yield lines, cells, prints, skipper.look_up(prints, first), skipper.read
-        if failure is not None:
-            raise failure
+    fingerprinted = _cells_fingerprints(key, table)
+    yield from skipper.looked_up(_blocks(table, size, rest=rest), fingerprinted, first, read)
+
+
+def _cells_fingerprints(key: bytes, table: Table) -> Callable[[Sequence[list[Any]]], list[int]]:
+    """``fingerprints`` of a table's rows of cells: a CSV's are text, a spreadsheet's are
+    read as text (numbers, dates: str())."""
+    fingerprinted = fingerprints(key)
+    if table.delimiter:
+        return fingerprinted
+    return lambda rows: fingerprinted(_as_text(rows))
 
 
 def _as_text(rows: Iterable[list[Any]]) -> list[Iterator[str]]:
@@ -837,7 +821,7 @@ class _Skipper:
         cells: Sequence[list[Any]],
         prints: Sequence[int | None],
         numbers: list[str | None],
-        read: Callable[[int, list[Any], int | None], None],
+        read: _Read,
     ) -> None:
         """A block of rows and their invoices' ``numbers`` (``look_up``): the rows not
         known are ``read``, in file order between the runs of unchanged ones."""
@@ -861,6 +845,20 @@ class _Skipper:
         numbers += map(self.known.pop, prints[sample:], repeat(None))  # type: ignore[arg-type]
         return numbers
 
+    def looked_up(
+        self,
+        blocks: Iterable[Block],
+        fingerprinted: Callable[[Sequence[list[Any]]], list[int]],
+        first: int,
+        read: _Read,
+    ) -> Iterator[_Taken]:
+        """Blocks of rows as ``take`` takes them, their fingerprints looked up, the first
+        row being the file's row ``first``."""
+        for lines, cells in blocks:
+            prints = fingerprinted(cells)
+            yield lines, cells, prints, self.look_up(prints, first), read
+            first += len(cells)
+
     def give_back(self, prints: Sequence[int | None], numbers: list[str | None]) -> None:
         """``look_up``'s numbers returned to ``known``."""
         self.known.update(
@@ -874,7 +872,7 @@ class _Skipper:
         cells: Sequence[list[Any]],
         numbers: list[str | None],
         prints: Sequence[int | None],
-        read: Callable[[int, list[Any], int | None], None],
+        read: _Read,
     ) -> None:
         """A run of rows found among the ledger's fingerprints (their invoices' ``numbers``)."""
         texts = list(map(self.pick, cells)) if self.pick else [()] * len(cells)
@@ -985,7 +983,6 @@ class _Skipper:
 
 # What a block of a plain CSV's lines gives ``_Skipper.take``: cells, fingerprints, numbers.
 _Found = tuple[list[list[str]], list[int], list[str | None]]
-_Read = Callable[[int, list[Any], int | None], None]
 
 
 class _PlainLines:
@@ -996,8 +993,28 @@ class _PlainLines:
 
     def __init__(self, skipper: _Skipper, key: bytes, table: Table):
         self.skipper, self.sep, self.width = skipper, table.delimiter, len(table.header)
+        self.file = table.file
         self.splits = min(max(skipper.columns, default=-1) + 1, self.width - 1)
         self.fingerprinted = line_fingerprints(key, self.sep)
+        self.cells_fingerprinted = fingerprints(key)
+
+    def taken(self, blocks: Iterable[Lines], first: int, read: _Read) -> Iterator[_Taken]:
+        """Blocks of lines as ``_Skipper.take`` takes them, the first row being the file's
+        row ``first``: as ``rows`` finds them, or else as the csv module reads them
+        (``split_lines``: its error, if any, after the rows before it)."""
+        read_whole = self.whole(read)
+        for block in blocks:
+            found = self.rows(block[1], first)
+            if found is not None:
+                yield block[0], *found, read_whole
+                first += len(block[1])
+                continue
+            split, failure = split_lines(self.file, self.width, self.sep, block)
+            if split[1]:
+                yield from self.skipper.looked_up([split], self.cells_fingerprinted, first, read)
+                first += len(split[1])
+            if failure is not None:
+                raise failure
 
     def rows(self, lines: list[str], first: int) -> _Found | None:
         """A block's cells, fingerprints and invoice numbers found (``_Skipper.look_up``,

@@ -49,15 +49,10 @@ from operator import attrgetter
 from typing import Any
 
 from relance.accounts.models import Organisation
-from relance.ledger import balances
 from relance.ledger.imports import messages
 from relance.ledger.imports.apply import (
     _DERIVED,
-    _LOWER,
-    _SPACE,
-    _UPPER,
     CUSTOMER_FIELDS,
-    INVOICE_FIELDS,
     ImportResult,
     Progress,
     _silent,
@@ -65,7 +60,6 @@ from relance.ledger.imports.apply import (
     customer_defaults,
     customer_update,
     known_fingerprints,
-    read_sample,
     rows_twice,
     stored_customers,
 )
@@ -79,14 +73,15 @@ from relance.ledger.imports.records import (
     Problems,
 )
 from relance.ledger.imports.stream import (
+    _CUSTOMER,
     _NUMBER,
     _REFERENCE,
     CHUNK,
     REFERENCE_LENGTH,
-    TABLES,
     Asked,
     Staged,
     Unstreamable,
+    invoice_table,
     placeholder_customer,
     read_streamed,
     row_or_0,
@@ -95,7 +90,6 @@ from relance.ledger.models import Customer, PaymentKind
 from relance.ledger.validation import check_customer_fields
 from relance.lib.perf import left_to_exit, sqlite_setting
 
-_CUSTOMER = INVOICE_FIELDS.index("customer_id")
 # SQLite's page cache while a re-import writes (KiB): the pages it changes in a ledger of a
 # million invoices (their indexes, payments, allocations, events) outgrow the default 64 MiB,
 # and each page spilled before the commit is written twice and read back.
@@ -105,7 +99,7 @@ WRITE_CACHE_KIB = 256 * 1024
 def restreams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> bool:
     """Whether a re-import of this file tries the streamed way: a table of invoice rows
     (into a ledger that is not empty: ``stream.streams`` takes an empty one)."""
-    return fmt in TABLES and mapping is not None and mapping.record == "invoice"
+    return invoice_table(fmt, mapping)
 
 
 def reimport_streamed(organisation: Organisation, asked: Asked) -> ImportResult:
@@ -155,12 +149,10 @@ class _Restreamer(Staged):
         self.numbers: dict[str, int | None] = {}
         self.first_numbers: dict[str, int | None] = {}
         self.references: set[int] = set()
-        self.lower = self.upper = self.odd = False  # what the numbers read are written with
         self.obsolete_seen: set[str] = set()
         self.contacts: dict[tuple[str, str], ContactRecord] = {}
         self.disputed: dict[int, bool] = {}  # invoice id -> the file's flag
         self.moved_from: set[int] = set()
-        self.sampled = LedgerBatch(file, "", "")
         # The first changes of each kind, in file order (deleted payments: all, sorted).
         self.updated: list[dict[str, Any]] = []
         self.created: list[dict[str, Any]] = []
@@ -179,9 +171,7 @@ class _Restreamer(Staged):
         chunk.obsolete_payments = handed.obsolete_payments - self.obsolete_seen
         self.obsolete_seen |= chunk.obsolete_payments
         self.batch = chunk
-        for kind in ("invoices", "payments"):
-            kept = getattr(self.sampled, kind)
-            kept += getattr(chunk, kind)[: max(0, 10 - len(kept))]
+        self.sample(chunk)
         self.progress("checking", 0, 0)
         self.check_chunk()
         self.refuse_if_failing()
@@ -221,8 +211,7 @@ class _Restreamer(Staged):
         look at is the batch path's."""
         chunk, label = self.batch, self.batch.label
         numbers = list(map(_NUMBER, chunk.invoices))
-        if numbers and not self.odd:  # what may_look_alike asks, of every chunk's numbers
-            self.see_numbers(numbers)
+        self.spellings.see(numbers)  # what may_look_alike asks, of every chunk's numbers
         hashes = [hash(rec.reference) for rec in chunk.payments]
         if not (self.numbers.keys().isdisjoint(numbers) and self.references.isdisjoint(hashes)):
             raise Unstreamable  # a key of an earlier chunk
@@ -296,15 +285,10 @@ class _Restreamer(Staged):
 
     def finish(self, batch: LedgerBatch) -> None:
         """The whole file's checks, the customers and what the end of apply_batch does."""
-        self.batch = batch
         self.result = self.final
-        self.stages["reading"].items = list(batch.problems[: Problems.LIMIT])
+        self.note_reading(batch)
         self.numbers_also_unchanged()
         self.check_lookalikes()
-        self.result.format, self.result.rows = batch.format, batch.rows_read
-        self.result.warnings = list(batch.warnings)
-        self.sampled.customers = dict(itertools.islice(batch.customers.items(), 10))
-        self.result.sample = read_sample(self.sampled)
         ledger = self.ledger_customers_all()
         as_stored = self.as_stored(ledger)
         problems = self.stages["customers"]
@@ -337,13 +321,7 @@ class _Restreamer(Staged):
             self.settle_missing()
         if self.nothing_to_write():
             return
-        self.progress("balances", 0, len(self.touched_invoices))
-        balances.refresh(
-            self.org.pk, self.touched_invoices, {*self.touched_customers, *self.moved_from}
-        )
-        if self.disputed:
-            self.open_disputes(self.disputed)
-        self.write_timeline()
+        self.write_end(self.disputed, self.moved_from)
 
     def numbers_also_unchanged(self) -> None:
         """check_batch's numbers twice that no chunk could find: a number read that is an
@@ -375,16 +353,9 @@ class _Restreamer(Staged):
         skipped) look alike? Then the batch path says which. (Each chunk's new numbers were
         looked up among the ledger's by check_lookalikes_in_ledger: a problem found there
         sends the file to the batch path too.)"""
-        self.see_numbers(list(self.batch.unchanged))
-        if self.odd or (self.lower and self.upper):
+        self.spellings.see(self.batch.unchanged)
+        if self.spellings.may_look_alike():
             raise Unstreamable
-
-    def see_numbers(self, numbers: list[str]) -> None:
-        """What may_look_alike asks of these numbers, added to what it asked of others."""
-        text = "\x00".join(numbers)
-        self.odd = self.odd or not text.isascii() or bool(_SPACE.search(text))
-        self.lower = self.lower or bool(_LOWER.search(text))
-        self.upper = self.upper or bool(_UPPER.search(text))
 
     def as_stored(self, ledger: dict[str, dict[str, Any]]) -> set[str]:
         """The customers of the file whose every value the ledger holds as its last word

@@ -247,8 +247,7 @@ def stage_files(
 def replace_file(staged: Staged, name: str, chunks: Iterable[bytes]) -> Staged:
     """A corrected file for the same import: the mapping stays, the preview is to redo."""
     with _locked(staged) as current:
-        if current.running or current.done:
-            raise Refused([Problem(name, None, None, _("this import is under way or done"))])
+        _refuse_if_started(current, name)
         incoming = current.directory / "incoming"
         shutil.rmtree(incoming, ignore_errors=True)
         incoming.mkdir()
@@ -570,9 +569,7 @@ def save_mapping(
     spec = {**spec, "name": name}
     check_mapping(name, spec)
     with _locked(staged) as current:
-        if current.running or current.done:
-            raise Refused([Problem(current.file["name"], None, None,
-                                   _("this import is under way or done"))])  # fmt: skip
+        _refuse_if_started(current, current.file["name"])
         saved, created = ImportMapping.objects.update_or_create(
             organisation=current.organisation, name=name, defaults={"spec": spec}
         )
@@ -591,9 +588,7 @@ def save_bank_mapping(staged: Staged, spec: dict[str, Any]) -> Staged:
     line checks a bank mapping file."""
     bank_mapping(spec)
     with _locked(staged) as current:
-        if current.running or current.done:
-            raise Refused([Problem(current.file["name"], None, None,
-                                   _("this import is under way or done"))])  # fmt: skip
+        _refuse_if_started(current, current.file["name"])
         current.state["mapping"] = {"name": "", "spec": spec}
         # The headers shown are those of the row chosen, read as the mapping says.
         current.state["file"].update(describe(current.path, current.file["name"],
@@ -635,9 +630,7 @@ def start(staged: Staged, *, dry_run: bool, user_id: int | None) -> Staged:
     one. Refused while one is running, after the import, or to confirm what was not
     previewed clean."""
     with _locked(staged) as current:
-        if current.running or current.done:
-            raise Refused([Problem(current.file["name"], None, None,
-                                   _("this import is under way or done"))])  # fmt: skip
+        _refuse_if_started(current, current.file["name"])
         if not dry_run and not current.confirmable:
             raise Refused(
                 [Problem(current.file["name"], None, None, _("preview it first, without errors"))]
@@ -846,6 +839,13 @@ def _atomic(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{threading.get_ident()}")
     temporary.write_text(text)
     temporary.replace(path)
+
+
+def _refuse_if_started(staged: Staged, file: str) -> None:
+    """An import under way or done is not changed, nor started again (``file``: the name
+    the refusal gives)."""
+    if staged.running or staged.done:
+        raise Refused([Problem(file, None, None, _("this import is under way or done"))])
 
 
 @contextmanager

@@ -36,25 +36,23 @@ from pathlib import Path
 from typing import Any
 
 from relance.accounts.models import Organisation
-from relance.ledger import balances
 from relance.ledger.imports import messages
 from relance.ledger.imports.apply import (
     _DERIVED,
-    _LOWER,
-    _SPACE,
-    _UPPER,
     CUSTOMER_FIELDS,
     INVOICE_FIELDS,
     NEW_ALLOCATION,
+    SAMPLE_RECORDS,
     ImportResult,
     Progress,
+    Spellings,
     _Applier,
     _silent,
     _write_changed,
     customer_defaults,
     customer_update,
-    invoice_key,
     logged,
+    note_lookalikes,
     read_sample,
     rows_twice,
 )
@@ -136,18 +134,18 @@ class Unread(Exception):
         self.failure = failure
 
 
+def invoice_table(fmt: str, mapping: Mapping | None) -> bool:
+    """Whether the file is a table of invoice rows: what a streamed import reads."""
+    return fmt in TABLES and mapping is not None and mapping.record == "invoice"
+
+
 def streams(organisation: Organisation, fmt: str, mapping: Mapping | None) -> bool:
     """Whether an import of this file into this ledger goes the streamed way: a table of
     invoice rows into a ledger with no customer, invoice or payment yet (into one that has
     some: ``restream.restreams``)."""
-    return (
-        fmt in TABLES
-        and mapping is not None
-        and mapping.record == "invoice"
-        and not any(
-            model.objects.filter(organisation=organisation).exists()
-            for model in (Customer, Invoice, Payment)
-        )
+    return invoice_table(fmt, mapping) and not any(
+        model.objects.filter(organisation=organisation).exists()
+        for model in (Customer, Invoice, Payment)
     )
 
 
@@ -241,6 +239,8 @@ class Staged(_Applier):
         # A customer reference too long for its column: the final checks will say so (a
         # reference does not change), nothing more is written.
         self.doomed = False
+        self.spellings = Spellings()  # what the invoice numbers read are written with
+        self.sampled = LedgerBatch(file, "", "")  # the file's first records (``sample``)
 
     def take(self, chunk: LedgerBatch) -> None:
         """One chunk of the file as read (``read_file``'s sink): checked, then written."""
@@ -249,6 +249,22 @@ class Staged(_Applier):
     def finish(self, batch: LedgerBatch) -> None:
         """The file read: what only the whole file decides, then the last writes."""
         raise NotImplementedError
+
+    def sample(self, chunk: LedgerBatch) -> None:
+        """The chunk's first invoices and payments while the file's sample wants more."""
+        for kind in ("invoices", "payments"):
+            kept = getattr(self.sampled, kind)
+            kept += getattr(chunk, kind)[: max(0, SAMPLE_RECORDS - len(kept))]
+
+    def note_reading(self, batch: LedgerBatch) -> None:
+        """The whole file read (``batch``): the result's format, rows, warnings and sample,
+        the reading's problems."""
+        self.batch = batch
+        self.result.format, self.result.rows = batch.format, batch.rows_read
+        self.result.warnings = list(batch.warnings)
+        self.sampled.customers = dict(itertools.islice(batch.customers.items(), SAMPLE_RECORDS))
+        self.result.sample = read_sample(self.sampled)
+        self.stages["reading"].items = list(batch.problems[: Problems.LIMIT])
 
     def stage(self, name: str) -> Problems:
         self.problems = self.stages[name]
@@ -318,13 +334,11 @@ class _Streamer(Staged):
         self.first_rows: dict[str, int | None] = {}  # of the numbers seen twice
         self.twice_rows: dict[str, list[int | None]] = defaultdict(list)  # their rows
         self.references: dict[str, int | None] = {}  # every payment reference -> its row
-        self.lower = self.upper = self.odd = False  # what the numbers are written with
         self.written: dict[str, dict[str, Any]] = {}  # customer -> the values inserted
         self.contacts: dict[tuple[str, str], ContactRecord] = {}
         self.derived: dict[int, set[int]] = defaultdict(set)  # customer -> terms used
         self.disputed: dict[int, bool] = {}  # invoice id -> the file's flag
         self.created: list[str] = []  # the first invoice numbers, for the sample of changes
-        self.sampled = LedgerBatch(file, "", "")
         self.existing_invoices: dict[str, dict[str, Any]] = {}
         self.kept_dates: dict[str, dt.date] = {}
         self.obsolete_payment_ids: set[int] = set()
@@ -339,9 +353,7 @@ class _Streamer(Staged):
         if self.repeated is not None:
             self.collect_keys()
             return
-        for kind in ("invoices", "payments"):
-            kept = getattr(self.sampled, kind)
-            kept += getattr(chunk, kind)[: max(0, 10 - len(kept))]
+        self.sample(chunk)
         self.progress("checking", 0, 0)
         self.check_chunk()
         if self.repeated is not None:
@@ -385,11 +397,7 @@ class _Streamer(Staged):
         )  # fmt: skip
         if len(self.first_rows) > twice:
             self.note_twice()
-        if numbers and not self.odd:  # what may_look_alike asks, of every chunk's numbers
-            text = "\x00".join(numbers)
-            self.odd = not text.isascii() or bool(_SPACE.search(text))
-            self.lower = self.lower or bool(_LOWER.search(text))
-            self.upper = self.upper or bool(_UPPER.search(text))
+        self.spellings.see(numbers)  # what may_look_alike asks, of every chunk's numbers
         rows_twice(
             chunk.payments, _REFERENCE, self.references, self.stages["references"],
             label("payment.reference"), messages.reference_twice,
@@ -559,12 +567,7 @@ class _Streamer(Staged):
             raise Repeated(self.repeated)
         if self.held is not None:
             self.apply_held(batch)
-        self.batch = batch
-        self.result.format, self.result.rows = batch.format, batch.rows_read
-        self.result.warnings = list(batch.warnings)
-        self.sampled.customers = dict(itertools.islice(batch.customers.items(), 10))
-        self.result.sample = read_sample(self.sampled)
-        self.stages["reading"].items = list(batch.problems[: Problems.LIMIT])
+        self.note_reading(batch)
         self.check_lookalikes()
         for record in batch.customers.values():
             if self.customer_row(record) == self.written[record.reference]:
@@ -590,16 +593,12 @@ class _Streamer(Staged):
             raise Unstreamable  # never: a key twice is a problem
         if self.nothing_to_write():
             return
-        self.progress("balances", 0, len(self.touched_invoices))
-        balances.refresh(self.org.pk, self.touched_invoices, set(self.touched_customers))
-        if self.disputed:
-            self.open_disputes(self.disputed)
-        self.write_timeline()
+        self.write_end(self.disputed)
 
     def check_lookalikes(self) -> None:
         """check_lookalike_numbers on the numbers of every chunk (each row of a number
         twice)."""
-        if not (self.odd or (self.lower and self.upper)):
+        if not self.spellings.may_look_alike():
             return
         problems, twice = self.stages["lookalikes"], self.twice_rows
         held = self.held.numbers if self.held is not None else set()
@@ -609,14 +608,7 @@ class _Streamer(Staged):
             numbers += ((n, row) for n, rows in twice.items() for row in rows)
             numbers += ((rec.number, rec.row) for rec in self.held_rows.invoices)
             numbers.sort(key=lambda pair: pair[1] or 0)
-        by_key: dict[str, tuple[str, int | None]] = {}
-        for number, row in numbers:
-            other, other_row = by_key.setdefault(invoice_key(number), (number, row))
-            if other != number:
-                problems.add(
-                    row, self.batch.label("invoice.number"),
-                    messages.lookalike_numbers(number, other, other_row),
-                )  # fmt: skip
+        note_lookalikes(numbers, self.batch.label("invoice.number"), problems)
 
     def finish_customers(self) -> None:
         """Customers as the file's last row of each says (the chunks wrote the first), their

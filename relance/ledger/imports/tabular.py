@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice, starmap
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 from xml.etree import ElementTree
 from xml.parsers import expat
 
@@ -23,6 +23,7 @@ from relance.ledger.imports import archives
 from relance.ledger.imports.parsing import UnreadableFile, decode, looks_binary, sniff_delimiter
 from relance.ledger.imports.records import ImportFailed, Problem
 
+T = TypeVar("T")
 SPREADSHEETS = {".xlsx", ".xlsm", ".xls", ".ods"}
 # No export has lines this long: a longer one is a file that is not what it says (a line
 # break lost, binary data), refused before the csv module splits it into millions of fields.
@@ -209,12 +210,7 @@ def _plain_lines(source: Iterator[str], size: int, after: int) -> Iterator[Lines
     """The lines of a plain CSV (``Table.plain``) after its line ``after``, ``size`` at a
     time; an error reading them (a line too long) comes after the lines before it."""
     while True:
-        block: list[str] = []
-        failure: Exception | None = None
-        try:
-            block.extend(islice(source, size))  # keeps the lines read before an error
-        except Exception as exc:
-            failure = exc
+        block, failure = _read_some(source, size)
         if block:
             yield range(after + 1, after + len(block) + 1), block
             after += len(block)
@@ -233,6 +229,17 @@ def split_lines(label: str, width: int, sep: str, lines: Lines) -> tuple[Block, 
     return (numbers, rows), failure
 
 
+def _read_some(source: Iterator[T], size: int) -> tuple[list[T], Exception | None]:
+    """Up to ``size`` items of ``source``, and the error that cut them short, if any (the
+    reader's: a line too long, csv.Error): the items before it are kept, to come first."""
+    items: list[T] = []
+    try:
+        items.extend(islice(source, size))
+    except Exception as exc:
+        return items, exc
+    return items, None
+
+
 # The codec of a file's second half: its byte order mark, if any, was at its start.
 _REST_CODEC = {"utf-8-sig": "utf-8"}
 
@@ -245,12 +252,7 @@ def _csv_blocks(
     the rows before it, as it would row by row."""
     while True:
         start = reader.line_num
-        rows: list[list[str]] = []
-        failure: Exception | None = None
-        try:
-            rows.extend(islice(reader, size))  # keeps the rows read before an error
-        except Exception as exc:  # the reader's (a line too long, csv.Error): after them
-            failure = exc
+        rows, failure = _read_some(reader, size)
         if not rows and failure is None:
             return
         lines: Sequence[int] = (
