@@ -426,3 +426,38 @@ def test_sqlite_reads_the_crossing_items_from_the_index_by_due_date_alone(org):
     reads = [s for s in plan if s.startswith(("SEARCH ledger_invoice", "SCAN ledger_invoice"))]
     assert len(reads) == len(LIMITS), plan
     assert all("USING INDEX invoice_open_by_due " in step for step in reads), plan
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plan")
+def test_postgresql_finds_each_moved_balance_by_its_key_without_statistics(org):
+    """The moves are in a temporary table, which autovacuum never analyses: the planner
+    must not take them for one row and, with balances not analysed yet either (just built),
+    read every balance of the organisation for each move through its index of currencies
+    (seconds at 10,000 customers)."""
+    customers = [f.customer(org) for _ in range(60)]
+    for n, c in enumerate(customers):
+        # A third become overdue (the first UPDATE), a third cross 31 days (the second).
+        due = [START, START - dt.timedelta(days=30), START - dt.timedelta(days=40)][n % 3]
+        f.invoice(c, due=due, amount="10.00")
+    balances(org, START)
+    table = CustomerBalance._meta.db_table
+    with connection.cursor() as cursor:  # as just built: never analysed (rolled back after)
+        cursor.execute(f"DELETE FROM pg_statistic WHERE starelid = '{table}'::regclass")
+        cursor.execute(f"UPDATE pg_class SET reltuples = -1 WHERE oid = '{table}'::regclass")
+    plans: list[str] = []
+
+    def explain(execute, sql, params, many, context):
+        if sql.startswith(f"UPDATE {table}"):
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN {sql}", params)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain):
+        balances(org, START + dt.timedelta(days=1))
+    assert len(plans) == 2
+    for plan in plans:
+        # A balance found by filtering the organisation's rows on the move's customer.
+        assert "Filter: (d.customer_id = " not in plan, plan
+        assert "Filter: (customer_id = d.customer_id)" not in plan, plan
+    check(org, START + dt.timedelta(days=1))
