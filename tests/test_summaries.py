@@ -442,6 +442,9 @@ def test_postgresql_finds_each_moved_balance_by_its_key_without_statistics(org):
     balances(org, START)
     table = CustomerBalance._meta.db_table
     with connection.cursor() as cursor:  # as just built: never analysed (rolled back after)
+        cursor.execute("SELECT current_setting('is_superuser')")
+        if cursor.fetchone()[0] != "on":
+            pytest.skip("removing a table's statistics takes a superuser")
         cursor.execute(f"DELETE FROM pg_statistic WHERE starelid = '{table}'::regclass")
         cursor.execute(f"UPDATE pg_class SET reltuples = -1 WHERE oid = '{table}'::regclass")
     plans: list[str] = []
