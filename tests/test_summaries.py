@@ -464,3 +464,35 @@ def test_postgresql_finds_each_moved_balance_by_its_key_without_statistics(org):
         assert "Filter: (d.customer_id = " not in plan, plan
         assert "Filter: (customer_id = d.customer_id)" not in plan, plan
     check(org, START + dt.timedelta(days=1))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's HOT updates")
+def test_postgresql_ages_the_buckets_in_place_on_full_pages(org):
+    """The balances' pages keep room (fillfactor): a row whose buckets alone move gets its
+    new version on its own page, without new entries in the table's indexes (a HOT update);
+    on pages filled when the rows were written, it would go to another page."""
+    customers = [f.customer(org) for _ in range(300)]
+    # One in six moves a day, as at a million items (16,055 of 100,000).
+    crossing = customers[::6]
+    for c in customers:
+        days = 30 if c in crossing else 40  # 30 days -> 31: buckets alone move
+        f.invoice(c, due=START - dt.timedelta(days=days), amount="10.00")
+    balances(org, START)
+    table = CustomerBalance._meta.db_table
+
+    def updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
+                " WHERE relid = %s::regclass",
+                [table],
+            )
+            row = cursor.fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+    before = updates()
+    balances(org, START + dt.timedelta(days=1))
+    after = updates()
+    assert after[0] - before[0] == len(crossing)
+    assert after[1] - before[1] == len(crossing)
+    check(org, START + dt.timedelta(days=1))
