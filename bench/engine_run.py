@@ -12,7 +12,10 @@ rows into scratch tables of the same shape with the database driver alone
 Each run also reports its CPU split (user and system), what it read from and wrote to the
 disk (``getrusage``'s blocks: pages read cold, pages dirtied in the WAL and the database)
 and its wall clock beyond its CPU (on SQLite the fsyncs of its checkpoints and the reads
-from disk; on PostgreSQL the server's work besides).
+from disk; on PostgreSQL the server's work besides). ``--statements N`` adds, under each run,
+the N statements of the run that took longest in all (the wall clock of each ``execute``
+and ``executemany`` through Django's connection, grouped by the statement's first words,
+and of each commit), and their sum: what of the run is SQL and what is Python.
 ``--cold`` evicts the SQLite database from the system's page cache before the next day's
 run, as after a day of other work (``posix_fadvise``; PostgreSQL's own cache is not
 touched). A database just copied should be synced before it is timed: the run's first
@@ -27,6 +30,7 @@ run's record done, as its ``relance run --enqueue --wait`` would see it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -93,22 +97,73 @@ def setup(customers: int, invoices: int, seed: int = 7) -> None:
             cursor.execute("ANALYZE")
 
 
-def timed_run(day: dt.date) -> dict[str, Any]:
+def timed_run(day: dt.date, statements: int = 0) -> dict[str, Any]:
     from relance.accounts.models import Organisation
     from relance.dunning import engine
 
     org = Organisation.objects.get(slug="bench")
     before = written_rows(org)
+    timings = StatementTimes() if statements else None
     usage = resource.getrusage(resource.RUSAGE_SELF)
     start, cpu = time.perf_counter(), time.process_time()
-    result = engine.run(org, day)
+    with timings or contextlib.nullcontext():
+        result = engine.run(org, day)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     io = io_since(usage)
     after = written_rows(org)
     floor = measure_floor(org, {k: after[k] - before[k] for k in after})
     return {"seconds": seconds, "cpu": cpu, "io": io, "floor": floor,
             "counts": dict(result.counts), "items_considered": result.items_considered,
-            "customers": result.customers}  # fmt: skip
+            "customers": result.customers,
+            "statements": timings.top(statements) if timings else None}  # fmt: skip
+
+
+class StatementTimes:
+    """The wall clock of the run's statements on Django's connection (``execute_wrapper``)
+    and of its commits, by the statement's first words. The checkpoints' thread has a
+    connection of its own: its work shows only where the run waits for it."""
+
+    WORDS = 9
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, list[float]] = {}
+
+    def __enter__(self) -> StatementTimes:
+        from django.db import connection
+
+        self._connection = connection
+        self._commit = connection._commit
+        connection.execute_wrappers.append(self._execute)
+        connection._commit = self._timed_commit  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._connection.execute_wrappers.remove(self._execute)
+        del self._connection._commit  # the class's method again
+
+    def _add(self, key: str, start: float) -> None:
+        count_seconds = self.seconds.setdefault(key, [0, 0.0])
+        count_seconds[0] += 1
+        count_seconds[1] += time.perf_counter() - start
+
+    def _execute(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self._add(" ".join(sql.split()[: self.WORDS])[:100], start)
+
+    def _timed_commit(self) -> None:
+        start = time.perf_counter()
+        try:
+            self._commit()
+        finally:
+            self._add("COMMIT", start)
+
+    def top(self, n: int) -> dict[str, Any]:
+        ranked = sorted(self.seconds.items(), key=lambda kv: -kv[1][1])
+        return {"total": sum(s for _, s in self.seconds.values()),
+                "top": [(key, count, s) for key, (count, s) in ranked[:n]]}  # fmt: skip
 
 
 def io_since(before: resource.struct_rusage) -> dict[str, float]:
@@ -259,7 +314,7 @@ def child(args: argparse.Namespace) -> None:
                 cursor.execute("ANALYZE ledger_invoice")
         if args.cold:
             evict_database()
-    print(json.dumps(timed_run(day)))
+    print(json.dumps(timed_run(day, args.statements)))
 
 
 def measure(phase: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
@@ -269,6 +324,8 @@ def measure(phase: str, env: dict[str, str], args: argparse.Namespace) -> dict[s
         cmd += ["--parts", str(args.parts)]
     if args.cold:
         cmd.append("--cold")
+    if args.statements:
+        cmd += ["--statements", str(args.statements)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
@@ -295,6 +352,13 @@ def main() -> None:
     parser.add_argument("--parts", type=int, default=None, help="parts of the queued run")
     parser.add_argument(
         "--cold", action="store_true", help="the next day's run with SQLite's file not cached"
+    )
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="under each run, the N statements that took longest in all, and the SQL's sum",
     )
     parser.add_argument(
         "--skip-in-process", action="store_true", help="with --workers: the queued runs alone"
@@ -332,9 +396,21 @@ def main() -> None:
                           f"{io['sys']:.2f}), wall beyond CPU {r['seconds'] - r['cpu']:.2f} s, "
                           f"read {io['read_mib']:.0f} MiB, written {io['written_mib']:.0f} MiB",
                           flush=True)  # fmt: skip
+                    if r.get("statements"):
+                        print_statements(r["statements"], r["seconds"])
             finally:
                 if db == "postgres":
                     subprocess.run([ROOT / "scripts" / "pg-cluster", "stop", f"{tmp}/pg"])
+
+
+def print_statements(statements: dict[str, Any], seconds: float) -> None:
+    total = statements["total"]
+    print(
+        f"  SQL {total:.2f} s of {seconds:.2f} s (the rest Python, and waits outside a statement):",
+        flush=True,
+    )
+    for key, count, spent in statements["top"]:
+        print(f"    {spent:7.3f} s  {count:5d} x  {key}", flush=True)
 
 
 def queued(db: str, env: dict[str, str], args: argparse.Namespace) -> None:
