@@ -4,6 +4,7 @@ editor's pages, and the sandbox an organisation's template runs in."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import factories as make
 import pytest
@@ -232,6 +233,32 @@ def test_it_lists_every_template_shipped_and_own(client, org, manager):
     assert "_layout" not in page and "_invoices" not in page
     assert page.count('data-language="fr"') == page.count('data-language="en"')
     assert "own wording" in page
+
+
+@pytest.mark.parametrize(
+    ("language", "names"),
+    [("en", ("First reminder", "Formal notice")), ("fr", ("Première relance", "Mise en demeure"))],
+)
+def test_it_names_the_templates_in_the_readers_language(client, org, manager, settings,
+                                                        language, names):  # fmt: skip
+    settings.LANGUAGE_CODE = language
+    client = signed_in(client, manager)
+    page = client.get(reverse("console:templates")).content.decode()
+    row = re.search(r'<tr data-template="first_reminder" data-channel="email">.*?</tr>', page, re.S)
+    assert (
+        row is not None and names[0] in row.group() and "first_reminder" not in _text(row.group())
+    )
+    editor = client.get(edit_url()).content.decode()
+    heading = re.search(r"<h1>(.*?)</h1>", editor, re.S)
+    assert heading is not None and names[0] in heading.group(1)
+    assert "first_reminder" not in heading.group(1) and "email" not in heading.group(1)
+    letter = client.get(reverse("console:template", args=("letter", language, "formal_notice")))
+    assert names[1] in re.search(r"<h1>(.*?)</h1>", letter.content.decode(), re.S).group(1)
+
+
+def _text(html):
+    """What a page shows of ``html``: its text, out of tags and their attributes."""
+    return re.sub(r"<[^>]*>", " ", html)
 
 
 def test_it_edits_previews_and_saves_in_the_page(client, org, manager, acme_customer):
