@@ -261,6 +261,35 @@ def _text(html):
     return re.sub(r"<[^>]*>", " ", html)
 
 
+@pytest.mark.parametrize(
+    ("language", "empty", "empty_text"),
+    [("en", "Subject: May not be empty", "Text: May not be empty"),
+     ("fr", "Objet\u00a0: Ne peut pas être vide", "Texte\u00a0: Ne peut pas être vide")],
+)  # fmt: skip
+def test_it_says_whats_wrong_with_a_field_by_its_label_in_the_readers_language(
+    client, org, manager, acme_customer, settings, language, empty, empty_text
+):
+    settings.LANGUAGE_CODE = language
+    client = signed_in(client, manager)
+    # A call script and a text message are a text alone: no subject asked, none missing.
+    for channel, slug in (("call", "script"), ("sms", "first_reminder")):
+        page = client.get(edit_url(channel, "fr", slug)).content.decode()
+        assert 'id="template-text"' in page
+        assert 'id="template-subject"' not in page and 'id="template-html"' not in page
+        script = {"text": "Appeler {{ customer.legal_name }}"}
+        preview = client.post(edit_url(channel, "fr", slug) + "preview/", script).content.decode()
+        assert "preview-errors" not in preview and "Appeler Durand Industrie" in preview
+        refused = client.post(edit_url(channel, "fr", slug), {"text": " ", "op": "save"})
+        listed = re.search(r'id="template-errors".*?</div>', refused.content.decode(), re.S)
+        errors = re.findall(r'<li class="template-error"[^>]*>(.*?)</li>', listed.group())
+        assert errors == [empty_text]
+        assert not MessageTemplate.objects.exists()
+    # An e-mail's subject left empty: the field by its label, not by its file.
+    draft = {"subject": "", "text": "Bonjour", "html": ""}
+    preview = client.post(edit_url() + "preview/", draft).content.decode()
+    assert empty in preview and "subject.txt" not in _text(preview)
+
+
 def test_it_edits_previews_and_saves_in_the_page(client, org, manager, acme_customer):
     client = signed_in(client, manager)
     page = client.get(edit_url(), {"customer": acme_customer.pk})
