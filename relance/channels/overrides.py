@@ -392,8 +392,7 @@ def letter_preview(
 
 
 NO_TEMPLATE = gettext_noop(
-    "no template %(name)s: a template may extend or include the shared ones (channels/...)"
-    " only"
+    "no template %(name)s: a template may extend or include the shared ones (channels/...) only"
 )
 SELF_INCLUDED = gettext_noop("the template includes itself")
 
@@ -538,9 +537,7 @@ def check_key(channel: str, language: str, slug: str) -> None:
             [TemplateError("", None, gettext_noop("unknown channel or language"))]
         )
     if not SLUG.fullmatch(slug):
-        raise TemplateRefused(
-            [TemplateError("", None, NOT_A_NAME, {"slug": repr(slug)})]
-        )
+        raise TemplateRefused([TemplateError("", None, NOT_A_NAME, {"slug": repr(slug)})])
 
 
 def save(
