@@ -104,6 +104,7 @@ WHOLE = re.compile(
     r"|(?:[€$£][\u00a0\u202f ]?)?\d{1,3}(?:[\u00a0\u202f ,.]\d{3})*[.,]\d\d"
     r"(?:[\u00a0\u202f ](?:€|EUR|USD|GBP|CHF))?"
     r"|\b\d\d/\d\d/\d{4}\b"
+    r"|\b\d{4}-\d\d-\d\d\b"
 )
 
 
