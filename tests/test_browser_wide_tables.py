@@ -1,7 +1,7 @@
 """The console's widest tables fit the screen: at 1280 px nothing scrolls sideways (the
-calls' invoices, the segment rules, the audit trail, the webhook deliveries), a code
-(an invoice number, an action) is never split across lines; at 390 px each reads as cards
-that fit the phone."""
+calls' invoices, the segment rules, the audit trail, the webhook deliveries, nor the menu
+of sections), a code (an invoice number, an action) is never split across lines; at
+390 px each reads as cards that fit the phone."""
 
 from __future__ import annotations
 
@@ -103,6 +103,8 @@ def test_the_wide_tables_fit_the_desktop_and_the_phone(live_server, page, lived,
         shoot(page, f"{name}-{language}")
         if any(too_wide(page, table)) or overflow(page, "main"):
             wide[path] = too_wide(page, table)
+        if overflow(page, "nav.nav"):  # every section in sight, none behind a scroll
+            wide["nav"] = overflow(page, "nav.nav")
         page.set_viewport_size(PHONE)
         shoot(page, f"{name}-{language}")
         assert overflow(page, "main") == 0, path

@@ -4,6 +4,7 @@ editor's pages, and the sandbox an organisation's template runs in."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 
 import factories as make
@@ -237,7 +238,10 @@ def test_it_lists_every_template_shipped_and_own(client, org, manager):
 
 @pytest.mark.parametrize(
     ("language", "names"),
-    [("en", ("First reminder", "Formal notice")), ("fr", ("Première relance", "Mise en demeure"))],
+    [
+        ("en", ("First reminder", "Formal notice", "Call script")),
+        ("fr", ("Première relance", "Mise en demeure", "Script d'appel")),
+    ],
 )
 def test_it_names_the_templates_in_the_readers_language(client, org, manager, settings,
                                                         language, names):  # fmt: skip
@@ -248,6 +252,8 @@ def test_it_names_the_templates_in_the_readers_language(client, org, manager, se
     assert (
         row is not None and names[0] in row.group() and "first_reminder" not in _text(row.group())
     )
+    script = re.search(r'<tr data-template="script" data-channel="call">.*?</tr>', page, re.S)
+    assert script is not None and names[2] in html.unescape(script.group())
     editor = client.get(edit_url()).content.decode()
     heading = re.search(r"<h1>(.*?)</h1>", editor, re.S)
     assert heading is not None and names[0] in heading.group(1)

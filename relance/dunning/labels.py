@@ -20,6 +20,7 @@ TEMPLATE_LABELS: dict[str, Any] = {
     "courtesy_call": pgettext_lazy("template", "Courtesy call"),
     "first_reminder": pgettext_lazy("template", "First reminder"),
     "call": pgettext_lazy("template", "Phone call"),
+    "script": pgettext_lazy("template", "Call script"),
     "firm_reminder": pgettext_lazy("template", "Firm reminder"),
     "registered_letter": pgettext_lazy("template", "Registered letter"),
     "formal_notice": pgettext_lazy("template", "Formal notice"),
