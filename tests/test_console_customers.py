@@ -299,7 +299,7 @@ def test_it_shows_a_customer_items_pauses_scenario_and_timeline(client, acme, du
     assert "<h1>Durand SARL</h1>" in html and "Marie Durand" in html
     # Open items with days overdue, level and penalties; the scenario and why.
     assert f'data-invoice="{first.number}"' in html and "800.00" in html
-    assert "Example" in html and "no rule matched" in html
+    assert "Example" in html and "No rule matched" in html
     assert "Disputed" in html  # the disputed item is paused
     # The timeline: the message exactly as sent, under its subject; the older one's subject.
     assert "Rappel : facture en retard" in html

@@ -157,17 +157,18 @@ def test_no_page_shows_an_english_sentence_to_a_french_user(walked):
 @pytest.mark.parametrize(
     ("language", "said", "not_said"),
     [
-        ("fr", ["aucune règle ne s'applique", "Relance le connaît jusqu'à 2026-H1"],
+        ("fr", ["Aucune règle ne s'applique", "Relance le connaît jusqu'à 2026-H1"],
          ["no rule matched", "carries a rate forward"]),
-        ("en", ["no rule matched: default scenario", "(07/01/2026 to 12/31/2026)"],
+        ("en", ["No rule matched: default scenario", "(07/01/2026 to 12/31/2026)"],
          ["aucune règle"]),
     ],
 )  # fmt: skip
 def test_the_customer_page_says_why_in_its_readers_language(
     db, tmp_path, time_machine, language, said, not_said
 ):
-    """Why the scenario applies and why no penalty is computed (no rate known for the
-    half-year): built by the domain code, said in the page's language."""
+    """Why the scenario applies (a line of its own: a capital first) and why no penalty is
+    computed (no rate known for the half-year): built by the domain code, said in the
+    page's language."""
     time_machine.move_to(dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC), tick=False)
     org = f.organisation("why-fr", name="Zorglub Holding SAS")
     f.lived_in(org, tmp_path, today=TODAY, name="Zorglub")

@@ -472,6 +472,35 @@ def test_it_shows_a_run_with_its_errors_by_row(signed, org, manager):
     assert "bad date" in page
 
 
+@pytest.mark.parametrize(
+    ("language", "created", "updated", "nothing"),
+    [("en", "invoices created: 2", "updated", "Nothing changed"),
+     ("fr", "factures créées\u00a0: 2", "mis à jour", "Rien n'a changé")],
+)  # fmt: skip
+def test_the_log_says_what_an_import_did_and_only_that(
+    signed, org, manager, settings, language, created, updated, nothing
+):
+    from django.utils import timezone
+
+    settings.LANGUAGE_CODE = language
+    for name, counts in (("some.csv", {"invoices_created": 2, "invoices_updated": 0,
+                                       "customers_updated": 0}),
+                         ("same.csv", {"invoices_created": 0, "payments_created": 0})):  # fmt: skip
+        ImportRun.objects.create(
+            organisation=org, file_name=name, format="csv", sha256=name, status="done",
+            counts=counts, started_at=timezone.now(), finished_at=timezone.now(), user=manager,
+        )  # fmt: skip
+    page = signed.get(reverse("console:imports")).content.decode()
+    some, same = (re.search(rf"<tr data-run=[^>]*>(?:(?!</tr>).)*{n}.*?</tr>", page, re.S).group()
+                  for n in ("some.csv", "same.csv"))  # fmt: skip
+    assert created in some and updated not in some and ": 0" not in some and nothing not in some
+    assert nothing in same and ": 0" not in same and "\u00a0: 0" not in same
+    for run in ImportRun.objects.all():
+        detail = signed.get(reverse("console:import_run", args=[run.pk])).content.decode()
+        assert ">0<" not in detail.replace(" ", "")
+        assert (nothing in detail) == (run.file_name == "same.csv")
+
+
 # -- 8. permissions ------------------------------------------------------------------------
 
 

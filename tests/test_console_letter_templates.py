@@ -133,13 +133,13 @@ def test_it_refuses_a_broken_source_with_typsts_message_and_line(client, acme, m
     assert page.status_code == 200
     errors = re.search(r'id="template-errors".*?</div>', page.content.decode(), re.S)
     assert errors is not None
-    assert "typ, line 3: unclosed delimiter" in errors.group()
+    assert "Typst, line 3: Unclosed delimiter" in errors.group()  # the field by its label
     assert not MessageTemplate.objects.exists()
     assert not AuditEvent.objects.filter(action__startswith="template.").exists()
     # A mistake that shows only with the letter's data (a key ``d`` does not have).
     unknown = '#import "/relance.typ": *\n#let body(d) = [\n\n #d.no_such_key]\n'
     page = client.post(edit_url(), {"typ": unknown, "op": "save"}).content.decode()
-    assert "typ, line 4: dictionary does not contain key &quot;no_such_key&quot;" in page
+    assert "Typst, line 4: Dictionary does not contain key &quot;no_such_key&quot;" in page
     assert not MessageTemplate.objects.exists()
 
 

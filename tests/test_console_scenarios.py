@@ -350,6 +350,26 @@ def test_it_saves_the_rules_in_order(client_of, org, example, population, manage
     assert client_of(viewer).post(reverse("console:scenario_rules"), data).status_code == 403
 
 
+@pytest.mark.parametrize(("currency", "sign"), [("EUR", "€"), ("USD", "$"), ("CHF", "CHF")])
+def test_the_amounts_typed_in_rules_and_steps_read_with_their_currency(
+    client_of, org, example, manager, currency, sign
+):
+    org.currency = currency
+    org.save()
+    SegmentRule.objects.create(
+        organisation=org, position=1, name="Big", scenario=example, min_invoice_amount=5000
+    )
+    client = client_of(manager)
+    rules = client.get(reverse("console:scenario_rules")).content.decode()
+    amount = re.search(r'<span class="amount-input"><input name="rule_min_invoice_amount"'
+                       r'[^>]*aria-label="([^"]*)"[^>]*> <span class="unit">([^<]*)</span>',
+                       rules)  # fmt: skip
+    assert amount is not None and amount.group(2) == sign and amount.group(1).endswith(f"({sign})")
+    steps = client.get(reverse("console:scenario", args=[example.slug])).content.decode()
+    units = re.findall(r'name="step_(?:min|max)_amount"[^>]*> <span class="unit">([^<]*)<', steps)
+    assert units and set(units) == {sign}
+
+
 # -- the list, the simulation, queries ------------------------------------------------------------
 
 

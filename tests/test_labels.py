@@ -206,3 +206,23 @@ def test_lateness_is_worded_in_one_place():
         and re.search(r"days? late\b", path.read_text(encoding="utf-8"))
     ]  # fmt: skip
     assert own == []
+
+
+@pytest.mark.parametrize(
+    ("code", "french", "english"),
+    [("communications_reminder_email", "Relance (E-mail)", "Reminder (E-mail)"),
+     ("communications_plan_confirmation_email", "Confirmation d'échéancier (E-mail)",
+      "Payment plan confirmation (E-mail)"),
+     ("broken_promises", "promesses non tenues", "promises broken"),
+     ("plans_completed", "échéanciers\u00a0: Terminé", "payment plans: Completed"),
+     ("something_new", "something new", "something new")],
+)  # fmt: skip
+def test_a_runs_counts_read_in_the_readers_language(code, french, english):
+    from django.utils import translation
+
+    from relance.dunning.labels import run_count_label
+
+    with translation.override("fr"):
+        assert run_count_label(code) == french
+    with translation.override("en"):
+        assert run_count_label(code) == english

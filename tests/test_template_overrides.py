@@ -4,6 +4,8 @@ editor's pages, and the sandbox an organisation's template runs in."""
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 import factories as make
 import pytest
@@ -232,6 +234,66 @@ def test_it_lists_every_template_shipped_and_own(client, org, manager):
     assert "_layout" not in page and "_invoices" not in page
     assert page.count('data-language="fr"') == page.count('data-language="en"')
     assert "own wording" in page
+
+
+@pytest.mark.parametrize(
+    ("language", "names"),
+    [
+        ("en", ("First reminder", "Formal notice", "Call script")),
+        ("fr", ("Première relance", "Mise en demeure", "Script d'appel")),
+    ],
+)
+def test_it_names_the_templates_in_the_readers_language(client, org, manager, settings,
+                                                        language, names):  # fmt: skip
+    settings.LANGUAGE_CODE = language
+    client = signed_in(client, manager)
+    page = client.get(reverse("console:templates")).content.decode()
+    row = re.search(r'<tr data-template="first_reminder" data-channel="email">.*?</tr>', page, re.S)
+    assert (
+        row is not None and names[0] in row.group() and "first_reminder" not in _text(row.group())
+    )
+    script = re.search(r'<tr data-template="script" data-channel="call">.*?</tr>', page, re.S)
+    assert script is not None and names[2] in html.unescape(script.group())
+    editor = client.get(edit_url()).content.decode()
+    heading = re.search(r"<h1>(.*?)</h1>", editor, re.S)
+    assert heading is not None and names[0] in heading.group(1)
+    assert "first_reminder" not in heading.group(1) and "email" not in heading.group(1)
+    letter = client.get(reverse("console:template", args=("letter", language, "formal_notice")))
+    assert names[1] in re.search(r"<h1>(.*?)</h1>", letter.content.decode(), re.S).group(1)
+
+
+def _text(html):
+    """What a page shows of ``html``: its text, out of tags and their attributes."""
+    return re.sub(r"<[^>]*>", " ", html)
+
+
+@pytest.mark.parametrize(
+    ("language", "empty", "empty_text"),
+    [("en", "Subject: May not be empty", "Text: May not be empty"),
+     ("fr", "Objet\u00a0: Ne peut pas être vide", "Texte\u00a0: Ne peut pas être vide")],
+)  # fmt: skip
+def test_it_says_whats_wrong_with_a_field_by_its_label_in_the_readers_language(
+    client, org, manager, acme_customer, settings, language, empty, empty_text
+):
+    settings.LANGUAGE_CODE = language
+    client = signed_in(client, manager)
+    # A call script and a text message are a text alone: no subject asked, none missing.
+    for channel, slug in (("call", "script"), ("sms", "first_reminder")):
+        page = client.get(edit_url(channel, "fr", slug)).content.decode()
+        assert 'id="template-text"' in page
+        assert 'id="template-subject"' not in page and 'id="template-html"' not in page
+        script = {"text": "Appeler {{ customer.legal_name }}"}
+        preview = client.post(edit_url(channel, "fr", slug) + "preview/", script).content.decode()
+        assert "preview-errors" not in preview and "Appeler Durand Industrie" in preview
+        refused = client.post(edit_url(channel, "fr", slug), {"text": " ", "op": "save"})
+        listed = re.search(r'id="template-errors".*?</div>', refused.content.decode(), re.S)
+        errors = re.findall(r'<li class="template-error"[^>]*>(.*?)</li>', listed.group())
+        assert errors == [empty_text]
+        assert not MessageTemplate.objects.exists()
+    # An e-mail's subject left empty: the field by its label, not by its file.
+    draft = {"subject": "", "text": "Bonjour", "html": ""}
+    preview = client.post(edit_url() + "preview/", draft).content.decode()
+    assert empty in preview and "subject.txt" not in _text(preview)
 
 
 def test_it_edits_previews_and_saves_in_the_page(client, org, manager, acme_customer):

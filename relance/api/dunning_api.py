@@ -46,6 +46,7 @@ from relance.dunning.models import (
     Promise,
     Task,
 )
+from relance.ledger import timeline
 from relance.ledger.models import Customer, Dispute, Invoice, TimelineEvent
 
 router = Router()
@@ -437,7 +438,10 @@ def get_run(request: HttpRequest, id: int = IdPath) -> dict[str, Any]:
 def describe_event(e: TimelineEvent) -> dict[str, Any]:
     return {
         "id": e.pk, "customer_id": e.customer_id, "invoice_id": e.invoice_id, "at": e.at,
-        "kind": e.kind, "summary": e.summary, "data": e.data if isinstance(e.data, dict) else {},
+        "kind": e.kind, "summary": e.summary,
+        # Without the text kept for the console's readers (timeline.KEPT): not the API's.
+        "data": {k: v for k, v in e.data.items() if k != timeline.KEPT}
+        if isinstance(e.data, dict) else {},
     }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from relance.accounts.models import Organisation
 from relance.ledger.models import Customer, Payment
@@ -31,11 +32,14 @@ class BankStatement(models.Model):
 
 
 class LineStatus(models.TextChoices):
-    MATCHED = "matched", _("Matched")  # allocated automatically (an exact match)
-    PROPOSED = "proposed", _("To review")  # a probable or possible match, for a person
-    UNMATCHED = "unmatched", _("No match")  # no candidate: for a person
-    APPLIED = "applied", _("Applied")  # applied by a person
-    UNAPPLIED = "unapplied", _("Unapplied cash")  # left on the customer's account by a person
+    # Allocated automatically (an exact match).
+    MATCHED = "matched", pgettext_lazy("bank line", "Matched")
+    # A probable or possible match, for a person.
+    PROPOSED = "proposed", pgettext_lazy("bank line", "To review")
+    UNMATCHED = "unmatched", pgettext_lazy("bank line", "No match")  # no candidate: for a person
+    APPLIED = "applied", pgettext_lazy("bank line", "Applied")  # applied by a person
+    # Left on the customer's account by a person.
+    UNAPPLIED = "unapplied", pgettext_lazy("bank line", "Unapplied cash")
 
 
 class Confidence(models.TextChoices):

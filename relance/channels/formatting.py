@@ -40,10 +40,17 @@ def money(amount: Decimal | int | str | None, currency: str = "") -> str:
     return _money(Decimal(amount), currency, translation.get_language())
 
 
+@register.filter
+def currency_sign(currency: str) -> str:
+    """A currency as ``money`` writes it (its symbol, else its code): the unit of an amount
+    typed in a form."""
+    return SYMBOLS.get(currency, currency)
+
+
 @functools.lru_cache(maxsize=CACHE_SIZE)
 def _money(amount: Decimal, currency: str, language: str | None) -> str:
     number = formats.number_format(amount, 2, use_l10n=True, force_grouping=True)
-    symbol = SYMBOLS.get(currency, currency)
+    symbol = currency_sign(currency)
     if not symbol:
         return number
     if language == "en":

@@ -7,6 +7,7 @@ import datetime as dt
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class TemplatePart(models.TextChoices):
@@ -49,13 +50,20 @@ class MessageTemplate(models.Model):
 class RegisteredStatus(models.TextChoices):
     """Where a registered letter is; each step only moves forward (registered_mail.RANK)."""
 
-    PREPARED = "prepared", _("Prepared")  # written, not yet handed to the post or a provider
-    SUBMITTED = "submitted", _("Submitted")  # accepted by the provider, not yet posted
-    POSTED = "posted", _("Posted")  # in La Poste's hands: tracking number known
-    DELIVERED = "delivered", _("Delivered")  # handed over, no signed AR (yet)
-    ACKNOWLEDGED = "acknowledged", _("Acknowledged")  # AR signed, with its date
-    RETURNED = "returned", _("Returned")  # refused, not collected, undeliverable
-    FAILED = "failed", _("Failed")  # the provider refused it: a person decides
+    # Written, not yet handed to the post or a provider.
+    PREPARED = "prepared", pgettext_lazy("registered letter", "Prepared")
+    # Accepted by the provider, not yet posted.
+    SUBMITTED = "submitted", pgettext_lazy("registered letter", "Submitted")
+    # In La Poste's hands: tracking number known.
+    POSTED = "posted", pgettext_lazy("registered letter", "Posted")
+    # Handed over, no signed AR (yet).
+    DELIVERED = "delivered", pgettext_lazy("registered letter", "Delivered")
+    # AR signed, with its date.
+    ACKNOWLEDGED = "acknowledged", pgettext_lazy("registered letter", "Acknowledged")
+    # Refused, not collected, undeliverable.
+    RETURNED = "returned", pgettext_lazy("registered letter", "Returned")
+    # The provider refused it: a person decides.
+    FAILED = "failed", pgettext_lazy("registered letter", "Failed")
 
 
 class ReturnReason(models.TextChoices):

@@ -32,6 +32,7 @@ from django.db import transaction
 from django.template import Origin, TemplateDoesNotExist, TemplateSyntaxError
 from django.template.loaders.base import Loader
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
@@ -54,7 +55,9 @@ NAME = re.compile(
     r"org-(?P<org>[-a-zA-Z0-9_]+)/channels/(?P<channel>[a-z_]+)/(?P<language>[a-z]{2})/"
     r"(?P<slug>[-a-zA-Z0-9_]+)\.(?P<part>subject\.txt|txt|html)"
 )
+# An e-mail's parts; a text message's or a call script's: its text alone.
 PARTS = (TemplatePart.SUBJECT, TemplatePart.TEXT, TemplatePart.HTML)
+TEXT_PARTS = (TemplatePart.TEXT,)
 # A letter's template: one Typst source (relance.documents.typesetting).
 LETTER = typesetting.LETTER_CHANNEL
 LETTER_PARTS = (TemplatePart.TYP,)
@@ -129,7 +132,9 @@ class DatabaseLoader(Loader):
 
 def parts_of(channel: str) -> tuple[TemplatePart, ...]:
     """The parts a template of ``channel`` is written in."""
-    return LETTER_PARTS if channel == LETTER else PARTS
+    if channel == LETTER:
+        return LETTER_PARTS
+    return PARTS if channel == StepChannel.EMAIL else TEXT_PARTS
 
 
 def name_of(organisation: Organisation, channel: str, language: str, slug: str, part: str) -> str:
@@ -225,13 +230,33 @@ def _read(path: Path) -> str:
 
 @dataclass(frozen=True)
 class TemplateError:
-    part: str  # subject.txt, txt, html
+    """What is wrong with a template: in English for the record (``str``); for a page,
+    the field by its label (``field``) and the message in the reader's language
+    (``text``). Relance's own messages are marked with ``gettext_noop``, ``values`` their
+    parameters; the template engine's are said as it says them."""
+
+    part: str  # subject.txt, txt, html, typ ("": the whole template)
     line: int | None
     message: str
+    values: Mapping[str, Any] | None = None
 
     def __str__(self) -> str:
         where = f"{self.part}, line {self.line}" if self.line else self.part
-        return f"{where}: {self.message}"
+        message = self.message % self.values if self.values else self.message
+        return f"{where}: {message}" if where else message
+
+    @property
+    def field(self) -> str:
+        """The part as the editor labels it ("Subject", "Text"), in the active language."""
+        return str(TemplatePart(self.part).label) if self.part in TemplatePart.values else ""
+
+    @property
+    def text(self) -> str:
+        return _(self.message) % self.values if self.values else _(self.message)
+
+
+EMPTY = gettext_noop("may not be empty")
+TOO_LONG = gettext_noop("longer than %(n)s characters")
 
 
 @dataclass
@@ -254,7 +279,7 @@ def compile_errors(parts: Mapping[str, str], channel: str = "") -> list[Template
     for part in parts_of(channel):
         body = parts.get(part.value, "")
         if len(body) > MAX_BODY:
-            errors.append(TemplateError(part.value, None, f"longer than {MAX_BODY} characters"))
+            errors.append(TemplateError(part.value, None, TOO_LONG, {"n": MAX_BODY}))
             continue
         if part == TemplatePart.TYP:  # Typst: compiled with the letter's data, in ``preview``
             continue
@@ -264,7 +289,7 @@ def compile_errors(parts: Mapping[str, str], channel: str = "") -> list[Template
             errors.append(TemplateError(part.value, _line(error), str(error)))
     for part in (TemplatePart.SUBJECT, TemplatePart.TEXT, TemplatePart.TYP):
         if part in parts_of(channel) and not parts.get(part.value, "").strip():
-            errors.append(TemplateError(part.value, None, "may not be empty"))
+            errors.append(TemplateError(part.value, None, EMPTY))
     return errors
 
 
@@ -290,7 +315,7 @@ def preview(
         return letter_preview(organisation, language, slug, customer, today, source)
     result = Preview(customer=customer)
     if parts is not None:
-        result.errors = compile_errors(parts)
+        result.errors = compile_errors(parts, channel)
         if result.errors:
             return result
     drafts = {
@@ -305,7 +330,7 @@ def preview(
                 slug=slug, context=context, debug=True,
             )  # fmt: skip
     except (TemplateSyntaxError, TemplateDoesNotExist, RecursionError) as error:
-        result.errors = [TemplateError("", _line(error), _describe(error))]
+        result.errors = [TemplateError("", _line(error), *_describe(error))]
         return result
     except Exception as error:  # a filter given what it cannot handle: shown, not a 500
         result.errors = [TemplateError("", _line(error), f"{type(error).__name__}: {error}")]
@@ -366,15 +391,19 @@ def letter_preview(
     return result
 
 
-def _describe(error: Exception) -> str:
+NO_TEMPLATE = gettext_noop(
+    "no template %(name)s: a template may extend or include the shared ones (channels/...) only"
+)
+SELF_INCLUDED = gettext_noop("the template includes itself")
+
+
+def _describe(error: Exception) -> tuple[str, dict[str, Any] | None]:
+    """The message of an error of the template engine, and its values."""
     if isinstance(error, TemplateDoesNotExist):
-        return (
-            f"no template {error.args[0]!s}: a template may extend or include the shared "
-            "ones (channels/...) only"
-        )
+        return NO_TEMPLATE, {"name": str(error.args[0])}
     if isinstance(error, RecursionError):
-        return "the template includes itself"
-    return str(error)
+        return SELF_INCLUDED, None
+    return str(error), None
 
 
 def _context(
@@ -493,6 +522,9 @@ _PREVIEW_INSTALMENT = -1  # no instalment has this id: the preview's own
 # -- writing ------------------------------------------------------------------------------
 
 
+NOT_A_NAME = gettext_noop("%(slug)s is not a template name (a-z, 0-9, - and _)")
+
+
 class TemplateRefused(Exception):
     def __init__(self, errors: list[TemplateError]):
         self.errors = errors
@@ -501,11 +533,11 @@ class TemplateRefused(Exception):
 
 def check_key(channel: str, language: str, slug: str) -> None:
     if channel not in StepChannel.values or language not in templates.LANGUAGES:
-        raise TemplateRefused([TemplateError("", None, "unknown channel or language")])
-    if not SLUG.fullmatch(slug):
         raise TemplateRefused(
-            [TemplateError("", None, f"{slug!r} is not a template name (a-z, 0-9, - and _)")]
+            [TemplateError("", None, gettext_noop("unknown channel or language"))]
         )
+    if not SLUG.fullmatch(slug):
+        raise TemplateRefused([TemplateError("", None, NOT_A_NAME, {"slug": repr(slug)})])
 
 
 def save(

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from relance.accounts.models import Membership
@@ -72,23 +72,23 @@ KIND_LABELS = {
     "plan_proposed": gettext_lazy("Payment plan proposed"),
     "plan_refused": gettext_lazy("Payment plan refused"),
     "portal_action": gettext_lazy("Portal"),
-    "communication_queued": gettext_lazy("Planned"),
-    "communication_awaiting_approval": gettext_lazy("Awaiting approval"),
-    "communication_approved": gettext_lazy("Approved"),
-    "communication_skipped": gettext_lazy("Skipped"),
-    "communication_sent": gettext_lazy("Sent"),
-    "communication_failed": gettext_lazy("Failed"),
-    "communication_deferred": gettext_lazy("Deferred"),
-    "communication_cancelled": gettext_lazy("Cancelled"),
-    "communication_ambiguous": gettext_lazy("To check"),
-    "communication_handed_over": gettext_lazy("Handed over"),
+    "communication_queued": pgettext_lazy("reminder", "Planned"),
+    "communication_awaiting_approval": pgettext_lazy("reminder", "Awaiting approval"),
+    "communication_approved": pgettext_lazy("reminder", "Approved"),
+    "communication_skipped": pgettext_lazy("reminder", "Skipped"),
+    "communication_sent": pgettext_lazy("reminder", "Sent"),
+    "communication_failed": pgettext_lazy("reminder", "Failed"),
+    "communication_deferred": pgettext_lazy("reminder", "Deferred"),
+    "communication_cancelled": pgettext_lazy("reminder", "Cancelled"),
+    "communication_ambiguous": pgettext_lazy("reminder", "To check"),
+    "communication_handed_over": pgettext_lazy("reminder", "Handed over"),
     "task_done": gettext_lazy("Task done"),
     "reply_received": gettext_lazy("Reply received"),
     "import": gettext_lazy("Import"),
     "invoice_paid": gettext_lazy("Invoice paid"),
     "call_made": gettext_lazy("Call made"),
-    "communication_edited": gettext_lazy("Wording changed"),
-    "communication_reverted": gettext_lazy("Wording restored"),
+    "communication_edited": pgettext_lazy("reminder", "Wording changed"),
+    "communication_reverted": pgettext_lazy("reminder", "Wording restored"),
     "email_bounced": gettext_lazy("E-mail bounced"),
     "email_delayed": gettext_lazy("E-mail delayed"),
     "sms_delivered": gettext_lazy("Text message delivered"),

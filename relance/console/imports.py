@@ -132,7 +132,9 @@ CHANGE_ACTIONS = {
 
 
 def _counts(counts: dict[str, int]) -> list[tuple[str, int]]:
-    return [(str(COUNTS.get(k, k.replace("_", " "))), n) for k, n in sorted(counts.items())]
+    """What an import did, in words: the counts that are not zero (a page says when
+    nothing happened)."""
+    return [(str(COUNTS.get(k, k.replace("_", " "))), n) for k, n in sorted(counts.items()) if n]
 
 
 def _load(request: HttpRequest, token: str) -> staging.Staged:

@@ -701,6 +701,7 @@ def template_page(request: HttpRequest, channel: str, language: str, slug: str) 
             "html": parts.get(TemplatePart.HTML.value, ""),
             "typ": parts.get(TemplatePart.TYP.value, ""),
             "letter": channel == overrides.LETTER,
+            "fields": [PART_FIELDS[part] for part in overrides.parts_of(channel)],
             "errors": errors,
             "preview": preview,
             "customers": customers,

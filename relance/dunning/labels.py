@@ -13,13 +13,14 @@ from django.utils.functional import lazy
 from django.utils.translation import ngettext, pgettext, pgettext_lazy
 
 from relance.dunning.defaults import name_for_reader
-from relance.dunning.models import StepChannel
+from relance.dunning.models import CommPurpose, PaymentPlan, StepChannel
 
 TEMPLATE_LABELS: dict[str, Any] = {
     "courtesy": pgettext_lazy("template", "Courtesy reminder"),
     "courtesy_call": pgettext_lazy("template", "Courtesy call"),
     "first_reminder": pgettext_lazy("template", "First reminder"),
     "call": pgettext_lazy("template", "Phone call"),
+    "script": pgettext_lazy("template", "Call script"),
     "firm_reminder": pgettext_lazy("template", "Firm reminder"),
     "registered_letter": pgettext_lazy("template", "Registered letter"),
     "formal_notice": pgettext_lazy("template", "Formal notice"),
@@ -89,3 +90,35 @@ def offset_label(days: int) -> str:
     return ngettext("%(days)s day after the due date", "%(days)s days after the due date", days) % {
         "days": days
     }
+
+
+# What a run counted (``RunResult.counts``), for a reader; the messages it planned are
+# "communications_<purpose>_<channel>", its payment plans "plans_<outcome>".
+RUN_COUNTS: dict[str, Any] = {
+    "queued": pgettext_lazy("run count", "messages to send"),
+    "awaiting_approval": pgettext_lazy("run count", "messages awaiting approval"),
+    "levels": pgettext_lazy("run count", "steps reached by invoices"),
+    "broken_promises": pgettext_lazy("run count", "promises broken"),
+    "promises_kept": pgettext_lazy("run count", "promises kept"),
+    "instalments_paid": pgettext_lazy("run count", "instalments paid"),
+    "customers_in_proceedings": pgettext_lazy("run count", "customers in collective proceedings"),
+    "chunks_already_done": pgettext_lazy("run count", "parts already done"),
+}
+
+
+def run_count_label(code: str) -> str:
+    """A run's count by its name in the active language ("Relance (E-mail)", "promesses
+    tenues"); a count it does not know, its code in words."""
+    known = RUN_COUNTS.get(code)
+    if known is not None:
+        return str(known)
+    if code.startswith("communications_"):
+        for purpose in CommPurpose:
+            channel = code.removeprefix(f"communications_{purpose.value}_")
+            if channel != code and channel in StepChannel.values:
+                return pgettext("run count", "%(purpose)s (%(channel)s)") % {
+                    "purpose": purpose.label, "channel": channel_label(channel)}  # fmt: skip
+    if code.startswith("plans_") and code.removeprefix("plans_") in PaymentPlan.Status.values:
+        status = PaymentPlan.Status(code.removeprefix("plans_")).label
+        return pgettext("run count", "payment plans: %(status)s") % {"status": status}
+    return code.replace("_", " ")

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from relance.lib.fields import RowIdAutoField, RowIdOneToOneField
 from relance.lib.tenancy import FromParent
@@ -267,10 +268,10 @@ class Promise(models.Model):
     """A promise to pay, on one invoice or on the whole customer."""
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
-        KEPT = "kept", _("Kept")
-        BROKEN = "broken", _("Broken")
-        CANCELLED = "cancelled", _("Cancelled")
+        OPEN = "open", pgettext_lazy("promise", "Open")
+        KEPT = "kept", pgettext_lazy("promise", "Kept")
+        BROKEN = "broken", pgettext_lazy("promise", "Broken")
+        CANCELLED = "cancelled", pgettext_lazy("promise", "Cancelled")
 
     organisation = models.ForeignKey(
         "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
@@ -298,13 +299,13 @@ class PaymentPlan(models.Model):
     """An agreed schedule: its items are suspended, its instalments are followed instead."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", _("Active")
-        COMPLETED = "completed", _("Completed")
-        DEFAULTED = "defaulted", _("Defaulted")
-        CANCELLED = "cancelled", _("Cancelled")
+        ACTIVE = "active", pgettext_lazy("payment plan", "Active")
+        COMPLETED = "completed", pgettext_lazy("payment plan", "Completed")
+        DEFAULTED = "defaulted", pgettext_lazy("payment plan", "Defaulted")
+        CANCELLED = "cancelled", pgettext_lazy("payment plan", "Cancelled")
         # Proposed by the customer (the portal), until a manager accepts or refuses it.
-        PROPOSED = "proposed", _("Proposed")
-        REFUSED = "refused", _("Refused")
+        PROPOSED = "proposed", pgettext_lazy("payment plan", "Proposed")
+        REFUSED = "refused", pgettext_lazy("payment plan", "Refused")
 
     organisation = models.ForeignKey(
         "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
@@ -368,15 +369,15 @@ class Instalment(FromParent):
 
 
 class CommStatus(models.TextChoices):
-    PLANNED = "planned", _("Planned")
-    AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval")
-    QUEUED = "queued", _("Queued")
-    SENDING = "sending", _("Sending")
-    SENT = "sent", _("Sent")
-    FAILED = "failed", _("Failed")
-    CANCELLED = "cancelled", _("Cancelled")
+    PLANNED = "planned", pgettext_lazy("reminder", "Planned")
+    AWAITING_APPROVAL = "awaiting_approval", pgettext_lazy("reminder", "Awaiting approval")
+    QUEUED = "queued", pgettext_lazy("reminder", "Queued")
+    SENDING = "sending", pgettext_lazy("reminder", "Sending")
+    SENT = "sent", pgettext_lazy("reminder", "Sent")
+    FAILED = "failed", pgettext_lazy("reminder", "Failed")
+    CANCELLED = "cancelled", pgettext_lazy("reminder", "Cancelled")
     # Killed while sending: maybe sent, maybe not. A person decides; never retried blindly.
-    AMBIGUOUS = "ambiguous", _("Ambiguous: check before resending")
+    AMBIGUOUS = "ambiguous", pgettext_lazy("reminder", "Ambiguous: check before resending")
 
 
 class CommPurpose(models.TextChoices):
@@ -520,9 +521,9 @@ class Task(models.Model):
     check."""
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
-        DONE = "done", _("Done")
-        CANCELLED = "cancelled", _("Cancelled")
+        OPEN = "open", pgettext_lazy("task", "Open")
+        DONE = "done", pgettext_lazy("task", "Done")
+        CANCELLED = "cancelled", pgettext_lazy("task", "Cancelled")
 
     organisation = models.ForeignKey(
         "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
@@ -566,10 +567,10 @@ class QueuedRun(models.Model):
     (relance.dunning.run_tasks)."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
+        QUEUED = "queued", pgettext_lazy("run", "Queued")
+        RUNNING = "running", pgettext_lazy("run", "Running")
+        DONE = "done", pgettext_lazy("run", "Done")
+        FAILED = "failed", pgettext_lazy("run", "Failed")
 
     organisation = models.ForeignKey(
         "accounts.Organisation", on_delete=models.CASCADE, related_name="+"
@@ -601,10 +602,10 @@ class RunPart(models.Model):
     ``parts_total``): written once, its counts kept for the run's total."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
+        QUEUED = "queued", pgettext_lazy("run", "Queued")
+        RUNNING = "running", pgettext_lazy("run", "Running")
+        DONE = "done", pgettext_lazy("run", "Done")
+        FAILED = "failed", pgettext_lazy("run", "Failed")
 
     organisation = models.ForeignKey(
         "accounts.Organisation", on_delete=models.CASCADE, related_name="+"

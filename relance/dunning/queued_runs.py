@@ -11,7 +11,7 @@ from typing import Any
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
-from relance.dunning import run_errors, run_tasks
+from relance.dunning import labels, run_errors, run_tasks
 from relance.dunning.models import QueuedRun, RunPart
 
 RECENT = 20
@@ -86,8 +86,8 @@ class Run:
 
     @property
     def planned(self) -> list[tuple[str, int]]:
-        """The counts as `relance run` prints them, those above zero."""
-        return [(what.replace("_", " "), n) for what, n in self.counts.items() if n]
+        """The counts above zero, each by its name in the active language."""
+        return [(labels.run_count_label(what), n) for what, n in self.counts.items() if n]
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "organisation": self.organisation, "run_date": self.run_date,

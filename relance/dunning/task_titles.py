@@ -20,7 +20,7 @@ from django.utils.translation import gettext_noop
 from relance.channels.formatting import money
 from relance.dunning.labels import lazy_template_label
 from relance.dunning.models import CommunicationItem, StepChannel, Task
-from relance.ledger.timeline import Text, render
+from relance.ledger.timeline import Text, render, shown
 
 
 def _amounts(totals: Sequence[tuple[Decimal, str]]) -> str:
@@ -65,11 +65,12 @@ def message_key(communication_id: int) -> str:
 def titles(tasks: Iterable[Task]) -> dict[int, str]:
     """Each task's title in the active language, by task id: a message's task rebuilt from
     its communication (``select_related("customer", "communication")``) and the items it
-    kept, read in one query; any other task as it was written."""
+    kept, read in one query; any other task from the text its data keeps, else as it was
+    written."""
     tasks = list(tasks)
     handed = [t for t in tasks if _handed_over(t)]
     totals = _totals([t.communication_id for t in handed if t.communication_id is not None])
-    found = {t.pk: t.title for t in tasks}
+    found = {t.pk: shown(t.title, t.data) for t in tasks}
     for task in handed:
         comm: Any = task.communication
         count, sums = totals.get(comm.pk, (0, []))

@@ -4,7 +4,8 @@ correct, claims to declare.
 A task is keyed (``Task.key``, unique per organisation): opening it again is a no-op, so
 a run, a worker or a webhook that repeats itself never doubles a person's work. Its title
 is written in the organisation's language (a ``timeline.Text``, rendered like a timeline
-summary), whoever opens it.
+summary), whoever opens it; its data keeps the text (``timeline.kept``), which a page says
+in its reader's language (``task_titles``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from relance.dunning.models import Task
-from relance.ledger.timeline import Text, summaries
+from relance.ledger.timeline import KEPT, Text, summaries, with_kept
 
 if TYPE_CHECKING:
     from relance.accounts.models import Organisation
@@ -59,7 +60,7 @@ def _columns(task: NewTask, title: str) -> dict[str, Any]:
         "title": title[:TITLE_LENGTH],
         "due_on": task.due_on,
         "communication_id": task.communication_id,
-        "data": dict(task.data or {}),
+        "data": with_kept(task.data, task.title),
     }
 
 
@@ -115,7 +116,8 @@ def open_or_extend(
     new = NewTask(key, customer_id, kind, title, due_on, data, communication_id)
     task, created, text = _get_or_create(organisation, new)
     if not created:
-        task.data = extend(task.data)
+        task.data = {key: value for key, value in extend(task.data).items() if key != KEPT}
+        task.data = with_kept(task.data, title)
         if task.status != Task.Status.OPEN:
             task.status, task.due_on = Task.Status.OPEN, due_on
         task.communication_id, task.title = communication_id, text[:TITLE_LENGTH]

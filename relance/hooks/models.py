@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from relance.accounts.models import Organisation
 
@@ -46,10 +47,11 @@ class Delivery(models.Model):
     """One event for one endpoint, with the outcome of its last attempt."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        SUCCEEDED = "succeeded", _("Succeeded")
-        FAILED = "failed", _("Failed")  # refused by the receiver: not retried
-        DEAD = "dead", _("Dead")  # every retry failed
+        PENDING = "pending", pgettext_lazy("webhook delivery", "Pending")
+        SUCCEEDED = "succeeded", pgettext_lazy("webhook delivery", "Succeeded")
+        # Refused by the receiver: not retried.
+        FAILED = "failed", pgettext_lazy("webhook delivery", "Failed")
+        DEAD = "dead", pgettext_lazy("webhook delivery", "Dead")  # every retry failed
 
     organisation = models.ForeignKey(
         Organisation, on_delete=models.CASCADE, related_name="+", db_index=False

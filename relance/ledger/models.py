@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from relance.accounts.models import Organisation
 from relance.lib.fields import RowIdAutoField
@@ -548,8 +549,8 @@ class ImportRun(models.Model):
     """The record of one import: what came in, what changed, or why it failed."""
 
     class Status(models.TextChoices):
-        DONE = "done", _("Done")
-        FAILED = "failed", _("Failed")
+        DONE = "done", pgettext_lazy("import", "Done")
+        FAILED = "failed", pgettext_lazy("import", "Failed")
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
     file_name = models.CharField(max_length=300)

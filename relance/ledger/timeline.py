@@ -6,6 +6,10 @@ Summaries are written in the organisation's language, whoever triggers them: a s
 a ``Text``, a message id marked with ``gettext_noop`` and its parameters, rendered here
 under ``translation.override(organisation.language)``, once per call (activating a language
 costs more than writing the row). A plain ``str`` is written as it is (a person's note).
+
+``record`` and ``record_many`` also keep the text's message and values in the event's data
+(``kept``, under ``KEPT``), as a task keeps its title's: a page says it again in its
+reader's language (``shown``); a row without them (older ones, the run's) reads as written.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from django.db import connection, models
 from django.utils import timezone, translation
 from django.utils.functional import Promise
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 
 from relance.ledger.models import TimelineEvent
@@ -100,6 +105,89 @@ class _Renderer:
         return known[1]
 
 
+# Where an event's (a task's) data keeps the message and values of its text.
+KEPT = "_text"
+# The lazy values a kept text may hold, by the function that renders them: a label, an
+# amount, a date, in the language of the text.
+LAZY = frozenset({
+    "django.utils.translation.gettext", "django.utils.translation.pgettext",
+    "relance.channels.formatting.money", "relance.channels.formatting.short_date",
+    "relance.dunning.labels.template_label", "relance.dunning.task_titles._amounts",
+})  # fmt: skip
+
+
+class _NotKept(ValueError):
+    """A value a kept text cannot hold: the text is written, not kept."""
+
+
+def kept(text: Text | str) -> dict[str, Any] | None:
+    """``text`` as JSON that ``shown`` renders again in another language; None for a plain
+    string, or a text whose values cannot be kept (it reads as written)."""
+    if isinstance(text, str):
+        return None
+    try:
+        values = {key: _keep(value) for key, value in (text.params or {}).items()}
+    except _NotKept:
+        return None
+    return {"message": text.message, "values": values}
+
+
+def shown(written: str, data: Mapping[str, Any] | None) -> str:
+    """A summary (a title) in the active language when its data keeps its text, else as
+    it was written."""
+    found = data.get(KEPT) if isinstance(data, Mapping) else None
+    if not isinstance(found, dict):
+        return written
+    try:
+        text = Text(str(found["message"]),
+                    {key: _unkeep(value) for key, value in found["values"].items()})  # fmt: skip
+        return render(text)
+    except (KeyError, TypeError, ValueError, ImportError, ArithmeticError):
+        return written
+
+
+def _keep(value: Any) -> Any:
+    if isinstance(value, Promise):
+        # A lazy value pickles as (unpickle, (its function, args, kwargs, result classes)).
+        reduced: Any = value.__reduce__()
+        func, args, kwargs = reduced[1][:3]
+        name = f"{func.__module__}.{func.__qualname__}"
+        if name not in LAZY or kwargs:
+            raise _NotKept(name)
+        return {"lazy": name, "args": [_keep(arg) for arg in args]}
+    if isinstance(value, Decimal):
+        return {"decimal": str(value)}
+    if isinstance(value, dt.datetime):
+        raise _NotKept("datetime")
+    if isinstance(value, dt.date):
+        return {"date": value.isoformat()}
+    if isinstance(value, list | tuple):
+        return {"list": [_keep(item) for item in value]}
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise _NotKept(type(value).__name__)
+
+
+def _unkeep(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    if "lazy" in value:
+        if value["lazy"] not in LAZY:
+            raise ValueError(value["lazy"])
+        return str(import_string(value["lazy"])(*(_unkeep(arg) for arg in value["args"])))
+    if "decimal" in value:
+        return Decimal(value["decimal"])
+    if "date" in value:
+        return dt.date.fromisoformat(value["date"])
+    return [_unkeep(item) for item in value["list"]]
+
+
+def with_kept(data: Mapping[str, Any] | None, text: Text | str) -> dict[str, Any]:
+    """``data`` and, when it can be kept, ``text`` (under ``KEPT``)."""
+    found = kept(text)
+    return {**(data or {}), KEPT: found} if found is not None else dict(data or {})
+
+
 def record(
     organisation: Organisation,
     customer_id: int,
@@ -120,7 +208,7 @@ def record(
         "at": at or timezone.now(),
         "kind": kind,
         "summary": text,
-        "data": _plain(data),
+        "data": with_kept(_plain(data), summary),
     }
     if invoice_id is not None:
         values["invoice"] = invoice_id
@@ -160,7 +248,8 @@ def record_many(
         (*COLUMNS, "invoice_id", "actor_id"),
         (
             (organisation.pk, event.customer_id, when, event.kind, text,
-             json.dumps(_plain(event.data)), event.invoice_id, actor_id)
+             json.dumps(with_kept(_plain(event.data), event.summary)), event.invoice_id,
+             actor_id)
             for event, text in zip(events, texts, strict=True)
         ),
     )  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ReplyKind(models.TextChoices):
@@ -18,10 +19,10 @@ class ReplyKind(models.TextChoices):
 
 
 class ReplyStatus(models.TextChoices):
-    NEW = "new", _("New")
-    READ = "read", _("Read")
-    APPLIED = "applied", _("Applied")
-    DISMISSED = "dismissed", _("Dismissed")
+    NEW = "new", pgettext_lazy("reply", "New")
+    READ = "read", pgettext_lazy("reply", "Read")
+    APPLIED = "applied", pgettext_lazy("reply", "Applied")
+    DISMISSED = "dismissed", pgettext_lazy("reply", "Dismissed")
 
 
 class Reply(models.Model):

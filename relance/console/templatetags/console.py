@@ -16,6 +16,7 @@ from relance.bank.models import Confidence
 from relance.console.access import Can, Console
 from relance.console.charts import month_label as _month_label
 from relance.dunning import defaults, labels
+from relance.ledger import timeline
 
 register = template.Library()
 
@@ -104,6 +105,7 @@ WHOLE = re.compile(
     r"|(?:[€$£][\u00a0\u202f ]?)?\d{1,3}(?:[\u00a0\u202f ,.]\d{3})*[.,]\d\d"
     r"(?:[\u00a0\u202f ](?:€|EUR|USD|GBP|CHF))?"
     r"|\b\d\d/\d\d/\d{4}\b"
+    r"|\b\d{4}-\d\d-\d\d\b"
 )
 
 
@@ -126,6 +128,21 @@ def unbroken(text: Any, autoescape: bool = True) -> str:
         last = found.end()
     parts.append(escape(text[last:]))
     return mark_safe("".join(parts))  # each part escaped above
+
+
+@register.simple_tag(takes_context=True)
+def summary(context: template.Context, event: Any) -> str:
+    """``{% summary entry %}``: a timeline event's summary, in the reader's language when
+    its data keeps its text (``timeline.shown``), else as written, in the organisation's;
+    marked with the language it is in, its numbers, amounts and dates unbroken."""
+    data = getattr(event, "data", None)
+    if isinstance(data, dict) and timeline.KEPT in data:
+        text, language = timeline.shown(event.summary, data), translation.get_language()
+    else:
+        console = getattr(context.get("request"), "console", None)
+        text = event.summary
+        language = console.organisation.language if console else translation.get_language()
+    return format_html('<span lang="{}">{}</span>', language, unbroken(text))
 
 
 @register.tag("table_card")
