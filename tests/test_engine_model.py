@@ -28,6 +28,7 @@ from relance.dunning.models import (
     CommPurpose,
     CommStatus,
     Communication,
+    CommunicationItem,
     ItemState,
     MoveBounds,
     Promise,
@@ -123,7 +124,8 @@ def test_the_engine_decides_what_the_contract_says_day_after_day(
                 world.happen(day, kind, a, b)
         expected = ledger.run(day)
         run(org, day)
-        got = world.decided(day)
+        comms = world.communications(day)
+        got = world.decided(day, comms)
         want = sorted(
             (c.customer, c.channel, c.purpose, c.template, c.approval,
              c.items if c.purpose == "reminder" else tuple(i for i, _ in c.items))
@@ -132,7 +134,7 @@ def test_the_engine_decides_what_the_contract_says_day_after_day(
         assert got == want, (day, steps, gap)
         # What the explanations say was held back agrees with the model (they leave out
         # the items the run did not read, docs/dunning.md "What a run reads").
-        for customer, explained in world.explained(day).items():
+        for customer, explained in world.explained(comms).items():
             for number, why in explained.items():
                 if why == "contact_gap" or number in expected.postponed:
                     assert expected.postponed.get(number) == why, (day, customer, explained)
@@ -142,14 +144,15 @@ def test_the_engine_decides_what_the_contract_says_day_after_day(
         ), (day, levels, {i.number: i.level for i in ledger.invoices.values()})
         assert world.promises() == {p.key: p.status for p in ledger.promises}, day
         # A person decides on what awaits approval; the worker sends the rest.
-        for comm in world.awaiting(day):
+        for comm in world.awaiting(comms):
             skip = skips[skip_turn % len(skips)]
             skip_turn += 1
             approval.decide(org, [comm.pk], approve=not skip)
             (ledger.skip if skip else ledger.send)(
                 ledger.planned(comm.customer.reference, comm.channel, day)
             )
-        for comm in Communication.objects.filter(organisation=org, status=CommStatus.QUEUED):
+        queued = Communication.objects.filter(organisation=org, status=CommStatus.QUEUED)
+        for comm in queued.select_related("customer"):
             if comm.purpose == CommPurpose.REMINDER:
                 ledger.send(ledger.planned(comm.customer.reference, comm.channel, comm.run_date))
         Communication.objects.filter(organisation=org, status=CommStatus.QUEUED).update(
@@ -216,26 +219,37 @@ class World:
         inv.refresh_from_db()
         mine.balance = inv.balance
 
-    def decided(self, day: dt.date) -> list[tuple]:
+    def communications(self, day: dt.date) -> list[Communication]:
+        """The day's communications with their customers, in one query for the checks."""
+        return list(
+            Communication.objects.filter(organisation=self.org, run_date=day)
+            .select_related("customer")
+            .order_by("pk")
+        )
+
+    def decided(self, day: dt.date, comms: list[Communication]) -> list[tuple]:
         rows = []
-        for comm in Communication.objects.filter(organisation=self.org, run_date=day).order_by(
-            "pk"
-        ):
-            items = tuple(sorted(comm.items.values_list("invoice__number", "step_position")))
+        # The day's items in one query, not one per communication.
+        items_of: dict[int, list[tuple[str, int]]] = {}
+        for comm_id, number, position in CommunicationItem.objects.filter(
+            communication__organisation=self.org, communication__run_date=day
+        ).values_list("communication_id", "invoice__number", "step_position"):
+            items_of.setdefault(comm_id, []).append((number, position))
+        for comm in comms:
+            items = tuple(sorted(items_of.get(comm.pk, [])))
             awaiting = comm.status == CommStatus.AWAITING_APPROVAL
             shown = items if comm.purpose == "reminder" else tuple(n for n, _ in items)
             rows.append((comm.customer.reference, comm.channel, comm.purpose, comm.template,
                          awaiting, shown))  # fmt: skip
         return sorted(rows)
 
-    def explained(self, day: dt.date) -> dict[str, dict[str, str]]:
+    def explained(self, comms: list[Communication]) -> dict[str, dict[str, str]]:
         """What the explanations of the day's reminders say was held back or paused, and
         why, by customer."""
         found: dict[str, dict[str, str]] = {}
-        reminders = Communication.objects.filter(
-            organisation=self.org, run_date=day, purpose=CommPurpose.REMINDER
-        )
-        for comm in reminders.select_related("customer"):
+        for comm in comms:
+            if comm.purpose != CommPurpose.REMINDER:
+                continue
             mine = found.setdefault(comm.customer.reference, {})
             for line in comm.explanation["postponed_or_suspended"]:
                 if line["why"] == "suspended":
@@ -244,12 +258,8 @@ class World:
                     mine.update(dict.fromkeys(line["items"], "contact_gap"))
         return found
 
-    def awaiting(self, day: dt.date) -> list[Communication]:
-        return list(
-            Communication.objects.filter(
-                organisation=self.org, run_date=day, status=CommStatus.AWAITING_APPROVAL
-            ).order_by("pk")
-        )
+    def awaiting(self, comms: list[Communication]) -> list[Communication]:
+        return [comm for comm in comms if comm.status == CommStatus.AWAITING_APPROVAL]
 
     def levels(self) -> dict[str, int]:
         states = dict(ItemState.objects.values_list("invoice__number", "level"))
