@@ -27,6 +27,23 @@ def test_it_migrates_a_fresh_database_on_first_use(tmp_path):
     assert json.loads(report.stdout)["organisation"] == "fresh"
 
 
+@pytest.mark.django_db
+def test_it_finds_a_migration_pending_when_one_file_is_not_recorded():
+    # The start's shortcut (every file recorded: nothing to do) must not hide an upgrade.
+    from django.db import connection
+
+    from relance import cli
+
+    assert cli._migrations_pending() is False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM django_migrations WHERE app = 'audit' AND name = "
+            "(SELECT MAX(name) FROM django_migrations WHERE app = 'audit')"
+        )
+    assert cli._all_recorded() is False
+    assert cli._migrations_pending() is True
+
+
 @pytest.mark.once("sqlite")  # its own processes on a SQLite file
 def test_it_explains_when_no_organisation_exists(tmp_path):
     out = relance(tmp_path, "report", "aged-balance")

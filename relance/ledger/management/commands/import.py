@@ -35,9 +35,6 @@ class Command(BaseCommand):
         "life-cycle statuses, or a bank statement (CAMT.053, a ZIP of them, a bank CSV with "
         "--format bank-csv); the format is detected from the file."
     )
-    # A daily command: Django's system checks (importing every URL and the API's schemas)
-    # cost a second of each import and say nothing about it (`relance check` runs them).
-    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
