@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import html
 import re
+from decimal import Decimal
 
 import factories as make
 import pytest
@@ -368,6 +369,33 @@ def test_the_amounts_typed_in_rules_and_steps_read_with_their_currency(
     steps = client.get(reverse("console:scenario", args=[example.slug])).content.decode()
     units = re.findall(r'name="step_(?:min|max)_amount"[^>]*> <span class="unit">([^<]*)<', steps)
     assert units and set(units) == {sign}
+
+
+@pytest.mark.parametrize("typed", ["20 000,50", "20000,50", "20000.50", "20\u202f000,50"])
+def test_a_french_reader_reads_and_types_amounts_the_french_way(
+    client_of, org, example, manager, settings, typed
+):
+    """The stored amounts show as a French reader writes them (20 000,50) in the rules' and
+    the steps' inputs; typed that way or the stored way, they save the same."""
+    client = client_of(manager)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    rules = [{"name": "Gros", "scenario": "example", "min_invoice_amount": typed}]
+    data = rows_to_post(rules, prefix="rule", columns=RULE_COLUMNS)
+    saved = client.post(reverse("console:scenario_rules"), {**data, "op": "save"})
+    assert saved.status_code == 302
+    assert SegmentRule.objects.get().min_invoice_amount == Decimal("20000.50")
+    page = client.get(reverse("console:scenario_rules")).content.decode()
+    [shown] = re.findall(r'name="rule_min_invoice_amount" value="([^"]*)"', page)
+    assert re.fullmatch("20[\u00a0\u202f ]000,50", html.unescape(shown)), shown
+    assert ">Toutes</option>" in page  # the blank risk class, capitalised as the others
+
+    rows = step_rows(example)
+    rows[0]["min_amount"] = typed
+    assert post_steps(client, example, rows).status_code == 302
+    assert example.steps.order_by("position").first().min_amount == Decimal("20000.50")
+    steps = client.get(reverse("console:scenario", args=[example.slug])).content.decode()
+    shown = re.findall(r'name="step_min_amount" value="([^"]*)"', steps)[0]
+    assert re.fullmatch("20[\u00a0\u202f ]000,50", html.unescape(shown)), shown
 
 
 # -- the list, the simulation, queries ------------------------------------------------------------

@@ -30,6 +30,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from relance.accounts.models import Organisation
 from relance.channels import overrides
+from relance.channels.formatting import amount_input, read_amount
 from relance.channels.models import TemplatePart
 from relance.console.access import Can, console_view
 from relance.dunning import defaults, run_errors, scenarios_io, segments
@@ -133,8 +134,17 @@ def _step_mapping(row: Mapping[str, str]) -> dict[str, Any]:
         raw["min_gap"] = _number(row["min_gap"])
     for key in ("min_amount", "max_amount"):
         if row[key].strip():
-            raw[key] = row[key].strip().replace(",", ".")
+            raw[key] = _amount(row[key])
     return raw
+
+
+def _amount(text: str) -> str:
+    """An amount typed the reader's way or the stored one, as the validator reads it (what
+    is not a number as typed: refused with its value)."""
+    try:
+        return str(read_amount(text))
+    except ValueError:
+        return text.strip()
 
 
 def _rule_mapping(row: Mapping[str, str]) -> dict[str, Any]:
@@ -142,7 +152,7 @@ def _rule_mapping(row: Mapping[str, str]) -> dict[str, Any]:
     if row["risk_class"]:
         raw["risk_class"] = row["risk_class"]
     if row["min_invoice_amount"].strip():
-        raw["min_invoice_amount"] = row["min_invoice_amount"].strip().replace(",", ".")
+        raw["min_invoice_amount"] = _amount(row["min_invoice_amount"])
     for key in ("min_years", "max_years"):
         if row[key].strip():
             raw[key] = _number(row[key])
@@ -157,8 +167,8 @@ def _step_row(step: StepDef) -> dict[str, str]:
         "channel": step.channel,
         "template": step.template,
         "mode": step.mode,
-        "min_amount": "" if step.min_amount is None else str(step.min_amount),
-        "max_amount": "" if step.max_amount is None else str(step.max_amount),
+        "min_amount": amount_input(step.min_amount),
+        "max_amount": amount_input(step.max_amount),
     }
 
 
@@ -178,9 +188,7 @@ def _rule_row(rule: RuleDef) -> dict[str, str]:
         "name": rule.name,
         "scenario": rule.scenario,
         "risk_class": rule.risk_class,
-        "min_invoice_amount": ""
-        if rule.min_invoice_amount is None
-        else str(rule.min_invoice_amount),
+        "min_invoice_amount": amount_input(rule.min_invoice_amount),
         "min_years": "" if rule.min_years is None else str(rule.min_years),
         "max_years": "" if rule.max_years is None else str(rule.max_years),
     }
