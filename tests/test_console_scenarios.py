@@ -15,6 +15,7 @@ import pytest
 from django.urls import reverse
 
 from relance.audit.models import AuditEvent
+from relance.channels.models import MessageTemplate
 from relance.dunning import scenarios_io, segments
 from relance.dunning.models import ItemState, Scenario, SegmentRule, Step
 from relance.dunning.segments import CustomerFacts, choose_scenario
@@ -91,6 +92,32 @@ def test_it_shows_the_steps_to_every_role_and_edits_only_for_managers(client_of,
     assert post_steps(client_of(collector), example, step_rows(example)).status_code == 403
 
 
+def test_a_steps_template_is_chosen_by_name_among_its_channels(
+    client_of, org, example, manager, settings
+):
+    """The template of a step: a choice of its channel's templates (the organisation's own
+    too) named in the reader's language, the code saved; a channel changed shows its own."""
+    MessageTemplate.objects.create(organisation=org, channel="email", language="fr",
+                                   slug="late_fees", part="txt", body="Frais")  # fmt: skip
+    client = client_of(manager)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    body = client.get(reverse("console:scenario", args=[example.slug])).content.decode()
+    first = re.search(r'<select name="step_template"[^>]*>(.*?)</select>', body).group(1)
+    options = dict(re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', first))
+    assert options["first_reminder"] == "Première relance"
+    assert "statement" not in options  # a letter's, not an e-mail's
+    assert options["late_fees"] == "Late fees"  # the organisation's own
+    assert '<input name="step_template"' not in body
+    rows = step_rows(example)
+    rows[0]["channel"] = "letter"
+    changed = post_steps(client, example, rows, op="channel", htmx=True).content.decode()
+    first = re.search(r'<select name="step_template"[^>]*>(.*?)</select>', changed).group(1)
+    assert 'value="statement"' in first and "late_fees" not in first
+    kept = rows[0]["template"]  # chosen still, the letters have none of that code
+    assert f'value="{kept}" title="{kept}" selected' in first
+    assert steps_of(example)[0][2] == "email"  # nothing saved by a channel changed
+
+
 def test_it_saves_steps_edited_in_place_with_an_audit_trail(client_of, org, example, manager):
     rows = step_rows(example)
     rows[1].update(offset="7", min_gap="4", mode="approval", min_amount="50,00")
@@ -142,7 +169,8 @@ def test_it_adds_moves_and_removes_rows_before_saving(client_of, org, example, m
     moved = post_steps(client, example, rows, op="up-3", htmx=True)
     body = moved.content.decode()
     assert "<html" not in body  # the form alone, swapped in place
-    assert body.index('value="call"') < body.index('value="first_reminder"')
+    names = re.findall(r'name="step_name" value="([^"]*)"', body)
+    assert names.index("call") < names.index("first_reminder")
     removed = post_steps(client, example, rows, op="remove-5").content.decode()
     assert removed.count('class="step-row') == 4
     assert len(steps_of(example)) == 5  # nothing written until Save

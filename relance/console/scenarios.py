@@ -34,6 +34,7 @@ from relance.channels.formatting import amount_input, read_amount
 from relance.channels.models import TemplatePart
 from relance.console.access import Can, console_view
 from relance.dunning import defaults, run_errors, scenarios_io, segments
+from relance.dunning.labels import template_label
 from relance.dunning.models import Scenario, SegmentRule, Step, StepChannel, StepMode
 from relance.dunning.scenarios_io import (
     Problem,
@@ -211,6 +212,8 @@ def _reorder(rows: list[dict[str, str]], op: str, names: Sequence[str]) -> bool:
     if op == "add":
         rows.append(_blank(names))
         return True
+    if op == "channel":  # a step's channel changed: its templates shown again
+        return True
     verb, _sep, number = op.partition("-")
     if verb not in ("remove", "up", "down") or not number.isdigit():
         return False
@@ -228,6 +231,27 @@ def _reorder(rows: list[dict[str, str]], op: str, names: Sequence[str]) -> bool:
 
 def _choices(enum: Any) -> list[tuple[str, str]]:
     return [(value, str(label)) for value, label in enum.choices]
+
+
+def _templates_by_channel(organisation: Organisation) -> dict[str, set[str]]:
+    """The templates a step of each channel can name: the organisation's (shipped wordings
+    and its own, a registered letter's being the letters') and those its steps name."""
+    found: dict[str, set[str]] = {}
+    for entry in overrides.catalogue(organisation):
+        found.setdefault(entry.channel, set()).add(entry.slug)
+    found[StepChannel.REGISTERED_LETTER] = set(found.get(overrides.LETTER, ()))
+    for channel, template in Step.objects.filter(organisation=organisation).values_list(
+        "channel", "template"
+    ):
+        found.setdefault(channel, set()).add(template)
+    return found
+
+
+def _template_choices(templates: set[str], current: str) -> list[tuple[str, str]]:
+    """A select's choices: the templates by their names in the reader's language, the one
+    chosen among them even when its channel has no such template (nothing lost)."""
+    codes = (templates | {current}) - {""}
+    return sorted(((code, template_label(code)) for code in codes), key=lambda c: c[1].lower())
 
 
 # -- scenarios ------------------------------------------------------------------------------
@@ -359,10 +383,22 @@ def scenario_page(request: HttpRequest, slug: str) -> HttpResponse:
                 )
                 url = reverse("console:scenario", args=[scenario.slug])
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)  # type: ignore[attr-defined]
+    templates = _templates_by_channel(organisation)
     context = {
         "scenario": scenario,
         "values": values,
-        "rows": [(n, row, errors.rows.get(n, {})) for n, row in enumerate(rows, 1)],
+        "rows": [
+            (
+                n,
+                row,
+                errors.rows.get(n, {}),
+                _template_choices(templates.get(row["channel"], set()), row["template"]),
+            )
+            for n, row in enumerate(rows, 1)
+        ],
+        "thank_templates": _template_choices(
+            templates.get(StepChannel.EMAIL, set()), str(values["thank_template"] or "")
+        ),
         "errors": errors,
         "channels": _choices(StepChannel),
         "modes": _choices(StepMode),
