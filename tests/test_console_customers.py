@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
@@ -488,9 +489,10 @@ def test_it_records_a_promise_with_the_organisations_grace(client, acme, durand,
     page = client.get(f"/customers/{durand.pk}/").content.decode()
     assert 'name="promise-grace_days" value="4"' in page  # Organisation.promise_grace_days
     client.post(f"/customers/{durand.pk}/promise/", {"promise-promised_on": "2026-12-01",
-                "promise-invoice": str(invoice.pk), "promise-amount": "100",
+                "promise-invoice": str(invoice.pk), "promise-amount": "1 100,50",
                 "promise-grace_days": "4"})  # fmt: skip
     promise = Promise.objects.get(customer=durand)
+    assert promise.amount == Decimal("1100.50")  # typed the French way
     assert (promise.invoice, promise.grace_days, promise.promised_on) == (
         invoice,
         4,
