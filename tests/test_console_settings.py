@@ -85,6 +85,16 @@ def test_it_saves_the_minimum_balance_as_an_amount(admin, org):
     assert last_change().data["changes"] == {"min_balance": {"old": "1.00", "new": "5.50"}}
 
 
+def test_a_french_reader_reads_and_types_the_minimum_balance_the_french_way(admin, org, settings):
+    admin.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    admin.post(url("settings_dunning"), {"min_balance": "1 250,50", "contact_gap": "3",
+                                         "promise_grace_days": "2"})  # fmt: skip
+    assert str(fresh(org).min_balance) == "1250.50"
+    page = admin.get(url("settings_dunning")).content.decode()
+    [shown] = re.findall(r'name="min_balance" value="([^"]*)"', page)
+    assert re.fullmatch("1[\u00a0\u202f ]250,50", shown), shown
+
+
 INVALID = [
     ("settings", {"name": "Acme", "siren": "732 829 321"}, "siren"),
     ("settings", {"name": ""}, "name"),

@@ -28,6 +28,7 @@ from relance.accounts import agents, identity, logo, passwords, services
 from relance.accounts.models import Agent, AgentKind, Role
 from relance.audit import reading
 from relance.audit.actions import action_label
+from relance.channels.formatting import amount_input
 from relance.console.access import Can, console_view
 from relance.dunning.engine import public_holidays
 from relance.ledger import timeline
@@ -153,6 +154,8 @@ def _identity_section(request: HttpRequest, slug: str) -> HttpResponse:
     organisation = console.organisation
     section = SECTIONS[slug]
     initial = {name: _shown(getattr(organisation, name)) for name in section.fields}
+    if "min_balance" in initial:  # an amount as its reader writes it (20 000,00)
+        initial["min_balance"] = amount_input(organisation.min_balance)
     form = section_form(section, initial=initial)
     if request.method == "POST":
         form = section_form(section, request.POST, initial=initial)
