@@ -61,7 +61,7 @@ LABELS: dict[str, Any] = {
     "portal.link_revoked": pgettext_lazy("audit action", "Portal link revoked"),
     "portal.paid": pgettext_lazy("audit action", "Payment reported on the portal"),
     "portal.promise": pgettext_lazy("audit action", "Promise made on the portal"),
-    "promise.made": pgettext_lazy("audit action", "Promise recorded"),
+    "promise.added": pgettext_lazy("audit action", "Promise recorded"),
     "promise.kept": pgettext_lazy("audit action", "Promise kept"),
     "promise.broken": pgettext_lazy("audit action", "Promise broken"),
     "promise.cancelled": pgettext_lazy("audit action", "Promise cancelled"),
