@@ -99,3 +99,29 @@ def upload(page, base: str, path: Path) -> None:
     page.set_input_files("#import-file", str(path))
     page.click("#upload-button")
     page.wait_for_url(re.compile(r"/imports/[A-Za-z0-9_-]{16}/$"))
+
+
+# The fields whose shown text (an input's value, a select's chosen option) is wider than
+# the room the field gives it: measured with the field's own font, less its padding (and a
+# select's arrow).
+CUT = """root => {
+  const context = document.createElement("canvas").getContext("2d");
+  const cut = [];
+  const fields = "input:not([type=hidden]):not([type=checkbox]):not([type=radio]), select";
+  for (const field of root.querySelectorAll(fields)) {
+    const text = field.tagName === "SELECT"
+      ? (field.selectedOptions[0] || {text: ""}).text : field.value;
+    if (!text) continue;
+    const style = getComputedStyle(field);
+    context.font = style.font;
+    const room = field.clientWidth - parseFloat(style.paddingLeft)
+      - parseFloat(style.paddingRight) - (field.tagName === "SELECT" ? 20 : 0);
+    if (context.measureText(text).width > room + 0.5) cut.push(field.name + ": " + text);
+  }
+  return cut;
+}"""
+
+
+def cut_fields(page, selector: str) -> list[str]:
+    """The fields in ``selector`` whose text does not show whole ("name: text")."""
+    return page.locator(selector).evaluate(CUT)

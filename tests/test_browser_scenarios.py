@@ -9,12 +9,13 @@ import re
 
 import factories as make
 import pytest
-from browsing import BROWSER_TESTS, PHONE, fits_a_phone, overflow, shoot, sign_in
+from browsing import BROWSER_TESTS, PHONE, cut_fields, fits_a_phone, overflow, shoot, sign_in
 from playwright.sync_api import expect
 
 pytestmark = BROWSER_TESTS
 
 TODAY = dt.date.today()
+TOO_WIDE = "el => el.scrollWidth - el.parentElement.clientWidth"
 
 
 @pytest.fixture
@@ -81,6 +82,9 @@ def test_it_shows_the_scenario_pages_at_desktop_and_phone_width(live_server, pag
         browser_page.goto(f"{live_server.url}/scenarios/example/")
         assert browser_page.locator(".step-row").count() == 3
         shoot(browser_page, "scenario")
+        if browser_page is page:  # on a desktop every field's text whole
+            assert cut_fields(browser_page, "#scenario-form") == []
+            assert browser_page.locator("#steps").evaluate(TOO_WIDE) <= 0  # no sideways scroll
         browser_page.goto(f"{live_server.url}/scenarios/rules/")
         shoot(browser_page, "scenario-rules")
         browser_page.goto(f"{live_server.url}/scenarios/example/simulation/")
@@ -113,8 +117,10 @@ def test_it_edits_steps_and_counts_rules_live(live_server, page, acme):
     last = page.locator(".step-row").nth(3)
     last.locator("input[name=step_name]").fill("Mise en demeure")
     last.locator("input[name=step_offset]").fill("35")
-    last.locator("input[name=step_template]").fill("formal_notice")
+    # A channel chosen, its templates to choose from, by their names (the code saved).
     last.locator("select[name=step_channel]").select_option("letter")
+    expect(last.locator("select[name=step_template] option[value=statement]")).to_have_count(1)
+    last.locator("select[name=step_template]").select_option(label="Mise en demeure")
     page.locator("#save-scenario").click()
     page.wait_for_selector(".message")
     assert page.locator(".step-row").count() == 4

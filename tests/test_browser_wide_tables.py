@@ -9,7 +9,16 @@ import datetime as dt
 
 import factories as f
 import pytest
-from browsing import BROWSER_TESTS, DESKTOP, PHONE, fits_a_phone, overflow, shoot, sign_in
+from browsing import (
+    BROWSER_TESTS,
+    DESKTOP,
+    PHONE,
+    cut_fields,
+    fits_a_phone,
+    overflow,
+    shoot,
+    sign_in,
+)
 
 pytestmark = BROWSER_TESTS
 
@@ -103,6 +112,8 @@ def test_the_wide_tables_fit_the_desktop_and_the_phone(live_server, page, lived,
         shoot(page, f"{name}-{language}")
         if any(too_wide(page, table)) or overflow(page, "main"):
             wide[path] = too_wide(page, table)
+        if cut_fields(page, "main"):  # every field's text whole, none cut at its end
+            wide[f"{path} cut"] = cut_fields(page, "main")
         if overflow(page, "nav.nav"):  # every section in sight, none behind a scroll
             wide["nav"] = overflow(page, "nav.nav")
         page.set_viewport_size(PHONE)

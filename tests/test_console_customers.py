@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,14 @@ from django.test.utils import CaptureQueriesContext
 
 from relance.audit.models import AuditEvent
 from relance.dunning import customer_list
-from relance.dunning.models import CommStatus, CustomerScenario, Promise, Rate, SegmentRule
+from relance.dunning.models import (
+    CommStatus,
+    CustomerScenario,
+    Promise,
+    Rate,
+    Scenario,
+    SegmentRule,
+)
 from relance.ledger.models import Contact, Dispute, Hold, TimelineEvent
 
 D = date(2026, 11, 23)  # a Monday
@@ -481,9 +489,10 @@ def test_it_records_a_promise_with_the_organisations_grace(client, acme, durand,
     page = client.get(f"/customers/{durand.pk}/").content.decode()
     assert 'name="promise-grace_days" value="4"' in page  # Organisation.promise_grace_days
     client.post(f"/customers/{durand.pk}/promise/", {"promise-promised_on": "2026-12-01",
-                "promise-invoice": str(invoice.pk), "promise-amount": "100",
+                "promise-invoice": str(invoice.pk), "promise-amount": "1 100,50",
                 "promise-grace_days": "4"})  # fmt: skip
     promise = Promise.objects.get(customer=durand)
+    assert promise.amount == Decimal("1100.50")  # typed the French way
     assert (promise.invoice, promise.grace_days, promise.promised_on) == (
         invoice,
         4,
@@ -570,3 +579,17 @@ def test_it_keeps_assigning_to_managers(client, durand, people, other_collector)
 def test_it_refuses_a_get_on_an_action(client, durand, people):
     signed_in(client, people["manager"])
     assert client.get(f"/customers/{durand.pk}/note/").status_code == 405
+
+
+def test_the_scenarios_reason_says_its_amounts_with_their_currencies(client, acme, durand, people):
+    """An open item over a rule's threshold: the item's amount in its own currency, the
+    threshold in the organisation's, each as the reader's language writes money."""
+    make.invoice(durand, due=D - timedelta(days=3), amount="12000.00", currency="USD")
+    SegmentRule.objects.create(organisation=acme, position=1, name="Big",
+                               scenario=Scenario.objects.filter(organisation=acme).first(),
+                               min_invoice_amount="10000.00")  # fmt: skip
+    client = signed_in(client, people["viewer"])
+    client.cookies["django_language"] = "fr"
+    page = client.get(f"/customers/{durand.pk}/")
+    said = re.sub(r"[\u00a0\u202f]", " ", page.content.decode())
+    assert "une pièce ouverte de 12 000,00 $, pour un seuil de 10 000,00 €" in said

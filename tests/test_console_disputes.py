@@ -154,10 +154,11 @@ def test_it_resolves_with_a_credit_note_recorded_through_the_ledger(
     dispute = make.dispute(invoice, on=today - days(10), reason="price", amount=Decimal("150"))
     signed_in(client, cast["collector"])
     page = client.get(reverse("console:dispute", args=[dispute.pk]))
-    assert b'name="credit_amount"' in page.content and b"150.00" in page.content
+    # The amount as its French reader writes it, and types it back.
+    assert b'name="credit_amount"' in page.content and b'value="150,00"' in page.content
 
     answer = client.post(reverse("console:dispute_resolve", args=[dispute.pk]), {
-        "outcome": "credit_note", "credit_reference": "AV-2026-017", "credit_amount": "150.00",
+        "outcome": "credit_note", "credit_reference": "AV-2026-017", "credit_amount": "150,00",
         "resolution": "price list of 2025 applied",
     })  # fmt: skip
 

@@ -8,12 +8,14 @@ import dataclasses
 import datetime as dt
 import html
 import re
+from decimal import Decimal
 
 import factories as make
 import pytest
 from django.urls import reverse
 
 from relance.audit.models import AuditEvent
+from relance.channels.models import MessageTemplate
 from relance.dunning import scenarios_io, segments
 from relance.dunning.models import ItemState, Scenario, SegmentRule, Step
 from relance.dunning.segments import CustomerFacts, choose_scenario
@@ -90,6 +92,32 @@ def test_it_shows_the_steps_to_every_role_and_edits_only_for_managers(client_of,
     assert post_steps(client_of(collector), example, step_rows(example)).status_code == 403
 
 
+def test_a_steps_template_is_chosen_by_name_among_its_channels(
+    client_of, org, example, manager, settings
+):
+    """The template of a step: a choice of its channel's templates (the organisation's own
+    too) named in the reader's language, the code saved; a channel changed shows its own."""
+    MessageTemplate.objects.create(organisation=org, channel="email", language="fr",
+                                   slug="late_fees", part="txt", body="Frais")  # fmt: skip
+    client = client_of(manager)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    body = client.get(reverse("console:scenario", args=[example.slug])).content.decode()
+    first = re.search(r'<select name="step_template"[^>]*>(.*?)</select>', body).group(1)
+    options = dict(re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', first))
+    assert options["first_reminder"] == "Première relance"
+    assert "statement" not in options  # a letter's, not an e-mail's
+    assert options["late_fees"] == "Late fees"  # the organisation's own
+    assert '<input name="step_template"' not in body
+    rows = step_rows(example)
+    rows[0]["channel"] = "letter"
+    changed = post_steps(client, example, rows, op="channel", htmx=True).content.decode()
+    first = re.search(r'<select name="step_template"[^>]*>(.*?)</select>', changed).group(1)
+    assert 'value="statement"' in first and "late_fees" not in first
+    kept = rows[0]["template"]  # chosen still, the letters have none of that code
+    assert f'value="{kept}" title="{kept}" selected' in first
+    assert steps_of(example)[0][2] == "email"  # nothing saved by a channel changed
+
+
 def test_it_saves_steps_edited_in_place_with_an_audit_trail(client_of, org, example, manager):
     rows = step_rows(example)
     rows[1].update(offset="7", min_gap="4", mode="approval", min_amount="50,00")
@@ -141,7 +169,8 @@ def test_it_adds_moves_and_removes_rows_before_saving(client_of, org, example, m
     moved = post_steps(client, example, rows, op="up-3", htmx=True)
     body = moved.content.decode()
     assert "<html" not in body  # the form alone, swapped in place
-    assert body.index('value="call"') < body.index('value="first_reminder"')
+    names = re.findall(r'name="step_name" value="([^"]*)"', body)
+    assert names.index("call") < names.index("first_reminder")
     removed = post_steps(client, example, rows, op="remove-5").content.decode()
     assert removed.count('class="step-row') == 4
     assert len(steps_of(example)) == 5  # nothing written until Save
@@ -368,6 +397,33 @@ def test_the_amounts_typed_in_rules_and_steps_read_with_their_currency(
     steps = client.get(reverse("console:scenario", args=[example.slug])).content.decode()
     units = re.findall(r'name="step_(?:min|max)_amount"[^>]*> <span class="unit">([^<]*)<', steps)
     assert units and set(units) == {sign}
+
+
+@pytest.mark.parametrize("typed", ["20 000,50", "20000,50", "20000.50", "20\u202f000,50"])
+def test_a_french_reader_reads_and_types_amounts_the_french_way(
+    client_of, org, example, manager, settings, typed
+):
+    """The stored amounts show as a French reader writes them (20 000,50) in the rules' and
+    the steps' inputs; typed that way or the stored way, they save the same."""
+    client = client_of(manager)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    rules = [{"name": "Gros", "scenario": "example", "min_invoice_amount": typed}]
+    data = rows_to_post(rules, prefix="rule", columns=RULE_COLUMNS)
+    saved = client.post(reverse("console:scenario_rules"), {**data, "op": "save"})
+    assert saved.status_code == 302
+    assert SegmentRule.objects.get().min_invoice_amount == Decimal("20000.50")
+    page = client.get(reverse("console:scenario_rules")).content.decode()
+    [shown] = re.findall(r'name="rule_min_invoice_amount" value="([^"]*)"', page)
+    assert re.fullmatch("20[\u00a0\u202f ]000,50", html.unescape(shown)), shown
+    assert ">Toutes</option>" in page  # the blank risk class, capitalised as the others
+
+    rows = step_rows(example)
+    rows[0]["min_amount"] = typed
+    assert post_steps(client, example, rows).status_code == 302
+    assert example.steps.order_by("position").first().min_amount == Decimal("20000.50")
+    steps = client.get(reverse("console:scenario", args=[example.slug])).content.decode()
+    shown = re.findall(r'name="step_min_amount" value="([^"]*)"', steps)[0]
+    assert re.fullmatch("20[\u00a0\u202f ]000,50", html.unescape(shown)), shown
 
 
 # -- the list, the simulation, queries ------------------------------------------------------------

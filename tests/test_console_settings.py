@@ -4,6 +4,7 @@ from its content and served to members only; closure days; the audit trail page.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 
@@ -82,6 +83,16 @@ def test_it_saves_the_minimum_balance_as_an_amount(admin, org):
                                          "promise_grace_days": "2"})  # fmt: skip
     assert str(fresh(org).min_balance) == "5.50"
     assert last_change().data["changes"] == {"min_balance": {"old": "1.00", "new": "5.50"}}
+
+
+def test_a_french_reader_reads_and_types_the_minimum_balance_the_french_way(admin, org, settings):
+    admin.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    admin.post(url("settings_dunning"), {"min_balance": "1 250,50", "contact_gap": "3",
+                                         "promise_grace_days": "2"})  # fmt: skip
+    assert str(fresh(org).min_balance) == "1250.50"
+    page = admin.get(url("settings_dunning")).content.decode()
+    [shown] = re.findall(r'name="min_balance" value="([^"]*)"', page)
+    assert re.fullmatch("1[\u00a0\u202f ]250,50", shown), shown
 
 
 INVALID = [
@@ -302,6 +313,35 @@ def test_it_lists_the_trail_filtered_with_each_event_readable(admin, org, other_
     assert "dispute on F1" in by_bob and "changed name" not in by_bob
     later = admin.get(url("settings_audit"), {"since": "2999-01-01"}).content.decode()
     assert 'id="audit-empty"' in later
+
+
+def test_the_trail_names_each_action_in_the_readers_language(admin, org, settings):
+    """An action by its label in the reader's language, its code beside it for support; an
+    action without a label by its code."""
+    trail.record(org, "dispute.opened", summary="dispute on F1")
+    trail.record(org, "zorglub.frobbed", summary="something new")
+    admin.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    page = admin.get(url("settings_audit")).content.decode()
+    cells = re.findall(r'<td data-label="Action">(.*?)</td>', page)
+    assert any(cell.startswith('<span class="audit-action">Litige ouvert</span>')
+               and ">dispute.opened</code>" in cell for cell in cells), cells  # fmt: skip
+    assert '<span class="audit-action">zorglub.frobbed</span>' in page
+    assert "(zorglub.frobbed)" not in page and page.count(">zorglub.frobbed<") == 1
+
+
+def test_a_kept_summary_reads_in_the_readers_language_others_as_recorded(admin, org, settings):
+    """A summary recorded as a message and its values is written in English and said again
+    in the reader's language, the timeline's way; a plain one stays as recorded."""
+    from relance.ledger.timeline import Text
+
+    event = trail.record(org, "dispute.opened", summary=Text("Dispute opened"))
+    trail.record(org, "hold.placed", summary="hold placed by hand")
+    assert event.summary == "Dispute opened"
+    admin.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    page = admin.get(url("settings_audit")).content.decode()
+    assert "<span>Litige ouvert</span>" in page
+    assert '<span lang="en">hold placed by hand</span>' in page
+    assert "_text" not in page  # the kept text is no detail of the event
 
 
 def test_it_pages_the_trail(admin, org):

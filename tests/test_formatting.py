@@ -7,9 +7,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 from django.utils import translation
 
-from relance.channels.formatting import long_date, money, percent, short_date
+from relance.channels.formatting import (
+    amount_input,
+    long_date,
+    money,
+    percent,
+    read_amount,
+    short_date,
+)
 
 
 def test_it_writes_money_in_the_readers_language():
@@ -57,3 +65,33 @@ def test_it_reads_an_amount_and_a_date_a_json_record_keeps_as_text():
         assert money("", "EUR") == short_date("") == ""
     with translation.override("en"):
         assert short_date("2026-06-19") == "19 Jun 2026"
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "read"),
+    [("fr", "20 000,50", "20000.50"), ("fr", "20\u202f000,50", "20000.50"),
+     ("fr", "20000.50", "20000.50"), ("fr", "20.000,50", "20000.50"), ("fr", "1,5", "1.5"),
+     ("en", "20,000.50", "20000.50"), ("en", "20,000", "20000"), ("en", "1,5", "1.5"),
+     ("en", " 12 ", "12"), ("fr", "", None)],
+)  # fmt: skip
+def test_it_reads_an_amount_typed_the_readers_way_or_the_stored_one(language, typed, read):
+    with translation.override(language):
+        assert read_amount(typed) == (None if read is None else Decimal(read))
+
+
+@pytest.mark.parametrize("typed", ["abc", "1.2.3", "NaN", "Infinity", "12 €"])
+def test_it_refuses_what_is_no_amount(typed):
+    with translation.override("fr"), pytest.raises(ValueError):
+        read_amount(typed)
+
+
+def test_an_input_shows_an_amount_as_its_reader_writes_it_and_reads_it_back():
+    for language in ("fr", "en"):
+        with translation.override(language):
+            shown = amount_input(Decimal("1234567.5"))
+            assert read_amount(shown) == Decimal("1234567.50"), shown
+    with translation.override("fr"):
+        assert amount_input(Decimal("20000")).replace("\u202f", " ").replace("\xa0", " ") == (
+            "20 000,00"
+        )
+        assert amount_input(None) == ""

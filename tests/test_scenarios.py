@@ -752,9 +752,9 @@ def test_it_loads_the_rules_the_default_and_the_explicit_choices_in_three_querie
     assert [(r.position, r.scenario_id) for r in rules] == [
         (1, ids["high-risk"]), (2, ids["key-account"]), (3, ids["trusted-partner"]),
     ]  # fmt: skip
-    assert rules[2] == Rule(
-        3, "Client fidèle (5 ans et plus, risque faible)", ids["trusted-partner"], "low", None, 5
-    )
+    name = "Client fidèle (5 ans et plus, risque faible)"
+    expected = Rule(3, name, ids["trusted-partner"], "low", None, 5, currency=installed.currency)
+    assert rules[2] == expected
     assert default == ids["standard"]
     assert explicit == {customer.pk: ids["key-account"]}
 

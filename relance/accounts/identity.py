@@ -15,7 +15,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
@@ -33,6 +33,7 @@ from stdnum.iso7064 import mod_97_10
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
+from relance.channels.formatting import read_amount
 from relance.lib.dates import out_of_range
 
 if TYPE_CHECKING:
@@ -119,11 +120,13 @@ _contact_gap = _days(MAX_CONTACT_GAP)
 
 
 def _amount(value: str | Decimal) -> Decimal:
-    try:
-        amount = Decimal(str(value).strip().replace(",", "."))
-    except InvalidOperation:
+    try:  # typed the reader's way (20 000,50) or the stored one
+        amount = read_amount(str(value))
+    except ValueError:
         raise ValueError(f"{value!r} is not an amount") from None
-    if not amount.is_finite() or amount < 0 or amount != round(amount, 2):
+    if amount is None:
+        raise ValueError(f"{value!r} is not an amount")
+    if amount < 0 or amount != round(amount, 2):
         raise ValueError(f"{value!r} is not an amount of zero or more, in cents at most")
     if amount > MAX_MIN_BALANCE:
         raise ValueError(f"at most {MAX_MIN_BALANCE}")

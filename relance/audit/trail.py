@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import models
+from django.utils import translation
 
 from relance.audit.models import AuditEvent
+from relance.ledger import timeline
+from relance.ledger.timeline import Text
 from relance.lib.output import jsonable
 
 if TYPE_CHECKING:
@@ -40,14 +43,21 @@ def record(
     user_id: int | None = None,
     actor: str | None = None,
     target: models.Model | tuple[str, object] | None = None,
-    summary: str = "",
+    summary: Text | str = "",
     data: dict[str, Any] | None = None,
     request: HttpRequest | None = None,
 ) -> AuditEvent:
     """Appends one event. ``actor`` defaults to the user's name (``user``, or the user whose
     id is ``user_id``, as the services receive it), else the command's login. ``target`` is a
     model instance or a (type, id) pair. ``data`` may hold Decimals and dates (written as
-    exact strings and ISO dates); a text under a key that names a secret is redacted."""
+    exact strings and ISO dates); a text under a key that names a secret is redacted.
+    ``summary`` a ``timeline.Text`` is written in English, the trail's language, and kept
+    in ``data`` as a customer's timeline keeps it: a page says it again in its reader's
+    language (``timeline.shown``)."""
+    text = summary
+    if not isinstance(summary, str):
+        with translation.override("en"):
+            summary = timeline.render(summary)
     request_user = getattr(request, "user", None)
     if user is None and request_user is not None and request_user.is_authenticated:
         user = request_user
@@ -76,7 +86,7 @@ def record(
         object_type=object_type[:64],
         object_id=object_id[:64],
         summary=summary[:500],
-        data=_plain(data or {}),
+        data=timeline.with_kept(_plain(data or {}), text),
         ip=_client_ip(request),
     )
 

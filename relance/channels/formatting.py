@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import template
@@ -57,6 +57,48 @@ def _money(amount: Decimal, currency: str, language: str | None) -> str:
         # English puts a symbol before the amount, a code before it with a space.
         return f"{symbol}{number}" if currency in SYMBOLS else f"{currency}{NBSP}{number}"
     return f"{number}{NBSP}{symbol}"
+
+
+@register.filter
+def amount_input(amount: Decimal | int | str | None) -> str:
+    """An amount as a form's input shows it: the reader's way (``20 000,00`` in French,
+    ``20,000.00`` in English), without its currency (the input's unit says it); nothing for
+    none. ``read_amount`` reads it back, and the stored form too."""
+    if amount is None or amount == "":
+        return ""
+    return _money(Decimal(amount), "", translation.get_language())
+
+
+GROUPING = str.maketrans("", "", " \u00a0\u202f\u2009'")
+
+
+def read_amount(text: str) -> Decimal | None:
+    """An amount as people type it, in the reader's way or the stored one: ``20 000,00``,
+    ``20000,00``, ``20000.00``, ``20,000.00`` (the last of ``.`` and ``,`` is the decimal
+    mark; a lone ``,`` is one too, but an English ``20,000``); None for a blank;
+    ``ValueError`` for what is not a number (callers say so in their words)."""
+    cleaned = text.strip().translate(GROUPING)
+    if not cleaned:
+        return None
+    dot, comma = cleaned.rfind("."), cleaned.rfind(",")
+    if dot >= 0 and comma >= 0:
+        mark = "." if dot > comma else ","
+        grouping = "," if mark == "." else "."
+        cleaned = cleaned.replace(grouping, "").replace(mark, ".")
+    elif comma >= 0:
+        groups = cleaned.lstrip("+-").split(",")
+        english = translation.get_language() == "en"
+        if english and len(groups) > 1 and all(len(g) == 3 for g in groups[1:]):
+            cleaned = cleaned.replace(",", "")
+        else:
+            cleaned = cleaned.replace(",", ".")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(text) from None
+    if not value.is_finite():
+        raise ValueError(text)
+    return value
 
 
 @register.filter

@@ -618,8 +618,7 @@ def _note(
     organisation = letter.organisation
     timeline.record(organisation, letter.customer_id, kind, text,
                     data=facts, actor_id=getattr(user, "pk", None))  # fmt: skip
-    [summary] = timeline.summaries(organisation, [text])
-    trail.record(organisation, kind, user=user, target=letter, summary=summary, data=facts)
+    trail.record(organisation, kind, user=user, target=letter, summary=text, data=facts)
 
 
 def letters_of(organisation: Any, status: Iterable[str] | None = None) -> Any:

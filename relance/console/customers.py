@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from relance.accounts.models import Membership
+from relance.channels.formatting import read_amount
 from relance.console.access import Can, Console, console_view
 from relance.documents import handover
 from relance.documents.typesetting import DocumentError
@@ -228,13 +229,28 @@ class HoldForm(forms.Form):
         return data
 
 
+class AmountField(forms.DecimalField):
+    """An amount typed the reader's way (``1 234,50``) or the stored one (``1234.50``):
+    ``formatting.read_amount`` reads both."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = read_amount(value)
+            except ValueError:
+                raise forms.ValidationError(
+                    self.error_messages["invalid"], code="invalid"
+                ) from None
+        return super().to_python(value)
+
+
 class PromiseForm(forms.Form):
     promised_on = forms.DateField(label=gettext_lazy("Promised for"), widget=_date_input())
     invoice = forms.TypedChoiceField(
         label=gettext_lazy("Covers"), coerce=int, required=False, empty_value=None,
         widget=InvoiceSelect,
     )  # fmt: skip
-    amount = forms.DecimalField(
+    amount = AmountField(
         label=gettext_lazy("Amount"), required=False, min_value=Decimal("0.01"),
         max_digits=18, decimal_places=2,
     )  # fmt: skip
@@ -255,7 +271,7 @@ class DisputeForm(forms.Form):
         label=gettext_lazy("Invoices"), coerce=int, widget=InvoiceCheckboxes
     )
     reason = forms.ChoiceField(label=gettext_lazy("Reason"), choices=DisputeReason.choices)
-    amount = forms.DecimalField(
+    amount = AmountField(
         label=gettext_lazy("Disputed amount (one invoice)"), required=False,
         min_value=Decimal("0.01"), max_digits=18, decimal_places=2,
     )  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from relance.accounts.models import Membership, Role
+from relance.channels.formatting import amount_input, read_amount
 from relance.console.access import Can, Console, console_view
 from relance.dunning import actions, followup, pauses, plans
 from relance.dunning.models import PaymentPlan, Promise
@@ -80,15 +81,14 @@ def _pages(request: HttpRequest, number: int) -> dict[str, str]:
 
 def _amount(text: str, field: str) -> Decimal | None:
     """An amount as people type it (``1 234,50`` or ``1234.50``); blank is None."""
-    cleaned = text.replace("\u202f", "").replace("\xa0", "").replace(" ", "").replace(",", ".")
-    if not cleaned:
-        return None
     try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
+        value = read_amount(text)
+    except ValueError:
         message = _("%(field)s: “%(text)s” is not an amount")
         raise ValueError(message % {"field": field, "text": text}) from None
-    if not value.is_finite() or value <= 0 or value != value.quantize(Decimal("0.01")):
+    if value is None:
+        return None
+    if value <= 0 or value != value.quantize(Decimal("0.01")):
         raise ValueError(
             _("%(field)s: an amount above zero with at most two decimals") % {"field": field}
         )
@@ -433,7 +433,7 @@ class Builder:
         except (ValueError, plans.PlanError) as exc:
             self.errors.append(str(exc))
             return
-        self.lines = [(day.isoformat(), str(amount)) for day, amount in schedule]
+        self.lines = [(day.isoformat(), amount_input(amount)) for day, amount in schedule]
 
     def parse(self) -> list[tuple[dt.date, Decimal]] | None:
         try:

@@ -27,8 +27,11 @@ from django.utils.translation import gettext_lazy
 from relance.accounts import agents, identity, logo, passwords, services
 from relance.accounts.models import Agent, AgentKind, Role
 from relance.audit import reading
+from relance.audit.actions import action_label
+from relance.channels.formatting import amount_input
 from relance.console.access import Can, console_view
 from relance.dunning.engine import public_holidays
+from relance.ledger import timeline
 
 # -- the sections of the identity, each a form of the fields it sets ----------------------
 
@@ -151,6 +154,8 @@ def _identity_section(request: HttpRequest, slug: str) -> HttpResponse:
     organisation = console.organisation
     section = SECTIONS[slug]
     initial = {name: _shown(getattr(organisation, name)) for name in section.fields}
+    if "min_balance" in initial:  # an amount as its reader writes it (20 000,00)
+        initial["min_balance"] = amount_input(organisation.min_balance)
     form = section_form(section, initial=initial)
     if request.method == "POST":
         form = section_form(section, request.POST, initial=initial)
@@ -508,8 +513,12 @@ def audit(request: HttpRequest) -> HttpResponse:
     events = [
         {
             **reading.describe(event),
+            "label": action_label(event.action),
             "local": event.at.astimezone(zone),
-            "details": readable(event.data),
+            # A summary whose text is kept reads in the reader's language; others as written.
+            "summary": timeline.shown(event.summary, event.data),
+            "translated": timeline.KEPT in event.data,
+            "details": readable({k: v for k, v in event.data.items() if k != timeline.KEPT}),
         }
         for event in rows[:PAGE_SIZE]
     ]

@@ -30,9 +30,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from relance.accounts.models import Organisation
 from relance.channels import overrides
+from relance.channels.formatting import amount_input, read_amount
 from relance.channels.models import TemplatePart
 from relance.console.access import Can, console_view
 from relance.dunning import defaults, run_errors, scenarios_io, segments
+from relance.dunning.labels import template_label
 from relance.dunning.models import Scenario, SegmentRule, Step, StepChannel, StepMode
 from relance.dunning.scenarios_io import (
     Problem,
@@ -133,8 +135,17 @@ def _step_mapping(row: Mapping[str, str]) -> dict[str, Any]:
         raw["min_gap"] = _number(row["min_gap"])
     for key in ("min_amount", "max_amount"):
         if row[key].strip():
-            raw[key] = row[key].strip().replace(",", ".")
+            raw[key] = _amount(row[key])
     return raw
+
+
+def _amount(text: str) -> str:
+    """An amount typed the reader's way or the stored one, as the validator reads it (what
+    is not a number as typed: refused with its value)."""
+    try:
+        return str(read_amount(text))
+    except ValueError:
+        return text.strip()
 
 
 def _rule_mapping(row: Mapping[str, str]) -> dict[str, Any]:
@@ -142,7 +153,7 @@ def _rule_mapping(row: Mapping[str, str]) -> dict[str, Any]:
     if row["risk_class"]:
         raw["risk_class"] = row["risk_class"]
     if row["min_invoice_amount"].strip():
-        raw["min_invoice_amount"] = row["min_invoice_amount"].strip().replace(",", ".")
+        raw["min_invoice_amount"] = _amount(row["min_invoice_amount"])
     for key in ("min_years", "max_years"):
         if row[key].strip():
             raw[key] = _number(row[key])
@@ -157,8 +168,8 @@ def _step_row(step: StepDef) -> dict[str, str]:
         "channel": step.channel,
         "template": step.template,
         "mode": step.mode,
-        "min_amount": "" if step.min_amount is None else str(step.min_amount),
-        "max_amount": "" if step.max_amount is None else str(step.max_amount),
+        "min_amount": amount_input(step.min_amount),
+        "max_amount": amount_input(step.max_amount),
     }
 
 
@@ -178,9 +189,7 @@ def _rule_row(rule: RuleDef) -> dict[str, str]:
         "name": rule.name,
         "scenario": rule.scenario,
         "risk_class": rule.risk_class,
-        "min_invoice_amount": ""
-        if rule.min_invoice_amount is None
-        else str(rule.min_invoice_amount),
+        "min_invoice_amount": amount_input(rule.min_invoice_amount),
         "min_years": "" if rule.min_years is None else str(rule.min_years),
         "max_years": "" if rule.max_years is None else str(rule.max_years),
     }
@@ -203,6 +212,8 @@ def _reorder(rows: list[dict[str, str]], op: str, names: Sequence[str]) -> bool:
     if op == "add":
         rows.append(_blank(names))
         return True
+    if op == "channel":  # a step's channel changed: its templates shown again
+        return True
     verb, _sep, number = op.partition("-")
     if verb not in ("remove", "up", "down") or not number.isdigit():
         return False
@@ -220,6 +231,27 @@ def _reorder(rows: list[dict[str, str]], op: str, names: Sequence[str]) -> bool:
 
 def _choices(enum: Any) -> list[tuple[str, str]]:
     return [(value, str(label)) for value, label in enum.choices]
+
+
+def _templates_by_channel(organisation: Organisation) -> dict[str, set[str]]:
+    """The templates a step of each channel can name: the organisation's (shipped wordings
+    and its own, a registered letter's being the letters') and those its steps name."""
+    found: dict[str, set[str]] = {}
+    for entry in overrides.catalogue(organisation):
+        found.setdefault(entry.channel, set()).add(entry.slug)
+    found[StepChannel.REGISTERED_LETTER] = set(found.get(overrides.LETTER, ()))
+    for channel, template in Step.objects.filter(organisation=organisation).values_list(
+        "channel", "template"
+    ):
+        found.setdefault(channel, set()).add(template)
+    return found
+
+
+def _template_choices(templates: set[str], current: str) -> list[tuple[str, str]]:
+    """A select's choices: the templates by their names in the reader's language, the one
+    chosen among them even when its channel has no such template (nothing lost)."""
+    codes = (templates | {current}) - {""}
+    return sorted(((code, template_label(code)) for code in codes), key=lambda c: c[1].lower())
 
 
 # -- scenarios ------------------------------------------------------------------------------
@@ -351,10 +383,22 @@ def scenario_page(request: HttpRequest, slug: str) -> HttpResponse:
                 )
                 url = reverse("console:scenario", args=[scenario.slug])
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)  # type: ignore[attr-defined]
+    templates = _templates_by_channel(organisation)
     context = {
         "scenario": scenario,
         "values": values,
-        "rows": [(n, row, errors.rows.get(n, {})) for n, row in enumerate(rows, 1)],
+        "rows": [
+            (
+                n,
+                row,
+                errors.rows.get(n, {}),
+                _template_choices(templates.get(row["channel"], set()), row["template"]),
+            )
+            for n, row in enumerate(rows, 1)
+        ],
+        "thank_templates": _template_choices(
+            templates.get(StepChannel.EMAIL, set()), str(values["thank_template"] or "")
+        ),
         "errors": errors,
         "channels": _choices(StepChannel),
         "modes": _choices(StepMode),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from relance.accounts.models import Membership
 from relance.channels import overrides, templates
 from relance.channels.context import message_context
+from relance.channels.formatting import read_amount
 from relance.console.access import Can, Console, console_view
 from relance.dunning import batch, calls, task_titles, tasklist
 from relance.dunning.models import CommPurpose, Communication, CommunicationItem, Task
@@ -254,13 +255,11 @@ def calls_page(request: HttpRequest) -> HttpResponse:
 
 
 def _amount(text: str) -> Decimal | None:
-    text = text.strip().replace(" ", "").replace(",", ".")
-    if not text:
-        return None
     try:
-        return Decimal(text).quantize(Decimal("0.01"))
-    except InvalidOperation:
+        value = read_amount(text)
+    except ValueError:
         raise calls.CallError(_("The amount is not a number.")) from None
+    return None if value is None else value.quantize(Decimal("0.01"))
 
 
 @console_view(Can.WORK)

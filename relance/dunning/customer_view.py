@@ -161,7 +161,9 @@ def customer_view(
         penalties, penalty_totals, penalty_note = _penalties(customer, as_of, say)
     else:
         penalties, penalty_totals, penalty_note = _penalties_of_items(org, invoices, as_of, say)
-    scenario, scenario_note = _scenario(org, customer, summary.largest, as_of, say)
+    scenario, scenario_note = _scenario(
+        org, customer, summary.largest, summary.largest_currency, as_of, say
+    )
     case = policy.CustomerCase(
         customer_id=customer.pk,
         scenario=scenario[0] if scenario else policy.ScenarioSpec(None, "", ()),
@@ -221,6 +223,7 @@ class _OpenSummary:
     totals: dict[str, Decimal]  # balance per currency
     overdue: dict[str, Decimal]  # balance of the items due before the day, per currency
     largest: Decimal | None  # the largest balance, in any currency
+    largest_currency: str = ""  # its currency
 
 
 CENT = Decimal("0.01")
@@ -237,15 +240,16 @@ def _open_summary(open_invoices: Any, as_of: dt.date) -> _OpenSummary:
         )
         .order_by("currency")
     )  # fmt: skip
-    count, totals, overdue, largest = 0, {}, {}, None
+    count, totals, overdue, largest, largest_currency = 0, {}, {}, None, ""
     for row in rows:
         count += row["n"]
         totals[row["currency"]] = Decimal(row["total"]).quantize(CENT)
         if row["late"] is not None:
             overdue[row["currency"]] = Decimal(row["late"]).quantize(CENT)
         top = Decimal(row["largest"])
-        largest = top if largest is None else max(largest, top)
-    return _OpenSummary(count, totals, overdue, largest)
+        if largest is None or top > largest:
+            largest, largest_currency = top, row["currency"]
+    return _OpenSummary(count, totals, overdue, largest, largest_currency)
 
 
 def _penalties_of_items(
@@ -321,13 +325,18 @@ def _naming(say: Say) -> Say:
 
 
 def _scenario(
-    org: Organisation, customer: Customer, largest: Decimal | None, as_of: dt.date, say: Say
+    org: Organisation,
+    customer: Customer,
+    largest: Decimal | None,
+    currency: str,
+    as_of: dt.date,
+    say: Say,
 ) -> tuple[tuple[policy.ScenarioSpec, ScenarioView] | None, str]:
     try:
         rules, default, explicit = load_rules(org)
     except NoDefaultScenario as exc:
         return None, run_errors.shown(str(exc))
-    facts = CustomerFacts(customer.risk_class, customer.customer_since, largest, as_of)
+    facts = CustomerFacts(customer.risk_class, customer.customer_since, largest, as_of, currency)
     choice = choose_scenario(facts, rules, default, explicit.get(customer.pk), _naming(say))
     scenario = Scenario.objects.prefetch_related("steps").get(
         organisation=org, pk=choice.scenario_id

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_noop
 from relance.accounts.models import Organisation
 from relance.dunning.models import CustomerScenario, Scenario, SegmentRule
 from relance.ledger.models import Customer, Invoice
-from relance.lib.sentences import NO_VALUES, Say, written
+from relance.lib.sentences import NO_VALUES, Money, Say, written
 
 
 class NoDefaultScenario(LookupError):
@@ -58,6 +58,7 @@ class Rule:
     min_invoice_amount: Decimal | None = None
     min_years: int | None = None  # customer for at least so many whole years
     max_years: int | None = None  # customer for less than so many whole years
+    currency: str = ""  # the threshold's: the organisation's
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class CustomerFacts:
     # The largest open balance among the customer's items (None: nothing open).
     largest_open_amount: Decimal | None
     as_of: dt.date
+    largest_open_currency: str = ""  # that item's, when known (said with its amount)
 
 
 class Choice(NamedTuple):
@@ -96,7 +98,11 @@ def rule_match(rule: Rule, facts: CustomerFacts, say: Say = written) -> list[str
         largest = facts.largest_open_amount
         if largest is None or largest < rule.min_invoice_amount:
             return None
-        why.append(say(OPEN_ITEM, {"largest": largest, "minimum": rule.min_invoice_amount}))
+        values = {
+            "largest": Money(largest, facts.largest_open_currency),
+            "minimum": Money(rule.min_invoice_amount, rule.currency),
+        }
+        why.append(say(OPEN_ITEM, values))
     if rule.min_years is not None or rule.max_years is not None:
         if facts.customer_since is None:
             return None
@@ -142,6 +148,7 @@ def load_rules(organisation: Organisation) -> tuple[list[Rule], int, dict[int, i
             min_invoice_amount=row.min_invoice_amount,
             min_years=row.min_years,
             max_years=row.max_years,
+            currency=organisation.currency,
         )
         for row in SegmentRule.objects.filter(organisation=organisation).order_by("position")
     ]

@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 from django.utils import formats
 from django.utils.translation import gettext
 
+from relance.channels.formatting import money
+
 # ``written`` or ``shown``: how a caller wants the sentences said.
 Say = Callable[[str, Mapping[str, Any]], str]
 NO_VALUES: Mapping[str, Any] = MappingProxyType({})
@@ -29,6 +31,17 @@ class Sentence(NamedTuple):
 
     def shown(self) -> str:
         return shown(self.message, self.values)
+
+
+class Money(NamedTuple):
+    """An amount a sentence says with its currency: written as the record always wrote it
+    (``12000.00``), shown as ``money`` writes it (``12 000,00 €``)."""
+
+    amount: Decimal
+    currency: str = ""
+
+    def __str__(self) -> str:
+        return str(self.amount)
 
 
 # The sentence in English, its values as Python writes them (dates in ISO; a Sentence value
@@ -46,6 +59,8 @@ def shown(message: str, values: Mapping[str, Any] = NO_VALUES) -> str:
 def _shown(value: Any) -> Any:
     if isinstance(value, Sentence):
         return value.shown()
+    if isinstance(value, Money):
+        return money(value.amount, value.currency)
     if isinstance(value, dt.date):
         return formats.date_format(value, "SHORT_DATE_FORMAT")
     if isinstance(value, Decimal):
