@@ -79,7 +79,9 @@ def test_it_reads_an_amount_typed_the_readers_way_or_the_stored_one(language, ty
         assert read_amount(typed) == (None if read is None else Decimal(read))
 
 
-@pytest.mark.parametrize("typed", ["abc", "1.2.3", "NaN", "Infinity", "12 €"])
+@pytest.mark.parametrize(
+    "typed", ["abc", "1.2.3", "NaN", "Infinity", "12 €", "1e5", "1e999999", "1" * 17, "-", "."]
+)
 def test_it_refuses_what_is_no_amount(typed):
     with translation.override("fr"), pytest.raises(ValueError):
         read_amount(typed)

@@ -14,8 +14,9 @@ appear in the text and the HTML part, the same dates across a batch).
 from __future__ import annotations
 
 import functools
+import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -70,6 +71,9 @@ def amount_input(amount: Decimal | int | str | None) -> str:
 
 
 GROUPING = str.maketrans("", "", " \u00a0\u202f\u2009'")
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")
+# The amount columns are DECIMAL(18, 2): at most 16 digits before the mark.
+AMOUNT_INTEGER_DIGITS = 16
 
 
 def read_amount(text: str) -> Decimal | None:
@@ -92,11 +96,12 @@ def read_amount(text: str) -> Decimal | None:
             cleaned = cleaned.replace(",", "")
         else:
             cleaned = cleaned.replace(",", ".")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(text) from None
-    if not value.is_finite():
+    # Digits and one decimal mark only: no exponent ("1e999999" would pass Decimal and then
+    # fail every quantize), and no more digits than an amount column holds.
+    if not PLAIN_NUMBER.fullmatch(cleaned):
+        raise ValueError(text)
+    value = Decimal(cleaned)
+    if value and value.adjusted() >= AMOUNT_INTEGER_DIGITS:
         raise ValueError(text)
     return value
 
