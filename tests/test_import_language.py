@@ -237,9 +237,12 @@ def test_a_refused_bank_decision_is_said_in_the_readers_language():
     with translation.override("fr"), pytest.raises(services.BankError) as refused:
         services.parse_parts("=12")
     assert str(refused.value) == "'=12'\u00a0: indiquez un numéro de facture, NUMÉRO[=MONTANT]"
+    with translation.override("fr"), pytest.raises(services.BankError) as refused:
+        services.parse_parts("F-1=12,345")
+    assert str(refused.value) == "F-1\u00a0: au plus deux décimales (les centimes)"
     with translation.override("en"), pytest.raises(services.BankError) as refused:
-        services.parse_parts("F-1=12.345")
-    assert str(refused.value) == "'12.345' is not an amount above zero with at most two decimals"
+        services.parse_parts("F-1=1e5")  # an amount typed as people type them (lib.amounts)
+    assert str(refused.value) == "F-1: “1e5” is not an amount (write it like 1,234.56)"
 
 
 def test_a_scenario_simulated_without_a_default_is_explained_in_french(client):

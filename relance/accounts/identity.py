@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum import iso11649
@@ -33,7 +33,7 @@ from stdnum.iso7064 import mod_97_10
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
-from relance.channels.formatting import read_amount
+from relance.lib.amounts import Bound, check_amount
 from relance.lib.dates import out_of_range
 
 if TYPE_CHECKING:
@@ -120,17 +120,14 @@ _contact_gap = _days(MAX_CONTACT_GAP)
 
 
 def _amount(value: str | Decimal) -> Decimal:
-    try:  # typed the reader's way (20 000,50) or the stored one
-        amount = read_amount(str(value))
-    except ValueError:
-        raise ValueError(f"{value!r} is not an amount") from None
+    """Typed the reader's way (20 000,50) or the stored one; zero or more (the minimum
+    balance: an invoice owing this much or less is not dunned)."""
+    amount = check_amount(
+        value, gettext_lazy("Minimum balance"), Bound.ZERO_OR_MORE, maximum=MAX_MIN_BALANCE
+    )
     if amount is None:
         raise ValueError(f"{value!r} is not an amount")
-    if amount < 0 or amount != round(amount, 2):
-        raise ValueError(f"{value!r} is not an amount of zero or more, in cents at most")
-    if amount > MAX_MIN_BALANCE:
-        raise ValueError(f"at most {MAX_MIN_BALANCE}")
-    return amount.quantize(Decimal("0.01"))
+    return amount
 
 
 def _closed_days(value: str | Iterable[str | dt.date]) -> list[str]:

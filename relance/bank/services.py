@@ -50,6 +50,7 @@ from relance.ledger.models import (
 )
 from relance.ledger.payments import spread
 from relance.lib import bulk
+from relance.lib.amounts import AmountError, Bound, check_amount
 from relance.lib.bulk import plain
 from relance.lib.locks import organisation_lock
 from relance.lib.output import render_json
@@ -513,23 +514,22 @@ def parse_parts(text: str) -> list[tuple[str, Decimal | None]]:
             raise BankError(
                 _("%(word)s: give an invoice number, NUMBER[=AMOUNT]") % {"word": repr(word)}
             )
-        parts.append((number, _amount(value) if value else None))
+        parts.append((number, _amount(value, number) if value else None))
     if not parts:
         raise BankError(_("name at least one invoice"))
     return parts
 
 
-def _amount(text: str) -> Decimal:
+def _amount(text: str, number: str) -> Decimal:
+    """The amount an invoice takes, typed as every amount is (``lib.amounts``): above
+    zero, at most two decimals; the invoice named in what is wrong."""
     try:
-        value = Decimal(text.strip().replace(",", "."))
-    except ArithmeticError:
-        value = Decimal(-1)
-    if not value.is_finite() or value <= 0 or value != round(value, 2) or value >= Decimal("1e16"):
-        raise BankError(
-            _("%(text)s is not an amount above zero with at most two decimals")
-            % {"text": repr(text)}
-        )
-    return value.quantize(Decimal("0.01"))
+        value = check_amount(text, number, Bound.ABOVE_ZERO)
+    except AmountError as error:
+        raise BankError(str(error)) from None
+    if value is None:
+        raise BankError(_("%(field)s: an amount is needed") % {"field": number})
+    return value
 
 
 def queue(organisation: Organisation, *, limit: int | None = None) -> list[dict[str, Any]]:

@@ -76,11 +76,16 @@ PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")
 AMOUNT_INTEGER_DIGITS = 16
 
 
+class AmountTooLarge(ValueError):
+    """A number with more digits before its mark than an amount column holds."""
+
+
 def read_amount(text: str) -> Decimal | None:
     """An amount as people type it, in the reader's way or the stored one: ``20 000,00``,
     ``20000,00``, ``20000.00``, ``20,000.00`` (the last of ``.`` and ``,`` is the decimal
     mark; a lone ``,`` is one too, but an English ``20,000``); None for a blank;
-    ``ValueError`` for what is not a number (callers say so in their words)."""
+    ``ValueError`` for what is not a number, ``AmountTooLarge`` (one) for more than 16
+    digits before the mark (``lib.amounts.check_amount`` says so in the reader's words)."""
     cleaned = text.strip().translate(GROUPING)
     if not cleaned:
         return None
@@ -102,7 +107,7 @@ def read_amount(text: str) -> Decimal | None:
         raise ValueError(text)
     value = Decimal(cleaned)
     if value and value.adjusted() >= AMOUNT_INTEGER_DIGITS:
-        raise ValueError(text)
+        raise AmountTooLarge(text)
     return value
 
 

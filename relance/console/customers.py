@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -25,7 +24,6 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from relance.accounts.models import Membership
-from relance.channels.formatting import read_amount
 from relance.console.access import Can, Console, console_view
 from relance.documents import handover
 from relance.documents.typesetting import DocumentError
@@ -43,6 +41,7 @@ from relance.ledger.models import (
     Invoice,
     RiskClass,
 )
+from relance.lib.amounts import AmountField, Bound
 
 BUCKET_LABELS = {
     "not_due": gettext_lazy("Not due"), "1-30": gettext_lazy("1-30 days"),
@@ -229,31 +228,13 @@ class HoldForm(forms.Form):
         return data
 
 
-class AmountField(forms.DecimalField):
-    """An amount typed the reader's way (``1 234,50``) or the stored one (``1234.50``):
-    ``formatting.read_amount`` reads both."""
-
-    def to_python(self, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                value = read_amount(value)
-            except ValueError:
-                raise forms.ValidationError(
-                    self.error_messages["invalid"], code="invalid"
-                ) from None
-        return super().to_python(value)
-
-
 class PromiseForm(forms.Form):
     promised_on = forms.DateField(label=gettext_lazy("Promised for"), widget=_date_input())
     invoice = forms.TypedChoiceField(
         label=gettext_lazy("Covers"), coerce=int, required=False, empty_value=None,
         widget=InvoiceSelect,
     )  # fmt: skip
-    amount = AmountField(
-        label=gettext_lazy("Amount"), required=False, min_value=Decimal("0.01"),
-        max_digits=18, decimal_places=2,
-    )  # fmt: skip
+    amount = AmountField(label=gettext_lazy("Amount"), required=False, bound=Bound.ABOVE_ZERO)
     grace_days = forms.IntegerField(label=gettext_lazy("Grace (days)"), min_value=0, max_value=60)
     note = forms.CharField(
         label=gettext_lazy("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2})
@@ -272,9 +253,8 @@ class DisputeForm(forms.Form):
     )
     reason = forms.ChoiceField(label=gettext_lazy("Reason"), choices=DisputeReason.choices)
     amount = AmountField(
-        label=gettext_lazy("Disputed amount (one invoice)"), required=False,
-        min_value=Decimal("0.01"), max_digits=18, decimal_places=2,
-    )  # fmt: skip
+        label=gettext_lazy("Disputed amount (one invoice)"), required=False, bound=Bound.ABOVE_ZERO
+    )
     note = forms.CharField(
         label=gettext_lazy("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from relance.accounts.models import Membership, Role
-from relance.channels.formatting import amount_input, read_amount
+from relance.channels.formatting import amount_input
 from relance.console.access import Can, Console, console_view
 from relance.dunning import actions, followup, pauses, plans
 from relance.dunning.models import PaymentPlan, Promise
@@ -35,6 +35,7 @@ from relance.ledger.models import (
     Invoice,
     TimelineEvent,
 )
+from relance.lib.amounts import Bound, check_amount
 
 PAGE = 50
 FIRST_AFTER = 7  # days: the first instalment proposed a week from today
@@ -80,19 +81,9 @@ def _pages(request: HttpRequest, number: int) -> dict[str, str]:
 
 
 def _amount(text: str, field: str) -> Decimal | None:
-    """An amount as people type it (``1 234,50`` or ``1234.50``); blank is None."""
-    try:
-        value = read_amount(text)
-    except ValueError:
-        message = _("%(field)s: “%(text)s” is not an amount")
-        raise ValueError(message % {"field": field, "text": text}) from None
-    if value is None:
-        return None
-    if value <= 0 or value != value.quantize(Decimal("0.01")):
-        raise ValueError(
-            _("%(field)s: an amount above zero with at most two decimals") % {"field": field}
-        )
-    return value
+    """An amount as people type it (``1 234,50`` or ``1234.50``), above zero; blank is
+    None; ``AmountError`` (a ValueError) naming ``field`` otherwise."""
+    return check_amount(text, field, Bound.ABOVE_ZERO)
 
 
 def _date(text: str, field: str) -> dt.date:
@@ -239,7 +230,10 @@ def _open(request: HttpRequest, customer: Customer, invoices: list[Invoice]) -> 
     lines = [
         pauses.DisputedInvoice(
             by_id[pk],
-            _amount(request.POST.get(f"amount-{pk}", ""), by_id[pk].number),
+            _amount(
+                request.POST.get(f"amount-{pk}", ""),
+                _("Disputed amount of %(number)s") % {"number": by_id[pk].number},
+            ),
             request.POST.get(f"note-{pk}", "").strip(),
         )
         for pk in chosen

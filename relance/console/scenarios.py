@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from csp.decorators import csp
@@ -25,12 +25,13 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django_htmx.http import HttpResponseClientRedirect
 
 from relance.accounts.models import Organisation
 from relance.channels import overrides
-from relance.channels.formatting import amount_input, read_amount
+from relance.channels.formatting import amount_input
 from relance.channels.models import TemplatePart
 from relance.console.access import Can, console_view
 from relance.dunning import defaults, run_errors, scenarios_io, segments
@@ -47,8 +48,10 @@ from relance.dunning.scenarios_io import (
 from relance.dunning.simulation import DEFAULT_DAYS, MAX_DAYS, SimulationError, simulate
 from relance.ledger.models import Customer, Invoice, RiskClass
 from relance.ledger.timeline import label
+from relance.lib.amounts import AmountError, Bound, check_amount
 
 SOURCE = "console"  # the "file" the validator names
+T = TypeVar("T")
 CHANNEL_LABELS = dict(StepChannel.choices)
 # The page simulates this many customers at most (the command, all of them).
 SIMULATION_CUSTOMERS = 500
@@ -123,7 +126,18 @@ def _rows(post: Mapping[str, Any], prefix: str, names: Sequence[str]) -> list[di
     ]
 
 
-def _step_mapping(row: Mapping[str, str]) -> dict[str, Any]:
+# The amount columns, checked as every amount a person types (``lib.amounts``), each named
+# as its column is.
+AMOUNT_LABELS = {
+    "min_amount": gettext_lazy("Minimum amount"),
+    "max_amount": gettext_lazy("Maximum amount"),
+    "min_invoice_amount": gettext_lazy("An open invoice of at least"),
+}
+
+
+def _step_mapping(
+    row: Mapping[str, str], slug: str, position: int, refused: list[Problem]
+) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "name": row["name"].strip(),
         "offset": _number(row["offset"]),
@@ -133,27 +147,49 @@ def _step_mapping(row: Mapping[str, str]) -> dict[str, Any]:
     }
     if row["min_gap"].strip():
         raw["min_gap"] = _number(row["min_gap"])
-    for key in ("min_amount", "max_amount"):
-        if row[key].strip():
-            raw[key] = _amount(row[key])
+    where = scenarios_io._step_place(scenarios_io._scenario_place(slug), position)
+    _amounts(raw, row, ("min_amount", "max_amount"), where, position, refused)
     return raw
 
 
-def _amount(text: str) -> str:
-    """An amount typed the reader's way or the stored one, as the validator reads it (what
-    is not a number as typed: refused with its value)."""
+def _amounts(
+    raw: dict[str, Any],
+    row: Mapping[str, str],
+    keys: Sequence[str],
+    where: str,
+    position: int,
+    refused: list[Problem],
+) -> None:
+    """The amounts of a row typed the reader's way, read into ``raw``; those refused are
+    left out of it, and said in ``refused`` on their row and field (``_checked``)."""
+    for key in keys:
+        try:
+            amount = check_amount(row[key], AMOUNT_LABELS[key], Bound.ZERO_OR_MORE)
+        except AmountError as error:
+            refused.append(Problem(SOURCE, where, key, str(error), row=position))
+        else:
+            if amount is not None:
+                raw[key] = amount
+
+
+def _checked(parse: Callable[[], T], refused: list[Problem]) -> T:
+    """What the validator makes of a table, and the amounts refused before it: all the
+    problems at once."""
     try:
-        return str(read_amount(text))
-    except ValueError:
-        return text.strip()
+        parsed = parse()
+    except ScenarioFileError as failure:
+        raise ScenarioFileError([*refused, *failure.problems]) from None
+    if refused:
+        raise ScenarioFileError(refused)
+    return parsed
 
 
-def _rule_mapping(row: Mapping[str, str]) -> dict[str, Any]:
+def _rule_mapping(row: Mapping[str, str], position: int, refused: list[Problem]) -> dict[str, Any]:
     raw: dict[str, Any] = {"name": row["name"].strip(), "scenario": row["scenario"] or None}
     if row["risk_class"]:
         raw["risk_class"] = row["risk_class"]
-    if row["min_invoice_amount"].strip():
-        raw["min_invoice_amount"] = _amount(row["min_invoice_amount"])
+    _amounts(raw, row, ("min_invoice_amount",), scenarios_io._rule_place(position), position,
+             refused)  # fmt: skip
     for key in ("min_years", "max_years"):
         if row[key].strip():
             raw[key] = _number(row[key])
@@ -302,7 +338,11 @@ def scenario_new(request: HttpRequest) -> HttpResponse:
     slug = request.POST.get("slug", "").strip()
     name = request.POST.get("name", "").strip()
     source = _definitions(organisation).get(request.POST.get("copy", ""))
-    steps = [_step_mapping(_step_row(s)) for s in source.steps] if source else []
+    refused: list[Problem] = []
+    steps = [
+        _step_mapping(_step_row(s), slug, n, refused)
+        for n, s in enumerate(source.steps if source else (), 1)
+    ]
     raw = {"slug": slug, "name": name, "steps": steps}
     try:
         if slug in _definitions(organisation):
@@ -313,7 +353,7 @@ def scenario_new(request: HttpRequest) -> HttpResponse:
                     )
                 ]
             )
-        wanted = scenarios_io.parse_scenario(raw, SOURCE)
+        wanted = _checked(lambda: scenarios_io.parse_scenario(raw, SOURCE), refused)
         scenarios_io.import_document(
             organisation, ScenarioFile((wanted,)), file=SOURCE, user_id=request.user.pk,
             action="scenario.created", request=request,
@@ -357,6 +397,7 @@ def scenario_page(request: HttpRequest, slug: str) -> HttpResponse:
         }
         rows = _rows(request.POST, "step", STEP_FIELDS)
         if not _reorder(rows, request.POST.get("op", "save"), STEP_FIELDS):
+            refused: list[Problem] = []
             raw = {
                 "slug": scenario.slug, **values, "default": scenario.is_default,
                 "name": defaults.names_as_written([str(values["name"])], [current.name])[0],
@@ -365,12 +406,14 @@ def scenario_page(request: HttpRequest, slug: str) -> HttpResponse:
                 ),
                 "thank_template": values["thank_template"] or None,
                 "steps": [
-                    _step_mapping(row)
-                    for row in _as_written(rows, [step.name for step in current.steps])
+                    _step_mapping(row, scenario.slug, n, refused)
+                    for n, row in enumerate(
+                        _as_written(rows, [step.name for step in current.steps]), 1
+                    )
                 ],
             }  # fmt: skip
             try:
-                wanted = scenarios_io.parse_scenario(raw, SOURCE)
+                wanted = _checked(lambda: scenarios_io.parse_scenario(raw, SOURCE), refused)
                 result = scenarios_io.import_document(
                     organisation, ScenarioFile((wanted,)), file=SOURCE, user_id=request.user.pk,
                     action="scenario.updated", as_of=today_for(organisation), request=request,
@@ -465,7 +508,9 @@ def _shares(
     errors = Errors()
     edited: dict[int, int] | None = None
     try:
-        rules = scenarios_io.parse_rules([_rule_mapping(r) for r in rows], SOURCE)
+        refused: list[Problem] = []
+        raw = [_rule_mapping(r, n, refused) for n, r in enumerate(rows, 1)]
+        rules = _checked(lambda: scenarios_io.parse_rules(raw, SOURCE), refused)
         ids = {s.slug: s.pk for s in scenarios}
         unknown = [
             Problem(SOURCE, f"rule {n}", "scenario", _("no such scenario"))
@@ -509,7 +554,9 @@ def rules_page(request: HttpRequest) -> HttpResponse:
         if not _reorder(rows, request.POST.get("op", "save"), RULE_FIELDS):
             written = _as_written(rows, [row["name"] for row in stored])
             try:
-                rules = scenarios_io.parse_rules([_rule_mapping(r) for r in written], SOURCE)
+                refused: list[Problem] = []
+                raw = [_rule_mapping(r, n, refused) for n, r in enumerate(written, 1)]
+                rules = _checked(lambda: scenarios_io.parse_rules(raw, SOURCE), refused)
                 result = scenarios_io.import_document(
                     organisation, ScenarioFile((), rules), file=SOURCE, user_id=request.user.pk,
                     action="scenario.rules_updated", request=request,

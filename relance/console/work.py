@@ -30,12 +30,12 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from relance.accounts.models import Membership
 from relance.channels import overrides, templates
 from relance.channels.context import message_context
-from relance.channels.formatting import read_amount
 from relance.console.access import Can, Console, console_view
 from relance.dunning import batch, calls, task_titles, tasklist
 from relance.dunning.models import CommPurpose, Communication, CommunicationItem, Task
 from relance.ledger.models import Contact, CustomerBalance, DisputeReason, Invoice, TimelineEvent
 from relance.ledger.summaries import balances
+from relance.lib.amounts import AmountError, Bound, check_amount
 
 CALLS_PER_PAGE = 25
 TASKS_PER_PAGE = 50
@@ -256,10 +256,9 @@ def calls_page(request: HttpRequest) -> HttpResponse:
 
 def _amount(text: str) -> Decimal | None:
     try:
-        value = read_amount(text)
-    except ValueError:
-        raise calls.CallError(_("The amount is not a number.")) from None
-    return None if value is None else value.quantize(Decimal("0.01"))
+        return check_amount(text, _("Amount promised"), Bound.ABOVE_ZERO)
+    except AmountError as error:
+        raise calls.CallError(str(error)) from None
 
 
 @console_view(Can.WORK)
