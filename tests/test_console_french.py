@@ -157,10 +157,13 @@ def test_no_page_shows_an_english_sentence_to_a_french_user(walked):
 @pytest.mark.parametrize(
     ("language", "said", "not_said"),
     [
-        ("fr", ["Aucune règle ne s'applique", "Relance le connaît jusqu'à 2026-H1"],
-         ["no rule matched", "carries a rate forward"]),
-        ("en", ["No rule matched: default scenario", "(07/01/2026 to 12/31/2026)"],
-         ["aucune règle"]),
+        ("fr", ["Aucune règle ne s'applique", "Relance le connaît jusqu'au premier semestre 2026",
+                "pour le second semestre 2026"],
+         ["no rule matched", "carries a rate", "2026-H1", "fr_late_penalty_default",
+          "relance rates add"]),
+        ("en", ["No rule matched: default scenario", "(1 Jul 2026 to 31 Dec 2026)",
+                "for the second half of 2026"],
+         ["aucune règle", "07/01/2026", "fr_late_penalty_default", "relance rates add"]),
     ],
 )  # fmt: skip
 def test_the_customer_page_says_why_in_its_readers_language(

@@ -380,10 +380,16 @@ def letter_preview(
             "Add one to the customer, or preview on another customer."
         ) % {"customer": customer.legal_name}
     except letters.RateMissing as error:
-        result.problem = _(
-            "This letter states late-payment penalties and a rate they need is unknown "
-            "(%(rate)s): it would be held, not sent. `relance rates fetch` adds it."
-        ) % {"rate": error}
+        if error.missing is None:
+            result.problem = _(
+                "This letter states late-payment penalties and a rate they need is unknown "
+                "(%(rate)s): it would be held, not sent. `relance rates fetch` adds it."
+            ) % {"rate": error}
+        else:
+            result.problem = _(
+                "This letter states late-payment penalties, and a rate they need is unknown:"
+                " it would be held, not sent, until the rate is added. %(rate)s"
+            ) % {"rate": error.missing.for_reader().shown()}
     except letters.Refused as error:
         result.problem = _("No such letter can be written for this customer today: %(why)s.") % {
             "why": error

@@ -30,6 +30,7 @@ from relance.documents.typesetting import DocumentError
 from relance.dunning import customer_list, dispute_group, pauses
 from relance.dunning.customer_view import customer_view, timeline_page
 from relance.dunning.models import Scenario
+from relance.dunning.rates import MissingRate
 from relance.insights.management.commands.report import today_for
 from relance.ledger import customer_file
 from relance.ledger.models import (
@@ -362,7 +363,19 @@ def _page_context(
         ),
         "handover_form": HandoverForm(prefix="handover") if console.can(Can.APPROVE) else None,
         "open": next(iter(given), ""),  # the form to show open: the one with errors
+        "missing_rate": _missing_rate(console, view.missing_rate),
     }
+
+
+def _missing_rate(console: Console, missing: MissingRate | None) -> dict[str, str] | None:
+    """Why no penalty is computed, when a rate is missing, in the reader's words: which
+    rate, for which period; who adds it (the rates are the server's, shared by its
+    organisations: no organisation's page changes them), and to an administrator the
+    command that does it."""
+    if missing is None:
+        return None
+    command = missing.fetch if console.can(Can.ADMINISTER) else ""
+    return {"text": missing.for_reader().shown(), "command": command}
 
 
 def _items_offset(request: HttpRequest) -> int:

@@ -214,10 +214,15 @@ def _facts(org: Organisation, customer: Customer, day: date) -> _Facts:
         ) % {"country": org.country}
     except (RateUnknown, LookupError) as error:
         found, state = None, "rate_unknown"
-        note = _(
-            "A rate the penalties need is unknown (%(error)s): no penalty is claimed "
-            "until it is added."
-        ) % {"error": error.sentence.shown() if isinstance(error, RateUnknown) else error}
+        if isinstance(error, RateUnknown):
+            note = _("No penalty is claimed until a rate the penalties need is added. %(why)s") % {
+                "why": error.missing.for_reader().shown()
+            }
+        else:
+            note = _(
+                "A rate the penalties need is unknown (%(error)s): no penalty is claimed "
+                "until it is added."
+            ) % {"error": error}
     if found is not None:
         laws = sorted({LAW_TITLES[p.law] for p in found.values()})
         note = _("Penalties to %(date)s under %(law)s.") % {

@@ -43,7 +43,7 @@ from relance.documents import typesetting
 from relance.dunning import owed
 from relance.dunning.penalties import NoLaw, Penalty, law_for_country, sum_penalties
 from relance.dunning.penalty_service import penalties_of
-from relance.dunning.rates import RateUnknown
+from relance.dunning.rates import MissingRate, RateUnknown
 from relance.ledger.models import Address, Customer, Invoice
 from relance.ledger.postal import PostalAddress
 
@@ -55,7 +55,12 @@ LAW_CODES = {"FR": "fr", "UK": "uk", "EU": "eu"}
 
 
 class RateMissing(Exception):
-    """A letter that states penalties needs a rate Relance does not know: held."""
+    """A letter that states penalties needs a rate Relance does not know: held. Its text is
+    for the record; ``missing``, the rate's parts, when known (a page says them)."""
+
+    def __init__(self, text: str, missing: MissingRate | None = None) -> None:
+        super().__init__(text)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -173,7 +178,8 @@ def penalties(request: Request, late: Sequence[Invoice]) -> dict[int, Penalty] |
         return None
     except (RateUnknown, LookupError) as error:
         if request.template in HELD_WITHOUT_RATE and not request.example:
-            raise RateMissing(str(error)) from error
+            missing = error.missing if isinstance(error, RateUnknown) else None
+            raise RateMissing(str(error), missing) from error
         return None
 
 

@@ -26,7 +26,7 @@ from relance.dunning.loading import HOLD_PRIORITY
 from relance.dunning.models import ItemState, PaymentPlan, Promise, Scenario
 from relance.dunning.penalties import NoLaw, sum_penalties
 from relance.dunning.penalty_service import customer_penalties, penalties_of
-from relance.dunning.rates import RateUnknown
+from relance.dunning.rates import MissingRate, RateUnknown
 from relance.dunning.segments import CustomerFacts, NoDefaultScenario, choose_scenario, load_rules
 from relance.ledger.models import Customer, Dispute, Hold, Invoice, TimelineEvent
 from relance.lib.sentences import Say, shown
@@ -95,6 +95,8 @@ class CustomerView:
     # Per currency, over every invoice late on ``as_of`` (open or paid late).
     penalties: dict[str, dict[str, Any]]
     penalty_note: str  # why no penalty is shown, when none can be computed
+    # The rate whose lack is that reason, in parts (a page says them its reader's way).
+    missing_rate: MissingRate | None
     scenario: ScenarioView | None
     scenario_note: str
     pauses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -158,9 +160,11 @@ def customer_view(
         .order_by("agreed_on", "pk")
     )
     if limit is None:
-        penalties, penalty_totals, penalty_note = _penalties(customer, as_of, say)
+        penalties, penalty_totals, penalty_note, missing_rate = _penalties(customer, as_of, say)
     else:
-        penalties, penalty_totals, penalty_note = _penalties_of_items(org, invoices, as_of, say)
+        penalties, penalty_totals, penalty_note, missing_rate = _penalties_of_items(
+            org, invoices, as_of, say
+        )
     scenario, scenario_note = _scenario(
         org, customer, summary.largest, summary.largest_currency, as_of, say
     )
@@ -200,6 +204,7 @@ def customer_view(
         totals=summary.totals,
         penalties=penalty_totals,
         penalty_note=penalty_note,
+        missing_rate=missing_rate,
         scenario=scenario[1] if scenario else None,
         scenario_note=scenario_note,
         pauses={
@@ -252,16 +257,22 @@ def _open_summary(open_invoices: Any, as_of: dt.date) -> _OpenSummary:
     return _OpenSummary(count, totals, overdue, largest, largest_currency)
 
 
+# Per late invoice, per currency, why there are none (and the rate missing, if that is why).
+_Penalties = tuple[dict[int, PenaltySummary], dict[str, dict[str, Any]], str, MissingRate | None]
+
+
 def _penalties_of_items(
     org: Organisation, invoices: list[Invoice], as_of: dt.date, say: Say
-) -> tuple[dict[int, PenaltySummary], dict[str, dict[str, Any]], str]:
+) -> _Penalties:
     """``_penalties`` on these open items alone (those late on ``as_of``), with the same
     service and rules: a few queries, whatever the number of items."""
     due = [i for i in invoices if i.issue_date <= as_of and i.due_date < as_of and i.balance > 0]
     try:
         found = penalties_of(org, due, as_of) if due else {}
-    except (RateUnknown, NoLaw) as exc:
-        return {}, {}, say(*exc.sentence)
+    except RateUnknown as exc:
+        return {}, {}, say(*exc.sentence), exc.missing
+    except NoLaw as exc:
+        return {}, {}, say(*exc.sentence), None
     late = [found[i.pk] for i in due if found[i.pk].is_late]
     by_invoice = {
         i.pk: PenaltySummary(p.interest, p.indemnity, p.total, p.days_late)
@@ -273,7 +284,7 @@ def _penalties_of_items(
                    "total": t.total}
         for currency, t in sum_penalties(late).items()
     }  # fmt: skip
-    return by_invoice, totals, ""
+    return by_invoice, totals, "", None
 
 
 def _timeline(org: Organisation, customer: Customer) -> list[dict[str, Any]]:
@@ -289,14 +300,14 @@ def _timeline(org: Organisation, customer: Customer) -> list[dict[str, Any]]:
     ]
 
 
-def _penalties(
-    customer: Customer, as_of: dt.date, say: Say
-) -> tuple[dict[int, PenaltySummary], dict[str, dict[str, Any]], str]:
+def _penalties(customer: Customer, as_of: dt.date, say: Say) -> _Penalties:
     """Per late invoice and per currency, from the penalty service; or why there are none."""
     try:
         result = customer_penalties(customer, as_of)
-    except (RateUnknown, NoLaw) as exc:
-        return {}, {}, say(*exc.sentence)
+    except RateUnknown as exc:
+        return {}, {}, say(*exc.sentence), exc.missing
+    except NoLaw as exc:
+        return {}, {}, say(*exc.sentence), None
     by_invoice = {
         late.invoice_id: PenaltySummary(
             late.penalty.interest, late.penalty.indemnity, late.penalty.total,
@@ -309,7 +320,7 @@ def _penalties(
                    "total": t.total}
         for currency, t in result.totals.items()
     }  # fmt: skip
-    return by_invoice, totals, ""
+    return by_invoice, totals, "", None
 
 
 def _naming(say: Say) -> Say:

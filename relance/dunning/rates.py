@@ -105,18 +105,122 @@ KIND_HELP = {
 }
 
 
+@dataclass(frozen=True)
+class MissingRate:
+    """What ``RateUnknown`` says, in parts: the series, the day asked, the date its missing
+    row would have (``wanted``: the half-year's first day, the UK reference date, the day
+    itself for the ECB's changes) and the range Relance knows (its first and last rows).
+    Each surface says them its way: ``for_command`` with the command that adds the rate
+    (the command line, the record), ``for_reader`` in words (the console, documents)."""
+
+    series: str
+    day: date
+    wanted: date
+    first: date | None
+    last: date | None
+
+    @property
+    def kind(self) -> Kind:
+        return KINDS[self.series]
+
+    @property
+    def period(self) -> str:
+        """``2026-H2``, or the day for a series of changes."""
+        return self.day.isoformat() if self.kind is Kind.STEP else half_year_label(self.day)
+
+    @property
+    def fetch(self) -> str:
+        return FETCH_HINT[self.series]
+
+    def _known(self) -> tuple[str, dict[str, date]]:
+        """Which of the known range's sentences applies, and its row's date."""
+        if self.first is None or self.last is None:
+            return "none", {}
+        if self.wanted > self.last:
+            return "up_to", {"row": self.last}
+        if self.wanted < self.first:
+            return "from", {"row": self.first}
+        return "gap", {}
+
+    def _period_of(self, row_date: date) -> date:
+        """The first day of the period a row is for (a UK reference date: the next one)."""
+        return row_date + timedelta(days=1) if self.kind is Kind.REFERENCE_DATE else row_date
+
+    def for_command(self) -> Sentence:
+        known, rows = self._known()
+        if self.kind is Kind.STEP:
+            first = Sentence(FIRST_ROW, {"day": self.first}) if self.first else Sentence(NO_ROW)
+            values = {"series": self.series, "day": self.day, "known": first}
+            return Sentence(NO_RATE_ON, values)
+        said = {
+            "none": Sentence(NO_ROW_OF_IT),
+            "up_to": Sentence(KNOWN_UP_TO, {"period": half_year_label(self._period_of(
+                rows.get("row", self.day)))}),
+            "from": Sentence(KNOWN_FROM, {"period": half_year_label(self._period_of(
+                rows.get("row", self.day)))}),
+            "gap": Sentence(NO_ROW_FOR_HALF_YEAR),
+        }[known]  # fmt: skip
+        what = (
+            Sentence(RATE)
+            if self.kind is Kind.HALF_YEAR
+            else Sentence(BANK_RATE, {"day": self.wanted})
+        )
+        values = {
+            "series": self.series, "what": what, "period": self.period,
+            "start": half_year_start(self.day), "end": half_year_end(self.day), "known": said,
+            "fetch": self.fetch,
+            "wanted": self.wanted.isoformat(),  # in a command: as the command line reads it
+        }  # fmt: skip
+        return Sentence(NO_RATE_FOR, values)
+
+    def for_reader(self) -> Sentence:
+        """Which rate is missing for which period, and what Relance knows of it: no series
+        code, no command (a page adds who adds it)."""
+        known, rows = self._known()
+        if self.kind is Kind.STEP:
+            values: dict[str, object] = {"rate": Sentence(READER_RATES[self.series]),
+                                         "day": self.day}  # fmt: skip
+            if known == "from":
+                values["known"] = Sentence(READER_KNOWN_FROM_DAY, {"day": rows["row"]})
+            else:
+                values["known"] = Sentence(READER_NONE_KNOWN)
+            return Sentence(READER_NO_RATE_ON, values)
+        if self.kind is Kind.REFERENCE_DATE:
+            rate = Sentence(READER_RATES[self.series], {"day": self.wanted})
+        else:
+            rate = Sentence(READER_RATES[self.series])
+        said = {
+            "none": Sentence(READER_NONE_KNOWN),
+            "up_to": Sentence(READER_KNOWN_UP_TO, {"half": _half(self._period_of(
+                rows.get("row", self.day)))}),
+            "from": Sentence(READER_KNOWN_FROM, {"half": _half(self._period_of(
+                rows.get("row", self.day)))}),
+            "gap": Sentence(READER_GAP),
+        }[known]  # fmt: skip
+        return Sentence(READER_NO_RATE_FOR, {
+            "rate": rate, "half": _half(self.day), "start": half_year_start(self.day),
+            "end": half_year_end(self.day), "known": said,
+        })  # fmt: skip
+
+
+def _half(day: date) -> Sentence:
+    message = READER_FIRST_HALF if day.month <= 6 else READER_SECOND_HALF
+    return Sentence(message, {"year": str(day.year)})
+
+
 class RateUnknown(LookupError):
-    """No rate is known for the period asked: an administrator must add it. Its text is the
-    ``sentence`` in English; a page shows the sentence in its reader's language."""
+    """No rate is known for the period asked: it must be added. Carries the parts
+    (``missing``); its text is them said for the command line, in English (``sentence``)."""
 
-    def __init__(self, series: str, period: str, sentence: Sentence) -> None:
-        super().__init__(str(sentence))
-        self.series = series
-        self.period = period
-        self.sentence = sentence
+    def __init__(self, missing: MissingRate) -> None:
+        self.missing = missing
+        self.series = missing.series
+        self.period = missing.period
+        self.sentence = missing.for_command()
+        super().__init__(str(self.sentence))
 
 
-# Why no rate is known (RateUnknown), said in a sentence of each kind and its parts.
+# Why no rate is known (RateUnknown), said for the command line: each kind and its parts.
 NO_RATE_ON = gettext_noop(
     "No %(series)s rate on %(day)s: %(known)s. Add the rate in force then with: relance rates"
     " add %(series)s YYYY-MM-DD PERCENT --source TEXT"
@@ -134,6 +238,30 @@ NO_ROW_OF_IT = gettext_noop("Relance has no row of it")
 KNOWN_UP_TO = gettext_noop("Relance knows it up to %(period)s and never carries a rate forward")
 KNOWN_FROM = gettext_noop("Relance knows it from %(period)s only")
 NO_ROW_FOR_HALF_YEAR = gettext_noop("the table has no row for that half-year")
+
+# The same, said to a reader of the console or a document: the rate by its name, the
+# period in words, its dates the reader's way; no code, no command.
+READER_RATES = {
+    "ecb_mro": gettext_noop("main refinancing rate of the ECB"),
+    "fr_late_penalty_default": gettext_noop("default late-payment penalty rate"),
+    "fr_late_penalty_floor": gettext_noop("minimum late-payment penalty rate"),
+    "fr_legal_professionals": gettext_noop("legal interest rate (professional creditors)"),
+    "fr_legal_individuals": gettext_noop("legal interest rate (individual creditors)"),
+    "uk_boe_reference": gettext_noop("Bank of England Bank Rate of %(day)s"),
+}
+READER_NO_RATE_FOR = gettext_noop(
+    "No %(rate)s is known for the %(half)s (%(start)s to %(end)s): %(known)s."
+)
+READER_NO_RATE_ON = gettext_noop("No %(rate)s is known on %(day)s: %(known)s.")
+READER_FIRST_HALF = gettext_noop("first half of %(year)s")
+READER_SECOND_HALF = gettext_noop("second half of %(year)s")
+READER_KNOWN_UP_TO = gettext_noop(
+    "Relance knows it up to the %(half)s and never carries a rate over to the next half-year"
+)
+READER_KNOWN_FROM = gettext_noop("Relance knows it from the %(half)s only")
+READER_KNOWN_FROM_DAY = gettext_noop("Relance knows it from %(day)s only")
+READER_NONE_KNOWN = gettext_noop("Relance knows none of its values")
+READER_GAP = gettext_noop("Relance does not know it for that half-year")
 
 
 class RateInputError(ValueError):
@@ -212,36 +340,12 @@ class RateTable:
                 break
             found = row
         if found is None:
-            first = Sentence(FIRST_ROW, {"day": self.rows[0].date}) if self.rows else None
-            known = first or Sentence(NO_ROW)
-            values = {"series": self.series, "day": day, "known": known}
-            raise RateUnknown(self.series, day.isoformat(), Sentence(NO_RATE_ON, values))
+            raise self._unknown(day, day)
         return found
 
     def _unknown(self, day: date, wanted: date) -> RateUnknown:
-        period = half_year_label(day)
-        if not self.rows:
-            known = Sentence(NO_ROW_OF_IT)
-        elif wanted > self.rows[-1].date:
-            known = Sentence(KNOWN_UP_TO, {"period": self._period_of(self.rows[-1].date)})
-        elif wanted < self.rows[0].date:
-            known = Sentence(KNOWN_FROM, {"period": self._period_of(self.rows[0].date)})
-        else:
-            known = Sentence(NO_ROW_FOR_HALF_YEAR)
-        what = (
-            Sentence(RATE) if self.kind is Kind.HALF_YEAR else Sentence(BANK_RATE, {"day": wanted})
-        )
-        values = {
-            "series": self.series, "what": what, "period": period, "start": half_year_start(day),
-            "end": half_year_end(day), "known": known, "fetch": FETCH_HINT[self.series],
-            "wanted": wanted.isoformat(),  # in a command: as the command line reads it
-        }  # fmt: skip
-        return RateUnknown(self.series, period, Sentence(NO_RATE_FOR, values))
-
-    def _period_of(self, row_date: date) -> str:
-        if self.kind is Kind.REFERENCE_DATE:
-            return half_year_label(row_date + timedelta(days=1))
-        return half_year_label(row_date)
+        first, last = (self.rows[0].date, self.rows[-1].date) if self.rows else (None, None)
+        return RateUnknown(MissingRate(self.series, day, wanted, first, last))
 
 
 def merge(series: str, shipped: Iterable[RateRow], added: Iterable[RateRow]) -> RateTable:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from django.utils import formats
 from django.utils.translation import gettext
 
-from relance.channels.formatting import money
+from relance.channels.formatting import money, short_date
 
 # ``written`` or ``shown``: how a caller wants the sentences said.
 Say = Callable[[str, Mapping[str, Any]], str]
@@ -62,7 +62,7 @@ def _shown(value: Any) -> Any:
     if isinstance(value, Money):
         return money(value.amount, value.currency)
     if isinstance(value, dt.date):
-        return formats.date_format(value, "SHORT_DATE_FORMAT")
+        return short_date(value)  # 01/07/2026, 1 Jul 2026: never the ambiguous 07/01/2026
     if isinstance(value, Decimal):
         return formats.number_format(value, use_l10n=True, force_grouping=True)
     return value
