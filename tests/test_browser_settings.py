@@ -153,3 +153,49 @@ def test_the_members_table_is_a_card_per_member_on_a_phone(live_server, page, ph
     carol.get_by_role("button", name="Modifier").click()
     phone.wait_for_selector(".message.success")
     assert Membership.objects.get(user__username="carol.longue-adresse@acme.test").role == "viewer"
+
+
+FIELD_BOXES = """form => [...form.querySelectorAll('.field')].map(field => {
+  const input = field.querySelector('input, select').getBoundingClientRect();
+  const box = field.getBoundingClientRect();
+  return {top: Math.round(input.top), height: Math.round(input.height),
+          left: Math.round(box.left), right: Math.round(box.right),
+          border: getComputedStyle(field).borderTopWidth};
+})"""
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_audit_filters_line_up_and_reset(live_server, page, phone, acme, language):
+    """Four labelled fields on one line at desktop width, their inputs level and of one
+    height, no box around each; on a phone the dates side by side, the others full width,
+    nothing wider than the screen; filtered, a link clears the filters."""
+    base = live_server.url
+    for viewer in (page, phone):
+        sign_in(viewer, base, "alice@acme.test")
+        viewer.context.add_cookies([{"name": "django_language", "value": language, "url": base}])
+    query = "/settings/audit/?action=member.added&actor=root"
+    page.goto(f"{base}{query}")
+    labels = page.locator("#form-audit label").all_inner_texts()
+    assert labels == (["Du", "Jusqu'au (inclus)", "Action", "Qui"] if language == "fr"
+                      else ["From", "Until (included)", "Action", "Who"])  # fmt: skip
+    assert page.locator("#id_action option:checked").inner_text() == (
+        "Membre ajouté" if language == "fr" else "Member added"
+    )
+    boxes = page.locator("#form-audit").evaluate(FIELD_BOXES)
+    assert len({b["top"] for b in boxes}) == 1 and len({b["height"] for b in boxes}) == 1, boxes
+    assert {b["border"] for b in boxes} == {"0px"}
+    widths = {b["right"] - b["left"] for b in boxes}
+    assert max(widths) - min(widths) <= 1, boxes
+    assert "bob@acme.test is collector" in page.locator("#audit-events").inner_text()
+    shoot(page, f"settings-audit-filtered-{language}")
+    page.click("#audit-reset")
+    page.wait_for_url(f"{base}/settings/audit/")
+    assert page.locator("#audit-reset").count() == 0
+    assert page.locator("#id_action").input_value() == ""
+
+    phone.goto(f"{base}{query}")
+    boxes = phone.locator("#form-audit").evaluate(FIELD_BOXES)
+    assert boxes[0]["top"] == boxes[1]["top"] and boxes[2]["top"] > boxes[1]["top"], boxes
+    assert max(b["right"] for b in boxes) <= 390 - 16, boxes
+    assert phone.evaluate("document.querySelector('.settings').scrollWidth") <= 390
+    shoot(phone, f"settings-audit-filtered-{language}")

@@ -27,8 +27,9 @@ from django.utils.translation import gettext_lazy
 from relance.accounts import agents, identity, logo, passwords, services
 from relance.accounts.models import Agent, AgentKind, Role
 from relance.audit import reading
+from relance.audit.actions import LABELS as ACTION_LABELS
 from relance.audit.actions import action_label
-from relance.channels.formatting import amount_input
+from relance.channels.formatting import amount_input, short_date
 from relance.console.access import Can, console_view
 from relance.dunning.engine import public_holidays
 from relance.ledger import timeline
@@ -456,11 +457,29 @@ def _add_member(request: HttpRequest, email: str, role: str) -> None:
 class AuditFilters(forms.Form):
     since = forms.DateField(label=gettext_lazy("From"), required=False,
                             widget=forms.DateInput(attrs={"type": "date"}))  # fmt: skip
-    until = forms.DateField(label=gettext_lazy("Until"), required=False,
+    until = forms.DateField(label=gettext_lazy("Until (included)"), required=False,
                             widget=forms.DateInput(attrs={"type": "date"}))  # fmt: skip
-    action = forms.CharField(label=gettext_lazy("Action starts with"), required=False,
-                             max_length=64)  # fmt: skip
-    actor = forms.CharField(label=gettext_lazy("Who"), required=False, max_length=150)
+    # Actions by their label; the filter takes a code's beginning too (``?action=dispute``
+    # from a link or support): then shown as it is, selected.
+    action = forms.CharField(label=gettext_lazy("Action"), required=False, max_length=64,
+                             widget=forms.Select)  # fmt: skip
+    actor = forms.CharField(
+        label=gettext_lazy("Who"), required=False, max_length=150,
+        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("E-mail, or part of it")}),
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        known = sorted(((code, str(label)) for code, label in ACTION_LABELS.items()),
+                       key=lambda choice: choice[1].casefold())  # fmt: skip
+        given = (self.data.get("action") or "").strip() if self.is_bound else ""
+        extra = [(given, given)] if given and given not in ACTION_LABELS else []
+        widget: Any = self.fields["action"].widget
+        widget.choices = [("", _("All actions")), *extra, *known]
+
+    @property
+    def narrowed(self) -> bool:
+        return self.is_bound and any(str(self.data.get(name, "")).strip() for name in self.fields)
 
 
 PAGE_SIZE = 50
@@ -514,7 +533,10 @@ def audit(request: HttpRequest) -> HttpResponse:
         {
             **reading.describe(event),
             "label": action_label(event.action),
-            "local": event.at.astimezone(zone),
+            "local": (local := event.at.astimezone(zone)),
+            # The day the reader's way (02/12/2026, 2 Dec 2026), in the organisation's zone.
+            "day": short_date(local),
+            "time": local.strftime("%H:%M:%S"),
             # A summary whose text is kept reads in the reader's language; others as written.
             "summary": timeline.shown(event.summary, event.data),
             "translated": timeline.KEPT in event.data,
@@ -526,6 +548,7 @@ def audit(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     return _page(request, "console/organisation/audit.html", {
         "form": form, "events": events, "page": number, "query": query.urlencode(),
+        "narrowed": form.narrowed,
         "older": number + 1 if len(rows) > PAGE_SIZE else None,
         "newer": number - 1 if number > 1 else None, "zone": zone.key,
     })  # fmt: skip
