@@ -35,6 +35,8 @@ def test_it_creates_a_key_showing_its_secret_once(admin, org):
     page = admin.get(URL).content.decode()
     assert f"rl_{key.prefix}" in page and token not in page
     assert AuditEvent.objects.filter(action="apikey.created", user__isnull=False).exists()
+    # Its scopes in the reader's words, not as the API names them.
+    assert '<td data-label="Autorisations">Lecture, En masse</td>' in page
 
 
 @pytest.mark.usefixtures("in_english")

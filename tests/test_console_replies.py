@@ -6,6 +6,7 @@ their customers) and another organisation's replies answered 404."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import factories as f
 import pytest
@@ -78,6 +79,10 @@ def test_it_marks_a_reply_read_when_a_collector_opens_it_and_lifts_the_pause(cli
     assert "Nous réglerons le 15 décembre." in page
     assert 'value="2026-12-15"' in page and "Record the promise" in page
     assert "<q>réglerons</q>" in page  # the evidence
+    # Which rule read it is for support (an attribute), not a word shown to the reader.
+    evidence = page[page.index("<q>réglerons</q>") :]
+    assert not re.match(r"<q>réglerons</q>[^<]*<span", evidence)
+    assert 'data-rule="' in page and "(payment_on_future_date)" not in page
 
 
 def test_it_leaves_a_reply_new_when_a_viewer_looks_at_it_and_refuses_their_post(

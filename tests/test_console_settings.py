@@ -393,3 +393,19 @@ def test_the_trails_filter_offers_the_actions_by_label_and_keeps_a_code_typed(ad
     given = admin.get(url("settings_audit"), {"action": "dispute"}).content.decode()
     assert '<option value="dispute" selected>dispute</option>' in given
     assert 'id="audit-reset"' in given
+
+
+def test_every_settings_label_reads_as_a_french_label(admin):
+    """A field's name as French writes a label: a capital first ('Numéro de TVA'), no
+    e-mail header left in English ('Reply-To')."""
+    pages = [*SETTINGS, "settings_agent", "settings_members", "settings_audit",
+             "settings_api_keys", "settings_webhooks"]  # fmt: skip
+    labels = {}
+    for name in pages:
+        html = admin.get(url(name)).content.decode()
+        for label in re.findall(r"<label[^>]*>\s*([^<]+?)\s*<", html):
+            labels[label] = name
+    assert len(labels) > 20
+    assert [label for label in labels if not label[0].isupper()] == []
+    assert [label for label in labels if "Reply-To" in label] == []
+    assert "Numéro de TVA" in labels

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from relance.api import keys
 from relance.console.access import Can, console_view
@@ -21,6 +21,16 @@ SCOPE_LABELS = {
     "write": gettext_lazy("Write (creates and updates)"),
     "bulk": gettext_lazy("Bulk (bulk upserts of invoices and payments)"),
 }
+# A key's scopes in the list of keys: the same, in a word.
+SCOPE_NAMES = {
+    "read": pgettext_lazy("API scope", "Read"),
+    "write": pgettext_lazy("API scope", "Write"),
+    "bulk": pgettext_lazy("API scope", "Bulk"),
+}
+
+
+def _scope_names(scopes: list[str]) -> str:
+    return ", ".join(str(SCOPE_NAMES.get(scope, scope)) for scope in scopes)
 
 
 class NewKeyForm(forms.Form):
@@ -66,7 +76,8 @@ def api_keys(request: HttpRequest) -> HttpResponse:
                 messages.error(request, str(refused))
                 return redirect(request.path)
     response = _page(request, "console/organisation/api_keys.html", {
-        "form": form, "token": token, "keys": keys.keys_of(organisation),
+        "form": form, "token": token,
+        "keys": [(key, _scope_names(key.scopes)) for key in keys.keys_of(organisation)],
     })  # fmt: skip
     if token:  # the secret is on this page only: never kept by a cache
         response["Cache-Control"] = "no-store"
