@@ -4,6 +4,7 @@ from its content and served to members only; closure days; the audit trail page.
 
 from __future__ import annotations
 
+import html
 import re
 import struct
 import zlib
@@ -409,3 +410,16 @@ def test_every_settings_label_reads_as_a_french_label(admin):
     assert [label for label in labels if not label[0].isupper()] == []
     assert [label for label in labels if "Reply-To" in label] == []
     assert "Numéro de TVA" in labels
+
+
+def test_a_refused_value_is_said_in_the_readers_language(admin, org):
+    """The checks are those of `relance org set` (in English there); the page says them in
+    French, the number's fault in words."""
+    page = admin.post(url("settings"), {"name": "Acme", "siren": "732 829 321"}).content.decode()
+    text = html.unescape(page).replace("\u00a0", " ")
+    assert "« 732 829 321 » n'est pas un SIREN valide (sa clé de contrôle est fausse)" in text
+    posted = {"email": "compta@acme.test", "reply_to": "relances-at-acme"}
+    page = admin.post(url("settings_sending"), posted).content.decode()
+    text = html.unescape(page).replace("\u00a0", " ")
+    assert "« relances-at-acme » n'est pas une adresse e-mail" in text
+    assert "is not" not in text

@@ -22,11 +22,18 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum import iso11649
 from stdnum.eu import vat as stdnum_vat
+from stdnum.exceptions import (
+    InvalidChecksum,
+    InvalidComponent,
+    InvalidFormat,
+    InvalidLength,
+)
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import siren as stdnum_siren
 from stdnum.iso7064 import mod_97_10
@@ -69,9 +76,9 @@ def _text(limit: int, *, multiline: bool = False) -> Callable[[str], str]:
     def clean(value: str) -> str:
         value = value.replace("\r\n", "\n").strip()
         if not multiline and "\n" in value:
-            raise ValueError("must be one line")
+            raise ValueError(_("one line only"))
         if len(value) > limit:
-            raise ValueError(f"at most {limit} characters")
+            raise ValueError(_("at most %(n)s characters") % {"n": limit})
         return value
 
     return clean
@@ -82,15 +89,26 @@ def _email(value: str) -> str:
     try:
         validate_email(value)
     except ValidationError:
-        raise ValueError(f"{value!r} is not an e-mail address") from None
+        raise ValueError(_("“%(value)s” is not an e-mail address") % {"value": value}) from None
     return value
 
 
 def _phone(value: str) -> str:
     value = value.strip()
     if not _PHONE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a phone number (digits, spaces, + . - ( ))")
+        raise ValueError(
+            _("“%(value)s” is not a phone number (digits, spaces, + . - ( ))") % {"value": value}
+        )
     return value
+
+
+# Why python-stdnum refused a number, in the reader's language.
+STDNUM_REASONS = {
+    InvalidChecksum: gettext_noop("its check digits are wrong"),
+    InvalidLength: gettext_noop("it has the wrong number of characters"),
+    InvalidFormat: gettext_noop("it is not written as one is"),
+    InvalidComponent: gettext_noop("a part of it does not exist"),
+}
 
 
 def _stdnum(module: Any, what: str) -> Callable[[str], str]:
@@ -98,7 +116,9 @@ def _stdnum(module: Any, what: str) -> Callable[[str], str]:
         try:
             return str(module.validate(value))
         except StdnumError as error:
-            raise ValueError(f"{value!r} is not a valid {what} ({error})") from None
+            why = STDNUM_REASONS.get(type(error))
+            message = _("“%(value)s” is not a valid %(what)s") % {"value": value, "what": _(what)}
+            raise ValueError(f"{message} ({_(why)})" if why else message) from None
 
     return clean
 
@@ -108,9 +128,9 @@ def _days(limit: int) -> Callable[[str | int], int]:
         try:
             days = int(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{value!r} is not a number of days") from None
+            raise ValueError(_("“%(value)s” is not a number of days") % {"value": value}) from None
         if not 0 <= days <= limit:
-            raise ValueError(f"between 0 and {limit} days")
+            raise ValueError(_("between 0 and %(n)s days") % {"n": limit})
         return days
 
     return clean
@@ -139,12 +159,14 @@ def _closed_days(value: str | Iterable[str | dt.date]) -> list[str]:
         try:
             day = text if isinstance(text, dt.date) else dt.date.fromisoformat(str(text).strip())
         except ValueError:
-            raise ValueError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+            raise ValueError(
+                _("“%(text)s” is not a date: use YYYY-MM-DD") % {"text": text}
+            ) from None
         if problem := out_of_range(day):
             raise ValueError(problem)
         days.add(day)
     if len(days) > MAX_CLOSED_DAYS:
-        raise ValueError(f"at most {MAX_CLOSED_DAYS} days")
+        raise ValueError(_("at most %(n)s days") % {"n": MAX_CLOSED_DAYS})
     return [day.isoformat() for day in sorted(days)]
 
 
@@ -155,10 +177,10 @@ CLEANERS: dict[str, Callable[[Any], Any]] = {
     "phone": _phone,
     "address": _text(500, multiline=True),
     "signature": _text(2000, multiline=True),
-    "siren": _stdnum(stdnum_siren, "SIREN"),
-    "vat_number": _stdnum(stdnum_vat, "EU VAT number"),
-    "iban": _stdnum(stdnum_iban, "IBAN"),
-    "bic": _stdnum(stdnum_bic, "BIC"),
+    "siren": _stdnum(stdnum_siren, gettext_noop("SIREN")),
+    "vat_number": _stdnum(stdnum_vat, gettext_noop("EU VAT number")),
+    "iban": _stdnum(stdnum_iban, gettext_noop("IBAN")),
+    "bic": _stdnum(stdnum_bic, gettext_noop("BIC")),
     "contact_gap": _contact_gap,
     "sender_name": _text(200),
     "reply_to": _email,
@@ -176,11 +198,11 @@ def clean_identity(organisation: Organisation, changes: Mapping[str, Any]) -> di
     cleaned: dict[str, Any] = {}
     for name, value in changes.items():
         if name not in CLEANERS:
-            errors[name] = "not a field of the organisation's identity"
+            errors[name] = _("not a field of the organisation's identity")
             continue
         if isinstance(value, str) and not value.strip():
             if name in REQUIRED:
-                errors[name] = "required"
+                errors[name] = _("required")
             else:
                 cleaned[name] = [] if name == "closed_days" else ""  # cleared
             continue
@@ -193,7 +215,10 @@ def clean_identity(organisation: Organisation, changes: Mapping[str, Any]) -> di
     vat = cleaned.get("vat_number", organisation.vat_number)
     if siren and vat.startswith("FR") and vat[4:] != siren and "vat_number" not in errors:
         field = "vat_number" if "vat_number" in cleaned else "siren"
-        errors[field] = f"the VAT number {vat} is not that of SIREN {siren}"
+        errors[field] = _("the VAT number %(vat)s is not that of SIREN %(siren)s") % {
+            "vat": vat,
+            "siren": siren,
+        }
     if errors:
         raise IdentityError(errors)
     return cleaned
