@@ -53,6 +53,13 @@ def test_it_reads_today_and_the_dashboard_and_follows_a_figure(live_server, page
     page.wait_for_url(re.compile(r"\?who=all"))
     page.locator(".work-line").first.wait_for()
     shoot(page, "today")
+    # The lines share their columns: the amounts right-aligned one under another, the
+    # buttons starting at one place, whatever the widths of each line's figures and buttons.
+    edges = page.locator(".work-line").evaluate_all("""ls => ls.map(l => [
+        ...[...l.querySelectorAll('.work-amounts dd')].map(
+            d => Math.round(d.getBoundingClientRect().right)),
+        Math.round(l.querySelector('.work-actions').getBoundingClientRect().left)])""")
+    assert len({tuple(edge) for edge in edges}) == 1, edges
 
     # The dashboard, from the navigation; its DSO is drawn once the page is shown.
     page.locator('.nav a[href="/dashboard/"]').click()
