@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo
 
 import factories as f
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -328,6 +330,12 @@ def test_it_counts_open_disputes_by_reason_and_age(client, org, owner):
         "age=0-30": "1", "age=31-60": "1", "age=61-90": "1", "age=over_90": "1",
     }  # fmt: skip
     assert '<a id="disputes-open" href="/disputes/?status=open">4</a>' in page
+    # Counted disputes: "Ouverts" in French (the plural of the disputes, not one promise's
+    # "Ouverte").
+    with translation.override("fr"):
+        client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "fr"
+        french = get(client, owner)
+    assert french.count('<th scope="col" class="num">Ouverts</th>') == 2
 
 
 def test_it_shows_each_role_the_organisations_figures_and_no_other(client, ledger, outsider):
