@@ -331,6 +331,19 @@ def test_the_trail_names_each_action_in_the_readers_language(admin, org, setting
     assert "(zorglub.frobbed)" not in page and page.count(">zorglub.frobbed<") == 1
 
 
+def test_the_trail_names_what_an_event_is_about_in_the_readers_language(admin, org, settings):
+    """An event's object by its name in the reader's language (a user, a customer); a type
+    without a name by its code."""
+    customer = make.customer(org, "C1")
+    trail.record(org, "customer.note_added", target=customer, summary="note")
+    trail.record(org, "zorglub.frobbed", target=("zorglub", 7), summary="something new")
+    admin.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    page = admin.get(url("settings_audit")).content.decode()
+    assert f'<span class="muted nowrap">(client {customer.pk})</span>' in page
+    assert '<span class="muted nowrap">(zorglub 7)</span>' in page
+    assert f"(customer {customer.pk})" not in page
+
+
 def test_a_kept_summary_reads_in_the_readers_language_others_as_recorded(admin, org, settings):
     """A summary recorded as a message and its values is written in English and said again
     in the reader's language, the timeline's way; a plain one stays as recorded."""

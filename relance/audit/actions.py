@@ -116,3 +116,49 @@ def action_label(code: str) -> str:
     """The action's label in the active language; an unknown one as its code."""
     known = LABELS.get(code)
     return code if known is None else str(known)
+
+
+# What an event is about (its object's type, as the trail records it), by name.
+TARGETS: dict[str, Any] = {
+    "agent": pgettext_lazy("audit target", "agent"),
+    "apikey": pgettext_lazy("audit target", "API key"),
+    "bankline": pgettext_lazy("audit target", "bank credit"),
+    "bankstatement": pgettext_lazy("audit target", "bank statement"),
+    "checkoutsession": pgettext_lazy("audit target", "online payment"),
+    "communication": pgettext_lazy("audit target", "message"),
+    "contact": pgettext_lazy("audit target", "contact"),
+    "customer": pgettext_lazy("audit target", "customer"),
+    "delivery": pgettext_lazy("audit target", "webhook delivery"),
+    "dispute": pgettext_lazy("audit target", "dispute"),
+    "endpoint": pgettext_lazy("audit target", "webhook endpoint"),
+    "hold": pgettext_lazy("audit target", "hold"),
+    "importmapping": pgettext_lazy("audit target", "import mapping"),
+    "importrun": pgettext_lazy("audit target", "import"),
+    "invoice": pgettext_lazy("audit target", "invoice"),
+    "letter": pgettext_lazy("audit target", "letter"),
+    "membership": pgettext_lazy("audit target", "member"),
+    "organisation": pgettext_lazy("audit target", "organisation"),
+    "payment": pgettext_lazy("audit target", "payment"),
+    "paymentplan": pgettext_lazy("audit target", "payment plan"),
+    "portallink": pgettext_lazy("audit target", "portal link"),
+    "printbatch": pgettext_lazy("audit target", "print batch"),
+    "promise": pgettext_lazy("audit target", "promise"),
+    "queuedrun": pgettext_lazy("audit target", "run"),
+    "rates": pgettext_lazy("audit target", "rates"),
+    "registeredletter": pgettext_lazy("audit target", "registered letter"),
+    "reply": pgettext_lazy("audit target", "reply"),
+    "run": pgettext_lazy("audit target", "run"),
+    "scenario": pgettext_lazy("audit target", "scenario"),
+    "scenario_file": pgettext_lazy("audit target", "scenario file"),
+    "session": pgettext_lazy("audit target", "session"),
+    "task": pgettext_lazy("audit target", "task"),
+    "template": pgettext_lazy("audit target", "template"),
+    "terms": pgettext_lazy("audit target", "terms of sale"),
+    "user": pgettext_lazy("audit target", "user"),
+}
+
+
+def target_label(kind: str) -> str:
+    """What an event is about in the active language; an unknown type as its code."""
+    known = TARGETS.get(kind)
+    return kind if known is None else str(known)

@@ -28,7 +28,7 @@ from relance.accounts import agents, identity, logo, passwords, services
 from relance.accounts.models import Agent, AgentKind, Role
 from relance.audit import reading
 from relance.audit.actions import LABELS as ACTION_LABELS
-from relance.audit.actions import action_label
+from relance.audit.actions import action_label, target_label
 from relance.channels.formatting import amount_input, short_date
 from relance.console.access import Can, console_view
 from relance.dunning.engine import public_holidays
@@ -533,6 +533,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         {
             **reading.describe(event),
             "label": action_label(event.action),
+            "target_label": target_label(event.object_type) if event.object_type else "",
             "local": (local := event.at.astimezone(zone)),
             # The day the reader's way (02/12/2026, 2 Dec 2026), in the organisation's zone.
             "day": short_date(local),
