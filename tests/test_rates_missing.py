@@ -105,3 +105,15 @@ def test_the_customer_page_says_which_rate_is_missing_and_who_adds_it(
     assert "la personne qui administre le serveur l'ajoute" in note
     assert "fr_late_penalty_default" not in page and "relance rates add" not in page
     assert ("<code>relance rates fetch --ecb</code>" in note) is command
+
+
+def test_a_series_of_one_row_is_known_from_it_or_up_to_it():
+    row = (RateRow(date(2025, 7, 1), Decimal(1)),)
+    before = unknown(RateTable("fr_legal_individuals", row), date(2025, 3, 1))
+    after = unknown(RateTable("fr_legal_individuals", row), date(2026, 3, 1))
+    with translation.override("en"):
+        assert plain(before.for_reader().shown()).endswith(
+            "Relance knows it from the second half of 2025 only."
+        )
+        assert "Relance knows it up to the second half of 2025" in plain(after.for_reader().shown())
+    assert "from 2025-H2 only" in str(before.for_command())

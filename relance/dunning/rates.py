@@ -132,34 +132,32 @@ class MissingRate:
     def fetch(self) -> str:
         return FETCH_HINT[self.series]
 
-    def _known(self) -> tuple[str, dict[str, date]]:
-        """Which of the known range's sentences applies, and its row's date."""
+    def _known(self) -> tuple[str, date]:
+        """What Relance knows of the series, against the row missing: ``none``, ``up_to``
+        or ``from`` (with the first day of the period of its last or first row: a UK
+        reference date is for the half-year after it) or a ``gap`` in between."""
         if self.first is None or self.last is None:
-            return "none", {}
+            return "none", self.day
         if self.wanted > self.last:
-            return "up_to", {"row": self.last}
-        if self.wanted < self.first:
-            return "from", {"row": self.first}
-        return "gap", {}
-
-    def _period_of(self, row_date: date) -> date:
-        """The first day of the period a row is for (a UK reference date: the next one)."""
-        return row_date + timedelta(days=1) if self.kind is Kind.REFERENCE_DATE else row_date
+            case, row = "up_to", self.last
+        elif self.wanted < self.first:
+            case, row = "from", self.first
+        else:
+            return "gap", self.day
+        return case, row + timedelta(days=1) if self.kind is Kind.REFERENCE_DATE else row
 
     def for_command(self) -> Sentence:
-        known, rows = self._known()
         if self.kind is Kind.STEP:
             first = Sentence(FIRST_ROW, {"day": self.first}) if self.first else Sentence(NO_ROW)
             values = {"series": self.series, "day": self.day, "known": first}
             return Sentence(NO_RATE_ON, values)
-        said = {
+        case, period = self._known()
+        known = {
             "none": Sentence(NO_ROW_OF_IT),
-            "up_to": Sentence(KNOWN_UP_TO, {"period": half_year_label(self._period_of(
-                rows.get("row", self.day)))}),
-            "from": Sentence(KNOWN_FROM, {"period": half_year_label(self._period_of(
-                rows.get("row", self.day)))}),
+            "up_to": Sentence(KNOWN_UP_TO, {"period": half_year_label(period)}),
+            "from": Sentence(KNOWN_FROM, {"period": half_year_label(period)}),
             "gap": Sentence(NO_ROW_FOR_HALF_YEAR),
-        }[known]  # fmt: skip
+        }[case]
         what = (
             Sentence(RATE)
             if self.kind is Kind.HALF_YEAR
@@ -167,7 +165,7 @@ class MissingRate:
         )
         values = {
             "series": self.series, "what": what, "period": self.period,
-            "start": half_year_start(self.day), "end": half_year_end(self.day), "known": said,
+            "start": half_year_start(self.day), "end": half_year_end(self.day), "known": known,
             "fetch": self.fetch,
             "wanted": self.wanted.isoformat(),  # in a command: as the command line reads it
         }  # fmt: skip
@@ -176,30 +174,28 @@ class MissingRate:
     def for_reader(self) -> Sentence:
         """Which rate is missing for which period, and what Relance knows of it: no series
         code, no command (a page adds who adds it)."""
-        known, rows = self._known()
+        case, period = self._known()
         if self.kind is Kind.STEP:
-            values: dict[str, object] = {"rate": Sentence(READER_RATES[self.series]),
-                                         "day": self.day}  # fmt: skip
-            if known == "from":
-                values["known"] = Sentence(READER_KNOWN_FROM_DAY, {"day": rows["row"]})
-            else:
-                values["known"] = Sentence(READER_NONE_KNOWN)
-            return Sentence(READER_NO_RATE_ON, values)
+            known = (
+                Sentence(READER_KNOWN_FROM_DAY, {"day": period})
+                if case == "from"
+                else Sentence(READER_NONE_KNOWN)
+            )
+            rate = Sentence(READER_RATES[self.series])
+            return Sentence(READER_NO_RATE_ON, {"rate": rate, "day": self.day, "known": known})
         if self.kind is Kind.REFERENCE_DATE:
             rate = Sentence(READER_RATES[self.series], {"day": self.wanted})
         else:
             rate = Sentence(READER_RATES[self.series])
-        said = {
+        known = {
             "none": Sentence(READER_NONE_KNOWN),
-            "up_to": Sentence(READER_KNOWN_UP_TO, {"half": _half(self._period_of(
-                rows.get("row", self.day)))}),
-            "from": Sentence(READER_KNOWN_FROM, {"half": _half(self._period_of(
-                rows.get("row", self.day)))}),
+            "up_to": Sentence(READER_KNOWN_UP_TO, {"half": _half(period)}),
+            "from": Sentence(READER_KNOWN_FROM, {"half": _half(period)}),
             "gap": Sentence(READER_GAP),
-        }[known]  # fmt: skip
+        }[case]
         return Sentence(READER_NO_RATE_FOR, {
             "rate": rate, "half": _half(self.day), "start": half_year_start(self.day),
-            "end": half_year_end(self.day), "known": said,
+            "end": half_year_end(self.day), "known": known,
         })  # fmt: skip
 
 
