@@ -118,47 +118,48 @@ def action_label(code: str) -> str:
     return code if known is None else str(known)
 
 
-# What an event is about (its object's type, as the trail records it), by name.
+# What an event is about (its object's type, as the trail records it, and its id), by name.
 TARGETS: dict[str, Any] = {
-    "agent": pgettext_lazy("audit target", "agent"),
-    "apikey": pgettext_lazy("audit target", "API key"),
-    "bankline": pgettext_lazy("audit target", "bank credit"),
-    "bankstatement": pgettext_lazy("audit target", "bank statement"),
-    "checkoutsession": pgettext_lazy("audit target", "online payment"),
-    "communication": pgettext_lazy("audit target", "message"),
-    "contact": pgettext_lazy("audit target", "contact"),
-    "customer": pgettext_lazy("audit target", "customer"),
-    "delivery": pgettext_lazy("audit target", "webhook delivery"),
-    "dispute": pgettext_lazy("audit target", "dispute"),
-    "endpoint": pgettext_lazy("audit target", "webhook endpoint"),
-    "hold": pgettext_lazy("audit target", "hold"),
-    "importmapping": pgettext_lazy("audit target", "import mapping"),
-    "importrun": pgettext_lazy("audit target", "import"),
-    "invoice": pgettext_lazy("audit target", "invoice"),
-    "letter": pgettext_lazy("audit target", "letter"),
-    "membership": pgettext_lazy("audit target", "member"),
-    "organisation": pgettext_lazy("audit target", "organisation"),
-    "payment": pgettext_lazy("audit target", "payment"),
-    "paymentplan": pgettext_lazy("audit target", "payment plan"),
-    "portallink": pgettext_lazy("audit target", "portal link"),
-    "printbatch": pgettext_lazy("audit target", "print batch"),
-    "promise": pgettext_lazy("audit target", "promise"),
-    "queuedrun": pgettext_lazy("audit target", "run"),
-    "rates": pgettext_lazy("audit target", "rates"),
-    "registeredletter": pgettext_lazy("audit target", "registered letter"),
-    "reply": pgettext_lazy("audit target", "reply"),
-    "run": pgettext_lazy("audit target", "run"),
-    "scenario": pgettext_lazy("audit target", "scenario"),
-    "scenario_file": pgettext_lazy("audit target", "scenario file"),
-    "session": pgettext_lazy("audit target", "session"),
-    "task": pgettext_lazy("audit target", "task"),
-    "template": pgettext_lazy("audit target", "template"),
-    "terms": pgettext_lazy("audit target", "terms of sale"),
-    "user": pgettext_lazy("audit target", "user"),
+    "agent": pgettext_lazy("audit target", "agent %(id)s"),
+    "apikey": pgettext_lazy("audit target", "API key %(id)s"),
+    "bankline": pgettext_lazy("audit target", "bank credit %(id)s"),
+    "bankstatement": pgettext_lazy("audit target", "bank statement %(id)s"),
+    "checkoutsession": pgettext_lazy("audit target", "online payment %(id)s"),
+    "communication": pgettext_lazy("audit target", "message %(id)s"),
+    "contact": pgettext_lazy("audit target", "contact %(id)s"),
+    "customer": pgettext_lazy("audit target", "customer %(id)s"),
+    "delivery": pgettext_lazy("audit target", "webhook delivery %(id)s"),
+    "dispute": pgettext_lazy("audit target", "dispute %(id)s"),
+    "endpoint": pgettext_lazy("audit target", "webhook endpoint %(id)s"),
+    "hold": pgettext_lazy("audit target", "hold %(id)s"),
+    "importmapping": pgettext_lazy("audit target", "import mapping %(id)s"),
+    "importrun": pgettext_lazy("audit target", "import %(id)s"),
+    "invoice": pgettext_lazy("audit target", "invoice %(id)s"),
+    "letter": pgettext_lazy("audit target", "letter %(id)s"),
+    "membership": pgettext_lazy("audit target", "member %(id)s"),
+    "organisation": pgettext_lazy("audit target", "organisation %(id)s"),
+    "payment": pgettext_lazy("audit target", "payment %(id)s"),
+    "paymentplan": pgettext_lazy("audit target", "payment plan %(id)s"),
+    "portallink": pgettext_lazy("audit target", "portal link %(id)s"),
+    "printbatch": pgettext_lazy("audit target", "print batch %(id)s"),
+    "promise": pgettext_lazy("audit target", "promise %(id)s"),
+    "queuedrun": pgettext_lazy("audit target", "run %(id)s"),
+    "rates": pgettext_lazy("audit target", "rates %(id)s"),
+    "registeredletter": pgettext_lazy("audit target", "registered letter %(id)s"),
+    "reply": pgettext_lazy("audit target", "reply %(id)s"),
+    "run": pgettext_lazy("audit target", "run %(id)s"),
+    "scenario": pgettext_lazy("audit target", "scenario %(id)s"),
+    "scenario_file": pgettext_lazy("audit target", "scenario file %(id)s"),
+    "session": pgettext_lazy("audit target", "session %(id)s"),
+    "task": pgettext_lazy("audit target", "task %(id)s"),
+    "template": pgettext_lazy("audit target", "template %(id)s"),
+    "terms": pgettext_lazy("audit target", "terms of sale %(id)s"),
+    "user": pgettext_lazy("audit target", "user %(id)s"),
 }
 
 
-def target_label(kind: str) -> str:
-    """What an event is about in the active language; an unknown type as its code."""
+def target_label(kind: str, object_id: str) -> str:
+    """What an event is about (its object's type and id) in the active language; an
+    unknown type by its code."""
     known = TARGETS.get(kind)
-    return kind if known is None else str(known)
+    return f"{kind} {object_id}" if known is None else str(known) % {"id": object_id}

@@ -533,7 +533,9 @@ def audit(request: HttpRequest) -> HttpResponse:
         {
             **reading.describe(event),
             "label": action_label(event.action),
-            "target_label": target_label(event.object_type) if event.object_type else "",
+            "target_label": (
+                target_label(event.object_type, event.object_id) if event.object_type else ""
+            ),
             "local": (local := event.at.astimezone(zone)),
             # The day the reader's way (02/12/2026, 2 Dec 2026), in the organisation's zone.
             "day": short_date(local),
