@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import factories as f
 import pytest
-from browsing import BROWSER_TESTS, PHONE, shoot
+from browsing import BROWSER_TESTS, PHONE, cut_fields, shoot
 from crawling import page_kinds
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -164,6 +164,13 @@ def test_every_console_page_reads_on_a_phone(phone, live_server, session):
         shoot(phone, f"phone-{_view(url)}")
         found = phone.evaluate(PROBLEMS, WHOLE.pattern)
         problems += [f"{url}: {p}" for p in found]
+        # Every field's text whole: an input's or a chosen option's on its line, a
+        # subject's on as many lines as it takes.
+        problems += [f"{url}: cut {p}" for p in cut_fields(phone, "main")]
+        problems += [f"{url}: cut {name}" for name in phone.evaluate(
+            "() => [...document.querySelectorAll('main textarea.subject')]"
+            ".filter(t => t.scrollHeight > t.clientHeight + 1).map(t => t.name)"
+        )]  # fmt: skip
     assert not problems, "\n".join(["", *problems])
 
 
