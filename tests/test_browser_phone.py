@@ -177,3 +177,17 @@ def test_every_console_page_reads_on_a_phone(phone, live_server, session):
 def _view(url: str) -> str:
     """The page's kind: the name of its view."""
     return resolve(urlsplit(url).path).url_name or url
+
+
+def test_every_console_page_shows_its_fields_whole_on_a_desktop(page, live_server, session):
+    """At 1280 pixels, in French, every field's text shows whole: an input's value, a
+    menu's chosen option ('Échu, du plus grand au p' was cut)."""
+    cookie, urls = session
+    page.context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
+    page.set_viewport_size({"width": 1280, "height": 900})
+    cut = {}
+    for url in urls:
+        page.goto(f"{live_server.url}{url}")
+        if found := cut_fields(page, "main"):
+            cut[url] = found
+    assert cut == {}
