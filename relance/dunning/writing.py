@@ -110,8 +110,9 @@ class Rows:
     keys: list[tuple[int, str, str]]  # (customer, channel, purpose) of each communication
     items: list[tuple[Any, ...]]  # key index first, in place of the communication's id
     events: list[tuple[Any, ...]]  # the template (as JSON) last, in place of the data
-    stepped: list[tuple[Any, ...]]
-    passed: list[tuple[Any, ...]]
+    # The levels that change: those of the items stepped today, with today's date, and of
+    # those passed over, without a date (the stored one stays), in the invoices' order.
+    levels: list[tuple[Any, ...]]
     # (date, invoice, due date) of the items whose date to move changes.
     moves: list[tuple[Any, ...]] = field(default_factory=list)
     # (customer, organisation, until, earliest) of the customers whose items the contact gap
@@ -127,7 +128,7 @@ class Rows:
         today = bulk.plain(day)
         planned = [c for d in decisions for c in d.communications]
         summaries = timeline.summaries(org, [_summary(c) for c in planned])
-        rows = cls([], [], [], [], [], [])
+        rows = cls([], [], [], [], [])
         as_json = _Json()
         dates: dict[Any, Any] = {None: None}
         stepped: dict[int, int] = {}
@@ -156,15 +157,11 @@ class Rows:
             )
         # A step taken today sets the level and its date; a step passed over, the level.
         # In key order: the table is a b-tree on the invoice id.
-        rows.stepped = [
-            (invoice, stepped[invoice], today, 0, org.pk) for invoice in sorted(stepped)
-        ]
-        rows.passed = sorted(
-            (invoice, level, None, 0, org.pk)
-            for d in decisions
-            for invoice, level in d.levels.items()
-            if invoice not in stepped
-        )
+        rows.levels = sorted(
+            [(invoice, position, today, 0, org.pk) for invoice, position in stepped.items()]
+            + [(invoice, level, None, 0, org.pk) for d in decisions
+               for invoice, level in d.levels.items() if invoice not in stepped]
+        )  # fmt: skip
         return rows
 
 
@@ -215,9 +212,9 @@ def _write_chunk(
                   for n, event in enumerate(rows.events)]  # fmt: skip
         timeline.insert_rows(events)
     table = ItemState._meta.db_table
-    bulk.insert(table, LEVEL_COLUMNS, rows.stepped, conflict=["invoice_id"],
-                update=["level", "level_date"])  # fmt: skip
-    bulk.insert(table, LEVEL_COLUMNS, rows.passed, conflict=["invoice_id"], update=["level"])
+    kept_date = f"COALESCE(excluded.level_date, {table}.level_date)"
+    bulk.insert(table, LEVEL_COLUMNS, rows.levels, conflict=["invoice_id"],
+                update={"level": "excluded.level", "level_date": kept_date})  # fmt: skip
     # Set only while the due date is the one it was computed from (a changed due date
     # forgets it: relance/ledger/migrations/0015_nextday.py).
     bulk.update(Invoice._meta.db_table, ["moves_on"], ["id", "due_date"], rows.moves)
