@@ -325,11 +325,10 @@ def _known_keys(organisation: Organisation, keys: Sequence[str]) -> set[str]:
     table = BankLine._meta.db_table
     with connection.cursor() as cursor:
         for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
-            marks = ", ".join(["%s"] * len(chunk))
+            among, params = bulk.among('"key"', keys[start : start + CHUNK])
             cursor.execute(
-                f'SELECT "key" FROM {table} WHERE organisation_id = %s AND "key" IN ({marks})',
-                [organisation.pk, *chunk],
+                f'SELECT "key" FROM {table} WHERE organisation_id = %s AND {among}',
+                [organisation.pk, *params],
             )
             known.update(key for (key,) in cursor.fetchall())
     return known

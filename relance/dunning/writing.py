@@ -229,12 +229,12 @@ def _write_chunk(
 def _forget_marks(org_id: int, day: dt.date, customer_ids: list[int]) -> None:
     """Delete the marks of these customers if their day has passed (no run reads them
     again; those the chunk marks anew are written after)."""
-    marks = ", ".join(["%s"] * len(customer_ids))
+    customers, params = bulk.among("customer_id", customer_ids)
     with connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {HeldBack._meta.db_table} WHERE organisation_id = %s"
-            f" AND until <= %s AND customer_id IN ({marks})",
-            [org_id, day, *customer_ids],
+            f" AND until <= %s AND {customers}",
+            [org_id, day, *params],
         )
 
 

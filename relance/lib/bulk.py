@@ -23,6 +23,16 @@ from django.db import connection
 CHUNK = 5000
 
 
+def among(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """The SQL condition that ``column`` is one of ``values``, and its parameters: on
+    PostgreSQL one array (``= ANY(%s)``), where a placeholder per value would cost psycopg's
+    client-side binding its parsing of the query, placeholder by placeholder, in Python;
+    elsewhere ``IN (%s, ...)``."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
 def db_datetime(value: dt.datetime) -> Any:
     """An aware datetime as the backend stores it (naive UTC text on SQLite)."""
     return connection.ops.adapt_datetimefield_value(value)

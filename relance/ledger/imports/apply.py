@@ -276,11 +276,10 @@ def lookalikes_in_ledger(organisation_id: int, numbers: list[str]) -> dict[str, 
     table = Invoice._meta.db_table
     with connection.cursor() as cursor:
         for start in range(0, len(spellings), LOOKUP):
-            chunk = spellings[start : start + LOOKUP]
+            spelt, params = bulk.among("number", spellings[start : start + LOOKUP])
             cursor.execute(
-                f"SELECT number FROM {table} WHERE organisation_id = %s"
-                f" AND number IN ({', '.join(['%s'] * len(chunk))})",
-                [organisation_id, *chunk],
+                f"SELECT number FROM {table} WHERE organisation_id = %s AND {spelt}",
+                [organisation_id, *params],
             )
             for (number,) in cursor.fetchall():
                 found.setdefault(invoice_key(number), number)
@@ -517,11 +516,9 @@ class _Applier:
         by_id = key.endswith("_id")  # the organisation checked on each row read, not in SQL
         selected = [*names, "organisation_id"] if by_id else names
         for start in range(0, len(wanted), LOOKUP):
-            chunk = wanted[start : start + LOOKUP]
-            where = f"{column} IN ({', '.join(['%s'] * len(chunk))})"
-            params: list[Any] = chunk
+            where, params = bulk.among(column, wanted[start : start + LOOKUP])
             if not by_id:
-                where, params = f"organisation_id = %s AND {where}", [self.org.pk, *chunk]
+                where, params = f"organisation_id = %s AND {where}", [self.org.pk, *params]
             for row in bulk.select(model, selected, where, params):
                 if not by_id or row[-1] == self.org.pk:
                     yield dict(zip(names, row[: len(names)], strict=True))
