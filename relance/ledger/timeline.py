@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connection, models
 from django.utils import timezone, translation
-from django.utils.functional import Promise
+from django.utils.functional import Promise, lazy
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 
@@ -63,6 +63,15 @@ def label(choices: type[models.Choices], value: str) -> Any:
 @functools.cache
 def _labels(choices: type[models.Choices]) -> dict[str, Any]:
     return dict(choices.choices)
+
+
+def listed(*items: Any) -> str:
+    """Items (labels, lazily) one after the other, as a summary lists them."""
+    return ", ".join(map(str, items))
+
+
+# A list whose items are rendered in the text's language (its labels), kept as such.
+lazy_listed = lazy(listed, str)
 
 
 def render(text: Text | str) -> str:
@@ -108,11 +117,12 @@ class _Renderer:
 # Where an event's (a task's) data keeps the message and values of its text.
 KEPT = "_text"
 # The lazy values a kept text may hold, by the function that renders them: a label, an
-# amount, a date, in the language of the text.
+# amount, a date, a list of labels, in the language of the text.
 LAZY = frozenset({
     "django.utils.translation.gettext", "django.utils.translation.pgettext",
     "relance.channels.formatting.money", "relance.channels.formatting.short_date",
     "relance.dunning.labels.template_label", "relance.dunning.task_titles._amounts",
+    "relance.ledger.timeline.listed",
 })  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from stdnum import iso11649
 
 from relance.accounts.identity import customers_by_reference, references_in
@@ -54,6 +55,7 @@ from relance.ledger.models import (
     Payment,
     PaymentKind,
 )
+from relance.ledger.timeline import Text
 from relance.ledger.validation import check_customer_fields
 from relance.lib import bulk
 
@@ -376,10 +378,17 @@ def _record_run(
     done = status == ImportRun.Status.DONE
     counts = dict(sorted(result.counts.items()))
     said = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items())
-    outcome = (said or "nothing changed") if done else error[:300]
+    if not done:
+        summary = Text(
+            gettext_noop("%(file)s: %(error)s"), {"file": batch.file, "error": error[:300]}
+        )
+    elif said:  # the counts by their codes, as the trail's data has them
+        summary = Text(gettext_noop("%(file)s: %(counts)s"), {"file": batch.file, "counts": said})
+    else:
+        summary = Text(gettext_noop("%(file)s: nothing changed"), {"file": batch.file})
     trail.record(organisation, "import.applied" if done else "import.refused", user_id=user_id,
                  target=run,
-                 summary=f"{batch.file}: {outcome}",
+                 summary=summary,
                  data={"file": batch.file, "format": batch.format, "sha256": batch.sha256,
                        "rows": batch.rows_read, "counts": counts,
                        **({} if done else {"error": error[:2000]})})  # fmt: skip
