@@ -109,7 +109,9 @@ class Rows:
     communications: list[tuple[Any, ...]]
     keys: list[tuple[int, str, str]]  # (customer, channel, purpose) of each communication
     items: list[tuple[Any, ...]]  # key index first, in place of the communication's id
-    events: list[tuple[Any, ...]]  # the template (as JSON) last, in place of the data
+    # The template (as JSON) and the summary's text kept (``timeline.KeptJson``) last, in
+    # place of the data.
+    events: list[tuple[Any, ...]]
     stepped: list[tuple[Any, ...]]
     passed: list[tuple[Any, ...]]
     # (date, invoice, due date) of the items whose date to move changes.
@@ -126,7 +128,10 @@ class Rows:
         now = bulk.db_datetime(timezone.now())
         today = bulk.plain(day)
         planned = [c for d in decisions for c in d.communications]
-        summaries = timeline.summaries(org, [_summary(c) for c in planned])
+        texts = [_summary(c) for c in planned]
+        summaries = timeline.summaries(org, texts)
+        # Kept so that a page says it again in its reader's language (timeline.shown).
+        kept = timeline.KeptJson()
         rows = cls([], [], [], [], [], [])
         as_json = _Json()
         dates: dict[Any, Any] = {None: None}
@@ -151,9 +156,8 @@ class Rows:
                 if steps:
                     stepped[i.invoice_id] = i.step_position
             kind = "communication_awaiting_approval" if c.approval else "communication_queued"
-            rows.events.append(
-                (org.pk, c.customer_id, now, kind, summaries[n], as_json.text(c.template))
-            )
+            rows.events.append((org.pk, c.customer_id, now, kind, summaries[n],
+                                as_json.text(c.template), kept(texts[n])))  # fmt: skip
         # A step taken today sets the level and its date; a step passed over, the level.
         # In key order: the table is a b-tree on the invoice id.
         rows.stepped = [
@@ -211,7 +215,7 @@ def _write_chunk(
         ids = [by_key[key] for key in rows.keys]
         bulk.insert(CommunicationItem._meta.db_table, ITEM_COLUMNS,
                     [(ids[n], *rest) for n, *rest in rows.items])  # fmt: skip
-        events = [(*event[:-1], f'{{"communication": {ids[n]}, "template": {event[-1]}}}')
+        events = [(*event[:-2], _event_data(ids[n], event[-2], event[-1]))
                   for n, event in enumerate(rows.events)]  # fmt: skip
         timeline.insert_rows(events)
     table = ItemState._meta.db_table
@@ -227,6 +231,16 @@ def _write_chunk(
         bulk.insert(HeldBack._meta.db_table, HELD_COLUMNS, rows.held, conflict=["customer_id"],
                     update=["until", "earliest"])  # fmt: skip
     _write_side_effects(org, day, decisions, timezone.now())
+
+
+# The event's data as json.dumps writes it: its communication, its template (as JSON) and
+# the summary's text kept (timeline.KEPT), when it can be.
+_KEPT = f", {json.dumps(timeline.KEPT)}: "
+
+
+def _event_data(communication: int, template: str, kept: str | None) -> str:
+    text = f"{_KEPT}{kept}" if kept is not None else ""
+    return f'{{"communication": {communication}, "template": {template}{text}}}'
 
 
 def _forget_marks(org_id: int, day: dt.date, customer_ids: list[int]) -> None:

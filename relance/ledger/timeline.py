@@ -19,6 +19,7 @@ import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii as _string  # json.dumps's
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import connection, models
@@ -140,6 +141,51 @@ def kept(text: Text | str) -> dict[str, Any] | None:
     except _NotKept:
         return None
     return {"message": text.message, "values": values}
+
+
+class KeptJson:
+    """``json.dumps(kept(text))`` for many texts of a few messages and labels (the run's
+    rows, an import's): each message, key and lazy value encoded once, a text's own values
+    (the invoice numbers, a count) per text. None for a text that cannot be kept."""
+
+    def __init__(self) -> None:
+        self.heads: dict[str, str] = {}
+        self.keys: dict[str, str] = {}
+        self.lazies: dict[int, tuple[Any, str | None]] = {}  # by id, the value kept alive
+
+    def __call__(self, text: Text) -> str | None:
+        head = self.heads.get(text.message)
+        if head is None:
+            head = self.heads[text.message] = (
+                f'{{"message": {json.dumps(text.message)}, "values": {{'
+            )
+        parts = []
+        for key, value in (text.params or {}).items():
+            name = self.keys.get(key)
+            if name is None:
+                name = self.keys[key] = f"{json.dumps(key)}: "
+            if type(value) is str:
+                encoded: str | None = _string(value)
+            elif type(value) is int:
+                encoded = str(value)
+            elif isinstance(value, Promise):
+                known = self.lazies.get(id(value))
+                if known is None:
+                    known = self.lazies[id(value)] = (value, self._encoded(value))
+                encoded = known[1]
+            else:
+                encoded = self._encoded(value)
+            if encoded is None:
+                return None
+            parts.append(name + encoded)
+        return f"{head}{', '.join(parts)}}}}}"
+
+    @staticmethod
+    def _encoded(value: Any) -> str | None:
+        try:
+            return json.dumps(_keep(value))
+        except _NotKept:
+            return None
 
 
 def shown(written: str, data: Mapping[str, Any] | None) -> str:

@@ -130,8 +130,8 @@ def urls_for_ids(owners: Mapping[int, int]) -> dict[int, str]:
                 by_org.setdefault(owners[pk], []).append(pk)
             for org_id, made_for in by_org.items():
                 trail.record(org_id, "portal.link_created",
-                             summary=Text(gettext_noop("portal links made for %(count)s "
-                                                       "customer(s)"), {"count": len(made_for)}),
+                             summary=Text(gettext_noop("portal links made, customers: "
+                                                       "%(count)s"), {"count": len(made_for)}),
                              data={"customers": made_for})  # fmt: skip
         found.update((pk, address(token)) for pk, (_, token) in zip(missing, made, strict=True))
     return found
@@ -188,7 +188,7 @@ def revoke(target: Customer | PortalLink, *, user: Any = None) -> int:
             trail.record(
                 customer.organisation_id, "portal.link_revoked", user=user,
                 target=("portallink", ids[0]) if len(ids) == 1 else customer,
-                summary=Text(gettext_noop("%(count)s portal link(s) of %(customer)s revoked"),
+                summary=Text(gettext_noop("portal links of %(customer)s revoked: %(count)s"),
                              {"count": len(ids), "customer": customer.reference}),
                 data={"customer": customer.reference, "links": ids},
             )  # fmt: skip

@@ -1302,17 +1302,24 @@ class _Applier:
 
     def write_timeline(self) -> None:
         """One event per customer the import touched, rather than one per row; written as
-        the rows ``timeline.insert_rows`` takes (no dict merged, no JSON encoded per row)."""
+        the rows ``timeline.insert_rows`` takes (no dict merged, no JSON encoded per row),
+        its summary in the organisation's language and kept for its readers'."""
         now = bulk.db_datetime(timezone.now())
         file = self.batch.file
-        # {"file": ..., "format": ..., "items": count} as json.dumps writes it
+        # {"file": ..., "format": ..., "items": count, "_text": ...} as json.dumps writes it
         head = json.dumps({"file": file, "format": self.batch.format})[:-1] + ', "items": '
+        kept_as = f", {json.dumps(timeline.KEPT)}: "
         org_id = self.org.pk
+        touched = sorted(self.touched_customers.items())
+        message = gettext_noop("Import of %(file)s, items added or changed: %(count)s")
+        texts = [Text(message, {"file": file, "count": count}) for _, count in touched]
+        keep = timeline.KeptJson()
         timeline.insert_rows(
-            (org_id, customer_id, now, "import",
-             f"Import of {file}: {count} item(s) added or changed"[: timeline.SUMMARY_LENGTH],
-             f"{head}{count}}}")
-            for customer_id, count in sorted(self.touched_customers.items())
+            (org_id, customer_id, now, "import", summary,
+             f"{head}{count}{kept_as}{keep(text)}}}")  # a file's name and a count: kept
+            for (customer_id, count), summary, text in zip(
+                touched, timeline.summaries(self.org, texts), texts, strict=True
+            )
         )  # fmt: skip
 
 
