@@ -9,7 +9,8 @@ costs more than writing the row). A plain ``str`` is written as it is (a person'
 
 ``record`` and ``record_many`` also keep the text's message and values in the event's data
 (``kept``, under ``KEPT``), as a task keeps its title's: a page says it again in its
-reader's language (``shown``); a row without them (older ones, the run's) reads as written.
+reader's language (``shown``), and so do the run's and an import's rows (``KeptJson``, the
+same JSON at a few µs a row); a row without them (older ones) reads as written.
 """
 
 from __future__ import annotations
