@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.dunning import loading, policy
+from relance.dunning.labels import lazy_step_name
 from relance.dunning.loading import Context
 from relance.dunning.models import (
     CommPurpose,
@@ -128,7 +129,8 @@ class Rows:
         now = bulk.db_datetime(timezone.now())
         today = bulk.plain(day)
         planned = [c for d in decisions for c in d.communications]
-        texts = [_summary(c) for c in planned]
+        names: dict[str, Any] = {}  # each step's name, lazily, once per chunk
+        texts = [_summary(c, names) for c in planned]
         summaries = timeline.summaries(org, texts)
         # Kept so that a page says it again in its reader's language (timeline.shown).
         kept = timeline.KeptJson()
@@ -296,12 +298,16 @@ def _write_side_effects(
         )  # fmt: skip
 
 
-def _summary(comm: policy.PlannedCommunication) -> Text:
+def _summary(comm: policy.PlannedCommunication, steps: dict[str, Any]) -> Text:
     channel = label(StepChannel, comm.channel)
     if comm.purpose == CommPurpose.THANKS:
         return Text(gettext_noop("Thank-you message planned (%(channel)s)"), {"channel": channel})
     # The step's name, as the scenario's author wrote it, rather than the template's slug.
-    step = comm.explanation.get("template_from_step", {}).get("name") or comm.template
+    # A shipped one in the language of the text (stored in French), kept as such.
+    name = comm.explanation.get("template_from_step", {}).get("name") or comm.template
+    step = steps.get(name)
+    if step is None:
+        step = steps[name] = lazy_step_name(name)
     params = {"template": step, "channel": channel, "more": len(comm.items) - 5,
               "numbers": ", ".join(i.number for i in comm.items[:5])}  # fmt: skip
     if len(comm.items) > 5:

@@ -124,7 +124,7 @@ LAZY = frozenset({
     "django.utils.translation.gettext", "django.utils.translation.pgettext",
     "relance.channels.formatting.money", "relance.channels.formatting.short_date",
     "relance.dunning.labels.template_label", "relance.dunning.task_titles._amounts",
-    "relance.ledger.timeline.listed",
+    "relance.ledger.timeline.listed", "relance.dunning.defaults.name_for_reader",
 })  # fmt: skip
 
 
