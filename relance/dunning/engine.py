@@ -137,9 +137,12 @@ def run(
         shares = 1 if dry_run or explain else sharing.how_many(organisation, jobs, run_date)
         report = _tally(progress, 0)
         if shares == 1:
-            step.run_share(result, report or _ignore, reader=connection, checkpoints=checkpoints)
-            # While the thread checkpoints the last chunk (sharing.Checkpoints).
-            _age(organisation, run_date, dry_run)
+            # Beside the customers on PostgreSQL; after them elsewhere, while the thread
+            # checkpoints the last chunk (sharing.Checkpoints).
+            with sharing.Alongside(lambda: _age(organisation, run_date, dry_run), not dry_run):
+                step.run_share(
+                    result, report or _ignore, reader=connection, checkpoints=checkpoints
+                )
             return _recorded(organisation, result)
         checkpoints.close()  # before the fork: each share checkpoints its own
         try:

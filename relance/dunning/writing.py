@@ -113,8 +113,9 @@ class Rows:
     # The template (as JSON) and the summary's text kept (``timeline.KeptJson``) last, in
     # place of the data.
     events: list[tuple[Any, ...]]
-    stepped: list[tuple[Any, ...]]
-    passed: list[tuple[Any, ...]]
+    # The levels that change: those of the items stepped today, with today's date, and of
+    # those passed over, without a date (the stored one stays), in the invoices' order.
+    levels: list[tuple[Any, ...]]
     # (date, invoice, due date) of the items whose date to move changes.
     moves: list[tuple[Any, ...]] = field(default_factory=list)
     # (customer, organisation, until, earliest) of the customers whose items the contact gap
@@ -134,7 +135,7 @@ class Rows:
         summaries = timeline.summaries(org, texts)
         # Kept so that a page says it again in its reader's language (timeline.shown).
         kept = timeline.KeptJson()
-        rows = cls([], [], [], [], [], [])
+        rows = cls([], [], [], [], [])
         as_json = _Json()
         dates: dict[Any, Any] = {None: None}
         stepped: dict[int, int] = {}
@@ -162,15 +163,11 @@ class Rows:
                                 as_json.text(c.template), kept(texts[n])))  # fmt: skip
         # A step taken today sets the level and its date; a step passed over, the level.
         # In key order: the table is a b-tree on the invoice id.
-        rows.stepped = [
-            (invoice, stepped[invoice], today, 0, org.pk) for invoice in sorted(stepped)
-        ]
-        rows.passed = sorted(
-            (invoice, level, None, 0, org.pk)
-            for d in decisions
-            for invoice, level in d.levels.items()
-            if invoice not in stepped
-        )
+        rows.levels = sorted(
+            [(invoice, position, today, 0, org.pk) for invoice, position in stepped.items()]
+            + [(invoice, level, None, 0, org.pk) for d in decisions
+               for invoice, level in d.levels.items() if invoice not in stepped]
+        )  # fmt: skip
         return rows
 
 
@@ -221,9 +218,9 @@ def _write_chunk(
                   for n, event in enumerate(rows.events)]  # fmt: skip
         timeline.insert_rows(events)
     table = ItemState._meta.db_table
-    bulk.insert(table, LEVEL_COLUMNS, rows.stepped, conflict=["invoice_id"],
-                update=["level", "level_date"])  # fmt: skip
-    bulk.insert(table, LEVEL_COLUMNS, rows.passed, conflict=["invoice_id"], update=["level"])
+    kept_date = f"COALESCE(excluded.level_date, {table}.level_date)"
+    bulk.insert(table, LEVEL_COLUMNS, rows.levels, conflict=["invoice_id"],
+                update={"level": "excluded.level", "level_date": kept_date})  # fmt: skip
     # Set only while the due date is the one it was computed from (a changed due date
     # forgets it: relance/ledger/migrations/0015_nextday.py).
     bulk.update(Invoice._meta.db_table, ["moves_on"], ["id", "due_date"], rows.moves)

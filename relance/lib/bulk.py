@@ -14,7 +14,7 @@ import datetime as dt
 import itertools
 import json
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Context, Decimal
 from typing import Any
 
@@ -44,16 +44,19 @@ def insert(
     rows: Iterable[Sequence[Any]],
     *,
     conflict: Sequence[str] = (),
-    update: Sequence[str] = (),
+    update: Sequence[str] | Mapping[str, str] = (),
 ) -> None:
-    """INSERT many rows; with ``conflict``, update ``update`` columns of existing rows (or do
-    nothing). ON CONFLICT works the same on SQLite (3.24+) and PostgreSQL; as in one
-    statement, a key given twice is an error on PostgreSQL, the last row wins on SQLite."""
+    """INSERT many rows; with ``conflict``, update the ``update`` columns of existing rows
+    to the new row's values, or to the SQL expressions ``update`` maps them to (the new
+    row as ``excluded``, the stored one by the table's name); without, do nothing.
+    ON CONFLICT works the same on SQLite (3.24+) and PostgreSQL; as in one statement, a key
+    given twice is an error on PostgreSQL, the last row wins on SQLite."""
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
     if conflict:
+        sets = update if isinstance(update, Mapping) else {c: f"excluded.{c}" for c in update}
         action = (
-            "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update)
-            if update
+            "DO UPDATE SET " + ", ".join(f"{c} = {value}" for c, value in sets.items())
+            if sets
             else "DO NOTHING"
         )
         sql += f" ON CONFLICT ({', '.join(conflict)}) {action}"
