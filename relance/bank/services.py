@@ -24,6 +24,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from relance.accounts.identity import customers_by_reference
 from relance.accounts.models import Organisation
@@ -33,6 +34,7 @@ from relance.bank.camt import is_camt, read_camt
 from relance.bank.exports import BankMapping, read_export
 from relance.bank.lines import StatementLine, assign_keys, compact_iban
 from relance.bank.models import BankLine, BankStatement, LineStatus
+from relance.channels.formatting import lazy_money
 from relance.dunning import pauses, policy
 from relance.ledger import balances
 from relance.ledger.imports import archives, messages
@@ -49,6 +51,7 @@ from relance.ledger.models import (
     PaymentKind,
 )
 from relance.ledger.payments import spread
+from relance.ledger.timeline import Text, label
 from relance.lib import bulk
 from relance.lib.bulk import plain
 from relance.lib.locks import organisation_lock
@@ -267,8 +270,12 @@ def import_statement(
         statement.save(update_fields=["counts"])
         trail.record(
             organisation, "bank.imported", user_id=user_id, target=statement,
-            summary=f"{path.name}: {result.matched} matched, {result.proposed} to review, "
-            f"{result.unmatched} without a match, {result.duplicates} already imported",
+            summary=Text(gettext_noop("%(file)s: %(matched)s matched, %(proposed)s to review, "
+                                 "%(unmatched)s without a match, %(duplicates)s already "
+                                 "imported"),
+                         {"file": path.name, "matched": result.matched,
+                          "proposed": result.proposed, "unmatched": result.unmatched,
+                          "duplicates": result.duplicates}),
             data={"file": path.name, "format": fmt, **result.counts()},
         )  # fmt: skip
         if dry_run:
@@ -314,7 +321,8 @@ def _record_refusal(
     )  # fmt: skip
     trail.record(
         organisation, "bank.refused", user_id=user_id, target=run,
-        summary=f"{path.name}: {str(failure)[:300]}",
+        summary=Text(gettext_noop("%(file)s: %(error)s"),
+                     {"file": path.name, "error": str(failure)[:300]}),
         data={"file": path.name, "format": run.format, "error": str(failure)[:2000]},
     )  # fmt: skip
 
@@ -613,7 +621,9 @@ def apply_line(
         held = update_cash_holds(organisation, [customer_id], as_of, user_id=user_id)
         trail.record(
             organisation, "bank.applied", user_id=user_id, target=line,
-            summary=f"bank line {line.pk} ({line.amount} {line.currency}) {line.status}",
+            summary=Text(gettext_noop("bank line %(line)s (%(amount)s) %(status)s"),
+                         {"line": line.pk, "amount": lazy_money(line.amount, line.currency),
+                          "status": label(LineStatus, line.status)}),
             data={"line": line.pk, "status": line.status, "payment": payment.reference,
                   "allocations": [[pk, part] for pk, part in allocations], "holds": held},
         )  # fmt: skip

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.dunning import loading, policy
+from relance.dunning.labels import lazy_step_name
 from relance.dunning.loading import Context
 from relance.dunning.models import (
     CommPurpose,
@@ -109,7 +110,9 @@ class Rows:
     communications: list[tuple[Any, ...]]
     keys: list[tuple[int, str, str]]  # (customer, channel, purpose) of each communication
     items: list[tuple[Any, ...]]  # key index first, in place of the communication's id
-    events: list[tuple[Any, ...]]  # the template (as JSON) last, in place of the data
+    # The template (as JSON) and the summary's text kept (``timeline.KeptJson``) last, in
+    # place of the data.
+    events: list[tuple[Any, ...]]
     # The levels that change: those of the items stepped today, with today's date, and of
     # those passed over, without a date (the stored one stays), in the invoices' order.
     levels: list[tuple[Any, ...]]
@@ -127,7 +130,11 @@ class Rows:
         now = bulk.db_datetime(timezone.now())
         today = bulk.plain(day)
         planned = [c for d in decisions for c in d.communications]
-        summaries = timeline.summaries(org, [_summary(c) for c in planned])
+        names: dict[str, Any] = {}  # each step's name, lazily, once per chunk
+        texts = [_summary(c, names) for c in planned]
+        summaries = timeline.summaries(org, texts)
+        # Kept so that a page says it again in its reader's language (timeline.shown).
+        kept = timeline.KeptJson()
         rows = cls([], [], [], [], [])
         as_json = _Json()
         dates: dict[Any, Any] = {None: None}
@@ -152,9 +159,8 @@ class Rows:
                 if steps:
                     stepped[i.invoice_id] = i.step_position
             kind = "communication_awaiting_approval" if c.approval else "communication_queued"
-            rows.events.append(
-                (org.pk, c.customer_id, now, kind, summaries[n], as_json.text(c.template))
-            )
+            rows.events.append((org.pk, c.customer_id, now, kind, summaries[n],
+                                as_json.text(c.template), kept(texts[n])))  # fmt: skip
         # A step taken today sets the level and its date; a step passed over, the level.
         # In key order: the table is a b-tree on the invoice id.
         rows.levels = sorted(
@@ -208,7 +214,7 @@ def _write_chunk(
         ids = [by_key[key] for key in rows.keys]
         bulk.insert(CommunicationItem._meta.db_table, ITEM_COLUMNS,
                     [(ids[n], *rest) for n, *rest in rows.items])  # fmt: skip
-        events = [(*event[:-1], f'{{"communication": {ids[n]}, "template": {event[-1]}}}')
+        events = [(*event[:-2], _event_data(ids[n], event[-2], event[-1]))
                   for n, event in enumerate(rows.events)]  # fmt: skip
         timeline.insert_rows(events)
     table = ItemState._meta.db_table
@@ -224,6 +230,16 @@ def _write_chunk(
         bulk.insert(HeldBack._meta.db_table, HELD_COLUMNS, rows.held, conflict=["customer_id"],
                     update=["until", "earliest"])  # fmt: skip
     _write_side_effects(org, day, decisions, timezone.now())
+
+
+# The event's data as json.dumps writes it: its communication, its template (as JSON) and
+# the summary's text kept (timeline.KEPT), when it can be.
+_KEPT = f", {json.dumps(timeline.KEPT)}: "
+
+
+def _event_data(communication: int, template: str, kept: str | None) -> str:
+    text = f"{_KEPT}{kept}" if kept is not None else ""
+    return f'{{"communication": {communication}, "template": {template}{text}}}'
 
 
 def _forget_marks(org_id: int, day: dt.date, customer_ids: list[int]) -> None:
@@ -279,12 +295,16 @@ def _write_side_effects(
         )  # fmt: skip
 
 
-def _summary(comm: policy.PlannedCommunication) -> Text:
+def _summary(comm: policy.PlannedCommunication, steps: dict[str, Any]) -> Text:
     channel = label(StepChannel, comm.channel)
     if comm.purpose == CommPurpose.THANKS:
         return Text(gettext_noop("Thank-you message planned (%(channel)s)"), {"channel": channel})
     # The step's name, as the scenario's author wrote it, rather than the template's slug.
-    step = comm.explanation.get("template_from_step", {}).get("name") or comm.template
+    # A shipped one in the language of the text (stored in French), kept as such.
+    name = comm.explanation.get("template_from_step", {}).get("name") or comm.template
+    step = steps.get(name)
+    if step is None:
+        step = steps[name] = lazy_step_name(name)
     params = {"template": step, "channel": channel, "more": len(comm.items) - 5,
               "numbers": ", ".join(i.number for i in comm.items[:5])}  # fmt: skip
     if len(comm.items) > 5:

@@ -44,7 +44,8 @@ def add_note(customer: Customer, text: str, *, user: Any = None) -> str:
     timeline.record(customer.organisation, customer.pk, "note", text[:SUMMARY_LENGTH],
                     data={"text": text}, actor_id=_user_id(user))  # fmt: skip
     trail.record(customer.organisation_id, "customer.note_added", user=user, target=customer,
-                 summary=f"note on {customer.reference}",
+                 summary=Text(gettext_noop("note on %(customer)s"),
+                              {"customer": customer.reference}),
                  data={"customer": customer.reference, "text": text})  # fmt: skip
     return text
 
@@ -94,7 +95,8 @@ def add_contact(
         data=details, actor_id=_user_id(user),
     )  # fmt: skip
     trail.record(customer.organisation_id, "contact.added", user=user, target=contact,
-                 summary=f"contact {name} added to {customer.reference}",
+                 summary=Text(gettext_noop("contact %(name)s added to %(customer)s"),
+                              {"name": name, "customer": customer.reference}),
                  data={"customer": customer.reference, **details})  # fmt: skip
     return contact
 
@@ -128,7 +130,10 @@ def assign_collector(customer: Customer, collector: Any | None, *, by: Any = Non
         data={"collector": after, "previous": before}, actor_id=_user_id(by),
     )  # fmt: skip
     trail.record(customer.organisation_id, "customer.assigned", user=by, target=customer,
-                 summary=f"{customer.reference} assigned to {after or 'nobody'}",
+                 summary=Text(gettext_noop("%(customer)s assigned to %(collector)s"),
+                              {"customer": customer.reference, "collector": after})
+                 if after else Text(gettext_noop("%(customer)s assigned to nobody"),
+                                    {"customer": customer.reference}),
                  data={"customer": customer.reference, "collector": after,
                        "previous": before})  # fmt: skip
     return customer

@@ -25,6 +25,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from stdnum import iso11649
 
 from relance.accounts.identity import customers_by_reference, references_in
@@ -54,6 +55,7 @@ from relance.ledger.models import (
     Payment,
     PaymentKind,
 )
+from relance.ledger.timeline import Text
 from relance.ledger.validation import check_customer_fields
 from relance.lib import bulk
 
@@ -375,10 +377,17 @@ def _record_run(
     done = status == ImportRun.Status.DONE
     counts = dict(sorted(result.counts.items()))
     said = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items())
-    outcome = (said or "nothing changed") if done else error[:300]
+    if not done:
+        summary = Text(
+            gettext_noop("%(file)s: %(error)s"), {"file": batch.file, "error": error[:300]}
+        )
+    elif said:  # the counts by their codes, as the trail's data has them
+        summary = Text(gettext_noop("%(file)s: %(counts)s"), {"file": batch.file, "counts": said})
+    else:
+        summary = Text(gettext_noop("%(file)s: nothing changed"), {"file": batch.file})
     trail.record(organisation, "import.applied" if done else "import.refused", user_id=user_id,
                  target=run,
-                 summary=f"{batch.file}: {outcome}",
+                 summary=summary,
                  data={"file": batch.file, "format": batch.format, "sha256": batch.sha256,
                        "rows": batch.rows_read, "counts": counts,
                        **({} if done else {"error": error[:2000]})})  # fmt: skip
@@ -1290,17 +1299,24 @@ class _Applier:
 
     def write_timeline(self) -> None:
         """One event per customer the import touched, rather than one per row; written as
-        the rows ``timeline.insert_rows`` takes (no dict merged, no JSON encoded per row)."""
+        the rows ``timeline.insert_rows`` takes (no dict merged, no JSON encoded per row),
+        its summary in the organisation's language and kept for its readers'."""
         now = bulk.db_datetime(timezone.now())
         file = self.batch.file
-        # {"file": ..., "format": ..., "items": count} as json.dumps writes it
+        # {"file": ..., "format": ..., "items": count, "_text": ...} as json.dumps writes it
         head = json.dumps({"file": file, "format": self.batch.format})[:-1] + ', "items": '
+        kept_as = f", {json.dumps(timeline.KEPT)}: "
         org_id = self.org.pk
+        touched = sorted(self.touched_customers.items())
+        message = gettext_noop("Import of %(file)s, items added or changed: %(count)s")
+        texts = [Text(message, {"file": file, "count": count}) for _, count in touched]
+        keep = timeline.KeptJson()
         timeline.insert_rows(
-            (org_id, customer_id, now, "import",
-             f"Import of {file}: {count} item(s) added or changed"[: timeline.SUMMARY_LENGTH],
-             f"{head}{count}}}")
-            for customer_id, count in sorted(self.touched_customers.items())
+            (org_id, customer_id, now, "import", summary,
+             f"{head}{count}{kept_as}{keep(text)}}}")  # a file's name and a count: kept
+            for (customer_id, count), summary, text in zip(
+                touched, timeline.summaries(self.org, texts), texts, strict=True
+            )
         )  # fmt: skip
 
 
