@@ -31,7 +31,7 @@ from relance.audit import trail
 from relance.bank import matching
 from relance.bank.camt import is_camt, read_camt
 from relance.bank.exports import BankMapping, read_export
-from relance.bank.lines import StatementLine, assign_keys, compact_iban
+from relance.bank.lines import StatementLine, assign_keys, clashes, compact_iban
 from relance.bank.models import BankLine, BankStatement, LineStatus
 from relance.dunning import pauses, policy
 from relance.ledger import balances
@@ -140,7 +140,16 @@ def read_statement(
     else:
         lines = read_export(path, mapping or BankMapping(), currency)
     assign_keys(lines)
+    refuse_clashes(path.name, lines)
     return fmt, lines
+
+
+def refuse_clashes(file: str, lines: list[StatementLine]) -> None:
+    """ImportFailed naming the rows of ``file`` that give one bank reference to two
+    different movements (``lines.clashes``)."""
+    found = [Problem(file, row, "reference", message) for row, message in clashes(lines)]
+    if found:
+        raise ImportFailed(found)
 
 
 def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
@@ -182,6 +191,11 @@ def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
             finally:
                 target.unlink()
             assign_keys(lines)
+            try:
+                refuse_clashes(name, lines)
+            except ImportFailed as failure:
+                problems += failure.problems
+                continue
             found.append((member.filename, lines))
     if problems:
         raise ImportFailed(problems)

@@ -155,7 +155,7 @@ def _check(
             for record in records:
                 value = get(record)
                 if value is not None and abs(value) >= bound:
-                    yield record.row, target, _too_large(value, bound)
+                    yield record.row, target, too_large(value, bound)
 
 
 def _customer(
@@ -165,7 +165,7 @@ def _customer(
     if isinstance(value, str) and field.max_length and len(value) > field.max_length:
         yield row, target, _too_long(value, field.max_length)
     elif isinstance(value, Decimal) and abs(value) >= max_amount(model, name):
-        yield row, target, _too_large(value, max_amount(model, name))
+        yield row, target, too_large(value, max_amount(model, name))
 
 
 def _too_long(value: str, limit: int) -> str:
@@ -175,7 +175,7 @@ def _too_long(value: str, limit: int) -> str:
     }  # fmt: skip
 
 
-def _too_large(value: Decimal, bound: Decimal) -> str:
+def too_large(value: Decimal, bound: Decimal) -> str:
     digits = len(str(int(bound))) - 1
     shown = f"{value:.2f}" if abs(value) < Decimal("1e40") else f"{value:.3E}"
     return _(
