@@ -4,7 +4,6 @@ the same line when another file repeats it."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -13,7 +12,7 @@ from decimal import Decimal
 
 from django.utils.translation import gettext as _
 
-from relance.accounts.services import check_currency
+from relance.accounts.services import check_currency, is_currency
 from relance.lib.dates import out_of_range
 
 
@@ -69,22 +68,11 @@ def problems_of(line: StatementLine) -> Iterator[tuple[str, str]]:
         yield "date", problem
     if abs(line.amount) >= (bound := max_amount(BankLine, "amount")):
         yield "amount", too_large(line.amount, bound)
-    if not _is_currency(line.currency):
+    if not is_currency(line.currency):
         try:
             check_currency(line.currency)
-        except ValueError as error:  # the message in the reader's language
+        except ValueError as error:
             yield "currency", str(error)
-
-
-@functools.lru_cache(maxsize=64)
-def _is_currency(code: str) -> bool:
-    """Whether ``code`` is an ISO 4217 currency, asked once per code (a statement has one
-    or two, its lines many)."""
-    try:
-        check_currency(code)
-    except ValueError:
-        return False
-    return True
 
 
 def clashes(lines: Iterable[StatementLine]) -> Iterator[tuple[int, str]]:
