@@ -263,4 +263,34 @@ def test_html_in_a_member_name_is_kept_as_text(acme, tmp_path, client):
     result = import_file(acme, path, as_of=TODAY)
     assert result.files[0]["file"] == "<img src=x onerror=alert(1)>.xml"
     assert Invoice.objects.get().amount == Decimal("120.00")
-    _ = dt, factories  # the module's helpers
+
+
+# -- life-cycle statuses ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "field", "said"),
+    [
+        # A 212 ("paid") of 1E+20 or of 20 digits became a payment no column could hold.
+        ("1e20", "amount", "'1e20' is not an amount"),
+        ("12345678901234567890", "amount", "is too large an amount: at most 16 digits"),
+        # Rounded to 10.00 without a word; every other file refuses a third decimal.
+        ("10.005", "amount", "'10.005' has more than two decimals"),
+        # A payment of 5,000.00 for an invoice of 120.00: 4,880.00 of credit from nowhere.
+        ("5000,00", "status", "FA-1: a payment of 5000.00 is more than the invoice's 120.00"),
+    ],
+    ids=["1e20", "20 digits", "three decimals", "more than the invoice"],
+)
+def test_a_status_amount_no_platform_writes_is_refused(org, tmp_path, amount, field, said):
+    invoice = factories.invoice(factories.customer(org, "C1"), "FA-1", due=dt.date(2026, 10, 31),
+                                amount="120.00")  # fmt: skip
+    path = tmp_path / "statuts.csv"
+    path.write_text(f"facture;statut;date;montant\nFA-1;212;2026-11-20;{amount}\n")
+    with pytest.raises(ImportFailed) as failure:
+        import_file(org, path, as_of=TODAY)
+    [problem] = failure.value.problems
+    assert (problem.file, problem.row, problem.field) == ("statuts.csv", 2, field)
+    assert said in problem.message
+    assert not Payment.objects.exists()
+    invoice.refresh_from_db()
+    assert invoice.balance == Decimal("120.00")
