@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 # As regular expressions both Python and the API's validation (pydantic) read.
@@ -40,3 +41,10 @@ def problem(value: str, *, multiline: bool = False) -> str | None:
     return _("%(value)s holds a control character (U+%(code)04X), which Relance does not keep") % {
         "value": repr(shown), "code": ord(found.group())
     }  # fmt: skip
+
+
+def validate_one_line(value: str) -> None:
+    """A form field's validator (the portal's, the console's): ValidationError naming the
+    control character found."""
+    if found := problem(value):
+        raise ValidationError(found, code="control_character")
