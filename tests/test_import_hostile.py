@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import factories
+import openpyxl
 import pypdf
 import pytest
 from test_api import Api, is_problem, token
@@ -294,3 +295,26 @@ def test_a_status_amount_no_platform_writes_is_refused(org, tmp_path, amount, fi
     assert not Payment.objects.exists()
     invoice.refresh_from_db()
     assert invoice.balance == Decimal("120.00")
+
+
+def test_a_nul_an_xlsx_escapes_into_a_name_is_refused(org, tmp_path):
+    # '_x0000_' is how a workbook's XML writes NUL: read back as one, it went to the ledger
+    # (SQLite kept it; PostgreSQL refuses NUL in text, a server error).
+    book = openpyxl.Workbook()
+    book.active.append(HEADER.split(","))
+    book.active.append(["FA-1", "C1", "Dupont", dt.datetime(2026, 10, 1),
+                        dt.datetime(2026, 10, 31), 100, "EUR"])  # fmt: skip
+    saved = io.BytesIO()
+    book.save(saved)
+    path = tmp_path / "ledger.xlsx"
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(path, "w") as target:
+        for member in source.infolist():
+            data = source.read(member)
+            if member.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"Dupont", b"Dup_x0000_ont")
+            target.writestr(member, data)
+    [(file, row, field, message)] = refused(org, path)
+    assert (file, row, field) == ("ledger.xlsx", 2, "customer.legal_name")
+    assert (
+        message == "'Dup\\x00ont' holds a control character (U+0000), which Relance does not keep"
+    )
