@@ -28,7 +28,11 @@ _FOUND = {
 def found_in(text: str, *, multiline: bool = False) -> bool:
     """Whether ``text`` holds a character its kind of value may not (a pass in C: give it
     the values of a whole column joined, then look for the culprits one by one)."""
-    return _FOUND[multiline].search(text) is not None
+    if multiline:
+        return "\x00" in text
+    # The usual text is printable through and through, told at C speed; a text that is not
+    # (a no-break space, say) is looked at for the characters this rule is about.
+    return not text.isprintable() and _FOUND[False].search(text) is not None
 
 
 def problem(value: str, *, multiline: bool = False) -> str | None:
