@@ -318,3 +318,27 @@ def test_a_nul_an_xlsx_escapes_into_a_name_is_refused(org, tmp_path):
     assert (
         message == "'Dup\\x00ont' holds a control character (U+0000), which Relance does not keep"
     )
+
+
+def test_a_cdar_of_another_namespace_is_refused(org, tmp_path):
+    # Read and applied (a 212 recording a payment) whatever its namespace, as e-invoices were.
+    factories.invoice(factories.customer(org, "C1"), "FA-1", due=dt.date(2026, 10, 31),
+                      amount="120.00")  # fmt: skip
+    path = tmp_path / "cdar.xml"
+    path.write_text(
+        '<?xml version="1.0"?><rsm:CrossDomainAcknowledgementAndResponse xmlns:rsm="urn:x"'
+        ' xmlns:ram="urn:y" xmlns:udt="urn:z"><rsm:AcknowledgementDocument><ram:IssueDateTime>'
+        '<udt:DateTimeString format="102">20261104</udt:DateTimeString></ram:IssueDateTime>'
+        "<ram:ReferenceReferencedDocument><ram:IssuerAssignedID>FA-1</ram:IssuerAssignedID>"
+        "<ram:ProcessConditionCode>212</ram:ProcessConditionCode>"
+        "</ram:ReferenceReferencedDocument></rsm:AcknowledgementDocument>"
+        "</rsm:CrossDomainAcknowledgementAndResponse>"
+    )
+    with pytest.raises(ImportFailed) as failure:
+        import_file(org, path, as_of=TODAY)
+    assert [(p.file, p.message) for p in failure.value.problems] == [(
+        "cdar.xml", "<CrossDomainAcknowledgementAndResponse> of the namespace 'urn:x' is not a "
+        "CDAR status message: its namespace is "
+        "urn:un:unece:uncefact:data:standard:CrossDomainAcknowledgementAndResponse:100",
+    )]  # fmt: skip
+    assert not Payment.objects.exists()

@@ -61,6 +61,7 @@ from relance.ledger.models import (
 from relance.ledger.timeline import Text, label
 
 SOURCE = "platform"
+CDAR_NAMESPACE = "urn:un:unece:uncefact:data:standard:CrossDomainAcknowledgementAndResponse:100"
 EVENT = "platform_status"
 PAYMENT_SENT_DAYS = 15  # a transfer announced is on the account within this, or dunning goes on
 MAX_BYTES = 50_000_000
@@ -282,6 +283,12 @@ def _cdar(data: bytes, problems: Problems) -> list[StatusRow | None]:
             None, None,
             _("<%(name)s> is not a CDAR status message") % {"name": etree_local(root)},
         )  # fmt: skip
+    if (namespace := etree_namespace(root)) != CDAR_NAMESPACE:
+        # Another document that bears the name, as an e-invoice's root of another namespace.
+        raise problems.fail(None, None, _(
+            "<CrossDomainAcknowledgementAndResponse> of the namespace %(namespace)s is not a "
+            "CDAR status message: its namespace is %(expected)s"
+        ) % {"namespace": repr(namespace), "expected": CDAR_NAMESPACE})  # fmt: skip
     rows: list[StatusRow | None] = []
     for n, ref in enumerate(root.iter("{*}ReferenceReferencedDocument"), 1):
 
@@ -318,6 +325,12 @@ def _cdar(data: bytes, problems: Problems) -> list[StatusRow | None]:
     if not rows:
         problems.add(None, None, _("a CDAR message without any referenced invoice"))
     return rows
+
+
+def etree_namespace(element: Any) -> str:
+    from lxml import etree
+
+    return str(etree.QName(element).namespace or "")
 
 
 def etree_local(element: Any) -> str:
