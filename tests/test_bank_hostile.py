@@ -15,7 +15,7 @@ from test_bank import camt, write
 from relance.bank import services
 from relance.bank.models import BankLine, BankStatement
 from relance.ledger.imports import ImportFailed
-from relance.ledger.models import Invoice, Payment
+from relance.ledger.models import ImportRun, Invoice, Payment
 
 # Their messages are read in English (the default language is French).
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
@@ -180,3 +180,19 @@ def test_a_credit_in_another_currency_is_matched_to_no_invoice(org, tmp_path):
     result = services.import_statement(org, write(tmp_path, "s.xml", text), as_of=D)
     assert (result.matched, result.proposed, result.unmatched) == (0, 0, 1)
     assert Invoice.objects.get(number="FA-1").balance == Decimal("120.00")
+
+
+def test_a_reference_an_earlier_statement_gave_another_movement_is_refused(org, tmp_path):
+    # Counted as "already imported" and left out: 100.00 received, never seen.
+    services.import_statement(org, write(tmp_path, "a.xml", camt([entry(amount="20.00")])), as_of=D)
+    later = write(tmp_path, "b.xml", camt([entry(amount="100.00"), entry(ref="BQ2")]))
+    with pytest.raises(ImportFailed) as failure:
+        services.import_statement(org, later, as_of=D)
+    [problem] = failure.value.problems
+    assert (problem.file, problem.row, problem.field) == ("b.xml", 2, "reference")
+    assert problem.message == (
+        f"the bank reference 'BQ1' was imported before for 20.00 on {D}: two movements cannot "
+        "have one reference"
+    )
+    assert BankStatement.objects.count() == 1 and BankLine.objects.count() == 1
+    assert ImportRun.objects.filter(status=ImportRun.Status.FAILED, file_name="b.xml").exists()

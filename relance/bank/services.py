@@ -152,6 +152,28 @@ def refuse_clashes(file: str, lines: list[StatementLine]) -> None:
         raise ImportFailed(found)
 
 
+def refuse_changed(organisation: Organisation, file: str, credits: list[StatementLine]) -> None:
+    """ImportFailed naming each credit whose bank reference an earlier statement gave to
+    another movement (another amount or date): counted as already imported, it would be
+    left out unseen. The same movement again (a statement read twice) is no problem."""
+    by_key = {line.key: line for line in credits if line.bank_reference}
+    found = []
+    keys = list(by_key)
+    for start in range(0, len(keys), CHUNK):
+        for key, day, amount in BankLine.objects.filter(
+            organisation=organisation, key__in=keys[start : start + CHUNK]
+        ).values_list("key", "date", "amount"):
+            line = by_key[key]
+            if (day, amount) != (line.date, line.amount):
+                found.append(Problem(file, line.row, "reference", _(
+                    "the bank reference %(reference)s was imported before for %(amount)s on "
+                    "%(date)s: two movements cannot have one reference"
+                ) % {"reference": repr(line.bank_reference), "amount": f"{amount:.2f}",
+                     "date": day}))  # fmt: skip
+    if found:
+        raise ImportFailed(found)
+
+
 def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
     """The CAMT.053 statements of a ZIP, each read and keyed as a file of its own (a credit
     in two statements of the ZIP is one credit); every member's problems at once."""
@@ -223,6 +245,7 @@ def import_statement(
     try:
         fmt, lines = read_statement(path, format=format, mapping=mapping,
                                     currency=organisation.currency, members=members)  # fmt: skip
+        refuse_changed(organisation, path.name, [line for line in lines if line.amount > 0])
     except ImportFailed as failure:
         if not dry_run:
             _record_refusal(organisation, path, format, failure, started, user_id)
