@@ -4,6 +4,7 @@ console and imports."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +115,16 @@ def check_country(code: str) -> str:
             _("country %(code)s is not an ISO 3166 country code such as FR") % {"code": repr(code)}
         )
     return upper
+
+
+@functools.lru_cache(maxsize=256)
+def is_currency(code: str) -> bool:
+    """Whether ``code`` is an ISO 4217 currency code as written (capitals), asked once per
+    code: a file's thousands of rows hold one or two."""
+    try:
+        return check_currency(code) == code
+    except ValueError:
+        return False
 
 
 def check_currency(code: str) -> str:

@@ -32,7 +32,7 @@ from relance.audit import trail
 from relance.bank import matching
 from relance.bank.camt import is_camt, read_camt
 from relance.bank.exports import BankMapping, read_export
-from relance.bank.lines import StatementLine, assign_keys, compact_iban
+from relance.bank.lines import StatementLine, assign_keys, clashes, compact_iban
 from relance.bank.models import BankLine, BankStatement, LineStatus
 from relance.channels.formatting import lazy_money
 from relance.dunning import pauses, policy
@@ -143,7 +143,38 @@ def read_statement(
     else:
         lines = read_export(path, mapping or BankMapping(), currency)
     assign_keys(lines)
+    refuse_clashes(path.name, lines)
     return fmt, lines
+
+
+def refuse_clashes(file: str, lines: list[StatementLine]) -> None:
+    """ImportFailed naming the rows of ``file`` that give one bank reference to two
+    different movements (``lines.clashes``)."""
+    found = [Problem(file, row, "reference", message) for row, message in clashes(lines)]
+    if found:
+        raise ImportFailed(found)
+
+
+def refuse_changed(organisation: Organisation, file: str, credits: list[StatementLine]) -> None:
+    """ImportFailed naming each credit whose bank reference an earlier statement gave to
+    another movement (another amount or date): counted as already imported, it would be
+    left out unseen. The same movement again (a statement read twice) is no problem."""
+    by_key = {line.key: line for line in credits if line.bank_reference}
+    found = []
+    keys = list(by_key)
+    for start in range(0, len(keys), CHUNK):
+        for key, day, amount in BankLine.objects.filter(
+            organisation=organisation, key__in=keys[start : start + CHUNK]
+        ).values_list("key", "date", "amount"):
+            line = by_key[key]
+            if (day, amount) != (line.date, line.amount):
+                found.append(Problem(file, line.row, "reference", _(
+                    "the bank reference %(reference)s was imported before for %(amount)s on "
+                    "%(date)s: two movements cannot have one reference"
+                ) % {"reference": repr(line.bank_reference), "amount": f"{amount:.2f}",
+                     "date": day}))  # fmt: skip
+    if found:
+        raise ImportFailed(found)
 
 
 def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
@@ -185,6 +216,11 @@ def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
             finally:
                 target.unlink()
             assign_keys(lines)
+            try:
+                refuse_clashes(name, lines)
+            except ImportFailed as failure:
+                problems += failure.problems
+                continue
             found.append((member.filename, lines))
     if problems:
         raise ImportFailed(problems)
@@ -212,6 +248,7 @@ def import_statement(
     try:
         fmt, lines = read_statement(path, format=format, mapping=mapping,
                                     currency=organisation.currency, members=members)  # fmt: skip
+        refuse_changed(organisation, path.name, [line for line in lines if line.amount > 0])
     except ImportFailed as failure:
         if not dry_run:
             _record_refusal(organisation, path, format, failure, started, user_id)

@@ -18,6 +18,7 @@ from relance.audit import trail
 from relance.ledger import timeline
 from relance.ledger.models import Channel, Contact, Customer
 from relance.ledger.timeline import SUMMARY_LENGTH, Text
+from relance.lib import controls
 
 NOTE_LENGTH = 5000
 # Who may be given customers to work: a viewer changes nothing, so works nobody.
@@ -80,6 +81,9 @@ def add_contact(
         limit = getattr(Contact._meta.get_field(field), "max_length", 0) or 0
         if len(value) > limit:
             raise Refused(f"the {field} holds at most {limit} characters")
+    for value in (name, role, email, phone):
+        if found := controls.problem(value):
+            raise Refused(found)
     contact = Contact.objects.create(
         organisation_id=customer.organisation_id, customer=customer, name=name, role=role,
         email=email, phone=phone, preferred_channel=preferred_channel,
