@@ -16,9 +16,11 @@ from disk; on PostgreSQL the server's work besides). ``--statements N`` adds, un
 the N statements of the run that took longest in all (the wall clock of each ``execute``
 and ``executemany`` through Django's connection, grouped by the statement's first words,
 and of each commit), and their sum: what of the run is SQL and what is Python.
-``--cold`` evicts the SQLite database from the system's page cache before the next day's
-run, as after a day of other work (``posix_fadvise``; PostgreSQL's own cache is not
-touched). A database just copied should be synced before it is timed: the run's first
+PostgreSQL runs with the settings docs/deployment.md recommends (examples/postgresql.conf;
+``--pg-conf ''`` for its own defaults), on a throw-away cluster without durability
+(scripts/pg-cluster). ``--cold`` evicts the SQLite database from the system's page cache
+before the next day's run, as after a day of other work (``posix_fadvise``; PostgreSQL's own
+cache is not touched). A database just copied should be synced before it is timed: the run's first
 checkpoint syncs the database file, and with it every page the copy left to write.
 
 ``--workers 1 2`` adds the first run through the task queue (``relance run --enqueue``):
@@ -304,14 +306,15 @@ def child(args: argparse.Namespace) -> None:
         return
     day = D if args.phase == "first" else D + dt.timedelta(days=1)
     if args.phase == "next":
-        # The day between: PostgreSQL's autovacuum analyses the invoices, whose dates the
-        # first run wrote (planned on statistics where every date is NULL, the next run's
-        # query would scan them).
+        # The day between: PostgreSQL's autovacuum vacuums and analyses the tables the first
+        # run wrote (a fifth of a table's rows changed or added sets it off): the invoices'
+        # dates (planned on statistics where every date is NULL, the next run's query would
+        # scan them), their states, the communications and their items.
         from django.db import connection
 
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("ANALYZE ledger_invoice")
+                cursor.execute("VACUUM ANALYZE")
         if args.cold:
             evict_database()
     print(json.dumps(timed_run(day, args.statements)))
@@ -363,6 +366,13 @@ def main() -> None:
     parser.add_argument(
         "--skip-in-process", action="store_true", help="with --workers: the queued runs alone"
     )
+    parser.add_argument(
+        "--pg-conf",
+        default=str(ROOT / "examples" / "postgresql.conf"),
+        metavar="FILE",
+        help="PostgreSQL's settings (default: those docs/deployment.md recommends; '' for"
+        " PostgreSQL's own defaults)",
+    )
     args = parser.parse_args()
     if args.phase:
         child(args)
@@ -372,8 +382,10 @@ def main() -> None:
             env = {**os.environ, "RELANCE_DATA_DIR": tmp, "DATABASE_URL": ""}
             if db == "postgres":
                 os.chmod(tmp, 0o755)  # the server runs as `postgres` under a root session
+                settings = {"PG_CONF": args.pg_conf} if args.pg_conf else {}
                 url = subprocess.check_output([ROOT / "scripts" / "pg-cluster", "start",
-                                               f"{tmp}/pg"], text=True).strip()  # fmt: skip
+                                               f"{tmp}/pg"], text=True,
+                                              env={**os.environ, **settings}).strip()  # fmt: skip
                 env["DATABASE_URL"] = url
             try:
                 start = time.perf_counter()

@@ -43,6 +43,21 @@ def test_it_inserts_new_rows_and_updates_the_given_columns_of_existing_ones(org)
     assert states() == {a.pk: (3, DUE), b.pk: (0, DUE), c.pk: (1, later)}
 
 
+def test_update_may_set_a_column_from_the_new_and_the_stored_row(org):
+    """As the run writes the levels: a date given replaces the stored one, none keeps it."""
+    a, b, c = paid(org, 3)
+    ItemState.objects.create(invoice=a, organisation=org, level=1, level_date=DUE)
+    ItemState.objects.create(invoice=b, organisation=org, level=2, level_date=DUE)
+    later = DUE + dt.timedelta(days=7)
+    kept = f"COALESCE(excluded.level_date, {TABLE}.level_date)"
+    bulk.insert(TABLE, COLUMNS,
+                [(a.pk, 3, str(later), 0, org.pk), (b.pk, 4, None, 0, org.pk),
+                 (c.pk, 1, None, 0, org.pk)],
+                conflict=["invoice_id"],
+                update={"level": "excluded.level", "level_date": kept})  # fmt: skip
+    assert states() == {a.pk: (3, later), b.pk: (4, DUE), c.pk: (1, None)}
+
+
 def test_without_update_existing_rows_are_left_alone(org):
     a, b = paid(org, 2)
     ItemState.objects.create(invoice=a, organisation=org, level=1, level_date=DUE)

@@ -393,7 +393,8 @@ def test_it_shows_the_sign_ins_of_members_of_several_organisations_in_each(clien
             "signin.failed", "signin.succeeded",
         ]  # fmt: skip
     page = client.get(url("settings_audit")).content.decode()
-    assert "signin.succeeded" in page and "signed in as sam@acme.test" in page
+    # The page is in French (the organisation's language): the summary said in French.
+    assert "signin.succeeded" in page and "connexion de sam@acme.test" in page
     assert shared.pk
 
 

@@ -12,6 +12,7 @@ import factories
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 from relance.ledger import balances
 from relance.ledger.imports import ImportFailed, import_file
@@ -24,6 +25,7 @@ from relance.ledger.imports.apply import (
 )
 from relance.ledger.imports.mapping import load_mapping
 from relance.ledger.models import Allocation, Customer, Invoice, Payment, TimelineEvent
+from relance.ledger.timeline import KEPT, shown
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_english")]
 TODAY = dt.date(2026, 11, 22)
@@ -79,10 +81,14 @@ def test_a_later_file_pays_updates_and_adds(org, tmp_path):
     # One event per customer touched, telling how many of its items.
     events = TimelineEvent.objects.filter(kind="import", summary__contains="later")
     by_customer = {e.customer.reference: (e.summary, e.data) for e in events}
-    assert by_customer["C2"] == (
-        "Import of later.csv: 1 item(s) added or changed",
-        {"file": "later.csv", "format": "csv", "items": 1},
-    )
+    summary, data = by_customer["C2"]
+    # Written in the organisation's language, kept to be said again in a reader's.
+    assert summary == "Import de later.csv, pièces ajoutées ou modifiées\u00a0: 1"
+    assert {k: v for k, v in data.items() if k != KEPT} == {
+        "file": "later.csv", "format": "csv", "items": 1,
+    }  # fmt: skip
+    with translation.override("en"):
+        assert shown(summary, data) == "Import of later.csv, items added or changed: 1"
     assert by_customer["C1"][1]["items"] == 2  # a payment created, one updated
     assert set(TimelineEvent.objects.filter(kind="invoice_paid").values_list(
         "invoice__number", flat=True)) == {"F-1"}  # fmt: skip

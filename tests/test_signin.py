@@ -178,10 +178,11 @@ def test_it_records_a_shared_account_in_each_organisation_and_an_unknown_one_in_
     sign_in(client, ALICE, "wrong password")
     sign_in(client, "nobody@acme.test", "wrong password")
     failures = AuditEvent.objects.filter(action__startswith="signin.").order_by("pk")
-    assert list(failures.values_list("action", "organisation_id", "data")) == [
-        ("signin.failed", org.pk, {"username": ALICE}),
-        ("signin.failed", other_org.pk, {"username": ALICE}),
-        ("signin.failed", None, {"username": "nobody@acme.test"}),
+    # Each with its summary's text kept for its readers (timeline.KEPT), left out here.
+    assert [(e.action, e.organisation_id, e.data["username"]) for e in failures] == [
+        ("signin.failed", org.pk, ALICE),
+        ("signin.failed", other_org.pk, ALICE),
+        ("signin.failed", None, "nobody@acme.test"),
     ]
 
 

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from relance.accounts.models import Organisation
+from relance.dunning.models import Communication
 from relance.insights.aging import aged_balance
 from relance.ledger.models import Allocation, BalanceDay, CustomerBalance, Invoice
 from relance.ledger.summaries import LIMITS, balances
@@ -496,3 +497,84 @@ def test_postgresql_ages_the_buckets_in_place_on_full_pages(org):
     assert after[0] - before[0] == len(crossing)
     assert after[1] - before[1] == len(crossing)
     check(org, START + dt.timedelta(days=1))
+
+
+# -- the run ages them beside its customers ------------------------------------------------
+
+
+def _aging_recorded(monkeypatch, fail: bool = False) -> list[tuple[str, bool]]:
+    """Where the run's aging ran: (the thread's name, whether the run's customers were all
+    written then), each time; with ``fail``, the aging fails after recording."""
+    from relance.dunning import engine, writing
+
+    seen: list[tuple[str, bool]] = []
+    written = threading.Event()
+    original_age, original_write = engine.summaries.age, writing.write
+
+    def age(organisation_id: int, as_of: dt.date) -> None:
+        seen.append((threading.current_thread().name, written.is_set()))
+        if fail:
+            raise RuntimeError("aging failed")
+        original_age(organisation_id, as_of)
+
+    def write(*args: Any, **kwargs: Any) -> bool:
+        done = original_write(*args, **kwargs)
+        written.set()
+        return done
+
+    monkeypatch.setattr(engine.summaries, "age", age)
+    monkeypatch.setattr(writing, "write", write)
+    return seen
+
+
+def _ledger_to_run(slug: str) -> Organisation:
+    org = f.organisation(slug)
+    f.scenario(org)
+    for n in range(12):
+        c = f.customer(org)
+        f.invoice(c, due=START - dt.timedelta(days=n * 9), amount=f"{n + 1}0.00")
+    return org
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="a thread on PostgreSQL only")
+def test_the_run_ages_the_balances_on_a_connection_of_its_own_beside_its_customers(
+    transactional_db, monkeypatch
+):
+    from relance.dunning import engine
+
+    org = _ledger_to_run("beside")
+    balances(org, START)
+    seen = _aging_recorded(monkeypatch)
+    nextday = START + dt.timedelta(days=31)
+    engine.run(org, nextday)
+    assert [name for name, _ in seen] == ["alongside"]
+    assert BalanceDay.objects.get(pk=org.pk).as_of == nextday
+    assert stored(org, nextday) == from_scratch(org, nextday)
+    assert Communication.objects.filter(organisation=org, run_date=nextday).exists()
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="a thread on PostgreSQL only")
+def test_an_aging_failed_beside_the_run_is_raised_once_the_customers_are_written(
+    transactional_db, monkeypatch
+):
+    from relance.dunning import engine
+
+    org = _ledger_to_run("beside-failing")
+    seen = _aging_recorded(monkeypatch, fail=True)
+    with pytest.raises(RuntimeError, match="aging failed"):
+        engine.run(org, START)
+    assert [name for name, _ in seen] == ["alongside"]
+    # The customers' decisions stand; the next reader ages the balances.
+    assert Communication.objects.filter(organisation=org, run_date=START).exists()
+
+
+def test_inside_a_transaction_the_run_ages_the_balances_after_its_customers(org, monkeypatch):
+    from relance.dunning import engine
+
+    f.scenario(org)
+    c = f.customer(org)
+    f.invoice(c, due=START - dt.timedelta(days=20), amount="40.00")
+    seen = _aging_recorded(monkeypatch)
+    engine.run(org, START)
+    assert seen == [(threading.current_thread().name, True)]
+    assert stored(org, START) == from_scratch(org, START)

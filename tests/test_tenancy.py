@@ -130,3 +130,18 @@ def test_it_fills_the_organisation_from_the_parent_when_migrating():
     counts = children_out_of_step()
     assert all(rows > 0 for rows, _ in counts.values()), counts
     assert {table: wrong for table, (_, wrong) in counts.items()} == dict.fromkeys(counts, 0)
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="SQLite keeps its constraints")
+def test_the_organisation_copied_from_the_customer_has_no_database_constraint_of_its_own(db):
+    """The rows a run writes by the thousand carry their customer's organisation, whose
+    check at each commit cost the run: the customer's row keeps its own constraint."""
+    from relance.dunning.models import Communication, HeldBack
+    from relance.ledger.models import TimelineEvent
+
+    with connection.cursor() as cursor:
+        for model in (Communication, HeldBack, TimelineEvent):
+            constraints = connection.introspection.get_constraints(cursor, model._meta.db_table)
+            keys = {tuple(c["columns"]) for c in constraints.values() if c["foreign_key"]}
+            assert ("organisation_id",) not in keys, model
+            assert ("customer_id",) in keys, model

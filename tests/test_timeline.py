@@ -131,3 +131,26 @@ def test_it_names_the_step_as_the_scenario_calls_it():
     run(org, D)
     summary = TimelineEvent.objects.get(kind="communication_queued").summary
     assert summary == "Rappel amical prévu par E-mail pour F1"
+
+
+def test_the_runs_rows_read_again_in_their_readers_language():
+    """The run writes its rows in bulk, in the organisation's language, and keeps their text
+    as every other writer does: a page says them again in its reader's."""
+    from django.utils import translation
+
+    from relance.ledger.timeline import KEPT, shown
+
+    org = organisation("kept-fr", language="fr")
+    scenario(org)
+    reminded = customer(org, "C1")
+    invoice(reminded, "F1", due=D - dt.timedelta(days=6))
+    run(org, D)
+    event = TimelineEvent.objects.get(customer=reminded, kind="communication_queued")
+    assert event.summary == FRENCH["queued"]
+    assert {k: v for k, v in event.data.items() if k != KEPT} == {
+        "communication": event.data["communication"], "template": "first_reminder",
+    }  # fmt: skip
+    with translation.override("en"):
+        assert shown(event.summary, event.data) == ENGLISH["queued"]
+    with translation.override("fr"):
+        assert shown(event.summary, event.data) == FRENCH["queued"]

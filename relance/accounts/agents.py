@@ -10,11 +10,13 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from relance.accounts import identity
 from relance.accounts.identity import IdentityError
 from relance.accounts.models import Agent, AgentKind, Organisation
 from relance.audit import trail
+from relance.ledger.timeline import Text
 
 FIELDS = ("kind", "name", "legal_name", "address", "siren", "phone", "email", "letterhead",
           "iban", "bic")  # fmt: skip
@@ -76,7 +78,7 @@ def set_agent(
         agent.save()
         trail.record(
             organisation, "organisation.agent_set", user=user, request=request, target=agent,
-            summary=f"letters written by {agent.name}",
+            summary=Text(gettext_noop("letters written by %(agent)s"), {"agent": agent.name}),
             data={"changes": {n: {"old": old.get(n, ""), "new": v} for n, v in cleaned.items()}},
         )  # fmt: skip
     return agent
@@ -90,7 +92,8 @@ def stop_agent(organisation: Organisation, *, user: Any = None, request: Any = N
         )
         if stopped:
             trail.record(organisation, "organisation.agent_stopped", user=user, request=request,
-                         summary="letters written in the organisation's own name")  # fmt: skip
+                         summary=Text(gettext_noop("letters written in the organisation's "
+                                                   "own name")))  # fmt: skip
     return bool(stopped)
 
 

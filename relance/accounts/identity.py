@@ -40,6 +40,7 @@ from stdnum.iso7064 import mod_97_10
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
+from relance.ledger.timeline import Text, lazy_listed
 from relance.lib.amounts import Bound, check_amount
 from relance.lib.dates import out_of_range
 
@@ -224,6 +225,12 @@ def clean_identity(organisation: Organisation, changes: Mapping[str, Any]) -> di
     return cleaned
 
 
+def _field_name(name: str) -> Any:
+    """An identity field by its name for a reader (lazily, in the text's language)."""
+    field: Any = Organisation._meta.get_field(name)
+    return field.verbose_name
+
+
 def update_identity(
     organisation: Organisation,
     changes: Mapping[str, Any],
@@ -247,7 +254,9 @@ def update_identity(
             organisation.save(update_fields=list(cleaned))
             if changed:
                 trail.record(organisation, "organisation.settings_changed", user=user,
-                             target=organisation, summary="changed " + ", ".join(changed),
+                             target=organisation,
+                             summary=Text(gettext_noop("changed %(fields)s"),
+                                          {"fields": lazy_listed(*map(_field_name, changed))}),
                              data={"changes": changed}, request=request)  # fmt: skip
     return organisation
 

@@ -21,9 +21,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
+from relance.ledger.timeline import Text
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -142,7 +144,8 @@ def set_logo(
         organisation.logo.save(name, ContentFile(content), save=False)
         organisation.save(update_fields=["logo"])
         trail.record(organisation, "organisation.settings_changed", user=user,
-                     target=organisation, summary="changed logo", request=request,
+                     target=organisation, summary=Text(gettext_noop("changed logo")),
+                     request=request,
                      data={"changes": {"logo": {"old": old, "new": organisation.logo.name}},
                            "type": image.content_type, "bytes": len(content),
                            "pixels": [image.width, image.height]})  # fmt: skip
@@ -163,7 +166,8 @@ def remove_logo(
         organisation.logo = ""
         organisation.save(update_fields=["logo"])
         trail.record(organisation, "organisation.settings_changed", user=user,
-                     target=organisation, summary="removed logo", request=request,
+                     target=organisation, summary=Text(gettext_noop("removed logo")),
+                     request=request,
                      data={"changes": {"logo": {"old": old, "new": ""}}})  # fmt: skip
         transaction.on_commit(lambda: storage.delete(old))
     return True

@@ -27,10 +27,12 @@ from django.template import loader
 from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext_noop
 
 from relance.accounts.signin import organisation_of
 from relance.audit import trail
 from relance.audit.models import AuditEvent
+from relance.ledger.timeline import Text
 from relance.lib.clientip import client_ip
 
 REQUESTED = "password.reset_requested"
@@ -99,7 +101,7 @@ class PasswordResetView(auth_views.PasswordResetView):
             organisation_of(accounts[0].get_username()) if len(accounts) == 1 else None,
             REQUESTED,
             actor="anonymous",
-            summary=f"password reset asked for {email}",
+            summary=Text(gettext_noop("password reset asked for %(email)s"), {"email": email}),
             data={"email": email, "accounts": len(accounts)},
             request=self.request,
         )
@@ -125,7 +127,9 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
             "password.reset_done",
             user=user,
             target=user,
-            summary=f"password reset by e-mail for {username}",
+            summary=Text(
+                gettext_noop("password reset by e-mail for %(username)s"), {"username": username}
+            ),
             request=self.request,
         )
         return response

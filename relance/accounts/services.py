@@ -4,6 +4,7 @@ console and imports."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +16,11 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Membership, Organisation, Role
 from relance.audit import trail
+from relance.ledger.timeline import Text, label
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -82,7 +85,8 @@ def create_organisation(
             slug=slug, name=name, country=country, currency=currency, language=language, **fields
         )
         trail.record(organisation, "organisation.created", target=organisation,
-                     summary=f"created {slug} ({name})",
+                     summary=Text(gettext_noop("created %(slug)s (%(name)s)"),
+                                  {"slug": slug, "name": name}),
                      data={"slug": slug, "name": name, "country": country,
                            "currency": currency, "language": language})  # fmt: skip
         # Every organisation starts with the four default scenarios, ready to run.
@@ -111,6 +115,16 @@ def check_country(code: str) -> str:
             _("country %(code)s is not an ISO 3166 country code such as FR") % {"code": repr(code)}
         )
     return upper
+
+
+@functools.lru_cache(maxsize=256)
+def is_currency(code: str) -> bool:
+    """Whether ``code`` is an ISO 4217 currency code as written (capitals), asked once per
+    code: a file's thousands of rows hold one or two."""
+    try:
+        return check_currency(code) == code
+    except ValueError:
+        return False
 
 
 def check_currency(code: str) -> str:
@@ -215,7 +229,10 @@ def change_role(
     membership.save(update_fields=["role"])
     username = membership.user.get_username()
     trail.record(organisation, "member.changed", user=by, target=membership.user,
-                 summary=f"{username} is {role} (was {previous})", request=request,
+                 summary=Text(gettext_noop("%(username)s is %(role)s (was %(previous)s)"),
+                              {"username": username, "role": label(Role, role),
+                               "previous": label(Role, previous)}),
+                 request=request,
                  data={"user": username, "role": role, "previous_role": previous})  # fmt: skip
     return membership
 
@@ -235,7 +252,8 @@ def remove_member(
     username = membership.user.get_username()
     membership.delete()
     trail.record(organisation, "member.removed", user=by, target=membership.user,
-                 summary=f"{username} removed", request=request,
+                 summary=Text(gettext_noop("%(username)s removed"), {"username": username}),
+                 request=request,
                  data={"user": username, "role": membership.role})  # fmt: skip
 
 
@@ -284,7 +302,9 @@ def add_member(
     if before is None or before.role != role or new_password:
         trail.record(organisation, "member.added" if before is None else "member.changed",
                      user=by, request=request,
-                     target=user, summary=f"{user.get_username()} is {role}",
+                     target=user, summary=Text(gettext_noop("%(username)s is %(role)s"),
+                                              {"username": user.get_username(),
+                                               "role": label(Role, role)}),
                      data={"user": user.get_username(), "role": role,
                            "previous_role": before.role if before else None,
                            "user_created": created,

@@ -19,9 +19,11 @@ from django.db.models import Max, Q
 from django.dispatch import receiver
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Membership
 from relance.audit import trail
+from relance.ledger.timeline import Text
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -72,7 +74,7 @@ def signed_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any
         "signin.succeeded",
         user=user,
         target=user,
-        summary=f"signed in as {username}",
+        summary=Text(gettext_noop("signed in as %(username)s"), {"username": username}),
         request=request,
     )
 
@@ -91,7 +93,7 @@ def sign_in_failed(
         username,
         "signin.failed",
         actor="anonymous",
-        summary=f"failed sign-in as {username}",
+        summary=Text(gettext_noop("failed sign-in as %(username)s"), {"username": username}),
         data={"username": username},
         request=request,
     )
@@ -106,7 +108,10 @@ def locked(
         username,
         "signin.locked_out",
         actor="anonymous",
-        summary=f"sign-in refused, locked out: {username} from {ip_address}",
+        summary=Text(
+            gettext_noop("sign-in refused, locked out: %(username)s from %(ip)s"),
+            {"username": username, "ip": ip_address},
+        ),
         data={
             "username": username or "",
             "ip": ip_address or "",

@@ -18,6 +18,9 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext_noop
+
+from relance.ledger.timeline import Text
 
 if TYPE_CHECKING:
     from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -99,7 +102,12 @@ def confirm(device: TOTPDevice, code: str, *, request: HttpRequest | None = None
         return False
     device.confirmed = True
     device.save(update_fields=["confirmed"])
-    record(device.user, "otp.enrolled", request=request, summary="authenticator app enrolled")
+    record(
+        device.user,
+        "otp.enrolled",
+        request=request,
+        summary=Text(gettext_noop("authenticator app enrolled")),
+    )
     return True
 
 
@@ -116,7 +124,11 @@ def enrol_now(user: Any) -> TOTPDevice:
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()  # an enrolment left unfinished
         device = TOTPDevice.objects.create(user=user, name="Relance", confirmed=True)
-        record(user, "otp.enrolled", summary="authenticator app enrolled from the command line")
+        record(
+            user,
+            "otp.enrolled",
+            summary=Text(gettext_noop("authenticator app enrolled from the command line")),
+        )
     return device
 
 
@@ -127,7 +139,12 @@ def remove(user: Any, *, request: HttpRequest | None = None) -> int:
     with transaction.atomic():
         removed, _ = TOTPDevice.objects.filter(user=user).delete()
         if removed:
-            record(user, "otp.removed", request=request, summary="authenticator app removed")
+            record(
+                user,
+                "otp.removed",
+                request=request,
+                summary=Text(gettext_noop("authenticator app removed")),
+            )
     return removed
 
 
@@ -179,7 +196,12 @@ def code_refused(request: HttpRequest, user: Any) -> None:
     user_login_failed.send(
         sender=__name__, credentials={"username": user.get_username()}, request=request
     )
-    record(user, "signin.otp_failed", request=request, summary="wrong two-factor code")
+    record(
+        user,
+        "signin.otp_failed",
+        request=request,
+        summary=Text(gettext_noop("wrong two-factor code")),
+    )
 
 
 # Enforcement.

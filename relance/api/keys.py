@@ -16,10 +16,12 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.api.models import ApiKey
 from relance.audit import trail
+from relance.ledger.timeline import Text
 
 SCOPES = ("read", "write", "bulk")
 DEFAULT_SCOPES = ("read",)
@@ -81,9 +83,15 @@ def create(
         organisation=organisation, name=name, prefix=prefix, secret_hash=_digest(secret),
         scopes=ordered, created_by=user, expires_at=expires_at,
     )  # fmt: skip
-    until = f", until {expires_at:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+    params = {"name": repr(name), "prefix": prefix, "scopes": ", ".join(ordered)}
+    summary = (
+        Text(gettext_noop("API key %(name)s (rl_%(prefix)s) with scopes %(scopes)s, until "
+                          "%(until)s UTC"), {**params, "until": f"{expires_at:%Y-%m-%d %H:%M}"})
+        if expires_at
+        else Text(gettext_noop("API key %(name)s (rl_%(prefix)s) with scopes %(scopes)s"), params)
+    )  # fmt: skip
     trail.record(organisation, "apikey.created", user=user, target=key, request=request,
-                 summary=f"API key {name!r} (rl_{prefix}) with scopes {', '.join(ordered)}{until}",
+                 summary=summary,
                  data={"name": name, "prefix": prefix, "scopes": ordered,
                        "expires_at": expires_at.isoformat() if expires_at else None})  # fmt: skip
     return key, f"{TOKEN_START}{prefix}_{secret}"
@@ -121,7 +129,8 @@ def revoke(
     key.revoked_at = timezone.now()
     ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=key.revoked_at)
     trail.record(organisation, "apikey.revoked", user=user, target=key, request=request,
-                 summary=f"API key {key.name!r} (rl_{key.prefix}) revoked",
+                 summary=Text(gettext_noop("API key %(name)s (rl_%(prefix)s) revoked"),
+                              {"name": repr(key.name), "prefix": key.prefix}),
                  data={"name": key.name, "prefix": key.prefix})  # fmt: skip
     return key
 

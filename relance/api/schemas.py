@@ -10,13 +10,14 @@ from typing import Annotated, Any, Literal
 from ninja import Schema
 from pydantic import Field, StringConstraints, create_model
 
+from relance.lib import controls
 from relance.lib.dates import FIRST_DAY, LAST_DAY
 
 MAX_ID = 2**63 - 1
-# No control characters in one-line values (NUL is refused by PostgreSQL, and none belongs
-# in a reference); multi-line notes may hold line breaks but no NUL.
-LINE = r"^[^\x00-\x1F\x7F]*$"
-TEXT = r"^[^\x00]*$"
+# No control characters in one-line values; multi-line notes may hold line breaks but no
+# NUL (relance.lib.controls: the imports' rule too).
+LINE = controls.ONE_LINE
+TEXT = controls.MULTI_LINE
 
 
 def Line(max_length: int, min_length: int = 0) -> Any:

@@ -53,7 +53,10 @@ def record(
     exact strings and ISO dates); a text under a key that names a secret is redacted.
     ``summary`` a ``timeline.Text`` is written in English, the trail's language, and kept
     in ``data`` as a customer's timeline keeps it: a page says it again in its reader's
-    language (``timeline.shown``)."""
+    language (``timeline.shown``); a value under a key that names a secret is redacted there
+    too, in the summary written and in the text kept."""
+    if not isinstance(summary, str):
+        summary = _redacted(summary)
     text = summary
     if not isinstance(summary, str):
         with translation.override("en"):
@@ -95,6 +98,15 @@ def _plain(data: dict[str, Any]) -> dict[str, Any]:
     """JSON values only (amounts as exact strings, dates ISO), secrets redacted."""
     plain: dict[str, Any] = json.loads(json.dumps(data, default=jsonable))
     return _redact(plain)
+
+
+def _redacted(text: Text) -> Text:
+    """``text`` with any value under a key that names a secret (whatever its type) redacted."""
+    params = text.params or {}
+    if not any(_SECRET.search(str(key)) for key in params):
+        return text
+    return Text(text.message, {k: REDACTED if _SECRET.search(str(k)) else v
+                               for k, v in params.items()})  # fmt: skip
 
 
 def _redact(value: Any) -> Any:

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from django.utils.translation import gettext as _
 from lxml import etree
 
-from relance.bank.lines import StatementLine, compact_iban
+from relance.bank.lines import StatementLine, compact_iban, problems_of
 from relance.ledger.imports import messages
 from relance.ledger.imports.records import Problems
 
 NAMESPACE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.(\d\d)")
 VERSIONS = range(2, 14)
 _DECLARATIONS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_AMOUNT = re.compile(r"\d{1,16}(?:\.\d{1,5})?")  # 16 digits before the point: BankLine's
+_CENT = Decimal("0.01")
 
 
 def is_camt(head: bytes) -> bool:
@@ -151,7 +153,11 @@ def _entry(
         if len(details) > 1:
             tx_amount = _decimal(tx_.amount)
             if tx_amount is None:
-                problems.add(row, "TxDtls/Amt", _("a transaction of a batch without its amount"))
+                problems.add(
+                    row, "TxDtls/Amt",
+                    _("%(value)s is not an amount") % {"value": repr(tx_.amount)} if tx_.amount
+                    else _("a transaction of a batch without its amount"),
+                )  # fmt: skip
                 continue
         tx_reference = tx_.reference
         if not tx_reference and reference:
@@ -171,7 +177,14 @@ def _entry(
                 debtor_iban=compact_iban(tx_.debtor_iban),
             )
         )
+    for line in lines:
+        for what, message in problems_of(line):
+            problems.add(row, _FIELDS[what], message)
     return lines
+
+
+# Where each value of a line comes from, to name it in a refusal.
+_FIELDS = {"date": "BookgDt", "amount": "Amt", "currency": "Amt/@Ccy"}
 
 
 class _Transaction:
@@ -233,13 +246,15 @@ def _leaves(element: Any, prefix: int, path: tuple[str, ...]) -> list[Any]:
 
 
 def _decimal(raw: str) -> Decimal | None:
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
+    """An amount as ISO 20022 writes it (digits and a decimal point: never below zero, the
+    entry's CdtDbtInd gives the direction), at most two decimals and what BankLine holds;
+    None for anything else (``1E+999999``, ``NaN``, ``-5``, ``1_000``)."""
+    text = raw.strip()
+    if not _AMOUNT.fullmatch(text):
         return None
-    if not value.is_finite() or value != round(value, 2) or abs(value) >= Decimal("1e16"):
-        return None
-    return value.quantize(Decimal("0.01"))
+    value = Decimal(text)
+    cents = value.quantize(_CENT)
+    return cents if value == cents else None
 
 
 def _date(raw: str, problems: Problems, row: int) -> dt.date | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from relance.bank.lines import StatementLine, compact_iban
+from relance.bank.lines import StatementLine, compact_iban, problems_of
 from relance.ledger.imports.parsing import parse_date, parse_money
 from relance.ledger.imports.records import ImportFailed, Problem, Problems
 from relance.ledger.imports.tabular import read_table
@@ -185,8 +185,7 @@ def read_export(path: Path, mapping: BankMapping, default_currency: str) -> list
             continue
         if isinstance(day, dt.datetime):
             day = day.date()
-        lines.append(
-            StatementLine(
+        line = StatementLine(
                 row,
                 day,
                 amount,
@@ -197,7 +196,14 @@ def read_export(path: Path, mapping: BankMapping, default_currency: str) -> list
                 remittance=cell(cells, "remittance")[:500],
                 debtor_name=cell(cells, "debtor_name")[:200],
                 debtor_iban=compact_iban(cell(cells, "debtor_iban"))[:34],
-            )
-        )
+            )  # fmt: skip
+        fields = {
+            "date": header("date"),
+            "amount": header("amount" if "amount" in columns else "credit"),
+            "currency": header("currency") if "currency" in columns else "currency",
+        }
+        for what, message in problems_of(line):
+            problems.add(row, fields[what], message)
+        lines.append(line)
     problems.raise_if_any()
     return lines

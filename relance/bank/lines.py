@@ -6,9 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+from django.utils.translation import gettext as _
+
+from relance.accounts.services import check_currency, is_currency
+from relance.lib.dates import out_of_range
 
 
 @dataclass
@@ -50,3 +55,36 @@ def assign_keys(lines: Iterable[StatementLine]) -> None:
             seen[basis] += 1
             basis += f"|{seen[basis]}"
         line.key = hashlib.sha256(basis.encode()).hexdigest()[:40]
+
+
+def problems_of(line: StatementLine) -> Iterator[tuple[str, str]]:
+    """What a reader's line cannot be kept for, as (what, message), ``what`` being "date",
+    "amount" or "currency": the one check of every statement format (each reader names the
+    field as its file does)."""
+    from relance.bank.models import BankLine
+    from relance.ledger.imports.limits import max_amount, too_large
+
+    if problem := out_of_range(line.date):
+        yield "date", problem
+    if abs(line.amount) >= (bound := max_amount(BankLine, "amount")):
+        yield "amount", too_large(line.amount, bound)
+    if not is_currency(line.currency):
+        try:
+            check_currency(line.currency)
+        except ValueError as error:
+            yield "currency", str(error)
+
+
+def clashes(lines: Iterable[StatementLine]) -> Iterator[tuple[int, str]]:
+    """(row, message) for each line of one file whose key (its bank reference) an earlier
+    line has with another date or amount: two movements, not the same one twice, and
+    keeping one of them would lose the other."""
+    first: dict[str, StatementLine] = {}
+    for line in lines:
+        seen = first.setdefault(line.key, line)
+        if seen is not line and (seen.date, seen.amount) != (line.date, line.amount):
+            yield line.row, _(
+                "the bank reference %(reference)s is also that of row %(row)s, of "
+                "%(amount)s on %(date)s: two movements cannot have one reference"
+            ) % {"reference": repr(line.bank_reference), "row": seen.row,
+                 "amount": f"{seen.amount:.2f}", "date": seen.date}  # fmt: skip

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.bank.exports import BankMapping, load_mapping, read_spec
 from relance.ledger.imports.records import ImportFailed, Problem
 from relance.ledger.models import ImportMapping
+from relance.ledger.timeline import Text
 
 RECORD = "bank"
 NAME = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")  # as a ledger mapping's (a slug)
@@ -100,7 +102,8 @@ def save(
     )
     trail.record(
         organisation, "bank.mapping_saved", user=user, user_id=user_id, target=mapping,
-        summary=f"{'created' if created else 'changed'} bank mapping {name}",
+        summary=Text(gettext_noop("created bank mapping %(name)s") if created
+                     else gettext_noop("changed bank mapping %(name)s"), {"name": name}),
         data={"mapping": name}, request=request,
     )  # fmt: skip
     return mapping

@@ -24,6 +24,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from relance.accounts.identity import customers_by_reference
 from relance.accounts.models import Organisation
@@ -31,8 +32,9 @@ from relance.audit import trail
 from relance.bank import matching
 from relance.bank.camt import is_camt, read_camt
 from relance.bank.exports import BankMapping, read_export
-from relance.bank.lines import StatementLine, assign_keys, compact_iban
+from relance.bank.lines import StatementLine, assign_keys, clashes, compact_iban
 from relance.bank.models import BankLine, BankStatement, LineStatus
+from relance.channels.formatting import lazy_money
 from relance.dunning import pauses, policy
 from relance.ledger import balances
 from relance.ledger.imports import archives, messages
@@ -49,6 +51,7 @@ from relance.ledger.models import (
     PaymentKind,
 )
 from relance.ledger.payments import spread
+from relance.ledger.timeline import Text, label
 from relance.lib import bulk
 from relance.lib.amounts import AmountError, Bound, check_amount
 from relance.lib.bulk import plain
@@ -141,7 +144,38 @@ def read_statement(
     else:
         lines = read_export(path, mapping or BankMapping(), currency)
     assign_keys(lines)
+    refuse_clashes(path.name, lines)
     return fmt, lines
+
+
+def refuse_clashes(file: str, lines: list[StatementLine]) -> None:
+    """ImportFailed naming the rows of ``file`` that give one bank reference to two
+    different movements (``lines.clashes``)."""
+    found = [Problem(file, row, "reference", message) for row, message in clashes(lines)]
+    if found:
+        raise ImportFailed(found)
+
+
+def refuse_changed(organisation: Organisation, file: str, credits: list[StatementLine]) -> None:
+    """ImportFailed naming each credit whose bank reference an earlier statement gave to
+    another movement (another amount or date): counted as already imported, it would be
+    left out unseen. The same movement again (a statement read twice) is no problem."""
+    by_key = {line.key: line for line in credits if line.bank_reference}
+    found = []
+    keys = list(by_key)
+    for start in range(0, len(keys), CHUNK):
+        for key, day, amount in BankLine.objects.filter(
+            organisation=organisation, key__in=keys[start : start + CHUNK]
+        ).values_list("key", "date", "amount"):
+            line = by_key[key]
+            if (day, amount) != (line.date, line.amount):
+                found.append(Problem(file, line.row, "reference", _(
+                    "the bank reference %(reference)s was imported before for %(amount)s on "
+                    "%(date)s: two movements cannot have one reference"
+                ) % {"reference": repr(line.bank_reference), "amount": f"{amount:.2f}",
+                     "date": day}))  # fmt: skip
+    if found:
+        raise ImportFailed(found)
 
 
 def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
@@ -183,6 +217,11 @@ def zip_statements(path: Path) -> Iterator[tuple[str, list[StatementLine]]]:
             finally:
                 target.unlink()
             assign_keys(lines)
+            try:
+                refuse_clashes(name, lines)
+            except ImportFailed as failure:
+                problems += failure.problems
+                continue
             found.append((member.filename, lines))
     if problems:
         raise ImportFailed(problems)
@@ -210,6 +249,7 @@ def import_statement(
     try:
         fmt, lines = read_statement(path, format=format, mapping=mapping,
                                     currency=organisation.currency, members=members)  # fmt: skip
+        refuse_changed(organisation, path.name, [line for line in lines if line.amount > 0])
     except ImportFailed as failure:
         if not dry_run:
             _record_refusal(organisation, path, format, failure, started, user_id)
@@ -268,8 +308,12 @@ def import_statement(
         statement.save(update_fields=["counts"])
         trail.record(
             organisation, "bank.imported", user_id=user_id, target=statement,
-            summary=f"{path.name}: {result.matched} matched, {result.proposed} to review, "
-            f"{result.unmatched} without a match, {result.duplicates} already imported",
+            summary=Text(gettext_noop("%(file)s: %(matched)s matched, %(proposed)s to review, "
+                                 "%(unmatched)s without a match, %(duplicates)s already "
+                                 "imported"),
+                         {"file": path.name, "matched": result.matched,
+                          "proposed": result.proposed, "unmatched": result.unmatched,
+                          "duplicates": result.duplicates}),
             data={"file": path.name, "format": fmt, **result.counts()},
         )  # fmt: skip
         if dry_run:
@@ -315,7 +359,8 @@ def _record_refusal(
     )  # fmt: skip
     trail.record(
         organisation, "bank.refused", user_id=user_id, target=run,
-        summary=f"{path.name}: {str(failure)[:300]}",
+        summary=Text(gettext_noop("%(file)s: %(error)s"),
+                     {"file": path.name, "error": str(failure)[:300]}),
         data={"file": path.name, "format": run.format, "error": str(failure)[:2000]},
     )  # fmt: skip
 
@@ -326,11 +371,10 @@ def _known_keys(organisation: Organisation, keys: Sequence[str]) -> set[str]:
     table = BankLine._meta.db_table
     with connection.cursor() as cursor:
         for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
-            marks = ", ".join(["%s"] * len(chunk))
+            among, params = bulk.among('"key"', keys[start : start + CHUNK])
             cursor.execute(
-                f'SELECT "key" FROM {table} WHERE organisation_id = %s AND "key" IN ({marks})',
-                [organisation.pk, *chunk],
+                f'SELECT "key" FROM {table} WHERE organisation_id = %s AND {among}',
+                [organisation.pk, *params],
             )
             known.update(key for (key,) in cursor.fetchall())
     return known
@@ -614,7 +658,9 @@ def apply_line(
         held = update_cash_holds(organisation, [customer_id], as_of, user_id=user_id)
         trail.record(
             organisation, "bank.applied", user_id=user_id, target=line,
-            summary=f"bank line {line.pk} ({line.amount} {line.currency}) {line.status}",
+            summary=Text(gettext_noop("bank line %(line)s (%(amount)s) %(status)s"),
+                         {"line": line.pk, "amount": lazy_money(line.amount, line.currency),
+                          "status": label(LineStatus, line.status)}),
             data={"line": line.pk, "status": line.status, "payment": payment.reference,
                   "allocations": [[pk, part] for pk, part in allocations], "holds": held},
         )  # fmt: skip

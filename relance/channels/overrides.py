@@ -50,6 +50,7 @@ from relance.dunning.models import (
     StepChannel,
 )
 from relance.ledger.models import Customer, Invoice
+from relance.ledger.timeline import Text, label, lazy_listed
 
 NAME = re.compile(
     r"org-(?P<org>[-a-zA-Z0-9_]+)/channels/(?P<channel>[a-z_]+)/(?P<language>[a-z]{2})/"
@@ -598,7 +599,9 @@ def save(
             trail.record(
                 organisation, "template.updated", user=user, request=request,
                 target=("template", f"{channel}/{language}/{slug}"),
-                summary=f"template {channel}/{language}/{slug}: {', '.join(changed)} changed",
+                summary=Text(gettext_noop("template %(template)s: %(parts)s changed"),
+                             {"template": f"{channel}/{language}/{slug}",
+                              "parts": lazy_listed(*(label(TemplatePart, p) for p in changed))}),
                 data={"channel": channel, "language": language, "slug": slug,
                       "parts": changed},
             )  # fmt: skip
@@ -623,7 +626,8 @@ def reset(
             trail.record(
                 organisation, "template.reset", user=user, request=request,
                 target=("template", f"{channel}/{language}/{slug}"),
-                summary=f"template {channel}/{language}/{slug} back to the shipped wording",
+                summary=Text(gettext_noop("template %(template)s back to the shipped wording"),
+                             {"template": f"{channel}/{language}/{slug}"}),
                 data={"channel": channel, "language": language, "slug": slug},
             )  # fmt: skip
     return removed

@@ -102,8 +102,10 @@ def _apply(organisation: Organisation, event: dict[str, Any], request: HttpReque
         session.status = Status.FAILED
         session.save(update_fields=["status"])
         trail.record(organisation, "checkout.failed", actor=ACTOR, target=session,
-                     summary=f"The online payment of {session.customer.reference} failed "
-                             f"({session.amount} {session.currency})",
+                     summary=Text(gettext_noop("The online payment of %(customer)s failed "
+                                               "(%(amount)s)"),
+                                  {"customer": session.customer.reference,
+                                   "amount": lazy_money(session.amount, session.currency)}),
                      data={"provider_id": session.provider_id, "event": event["id"]},
                      request=request)  # fmt: skip
         return "failed"
@@ -126,8 +128,11 @@ def _paid(
     if currency != session.currency or not isinstance(total, int) or total <= 0:
         # Not what was asked: a person looks (nothing is guessed into the ledger).
         trail.record(organisation, "checkout.mismatch", actor=ACTOR, target=session,
-                     summary=f"Stripe reported {total} {currency or '?'} (minor units) for a "
-                             f"session of {session.amount} {session.currency}: not recorded",
+                     summary=Text(gettext_noop("Stripe reported %(total)s %(currency)s (minor "
+                                               "units) for a session of %(amount)s: not "
+                                               "recorded"),
+                                  {"total": str(total), "currency": currency or "?",
+                                   "amount": lazy_money(session.amount, session.currency)}),
                      data={"provider_id": session.provider_id, "event": event["id"]},
                      request=request)  # fmt: skip
         return "mismatch"
@@ -160,8 +165,11 @@ def _paid(
         _write_timeline(organisation, session, payment, allocations, event)
     allocated = sum((part for _, part in allocations), Decimal("0.00"))
     trail.record(organisation, "checkout.paid", actor=ACTOR, target=payment,
-                 summary=f"{session.customer.reference} paid {amount} {currency} online "
-                         f"({reference}), {allocated} allocated",
+                 summary=Text(gettext_noop("%(customer)s paid %(amount)s online (%(reference)s), "
+                                           "%(allocated)s allocated"),
+                              {"customer": session.customer.reference,
+                               "amount": lazy_money(amount, currency), "reference": reference,
+                               "allocated": lazy_money(allocated, currency)}),
                  data={"provider_id": session.provider_id, "event": event["id"],
                        "reference": reference, "amount": amount, "currency": currency,
                        "allocated": allocated, "unallocated": amount - allocated,

@@ -16,14 +16,16 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import translation
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
+from relance.channels.formatting import lazy_money
 from relance.checkout import config, stripe
 from relance.checkout.models import CheckoutInvoice, CheckoutSession, Status
 from relance.dunning import owed
 from relance.ledger.models import Customer, Invoice
+from relance.ledger.timeline import Text
 
 # Stripe takes up to 100 line items in payment mode; beyond, one line for them all.
 LINE_ITEMS = 100
@@ -93,7 +95,9 @@ def start(
         session.status, session.error = Status.ERROR, str(error)[:300]
         session.save(update_fields=["status", "error"])
         trail.record(organisation, "checkout.refused", actor="portal", target=session,
-                     summary=f"Stripe made no checkout page for {customer.reference}: {error}",
+                     summary=Text(gettext_noop("Stripe made no checkout page for %(customer)s: "
+                                               "%(error)s"),
+                                  {"customer": customer.reference, "error": str(error)}),
                      data={"customer": customer.reference, "amount": amount,
                            "currency": currency})  # fmt: skip
         raise CheckoutError(str(error)) from None
@@ -103,7 +107,9 @@ def start(
         session.expires_at = dt.datetime.fromtimestamp(expires, tz=dt.UTC)
     session.save(update_fields=["provider_id", "url", "status", "expires_at"])
     trail.record(organisation, "checkout.started", actor="portal", target=session,
-                 summary=f"{customer.reference} went to pay {amount} {currency} online",
+                 summary=Text(gettext_noop("%(customer)s went to pay %(amount)s online"),
+                              {"customer": customer.reference,
+                               "amount": lazy_money(amount, currency)}),
                  data={"customer": customer.reference, "provider_id": session.provider_id,
                        "invoices": [invoice.number for invoice in invoices],
                        "amount": amount, "currency": currency})  # fmt: skip

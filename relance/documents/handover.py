@@ -117,7 +117,7 @@ def set_terms(organisation: Organisation, name: str, content: bytes, *, user: An
             "terms.set",
             user=user,
             target=terms,
-            summary=f"terms of sale: {terms.name}",
+            summary=timeline.Text(gettext_noop("terms of sale: %(name)s"), {"name": terms.name}),
             data={"name": terms.name, "sha256": digest, "bytes": len(content)},
         )
     if old and old != terms.file.name:
@@ -1058,6 +1058,9 @@ def record(
             user=user,
             target=customer,
             request=request,
-            summary=f"hand-over file of {customer.reference} for {recipient}",
+            summary=timeline.Text(
+                gettext_noop("hand-over file of %(customer)s for %(recipient)s"),
+                {"customer": customer.reference, "recipient": recipient},
+            ),
             data=data,
         )

@@ -14,11 +14,14 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Case, When
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
+from relance.channels.formatting import lazy_short_date
 from relance.documents import typesetting
 from relance.documents.models import Letter, PrintBatch, Route
+from relance.ledger.timeline import Text
 from relance.lib import csvcells
 
 LIST_COLUMNS = ("rank", "customer", "name", "address", "postcode", "country", "template",
@@ -94,7 +97,8 @@ def make_batch(
             raise BatchConflict("letters were printed by another batch meanwhile; try again")
         trail.record(
             organisation, "letters.batch", user=user, target=batch,
-            summary=f"print batch of {len(found)} letters for {day.isoformat()}",
+            summary=Text(gettext_noop("print batch of %(count)s letters for %(date)s"),
+                         {"count": len(found), "date": lazy_short_date(day)}),
             data={"count": len(found), "registered": batch.registered, "duplex": duplex},
         )  # fmt: skip
     return Batch(batch, pdf, rows)

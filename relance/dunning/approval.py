@@ -64,7 +64,9 @@ def decide(
         verb = "approved" if approve else "skipped"
         trail.record(organisation, f"communication.{verb}", user_id=user_id,
                      target=waiting[0] if len(waiting) == 1 else ("communication", ""),
-                     summary=f"{verb} {', '.join(f'{c.template} #{c.pk}' for c in waiting)}",
+                     summary=Text(gettext_noop("approved %(communications)s") if approve
+                          else gettext_noop("skipped %(communications)s"),
+                          {"communications": ", ".join(f"{c.template} #{c.pk}" for c in waiting)}),
                      data={"communications": wanted, "note": note})  # fmt: skip
     for c in waiting:
         c.status = status
@@ -107,7 +109,9 @@ def edit(
                     data={"communication": comm.pk}, actor_id=user_id)  # fmt: skip
     trail.record(organisation, "communication.edited" if text else "communication.reverted",
                  user_id=user_id, target=comm,
-                 summary=f"{'edited' if text else 'reverted'} {comm.template} #{comm.pk}",
+                 summary=Text(gettext_noop("edited %(template)s #%(id)s") if text
+                              else gettext_noop("reverted %(template)s #%(id)s"),
+                              {"template": comm.template, "id": comm.pk}),
                  data={"subject": subject, "text": text})  # fmt: skip
     return comm
 

@@ -173,7 +173,9 @@ def record_outcome(
     timeline.record(organisation, customer.pk, "call_made", summary, actor_id=user_id, at=now,
                     data={"task": task.pk, "outcome": outcome, "note": note, **effect})  # fmt: skip
     trail.record(organisation, "call.recorded", user_id=user_id, target=task,
-                 summary=f"call to {customer.reference}: {outcome} {note}".strip(),
+                 summary=Text(gettext_noop("call to %(customer)s: %(outcome)s %(note)s") if note
+                              else gettext_noop("call to %(customer)s: %(outcome)s"),
+                              {"customer": customer.reference, **params}),
                  data={"customer": customer.reference, "outcome": outcome, "on": on,
                        "note": note, **effect})  # fmt: skip
     task.refresh_from_db()

@@ -15,11 +15,13 @@ from pathlib import Path
 
 from django.db import transaction
 from django.utils import translation
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.dunning.models import Scenario, SegmentRule
 from relance.dunning.scenarios_io import ScenarioFile, create_rules, create_scenario, load_file
+from relance.ledger.timeline import Text
 from relance.lib import safe_yaml
 
 DEFAULTS_FILE = Path(__file__).resolve().parent / "data" / "scenarios.yaml"
@@ -61,7 +63,9 @@ def install_defaults(organisation: Organisation) -> list[str]:
         create_rules(organisation, document.rules or ())
     if created or rules:
         trail.record(organisation, "scenario.defaults_installed",
-                     summary="default scenarios added: " + (", ".join(created) or "none"),
+                     summary=Text(gettext_noop("default scenarios added: %(scenarios)s"),
+                                  {"scenarios": ", ".join(created)})
+                     if created else Text(gettext_noop("default scenarios added: none")),
                      data={"scenarios": created, "rules": rules})  # fmt: skip
     return created
 

@@ -137,9 +137,12 @@ def run(
         shares = 1 if dry_run or explain else sharing.how_many(organisation, jobs, run_date)
         report = _tally(progress, 0)
         if shares == 1:
-            step.run_share(result, report or _ignore, reader=connection, checkpoints=checkpoints)
-            # While the thread checkpoints the last chunk (sharing.Checkpoints).
-            _age(organisation, run_date, dry_run)
+            # Beside the customers on PostgreSQL; after them elsewhere, while the thread
+            # checkpoints the last chunk (sharing.Checkpoints).
+            with sharing.Alongside(lambda: _age(organisation, run_date, dry_run), not dry_run):
+                step.run_share(
+                    result, report or _ignore, reader=connection, checkpoints=checkpoints
+                )
             return _recorded(organisation, result)
         checkpoints.close()  # before the fork: each share checkpoints its own
         try:
@@ -255,9 +258,15 @@ def _recorded(organisation: Organisation, result: RunResult) -> RunResult:
     if not result.dry_run:
         counts = dict(sorted(result.counts.items()))
         trail.record(organisation, "run.completed", target=("run", result.run_date),
-                     summary=f"run of {result.run_date}: {result.customers} customers, "
-                     f"{result.items_considered} items, "
-                     + (", ".join(f"{n} {k}" for k, n in counts.items()) or "nothing planned"),
+                     summary=Text(
+                         gettext_noop("run of %(date)s: %(customers)s customers, %(items)s "
+                                      "items, %(counts)s") if counts
+                         else gettext_noop("run of %(date)s: %(customers)s customers, "
+                                           "%(items)s items, nothing planned"),
+                         # The counts by their codes, as the data has them.
+                         {"date": lazy_short_date(result.run_date), "customers": result.customers,
+                          "items": result.items_considered,
+                          "counts": ", ".join(f"{n} {k}" for k, n in counts.items())}),
                      data={"run_date": result.run_date, "business_day": result.business_day,
                            "customers": result.customers,
                            "items_considered": result.items_considered,

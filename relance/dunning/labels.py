@@ -46,6 +46,8 @@ def template_label(code: str) -> str:
 # A template's name in the language a text is rendered in (a timeline summary, written in
 # the organisation's).
 lazy_template_label = lazy(template_label, str)
+# A step's name so too: a shipped one (stored in French) in the text's language.
+lazy_step_name = lazy(name_for_reader, str)
 
 
 def step_label(name: str | None, template: str) -> str:

@@ -52,6 +52,7 @@ from relance.dunning.segments import (
     seniority,
 )
 from relance.ledger.models import Customer, Dispute, Hold, HoldKind, Invoice
+from relance.lib import bulk
 
 HOLD_PRIORITY: dict[str, int] = {
     HoldKind.INSOLVENCY: 0, HoldKind.NEGOTIATION: 1, HoldKind.MANUAL: 2, HoldKind.REPLY: 3,
@@ -429,7 +430,8 @@ def _some(ids: list[int] | None, column: str = "customer_id") -> tuple[str, list
     """The condition on ``column`` for these customers (none: all of them)."""
     if ids is None:
         return "", []
-    return f" AND {column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+    condition, params = bulk.among(column, ids)
+    return f" AND {condition}", params
 
 
 def _customers(
@@ -441,8 +443,9 @@ def _customers(
     else:
         # By key, the organisation checked on each row ("+": not by its index, which SQLite,
         # without statistics, would take, reading every customer of the organisation).
-        which = f"id IN ({', '.join(['%s'] * len(ids))}) AND +organisation_id = %s"
-        params = [*ids, org.pk]
+        among, params = bulk.among("id", ids)
+        which = f"{among} AND +organisation_id = %s"
+        params.append(org.pk)
     with reader.cursor() as cursor:
         cursor.execute(
             f"SELECT id, risk_class, {_text('customer_since')}, language"

@@ -245,9 +245,11 @@ class HeldBack(FromParent):
     customer = RowIdOneToOneField(
         "ledger.Customer", on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
+    # The customer's, without a database constraint of its own (as a communication's).
     organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     until = models.DateField()
     # The first day one of the items held back may move but for the gap (the date it would
     # have had): before it, none of them can join a courtesy reminder, and the customer is
@@ -392,9 +394,13 @@ class CommPurpose(models.TextChoices):
 class Communication(models.Model):
     """One message or task towards one customer, covering one or more invoices."""
 
+    # The customer's, carried for distribution by organisation: without a database
+    # constraint of its own, which the customer's row has (its check at each commit cost the
+    # next day's run a twentieth: docs/performance.md).
     organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="+", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     customer = models.ForeignKey(
         "ledger.Customer", on_delete=models.CASCADE, related_name="communications"
     )

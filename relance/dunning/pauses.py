@@ -54,7 +54,7 @@ def _audit(
     customer: Customer,
     action: str,
     target: Any,
-    summary: str,
+    summary: Text,
     *,
     user_id: int | None,
     **data: Any,
@@ -91,7 +91,10 @@ def open_dispute(
            invoice=invoice, user_id=user_id, dispute=dispute.pk, amount=amount,
            group=group or None)  # fmt: skip
     _audit(invoice.customer, "dispute.opened", dispute,
-           f"dispute on {invoice.number} ({reason}) from {on}", user_id=user_id,
+           Text(gettext_noop("dispute on %(number)s (%(reason)s) from %(date)s"),
+                {"number": invoice.number, "reason": label(DisputeReason, reason),
+                 "date": lazy_short_date(on)}),
+           user_id=user_id,
            invoice=invoice.number, reason=reason, amount=amount, on=on, note=note,
            group=group or None, assignee=assignee_id)  # fmt: skip
     return dispute
@@ -197,7 +200,11 @@ def assign_dispute(
            invoice=invoice, user_id=user_id, dispute=dispute.pk,
            assignee=assignee_id)  # fmt: skip
     _audit(invoice.customer, "dispute.assigned", dispute,
-           f"dispute on {numbers} assigned to {who or 'nobody'}", user_id=user_id,
+           Text(gettext_noop("dispute on %(numbers)s assigned to %(who)s"),
+                {"numbers": numbers, "who": who})
+           if who else
+           Text(gettext_noop("dispute on %(numbers)s assigned to nobody"), {"numbers": numbers}),
+           user_id=user_id,
            invoices=[d.invoice.number for d in disputes], assignee=assignee_id)  # fmt: skip
     return disputes
 
@@ -278,8 +285,13 @@ def resolve_dispute(
            dispute=dispute.pk, outcome=outcome or None,
            credit_note=credited.reference if credited else None)  # fmt: skip
     _audit(customer, "dispute.resolved", dispute,
-           f"dispute on {invoice.number} resolved on {on}"
-           + (f" ({outcome})" if outcome else "") + f": {resolution}",
+           Text(gettext_noop("dispute on %(number)s resolved on %(date)s (%(outcome)s): "
+                             "%(resolution)s")
+                if outcome else
+                gettext_noop("dispute on %(number)s resolved on %(date)s: %(resolution)s"),
+                {"number": invoice.number, "date": lazy_short_date(on),
+                 "outcome": label(DisputeOutcome, outcome) if outcome else "",
+                 "resolution": resolution}),
            user_id=user_id, invoice=invoice.number, on=on, resolution=resolution,
            outcome=outcome or None,
            credit_note={"reference": credit_note.reference, "amount": credit_note.amount}
@@ -363,9 +375,13 @@ def record_promise(
     )
     _event(customer, "promise_recorded", summary,
            invoice=invoice, user_id=user_id, promise=promise.pk, amount=amount)  # fmt: skip
-    covered = invoice.number if invoice else "all open invoices"
     _audit(customer, "promise.added", promise,
-           f"{customer.reference} promises to pay {covered} by {promised_on}", user_id=user_id,
+           Text(gettext_noop("%(customer)s promises to pay %(number)s by %(date)s")
+                if invoice else
+                gettext_noop("%(customer)s promises to pay all open invoices by %(date)s"),
+                {"customer": customer.reference, "number": invoice.number if invoice else "",
+                 "date": lazy_short_date(promised_on)}),
+           user_id=user_id,
            invoice=invoice.number if invoice else None, promised_on=promised_on,
            amount=amount, grace_days=grace_days, note=note)  # fmt: skip
     return promise
@@ -398,7 +414,10 @@ def place_hold(
            Text(gettext_noop("%(kind)s from %(date)s"),
                 {"kind": label(HoldKind, kind), "date": lazy_short_date(start)}),
            user_id=user_id, hold=hold.pk, reason=reason)  # fmt: skip
-    _audit(customer, "hold.placed", hold, f"{kind} hold on {customer.reference} from {start}",
+    _audit(customer, "hold.placed", hold,
+           Text(gettext_noop("%(kind)s on %(customer)s from %(date)s"),
+                {"kind": label(HoldKind, kind), "customer": customer.reference,
+                 "date": lazy_short_date(start)}),
            user_id=user_id, kind=kind, start=start, end=end, published_on=published_on,
            reason=reason)  # fmt: skip
     return hold
@@ -415,7 +434,10 @@ def release_hold(hold: Hold, *, on: dt.date, user_id: int | None = None) -> Hold
                 {"kind": label(HoldKind, hold.kind), "date": lazy_short_date(on)}),
            user_id=user_id, hold=hold.pk)  # fmt: skip
     _audit(hold.customer, "hold.released", hold,
-           f"{hold.kind} hold on {hold.customer.reference} released on {on}", user_id=user_id,
+           Text(gettext_noop("%(kind)s on %(customer)s released on %(date)s"),
+                {"kind": label(HoldKind, hold.kind), "customer": hold.customer.reference,
+                 "date": lazy_short_date(on)}),
+           user_id=user_id,
            kind=hold.kind, on=on)  # fmt: skip
     return hold
 
@@ -463,7 +485,9 @@ def agree_plan(
                     {"count": len(instalments), "numbers": numbers}),
                user_id=user_id, plan=plan.pk, total=owed)  # fmt: skip
     _audit(customer, "plan.proposed" if proposed else "plan.created", plan,
-           f"payment plan of {len(instalments)} instalments for {numbers}", user_id=user_id,
+           Text(gettext_noop("payment plan of %(count)s instalments for %(numbers)s"),
+                {"count": len(instalments), "numbers": numbers}),
+           user_id=user_id,
            invoices=[i.number for i in invoices], total=owed, on=on, note=note,
            instalments=[{"due_date": d, "amount": a} for d, a in sorted(instalments)])  # fmt: skip
     return plan
@@ -501,7 +525,10 @@ def accept_plan(plan: PaymentPlan, *, on: dt.date, user_id: int | None = None) -
                 {"count": count, "numbers": numbers}),
            user_id=user_id, plan=plan.pk, total=owed, proposed=True)  # fmt: skip
     _audit(plan.customer, "plan.accepted", plan,
-           f"proposed payment plan {plan.pk} of {plan.customer.reference} accepted on {on}",
+           Text(gettext_noop("proposed payment plan %(plan)s of %(customer)s accepted on "
+                             "%(date)s"),
+                {"plan": plan.pk, "customer": plan.customer.reference,
+                 "date": lazy_short_date(on)}),
            user_id=user_id, on=on, invoices=[i.number for i in invoices])  # fmt: skip
     return plan
 
@@ -521,7 +548,10 @@ def refuse_plan(
                 {"date": lazy_short_date(plan.agreed_on)}),
            user_id=user_id, plan=plan.pk, note=note)  # fmt: skip
     _audit(plan.customer, "plan.refused", plan,
-           f"proposed payment plan {plan.pk} of {plan.customer.reference} refused on {on}",
+           Text(gettext_noop("proposed payment plan %(plan)s of %(customer)s refused on "
+                             "%(date)s"),
+                {"plan": plan.pk, "customer": plan.customer.reference,
+                 "date": lazy_short_date(on)}),
            user_id=user_id, on=on, note=note)  # fmt: skip
     return plan
 
@@ -592,7 +622,10 @@ def cancel_promise(
     _event(customer, "promise_cancelled", summary, invoice=invoice, user_id=user_id,
            promise=promise.pk, note=note)  # fmt: skip
     _audit(customer, "promise.cancelled", promise,
-           f"promise of {customer.reference} for {promise.promised_on} cancelled on {on}",
+           Text(gettext_noop("promise of %(customer)s for %(promised)s cancelled on %(date)s"),
+                {"customer": customer.reference,
+                 "promised": lazy_short_date(promise.promised_on),
+                 "date": lazy_short_date(on)}),
            user_id=user_id, on=on, note=note)  # fmt: skip
     return promise
 
@@ -615,6 +648,7 @@ def cancel_plan(
                              "dunning scenario"), {"date": lazy_short_date(plan.agreed_on)}),
            user_id=user_id, plan=plan.pk, note=note)  # fmt: skip
     _audit(customer, "plan.cancelled", plan,
-           f"payment plan {plan.pk} of {customer.reference} cancelled on {on}",
+           Text(gettext_noop("payment plan %(plan)s of %(customer)s cancelled on %(date)s"),
+                {"plan": plan.pk, "customer": customer.reference, "date": lazy_short_date(on)}),
            user_id=user_id, on=on, note=note)  # fmt: skip
     return plan

@@ -198,8 +198,10 @@ def confirm(plan: PaymentPlan, *, on: dt.date, user_id: int | None = None) -> Co
         actor_id=user_id,
     )  # fmt: skip
     trail.record(customer.organisation_id, "plan.confirmation_queued", user_id=user_id,
-                 target=plan, summary=f"confirmation of payment plan {plan.pk} to "
-                 f"{customer.reference} queued", data={"communication": comm.pk,
+                 target=plan, summary=Text(gettext_noop("confirmation of payment plan %(plan)s to "
+                                           "%(customer)s queued"),
+                                      {"plan": plan.pk, "customer": customer.reference}),
+                 data={"communication": comm.pk,
                  "customer": customer.reference})  # fmt: skip
     return comm
 

@@ -9,10 +9,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from relance.accounts.models import Organisation
 from relance.audit import trail
+from relance.channels.formatting import lazy_short_date
 from relance.dunning import labels, run_errors, run_tasks
 from relance.dunning.models import QueuedRun, RunPart
+from relance.ledger.timeline import Text
 
 RECENT = 20
 
@@ -139,7 +143,8 @@ def queue_now(
     run = run_tasks.enqueue(organisation, run_date, parts)
     if run.pk not in before:
         trail.record(organisation, "run.enqueued", user=user, target=("run", run_date),
-                     summary=f"run of {run_date} put on the queue (run {run.pk})",
+                     summary=Text(gettext_noop("run of %(date)s put on the queue (run %(run)s)"),
+                                  {"date": lazy_short_date(run_date), "run": run.pk}),
                      data={"run_date": run_date, "queued_run": run.pk,
                            "parts_wanted": parts or 0}, request=request)  # fmt: skip
     return run

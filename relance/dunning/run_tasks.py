@@ -37,12 +37,14 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from django_tasks import task
 from django_tasks.base import Task
 
 from relance.accounts.identity import missing_for_email
 from relance.accounts.models import Organisation
 from relance.audit import trail
+from relance.channels.formatting import lazy_short_date
 from relance.dunning import engine, sharing
 from relance.dunning.models import QueuedRun, RunPart
 from relance.dunning.run_errors import (
@@ -55,6 +57,7 @@ from relance.dunning.run_errors import (
     written,
 )
 from relance.dunning.run_holder import ACTIVE, progress
+from relance.ledger.timeline import Text
 from relance.lib import locks
 
 QUEUE = "runs"
@@ -230,7 +233,8 @@ def _fail(run: QueuedRun, reason: str) -> None:
     ):
         return
     trail.record(run.organisation, "run.failed", target=("run", run.run_date),
-                 summary=f"run of {run.run_date} failed: {message}",
+                 summary=Text(gettext_noop("run of %(date)s failed: %(error)s"),
+                              {"date": lazy_short_date(run.run_date), "error": message}),
                  data={"run_date": run.run_date, "queued_run": run.pk, "error": message,
                        "parts_done": run.parts_done, "parts_total": run.parts_total})  # fmt: skip
 

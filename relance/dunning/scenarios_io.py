@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
@@ -44,6 +44,7 @@ from relance.dunning.models import (
     StepMode,
 )
 from relance.ledger.models import RiskClass
+from relance.ledger.timeline import Text
 from relance.lib import safe_yaml
 
 FORMAT_VERSION = 1
@@ -1031,7 +1032,8 @@ def delete_scenario(
         scenario.delete()
         trail.record(organisation, "scenario.deleted", user=user, request=request,
                      target=("scenario", slug),
-                     summary=f"delete scenario {slug!r} ({scenario.name})",
+                     summary=Text(gettext_noop("delete scenario %(slug)s (%(name)s)"),
+                                  {"slug": repr(slug), "name": scenario.name}),
                      data={"slug": slug, "name": scenario.name})  # fmt: skip
 
 

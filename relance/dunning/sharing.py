@@ -138,6 +138,44 @@ class Checkpoints:
             raise self._errors.pop()
 
 
+class Alongside:
+    """``work()`` done beside the run rather than after it: on PostgreSQL, by a thread on a
+    connection of its own while the run decides and writes its customers (the server
+    works for both at once, and the thread waits on the socket without holding the GIL);
+    elsewhere (SQLite, whose writers take turns on the database's lock; inside a
+    transaction, whose rows another connection cannot see), after the run's customers,
+    where the block ends. Its error, if any, is raised where the block ends, once the run's
+    own work is done."""
+
+    def __init__(self, work: Callable[[], None], enabled: bool = True) -> None:
+        self._work = work
+        self._enabled = enabled
+        self._thread: threading.Thread | None = None
+        self._errors: list[BaseException] = []
+
+    def __enter__(self) -> Alongside:
+        if self._enabled and connection.vendor == "postgresql" and not connection.in_atomic_block:
+            self._thread = threading.Thread(target=self._beside, name="alongside")
+            self._thread.start()
+        return self
+
+    def _beside(self) -> None:
+        try:
+            self._work()
+        except BaseException as error:  # raised by __exit__ in the run's thread
+            self._errors.append(error)
+        finally:
+            connection.close()  # the thread's own
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            if self._errors and kind is None:
+                raise self._errors.pop()
+        elif self._enabled and kind is None:
+            self._work()
+
+
 def parts(org: Organisation, wanted: int | None) -> int:
     """How many parts a run on the queue is cut into (relance.dunning.run_tasks): from
     ``PARALLEL_FROM`` open items, one per ``ITEMS_PER_PART`` (at least two), whatever the

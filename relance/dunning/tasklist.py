@@ -10,12 +10,13 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
 from relance.dunning.models import Task
 from relance.ledger import timeline
-from relance.ledger.timeline import Event
+from relance.ledger.timeline import Event, Text
 
 
 class NotOpen(Exception):
@@ -87,7 +88,8 @@ def close_each(
     if tasks:  # one event for the tasks closed together
         trail.record(organisation, "task.done", user_id=user_id,
                      target=tasks[0] if len(tasks) == 1 else ("task", ""),
-                     summary=f"done: {'; '.join(t.title for t in tasks)}",
+                     summary=Text(gettext_noop("done: %(tasks)s"),
+                                  {"tasks": "; ".join(t.title for t in tasks)}),
                      data={"tasks": {str(t.pk): notes[t.pk] for t in tasks},
                            "done_on": today})  # fmt: skip
     return tasks
@@ -124,8 +126,10 @@ def assign(
     if found:
         trail.record(organisation, "task.assigned", user_id=user_id,
                      target=found[0] if len(found) == 1 else ("task", ""),
-                     summary=f"assigned to {assignee_id or 'nobody'}: "
-                             f"{'; '.join(t.title for t in found)}",
+                     summary=Text(gettext_noop("assigned to %(assignee)s: %(tasks)s")
+                                  if assignee_id else gettext_noop("assigned to nobody: %(tasks)s"),
+                                  {"assignee": assignee_id,
+                                   "tasks": "; ".join(t.title for t in found)}),
                      data={"tasks": wanted, "assignee": assignee_id})  # fmt: skip
     for task in found:
         task.assignee_id = assignee_id

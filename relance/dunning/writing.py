@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.dunning import loading, policy
+from relance.dunning.labels import lazy_step_name
 from relance.dunning.loading import Context
 from relance.dunning.models import (
     CommPurpose,
@@ -109,9 +110,12 @@ class Rows:
     communications: list[tuple[Any, ...]]
     keys: list[tuple[int, str, str]]  # (customer, channel, purpose) of each communication
     items: list[tuple[Any, ...]]  # key index first, in place of the communication's id
-    events: list[tuple[Any, ...]]  # the template (as JSON) last, in place of the data
-    stepped: list[tuple[Any, ...]]
-    passed: list[tuple[Any, ...]]
+    # The template (as JSON) and the summary's text kept (``timeline.KeptJson``) last, in
+    # place of the data.
+    events: list[tuple[Any, ...]]
+    # The levels that change: those of the items stepped today, with today's date, and of
+    # those passed over, without a date (the stored one stays), in the invoices' order.
+    levels: list[tuple[Any, ...]]
     # (date, invoice, due date) of the items whose date to move changes.
     moves: list[tuple[Any, ...]] = field(default_factory=list)
     # (customer, organisation, until, earliest) of the customers whose items the contact gap
@@ -126,8 +130,12 @@ class Rows:
         now = bulk.db_datetime(timezone.now())
         today = bulk.plain(day)
         planned = [c for d in decisions for c in d.communications]
-        summaries = timeline.summaries(org, [_summary(c) for c in planned])
-        rows = cls([], [], [], [], [], [])
+        names: dict[str, Any] = {}  # each step's name, lazily, once per chunk
+        texts = [_summary(c, names) for c in planned]
+        summaries = timeline.summaries(org, texts)
+        # Kept so that a page says it again in its reader's language (timeline.shown).
+        kept = timeline.KeptJson()
+        rows = cls([], [], [], [], [])
         as_json = _Json()
         dates: dict[Any, Any] = {None: None}
         stepped: dict[int, int] = {}
@@ -151,20 +159,15 @@ class Rows:
                 if steps:
                     stepped[i.invoice_id] = i.step_position
             kind = "communication_awaiting_approval" if c.approval else "communication_queued"
-            rows.events.append(
-                (org.pk, c.customer_id, now, kind, summaries[n], as_json.text(c.template))
-            )
+            rows.events.append((org.pk, c.customer_id, now, kind, summaries[n],
+                                as_json.text(c.template), kept(texts[n])))  # fmt: skip
         # A step taken today sets the level and its date; a step passed over, the level.
         # In key order: the table is a b-tree on the invoice id.
-        rows.stepped = [
-            (invoice, stepped[invoice], today, 0, org.pk) for invoice in sorted(stepped)
-        ]
-        rows.passed = sorted(
-            (invoice, level, None, 0, org.pk)
-            for d in decisions
-            for invoice, level in d.levels.items()
-            if invoice not in stepped
-        )
+        rows.levels = sorted(
+            [(invoice, position, today, 0, org.pk) for invoice, position in stepped.items()]
+            + [(invoice, level, None, 0, org.pk) for d in decisions
+               for invoice, level in d.levels.items() if invoice not in stepped]
+        )  # fmt: skip
         return rows
 
 
@@ -211,13 +214,13 @@ def _write_chunk(
         ids = [by_key[key] for key in rows.keys]
         bulk.insert(CommunicationItem._meta.db_table, ITEM_COLUMNS,
                     [(ids[n], *rest) for n, *rest in rows.items])  # fmt: skip
-        events = [(*event[:-1], f'{{"communication": {ids[n]}, "template": {event[-1]}}}')
+        events = [(*event[:-2], _event_data(ids[n], event[-2], event[-1]))
                   for n, event in enumerate(rows.events)]  # fmt: skip
         timeline.insert_rows(events)
     table = ItemState._meta.db_table
-    bulk.insert(table, LEVEL_COLUMNS, rows.stepped, conflict=["invoice_id"],
-                update=["level", "level_date"])  # fmt: skip
-    bulk.insert(table, LEVEL_COLUMNS, rows.passed, conflict=["invoice_id"], update=["level"])
+    kept_date = f"COALESCE(excluded.level_date, {table}.level_date)"
+    bulk.insert(table, LEVEL_COLUMNS, rows.levels, conflict=["invoice_id"],
+                update={"level": "excluded.level", "level_date": kept_date})  # fmt: skip
     # Set only while the due date is the one it was computed from (a changed due date
     # forgets it: relance/ledger/migrations/0015_nextday.py).
     bulk.update(Invoice._meta.db_table, ["moves_on"], ["id", "due_date"], rows.moves)
@@ -229,15 +232,25 @@ def _write_chunk(
     _write_side_effects(org, day, decisions, timezone.now())
 
 
+# The event's data as json.dumps writes it: its communication, its template (as JSON) and
+# the summary's text kept (timeline.KEPT), when it can be.
+_KEPT = f", {json.dumps(timeline.KEPT)}: "
+
+
+def _event_data(communication: int, template: str, kept: str | None) -> str:
+    text = f"{_KEPT}{kept}" if kept is not None else ""
+    return f'{{"communication": {communication}, "template": {template}{text}}}'
+
+
 def _forget_marks(org_id: int, day: dt.date, customer_ids: list[int]) -> None:
     """Delete the marks of these customers if their day has passed (no run reads them
     again; those the chunk marks anew are written after)."""
-    marks = ", ".join(["%s"] * len(customer_ids))
+    customers, params = bulk.among("customer_id", customer_ids)
     with connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {HeldBack._meta.db_table} WHERE organisation_id = %s"
-            f" AND until <= %s AND customer_id IN ({marks})",
-            [org_id, day, *customer_ids],
+            f" AND until <= %s AND {customers}",
+            [org_id, day, *params],
         )
 
 
@@ -282,12 +295,16 @@ def _write_side_effects(
         )  # fmt: skip
 
 
-def _summary(comm: policy.PlannedCommunication) -> Text:
+def _summary(comm: policy.PlannedCommunication, steps: dict[str, Any]) -> Text:
     channel = label(StepChannel, comm.channel)
     if comm.purpose == CommPurpose.THANKS:
         return Text(gettext_noop("Thank-you message planned (%(channel)s)"), {"channel": channel})
     # The step's name, as the scenario's author wrote it, rather than the template's slug.
-    step = comm.explanation.get("template_from_step", {}).get("name") or comm.template
+    # A shipped one in the language of the text (stored in French), kept as such.
+    name = comm.explanation.get("template_from_step", {}).get("name") or comm.template
+    step = steps.get(name)
+    if step is None:
+        step = steps[name] = lazy_step_name(name)
     params = {"template": step, "channel": channel, "more": len(comm.items) - 5,
               "numbers": ", ".join(i.number for i in comm.items[:5])}  # fmt: skip
     if len(comm.items) > 5:

@@ -16,12 +16,15 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.template import loader
 from django.utils import timezone, translation
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Membership, Organisation, Role
 from relance.audit import trail
+from relance.channels.formatting import lazy_short_date
 from relance.hooks import delivery, dispatch, events, signing
 from relance.hooks.models import Delivery, Endpoint
 from relance.hooks.targets import Refused, check
+from relance.ledger.timeline import Text, label
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def add(
         user=user,
         request=request,
         target=endpoint,
-        summary=f"webhook endpoint {url} added",
+        summary=Text(gettext_noop("webhook endpoint %(url)s added"), {"url": url}),
         data={"url": url, "events": types or "all"},
     )
     return endpoint
@@ -86,7 +89,7 @@ def remove(
         user=user,
         request=request,
         target=endpoint,
-        summary=f"webhook endpoint {endpoint.url} removed",
+        summary=Text(gettext_noop("webhook endpoint %(url)s removed"), {"url": endpoint.url}),
         data={"url": endpoint.url},
     )
     endpoint.delete()
@@ -111,7 +114,7 @@ def enable(
         user=user,
         request=request,
         target=endpoint,
-        summary=f"webhook endpoint {endpoint.url} enabled",
+        summary=Text(gettext_noop("webhook endpoint %(url)s enabled"), {"url": endpoint.url}),
     )
     return endpoint
 
@@ -139,7 +142,10 @@ def disable(
         request=request,
         actor="webhooks" if automatic else None,
         target=endpoint,
-        summary=f"webhook endpoint {endpoint.url} disabled: {reason}",
+        summary=Text(
+            gettext_noop("webhook endpoint %(url)s disabled: %(reason)s"),
+            {"url": endpoint.url, "reason": reason},
+        ),
         data={"url": endpoint.url, "reason": reason},
     )
     if automatic:
@@ -182,7 +188,9 @@ def rotate(
         user=user,
         request=request,
         target=endpoint,
-        summary=f"secret of webhook endpoint {endpoint.url} rotated",
+        summary=Text(
+            gettext_noop("secret of webhook endpoint %(url)s rotated"), {"url": endpoint.url}
+        ),
         data={"previous_valid_until": endpoint.previous_secret_until},
     )
     return endpoint
@@ -199,7 +207,9 @@ def reveal(
         user=user,
         request=request,
         target=endpoint,
-        summary=f"secret of webhook endpoint {endpoint.url} shown",
+        summary=Text(
+            gettext_noop("secret of webhook endpoint %(url)s shown"), {"url": endpoint.url}
+        ),
     )
     return endpoint.secret
 
@@ -255,14 +265,20 @@ def replay(
         replays=F("replays") + 1,
         updated_at=now,
     )
-    what = f"since {since}" if since else ", ".join(map(str, chosen))
+    what = (
+        Text(gettext_noop("%(count)s webhook deliveries replayed (since %(since)s)"),
+             {"count": len(chosen), "since": lazy_short_date(since)})
+        if since
+        else Text(gettext_noop("%(count)s webhook deliveries replayed (%(ids)s)"),
+                  {"count": len(chosen), "ids": ", ".join(map(str, chosen))})
+    )  # fmt: skip
     trail.record(
         organisation,
         "webhooks.replayed",
         user=user,
         request=request,
         target=("delivery", chosen[0] if len(chosen) == 1 else None),
-        summary=f"{len(chosen)} webhook deliveries replayed ({what})",
+        summary=what,
         data={
             "deliveries": chosen[:1000],
             "count": len(chosen),
@@ -323,6 +339,9 @@ def test(
         user=user,
         request=request,
         target=endpoint,
-        summary=f"test message to {endpoint.url}: {status}",
+        summary=Text(
+            gettext_noop("test message to %(url)s: %(status)s"),
+            {"url": endpoint.url, "status": label(Delivery.Status, status)},
+        ),
     )
     return row

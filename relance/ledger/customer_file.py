@@ -18,6 +18,7 @@ from relance.audit import trail
 from relance.ledger import timeline
 from relance.ledger.models import Channel, Contact, Customer
 from relance.ledger.timeline import SUMMARY_LENGTH, Text
+from relance.lib import controls
 
 NOTE_LENGTH = 5000
 # Who may be given customers to work: a viewer changes nothing, so works nobody.
@@ -44,7 +45,8 @@ def add_note(customer: Customer, text: str, *, user: Any = None) -> str:
     timeline.record(customer.organisation, customer.pk, "note", text[:SUMMARY_LENGTH],
                     data={"text": text}, actor_id=_user_id(user))  # fmt: skip
     trail.record(customer.organisation_id, "customer.note_added", user=user, target=customer,
-                 summary=f"note on {customer.reference}",
+                 summary=Text(gettext_noop("note on %(customer)s"),
+                              {"customer": customer.reference}),
                  data={"customer": customer.reference, "text": text})  # fmt: skip
     return text
 
@@ -79,6 +81,9 @@ def add_contact(
         limit = getattr(Contact._meta.get_field(field), "max_length", 0) or 0
         if len(value) > limit:
             raise Refused(f"the {field} holds at most {limit} characters")
+    for value in (name, role, email, phone):
+        if found := controls.problem(value):
+            raise Refused(found)
     contact = Contact.objects.create(
         organisation_id=customer.organisation_id, customer=customer, name=name, role=role,
         email=email, phone=phone, preferred_channel=preferred_channel,
@@ -94,7 +99,8 @@ def add_contact(
         data=details, actor_id=_user_id(user),
     )  # fmt: skip
     trail.record(customer.organisation_id, "contact.added", user=user, target=contact,
-                 summary=f"contact {name} added to {customer.reference}",
+                 summary=Text(gettext_noop("contact %(name)s added to %(customer)s"),
+                              {"name": name, "customer": customer.reference}),
                  data={"customer": customer.reference, **details})  # fmt: skip
     return contact
 
@@ -128,7 +134,10 @@ def assign_collector(customer: Customer, collector: Any | None, *, by: Any = Non
         data={"collector": after, "previous": before}, actor_id=_user_id(by),
     )  # fmt: skip
     trail.record(customer.organisation_id, "customer.assigned", user=by, target=customer,
-                 summary=f"{customer.reference} assigned to {after or 'nobody'}",
+                 summary=Text(gettext_noop("%(customer)s assigned to %(collector)s"),
+                              {"customer": customer.reference, "collector": after})
+                 if after else Text(gettext_noop("%(customer)s assigned to nobody"),
+                                    {"customer": customer.reference}),
                  data={"customer": customer.reference, "collector": after,
                        "previous": before})  # fmt: skip
     return customer

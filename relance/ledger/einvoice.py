@@ -29,6 +29,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import siren as stdnum_siren
 from stdnum.fr import siret as stdnum_siret
 
+from relance.accounts.services import check_country, check_currency
 from relance.ledger.imports import messages
 from relance.ledger.imports.records import (
     AllocationRecord,
@@ -143,36 +144,76 @@ def read_document(data: bytes, name: str) -> tuple[EInvoice, bytes | None]:
     return read_xml(data, name), None
 
 
+# The names Factur-X and ZUGFeRD give the XML they embed, looked at first; a PDF may carry
+# other attachments, and each costs what it inflates to (pypdf allows 75 MB a stream, kept
+# until the PDF is let go): a 1.5 MB PDF of twenty such ``.xml`` files took 7.7 s and
+# 1.5 GB when each was read. At most PDF_XML_TRIES of them are read.
+_EMBEDDED_NAMES = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml", "order-x.xml")
+PDF_XML_TRIES = 3
+
+
 def xml_of_pdf(data: bytes) -> bytes:
-    """The CII XML a Factur-X / ZUGFeRD PDF embeds."""
-    import logging
+    """The CII XML a Factur-X / ZUGFeRD PDF embeds: the first of its ``.xml`` attachments
+    (by their Factur-X or ZUGFeRD name first, at most PDF_XML_TRIES of them) whose root is
+    a CII invoice, parsed as every XML here is."""
+    from io import BytesIO
 
-    import facturx
+    import pypdf
 
-    logging.getLogger("factur-x").setLevel(logging.ERROR)  # its warnings are ours to report
     try:
-        _name, xml = facturx.get_xml_from_pdf(data, check_xsd=False)
+        reader = pypdf.PdfReader(BytesIO(data))
+        found = [f for f in reader.attachment_list if f.name.lower().endswith(".xml")]
+        found.sort(key=lambda f: f.name.lower() not in _EMBEDDED_NAMES)
+        for attachment in found[:PDF_XML_TRIES]:
+            xml = attachment.content
+            if _is_cii(xml):
+                return bytes(xml)
     except Exception as error:  # pypdf raises many kinds of errors on a broken PDF
         raise NotAnInvoice(
             [(None, _("not a readable PDF: %(error)s") % {"error": error})]
         ) from None
-    if not xml:
-        raise NotAnInvoice([(None, _("a PDF without an embedded Factur-X or ZUGFeRD invoice"))])
-    return bytes(xml)
+    raise NotAnInvoice([(None, _("a PDF without an embedded Factur-X or ZUGFeRD invoice"))])
+
+
+def _is_cii(xml: bytes) -> bool:
+    """Whether an attachment is a CII invoice (Factur-X, ZUGFeRD 1 or 2)."""
+    try:
+        root = parse_xml(xml, "")
+    except NotAnInvoice:
+        return False
+    qname = etree.QName(root)
+    return _ROOTS.get((qname.namespace or "", qname.localname)) in ("CII", "ZUGFeRD 1")
+
+
+# The roots read, each in its namespace: an ``<Invoice>`` of another namespace (an ERP's own
+# export, a UBL 1.0 file) is another document that bears the name, not one to read as UBL 2.1.
+_ROOTS = {
+    ("urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100", "CrossIndustryInvoice"):
+        "CII",
+    ("urn:ferd:CrossIndustryDocument:invoice:1p0", "CrossIndustryDocument"): "ZUGFeRD 1",
+    ("urn:oasis:names:specification:ubl:schema:xsd:Invoice-2", "Invoice"): "UBL",
+    ("urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2", "CreditNote"): "UBL",
+}  # fmt: skip
+_NAMESPACES = {kind: namespace for namespace, kind in _ROOTS}
 
 
 def read_xml(data: bytes, name: str) -> EInvoice:
     root = parse_xml(data, name)
-    kind = etree.QName(root).localname
-    if kind == "CrossIndustryInvoice":
-        return _Reader(root, "CII").cii()
-    if kind == "CrossIndustryDocument":
-        return _Reader(root, "ZUGFeRD 1").cii()
-    if kind in ("Invoice", "CreditNote"):
-        return _Reader(root, "UBL").ubl()
-    raise NotAnInvoice(
-        [(None, _("<%(kind)s> is not an e-invoice (CII or UBL 2.1)") % {"kind": kind})]
-    )
+    qname = etree.QName(root)
+    kind, namespace = qname.localname, qname.namespace or ""
+    syntax = _ROOTS.get((namespace, kind))
+    if syntax is None and kind in _NAMESPACES:
+        raise NotAnInvoice([(None, _(
+            "<%(kind)s> of the namespace %(namespace)s is not an e-invoice: %(syntax)s's is "
+            "%(expected)s"
+        ) % {"kind": kind, "namespace": repr(namespace), "expected": _NAMESPACES[kind],
+             "syntax": "UBL 2.1" if kind in ("Invoice", "CreditNote") else "CII"})])  # fmt: skip
+    if syntax is None:
+        raise NotAnInvoice(
+            [(None, _("<%(kind)s> is not an e-invoice (CII or UBL 2.1)") % {"kind": kind})]
+        )
+    reader = _Reader(root, syntax)
+    return reader.ubl() if syntax == "UBL" else reader.cii()
 
 
 def _local(path: str) -> str:
@@ -447,13 +488,10 @@ class _Reader:
             problems.append((_("invoice number (BT-1)"), _("is missing")))
         if issue is None and not any(f == _("issue date (BT-2)") for f, _v in problems):
             problems.append((_("issue date (BT-2)"), _("is missing")))
-        if not re.fullmatch(r"[A-Z]{3}", currency):
-            problems.append(
-                (
-                    _("currency (BT-5)"),
-                    _("%(value)s is not a currency code") % {"value": repr(currency)},
-                )
-            )
+        try:
+            currency = check_currency(currency)
+        except ValueError as error:
+            problems.append((_("currency (BT-5)"), str(error)))
         if total is None and due_amount is None:
             problems.append((_("total (BT-112)"), _("is missing")))
         if not buyer.name and not (buyer.siren or buyer.siret or buyer.vat):
@@ -473,6 +511,11 @@ class _Reader:
             prepaid = total - due_amount if due_amount is not None else Decimal("0.00")
         if due_amount is None:
             due_amount = total - prepaid
+        if abs(due_amount) > abs(total):  # the ledger would hold the total, not this
+            raise NotAnInvoice([(_("amount due (BT-115)"), _(
+                "%(due)s is more than the total (BT-112) %(total)s: what was prepaid (BT-113) "
+                "cannot be below zero"
+            ) % {"due": due_amount, "total": total})])  # fmt: skip
         if total < 0:  # a negative invoice is a credit note written the other way round
             total, prepaid, due_amount = -total, -prepaid, -due_amount
             excl = -excl if excl is not None else None
@@ -509,7 +552,7 @@ def _identify(party: Party, ids: Iterable[tuple[str, str]]) -> None:
 def _valid(check: Any, value: str) -> bool:
     try:
         check(value)
-    except StdnumError:
+    except (StdnumError, ValueError):
         return False
     return True
 
@@ -621,7 +664,7 @@ def add_to_batch(
             and not fields["siret"].startswith(fields["siren"])
         ):
             del fields["siret"]
-        if re.fullmatch(r"[A-Z]{2}", buyer.country):
+        if _valid(check_country, buyer.country):
             fields["country"] = buyer.country
         if buyer.email and "@" in buyer.email:
             fields["email"] = buyer.email
@@ -629,8 +672,8 @@ def add_to_batch(
             fields["address"] = {k: v for k, v in buyer.address.items() if v} | {
                 "line1": buyer.address.get("line1", "")
             }
-            if buyer.country:
-                fields["address"]["country"] = buyer.country
+            if "country" in fields:
+                fields["address"]["country"] = fields["country"]
         record.fields.update(fields)
     if invoice.is_credit_note:
         batch.payments.append(

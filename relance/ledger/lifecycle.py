@@ -32,7 +32,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,8 @@ from relance.accounts.models import Organisation
 from relance.dunning import pauses
 from relance.ledger import payments, timeline
 from relance.ledger.einvoice import NotAnInvoice, parse_xml
-from relance.ledger.imports.parsing import parse_date
+from relance.ledger.imports.limits import max_amount, too_large
+from relance.ledger.imports.parsing import parse_date, parse_money
 from relance.ledger.imports.records import ImportFailed, Problems
 from relance.ledger.imports.tabular import read_table
 from relance.ledger.models import (
@@ -54,11 +55,13 @@ from relance.ledger.models import (
     Hold,
     HoldKind,
     Invoice,
+    Payment,
     TimelineEvent,
 )
 from relance.ledger.timeline import Text, label
 
 SOURCE = "platform"
+CDAR_NAMESPACE = "urn:un:unece:uncefact:data:standard:CrossDomainAcknowledgementAndResponse:100"
 EVENT = "platform_status"
 PAYMENT_SENT_DAYS = 15  # a transfer announced is on the account within this, or dunning goes on
 MAX_BYTES = 50_000_000
@@ -245,16 +248,22 @@ def _row(values: dict[str, Any], row: int, problems: Problems) -> StatusRow | No
         ok = False
     amount = None
     if (raw := str(values.get("amount") or "").strip()) != "":
+        # Read as every file's amounts are (French or not, two decimals at most), within
+        # what the ledger holds: a 212 of 1E+20 became a payment no column could hold.
         try:
-            amount = Decimal(raw.replace(",", ".").replace(" ", "")).quantize(Decimal("0.01"))
+            amount = parse_money(raw)
+        except ValueError as error:
+            problem = str(error)
+        else:
             # A 206 may approve nothing (0); any other amount is a positive one.
             if amount < 0 or (amount == 0 and code != PARTLY):
-                raise InvalidOperation
-        except InvalidOperation:
-            problems.add(
-                row, _column_name("amount"),
-                _("%(value)s is not a positive amount") % {"value": repr(raw)},
-            )  # fmt: skip
+                problem = _("%(value)s is not a positive amount") % {"value": repr(raw)}
+            elif amount >= (bound := max_amount(Payment, "amount")):
+                problem = too_large(amount, bound)
+            else:
+                problem = ""
+        if problem:
+            problems.add(row, _column_name("amount"), problem)
             ok = False
     if not ok:
         return None
@@ -274,6 +283,12 @@ def _cdar(data: bytes, problems: Problems) -> list[StatusRow | None]:
             None, None,
             _("<%(name)s> is not a CDAR status message") % {"name": etree_local(root)},
         )  # fmt: skip
+    if (namespace := etree_namespace(root)) != CDAR_NAMESPACE:
+        # Another document that bears the name, as an e-invoice's root of another namespace.
+        raise problems.fail(None, None, _(
+            "<CrossDomainAcknowledgementAndResponse> of the namespace %(namespace)s is not a "
+            "CDAR status message: its namespace is %(expected)s"
+        ) % {"namespace": repr(namespace), "expected": CDAR_NAMESPACE})  # fmt: skip
     rows: list[StatusRow | None] = []
     for n, ref in enumerate(root.iter("{*}ReferenceReferencedDocument"), 1):
 
@@ -310,6 +325,12 @@ def _cdar(data: bytes, problems: Problems) -> list[StatusRow | None]:
     if not rows:
         problems.add(None, None, _("a CDAR message without any referenced invoice"))
     return rows
+
+
+def etree_namespace(element: Any) -> str:
+    from lxml import etree
+
+    return str(etree.QName(element).namespace or "")
 
 
 def etree_local(element: Any) -> str:
@@ -419,6 +440,10 @@ def _apply(organisation: Organisation, invoice: Invoice, r: StatusRow, user_id: 
         )  # fmt: skip
         return f"hold {hold.pk} until {hold.end_date}"
     if kind == "settle":
+        if r.amount is not None and r.amount > invoice.amount:
+            raise pauses.PauseError(
+                f"a payment of {r.amount} is more than the invoice's {invoice.amount}"
+            )
         for hold in Hold.objects.filter(
             customer=invoice.customer, reason__startswith=f"211 {invoice.number}:"
         ):

@@ -447,9 +447,13 @@ class TimelineEvent(models.Model):
     """One line of a customer's history. Every part of Relance writes here."""
 
     id = RowIdAutoField(primary_key=True)
+    # The customer's, carried for distribution by organisation: without a database
+    # constraint of its own, which the customer's row has (its check at each commit cost the
+    # next day's run a twentieth: docs/performance.md).
     organisation = models.ForeignKey(
-        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+        Organisation, on_delete=models.CASCADE, related_name="+", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     # Looked up through the (customer, at) index: a customer's history, newest first.
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="events", db_index=False

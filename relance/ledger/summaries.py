@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from relance.accounts.models import Organisation
 from relance.ledger.models import BalanceDay, CustomerBalance, Invoice
+from relance.lib import bulk
 
 ZERO = Decimal("0.00")
 CHUNK = 5000  # customers per DELETE / INSERT ... SELECT
@@ -260,9 +261,8 @@ def _recompute_customers(organisation_id: int, as_of: date, customer_ids: Iterab
     """Recompute the rows of these customers of the organisation, a chunk at a time."""
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        marks = ", ".join(["%s"] * len(chunk))
-        _recompute(organisation_id, as_of, f"customer_id IN ({marks})", chunk)
+        customers, params = bulk.among("customer_id", ids[start : start + CHUNK])
+        _recompute(organisation_id, as_of, customers, params)
 
 
 def _recompute(

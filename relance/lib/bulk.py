@@ -14,13 +14,23 @@ import datetime as dt
 import itertools
 import json
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Context, Decimal
 from typing import Any
 
 from django.db import connection
 
 CHUNK = 5000
+
+
+def among(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """The SQL condition that ``column`` is one of ``values``, and its parameters: on
+    PostgreSQL one array (``= ANY(%s)``), where a placeholder per value would cost psycopg's
+    client-side binding its parsing of the query, placeholder by placeholder, in Python;
+    elsewhere ``IN (%s, ...)``."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
 def db_datetime(value: dt.datetime) -> Any:
@@ -44,16 +54,19 @@ def insert(
     rows: Iterable[Sequence[Any]],
     *,
     conflict: Sequence[str] = (),
-    update: Sequence[str] = (),
+    update: Sequence[str] | Mapping[str, str] = (),
 ) -> None:
-    """INSERT many rows; with ``conflict``, update ``update`` columns of existing rows (or do
-    nothing). ON CONFLICT works the same on SQLite (3.24+) and PostgreSQL; as in one
-    statement, a key given twice is an error on PostgreSQL, the last row wins on SQLite."""
+    """INSERT many rows; with ``conflict``, update the ``update`` columns of existing rows
+    to the new row's values, or to the SQL expressions ``update`` maps them to (the new
+    row as ``excluded``, the stored one by the table's name); without, do nothing.
+    ON CONFLICT works the same on SQLite (3.24+) and PostgreSQL; as in one statement, a key
+    given twice is an error on PostgreSQL, the last row wins on SQLite."""
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
     if conflict:
+        sets = update if isinstance(update, Mapping) else {c: f"excluded.{c}" for c in update}
         action = (
-            "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in update)
-            if update
+            "DO UPDATE SET " + ", ".join(f"{c} = {value}" for c, value in sets.items())
+            if sets
             else "DO NOTHING"
         )
         sql += f" ON CONFLICT ({', '.join(conflict)}) {action}"

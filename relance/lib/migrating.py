@@ -25,3 +25,24 @@ def replaced(module: str, index: int) -> Any:
     migrations it replaces through this, so that their code, and the documentation of why,
     stay in one place: the replaced migration's file."""
     return importlib.import_module(module).Migration.operations[index]
+
+
+def without_foreign_key(table: str, column: str, target: str) -> Any:
+    """The operation that drops the database constraint of the foreign key ``column`` of
+    ``table`` (to ``target``'s id) on PostgreSQL, and adds it back when unapplied; the
+    field's state says ``db_constraint=False`` (a ``SeparateDatabaseAndState`` beside it).
+    SQLite keeps its constraint: dropping it rebuilds the table, and drops its triggers."""
+    from django.db import migrations
+
+    drop = (
+        "DO $$DECLARE name text; BEGIN FOR name IN SELECT conname FROM pg_constraint"
+        f" WHERE conrelid = '{table}'::regclass AND contype = 'f' AND conkey = ARRAY["
+        f"(SELECT attnum FROM pg_attribute WHERE attrelid = '{table}'::regclass"
+        f" AND attname = '{column}')] LOOP EXECUTE format('ALTER TABLE {table}"
+        " DROP CONSTRAINT %I', name); END LOOP; END$$"
+    )
+    add = (
+        f"ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_fk FOREIGN KEY ({column})"
+        f" REFERENCES {target} (id) DEFERRABLE INITIALLY DEFERRED"
+    )
+    return migrations.RunPython(by_vendor({"postgresql": [drop]}), by_vendor({"postgresql": [add]}))

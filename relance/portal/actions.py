@@ -120,7 +120,7 @@ def _timeline(
                     invoice_id=about.pk if about else None)  # fmt: skip
 
 
-def _audit(link: PortalLink, action: str, target: Any, summary: str, request: Any = None,
+def _audit(link: PortalLink, action: str, target: Any, summary: Text, request: Any = None,
            **data: Any) -> None:  # fmt: skip
     details = {"customer": link.customer.reference, "link": link.pk, **_json(data)}
     trail.record(link.organisation_id, f"portal.{action}", actor="portal", target=target,
@@ -180,8 +180,10 @@ def report_payment(
                   Text(gettext_noop("On the portal: paid %(amount)s on %(date)s"),
                        {"amount": lazy_money(amount, currency),
                         "date": lazy_short_date(paid_on)}), data)  # fmt: skip
-        _audit(link, "paid", hold, f"{customer.reference} reports a payment of {amount} "
-               f"{currency} on {paid_on}", request, **data)  # fmt: skip
+        _audit(link, "paid", hold,
+               Text(gettext_noop("%(customer)s reports a payment of %(amount)s on %(date)s"),
+                    {"customer": customer.reference, "amount": lazy_money(amount, currency),
+                     "date": lazy_short_date(paid_on)}), request, **data)  # fmt: skip
         return _json(data)
 
     return _once(link, key, "paid", perform)
@@ -220,7 +222,9 @@ def promise(
         _timeline(link, "promise",
                   Text(gettext_noop("On the portal: will pay by %(date)s"),
                        {"date": lazy_short_date(promised_on)}), data, invoice)  # fmt: skip
-        _audit(link, "promise", made, f"{customer.reference} promises to pay by {promised_on}",
+        _audit(link, "promise", made,
+               Text(gettext_noop("%(customer)s promises to pay by %(date)s"),
+                    {"customer": customer.reference, "date": lazy_short_date(promised_on)}),
                request, **data)  # fmt: skip
         return _json(data)
 
@@ -287,7 +291,9 @@ def dispute(
         _timeline(link, "dispute",
                   Text(gettext_noop("On the portal: disputes %(number)s"),
                        {"number": invoice.number}), data, invoice)  # fmt: skip
-        _audit(link, "dispute", opened, f"{customer.reference} disputes {invoice.number}",
+        _audit(link, "dispute", opened,
+               Text(gettext_noop("%(customer)s disputes %(number)s"),
+                    {"customer": customer.reference, "number": invoice.number}),
                request, **data)  # fmt: skip
         return data
 
@@ -350,8 +356,9 @@ def propose_plan(
         _timeline(link, "plan",
                   Text(gettext_noop("On the portal: proposes a plan of %(count)s payments"),
                        {"count": count}), data)  # fmt: skip
-        _audit(link, "plan", plan, f"{customer.reference} proposes a payment plan", request,
-               **data)  # fmt: skip
+        _audit(link, "plan", plan,
+               Text(gettext_noop("%(customer)s proposes a payment plan"),
+                    {"customer": customer.reference}), request, **data)  # fmt: skip
         return _json(data)
 
     return _once(link, key, "plan", perform)
@@ -420,8 +427,9 @@ def change_contact(
         _timeline(link, "contact",
                   Text(gettext_noop("On the portal: new contact details (%(name)s)"),
                        {"name": name}), data)  # fmt: skip
-        _audit(link, "contact", contact, f"{customer.reference} changes its contact details",
-               request, **data)  # fmt: skip
+        _audit(link, "contact", contact,
+               Text(gettext_noop("%(customer)s changes its contact details"),
+                    {"customer": customer.reference}), request, **data)  # fmt: skip
         return data
 
     return _once(link, key, "contact", perform)

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from relance.dunning import plans
 from relance.ledger.models import Channel, DisputeReason, Invoice
+from relance.lib import controls
 
 KEY = RegexValidator(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -38,6 +39,11 @@ class PortalForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.open_invoices = invoices
         choices = [(str(i.pk), f"{i.number}") for i in invoices]
+        for field in self.fields.values():
+            # A name, a phone, an address line: one line each (a name "Paul\r\nBcc: ..."
+            # made every later e-mail to the customer fail to build).
+            if isinstance(field, forms.CharField) and not isinstance(field.widget, forms.Textarea):
+                field.validators.append(controls.validate_one_line)
         for name, field in self.fields.items():
             if name in ("invoice", "invoices"):
                 field.choices = (  # type: ignore[attr-defined]

@@ -27,9 +27,12 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_noop
 
 from relance.audit import trail
+from relance.channels.formatting import lazy_short_date
 from relance.ledger.models import Customer
+from relance.ledger.timeline import Text
 from relance.portal.models import PortalLink
 
 DEFAULT_DAYS = 60
@@ -127,7 +130,8 @@ def urls_for_ids(owners: Mapping[int, int]) -> dict[int, str]:
                 by_org.setdefault(owners[pk], []).append(pk)
             for org_id, made_for in by_org.items():
                 trail.record(org_id, "portal.link_created",
-                             summary=f"portal links made for {len(made_for)} customer(s)",
+                             summary=Text(gettext_noop("portal links made, customers: "
+                                                       "%(count)s"), {"count": len(made_for)}),
                              data={"customers": made_for})  # fmt: skip
         found.update((pk, address(token)) for pk, (_, token) in zip(missing, made, strict=True))
     return found
@@ -135,7 +139,9 @@ def urls_for_ids(owners: Mapping[int, int]) -> dict[int, str]:
 
 def _audit_created(link: PortalLink, customer: Customer, *, user: Any = None) -> None:
     trail.record(customer.organisation_id, "portal.link_created", user=user, target=link,
-                 summary=f"portal link made for {customer.reference}, until {link.expires_at}",
+                 summary=Text(gettext_noop("portal link made for %(customer)s, until %(date)s"),
+                              {"customer": customer.reference,
+                               "date": lazy_short_date(timezone.localdate(link.expires_at))}),
                  data={"customer": customer.reference})  # fmt: skip
 
 
@@ -182,7 +188,8 @@ def revoke(target: Customer | PortalLink, *, user: Any = None) -> int:
             trail.record(
                 customer.organisation_id, "portal.link_revoked", user=user,
                 target=("portallink", ids[0]) if len(ids) == 1 else customer,
-                summary=f"{len(ids)} portal link(s) of {customer.reference} revoked",
+                summary=Text(gettext_noop("portal links of %(customer)s revoked: %(count)s"),
+                             {"count": len(ids), "customer": customer.reference}),
                 data={"customer": customer.reference, "links": ids},
             )  # fmt: skip
     return len(ids)

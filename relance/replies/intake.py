@@ -31,7 +31,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import strip_tags
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, pgettext_lazy
 
 from relance.accounts.identity import sender_of
 from relance.accounts.models import Organisation
@@ -54,6 +54,12 @@ STORED = "stored"
 DUPLICATE = "duplicate"
 UNROUTED = "unrouted"
 IGNORED = "ignored"
+# How a reply found its organisation, in the audit trail's summary (in its reader's words).
+ROUTED_BY = {
+    "thread": pgettext_lazy("a reply routed by", "thread"),
+    "address": pgettext_lazy("a reply routed by", "address"),
+    "mailbox": pgettext_lazy("a reply routed by", "mailbox"),
+}
 
 
 @dataclass(frozen=True)
@@ -274,7 +280,9 @@ def receive(
                 _attach(reply, found.customer, day)
             trail.record(
                 org, "reply.received", target=reply,
-                summary=f"reply from {message.sender} ({read.kind}), routed by {found.how}",
+                summary=Text(gettext_noop("reply from %(sender)s (%(kind)s), routed by %(how)s"),
+                             {"sender": message.sender, "kind": label(ReplyKind, read.kind),
+                              "how": ROUTED_BY.get(found.how, found.how)}),
                 data={"customer": found.customer.reference if found.customer else None,
                       "kind": read.kind, "source": source,
                       "communication": found.communication.pk if found.communication else None},

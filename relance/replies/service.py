@@ -19,7 +19,7 @@ from relance.channels.formatting import lazy_short_date
 from relance.dunning import pauses, tasks
 from relance.dunning.models import CommunicationItem, Task
 from relance.ledger.models import DisputeReason, HoldKind, Invoice
-from relance.ledger.timeline import Text
+from relance.ledger.timeline import Text, label
 from relance.replies.models import Reply, ReplyKind, ReplyStatus
 
 # The task kinds a reply opens, and when they fall due.
@@ -90,7 +90,7 @@ def mark_read(reply: Reply, *, user: Any, on: dt.date | None = None) -> bool:
     reply.save(update_fields=["status", "read_by", "read_at"])
     _lift(reply, on, user)
     trail.record(reply.organisation_id, "reply.read", user=user, target=reply,
-                 summary=f"reply from {reply.sender} read",
+                 summary=Text(gettext_noop("reply from %(sender)s read"), {"sender": reply.sender}),
                  data={"kind": reply.kind})  # fmt: skip
     return True
 
@@ -114,7 +114,8 @@ def dismiss(reply: Reply, *, user: Any, on: dt.date | None = None) -> Reply:
     reply.status = ReplyStatus.DISMISSED
     reply.save(update_fields=["status"])
     trail.record(reply.organisation_id, "reply.dismissed", user=user, target=reply,
-                 summary=f"reply from {reply.sender} dismissed",
+                 summary=Text(gettext_noop("reply from %(sender)s dismissed"),
+                              {"sender": reply.sender}),
                  data={"kind": reply.kind})  # fmt: skip
     return reply
 
@@ -192,7 +193,9 @@ def apply(
     reply.details = {**reply.details, "applied": done}
     reply.save(update_fields=["status", "details"])
     trail.record(reply.organisation_id, "reply.applied", user=user, target=reply,
-                 summary=f"reply from {reply.sender} applied: {reply.kind}", data=done)  # fmt: skip
+                 summary=Text(gettext_noop("reply from %(sender)s applied: %(kind)s"),
+                              {"sender": reply.sender, "kind": label(ReplyKind, reply.kind)}),
+                 data=done)  # fmt: skip
     return done
 
 

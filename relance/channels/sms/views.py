@@ -23,6 +23,7 @@ from relance.audit import trail
 from relance.channels.models import OptOutSource
 from relance.channels.sms import optout, receipts, vonage
 from relance.dunning.webhooks import closed_unless
+from relance.ledger.timeline import Text
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def _checked(request: HttpRequest) -> dict[str, str] | HttpResponse:
     )
     if problem:
         log.warning("Vonage webhook %s refused: %s", request.path, problem)
-        trail.record(None, "webhook.refused", actor="webhook:vonage", summary=problem,
+        trail.record(None, "webhook.refused", actor="webhook:vonage", summary=Text(problem),
                      data={"path": request.path}, request=request)  # fmt: skip
         return HttpResponseForbidden()
     return params

@@ -27,6 +27,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext_noop
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from relance.channels.base import TransportError
@@ -129,20 +130,21 @@ def check_signature(
     max_age: int = 300,
 ) -> str:
     """ "" when ``params`` carry a valid ``sig`` and a ``timestamp`` within ``max_age``
-    seconds of ``now``; else what is wrong (a replayed or forged request)."""
+    seconds of ``now``; else what is wrong (a replayed or forged request), a message marked
+    for translation (the audit trail says it in its reader's language)."""
     given = str(params.get("sig", ""))
     if not given:
-        return "no signature"
+        return gettext_noop("no signature")
     try:
         stamp = int(str(params.get("timestamp", "")))
     except ValueError:
-        return "no timestamp"
+        return gettext_noop("no timestamp")
     current = time.time() if now is None else now
     if abs(current - stamp) > max_age:
-        return "timestamp too old or in the future"
+        return gettext_noop("timestamp too old or in the future")
     expected = signature(params, secret, method)
     if not hmac.compare_digest(given.lower().encode(), expected.encode()):
-        return "bad signature"
+        return gettext_noop("bad signature")
     return ""
 
 

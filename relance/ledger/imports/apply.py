@@ -25,6 +25,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from stdnum import iso11649
 
 from relance.accounts.identity import customers_by_reference, references_in
@@ -54,6 +55,7 @@ from relance.ledger.models import (
     Payment,
     PaymentKind,
 )
+from relance.ledger.timeline import Text
 from relance.ledger.validation import check_customer_fields
 from relance.lib import bulk
 
@@ -276,11 +278,10 @@ def lookalikes_in_ledger(organisation_id: int, numbers: list[str]) -> dict[str, 
     table = Invoice._meta.db_table
     with connection.cursor() as cursor:
         for start in range(0, len(spellings), LOOKUP):
-            chunk = spellings[start : start + LOOKUP]
+            spelt, params = bulk.among("number", spellings[start : start + LOOKUP])
             cursor.execute(
-                f"SELECT number FROM {table} WHERE organisation_id = %s"
-                f" AND number IN ({', '.join(['%s'] * len(chunk))})",
-                [organisation_id, *chunk],
+                f"SELECT number FROM {table} WHERE organisation_id = %s AND {spelt}",
+                [organisation_id, *params],
             )
             for (number,) in cursor.fetchall():
                 found.setdefault(invoice_key(number), number)
@@ -376,10 +377,17 @@ def _record_run(
     done = status == ImportRun.Status.DONE
     counts = dict(sorted(result.counts.items()))
     said = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items())
-    outcome = (said or "nothing changed") if done else error[:300]
+    if not done:
+        summary = Text(
+            gettext_noop("%(file)s: %(error)s"), {"file": batch.file, "error": error[:300]}
+        )
+    elif said:  # the counts by their codes, as the trail's data has them
+        summary = Text(gettext_noop("%(file)s: %(counts)s"), {"file": batch.file, "counts": said})
+    else:
+        summary = Text(gettext_noop("%(file)s: nothing changed"), {"file": batch.file})
     trail.record(organisation, "import.applied" if done else "import.refused", user_id=user_id,
                  target=run,
-                 summary=f"{batch.file}: {outcome}",
+                 summary=summary,
                  data={"file": batch.file, "format": batch.format, "sha256": batch.sha256,
                        "rows": batch.rows_read, "counts": counts,
                        **({} if done else {"error": error[:2000]})})  # fmt: skip
@@ -517,11 +525,9 @@ class _Applier:
         by_id = key.endswith("_id")  # the organisation checked on each row read, not in SQL
         selected = [*names, "organisation_id"] if by_id else names
         for start in range(0, len(wanted), LOOKUP):
-            chunk = wanted[start : start + LOOKUP]
-            where = f"{column} IN ({', '.join(['%s'] * len(chunk))})"
-            params: list[Any] = chunk
+            where, params = bulk.among(column, wanted[start : start + LOOKUP])
             if not by_id:
-                where, params = f"organisation_id = %s AND {where}", [self.org.pk, *chunk]
+                where, params = f"organisation_id = %s AND {where}", [self.org.pk, *params]
             for row in bulk.select(model, selected, where, params):
                 if not by_id or row[-1] == self.org.pk:
                     yield dict(zip(names, row[: len(names)], strict=True))
@@ -1293,17 +1299,24 @@ class _Applier:
 
     def write_timeline(self) -> None:
         """One event per customer the import touched, rather than one per row; written as
-        the rows ``timeline.insert_rows`` takes (no dict merged, no JSON encoded per row)."""
+        the rows ``timeline.insert_rows`` takes (no dict merged, no JSON encoded per row),
+        its summary in the organisation's language and kept for its readers'."""
         now = bulk.db_datetime(timezone.now())
         file = self.batch.file
-        # {"file": ..., "format": ..., "items": count} as json.dumps writes it
+        # {"file": ..., "format": ..., "items": count, "_text": ...} as json.dumps writes it
         head = json.dumps({"file": file, "format": self.batch.format})[:-1] + ', "items": '
+        kept_as = f", {json.dumps(timeline.KEPT)}: "
         org_id = self.org.pk
+        touched = sorted(self.touched_customers.items())
+        message = gettext_noop("Import of %(file)s, items added or changed: %(count)s")
+        texts = [Text(message, {"file": file, "count": count}) for _, count in touched]
+        keep = timeline.KeptJson()
         timeline.insert_rows(
-            (org_id, customer_id, now, "import",
-             f"Import of {file}: {count} item(s) added or changed"[: timeline.SUMMARY_LENGTH],
-             f"{head}{count}}}")
-            for customer_id, count in sorted(self.touched_customers.items())
+            (org_id, customer_id, now, "import", summary,
+             f"{head}{count}{kept_as}{keep(text)}}}")  # a file's name and a count: kept
+            for (customer_id, count), summary, text in zip(
+                touched, timeline.summaries(self.org, texts), texts, strict=True
+            )
         )  # fmt: skip
 
 

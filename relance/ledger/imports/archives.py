@@ -20,7 +20,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from django.utils.translation import gettext as _
 
@@ -71,7 +71,7 @@ def members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     found = sorted(
         (m for m in archive.infolist()
          if not m.is_dir() and not m.filename.startswith("__MACOSX/")
-         and not Path(m.filename).name.startswith(".")),
+         and not base_name(m.filename).startswith(".")),
         key=lambda m: m.filename,
     )  # fmt: skip
     total = sum(m.file_size for m in found)
@@ -81,6 +81,13 @@ def members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
             % {"size": f"{total:,}", "limit": f"{MAX_UNPACKED:,}"}
         )
     return found
+
+
+def base_name(name: str) -> str:
+    """A file's own name, whatever wrote its path: after the last ``/`` or ``\\`` (a ZIP made
+    on Windows may use either), without a drive (``C:``). ``a\\..\\..\\evil.pdf`` is
+    ``evil.pdf``: a name to show and to store a file under, never a path."""
+    return PureWindowsPath(name).name
 
 
 def check(member: zipfile.ZipInfo) -> None:

@@ -451,7 +451,7 @@ def _attach(organisation: Organisation, files: list[_File]) -> None:
             if (invoice.pk, digest) in have:
                 continue
             pdf.seek(0)
-            name = Path(item.pdf_name).name[:200]
+            name = archives.base_name(item.pdf_name)[:200] or "invoice.pdf"
             attachment = Attachment(
                 organisation=organisation, invoice=invoice, kind=AttachmentKind.INVOICE_PDF,
                 name=name, sha256=digest,

@@ -17,8 +17,10 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils.translation import gettext as _
 
+from relance.accounts.services import check_currency, is_currency
 from relance.ledger.imports.records import CustomerRecord, LedgerBatch
 from relance.ledger.models import Address, Allocation, Contact, Customer, Invoice, Payment
+from relance.lib import controls
 
 
 def max_length(model: type[models.Model], name: str) -> int:
@@ -84,6 +86,22 @@ def record_targets(kind: str) -> tuple[str, ...]:
 def check_records(kind: str, records: list[Any]) -> Iterator[tuple[int | None, str, str]]:
     """check_limits for one list of a batch (``kind``: one of RECORD_KINDS)."""
     yield from _check(records, *_LIMITS[kind])
+    if kind in ("invoices", "payments"):
+        yield from _currencies(records, f"{kind[:-1]}.currency")
+
+
+def _currencies(records: list[Any], target: str) -> Iterator[tuple[int | None, str, str]]:
+    """An amount's currency is an ISO 4217 code, whatever gave it (a file's column, an
+    e-invoice, the API): each code asked once."""
+    codes = set(map(attrgetter("currency"), records))
+    if all(is_currency(code) for code in codes):
+        return
+    for record in records:
+        if not is_currency(record.currency):
+            try:
+                check_currency(record.currency)
+            except ValueError as error:
+                yield record.row, target, str(error)
 
 
 def check_customers(records: Iterable[CustomerRecord]) -> Iterator[tuple[int | None, str, str]]:
@@ -110,9 +128,10 @@ _FEW = 100  # customers checked one by one as quickly as a field at a time
 def _may_exceed(records: list[CustomerRecord]) -> bool:
     """False when no value of these customers is over its column's limit, found a field at
     a time in C (a re-import names every customer); True sends them one by one."""
-    if max(map(len, map(attrgetter("reference"), records)), default=0) > max_length(
-        Customer, "reference"
-    ):
+    references = list(map(attrgetter("reference"), records))
+    if max(map(len, references), default=0) > max_length(Customer, "reference"):
+        return True
+    if controls.found_in("".join(references)):
         return True
     fields = list(map(_FIELDS, records))
     addresses = [f["address"] for f in fields if "address" in f]
@@ -123,7 +142,14 @@ def _may_exceed(records: list[CustomerRecord]) -> bool:
         for model, name, dicts in groups:
             field: Any = model._meta.get_field(name)
             if field.max_length:  # text: "" where a customer has none
-                if max(map(len, map(methodcaller("get", name, ""), dicts))) > field.max_length:
+                texts = list(map(methodcaller("get", name, ""), dicts))
+                if max(map(len, texts)) > field.max_length:
+                    return True
+                if controls.found_in("".join(texts)):
+                    return True
+            elif isinstance(field, models.TextField):
+                if controls.found_in("".join(map(methodcaller("get", name, ""), dicts)),
+                                     multiline=True):  # fmt: skip
                     return True
             elif isinstance(field, models.DecimalField):
                 values = map(methodcaller("get", name, Decimal(0)), dicts)
@@ -148,6 +174,11 @@ def _check(
             for record in records:
                 if len(get(record)) > limit:
                     yield record.row, target, _too_long(get(record), limit)
+        multiline = _multiline(model, name)
+        if controls.found_in("".join(map(get, records)), multiline=multiline):
+            for record in records:
+                if found := controls.problem(get(record), multiline=multiline):
+                    yield record.row, target, found
     for attribute, target, model, name in amounts:
         bound = max_amount(model, name)
         get = attrgetter(attribute)
@@ -155,7 +186,7 @@ def _check(
             for record in records:
                 value = get(record)
                 if value is not None and abs(value) >= bound:
-                    yield record.row, target, _too_large(value, bound)
+                    yield record.row, target, too_large(value, bound)
 
 
 def _customer(
@@ -164,8 +195,12 @@ def _customer(
     field: Any = model._meta.get_field(name)
     if isinstance(value, str) and field.max_length and len(value) > field.max_length:
         yield row, target, _too_long(value, field.max_length)
+    elif isinstance(value, str) and (
+        found := controls.problem(value, multiline=_multiline(model, name))
+    ):
+        yield row, target, found
     elif isinstance(value, Decimal) and abs(value) >= max_amount(model, name):
-        yield row, target, _too_large(value, max_amount(model, name))
+        yield row, target, too_large(value, max_amount(model, name))
 
 
 def _too_long(value: str, limit: int) -> str:
@@ -175,7 +210,12 @@ def _too_long(value: str, limit: int) -> str:
     }  # fmt: skip
 
 
-def _too_large(value: Decimal, bound: Decimal) -> str:
+def _multiline(model: type[models.Model], name: str) -> bool:
+    """Whether the field may hold line breaks (a TextField: notes), or is one line."""
+    return isinstance(model._meta.get_field(name), models.TextField)
+
+
+def too_large(value: Decimal, bound: Decimal) -> str:
     digits = len(str(int(bound))) - 1
     shown = f"{value:.2f}" if abs(value) < Decimal("1e40") else f"{value:.3E}"
     return _(

@@ -39,6 +39,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from relance.accounts.models import Organisation
 from relance.audit import trail
@@ -54,6 +55,7 @@ from relance.ledger.imports.mapping import (
 from relance.ledger.imports.records import Problem
 from relance.ledger.imports.tabular import read_table
 from relance.ledger.models import ImportMapping
+from relance.ledger.timeline import Text
 from relance.lib.output import render_json
 
 log = logging.getLogger(__name__)
@@ -577,7 +579,8 @@ def save_mapping(
         _write(current)
     trail.record(
         current.organisation, "import.mapping_saved", user=user, target=saved,
-        summary=f"{'created' if created else 'changed'} mapping {name}",
+        summary=Text(gettext_noop("created mapping %(name)s") if created
+                     else gettext_noop("changed mapping %(name)s"), {"name": name}),
         data={"mapping": name, "file": current.file["name"]}, request=request,
     )  # fmt: skip
     return current

@@ -13,8 +13,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Max, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from relance.accounts.signin import record_for_account
+from relance.ledger.timeline import Text
 from relance.lib.output import Column, print_json, print_table
 
 
@@ -83,7 +85,7 @@ class Command(BaseCommand):
         record_for_account(
             username,
             "signin.unlocked",
-            summary=f"sign-in unlocked for {what}",
+            summary=Text(gettext_noop("sign-in unlocked for %(what)s"), {"what": what}),
             data={"username": username or "", "ip": ip or "", "attempts_removed": removed},
         )
         if as_json:
